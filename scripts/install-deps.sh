@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project builds, tests and demos with.
+# Idempotent: when every package is already installed it does nothing.
+set -euo pipefail
+
+PKGS=(
+	# build
+	build-essential cmake pkg-config clang clang-format
+	libfuzzer-14-dev libclang-rt-14-dev
+	libre-dev libjansson-dev libexpat1-dev liblmdb-dev libssl-dev
+	libcurl4-openssl-dev openssl
+	# the Front End (Kamailio) and real peers used by tests and the demo
+	kamailio kamailio-tls-modules kamailio-presence-modules
+	kamailio-xml-modules kamailio-outbound-modules kamailio-sqlite-modules
+	sqlite3 baresip-core sip-tester curl procps iproute2
+	python3 python3-pytest python3-httpx python3-h2
+	# benchmarks
+	wrk nginx-light
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

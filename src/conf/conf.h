@@ -1,0 +1,137 @@
+/**
+ * @file conf.h  Configuration: the topology of one deployment
+ *
+ * The file format, every key and every check are documented in
+ * docs/configuration.md. conf_load() parses and validates in one pass and
+ * reports every problem, not only the first, one line each:
+ *
+ *   FILE:LINE: what is wrong; what to do
+ *
+ * (LINE is 0 for a problem of the whole file, such as a missing key.)
+ */
+#ifndef MOB_CONF_H
+#define MOB_CONF_H
+
+#include <re.h>
+
+/** Named limits on HTTP input (see docs/configuration.md [http]). */
+struct conf_http_limits {
+	uint32_t max_request_line;   /**< bytes of the request line       */
+	uint32_t max_header_bytes;   /**< bytes of request line + headers */
+	uint32_t max_headers;        /**< number of header fields         */
+	uint32_t max_body_bytes;     /**< bytes of a request body         */
+	uint32_t header_timeout_ms;  /**< to receive the whole head       */
+	uint32_t body_timeout_ms;    /**< to receive the whole body       */
+	uint32_t idle_timeout_ms;    /**< keep-alive idle                 */
+	uint32_t max_connections;    /**< in total, all listeners         */
+	uint32_t max_conns_per_addr; /**< per client IP address           */
+};
+
+/** A string list entry (struct conf.domains ...). */
+struct conf_str {
+	struct le le;
+	char *s;
+	unsigned line;
+};
+
+/** A listening address. */
+struct conf_listen {
+	struct le le;
+	struct sa addr;
+	unsigned line;
+};
+
+/** A certificate chain and its private key (PEM files). */
+struct conf_cert {
+	struct le le;
+	char *chain; /**< path of the PEM chain, leaf first */
+	char *key;   /**< path of the PEM private key        */
+	unsigned line;
+};
+
+/** A SIP domain served by another pool: autodiscover redirects there. */
+struct conf_redirect {
+	struct le le;
+	char *domain; /**< SIP domain, lower case                      */
+	char *href;   /**< that pool's autodiscover URL (https://...) */
+	unsigned line;
+};
+
+/** A custom autodiscover link added by the operator. */
+struct conf_link {
+	struct le le;
+	char *token; /**< XML token, e.g. "External/Help"; JSON rel is the
+			  token lower-cased with '/' removed */
+	char *href;
+	unsigned line;
+};
+
+/** A SIP access point advertised to desktop clients (fqdn + port). */
+struct conf_access {
+	char *fqdn; /**< NULL when not configured */
+	uint16_t port;
+};
+
+struct conf {
+	char *path; /**< file the configuration came from */
+
+	/* [service] */
+	char *server_fqdn;        /**< X-MS-Server-Fqdn; default host name  */
+	struct list domains;      /**< struct conf_str: SIP domains served  */
+	char *internal_web_fqdn;  /**< web FQDN for internal clients        */
+	char *external_web_fqdn;  /**< web FQDN for external clients        */
+	uint16_t internal_web_port; /**< https port in internal links (443) */
+	uint16_t external_web_port; /**< https port in external links (443) */
+	int log_level;            /**< enum log_level                       */
+
+	/* [http] */
+	struct list http_listen;  /**< struct conf_listen: plain http       */
+	struct list https_listen; /**< struct conf_listen: https            */
+	struct list certs;        /**< struct conf_cert; first is default   */
+	struct conf_http_limits limits;
+
+	/* [frontend] */
+	struct sa fe_addr;        /**< Front End SIP over TLS address       */
+	char *fe_server_name;     /**< name verified in its certificate     */
+	char *fe_ca_file;         /**< CA bundle verifying the Front End    */
+	struct conf_access client_internal; /**< SipClientInternalAccess    */
+	struct conf_access client_external; /**< SipClientExternalAccess    */
+
+	/* [sip] the service's own listeners the Front End routes to */
+	struct sa sip_internal;   /**< internal SIP/TLS listener (or unset) */
+	struct sa sip_external;   /**< external SIP/TLS listener (or unset) */
+	struct list sip_certs;    /**< struct conf_cert for the SIP side    */
+
+	/* [autodiscover] */
+	struct list redirects;    /**< struct conf_redirect                 */
+	struct list links;        /**< struct conf_link                     */
+
+	/* [admin] */
+	struct sa admin_addr;     /**< /healthz and /metrics (127.0.0.1)    */
+};
+
+/**
+ * Load and validate a configuration file.
+ *
+ * @param confp Returns a new reference on success (no problem found)
+ * @param path  File to read
+ * @param errpf Receives one line per problem ("FILE:LINE: ...\n"); may
+ *              be NULL
+ *
+ * @return 0 if valid, EINVAL if any problem was reported, ENOENT/EACCES
+ *         if the file cannot be read, ENOMEM
+ */
+int conf_load(struct conf **confp, const char *path, struct re_printf *errpf);
+
+/** Same, from a buffer; name is used in messages in place of a path. */
+int conf_parse(struct conf **confp, const char *name, const char *buf,
+	       size_t len, struct re_printf *errpf);
+
+/** True if domain (case-insensitive) is one of the SIP domains served. */
+bool conf_serves_domain(const struct conf *conf, const struct pl *domain);
+
+/** The redirect for a domain served by another pool, or NULL. */
+const struct conf_redirect *conf_redirect_find(const struct conf *conf,
+					       const struct pl *domain);
+
+#endif

@@ -1,0 +1,126 @@
+/**
+ * @file core.h  Core facilities: timer wheel, logging, metrics
+ *
+ * Everything here runs on the loop thread only.
+ */
+#ifndef MOB_CORE_H
+#define MOB_CORE_H
+
+#include <re.h>
+
+/*
+ * Timer wheel
+ *
+ * A hashed timer wheel for every per-connection and per-session deadline.
+ * libre 1.1.0 keeps its timers in one sorted list (O(n) insert), which does
+ * not scale to one timer per connection; the wheel is driven by a single
+ * libre timer instead and costs O(1) to start or cancel an entry.
+ */
+
+struct wheel;
+
+/** Called when a wheel entry expires; the entry is no longer running. */
+typedef void(wheel_h)(void *arg);
+
+/** One deadline; embed it in the object that owns it (no allocation). */
+struct wheel_entry {
+	struct le le;     /**< Slot membership                       */
+	uint64_t expires; /**< Absolute expiry in wheel ticks         */
+	wheel_h *h;       /**< Expiry handler                         */
+	void *arg;        /**< Handler argument (borrowed)            */
+};
+
+/**
+ * Allocate a timer wheel.
+ *
+ * @param wp      Returns a new reference
+ * @param tick_ms Resolution of the wheel in milliseconds (> 0)
+ * @param slots   Number of slots (power of two)
+ * @param drive   true: drive from a libre timer on the current loop;
+ *                false: the caller advances it with wheel_advance()
+ *
+ * @return 0 or EINVAL/ENOMEM
+ */
+int wheel_alloc(struct wheel **wp, uint32_t tick_ms, uint32_t slots,
+		bool drive);
+
+/** (Re)start an entry to fire after delay_ms; a running entry is moved. */
+void wheel_start(struct wheel *w, struct wheel_entry *e, uint64_t delay_ms,
+		 wheel_h *h, void *arg);
+
+/** Stop an entry; safe on an entry that is not running. */
+void wheel_cancel(struct wheel_entry *e);
+
+/** True if the entry is started and has not fired or been cancelled. */
+bool wheel_isrunning(const struct wheel_entry *e);
+
+/** Milliseconds until the entry fires (0 if not running or due). */
+uint64_t wheel_remaining(const struct wheel *w, const struct wheel_entry *e);
+
+/** Fire every entry due at or before now_ms (monotonic milliseconds). */
+void wheel_advance(struct wheel *w, uint64_t now_ms);
+
+/** Number of running entries. */
+size_t wheel_count(const struct wheel *w);
+
+/*
+ * Logging with levels, one line per event, to stderr.
+ */
+
+enum log_level {
+	LOG_DEBUG = 0,
+	LOG_INFO,
+	LOG_NOTICE,
+	LOG_WARN,
+	LOG_ERROR,
+};
+
+void log_set_level(enum log_level lvl);
+enum log_level log_get_level(void);
+/** Parse "debug|info|notice|warn|error"; returns EINVAL if unknown. */
+int log_level_parse(enum log_level *lvl, const char *s);
+const char *log_level_name(enum log_level lvl);
+/** Log a line (libre's re_printf format: %s %d %u %zu %r for pl, %j for sa). */
+void log_printf(enum log_level lvl, const char *fmt, ...);
+
+#define log_debug(...)                                                         \
+	do {                                                                   \
+		if (log_get_level() <= LOG_DEBUG)                              \
+			log_printf(LOG_DEBUG, __VA_ARGS__);                    \
+	} while (0)
+#define log_info(...)   log_printf(LOG_INFO, __VA_ARGS__)
+#define log_notice(...) log_printf(LOG_NOTICE, __VA_ARGS__)
+#define log_warn(...)   log_printf(LOG_WARN, __VA_ARGS__)
+#define log_error(...)  log_printf(LOG_ERROR, __VA_ARGS__)
+
+/*
+ * Metrics in Prometheus text exposition format.
+ *
+ * Counters and gauges are registered once at start-up and live for the
+ * process; the returned pointers stay valid until metrics_close().
+ */
+
+struct metric;
+
+enum metric_type {
+	METRIC_COUNTER,
+	METRIC_GAUGE,
+};
+
+/**
+ * Register a metric (or return the existing one of the same name+labels).
+ *
+ * @param name   Metric name, e.g. "mobility_http_requests_total"
+ * @param labels Label set without braces, e.g. "code=\"200\"", or NULL
+ * @param help   One-line help text
+ */
+struct metric *metrics_get(enum metric_type type, const char *name,
+			   const char *labels, const char *help);
+void metric_add(struct metric *m, int64_t v);
+void metric_set(struct metric *m, int64_t v);
+int64_t metric_value(const struct metric *m);
+/** Print every metric in exposition format. */
+int metrics_print(struct re_printf *pf);
+void metrics_close(void);
+
+#endif
