@@ -1,0 +1,307 @@
+/**
+ * @file server.c  HTTP server: listeners, connection limits, virtual hosts
+ */
+#include <string.h>
+#include <re.h>
+#include "web_int.h"
+
+enum {
+	ADDR_HASH_SIZE = 1024, /* buckets of the per-address table */
+};
+
+/* Connections of one client IP address (counted for the limit). */
+struct web_addr {
+	struct le he;
+	struct sa ip;
+	uint32_t n;
+};
+
+struct web_lsnr {
+	struct le le;
+	struct web_srv *srv;
+	struct tcp_sock *ts;
+	struct web_tls *tls;
+	uint16_t port;
+};
+
+struct web_vhost {
+	struct le le;
+	char *host;
+	web_req_h *reqh;
+	void *arg;
+};
+
+static struct metric *m_accepted, *m_rejected, *m_open, *m_requests;
+
+static void metrics_init(void)
+{
+	if (m_accepted)
+		return;
+	m_accepted = metrics_get(METRIC_COUNTER,
+				 "mobility_http_connections_accepted_total",
+				 NULL, "HTTP connections accepted");
+	m_rejected = metrics_get(METRIC_COUNTER,
+				 "mobility_http_connections_rejected_total",
+				 NULL,
+				 "HTTP connections refused by a connection "
+				 "limit");
+	m_open = metrics_get(METRIC_GAUGE, "mobility_http_connections_open",
+			     NULL, "HTTP connections open");
+	m_requests = metrics_get(METRIC_COUNTER, "mobility_http_requests_total",
+				 NULL, "HTTP requests handed to handlers");
+}
+
+static void lsnr_destructor(void *arg)
+{
+	struct web_lsnr *l = arg;
+
+	list_unlink(&l->le);
+	mem_deref(l->ts);
+	mem_deref(l->tls);
+}
+
+static void vhost_destructor(void *arg)
+{
+	struct web_vhost *v = arg;
+
+	list_unlink(&v->le);
+	mem_deref(v->host);
+}
+
+static void srv_destructor(void *arg)
+{
+	struct web_srv *srv = arg;
+	struct le *le;
+
+	list_flush(&srv->lsnrl);
+	while ((le = list_head(&srv->connl)))
+		web_conn_close(le->data);
+	list_flush(&srv->vhostl);
+	mem_deref(srv->addrs);
+	mem_deref(srv->wheel);
+	mem_deref(srv->server_fqdn);
+	metric_set(m_open, 0);
+}
+
+int web_srv_alloc(struct web_srv **srvp, struct wheel *w,
+		   const struct conf_http_limits *lim, const char *server_fqdn,
+		   web_req_h *reqh, void *arg)
+{
+	struct web_srv *srv;
+	int err;
+
+	if (!srvp || !w || !lim || !server_fqdn || !reqh)
+		return EINVAL;
+
+	srv = mem_zalloc(sizeof(*srv), srv_destructor);
+	if (!srv)
+		return ENOMEM;
+
+	srv->wheel = mem_ref(w);
+	srv->lim = *lim;
+	srv->reqh = reqh;
+	srv->arg = arg;
+	err = str_dup(&srv->server_fqdn, server_fqdn);
+	err |= hash_alloc(&srv->addrs, ADDR_HASH_SIZE);
+	if (err)
+		goto out;
+
+	/* One affinity cookie value per instance: a load balancer that
+	 * sticks by it sends a client back here. */
+	(void)re_snprintf(srv->cookie, sizeof(srv->cookie), "%016llx",
+			  (unsigned long long)rand_u64());
+	metrics_init();
+
+out:
+	if (err)
+		mem_deref(srv);
+	else
+		*srvp = srv;
+	return err;
+}
+
+static bool addr_cmp(struct le *le, void *arg)
+{
+	const struct web_addr *a = le->data;
+	return sa_cmp(&a->ip, arg, SA_ADDR);
+}
+
+static void addr_destructor(void *arg)
+{
+	struct web_addr *a = arg;
+	hash_unlink(&a->he);
+}
+
+void web_addr_release(struct web_addr *a)
+{
+	if (a && --a->n == 0)
+		mem_deref(a);
+}
+
+static void conn_handler(const struct sa *peer, void *arg)
+{
+	struct web_lsnr *l = arg;
+	struct web_srv *srv = l->srv;
+	const struct conf_http_limits *lim = &srv->lim;
+	uint32_t key = sa_hash(peer, SA_ADDR);
+	struct web_addr *a;
+	bool reject = false;
+	int err;
+
+	a = list_ledata(hash_lookup(srv->addrs, key, addr_cmp, (void *)peer));
+	if (srv->draining) {
+		tcp_reject(l->ts);
+		return;
+	}
+
+	/* Over a limit the client still gets an answer saying which one,
+	 * from a small reserve of connections; past that, refuse. */
+	if (srv->nconn >= lim->max_connections ||
+	    (a && a->n >= lim->max_conns_per_addr)) {
+		metric_add(m_rejected, 1);
+		if (srv->nrejected >= WEB_REJECT_EXTRA) {
+			tcp_reject(l->ts);
+			return;
+		}
+		reject = true;
+	}
+
+	if (!a) {
+		a = mem_zalloc(sizeof(*a), addr_destructor);
+		if (!a) {
+			tcp_reject(l->ts);
+			return;
+		}
+		sa_cpy(&a->ip, peer);
+		hash_append(srv->addrs, key, &a->he, a);
+	}
+	++a->n;
+
+	err = web_conn_accept(srv, l->ts, peer, l->tls, a, reject);
+	if (err) {
+		log_warn("http: accept from %j failed: %m", peer, err);
+		return;
+	}
+	if (!reject) {
+		metric_add(m_accepted, 1);
+		metric_set(m_open, (int64_t)srv->nconn);
+	}
+}
+
+void web_srv_conn_closed(struct web_srv *srv, bool rejected)
+{
+	if (rejected) {
+		--srv->nrejected;
+		return;
+	}
+	--srv->nconn;
+	metric_set(m_open, (int64_t)srv->nconn);
+}
+
+int web_srv_listen(struct web_srv *srv, const struct sa *laddr,
+		    struct web_tls *tls)
+{
+	struct web_lsnr *l;
+	struct sa local;
+	int err;
+
+	if (!srv || !laddr)
+		return EINVAL;
+
+	l = mem_zalloc(sizeof(*l), lsnr_destructor);
+	if (!l)
+		return ENOMEM;
+
+	l->srv = srv;
+	l->tls = mem_ref(tls);
+	err = tcp_listen(&l->ts, laddr, conn_handler, l);
+	if (err)
+		goto out;
+
+	if (!tcp_sock_local_get(l->ts, &local))
+		l->port = sa_port(&local);
+	list_append(&srv->lsnrl, &l->le, l);
+
+out:
+	if (err)
+		mem_deref(l);
+	return err;
+}
+
+uint16_t web_srv_port(const struct web_srv *srv, unsigned n)
+{
+	struct le *le;
+
+	for (le = srv ? srv->lsnrl.head : NULL; le; le = le->next, n--) {
+		if (!n)
+			return ((struct web_lsnr *)le->data)->port;
+	}
+	return 0;
+}
+
+int web_srv_vhost(struct web_srv *srv, const char *host, web_req_h *reqh,
+		   void *arg)
+{
+	struct web_vhost *v;
+	int err;
+
+	if (!srv || !host || !reqh)
+		return EINVAL;
+
+	v = mem_zalloc(sizeof(*v), vhost_destructor);
+	if (!v)
+		return ENOMEM;
+
+	err = str_dup(&v->host, host);
+	if (err) {
+		mem_deref(v);
+		return err;
+	}
+	v->reqh = reqh;
+	v->arg = arg;
+	list_append(&srv->vhostl, &v->le, v);
+	return 0;
+}
+
+void web_srv_dispatch(struct web_srv *srv, struct web_req *req)
+{
+	const struct pl *host = web_req_host(req);
+	struct le *le;
+
+	metric_add(m_requests, 1);
+	for (le = srv->vhostl.head; le; le = le->next) {
+		struct web_vhost *v = le->data;
+		if (!pl_strcasecmp(host, v->host)) {
+			v->reqh(req, v->arg);
+			return;
+		}
+	}
+	srv->reqh(req, srv->arg);
+}
+
+void web_srv_close_listeners(struct web_srv *srv)
+{
+	if (srv)
+		list_flush(&srv->lsnrl);
+}
+
+void web_srv_drain(struct web_srv *srv)
+{
+	struct le *le;
+
+	if (!srv)
+		return;
+
+	srv->draining = true;
+	le = srv->connl.head;
+	while (le) {
+		struct web_conn *conn = le->data;
+		le = le->next;
+		web_conn_drain(conn);
+	}
+}
+
+size_t web_srv_conn_count(const struct web_srv *srv)
+{
+	return srv ? srv->nconn : 0;
+}

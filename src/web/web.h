@@ -1,0 +1,182 @@
+/**
+ * @file http.h  HTTP/1.1 server connection layer on libre TCP/TLS
+ *
+ * Our own connection layer (not libre's http_listen): keep-alive,
+ * pipelined requests answered in order, named limits answered with
+ * 400/408/413/414/431/503, TLS 1.2+ with SNI among several certificates,
+ * virtual hosts by Host, and requests that can be parked and answered
+ * later (long polls). Requests are parsed with libre's http_msg_decode()
+ * after our own checks of the limits and of the syntax it is lax about.
+ *
+ * Every response carries X-MS-Server-Fqdn, Cache-Control: no-cache and,
+ * when the request had none, the MS-WSMAN affinity cookie (PROTOCOL.md).
+ */
+#ifndef MOB_WEB_H
+#define MOB_WEB_H
+
+#include <re.h>
+#include "core.h"
+#include "conf.h"
+
+struct web_srv;
+struct web_req;
+struct web_tls;
+
+/**
+ * Request handler. The handler either answers with web_reply*() before it
+ * returns, or keeps a reference (mem_ref) and answers later: the request
+ * is then parked and later requests of the connection wait behind it.
+ *
+ * @param req Request (borrowed; take a reference to keep it)
+ * @param arg Handler argument
+ */
+typedef void(web_req_h)(struct web_req *req, void *arg);
+
+/** Called once if the connection of a parked request goes away. */
+typedef void(web_cancel_h)(struct web_req *req, void *arg);
+
+/**
+ * Allocate a server (no listener yet).
+ *
+ * @param srvp        Returns a new reference
+ * @param w           Timer wheel for connection deadlines (takes a ref)
+ * @param lim         Limits (copied)
+ * @param server_fqdn Value of X-MS-Server-Fqdn (copied)
+ * @param reqh        Handler for hosts without a virtual host entry
+ * @param arg         Its argument (borrowed)
+ */
+int web_srv_alloc(struct web_srv **srvp, struct wheel *w,
+		   const struct conf_http_limits *lim, const char *server_fqdn,
+		   web_req_h *reqh, void *arg);
+
+/**
+ * Listen on an address, plain (tls NULL) or with TLS.
+ *
+ * @param srv   Server
+ * @param laddr Address to bind (port 0 picks one: see web_srv_port())
+ * @param tls   Certificates (takes a reference) or NULL
+ */
+int web_srv_listen(struct web_srv *srv, const struct sa *laddr,
+		    struct web_tls *tls);
+
+/** Local port of the n-th listener (0 if none), for tests and logs. */
+uint16_t web_srv_port(const struct web_srv *srv, unsigned n);
+
+/**
+ * Route requests for one Host (case-insensitive, port ignored) to a
+ * handler of its own (virtual host).
+ */
+int web_srv_vhost(struct web_srv *srv, const char *host, web_req_h *reqh,
+		   void *arg);
+
+/** Stop accepting; keep serving open connections. */
+void web_srv_close_listeners(struct web_srv *srv);
+
+/** Close idle connections now and every other one once it goes idle. */
+void web_srv_drain(struct web_srv *srv);
+
+/** Open connections. */
+size_t web_srv_conn_count(const struct web_srv *srv);
+
+/*
+ * TLS: a set of certificates; SNI chooses the one whose names cover the
+ * name asked for, else the first one.
+ */
+
+/** Allocate an empty certificate set. */
+int web_tls_alloc(struct web_tls **tlsp);
+
+/**
+ * Add a certificate chain (PEM, leaf first) and its private key (PEM).
+ * Returns EINVAL if they cannot be loaded or do not match.
+ */
+int web_tls_add_cert(struct web_tls *tls, const char *chain,
+		      const char *key);
+
+/*
+ * Requests. All pointer-length strings point into the request and live as
+ * long as it does.
+ */
+
+const struct pl *web_req_method(const struct web_req *req);
+/** Path without the query, as sent (not percent-decoded). */
+const struct pl *web_req_path(const struct web_req *req);
+/** Query without the '?', or empty. */
+const struct pl *web_req_query(const struct web_req *req);
+/** Host without port, or empty. */
+const struct pl *web_req_host(const struct web_req *req);
+const struct pl *web_req_body(const struct web_req *req);
+/** Value of a header field (first of that name); false if absent. */
+bool web_req_header(const struct web_req *req, const char *name,
+		     struct pl *val);
+bool web_req_is_tls(const struct web_req *req);
+const struct sa *web_req_peer(const struct web_req *req);
+/** Local port the request came in on. */
+uint16_t web_req_local_port(const struct web_req *req);
+/** True while the connection is there to answer on. */
+bool web_req_connected(const struct web_req *req);
+
+/** Be told if the connection goes away while the request is parked. */
+void web_req_set_cancel(struct web_req *req, web_cancel_h *h, void *arg);
+
+/**
+ * Answer a request. Answering twice, or after the connection went away,
+ * returns EALREADY / ENOTCONN and sends nothing.
+ *
+ * @param req    Request
+ * @param scode  Status code
+ * @param reason Reason phrase
+ * @param ctype  Content-Type of the body (NULL if no body)
+ * @param body   Body bytes (may be NULL with len 0)
+ * @param len    Body length
+ * @param hdrs   Extra header lines, each ending in "\r\n" (re_printf
+ *               format; NULL for none)
+ */
+int web_reply(struct web_req *req, uint16_t scode, const char *reason,
+	       const char *ctype, const uint8_t *body, size_t len,
+	       const char *hdrs, ...);
+
+/** Answer with a short text/plain body saying what went wrong. */
+int web_reply_text(struct web_req *req, uint16_t scode, const char *reason,
+		    const char *text);
+
+/*
+ * Content negotiation.
+ */
+
+/**
+ * Choose the best of the offered media types for the request's Accept
+ * header (q-values, type/ * and * / * wildcards, parameters other than q
+ * ignored in matching). No Accept header chooses offer 0.
+ *
+ * @return 0 and *choice, or ENOENT if nothing offered is acceptable (406)
+ */
+int web_negotiate(const struct web_req *req, const char *const *offers,
+		   size_t n, size_t *choice);
+
+/** Same, on an Accept value (for tests and fuzzing). */
+int web_negotiate_pl(const struct pl *accept, const char *const *offers,
+		      size_t n, size_t *choice);
+
+/*
+ * Request head checks, separated for unit tests and fuzzing.
+ */
+
+/** Result of scanning a buffered request head against the limits. */
+struct web_head {
+	size_t head_len;  /**< bytes up to and including the blank line  */
+	size_t body_len;  /**< Content-Length (0 if none)               */
+	uint16_t scode;   /**< 0 if acceptable, else the error to answer */
+	const char *why;  /**< short reason text for the error           */
+};
+
+/**
+ * Scan the start of a buffer for one request head under the limits.
+ *
+ * @return 0 (head complete; see h->scode for a verdict), or ENODATA
+ *         (need more bytes; h->scode set if a limit is already exceeded)
+ */
+int web_head_scan(const uint8_t *p, size_t len,
+		   const struct conf_http_limits *lim, struct web_head *h);
+
+#endif
