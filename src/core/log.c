@@ -60,11 +60,11 @@ void log_printf(enum log_level lvl, const char *fmt, ...)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = re_snprintf(line, sizeof(line),
-			"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ",
-			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-			tm.tm_hour, tm.tm_min, tm.tm_sec,
-			ts.tv_nsec / 1000000, log_level_name(lvl));
+	n = re_snprintf(
+	    line, sizeof(line),
+	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    ts.tv_nsec / 1000000, log_level_name(lvl));
 	if (n < 0)
 		n = 0;
 

@@ -110,18 +110,17 @@ int metrics_print(struct re_printf *pf)
 		if (seen_before(m))
 			continue;
 
-		err |= re_hprintf(pf, "# HELP %s %s\n# TYPE %s %s\n", m->name,
-				  m->help, m->name,
-				  m->type == METRIC_COUNTER ? "counter"
-							    : "gauge");
+		err |= re_hprintf(
+		    pf, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help,
+		    m->name, m->type == METRIC_COUNTER ? "counter" : "gauge");
 		for (le2 = le; le2 && !err; le2 = le2->next) {
 			const struct metric *o = le2->data;
 			if (strcmp(o->name, m->name))
 				continue;
 			if (o->labels)
-				err |= re_hprintf(pf, "%s{%s} %lld\n", o->name,
-						  o->labels,
-						  (long long)o->value);
+				err |=
+				    re_hprintf(pf, "%s{%s} %lld\n", o->name,
+					       o->labels, (long long)o->value);
 			else
 				err |= re_hprintf(pf, "%s %lld\n", o->name,
 						  (long long)o->value);

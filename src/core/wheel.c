@@ -39,8 +39,7 @@ static void destructor(void *arg)
 	mem_deref(w->slotv);
 }
 
-int wheel_alloc(struct wheel **wp, uint32_t tick_ms, uint32_t slots,
-		bool drive)
+int wheel_alloc(struct wheel **wp, uint32_t tick_ms, uint32_t slots, bool drive)
 {
 	struct wheel *w;
 
@@ -187,8 +186,7 @@ void wheel_advance(struct wheel *w, uint64_t now)
 		for (i = 0; i <= w->mask; i++)
 			collect(w, &w->slotv[i], target, &due);
 		w->cur = target;
-	}
-	else {
+	} else {
 		while (w->cur < target) {
 			++w->cur;
 			collect(w, &w->slotv[w->cur & w->mask], w->cur, &due);

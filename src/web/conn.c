@@ -71,9 +71,9 @@ static void tmo_408(void *arg)
 	struct web_conn *conn = arg;
 
 	(void)web_send_error(conn, 408,
-			      conn->state == CONN_BODY
-				      ? "request body not received in time"
-				      : "request header not received in time");
+			     conn->state == CONN_BODY
+				 ? "request body not received in time"
+				 : "request header not received in time");
 	web_conn_close(conn);
 }
 
@@ -197,7 +197,7 @@ static void conn_process(struct web_conn *conn)
 
 		if (conn->state == CONN_IDLE || conn->state == CONN_HEAD) {
 			err = web_head_scan(conn->rx->buf, conn->rx->end,
-					     &srv->lim, h);
+					    &srv->lim, h);
 			if (h->scode) {
 				send_error_and_linger(conn, h->scode, h->why);
 				break;
@@ -215,11 +215,10 @@ static void conn_process(struct web_conn *conn)
 			break;
 
 		err = web_req_alloc(&req, conn, conn->rx->buf, h->head_len,
-				     h->body_len);
+				    h->body_len);
 		rx_consume(conn, h->head_len + h->body_len);
 		if (err) {
-			send_error_and_linger(conn, 400,
-					      "malformed request");
+			send_error_and_linger(conn, 400, "malformed request");
 			break;
 		}
 
@@ -233,8 +232,8 @@ static void conn_process(struct web_conn *conn)
 	/* While a request is parked, bound what a client may queue behind
 	 * it. */
 	if (!conn->closed && conn->state == CONN_BUSY && conn->rx &&
-	    conn->rx->end > (size_t)srv->lim.max_header_bytes +
-				    srv->lim.max_body_bytes)
+	    conn->rx->end >
+		(size_t)srv->lim.max_header_bytes + srv->lim.max_body_bytes)
 		web_conn_close(conn);
 
 	conn->processing = false;
@@ -260,7 +259,7 @@ static void recv_handler(struct mbuf *mb, void *arg)
 		/* Any request gets the 503 saying which limit, then the
 		 * connection goes. */
 		(void)web_send_error(conn, 503,
-				      "too many connections; try again later");
+				     "too many connections; try again later");
 		conn_linger(conn);
 		return;
 	}
@@ -287,8 +286,8 @@ static void close_handler(int err, void *arg)
 }
 
 int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
-		     const struct sa *peer, struct web_tls *tls,
-		     struct web_addr *addr, bool reject)
+		    const struct sa *peer, struct web_tls *tls,
+		    struct web_addr *addr, bool reject)
 {
 	struct web_conn *conn;
 	struct sa local;
@@ -303,8 +302,8 @@ int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
 	conn->peer = *peer;
 	conn->tls = tls != NULL;
 
-	err = tcp_accept(&conn->tc, ts, NULL, recv_handler, close_handler,
-			 conn);
+	err =
+	    tcp_accept(&conn->tc, ts, NULL, recv_handler, close_handler, conn);
 	if (err)
 		goto out;
 
@@ -312,8 +311,8 @@ int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
 		conn->lport = sa_port(&local);
 
 	if (tls) {
-		err = tls_start_tcp(&conn->sc, web_tls_default(tls),
-				    conn->tc, 0);
+		err =
+		    tls_start_tcp(&conn->sc, web_tls_default(tls), conn->tc, 0);
 		if (err)
 			goto out;
 	}
@@ -322,8 +321,7 @@ int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
 	if (reject) {
 		++srv->nrejected;
 		set_state(conn, CONN_REJECT);
-	}
-	else {
+	} else {
 		++srv->nconn;
 		set_state(conn, CONN_IDLE);
 	}

@@ -83,8 +83,7 @@ static bool parse_range(struct pl s, struct range *r)
 			p.l = e - params.p;
 			params.p = e + 1;
 			params.l -= p.l + 1;
-		}
-		else {
+		} else {
 			params.l = 0;
 		}
 		trim(&p);
@@ -123,7 +122,7 @@ static int match(const struct range *r, const char *offer)
 }
 
 int web_negotiate_pl(const struct pl *accept, const char *const *offers,
-		      size_t n, size_t *choice)
+		     size_t n, size_t *choice)
 {
 	struct range rv[ACCEPT_RANGES_MAX];
 	size_t nr = 0, i, j;
@@ -149,8 +148,7 @@ int web_negotiate_pl(const struct pl *accept, const char *const *offers,
 			item.l = c - s.p;
 			s.p = c + 1;
 			s.l -= item.l + 1;
-		}
-		else {
+		} else {
 			s.l = 0;
 		}
 		trim(&item);
@@ -198,7 +196,7 @@ static bool accept_apply(const struct http_hdr *hdr, void *arg)
 }
 
 int web_negotiate(const struct web_req *req, const char *const *offers,
-		   size_t n, size_t *choice)
+		  size_t n, size_t *choice)
 {
 	uint8_t buf[1024];
 	struct mbuf mb;

@@ -54,7 +54,7 @@ static void check_request_line(const uint8_t *p, const uint8_t *eol,
 	}
 
 	t = ++q;
-	while (q < eol && *q > 0x20 && *q < 0x7f)
+	while (q<eol && * q> 0x20 && *q < 0x7f)
 		++q;
 	if (q == t || q >= eol || *q != ' ') {
 		verdict(h, 400, "malformed request line (target)");
@@ -146,20 +146,19 @@ static void check_field(const uint8_t *p, const uint8_t *eol,
 		}
 		*clen_seen = true;
 		h->body_len = (size_t)MIN(clen, (uint64_t)SIZE_MAX);
-	}
-	else if (name_is(p, q - p, "transfer-encoding")) {
+	} else if (name_is(p, q - p, "transfer-encoding")) {
 		/* Request bodies must be sized: refusing chunked input also
 		 * rules out request smuggling between CL and TE. */
-		verdict(h, 411, "chunked request bodies are not accepted; "
-				"send Content-Length");
-	}
-	else if (name_is(p, q - p, "host")) {
+		verdict(h, 411,
+			"chunked request bodies are not accepted; "
+			"send Content-Length");
+	} else if (name_is(p, q - p, "host")) {
 		++*hosts;
 	}
 }
 
 int web_head_scan(const uint8_t *p, size_t len,
-		   const struct conf_http_limits *lim, struct web_head *h)
+		  const struct conf_http_limits *lim, struct web_head *h)
 {
 	const uint8_t *start = p, *end = p + len, *eol, *line;
 	bool clen_seen = false, http11;
@@ -264,8 +263,7 @@ static void host_of(const struct http_msg *msg, struct pl *host)
 		for (i = 0; i < h.l && h.p[i] != ']'; i++)
 			;
 		h.l = i < h.l ? i + 1 : h.l;
-	}
-	else {
+	} else {
 		for (i = 0; i < h.l && h.p[i] != ':'; i++)
 			;
 		h.l = i;
@@ -306,7 +304,7 @@ static bool has_cookie(const struct http_msg *msg, const char *name)
 }
 
 int web_req_alloc(struct web_req **reqp, struct web_conn *conn,
-		   const uint8_t *p, size_t head_len, size_t body_len)
+		  const uint8_t *p, size_t head_len, size_t body_len)
 {
 	struct web_req *req;
 	bool http11;
@@ -353,10 +351,10 @@ int web_req_alloc(struct web_req **reqp, struct web_conn *conn,
 	http11 = !pl_strcmp(&req->msg->ver, "1.1");
 	if (http11)
 		req->keepalive =
-			!has_token(req->msg, HTTP_HDR_CONNECTION, "close");
+		    !has_token(req->msg, HTTP_HDR_CONNECTION, "close");
 	else
 		req->keepalive =
-			has_token(req->msg, HTTP_HDR_CONNECTION, "keep-alive");
+		    has_token(req->msg, HTTP_HDR_CONNECTION, "keep-alive");
 
 out:
 	if (err)
@@ -405,8 +403,7 @@ const struct pl *web_req_body(const struct web_req *req)
 	return req ? &req->body : &pl_null;
 }
 
-bool web_req_header(const struct web_req *req, const char *name,
-		     struct pl *val)
+bool web_req_header(const struct web_req *req, const char *name, struct pl *val)
 {
 	const struct http_hdr *hdr;
 
@@ -470,9 +467,9 @@ static const char *web_date(void)
 }
 
 int web_write_response(struct mbuf *mb, const struct web_srv *srv,
-			uint16_t scode, const char *reason, const char *ctype,
-			size_t len, bool keepalive, bool http10_keepalive,
-			bool set_cookie)
+		       uint16_t scode, const char *reason, const char *ctype,
+		       size_t len, bool keepalive, bool http10_keepalive,
+		       bool set_cookie)
 {
 	int err;
 
@@ -499,8 +496,8 @@ int web_write_response(struct mbuf *mb, const struct web_srv *srv,
 }
 
 int web_reply(struct web_req *req, uint16_t scode, const char *reason,
-	       const char *ctype, const uint8_t *body, size_t len,
-	       const char *hdrs, ...)
+	      const char *ctype, const uint8_t *body, size_t len,
+	      const char *hdrs, ...)
 {
 	struct web_conn *conn;
 	struct mbuf *mb;
@@ -525,8 +522,8 @@ int web_reply(struct web_req *req, uint16_t scode, const char *reason,
 
 	http10 = pl_strcmp(&req->msg->ver, "1.1") != 0;
 	err = web_write_response(mb, conn->srv, scode, reason, ctype, len,
-				  req->keepalive, http10 && req->keepalive,
-				  !req->cookie);
+				 req->keepalive, http10 && req->keepalive,
+				 !req->cookie);
 	if (hdrs) {
 		va_start(ap, hdrs);
 		err |= mbuf_vprintf(mb, hdrs, ap);
@@ -549,28 +546,37 @@ out:
 }
 
 int web_reply_text(struct web_req *req, uint16_t scode, const char *reason,
-		    const char *text)
+		   const char *text)
 {
 	char buf[512];
 	int n;
 
 	n = re_snprintf(buf, sizeof(buf), "%s\n", text ? text : reason);
 	return web_reply(req, scode, reason, "text/plain; charset=utf-8",
-			  (const uint8_t *)buf, n > 0 ? (size_t)n : 0, NULL);
+			 (const uint8_t *)buf, n > 0 ? (size_t)n : 0, NULL);
 }
 
 static const char *reason_of(uint16_t scode)
 {
 	switch (scode) {
-	case 400: return "Bad Request";
-	case 408: return "Request Timeout";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Error";
+	case 400:
+		return "Bad Request";
+	case 408:
+		return "Request Timeout";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Error";
 	}
 }
 
@@ -591,8 +597,8 @@ int web_send_error(struct web_conn *conn, uint16_t scode, const char *why)
 	/* Errors found before a request exists close the connection: the
 	 * rest of the stream cannot be trusted to frame requests. */
 	err = web_write_response(mb, conn->srv, scode, reason_of(scode),
-				  "text/plain; charset=utf-8", n, false, false,
-				  false);
+				 "text/plain; charset=utf-8", n, false, false,
+				 false);
 	err |= mbuf_write_str(mb, "\r\n");
 	err |= mbuf_write_mem(mb, (uint8_t *)body, n);
 	if (!err) {

@@ -40,11 +40,10 @@ static void metrics_init(void)
 	m_accepted = metrics_get(METRIC_COUNTER,
 				 "mobility_http_connections_accepted_total",
 				 NULL, "HTTP connections accepted");
-	m_rejected = metrics_get(METRIC_COUNTER,
-				 "mobility_http_connections_rejected_total",
-				 NULL,
-				 "HTTP connections refused by a connection "
-				 "limit");
+	m_rejected = metrics_get(
+	    METRIC_COUNTER, "mobility_http_connections_rejected_total", NULL,
+	    "HTTP connections refused by a connection "
+	    "limit");
 	m_open = metrics_get(METRIC_GAUGE, "mobility_http_connections_open",
 			     NULL, "HTTP connections open");
 	m_requests = metrics_get(METRIC_COUNTER, "mobility_http_requests_total",
@@ -84,8 +83,8 @@ static void srv_destructor(void *arg)
 }
 
 int web_srv_alloc(struct web_srv **srvp, struct wheel *w,
-		   const struct conf_http_limits *lim, const char *server_fqdn,
-		   web_req_h *reqh, void *arg)
+		  const struct conf_http_limits *lim, const char *server_fqdn,
+		  web_req_h *reqh, void *arg)
 {
 	struct web_srv *srv;
 	int err;
@@ -199,7 +198,7 @@ void web_srv_conn_closed(struct web_srv *srv, bool rejected)
 }
 
 int web_srv_listen(struct web_srv *srv, const struct sa *laddr,
-		    struct web_tls *tls)
+		   struct web_tls *tls)
 {
 	struct web_lsnr *l;
 	struct sa local;
@@ -240,7 +239,7 @@ uint16_t web_srv_port(const struct web_srv *srv, unsigned n)
 }
 
 int web_srv_vhost(struct web_srv *srv, const char *host, web_req_h *reqh,
-		   void *arg)
+		  void *arg)
 {
 	struct web_vhost *v;
 	int err;

@@ -46,8 +46,8 @@ typedef void(web_cancel_h)(struct web_req *req, void *arg);
  * @param arg         Its argument (borrowed)
  */
 int web_srv_alloc(struct web_srv **srvp, struct wheel *w,
-		   const struct conf_http_limits *lim, const char *server_fqdn,
-		   web_req_h *reqh, void *arg);
+		  const struct conf_http_limits *lim, const char *server_fqdn,
+		  web_req_h *reqh, void *arg);
 
 /**
  * Listen on an address, plain (tls NULL) or with TLS.
@@ -57,7 +57,7 @@ int web_srv_alloc(struct web_srv **srvp, struct wheel *w,
  * @param tls   Certificates (takes a reference) or NULL
  */
 int web_srv_listen(struct web_srv *srv, const struct sa *laddr,
-		    struct web_tls *tls);
+		   struct web_tls *tls);
 
 /** Local port of the n-th listener (0 if none), for tests and logs. */
 uint16_t web_srv_port(const struct web_srv *srv, unsigned n);
@@ -67,7 +67,7 @@ uint16_t web_srv_port(const struct web_srv *srv, unsigned n);
  * handler of its own (virtual host).
  */
 int web_srv_vhost(struct web_srv *srv, const char *host, web_req_h *reqh,
-		   void *arg);
+		  void *arg);
 
 /** Stop accepting; keep serving open connections. */
 void web_srv_close_listeners(struct web_srv *srv);
@@ -90,8 +90,7 @@ int web_tls_alloc(struct web_tls **tlsp);
  * Add a certificate chain (PEM, leaf first) and its private key (PEM).
  * Returns EINVAL if they cannot be loaded or do not match.
  */
-int web_tls_add_cert(struct web_tls *tls, const char *chain,
-		      const char *key);
+int web_tls_add_cert(struct web_tls *tls, const char *chain, const char *key);
 
 /*
  * Requests. All pointer-length strings point into the request and live as
@@ -108,7 +107,7 @@ const struct pl *web_req_host(const struct web_req *req);
 const struct pl *web_req_body(const struct web_req *req);
 /** Value of a header field (first of that name); false if absent. */
 bool web_req_header(const struct web_req *req, const char *name,
-		     struct pl *val);
+		    struct pl *val);
 bool web_req_is_tls(const struct web_req *req);
 const struct sa *web_req_peer(const struct web_req *req);
 /** Local port the request came in on. */
@@ -133,12 +132,12 @@ void web_req_set_cancel(struct web_req *req, web_cancel_h *h, void *arg);
  *               format; NULL for none)
  */
 int web_reply(struct web_req *req, uint16_t scode, const char *reason,
-	       const char *ctype, const uint8_t *body, size_t len,
-	       const char *hdrs, ...);
+	      const char *ctype, const uint8_t *body, size_t len,
+	      const char *hdrs, ...);
 
 /** Answer with a short text/plain body saying what went wrong. */
 int web_reply_text(struct web_req *req, uint16_t scode, const char *reason,
-		    const char *text);
+		   const char *text);
 
 /*
  * Content negotiation.
@@ -152,11 +151,11 @@ int web_reply_text(struct web_req *req, uint16_t scode, const char *reason,
  * @return 0 and *choice, or ENOENT if nothing offered is acceptable (406)
  */
 int web_negotiate(const struct web_req *req, const char *const *offers,
-		   size_t n, size_t *choice);
+		  size_t n, size_t *choice);
 
 /** Same, on an Accept value (for tests and fuzzing). */
 int web_negotiate_pl(const struct pl *accept, const char *const *offers,
-		      size_t n, size_t *choice);
+		     size_t n, size_t *choice);
 
 /*
  * Request head checks, separated for unit tests and fuzzing.
@@ -164,10 +163,10 @@ int web_negotiate_pl(const struct pl *accept, const char *const *offers,
 
 /** Result of scanning a buffered request head against the limits. */
 struct web_head {
-	size_t head_len;  /**< bytes up to and including the blank line  */
-	size_t body_len;  /**< Content-Length (0 if none)               */
-	uint16_t scode;   /**< 0 if acceptable, else the error to answer */
-	const char *why;  /**< short reason text for the error           */
+	size_t head_len; /**< bytes up to and including the blank line  */
+	size_t body_len; /**< Content-Length (0 if none)               */
+	uint16_t scode;  /**< 0 if acceptable, else the error to answer */
+	const char *why; /**< short reason text for the error           */
 };
 
 /**
@@ -177,6 +176,6 @@ struct web_head {
  *         (need more bytes; h->scode set if a limit is already exceeded)
  */
 int web_head_scan(const uint8_t *p, size_t len,
-		   const struct conf_http_limits *lim, struct web_head *h);
+		  const struct conf_http_limits *lim, struct web_head *h);
 
 #endif

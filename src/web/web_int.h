@@ -32,12 +32,12 @@ struct web_srv {
 };
 
 enum conn_state {
-	CONN_IDLE,    /* waiting for the first byte of a request  */
-	CONN_HEAD,    /* a request head is arriving               */
-	CONN_BODY,    /* head complete, body arriving             */
-	CONN_BUSY,    /* the handler has the request (maybe parked) */
-	CONN_LINGER,  /* answered and closing: discard input      */
-	CONN_REJECT,  /* over the connection limit: answer 503    */
+	CONN_IDLE,   /* waiting for the first byte of a request  */
+	CONN_HEAD,   /* a request head is arriving               */
+	CONN_BODY,   /* head complete, body arriving             */
+	CONN_BUSY,   /* the handler has the request (maybe parked) */
+	CONN_LINGER, /* answered and closing: discard input      */
+	CONN_REJECT, /* over the connection limit: answer 503    */
 };
 
 struct web_conn {
@@ -45,7 +45,7 @@ struct web_conn {
 	struct web_srv *srv;
 	struct tcp_conn *tc;
 	struct tls_conn *sc;
-	struct mbuf *rx;      /* bytes not yet consumed; NULL when none */
+	struct mbuf *rx;     /* bytes not yet consumed; NULL when none */
 	struct web_req *req; /* the request being served (reference)   */
 	struct web_addr *addr;
 	struct wheel_entry tmo;
@@ -75,21 +75,21 @@ struct web_req {
 /* conn.c */
 /* takes over the caller's reference to addr, also on failure */
 int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
-		     const struct sa *peer, struct web_tls *tls,
-		     struct web_addr *addr, bool reject);
+		    const struct sa *peer, struct web_tls *tls,
+		    struct web_addr *addr, bool reject);
 void web_conn_close(struct web_conn *conn);
 void web_conn_replied(struct web_conn *conn, bool keepalive);
 void web_conn_drain(struct web_conn *conn);
 
 /* request.c */
 int web_req_alloc(struct web_req **reqp, struct web_conn *conn,
-		   const uint8_t *p, size_t head_len, size_t body_len);
+		  const uint8_t *p, size_t head_len, size_t body_len);
 void web_req_detach(struct web_req *req);
 int web_send_error(struct web_conn *conn, uint16_t scode, const char *why);
 int web_write_response(struct mbuf *mb, const struct web_srv *srv,
-			uint16_t scode, const char *reason, const char *ctype,
-			size_t len, bool keepalive, bool http10_keepalive,
-			bool set_cookie);
+		       uint16_t scode, const char *reason, const char *ctype,
+		       size_t len, bool keepalive, bool http10_keepalive,
+		       bool set_cookie);
 
 /* server.c */
 void web_srv_dispatch(struct web_srv *srv, struct web_req *req);

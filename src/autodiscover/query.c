@@ -1,0 +1,198 @@
+/**
+ * @file query.c  Autodiscover query parameters
+ *
+ * The query comes straight from the network: it is scanned with explicit
+ * lengths, bounded by AD_QUERY_MAX / AD_VALUE_MAX, and a domain is only
+ * accepted if it is a syntactically valid DNS name.
+ */
+#include <ctype.h>
+#include <string.h>
+#include <re.h>
+#include "autodiscover.h"
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Percent-decode (and '+' as space, form style) into buf. */
+static int pct_decode(char *buf, size_t size, const struct pl *v, size_t *n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < v->l; i++) {
+		char c = v->p[i];
+
+		if (o + 1 >= size)
+			return EOVERFLOW;
+		if (c == '%') {
+			int h, l;
+			if (i + 2 >= v->l)
+				return EINVAL;
+			h = hexval(v->p[i + 1]);
+			l = hexval(v->p[i + 2]);
+			if (h < 0 || l < 0)
+				return EINVAL;
+			c = (char)(h << 4 | l);
+			i += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (c == '\0')
+			return EINVAL;
+		buf[o++] = c;
+	}
+	buf[o] = '\0';
+	*n = o;
+	return 0;
+}
+
+/* A DNS host name: labels of letters, digits and '-', not at the ends. */
+static bool valid_domain(const char *s, size_t n)
+{
+	size_t i, label = 0;
+
+	if (!n || n > AD_DOMAIN_MAX)
+		return false;
+
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (!label || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-'))
+			return false;
+		if (c == '-' && !label)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label && s[n - 1] != '-';
+}
+
+static void set_domain(struct ad_query *q, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		q->domain[i] = (char)tolower((unsigned char)s[i]);
+	q->domain[n] = '\0';
+}
+
+/* Domain of a SIP URI: "sip:user@domain[;params]", "user@domain" or
+ * "<sip:user@domain>" (RFC 3261 19.1.1). */
+static int sipuri_domain(const char *s, size_t n, const char **dp, size_t *dn)
+{
+	const char *at, *end = s + n, *e;
+
+	if (n && *s == '<') {
+		++s;
+		--n;
+		if (!n || s[n - 1] != '>')
+			return EINVAL;
+		end = s + --n;
+	}
+	if ((size_t)(end - s) > 4 && !strncasecmp(s, "sip:", 4))
+		s += 4;
+	else if ((size_t)(end - s) > 5 && !strncasecmp(s, "sips:", 5))
+		s += 5;
+
+	at = memchr(s, '@', end - s);
+	if (!at || at == s)
+		return EINVAL;
+
+	for (e = at + 1; e < end && *e != ';' && *e != '?' && *e != ':'; e++)
+		;
+	*dp = at + 1;
+	*dn = e - (at + 1);
+	return 0;
+}
+
+int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
+{
+	char buf[AD_VALUE_MAX + 1];
+	struct pl s, sipuri_dom = pl_null, orig_dom = pl_null;
+	char sbuf[AD_DOMAIN_MAX + 1], obuf[AD_DOMAIN_MAX + 1];
+	const char *d;
+	size_t n, dn;
+
+	memset(q, 0, sizeof(*q));
+	*why = NULL;
+	if (!query || !query->l)
+		return 0;
+
+	if (query->l > AD_QUERY_MAX) {
+		*why = "query string too long";
+		return EINVAL;
+	}
+
+	s = *query;
+	while (s.l) {
+		const char *amp = pl_strchr(&s, '&');
+		struct pl item = s, name, val = pl_null;
+		const char *eq;
+
+		if (amp) {
+			item.l = amp - s.p;
+			s.p = amp + 1;
+			s.l -= item.l + 1;
+		} else {
+			s.l = 0;
+		}
+
+		eq = pl_strchr(&item, '=');
+		name = item;
+		if (eq) {
+			name.l = eq - item.p;
+			val.p = eq + 1;
+			val.l = item.l - name.l - 1;
+		}
+
+		if (!pl_strcasecmp(&name, "sipuri")) {
+			if (pct_decode(buf, sizeof(buf), &val, &n)) {
+				*why = "sipuri is not a valid parameter value";
+				return EINVAL;
+			}
+			if (sipuri_domain(buf, n, &d, &dn) ||
+			    !valid_domain(d, dn)) {
+				*why = "sipuri is not a SIP URI with a domain";
+				return EINVAL;
+			}
+			memcpy(sbuf, d, dn);
+			sbuf[dn] = '\0';
+			sipuri_dom.p = sbuf;
+			sipuri_dom.l = dn;
+			q->has_sipuri = true;
+		} else if (!pl_strcasecmp(&name, "originalDomain")) {
+			if (pct_decode(buf, sizeof(buf), &val, &n) ||
+			    !valid_domain(buf, n)) {
+				*why = "originalDomain is not a domain name";
+				return EINVAL;
+			}
+			memcpy(obuf, buf, n);
+			obuf[n] = '\0';
+			orig_dom.p = obuf;
+			orig_dom.l = n;
+			q->has_original_domain = true;
+		}
+		/* other parameters are ignored, as a web server would */
+	}
+
+	/* the user's own SIP domain decides over the domain typed in */
+	if (sipuri_dom.l)
+		set_domain(q, sipuri_dom.p, sipuri_dom.l);
+	else if (orig_dom.l)
+		set_domain(q, orig_dom.p, orig_dom.l);
+
+	return 0;
+}

@@ -1,0 +1,141 @@
+/**
+ * @file admin.c  Admin listener: /healthz and Prometheus /metrics
+ *
+ * Bound to 127.0.0.1 by default: it is for the operator's probes and
+ * scrapers, not for clients.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <re.h>
+#include "core.h"
+#include "conf.h"
+#include "web.h"
+#include "service.h"
+
+struct admin {
+	struct web_srv *srv;
+};
+
+static struct metric *m_rss, *m_fds, *m_uptime;
+static uint64_t started;
+
+static void destructor(void *arg)
+{
+	struct admin *adm = arg;
+
+	mem_deref(adm->srv);
+}
+
+/* Resident set size in bytes from /proc (Linux). */
+static int64_t rss_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return (int64_t)rss * sysconf(_SC_PAGESIZE);
+}
+
+static int64_t open_fds(void)
+{
+	struct dirent *de;
+	int64_t n = 0;
+	DIR *d = opendir("/proc/self/fd");
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			++n;
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
+}
+
+static int mb_print(const char *p, size_t size, void *arg)
+{
+	return mbuf_write_mem(arg, (const uint8_t *)p, size);
+}
+
+static void handler(struct web_req *req, void *arg)
+{
+	const struct pl *path = web_req_path(req);
+	struct re_printf pf;
+	struct mbuf *mb;
+	(void)arg;
+
+	if (pl_strcmp(web_req_method(req), "GET") &&
+	    pl_strcmp(web_req_method(req), "HEAD")) {
+		web_reply_text(req, 405, "Method Not Allowed", "use GET");
+		return;
+	}
+
+	if (!pl_strcmp(path, "/healthz")) {
+		web_reply(req, 200, "OK", "text/plain; charset=utf-8",
+			  (const uint8_t *)"ok\n", 3, NULL);
+		return;
+	}
+
+	if (pl_strcmp(path, "/metrics")) {
+		web_reply_text(req, 404, "Not Found",
+			       "admin resources: /healthz /metrics");
+		return;
+	}
+
+	/* process figures are read when scraped, not kept up to date */
+	metric_set(m_rss, rss_bytes());
+	metric_set(m_fds, open_fds());
+	metric_set(m_uptime, (int64_t)((tmr_jiffies() - started) / 1000));
+
+	mb = mbuf_alloc(4096);
+	pf.vph = mb_print;
+	pf.arg = mb;
+	if (!mb || metrics_print(&pf)) {
+		web_reply_text(req, 500, "Internal Server Error",
+			       "metrics unavailable");
+		mem_deref(mb);
+		return;
+	}
+	web_reply(req, 200, "OK", "text/plain; version=0.0.4", mb->buf, mb->end,
+		  NULL);
+	mem_deref(mb);
+}
+
+int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w)
+{
+	struct admin *adm;
+	int err;
+
+	adm = mem_zalloc(sizeof(*adm), destructor);
+	if (!adm)
+		return ENOMEM;
+
+	started = tmr_jiffies();
+	m_rss = metrics_get(METRIC_GAUGE, "mobility_process_resident_bytes",
+			    NULL, "Resident set size of the process");
+	m_fds = metrics_get(METRIC_GAUGE, "mobility_process_open_fds", NULL,
+			    "Open file descriptors");
+	m_uptime = metrics_get(METRIC_GAUGE, "mobility_process_uptime_seconds",
+			       NULL, "Seconds since start");
+
+	err = web_srv_alloc(&adm->srv, w, &conf->limits, conf->server_fqdn,
+			    handler, adm);
+	if (!err)
+		err = web_srv_listen(adm->srv, &conf->admin_addr, NULL);
+	if (err)
+		log_error("cannot listen on admin http://%J: %m",
+			  &conf->admin_addr, err);
+	else
+		log_info("admin on http://%J (/healthz, /metrics)",
+			 &conf->admin_addr);
+
+	if (err)
+		mem_deref(adm);
+	else
+		*admp = adm;
+	return err;
+}

@@ -1,0 +1,180 @@
+/**
+ * @file main.c  mobilityd: the Mobility Service daemon
+ *
+ *   mobilityd [-c FILE]            run with a configuration file
+ *   mobilityd --check-config FILE  validate it and exit (0 valid, 1 not)
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <re.h>
+#include "core.h"
+#include "conf.h"
+#include "service.h"
+
+#define DEFAULT_CONF "/etc/mobilityd/mobilityd.conf"
+
+enum {
+	MAX_FDS = 1 << 20,    /* never ask libre for more slots    */
+	DRAIN_POLL_MS = 100,  /* check for the end of a drain      */
+	DRAIN_MAX_MS = 10000, /* give busy connections this long   */
+};
+
+static struct service *svc;
+static struct tmr drain_tmr;
+static uint64_t drain_start;
+
+static int stderr_print(const char *p, size_t size, void *arg)
+{
+	(void)arg;
+	return fwrite(p, 1, size, stderr) == size ? 0 : EIO;
+}
+
+static struct re_printf errpf = {stderr_print, NULL};
+
+/* Raise the descriptor limit to the hard limit: each idle phone holds a
+ * connection, and libre sizes its poll tables once, from this number. */
+static int raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > MAX_FDS)
+		return MAX_FDS;
+	return (int)rl.rlim_cur;
+}
+
+static void drain_check(void *arg)
+{
+	(void)arg;
+	if (!service_conn_count(svc) ||
+	    tmr_jiffies() - drain_start > DRAIN_MAX_MS) {
+		re_cancel();
+		return;
+	}
+	tmr_start(&drain_tmr, DRAIN_POLL_MS, drain_check, NULL);
+}
+
+static void signal_handler(int sig)
+{
+	if (drain_start) {
+		log_notice("signal %d again: stopping now", sig);
+		re_cancel();
+		return;
+	}
+
+	/* Graceful stop: no new connections, answer what is in progress,
+	 * then leave. */
+	log_notice("signal %d: stopping (%zu connections open)", sig,
+		   service_conn_count(svc));
+	drain_start = tmr_jiffies();
+	service_drain(svc);
+	drain_check(NULL);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: mobilityd [-c FILE]\n"
+		"       mobilityd --check-config FILE\n"
+		"  -c, --config FILE     configuration (default %s)\n"
+		"  --check-config FILE   validate the configuration and exit\n"
+		"  -h, --help            this text\n",
+		DEFAULT_CONF);
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", required_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *path = DEFAULT_CONF;
+	struct conf *conf = NULL;
+	bool check = false;
+	int opt, err, maxfds;
+
+	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			path = optarg;
+			check = true;
+			break;
+		case 'h':
+			usage();
+			return 0;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage();
+		return 2;
+	}
+
+	if (check) {
+		err = conf_load(&conf, path, &errpf);
+		if (err == ENOENT || err == EACCES)
+			fprintf(stderr, "%s:0: cannot read the file: %s\n",
+				path, strerror(err));
+		if (!err)
+			printf("%s: configuration is valid\n", path);
+		mem_deref(conf);
+		return err ? 1 : 0;
+	}
+
+	maxfds = raise_nofile();
+	err = libre_init();
+	if (err) {
+		fprintf(stderr, "mobilityd: libre_init: %s\n", strerror(err));
+		return 1;
+	}
+	/* before any socket: libre's poll tables are sized once */
+	err = fd_setsize(maxfds);
+	if (err)
+		goto out;
+
+	err = conf_load(&conf, path, &errpf);
+	if (err) {
+		if (err == ENOENT || err == EACCES)
+			fprintf(stderr, "%s:0: cannot read the file: %s\n",
+				path, strerror(err));
+		fprintf(stderr, "mobilityd: not started: fix %s first\n", path);
+		goto out;
+	}
+	log_set_level((enum log_level)conf->log_level);
+
+	err = service_alloc(&svc, conf);
+	if (err) {
+		log_error("not started: %m", err);
+		goto out;
+	}
+
+	log_notice("mobilityd %s started (pid %d, %d descriptors)", "0.1.0",
+		   (int)getpid(), maxfds);
+	err = re_main(signal_handler);
+	log_notice("stopped");
+
+out:
+	tmr_cancel(&drain_tmr);
+	svc = mem_deref(svc);
+	mem_deref(conf);
+	metrics_close();
+	libre_close();
+	return err ? 1 : 0;
+}

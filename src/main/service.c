@@ -1,0 +1,189 @@
+/**
+ * @file service.c  Public listeners and routing of requests by host
+ *
+ * Virtual hosts: lyncdiscover.<domain> and lyncdiscoverinternal.<domain>
+ * serve autodiscover only; the web FQDNs (and any other Host, so that a
+ * reverse proxy that rewrites Host still reaches us) serve every resource.
+ */
+#include <re.h>
+#include "core.h"
+#include "conf.h"
+#include "web.h"
+#include "autodiscover.h"
+#include "service.h"
+
+enum {
+	WHEEL_TICK_MS = 50, /* deadline resolution                 */
+	WHEEL_SLOTS = 4096, /* 204 s per turn of the wheel          */
+};
+
+struct service {
+	struct conf *conf;
+	struct wheel *wheel;
+	struct web_srv *web;
+	struct web_tls *tls;
+	struct autodiscover *ad;
+	struct admin *admin;
+};
+
+static void destructor(void *arg)
+{
+	struct service *svc = arg;
+
+	mem_deref(svc->admin);
+	mem_deref(svc->web);
+	mem_deref(svc->ad);
+	mem_deref(svc->tls);
+	mem_deref(svc->wheel);
+	mem_deref(svc->conf);
+}
+
+static void not_found(struct web_req *req)
+{
+	web_reply_text(req, 404, "Not Found", "no such resource");
+}
+
+/* lyncdiscover[internal].<domain>: autodiscover and nothing else. */
+static void discover_host_handler(struct web_req *req, void *arg)
+{
+	struct service *svc = arg;
+
+	if (!autodiscover_handle(svc->ad, req))
+		not_found(req);
+}
+
+/* Web FQDNs and every other host. */
+static void web_handler(struct web_req *req, void *arg)
+{
+	struct service *svc = arg;
+
+	log_debug("http: %r %r?%r from %J", web_req_method(req),
+		  web_req_path(req), web_req_query(req), web_req_peer(req));
+
+	if (autodiscover_handle(svc->ad, req))
+		return;
+	not_found(req);
+}
+
+static int add_vhosts(struct service *svc)
+{
+	static const char *const prefixes[] = {"lyncdiscover",
+					       "lyncdiscoverinternal"};
+	char host[300];
+	struct le *le;
+	size_t i;
+	int err = 0;
+
+	for (le = svc->conf->domains.head; le && !err; le = le->next) {
+		const struct conf_str *d = le->data;
+		for (i = 0; i < ARRAY_SIZE(prefixes) && !err; i++) {
+			re_snprintf(host, sizeof(host), "%s.%s", prefixes[i],
+				    d->s);
+			err = web_srv_vhost(svc->web, host,
+					    discover_host_handler, svc);
+		}
+	}
+	/* Domains served by another pool still get their redirect here
+	 * when their lyncdiscover names point at us. */
+	for (le = svc->conf->redirects.head; le && !err; le = le->next) {
+		const struct conf_redirect *r = le->data;
+		for (i = 0; i < ARRAY_SIZE(prefixes) && !err; i++) {
+			re_snprintf(host, sizeof(host), "%s.%s", prefixes[i],
+				    r->domain);
+			err = web_srv_vhost(svc->web, host,
+					    discover_host_handler, svc);
+		}
+	}
+	return err;
+}
+
+int service_alloc(struct service **svcp, struct conf *conf)
+{
+	struct service *svc;
+	struct le *le;
+	int err;
+
+	if (!svcp || !conf)
+		return EINVAL;
+
+	svc = mem_zalloc(sizeof(*svc), destructor);
+	if (!svc)
+		return ENOMEM;
+
+	svc->conf = mem_ref(conf);
+
+	err = wheel_alloc(&svc->wheel, WHEEL_TICK_MS, WHEEL_SLOTS, true);
+	if (err)
+		goto out;
+
+	err = autodiscover_alloc(&svc->ad, conf);
+	if (err)
+		goto out;
+
+	err = web_srv_alloc(&svc->web, svc->wheel, &conf->limits,
+			    conf->server_fqdn, web_handler, svc);
+	if (err)
+		goto out;
+
+	err = add_vhosts(svc);
+	if (err)
+		goto out;
+
+	if (!list_isempty(&conf->https_listen)) {
+		err = web_tls_alloc(&svc->tls);
+		for (le = conf->certs.head; le && !err; le = le->next) {
+			const struct conf_cert *c = le->data;
+			err = web_tls_add_cert(svc->tls, c->chain, c->key);
+			if (err)
+				log_error("%s:%u: cannot load certificate %s "
+					  "with key %s",
+					  conf->path, c->line, c->chain,
+					  c->key);
+		}
+		if (err)
+			goto out;
+	}
+
+	for (le = conf->http_listen.head; le && !err; le = le->next) {
+		const struct conf_listen *l = le->data;
+		err = web_srv_listen(svc->web, &l->addr, NULL);
+		if (err)
+			log_error("cannot listen on http://%J: %m", &l->addr,
+				  err);
+		else
+			log_info("listening on http://%J", &l->addr);
+	}
+	for (le = conf->https_listen.head; le && !err; le = le->next) {
+		const struct conf_listen *l = le->data;
+		err = web_srv_listen(svc->web, &l->addr, svc->tls);
+		if (err)
+			log_error("cannot listen on https://%J: %m", &l->addr,
+				  err);
+		else
+			log_info("listening on https://%J", &l->addr);
+	}
+	if (err)
+		goto out;
+
+	err = admin_alloc(&svc->admin, conf, svc->wheel);
+
+out:
+	if (err)
+		mem_deref(svc);
+	else
+		*svcp = svc;
+	return err;
+}
+
+void service_drain(struct service *svc)
+{
+	if (!svc)
+		return;
+	web_srv_close_listeners(svc->web);
+	web_srv_drain(svc->web);
+}
+
+size_t service_conn_count(const struct service *svc)
+{
+	return svc ? web_srv_conn_count(svc->web) : 0;
+}
