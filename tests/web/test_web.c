@@ -1,0 +1,189 @@
+/**
+ * @file test_web.c  HTTP request head limits and syntax, content negotiation
+ */
+#include <string.h>
+#include <re.h>
+#include "web.h"
+#include "check.h"
+
+static const struct conf_http_limits lim = {
+	.max_request_line = 64,
+	.max_header_bytes = 256,
+	.max_headers = 4,
+	.max_body_bytes = 100,
+	.header_timeout_ms = 1000,
+	.body_timeout_ms = 1000,
+	.idle_timeout_ms = 1000,
+	.max_connections = 10,
+	.max_conns_per_addr = 5,
+};
+
+static int scan(const char *s, struct web_head *h)
+{
+	return web_head_scan((const uint8_t *)s, strlen(s), &lim, h);
+}
+
+static uint16_t verdict(const char *s)
+{
+	struct web_head h;
+	int err = scan(s, &h);
+	return err && !h.scode ? 1 : h.scode; /* 1: incomplete */
+}
+
+static void test_complete(void)
+{
+	struct web_head h;
+	const char *req = "GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\nNEXT";
+
+	CHECK(0 == scan(req, &h));
+	CHECK(h.scode == 0);
+	CHECK(h.head_len == strlen(req) - 4);
+	CHECK(h.body_len == 0);
+
+	CHECK(0 == scan("POST / HTTP/1.1\r\nHost: x\r\n"
+			"Content-Length: 5\r\n\r\nhello",
+			&h));
+	CHECK(h.scode == 0 && h.body_len == 5);
+
+	/* bare LF line ends are accepted (RFC 9112 2.2) */
+	CHECK(0 == scan("GET / HTTP/1.1\nHost: x\n\n", &h) && h.scode == 0);
+	/* leading empty lines are skipped */
+	CHECK(0 == scan("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", &h) &&
+	      h.scode == 0);
+	/* HTTP/1.0 needs no Host */
+	CHECK(verdict("GET / HTTP/1.0\r\n\r\n") == 0);
+}
+
+static void test_incomplete(void)
+{
+	CHECK(verdict("GET / HT") == 1);
+	CHECK(verdict("GET / HTTP/1.1\r\nHost: x\r\n") == 1);
+	CHECK(verdict("") == 1);
+}
+
+static void test_limits(void)
+{
+	char buf[1024];
+	int i;
+
+	/* request line over max_request_line, complete or not */
+	memset(buf, 0, sizeof(buf));
+	strcpy(buf, "GET /");
+	for (i = 0; i < 80; i++)
+		strcat(buf, "a");
+	CHECK(verdict(buf) == 414);
+	strcat(buf, " HTTP/1.1\r\nHost: x\r\n\r\n");
+	CHECK(verdict(buf) == 414);
+
+	/* header section over max_header_bytes */
+	strcpy(buf, "GET / HTTP/1.1\r\nHost: x\r\nX-A: ");
+	for (i = 0; i < 300; i++)
+		strcat(buf, "b");
+	CHECK(verdict(buf) == 431); /* still incomplete, already too big */
+	strcat(buf, "\r\n\r\n");
+	CHECK(verdict(buf) == 431);
+
+	/* more than max_headers fields */
+	CHECK(verdict("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n"
+		      "D: 4\r\n\r\n") == 431);
+	CHECK(verdict("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n"
+		      "C: 3\r\n\r\n") == 0);
+
+	/* body over max_body_bytes is refused before it is read */
+	CHECK(verdict("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n"
+		      "\r\n") == 413);
+	CHECK(verdict("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+		      "\r\n") == 0);
+	CHECK(verdict("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: "
+		      "99999999999999999999999\r\n\r\n") == 400);
+}
+
+static void test_malformed(void)
+{
+	CHECK(verdict("GET\r\n\r\n") == 400);
+	CHECK(verdict("GET / HTTP/1.1 extra\r\nHost: x\r\n\r\n") == 400);
+	CHECK(verdict("GET  / HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+	CHECK(verdict("G(T / HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+	CHECK(verdict("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+	CHECK(verdict("GET / FTP/1.1\r\nHost: x\r\n\r\n") == 400);
+	CHECK(verdict("GET / HTTP/2.0\r\nHost: x\r\n\r\n") == 505);
+	CHECK(verdict("GET / HTTP/1.1\r\n\r\n") == 400); /* no Host */
+	CHECK(verdict("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") == 400);
+	CHECK(verdict("GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n") == 400);
+	CHECK(verdict("GET / HTTP/1.1\r\nHost : x\r\n\r\n") == 400);
+	CHECK(verdict("GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n") == 400);
+	CHECK(verdict("GET / HTTP/1.1\r\nHost: x\r\nA: b\x01"
+		      "c\r\n\r\n") == 400);
+	CHECK(verdict("GET / HTTP/1.1\r\nHost: x\r\nA: b\rc\r\n\r\n") == 400);
+	CHECK(verdict("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n"
+		      "\r\n") == 400);
+	CHECK(verdict("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+		      "Content-Length: 2\r\n\r\n") == 400);
+	CHECK(verdict("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+		      "chunked\r\n\r\n") == 411);
+}
+
+static void test_scan_has_reason(void)
+{
+	struct web_head h;
+
+	(void)scan("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n",
+		   &h);
+	CHECK(h.why && strstr(h.why, "body"));
+	(void)scan("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n"
+		   "D: 4\r\n\r\n",
+		   &h);
+	CHECK(h.why && strstr(h.why, "header"));
+}
+
+static size_t choose(const char *accept)
+{
+	static const char *const offers[] = {
+		"application/json",
+		"application/vnd.microsoft.rtc.autodiscover+json",
+		"application/vnd.microsoft.rtc.autodiscover+xml",
+		"application/xml",
+	};
+	struct pl pl;
+	size_t c = 99;
+
+	pl_set_str(&pl, accept);
+	if (web_negotiate_pl(accept ? &pl : NULL, offers, ARRAY_SIZE(offers),
+			     &c))
+		return 100; /* nothing acceptable */
+	return c;
+}
+
+static void test_negotiate(void)
+{
+	CHECK(choose(NULL) == 0);
+	CHECK(choose("") == 0);
+	CHECK(choose("*/*") == 0);
+	CHECK(choose("application/json") == 0);
+	CHECK(choose("application/xml") == 3);
+	CHECK(choose("application/vnd.microsoft.rtc.autodiscover+xml;v=1") ==
+	      2);
+	CHECK(choose("Application/Vnd.Microsoft.Rtc.Autodiscover+Xml; v=1") ==
+	      2);
+	CHECK(choose("application/vnd.microsoft.rtc.autodiscover+json;v=1") ==
+	      1);
+	CHECK(choose("application/json;q=0.5, application/xml") == 3);
+	CHECK(choose("application/xml;q=0.2, application/json;q=0.9") == 0);
+	CHECK(choose("application/*;q=0.1, application/xml") == 3);
+	CHECK(choose("text/html, */*;q=0.1") == 0);
+	CHECK(choose("image/png") == 100);
+	CHECK(choose("application/json;q=0") == 100); /* refused outright */
+	CHECK(choose("application/json;q=0, application/*;q=0") == 100);
+	CHECK(choose("garbage") == 0); /* unparsable: as if absent */
+}
+
+int main(void)
+{
+	test_complete();
+	test_incomplete();
+	test_limits();
+	test_malformed();
+	test_scan_has_reason();
+	test_negotiate();
+	return check_done("test_web");
+}
