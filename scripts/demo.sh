@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Builds and starts a demo deployment on this machine: the Front End
+# (Kamailio, with users alice, bob and carol @ example.test) and mobilityd,
+# with generated certificates, every listener on 127.0.0.1. Then prints the
+# curl commands that show autodiscover working.
+#
+#   scripts/demo.sh          build, (re)start, print the commands
+#   scripts/demo.sh stop     stop both (by their PIDs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+run="$top/run/demo"
+
+HTTP_PORT=${HTTP_PORT:-8080}
+HTTPS_PORT=${HTTPS_PORT:-8443}
+ADMIN_PORT=${ADMIN_PORT:-9090}
+SIP_PORT=${SIP_PORT:-5086}
+FE_UDP=${FE_UDP:-5060}
+FE_TCP=${FE_TCP:-5060}
+FE_TLS=${FE_TLS:-5061}
+FE_HTTP=${FE_HTTP:-8088}
+DOMAIN=example.test
+
+stop() {
+	if [ -s "$run/mobilityd.pid" ]; then
+		pid=$(cat "$run/mobilityd.pid")
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid"
+			for _ in $(seq 50); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.1
+			done
+		fi
+		rm -f "$run/mobilityd.pid"
+	fi
+	if [ -d "$run/fe" ]; then
+		deploy/frontend/fe.sh stop "$run/fe" >/dev/null 2>&1 || true
+	fi
+}
+
+if [ "${1:-}" = stop ]; then
+	stop
+	echo "demo stopped"
+	exit 0
+fi
+
+bash scripts/install-deps.sh
+echo "== building"
+cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/demo -j"$(nproc)" --target mobilityd >/dev/null
+
+stop
+mkdir -p "$run/certs"
+echo "== certificates (test CA in $run/certs/ca.pem)"
+deploy/certs.sh leaf "$run/certs" web mobility.$DOMAIN mobility-int.$DOMAIN \
+	lyncdiscover.$DOMAIN lyncdiscoverinternal.$DOMAIN
+deploy/certs.sh leaf "$run/certs" sip mob1.$DOMAIN
+
+echo "== Front End (Kamailio) on 127.0.0.1:$FE_TLS (TLS)"
+if [ ! -f "$run/fe/fe.env" ]; then
+	deploy/frontend/fe.sh init "$run/fe" --domain $DOMAIN \
+		--udp-port "$FE_UDP" --tcp-port "$FE_TCP" --tls-port "$FE_TLS" \
+		--http-port "$FE_HTTP" --ca-dir "$run/certs"
+	for u in alice bob carol; do
+		deploy/frontend/fe.sh adduser "$run/fe" $u "$u-secret"
+	done
+fi
+deploy/frontend/fe.sh start "$run/fe"
+
+cat >"$run/mobilityd.conf" <<CONF
+# Demo configuration written by scripts/demo.sh
+[service]
+server_fqdn = mob1.$DOMAIN
+sip_domain = $DOMAIN
+internal_web_fqdn = mobility-int.$DOMAIN
+external_web_fqdn = mobility.$DOMAIN
+internal_web_port = $HTTPS_PORT
+external_web_port = $HTTPS_PORT
+log_level = info
+
+[http]
+listen = 127.0.0.1:$HTTP_PORT
+listen_tls = 127.0.0.1:$HTTPS_PORT
+certificate = $run/certs/web.pem $run/certs/web.key
+
+[frontend]
+address = 127.0.0.1:$FE_TLS
+tls_server_name = fe.$DOMAIN
+ca_file = $run/certs/ca.pem
+client_internal_access = fe.$DOMAIN:$FE_TLS
+
+[sip]
+internal_listen = 127.0.0.1:$SIP_PORT
+certificate = $run/certs/sip.pem $run/certs/sip.key
+
+[admin]
+listen = 127.0.0.1:$ADMIN_PORT
+CONF
+
+build/demo/mobilityd --check-config "$run/mobilityd.conf"
+echo "== mobilityd (log: $run/mobilityd.log)"
+nohup build/demo/mobilityd -c "$run/mobilityd.conf" >"$run/mobilityd.log" 2>&1 &
+echo $! >"$run/mobilityd.pid"
+for _ in $(seq 100); do
+	if curl -fs "http://127.0.0.1:$ADMIN_PORT/healthz" >/dev/null; then
+		break
+	fi
+	sleep 0.1
+done
+curl -fs "http://127.0.0.1:$ADMIN_PORT/healthz" >/dev/null ||
+	{ tail -20 "$run/mobilityd.log"; exit 1; }
+
+R="--resolve lyncdiscover.$DOMAIN:$HTTPS_PORT:127.0.0.1"
+R80="--resolve lyncdiscover.$DOMAIN:$HTTP_PORT:127.0.0.1"
+RI="--resolve lyncdiscoverinternal.$DOMAIN:$HTTPS_PORT:127.0.0.1"
+CA="--cacert $run/certs/ca.pem"
+XML="-H 'Accept: application/vnd.microsoft.rtc.autodiscover+xml;v=1'"
+cat <<MSG
+
+The demo is running: Front End users alice, bob, carol @ $DOMAIN
+(passwords alice-secret, bob-secret, carol-secret), mobilityd pid $(cat "$run/mobilityd.pid").
+
+Autodiscover, JSON over https:
+  curl $CA $R https://lyncdiscover.$DOMAIN:$HTTPS_PORT/
+Autodiscover, XML over https (internal access location):
+  curl $CA $RI $XML https://lyncdiscoverinternal.$DOMAIN:$HTTPS_PORT/
+Over plain http (a redirect document to https), JSON and XML:
+  curl $R80 http://lyncdiscover.$DOMAIN:$HTTP_PORT/?sipuri=sip:alice@$DOMAIN
+  curl $R80 $XML http://lyncdiscover.$DOMAIN:$HTTP_PORT/?sipuri=sip:alice@$DOMAIN
+The user resource (401 with the MsRtcOAuth challenge):
+  curl -i $CA $R https://lyncdiscover.$DOMAIN:$HTTPS_PORT/Autodiscover/AutodiscoverService.svc/root/oauth/user
+Health and metrics:
+  curl http://127.0.0.1:$ADMIN_PORT/healthz
+  curl http://127.0.0.1:$ADMIN_PORT/metrics
+
+Stop it with: scripts/demo.sh stop
+MSG
