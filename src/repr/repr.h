@@ -13,8 +13,14 @@
  *                      <resource rel=".." href="..">...</resource>
  *                    </resource>
  *
- * Dates: JSON "/Date(<ms>)/", XML ISO 8601 UTC.
- * Every string is copied; the model owns its strings.
+ * Dates: JSON "/Date(<ms>)/", XML ISO 8601 UTC with milliseconds
+ * (2026-11-23T19:58:16.123Z).
+ * Every string is copied; the model owns its strings. Ill-formed UTF-8
+ * (overlongs, surrogates, truncated sequences, > U+10FFFF) is replaced by
+ * U+FFFD as it is copied, so both encodings carry the same text.
+ *
+ * Unless stated otherwise the functions return 0, EINVAL (a required
+ * argument is NULL) or ENOMEM.
  */
 #ifndef MOB_REPR_H
 #define MOB_REPR_H
@@ -35,39 +41,62 @@ struct repr;
  * Allocate a resource.
  *
  * @param rp   Returns a new reference
- * @param rel  Relation name (may be NULL: no "rel" member / attribute)
- * @param href Its own href (may be NULL: no self link / attribute)
+ * @param rel  Relation name (copied; may be NULL: no "rel" member /
+ *             attribute; required to embed the resource)
+ * @param href Its own href (copied; may be NULL: no self link / attribute)
  */
 int repr_alloc(struct repr **rp, const char *rel, const char *href);
 
-/** Add a link (JSON _links; XML <link>). Repeated rels are kept in order. */
+/**
+ * Add a link (JSON _links; XML <link>). Repeated rels are kept in order.
+ *
+ * @param r    Resource
+ * @param rel  Relation (copied, required)
+ * @param href Target (copied, required)
+ */
 int repr_link(struct repr *r, const char *rel, const char *href);
 
-/** Add a link with a title (JSON "title", XML title attribute). */
+/** Add a link with a title (copied; JSON "title", XML title attribute). */
 int repr_link_title(struct repr *r, const char *rel, const char *href,
 		    const char *title);
 
+/*
+ * Properties keep their insertion order. A name (copied) must be unique
+ * within the resource (EEXIST) and must not be "rel", "_links" or
+ * "_embedded" (EINVAL), which the JSON encoding writes itself.
+ */
+
+/** Add a string property (val copied, required). */
 int repr_prop_str(struct repr *r, const char *name, const char *val);
 /** Same with a pointer-length string (need not be NUL terminated). */
 int repr_prop_pl(struct repr *r, const char *name, const struct pl *val);
+/** Add an integer property (JSON number; XML decimal text). */
 int repr_prop_int(struct repr *r, const char *name, int64_t val);
+/** Add a boolean property (JSON true/false; XML "true"/"false"). */
 int repr_prop_bool(struct repr *r, const char *name, bool val);
-/** A date in milliseconds since the Unix epoch. */
+/**
+ * A date in milliseconds since the Unix epoch, up to
+ * 9999-12-31T23:59:59.999Z (EINVAL beyond).
+ */
 int repr_prop_date(struct repr *r, const char *name, uint64_t ms);
-/** A list of strings (JSON array; XML propertyList of item). */
-int repr_prop_strlist(struct repr *r, const char *name,
-		      const char *const *v, size_t n);
+/** A list of strings (each copied; JSON array; XML propertyList of item). */
+int repr_prop_strlist(struct repr *r, const char *name, const char *const *v,
+		      size_t n);
 
 /**
  * Embed a child resource (JSON _embedded[rel]; XML nested <resource>).
  *
  * @param r     Parent
- * @param child Child; takes a reference
+ * @param child Child; takes a reference. It must have a rel and must not
+ *              contain r (EINVAL).
+ *
+ * @return 0, EINVAL, ENOMEM, or EOVERFLOW if the nesting would exceed 16
+ *         resources
  */
 int repr_embed(struct repr *r, struct repr *child);
 
 /**
- * Encode a resource and append it to mb.
+ * Encode a resource and append it to mb (written at mb->pos).
  *
  * @param mb  Buffer to append to
  * @param r   Resource (borrowed)
@@ -75,7 +104,9 @@ int repr_embed(struct repr *r, struct repr *child);
  * @param ns  XML namespace for the root element (NULL: REPR_UCWA_NS);
  *            ignored for JSON
  *
- * @return 0 or ENOMEM
+ * @return 0, ENOMEM, EINVAL, or EOVERFLOW if embedded resources nest
+ *         deeper than 16 (a child grew after it was embedded). On error mb
+ *         is cut back to where the document would have started.
  */
 int repr_encode(struct mbuf *mb, const struct repr *r, enum repr_fmt fmt,
 		const char *ns);
@@ -93,20 +124,41 @@ struct xmlw {
 	const char *stack[32]; /**< element names (borrowed, static) */
 };
 
-/** Start a writer on mb and write the XML declaration. */
+/*
+ * Element and attribute names are written as given (callers pass literals);
+ * values and text are escaped. Calls return 0, EINVAL (misuse: an attribute
+ * after content, text or end outside any element, NULL arguments) or ENOMEM.
+ */
+
+/**
+ * Start a writer on mb (borrowed) and write the XML declaration. If that
+ * fails, w->mb is left NULL and every later call returns ENOMEM.
+ */
 void xmlw_init(struct xmlw *w, struct mbuf *mb);
-/** Open an element; name must be a static string. */
+/**
+ * Open an element; name must be a static string.
+ *
+ * @return EOVERFLOW beyond 32 open elements
+ */
 int xmlw_start(struct xmlw *w, const char *name);
-/** Add an attribute to the element just opened. */
+/** Add an attribute to the element just opened (val escaped). */
 int xmlw_attr(struct xmlw *w, const char *name, const char *val);
+/** Same with a pointer-length value. */
 int xmlw_attr_pl(struct xmlw *w, const char *name, const struct pl *val);
+/** Same with a decimal number. */
 int xmlw_attr_u32(struct xmlw *w, const char *name, uint32_t val);
-/** Write escaped text content. */
+/** Write escaped text content (len 0 writes nothing). */
 int xmlw_text(struct xmlw *w, const char *s, size_t len);
 /** Close the innermost open element ("/>" if it has no content). */
 int xmlw_end(struct xmlw *w);
 
-/** Append s escaped for XML (text or attribute value) to mb. */
+/**
+ * Append s escaped for XML (text or attribute value) to mb: & < > " ' as
+ * entities, tab, LF and CR as character references (so parsers keep them),
+ * other C0 controls, U+FFFE, U+FFFF and ill-formed UTF-8 as U+FFFD.
+ *
+ * @return 0, EINVAL (s NULL with len > 0) or ENOMEM
+ */
 int xml_escape(struct mbuf *mb, const char *s, size_t len);
 
 #endif

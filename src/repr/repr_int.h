@@ -1,0 +1,88 @@
+/**
+ * @file repr_int.h  Private declarations of the representation component
+ *
+ * The model (repr.c) is shared by the two encoders (json.c, xmlw.c). Every
+ * string in it has already been through the UTF-8 sanitiser, so both
+ * encoders see the same valid UTF-8.
+ */
+#ifndef MOB_REPR_INT_H
+#define MOB_REPR_INT_H
+
+/** Deepest nesting of embedded resources, the root counting as 1. */
+#define REPR_MAX_DEPTH 16
+
+/** Latest date accepted: 9999-12-31T23:59:59.999Z (four-digit years). */
+#define REPR_DATE_MAX_MS 253402300799999ULL
+
+/** Returned by repr_utf8_decode() for an ill-formed sequence. */
+#define REPR_UTF8_INVALID 0x110000u
+
+/** A copied string: NUL terminated, len excludes the NUL. */
+struct rstr {
+	const char *p; /**< NULL when absent */
+	size_t len;
+};
+
+enum repr_ptype {
+	REPR_PSTR,
+	REPR_PINT,
+	REPR_PBOOL,
+	REPR_PDATE,
+	REPR_PLIST,
+};
+
+struct repr_prop {
+	struct le le;
+	struct rstr name;
+	enum repr_ptype type;
+	union {
+		struct rstr str;
+		int64_t i;
+		bool b;
+		uint64_t ms;
+		struct {
+			const struct rstr *v;
+			size_t n;
+		} list;
+	} u;
+};
+
+struct repr_link {
+	struct le le;
+	struct rstr rel;
+	struct rstr href;
+	struct rstr title; /**< p is NULL without a title */
+};
+
+struct repr_child {
+	struct le le;
+	struct repr *r; /**< holds a reference */
+};
+
+struct repr {
+	struct rstr rel;    /**< p may be NULL */
+	struct rstr href;   /**< p may be NULL */
+	struct list links;  /**< struct repr_link, in insertion order */
+	struct list props;  /**< struct repr_prop, in insertion order */
+	struct list embeds; /**< struct repr_child, in insertion order */
+};
+
+/**
+ * Decode one UTF-8 sequence (RFC 3629) at the start of p.
+ *
+ * @param p   Bytes (len >= 1)
+ * @param len Bytes available
+ * @param cp  Set to the code point, or REPR_UTF8_INVALID
+ *
+ * @return Bytes consumed (>= 1). An ill-formed sequence consumes its maximal
+ *         valid prefix (or one byte), so each becomes one U+FFFD.
+ */
+size_t repr_utf8_decode(const uint8_t *p, size_t len, uint32_t *cp);
+
+/** Encode r as compact JSON appended to mb (json.c). */
+int repr_json_encode(struct mbuf *mb, const struct repr *r);
+
+/** Encode r as XML appended to mb, ns on the root (xmlw.c). */
+int repr_xml_encode(struct mbuf *mb, const struct repr *r, const char *ns);
+
+#endif
