@@ -98,6 +98,8 @@ struct conf {
 	struct conf_access client_external; /**< SipClientExternalAccess    */
 
 	/* [sip] the service's own listeners the Front End routes to */
+	/* unset: port 0, sa_isset(sa, SA_PORT) is false (SA_ADDR is false
+	 * for a wildcard address such as 0.0.0.0) */
 	struct sa sip_internal;   /**< internal SIP/TLS listener (or unset) */
 	struct sa sip_external;   /**< external SIP/TLS listener (or unset) */
 	struct list sip_certs;    /**< struct conf_cert for the SIP side    */

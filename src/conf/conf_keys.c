@@ -1,0 +1,632 @@
+/**
+ * @file conf_keys.c  The keys of the configuration file and how each value
+ * is checked and stored
+ *
+ * One table row per key: its section, its type (the set handler), where it
+ * lands in struct conf, its range and whether it is repeatable or required.
+ * docs/configuration.md documents the same table for operators.
+ */
+#include <ctype.h>
+#include <stddef.h>
+#include <string.h>
+#include <re.h>
+#include "core.h"
+#include "conf.h"
+#include "conf_int.h"
+
+#define FIELD(f) offsetof(struct conf, f)
+
+const char *const conf_sect_names[SECT_COUNT] = {
+    "service", "http", "frontend", "sip", "autodiscover", "admin",
+};
+
+/* Link tokens the autodiscover documents use themselves, in their JSON
+ * form (lower case, '/' removed): a custom link may not shadow them. */
+static const char *const reserved_rels[] = {
+    "self",
+    "user",
+    "domain",
+    "oauth",
+    "redirect",
+    "xframe",
+    "applications",
+    "ucwa",
+    "internalxframe",
+    "externalxframe",
+    "internalautodiscover",
+    "externalautodiscover",
+    "internalauthbroker",
+    "externalauthbroker",
+    "internalwebscheduler",
+    "externalwebscheduler",
+    "internalmcx",
+    "externalmcx",
+    "internalucwa",
+    "externalucwa",
+};
+
+static void *field(struct conf_ctx *ctx, const struct conf_key *k)
+{
+	return (char *)ctx->conf + k->off;
+}
+
+static void str_lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+static void str_destructor(void *arg)
+{
+	struct conf_str *e = arg;
+
+	mem_deref(e->s);
+}
+
+void conf_cert_destructor(void *arg)
+{
+	struct conf_cert *c = arg;
+
+	mem_deref(c->chain);
+	mem_deref(c->key);
+}
+
+static void redirect_destructor(void *arg)
+{
+	struct conf_redirect *r = arg;
+
+	mem_deref(r->domain);
+	mem_deref(r->href);
+}
+
+static void link_destructor(void *arg)
+{
+	struct conf_link *l = arg;
+
+	mem_deref(l->token);
+	mem_deref(l->href);
+}
+
+/* Split "A B" into two blank-separated words; false unless exactly two. */
+static bool split2(const struct pl *val, struct pl *a, struct pl *b)
+{
+	size_t i = 0;
+
+	while (i < val->l && val->p[i] != ' ' && val->p[i] != '\t')
+		++i;
+	a->p = val->p;
+	a->l = i;
+	b->p = val->p + i;
+	b->l = val->l - i;
+	conf_trim(b);
+
+	if (!a->l || !b->l)
+		return false;
+
+	for (i = 0; i < b->l; i++) {
+		if (b->p[i] == ' ' || b->p[i] == '\t')
+			return false;
+	}
+
+	return true;
+}
+
+/* Resolve a path relative to the directory of the configuration file. */
+static int path_dup(struct conf_ctx *ctx, char **dst, const struct pl *pl,
+		    const char *key, unsigned line)
+{
+	if (pl->l > CONF_MAX_PATH) {
+		conf_problem(ctx, line,
+			     "%s path is longer than %u bytes; use a shorter "
+			     "path",
+			     key, CONF_MAX_PATH);
+		return EINVAL;
+	}
+	if (pl->p[0] == '/' || !ctx->dir[0])
+		return re_sdprintf(dst, "%r", pl);
+
+	return re_sdprintf(dst, "%s/%r", ctx->dir, pl);
+}
+
+static int set_dns(struct conf_ctx *ctx, const struct conf_key *k,
+		   const struct pl *val, unsigned line)
+{
+	char **sp = field(ctx, k);
+	const char *why;
+	int err;
+
+	if (!conf_dns_valid(val, &why)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a valid DNS name (it %s); "
+			     "write a name such as mobility.example.com",
+			     k->name, conf_pl_print, val, why);
+		return EINVAL;
+	}
+
+	*sp = mem_deref(*sp);
+	err = pl_strdup(sp, val);
+	if (err)
+		return err;
+
+	str_lower(*sp);
+	return 0;
+}
+
+static int set_domain(struct conf_ctx *ctx, const struct conf_key *k,
+		      const struct pl *val, unsigned line)
+{
+	struct list *lst = field(ctx, k);
+	struct conf_str *e;
+	const char *why;
+	struct le *le;
+	int err;
+
+	if (!conf_dns_valid(val, &why)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a valid DNS name (it %s); "
+			     "write a domain such as example.com",
+			     k->name, conf_pl_print, val, why);
+		return EINVAL;
+	}
+
+	LIST_FOREACH(lst, le)
+	{
+		const struct conf_str *o = le->data;
+
+		if (!pl_strcasecmp(val, o->s)) {
+			conf_problem(ctx, line,
+				     "%s %s is already given at line %u; "
+				     "remove one of the two lines",
+				     k->name, o->s, o->line);
+			return EINVAL;
+		}
+	}
+
+	e = mem_zalloc(sizeof(*e), str_destructor);
+	if (!e)
+		return ENOMEM;
+
+	err = pl_strdup(&e->s, val);
+	if (err) {
+		mem_deref(e);
+		return err;
+	}
+
+	str_lower(e->s);
+	e->line = line;
+	list_append(lst, &e->le, e);
+	return 0;
+}
+
+static int set_port(struct conf_ctx *ctx, const struct conf_key *k,
+		    const struct pl *val, unsigned line)
+{
+	uint16_t *portp = field(ctx, k);
+
+	if (conf_port_decode(portp, val)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a port; give a number from 1 "
+			     "to 65535",
+			     k->name, conf_pl_print, val);
+		return EINVAL;
+	}
+
+	return 0;
+}
+
+static int set_level(struct conf_ctx *ctx, const struct conf_key *k,
+		     const struct pl *val, unsigned line)
+{
+	int *lvlp = field(ctx, k);
+	enum log_level lvl;
+	char buf[16];
+
+	if (val->l >= sizeof(buf) || pl_strcpy(val, buf, sizeof(buf)) ||
+	    log_level_parse(&lvl, buf)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a log level; use debug, info, "
+			     "notice, warn or error",
+			     k->name, conf_pl_print, val);
+		return EINVAL;
+	}
+
+	*lvlp = (int)lvl;
+	return 0;
+}
+
+static int set_addr(struct conf_ctx *ctx, const struct conf_key *k,
+		    const struct pl *val, unsigned line)
+{
+	struct sa *sa = field(ctx, k);
+	const char *why;
+
+	if (conf_addr_decode(sa, val, &why)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not IP:PORT (it %s); write it as "
+			     "192.0.2.10:5061 or [2001:db8::10]:5061",
+			     k->name, conf_pl_print, val, why);
+		return EINVAL;
+	}
+
+	return 0;
+}
+
+static int set_listen(struct conf_ctx *ctx, const struct conf_key *k,
+		      const struct pl *val, unsigned line)
+{
+	struct list *lst = field(ctx, k);
+	struct conf_listen *l;
+	const char *why;
+	struct sa sa;
+
+	if (conf_addr_decode(&sa, val, &why)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not IP:PORT (it %s); write it as "
+			     "0.0.0.0:443 or [::]:443",
+			     k->name, conf_pl_print, val, why);
+		return EINVAL;
+	}
+
+	l = mem_zalloc(sizeof(*l), NULL);
+	if (!l)
+		return ENOMEM;
+
+	l->addr = sa;
+	l->line = line;
+	list_append(lst, &l->le, l);
+	return 0;
+}
+
+static int set_uint(struct conf_ctx *ctx, const struct conf_key *k,
+		    const struct pl *val, unsigned line)
+{
+	uint32_t *vp = field(ctx, k);
+	const char *unit = k->mult == 1000 ? "seconds" : "a whole number";
+	uint32_t v;
+	int err;
+
+	err = conf_uint_decode(&v, val);
+	if (err == EINVAL) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a number; give %s from %u to "
+			     "%u",
+			     k->name, conf_pl_print, val, unit, k->min, k->max);
+		return EINVAL;
+	}
+	if (err || v < k->min || v > k->max) {
+		conf_problem(ctx, line,
+			     "%s = %H is out of range; give %s from %u to %u",
+			     k->name, conf_pl_print, val, unit, k->min, k->max);
+		return EINVAL;
+	}
+
+	*vp = v * k->mult;
+	return 0;
+}
+
+static int set_path(struct conf_ctx *ctx, const struct conf_key *k,
+		    const struct pl *val, unsigned line)
+{
+	char **sp = field(ctx, k);
+
+	*sp = mem_deref(*sp);
+	return path_dup(ctx, sp, val, k->name, line);
+}
+
+static int set_cert(struct conf_ctx *ctx, const struct conf_key *k,
+		    const struct pl *val, unsigned line)
+{
+	struct list *lst = field(ctx, k);
+	struct pl chain, key;
+	struct conf_cert *c;
+	int err;
+
+	if (!split2(val, &chain, &key)) {
+		conf_problem(ctx, line,
+			     "%s expects two paths; write %s = CHAIN.pem "
+			     "KEY.pem (paths without blanks)",
+			     k->name, k->name);
+		return EINVAL;
+	}
+
+	c = mem_zalloc(sizeof(*c), conf_cert_destructor);
+	if (!c)
+		return ENOMEM;
+
+	err = path_dup(ctx, &c->chain, &chain, k->name, line);
+	err |= path_dup(ctx, &c->key, &key, k->name, line);
+	if (err) {
+		mem_deref(c);
+		return err == EINVAL ? EINVAL : ENOMEM;
+	}
+
+	c->line = line;
+	list_append(lst, &c->le, c);
+	return 0;
+}
+
+static int set_access(struct conf_ctx *ctx, const struct conf_key *k,
+		      const struct pl *val, unsigned line)
+{
+	struct conf_access *a = field(ctx, k);
+	const char *why;
+	struct pl host;
+	uint16_t port;
+	int err;
+
+	if (conf_hostport_decode(&host, &port, val, &why)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not FQDN:PORT (it %s); write it "
+			     "as sip.example.com:5061",
+			     k->name, conf_pl_print, val, why);
+		return EINVAL;
+	}
+
+	a->fqdn = mem_deref(a->fqdn);
+	err = pl_strdup(&a->fqdn, &host);
+	if (err)
+		return err;
+
+	str_lower(a->fqdn);
+	a->port = port;
+	return 0;
+}
+
+static int check_url(struct conf_ctx *ctx, const struct conf_key *k,
+		     const struct pl *url, unsigned line)
+{
+	const char *why;
+
+	if (conf_url_valid(url, &why))
+		return 0;
+
+	conf_problem(ctx, line,
+		     "%s URL '%H' is not valid (it %s); write it as "
+		     "https://host[:port]/path",
+		     k->name, conf_pl_print, url, why);
+	return EINVAL;
+}
+
+static int set_redirect(struct conf_ctx *ctx, const struct conf_key *k,
+			const struct pl *val, unsigned line)
+{
+	struct list *lst = field(ctx, k);
+	struct conf_redirect *r;
+	struct pl dom, url;
+	const char *why;
+	struct le *le;
+	int err;
+
+	if (!split2(val, &dom, &url)) {
+		conf_problem(ctx, line,
+			     "redirect expects a domain and a URL; write "
+			     "redirect = other.example.com "
+			     "https://lyncdiscover.other.example.com/");
+		return EINVAL;
+	}
+	if (!conf_dns_valid(&dom, &why)) {
+		conf_problem(ctx, line,
+			     "redirect domain '%H' is not a valid DNS name "
+			     "(it %s); write a domain such as example.com",
+			     conf_pl_print, &dom, why);
+		return EINVAL;
+	}
+	if (check_url(ctx, k, &url, line))
+		return EINVAL;
+
+	LIST_FOREACH(lst, le)
+	{
+		const struct conf_redirect *o = le->data;
+
+		if (!pl_strcasecmp(&dom, o->domain)) {
+			conf_problem(ctx, line,
+				     "redirect for %s is already given at "
+				     "line %u; keep one of the two lines",
+				     o->domain, o->line);
+			return EINVAL;
+		}
+	}
+
+	r = mem_zalloc(sizeof(*r), redirect_destructor);
+	if (!r)
+		return ENOMEM;
+
+	err = pl_strdup(&r->domain, &dom);
+	err |= pl_strdup(&r->href, &url);
+	if (err) {
+		mem_deref(r);
+		return ENOMEM;
+	}
+
+	str_lower(r->domain);
+	r->line = line;
+	list_append(lst, &r->le, r);
+	return 0;
+}
+
+/* The JSON name of a link: the token lower-cased with '/' removed. */
+static void link_rel(char *rel, size_t size, const struct pl *token)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < token->l && n + 1 < size; i++) {
+		if (token->p[i] != '/')
+			rel[n++] = (char)tolower((unsigned char)token->p[i]);
+	}
+	rel[n] = '\0';
+}
+
+static int set_link(struct conf_ctx *ctx, const struct conf_key *k,
+		    const struct pl *val, unsigned line)
+{
+	struct list *lst = field(ctx, k);
+	char rel[CONF_MAX_TOKEN + 1], orel[CONF_MAX_TOKEN + 1];
+	struct pl token, url;
+	struct conf_link *l;
+	const char *why;
+	struct le *le;
+	size_t i;
+	int err;
+
+	if (!split2(val, &token, &url)) {
+		conf_problem(ctx, line,
+			     "link expects a token and a URL; write link = "
+			     "External/Help https://help.example.com/");
+		return EINVAL;
+	}
+	if (!conf_token_valid(&token, &why)) {
+		conf_problem(ctx, line,
+			     "link token '%H' is not valid (it %s); write a "
+			     "token such as External/Help",
+			     conf_pl_print, &token, why);
+		return EINVAL;
+	}
+	if (check_url(ctx, k, &url, line))
+		return EINVAL;
+
+	link_rel(rel, sizeof(rel), &token);
+	for (i = 0; i < ARRAY_SIZE(reserved_rels); i++) {
+		if (!strcmp(rel, reserved_rels[i])) {
+			conf_problem(ctx, line,
+				     "link token '%r' is one the service "
+				     "sends itself; choose another token",
+				     &token);
+			return EINVAL;
+		}
+	}
+	LIST_FOREACH(lst, le)
+	{
+		const struct conf_link *o = le->data;
+		struct pl otok;
+
+		pl_set_str(&otok, o->token);
+		link_rel(orel, sizeof(orel), &otok);
+		if (!strcmp(rel, orel)) {
+			conf_problem(ctx, line,
+				     "link token '%r' clashes with '%s' at "
+				     "line %u (both are '%s' in JSON); "
+				     "choose another token",
+				     &token, o->token, o->line, rel);
+			return EINVAL;
+		}
+	}
+
+	l = mem_zalloc(sizeof(*l), link_destructor);
+	if (!l)
+		return ENOMEM;
+
+	err = pl_strdup(&l->token, &token);
+	err |= pl_strdup(&l->href, &url);
+	if (err) {
+		mem_deref(l);
+		return ENOMEM;
+	}
+
+	l->line = line;
+	list_append(lst, &l->le, l);
+	return 0;
+}
+
+/* Keep in step with docs/configuration.md. */
+#define KEY(s, n, h, f)  .sect = (s), .name = (n), .seth = (h), .off = FIELD(f)
+#define RANGE(lo, hi, m) .min = (lo), .max = (hi), .mult = (m)
+
+const struct conf_key conf_keys[] = {
+    {KEY(SECT_SERVICE, "server_fqdn", set_dns, server_fqdn)},
+    {KEY(SECT_SERVICE, "sip_domain", set_domain, domains), .repeat = true,
+     .required = true, .example = "example.com"},
+    {KEY(SECT_SERVICE, "internal_web_fqdn", set_dns, internal_web_fqdn),
+     .required = true, .example = "mobility-int.example.com"},
+    {KEY(SECT_SERVICE, "external_web_fqdn", set_dns, external_web_fqdn),
+     .required = true, .example = "mobility.example.com"},
+    {KEY(SECT_SERVICE, "internal_web_port", set_port, internal_web_port)},
+    {KEY(SECT_SERVICE, "external_web_port", set_port, external_web_port)},
+    {KEY(SECT_SERVICE, "log_level", set_level, log_level)},
+
+    {KEY(SECT_HTTP, "listen", set_listen, http_listen), .repeat = true},
+    {KEY(SECT_HTTP, "listen_tls", set_listen, https_listen), .repeat = true},
+    {KEY(SECT_HTTP, "certificate", set_cert, certs), .repeat = true},
+    {KEY(SECT_HTTP, "max_request_line", set_uint, limits.max_request_line),
+     RANGE(256, 1048576, 1)},
+    {KEY(SECT_HTTP, "max_header_bytes", set_uint, limits.max_header_bytes),
+     RANGE(1024, 1048576, 1)},
+    {KEY(SECT_HTTP, "max_headers", set_uint, limits.max_headers),
+     RANGE(8, 1024, 1)},
+    {KEY(SECT_HTTP, "max_body_bytes", set_uint, limits.max_body_bytes),
+     RANGE(1024, 67108864, 1)},
+    {KEY(SECT_HTTP, "header_timeout", set_uint, limits.header_timeout_ms),
+     RANGE(1, 300, 1000)},
+    {KEY(SECT_HTTP, "body_timeout", set_uint, limits.body_timeout_ms),
+     RANGE(1, 3600, 1000)},
+    {KEY(SECT_HTTP, "idle_timeout", set_uint, limits.idle_timeout_ms),
+     RANGE(1, 3600, 1000)},
+    {KEY(SECT_HTTP, "max_connections", set_uint, limits.max_connections),
+     RANGE(1, 1000000, 1)},
+    {KEY(SECT_HTTP, "max_connections_per_address", set_uint,
+	 limits.max_conns_per_addr),
+     RANGE(1, 1000000, 1)},
+
+    {KEY(SECT_FRONTEND, "address", set_addr, fe_addr), .required = true,
+     .example = "192.0.2.20:5061"},
+    {KEY(SECT_FRONTEND, "tls_server_name", set_dns, fe_server_name),
+     .required = true, .example = "fe.example.com"},
+    {KEY(SECT_FRONTEND, "ca_file", set_path, fe_ca_file), .required = true,
+     .example = "/etc/mobility/fe-ca.pem"},
+    {KEY(SECT_FRONTEND, "client_internal_access", set_access, client_internal)},
+    {KEY(SECT_FRONTEND, "client_external_access", set_access, client_external)},
+
+    {KEY(SECT_SIP, "internal_listen", set_addr, sip_internal)},
+    {KEY(SECT_SIP, "external_listen", set_addr, sip_external)},
+    {KEY(SECT_SIP, "certificate", set_cert, sip_certs), .repeat = true},
+
+    {KEY(SECT_AUTODISCOVER, "redirect", set_redirect, redirects),
+     .repeat = true},
+    {KEY(SECT_AUTODISCOVER, "link", set_link, links), .repeat = true},
+
+    {KEY(SECT_ADMIN, "listen", set_addr, admin_addr)},
+};
+
+const size_t conf_nkeys = ARRAY_SIZE(conf_keys);
+
+_Static_assert(ARRAY_SIZE(conf_keys) <= CONF_MAX_KEYS, "raise CONF_MAX_KEYS");
+
+/** Find a key of a section by name (case-insensitive), or NULL. */
+const struct conf_key *conf_key_find(enum conf_sect sect, const struct pl *name)
+{
+	size_t i;
+
+	for (i = 0; i < conf_nkeys; i++) {
+		if (conf_keys[i].sect == sect &&
+		    !pl_strcasecmp(name, conf_keys[i].name))
+			return &conf_keys[i];
+	}
+
+	return NULL;
+}
+
+size_t conf_key_index(const struct conf_key *k)
+{
+	return (size_t)(k - conf_keys);
+}
+
+/** Set every default value (docs/configuration.md). */
+void conf_defaults(struct conf *conf)
+{
+	struct conf_http_limits *lim = &conf->limits;
+
+	conf->internal_web_port = 443;
+	conf->external_web_port = 443;
+	conf->log_level = LOG_INFO;
+
+	lim->max_request_line = 8192;
+	lim->max_header_bytes = 16384;
+	lim->max_headers = 64;
+	lim->max_body_bytes = 1048576;
+	lim->header_timeout_ms = 10 * 1000;
+	lim->body_timeout_ms = 30 * 1000;
+	lim->idle_timeout_ms = 120 * 1000;
+	lim->max_connections = 50000;
+	lim->max_conns_per_addr = 5000;
+
+	(void)sa_set_str(&conf->admin_addr, "127.0.0.1", 9090);
+}
