@@ -485,13 +485,9 @@ out:
 	if (fd >= 0)
 		close(fd);
 	mem_deref(buf);
-	if (err && err != EINVAL && err != ENOMEM && errpf) {
-		(void)re_hprintf(errpf,
-				 "%s:0: cannot read the file: %m; check the "
-				 "path and its permissions\n",
-				 path, err);
-	}
 
+	/* A file that cannot be read is told by the return code alone:
+	 * the caller says so in its own words (conf.h). */
 	return err;
 }
 

@@ -121,7 +121,10 @@ struct conf {
  *              be NULL
  *
  * @return 0 if valid, EINVAL if any problem was reported, ENOENT/EACCES
- *         if the file cannot be read, ENOMEM
+ *         (or another errno) if the file cannot be read, ENOMEM.
+ *         A file that cannot be read prints no line: the caller reports
+ *         it. Warnings (lines with "warning: ") are printed but do not
+ *         fail the load.
  */
 int conf_load(struct conf **confp, const char *path, struct re_printf *errpf);
 

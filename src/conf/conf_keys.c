@@ -137,7 +137,7 @@ static int set_dns(struct conf_ctx *ctx, const struct conf_key *k,
 
 	if (!conf_dns_valid(val, &why)) {
 		conf_problem(ctx, line,
-			     "%s = '%H' is not a valid DNS name (it %s); "
+			     "%s = '%H' is not a valid DNS name: it %s; "
 			     "write a name such as mobility.example.com",
 			     k->name, conf_pl_print, val, why);
 		return EINVAL;
@@ -163,7 +163,7 @@ static int set_domain(struct conf_ctx *ctx, const struct conf_key *k,
 
 	if (!conf_dns_valid(val, &why)) {
 		conf_problem(ctx, line,
-			     "%s = '%H' is not a valid DNS name (it %s); "
+			     "%s = '%H' is not a valid DNS name: it %s; "
 			     "write a domain such as example.com",
 			     k->name, conf_pl_print, val, why);
 		return EINVAL;
@@ -242,7 +242,7 @@ static int set_addr(struct conf_ctx *ctx, const struct conf_key *k,
 
 	if (conf_addr_decode(sa, val, &why)) {
 		conf_problem(ctx, line,
-			     "%s = '%H' is not IP:PORT (it %s); write it as "
+			     "%s = '%H' is not IP:PORT: it %s; write it as "
 			     "192.0.2.10:5061 or [2001:db8::10]:5061",
 			     k->name, conf_pl_print, val, why);
 		return EINVAL;
@@ -261,7 +261,7 @@ static int set_listen(struct conf_ctx *ctx, const struct conf_key *k,
 
 	if (conf_addr_decode(&sa, val, &why)) {
 		conf_problem(ctx, line,
-			     "%s = '%H' is not IP:PORT (it %s); write it as "
+			     "%s = '%H' is not IP:PORT: it %s; write it as "
 			     "0.0.0.0:443 or [::]:443",
 			     k->name, conf_pl_print, val, why);
 		return EINVAL;
@@ -356,7 +356,7 @@ static int set_access(struct conf_ctx *ctx, const struct conf_key *k,
 
 	if (conf_hostport_decode(&host, &port, val, &why)) {
 		conf_problem(ctx, line,
-			     "%s = '%H' is not FQDN:PORT (it %s); write it "
+			     "%s = '%H' is not FQDN:PORT: it %s; write it "
 			     "as sip.example.com:5061",
 			     k->name, conf_pl_print, val, why);
 		return EINVAL;
@@ -381,7 +381,7 @@ static int check_url(struct conf_ctx *ctx, const struct conf_key *k,
 		return 0;
 
 	conf_problem(ctx, line,
-		     "%s URL '%H' is not valid (it %s); write it as "
+		     "%s URL '%H' is not valid: it %s; write it as "
 		     "https://host[:port]/path",
 		     k->name, conf_pl_print, url, why);
 	return EINVAL;
@@ -406,8 +406,8 @@ static int set_redirect(struct conf_ctx *ctx, const struct conf_key *k,
 	}
 	if (!conf_dns_valid(&dom, &why)) {
 		conf_problem(ctx, line,
-			     "redirect domain '%H' is not a valid DNS name "
-			     "(it %s); write a domain such as example.com",
+			     "redirect domain '%H' is not a valid DNS name: "
+			     "it %s; write a domain such as example.com",
 			     conf_pl_print, &dom, why);
 		return EINVAL;
 	}
@@ -476,7 +476,7 @@ static int set_link(struct conf_ctx *ctx, const struct conf_key *k,
 	}
 	if (!conf_token_valid(&token, &why)) {
 		conf_problem(ctx, line,
-			     "link token '%H' is not valid (it %s); write a "
+			     "link token '%H' is not valid: it %s; write a "
 			     "token such as External/Help",
 			     conf_pl_print, &token, why);
 		return EINVAL;
@@ -571,7 +571,7 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_FRONTEND, "tls_server_name", set_dns, fe_server_name),
      .required = true, .example = "fe.example.com"},
     {KEY(SECT_FRONTEND, "ca_file", set_path, fe_ca_file), .required = true,
-     .example = "/etc/mobility/fe-ca.pem"},
+     .example = "/etc/mobilityd/fe-ca.pem"},
     {KEY(SECT_FRONTEND, "client_internal_access", set_access, client_internal)},
     {KEY(SECT_FRONTEND, "client_external_access", set_access, client_external)},
 

@@ -328,7 +328,7 @@ int conf_addr_decode(struct sa *sa, const struct pl *pl, const char **why)
 	}
 	(void)pl_strcpy(&host, buf, sizeof(buf));
 	if (sa_set_str(sa, buf, n)) {
-		*why = "has no valid IP address (a name is not allowed here)";
+		*why = "has no valid IP address (names are not allowed here)";
 		return EINVAL;
 	}
 
