@@ -140,8 +140,8 @@ static int add_link(struct ad_doc *doc, const char *token, const char *rel,
 }
 
 /* "https://fqdn[:port]" of an access location. */
-static int print_base(struct re_printf *pf, const struct conf *conf,
-		      bool internal)
+static void base_url(char *buf, size_t size, const struct conf *conf,
+		     bool internal)
 {
 	const char *fqdn =
 	    internal ? conf->internal_web_fqdn : conf->external_web_fqdn;
@@ -149,17 +149,9 @@ static int print_base(struct re_printf *pf, const struct conf *conf,
 	    internal ? conf->internal_web_port : conf->external_web_port;
 
 	if (port == 443)
-		return re_hprintf(pf, "https://%s", fqdn);
-	return re_hprintf(pf, "https://%s:%u", fqdn, port);
-}
-
-/* "?originalDomain=<d>" when the domain is known. */
-static int print_qs(struct re_printf *pf, const char *domain)
-{
-	if (!domain || !*domain)
-		return 0;
-	/* a validated DNS name needs no percent-encoding */
-	return re_hprintf(pf, "?originalDomain=%s", domain);
+		(void)re_snprintf(buf, size, "https://%s", fqdn);
+	else
+		(void)re_snprintf(buf, size, "https://%s:%u", fqdn, port);
 }
 
 struct ctx {
@@ -169,45 +161,49 @@ struct ctx {
 	struct ad_query q;
 	bool internal;
 	enum ad_kind kind;
+	char base[2][300]; /* [0] external, [1] internal: https://fqdn:port */
+	char qs[AD_DOMAIN_MAX + 20]; /* "?originalDomain=<d>" or "" */
 };
+
+/* Base URL of the client's own access location. */
+static const char *own_base(const struct ctx *c)
+{
+	return c->base[c->internal];
+}
 
 static int build_root(struct ad_doc *doc, const struct ctx *c)
 {
-	const struct conf *conf = c->conf;
-	bool in = c->internal;
-	const char *d = c->q.domain;
+	const char *b = own_base(c);
 	int err = 0;
 
-	err |= add_link(doc, NULL, "self", "%H" AD_BASE "%H", print_base, conf,
-			in, print_qs, d);
-	err |= add_link(doc, "Domain", "domain", "%H" AD_BASE "/domain%H",
-			print_base, conf, in, print_qs, d);
-	err |= add_link(doc, "User", "user", "%H" AD_BASE "/oauth/user%H",
-			print_base, conf, in, print_qs, d);
-	err |= add_link(doc, "OAuth", NULL, "%H" AD_BASE "/oauth/user%H",
-			print_base, conf, in, print_qs, d);
-	err |= add_link(doc, NULL, "xframe", "%H" XFRAME_PATH, print_base, conf,
-			in);
+	err |= add_link(doc, NULL, "self", "%s" AD_BASE "%s", b, c->qs);
+	err |= add_link(doc, "Domain", "domain", "%s" AD_BASE "/domain%s", b,
+			c->qs);
+	err |= add_link(doc, "User", "user", "%s" AD_BASE "/oauth/user%s", b,
+			c->qs);
+	err |= add_link(doc, "OAuth", NULL, "%s" AD_BASE "/oauth/user%s", b,
+			c->qs);
+	err |= add_link(doc, NULL, "xframe", "%s" XFRAME_PATH, b);
 	return err;
 }
 
 /* Links to one access location's services (Domain and User). */
-static int build_location(struct ad_doc *doc, const struct conf *conf, bool in)
+static int build_location(struct ad_doc *doc, const struct ctx *c, bool in)
 {
+	const char *b = c->base[in];
 	int err = 0;
 
 	err |= add_link(doc,
 			in ? "Internal/Autodiscover" : "External/Autodiscover",
 			in ? "internalAutodiscover" : "externalAutodiscover",
-			"%H" AD_BASE, print_base, conf, in);
+			"%s" AD_BASE, b);
 	err |= add_link(doc, in ? "Internal/Mcx" : "External/Mcx",
-			in ? "internalMcx" : "externalMcx", "%H" MCX_PATH,
-			print_base, conf, in);
-	err |= add_link(doc, in ? "Internal/Ucwa" : "External/Ucwa",
-			in ? "internalUcwa" : "externalUcwa", "%H" UCWA_PATH,
-			print_base, conf, in);
+			in ? "internalMcx" : "externalMcx", "%s" MCX_PATH, b);
+	err |=
+	    add_link(doc, in ? "Internal/Ucwa" : "External/Ucwa",
+		     in ? "internalUcwa" : "externalUcwa", "%s" UCWA_PATH, b);
 	err |= add_link(doc, in ? "Internal/XFrame" : "External/XFrame", NULL,
-			"%H" XFRAME_PATH, print_base, conf, in);
+			"%s" XFRAME_PATH, b);
 	return err;
 }
 
@@ -216,31 +212,28 @@ static int build_domain(struct ad_doc *doc, const struct ctx *c)
 	int err = 0;
 
 	doc->access = true;
-	err |= add_link(doc, NULL, "self", "%H" AD_BASE "/domain%H", print_base,
-			c->conf, c->internal, print_qs, c->q.domain);
-	err |= build_location(doc, c->conf, true);
-	err |= build_location(doc, c->conf, false);
+	err |= add_link(doc, NULL, "self", "%s" AD_BASE "/domain%s",
+			own_base(c), c->qs);
+	err |= build_location(doc, c, true);
+	err |= build_location(doc, c, false);
 	return err;
 }
 
-/* The user document for a signed-in user homed here (the token service
- * arrives with sign-in; until then the user resource answers 401). */
+/* The user document for a signed-in user homed here. */
 static int build_user(struct ad_doc *doc, const struct ctx *c)
 {
 	int err = 0;
 
 	doc->access = true;
-	err |=
-	    add_link(doc, "Self", "self", "%H" AD_BASE "/oauth/user%H",
-		     print_base, c->conf, c->internal, print_qs, c->q.domain);
-	err |= build_location(doc, c->conf, true);
-	err |= build_location(doc, c->conf, false);
+	err |= add_link(doc, "Self", "self", "%s" AD_BASE "/oauth/user%s",
+			own_base(c), c->qs);
+	err |= build_location(doc, c, true);
+	err |= build_location(doc, c, false);
 	/* "Ucwa" is the one 2013+ mobile clients follow: the URL of the
 	 * access location the client came through. */
-	err |= add_link(doc, "Ucwa", "applications", "%H" UCWA_PATH, print_base,
-			c->conf, c->internal);
-	err |= add_link(doc, "XFrame", "xframe", "%H" XFRAME_PATH, print_base,
-			c->conf, c->internal);
+	err |=
+	    add_link(doc, "Ucwa", "applications", "%s" UCWA_PATH, own_base(c));
+	err |= add_link(doc, "XFrame", "xframe", "%s" XFRAME_PATH, own_base(c));
 	return err;
 }
 
@@ -422,9 +415,9 @@ static void send_user_challenge(struct ctx *c)
 	 * is the only one the token service accepts. */
 	web_reply(c->req, 401, "Unauthorized", "text/plain; charset=utf-8",
 		  (const uint8_t *)body, sizeof(body) - 1,
-		  "WWW-Authenticate: MsRtcOAuth href=\"%H" TOKEN_PATH
+		  "WWW-Authenticate: MsRtcOAuth href=\"%s" TOKEN_PATH
 		  "\",grant_type=\"password\"\r\n",
-		  print_base, c->conf, c->internal);
+		  own_base(c));
 }
 
 /*
@@ -531,6 +524,12 @@ bool autodiscover_handle(struct autodiscover *ad, struct web_req *req)
 			c.q.domain[i] = (char)tolower((unsigned char)hdom.p[i]);
 		c.q.domain[i] = '\0';
 	}
+	base_url(c.base[0], sizeof(c.base[0]), c.conf, false);
+	base_url(c.base[1], sizeof(c.base[1]), c.conf, true);
+	/* a validated DNS name needs no percent-encoding */
+	if (c.q.domain[0])
+		(void)re_snprintf(c.qs, sizeof(c.qs), "?originalDomain=%s",
+				  c.q.domain);
 
 	if (!web_req_is_tls(req)) {
 		send_https_redirect(&c);

@@ -43,7 +43,7 @@ void web_conn_close(struct web_conn *conn)
 
 	conn->closed = true;
 	srv = conn->srv;
-	web_srv_conn_closed(srv, conn->state == CONN_REJECT);
+	web_srv_conn_closed(srv, conn->rejected);
 
 	wheel_cancel(&conn->tmo);
 	list_unlink(&conn->le);
@@ -319,6 +319,7 @@ int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
 
 	list_append(&srv->connl, &conn->le, conn);
 	if (reject) {
+		conn->rejected = true;
 		++srv->nrejected;
 		set_state(conn, CONN_REJECT);
 	} else {

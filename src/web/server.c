@@ -6,7 +6,9 @@
 #include "web_int.h"
 
 enum {
-	ADDR_HASH_SIZE = 1024, /* buckets of the per-address table */
+	ADDR_HASH_SIZE = 1024,     /* buckets of the per-address table  */
+	WEB_LISTEN_BACKLOG = 4096, /* pending connections (the kernel caps
+				       it at net.core.somaxconn)         */
 };
 
 /* Connections of one client IP address (counted for the limit). */
@@ -213,7 +215,14 @@ int web_srv_listen(struct web_srv *srv, const struct sa *laddr,
 
 	l->srv = srv;
 	l->tls = mem_ref(tls);
-	err = tcp_listen(&l->ts, laddr, conn_handler, l);
+	/* Not tcp_listen(): libre 1.1.0 listens with a backlog of 5, and a
+	 * burst of phones reconnecting after a network change would see
+	 * their SYNs dropped and retried a second later. */
+	err = tcp_sock_alloc(&l->ts, laddr, conn_handler, l);
+	if (!err)
+		err = tcp_sock_bind(l->ts, laddr);
+	if (!err)
+		err = tcp_sock_listen(l->ts, WEB_LISTEN_BACKLOG);
 	if (err)
 		goto out;
 

@@ -55,6 +55,7 @@ struct web_conn {
 	enum conn_state state;
 	size_t lingered;
 	bool tls;
+	bool rejected; /* accepted over a limit, counted apart */
 	bool closed;
 	bool processing; /* inside conn_process(): no re-entry */
 };
