@@ -30,7 +30,7 @@ START_TIMEOUT=${FE_START_TIMEOUT:-15}
 STOP_TIMEOUT=${FE_STOP_TIMEOUT:-10}
 
 usage() {
-	sed -n '3,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '4,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -47,8 +47,9 @@ check_path() {
 }
 
 check_port() {
-	[[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge 1024 ] && [ "$1" -le 65535 ] ||
+	if ! [[ $1 =~ ^[0-9]+$ ]] || [ "$1" -lt 1024 ] || [ "$1" -gt 65535 ]; then
 		die "port '$1' must be a number from 1024 to 65535"
+	fi
 }
 
 check_user() {
@@ -123,8 +124,9 @@ cmd_init() {
 	[[ $domain =~ ^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$ ]] ||
 		die "domain '$domain' is not a host name"
 	for p in "$udp" "$tcp" "$tls" "$http"; do check_port "$p"; done
-	[ "$tcp" != "$tls" ] && [ "$tcp" != "$http" ] && [ "$tls" != "$http" ] ||
+	if [ "$tcp" = "$tls" ] || [ "$tcp" = "$http" ] || [ "$tls" = "$http" ]; then
 		die "TCP, TLS and HTTP ports must differ"
+	fi
 
 	RUNDIR=$(abs_dir "$rundir")
 	check_path "$RUNDIR"
@@ -186,7 +188,7 @@ cmd_init() {
 cmd_adduser() {
 	load_env "${1:-}"
 	local user=${2:-} pass=${3-}
-	[ -n "$user" ] && [ $# -eq 3 ] || usage
+	if [ -z "$user" ] || [ $# -ne 3 ]; then usage; fi
 	check_user "$user"
 	[ -n "$pass" ] || die "empty password"
 	local ha1 ha1b
@@ -330,7 +332,7 @@ cmd_status() {
 		return 3
 	fi
 	uptime=$("$KAMCMD" -s "unix:$CTL" core.uptime 2>/dev/null |
-		awk '/^uptime/ { print $2 }' || true)
+		awk '$1 == "uptime:" { print $2 }' || true)
 	echo "running pid $pid, up ${uptime:-?}s: domain $FE_DOMAIN," \
 		"udp $FE_UDP_PORT, tcp $FE_TCP_PORT, tls $FE_TLS_PORT, http $FE_HTTP_PORT"
 }

@@ -250,6 +250,34 @@ def test_call_between_users(fe, agents):
     alice.wait_event("CALL_CLOSED", timeout=10)
 
 
+def test_sqlite_waits_for_a_locked_database(fe, tmp_path):
+    """The shim Kamailio runs with gives every SQLite connection a busy
+    timeout: a writer waits for a lock instead of failing at once."""
+    assert fe.sql("PRAGMA journal_mode") == [["wal"]]
+    db = tmp_path / "locked.sqlite"
+    subprocess.run(["sqlite3", db, "CREATE TABLE t (x)"], check=True)
+    holder = subprocess.Popen(
+        ["/usr/bin/python3", "-c",
+         "import sqlite3, sys, time\n"
+         f"c = sqlite3.connect('{db}', isolation_level=None)\n"
+         "c.execute('BEGIN IMMEDIATE'); c.execute('INSERT INTO t VALUES (1)')\n"
+         "print('locked', flush=True); time.sleep(1); c.execute('COMMIT')"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        plain = subprocess.run(["sqlite3", db, "INSERT INTO t VALUES (2)"],
+                               capture_output=True, text=True, timeout=10)
+        assert plain.returncode != 0 and "locked" in plain.stderr
+        env = dict(os.environ, LD_PRELOAD=str(fe.rundir / "sqlite_busy.so"),
+                   FE_SQLITE_BUSY_MS="5000")
+        waited = subprocess.run(["sqlite3", db, "INSERT INTO t VALUES (3)"],
+                                capture_output=True, text=True, timeout=10,
+                                env=env)
+        assert waited.returncode == 0, waited.stderr
+    finally:
+        holder.wait(timeout=10)
+
+
 def test_stops_cleanly(tmp_path):
     fe = Frontend(tmp_path / "run")
     fe.start()
