@@ -126,6 +126,34 @@ def test_register_over_tls_with_outbound(fe, agents):
     assert binding["Received"].endswith(";transport=tls")
 
 
+def test_outbound_reregistration_replaces_the_flow(fe):
+    """RFC 5626: the same +sip.instance and reg-id from a new connection
+    replace the old binding; the 200 OK carries Flow-Timer."""
+    instance = '"<urn:uuid:8d5a1f0e-0000-4000-8000-00000000d0d0>"'
+    ports = []
+    for _ in range(2):
+        with fe.sip_agent("dave", USERS["dave"]) as ua:
+            ports.append(ua.port)
+            *_, ok = ua.request(
+                "REGISTER",
+                contact=f"<sip:dave@127.0.0.1:{ua.port};ob>;"
+                        f"+sip.instance={instance};reg-id=1",
+                headers=["Supported: outbound, path", "Expires: 30"])
+            assert ok.status == 200
+            assert "outbound" in ok.header("require")
+            assert int(ok.header("flow-timer")) > 0
+    (binding,) = fe.registrations("dave")
+    assert binding["Address"] == f"sip:dave@127.0.0.1:{ports[1]};ob"
+    assert binding["Reg-Id"] == "1"
+    # unregister, so that dave is offline again for the other tests
+    with fe.sip_agent("dave", USERS["dave"]) as ua:
+        *_, ok = ua.request(
+            "REGISTER", contact=f"<sip:dave@127.0.0.1:{ports[1]};ob>",
+            headers=["Expires: 0"])
+        assert ok.status == 200
+    assert fe.registrations("dave") == []
+
+
 def test_wrong_password_is_rejected(fe, agents):
     mallory = agents("carol", "guessed-wrong")
     reason = mallory.wait_registration_failed(timeout=10)
