@@ -440,7 +440,8 @@ int conf_load(struct conf **confp, const char *path, struct re_printf *errpf)
 	if (!confp || !path)
 		return EINVAL;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO given by mistake must not hang the start */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err = errno;
 		goto out;

@@ -34,7 +34,8 @@ static int pem_read(struct conf_ctx *ctx, unsigned line, const char *path,
 	struct stat st;
 	int fd, err = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO given by mistake must not hang the check */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		conf_problem(ctx, line,
 			     "cannot read the %s %s: %m; check the path and "
@@ -279,7 +280,7 @@ out:
 static int check_ca(struct conf_ctx *ctx)
 {
 	const char *path = ctx->conf->fe_ca_file;
-	unsigned line = 0;
+	unsigned line;
 	X509 *v[CONF_MAX_CHAIN + 1];
 	struct mbuf *mb = NULL;
 	size_t n = 0, i;
@@ -289,11 +290,7 @@ static int check_ca(struct conf_ctx *ctx)
 	if (!path)
 		return 0;
 
-	for (i = 0; i < conf_nkeys; i++) {
-		if (conf_keys[i].sect == SECT_FRONTEND &&
-		    !strcmp(conf_keys[i].name, "ca_file"))
-			line = ctx->key_line[i];
-	}
+	line = conf_key_line(ctx, SECT_FRONTEND, "ca_file");
 
 	err = pem_read(ctx, line, path, "CA file", &mb);
 	if (err)
@@ -383,20 +380,14 @@ static int check_cover(struct conf_ctx *ctx, const struct cover *cv)
 		}
 	}
 
-	for (i = 0; i < conf_nkeys; i++) {
-		const struct conf_key *k = &conf_keys[i];
-
-		if (k->sect != SECT_SERVICE)
-			continue;
-		if (!strcmp(k->name, "internal_web_fqdn") &&
-		    conf->internal_web_fqdn)
-			cover_name(ctx, cv, conf->internal_web_fqdn,
-				   ctx->key_line[i]);
-		if (!strcmp(k->name, "external_web_fqdn") &&
-		    conf->external_web_fqdn)
-			cover_name(ctx, cv, conf->external_web_fqdn,
-				   ctx->key_line[i]);
-	}
+	if (conf->internal_web_fqdn)
+		cover_name(
+		    ctx, cv, conf->internal_web_fqdn,
+		    conf_key_line(ctx, SECT_SERVICE, "internal_web_fqdn"));
+	if (conf->external_web_fqdn)
+		cover_name(
+		    ctx, cv, conf->external_web_fqdn,
+		    conf_key_line(ctx, SECT_SERVICE, "external_web_fqdn"));
 
 	return 0;
 }

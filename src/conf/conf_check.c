@@ -11,19 +11,6 @@
 #include "conf.h"
 #include "conf_int.h"
 
-/* First line a key was given on, 0 if it was not given. */
-static unsigned key_line(const struct conf_ctx *ctx, enum conf_sect sect,
-			 const char *name)
-{
-	struct pl pl;
-	const struct conf_key *k;
-
-	pl_set_str(&pl, name);
-	k = conf_key_find(sect, &pl);
-
-	return k ? ctx->key_line[conf_key_index(k)] : 0;
-}
-
 static unsigned max_line(unsigned a, unsigned b)
 {
 	return a > b ? a : b;
@@ -71,8 +58,9 @@ static void check_web(struct conf_ctx *ctx)
 	if (!strcmp(conf->internal_web_fqdn, conf->external_web_fqdn)) {
 		conf_problem(
 		    ctx,
-		    max_line(key_line(ctx, SECT_SERVICE, "internal_web_fqdn"),
-			     key_line(ctx, SECT_SERVICE, "external_web_fqdn")),
+		    max_line(
+			conf_key_line(ctx, SECT_SERVICE, "internal_web_fqdn"),
+			conf_key_line(ctx, SECT_SERVICE, "external_web_fqdn")),
 		    "internal and external web FQDNs equal (%s); give "
 		    "each access location its own name",
 		    conf->internal_web_fqdn);
@@ -85,17 +73,17 @@ static void check_http(struct conf_ctx *ctx)
 
 	if (list_isempty(&conf->http_listen) &&
 	    list_isempty(&conf->https_listen) &&
-	    !key_line(ctx, SECT_HTTP, "listen") &&
-	    !key_line(ctx, SECT_HTTP, "listen_tls")) {
+	    !conf_key_line(ctx, SECT_HTTP, "listen") &&
+	    !conf_key_line(ctx, SECT_HTTP, "listen_tls")) {
 		conf_problem(ctx, ctx->sect_line[SECT_HTTP],
 			     "[http] has no listen or listen_tls; add "
 			     "listen_tls = 0.0.0.0:443 (or listen = IP:PORT "
 			     "behind a TLS proxy) under [http]");
 	}
 
-	if (key_line(ctx, SECT_HTTP, "listen_tls") &&
-	    !key_line(ctx, SECT_HTTP, "certificate")) {
-		conf_problem(ctx, key_line(ctx, SECT_HTTP, "listen_tls"),
+	if (conf_key_line(ctx, SECT_HTTP, "listen_tls") &&
+	    !conf_key_line(ctx, SECT_HTTP, "certificate")) {
+		conf_problem(ctx, conf_key_line(ctx, SECT_HTTP, "listen_tls"),
 			     "listen_tls needs a certificate; add "
 			     "certificate = CHAIN.pem KEY.pem under [http]");
 	}
@@ -132,11 +120,12 @@ static int copy_certs(struct list *dst, const struct list *src)
 static int check_sip(struct conf_ctx *ctx)
 {
 	struct conf *conf = ctx->conf;
+	unsigned line;
 
 	if (!sa_isset(&conf->sip_internal, SA_PORT) &&
 	    !sa_isset(&conf->sip_external, SA_PORT)) {
-		if (key_line(ctx, SECT_SIP, "internal_listen") ||
-		    key_line(ctx, SECT_SIP, "external_listen"))
+		if (conf_key_line(ctx, SECT_SIP, "internal_listen") ||
+		    conf_key_line(ctx, SECT_SIP, "external_listen"))
 			return 0; /* the bad value was reported */
 
 		conf_problem(ctx, ctx->sect_line[SECT_SIP],
@@ -147,19 +136,20 @@ static int check_sip(struct conf_ctx *ctx)
 		return 0;
 	}
 
-	if (key_line(ctx, SECT_SIP, "certificate"))
+	if (conf_key_line(ctx, SECT_SIP, "certificate"))
 		return 0;
 
 	if (!list_isempty(&conf->certs)) {
 		ctx->sip_certs_from_http = true;
 		return copy_certs(&conf->sip_certs, &conf->certs);
 	}
-	if (key_line(ctx, SECT_HTTP, "certificate"))
+	if (conf_key_line(ctx, SECT_HTTP, "certificate"))
 		return 0; /* the [http] certificate line was reported */
 
-	conf_problem(ctx,
-		     max_line(ctx->sect_line[SECT_SIP],
-			      key_line(ctx, SECT_SIP, "internal_listen")),
+	line = conf_key_line(ctx, SECT_SIP, "internal_listen");
+	if (!line)
+		line = conf_key_line(ctx, SECT_SIP, "external_listen");
+	conf_problem(ctx, line,
 		     "the SIP listeners need a certificate; add certificate = "
 		     "CHAIN.pem KEY.pem under [sip] (or under [http], which "
 		     "[sip] then uses too)");
@@ -199,8 +189,8 @@ static void check_limits(struct conf_ctx *ctx)
 	if (lim->max_request_line > lim->max_header_bytes) {
 		conf_problem(
 		    ctx,
-		    max_line(key_line(ctx, SECT_HTTP, "max_request_line"),
-			     key_line(ctx, SECT_HTTP, "max_header_bytes")),
+		    max_line(conf_key_line(ctx, SECT_HTTP, "max_request_line"),
+			     conf_key_line(ctx, SECT_HTTP, "max_header_bytes")),
 		    "max_request_line (%u) is larger than "
 		    "max_header_bytes (%u), which counts the request line "
 		    "too; lower max_request_line or raise "
@@ -210,9 +200,9 @@ static void check_limits(struct conf_ctx *ctx)
 	if (lim->max_conns_per_addr > lim->max_connections) {
 		conf_problem(
 		    ctx,
-		    max_line(
-			key_line(ctx, SECT_HTTP, "max_connections_per_address"),
-			key_line(ctx, SECT_HTTP, "max_connections")),
+		    max_line(conf_key_line(ctx, SECT_HTTP,
+					   "max_connections_per_address"),
+			     conf_key_line(ctx, SECT_HTTP, "max_connections")),
 		    "max_connections_per_address (%u) is larger than "
 		    "max_connections (%u); lower the first or raise the "
 		    "second",
@@ -283,12 +273,12 @@ static int check_addresses(struct conf_ctx *ctx)
 	}
 	err |=
 	    add_lsn(&v, &n, &cap, &conf->sip_internal, "[sip] internal_listen",
-		    key_line(ctx, SECT_SIP, "internal_listen"));
+		    conf_key_line(ctx, SECT_SIP, "internal_listen"));
 	err |=
 	    add_lsn(&v, &n, &cap, &conf->sip_external, "[sip] external_listen",
-		    key_line(ctx, SECT_SIP, "external_listen"));
+		    conf_key_line(ctx, SECT_SIP, "external_listen"));
 	err |= add_lsn(&v, &n, &cap, &conf->admin_addr, "[admin] listen",
-		       key_line(ctx, SECT_ADMIN, "listen"));
+		       conf_key_line(ctx, SECT_ADMIN, "listen"));
 	if (err) {
 		err = ENOMEM;
 		goto out;
@@ -337,7 +327,7 @@ static void check_admin(struct conf_ctx *ctx)
 	if (sa_is_loopback(sa))
 		return;
 
-	conf_warning(ctx, key_line(ctx, SECT_ADMIN, "listen"),
+	conf_warning(ctx, conf_key_line(ctx, SECT_ADMIN, "listen"),
 		     "[admin] listen %J is not a loopback address, so "
 		     "/metrics and /healthz are open to that network; "
 		     "prefer 127.0.0.1 or filter the port",

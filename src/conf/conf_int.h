@@ -88,6 +88,8 @@ extern const char *const conf_sect_names[SECT_COUNT];
 const struct conf_key *conf_key_find(enum conf_sect sect,
 				     const struct pl *name);
 size_t conf_key_index(const struct conf_key *k);
+unsigned conf_key_line(const struct conf_ctx *ctx, enum conf_sect sect,
+		       const char *name);
 void conf_cert_destructor(void *arg);
 void conf_defaults(struct conf *conf);
 

@@ -334,10 +334,11 @@ static int set_cert(struct conf_ctx *ctx, const struct conf_key *k,
 		return ENOMEM;
 
 	err = path_dup(ctx, &c->chain, &chain, k->name, line);
-	err |= path_dup(ctx, &c->key, &key, k->name, line);
+	if (!err)
+		err = path_dup(ctx, &c->key, &key, k->name, line);
 	if (err) {
 		mem_deref(c);
-		return err == EINVAL ? EINVAL : ENOMEM;
+		return err;
 	}
 
 	c->line = line;
@@ -607,6 +608,19 @@ const struct conf_key *conf_key_find(enum conf_sect sect, const struct pl *name)
 size_t conf_key_index(const struct conf_key *k)
 {
 	return (size_t)(k - conf_keys);
+}
+
+/** First line a key was given on, 0 if it was not given. */
+unsigned conf_key_line(const struct conf_ctx *ctx, enum conf_sect sect,
+		       const char *name)
+{
+	const struct conf_key *k;
+	struct pl pl;
+
+	pl_set_str(&pl, name);
+	k = conf_key_find(sect, &pl);
+
+	return k ? ctx->key_line[conf_key_index(k)] : 0;
 }
 
 /** Set every default value (docs/configuration.md). */

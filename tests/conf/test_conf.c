@@ -398,7 +398,7 @@ static int make_certs(void)
 		  "'-----END CERTIFICATE-----' >> broken.pem",
 		  tmpdir);
 	err |= sh("cd %s && echo 'not a certificate' > garbage.pem && "
-		  "mkdir -p adir",
+		  "mkdir -p adir && mkfifo fifo",
 		  tmpdir);
 	err |= sh("cd %s && openssl pkey -in web.key -aes256 -passout "
 		  "pass:secret -out encrypted.key 2>/dev/null",
@@ -1095,6 +1095,11 @@ static void test_certs(void)
 	      "[http]\ncertificate = {D}/adir {D}/web.key");
 	EXPECT1(&r, line_of(r.text, "adir"), "adir", "not a regular file");
 
+	/* a FIFO must not hang the check */
+	build(&r, DROP("certificate = {D}/web"),
+	      "[http]\ncertificate = {D}/web.pem {D}/fifo");
+	EXPECT1(&r, LAST(&r), "private key", "fifo", "not a regular file");
+
 	build(&r, DROP("certificate = {D}/web"),
 	      "[http]\ncertificate = {D}/garbage.pem {D}/web.key");
 	EXPECT1(&r, line_of(r.text, "garbage.pem"), "garbage.pem",
@@ -1296,6 +1301,13 @@ static void test_load(void)
 
 	mbuf_reset(mb);
 	err = conf_load(&conf, tmpdir, &pf);
+	CHECK(err == EINVAL && conf == NULL);
+	mbuf_write_u8(mb, 0);
+	CHECK(strstr((char *)mb->buf, "not a regular file") != NULL);
+
+	mbuf_reset(mb);
+	(void)re_snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	err = conf_load(&conf, path, &pf);
 	CHECK(err == EINVAL && conf == NULL);
 	mbuf_write_u8(mb, 0);
 	CHECK(strstr((char *)mb->buf, "not a regular file") != NULL);
