@@ -1,10 +1,13 @@
 /**
  * @file test_autodiscover.c  Autodiscover query parsing
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <re.h>
 #include "autodiscover.h"
 #include "check.h"
+#include "client.h"
 
 static int parse(const char *s, struct ad_query *q, const char **why)
 {
@@ -74,9 +77,195 @@ static void test_invalid(void)
 			 &q, &why));
 }
 
+/*
+ * The signed-in user resource, served live over TLS with a token check
+ * standing in for the token service (which comes with sign-in): the user
+ * document, the redirect for a user homed elsewhere, 404 for no home.
+ */
+
+static int stderr_print(const char *p, size_t size, void *arg)
+{
+	(void)arg;
+	return fwrite(p, 1, size, stderr) == size ? 0 : EIO;
+}
+
+static uint16_t tls_port;
+static char ru[8192], rr[4096], rn[4096], r401[4096], rj[4096];
+static int su, sr, sn, s401, sj;
+
+static int auth_check(const struct pl *authz, enum ad_user_status *st,
+		      char *redirect, size_t size, void *arg)
+{
+	(void)arg;
+	if (!pl_strcmp(authz, "Bearer cwt=here"))
+		*st = AD_USER_HERE;
+	else if (!pl_strcmp(authz, "Bearer cwt=away")) {
+		*st = AD_USER_ELSEWHERE;
+		re_snprintf(redirect, size,
+			    "https://pool2.example.test/"
+			    "Autodiscover/AutodiscoverService"
+			    ".svc/root/oauth/user");
+	} else if (!pl_strcmp(authz, "Bearer cwt=nohome"))
+		*st = AD_USER_UNKNOWN;
+	else
+		return EPERM;
+	return 0;
+}
+
+static struct autodiscover *ad_live;
+
+static void live_handler(struct web_req *req, void *arg)
+{
+	(void)arg;
+	if (!autodiscover_handle(ad_live, req))
+		web_reply_text(req, 404, "Not Found", "no");
+}
+
+static int get(const char *authz, const char *accept, char *buf, size_t n)
+{
+	struct client c;
+	char req[512];
+	int st;
+
+	if (client_connect(&c, tls_port, true, "lyncdiscover.example.test"))
+		return -1;
+	snprintf(req, sizeof(req),
+		 "GET /Autodiscover/AutodiscoverService.svc/root/oauth/user"
+		 "?originalDomain=example.test HTTP/1.1\r\n"
+		 "Host: lyncdiscover.example.test\r\n"
+		 "Authorization: %s\r\nAccept: %s\r\n\r\n",
+		 authz, accept);
+	client_send(&c, req);
+	st = client_response(&c, buf, n);
+	client_close(&c);
+	return st;
+}
+
+static void user_client(void)
+{
+	const char *xml = "application/vnd.microsoft.rtc.autodiscover+xml;v=1";
+
+	su = get("Bearer cwt=here", xml, ru, sizeof(ru));
+	sj = get("Bearer cwt=here", "application/json", rj, sizeof(rj));
+	sr = get("Bearer cwt=away", xml, rr, sizeof(rr));
+	sn = get("Bearer cwt=nohome", xml, rn, sizeof(rn));
+	s401 = get("Bearer cwt=forged", xml, r401, sizeof(r401));
+}
+
+static void test_user_resource(void)
+{
+	char dir[] = "/tmp/mob-ad-XXXXXX", cmd[1024], confbuf[2048];
+	const char *src = getenv("MOBILITY_SRC");
+	struct conf *conf = NULL;
+	struct web_srv *srv = NULL;
+	struct web_tls *tls = NULL;
+	struct wheel *w = NULL;
+	struct sa laddr;
+	int err, n;
+
+	if (!src || !mkdtemp(dir)) {
+		CHECK(!"MOBILITY_SRC set and temp dir");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "'%s/deploy/certs.sh' leaf %s web mobility.example.test "
+		 "mobility-int.example.test lyncdiscover.example.test "
+		 "lyncdiscoverinternal.example.test >/dev/null",
+		 src, dir);
+	CHECK(system(cmd) == 0);
+
+	n = snprintf(confbuf, sizeof(confbuf),
+		     "[service]\nsip_domain = example.test\n"
+		     "internal_web_fqdn = mobility-int.example.test\n"
+		     "external_web_fqdn = mobility.example.test\n"
+		     "[http]\nlisten_tls = 127.0.0.1:8443\n"
+		     "certificate = %s/web.pem %s/web.key\n"
+		     "[frontend]\naddress = 127.0.0.1:5061\n"
+		     "tls_server_name = fe.example.test\n"
+		     "ca_file = %s/ca.pem\n"
+		     "client_internal_access = fe.example.test:5061\n"
+		     "[sip]\ninternal_listen = 127.0.0.1:5086\n"
+		     "certificate = %s/web.pem %s/web.key\n",
+		     dir, dir, dir, dir, dir);
+	{
+		static struct re_printf pf = {stderr_print, NULL};
+		err = conf_parse(&conf, "live.conf", confbuf, (size_t)n, &pf);
+	}
+	CHECK(err == 0);
+	if (err)
+		return;
+
+	err = autodiscover_alloc(&ad_live, conf);
+	autodiscover_set_auth(ad_live, auth_check, NULL);
+	err |= wheel_alloc(&w, 10, 256, true);
+	err |= web_tls_alloc(&tls);
+	snprintf(cmd, sizeof(cmd), "%s/web.pem", dir);
+	snprintf(confbuf, sizeof(confbuf), "%s/web.key", dir);
+	err |= web_tls_add_cert(tls, cmd, confbuf);
+	err |= web_srv_alloc(&srv, w, &conf->limits, "t", live_handler, NULL);
+	sa_set_str(&laddr, "127.0.0.1", 0);
+	err |= web_srv_listen(srv, &laddr, tls);
+	CHECK(err == 0);
+	tls_port = web_srv_port(srv, 0);
+
+	client_run(user_client);
+
+	/* the full user document (XML), links of the external location
+	 * (443 is left out of the URLs) */
+	CHECK(su == 200);
+	CHECK(strstr(ru, "<AutodiscoverResponse AccessLocation=\"External\">"
+			 "<User>") != NULL);
+	CHECK(strstr(ru, "<SipClientInternalAccess fqdn=\"fe.example.test\" "
+			 "port=\"5061\"/>") != NULL);
+	CHECK(strstr(ru,
+		     "<Link token=\"Ucwa\" href=\"https://"
+		     "mobility.example.test/ucwa/oauth/v1/applications\"/>") !=
+	      NULL);
+	CHECK(strstr(ru,
+		     "token=\"Internal/Ucwa\" href=\"https://"
+		     "mobility-int.example.test/ucwa/oauth/v1/applications") !=
+	      NULL);
+	CHECK(strstr(ru, "token=\"Internal/Mcx\"") != NULL);
+	CHECK(strstr(ru, "token=\"External/Mcx\"") != NULL);
+	CHECK(strstr(ru, "token=\"XFrame\"") != NULL);
+	CHECK(strstr(ru,
+		     "<Link token=\"Self\" href=\"https://"
+		     "mobility.example.test/Autodiscover/AutodiscoverService"
+		     ".svc/root/oauth/user?originalDomain=example.test\"/>") !=
+	      NULL);
+	/* JSON: self, applications, xframe */
+	CHECK(sj == 200);
+	CHECK(strstr(rj,
+		     "\"applications\":{\"href\":\"https://"
+		     "mobility.example.test/ucwa/oauth/v1/applications\"}") !=
+	      NULL);
+	CHECK(strstr(rj, "\"xframe\"") && strstr(rj, "\"self\""));
+	/* homed elsewhere: a single Redirect */
+	CHECK(sr == 200);
+	CHECK(strstr(rr, "<User><Link token=\"Redirect\" href=\"https://"
+			 "pool2.example.test/") != NULL);
+	CHECK(strstr(rr, "token=\"Ucwa\"") == NULL);
+	/* no home: 404 with an empty body */
+	CHECK(sn == 404 && strstr(rn, "Content-Length: 0\r\n"));
+	/* a token the check refuses: 401 with the challenge */
+	CHECK(s401 == 401 && strstr(r401, "WWW-Authenticate: MsRtcOAuth"));
+
+	mem_deref(srv);
+	mem_deref(tls);
+	mem_deref(w);
+	ad_live = mem_deref(ad_live);
+	mem_deref(conf);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	(void)system(cmd);
+}
+
 int main(void)
 {
+	libre_init();
 	test_valid();
 	test_invalid();
+	test_user_resource();
+	metrics_close();
+	libre_close();
 	return check_done("test_autodiscover");
 }

@@ -7,15 +7,15 @@
 #include "check.h"
 
 static const struct conf_http_limits lim = {
-	.max_request_line = 64,
-	.max_header_bytes = 256,
-	.max_headers = 4,
-	.max_body_bytes = 100,
-	.header_timeout_ms = 1000,
-	.body_timeout_ms = 1000,
-	.idle_timeout_ms = 1000,
-	.max_connections = 10,
-	.max_conns_per_addr = 5,
+    .max_request_line = 64,
+    .max_header_bytes = 256,
+    .max_headers = 4,
+    .max_body_bytes = 100,
+    .header_timeout_ms = 1000,
+    .body_timeout_ms = 1000,
+    .idle_timeout_ms = 1000,
+    .max_connections = 10,
+    .max_conns_per_addr = 5,
 };
 
 static int scan(const char *s, struct web_head *h)
@@ -139,10 +139,10 @@ static void test_scan_has_reason(void)
 static size_t choose(const char *accept)
 {
 	static const char *const offers[] = {
-		"application/json",
-		"application/vnd.microsoft.rtc.autodiscover+json",
-		"application/vnd.microsoft.rtc.autodiscover+xml",
-		"application/xml",
+	    "application/json",
+	    "application/vnd.microsoft.rtc.autodiscover+json",
+	    "application/vnd.microsoft.rtc.autodiscover+xml",
+	    "application/xml",
 	};
 	struct pl pl;
 	size_t c = 99;
