@@ -397,6 +397,10 @@ static int make_certs(void)
 		  "'-----BEGIN CERTIFICATE-----' 'bm90IGEgY2VydA==' "
 		  "'-----END CERTIFICATE-----' >> broken.pem",
 		  tmpdir);
+	/* 17 certificates: one more than a chain may hold */
+	err |= sh("cd %s && for i in $(seq 17); do cat ca.pem; done "
+		  "> long.pem",
+		  tmpdir);
 	err |= sh("cd %s && echo 'not a certificate' > garbage.pem && "
 		  "mkdir -p adir && mkfifo fifo",
 		  tmpdir);
@@ -1225,6 +1229,54 @@ static void test_cover(void)
 	result_reset(&r);
 }
 
+/* Values longer than their named limits. */
+static void test_long_values(void)
+{
+	struct result r = {0};
+	struct mbuf *mb = mbuf_alloc(4096);
+	char *extra;
+	size_t i;
+
+	/* a path of 1025 bytes */
+	(void)mbuf_printf(mb, "[sip]\ncertificate = /");
+	for (i = 0; i < 1024; i++)
+		(void)mbuf_write_u8(mb, 'p');
+	(void)mbuf_printf(mb, " /k.key");
+	extra = mb_strdup(mb);
+	build(&r, DROP("certificate = {D}/sip"), extra);
+	EXPECT1(&r, LAST(&r), "certificate path is longer than 1024 bytes");
+	mem_deref(extra);
+
+	/* a URL of 2049 bytes */
+	mbuf_reset(mb);
+	(void)mbuf_printf(mb, "[autodiscover]\nlink = Long https://x.test/");
+	for (i = 0; i < 2049 - 15; i++)
+		(void)mbuf_write_u8(mb, 'u');
+	extra = mb_strdup(mb);
+	build(&r, NULL, extra);
+	EXPECT1(&r, LAST(&r), "link URL", "longer than 2048 bytes");
+	mem_deref(extra);
+
+	/* a token of 65 bytes */
+	mbuf_reset(mb);
+	(void)mbuf_printf(mb, "[autodiscover]\nlink = ");
+	for (i = 0; i < 65; i++)
+		(void)mbuf_write_u8(mb, 't');
+	(void)mbuf_printf(mb, " https://x.test/");
+	extra = mb_strdup(mb);
+	build(&r, NULL, extra);
+	EXPECT1(&r, LAST(&r), "link token", "1 to 64 bytes");
+	mem_deref(extra);
+
+	/* a chain of 17 certificates */
+	build(&r, DROP("certificate = {D}/sip"),
+	      "[sip]\ncertificate = {D}/long.pem {D}/ca.key");
+	EXPECT1(&r, LAST(&r), "long.pem", "more than 16 certificates");
+
+	mem_deref(mb);
+	result_reset(&r);
+}
+
 static void test_ca_file(void)
 {
 	struct result r = {0};
@@ -1399,6 +1451,7 @@ int main(void)
 	test_limits();
 	test_certs();
 	test_cover();
+	test_long_values();
 	test_ca_file();
 	test_load();
 	test_example();
