@@ -18,6 +18,9 @@
 # Every listener is on 127.0.0.1.
 set -euo pipefail
 
+# kamailio and kamcmd live in /usr/sbin, not always on a user's PATH
+PATH="$PATH:/usr/sbin:/sbin"
+
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CFG="$HERE/kamailio.cfg"

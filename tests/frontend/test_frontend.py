@@ -13,10 +13,11 @@ import time
 import pytest
 
 from baresip import Baresip
+import frontend
 from frontend import FE_SH, Frontend
 
 pytestmark = pytest.mark.skipif(
-    not (shutil.which("kamailio") and shutil.which("baresip")),
+    not (frontend.available() and shutil.which("baresip")),
     reason="kamailio and baresip are needed (scripts/install-deps.sh)")
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw",
@@ -288,7 +289,8 @@ def test_sqlite_waits_for_a_locked_database(fe, tmp_path):
         ["/usr/bin/python3", "-c",
          "import sqlite3, sys, time\n"
          f"c = sqlite3.connect('{db}', isolation_level=None)\n"
-         "c.execute('BEGIN IMMEDIATE'); c.execute('INSERT INTO t VALUES (1)')\n"
+         "c.execute('BEGIN IMMEDIATE')\n"
+         "c.execute('INSERT INTO t VALUES (1)')\n"
          "print('locked', flush=True); time.sleep(1); c.execute('COMMIT')"],
         stdout=subprocess.PIPE, text=True)
     try:

@@ -15,10 +15,10 @@ through baresip's ctrl_tcp module (netstring-framed JSON commands on a
 127.0.0.1 port). baresip 1.0.0 reports registrations and calls as
 ctrl_tcp events; incoming MESSAGEs and presence changes it only prints
 through a user interface, so the stdio module is loaded (its stdin is a
-pipe nobody writes to) and those are read from baresip's output. Presence subscriptions go to the
-contacts given at start (baresip 1.0.0 reads its contact list once); the
-contact list can be changed with set_contacts(), which reloads baresip's
-contact and presence modules.
+pipe nobody writes to) and those are read from baresip's output.
+Presence subscriptions go to the contacts given at start (baresip 1.0.0
+reads its contact list once); set_contacts() changes the list and reloads
+baresip's contact and presence modules.
 """
 
 import json

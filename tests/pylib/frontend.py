@@ -17,15 +17,24 @@ import http.client
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import time
 import urllib.parse
 from pathlib import Path
 
-REPO = Path(os.environ.get("MOBILITY_SRC") or Path(__file__).resolve().parents[2])
+REPO = Path(__file__).resolve().parents[2]
 FE_SH = REPO / "deploy" / "frontend" / "fe.sh"
-KAMCMD = os.environ.get("KAMCMD", "kamcmd")
+KAMCMD = (os.environ.get("KAMCMD") or shutil.which("kamcmd")
+          or "/usr/sbin/kamcmd")
+KAMAILIO = (os.environ.get("KAMAILIO") or shutil.which("kamailio")
+            or "/usr/sbin/kamailio")
+
+
+def available():
+    """True when Kamailio (and kamcmd) are installed."""
+    return os.access(KAMAILIO, os.X_OK) and os.access(KAMCMD, os.X_OK)
 
 _reserved_ports = set()
 
