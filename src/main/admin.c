@@ -125,6 +125,8 @@ int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w)
 	err = web_srv_alloc(&adm->srv, w, &conf->limits, conf->server_fqdn,
 			    handler, adm);
 	if (!err)
+		web_srv_set_label(adm->srv, "admin");
+	if (!err)
 		err = web_srv_listen(adm->srv, &conf->admin_addr, NULL);
 	if (err)
 		log_error("cannot listen on admin http://%J: %m",

@@ -537,6 +537,7 @@ int web_reply(struct web_req *req, uint16_t scode, const char *reason,
 
 	mb->pos = 0;
 	req->replied = true;
+	web_srv_count_response(conn->srv, scode);
 	err = tcp_send(conn->tc, mb);
 	web_conn_replied(conn, req->keepalive && !err);
 
@@ -603,6 +604,7 @@ int web_send_error(struct web_conn *conn, uint16_t scode, const char *why)
 	err |= mbuf_write_mem(mb, (uint8_t *)body, n);
 	if (!err) {
 		mb->pos = 0;
+		web_srv_count_response(conn->srv, scode);
 		err = tcp_send(conn->tc, mb);
 	}
 	mem_deref(mb);

@@ -33,23 +33,46 @@ struct web_vhost {
 	void *arg;
 };
 
-static struct metric *m_accepted, *m_rejected, *m_open, *m_requests;
-
-static void metrics_init(void)
+/* Register this server's metrics under its listener label. */
+static void metrics_init(struct web_srv *srv, const char *label)
 {
-	if (m_accepted)
-		return;
-	m_accepted = metrics_get(METRIC_COUNTER,
-				 "mobility_http_connections_accepted_total",
-				 NULL, "HTTP connections accepted");
-	m_rejected = metrics_get(
-	    METRIC_COUNTER, "mobility_http_connections_rejected_total", NULL,
-	    "HTTP connections refused by a connection "
-	    "limit");
-	m_open = metrics_get(METRIC_GAUGE, "mobility_http_connections_open",
-			     NULL, "HTTP connections open");
-	m_requests = metrics_get(METRIC_COUNTER, "mobility_http_requests_total",
-				 NULL, "HTTP requests handed to handlers");
+	static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx",
+					      "5xx"};
+	char l[64];
+	size_t i;
+
+	(void)re_snprintf(l, sizeof(l), "listener=\"%s\"", label);
+	srv->m.accepted = metrics_get(
+	    METRIC_COUNTER, "mobility_http_connections_accepted_total", l,
+	    "HTTP connections accepted");
+	srv->m.rejected = metrics_get(
+	    METRIC_COUNTER, "mobility_http_connections_rejected_total", l,
+	    "HTTP connections refused by a connection limit");
+	srv->m.open =
+	    metrics_get(METRIC_GAUGE, "mobility_http_connections_open", l,
+			"HTTP connections open");
+	srv->m.requests =
+	    metrics_get(METRIC_COUNTER, "mobility_http_requests_total", l,
+			"HTTP requests handed to handlers");
+	for (i = 0; i < ARRAY_SIZE(classes); i++) {
+		(void)re_snprintf(l, sizeof(l), "listener=\"%s\",class=\"%s\"",
+				  label, classes[i]);
+		srv->m.responses[i] =
+		    metrics_get(METRIC_COUNTER, "mobility_http_responses_total",
+				l, "HTTP responses sent, by status class");
+	}
+}
+
+void web_srv_set_label(struct web_srv *srv, const char *label)
+{
+	if (srv && label)
+		metrics_init(srv, label);
+}
+
+void web_srv_count_response(struct web_srv *srv, uint16_t scode)
+{
+	if (scode >= 100 && scode < 600)
+		metric_add(srv->m.responses[scode / 100 - 1], 1);
 }
 
 static void lsnr_destructor(void *arg)
@@ -81,7 +104,7 @@ static void srv_destructor(void *arg)
 	mem_deref(srv->addrs);
 	mem_deref(srv->wheel);
 	mem_deref(srv->server_fqdn);
-	metric_set(m_open, 0);
+	metric_set(srv->m.open, 0);
 }
 
 int web_srv_alloc(struct web_srv **srvp, struct wheel *w,
@@ -111,7 +134,7 @@ int web_srv_alloc(struct web_srv **srvp, struct wheel *w,
 	 * sticks by it sends a client back here. */
 	(void)re_snprintf(srv->cookie, sizeof(srv->cookie), "%016llx",
 			  (unsigned long long)rand_u64());
-	metrics_init();
+	metrics_init(srv, "public");
 
 out:
 	if (err)
@@ -159,7 +182,7 @@ static void conn_handler(const struct sa *peer, void *arg)
 	 * from a small reserve of connections; past that, refuse. */
 	if (srv->nconn >= lim->max_connections ||
 	    (a && a->n >= lim->max_conns_per_addr)) {
-		metric_add(m_rejected, 1);
+		metric_add(srv->m.rejected, 1);
 		if (srv->nrejected >= WEB_REJECT_EXTRA) {
 			tcp_reject(l->ts);
 			return;
@@ -184,8 +207,8 @@ static void conn_handler(const struct sa *peer, void *arg)
 		return;
 	}
 	if (!reject) {
-		metric_add(m_accepted, 1);
-		metric_set(m_open, (int64_t)srv->nconn);
+		metric_add(srv->m.accepted, 1);
+		metric_set(srv->m.open, (int64_t)srv->nconn);
 	}
 }
 
@@ -196,7 +219,7 @@ void web_srv_conn_closed(struct web_srv *srv, bool rejected)
 		return;
 	}
 	--srv->nconn;
-	metric_set(m_open, (int64_t)srv->nconn);
+	metric_set(srv->m.open, (int64_t)srv->nconn);
 }
 
 int web_srv_listen(struct web_srv *srv, const struct sa *laddr,
@@ -276,7 +299,7 @@ void web_srv_dispatch(struct web_srv *srv, struct web_req *req)
 	const struct pl *host = web_req_host(req);
 	struct le *le;
 
-	metric_add(m_requests, 1);
+	metric_add(srv->m.requests, 1);
 	for (le = srv->vhostl.head; le; le = le->next) {
 		struct web_vhost *v = le->data;
 		if (!pl_strcasecmp(host, v->host)) {

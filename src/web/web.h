@@ -69,6 +69,9 @@ uint16_t web_srv_port(const struct web_srv *srv, unsigned n);
 int web_srv_vhost(struct web_srv *srv, const char *host, web_req_h *reqh,
 		  void *arg);
 
+/** Label this server's metrics (listener="..."; default "public"). */
+void web_srv_set_label(struct web_srv *srv, const char *label);
+
 /** Stop accepting; keep serving open connections. */
 void web_srv_close_listeners(struct web_srv *srv);
 

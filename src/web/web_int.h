@@ -26,6 +26,10 @@ struct web_srv {
 	char cookie[17]; /* MS-WSMAN value of this instance */
 	web_req_h *reqh;
 	void *arg;
+	struct {
+		struct metric *accepted, *rejected, *open, *requests;
+		struct metric *responses[5]; /* by status class */
+	} m;
 	size_t nconn;     /* connections being served        */
 	size_t nrejected; /* over-limit ones being answered  */
 	bool draining;
@@ -96,6 +100,7 @@ int web_write_response(struct mbuf *mb, const struct web_srv *srv,
 void web_srv_dispatch(struct web_srv *srv, struct web_req *req);
 void web_addr_release(struct web_addr *a);
 void web_srv_conn_closed(struct web_srv *srv, bool rejected);
+void web_srv_count_response(struct web_srv *srv, uint16_t scode);
 
 /* tls.c */
 struct tls *web_tls_default(const struct web_tls *tls);

@@ -160,11 +160,11 @@ def test_pipelined_error_stops_the_connection(mob):
     assert codes == [b"200", b"400"]
 
 
-def metric(mob, name):
+def metric(mob, name, labels='listener="public"'):
     import urllib.request
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mob.admin_port) as r:
         text = r.read().decode()
-    m = re.search(r"^%s (\d+)$" % name, text, re.M)
+    m = re.search(r"^%s\{%s\} (\d+)$" % (re.escape(name), re.escape(labels)), text, re.M)
     return int(m.group(1))
 
 
@@ -202,6 +202,10 @@ def test_thousands_of_idle_connections_bounded(mob):
         idle[0].settimeout(5)
         assert status(idle[0].recv(4096)) == 200
         assert metric(mob, "mobility_http_connections_rejected_total") >= 400
+        assert metric(mob, "mobility_http_responses_total",
+                      'listener="public",class="5xx"') >= 1
+        assert metric(mob, "mobility_http_responses_total",
+                      'listener="public",class="4xx"') >= 10
     finally:
         for s in idle:
             s.close()
