@@ -17,8 +17,8 @@
  * the routing, query parsing, negotiation and encoding have run.
  *
  * The configuration is text parsed by conf_parse(); its certificate files
- * (which the parser loads and checks) are generated once at start-up in a
- * temporary directory.
+ * (which the parser loads and checks) are generated at start-up in a
+ * temporary directory, removed once parsed.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -190,9 +190,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	(void)re_snprintf(cert_path, sizeof(cert_path), "%s/web.pem", dir);
 	(void)re_snprintf(key_path, sizeof(key_path), "%s/web.key", dir);
-	atexit(cleanup);
 
 	if (write_cert()) {
+		cleanup();
 		fprintf(stderr, "fuzz_http: cannot write a certificate\n");
 		exit(1);
 	}
@@ -204,6 +204,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	err = conf_parse(&conf, "fuzz.conf", text, strlen(text), &pf);
 	mem_deref(text);
+	/* the files are read only while parsing: nothing is left behind,
+	 * even when a crash ends the process */
+	cleanup();
 	if (!err)
 		err = autodiscover_alloc(&ad, conf);
 	if (err) {
