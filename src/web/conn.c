@@ -15,6 +15,8 @@
  */
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <re.h>
 #include "web_int.h"
 
@@ -309,6 +311,15 @@ int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
 
 	if (!tcp_conn_local_get(conn->tc, &local))
 		conn->lport = sa_port(&local);
+
+	/* Answers are written whole: without TCP_NODELAY the first answer
+	 * after a TLS 1.3 handshake waits ~40 ms behind the session tickets
+	 * for the client's delayed ACK (Nagle). */
+	{
+		int one = 1;
+		(void)setsockopt(tcp_conn_fd(conn->tc), IPPROTO_TCP,
+				 TCP_NODELAY, &one, sizeof(one));
+	}
 
 	if (tls) {
 		err =
