@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <string.h>
 #include <re.h>
+#include "core.h"
 #include "autodiscover.h"
 
 static int hexval(char c)
@@ -52,32 +53,12 @@ static int pct_decode(char *buf, size_t size, const struct pl *v, size_t *n)
 	return 0;
 }
 
-/* A DNS host name: labels of letters, digits and '-', not at the ends. */
 static bool valid_domain(const char *s, size_t n)
 {
-	size_t i, label = 0;
+	struct pl pl = {s, n};
+	const char *why;
 
-	if (!n || n > AD_DOMAIN_MAX)
-		return false;
-
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '.') {
-			if (!label || s[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-'))
-			return false;
-		if (c == '-' && !label)
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return label && s[n - 1] != '-';
+	return dns_name_valid(&pl, &why);
 }
 
 static void set_domain(struct ad_query *q, const char *s, size_t n)
@@ -121,7 +102,7 @@ static int sipuri_domain(const char *s, size_t n, const char **dp, size_t *dn)
 int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 {
 	char buf[AD_VALUE_MAX + 1];
-	struct pl s, sipuri_dom = pl_null, orig_dom = pl_null;
+	struct pl s, item, sipuri_dom = pl_null, orig_dom = pl_null;
 	char sbuf[AD_DOMAIN_MAX + 1], obuf[AD_DOMAIN_MAX + 1];
 	const char *d;
 	size_t n, dn;
@@ -137,26 +118,11 @@ int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 	}
 
 	s = *query;
-	while (s.l) {
-		const char *amp = pl_strchr(&s, '&');
-		struct pl item = s, name, val = pl_null;
-		const char *eq;
+	while (text_next(&s, '&', &item)) {
+		struct pl name, val = item;
 
-		if (amp) {
-			item.l = amp - s.p;
-			s.p = amp + 1;
-			s.l -= item.l + 1;
-		} else {
-			s.l = 0;
-		}
-
-		eq = pl_strchr(&item, '=');
-		name = item;
-		if (eq) {
-			name.l = eq - item.p;
-			val.p = eq + 1;
-			val.l = item.l - name.l - 1;
-		}
+		/* name=value; a bare name gets an empty value */
+		(void)text_next(&val, '=', &name);
 
 		if (!pl_strcasecmp(&name, "sipuri")) {
 			if (pct_decode(buf, sizeof(buf), &val, &n)) {

@@ -118,7 +118,7 @@ static void cut_comment(struct pl *pl)
 			break;
 		}
 	}
-	conf_trim(pl);
+	text_trim(pl);
 }
 
 /* The known name closest to what was written, if it is close enough to be
@@ -146,7 +146,7 @@ static void section_header(struct conf_ctx *ctx, const struct pl *pl,
 
 	name.p = pl->p + 1;
 	name.l = pl->l - 2;
-	conf_trim(&name);
+	text_trim(&name);
 
 	for (i = 0; i < SECT_COUNT; i++) {
 		unsigned d = conf_distance(conf_sect_names[i], &name);
@@ -259,8 +259,8 @@ static int key_value(struct conf_ctx *ctx, const struct pl *pl, unsigned line)
 	key.l = eq - pl->p;
 	val.p = eq + 1;
 	val.l = pl->l - key.l - 1;
-	conf_trim(&key);
-	conf_trim(&val);
+	text_trim(&key);
+	text_trim(&val);
 
 	if (!key.l) {
 		conf_problem(ctx, line,

@@ -76,13 +76,13 @@ struct conf {
 	char *path; /**< file the configuration came from */
 
 	/* [service] */
-	char *server_fqdn;        /**< X-MS-Server-Fqdn; default host name  */
-	struct list domains;      /**< struct conf_str: SIP domains served  */
-	char *internal_web_fqdn;  /**< web FQDN for internal clients        */
-	char *external_web_fqdn;  /**< web FQDN for external clients        */
+	char *server_fqdn;          /**< X-MS-Server-Fqdn; default host name  */
+	struct list domains;        /**< struct conf_str: SIP domains served  */
+	char *internal_web_fqdn;    /**< web FQDN for internal clients        */
+	char *external_web_fqdn;    /**< web FQDN for external clients        */
 	uint16_t internal_web_port; /**< https port in internal links (443) */
 	uint16_t external_web_port; /**< https port in external links (443) */
-	int log_level;            /**< enum log_level                       */
+	int log_level;              /**< enum log_level                       */
 
 	/* [http] */
 	struct list http_listen;  /**< struct conf_listen: plain http       */
@@ -91,25 +91,25 @@ struct conf {
 	struct conf_http_limits limits;
 
 	/* [frontend] */
-	struct sa fe_addr;        /**< Front End SIP over TLS address       */
-	char *fe_server_name;     /**< name verified in its certificate     */
-	char *fe_ca_file;         /**< CA bundle verifying the Front End    */
+	struct sa fe_addr;    /**< Front End SIP over TLS address       */
+	char *fe_server_name; /**< name verified in its certificate     */
+	char *fe_ca_file;     /**< CA bundle verifying the Front End    */
 	struct conf_access client_internal; /**< SipClientInternalAccess    */
 	struct conf_access client_external; /**< SipClientExternalAccess    */
 
 	/* [sip] the service's own listeners the Front End routes to */
 	/* unset: port 0, sa_isset(sa, SA_PORT) is false (SA_ADDR is false
 	 * for a wildcard address such as 0.0.0.0) */
-	struct sa sip_internal;   /**< internal SIP/TLS listener (or unset) */
-	struct sa sip_external;   /**< external SIP/TLS listener (or unset) */
-	struct list sip_certs;    /**< struct conf_cert for the SIP side    */
+	struct sa sip_internal; /**< internal SIP/TLS listener (or unset) */
+	struct sa sip_external; /**< external SIP/TLS listener (or unset) */
+	struct list sip_certs;  /**< struct conf_cert for the SIP side    */
 
 	/* [autodiscover] */
-	struct list redirects;    /**< struct conf_redirect                 */
-	struct list links;        /**< struct conf_link                     */
+	struct list redirects; /**< struct conf_redirect                 */
+	struct list links;     /**< struct conf_link                     */
 
 	/* [admin] */
-	struct sa admin_addr;     /**< /healthz and /metrics (127.0.0.1)    */
+	struct sa admin_addr; /**< /healthz and /metrics (127.0.0.1)    */
 };
 
 /**

@@ -6,19 +6,20 @@
 #ifndef MOB_CONF_INT_H
 #define MOB_CONF_INT_H
 
+#include "core.h"
+
 /* Named limits on the configuration input (docs/configuration.md). */
 enum {
-	CONF_MAX_FILE = 1048576, /* bytes of a configuration file        */
-	CONF_MAX_LINE = 4096,    /* bytes of one line, newline excluded  */
-	CONF_MAX_LIST = 1024,    /* entries of one repeatable key        */
-	CONF_MAX_PROBLEMS = 200, /* problem lines printed; more counted  */
-	CONF_MAX_DNS = 253,      /* bytes of a DNS name (RFC 1035 2.3.4) */
-	CONF_MAX_LABEL = 63,     /* bytes of one DNS label               */
-	CONF_MAX_URL = 2048,     /* bytes of a link or redirect URL      */
-	CONF_MAX_TOKEN = 64,     /* bytes of a custom link token         */
-	CONF_MAX_PATH = 1024,    /* bytes of a file path                 */
-	CONF_MAX_PEM = 1048576,  /* bytes of a certificate or key file   */
-	CONF_MAX_CHAIN = 16,     /* certificates in one chain file       */
+	CONF_MAX_FILE = 1048576,     /* bytes of a configuration file        */
+	CONF_MAX_LINE = 4096,        /* bytes of one line, newline excluded  */
+	CONF_MAX_LIST = 1024,        /* entries of one repeatable key        */
+	CONF_MAX_PROBLEMS = 200,     /* problem lines printed; more counted  */
+	CONF_MAX_DNS = DNS_NAME_MAX, /* bytes of a DNS name (core.h)     */
+	CONF_MAX_URL = 2048,         /* bytes of a link or redirect URL      */
+	CONF_MAX_TOKEN = 64,         /* bytes of a custom link token         */
+	CONF_MAX_PATH = 1024,        /* bytes of a file path                 */
+	CONF_MAX_PEM = 1048576,      /* bytes of a certificate or key file   */
+	CONF_MAX_CHAIN = 16,         /* certificates in one chain file       */
 	CONF_EXPIRY_WARN_DAYS = 30,
 	CONF_MAX_KEYS = 48, /* size of the per-key bookkeeping       */
 };
@@ -93,8 +94,6 @@ unsigned conf_key_line(const struct conf_ctx *ctx, enum conf_sect sect,
 void conf_cert_destructor(void *arg);
 void conf_defaults(struct conf *conf);
 
-/* conf_value.c */
-bool conf_dns_valid(const struct pl *name, const char **why);
 bool conf_url_valid(const struct pl *url, const char **why);
 bool conf_token_valid(const struct pl *token, const char **why);
 int conf_uint_decode(uint32_t *vp, const struct pl *pl);
@@ -103,7 +102,6 @@ int conf_addr_decode(struct sa *sa, const struct pl *pl, const char **why);
 int conf_hostport_decode(struct pl *host, uint16_t *portp, const struct pl *pl,
 			 const char **why);
 unsigned conf_distance(const char *a, const struct pl *b);
-void conf_trim(struct pl *pl);
 
 /* conf_check.c */
 int conf_check(struct conf_ctx *ctx);

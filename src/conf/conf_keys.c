@@ -98,7 +98,7 @@ static bool split2(const struct pl *val, struct pl *a, struct pl *b)
 	a->l = i;
 	b->p = val->p + i;
 	b->l = val->l - i;
-	conf_trim(b);
+	text_trim(b);
 
 	if (!a->l || !b->l)
 		return false;
@@ -135,7 +135,7 @@ static int set_dns(struct conf_ctx *ctx, const struct conf_key *k,
 	const char *why;
 	int err;
 
-	if (!conf_dns_valid(val, &why)) {
+	if (!dns_name_valid(val, &why)) {
 		conf_problem(ctx, line,
 			     "%s = '%H' is not a valid DNS name: it %s; "
 			     "write a name such as mobility.example.com",
@@ -161,7 +161,7 @@ static int set_domain(struct conf_ctx *ctx, const struct conf_key *k,
 	struct le *le;
 	int err;
 
-	if (!conf_dns_valid(val, &why)) {
+	if (!dns_name_valid(val, &why)) {
 		conf_problem(ctx, line,
 			     "%s = '%H' is not a valid DNS name: it %s; "
 			     "write a domain such as example.com",
@@ -405,7 +405,7 @@ static int set_redirect(struct conf_ctx *ctx, const struct conf_key *k,
 			     "https://lyncdiscover.other.example.com/");
 		return EINVAL;
 	}
-	if (!conf_dns_valid(&dom, &why)) {
+	if (!dns_name_valid(&dom, &why)) {
 		conf_problem(ctx, line,
 			     "redirect domain '%H' is not a valid DNS name: "
 			     "it %s; write a domain such as example.com",

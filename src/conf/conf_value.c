@@ -13,82 +13,6 @@
 #include "conf.h"
 #include "conf_int.h"
 
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/** Remove blanks (space, tab) from both ends. */
-void conf_trim(struct pl *pl)
-{
-	while (pl->l && is_blank(pl->p[0])) {
-		++pl->p;
-		--pl->l;
-	}
-	while (pl->l && is_blank(pl->p[pl->l - 1]))
-		--pl->l;
-}
-
-/**
- * Check a DNS host name (RFC 1035 2.3.1 with RFC 1123 2.1 leading digits):
- * labels of letters, digits and inner hyphens, at most 63 bytes each,
- * 253 in all, no trailing dot. A name whose last label is all digits is
- * an IP address and refused: the service needs names for certificates.
- */
-bool conf_dns_valid(const struct pl *name, const char **why)
-{
-	size_t i, start = 0;
-	bool digits = true;
-
-	if (!name || !name->l) {
-		*why = "is empty";
-		return false;
-	}
-	if (name->l > CONF_MAX_DNS) {
-		*why = "is longer than 253 bytes";
-		return false;
-	}
-
-	for (i = 0; i <= name->l; i++) {
-		const char c = i < name->l ? name->p[i] : '.';
-		size_t len;
-
-		if (c != '.') {
-			if (!isalnum((unsigned char)c) && c != '-') {
-				*why = "may hold only letters, digits, '-' "
-				       "and '.'";
-				return false;
-			}
-			if (!isdigit((unsigned char)c))
-				digits = false;
-			continue;
-		}
-
-		len = i - start;
-		if (!len) {
-			*why = i == name->l ? "ends with a dot"
-					    : "has an empty label";
-			return false;
-		}
-		if (len > CONF_MAX_LABEL) {
-			*why = "has a label longer than 63 bytes";
-			return false;
-		}
-		if (name->p[start] == '-' || name->p[i - 1] == '-') {
-			*why = "has a label that starts or ends with '-'";
-			return false;
-		}
-		if (i == name->l && digits) {
-			*why = "is an IP address, not a DNS name";
-			return false;
-		}
-		start = i + 1;
-		digits = true;
-	}
-
-	return true;
-}
-
 /* Characters RFC 3986 never allows in a URI, plus controls and space. */
 static bool url_char_ok(char c)
 {
@@ -182,7 +106,7 @@ bool conf_url_valid(const struct pl *url, const char **why)
 
 		(void)pl_strcpy(&host, buf, sizeof(buf));
 		if (!(host.l < sizeof(buf) && !sa_set_str(&sa, buf, 0)) &&
-		    !conf_dns_valid(&host, &dwhy)) {
+		    !dns_name_valid(&host, &dwhy)) {
 			*why = "has a host that is neither a DNS name nor an "
 			       "IP address";
 			return false;
@@ -275,6 +199,28 @@ int conf_port_decode(uint16_t *portp, const struct pl *pl)
 	return 0;
 }
 
+/* Split "HOST:PORT" at the last colon (an IPv6 host has colons too). */
+static int split_port(const struct pl *pl, struct pl *host, struct pl *port,
+		      const char **why)
+{
+	size_t i;
+
+	for (i = pl->l; i > 0; i--) {
+		if (pl->p[i - 1] == ':')
+			break;
+	}
+	if (!i) {
+		*why = "has no :PORT";
+		return EINVAL;
+	}
+
+	host->p = pl->p;
+	host->l = i - 1;
+	port->p = pl->p + i;
+	port->l = pl->l - i;
+	return 0;
+}
+
 /**
  * Decode IP:PORT, with an IPv6 address in brackets ([::1]:443). libre's
  * sa_decode() is not used: it accepts trailing garbage after the port and
@@ -283,26 +229,11 @@ int conf_port_decode(uint16_t *portp, const struct pl *pl)
 int conf_addr_decode(struct sa *sa, const struct pl *pl, const char **why)
 {
 	struct pl host, port;
-	const char *colon = NULL;
 	char buf[64];
 	uint16_t n;
-	size_t i;
 
-	for (i = pl->l; i > 0; i--) {
-		if (pl->p[i - 1] == ':') {
-			colon = pl->p + i - 1;
-			break;
-		}
-	}
-	if (!colon) {
-		*why = "has no :PORT";
+	if (split_port(pl, &host, &port, why))
 		return EINVAL;
-	}
-
-	host.p = pl->p;
-	host.l = colon - pl->p;
-	port.p = colon + 1;
-	port.l = pl->l - host.l - 1;
 
 	if (host.l >= 2 && host.p[0] == '[' && host.p[host.l - 1] == ']') {
 		++host.p;
@@ -339,27 +270,12 @@ int conf_addr_decode(struct sa *sa, const struct pl *pl, const char **why)
 int conf_hostport_decode(struct pl *host, uint16_t *portp, const struct pl *pl,
 			 const char **why)
 {
-	const char *colon = NULL;
 	struct pl port;
-	size_t i;
 
-	for (i = pl->l; i > 0; i--) {
-		if (pl->p[i - 1] == ':') {
-			colon = pl->p + i - 1;
-			break;
-		}
-	}
-	if (!colon) {
-		*why = "has no :PORT";
+	if (split_port(pl, host, &port, why))
 		return EINVAL;
-	}
 
-	host->p = pl->p;
-	host->l = colon - pl->p;
-	port.p = colon + 1;
-	port.l = pl->l - host->l - 1;
-
-	if (!conf_dns_valid(host, why))
+	if (!dns_name_valid(host, why))
 		return EINVAL;
 	if (conf_port_decode(portp, &port)) {
 		*why = "has a port that is not 1..65535";

@@ -123,4 +123,35 @@ int64_t metric_value(const struct metric *m);
 int metrics_print(struct re_printf *pf);
 void metrics_close(void);
 
+/*
+ * Text helpers for parsers (length-delimited, never past the end)
+ */
+
+enum {
+	DNS_NAME_MAX = 253, /* bytes of a DNS name (RFC 1035 2.3.4) */
+	DNS_LABEL_MAX = 63, /* bytes of one label                    */
+};
+
+/** Remove blanks (space, tab) from both ends. */
+void text_trim(struct pl *pl);
+
+/**
+ * Take the next item of a list separated by sep: item gets the text up to
+ * the separator (or the end), rest what follows it.
+ *
+ * @return false when rest is empty (no more items)
+ */
+bool text_next(struct pl *rest, char sep, struct pl *item);
+
+/**
+ * Check a DNS host name (RFC 1035 2.3.1, RFC 1123 2.1): labels of letters,
+ * digits and inner hyphens, at most DNS_LABEL_MAX bytes each, DNS_NAME_MAX
+ * in all, no trailing dot; a last label of digits only (an IP address) is
+ * refused.
+ *
+ * @param name Name to check
+ * @param why  Set to a short phrase ("has an empty label") when invalid
+ */
+bool dns_name_valid(const struct pl *name, const char **why);
+
 #endif

@@ -18,16 +18,6 @@ struct range {
 	int q; /* 0..1000 */
 };
 
-static void trim(struct pl *pl)
-{
-	while (pl->l && (pl->p[0] == ' ' || pl->p[0] == '\t')) {
-		++pl->p;
-		--pl->l;
-	}
-	while (pl->l && (pl->p[pl->l - 1] == ' ' || pl->p[pl->l - 1] == '\t'))
-		--pl->l;
-}
-
 /* Parse "q=0.5" style weight; returns 0..1000, or -1 if malformed. */
 static int parse_q(const struct pl *v)
 {
@@ -53,16 +43,11 @@ static int parse_q(const struct pl *v)
 /* Parse one media range "type/sub;param=..;q=..". */
 static bool parse_range(struct pl s, struct range *r)
 {
-	const char *semi = pl_strchr(&s, ';');
-	struct pl mt = s, params = pl_null;
+	struct pl mt, p, params = s;
 	const char *slash;
 
-	if (semi) {
-		mt.l = semi - s.p;
-		params.p = semi + 1;
-		params.l = s.l - mt.l - 1;
-	}
-	trim(&mt);
+	(void)text_next(&params, ';', &mt);
+	text_trim(&mt);
 	slash = pl_strchr(&mt, '/');
 	if (!slash)
 		return false;
@@ -76,17 +61,8 @@ static bool parse_range(struct pl s, struct range *r)
 		return false;
 
 	/* only q matters among the parameters */
-	while (params.l) {
-		const char *e = pl_strchr(&params, ';');
-		struct pl p = params;
-		if (e) {
-			p.l = e - params.p;
-			params.p = e + 1;
-			params.l -= p.l + 1;
-		} else {
-			params.l = 0;
-		}
-		trim(&p);
+	while (text_next(&params, ';', &p)) {
+		text_trim(&p);
 		if (p.l > 2 && (p.p[0] == 'q' || p.p[0] == 'Q') &&
 		    p.p[1] == '=') {
 			struct pl v = {p.p + 2, p.l - 2};
@@ -126,7 +102,7 @@ int web_negotiate_pl(const struct pl *accept, const char *const *offers,
 {
 	struct range rv[ACCEPT_RANGES_MAX];
 	size_t nr = 0, i, j;
-	struct pl s;
+	struct pl s, item;
 	int best_q = 0;
 	bool found = false;
 
@@ -141,17 +117,8 @@ int web_negotiate_pl(const struct pl *accept, const char *const *offers,
 	/* split on commas; quoted strings do not occur in media ranges
 	 * we care about, and a malformed range is skipped */
 	s = *accept;
-	while (s.l && nr < ACCEPT_RANGES_MAX) {
-		const char *c = pl_strchr(&s, ',');
-		struct pl item = s;
-		if (c) {
-			item.l = c - s.p;
-			s.p = c + 1;
-			s.l -= item.l + 1;
-		} else {
-			s.l = 0;
-		}
-		trim(&item);
+	while (nr < ACCEPT_RANGES_MAX && text_next(&s, ',', &item)) {
+		text_trim(&item);
 		if (item.l && parse_range(item, &rv[nr]))
 			++nr;
 	}

@@ -1,0 +1,102 @@
+/**
+ * @file text.c  Small text helpers shared by the parsers of every component
+ *
+ * All take length-delimited strings (struct pl) and never read past them.
+ */
+#include <ctype.h>
+#include <re.h>
+#include "core.h"
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+void text_trim(struct pl *pl)
+{
+	while (pl->l && is_blank(pl->p[0])) {
+		++pl->p;
+		--pl->l;
+	}
+	while (pl->l && is_blank(pl->p[pl->l - 1]))
+		--pl->l;
+}
+
+bool text_next(struct pl *rest, char sep, struct pl *item)
+{
+	const char *p;
+
+	if (!rest || !rest->l)
+		return false;
+
+	*item = *rest;
+	p = pl_strchr(rest, sep);
+	if (p) {
+		item->l = p - rest->p;
+		rest->p = p + 1;
+		rest->l -= item->l + 1;
+	} else {
+		rest->l = 0;
+	}
+	return true;
+}
+
+/**
+ * Check a DNS host name (RFC 1035 2.3.1 with RFC 1123 2.1 leading digits):
+ * labels of letters, digits and inner hyphens, at most 63 bytes each,
+ * 253 in all, no trailing dot. A name whose last label is all digits is
+ * an IP address and refused: the service needs names for certificates.
+ */
+bool dns_name_valid(const struct pl *name, const char **why)
+{
+	size_t i, start = 0;
+	bool digits = true;
+
+	if (!name || !name->l) {
+		*why = "is empty";
+		return false;
+	}
+	if (name->l > DNS_NAME_MAX) {
+		*why = "is longer than 253 bytes";
+		return false;
+	}
+
+	for (i = 0; i <= name->l; i++) {
+		const char c = i < name->l ? name->p[i] : '.';
+		size_t len;
+
+		if (c != '.') {
+			if (!isalnum((unsigned char)c) && c != '-') {
+				*why = "may hold only letters, digits, '-' "
+				       "and '.'";
+				return false;
+			}
+			if (!isdigit((unsigned char)c))
+				digits = false;
+			continue;
+		}
+
+		len = i - start;
+		if (!len) {
+			*why = i == name->l ? "ends with a dot"
+					    : "has an empty label";
+			return false;
+		}
+		if (len > DNS_LABEL_MAX) {
+			*why = "has a label longer than 63 bytes";
+			return false;
+		}
+		if (name->p[start] == '-' || name->p[i - 1] == '-') {
+			*why = "has a label that starts or ends with '-'";
+			return false;
+		}
+		if (i == name->l && digits) {
+			*why = "is an IP address, not a DNS name";
+			return false;
+		}
+		start = i + 1;
+		digits = true;
+	}
+
+	return true;
+}
