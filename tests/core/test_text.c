@@ -1,0 +1,93 @@
+/**
+ * @file test_text.c  Text helpers: trimming, list splitting, DNS names
+ */
+#include <string.h>
+#include <re.h>
+#include "core.h"
+#include "check.h"
+
+static bool item_is(const struct pl *pl, const char *s)
+{
+	return !pl_strcmp(pl, s);
+}
+
+static void test_split(void)
+{
+	struct pl rest, item;
+	/* not NUL-terminated where it ends: the helpers must not look */
+	static const char buf[] = {'a', '&', '&', 'b', 'c', '&', 'X'};
+
+	rest.p = buf;
+	rest.l = 6; /* "a&&bc&" */
+	CHECK(text_next(&rest, '&', &item) && item_is(&item, "a"));
+	CHECK(text_next(&rest, '&', &item) && item.l == 0);
+	CHECK(text_next(&rest, '&', &item) && item_is(&item, "bc"));
+	CHECK(!text_next(&rest, '&', &item));
+
+	pl_set_str(&rest, "no-separator");
+	CHECK(text_next(&rest, ',', &item) && item_is(&item, "no-separator"));
+	CHECK(rest.l == 0 && !text_next(&rest, ',', &item));
+}
+
+static void test_trim(void)
+{
+	struct pl pl;
+
+	pl_set_str(&pl, " \t x y \t");
+	text_trim(&pl);
+	CHECK(item_is(&pl, "x y"));
+	pl_set_str(&pl, "   ");
+	text_trim(&pl);
+	CHECK(pl.l == 0);
+}
+
+static bool dns(const char *s)
+{
+	struct pl pl;
+	const char *why = NULL;
+	bool ok;
+
+	pl_set_str(&pl, s);
+	ok = dns_name_valid(&pl, &why);
+	CHECK(ok || why != NULL); /* a refusal always says why */
+	return ok;
+}
+
+static void test_dns(void)
+{
+	char big[300];
+
+	CHECK(dns("example.test"));
+	CHECK(dns("lyncdiscover.Example.TEST"));
+	CHECK(dns("a-b.c1.test"));
+	CHECK(dns("3com.test"));
+	CHECK(!dns(""));
+	CHECK(!dns("example.test."));
+	CHECK(!dns("a..b"));
+	CHECK(!dns("-a.test"));
+	CHECK(!dns("a-.test"));
+	CHECK(!dns("a_b.test"));
+	CHECK(!dns("a b.test"));
+	CHECK(!dns("127.0.0.1"));
+	memset(big, 'a', sizeof(big));
+	big[63] = '\0';
+	CHECK(dns(big)); /* 63: the longest label */
+	big[63] = 'a';
+	big[64] = '\0';
+	CHECK(!dns(big));
+	memset(big, 'a', sizeof(big));
+	for (size_t i = 10; i < 254; i += 11)
+		big[i] = '.';
+	big[254] = '\0';
+	CHECK(!dns(big)); /* 254 bytes */
+	big[253] = '\0';
+	CHECK(dns(big) == (big[252] != '.'));
+}
+
+int main(void)
+{
+	test_split();
+	test_trim();
+	test_dns();
+	return check_done("test_text");
+}
