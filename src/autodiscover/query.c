@@ -121,8 +121,10 @@ int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 	while (text_next(&s, '&', &item)) {
 		struct pl name, val = item;
 
-		/* name=value; a bare name gets an empty value */
-		(void)text_next(&val, '=', &name);
+		/* name=value; a bare name gets an empty value; an empty
+		 * item ("a&&b") is skipped */
+		if (!text_next(&val, '=', &name))
+			continue;
 
 		if (!pl_strcasecmp(&name, "sipuri")) {
 			if (pct_decode(buf, sizeof(buf), &val, &n)) {

@@ -42,6 +42,8 @@ static void test_valid(void)
 	CHECK_STR(domain_of("originalDomain=a.test&sipuri=sip:x@b.test"),
 		  "b.test");
 	CHECK_STR(domain_of("foo=bar&originalDomain=a.test&x"), "a.test");
+	CHECK_STR(domain_of("&&originalDomain=a.test&&"), "a.test");
+	CHECK_STR(domain_of("a&&b&=&"), "");
 }
 
 static void test_invalid(void)
