@@ -68,16 +68,7 @@ static void tmo_close(void *arg)
 	web_conn_close(arg);
 }
 
-static void tmo_408(void *arg)
-{
-	struct web_conn *conn = arg;
-
-	(void)web_send_error(conn, 408,
-			     conn->state == CONN_BODY
-				 ? "request body not received in time"
-				 : "request header not received in time");
-	web_conn_close(conn);
-}
+static void tmo_408(void *arg);
 
 static void set_state(struct web_conn *conn, enum conn_state st)
 {
@@ -142,6 +133,18 @@ static void send_error_and_linger(struct web_conn *conn, uint16_t scode,
 {
 	(void)web_send_error(conn, scode, why);
 	conn_linger(conn);
+}
+
+/* The head or body did not arrive in time: 408, then linger so that a
+ * client still trickling bytes reads the answer rather than a reset. */
+static void tmo_408(void *arg)
+{
+	struct web_conn *conn = arg;
+
+	send_error_and_linger(conn, 408,
+			      conn->state == CONN_BODY
+				  ? "request body not received in time"
+				  : "request header not received in time");
 }
 
 void web_conn_replied(struct web_conn *conn, bool keepalive)
