@@ -102,8 +102,7 @@ static int sipuri_domain(const char *s, size_t n, const char **dp, size_t *dn)
 int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 {
 	char buf[AD_VALUE_MAX + 1];
-	struct pl s, item, sipuri_dom = pl_null, orig_dom = pl_null;
-	char sbuf[AD_DOMAIN_MAX + 1], obuf[AD_DOMAIN_MAX + 1];
+	struct pl s, item;
 	const char *d;
 	size_t n, dn;
 
@@ -136,10 +135,9 @@ int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 				*why = "sipuri is not a SIP URI with a domain";
 				return EINVAL;
 			}
-			memcpy(sbuf, d, dn);
-			sbuf[dn] = '\0';
-			sipuri_dom.p = sbuf;
-			sipuri_dom.l = dn;
+			/* the user's own SIP domain decides over the domain
+			 * typed in, whatever their order */
+			set_domain(q, d, dn);
 			q->has_sipuri = true;
 		} else if (!pl_strcasecmp(&name, "originalDomain")) {
 			if (pct_decode(buf, sizeof(buf), &val, &n) ||
@@ -147,20 +145,12 @@ int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 				*why = "originalDomain is not a domain name";
 				return EINVAL;
 			}
-			memcpy(obuf, buf, n);
-			obuf[n] = '\0';
-			orig_dom.p = obuf;
-			orig_dom.l = n;
+			if (!q->has_sipuri)
+				set_domain(q, buf, n);
 			q->has_original_domain = true;
 		}
 		/* other parameters are ignored, as a web server would */
 	}
-
-	/* the user's own SIP domain decides over the domain typed in */
-	if (sipuri_dom.l)
-		set_domain(q, sipuri_dom.p, sipuri_dom.l);
-	else if (orig_dom.l)
-		set_domain(q, orig_dom.p, orig_dom.l);
 
 	return 0;
 }

@@ -88,6 +88,7 @@ static void usage(void)
 		"       mobilityd --check-config FILE\n"
 		"  -c, --config FILE     configuration (default %s)\n"
 		"  --check-config FILE   validate the configuration and exit\n"
+		"  --version             print the version and exit\n"
 		"  -h, --help            this text\n",
 		DEFAULT_CONF);
 }
@@ -98,6 +99,7 @@ int main(int argc, char *argv[])
 	    {"config", required_argument, NULL, 'c'},
 	    {"check-config", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_CONF;
@@ -116,6 +118,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'h':
 			usage();
+			return 0;
+		case 'V':
+			printf("mobilityd %s\n", MOBILITY_VERSION);
 			return 0;
 		default:
 			usage();
@@ -165,8 +170,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 
-	log_notice("mobilityd %s started (pid %d, %d descriptors)", "0.1.0",
-		   (int)getpid(), maxfds);
+	log_notice("mobilityd %s started (pid %d, %d descriptors)",
+		   MOBILITY_VERSION, (int)getpid(), maxfds);
 	err = re_main(signal_handler);
 	log_notice("stopped");
 

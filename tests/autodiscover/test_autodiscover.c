@@ -41,6 +41,8 @@ static void test_valid(void)
 	/* the user's own domain wins over the one typed in */
 	CHECK_STR(domain_of("originalDomain=a.test&sipuri=sip:x@b.test"),
 		  "b.test");
+	CHECK_STR(domain_of("sipuri=sip:x@b.test&originalDomain=a.test"),
+		  "b.test");
 	CHECK_STR(domain_of("foo=bar&originalDomain=a.test&x"), "a.test");
 	CHECK_STR(domain_of("&&originalDomain=a.test&&"), "a.test");
 	CHECK_STR(domain_of("a&&b&=&"), "");
