@@ -1,0 +1,524 @@
+/**
+ * @file store.c  Generic front of the store: limits, requests, handles,
+ *                group commit per loop turn, completions, metrics
+ */
+#include <string.h>
+#include <re.h>
+#include "core.h"
+#include "store_int.h"
+
+struct store {
+	const struct store_be *be;
+	void *bed;          /* backend state (mem object)               */
+	struct list writes; /* issued in this loop turn, in order       */
+	struct list reads;  /* issued in this loop turn                 */
+	struct tmr turn;    /* 0 ms: fires at the end of the loop turn  */
+	uint32_t depth;     /* writes issued and not yet completed      */
+
+	struct metric *m_commits, *m_errors, *m_writes, *m_lat_last,
+	    *m_lat_total, *m_depth;
+};
+
+/* The caller's handle: dropping it cancels the request's callback. */
+struct store_op {
+	struct store_req *req;
+};
+
+static void turn_handler(void *arg);
+
+static void req_cancel(struct store_req *r)
+{
+	r->doneh = NULL;
+	r->geth = NULL;
+	r->tokenh = NULL;
+	r->eventsh = NULL;
+	r->rech = NULL;
+}
+
+static void op_destructor(void *arg)
+{
+	struct store_op *op = arg;
+
+	if (op->req) {
+		req_cancel(op->req);
+		op->req->op = NULL;
+	}
+}
+
+static void req_destructor(void *arg)
+{
+	struct store_req *r = arg;
+
+	list_unlink(&r->le);
+	if (r->op)
+		r->op->req = NULL;
+	mem_deref(r->a);
+	mem_deref(r->b);
+	mem_deref(r->val);
+}
+
+static void destructor(void *arg)
+{
+	struct store *s = arg;
+	struct le *le;
+
+	tmr_cancel(&s->turn);
+
+	/* Writes of this turn are still committed (the caller may have
+	 * been told nothing yet, but a later start must see them); their
+	 * callbacks are cancelled with the store. */
+	for (le = s->writes.head; le; le = le->next)
+		req_cancel(le->data);
+	if (s->writes.head)
+		s->be->submit(s->bed, &s->writes);
+
+	/* The backend's destructor waits for its worker to finish. */
+	s->bed = mem_deref(s->bed);
+	list_flush(&s->writes);
+	list_flush(&s->reads);
+}
+
+int store_alloc(struct store **sp, const struct store_be *be)
+{
+	struct store *s;
+
+	if (!sp || !be)
+		return EINVAL;
+
+	s = mem_zalloc(sizeof(*s), destructor);
+	if (!s)
+		return ENOMEM;
+
+	s->be = be;
+	tmr_init(&s->turn);
+
+	s->m_commits =
+	    metrics_get(METRIC_COUNTER, "mobility_store_commits_total", NULL,
+			"Store write transactions committed");
+	s->m_errors =
+	    metrics_get(METRIC_COUNTER, "mobility_store_commit_errors_total",
+			NULL, "Store write transactions that failed");
+	s->m_writes =
+	    metrics_get(METRIC_COUNTER, "mobility_store_writes_total", NULL,
+			"Store writes completed (ok or failed)");
+	s->m_lat_last =
+	    metrics_get(METRIC_GAUGE, "mobility_store_commit_latency_us", NULL,
+			"Duration of the last store commit in microseconds");
+	s->m_lat_total = metrics_get(
+	    METRIC_COUNTER, "mobility_store_commit_latency_us_total", NULL,
+	    "Sum of store commit durations in microseconds");
+	s->m_depth =
+	    metrics_get(METRIC_GAUGE, "mobility_store_queue_depth", NULL,
+			"Store writes issued, not yet committed");
+
+	*sp = s;
+	return 0;
+}
+
+void store_set_backend(struct store *s, void *bed)
+{
+	if (s)
+		s->bed = bed;
+}
+
+bool store_req_live(const struct store_req *r)
+{
+	/* The front holds one reference while it calls out, so one
+	 * reference left means the owner has dropped the store. */
+	if (!r || mem_nrefs(r->s) < 2)
+		return false;
+
+	return r->doneh || r->geth || r->tokenh || r->eventsh || r->rech;
+}
+
+void store_commit_stats(struct store *s, uint64_t ncommit, uint64_t nfail,
+			uint64_t last_us, uint64_t total_us)
+{
+	metric_add(s->m_commits, (int64_t)ncommit);
+	metric_add(s->m_errors, (int64_t)nfail);
+	metric_set(s->m_lat_last, (int64_t)last_us);
+	metric_add(s->m_lat_total, (int64_t)total_us);
+}
+
+void store_complete(struct store *s, struct list *done)
+{
+	struct le *le;
+
+	mem_ref(s);
+
+	while ((le = list_head(done))) {
+		struct store_req *r = le->data;
+
+		list_unlink(le);
+		--s->depth;
+		metric_add(s->m_writes, 1);
+		if (r->doneh && store_req_live(r))
+			r->doneh(r->err, r->arg);
+		mem_deref(r);
+	}
+
+	metric_set(s->m_depth, s->depth);
+	mem_deref(s);
+}
+
+static void turn_handler(void *arg)
+{
+	struct store *s = arg;
+	struct list reads = LIST_INIT;
+	struct le *le;
+
+	if (s->writes.head)
+		s->be->submit(s->bed, &s->writes);
+
+	/* Reads issued by the handlers below wait for the next turn, so a
+	 * handler is never called from inside the call that issued it. */
+	while ((le = list_head(&s->reads))) {
+		list_unlink(le);
+		list_append(&reads, le, le->data);
+	}
+
+	mem_ref(s);
+	while ((le = list_head(&reads))) {
+		struct store_req *r = le->data;
+
+		list_unlink(le);
+		if (store_req_live(r))
+			s->be->read(s->bed, r);
+		mem_deref(r);
+	}
+	mem_deref(s);
+}
+
+/* Checks an id argument against its limit. */
+static int id_check(const char *id, size_t max)
+{
+	size_t n;
+
+	if (!id)
+		return EINVAL;
+	n = strnlen(id, max + 1);
+	if (!n)
+		return EINVAL;
+	return n > max ? EOVERFLOW : 0;
+}
+
+static int bytes_dup(uint8_t **dp, const void *p, size_t n)
+{
+	uint8_t *d;
+
+	/* One byte more so an empty value is still an allocation. */
+	d = mem_alloc(n + 1, NULL);
+	if (!d)
+		return ENOMEM;
+	if (n)
+		memcpy(d, p, n);
+	d[n] = 0;
+	*dp = d;
+	return 0;
+}
+
+/* Allocates a request with its key parts and value copied, queues it for
+ * the end of this loop turn and hands out the handle. */
+static int req_issue(struct store *s, struct store_req *t, const void *a,
+		     size_t alen, const void *b, size_t blen, const void *val,
+		     size_t vlen, struct store_op **opp)
+{
+	struct store_req *r;
+	struct store_op *op = NULL;
+	bool write = t->kind < SK_SESSION_GET;
+	int err;
+
+	if (vlen > STORE_VALUE_MAX)
+		return EOVERFLOW;
+	if (vlen && !val)
+		return EINVAL;
+
+	r = mem_zalloc(sizeof(*r), req_destructor);
+	if (!r)
+		return ENOMEM;
+
+	*r = *t;
+	memset(&r->le, 0, sizeof(r->le));
+	r->s = s;
+
+	err = bytes_dup(&r->a, a, alen);
+	if (err)
+		goto out;
+	r->alen = alen;
+	if (b) {
+		err = bytes_dup(&r->b, b, blen);
+		if (err)
+			goto out;
+		r->blen = blen;
+	}
+	if (val) {
+		err = bytes_dup(&r->val, val, vlen);
+		if (err)
+			goto out;
+		r->vlen = vlen;
+	}
+
+	if (opp) {
+		op = mem_zalloc(sizeof(*op), op_destructor);
+		if (!op) {
+			err = ENOMEM;
+			goto out;
+		}
+		op->req = r;
+		r->op = op;
+	}
+
+	if (write) {
+		list_append(&s->writes, &r->le, r);
+		++s->depth;
+		metric_set(s->m_depth, s->depth);
+	} else {
+		list_append(&s->reads, &r->le, r);
+	}
+
+	/* A 0 ms timer fires after every file descriptor handler of this
+	 * poll round: everything issued until then is one batch. */
+	if (!tmr_isrunning(&s->turn))
+		tmr_start(&s->turn, 0, turn_handler, s);
+
+	if (opp)
+		*opp = op;
+	r = NULL;
+
+out:
+	mem_deref(r);
+	return err;
+}
+
+static int write_req(struct store *s, enum store_kind kind, const char *a,
+		     size_t amax, const char *b, size_t bmax, uint64_t n,
+		     const uint8_t *val, size_t vlen, store_done_h *h,
+		     void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = kind, .n = n, .doneh = h, .arg = arg};
+	int err;
+
+	if (!s)
+		return EINVAL;
+	err = id_check(a, amax);
+	if (!err && bmax)
+		err = id_check(b, bmax);
+	if (err)
+		return err;
+
+	return req_issue(s, &t, a, strlen(a), b, b ? strlen(b) : 0, val,
+			 val ? vlen : 0, opp);
+}
+
+int store_session_put(struct store *s, const char *sid, const uint8_t *val,
+		      size_t len, store_done_h *h, void *arg,
+		      struct store_op **opp)
+{
+	if (!val)
+		return EINVAL;
+	return write_req(s, SK_SESSION_PUT, sid, STORE_ID_MAX, NULL, 0, 0, val,
+			 len, h, arg, opp);
+}
+
+int store_session_del(struct store *s, const char *sid, store_done_h *h,
+		      void *arg, struct store_op **opp)
+{
+	return write_req(s, SK_SESSION_DEL, sid, STORE_ID_MAX, NULL, 0, 0, NULL,
+			 0, h, arg, opp);
+}
+
+int store_event_append(struct store *s, const char *sid, uint64_t seq,
+		       const uint8_t *val, size_t len, store_done_h *h,
+		       void *arg, struct store_op **opp)
+{
+	if (!val)
+		return EINVAL;
+	return write_req(s, SK_EVENT_APPEND, sid, STORE_ID_MAX, NULL, 0, seq,
+			 val, len, h, arg, opp);
+}
+
+int store_event_ack(struct store *s, const char *sid, uint64_t upto,
+		    store_done_h *h, void *arg, struct store_op **opp)
+{
+	return write_req(s, SK_EVENT_ACK, sid, STORE_ID_MAX, NULL, 0, upto,
+			 NULL, 0, h, arg, opp);
+}
+
+int store_ha1_put(struct store *s, const char *user, const char *realm,
+		  const uint8_t *val, size_t len, store_done_h *h, void *arg,
+		  struct store_op **opp)
+{
+	if (!val)
+		return EINVAL;
+	return write_req(s, SK_HA1_PUT, user, STORE_USER_MAX, realm,
+			 STORE_REALM_MAX, 0, val, len, h, arg, opp);
+}
+
+int store_ha1_del(struct store *s, const char *user, const char *realm,
+		  store_done_h *h, void *arg, struct store_op **opp)
+{
+	return write_req(s, SK_HA1_DEL, user, STORE_USER_MAX, realm,
+			 STORE_REALM_MAX, 0, NULL, 0, h, arg, opp);
+}
+
+int store_sub_put(struct store *s, const char *sid, const char *subid,
+		  const uint8_t *val, size_t len, store_done_h *h, void *arg,
+		  struct store_op **opp)
+{
+	if (!val)
+		return EINVAL;
+	return write_req(s, SK_SUB_PUT, sid, STORE_ID_MAX, subid, STORE_ID_MAX,
+			 0, val, len, h, arg, opp);
+}
+
+int store_sub_del(struct store *s, const char *sid, const char *subid,
+		  store_done_h *h, void *arg, struct store_op **opp)
+{
+	return write_req(s, SK_SUB_DEL, sid, STORE_ID_MAX, subid, STORE_ID_MAX,
+			 0, NULL, 0, h, arg, opp);
+}
+
+static int hash_check(const uint8_t *hash, size_t hlen)
+{
+	if (!hash || !hlen)
+		return EINVAL;
+	return hlen > STORE_TOKEN_HASH_MAX ? EOVERFLOW : 0;
+}
+
+int store_token_put(struct store *s, const uint8_t *hash, size_t hlen,
+		    const char *user, uint64_t expires, store_done_h *h,
+		    void *arg, struct store_op **opp)
+{
+	struct store_req t = {
+	    .kind = SK_TOKEN_PUT, .n = expires, .doneh = h, .arg = arg};
+	int err;
+
+	if (!s)
+		return EINVAL;
+	err = hash_check(hash, hlen);
+	if (!err)
+		err = id_check(user, STORE_USER_MAX);
+	if (err)
+		return err;
+
+	return req_issue(s, &t, hash, hlen, user, strlen(user), NULL, 0, opp);
+}
+
+int store_token_del(struct store *s, const uint8_t *hash, size_t hlen,
+		    store_done_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_TOKEN_DEL, .doneh = h, .arg = arg};
+	int err;
+
+	if (!s)
+		return EINVAL;
+	err = hash_check(hash, hlen);
+	if (err)
+		return err;
+
+	return req_issue(s, &t, hash, hlen, NULL, 0, NULL, 0, opp);
+}
+
+/* Reads */
+
+static int read_req(struct store *s, struct store_req *t, const char *a,
+		    size_t amax, const char *b, size_t bmax,
+		    struct store_op **opp)
+{
+	int err;
+
+	if (!s || !(t->geth || t->tokenh || t->eventsh || t->rech))
+		return EINVAL;
+	err = id_check(a, amax);
+	if (!err && bmax)
+		err = id_check(b, bmax);
+	if (err)
+		return err;
+
+	return req_issue(s, t, a, strlen(a), b, b ? strlen(b) : 0, NULL, 0,
+			 opp);
+}
+
+int store_session_get(struct store *s, const char *sid, store_get_h *h,
+		      void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_SESSION_GET, .geth = h, .arg = arg};
+
+	return read_req(s, &t, sid, STORE_ID_MAX, NULL, 0, opp);
+}
+
+int store_session_load(struct store *s, store_rec_h *recordh,
+		       store_done_h *doneh, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_SESSION_LOAD,
+			      .rech = recordh,
+			      .doneh = doneh,
+			      .arg = arg};
+
+	if (!s || !recordh)
+		return EINVAL;
+
+	return req_issue(s, &t, "", 0, NULL, 0, NULL, 0, opp);
+}
+
+int store_token_get(struct store *s, const uint8_t *hash, size_t hlen,
+		    store_token_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_TOKEN_GET, .tokenh = h, .arg = arg};
+	int err;
+
+	if (!s || !h)
+		return EINVAL;
+	err = hash_check(hash, hlen);
+	if (err)
+		return err;
+
+	return req_issue(s, &t, hash, hlen, NULL, 0, NULL, 0, opp);
+}
+
+int store_event_read(struct store *s, const char *sid, uint64_t from,
+		     uint32_t max, store_events_h *h, void *arg,
+		     struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_EVENT_READ,
+			      .n = from,
+			      .max = max,
+			      .eventsh = h,
+			      .arg = arg};
+
+	if (!max)
+		return EINVAL;
+	if (max > STORE_READ_MAX)
+		return EOVERFLOW;
+
+	return read_req(s, &t, sid, STORE_ID_MAX, NULL, 0, opp);
+}
+
+int store_ha1_get(struct store *s, const char *user, const char *realm,
+		  store_get_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_HA1_GET, .geth = h, .arg = arg};
+
+	return read_req(s, &t, user, STORE_USER_MAX, realm, STORE_REALM_MAX,
+			opp);
+}
+
+int store_sub_get(struct store *s, const char *sid, const char *subid,
+		  store_get_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_SUB_GET, .geth = h, .arg = arg};
+
+	return read_req(s, &t, sid, STORE_ID_MAX, subid, STORE_ID_MAX, opp);
+}
+
+int store_sub_list(struct store *s, const char *sid, store_rec_h *recordh,
+		   store_done_h *doneh, void *arg, struct store_op **opp)
+{
+	struct store_req t = {
+	    .kind = SK_SUB_LIST, .rech = recordh, .doneh = doneh, .arg = arg};
+
+	if (!recordh)
+		return EINVAL;
+
+	return read_req(s, &t, sid, STORE_ID_MAX, NULL, 0, opp);
+}

@@ -1,0 +1,178 @@
+/**
+ * @file store.h  Durable state of mobility sessions, backend-neutral
+ *
+ * What a session needs to survive a crash or move to another instance:
+ *
+ *  - session records     one opaque value per session id
+ *  - tokens              token hash -> user, expiry
+ *  - event logs          per session, ordered by a 64-bit sequence number:
+ *                        append, read a range, delete up to the client's ack
+ *  - HA1                 one value per user + realm (never the password)
+ *  - subscriptions       per session, one value per subscription id
+ *
+ * Values are opaque byte strings: the caller encodes them.
+ *
+ * Everything is called on the loop thread, and every completion runs on the
+ * loop thread, never from inside the call that started it.
+ *
+ * Durability contract: a write's completion handler runs only after the
+ * write is durably committed (LMDB: the write transaction holding it has
+ * been committed and synced). The caller may then acknowledge upstream
+ * (SIP 200 OK to a MESSAGE, 201 to a client). Writes issued in one loop turn
+ * are committed together (group commit) and complete in the order they
+ * were issued. A read sees what was committed when it runs: a write is
+ * visible to reads at the latest when its completion has run.
+ *
+ * Cancellation: every call takes an optional handle (opp). Dropping the
+ * handle (mem_deref) cancels the callback: it never runs after. A write
+ * whose handle is dropped is still committed (it may already be in a
+ * transaction); only its completion is not called. Dropping the store
+ * cancels every callback; writes already issued are still committed before
+ * the store's destructor returns.
+ *
+ * Keys planned for a Redis backend (one hash tag per session, so that
+ * Redis Cluster keeps all keys of a session in one slot and a session can
+ * be changed with one MULTI/EXEC):
+ *
+ *   session        mob:{SID}:s            STRING value
+ *   event log      mob:{SID}:ev           STREAM, entry id "SEQ-0", field v;
+ *                                         read XRANGE SEQ +, ack XTRIM MINID
+ *   subscriptions  mob:{SID}:sub          HASH subscription id -> value
+ *   token          mob:tok:{HASH}         STRING expiry+user, PEXPIREAT
+ *   HA1            mob:ha1:{USER}         HASH realm -> value
+ *
+ * Sessions are loaded at start-up with SCAN MATCH mob:*:s on every node.
+ * See docs/store.md.
+ */
+#ifndef MOB_STORE_H
+#define MOB_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Named limits; a call over one returns EOVERFLOW, an empty id EINVAL. */
+enum {
+	STORE_ID_MAX = 128,           /**< session / subscription id bytes */
+	STORE_USER_MAX = 255,         /**< user (SIP URI) bytes            */
+	STORE_REALM_MAX = 128,        /**< digest realm bytes              */
+	STORE_TOKEN_HASH_MAX = 64,    /**< token hash bytes                */
+	STORE_VALUE_MAX = 256 * 1024, /**< value bytes                     */
+	STORE_READ_MAX = 1024,        /**< events in one range read        */
+};
+
+struct store;
+struct store_op;
+
+/** A write (or a load) is finished: 0 (committed), ENOSPC (the store is
+ * full; nothing of the transaction was written), EEXIST (event sequence
+ * already taken), ENOENT (nothing to delete), EIO. */
+typedef void(store_done_h)(int err, void *arg);
+
+/** A value was read. val is borrowed: valid only during the call.
+ * err is ENOENT when there is no such record. */
+typedef void(store_get_h)(int err, const uint8_t *val, size_t len, void *arg);
+
+/** A token was read: user (borrowed, not NUL-terminated) and the
+ * expiry (the caller's clock, e.g. seconds since the epoch). */
+typedef void(store_token_h)(int err, const uint8_t *user, size_t ulen,
+			    uint64_t expires, void *arg);
+
+/** One event of a log (val borrowed). */
+struct store_event {
+	uint64_t seq;
+	const uint8_t *val;
+	size_t len;
+};
+
+/** Events were read: evv[0..n) in sequence order (borrowed), more is true
+ * when events after the last one exist. No events: err 0, n 0. */
+typedef void(store_events_h)(int err, const struct store_event *evv, size_t n,
+			     bool more, void *arg);
+
+/** One record of an iteration: key and value borrowed. Return true to stop
+ * the iteration (its done handler then gets ECANCELED). */
+typedef bool(store_rec_h)(const uint8_t *key, size_t klen, const uint8_t *val,
+			  size_t len, void *arg);
+
+/**
+ * Open the embedded LMDB store (src/store/lmdb.c).
+ *
+ * @param sp          Returns a new reference
+ * @param path        Directory of the LMDB environment (must exist);
+ *                    borrowed. Several processes may open the same one.
+ * @param map_size_mb Maximum size of the data in MiB (> 0)
+ *
+ * @return 0, EINVAL, ENOMEM, or the errno of opening the environment
+ */
+int store_lmdb_open(struct store **sp, const char *path, size_t map_size_mb);
+
+/*
+ * Sessions. sid: NUL-terminated session id (borrowed, copied).
+ * val: borrowed, copied. h/arg: completion (may be NULL); opp: optional
+ * handle, returns a new reference that cancels the callback when dropped.
+ * Return 0 when the operation was queued, otherwise an error and no
+ * callback will run.
+ */
+
+int store_session_put(struct store *s, const char *sid, const uint8_t *val,
+		      size_t len, store_done_h *h, void *arg,
+		      struct store_op **opp);
+int store_session_get(struct store *s, const char *sid, store_get_h *h,
+		      void *arg, struct store_op **opp);
+/** Delete a session with its event log and subscriptions (one commit). */
+int store_session_del(struct store *s, const char *sid, store_done_h *h,
+		      void *arg, struct store_op **opp);
+/** Iterate over every session record (start-up): recordh once per session
+ * (key = session id), then doneh. */
+int store_session_load(struct store *s, store_rec_h *recordh,
+		       store_done_h *doneh, void *arg, struct store_op **opp);
+
+/* Tokens, by the hash of the token (never the token itself). */
+
+int store_token_put(struct store *s, const uint8_t *hash, size_t hlen,
+		    const char *user, uint64_t expires, store_done_h *h,
+		    void *arg, struct store_op **opp);
+int store_token_get(struct store *s, const uint8_t *hash, size_t hlen,
+		    store_token_h *h, void *arg, struct store_op **opp);
+int store_token_del(struct store *s, const uint8_t *hash, size_t hlen,
+		    store_done_h *h, void *arg, struct store_op **opp);
+
+/* Event logs. */
+
+/** Append event seq to a session's log; EEXIST if seq is taken. */
+int store_event_append(struct store *s, const char *sid, uint64_t seq,
+		       const uint8_t *val, size_t len, store_done_h *h,
+		       void *arg, struct store_op **opp);
+/** Read at most max (1..STORE_READ_MAX) events with seq >= from. */
+int store_event_read(struct store *s, const char *sid, uint64_t from,
+		     uint32_t max, store_events_h *h, void *arg,
+		     struct store_op **opp);
+/** Delete every event with seq <= upto (the client's ack). */
+int store_event_ack(struct store *s, const char *sid, uint64_t upto,
+		    store_done_h *h, void *arg, struct store_op **opp);
+
+/* HA1 per user and realm. */
+
+int store_ha1_put(struct store *s, const char *user, const char *realm,
+		  const uint8_t *val, size_t len, store_done_h *h, void *arg,
+		  struct store_op **opp);
+int store_ha1_get(struct store *s, const char *user, const char *realm,
+		  store_get_h *h, void *arg, struct store_op **opp);
+int store_ha1_del(struct store *s, const char *user, const char *realm,
+		  store_done_h *h, void *arg, struct store_op **opp);
+
+/* Subscriptions per session, by subscription id. */
+
+int store_sub_put(struct store *s, const char *sid, const char *subid,
+		  const uint8_t *val, size_t len, store_done_h *h, void *arg,
+		  struct store_op **opp);
+int store_sub_get(struct store *s, const char *sid, const char *subid,
+		  store_get_h *h, void *arg, struct store_op **opp);
+int store_sub_del(struct store *s, const char *sid, const char *subid,
+		  store_done_h *h, void *arg, struct store_op **opp);
+/** Iterate over a session's subscriptions (key = subscription id). */
+int store_sub_list(struct store *s, const char *sid, store_rec_h *recordh,
+		   store_done_h *doneh, void *arg, struct store_op **opp);
+
+#endif

@@ -1,0 +1,100 @@
+/**
+ * @file store_int.h  Between the generic front of the store and a backend
+ *
+ * store.c checks limits, copies arguments into a request, keeps the handles
+ * that cancel callbacks and finds the end of a loop turn. A backend gets
+ * the writes of a turn as one batch and commits them together, and runs
+ * reads; it sees requests, never the public handles.
+ */
+#ifndef MOB_STORE_INT_H
+#define MOB_STORE_INT_H
+
+#include <re.h>
+#include "store.h"
+
+enum store_kind {
+	/* writes */
+	SK_SESSION_PUT,
+	SK_SESSION_DEL,
+	SK_TOKEN_PUT,
+	SK_TOKEN_DEL,
+	SK_EVENT_APPEND,
+	SK_EVENT_ACK,
+	SK_HA1_PUT,
+	SK_HA1_DEL,
+	SK_SUB_PUT,
+	SK_SUB_DEL,
+	/* reads */
+	SK_SESSION_GET,
+	SK_SESSION_LOAD,
+	SK_TOKEN_GET,
+	SK_EVENT_READ,
+	SK_HA1_GET,
+	SK_SUB_GET,
+	SK_SUB_LIST,
+};
+
+/**
+ * One operation. Allocated and freed on the loop thread. While a write is
+ * with a backend's worker thread, the worker reads the key and value fields
+ * and sets err; the loop thread touches only the handler fields (cancel).
+ */
+struct store_req {
+	struct le le;
+	enum store_kind kind;
+	struct store *s; /**< borrowed                                  */
+	uint8_t *a;      /**< first key part: session id, user, hash    */
+	size_t alen;
+	uint8_t *b; /**< second key part: subscription id, realm,
+			 token user                                */
+	size_t blen;
+	uint64_t n;   /**< sequence, ack, first sequence, expiry     */
+	uint32_t max; /**< events in a range read                    */
+	uint8_t *val; /**< value of a put                            */
+	size_t vlen;
+	int err; /**< result, set by the backend                */
+
+	/* Handlers; all NULL once cancelled. */
+	store_done_h *doneh;
+	store_get_h *geth;
+	store_token_h *tokenh;
+	store_events_h *eventsh;
+	store_rec_h *rech;
+	void *arg;
+	struct store_op *op; /**< the caller's handle, or NULL (borrowed) */
+};
+
+/** What a backend provides. */
+struct store_be {
+	/**
+	 * Take a batch of writes (moved out of batch, in issue order) and
+	 * commit them as one transaction; later, on the loop thread, hand
+	 * them back through store_complete() with err set in each.
+	 */
+	void (*submit)(void *bed, struct list *batch);
+
+	/** Run one read now, on the loop thread, calling its handler
+	 * unless store_req_live() is false. */
+	void (*read)(void *bed, struct store_req *r);
+};
+
+/** Allocate the generic front; the backend sets s->bed afterwards. */
+int store_alloc(struct store **sp, const struct store_be *be);
+
+/** Attach the backend's state (a mem object, takes the reference). */
+void store_set_backend(struct store *s, void *bed);
+
+/** Writes came back from the backend (loop thread): call their
+ * completions in order and free them. done is emptied. */
+void store_complete(struct store *s, struct list *done);
+
+/** Commit statistics for the metrics: transactions committed and failed
+ * since the last call, duration of the last one and of all of them. */
+void store_commit_stats(struct store *s, uint64_t ncommit, uint64_t nfail,
+			uint64_t last_us, uint64_t total_us);
+
+/** True if the request's handlers have not been cancelled and the store
+ * is still held by its owner. */
+bool store_req_live(const struct store_req *r);
+
+#endif

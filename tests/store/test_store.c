@@ -1,0 +1,1154 @@
+/**
+ * @file test_store.c  Store on a real LMDB environment in a temp directory:
+ * every record type, event ranges and acks, completion order and
+ * durability (seen from another process once a completion ran), group
+ * commit, a loop that keeps turning while the worker waits, a full map,
+ * limits, cancellation, reload after close and after kill -9.
+ *
+ * Child processes are this program again (/proc/self/exe) with a mode
+ * argument, so that they start with a clean process and their own LMDB
+ * environment handle, as another instance would.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <lmdb.h>
+#include <re.h>
+#include "core.h"
+#include "store.h"
+#include "check.h"
+
+/* Running the loop until enough completions came */
+
+static unsigned ndone;
+static struct tmr t_poll, t_dead;
+static unsigned wait_target;
+static bool timed_out;
+
+static void poll_h(void *arg)
+{
+	(void)arg;
+	if (ndone >= wait_target) {
+		re_cancel();
+		return;
+	}
+	tmr_start(&t_poll, 1, poll_h, NULL);
+}
+
+static void dead_h(void *arg)
+{
+	(void)arg;
+	timed_out = true;
+	re_cancel();
+}
+
+/* Run the loop until ndone reaches target (or 10 s pass). */
+static bool wait_done(unsigned target)
+{
+	wait_target = target;
+	timed_out = false;
+	tmr_start(&t_poll, 0, poll_h, NULL);
+	tmr_start(&t_dead, 10000, dead_h, NULL);
+	(void)re_main(NULL);
+	tmr_cancel(&t_poll);
+	tmr_cancel(&t_dead);
+	return !timed_out && ndone >= target;
+}
+
+/* Run the loop for ms milliseconds. */
+static void run_for(uint64_t ms)
+{
+	wait_target = ~0u;
+	tmr_start(&t_dead, ms, dead_h, NULL);
+	tmr_start(&t_poll, 0, poll_h, NULL);
+	(void)re_main(NULL);
+	tmr_cancel(&t_poll);
+	tmr_cancel(&t_dead);
+}
+
+/* Completion recorders */
+
+#define NREC 4096
+static int rec_err[NREC];
+static int rec_order[NREC];
+static unsigned nrec;
+
+static void done_h(int err, void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+
+	if (i < NREC)
+		rec_err[i] = err;
+	if (nrec < NREC)
+		rec_order[nrec++] = (int)i;
+	++ndone;
+}
+
+static uint8_t got[STORE_VALUE_MAX + 1];
+static size_t got_len;
+static int got_err;
+static uint64_t got_expires;
+
+static void get_h(int err, const uint8_t *val, size_t len, void *arg)
+{
+	(void)arg;
+	got_err = err;
+	got_len = 0;
+	if (!err && len <= sizeof(got)) {
+		memcpy(got, val, len);
+		got_len = len;
+	}
+	++ndone;
+}
+
+static void token_h(int err, const uint8_t *user, size_t ulen, uint64_t expires,
+		    void *arg)
+{
+	get_h(err, user, ulen, arg);
+	got_expires = expires;
+}
+
+static struct store_event evs[STORE_READ_MAX];
+static uint64_t ev_seq[STORE_READ_MAX];
+static size_t nev;
+static bool ev_more;
+
+static void events_h(int err, const struct store_event *evv, size_t n,
+		     bool more, void *arg)
+{
+	size_t i;
+	(void)arg;
+
+	got_err = err;
+	nev = n;
+	ev_more = more;
+	for (i = 0; i < n; i++) {
+		evs[i] = evv[i];
+		evs[i].val = NULL; /* borrowed: gone after the call */
+		ev_seq[i] = evv[i].seq;
+		if (i == 0 && evv[i].len <= sizeof(got)) {
+			memcpy(got, evv[i].val, evv[i].len);
+			got_len = evv[i].len;
+		}
+	}
+	++ndone;
+}
+
+static bool got_is(const char *s)
+{
+	return !got_err && got_len == strlen(s) && !memcmp(got, s, got_len);
+}
+
+static const uint8_t *V(const char *s)
+{
+	return (const uint8_t *)s;
+}
+
+/* Temp directories */
+
+static char dir[64];
+
+static void dir_make(void)
+{
+	strcpy(dir, "/tmp/mob_store_XXXXXX");
+	if (!mkdtemp(dir))
+		abort();
+}
+
+static void dir_remove(void)
+{
+	char p[128];
+
+	re_snprintf(p, sizeof(p), "%s/data.mdb", dir);
+	unlink(p);
+	re_snprintf(p, sizeof(p), "%s/lock.mdb", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
+static int64_t metric(const char *name)
+{
+	return metric_value(metrics_get(METRIC_COUNTER, name, NULL, NULL));
+}
+
+/* Child processes */
+
+static char *self_exe;
+
+/* Run this program in a mode and return its exit status (or -1). */
+static int child_run(const char *mode, const char *a1, const char *a2)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		execl(self_exe, self_exe, mode, a1, a2, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+/* Child: is session key in the environment at path? exit 0 yes, 1
+ * missing, 3 error. Uses LMDB directly, not the code under test. */
+static int mode_check(const char *path, const char *key)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {strlen(key), (void *)key}, v;
+	int rc, res;
+
+	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 8) ||
+	    mdb_env_open(env, path, MDB_RDONLY, 0600))
+		return 3;
+	if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) ||
+	    mdb_dbi_open(txn, "session", 0, &dbi))
+		return 3;
+	rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		res = 1;
+	else if (rc)
+		res = 3;
+	else
+		res = 0;
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return res;
+}
+
+/* Child: take the environment's write lock, say so on fd, hold it for
+ * ms milliseconds, then commit a session "holder". */
+static int mode_hold(const char *path, const char *fdms)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {6, "holder"}, v = {1, "h"};
+	int fd = atoi(fdms);
+	int ms = atoi(strchr(fdms, ':') + 1);
+
+	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 8) ||
+	    mdb_env_set_mapsize(env, 64u << 20) ||
+	    mdb_env_open(env, path, 0, 0600))
+		return 3;
+	if (mdb_txn_begin(env, NULL, 0, &txn) ||
+	    mdb_dbi_open(txn, "session", MDB_CREATE, &dbi) ||
+	    mdb_put(txn, dbi, &k, &v, 0))
+		return 3;
+	if (write(fd, "L", 1) != 1)
+		return 3;
+	usleep((useconds_t)ms * 1000);
+	if (mdb_txn_commit(txn))
+		return 3;
+	mdb_env_close(env);
+	return 0;
+}
+
+/* Child: put a session through the store; once its completion ran,
+ * write "C" to fd and wait to be killed. */
+static int kill_fd = -1;
+
+static void kill_done_h(int err, void *arg)
+{
+	(void)arg;
+	if (!err && write(kill_fd, "C", 1) == 1)
+		for (;;)
+			pause();
+	_exit(4);
+}
+
+static int mode_put_and_wait(const char *path, const char *fd)
+{
+	struct store *s = NULL;
+
+	kill_fd = atoi(fd);
+	if (store_lmdb_open(&s, path, 64))
+		return 3;
+	if (store_session_put(s, "killed", V("survives"), 8, kill_done_h, NULL,
+			      NULL))
+		return 3;
+	(void)re_main(NULL);
+	return 5;
+}
+
+/* Tests */
+
+static void test_records(void)
+{
+	struct store *s = NULL;
+	uint8_t hash[32];
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+	memset(hash, 0xab, sizeof(hash));
+
+	ndone = 0;
+	CHECK(!store_session_put(s, "s1", V("session one"), 11, done_h,
+				 (void *)0, NULL));
+	CHECK(!store_token_put(s, hash, sizeof(hash), "sip:alice@example.test",
+			       1700000000, done_h, (void *)1, NULL));
+	CHECK(!store_ha1_put(s, "sip:alice@example.test", "example.test",
+			     V("0123abcd"), 8, done_h, (void *)2, NULL));
+	CHECK(!store_sub_put(s, "s1", "sub-a", V("A"), 1, done_h, (void *)3,
+			     NULL));
+	CHECK(!store_sub_put(s, "s1", "sub-b", V("B"), 1, done_h, (void *)4,
+			     NULL));
+	CHECK(!store_sub_put(s, "s10", "sub-c", V("C"), 1, done_h, (void *)5,
+			     NULL));
+	CHECK(wait_done(6));
+	CHECK(rec_err[0] == 0 && rec_err[1] == 0 && rec_err[2] == 0 &&
+	      rec_err[3] == 0 && rec_err[5] == 0);
+
+	ndone = 0;
+	CHECK(!store_session_get(s, "s1", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("session one"));
+
+	ndone = 0;
+	CHECK(!store_token_get(s, hash, sizeof(hash), token_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("sip:alice@example.test"));
+	CHECK(got_expires == 1700000000);
+
+	ndone = 0;
+	CHECK(!store_ha1_get(s, "sip:alice@example.test", "example.test", get_h,
+			     NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("0123abcd"));
+
+	/* another realm of the same user is another record */
+	ndone = 0;
+	CHECK(!store_ha1_get(s, "sip:alice@example.test", "example.tes", get_h,
+			     NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_err == ENOENT);
+
+	ndone = 0;
+	CHECK(!store_sub_get(s, "s1", "sub-b", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("B"));
+
+	/* overwrite */
+	ndone = 0;
+	CHECK(!store_session_put(s, "s1", V("v2"), 2, done_h, (void *)0, NULL));
+	CHECK(wait_done(1));
+	ndone = 0;
+	CHECK(!store_session_get(s, "s1", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("v2"));
+
+	/* deletes, and deleting what is not there */
+	ndone = 0;
+	nrec = 0;
+	CHECK(!store_token_del(s, hash, sizeof(hash), done_h, (void *)0, NULL));
+	CHECK(!store_token_del(s, hash, sizeof(hash), done_h, (void *)1, NULL));
+	CHECK(!store_ha1_del(s, "sip:alice@example.test", "example.test",
+			     done_h, (void *)2, NULL));
+	CHECK(!store_sub_del(s, "s1", "sub-a", done_h, (void *)3, NULL));
+	CHECK(!store_session_del(s, "nosuch", done_h, (void *)4, NULL));
+	CHECK(wait_done(5));
+	CHECK(rec_err[0] == 0);
+	CHECK(rec_err[1] == ENOENT);
+	CHECK(rec_err[2] == 0);
+	CHECK(rec_err[3] == 0);
+	CHECK(rec_err[4] == ENOENT);
+
+	ndone = 0;
+	CHECK(!store_token_get(s, hash, sizeof(hash), token_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_err == ENOENT);
+	ndone = 0;
+	CHECK(!store_ha1_get(s, "sip:alice@example.test", "example.test", get_h,
+			     NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_err == ENOENT);
+	ndone = 0;
+	CHECK(!store_sub_get(s, "s1", "sub-a", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_err == ENOENT);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+static char listed[8][16];
+static unsigned nlisted;
+
+static bool list_h(const uint8_t *key, size_t klen, const uint8_t *val,
+		   size_t len, void *arg)
+{
+	(void)arg;
+	if (nlisted < 8 && klen + len + 2 < 16)
+		re_snprintf(listed[nlisted], 16, "%b=%b", key, klen, val, len);
+	++nlisted;
+	return false;
+}
+
+static void test_subs_and_session_del(void)
+{
+	struct store *s = NULL;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+
+	ndone = 0;
+	CHECK(!store_session_put(s, "s1", V("x"), 1, done_h, NULL, NULL));
+	CHECK(!store_sub_put(s, "s1", "b", V("2"), 1, done_h, NULL, NULL));
+	CHECK(!store_sub_put(s, "s1", "a", V("1"), 1, done_h, NULL, NULL));
+	/* "s10" starts like "s1": its records must stay apart */
+	CHECK(!store_sub_put(s, "s10", "a", V("9"), 1, done_h, NULL, NULL));
+	CHECK(!store_event_append(s, "s1", 1, V("e1"), 2, done_h, NULL, NULL));
+	CHECK(!store_event_append(s, "s10", 1, V("f1"), 2, done_h, NULL, NULL));
+	CHECK(wait_done(6));
+
+	ndone = 0;
+	nlisted = 0;
+	CHECK(!store_sub_list(s, "s1", list_h, done_h, (void *)7, NULL));
+	CHECK(wait_done(1));
+	CHECK(rec_err[7] == 0);
+	CHECK(nlisted == 2);
+	CHECK_STR(listed[0], "a=1");
+	CHECK_STR(listed[1], "b=2");
+
+	/* the session goes with its log and subscriptions, not s10's */
+	ndone = 0;
+	CHECK(!store_session_del(s, "s1", done_h, (void *)8, NULL));
+	CHECK(wait_done(1));
+	CHECK(rec_err[8] == 0);
+
+	ndone = 0;
+	nlisted = 0;
+	CHECK(!store_sub_list(s, "s1", list_h, done_h, (void *)7, NULL));
+	CHECK(!store_event_read(s, "s1", 0, 10, events_h, NULL, NULL));
+	CHECK(wait_done(2));
+	CHECK(nlisted == 0);
+	CHECK(nev == 0 && got_err == 0);
+
+	ndone = 0;
+	nlisted = 0;
+	CHECK(!store_sub_list(s, "s10", list_h, done_h, (void *)7, NULL));
+	CHECK(wait_done(1));
+	CHECK(nlisted == 1);
+	CHECK_STR(listed[0], "a=9");
+	ndone = 0;
+	CHECK(!store_event_read(s, "s10", 0, 10, events_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(nev == 1 && ev_seq[0] == 1 && got_is("f1"));
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+static void test_events(void)
+{
+	struct store *s = NULL;
+	uint64_t seqs[] = {1, 2, 3, 255, 256, 1ull << 40};
+	char buf[32];
+	size_t i;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+
+	ndone = 0;
+	for (i = 0; i < ARRAY_SIZE(seqs); i++) {
+		re_snprintf(buf, sizeof(buf), "ev%llu",
+			    (unsigned long long)seqs[i]);
+		CHECK(!store_event_append(s, "sess", seqs[i], V(buf),
+					  strlen(buf), done_h, (void *)i,
+					  NULL));
+	}
+	/* a sequence number is taken once */
+	CHECK(!store_event_append(s, "sess", 2, V("again"), 5, done_h,
+				  (void *)10, NULL));
+	CHECK(wait_done(7));
+	CHECK(rec_err[0] == 0 && rec_err[5] == 0);
+	CHECK(rec_err[10] == EEXIST);
+
+	/* every event in numeric (not byte) order */
+	ndone = 0;
+	CHECK(!store_event_read(s, "sess", 0, 100, events_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_err == 0);
+	CHECK(nev == 6);
+	for (i = 0; i < 6 && i < nev; i++)
+		CHECK(ev_seq[i] == seqs[i]);
+	CHECK(!ev_more);
+	CHECK(got_is("ev1"));
+
+	/* a range: from 3, two events, more after */
+	ndone = 0;
+	CHECK(!store_event_read(s, "sess", 3, 2, events_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(nev == 2 && ev_seq[0] == 3 && ev_seq[1] == 255 && ev_more);
+	CHECK(got_is("ev3"));
+
+	/* from a sequence between two events */
+	ndone = 0;
+	CHECK(!store_event_read(s, "sess", 257, 10, events_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(nev == 1 && ev_seq[0] == (1ull << 40) && !ev_more);
+
+	/* exactly max left: no more */
+	ndone = 0;
+	CHECK(!store_event_read(s, "sess", 256, 2, events_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(nev == 2 && !ev_more);
+
+	/* ack 255: 1, 2, 3, 255 go */
+	ndone = 0;
+	CHECK(!store_event_ack(s, "sess", 255, done_h, (void *)0, NULL));
+	CHECK(wait_done(1));
+	CHECK(rec_err[0] == 0);
+	ndone = 0;
+	CHECK(!store_event_read(s, "sess", 0, 100, events_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(nev == 2 && ev_seq[0] == 256 && ev_seq[1] == (1ull << 40));
+
+	/* an ack below what is left removes nothing; ack of all */
+	ndone = 0;
+	CHECK(!store_event_ack(s, "sess", 100, done_h, (void *)0, NULL));
+	CHECK(!store_event_read(s, "sess", 0, 100, events_h, NULL, NULL));
+	CHECK(wait_done(2));
+	/* the read ran at the end of the turn, before the ack committed */
+	CHECK(nev == 2);
+	ndone = 0;
+	CHECK(!store_event_ack(s, "sess", UINT64_MAX, done_h, (void *)0, NULL));
+	CHECK(wait_done(1));
+	ndone = 0;
+	CHECK(!store_event_read(s, "sess", 0, 100, events_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(nev == 0 && got_err == 0 && !ev_more);
+
+	/* an unknown session has an empty log */
+	ndone = 0;
+	CHECK(!store_event_read(s, "other", 0, 1, events_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(nev == 0 && got_err == 0);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+/* Completion order, and that a completion means committed: a child
+ * process with its own environment handle must find the record then. */
+static int seen_by_child[3];
+static bool child_before;
+
+static void durable_h(int err, void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+	char key[8];
+
+	re_snprintf(key, sizeof(key), "d%u", i);
+	if (!err && i < 3)
+		seen_by_child[i] = child_run("--check", dir, key);
+	done_h(err, arg);
+}
+
+static void test_order_durable(void)
+{
+	struct store *s = NULL;
+	bool called_inside;
+	unsigned i;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+
+	ndone = 0;
+	nrec = 0;
+	for (i = 0; i < 3; i++) {
+		char key[8];
+		re_snprintf(key, sizeof(key), "d%u", i);
+		CHECK(!store_session_put(s, key, V("d"), 1, durable_h,
+					 (void *)(uintptr_t)i, NULL));
+	}
+	/* nothing completes from inside the call, nothing is visible yet */
+	called_inside = ndone != 0;
+	CHECK(!called_inside);
+	child_before = child_run("--check", dir, "d0") == 1;
+	CHECK(child_before);
+
+	/* a read issued now is not called from inside the call either */
+	CHECK(!store_session_get(s, "d0", get_h, NULL, NULL));
+	CHECK(ndone == 0);
+
+	CHECK(wait_done(4));
+	CHECK(nrec == 3);
+	CHECK(rec_order[0] == 0 && rec_order[1] == 1 && rec_order[2] == 2);
+	for (i = 0; i < 3; i++)
+		CHECK(seen_by_child[i] == 0);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+/* Group commit: N writes issued in one loop turn are one transaction. */
+static void chain_h(int err, void *arg);
+static struct store *chain_store;
+
+static void chain_h(int err, void *arg)
+{
+	/* the first completion issues 10 more writes: the next turn's */
+	if ((uintptr_t)arg == 0) {
+		unsigned i;
+		for (i = 0; i < 10; i++) {
+			char key[16];
+			re_snprintf(key, sizeof(key), "c%u", i);
+			(void)store_session_put(chain_store, key, V("c"), 1,
+						done_h, (void *)1000, NULL);
+		}
+	}
+	done_h(err, arg);
+}
+
+static void test_group_commit(void)
+{
+	struct store *s = NULL;
+	int64_t commits, writes, lat_total;
+	unsigned i;
+	int errs = 0;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+
+	commits = metric("mobility_store_commits_total");
+	writes = metric("mobility_store_writes_total");
+	lat_total = metric("mobility_store_commit_latency_us_total");
+
+	ndone = 0;
+	for (i = 0; i < 500; i++) {
+		char key[16];
+		re_snprintf(key, sizeof(key), "g%u", i);
+		CHECK(!store_session_put(s, key, V("value"), 5, done_h,
+					 (void *)(uintptr_t)(i + 1), NULL));
+	}
+	CHECK(
+	    metric_value(metrics_get(METRIC_GAUGE, "mobility_store_queue_depth",
+				     NULL, NULL)) == 500);
+	CHECK(wait_done(500));
+	for (i = 0; i < 500; i++)
+		errs += rec_err[i + 1] != 0;
+	CHECK(errs == 0);
+	CHECK(metric("mobility_store_commits_total") - commits == 1);
+	CHECK(metric("mobility_store_writes_total") - writes == 500);
+	CHECK(metric("mobility_store_commit_latency_us_total") > lat_total);
+	CHECK(
+	    metric_value(metrics_get(METRIC_GAUGE, "mobility_store_queue_depth",
+				     NULL, NULL)) == 0);
+
+	/* writes issued from a completion go into the next transaction */
+	chain_store = s;
+	commits = metric("mobility_store_commits_total");
+	ndone = 0;
+	CHECK(!store_session_put(s, "first", V("f"), 1, chain_h, (void *)0,
+				 NULL));
+	CHECK(wait_done(11));
+	CHECK(metric("mobility_store_commits_total") - commits == 2);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+/* The loop keeps turning while the worker waits: another process holds
+ * the write lock for 400 ms (multi-process use of one environment). */
+static unsigned ticks;
+static struct tmr t_tick;
+
+static void tick_h(void *arg)
+{
+	(void)arg;
+	++ticks;
+	tmr_start(&t_tick, 1, tick_h, NULL);
+}
+
+static void test_loop_not_blocked(void)
+{
+	struct store *s = NULL;
+	unsigned ticks_at_done;
+	uint64_t t0, elapsed;
+	char fdms[32];
+	int pfd[2];
+	pid_t pid;
+	char c;
+	int st;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s || pipe(pfd))
+		goto out;
+
+	re_snprintf(fdms, sizeof(fdms), "%d:400", pfd[1]);
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		execl(self_exe, self_exe, "--hold", dir, fdms, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	CHECK(read(pfd[0], &c, 1) == 1 && c == 'L');
+	close(pfd[0]);
+
+	ndone = 0;
+	ticks = 0;
+	t0 = tmr_jiffies();
+	CHECK(
+	    !store_session_put(s, "waits", V("w"), 1, done_h, (void *)0, NULL));
+	tmr_start(&t_tick, 1, tick_h, NULL);
+	CHECK(wait_done(1));
+	ticks_at_done = ticks;
+	elapsed = tmr_jiffies() - t0;
+	tmr_cancel(&t_tick);
+
+	CHECK(rec_err[0] == 0);
+	/* the commit waited for the other process... */
+	CHECK(elapsed >= 300);
+	/* ...and the loop went on: a 1 ms timer fired all along */
+	CHECK(ticks_at_done >= 100);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+
+	/* both processes' records are there */
+	CHECK(child_run("--check", dir, "holder") == 0);
+	CHECK(child_run("--check", dir, "waits") == 0);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+/* A full map: every write of the transaction fails with ENOSPC, the
+ * store stays usable. */
+static void test_enospc(void)
+{
+	static uint8_t big[200 * 1024];
+	struct store *s = NULL;
+	int64_t errors;
+	unsigned i;
+	int nospc = 0;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 1) == 0);
+	if (!s)
+		goto out;
+
+	ndone = 0;
+	CHECK(!store_session_put(s, "small", V("kept"), 4, done_h, (void *)0,
+				 NULL));
+	CHECK(wait_done(1));
+	CHECK(rec_err[0] == 0);
+
+	errors = metric("mobility_store_commit_errors_total");
+	memset(big, 'x', sizeof(big));
+	ndone = 0;
+	for (i = 0; i < 8; i++) {
+		char key[16];
+		re_snprintf(key, sizeof(key), "big%u", i);
+		CHECK(!store_session_put(s, key, big, sizeof(big), done_h,
+					 (void *)(uintptr_t)(i + 1), NULL));
+	}
+	CHECK(wait_done(8));
+	for (i = 0; i < 8; i++)
+		nospc += rec_err[i + 1] == ENOSPC;
+	CHECK(nospc == 8);
+	CHECK(metric("mobility_store_commit_errors_total") - errors == 1);
+
+	/* reads work, nothing of the failed transaction is there */
+	ndone = 0;
+	CHECK(!store_session_get(s, "small", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("kept"));
+	ndone = 0;
+	CHECK(!store_session_get(s, "big0", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_err == ENOENT);
+
+	/* and a write that fits commits */
+	ndone = 0;
+	CHECK(
+	    !store_session_put(s, "after", V("a"), 1, done_h, (void *)0, NULL));
+	CHECK(wait_done(1));
+	CHECK(rec_err[0] == 0);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+static void test_limits(void)
+{
+	static uint8_t val[STORE_VALUE_MAX + 1];
+	char id[STORE_USER_MAX + 2];
+	uint8_t hash[STORE_TOKEN_HASH_MAX + 1];
+	struct store *s = NULL;
+
+	CHECK(store_lmdb_open(NULL, "/tmp", 1) == EINVAL);
+	CHECK(store_lmdb_open(&s, "/tmp", 0) == EINVAL);
+	CHECK(store_lmdb_open(&s, "/nonexistent/dir", 1) == ENOENT);
+	CHECK(s == NULL);
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+
+	memset(id, 'i', sizeof(id));
+	id[STORE_ID_MAX + 1] = '\0';
+	CHECK(store_session_put(s, id, V("v"), 1, NULL, NULL, NULL) ==
+	      EOVERFLOW);
+	CHECK(store_sub_put(s, "s", id, V("v"), 1, NULL, NULL, NULL) ==
+	      EOVERFLOW);
+	CHECK(store_event_append(s, id, 1, V("v"), 1, NULL, NULL, NULL) ==
+	      EOVERFLOW);
+	CHECK(store_ha1_get(s, "u", id, get_h, NULL, NULL) == EOVERFLOW);
+	id[STORE_USER_MAX + 1] = '\0';
+	memset(id, 'u', STORE_USER_MAX + 1);
+	CHECK(store_ha1_put(s, id, "r", V("v"), 1, NULL, NULL, NULL) ==
+	      EOVERFLOW);
+	CHECK(store_token_put(s, V("h"), 1, id, 0, NULL, NULL, NULL) ==
+	      EOVERFLOW);
+	CHECK(store_session_put(s, "", V("v"), 1, NULL, NULL, NULL) == EINVAL);
+	CHECK(store_session_put(s, NULL, V("v"), 1, NULL, NULL, NULL) ==
+	      EINVAL);
+	CHECK(store_session_put(s, "s", NULL, 1, NULL, NULL, NULL) == EINVAL);
+	CHECK(store_session_put(NULL, "s", V("v"), 1, NULL, NULL, NULL) ==
+	      EINVAL);
+	CHECK(store_session_get(s, "s", NULL, NULL, NULL) == EINVAL);
+	CHECK(store_session_put(s, "s", val, sizeof(val), NULL, NULL, NULL) ==
+	      EOVERFLOW);
+	memset(hash, 1, sizeof(hash));
+	CHECK(store_token_get(s, hash, sizeof(hash), token_h, NULL, NULL) ==
+	      EOVERFLOW);
+	CHECK(store_token_get(s, hash, 0, token_h, NULL, NULL) == EINVAL);
+	CHECK(store_event_read(s, "s", 0, 0, events_h, NULL, NULL) == EINVAL);
+	CHECK(store_event_read(s, "s", 0, STORE_READ_MAX + 1, events_h, NULL,
+			       NULL) == EOVERFLOW);
+
+	/* the largest id, user, realm, hash and value are stored */
+	ndone = 0;
+	id[STORE_ID_MAX] = '\0';
+	memset(val, 'v', sizeof(val));
+	CHECK(!store_session_put(s, id, val, STORE_VALUE_MAX, done_h, (void *)0,
+				 NULL));
+	CHECK(!store_sub_put(s, id, id, V("v"), 1, done_h, (void *)1, NULL));
+	CHECK(!store_event_append(s, id, UINT64_MAX, V("v"), 1, done_h,
+				  (void *)2, NULL));
+	{
+		char user[STORE_USER_MAX + 1], realm[STORE_REALM_MAX + 1];
+		memset(user, 'u', STORE_USER_MAX);
+		user[STORE_USER_MAX] = '\0';
+		memset(realm, 'r', STORE_REALM_MAX);
+		realm[STORE_REALM_MAX] = '\0';
+		CHECK(!store_ha1_put(s, user, realm, V("h"), 1, done_h,
+				     (void *)3, NULL));
+		CHECK(!store_token_put(s, hash, STORE_TOKEN_HASH_MAX, user, 1,
+				       done_h, (void *)4, NULL));
+	}
+	CHECK(wait_done(5));
+	CHECK(!rec_err[0] && !rec_err[1] && !rec_err[2] && !rec_err[3] &&
+	      !rec_err[4]);
+	ndone = 0;
+	CHECK(!store_session_get(s, id, get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_err == 0 && got_len == STORE_VALUE_MAX);
+
+	/* an empty value is a value */
+	ndone = 0;
+	CHECK(
+	    !store_session_put(s, "empty", V(""), 0, done_h, (void *)0, NULL));
+	CHECK(wait_done(1));
+	ndone = 0;
+	CHECK(!store_session_get(s, "empty", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_err == 0 && got_len == 0);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+/* Cancellation */
+
+static struct store_op *load_op;
+static unsigned nloaded;
+static bool load_done_called;
+static struct store *drop_store;
+
+static bool load_cancel_h(const uint8_t *key, size_t klen, const uint8_t *val,
+			  size_t len, void *arg)
+{
+	(void)key;
+	(void)klen;
+	(void)val;
+	(void)len;
+	(void)arg;
+	if (++nloaded == 2)
+		load_op = mem_deref(load_op);
+	return false;
+}
+
+static bool load_stop_h(const uint8_t *key, size_t klen, const uint8_t *val,
+			size_t len, void *arg)
+{
+	(void)key;
+	(void)klen;
+	(void)val;
+	(void)len;
+	(void)arg;
+	return ++nloaded == 3;
+}
+
+static void load_done_h(int err, void *arg)
+{
+	(void)arg;
+	load_done_called = true;
+	got_err = err;
+	++ndone;
+}
+
+static void drop_store_h(int err, void *arg)
+{
+	drop_store = mem_deref(drop_store);
+	done_h(err, arg);
+}
+
+static void test_cancel(void)
+{
+	struct store_op *op1 = NULL, *op2 = NULL, *op3 = NULL;
+	struct store *s = NULL;
+	unsigned i;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+
+	/* a dropped write handle: no callback, but the write is done */
+	ndone = 0;
+	nrec = 0;
+	CHECK(
+	    !store_session_put(s, "c1", V("one"), 3, done_h, (void *)1, &op1));
+	CHECK(
+	    !store_session_put(s, "c2", V("two"), 3, done_h, (void *)2, &op2));
+	CHECK(op1 && op2);
+	op1 = mem_deref(op1);
+	CHECK(wait_done(1));
+	run_for(20);
+	CHECK(ndone == 1 && nrec == 1 && rec_order[0] == 2);
+	op2 = mem_deref(op2); /* after completion: harmless */
+	CHECK(child_run("--check", dir, "c1") == 0);
+
+	/* a dropped read handle */
+	ndone = 0;
+	CHECK(!store_session_get(s, "c1", get_h, NULL, &op3));
+	op3 = mem_deref(op3);
+	run_for(20);
+	CHECK(ndone == 0);
+
+	/* a handle dropped inside an iteration stops it, without done */
+	ndone = 0;
+	for (i = 0; i < 3; i++) {
+		char key[8];
+		re_snprintf(key, sizeof(key), "l%u", i);
+		CHECK(
+		    !store_session_put(s, key, V("l"), 1, done_h, NULL, NULL));
+	}
+	CHECK(wait_done(3));
+	nloaded = 0;
+	load_done_called = false;
+	CHECK(
+	    !store_session_load(s, load_cancel_h, load_done_h, NULL, &load_op));
+	run_for(20);
+	CHECK(nloaded == 2);
+	CHECK(!load_done_called);
+
+	/* a record handler that asks to stop: done gets ECANCELED */
+	nloaded = 0;
+	ndone = 0;
+	CHECK(!store_session_load(s, load_stop_h, load_done_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(nloaded == 3 && got_err == ECANCELED);
+
+	/* dropping the store in a completion cancels the rest, and the
+	 * writes of the batch are committed all the same */
+	drop_store = s;
+	s = NULL;
+	ndone = 0;
+	nrec = 0;
+	CHECK(!store_session_put(drop_store, "x1", V("1"), 1, drop_store_h,
+				 (void *)1, NULL));
+	CHECK(!store_session_put(drop_store, "x2", V("2"), 1, done_h, (void *)2,
+				 NULL));
+	CHECK(wait_done(1));
+	run_for(20);
+	CHECK(ndone == 1 && nrec == 1 && rec_order[0] == 1);
+	CHECK(drop_store == NULL);
+	CHECK(child_run("--check", dir, "x2") == 0);
+
+	/* dropping the store with writes not yet handed over: no callback,
+	 * still committed before the destructor returns */
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	ndone = 0;
+	if (s)
+		CHECK(!store_session_put(s, "late", V("L"), 1, done_h, NULL,
+					 NULL));
+	s = mem_deref(s);
+	run_for(20);
+	CHECK(ndone == 0);
+	CHECK(child_run("--check", dir, "late") == 0);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+/* Reload after close, and after kill -9 */
+
+static unsigned nreload;
+static bool reload_ok;
+
+static bool reload_h(const uint8_t *key, size_t klen, const uint8_t *val,
+		     size_t len, void *arg)
+{
+	char want[32];
+	(void)arg;
+
+	/* value = "v" + session id */
+	re_snprintf(want, sizeof(want), "v%b", key, klen);
+	if (len != strlen(want) || memcmp(val, want, len))
+		reload_ok = false;
+	++nreload;
+	return false;
+}
+
+static void test_reload(void)
+{
+	struct store *s = NULL;
+	unsigned i;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+
+	ndone = 0;
+	for (i = 0; i < 50; i++) {
+		char key[16], val[20];
+		re_snprintf(key, sizeof(key), "sess%u", i);
+		re_snprintf(val, sizeof(val), "v%s", key);
+		CHECK(!store_session_put(s, key, V(val), strlen(val), done_h,
+					 NULL, NULL));
+	}
+	CHECK(wait_done(50));
+	s = mem_deref(s);
+
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+	ndone = 0;
+	nreload = 0;
+	reload_ok = true;
+	CHECK(!store_session_load(s, reload_h, done_h, (void *)9, NULL));
+	CHECK(wait_done(1));
+	CHECK(rec_err[9] == 0);
+	CHECK(nreload == 50);
+	CHECK(reload_ok);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+static void test_kill9(void)
+{
+	struct store *s = NULL;
+	char fd[16];
+	int pfd[2];
+	pid_t pid;
+	char c = 0;
+	int st;
+
+	dir_make();
+	if (pipe(pfd))
+		goto out;
+
+	re_snprintf(fd, sizeof(fd), "%d", pfd[1]);
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		execl(self_exe, self_exe, "--put-and-wait", dir, fd,
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+
+	/* the child's completion ran: kill it at once */
+	CHECK(read(pfd[0], &c, 1) == 1 && c == 'C');
+	close(pfd[0]);
+	kill(pid, SIGKILL);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) &&
+	      WTERMSIG(st) == SIGKILL);
+
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+	ndone = 0;
+	CHECK(!store_session_get(s, "killed", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("survives"));
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
+int main(int argc, char *argv[])
+{
+	self_exe = "/proc/self/exe";
+
+	if (argc == 4 && !strcmp(argv[1], "--check"))
+		return mode_check(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "--hold"))
+		return mode_hold(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "--put-and-wait")) {
+		int err;
+		libre_init();
+		err = mode_put_and_wait(argv[2], argv[3]);
+		libre_close();
+		return err;
+	}
+
+	libre_init();
+	test_records();
+	test_subs_and_session_del();
+	test_events();
+	test_order_durable();
+	test_group_commit();
+	test_loop_not_blocked();
+	test_enospc();
+	test_limits();
+	test_cancel();
+	test_reload();
+	test_kill9();
+	metrics_close();
+	libre_close();
+	return check_done("test_store");
+}
