@@ -250,3 +250,103 @@ int repr_json_encode(struct mbuf *mb, const struct repr *r)
 	json_decref(o);
 	return err;
 }
+
+/* {"rel":..,"href":..} */
+static json_t *jlink(const char *rel, const char *href)
+{
+	json_t *o = json_object();
+
+	if (o && (json_object_set_new(o, "rel", json_string(rel)) ||
+		  json_object_set_new(o, "href", json_string(href)))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int json_event(json_t *arr, const struct repr_ev *ev)
+{
+	json_t *o = json_object();
+	int err;
+
+	if (!o)
+		return ENOMEM;
+	err = json_array_append_new(arr, o) ? ENOMEM : 0;
+	if (!err)
+		err = jset(o, "link", jlink(ev->rel, ev->href));
+	if (!err && ev->in_href)
+		err = jset(o, "in", jlink(ev->in_rel, ev->in_href));
+	if (!err && ev->status)
+		err = jset(o, "status", json_string(ev->status));
+	if (!err && ev->emb) {
+		json_t *emb = json_object(), *child = NULL;
+
+		err = jset(o, "_embedded", emb);
+		if (!err)
+			err = json_resource(&child, ev->emb, 2);
+		if (!err)
+			err =
+			    jset(emb, ev->emb->rel.p ? ev->emb->rel.p : ev->rel,
+				 child);
+	}
+	if (!err)
+		err = jset(o, "type", json_string(ev->type));
+	return err;
+}
+
+int repr_json_events(struct mbuf *mb, const struct repr_events *e)
+{
+	json_t *o = json_object(), *links, *senders;
+	struct le *le, *le2;
+	int err;
+
+	if (!o)
+		return ENOMEM;
+
+	links = json_object();
+	err = jset(o, "_links", links);
+	if (!err) {
+		json_t *self = json_object();
+		err = jset(links, "self", self);
+		if (!err)
+			err = jset(self, "href", json_string(e->href));
+	}
+	for (le = e->links.head; !err && le; le = le->next) {
+		const struct repr_link *l = le->data;
+		json_t *lo = json_object();
+
+		err = jset(links, l->rel.p, lo);
+		if (!err)
+			err = jset(lo, "href", jstr(&l->href));
+	}
+
+	senders = json_array();
+	if (!err)
+		err = jset(o, "sender", senders);
+	for (le = e->senders.head; !err && le; le = le->next) {
+		const struct repr_sender *s = le->data;
+		json_t *so = json_object(), *evs = json_array();
+
+		if (!so || json_array_append_new(senders, so)) {
+			json_decref(evs);
+			err = ENOMEM;
+			break;
+		}
+		err = jset(so, "rel", json_string(s->rel));
+		if (!err)
+			err = jset(so, "href", json_string(s->href));
+		if (!err)
+			err = jset(so, "events", evs);
+		else
+			json_decref(evs);
+		for (le2 = s->evs.head; !err && le2; le2 = le2->next)
+			err = json_event(evs, le2->data);
+	}
+
+	if (!err && json_dump_callback(o, dump_mbuf, mb,
+				       JSON_PRESERVE_ORDER | JSON_COMPACT))
+		err = ENOMEM;
+
+	json_decref(o);
+	return err;
+}

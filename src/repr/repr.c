@@ -169,6 +169,23 @@ static size_t slen(const char *s)
 	return s ? strlen(s) : 0;
 }
 
+char *repr_clean_dup(const char *s)
+{
+	size_t len, n;
+	char *d, *end;
+
+	if (!s)
+		return NULL;
+	len = strlen(s);
+	n = utf8_clean_len(s, len);
+	d = mem_alloc(n + 1, NULL);
+	if (!d)
+		return NULL;
+	end = utf8_clean_copy(d, s, len);
+	*end = '\0';
+	return d;
+}
+
 static void repr_destructor(void *arg)
 {
 	struct repr *r = arg;

@@ -112,6 +112,47 @@ int repr_encode(struct mbuf *mb, const struct repr *r, enum repr_fmt fmt,
 		const char *ns);
 
 /*
+ * Event batches: the body of the event channel's answer (UCWA "events"):
+ *
+ *   JSON {"_links":{"self":{..},"next":{..}},
+ *         "sender":[{"rel":"me","href":"..","events":[
+ *             {"link":{"rel":"presence","href":".."},"in":{..},
+ *              "status":"Success","_embedded":{"<rel>":{..}},
+ *              "type":"updated"}]}]}
+ *   XML  <events href=".." xmlns="<ucwa>"><link rel="next" href=".."/>
+ *          <sender rel="me" href=".."><updated rel="presence" href="..">
+ *            <in rel=".." href=".."/><resource ..>..</resource>
+ *          </updated></sender></events>
+ *
+ * Events are grouped by sender in the order senders first appear.
+ */
+
+struct repr_events;
+
+/** One event to add (strings borrowed, copied by repr_events_add). */
+struct repr_event {
+	const char *sender_rel; /**< e.g. "me", "communication"        */
+	const char *sender_href;
+	const char *type; /**< added|updated|deleted|started|completed */
+	const char *rel;  /**< the resource the event is about   */
+	const char *href;
+	const char *in_rel; /**< optional "in" link (NULL: none)   */
+	const char *in_href;
+	const char *status;    /**< optional, e.g. "Success"          */
+	struct repr *embedded; /**< optional; takes a reference       */
+};
+
+/** Allocate an empty batch whose self href is href (copied). */
+int repr_events_alloc(struct repr_events **ep, const char *href);
+/** Add a link of the batch: next, resync or resume. */
+int repr_events_link(struct repr_events *e, const char *rel, const char *href);
+/** Add an event. */
+int repr_events_add(struct repr_events *e, const struct repr_event *ev);
+/** Append the batch encoded as fmt to mb (nothing on error). */
+int repr_events_encode(struct mbuf *mb, const struct repr_events *e,
+		       enum repr_fmt fmt);
+
+/*
  * The one XML writer: every attribute value and text goes through the same
  * escaping (& < > " ' and characters XML 1.0 does not allow, which are
  * replaced by U+FFFD, as are invalid UTF-8 sequences).

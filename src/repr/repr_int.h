@@ -79,6 +79,34 @@ struct repr {
  */
 size_t repr_utf8_decode(const uint8_t *p, size_t len, uint32_t *cp);
 
+/** A mem-allocated copy of s made valid UTF-8 (NULL if s is NULL or on
+ * ENOMEM). */
+char *repr_clean_dup(const char *s);
+
+/* An event of a batch (events.c); strings are repr_clean_dup copies. */
+struct repr_ev {
+	struct le le;
+	char *type, *rel, *href, *in_rel, *in_href, *status;
+	struct repr *emb; /**< embedded resource (reference) or NULL */
+};
+
+/* The events of one sender, in the order they were added. */
+struct repr_sender {
+	struct le le;
+	char *rel, *href;
+	struct list evs; /**< struct repr_ev */
+};
+
+struct repr_events {
+	char *href;
+	struct list links;   /**< struct repr_link: next, resync, resume */
+	struct list senders; /**< struct repr_sender, first appearance first */
+};
+
+/** Encode a batch as JSON (json.c) / XML (xmlw.c). */
+int repr_json_events(struct mbuf *mb, const struct repr_events *e);
+int repr_xml_events(struct mbuf *mb, const struct repr_events *e);
+
 /** Encode r as compact JSON appended to mb (json.c). */
 int repr_json_encode(struct mbuf *mb, const struct repr *r);
 

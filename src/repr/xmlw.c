@@ -326,6 +326,20 @@ static int xml_prop(struct xmlw *w, const struct repr_prop *p)
 	return err ? err : xmlw_end(w);
 }
 
+/* Element names of event types (UCWA); anything else is "updated". */
+static const char *event_tag(const char *type)
+{
+	static const char *const tags[] = {"added", "updated", "deleted",
+					   "started", "completed"};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(tags); i++) {
+		if (!strcmp(type, tags[i]))
+			return tags[i];
+	}
+	return "updated";
+}
+
 /* ns is set on the root only: children inherit the default namespace. */
 static int xml_resource(struct xmlw *w, const struct repr *r, const char *ns,
 			unsigned depth)
@@ -377,4 +391,73 @@ int repr_xml_encode(struct mbuf *mb, const struct repr *r, const char *ns)
 	xmlw_init(&w, mb);
 
 	return xml_resource(&w, r, ns, 1);
+}
+
+int repr_xml_events(struct mbuf *mb, const struct repr_events *e)
+{
+	struct xmlw w;
+	struct le *le, *le2;
+	int err;
+
+	xmlw_init(&w, mb);
+	err = xmlw_start(&w, "events");
+	if (!err)
+		err = xmlw_attr(&w, "href", e->href);
+	if (!err)
+		err = xmlw_attr(&w, "xmlns", REPR_UCWA_NS);
+
+	for (le = e->links.head; !err && le; le = le->next) {
+		const struct repr_link *l = le->data;
+
+		err = xmlw_start(&w, "link");
+		if (!err)
+			err = attr_rstr(&w, "rel", &l->rel);
+		if (!err)
+			err = attr_rstr(&w, "href", &l->href);
+		if (!err)
+			err = xmlw_end(&w);
+	}
+
+	for (le = e->senders.head; !err && le; le = le->next) {
+		const struct repr_sender *s = le->data;
+
+		err = xmlw_start(&w, "sender");
+		if (!err)
+			err = xmlw_attr(&w, "rel", s->rel);
+		if (!err)
+			err = xmlw_attr(&w, "href", s->href);
+
+		for (le2 = s->evs.head; !err && le2; le2 = le2->next) {
+			const struct repr_ev *ev = le2->data;
+
+			/* the element is named after the type; the
+			 * writer keeps names by pointer, and event types
+			 * are a closed set, so map to static strings */
+			err = xmlw_start(&w, event_tag(ev->type));
+			if (!err)
+				err = xmlw_attr(&w, "rel", ev->rel);
+			if (!err)
+				err = xmlw_attr(&w, "href", ev->href);
+			if (!err && ev->status)
+				err = xmlw_attr(&w, "status", ev->status);
+			if (!err && ev->in_href) {
+				err = xmlw_start(&w, "in");
+				if (!err)
+					err = xmlw_attr(&w, "rel", ev->in_rel);
+				if (!err)
+					err =
+					    xmlw_attr(&w, "href", ev->in_href);
+				if (!err)
+					err = xmlw_end(&w);
+			}
+			if (!err && ev->emb)
+				err = xml_resource(&w, ev->emb, NULL, 2);
+			if (!err)
+				err = xmlw_end(&w);
+		}
+		if (!err)
+			err = xmlw_end(&w);
+	}
+
+	return err ? err : xmlw_end(&w);
 }

@@ -710,6 +710,104 @@ static void test_errors(void)
 	mem_deref(r);
 }
 
+static const char *enc_events(const struct repr_events *e, enum repr_fmt fmt)
+{
+	mbuf_reset(out);
+	if (repr_events_encode(out, e, fmt))
+		return NULL;
+	if (mbuf_write_u8(out, 0))
+		return NULL;
+	return (const char *)out->buf;
+}
+
+/* An event batch: grouped by sender in order of first appearance, "in"
+ * links, status, an embedded resource, and the next link. */
+static void test_events(void)
+{
+	struct repr_events *e = NULL;
+	struct repr *conv = NULL;
+	struct repr_event ev;
+
+	CHECK(0 == repr_events_alloc(&e, "/a/7/events?ack=2"));
+	CHECK(0 == repr_events_link(e, "next", "/a/7/events?ack=3"));
+	CHECK(0 == repr_alloc(&conv, "conversation", "/a/7/c/1"));
+	CHECK(0 == repr_prop_str(conv, "state", "Connected"));
+
+	memset(&ev, 0, sizeof(ev));
+	ev.sender_rel = "me";
+	ev.sender_href = "/a/7/me";
+	ev.type = "updated";
+	ev.rel = "presence";
+	ev.href = "/a/7/me/presence";
+	CHECK(0 == repr_events_add(e, &ev));
+
+	memset(&ev, 0, sizeof(ev));
+	ev.sender_rel = "communication";
+	ev.sender_href = "/a/7/communication";
+	ev.type = "added";
+	ev.rel = "conversation";
+	ev.href = "/a/7/c/1";
+	ev.embedded = conv;
+	CHECK(0 == repr_events_add(e, &ev));
+
+	memset(&ev, 0, sizeof(ev));
+	ev.sender_rel = "me";
+	ev.sender_href = "/a/7/me";
+	ev.type = "completed";
+	ev.rel = "messagingInvitation";
+	ev.href = "/a/7/c/1/inv<1>";
+	ev.in_rel = "conversation";
+	ev.in_href = "/a/7/c/1";
+	ev.status = "Success";
+	CHECK(0 == repr_events_add(e, &ev));
+
+	CHECK_STR(
+	    enc_events(e, REPR_JSON),
+	    "{\"_links\":{\"self\":{\"href\":\"/a/7/events?ack=2\"},"
+	    "\"next\":{\"href\":\"/a/7/events?ack=3\"}},"
+	    "\"sender\":[{\"rel\":\"me\",\"href\":\"/a/7/me\","
+	    "\"events\":[{\"link\":{\"rel\":\"presence\",\"href\":"
+	    "\"/a/7/me/presence\"},\"type\":\"updated\"},"
+	    "{\"link\":{\"rel\":\"messagingInvitation\",\"href\":"
+	    "\"/a/7/c/1/inv<1>\"},\"in\":{\"rel\":\"conversation\","
+	    "\"href\":\"/a/7/c/1\"},\"status\":\"Success\","
+	    "\"type\":\"completed\"}]},"
+	    "{\"rel\":\"communication\",\"href\":\"/a/7/communication\","
+	    "\"events\":[{\"link\":{\"rel\":\"conversation\",\"href\":"
+	    "\"/a/7/c/1\"},\"_embedded\":{\"conversation\":{\"rel\":"
+	    "\"conversation\",\"state\":\"Connected\",\"_links\":"
+	    "{\"self\":{\"href\":\"/a/7/c/1\"}}}},\"type\":\"added\"}]}]}");
+
+	CHECK_STR(enc_events(e, REPR_XML),
+		  "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+		  "<events href=\"/a/7/events?ack=2\" xmlns=\"" NS "\">"
+		  "<link rel=\"next\" href=\"/a/7/events?ack=3\"/>"
+		  "<sender rel=\"me\" href=\"/a/7/me\">"
+		  "<updated rel=\"presence\" href=\"/a/7/me/presence\"/>"
+		  "<completed rel=\"messagingInvitation\" "
+		  "href=\"/a/7/c/1/inv&lt;1&gt;\" status=\"Success\">"
+		  "<in rel=\"conversation\" href=\"/a/7/c/1\"/></completed>"
+		  "</sender>"
+		  "<sender rel=\"communication\" href=\"/a/7/communication\">"
+		  "<added rel=\"conversation\" href=\"/a/7/c/1\">"
+		  "<resource rel=\"conversation\" href=\"/a/7/c/1\">"
+		  "<property name=\"state\">Connected</property></resource>"
+		  "</added></sender></events>");
+
+	/* an empty batch still has its links and an empty sender list */
+	mem_deref(e);
+	e = NULL;
+	CHECK(0 == repr_events_alloc(&e, "/e?ack=5"));
+	CHECK(0 == repr_events_link(e, "resync", "/e?ack=9"));
+	CHECK_STR(enc_events(e, REPR_JSON),
+		  "{\"_links\":{\"self\":{\"href\":\"/e?ack=5\"},"
+		  "\"resync\":{\"href\":\"/e?ack=9\"}},\"sender\":[]}");
+	CHECK(EINVAL == repr_events_add(e, &(struct repr_event){0}));
+
+	mem_deref(e);
+	mem_deref(conv);
+}
+
 int main(void)
 {
 	out = mbuf_alloc(1024);
@@ -724,6 +822,7 @@ int main(void)
 	test_xmlw();
 	test_depth();
 	test_errors();
+	test_events();
 
 	mem_deref(out);
 	return check_done("test_repr");
