@@ -599,6 +599,10 @@ static int env_open(struct lmdb *l, const char *path, size_t map_size_mb)
 		rc = mdb_env_set_maxdbs(l->env, DB_COUNT);
 	if (!rc)
 		rc = mdb_env_open(l->env, path, MDB_NOTLS, 0600);
+	/* A process killed while reading leaves its reader slot behind,
+	 * which keeps the pages it saw from being reused: clear them. */
+	if (!rc)
+		rc = mdb_reader_check(l->env, NULL);
 	if (!rc)
 		rc = mdb_txn_begin(l->env, NULL, 0, &txn);
 	for (i = 0; !rc && i < DB_COUNT; i++)
