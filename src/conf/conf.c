@@ -25,6 +25,7 @@ static void destructor(void *arg)
 {
 	struct conf *conf = arg;
 
+	mem_deref(conf->store_path);
 	list_flush(&conf->links);
 	list_flush(&conf->redirects);
 	list_flush(&conf->sip_certs);

@@ -110,6 +110,10 @@ struct conf {
 
 	/* [admin] */
 	struct sa admin_addr; /**< /healthz and /metrics (127.0.0.1)    */
+
+	/* [store] */
+	char *store_path;           /**< LMDB environment directory        */
+	uint32_t store_map_size_mb; /**< LMDB map size in MiB (1024)       */
 };
 
 /**

@@ -344,6 +344,8 @@ int conf_check(struct conf_ctx *ctx)
 	int err;
 
 	err = default_server_fqdn(ctx->conf);
+	if (!err && !ctx->conf->store_path)
+		err = str_dup(&ctx->conf->store_path, "/var/lib/mobilityd");
 	if (err)
 		return err;
 

@@ -31,6 +31,7 @@ enum conf_sect {
 	SECT_SIP,
 	SECT_AUTODISCOVER,
 	SECT_ADMIN,
+	SECT_STORE,
 	SECT_COUNT,
 	SECT_NONE = SECT_COUNT, /* before the first section header */
 	SECT_UNKNOWN,           /* inside an unknown section       */

@@ -17,7 +17,7 @@
 #define FIELD(f) offsetof(struct conf, f)
 
 const char *const conf_sect_names[SECT_COUNT] = {
-    "service", "http", "frontend", "sip", "autodiscover", "admin",
+    "service", "http", "frontend", "sip", "autodiscover", "admin", "store",
 };
 
 /* Link tokens the autodiscover documents use themselves, in their JSON
@@ -585,6 +585,10 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_AUTODISCOVER, "link", set_link, links), .repeat = true},
 
     {KEY(SECT_ADMIN, "listen", set_addr, admin_addr)},
+
+    {KEY(SECT_STORE, "path", set_path, store_path)},
+    {KEY(SECT_STORE, "map_size_mb", set_uint, store_map_size_mb),
+     RANGE(1, 1048576, 1)},
 };
 
 const size_t conf_nkeys = ARRAY_SIZE(conf_keys);
@@ -643,4 +647,7 @@ void conf_defaults(struct conf *conf)
 	lim->max_conns_per_addr = 5000;
 
 	(void)sa_set_str(&conf->admin_addr, "127.0.0.1", 9090);
+
+	/* the default store path is set in conf_check() (an allocation) */
+	conf->store_map_size_mb = 1024;
 }

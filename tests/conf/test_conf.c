@@ -567,6 +567,8 @@ static void test_defaults(void)
 	CHECK(list_isempty(&c->links));
 	CHECK(sa_is_loopback(&c->admin_addr));
 	CHECK(sa_port(&c->admin_addr) == 9090);
+	CHECK_STR(c->store_path, "/var/lib/mobilityd");
+	CHECK(c->store_map_size_mb == 1024);
 
 	/* [sip] certificate falls back to the [http] one */
 	CHECK(list_count(&c->sip_certs) == 1);
@@ -792,6 +794,29 @@ static const char *const replaced[] = {
     "log_level =", "internal_web_port =",
 };
 
+/* [store]: the environment directory and the map size. */
+static void test_store(void)
+{
+	struct result r = {0};
+
+	build(&r, NULL, "[store]\npath = /srv/mobility\nmap_size_mb = 64");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK_STR(r.conf->store_path, "/srv/mobility");
+		CHECK(r.conf->store_map_size_mb == 64);
+	}
+
+	build(&r, NULL, "[store]\npath = state");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		/* a buffer has no directory: the path stays as given */
+		CHECK_STR(r.conf->store_path, "state");
+		CHECK(r.conf->store_map_size_mb == 1024);
+	}
+
+	result_reset(&r);
+}
+
 static void test_bad_values(void)
 {
 	static const struct bad v[] = {
@@ -819,6 +844,8 @@ static void test_bad_values(void)
 	    {"[http]\nmax_headers = 12k",
 	     {"max_headers", "not a number", "from 8 to 1024"}},
 	    {"[http]\nmax_headers = 7", {"out of range", "8 to 1024"}},
+	    {"[store]\nmap_size_mb = 0", {"map_size_mb", "1 to 1048576"}},
+	    {"[store]\nmap_size_mb = 1048577", {"out of range"}},
 	    {"[http]\nmax_headers = 1025", {"out of range"}},
 	    {"[http]\nmax_headers = -1", {"not a number"}},
 	    {"[http]\nmax_body_bytes = 99999999999", {"out of range"}},
@@ -1444,6 +1471,7 @@ int main(void)
 	test_unknown_keys();
 	test_duplicates();
 	test_bad_values();
+	test_store();
 	test_missing();
 	test_sip_port();
 	test_cross();
