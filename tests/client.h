@@ -23,7 +23,7 @@ struct client {
 	SSL *ssl;
 };
 
-static int client_connect(struct client *c, uint16_t port, bool tls,
+static inline int client_connect(struct client *c, uint16_t port, bool tls,
 			  const char *sni)
 {
 	struct sockaddr_in sin;
@@ -47,7 +47,7 @@ static int client_connect(struct client *c, uint16_t port, bool tls,
 	return SSL_connect(c->ssl) == 1 ? 0 : EPROTO;
 }
 
-static int client_send(struct client *c, const char *s)
+static inline int client_send(struct client *c, const char *s)
 {
 	size_t n = strlen(s);
 	if (c->ssl)
@@ -55,7 +55,7 @@ static int client_send(struct client *c, const char *s)
 	return write(c->fd, s, n) == (ssize_t)n ? 0 : EIO;
 }
 
-static ssize_t client_read1(struct client *c, char *buf, size_t n)
+static inline ssize_t client_read1(struct client *c, char *buf, size_t n)
 {
 	if (c->ssl)
 		return SSL_read(c->ssl, buf, (int)n);
@@ -64,7 +64,7 @@ static ssize_t client_read1(struct client *c, char *buf, size_t n)
 
 /* Read one response into buf (NUL-terminated): head and Content-Length
  * bytes of body. Returns the status code, or -1 on EOF/error. */
-static int client_response(struct client *c, char *buf, size_t size)
+static inline int client_response(struct client *c, char *buf, size_t size)
 {
 	size_t have = 0, need = 0;
 	char *eoh = NULL;
@@ -88,7 +88,7 @@ static int client_response(struct client *c, char *buf, size_t size)
 	return atoi(buf + 9);
 }
 
-static void client_close(struct client *c)
+static inline void client_close(struct client *c)
 {
 	if (c->ssl)
 		SSL_free(c->ssl);
@@ -104,7 +104,7 @@ static void client_close(struct client *c)
 static volatile int client_done;
 static struct tmr client_tmr;
 
-static void *client_thread(void *arg)
+static inline void *client_thread(void *arg)
 {
 	void (*fn)(void) = (void (*)(void))arg;
 	fn();
@@ -112,7 +112,7 @@ static void *client_thread(void *arg)
 	return NULL;
 }
 
-static void client_poll(void *arg)
+static inline void client_poll(void *arg)
 {
 	(void)arg;
 	if (client_done) {
@@ -124,7 +124,7 @@ static void client_poll(void *arg)
 
 /* Run fn on a thread while the libre loop runs here; returns when fn has
  * returned. */
-static void client_run(void (*fn)(void))
+static inline void client_run(void (*fn)(void))
 {
 	pthread_t t;
 

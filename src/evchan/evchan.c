@@ -1,0 +1,458 @@
+/**
+ * @file evchan.c  Event channel: batches, acks, the parked P-GET
+ */
+#include <string.h>
+#include <re.h>
+#include "evchan.h"
+
+/* Media types the UCWA API answers in, the default (JSON) first. */
+static const char *const offers[] = {
+    "application/json",
+    "application/vnd.microsoft.com.ucwa+json",
+    "application/xml",
+    "application/vnd.microsoft.com.ucwa+xml",
+};
+
+/* A posted event, owned by the channel (copies of the caller's strings). */
+struct pev {
+	struct le le;
+	enum evchan_prio prio;
+	char *sender_rel, *sender_href, *type, *rel, *href;
+	char *in_rel, *in_href, *status;
+	struct repr *emb;
+};
+
+struct evchan {
+	struct wheel *wheel;
+	char *href;
+	uint64_t batch;      /* number of the batch last issued     */
+	struct list sent;    /* its events, until acknowledged      */
+	struct list pending; /* events not in a batch yet           */
+	size_t npending;
+	bool overflow;        /* pending hit its limit: resync next  */
+	struct web_req *pget; /* the parked request (reference)      */
+	uint32_t low_ms, medium_ms;
+	struct wheel_entry tmo; /* timeout of the parked request     */
+	struct wheel_entry agg; /* aggregation of medium/low events  */
+};
+
+static void pev_destructor(void *arg)
+{
+	struct pev *e = arg;
+
+	list_unlink(&e->le);
+	mem_deref(e->sender_rel);
+	mem_deref(e->sender_href);
+	mem_deref(e->type);
+	mem_deref(e->rel);
+	mem_deref(e->href);
+	mem_deref(e->in_rel);
+	mem_deref(e->in_href);
+	mem_deref(e->status);
+	mem_deref(e->emb);
+}
+
+static void release_pget(struct evchan *ch)
+{
+	wheel_cancel(&ch->tmo);
+	wheel_cancel(&ch->agg);
+	if (ch->pget) {
+		web_req_set_cancel(ch->pget, NULL, NULL);
+		ch->pget = mem_deref(ch->pget);
+	}
+}
+
+static void destructor(void *arg)
+{
+	struct evchan *ch = arg;
+
+	release_pget(ch);
+	list_flush(&ch->sent);
+	list_flush(&ch->pending);
+	mem_deref(ch->wheel);
+	mem_deref(ch->href);
+}
+
+int evchan_alloc(struct evchan **chp, struct wheel *w, const char *href)
+{
+	struct evchan *ch;
+	int err;
+
+	if (!chp || !w || !href)
+		return EINVAL;
+
+	ch = mem_zalloc(sizeof(*ch), destructor);
+	if (!ch)
+		return ENOMEM;
+
+	ch->wheel = mem_ref(w);
+	ch->low_ms = EVCHAN_LOW_DEFAULT * 1000;
+	ch->medium_ms = EVCHAN_MEDIUM_DEFAULT * 1000;
+	err = str_dup(&ch->href, href);
+	if (err)
+		mem_deref(ch);
+	else
+		*chp = ch;
+	return err;
+}
+
+/* Negotiated encoding of the answer. */
+static bool choose(struct web_req *req, enum repr_fmt *fmt, size_t *choice)
+{
+	if (web_negotiate(req, offers, ARRAY_SIZE(offers), choice))
+		return false;
+	*fmt = *choice >= 2 ? REPR_XML : REPR_JSON;
+	return true;
+}
+
+/* An error in the UCWA shape: code, subcode, message. */
+static void reply_error(struct web_req *req, uint16_t scode, const char *reason,
+			const char *code, const char *subcode,
+			const char *message)
+{
+	struct repr *r = NULL;
+	struct mbuf *mb = mbuf_alloc(256);
+	enum repr_fmt fmt = REPR_JSON;
+	size_t choice = 0;
+	int err;
+
+	(void)choose(req, &fmt, &choice);
+	err = mb ? repr_alloc(&r, NULL, NULL) : ENOMEM;
+	if (!err)
+		err = repr_prop_str(r, "code", code);
+	if (!err && subcode)
+		err = repr_prop_str(r, "subcode", subcode);
+	if (!err)
+		err = repr_prop_str(r, "message", message);
+	if (!err)
+		err = repr_encode(mb, r, fmt, NULL);
+	if (err)
+		web_reply_text(req, scode, reason, message);
+	else
+		web_reply(req, scode, reason, offers[choice], mb->buf, mb->end,
+			  NULL);
+	mem_deref(r);
+	mem_deref(mb);
+}
+
+/* Answer req with batch n (the events of ch->sent) or only a link. */
+static void reply_batch(struct evchan *ch, struct web_req *req, uint64_t n,
+			const char *link_rel, uint64_t link_ack)
+{
+	struct repr_events *e = NULL;
+	struct mbuf *mb = mbuf_alloc(1024);
+	enum repr_fmt fmt = REPR_JSON;
+	char self[512], link[512];
+	size_t choice = 0;
+	struct le *le;
+	int err;
+
+	if (!choose(req, &fmt, &choice)) {
+		web_reply_text(req, 406, "Not Acceptable",
+			       "events are answered in JSON or XML");
+		goto out;
+	}
+
+	(void)re_snprintf(self, sizeof(self), "%s?ack=%llu", ch->href,
+			  (unsigned long long)n);
+	(void)re_snprintf(link, sizeof(link), "%s?ack=%llu", ch->href,
+			  (unsigned long long)link_ack);
+	err = mb ? repr_events_alloc(&e, self) : ENOMEM;
+	if (!err)
+		err = repr_events_link(e, link_rel, link);
+
+	for (le = ch->sent.head; !err && le && !strcmp(link_rel, "next");
+	     le = le->next) {
+		const struct pev *p = le->data;
+		struct repr_event ev = {
+		    .sender_rel = p->sender_rel,
+		    .sender_href = p->sender_href,
+		    .type = p->type,
+		    .rel = p->rel,
+		    .href = p->href,
+		    .in_rel = p->in_rel,
+		    .in_href = p->in_href,
+		    .status = p->status,
+		    .embedded = p->emb,
+		};
+		err = repr_events_add(e, &ev);
+	}
+	if (!err)
+		err = repr_events_encode(mb, e, fmt);
+
+	if (err)
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not encode the events");
+	else
+		web_reply(req, 200, "OK", offers[choice], mb->buf, mb->end,
+			  NULL);
+out:
+	mem_deref(e);
+	mem_deref(mb);
+}
+
+/* Make batch batch+1 of everything pending and answer the parked P-GET. */
+static void issue_batch(struct evchan *ch)
+{
+	struct web_req *req = ch->pget;
+
+	ch->pget = NULL;
+	wheel_cancel(&ch->tmo);
+	wheel_cancel(&ch->agg);
+	web_req_set_cancel(req, NULL, NULL);
+
+	list_flush(&ch->sent);
+	ch->sent = ch->pending;
+	list_init(&ch->pending);
+	{
+		/* the list moved: its elements still point at the old head */
+		struct le *le;
+		for (le = ch->sent.head; le; le = le->next)
+			le->list = &ch->sent;
+	}
+	ch->npending = 0;
+	++ch->batch;
+
+	reply_batch(ch, req, ch->batch, "next", ch->batch + 1);
+	mem_deref(req);
+}
+
+static void tmo_handler(void *arg)
+{
+	issue_batch(arg); /* an empty batch, or what aggregation holds */
+}
+
+static void agg_handler(void *arg)
+{
+	issue_batch(arg);
+}
+
+static void cancel_handler(struct web_req *req, void *arg)
+{
+	struct evchan *ch = arg;
+
+	(void)req;
+	/* the app went away: its events stay pending for the next P-GET */
+	release_pget(ch);
+}
+
+/* Strict decimal, bounded. */
+static bool parse_u64(const struct pl *v, uint64_t max, uint64_t *out)
+{
+	uint64_t x = 0;
+	size_t i;
+
+	if (!v->l || v->l > 19)
+		return false;
+	for (i = 0; i < v->l; i++) {
+		if (v->p[i] < '0' || v->p[i] > '9')
+			return false;
+		x = x * 10 + (uint64_t)(v->p[i] - '0');
+	}
+	if (x > max)
+		return false;
+	*out = x;
+	return true;
+}
+
+struct params {
+	uint64_t ack, timeout, low, medium;
+	bool has_ack;
+};
+
+static const char *parse_params(const struct pl *query, struct params *p)
+{
+	struct pl s = *query, item;
+
+	p->has_ack = false;
+	p->timeout = EVCHAN_TIMEOUT_DEFAULT;
+	p->low = p->medium = UINT64_MAX;
+
+	while (text_next(&s, '&', &item)) {
+		struct pl name, val = item;
+
+		if (!text_next(&val, '=', &name))
+			continue;
+		if (!pl_strcasecmp(&name, "ack")) {
+			if (!parse_u64(&val, UINT64_MAX / 2, &p->ack))
+				return "ack must be a batch number";
+			p->has_ack = true;
+		} else if (!pl_strcasecmp(&name, "timeout")) {
+			if (!parse_u64(&val, EVCHAN_TIMEOUT_MAX, &p->timeout) ||
+			    p->timeout < EVCHAN_TIMEOUT_MIN)
+				return "timeout must be 180 to 1800 seconds";
+		} else if (!pl_strcasecmp(&name, "low")) {
+			if (!parse_u64(&val, EVCHAN_INTERVAL_MAX, &p->low))
+				return "low must be 0 to 1800 seconds";
+		} else if (!pl_strcasecmp(&name, "medium")) {
+			if (!parse_u64(&val, EVCHAN_INTERVAL_MAX, &p->medium))
+				return "medium must be 0 to 1800 seconds";
+		}
+	}
+	return NULL;
+}
+
+void evchan_get(struct evchan *ch, struct web_req *req)
+{
+	struct params p;
+	const char *why;
+
+	if (!ch || !req)
+		return;
+
+	why = parse_params(web_req_query(req), &p);
+	if (why) {
+		reply_error(req, 400, "Bad Request", "BadRequest",
+			    "ParameterValidationFailure", why);
+		return;
+	}
+
+	/* one P-GET per application: the newer one wins (UCWA) */
+	if (ch->pget) {
+		struct web_req *old = ch->pget;
+		ch->pget = NULL;
+		release_pget(ch);
+		reply_error(old, 409, "Conflict", "Conflict", "PGetReplaced",
+			    "a newer request for events replaced this one");
+		mem_deref(old);
+	}
+
+	if (p.low != UINT64_MAX)
+		ch->low_ms = (uint32_t)p.low * 1000;
+	if (p.medium != UINT64_MAX)
+		ch->medium_ms = (uint32_t)p.medium * 1000;
+
+	if (ch->overflow || !p.has_ack ||
+	    (p.ack != ch->batch && p.ack != ch->batch + 1) ||
+	    (p.ack == ch->batch && ch->batch == 0)) {
+		/* Out of range (or events were dropped): the client must
+		 * read its state again; following the resync link
+		 * acknowledges whatever was issued. */
+		if (ch->overflow) {
+			list_flush(&ch->pending);
+			ch->npending = 0;
+			ch->overflow = false;
+		}
+		reply_batch(ch, req, p.has_ack ? p.ack : 0, "resync",
+			    ch->batch + 1);
+		return;
+	}
+
+	if (p.ack == ch->batch) {
+		/* the answer to this batch was lost: the same again */
+		reply_batch(ch, req, ch->batch, "next", ch->batch + 1);
+		return;
+	}
+
+	/* ack = batch + 1: batch is acknowledged, its events are gone */
+	list_flush(&ch->sent);
+
+	ch->pget = mem_ref(req);
+	web_req_set_cancel(req, cancel_handler, ch);
+
+	if (ch->npending) {
+		/* the app was away: everything it missed, now */
+		issue_batch(ch);
+		return;
+	}
+	wheel_start(ch->wheel, &ch->tmo, p.timeout * 1000, tmo_handler, ch);
+}
+
+/* Copy an optional string (false only if a copy failed). */
+static bool dup_opt(char **dst, const char *s)
+{
+	return !s || !str_dup(dst, s);
+}
+
+/* Remove a pending "updated" event for the same resource: the new one
+ * carries the latest state. */
+static void merge(struct evchan *ch, const struct repr_event *ev)
+{
+	struct le *le;
+
+	if (strcmp(ev->type, "updated"))
+		return;
+
+	for (le = ch->pending.head; le; le = le->next) {
+		struct pev *p = le->data;
+
+		if (!strcmp(p->type, "updated") && !strcmp(p->href, ev->href) &&
+		    !strcmp(p->sender_href, ev->sender_href)) {
+			mem_deref(p);
+			--ch->npending;
+			return;
+		}
+	}
+}
+
+int evchan_post(struct evchan *ch, const struct evchan_event *in)
+{
+	const struct repr_event *ev;
+	struct pev *p;
+	uint64_t delay;
+
+	if (!ch || !in)
+		return EINVAL;
+	ev = &in->ev;
+	if (!ev->sender_rel || !ev->sender_href || !ev->type || !ev->rel ||
+	    !ev->href)
+		return EINVAL;
+
+	merge(ch, ev);
+
+	if (ch->npending >= EVCHAN_PENDING_MAX) {
+		/* an app that never comes back must not grow us without
+		 * bound: it will resync instead */
+		ch->overflow = true;
+		return EOVERFLOW;
+	}
+
+	p = mem_zalloc(sizeof(*p), pev_destructor);
+	if (!p)
+		return ENOMEM;
+	p->prio = in->prio;
+	if (!dup_opt(&p->sender_rel, ev->sender_rel) ||
+	    !dup_opt(&p->sender_href, ev->sender_href) ||
+	    !dup_opt(&p->type, ev->type) || !dup_opt(&p->rel, ev->rel) ||
+	    !dup_opt(&p->href, ev->href) ||
+	    !dup_opt(&p->in_rel, ev->in_href ? ev->in_rel : NULL) ||
+	    !dup_opt(&p->in_href, ev->in_rel ? ev->in_href : NULL) ||
+	    !dup_opt(&p->status, ev->status)) {
+		mem_deref(p);
+		return ENOMEM;
+	}
+	p->emb = mem_ref(ev->embedded);
+	list_append(&ch->pending, &p->le, p);
+	++ch->npending;
+
+	if (!ch->pget)
+		return 0;
+
+	if (in->prio == EVCHAN_HIGH) {
+		issue_batch(ch);
+		return 0;
+	}
+
+	/* medium and low events travel together: answer when the earliest
+	 * of their intervals has passed */
+	delay = in->prio == EVCHAN_MEDIUM ? ch->medium_ms : ch->low_ms;
+	if (!wheel_isrunning(&ch->agg) ||
+	    wheel_remaining(ch->wheel, &ch->agg) > delay)
+		wheel_start(ch->wheel, &ch->agg, delay, agg_handler, ch);
+	return 0;
+}
+
+uint64_t evchan_batch(const struct evchan *ch)
+{
+	return ch ? ch->batch : 0;
+}
+
+size_t evchan_unacked(const struct evchan *ch)
+{
+	return ch ? list_count(&ch->sent) + ch->npending : 0;
+}
+
+bool evchan_parked(const struct evchan *ch)
+{
+	return ch && ch->pget;
+}

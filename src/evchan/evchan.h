@@ -1,0 +1,85 @@
+/**
+ * @file evchan.h  The event channel of one application (UCWA "events")
+ *
+ * The app long-polls GET events?ack=N; events are delivered in numbered
+ * batches and removed only by the client's ack (PROTOCOL.md):
+ *
+ *   ack = B+1 (B: the batch last issued) acknowledges batch B; the answer
+ *             is batch B+1: what is pending now, or, when nothing is, the
+ *             request is parked until an event arrives or the timeout
+ *             (an empty batch)
+ *   ack = B   the answer to B was lost: batch B again, unchanged
+ *   other     a "resync" link only (the client must re-read its state)
+ *
+ * Each answer links "next" (events?ack=N+1), so a client that only follows
+ * the links it is given gets every event exactly once. A second parked
+ * request releases the first with 409 PGetReplaced. While parked, a high
+ * priority event (invitations) is answered at once; medium (presence) and
+ * low ones wait up to the medium / low interval to travel together; an
+ * "updated" event for a resource replaces an earlier pending one for the
+ * same resource.
+ */
+#ifndef MOB_EVCHAN_H
+#define MOB_EVCHAN_H
+
+#include "core.h"
+#include "repr.h"
+#include "web.h"
+
+/** Named limits and defaults. */
+enum {
+	EVCHAN_TIMEOUT_MIN = 180,     /* s, the least timeout= accepted  */
+	EVCHAN_TIMEOUT_MAX = 1800,    /* s, the most                      */
+	EVCHAN_TIMEOUT_DEFAULT = 180, /* s                                */
+	EVCHAN_MEDIUM_DEFAULT = 5,    /* s, presence aggregation          */
+	EVCHAN_LOW_DEFAULT = 60,      /* s                                */
+	EVCHAN_INTERVAL_MAX = 1800,   /* s, the most low=/medium= accepted */
+	EVCHAN_PENDING_MAX = 10000,   /* events held before resync        */
+};
+
+enum evchan_prio {
+	EVCHAN_LOW,
+	EVCHAN_MEDIUM,
+	EVCHAN_HIGH,
+};
+
+/** An event to post; strings are borrowed (copied). */
+struct evchan_event {
+	enum evchan_prio prio;
+	struct repr_event ev; /**< sender, type, link, in, status, embedded */
+};
+
+struct evchan;
+
+/**
+ * Allocate an event channel.
+ *
+ * @param chp  Returns a new reference
+ * @param w    Timer wheel for the timeout and aggregation (takes a ref)
+ * @param href Path of the events resource, e.g.
+ *             "/ucwa/oauth/v1/applications/123/events" (copied)
+ */
+int evchan_alloc(struct evchan **chp, struct wheel *w, const char *href);
+
+/** Post an event; a parked request may be answered (now or later). */
+int evchan_post(struct evchan *ch, const struct evchan_event *ev);
+
+/**
+ * Serve GET events?ack=N[&timeout=S][&low=S][&medium=S]: answers now
+ * (a batch, a resync, or 400 for bad parameters) or parks the request.
+ *
+ * @param ch  Channel
+ * @param req Request (a reference is taken while parked)
+ */
+void evchan_get(struct evchan *ch, struct web_req *req);
+
+/** Number of the batch last issued (0: none yet). */
+uint64_t evchan_batch(const struct evchan *ch);
+
+/** Events not yet acknowledged (issued or pending). */
+size_t evchan_unacked(const struct evchan *ch);
+
+/** True while a request is parked. */
+bool evchan_parked(const struct evchan *ch);
+
+#endif

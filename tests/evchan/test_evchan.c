@@ -1,0 +1,281 @@
+/**
+ * @file test_evchan.c  The event channel on a live server: batches and
+ * acks, a lost answer asked again, parking, priorities and aggregation,
+ * merging, PGetReplaced, resync, timeout, the app going away, XML.
+ *
+ * The wheel runs on a clock of our own (real time plus an offset) so that
+ * the 180 s minimum timeout can be crossed at once.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <re.h>
+#include "evchan.h"
+#include "check.h"
+#include "client.h"
+
+static const struct conf_http_limits lim = {
+    .max_request_line = 1024,
+    .max_header_bytes = 4096,
+    .max_headers = 32,
+    .max_body_bytes = 4096,
+    .header_timeout_ms = 5000,
+    .body_timeout_ms = 5000,
+    .idle_timeout_ms = 60000,
+    .max_connections = 100,
+    .max_conns_per_addr = 100,
+};
+
+static struct wheel *wheel;
+static struct evchan *ch;
+static uint16_t port;
+static uint64_t t0;
+static volatile uint64_t offset_ms; /* set by the client thread */
+
+/* Work the client thread asks the loop thread to do (one at a time). */
+enum post { NONE, HIGH_INV, MEDIUM_A, MEDIUM_B, LOW_X };
+static volatile int want_post = NONE;
+static struct tmr clock_tmr;
+
+static void post(enum post what)
+{
+	struct evchan_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.ev.sender_href = "/a/1/people";
+	e.ev.sender_rel = "people";
+	e.ev.type = "updated";
+	e.ev.rel = "contactPresence";
+	switch (what) {
+	case HIGH_INV:
+		e.prio = EVCHAN_HIGH;
+		e.ev.sender_rel = "communication";
+		e.ev.sender_href = "/a/1/communication";
+		e.ev.type = "started";
+		e.ev.rel = "messagingInvitation";
+		e.ev.href = "/a/1/inv/1";
+		break;
+	case MEDIUM_A:
+		e.prio = EVCHAN_MEDIUM;
+		e.ev.href = "/a/1/people/bob/presence";
+		e.ev.status = "first";
+		break;
+	case MEDIUM_B: /* the same resource again: replaces MEDIUM_A */
+		e.prio = EVCHAN_MEDIUM;
+		e.ev.href = "/a/1/people/bob/presence";
+		e.ev.status = "second";
+		break;
+	case LOW_X:
+		e.prio = EVCHAN_LOW;
+		e.ev.href = "/a/1/people/carol/presence";
+		break;
+	default:
+		return;
+	}
+	(void)evchan_post(ch, &e);
+}
+
+static void clock_tick(void *arg)
+{
+	(void)arg;
+	if (want_post != NONE) {
+		post(want_post);
+		want_post = NONE;
+	}
+	wheel_advance(wheel, tmr_jiffies() - t0 + offset_ms);
+	if (client_done) {
+		re_cancel();
+		return;
+	}
+	tmr_start(&clock_tmr, 2, clock_tick, NULL);
+}
+
+static void handler(struct web_req *req, void *arg)
+{
+	(void)arg;
+	if (!pl_strcmp(web_req_path(req), "/a/1/events"))
+		evchan_get(ch, req);
+	else
+		web_reply_text(req, 404, "Not Found", "no");
+}
+
+/* Ask the loop to post and wait until it has. */
+static void ask(enum post what)
+{
+	want_post = what;
+	while (want_post != NONE)
+		usleep(1000);
+}
+
+static int get(struct client *c, const char *query, const char *accept,
+	       char *buf, size_t n)
+{
+	char req[512];
+
+	snprintf(req, sizeof(req),
+		 "GET /a/1/events?%s HTTP/1.1\r\nHost: t\r\nAccept: %s\r\n\r\n",
+		 query, accept);
+	if (client_send(c, req))
+		return -1;
+	return client_response(c, buf, n);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Results checked on the main thread after the run. */
+static char r[16][8192];
+static int st[16];
+static uint64_t waited[16];
+
+static void scenario(void)
+{
+	const char *J = "application/json";
+	struct client c, c2;
+	uint64_t t;
+
+	if (client_connect(&c, port, false, NULL))
+		return;
+
+	/* 0: an event pending before the first P-GET comes at once */
+	ask(LOW_X);
+	st[0] = get(&c, "ack=1", J, r[0], sizeof(r[0]));
+	/* 1: the answer was lost: ack=1 again gives the same batch */
+	st[1] = get(&c, "ack=1", J, r[1], sizeof(r[1]));
+
+	/* 2: ack=2 parks; a high priority event answers at once */
+	client_send(&c, "GET /a/1/events?ack=2 HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100 * 1000);
+	t = now_ms();
+	ask(HIGH_INV);
+	st[2] = client_response(&c, r[2], sizeof(r[2]));
+	waited[2] = now_ms() - t;
+
+	/* 3: medium events wait for the medium interval (1 s here) and
+	 * repeated updates of one resource merge to the latest */
+	client_send(&c, "GET /a/1/events?ack=3&medium=1 HTTP/1.1\r\n"
+			"Host: t\r\n\r\n");
+	usleep(100 * 1000);
+	t = now_ms();
+	ask(MEDIUM_A);
+	ask(MEDIUM_B);
+	st[3] = client_response(&c, r[3], sizeof(r[3]));
+	waited[3] = now_ms() - t;
+
+	/* 4, 5: a second P-GET replaces the first with 409 */
+	client_send(&c, "GET /a/1/events?ack=4 HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100 * 1000);
+	client_connect(&c2, port, false, NULL);
+	client_send(&c2, "GET /a/1/events?ack=4 HTTP/1.1\r\nHost: t\r\n\r\n");
+	st[4] = client_response(&c, r[4], sizeof(r[4]));
+	ask(HIGH_INV);
+	st[5] = client_response(&c2, r[5], sizeof(r[5]));
+	client_close(&c2);
+
+	/* 6: out of range: resync */
+	st[6] = get(&c, "ack=99", J, r[6], sizeof(r[6]));
+
+	/* 7: bad parameters */
+	st[7] = get(&c, "ack=5&timeout=5", J, r[7], sizeof(r[7]));
+
+	/* 8: nothing happens: an empty batch at the timeout (our clock
+	 * jumps past 180 s) */
+	client_send(&c, "GET /a/1/events?ack=5 HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100 * 1000);
+	offset_ms += 181 * 1000;
+	st[8] = client_response(&c, r[8], sizeof(r[8]));
+
+	/* 9: the app goes away while parked; what arrives meanwhile is
+	 * there for its next P-GET, which may come from a new connection */
+	client_send(&c, "GET /a/1/events?ack=6 HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100 * 1000);
+	client_close(&c);
+	usleep(100 * 1000);
+	ask(HIGH_INV);
+	client_connect(&c, port, false, NULL);
+	st[9] = get(&c, "ack=6", "application/xml", r[9], sizeof(r[9]));
+	client_close(&c);
+}
+
+static unsigned count(const char *s, const char *sub)
+{
+	unsigned n = 0;
+	while ((s = strstr(s, sub))) {
+		++n;
+		s += strlen(sub);
+	}
+	return n;
+}
+
+int main(void)
+{
+	struct web_srv *srv = NULL;
+	struct sa laddr;
+	int err;
+
+	libre_init();
+	t0 = tmr_jiffies();
+	err = wheel_alloc(&wheel, 10, 256, false);
+	err |= evchan_alloc(&ch, wheel, "/a/1/events");
+	err |= web_srv_alloc(&srv, wheel, &lim, "t", handler, NULL);
+	sa_set_str(&laddr, "127.0.0.1", 0);
+	err |= web_srv_listen(srv, &laddr, NULL);
+	CHECK(err == 0);
+	port = web_srv_port(srv, 0);
+
+	client_done = 0;
+	{
+		pthread_t t;
+		pthread_create(&t, NULL, client_thread, (void *)scenario);
+		tmr_start(&clock_tmr, 2, clock_tick, NULL);
+		(void)re_main(NULL);
+		pthread_join(t, NULL);
+	}
+
+	/* 0 */
+	CHECK(st[0] == 200);
+	CHECK(strstr(r[0], "\"self\":{\"href\":\"/a/1/events?ack=1\"}"));
+	CHECK(strstr(r[0], "\"next\":{\"href\":\"/a/1/events?ack=2\"}"));
+	CHECK(strstr(r[0], "/a/1/people/carol/presence"));
+	/* 1: byte for byte the same body */
+	CHECK(st[1] == 200 &&
+	      !strcmp(strstr(r[0], "\r\n\r\n"), strstr(r[1], "\r\n\r\n")));
+	/* 2 */
+	CHECK(st[2] == 200 && strstr(r[2], "messagingInvitation"));
+	CHECK(!strstr(r[2], "carol")); /* acknowledged: gone */
+	CHECK(waited[2] < 500);
+	/* 3 */
+	CHECK(st[3] == 200 && count(r[3], "bob/presence") == 1);
+	CHECK(strstr(r[3], "\"status\":\"second\""));
+	CHECK(waited[3] >= 900);
+	/* 4, 5 */
+	CHECK(st[4] == 409 && strstr(r[4], "\"subcode\":\"PGetReplaced\""));
+	CHECK(strstr(r[4], "\"code\":\"Conflict\""));
+	CHECK(st[5] == 200 && strstr(r[5], "messagingInvitation"));
+	CHECK(strstr(r[5], "ack=5\"}"));
+	/* 6 */
+	CHECK(st[6] == 200 && strstr(r[6], "\"resync\":{\"href\":"
+					   "\"/a/1/events?ack=5\"}"));
+	CHECK(!strstr(r[6], "\"next\""));
+	/* 7 */
+	CHECK(st[7] == 400 && strstr(r[7], "timeout must be 180 to 1800"));
+	/* 8 */
+	CHECK(st[8] == 200 && strstr(r[8], "\"sender\":[]"));
+	CHECK(strstr(r[8], "ack=6\"}"));
+	/* 9 */
+	CHECK(st[9] == 200 &&
+	      strstr(r[9], "<events href=\"/a/1/events?ack=6\""));
+	CHECK(strstr(r[9], "<started rel=\"messagingInvitation\""));
+	CHECK(evchan_batch(ch) == 6);
+
+	tmr_cancel(&clock_tmr);
+	mem_deref(srv);
+	mem_deref(ch);
+	mem_deref(wheel);
+	metrics_close();
+	libre_close();
+	return check_done("test_evchan");
+}
