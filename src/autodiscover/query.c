@@ -11,48 +11,6 @@
 #include "core.h"
 #include "autodiscover.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Percent-decode (and '+' as space, form style) into buf. */
-static int pct_decode(char *buf, size_t size, const struct pl *v, size_t *n)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < v->l; i++) {
-		char c = v->p[i];
-
-		if (o + 1 >= size)
-			return EOVERFLOW;
-		if (c == '%') {
-			int h, l;
-			if (i + 2 >= v->l)
-				return EINVAL;
-			h = hexval(v->p[i + 1]);
-			l = hexval(v->p[i + 2]);
-			if (h < 0 || l < 0)
-				return EINVAL;
-			c = (char)(h << 4 | l);
-			i += 2;
-		} else if (c == '+') {
-			c = ' ';
-		}
-		if (c == '\0')
-			return EINVAL;
-		buf[o++] = c;
-	}
-	buf[o] = '\0';
-	*n = o;
-	return 0;
-}
-
 static bool valid_domain(const char *s, size_t n)
 {
 	struct pl pl = {s, n};
@@ -126,7 +84,7 @@ int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 			continue;
 
 		if (!pl_strcasecmp(&name, "sipuri")) {
-			if (pct_decode(buf, sizeof(buf), &val, &n)) {
+			if (text_pct_decode(buf, sizeof(buf), &val, &n)) {
 				*why = "sipuri is not a valid parameter value";
 				return EINVAL;
 			}
@@ -140,7 +98,7 @@ int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 			set_domain(q, d, dn);
 			q->has_sipuri = true;
 		} else if (!pl_strcasecmp(&name, "originalDomain")) {
-			if (pct_decode(buf, sizeof(buf), &val, &n) ||
+			if (text_pct_decode(buf, sizeof(buf), &val, &n) ||
 			    !valid_domain(buf, n)) {
 				*why = "originalDomain is not a domain name";
 				return EINVAL;

@@ -144,6 +144,15 @@ void text_trim(struct pl *pl);
 bool text_next(struct pl *rest, char sep, struct pl *item);
 
 /**
+ * Percent-decode a URL query or form value ('+' is a space, as in
+ * application/x-www-form-urlencoded) into buf, NUL-terminated.
+ *
+ * @return 0 and *n (bytes, NUL excluded); EOVERFLOW if it does not fit;
+ *         EINVAL for a bad escape or an encoded NUL
+ */
+int text_pct_decode(char *buf, size_t size, const struct pl *v, size_t *n);
+
+/**
  * Check a DNS host name (RFC 1035 2.3.1, RFC 1123 2.1): labels of letters,
  * digits and inner hyphens, at most DNS_LABEL_MAX bytes each, DNS_NAME_MAX
  * in all, no trailing dot; a last label of digits only (an IP address) is

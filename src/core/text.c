@@ -22,6 +22,47 @@ void text_trim(struct pl *pl)
 		--pl->l;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int text_pct_decode(char *buf, size_t size, const struct pl *v, size_t *n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < v->l; i++) {
+		char c = v->p[i];
+
+		if (o + 1 >= size)
+			return EOVERFLOW;
+		if (c == '%') {
+			int h, l;
+			if (i + 2 >= v->l)
+				return EINVAL;
+			h = hexval(v->p[i + 1]);
+			l = hexval(v->p[i + 2]);
+			if (h < 0 || l < 0)
+				return EINVAL;
+			c = (char)(h << 4 | l);
+			i += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (c == '\0')
+			return EINVAL;
+		buf[o++] = c;
+	}
+	buf[o] = '\0';
+	*n = o;
+	return 0;
+}
+
 bool text_next(struct pl *rest, char sep, struct pl *item)
 {
 	const char *p;

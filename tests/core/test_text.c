@@ -84,10 +84,42 @@ static void test_dns(void)
 	CHECK(dns(big) == (big[252] != '.'));
 }
 
+static const char *pct(const char *in)
+{
+	static char buf[16];
+	struct pl pl;
+	size_t n;
+
+	pl_set_str(&pl, in);
+	switch (text_pct_decode(buf, sizeof(buf), &pl, &n)) {
+	case 0:
+		return buf;
+	case EOVERFLOW:
+		return "(overflow)";
+	default:
+		return "(invalid)";
+	}
+}
+
+static void test_pct(void)
+{
+	CHECK_STR(pct("a%40b.c"), "a@b.c");
+	CHECK_STR(pct("a+b%2Bc"), "a b+c");
+	CHECK_STR(pct("%3c%3E"), "<>");
+	CHECK_STR(pct(""), "");
+	CHECK_STR(pct("%4"), "(invalid)");
+	CHECK_STR(pct("%"), "(invalid)");
+	CHECK_STR(pct("%zz"), "(invalid)");
+	CHECK_STR(pct("a%00b"), "(invalid)");
+	CHECK_STR(pct("123456789012345"), "123456789012345");
+	CHECK_STR(pct("1234567890123456"), "(overflow)");
+}
+
 int main(void)
 {
 	test_split();
 	test_trim();
 	test_dns();
+	test_pct();
 	return check_done("test_text");
 }
