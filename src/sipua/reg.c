@@ -1,0 +1,394 @@
+/**
+ * @file reg.c  REGISTER state machine of one session (RFC 3261 10,
+ * RFC 5626 outbound)
+ *
+ * One wheel entry per registration and no libre timer: refreshes fall
+ * at 50-90% of the granted time, so a crowd of sessions registered
+ * together spreads out by itself. Every REGISTER starts without
+ * credentials and answers the Front End's 401 with the HA1 (treq.c):
+ * a nonce is never reused, so a restarted Front End costs nothing more.
+ */
+#include <string.h>
+#include "sipua_int.h"
+
+enum {
+	DEFAULT_EXPIRES_S = 600,
+	MIN_EXPIRES_S = 10,
+	MAX_EXPIRES_S = 86400,
+	REFRESH_MIN_PCT = 50, /* refresh window, percent of the granted */
+	REFRESH_MAX_PCT = 90,
+	RETRY_BASE_MS = 1000, /* back-off after a failure: 1 s doubling */
+	RETRY_MAX_MS = 60000, /* ... up to a minute, 50-100% jitter      */
+	REREG_STEP_MS = 20,   /* flow lost: one registration every 20 ms */
+	REREG_SPREAD_MAX_MS = 60000, /* ... spread over at most a minute */
+	UUID_LEN = 36,
+};
+
+struct sipua_reg {
+	struct le le;          /**< in ua->regl                       */
+	struct sipua *ua;      /**< borrowed                          */
+	struct wheel_entry we; /**< next refresh or retry             */
+	struct sipua_treq *treq;
+	char *user;
+	char *domain;
+	char *ruri;
+	char *contact_uri; /**< <sip:user@host:port;transport=tls;ob> */
+	char instance[UUID_LEN + 1];
+	char ha1[SIPUA_HA1_LEN + 1];
+	char tag[17];
+	char callid[33];
+	uint32_t cseq;
+	uint32_t expires; /**< requested                         */
+	uint32_t failc;   /**< consecutive failures              */
+	uint32_t sent;
+	bool registered;
+	bool min_expires_retried;
+	sipua_reg_h *h;
+	void *arg;
+};
+
+static int send_register(struct sipua_reg *reg, uint32_t expires,
+			 struct sipua_treq **tp);
+
+static void destructor(void *arg)
+{
+	struct sipua_reg *reg = arg;
+
+	wheel_cancel(&reg->we);
+	list_unlink(&reg->le);
+	reg->treq = mem_deref(reg->treq);
+
+	/* RFC 3261 10.2.2: remove this contact only (Expires 0 on the
+	 * Contact); fire and forget, owned by the ua until answered */
+	if (reg->registered)
+		(void)send_register(reg, 0, NULL);
+
+	mem_deref(reg->user);
+	mem_deref(reg->domain);
+	mem_deref(reg->ruri);
+	mem_deref(reg->contact_uri);
+}
+
+static void status(struct sipua_reg *reg, int err, uint16_t scode,
+		   uint32_t expires)
+{
+	if (reg->h)
+		reg->h(err, scode, expires, reg->arg);
+}
+
+static uint64_t jitter(uint64_t ms, unsigned min_pct, unsigned max_pct)
+{
+	unsigned pct = min_pct + rand_u32() % (max_pct - min_pct + 1);
+
+	return ms * pct / 100;
+}
+
+static void timeout_handler(void *arg);
+
+static void retry_later(struct sipua_reg *reg)
+{
+	uint64_t ms = RETRY_BASE_MS;
+	uint32_t i;
+
+	/* RFC 5626 4.5 shape (exponential, capped, 50-100% random) with a
+	 * short base: a gateway has one Front End and many users waiting */
+	for (i = 0; i < reg->failc && ms < RETRY_MAX_MS; i++)
+		ms *= 2;
+	if (ms > RETRY_MAX_MS)
+		ms = RETRY_MAX_MS;
+	++reg->failc;
+
+	wheel_start(reg->ua->wheel, &reg->we, jitter(ms, 50, 100),
+		    timeout_handler, reg);
+}
+
+/* The expiry granted to our contact: its expires parameter among the
+ * Contacts of the 200 (RFC 3261 10.2.4), else the Expires header. */
+struct grant {
+	const struct sipua_reg *reg;
+	uint32_t expires;
+	bool found;
+};
+
+static bool contact_handler(const struct sip_hdr *hdr,
+			    const struct sip_msg *msg, void *arg)
+{
+	struct grant *g = arg;
+	struct sip_addr addr;
+	struct pl inst, exp;
+	(void)msg;
+
+	if (sip_addr_decode(&addr, &hdr->val))
+		return false;
+	if (msg_param_decode(&addr.params, "+sip.instance", &inst))
+		return false;
+	/* "<urn:uuid:...>" quoted */
+	if (re_regex(inst.p, inst.l, "urn:uuid:[0-9a-fA-F-]+", &inst) ||
+	    pl_strcasecmp(&inst, g->reg->instance))
+		return false;
+	if (msg_param_decode(&addr.params, "expires", &exp))
+		return false;
+
+	g->expires = pl_u32(&exp);
+	g->found = true;
+	return true;
+}
+
+static uint32_t granted(const struct sipua_reg *reg, const struct sip_msg *msg)
+{
+	struct grant g = {reg, 0, false};
+
+	(void)sip_msg_hdr_apply(msg, true, SIP_HDR_CONTACT, contact_handler,
+				&g);
+	if (!g.found && pl_isset(&msg->expires)) {
+		g.expires = pl_u32(&msg->expires);
+		g.found = true;
+	}
+	return g.found ? g.expires : reg->expires;
+}
+
+static void treq_handler(int err, const struct sip_msg *msg, void *arg)
+{
+	struct sipua_reg *reg = arg;
+	uint16_t scode = msg ? msg->scode : 0;
+	uint32_t exp;
+
+	reg->cseq = sipua_treq_cseq(reg->treq) + 1;
+	reg->treq = mem_deref(reg->treq);
+
+	if (err) {
+		log_info("sipua: REGISTER %s@%s: %m", reg->user, reg->domain,
+			 err);
+		reg->registered = false;
+		retry_later(reg);
+		status(reg, err, 0, 0);
+		return;
+	}
+
+	if (scode >= 200 && scode < 300) {
+		exp = granted(reg, msg);
+		if (!exp) {
+			/* the registrar dropped us at once: try again */
+			reg->registered = false;
+			retry_later(reg);
+			status(reg, EPROTO, scode, 0);
+			return;
+		}
+		reg->registered = true;
+		reg->failc = 0;
+		reg->min_expires_retried = false;
+		sipua_flow_keepalive(reg->ua, msg);
+		wheel_start(reg->ua->wheel, &reg->we,
+			    jitter((uint64_t)exp * 1000, REFRESH_MIN_PCT,
+				   REFRESH_MAX_PCT),
+			    timeout_handler, reg);
+		status(reg, 0, scode, exp);
+		return;
+	}
+
+	reg->registered = false;
+
+	/* RFC 3261 10.2.8: ask again with at least Min-Expires, once */
+	if (scode == 423 && !reg->min_expires_retried) {
+		const struct sip_hdr *me =
+		    sip_msg_hdr(msg, SIP_HDR_MIN_EXPIRES);
+		uint32_t min = me ? pl_u32(&me->val) : 0;
+
+		if (min > reg->expires && min <= MAX_EXPIRES_S) {
+			reg->expires = min;
+			reg->min_expires_retried = true;
+			wheel_start(reg->ua->wheel, &reg->we, 0,
+				    timeout_handler, reg);
+			return;
+		}
+	}
+
+	log_notice("sipua: REGISTER %s@%s: %u %r", reg->user, reg->domain,
+		   scode, &msg->reason);
+
+	/* refused credentials: retrying would only hammer the registrar */
+	if (scode == 401 || scode == 403 || scode == 404 || scode == 407) {
+		status(reg, EACCES, scode, 0);
+		return;
+	}
+
+	retry_later(reg);
+	status(reg, EPROTO, scode, 0);
+}
+
+static int send_register(struct sipua_reg *reg, uint32_t expires,
+			 struct sipua_treq **tp)
+{
+	char *hdrs = NULL;
+	int err;
+
+	/* RFC 5626 4.2: instance and reg-id on the Contact, ;ob on its URI,
+	 * Supported: outbound (and path, RFC 3327) */
+	err = re_sdprintf(&hdrs,
+			  /* libre adds Max-Forwards: 70 */
+			  "To: <sip:%s@%s>\r\n"
+			  "From: <sip:%s@%s>;tag=%s\r\n"
+			  "Call-ID: %s\r\n"
+			  "Contact: %s;+sip.instance=\"<urn:uuid:%s>\""
+			  ";reg-id=1;expires=%u\r\n"
+			  "Supported: outbound, path\r\n"
+			  "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE,"
+			  " NOTIFY\r\n",
+			  reg->user, reg->domain, reg->user, reg->domain,
+			  reg->tag, reg->callid, reg->contact_uri,
+			  reg->instance, expires);
+	if (err)
+		return err;
+
+	err = sipua_treq_send(tp, reg->ua, "REGISTER", reg->ruri, hdrs,
+			      reg->user, reg->ha1, NULL, reg->cseq,
+			      tp ? treq_handler : NULL, reg);
+	if (!err) {
+		++reg->sent;
+		/* a detached un-REGISTER used this CSeq and the next */
+		reg->cseq += 2;
+	}
+
+	mem_deref(hdrs);
+	return err;
+}
+
+static void timeout_handler(void *arg)
+{
+	struct sipua_reg *reg = arg;
+	int err;
+
+	if (reg->treq)
+		return;
+
+	err = send_register(reg, reg->expires, &reg->treq);
+	if (err) {
+		reg->registered = false;
+		retry_later(reg);
+		status(reg, err, 0, 0);
+	}
+}
+
+void sipua_reg_flow_lost(struct sipua *ua)
+{
+	uint32_t n = list_count(&ua->regl), step = REREG_STEP_MS, i = 0;
+	struct le *le;
+
+	if (n && (uint64_t)n * step > REREG_SPREAD_MAX_MS)
+		step = REREG_SPREAD_MAX_MS / n;
+
+	/* RFC 5626 4.4.1: a failed flow means the registrations on it
+	 * are gone; register again, one after the other */
+	for (le = ua->regl.head; le; le = le->next) {
+		struct sipua_reg *reg = le->data;
+
+		if (reg->treq)
+			continue;
+		reg->registered = false;
+		wheel_start(ua->wheel, &reg->we,
+			    (uint64_t)i++ * step + rand_u32() % (step + 1),
+			    timeout_handler, reg);
+	}
+}
+
+static bool uuid_valid(const char *s)
+{
+	size_t i;
+
+	if (!s || strlen(s) != UUID_LEN)
+		return false;
+	for (i = 0; i < UUID_LEN; i++) {
+		char c = s[i];
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? c != '-'
+			 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			     (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return true;
+}
+
+static int contact_uri(struct sipua_reg *reg)
+{
+	struct sa laddr;
+	int err;
+
+	/* the Front End reaches us over the flow (RFC 5626 5.3); the
+	 * address is our own listener when there is one */
+	if (sipua_listen_addr(reg->ua, 0, &laddr) &&
+	    sipua_listen_addr(reg->ua, 1, &laddr)) {
+		err = sip_transp_laddr(reg->ua->sip, &laddr, SIP_TRANSP_TLS,
+				       &reg->ua->fe_addr);
+		if (err)
+			return err;
+	}
+
+	return re_sdprintf(&reg->contact_uri, "<sip:%s@%J;transport=tls;ob>",
+			   reg->user, &laddr);
+}
+
+int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
+		    const struct sipua_reg_param *p, sipua_reg_h *h, void *arg)
+{
+	struct sipua_reg *reg;
+	int err;
+
+	if (!regp || !ua || !p || !sipua_user_valid(p->user) ||
+	    !sipua_domain_valid(p->domain) || !p->ha1 ||
+	    strlen(p->ha1) != SIPUA_HA1_LEN || !uuid_valid(p->instance))
+		return EINVAL;
+
+	reg = mem_zalloc(sizeof(*reg), destructor);
+	if (!reg)
+		return ENOMEM;
+
+	reg->ua = ua;
+	reg->h = h;
+	reg->arg = arg;
+	reg->cseq = 1 + rand_u32() % 1000;
+	reg->expires = p->expires ? p->expires : DEFAULT_EXPIRES_S;
+	if (reg->expires < MIN_EXPIRES_S)
+		reg->expires = MIN_EXPIRES_S;
+	if (reg->expires > MAX_EXPIRES_S)
+		reg->expires = MAX_EXPIRES_S;
+	str_ncpy(reg->instance, p->instance, sizeof(reg->instance));
+	str_ncpy(reg->ha1, p->ha1, sizeof(reg->ha1));
+	sipua_rand_hex(reg->tag, 8);
+	sipua_rand_hex(reg->callid, 16);
+
+	err = str_dup(&reg->user, p->user);
+	err |= str_dup(&reg->domain, p->domain);
+	err |= re_sdprintf(&reg->ruri, "sip:%s", p->domain);
+	if (err) {
+		err = ENOMEM;
+		goto out;
+	}
+	err = contact_uri(reg);
+	if (err)
+		goto out;
+
+	list_append(&ua->regl, &reg->le, reg);
+
+	/* first REGISTER from the wheel: the handler never runs inside
+	 * this call */
+	wheel_start(ua->wheel, &reg->we, 0, timeout_handler, reg);
+
+out:
+	if (err)
+		mem_deref(reg);
+	else
+		*regp = reg;
+
+	return err;
+}
+
+bool sipua_reg_isregistered(const struct sipua_reg *reg)
+{
+	return reg && reg->registered;
+}
+
+uint32_t sipua_reg_sent(const struct sipua_reg *reg)
+{
+	return reg ? reg->sent : 0;
+}

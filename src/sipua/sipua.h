@@ -1,0 +1,233 @@
+/**
+ * @file sipua.h  SIP user agent toward the Front End
+ *
+ * One struct sipua per process: libre's SIP stack with a TLS client
+ * transport that verifies the Front End (CA file and host name), the
+ * service's own SIP/TLS listeners, a request validator in front of every
+ * other listener, and one shared flow to the Front End kept alive with
+ * CRLF keep-alives (RFC 5626 4.4.1).
+ *
+ * On top of it:
+ *  - sipua_check_password(): a binding query (REGISTER without Contact,
+ *    RFC 3261 10.2.3) that proves a password and yields its HA1;
+ *  - struct sipua_reg: one registration per session (RFC 5626 instance
+ *    and reg-id), refreshed from the core timer wheel.
+ *
+ * Digest answers are computed from HA1 = MD5(user:realm:password); the
+ * password itself is never kept (docs/sipua.md). Loop thread only.
+ */
+#ifndef MOB_SIPUA_H
+#define MOB_SIPUA_H
+
+#include <re.h>
+#include "core.h"
+
+struct conf;
+
+/** Named limits on SIP input (checked by sipua_validate()). */
+enum {
+	/* below libre's 64 KiB per TCP/TLS message, which drops the
+	 * connection instead of answering */
+	SIPUA_MAX_MSG_BYTES = 60000,
+	SIPUA_MAX_HEADERS = 100,  /* header fields of one message       */
+	SIPUA_MAX_VIA = 16,       /* Via header fields of one request   */
+	SIPUA_MAX_USER = 128,     /* bytes of a user part               */
+	SIPUA_MAX_DOMAIN = 253,   /* bytes of a SIP domain (DNS name)   */
+	SIPUA_MAX_PASSWORD = 256, /* bytes of a password to check       */
+	SIPUA_HA1_LEN = 32,       /* hex characters of an MD5 HA1       */
+};
+
+/** What sipua_alloc() needs (all strings borrowed during the call). */
+struct sipua_param {
+	struct sa fe_addr;          /**< Front End SIP/TLS address        */
+	const char *fe_server_name; /**< name checked in its certificate  */
+	const char *fe_ca_file;     /**< CA bundle (PEM)                  */
+	struct sa sip_internal;     /**< own listener, port 0 = none      */
+	struct sa sip_external;     /**< own listener, port 0 = none      */
+	const char *cert_chain;     /**< listeners' chain (PEM) or NULL   */
+	const char *cert_key;       /**< listeners' key (PEM) or NULL     */
+	struct wheel *wheel;        /**< registration deadlines (borrowed,
+					 must outlive the sipua)          */
+};
+
+struct sipua;
+
+/** Fill p from a loaded configuration (pointers borrowed from conf). */
+void sipua_param_from_conf(struct sipua_param *p, const struct conf *conf,
+			   struct wheel *wheel);
+
+/**
+ * Create the user agent: SIP stack, request validator, TLS client
+ * transport toward the Front End and the configured listeners.
+ *
+ * @param uap Returns a new reference
+ * @param p   Parameters
+ *
+ * @return 0, EINVAL (missing parameter, unreadable CA or certificate),
+ *         ENOMEM, or a socket error
+ */
+int sipua_alloc(struct sipua **uap, const struct sipua_param *p);
+
+/** The libre SIP stack of ua (borrowed), for tests and other modules. */
+struct sip *sipua_sip(const struct sipua *ua);
+
+/** Local address of the listener at index 0 (internal) or 1 (external). */
+int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);
+
+/** Number of requests the validator rejected. */
+uint64_t sipua_rejected(const struct sipua *ua);
+
+/*
+ * Request validator
+ */
+
+/**
+ * Check a received request against the rules every handler relies on.
+ *
+ * @param msg    Decoded request (borrowed)
+ * @param reason Set to the reason phrase of the rejection
+ *
+ * @return 0 if acceptable, else the status code to answer (400, 513)
+ */
+uint16_t sipua_validate(const struct sip_msg *msg, const char **reason);
+
+/*
+ * Digest (RFC 2617 3.2.2, RFC 7616 3.4.1) from HA1, MD5 only
+ */
+
+/**
+ * Compute a digest response.
+ *
+ * @param resp   Receives 32 hex characters and a NUL
+ * @param ha1    HA1 as 32 hex characters (lower case)
+ * @param nonce  Server nonce
+ * @param nc     Nonce count as 8 hex digits, or NULL without qop
+ * @param cnonce Client nonce, or NULL without qop
+ * @param qop    "auth" or NULL (RFC 2069 compatible form)
+ * @param method Request method
+ * @param uri    digest-uri (the Request-URI)
+ *
+ * @return 0 or EINVAL
+ */
+int sipua_digest_response(char resp[33], const char *ha1,
+			  const struct pl *nonce, const char *nc,
+			  const char *cnonce, const char *qop,
+			  const char *method, const char *uri);
+
+/** HA1 = MD5(user:realm:password) as 32 lower-case hex characters. */
+int sipua_digest_ha1(char ha1[33], const char *user, const struct pl *realm,
+		     const char *password);
+
+/** One digest answer to print (all borrowed). */
+struct sipua_digest {
+	bool proxy; /**< Proxy-Authorization (answering a 407) */
+	const struct httpauth_digest_chall *chall; /**< decoded challenge */
+	const char *user;   /**< digest user name                     */
+	const char *ha1;    /**< 32 hex characters                    */
+	const char *method; /**< request method                       */
+	const char *uri;    /**< Request-URI                          */
+	uint32_t nc;        /**< nonce count (qop=auth only)          */
+};
+
+/**
+ * Print an Authorization (or Proxy-Authorization) header line, CRLF
+ * included, answering one Digest challenge. Usable with "%H" through a
+ * re_printf_h wrapper.
+ *
+ * @return 0, EINVAL, or EPROTO (algorithm other than MD5, qop offered
+ *         without "auth")
+ */
+int sipua_digest_print(struct re_printf *pf, const struct sipua_digest *d);
+
+/*
+ * Credential check
+ */
+
+struct sipua_check;
+
+/**
+ * Result of a credential check.
+ *
+ * @param err 0: good credentials; EACCES: refused by the Front End (401/403
+ *            after our answer); ETIMEDOUT, ECONNREFUSED, EPROTO...: the
+ *            question could not be asked
+ * @param ha1 On success the HA1 for the realm of the challenge (32 hex
+ *            characters, valid during the call), else NULL
+ * @param scode Final status code (0 when none arrived)
+ */
+typedef void(sipua_check_h)(int err, const char *ha1, uint16_t scode,
+			    void *arg);
+
+/**
+ * Check user@domain's password with a binding query: a REGISTER with no
+ * Contact, answered with exactly one digest response. Nothing of the
+ * user's registrations changes. The password is wiped from memory when
+ * the challenge has been answered (or on cancel).
+ *
+ * @param chkp     Returns a new reference; dropping it cancels the check
+ *                 (h is not called after)
+ * @param ua       User agent (borrowed)
+ * @param user     User part (at most SIPUA_MAX_USER bytes)
+ * @param domain   SIP domain
+ * @param password Password (at most SIPUA_MAX_PASSWORD bytes)
+ * @param h        Result handler, called once
+ * @param arg      Handler argument
+ *
+ * @return 0 or EINVAL/ENOMEM, or a transport error
+ */
+int sipua_check_password(struct sipua_check **chkp, struct sipua *ua,
+			 const char *user, const char *domain,
+			 const char *password, sipua_check_h *h, void *arg);
+
+/*
+ * Registration of one session
+ */
+
+struct sipua_reg;
+
+/**
+ * Registration status.
+ *
+ * @param err        0 when registered, else why not (EACCES: refused
+ *                   credentials; EPROTO: other final status; a transport
+ *                   error)
+ * @param scode      Final status code of the last REGISTER (0 if none)
+ * @param expires    Granted seconds when registered
+ */
+typedef void(sipua_reg_h)(int err, uint16_t scode, uint32_t expires, void *arg);
+
+/** Parameters of a registration (strings copied). */
+struct sipua_reg_param {
+	const char *user;     /**< user part of the AOR              */
+	const char *domain;   /**< SIP domain                        */
+	const char *ha1;      /**< 32 hex characters                 */
+	const char *instance; /**< UUID (8-4-4-4-12 hex), the device */
+	uint32_t expires;     /**< requested seconds (0: 600)        */
+};
+
+/**
+ * Start registering one session: Contact with +sip.instance, reg-id=1 and
+ * ;ob (RFC 5626 4.2), refreshed at 50-90% of the granted time, retried
+ * with back-off after a transport error or a 5xx/408, and re-registered
+ * (spread over time) after the flow to the Front End is lost.
+ *
+ * @param regp Returns a new reference. Dropping it sends one un-REGISTER
+ *             for this contact only (Expires: 0 on the Contact) if it
+ *             was registered; the handler is not called after.
+ * @param ua   User agent (borrowed; must outlive the registration)
+ * @param p    Parameters
+ * @param h    Status handler, called on every change (may be NULL)
+ * @param arg  Handler argument
+ *
+ * @return 0 or EINVAL/ENOMEM
+ */
+int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
+		    const struct sipua_reg_param *p, sipua_reg_h *h, void *arg);
+
+/** True while the last REGISTER was answered 2xx. */
+bool sipua_reg_isregistered(const struct sipua_reg *reg);
+
+/** Number of REGISTER requests sent by this registration (for tests). */
+uint32_t sipua_reg_sent(const struct sipua_reg *reg);
+
+#endif

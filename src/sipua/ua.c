@@ -1,0 +1,285 @@
+/**
+ * @file ua.c  The SIP user agent: stack, TLS toward the Front End,
+ * listeners, the validator listener and the shared flow's keep-alive
+ */
+#include <string.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <openssl/err.h>
+#include "conf.h"
+#include "sipua_int.h"
+
+enum {
+	CTRANS_HASH = 256, /* client transactions */
+	STRANS_HASH = 256, /* server transactions */
+	CONN_HASH = 64,    /* TCP/TLS connections */
+	VERIFY_DEPTH = 8,  /* leaf + intermediates + root */
+	/* RFC 5626 4.4.1: without Flow-Timer, 95-120 s for connection-
+	 * oriented transports (libre jitters the interval itself) */
+	KEEPALIVE_DEFAULT_S = 120,
+	KEEPALIVE_MIN_S = 10,
+};
+
+void sipua_rand_hex(char *buf, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint8_t b = rand_u32() & 0xff;
+		buf[2 * i] = hex[b >> 4];
+		buf[2 * i + 1] = hex[b & 0xf];
+	}
+	buf[2 * n] = '\0';
+}
+
+static void destructor(void *arg)
+{
+	struct sipua *ua = arg;
+
+	ua->ka = mem_deref(ua->ka);
+	list_flush(&ua->treql);
+	ua->lsnr = mem_deref(ua->lsnr);
+	if (ua->sip)
+		sip_close(ua->sip, true);
+	ua->sip = mem_deref(ua->sip);
+	ua->tls_client = mem_deref(ua->tls_client);
+	ua->tls_server = mem_deref(ua->tls_server);
+	ua->route_str = mem_deref(ua->route_str);
+}
+
+/* The validator runs before every handler of ours (libre's own server
+ * transaction matcher comes first: it only absorbs retransmissions). */
+static bool validate_handler(const struct sip_msg *msg, void *arg)
+{
+	struct sipua *ua = arg;
+	const char *reason = NULL;
+	uint16_t scode;
+
+	scode = sipua_validate(msg, &reason);
+	if (!scode)
+		return false;
+
+	++ua->rejected;
+	log_info("sipua: %J: %r refused: %u %s", &msg->src, &msg->met, scode,
+		 reason);
+	/* never answer an ACK (RFC 3261 17.2.1); without a Via there is
+	 * nowhere to send a response over UDP */
+	if (pl_strcmp(&msg->met, "ACK") &&
+	    (msg->tp != SIP_TRANSP_UDP || sip_msg_hdr(msg, SIP_HDR_VIA)))
+		(void)sip_reply(ua->sip, msg, scode, reason);
+
+	return true;
+}
+
+/* Client context: RFC 5922 / RFC 6125 checks that libre 1.1.0 leaves
+ * out: the chain must lead to fe_ca_file and the certificate must name
+ * fe_server_name. */
+static int client_tls(struct sipua *ua, const struct sipua_param *p)
+{
+	X509_VERIFY_PARAM *vp;
+	SSL_CTX *ctx;
+	int err;
+
+	err = tls_alloc(&ua->tls_client, TLS_METHOD_SSLV23, NULL, NULL);
+	if (err)
+		return err;
+
+	ctx = tls_openssl_context(ua->tls_client);
+	if (SSL_CTX_load_verify_locations(ctx, p->fe_ca_file, NULL) != 1) {
+		log_error("sipua: cannot read CA file %s", p->fe_ca_file);
+		ERR_clear_error();
+		return EINVAL;
+	}
+
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify_depth(ctx, VERIFY_DEPTH);
+	(void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+
+	vp = SSL_CTX_get0_param(ctx);
+	X509_VERIFY_PARAM_set_hostflags(vp,
+					X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (X509_VERIFY_PARAM_set1_host(vp, p->fe_server_name, 0) != 1) {
+		ERR_clear_error();
+		return EINVAL;
+	}
+
+	return 0;
+}
+
+static int server_tls(struct sipua *ua, const struct sipua_param *p)
+{
+	SSL_CTX *ctx;
+	int err;
+
+	err = tls_alloc(&ua->tls_server, TLS_METHOD_SSLV23, NULL, NULL);
+	if (err)
+		return err;
+
+	ctx = tls_openssl_context(ua->tls_server);
+	if (SSL_CTX_use_certificate_chain_file(ctx, p->cert_chain) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, p->cert_key, SSL_FILETYPE_PEM) !=
+		1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		log_error("sipua: cannot use certificate %s", p->cert_chain);
+		ERR_clear_error();
+		return EINVAL;
+	}
+	(void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+
+	return 0;
+}
+
+void sipua_param_from_conf(struct sipua_param *p, const struct conf *conf,
+			   struct wheel *wheel)
+{
+	const struct conf_cert *cert;
+
+	memset(p, 0, sizeof(*p));
+	if (!conf)
+		return;
+
+	p->fe_addr = conf->fe_addr;
+	p->fe_server_name = conf->fe_server_name;
+	p->fe_ca_file = conf->fe_ca_file;
+	p->sip_internal = conf->sip_internal;
+	p->sip_external = conf->sip_external;
+	cert = conf->sip_certs.head ? conf->sip_certs.head->data : NULL;
+	p->cert_chain = cert ? cert->chain : NULL;
+	p->cert_key = cert ? cert->key : NULL;
+	p->wheel = wheel;
+}
+
+int sipua_alloc(struct sipua **uap, const struct sipua_param *p)
+{
+	struct sipua *ua;
+	struct sa laddr;
+	struct pl pl;
+	int err, i;
+
+	if (!uap || !p || !p->wheel || !p->fe_server_name || !p->fe_ca_file ||
+	    !sa_isset(&p->fe_addr, SA_ALL))
+		return EINVAL;
+
+	ua = mem_zalloc(sizeof(*ua), destructor);
+	if (!ua)
+		return ENOMEM;
+
+	ua->wheel = p->wheel;
+	ua->fe_addr = p->fe_addr;
+	ua->listen[0] = p->sip_internal;
+	ua->listen[1] = p->sip_external;
+
+	/* no DNS client: the Front End is given as an address */
+	err = sip_alloc(&ua->sip, NULL, CTRANS_HASH, STRANS_HASH, CONN_HASH,
+			"mobilityd", NULL, NULL);
+	if (err)
+		goto out;
+
+	/* first listener: nothing else sees an invalid request */
+	err = sip_listen(&ua->lsnr, ua->sip, true, validate_handler, ua);
+	if (err)
+		goto out;
+
+	err = client_tls(ua, p);
+	if (err)
+		goto out;
+
+	/* libre picks the first TLS transport of the address family for
+	 * every outgoing connection, so the verifying client context is
+	 * added first, on an ephemeral port of the Front End's family
+	 * (it has no certificate: connections to it fail the handshake). */
+	sa_init(&laddr, sa_af(&p->fe_addr));
+	if (sa_is_loopback(&p->fe_addr))
+		laddr = p->fe_addr;
+	sa_set_port(&laddr, 0);
+	err = sip_transp_add(ua->sip, SIP_TRANSP_TLS, &laddr, ua->tls_client);
+	if (err)
+		goto out;
+
+	for (i = 0; i < 2; i++) {
+		if (!sa_isset(&ua->listen[i], SA_PORT))
+			continue;
+		if (!ua->tls_server) {
+			if (!p->cert_chain || !p->cert_key) {
+				err = EINVAL;
+				goto out;
+			}
+			err = server_tls(ua, p);
+			if (err)
+				goto out;
+		}
+		err = sip_transp_add(ua->sip, SIP_TRANSP_TLS, &ua->listen[i],
+				     ua->tls_server);
+		if (err) {
+			log_error("sipua: cannot listen on %J: %m",
+				  &ua->listen[i], err);
+			goto out;
+		}
+	}
+
+	err = re_sdprintf(&ua->route_str, "sip:%J;transport=tls", &p->fe_addr);
+	if (err)
+		goto out;
+	pl_set_str(&pl, ua->route_str);
+	err = uri_decode(&ua->route, &pl);
+
+out:
+	if (err)
+		mem_deref(ua);
+	else
+		*uap = ua;
+
+	return err;
+}
+
+struct sip *sipua_sip(const struct sipua *ua)
+{
+	return ua ? ua->sip : NULL;
+}
+
+uint64_t sipua_rejected(const struct sipua *ua)
+{
+	return ua ? ua->rejected : 0;
+}
+
+int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr)
+{
+	if (!ua || !addr || idx < 0 || idx > 1)
+		return EINVAL;
+	if (!sa_isset(&ua->listen[idx], SA_PORT))
+		return ENOENT;
+
+	*addr = ua->listen[idx];
+
+	return 0;
+}
+
+static void keepalive_handler(int err, void *arg)
+{
+	struct sipua *ua = arg;
+
+	/* the flow failed (RFC 5626 4.4.1): connection closed or no
+	 * pong; every registration on it must be refreshed on a new one */
+	log_notice("sipua: flow to the Front End lost: %m", err);
+	ua->ka = mem_deref(ua->ka);
+	sipua_reg_flow_lost(ua);
+}
+
+void sipua_flow_keepalive(struct sipua *ua, const struct sip_msg *msg)
+{
+	const struct sip_hdr *ft;
+	uint32_t interval = KEEPALIVE_DEFAULT_S;
+
+	if (ua->ka || !msg)
+		return;
+
+	/* RFC 5626 4.4.1: the registrar's Flow-Timer rules the interval */
+	ft = sip_msg_hdr(msg, SIP_HDR_FLOW_TIMER);
+	if (ft && pl_u32(&ft->val) >= KEEPALIVE_MIN_S)
+		interval = pl_u32(&ft->val);
+
+	if (sip_keepalive_start(&ua->ka, ua->sip, msg, interval,
+				keepalive_handler, ua))
+		ua->ka = mem_deref(ua->ka);
+}

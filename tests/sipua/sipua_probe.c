@@ -1,0 +1,206 @@
+/**
+ * @file sipua_probe.c  Drive the SIP user agent against a Front End, for
+ * test_sipua.py
+ *
+ *   sipua_probe FE_ADDR CA_FILE SERVER_NAME USER DOMAIN SECRET COMMAND...
+ *
+ *   check                 SECRET is the password; prints
+ *                         "ok HA1" or "fail ERRNO SCODE"
+ *   register UUID EXPIRES SECRET is the HA1; registers and prints one line
+ *                         per status change ("registered EXPIRES SENT",
+ *                         "failed ERRNO SCODE SENT") until SIGTERM/SIGINT,
+ *                         then unregisters and prints "unregistered"
+ *   serve                 prints "listening" and runs until a signal
+ *
+ * Environment: SIPUA_LISTEN=ADDR:PORT with SIPUA_CERT and SIPUA_KEY (PEM)
+ * opens the service's own SIP/TLS listener; SIPUA_TRACE=1 prints every
+ * SIP message to stderr.
+ *
+ * Exit status 0 on success, 1 on failure, 2 on bad arguments.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sipua.h"
+
+enum {
+	WHEEL_TICK_MS = 50,
+	WHEEL_SLOTS = 1024,
+	STOP_GRACE_MS = 3000, /* time to get the un-REGISTER out */
+	CHECK_TIMEOUT_MS = 40000,
+};
+
+static struct {
+	struct sipua *ua;
+	struct sipua_reg *reg;
+	struct sipua_check *chk;
+	struct tmr tmr;
+	int status;
+	bool stopping;
+} probe;
+
+static void check_handler(int err, const char *ha1, uint16_t scode, void *arg)
+{
+	(void)arg;
+
+	if (!err) {
+		printf("ok %s\n", ha1);
+		probe.status = 0;
+	} else {
+		printf("fail %d %u\n", err, scode);
+		probe.status = 1;
+	}
+	fflush(stdout);
+	re_cancel();
+}
+
+static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
+{
+	(void)arg;
+
+	if (!err)
+		printf("registered %u %u\n", expires,
+		       sipua_reg_sent(probe.reg));
+	else
+		printf("failed %d %u %u\n", err, scode,
+		       sipua_reg_sent(probe.reg));
+	fflush(stdout);
+}
+
+/* SIPUA_TRACE=1: every SIP message sent and received, to stderr */
+static void trace_handler(bool tx, enum sip_transp tp, const struct sa *src,
+			  const struct sa *dst, const uint8_t *pkt, size_t len,
+			  void *arg)
+{
+	(void)tp;
+	(void)arg;
+	re_fprintf(stderr, "%s %J -> %J\n%b\n", tx ? "send" : "recv", src, dst,
+		   pkt, len);
+}
+
+static void stop_timeout(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+static void signal_handler(int sig)
+{
+	(void)sig;
+
+	if (probe.stopping) {
+		re_cancel();
+		return;
+	}
+	probe.stopping = true;
+	if (probe.reg) {
+		/* dropping the registration sends the un-REGISTER */
+		probe.reg = mem_deref(probe.reg);
+		printf("unregistered\n");
+		fflush(stdout);
+		tmr_start(&probe.tmr, STOP_GRACE_MS, stop_timeout, NULL);
+		return;
+	}
+	re_cancel();
+}
+
+int main(int argc, char *argv[])
+{
+	struct sipua_param p;
+	struct wheel *wheel = NULL;
+	struct pl addr;
+	int err;
+
+	if (argc < 8) {
+		fprintf(stderr, "usage: sipua_probe FE_ADDR CA_FILE "
+				"SERVER_NAME USER DOMAIN SECRET COMMAND...\n");
+		return 2;
+	}
+
+	err = libre_init();
+	if (err)
+		return 1;
+	(void)fd_setsize(1024);
+	tmr_init(&probe.tmr);
+	probe.status = 1;
+
+	memset(&p, 0, sizeof(p));
+	pl_set_str(&addr, argv[1]);
+	if (sa_decode(&p.fe_addr, addr.p, addr.l)) {
+		fprintf(stderr, "bad address %s\n", argv[1]);
+		probe.status = 2;
+		goto out;
+	}
+	p.fe_ca_file = argv[2];
+	p.fe_server_name = argv[3];
+
+	if (getenv("SIPUA_LISTEN")) {
+		pl_set_str(&addr, getenv("SIPUA_LISTEN"));
+		if (sa_decode(&p.sip_internal, addr.p, addr.l)) {
+			probe.status = 2;
+			goto out;
+		}
+		p.cert_chain = getenv("SIPUA_CERT");
+		p.cert_key = getenv("SIPUA_KEY");
+	}
+
+	err = wheel_alloc(&wheel, WHEEL_TICK_MS, WHEEL_SLOTS, true);
+	if (err)
+		goto out;
+	p.wheel = wheel;
+
+	err = sipua_alloc(&probe.ua, &p);
+	if (err) {
+		printf("fail %d 0\n", err);
+		goto out;
+	}
+
+	if (getenv("SIPUA_TRACE"))
+		sip_set_trace_handler(sipua_sip(probe.ua), trace_handler);
+
+	if (!strcmp(argv[7], "check")) {
+		err =
+		    sipua_check_password(&probe.chk, probe.ua, argv[4], argv[5],
+					 argv[6], check_handler, NULL);
+		if (err) {
+			printf("fail %d 0\n", err);
+			goto out;
+		}
+		tmr_start(&probe.tmr, CHECK_TIMEOUT_MS, stop_timeout, NULL);
+	} else if (!strcmp(argv[7], "register") && argc >= 10) {
+		struct sipua_reg_param rp = {
+		    .user = argv[4],
+		    .domain = argv[5],
+		    .ha1 = argv[6],
+		    .instance = argv[8],
+		    .expires = (uint32_t)atoi(argv[9]),
+		};
+
+		err = sipua_reg_alloc(&probe.reg, probe.ua, &rp, reg_handler,
+				      NULL);
+		if (err) {
+			printf("fail %d 0\n", err);
+			goto out;
+		}
+		probe.status = 0;
+	} else if (!strcmp(argv[7], "serve")) {
+		printf("listening\n");
+		fflush(stdout);
+		probe.status = 0;
+	} else {
+		probe.status = 2;
+		goto out;
+	}
+
+	(void)re_main(signal_handler);
+
+out:
+	tmr_cancel(&probe.tmr);
+	probe.chk = mem_deref(probe.chk);
+	probe.reg = mem_deref(probe.reg);
+	probe.ua = mem_deref(probe.ua);
+	wheel = mem_deref(wheel);
+	fflush(stdout);
+	libre_close();
+	return probe.status;
+}

@@ -1,0 +1,318 @@
+"""The SIP user agent against the real Front End (Kamailio 5.6).
+
+tests/sipua/sipua_probe.c drives src/sipua: a credential check, one
+registration, a listener. Kamailio shows what happened (ul.lookup, its
+request log at debug level 3).
+"""
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from frontend import Frontend, available, free_port
+
+SRC = Path(os.environ.get("MOBILITY_SRC",
+                          Path(__file__).resolve().parents[2]))
+BUILD = Path(os.environ.get("MOBILITY_BUILD", SRC / "build"))
+PROBE = BUILD / "tests" / "sipua_probe"
+
+pytestmark = pytest.mark.skipif(not available(),
+                                reason="Kamailio is not installed")
+
+EACCES = 13
+
+
+@pytest.fixture(scope="module")
+def fe(tmp_path_factory):
+    # level 3 logs every request the Front End receives
+    os.environ["FE_LOG_LEVEL"] = "3"
+    f = Frontend(tmp_path_factory.mktemp("sipua") / "fe")
+    f.start()
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+class Probe:
+    """One sipua_probe process; stdout lines collected from a file."""
+
+    def __init__(self, fe, user, secret, *command, server_name=None,
+                 ca_file=None, env=None, tmpdir=None):
+        self.out = Path(tmpdir) / f"probe-{uuid.uuid4().hex[:8]}.out"
+        self.err = self.out.with_suffix(".err")
+        args = [str(PROBE), f"127.0.0.1:{fe.tls_port}",
+                str(ca_file or fe.ca_file), server_name or fe.domain, user,
+                fe.domain, secret, *map(str, command)]
+        e = dict(os.environ, SIPUA_TRACE="1", **(env or {}))
+        with open(self.out, "w") as o, open(self.err, "w") as r:
+            self.proc = subprocess.Popen(args, stdout=o, stderr=r,
+                                         stdin=subprocess.DEVNULL, env=e)
+
+    def lines(self):
+        return self.out.read_text().splitlines()
+
+    def trace(self):
+        return self.err.read_text(errors="replace")
+
+    def wait_line(self, pattern, count=1, timeout=10):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            hits = [ln for ln in self.lines() if rx.search(ln)]
+            if len(hits) >= count:
+                return hits
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {count}x {pattern!r}: {self.lines()}")
+            time.sleep(0.05)
+
+    def wait(self, timeout=45):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def run_check(fe, tmp_path, user, password, **kw):
+    p = Probe(fe, user, password, "check", tmpdir=tmp_path, **kw)
+    rc = p.wait()
+    return rc, p.lines(), p
+
+
+def sent_messages(trace):
+    """The SIP messages the probe sent (SIPUA_TRACE blocks)."""
+    blocks = re.split(r"^(send|recv) \S+ -> \S+$", trace, flags=re.M)
+    return [blocks[i + 1] for i in range(1, len(blocks) - 1, 2)
+            if blocks[i] == "send"]
+
+
+def sent_registers(trace):
+    return len([m for m in sent_messages(trace)
+                if m.lstrip().startswith("REGISTER sip:")])
+
+
+def fe_registers(fe, user, since):
+    """REGISTERs from user logged by the Front End after offset since."""
+    return len(re.findall(rf"REGISTER sip:\S+ from sip:{user}@",
+                          fe.log_text()[since:]))
+
+
+def binding(fe, user, instance):
+    return [c for c in fe.registrations(user)
+            if c.get("Instance") == f"<urn:uuid:{instance}>"]
+
+
+# ----- transport -----
+
+def test_untrusted_certificate_fails(fe, tmp_path):
+    other = tmp_path / "otherca"
+    subprocess.run([str(SRC / "deploy" / "certs.sh"), "ca", str(other)],
+                   check=True, capture_output=True)
+    fe.add_user("tls1", "pw-tls1")
+    since = len(fe.log_text())
+    rc, lines, p = run_check(fe, tmp_path, "tls1", "pw-tls1",
+                             ca_file=other / "ca.pem")
+    assert rc == 1
+    err, scode = lines[-1].split()[1:3]
+    assert scode == "0" and int(err) != EACCES, lines
+    time.sleep(0.3)
+    assert fe_registers(fe, "tls1", since) == 0
+
+
+def test_wrong_server_name_fails(fe, tmp_path):
+    fe.add_user("tls2", "pw-tls2")
+    since = len(fe.log_text())
+    rc, lines, p = run_check(fe, tmp_path, "tls2", "pw-tls2",
+                             server_name="frontend.example.org")
+    assert rc == 1
+    assert lines[-1].split()[2] == "0", lines
+    time.sleep(0.3)
+    assert fe_registers(fe, "tls2", since) == 0
+    # the same probe with the right name gets through
+    rc, lines, p = run_check(fe, tmp_path, "tls2", "pw-tls2")
+    assert rc == 0, lines
+
+
+# ----- credential check -----
+
+def test_check_password_right(fe, tmp_path):
+    fe.add_user("carol", "carol-pw")
+    # carol already has a device registered; the check must not touch it
+    with fe.sip_agent("carol", "carol-pw") as dev:
+        r = dev.request("REGISTER", contact=dev.contact,
+                        headers=["Expires: 600"])
+        assert r[-1].status == 200
+        before = fe.registrations("carol")
+        assert len(before) == 1
+        rc, lines, p = run_check(fe, tmp_path, "carol", "carol-pw")
+        assert rc == 0, lines
+        assert lines[-1] == "ok " + fe.ha1("carol", "carol-pw")
+        after = fe.registrations("carol")
+    assert [(c["Address"], c["Call-ID"], c["CSeq"]) for c in after] == \
+        [(c["Address"], c["Call-ID"], c["CSeq"]) for c in before]
+    # a binding query: never a Contact, never "Contact: *"
+    assert not [m for m in sent_messages(p.trace()) if "Contact:" in m]
+    assert sent_registers(p.trace()) == 2
+
+
+def test_check_password_wrong_no_retry(fe, tmp_path):
+    fe.add_user("dave", "dave-pw")
+    since = len(fe.log_text())
+    rc, lines, p = run_check(fe, tmp_path, "dave", "not-daves")
+    assert rc == 1
+    assert lines[-1] == f"fail {EACCES} 401", lines
+    time.sleep(1.0)
+    # exactly one challenge and one answer, as the Front End saw them
+    assert fe_registers(fe, "dave", since) == 2
+    assert sent_registers(p.trace()) == 2
+    assert "Authorization: Digest" in p.trace()
+
+
+def test_check_unknown_user(fe, tmp_path):
+    rc, lines, p = run_check(fe, tmp_path, "nobody", "x")
+    assert rc == 1
+    assert lines[-1].startswith(f"fail {EACCES} "), lines
+
+
+# ----- registration -----
+
+def test_register_refresh_unregister(fe, tmp_path):
+    fe.add_user("erin", "erin-pw")
+    inst = str(uuid.uuid4())
+    with fe.sip_agent("erin", "erin-pw") as dev:
+        r = dev.request("REGISTER", contact=dev.contact,
+                        headers=["Expires: 600"])
+        assert r[-1].status == 200
+        p = Probe(fe, "erin", fe.ha1("erin", "erin-pw"), "register", inst,
+                  10, tmpdir=tmp_path)
+        try:
+            p.wait_line(r"^registered 10 1$")
+            b = binding(fe, "erin", inst)
+            assert len(b) == 1, fe.registrations("erin")
+            assert b[0]["Reg-Id"] == "1"
+            assert ";ob" in b[0]["Address"]
+            first_cseq = int(b[0]["CSeq"])
+            # refreshed at 50-90% of the 10 s granted
+            t0 = time.monotonic()
+            p.wait_line(r"^registered 10 2$", timeout=12)
+            assert 4.0 < time.monotonic() - t0 < 10.0
+            b = binding(fe, "erin", inst)
+            assert len(b) == 1 and int(b[0]["CSeq"]) > first_cseq
+            assert "Supported: outbound, path" in p.trace()
+            # destroy: this binding goes while the connection is still
+            # open (so not by handle_lost_tcp); the other device stays
+            p.stop()
+            p.wait_line(r"^unregistered$")
+            deadline = time.monotonic() + 2.5
+            while binding(fe, "erin", inst):
+                assert time.monotonic() < deadline, fe.registrations("erin")
+                time.sleep(0.05)
+            assert p.proc.poll() is None
+            regs = fe.registrations("erin")
+            assert [c["Address"] for c in regs] == \
+                [dev.contact.strip("<>")]
+            assert [m for m in sent_messages(p.trace())
+                    if re.search(r"reg-id=1;expires=0\r?$", m, re.M)]
+            assert p.wait(10) == 0
+        finally:
+            p.kill()
+
+
+def test_bad_ha1_fails_once(fe, tmp_path):
+    fe.add_user("fred", "fred-pw")
+    since = len(fe.log_text())
+    p = Probe(fe, "fred", fe.ha1("fred", "other"), "register",
+              str(uuid.uuid4()), 60, tmpdir=tmp_path)
+    try:
+        p.wait_line(rf"^failed {EACCES} 401 1$")
+        time.sleep(1.5)
+        assert fe_registers(fe, "fred", since) == 2
+        assert not fe.registrations("fred")
+    finally:
+        p.stop()
+        p.wait(10)
+
+
+def test_listener_rejects_invalid_requests(fe, tmp_path):
+    d = tmp_path / "certs"
+    subprocess.run([str(SRC / "deploy" / "certs.sh"), "leaf", str(d), "mob",
+                    "mob.example.test"], check=True, capture_output=True)
+    port = free_port()
+    p = Probe(fe, "x", "x", "serve", tmpdir=tmp_path,
+              env={"SIPUA_LISTEN": f"127.0.0.1:{port}",
+                   "SIPUA_CERT": str(d / "mob.pem"),
+                   "SIPUA_KEY": str(d / "mob.key")})
+    try:
+        p.wait_line("^listening$")
+        ctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+
+        def ask(lines):
+            with socket.create_connection(("127.0.0.1", port), 5) as s, \
+                    ctx.wrap_socket(s, server_hostname="mob.example.test") \
+                    as t:
+                t.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+                t.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = t.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                return data.decode(errors="replace").split("\r\n")[0]
+
+        req = ["OPTIONS sip:mob@127.0.0.1 SIP/2.0",
+               "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKabc1",
+               "Max-Forwards: 70", "To: <sip:mob@example.test>",
+               "From: <sip:fe@example.test>;tag=1", "Call-ID: c1",
+               "CSeq: 1 OPTIONS", "Content-Length: 0"]
+        assert ask([ln for ln in req if not ln.startswith("Max-")]) == \
+            "SIP/2.0 400 Missing Max-Forwards header"
+        assert ask([ln.replace("1 OPTIONS", "1 INVITE") for ln in req]) == \
+            "SIP/2.0 400 CSeq method does not match the request method"
+        assert ask([ln for ln in req if not ln.startswith("To:")]) == \
+            "SIP/2.0 400 Missing To header"
+        # a valid request passes the validator (nothing else handles it)
+        assert ask(req) == "SIP/2.0 501 Not Implemented"
+    finally:
+        p.stop()
+        p.wait(10)
+
+
+def test_frontend_restart_reregisters(fe, tmp_path):
+    fe.add_user("gina", "gina-pw")
+    inst = str(uuid.uuid4())
+    p = Probe(fe, "gina", fe.ha1("gina", "gina-pw"), "register", inst, 600,
+              tmpdir=tmp_path)
+    try:
+        p.wait_line(r"^registered 600 1$")
+        old = binding(fe, "gina", inst)[0]["Received"]
+        fe.stop()
+        p.wait_line(r"^failed ")          # the flow loss was noticed
+        fe.start()
+        t0 = time.monotonic()
+        # back by itself: retries back off 1, 2, 4... s (50-100% jitter)
+        p.wait_line(r"^registered 600 ", count=2, timeout=30)
+        elapsed = time.monotonic() - t0
+        b = binding(fe, "gina", inst)
+        assert len(b) == 1 and b[0]["Received"] != old
+        assert elapsed < 30
+    finally:
+        p.stop()
+        p.wait(10)
