@@ -14,6 +14,7 @@ struct store {
 	struct list reads;  /* issued in this loop turn                 */
 	struct tmr turn;    /* 0 ms: fires at the end of the loop turn  */
 	uint32_t depth;     /* writes issued and not yet completed      */
+	size_t qbytes;      /* their key and value bytes                */
 
 	struct metric *m_commits, *m_errors, *m_writes, *m_lat_last,
 	    *m_lat_total, *m_depth;
@@ -151,6 +152,7 @@ void store_complete(struct store *s, struct list *done)
 
 		list_unlink(le);
 		--s->depth;
+		s->qbytes -= r->alen + r->blen + r->vlen;
 		metric_add(s->m_writes, 1);
 		if (r->doneh && store_req_live(r))
 			r->doneh(r->err, r->arg);
@@ -232,6 +234,9 @@ static int req_issue(struct store *s, struct store_req *t, const void *a,
 		return EOVERFLOW;
 	if (vlen && !val)
 		return EINVAL;
+	if (write && (s->depth >= STORE_QUEUE_MAX ||
+		      s->qbytes + alen + blen + vlen > STORE_QUEUE_BYTES_MAX))
+		return ENOBUFS;
 
 	r = mem_zalloc(sizeof(*r), req_destructor);
 	if (!r)
@@ -271,6 +276,7 @@ static int req_issue(struct store *s, struct store_req *t, const void *a,
 	if (write) {
 		list_append(&s->writes, &r->le, r);
 		++s->depth;
+		s->qbytes += alen + blen + vlen;
 		metric_set(s->m_depth, s->depth);
 	} else {
 		list_append(&s->reads, &r->le, r);

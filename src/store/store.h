@@ -51,7 +51,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Named limits; a call over one returns EOVERFLOW, an empty id EINVAL. */
+/** Named limits; a call over one returns EOVERFLOW, an empty id EINVAL.
+ * A write that would take the writes not yet completed over
+ * STORE_QUEUE_MAX or STORE_QUEUE_BYTES_MAX returns ENOBUFS (back-pressure:
+ * the store is asked for more than it can commit). */
 enum {
 	STORE_ID_MAX = 128,           /**< session / subscription id bytes */
 	STORE_USER_MAX = 255,         /**< user (SIP URI) bytes            */
@@ -59,6 +62,8 @@ enum {
 	STORE_TOKEN_HASH_MAX = 64,    /**< token hash bytes                */
 	STORE_VALUE_MAX = 256 * 1024, /**< value bytes                     */
 	STORE_READ_MAX = 1024,        /**< events in one range read        */
+	STORE_QUEUE_MAX = 65536,      /**< writes not yet completed        */
+	STORE_QUEUE_BYTES_MAX = 64 << 20, /**< their key and value bytes   */
 };
 
 struct store;

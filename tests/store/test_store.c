@@ -885,6 +885,58 @@ out:
 	dir_remove();
 }
 
+/* Back-pressure: the queue of writes not completed has two limits. */
+static void test_queue_limits(void)
+{
+	static uint8_t val[STORE_VALUE_MAX];
+	struct store *s = NULL;
+	unsigned i, accepted = 0;
+	int err = 0;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 1) == 0);
+	if (!s)
+		goto out;
+
+	/* writes: STORE_QUEUE_MAX are taken, one more is refused */
+	ndone = 0;
+	for (i = 0; i < STORE_QUEUE_MAX && !err; i++) {
+		char key[16];
+		re_snprintf(key, sizeof(key), "q%u", i);
+		err = store_session_put(s, key, V("q"), 1, done_h, NULL, NULL);
+	}
+	CHECK(err == 0);
+	CHECK(store_session_put(s, "one-more", V("q"), 1, done_h, NULL, NULL) ==
+	      ENOBUFS);
+	/* reads are not writes */
+	CHECK(!store_session_get(s, "q0", get_h, NULL, NULL));
+	CHECK(wait_done(STORE_QUEUE_MAX + 1));
+	CHECK(!store_session_put(s, "one-more", V("q"), 1, done_h, NULL, NULL));
+	CHECK(wait_done(STORE_QUEUE_MAX + 2));
+
+	/* bytes: 64 MiB of largest values (they fail in the 1 MiB map) */
+	ndone = 0;
+	err = 0;
+	for (i = 0; i < 1000 && !err; i++) {
+		char key[16];
+		re_snprintf(key, sizeof(key), "b%u", i);
+		err = store_session_put(s, key, val, sizeof(val), done_h, NULL,
+					NULL);
+		if (!err)
+			++accepted;
+	}
+	CHECK(err == ENOBUFS);
+	CHECK(accepted == STORE_QUEUE_BYTES_MAX / STORE_VALUE_MAX - 1);
+	CHECK(wait_done(accepted));
+	CHECK(!store_session_put(s, "b-after", val, sizeof(val), done_h, NULL,
+				 NULL));
+	CHECK(wait_done(accepted + 1));
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
 /* Cancellation */
 
 static struct store_op *load_op;
@@ -1145,6 +1197,7 @@ int main(int argc, char *argv[])
 	test_loop_not_blocked();
 	test_enospc();
 	test_limits();
+	test_queue_limits();
 	test_cancel();
 	test_reload();
 	test_kill9();
