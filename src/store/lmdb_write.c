@@ -1,0 +1,257 @@
+/**
+ * @file lmdb_write.c  LMDB backend: write transactions on the worker thread
+ *
+ * The worker takes every write queued at that moment (one or more loop
+ * turns) and applies them in one write transaction; the batch goes back
+ * to the loop thread through doneq and a wake-up on the mqueue, and the
+ * completions run there once mdb_txn_commit() has synced.
+ */
+#include <time.h>
+#include "lmdb_int.h"
+
+/* Worker thread */
+
+/* Delete every key of dbi from the cursor's position on that starts with
+ * pfx and, for the event log, has a sequence <= upto. */
+static int del_range(MDB_txn *txn, MDB_dbi dbi, const uint8_t *start,
+		     size_t slen, size_t pfxlen, bool bounded, uint64_t upto,
+		     unsigned *ndel)
+{
+	MDB_cursor *cur;
+	MDB_val k = {slen, (void *)start}, v;
+	int rc;
+
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc)
+		return rc;
+
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (!has_prefix(&k, start, pfxlen))
+			break;
+		if (bounded && get_be64((uint8_t *)k.mv_data + pfxlen) > upto)
+			break;
+		rc = mdb_cursor_del(cur, 0);
+		if (rc)
+			break;
+		++*ndel;
+	}
+
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Apply one write. Returns an LMDB code that ends the transaction;
+ * results of this write alone (key exists, nothing to delete) go to
+ * r->err. */
+static int apply(struct lmdb *l, MDB_txn *txn, struct store_req *r)
+{
+	uint8_t kb[KEY_MAX + 8];
+	MDB_val k = {0, kb}, v = {r->vlen, r->val};
+	unsigned ndel = 0;
+	int rc = 0;
+
+	switch (r->kind) {
+
+	case SK_SESSION_PUT:
+		k = (MDB_val){r->alen, r->a};
+		rc = mdb_put(txn, l->dbi[DB_SESSION], &k, &v, 0);
+		break;
+
+	case SK_SESSION_DEL:
+		k = (MDB_val){r->alen, r->a};
+		rc = mdb_del(txn, l->dbi[DB_SESSION], &k, NULL);
+		if (rc == MDB_NOTFOUND) {
+			r->err = ENOENT;
+			rc = 0;
+		}
+		if (rc)
+			break;
+		/* The session's log and subscriptions go with it. */
+		k.mv_size = key_pair(kb, r->a, r->alen, NULL, 0);
+		rc = del_range(txn, l->dbi[DB_EVENT], kb, k.mv_size, k.mv_size,
+			       false, 0, &ndel);
+		if (!rc)
+			rc = del_range(txn, l->dbi[DB_SUB], kb, k.mv_size,
+				       k.mv_size, false, 0, &ndel);
+		break;
+
+	case SK_TOKEN_PUT:
+		k = (MDB_val){r->alen, r->a};
+		v.mv_size = 8 + r->blen;
+		rc = mdb_put(txn, l->dbi[DB_TOKEN], &k, &v, MDB_RESERVE);
+		if (!rc) {
+			uint8_t *p = v.mv_data;
+			int i;
+
+			for (i = 0; i < 8; i++)
+				p[i] = (uint8_t)(r->n >> (8 * (7 - i)));
+			memcpy(p + 8, r->b, r->blen);
+		}
+		break;
+
+	case SK_EVENT_APPEND:
+		k.mv_size = key_event(kb, r->a, r->alen, r->n);
+		rc = mdb_put(txn, l->dbi[DB_EVENT], &k, &v, MDB_NOOVERWRITE);
+		break;
+
+	case SK_EVENT_ACK:
+		k.mv_size = key_event(kb, r->a, r->alen, 0);
+		rc = del_range(txn, l->dbi[DB_EVENT], kb, k.mv_size,
+			       k.mv_size - 8, true, r->n, &ndel);
+		break;
+
+	case SK_HA1_PUT:
+	case SK_SUB_PUT:
+		k.mv_size = key_pair(kb, r->a, r->alen, r->b, r->blen);
+		rc = mdb_put(txn,
+			     l->dbi[r->kind == SK_HA1_PUT ? DB_HA1 : DB_SUB],
+			     &k, &v, 0);
+		break;
+
+	case SK_TOKEN_DEL:
+	case SK_HA1_DEL:
+	case SK_SUB_DEL:
+		if (r->kind == SK_TOKEN_DEL)
+			k = (MDB_val){r->alen, r->a};
+		else
+			k.mv_size = key_pair(kb, r->a, r->alen, r->b, r->blen);
+		rc = mdb_del(txn,
+			     l->dbi[r->kind == SK_TOKEN_DEL ? DB_TOKEN
+				    : r->kind == SK_HA1_DEL ? DB_HA1
+							    : DB_SUB],
+			     &k, NULL);
+		break;
+
+	default:
+		return EINVAL;
+	}
+
+	if (rc == MDB_NOTFOUND || rc == MDB_KEYEXIST) {
+		r->err = lmdb_err(rc);
+		rc = 0;
+	}
+
+	return rc;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* One write transaction for the whole batch: either every write in it is
+ * committed (each with its own result) or none, and then every write
+ * gets the transaction's error. */
+static void commit_batch(struct lmdb *l, struct list *batch)
+{
+	uint64_t t0 = now_us();
+	MDB_txn *txn = NULL;
+	struct le *le;
+	int rc;
+
+	/* Blocks while another process holds the write lock: that is
+	 * why this runs here and not on the loop thread. */
+	rc = mdb_txn_begin(l->env, NULL, 0, &txn);
+	for (le = batch->head; !rc && le; le = le->next)
+		rc = apply(l, txn, le->data);
+
+	if (rc)
+		mdb_txn_abort(txn);
+	else
+		rc = mdb_txn_commit(txn); /* writes and syncs */
+
+	if (rc) {
+		for (le = batch->head; le; le = le->next) {
+			struct store_req *r = le->data;
+			r->err = lmdb_err(rc);
+		}
+	}
+
+	pthread_mutex_lock(&l->mtx);
+	if (rc)
+		++l->nfail;
+	else
+		++l->ncommit;
+	l->lat_us = now_us() - t0;
+	l->lat_total_us += l->lat_us;
+	pthread_mutex_unlock(&l->mtx);
+}
+
+static void list_move(struct list *to, struct list *from)
+{
+	struct le *le;
+
+	while ((le = list_head(from))) {
+		list_unlink(le);
+		list_append(to, le, le->data);
+	}
+}
+
+void *lmdb_worker(void *arg)
+{
+	struct lmdb *l = arg;
+	struct list batch = LIST_INIT;
+
+	pthread_mutex_lock(&l->mtx);
+	for (;;) {
+		while (!l->sendq.head && !l->stop)
+			pthread_cond_wait(&l->cond, &l->mtx);
+		if (!l->sendq.head)
+			break; /* stopping and nothing left */
+
+		list_move(&batch, &l->sendq);
+		pthread_mutex_unlock(&l->mtx);
+
+		commit_batch(l, &batch);
+
+		pthread_mutex_lock(&l->mtx);
+		list_move(&l->doneq, &batch);
+		pthread_mutex_unlock(&l->mtx);
+
+		/* Wakes the loop thread; the data travels in doneq. */
+		(void)mqueue_push(l->mq, 0, NULL);
+		pthread_mutex_lock(&l->mtx);
+	}
+	pthread_mutex_unlock(&l->mtx);
+
+	return NULL;
+}
+
+/* Loop thread */
+
+void lmdb_mq_handler(int id, void *data, void *arg)
+{
+	struct lmdb *l = arg;
+	struct list done = LIST_INIT;
+	uint64_t ncommit, nfail, lat, lat_total;
+	(void)id;
+	(void)data;
+
+	/* One wake-up may carry several commits: take them all. */
+	pthread_mutex_lock(&l->mtx);
+	list_move(&done, &l->doneq);
+	ncommit = l->ncommit;
+	nfail = l->nfail;
+	lat = l->lat_us;
+	lat_total = l->lat_total_us;
+	l->ncommit = l->nfail = l->lat_total_us = 0;
+	pthread_mutex_unlock(&l->mtx);
+
+	if (ncommit || nfail)
+		store_commit_stats(l->s, ncommit, nfail, lat, lat_total);
+	store_complete(l->s, &done);
+}
+
+void lmdb_submit(void *bed, struct list *batch)
+{
+	struct lmdb *l = bed;
+
+	pthread_mutex_lock(&l->mtx);
+	list_move(&l->sendq, batch);
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->mtx);
+}
