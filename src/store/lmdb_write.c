@@ -195,6 +195,7 @@ void *lmdb_worker(void *arg)
 {
 	struct lmdb *l = arg;
 	struct list batch = LIST_INIT;
+	bool wake;
 
 	pthread_mutex_lock(&l->mtx);
 	for (;;) {
@@ -209,11 +210,17 @@ void *lmdb_worker(void *arg)
 		commit_batch(l, &batch);
 
 		pthread_mutex_lock(&l->mtx);
+		wake = !l->doneq.head;
 		list_move(&l->doneq, &batch);
 		pthread_mutex_unlock(&l->mtx);
 
-		/* Wakes the loop thread; the data travels in doneq. */
-		(void)mqueue_push(l->mq, 0, NULL);
+		/* Wakes the loop thread; the data travels in doneq. A doneq
+		 * that was not empty has a wake-up on its way already, and
+		 * the loop takes all of doneq at once. So at most one
+		 * message is in the pipe: the push never blocks, not even
+		 * while the store's destructor waits for this thread. */
+		if (wake)
+			(void)mqueue_push(l->mq, 0, NULL);
 		pthread_mutex_lock(&l->mtx);
 	}
 	pthread_mutex_unlock(&l->mtx);
