@@ -224,6 +224,35 @@ static void test_digest(void)
 	hdr = mem_deref(hdr);
 }
 
+/* Arguments refused before anything is sent or opened. */
+static void test_params(void)
+{
+	struct sipua_param p;
+	struct wheel *w = NULL;
+	struct sipua *ua = NULL;
+
+	CHECK(wheel_alloc(&w, 50, 64, false) == 0);
+	memset(&p, 0, sizeof(p));
+	CHECK(sipua_alloc(&ua, &p) == EINVAL);
+
+	(void)sa_set_str(&p.fe_addr, "127.0.0.1", 5061);
+	p.fe_server_name = "fe.example.test";
+	p.fe_ca_file = "/nonexistent/ca.pem";
+	p.wheel = w;
+	/* an unreadable CA file is an error, not an unverified link */
+	CHECK(sipua_alloc(&ua, &p) == EINVAL);
+	CHECK(ua == NULL);
+
+	CHECK(sipua_check_password(NULL, NULL, "a", "b", "c", NULL, NULL) ==
+	      EINVAL);
+	CHECK(sipua_reg_alloc(NULL, NULL, NULL, NULL, NULL) == EINVAL);
+	CHECK(metric_value(metrics_get(METRIC_COUNTER,
+				       "mobility_sip_rejected_total", NULL,
+				       "")) == 0);
+
+	mem_deref(w);
+}
+
 int main(void)
 {
 	int err = libre_init();
@@ -233,7 +262,9 @@ int main(void)
 
 	test_validator();
 	test_digest();
+	test_params();
 
+	metrics_close();
 	libre_close();
 	return check_done("test_sipua");
 }
