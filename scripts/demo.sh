@@ -85,7 +85,7 @@ certificate = $run/certs/web.pem $run/certs/web.key
 
 [frontend]
 address = 127.0.0.1:$FE_TLS
-tls_server_name = fe.$DOMAIN
+tls_server_name = $DOMAIN
 ca_file = $run/certs/ca.pem
 client_internal_access = fe.$DOMAIN:$FE_TLS
 
@@ -95,6 +95,9 @@ certificate = $run/certs/sip.pem $run/certs/sip.key
 
 [admin]
 listen = 127.0.0.1:$ADMIN_PORT
+
+[store]
+path = $run/store
 CONF
 
 build/demo/mobilityd --check-config "$run/mobilityd.conf"

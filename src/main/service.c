@@ -5,11 +5,16 @@
  * serve autodiscover only; the web FQDNs (and any other Host, so that a
  * reverse proxy that rewrites Host still reaches us) serve every resource.
  */
+#include <string.h>
+#include <sys/stat.h>
 #include <re.h>
 #include "core.h"
 #include "conf.h"
 #include "web.h"
 #include "autodiscover.h"
+#include "sipua.h"
+#include "store.h"
+#include "auth.h"
 #include "service.h"
 
 enum {
@@ -23,6 +28,9 @@ struct service {
 	struct web_srv *web;
 	struct web_tls *tls;
 	struct autodiscover *ad;
+	struct store *store;
+	struct sipua *ua;
+	struct auth *auth;
 	struct admin *admin;
 };
 
@@ -33,6 +41,9 @@ static void destructor(void *arg)
 	mem_deref(svc->admin);
 	mem_deref(svc->web);
 	mem_deref(svc->ad);
+	mem_deref(svc->auth);
+	mem_deref(svc->ua);
+	mem_deref(svc->store);
 	mem_deref(svc->tls);
 	mem_deref(svc->wheel);
 	mem_deref(svc->conf);
@@ -62,7 +73,38 @@ static void web_handler(struct web_req *req, void *arg)
 
 	if (autodiscover_handle(svc->ad, req))
 		return;
+	if (!pl_strcasecmp(web_req_path(req), "/WebTicket/oauthtoken")) {
+		auth_token_request(svc->auth, req);
+		return;
+	}
 	not_found(req);
+}
+
+/* The autodiscover user resource asks who a bearer token belongs to. */
+static int ad_auth(const struct pl *authorization, enum ad_user_status *st,
+		   char *redirect, size_t size, void *arg)
+{
+	struct service *svc = arg;
+	const struct conf_redirect *r;
+	const char *user, *at;
+	struct pl dom;
+	int err;
+
+	err = auth_verify(svc->auth, authorization, &user);
+	if (err)
+		return err;
+
+	at = strchr(user, '@');
+	pl_set_str(&dom, at ? at + 1 : "");
+	r = conf_redirect_find(svc->conf, &dom);
+	if (r) {
+		(void)re_snprintf(redirect, size, "%s", r->href);
+		*st = AD_USER_ELSEWHERE;
+	} else {
+		*st = conf_serves_domain(svc->conf, &dom) ? AD_USER_HERE
+							  : AD_USER_UNKNOWN;
+	}
+	return 0;
 }
 
 static int add_vhosts(struct service *svc)
@@ -116,9 +158,35 @@ int service_alloc(struct service **svcp, struct conf *conf)
 	if (err)
 		goto out;
 
+	/* the store directory is ours: make it when it is missing */
+	(void)mkdir(conf->store_path, 0700);
+	err = store_lmdb_open(&svc->store, conf->store_path,
+			      conf->store_map_size_mb);
+	if (err) {
+		log_error("cannot open the store in %s: %m", conf->store_path,
+			  err);
+		goto out;
+	}
+
+	{
+		struct sipua_param sp;
+
+		sipua_param_from_conf(&sp, conf, svc->wheel);
+		err = sipua_alloc(&svc->ua, &sp);
+		if (err) {
+			log_error("cannot start the SIP user agent: %m", err);
+			goto out;
+		}
+	}
+
+	err = auth_alloc(&svc->auth, conf, svc->ua, svc->store);
+	if (err)
+		goto out;
+
 	err = autodiscover_alloc(&svc->ad, conf);
 	if (err)
 		goto out;
+	autodiscover_set_auth(svc->ad, ad_auth, svc);
 
 	err = web_srv_alloc(&svc->web, svc->wheel, &conf->limits,
 			    conf->server_fqdn, web_handler, svc);

@@ -438,6 +438,13 @@ bool web_req_connected(const struct web_req *req)
 	return req && req->conn && !req->conn->closed;
 }
 
+void web_req_wipe_body(struct web_req *req)
+{
+	/* the body points into our own copy of the request bytes */
+	if (req && req->body.l)
+		explicit_bzero((char *)req->body.p, req->body.l);
+}
+
 void web_req_set_cancel(struct web_req *req, web_cancel_h *h, void *arg)
 {
 	if (!req)

@@ -118,6 +118,9 @@ uint16_t web_req_local_port(const struct web_req *req);
 /** True while the connection is there to answer on. */
 bool web_req_connected(const struct web_req *req);
 
+/** Overwrite the body with zeros (it held a password). */
+void web_req_wipe_body(struct web_req *req);
+
 /** Be told if the connection goes away while the request is parked. */
 void web_req_set_cancel(struct web_req *req, web_cancel_h *h, void *arg);
 

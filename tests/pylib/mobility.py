@@ -38,7 +38,8 @@ class Mobilityd:
     extra: dict section -> list of "key = value" lines appended to the file.
     """
 
-    def __init__(self, tmpdir, extra=None, domains=(DOMAIN, OTHER_DOMAIN), limits=None):
+    def __init__(self, tmpdir, extra=None, domains=(DOMAIN, OTHER_DOMAIN), limits=None,
+                 fe=None):
         self.dir = str(tmpdir)
         os.makedirs(self.dir, exist_ok=True)
         self.http_port = free_port()
@@ -81,9 +82,10 @@ class Mobilityd:
                 *["%s = %s" % kv for kv in lim.items()],
             ],
             "frontend": [
-                "address = 127.0.0.1:%d" % free_port(),
-                "tls_server_name = fe.example.test",
-                "ca_file = " + self.ca,
+                # a real Front End (tests/pylib/frontend.py) when given
+                "address = 127.0.0.1:%d" % (fe.tls_port if fe else free_port()),
+                "tls_server_name = " + (fe.domain if fe else "fe.example.test"),
+                "ca_file = %s" % (fe.ca_file if fe else self.ca),
                 "client_internal_access = fe.example.test:5061",
                 "client_external_access = sip.example.test:443",
             ],
@@ -93,6 +95,7 @@ class Mobilityd:
             ],
             "autodiscover": [],
             "admin": ["listen = 127.0.0.1:%d" % self.admin_port],
+            "store": ["path = " + os.path.join(self.dir, "store")],
         }
         for sect, lines in (extra or {}).items():
             sections.setdefault(sect, []).extend(lines)

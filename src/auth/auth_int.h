@@ -1,0 +1,25 @@
+/**
+ * @file auth_int.h  Private declarations of the token service
+ */
+#ifndef MOB_AUTH_INT_H
+#define MOB_AUTH_INT_H
+
+struct tok;
+
+/** Tokens known in memory (token.c). */
+struct auth_tokens {
+	struct hash *hash; /* struct tok by its hash          */
+	struct list age;   /* oldest first, for the bound     */
+	size_t n;
+};
+
+int auth_tokens_init(struct auth_tokens *tt);
+void auth_tokens_close(struct auth_tokens *tt);
+struct tok *auth_tok_find(struct auth_tokens *tt, const uint8_t *hash);
+int auth_tok_add(struct auth_tokens *tt, const uint8_t *hash, const char *user,
+		 uint64_t expires);
+void auth_tok_del(struct auth_tokens *tt, struct tok *t);
+const char *auth_tok_user(const struct tok *t);
+uint64_t auth_tok_expires(const struct tok *t);
+
+#endif

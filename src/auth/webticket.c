@@ -1,0 +1,533 @@
+/**
+ * @file webticket.c  POST /WebTicket/oauthtoken (PROTOCOL.md "Web ticket")
+ *
+ *   grant_type=password&username=<sip uri or user@domain>&password=...
+ *   ms_rtc_renew=<token>          (renewal of a token still valid)
+ *
+ * 200 {"access_token":"cwt=...","token_type":"Bearer","expires_in":28800,
+ *      "ms_rtc_identityscope":"local"}
+ * 400 {"error":"invalid_request|invalid_grant|unsupported_grant_type"}
+ * 429 {"error":"invalid_grant",...} with Retry-After while throttled
+ * 503 {"error":"server_error"} when the Front End cannot be asked
+ *
+ * The answer is sent only once the token (and the HA1) are committed to
+ * the store: a client never holds a token a restart would forget.
+ */
+#include <ctype.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "conf.h"
+#include "repr.h"
+#include "sipua.h"
+#include "store.h"
+#include "auth.h"
+#include "auth_int.h"
+
+struct auth {
+	struct conf *conf;
+	struct sipua *ua;
+	struct store *st;
+	struct throttle *users;
+	struct throttle *addrs;
+	struct auth_tokens tokens;
+	struct metric *m_ok, *m_bad, *m_throttled, *m_error;
+};
+
+/* One token request in progress. */
+struct treq {
+	struct auth *a;
+	struct web_req *req; /* reference */
+	struct sipua_check *chk;
+	struct store_op *op;
+	char user[AUTH_USER_MAX + 1]; /* user@domain */
+	char addr[64];                /* client address, throttle key */
+	char token[AUTH_TOKEN_STRLEN + 1];
+	uint8_t hash[AUTH_HASH_BYTES];
+	uint8_t old_hash[AUTH_HASH_BYTES]; /* renewal: the token replaced */
+	bool renew;
+	uint64_t expires;
+	struct tmr done; /* frees the request after the stack unwinds */
+};
+
+static uint64_t now_s(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static void destructor(void *arg)
+{
+	struct auth *a = arg;
+
+	auth_tokens_close(&a->tokens);
+	mem_deref(a->users);
+	mem_deref(a->addrs);
+	mem_deref(a->st);
+	mem_deref(a->ua);
+	mem_deref(a->conf);
+}
+
+int auth_alloc(struct auth **ap, struct conf *conf, struct sipua *ua,
+	       struct store *st)
+{
+	struct auth *a;
+	int err;
+
+	if (!ap || !conf || !ua || !st)
+		return EINVAL;
+
+	a = mem_zalloc(sizeof(*a), destructor);
+	if (!a)
+		return ENOMEM;
+
+	a->conf = mem_ref(conf);
+	a->ua = mem_ref(ua);
+	a->st = mem_ref(st);
+	err = auth_tokens_init(&a->tokens);
+	err |= throttle_alloc(&a->users, AUTH_USER_FAILS, AUTH_WINDOW,
+			      AUTH_LOCK_BASE, AUTH_LOCK_MAX, AUTH_THROTTLE_MAX);
+	err |= throttle_alloc(&a->addrs, AUTH_ADDR_FAILS, AUTH_WINDOW,
+			      AUTH_LOCK_BASE, AUTH_LOCK_MAX, AUTH_THROTTLE_MAX);
+	a->m_ok = metrics_get(METRIC_COUNTER, "mobility_signin_total",
+			      "result=\"ok\"", "Token requests by result");
+	a->m_bad = metrics_get(METRIC_COUNTER, "mobility_signin_total",
+			       "result=\"refused\"", NULL);
+	a->m_throttled = metrics_get(METRIC_COUNTER, "mobility_signin_total",
+				     "result=\"throttled\"", NULL);
+	a->m_error = metrics_get(METRIC_COUNTER, "mobility_signin_total",
+				 "result=\"error\"", NULL);
+	if (err)
+		mem_deref(a);
+	else
+		*ap = a;
+	return err;
+}
+
+/* A JSON object of string members (and expires_in), through the model. */
+static void reply_json(struct web_req *req, uint16_t scode, const char *reason,
+		       const char *const *kv, size_t n, int64_t expires_in,
+		       const char *hdrs)
+{
+	struct repr *r = NULL;
+	struct mbuf *mb = mbuf_alloc(256);
+	size_t i;
+	int err;
+
+	err = mb ? repr_alloc(&r, NULL, NULL) : ENOMEM;
+	for (i = 0; !err && i + 1 < n; i += 2) {
+		err = repr_prop_str(r, kv[i], kv[i + 1]);
+		/* expires_in goes right after token_type, as clients see it
+		 * in the documentation */
+		if (!err && expires_in >= 0 && !strcmp(kv[i], "token_type"))
+			err = repr_prop_int(r, "expires_in", expires_in);
+	}
+	if (!err)
+		err = repr_encode(mb, r, REPR_JSON, NULL);
+	if (err)
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not encode the answer");
+	else
+		web_reply(req, scode, reason, "application/json", mb->buf,
+			  mb->end, hdrs ? "%s" : NULL, hdrs);
+	mem_deref(r);
+	mem_deref(mb);
+}
+
+static void reply_error(struct web_req *req, uint16_t scode, const char *error,
+			const char *description)
+{
+	const char *kv[] = {"error", error, "error_description", description};
+	const char *reason = scode == 400   ? "Bad Request"
+			     : scode == 429 ? "Too Many Requests"
+					    : "Service Unavailable";
+
+	reply_json(req, scode, reason, kv, ARRAY_SIZE(kv), -1, NULL);
+}
+
+static void treq_destructor(void *arg)
+{
+	struct treq *t = arg;
+
+	tmr_cancel(&t->done);
+	mem_deref(t->op);
+	mem_deref(t->chk);
+	if (t->req)
+		web_req_set_cancel(t->req, NULL, NULL);
+	mem_deref(t->req);
+	explicit_bzero(t->token, sizeof(t->token));
+}
+
+static void treq_free(void *arg)
+{
+	mem_deref(arg);
+}
+
+/* Answered: free the request once the caller's stack has unwound (we may
+ * be inside a callback of the user agent or of the store, whose handles
+ * the request holds). */
+static void treq_done(struct treq *t)
+{
+	if (t->req)
+		web_req_set_cancel(t->req, NULL, NULL);
+	tmr_start(&t->done, 0, treq_free, t);
+}
+
+/* The client went away: drop the work (its callbacks never run). */
+static void treq_cancel(struct web_req *req, void *arg)
+{
+	(void)req;
+	mem_deref(arg);
+}
+
+static void token_committed(int err, void *arg)
+{
+	struct treq *t = arg;
+	struct auth *a = t->a;
+	const char *kv[] = {"access_token",         t->token,
+			    "token_type",           "Bearer",
+			    "ms_rtc_identityscope", "local"};
+
+	if (err) {
+		log_warn("auth: storing the token of %s failed: %m", t->user,
+			 err);
+		metric_add(a->m_error, 1);
+		reply_error(t->req, 503, "server_error",
+			    "the token could not be stored; try again");
+		treq_done(t);
+		return;
+	}
+
+	(void)auth_tok_add(&a->tokens, t->hash, t->user, t->expires);
+	if (t->renew) {
+		auth_tok_del(&a->tokens,
+			     auth_tok_find(&a->tokens, t->old_hash));
+		(void)store_token_del(a->st, t->old_hash, AUTH_HASH_BYTES, NULL,
+				      NULL, NULL);
+	}
+	metric_add(a->m_ok, 1);
+	log_info("auth: token issued to %s", t->user);
+	reply_json(t->req, 200, "OK", kv, ARRAY_SIZE(kv), AUTH_TOKEN_LIFETIME,
+		   NULL);
+	treq_done(t);
+}
+
+/* Make a token for t->user and store it; the answer waits for the
+ * commit. */
+static void issue(struct treq *t)
+{
+	struct pl tok;
+	int err;
+
+	err = auth_token_new(t->token);
+	pl_set_str(&tok, t->token);
+	if (!err)
+		err = auth_token_hash(t->hash, &tok);
+	t->expires = now_s() + AUTH_TOKEN_LIFETIME;
+	if (!err)
+		err =
+		    store_token_put(t->a->st, t->hash, AUTH_HASH_BYTES, t->user,
+				    t->expires, token_committed, t, &t->op);
+	if (err)
+		token_committed(err, t);
+}
+
+static void checked(int err, const char *ha1, uint16_t scode, void *arg)
+{
+	struct treq *t = arg;
+	struct auth *a = t->a;
+	const char *at = strchr(t->user, '@');
+
+	if (err == EACCES) {
+		/* wrong credentials: count it for the user and the address */
+		throttle_fail(a->users, t->user, now_s());
+		metric_add(a->m_bad, 1);
+		log_info("auth: sign-in of %s refused by the Front End (%u)",
+			 t->user, scode);
+		reply_error(t->req, 400, "invalid_grant",
+			    "the user name or password is not correct");
+		treq_done(t);
+		return;
+	}
+	if (err || !ha1 || !at) {
+		/* not the client's fault: take back the address count */
+		throttle_undo(a->addrs, t->addr);
+		metric_add(a->m_error, 1);
+		log_warn("auth: cannot check %s at the Front End: %m (%u)",
+			 t->user, err, scode);
+		reply_error(t->req, 503, "server_error",
+			    "the Front End cannot be reached; try again");
+		treq_done(t);
+		return;
+	}
+
+	/* good: forget the user's failures, keep only the HA1 */
+	throttle_clear(a->users, t->user);
+	throttle_undo(a->addrs, t->addr);
+	(void)store_ha1_put(a->st, t->user, at + 1, (const uint8_t *)ha1,
+			    strlen(ha1), NULL, NULL, NULL);
+	issue(t);
+}
+
+/* User names safe to place in a SIP URI's user part unescaped: RFC 3261
+ * 25.1 unreserved characters, the set the user agent accepts. */
+static bool user_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (!n || n > 64)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || strchr("-_.!~*'()", c)))
+			return false;
+	}
+	return true;
+}
+
+/* "sip:alice@Example.Test" or "alice@example.test" -> user@domain. */
+static bool normalise_user(char *out, size_t size, const char *in, size_t n)
+{
+	const char *at;
+	struct pl dom;
+	const char *why;
+	size_t i, ul;
+
+	if (n > 4 && !strncasecmp(in, "sip:", 4)) {
+		in += 4;
+		n -= 4;
+	}
+	at = memchr(in, '@', n);
+	if (!at)
+		return false;
+	ul = (size_t)(at - in);
+	dom.p = at + 1;
+	dom.l = n - ul - 1;
+	if (!user_ok(in, ul) || !dns_name_valid(&dom, &why) ||
+	    ul + 1 + dom.l + 1 > size)
+		return false;
+
+	memcpy(out, in, ul + 1);
+	for (i = 0; i < dom.l; i++)
+		out[ul + 1 + i] = (char)tolower((unsigned char)dom.p[i]);
+	out[ul + 1 + dom.l] = '\0';
+	return true;
+}
+
+struct form {
+	struct pl grant_type, username, password, renew;
+	bool dup;
+};
+
+static void form_set(struct pl *dst, const struct pl *v, bool *dup)
+{
+	if (dst->p)
+		*dup = true;
+	*dst = *v;
+	if (!dst->p)
+		dst->p = ""; /* present but empty */
+}
+
+static void form_parse(const struct pl *body, struct form *f)
+{
+	struct pl s = *body, item;
+
+	memset(f, 0, sizeof(*f));
+	while (text_next(&s, '&', &item)) {
+		struct pl name, val = item;
+
+		if (!text_next(&val, '=', &name))
+			continue;
+		if (!pl_strcmp(&name, "grant_type"))
+			form_set(&f->grant_type, &val, &f->dup);
+		else if (!pl_strcmp(&name, "username"))
+			form_set(&f->username, &val, &f->dup);
+		else if (!pl_strcmp(&name, "password"))
+			form_set(&f->password, &val, &f->dup);
+		else if (!pl_strcmp(&name, "ms_rtc_renew"))
+			form_set(&f->renew, &val, &f->dup);
+	}
+}
+
+static bool is_form(const struct web_req *req)
+{
+	struct pl ct;
+
+	if (!web_req_header(req, "Content-Type", &ct))
+		return false;
+	return ct.l >= 33 &&
+	       !strncasecmp(ct.p, "application/x-www-form-urlencoded", 33);
+}
+
+/* Renewal: the old token must still be valid here. */
+static void renew(struct treq *t, const struct pl *enc)
+{
+	char buf[AUTH_TOKEN_STRLEN + 16];
+	struct pl tok;
+	struct tok *old;
+	size_t n;
+
+	if (text_pct_decode(buf, sizeof(buf), enc, &n)) {
+		reply_error(t->req, 400, "invalid_request",
+			    "ms_rtc_renew is not a token");
+		treq_done(t);
+		return;
+	}
+	tok.p = buf;
+	tok.l = n;
+	old = NULL;
+	if (n == AUTH_TOKEN_STRLEN && !auth_token_hash(t->old_hash, &tok))
+		old = auth_tok_find(&t->a->tokens, t->old_hash);
+	if (!old || auth_tok_expires(old) <= now_s()) {
+		reply_error(t->req, 400, "invalid_grant",
+			    "the token to renew is not valid");
+		treq_done(t);
+		return;
+	}
+	(void)re_snprintf(t->user, sizeof(t->user), "%s", auth_tok_user(old));
+	t->renew = true;
+	issue(t);
+}
+
+void auth_token_request(struct auth *a, struct web_req *req)
+{
+	char password[AUTH_PASSWORD_MAX + 1], uname[AUTH_USER_MAX + 1];
+	const struct pl *body = web_req_body(req);
+	uint32_t wait_u, wait_a;
+	struct form f;
+	struct treq *t;
+	struct pl dom;
+	size_t n;
+	int err;
+
+	if (pl_strcmp(web_req_method(req), "POST")) {
+		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+			  "Allow: POST\r\n");
+		return;
+	}
+	if (!is_form(req) || body->l > AUTH_FORM_MAX) {
+		reply_error(req, 400, "invalid_request",
+			    "send application/x-www-form-urlencoded, at most "
+			    "4096 bytes");
+		return;
+	}
+
+	t = mem_zalloc(sizeof(*t), treq_destructor);
+	if (!t) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		return;
+	}
+	t->a = a;
+	t->req = mem_ref(req);
+	web_req_set_cancel(req, treq_cancel, t);
+	(void)re_snprintf(t->addr, sizeof(t->addr), "%j", web_req_peer(req));
+
+	form_parse(body, &f);
+	if (f.dup) {
+		reply_error(req, 400, "invalid_request",
+			    "a parameter is given twice");
+		goto drop;
+	}
+	if (f.renew.p) {
+		renew(t, &f.renew);
+		web_req_wipe_body(req);
+		return;
+	}
+	if (!f.grant_type.p) {
+		reply_error(req, 400, "invalid_request",
+			    "grant_type is missing");
+		goto drop;
+	}
+	if (pl_strcmp(&f.grant_type, "password")) {
+		reply_error(req, 400, "unsupported_grant_type",
+			    "only grant_type=password is supported");
+		goto drop;
+	}
+	if (!f.username.p || !f.password.p ||
+	    text_pct_decode(uname, sizeof(uname), &f.username, &n) ||
+	    !normalise_user(t->user, sizeof(t->user), uname, n) ||
+	    text_pct_decode(password, sizeof(password), &f.password, &n) ||
+	    !n) {
+		reply_error(req, 400, "invalid_request",
+			    "username (user@domain) and password are needed");
+		goto drop;
+	}
+	dom.p = strchr(t->user, '@') + 1;
+	dom.l = strlen(dom.p);
+	if (!conf_serves_domain(a->conf, &dom)) {
+		reply_error(req, 400, "invalid_grant",
+			    "this service does not serve that SIP domain");
+		goto drop;
+	}
+
+	/* throttled: nothing goes to the Front End */
+	wait_u = throttle_wait(a->users, t->user, now_s());
+	wait_a = throttle_wait(a->addrs, t->addr, now_s());
+	if (wait_u || wait_a) {
+		char hdr[64], desc[160];
+		uint32_t w = MAX(wait_u, wait_a);
+
+		metric_add(a->m_throttled, 1);
+		(void)re_snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", w);
+		(void)re_snprintf(desc, sizeof(desc),
+				  "too many failed sign-ins for this %s; try "
+				  "again in %u s",
+				  wait_u ? "user" : "address", w);
+		{
+			const char *kv[] = {"error", "invalid_grant",
+					    "error_description", desc};
+			reply_json(req, 429, "Too Many Requests", kv,
+				   ARRAY_SIZE(kv), -1, hdr);
+		}
+		goto drop;
+	}
+
+	/* counted now, taken back when the answer is not a refusal: a
+	 * burst of parallel attempts cannot outrun the limit */
+	throttle_fail(a->addrs, t->addr, now_s());
+	{
+		char user[AUTH_USER_MAX + 1];
+		const char *at = strchr(t->user, '@');
+
+		(void)re_snprintf(user, sizeof(user), "%b", t->user,
+				  (size_t)(at - t->user));
+		err = sipua_check_password(&t->chk, a->ua, user, at + 1,
+					   password, checked, t);
+	}
+	explicit_bzero(password, sizeof(password));
+	web_req_wipe_body(req);
+	if (err)
+		checked(err, NULL, 0, t);
+	return;
+
+drop:
+	explicit_bzero(password, sizeof(password));
+	web_req_wipe_body(req);
+	mem_deref(t);
+}
+
+int auth_verify(struct auth *a, const struct pl *authorization,
+		const char **user)
+{
+	uint8_t hash[AUTH_HASH_BYTES];
+	struct pl tok;
+	struct tok *t;
+
+	if (!a || !authorization || !user)
+		return EINVAL;
+	if (!auth_bearer(authorization, &tok) || auth_token_hash(hash, &tok))
+		return EACCES;
+
+	t = auth_tok_find(&a->tokens, hash);
+	if (!t)
+		return ENOENT;
+	if (auth_tok_expires(t) <= now_s()) {
+		auth_tok_del(&a->tokens, t);
+		(void)store_token_del(a->st, hash, AUTH_HASH_BYTES, NULL, NULL,
+				      NULL);
+		return EACCES;
+	}
+	*user = auth_tok_user(t);
+	return 0;
+}

@@ -1,0 +1,156 @@
+"""Sign-in end to end: autodiscover -> 401 challenge -> token service
+(credentials checked by the real Front End) -> the user resource with the
+token; wrong passwords, throttling that sends nothing to the Front End,
+renewal, and request errors."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from frontend import Frontend
+from mobility import Mobilityd, DOMAIN, EXT_FQDN
+
+BASE = "/Autodiscover/AutodiscoverService.svc/root"
+TOKEN = "/WebTicket/oauthtoken"
+
+
+@pytest.fixture(scope="module")
+def fe(tmp_path_factory):
+    os.environ["FE_LOG_LEVEL"] = "3"  # every request the Front End gets
+    f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
+    f.start()
+    f.add_user("alice", "alice-secret")
+    f.add_user("bob", "bob-secret")
+    f.add_user("carol", "carol-secret")
+    yield f
+    f.stop()
+
+
+@pytest.fixture(scope="module")
+def mob(fe, tmp_path_factory):
+    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe)
+    m.start()
+    yield m
+    assert m.stop() == 0, m.log()
+
+
+def ext(mob, path):
+    return "https://%s:%d%s" % (EXT_FQDN, mob.https_port, path)
+
+
+def token_request(mob, form, ctype="application/x-www-form-urlencoded"):
+    st, h, body = mob.curl(ext(mob, TOKEN), "-X", "POST", "-H", "Content-Type: " + ctype,
+                           "--data-raw", form)
+    return st, h, json.loads(body) if body else None
+
+
+def registers(fe, user):
+    """REGISTER requests from user that the Front End has logged."""
+    return sum(1 for line in fe.log_text().splitlines()
+               if "REGISTER" in line and "%s@" % user in line)
+
+
+def test_sign_in_and_user_resource(mob):
+    # the app finds the user resource and is challenged
+    st, h, body = mob.curl(mob.https("lyncdiscover." + DOMAIN))
+    user_url = json.loads(body)["_links"]["user"]["href"]
+    st, h, _ = mob.curl(user_url)
+    assert st == 401
+    assert ext(mob, TOKEN) in h["www-authenticate"]
+
+    # password grant, checked by the Front End
+    st, h, tok = token_request(mob, "grant_type=password&username=sip%3Aalice%40example.test"
+                                    "&password=alice-secret")
+    assert st == 200, tok
+    assert h["content-type"] == "application/json"
+    assert tok["token_type"] == "Bearer"
+    assert tok["expires_in"] == 28800
+    assert tok["ms_rtc_identityscope"] == "local"
+    assert tok["access_token"].startswith("cwt=") and len(tok["access_token"]) == 47
+
+    # the user resource now answers with the applications link
+    st, h, body = mob.curl(user_url, "-H", "Authorization: Bearer " + tok["access_token"])
+    assert st == 200
+    links = json.loads(body)["_links"]
+    assert links["applications"]["href"] == ext(mob, "/ucwa/oauth/v1/applications")
+    st, h, body = mob.curl(user_url, "-H", "Authorization: Bearer " + tok["access_token"],
+                           "-H", "Accept: application/vnd.microsoft.rtc.autodiscover+xml;v=1")
+    assert st == 200 and b'token="Ucwa"' in body
+
+    # the password never reaches the log
+    assert "alice-secret" not in mob.log()
+
+
+def test_wrong_password(mob, fe):
+    before = registers(fe, "bob")
+    st, h, err = token_request(mob, "grant_type=password&username=bob@example.test"
+                                    "&password=wrong")
+    assert st == 400 and err["error"] == "invalid_grant"
+    time.sleep(0.3)
+    # one challenge-response pair: the query and its digest answer
+    assert registers(fe, "bob") - before == 2
+    # an unknown user is refused the same way
+    st, h, err = token_request(mob, "grant_type=password&username=nobody@example.test"
+                                    "&password=x")
+    assert st == 400 and err["error"] == "invalid_grant"
+
+
+def test_throttled_attempts_send_nothing(mob, fe):
+    for i in range(5):
+        st, _, err = token_request(mob, "grant_type=password&username=carol@example.test"
+                                        "&password=bad%d" % i)
+        assert st == 400, err
+    time.sleep(0.3)
+    before = registers(fe, "carol")
+    st, h, err = token_request(mob, "grant_type=password&username=carol@example.test"
+                                    "&password=carol-secret")
+    assert st == 429
+    assert int(h["retry-after"]) > 0
+    assert "too many failed sign-ins" in err["error_description"]
+    time.sleep(0.3)
+    assert registers(fe, "carol") == before
+    # other users are not affected
+    st, _, tok = token_request(mob, "grant_type=password&username=alice@example.test"
+                                    "&password=alice-secret")
+    assert st == 200
+
+
+def test_renewal(mob):
+    st, _, tok = token_request(mob, "grant_type=password&username=alice@example.test"
+                                    "&password=alice-secret")
+    old = tok["access_token"]
+    st, _, new = token_request(mob, "ms_rtc_renew=" + old.replace("=", "%3D"))
+    assert st == 200 and new["access_token"] != old
+    user_url = ext(mob, BASE + "/oauth/user")
+    st, _, _ = mob.curl(user_url, "-H", "Authorization: Bearer " + new["access_token"])
+    assert st == 200
+    st, _, _ = mob.curl(user_url, "-H", "Authorization: Bearer " + old)
+    assert st == 401
+    st, _, err = token_request(mob, "ms_rtc_renew=" + old.replace("=", "%3D"))
+    assert st == 400 and err["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("form,ctype,code,error", [
+    ("grant_type=password&username=alice@example.test", None, 400, "invalid_request"),
+    ("username=alice@example.test&password=x", None, 400, "invalid_request"),
+    ("grant_type=urn:microsoft.rtc:windows&username=a@example.test&password=x", None, 400,
+     "unsupported_grant_type"),
+    ("grant_type=password&username=alice&password=x", None, 400, "invalid_request"),
+    ("grant_type=password&username=a%0d%0aVia:x@example.test&password=x", None, 400,
+     "invalid_request"),
+    ("grant_type=password&username=alice@other.test&password=x", None, 400, "invalid_grant"),
+    ("grant_type=password&grant_type=password&username=a@example.test&password=x", None, 400,
+     "invalid_request"),
+    ("grant_type=password&username=alice@example.test&password=x", "application/json", 400,
+     "invalid_request"),
+])
+def test_bad_requests(mob, form, ctype, code, error):
+    st, _, err = token_request(mob, form, ctype or "application/x-www-form-urlencoded")
+    assert st == code and err["error"] == error
+
+
+def test_get_not_allowed(mob):
+    st, h, _ = mob.curl(ext(mob, TOKEN))
+    assert st == 405 and h["allow"] == "POST"
