@@ -669,14 +669,41 @@ out:
 }
 
 /* The loop keeps turning while the worker waits: another process holds
- * the write lock for 400 ms (multi-process use of one environment). */
+ * the write lock for 400 ms (multi-process use of one environment).
+ * Reads are answered meanwhile, and writes of later turns queue up and
+ * share the next commit. */
 static unsigned ticks;
 static struct tmr t_tick;
 
+static struct store *hold_store;
+static int hold_read_err[2] = {-1, -1};
+static unsigned hold_read_tick;
+
+static void hold_read_h(int err, const uint8_t *val, size_t len, void *arg)
+{
+	(void)val;
+	(void)len;
+	hold_read_err[(uintptr_t)arg] = err;
+	hold_read_tick = ticks;
+}
+
+/* While the worker waits for the write lock: more writes in two later
+ * turns, and reads (they do not wait for writers). */
 static void tick_h(void *arg)
 {
 	(void)arg;
 	++ticks;
+	if (hold_store && ticks == 20) {
+		(void)store_session_put(hold_store, "t2", V("2"), 1, done_h,
+					(void *)1, NULL);
+		(void)store_session_get(hold_store, "before", hold_read_h,
+					(void *)0, NULL);
+		(void)store_session_get(hold_store, "waits", hold_read_h,
+					(void *)1, NULL);
+	}
+	if (hold_store && ticks == 40)
+		(void)store_session_put(hold_store, "t3", V("3"), 1, done_h,
+					(void *)2, NULL);
 	tmr_start(&t_tick, 1, tick_h, NULL);
 }
 
@@ -684,6 +711,7 @@ static void test_loop_not_blocked(void)
 {
 	struct store *s = NULL;
 	unsigned ticks_at_done;
+	int64_t commits;
 	uint64_t t0, elapsed;
 	char fdms[32];
 	int pfd[2];
@@ -695,6 +723,9 @@ static void test_loop_not_blocked(void)
 	CHECK(store_lmdb_open(&s, dir, 64) == 0);
 	if (!s || pipe(pfd))
 		goto out;
+	ndone = 0;
+	CHECK(!store_session_put(s, "before", V("b"), 1, done_h, NULL, NULL));
+	CHECK(wait_done(1));
 
 	re_snprintf(fdms, sizeof(fdms), "%d:400", pfd[1]);
 	pid = fork();
@@ -708,21 +739,34 @@ static void test_loop_not_blocked(void)
 	close(pfd[0]);
 
 	ndone = 0;
+	nrec = 0;
 	ticks = 0;
+	commits = metric("mobility_store_commits_total");
 	t0 = tmr_jiffies();
 	CHECK(
 	    !store_session_put(s, "waits", V("w"), 1, done_h, (void *)0, NULL));
+	hold_store = s;
 	tmr_start(&t_tick, 1, tick_h, NULL);
 	CHECK(wait_done(1));
 	ticks_at_done = ticks;
 	elapsed = tmr_jiffies() - t0;
+	CHECK(wait_done(3));
 	tmr_cancel(&t_tick);
+	hold_store = NULL;
 
-	CHECK(rec_err[0] == 0);
+	CHECK(rec_err[0] == 0 && rec_err[1] == 0 && rec_err[2] == 0);
 	/* the commit waited for the other process... */
 	CHECK(elapsed >= 300);
 	/* ...and the loop went on: a 1 ms timer fired all along */
 	CHECK(ticks_at_done >= 100);
+	/* reads ran meanwhile: the committed record, not the waiting one */
+	CHECK(hold_read_err[0] == 0);
+	CHECK(hold_read_err[1] == ENOENT);
+	CHECK(hold_read_tick < ticks_at_done);
+	/* the two turns queued behind the blocked commit shared the next */
+	CHECK(nrec == 3 && rec_order[0] == 0 && rec_order[1] == 1 &&
+	      rec_order[2] == 2);
+	CHECK(metric("mobility_store_commits_total") - commits == 2);
 	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
 	      WEXITSTATUS(st) == 0);
 
