@@ -14,8 +14,7 @@
 /* Delete every key of dbi from the cursor's position on that starts with
  * pfx and, for the event log, has a sequence <= upto. */
 static int del_range(MDB_txn *txn, MDB_dbi dbi, const uint8_t *start,
-		     size_t slen, size_t pfxlen, bool bounded, uint64_t upto,
-		     unsigned *ndel)
+		     size_t slen, size_t pfxlen, bool bounded, uint64_t upto)
 {
 	MDB_cursor *cur;
 	MDB_val k = {slen, (void *)start}, v;
@@ -34,7 +33,6 @@ static int del_range(MDB_txn *txn, MDB_dbi dbi, const uint8_t *start,
 		rc = mdb_cursor_del(cur, 0);
 		if (rc)
 			break;
-		++*ndel;
 	}
 
 	mdb_cursor_close(cur);
@@ -48,7 +46,6 @@ static int apply(struct lmdb *l, MDB_txn *txn, struct store_req *r)
 {
 	uint8_t kb[KEY_MAX + 8];
 	MDB_val k = {0, kb}, v = {r->vlen, r->val};
-	unsigned ndel = 0;
 	int rc = 0;
 
 	switch (r->kind) {
@@ -70,10 +67,10 @@ static int apply(struct lmdb *l, MDB_txn *txn, struct store_req *r)
 		/* The session's log and subscriptions go with it. */
 		k.mv_size = key_pair(kb, r->a, r->alen, NULL, 0);
 		rc = del_range(txn, l->dbi[DB_EVENT], kb, k.mv_size, k.mv_size,
-			       false, 0, &ndel);
+			       false, 0);
 		if (!rc)
 			rc = del_range(txn, l->dbi[DB_SUB], kb, k.mv_size,
-				       k.mv_size, false, 0, &ndel);
+				       k.mv_size, false, 0);
 		break;
 
 	case SK_TOKEN_PUT:
@@ -98,7 +95,7 @@ static int apply(struct lmdb *l, MDB_txn *txn, struct store_req *r)
 	case SK_EVENT_ACK:
 		k.mv_size = key_event(kb, r->a, r->alen, 0);
 		rc = del_range(txn, l->dbi[DB_EVENT], kb, k.mv_size,
-			       k.mv_size - 8, true, r->n, &ndel);
+			       k.mv_size - 8, true, r->n);
 		break;
 
 	case SK_HA1_PUT:

@@ -113,16 +113,30 @@ typedef bool(store_rec_h)(const uint8_t *key, size_t klen, const uint8_t *val,
 int store_lmdb_open(struct store **sp, const char *path, size_t map_size_mb);
 
 /*
- * Sessions. sid: NUL-terminated session id (borrowed, copied).
- * val: borrowed, copied. h/arg: completion (may be NULL); opp: optional
- * handle, returns a new reference that cancels the callback when dropped.
- * Return 0 when the operation was queued, otherwise an error and no
- * callback will run.
+ * Every operation below takes the same arguments:
+ *
+ *   s      the store (borrowed)
+ *   ids    sid, subid, user, realm: NUL-terminated strings, borrowed and
+ *          copied before the call returns; hash: hlen bytes, copied
+ *   val    len bytes, borrowed and copied before the call returns
+ *   h/arg  the completion; NULL for a write whose result does not matter
+ *          (a read needs its handler)
+ *   opp    optional: returns a new reference to a handle; dropping it
+ *          cancels the callback (the caller drops it in any case)
+ *
+ * and returns 0 when the operation was queued (its handler will run from
+ * the loop later), or at once EINVAL/EOVERFLOW (see the limits), ENOBUFS
+ * (writes only: too many not completed) or ENOMEM, and then no handler
+ * runs.
  */
 
+/* Sessions */
+
+/** Store the session record of sid (create or replace). */
 int store_session_put(struct store *s, const char *sid, const uint8_t *val,
 		      size_t len, store_done_h *h, void *arg,
 		      struct store_op **opp);
+/** Read the session record of sid (ENOENT if none). */
 int store_session_get(struct store *s, const char *sid, store_get_h *h,
 		      void *arg, struct store_op **opp);
 /** Delete a session with its event log and subscriptions (one commit). */
@@ -135,11 +149,15 @@ int store_session_load(struct store *s, store_rec_h *recordh,
 
 /* Tokens, by the hash of the token (never the token itself). */
 
+/** Store a token: its hash maps to user until expires (in the caller's
+ * clock; the store does not compare it). */
 int store_token_put(struct store *s, const uint8_t *hash, size_t hlen,
 		    const char *user, uint64_t expires, store_done_h *h,
 		    void *arg, struct store_op **opp);
+/** Read a token: its user and expiry (ENOENT if none). */
 int store_token_get(struct store *s, const uint8_t *hash, size_t hlen,
 		    store_token_h *h, void *arg, struct store_op **opp);
+/** Delete a token (ENOENT if none). */
 int store_token_del(struct store *s, const uint8_t *hash, size_t hlen,
 		    store_done_h *h, void *arg, struct store_op **opp);
 
@@ -159,6 +177,7 @@ int store_event_ack(struct store *s, const char *sid, uint64_t upto,
 
 /* HA1 per user and realm. */
 
+/** Store, read, delete the HA1 of user in realm. */
 int store_ha1_put(struct store *s, const char *user, const char *realm,
 		  const uint8_t *val, size_t len, store_done_h *h, void *arg,
 		  struct store_op **opp);
@@ -169,6 +188,7 @@ int store_ha1_del(struct store *s, const char *user, const char *realm,
 
 /* Subscriptions per session, by subscription id. */
 
+/** Store, read, delete one subscription of session sid. */
 int store_sub_put(struct store *s, const char *sid, const char *subid,
 		  const uint8_t *val, size_t len, store_done_h *h, void *arg,
 		  struct store_op **opp);

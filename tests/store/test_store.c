@@ -1145,6 +1145,14 @@ static void test_reload(void)
 	if (!s)
 		goto out;
 
+	/* an empty store loads nothing, and says so */
+	ndone = 0;
+	nreload = 0;
+	rec_err[9] = -1;
+	CHECK(!store_session_load(s, reload_h, done_h, (void *)9, NULL));
+	CHECK(wait_done(1));
+	CHECK(rec_err[9] == 0 && nreload == 0);
+
 	ndone = 0;
 	for (i = 0; i < 50; i++) {
 		char key[16], val[20];
