@@ -153,6 +153,49 @@ int repr_events_encode(struct mbuf *mb, const struct repr_events *e,
 		       enum repr_fmt fmt);
 
 /*
+ * Request bodies (JSON). Strict JSON only (jansson): no comments, no
+ * trailing commas, valid UTF-8, no duplicate keys. Keys are matched
+ * without regard to case, as UCWA clients send "EndpointId" and
+ * "endpointId" alike; two keys equal but for case are refused.
+ */
+
+enum {
+	REPR_IN_MAX_BYTES = 65536, /* bytes of a request body        */
+	REPR_IN_MAX_DEPTH = 8,     /* nesting of objects and arrays  */
+	REPR_IN_MAX_MEMBERS = 64,  /* members of the top object      */
+};
+
+struct repr_in;
+
+/**
+ * Parse a JSON request body that must be an object.
+ *
+ * @param inp  Returns a new reference
+ * @param body Body bytes (need not be NUL terminated)
+ * @param why  Set to a short reason on EINVAL/EOVERFLOW
+ *
+ * @return 0, EINVAL (not a JSON object, duplicate keys...), EOVERFLOW (a
+ *         limit), ENOMEM
+ */
+int repr_in_json(struct repr_in **inp, const struct pl *body, const char **why);
+
+/**
+ * A string member.
+ *
+ * @return 0 and val (valid while in lives), ENOENT if absent or null,
+ *         EINVAL if not a string
+ */
+int repr_in_str(const struct repr_in *in, const char *key, struct pl *val);
+
+/** An integer member: 0, ENOENT, EINVAL (not an integer). */
+int repr_in_int(const struct repr_in *in, const char *key, int64_t *val);
+
+/** The n-th string of an array member: 0, ENOENT (absent, or past the
+ * end), EINVAL (not an array of strings). */
+int repr_in_strv(const struct repr_in *in, const char *key, size_t i,
+		 struct pl *val);
+
+/*
  * The one XML writer: every attribute value and text goes through the same
  * escaping (& < > " ' and characters XML 1.0 does not allow, which are
  * replaced by U+FFFD, as are invalid UTF-8 sequences).

@@ -808,6 +808,64 @@ static void test_events(void)
 	mem_deref(conv);
 }
 
+static int parse_in(const char *body, struct repr_in **in, const char **why)
+{
+	struct pl pl;
+
+	pl_set_str(&pl, body);
+	return repr_in_json(in, &pl, why);
+}
+
+/* Request bodies: strict JSON, keys in any case, limits. */
+static void test_in(void)
+{
+	struct repr_in *in = NULL;
+	const char *why = NULL;
+	struct pl v;
+	int64_t n;
+	char deep[64];
+	static const char notnul[] = {'{', '"', 'a', '"', ':', '1', '}', 'X'};
+	struct pl pl = {notnul, 7};
+
+	CHECK(0 == parse_in("{\"Culture\":\"en-US\",\"EndpointId\":\"e1\","
+			    "\"n\":42,\"uris\":[\"sip:a@b\",\"sip:c@d\"],"
+			    "\"gone\":null}",
+			    &in, &why));
+	CHECK(0 == repr_in_str(in, "culture", &v) && !pl_strcmp(&v, "en-US"));
+	CHECK(0 == repr_in_str(in, "endpointid", &v) && !pl_strcmp(&v, "e1"));
+	CHECK(0 == repr_in_int(in, "N", &n) && n == 42);
+	CHECK(EINVAL == repr_in_str(in, "n", &v));
+	CHECK(EINVAL == repr_in_int(in, "culture", &n));
+	CHECK(ENOENT == repr_in_str(in, "userAgent", &v));
+	CHECK(ENOENT == repr_in_str(in, "gone", &v));
+	CHECK(0 == repr_in_strv(in, "uris", 1, &v) &&
+	      !pl_strcmp(&v, "sip:c@d"));
+	CHECK(ENOENT == repr_in_strv(in, "uris", 2, &v));
+	in = mem_deref(in);
+
+	CHECK(EINVAL == parse_in("{\"a\":1,\"a\":2}", &in, &why) && why);
+	CHECK(EINVAL ==
+	      parse_in("{\"UserAgent\":\"x\",\"useragent\":\"y\"}", &in, &why));
+	CHECK(strstr(why, "twice") != NULL);
+	CHECK(EINVAL == parse_in("{\"a\":1,}", &in, &why)); /* trailing comma */
+	CHECK(EINVAL == parse_in("{\"a\":\"\xff\"}", &in, &why));
+	CHECK(EINVAL == parse_in("[1,2]", &in, &why) && strstr(why, "object"));
+	CHECK(EINVAL == parse_in("", &in, &why));
+	CHECK(EINVAL == parse_in("{\"a\":1} trailing", &in, &why));
+	strcpy(deep, "{\"a\":[[[[[[[[1]]]]]]]]}"); /* depth 9 */
+	CHECK(EOVERFLOW == parse_in(deep, &in, &why) && strstr(why, "deep"));
+	strcpy(deep, "{\"a\":[[[[[[[1]]]]]]]}"); /* depth 8 */
+	CHECK(0 == parse_in(deep, &in, &why));
+	in = mem_deref(in);
+	/* brackets inside strings do not count */
+	CHECK(0 == parse_in("{\"a\":\"[[[[[[[[[[[[\\\"\"}", &in, &why));
+	in = mem_deref(in);
+	/* the body is read to its length, not to a NUL */
+	CHECK(0 == repr_in_json(&in, &pl, &why));
+	CHECK(0 == repr_in_int(in, "a", &n) && n == 1);
+	in = mem_deref(in);
+}
+
 int main(void)
 {
 	out = mbuf_alloc(1024);
@@ -823,6 +881,7 @@ int main(void)
 	test_depth();
 	test_errors();
 	test_events();
+	test_in();
 
 	mem_deref(out);
 	return check_done("test_repr");
