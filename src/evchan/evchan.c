@@ -3,15 +3,8 @@
  */
 #include <string.h>
 #include <re.h>
+#include "api.h"
 #include "evchan.h"
-
-/* Media types the UCWA API answers in, the default (JSON) first. */
-static const char *const offers[] = {
-    "application/json",
-    "application/vnd.microsoft.com.ucwa+json",
-    "application/xml",
-    "application/vnd.microsoft.com.ucwa+xml",
-};
 
 /* A posted event, owned by the channel (copies of the caller's strings). */
 struct pev {
@@ -96,68 +89,20 @@ int evchan_alloc(struct evchan **chp, struct wheel *w, const char *href)
 	return err;
 }
 
-/* Negotiated encoding of the answer. */
-static bool choose(struct web_req *req, enum repr_fmt *fmt, size_t *choice)
-{
-	if (web_negotiate(req, offers, ARRAY_SIZE(offers), choice))
-		return false;
-	*fmt = *choice >= 2 ? REPR_XML : REPR_JSON;
-	return true;
-}
-
-/* An error in the UCWA shape: code, subcode, message. */
-static void reply_error(struct web_req *req, uint16_t scode, const char *reason,
-			const char *code, const char *subcode,
-			const char *message)
-{
-	struct repr *r = NULL;
-	struct mbuf *mb = mbuf_alloc(256);
-	enum repr_fmt fmt = REPR_JSON;
-	size_t choice = 0;
-	int err;
-
-	(void)choose(req, &fmt, &choice);
-	err = mb ? repr_alloc(&r, NULL, NULL) : ENOMEM;
-	if (!err)
-		err = repr_prop_str(r, "code", code);
-	if (!err && subcode)
-		err = repr_prop_str(r, "subcode", subcode);
-	if (!err)
-		err = repr_prop_str(r, "message", message);
-	if (!err)
-		err = repr_encode(mb, r, fmt, NULL);
-	if (err)
-		web_reply_text(req, scode, reason, message);
-	else
-		web_reply(req, scode, reason, offers[choice], mb->buf, mb->end,
-			  NULL);
-	mem_deref(r);
-	mem_deref(mb);
-}
-
 /* Answer req with batch n (the events of ch->sent) or only a link. */
 static void reply_batch(struct evchan *ch, struct web_req *req, uint64_t n,
 			const char *link_rel, uint64_t link_ack)
 {
 	struct repr_events *e = NULL;
-	struct mbuf *mb = mbuf_alloc(1024);
-	enum repr_fmt fmt = REPR_JSON;
 	char self[512], link[512];
-	size_t choice = 0;
 	struct le *le;
 	int err;
-
-	if (!choose(req, &fmt, &choice)) {
-		web_reply_text(req, 406, "Not Acceptable",
-			       "events are answered in JSON or XML");
-		goto out;
-	}
 
 	(void)re_snprintf(self, sizeof(self), "%s?ack=%llu", ch->href,
 			  (unsigned long long)n);
 	(void)re_snprintf(link, sizeof(link), "%s?ack=%llu", ch->href,
 			  (unsigned long long)link_ack);
-	err = mb ? repr_events_alloc(&e, self) : ENOMEM;
+	err = repr_events_alloc(&e, self);
 	if (!err)
 		err = repr_events_link(e, link_rel, link);
 
@@ -177,18 +122,13 @@ static void reply_batch(struct evchan *ch, struct web_req *req, uint64_t n,
 		};
 		err = repr_events_add(e, &ev);
 	}
-	if (!err)
-		err = repr_events_encode(mb, e, fmt);
 
 	if (err)
 		web_reply_text(req, 500, "Internal Server Error",
-			       "could not encode the events");
+			       "could not build the events");
 	else
-		web_reply(req, 200, "OK", offers[choice], mb->buf, mb->end,
-			  NULL);
-out:
+		api_reply_events(req, e);
 	mem_deref(e);
-	mem_deref(mb);
 }
 
 /* Make batch batch+1 of everything pending and answer the parked P-GET. */
@@ -302,8 +242,8 @@ void evchan_get(struct evchan *ch, struct web_req *req)
 
 	why = parse_params(web_req_query(req), &p);
 	if (why) {
-		reply_error(req, 400, "Bad Request", "BadRequest",
-			    "ParameterValidationFailure", why);
+		api_reply_error(req, 400, "Bad Request", "BadRequest",
+				"ParameterValidationFailure", why);
 		return;
 	}
 
@@ -312,8 +252,9 @@ void evchan_get(struct evchan *ch, struct web_req *req)
 		struct web_req *old = ch->pget;
 		ch->pget = NULL;
 		release_pget(ch);
-		reply_error(old, 409, "Conflict", "Conflict", "PGetReplaced",
-			    "a newer request for events replaced this one");
+		api_reply_error(old, 409, "Conflict", "Conflict",
+				"PGetReplaced",
+				"a newer request for events replaced this one");
 		mem_deref(old);
 	}
 

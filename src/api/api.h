@@ -1,0 +1,38 @@
+/**
+ * @file api.h  Answers of the mobility API: negotiation between JSON and
+ * XML, resources and errors in the UCWA shapes (PROTOCOL.md)
+ */
+#ifndef MOB_API_H
+#define MOB_API_H
+
+#include "repr.h"
+#include "web.h"
+
+/**
+ * Choose the representation for a request (JSON by default).
+ *
+ * @return true, with the format and the Content-Type to answer with;
+ *         false when the client accepts neither (answer 406)
+ */
+bool api_choose(const struct web_req *req, enum repr_fmt *fmt,
+		const char **ctype);
+
+/** Answer with a resource (or 406 if nothing acceptable). hdrs: extra
+ * header lines or NULL. */
+void api_reply(struct web_req *req, uint16_t scode, const char *reason,
+	       const struct repr *r, const char *hdrs);
+
+/** Answer with an event batch. */
+void api_reply_events(struct web_req *req, const struct repr_events *e);
+
+/**
+ * Answer with an error: {"code":..,"subcode":..,"message":..} or the same
+ * properties in XML.
+ *
+ * @param subcode NULL for none
+ */
+void api_reply_error(struct web_req *req, uint16_t scode, const char *reason,
+		     const char *code, const char *subcode,
+		     const char *message);
+
+#endif
