@@ -59,8 +59,10 @@ static void destructor(void *arg)
 	reg->treq = mem_deref(reg->treq);
 
 	/* RFC 3261 10.2.2: remove this contact only (Expires 0 on the
-	 * Contact); fire and forget, owned by the ua until answered */
-	if (reg->registered)
+	 * Contact); fire and forget, owned by the ua until answered. Sent
+	 * whenever a REGISTER went out, answered or not: the Front End may
+	 * hold the binding (Kamailio keeps bindings across its restart). */
+	if (reg->sent)
 		(void)send_register(reg, 0, NULL);
 
 	mem_deref(reg->user);

@@ -212,8 +212,8 @@ struct sipua_reg_param {
  * (spread over time) after the flow to the Front End is lost.
  *
  * @param regp Returns a new reference. Dropping it sends one un-REGISTER
- *             for this contact only (Expires: 0 on the Contact) if it
- *             was registered; the handler is not called after.
+ *             for this contact only (Expires: 0 on the Contact) if any
+ *             REGISTER was sent; the handler is not called after.
  * @param ua   User agent (borrowed; must outlive the registration)
  * @param p    Parameters
  * @param h    Status handler, called on every change (may be NULL)

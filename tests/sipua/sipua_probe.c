@@ -6,10 +6,14 @@
  *
  *   check                 SECRET is the password; prints
  *                         "ok HA1" or "fail ERRNO SCODE"
- *   register UUID EXPIRES SECRET is the HA1; registers and prints one line
+ *   register UUID EXPIRES [COUNT]
+ *                         SECRET is the HA1; registers and prints one line
  *                         per status change ("registered EXPIRES SENT",
  *                         "failed ERRNO SCODE SENT") until SIGTERM/SIGINT,
- *                         then unregisters and prints "unregistered"
+ *                         then unregisters and prints "unregistered".
+ *                         With COUNT > 1, COUNT registrations of the user
+ *                         whose UUIDs end in 0000, 0001... (the lines end
+ *                         with " #INDEX")
  *   serve                 prints "listening" and runs until a signal
  *
  * Environment: SIPUA_LISTEN=ADDR:PORT with SIPUA_CERT and SIPUA_KEY (PEM)
@@ -28,11 +32,13 @@ enum {
 	WHEEL_SLOTS = 1024,
 	STOP_GRACE_MS = 3000, /* time to get the un-REGISTER out */
 	CHECK_TIMEOUT_MS = 40000,
+	PROBE_MAX_REGS = 1000,
 };
 
 static struct {
 	struct sipua *ua;
-	struct sipua_reg *reg;
+	struct sipua_reg *reg[PROBE_MAX_REGS];
+	size_t nreg;
 	struct sipua_check *chk;
 	struct tmr tmr;
 	int status;
@@ -56,15 +62,27 @@ static void check_handler(int err, const char *ha1, uint16_t scode, void *arg)
 
 static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
 {
-	(void)arg;
+	size_t i = (size_t)(uintptr_t)arg;
 
 	if (!err)
-		printf("registered %u %u\n", expires,
-		       sipua_reg_sent(probe.reg));
+		printf("registered %u %u", expires,
+		       sipua_reg_sent(probe.reg[i]));
 	else
-		printf("failed %d %u %u\n", err, scode,
-		       sipua_reg_sent(probe.reg));
+		printf("failed %d %u %u", err, scode,
+		       sipua_reg_sent(probe.reg[i]));
+	if (probe.nreg > 1)
+		printf(" #%zu", i);
+	printf("\n");
 	fflush(stdout);
+}
+
+static void drop_regs(void)
+{
+	size_t i;
+
+	for (i = 0; i < probe.nreg; i++)
+		probe.reg[i] = mem_deref(probe.reg[i]);
+	probe.nreg = 0;
 }
 
 /* SIPUA_TRACE=1: every SIP message sent and received, to stderr */
@@ -93,9 +111,9 @@ static void signal_handler(int sig)
 		return;
 	}
 	probe.stopping = true;
-	if (probe.reg) {
-		/* dropping the registration sends the un-REGISTER */
-		probe.reg = mem_deref(probe.reg);
+	if (probe.nreg) {
+		/* dropping a registration sends its un-REGISTER */
+		drop_regs();
 		printf("unregistered\n");
 		fflush(stdout);
 		tmr_start(&probe.tmr, STOP_GRACE_MS, stop_timeout, NULL);
@@ -168,19 +186,37 @@ int main(int argc, char *argv[])
 		}
 		tmr_start(&probe.tmr, CHECK_TIMEOUT_MS, stop_timeout, NULL);
 	} else if (!strcmp(argv[7], "register") && argc >= 10) {
-		struct sipua_reg_param rp = {
-		    .user = argv[4],
-		    .domain = argv[5],
-		    .ha1 = argv[6],
-		    .instance = argv[8],
-		    .expires = (uint32_t)atoi(argv[9]),
-		};
+		size_t i, count = argc > 10 ? (size_t)atoi(argv[10]) : 1;
+		char inst[37];
 
-		err = sipua_reg_alloc(&probe.reg, probe.ua, &rp, reg_handler,
-				      NULL);
-		if (err) {
-			printf("fail %d 0\n", err);
+		if (count < 1 || count > PROBE_MAX_REGS ||
+		    strlen(argv[8]) != 36) {
+			probe.status = 2;
 			goto out;
+		}
+		for (i = 0; i < count; i++) {
+			struct sipua_reg_param rp = {
+			    .user = argv[4],
+			    .domain = argv[5],
+			    .ha1 = argv[6],
+			    .instance = argv[8],
+			    .expires = (uint32_t)atoi(argv[9]),
+			};
+
+			if (count > 1) {
+				/* the last 4 hex digits number the devices */
+				memcpy(inst, argv[8], 32);
+				(void)snprintf(inst + 32, 5, "%04zx", i % 0x10000);
+				rp.instance = inst;
+			}
+			err =
+			    sipua_reg_alloc(&probe.reg[i], probe.ua, &rp,
+					    reg_handler, (void *)(uintptr_t)i);
+			if (err) {
+				printf("fail %d 0\n", err);
+				goto out;
+			}
+			probe.nreg = i + 1;
 		}
 		probe.status = 0;
 	} else if (!strcmp(argv[7], "serve")) {
@@ -197,7 +233,7 @@ int main(int argc, char *argv[])
 out:
 	tmr_cancel(&probe.tmr);
 	probe.chk = mem_deref(probe.chk);
-	probe.reg = mem_deref(probe.reg);
+	drop_regs();
 	probe.ua = mem_deref(probe.ua);
 	wheel = mem_deref(wheel);
 	fflush(stdout);

@@ -295,24 +295,47 @@ def test_listener_rejects_invalid_requests(fe, tmp_path):
         p.wait(10)
 
 
-def test_frontend_restart_reregisters(fe, tmp_path):
+def test_frontend_restart_reregisters_all(fe, tmp_path):
+    """20 devices of one user share one flow; after a Front End restart
+    every one registers again by itself, on one new flow."""
+    n = 20
     fe.add_user("gina", "gina-pw")
-    inst = str(uuid.uuid4())
-    p = Probe(fe, "gina", fe.ha1("gina", "gina-pw"), "register", inst, 600,
-              tmpdir=tmp_path)
+    base = str(uuid.uuid4())
+    insts = [base[:32] + f"{i:04x}" for i in range(n)]
+    p = Probe(fe, "gina", fe.ha1("gina", "gina-pw"), "register", base, 600,
+              n, tmpdir=tmp_path)
+
+    def ours():
+        return [c for c in fe.registrations("gina")
+                if c.get("Instance", "")[10:-1] in insts]
+
     try:
-        p.wait_line(r"^registered 600 1$")
-        old = binding(fe, "gina", inst)[0]["Received"]
+        p.wait_line(r"^registered 600 ", count=n)
+        b = ours()
+        assert sorted(c["Instance"][10:-1] for c in b) == sorted(insts)
+        assert all(c["Reg-Id"] == "1" for c in b)
+        flows = {c["Received"] for c in b}
+        assert len(flows) == 1, flows             # one shared TLS flow
         fe.stop()
-        p.wait_line(r"^failed ")          # the flow loss was noticed
+        p.wait_line(r"^failed ")                  # the loss was noticed
         fe.start()
         t0 = time.monotonic()
-        # back by itself: retries back off 1, 2, 4... s (50-100% jitter)
-        p.wait_line(r"^registered 600 ", count=2, timeout=30)
-        elapsed = time.monotonic() - t0
-        b = binding(fe, "gina", inst)
-        assert len(b) == 1 and b[0]["Received"] != old
-        assert elapsed < 30
-    finally:
+        # back by themselves: retries back off 1, 2, 4... s (50-100%)
+        for i in range(n):
+            p.wait_line(rf"^registered 600 \d+ #{i}$", count=2, timeout=40)
+        assert time.monotonic() - t0 < 40
+        b = ours()
+        assert sorted(c["Instance"][10:-1] for c in b) == sorted(insts)
+        new = {c["Received"] for c in b}
+        assert len(new) == 1 and new != flows, (flows, new)
+        # destroy: every binding goes while the flow is still open
         p.stop()
-        p.wait(10)
+        p.wait_line(r"^unregistered$")
+        deadline = time.monotonic() + 2.5
+        while ours():
+            assert time.monotonic() < deadline, ours()
+            time.sleep(0.05)
+        assert p.proc.poll() is None
+        assert p.wait(10) == 0
+    finally:
+        p.kill()
