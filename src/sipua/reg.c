@@ -17,12 +17,18 @@ enum {
 	MAX_EXPIRES_S = 86400,
 	REFRESH_MIN_PCT = 50, /* refresh window, percent of the granted */
 	REFRESH_MAX_PCT = 90,
+	REFRESH_FLOOR_MS = 1000,
 	RETRY_BASE_MS = 1000, /* back-off after a failure: 1 s doubling */
 	RETRY_MAX_MS = 60000, /* ... up to a minute, 50-100% jitter      */
 	REREG_STEP_MS = 20,   /* flow lost: one registration every 20 ms */
 	REREG_SPREAD_MAX_MS = 60000, /* ... spread over at most a minute */
 	UUID_LEN = 36,
 };
+
+/* Methods we take in (RFC 3261 20.5). MESSAGE stays out until its
+ * handler exists: the Front End's msilo hands stored messages to a
+ * REGISTER whose Allow has MESSAGE (or that has no Allow). */
+#define SIPUA_REG_ALLOW "OPTIONS"
 
 struct sipua_reg {
 	struct le le;          /**< in ua->regl                       */
@@ -62,7 +68,7 @@ static void destructor(void *arg)
 	 * Contact); fire and forget, owned by the ua until answered. Sent
 	 * whenever a REGISTER went out, answered or not: the Front End may
 	 * hold the binding (Kamailio keeps bindings across its restart). */
-	if (reg->sent)
+	if (reg->sent && reg->ua)
 		(void)send_register(reg, 0, NULL);
 
 	mem_deref(reg->user);
@@ -153,6 +159,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 {
 	struct sipua_reg *reg = arg;
 	uint16_t scode = msg ? msg->scode : 0;
+	uint64_t delay;
 	uint32_t exp;
 
 	reg->cseq = sipua_treq_cseq(reg->treq) + 1;
@@ -169,6 +176,8 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 
 	if (scode >= 200 && scode < 300) {
 		exp = granted(reg, msg);
+		if (exp > MAX_EXPIRES_S)
+			exp = MAX_EXPIRES_S;
 		if (!exp) {
 			/* the registrar dropped us at once: try again */
 			reg->registered = false;
@@ -180,9 +189,11 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 		reg->failc = 0;
 		reg->min_expires_retried = false;
 		sipua_flow_keepalive(reg->ua, msg);
+		/* at least a second apart, whatever the registrar grants */
+		delay = jitter((uint64_t)exp * 1000, REFRESH_MIN_PCT,
+			       REFRESH_MAX_PCT);
 		wheel_start(reg->ua->wheel, &reg->we,
-			    jitter((uint64_t)exp * 1000, REFRESH_MIN_PCT,
-				   REFRESH_MAX_PCT),
+			    delay < REFRESH_FLOOR_MS ? REFRESH_FLOOR_MS : delay,
 			    timeout_handler, reg);
 		status(reg, 0, scode, exp);
 		return;
@@ -234,8 +245,7 @@ static int send_register(struct sipua_reg *reg, uint32_t expires,
 			  "Contact: %s;+sip.instance=\"<urn:uuid:%s>\""
 			  ";reg-id=1;expires=%u\r\n"
 			  "Supported: outbound, path\r\n"
-			  "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE,"
-			  " NOTIFY\r\n",
+			  "Allow: " SIPUA_REG_ALLOW "\r\n",
 			  reg->user, reg->domain, reg->user, reg->domain,
 			  reg->tag, reg->callid, reg->contact_uri,
 			  reg->instance, expires);
@@ -268,6 +278,20 @@ static void timeout_handler(void *arg)
 		reg->registered = false;
 		retry_later(reg);
 		status(reg, err, 0, 0);
+	}
+}
+
+void sipua_reg_orphan_all(struct sipua *ua)
+{
+	/* the ua goes first (an owner's mistake): the registrations stay
+	 * valid objects that do nothing more */
+	while (ua->regl.head) {
+		struct sipua_reg *reg = ua->regl.head->data;
+
+		wheel_cancel(&reg->we);
+		reg->treq = mem_deref(reg->treq);
+		list_unlink(&reg->le);
+		reg->ua = NULL;
 	}
 }
 

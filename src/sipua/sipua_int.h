@@ -60,6 +60,9 @@ bool sipua_treq_answered(const struct sipua_treq *t);
 /* Registrations: flow to the Front End lost (reg.c) */
 void sipua_reg_flow_lost(struct sipua *ua);
 
+/* Detach every registration from a ua being destroyed (reg.c) */
+void sipua_reg_orphan_all(struct sipua *ua);
+
 /* Start the shared keep-alive on the flow a 2xx came on (ua.c) */
 void sipua_flow_keepalive(struct sipua *ua, const struct sip_msg *msg);
 

@@ -38,6 +38,7 @@ static void destructor(void *arg)
 	struct sipua *ua = arg;
 
 	ua->ka = mem_deref(ua->ka);
+	sipua_reg_orphan_all(ua);
 	list_flush(&ua->treql);
 	ua->lsnr = mem_deref(ua->lsnr);
 	if (ua->sip)
