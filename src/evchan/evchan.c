@@ -59,6 +59,11 @@ static void destructor(void *arg)
 {
 	struct evchan *ch = arg;
 
+	/* the application ends: a parked P-GET learns it at once */
+	if (ch->pget && web_req_connected(ch->pget))
+		api_reply_error(ch->pget, 404, "Not Found", "NotFound",
+				"ApplicationNotFound",
+				"the application has ended");
 	release_pget(ch);
 	list_flush(&ch->sent);
 	list_flush(&ch->pending);

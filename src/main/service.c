@@ -15,6 +15,7 @@
 #include "sipua.h"
 #include "store.h"
 #include "auth.h"
+#include "ucwa.h"
 #include "service.h"
 
 enum {
@@ -31,6 +32,7 @@ struct service {
 	struct store *store;
 	struct sipua *ua;
 	struct auth *auth;
+	struct ucwa *ucwa;
 	struct admin *admin;
 };
 
@@ -41,6 +43,7 @@ static void destructor(void *arg)
 	mem_deref(svc->admin);
 	mem_deref(svc->web);
 	mem_deref(svc->ad);
+	mem_deref(svc->ucwa);
 	mem_deref(svc->auth);
 	mem_deref(svc->ua);
 	mem_deref(svc->store);
@@ -72,6 +75,8 @@ static void web_handler(struct web_req *req, void *arg)
 		  web_req_path(req), web_req_query(req), web_req_peer(req));
 
 	if (autodiscover_handle(svc->ad, req))
+		return;
+	if (ucwa_handle(svc->ucwa, req))
 		return;
 	if (!pl_strcasecmp(web_req_path(req), "/WebTicket/oauthtoken")) {
 		auth_token_request(svc->auth, req);
@@ -180,6 +185,11 @@ int service_alloc(struct service **svcp, struct conf *conf)
 	}
 
 	err = auth_alloc(&svc->auth, conf, svc->ua, svc->store);
+	if (err)
+		goto out;
+
+	err = ucwa_alloc(&svc->ucwa, conf, svc->wheel, svc->ua, svc->store,
+			 svc->auth);
 	if (err)
 		goto out;
 

@@ -1,0 +1,443 @@
+/**
+ * @file app.c  Applications: one mobility session of one device
+ *
+ * Creating an application registers the device at the Front End (its own
+ * +sip.instance and reg-id 1) with the HA1 kept at sign-in; the 201 is
+ * sent once the Front End has accepted the REGISTER and the application
+ * is committed to the store, so a created application is one that is
+ * reachable and survives a restart.
+ */
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <re.h>
+#include "conf.h"
+#include "repr.h"
+#include "api.h"
+#include "auth.h"
+#include "evchan.h"
+#include "sipua.h"
+#include "store.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+
+static void app_destructor(void *arg)
+{
+	struct app *app = arg;
+
+	tmr_cancel(&app->close_tmr);
+	hash_unlink(&app->he);
+	list_unlink(&app->le_user);
+	if (app->pending) {
+		web_req_set_cancel(app->pending, NULL, NULL);
+		app->pending = mem_deref(app->pending);
+	}
+	mem_deref(app->op);
+	/* dropping the registration un-REGISTERs this contact only */
+	mem_deref(app->reg);
+	mem_deref(app->ev);
+}
+
+int ucwa_instance_uuid(char uuid[37], const char *user, const struct pl *epid)
+{
+	/* our own namespace for device instances (a random v4 UUID) */
+	static const uint8_t ns[16] = {0x5b, 0x0e, 0x2c, 0x71, 0x8f, 0x3a,
+				       0x4d, 0x52, 0x9a, 0x61, 0x27, 0xc4,
+				       0xe8, 0x13, 0x6f, 0xd0};
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	EVP_MD_CTX *ctx;
+	int ok;
+
+	ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		return ENOMEM;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) &&
+	     EVP_DigestUpdate(ctx, ns, sizeof(ns)) &&
+	     EVP_DigestUpdate(ctx, user, strlen(user)) &&
+	     EVP_DigestUpdate(ctx, "\n", 1) &&
+	     EVP_DigestUpdate(ctx, epid->p, epid->l) &&
+	     EVP_DigestFinal_ex(ctx, md, &n);
+	EVP_MD_CTX_free(ctx);
+	if (!ok || n < 16)
+		return EIO;
+
+	md[6] = (md[6] & 0x0f) | 0x50; /* version 5 (RFC 4122 4.3) */
+	md[8] = (md[8] & 0x3f) | 0x80; /* variant 10 */
+	(void)re_snprintf(uuid, 37,
+			  "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+			  "%02x%02x%02x%02x%02x%02x",
+			  md[0], md[1], md[2], md[3], md[4], md[5], md[6],
+			  md[7], md[8], md[9], md[10], md[11], md[12], md[13],
+			  md[14], md[15]);
+	return 0;
+}
+
+/* 128 random bits, base64url: ids are not guessable. */
+static int new_id(char id[UCWA_ID_LEN + 1])
+{
+	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint8_t r[17];
+	size_t i;
+
+	if (RAND_bytes(r, 16) != 1)
+		return EIO;
+	r[16] = 0;
+	for (i = 0; i < UCWA_ID_LEN; i++) {
+		size_t bit = i * 6;
+		unsigned v = (unsigned)(r[bit / 8] << 8 | r[bit / 8 + 1]);
+		id[i] = b64url[(v >> (10 - bit % 8)) & 63];
+	}
+	id[UCWA_ID_LEN] = '\0';
+	return 0;
+}
+
+/* The application resource with its embedded me, people,
+ * onlineMeetings and communication (PROTOCOL.md). */
+static int build(struct repr **rp, const struct app *app)
+{
+	struct repr *r = NULL, *c = NULL;
+	char href[256], name[AUTH_USER_MAX + 1];
+	const char *at = strchr(app->user, '@');
+	int err;
+
+	err = repr_alloc(&r, "application", app->href);
+	err |= repr_prop_str(r, "culture", app->culture);
+	err |= repr_prop_str(r, "userAgent", app->agent);
+	err |= repr_prop_str(r, "type", "Application");
+	err |= repr_prop_str(r, "endpointId", app->endpoint);
+	err |= repr_prop_str(r, "id", app->id);
+#define LINK(rr, rel, fmt, ...)                                                \
+	do {                                                                   \
+		(void)re_snprintf(href, sizeof(href), fmt, __VA_ARGS__);       \
+		err |= repr_link(rr, rel, href);                               \
+	} while (0)
+	LINK(r, "policies", "%s/policies", app->href);
+	LINK(r, "batch", "%s/batch", app->href);
+	LINK(r, "events", "%s/events?ack=%llu", app->href,
+	     (unsigned long long)evchan_batch(app->ev) + 1);
+
+	(void)re_snprintf(name, sizeof(name), "%b", app->user,
+			  at ? (size_t)(at - app->user) : strlen(app->user));
+	(void)re_snprintf(href, sizeof(href), "%s/me", app->href);
+	err |= repr_alloc(&c, "me", href);
+	err |= repr_prop_str(c, "name", name);
+	(void)re_snprintf(href, sizeof(href), "sip:%s", app->user);
+	err |= repr_prop_str(c, "uri", href);
+	LINK(c, "makeMeAvailable", "%s/me/makeMeAvailable", app->href);
+	err |= repr_embed(r, c);
+	c = mem_deref(c);
+
+	(void)re_snprintf(href, sizeof(href), "%s/people", app->href);
+	err |= repr_alloc(&c, "people", href);
+	LINK(c, "presenceSubscriptions", "%s/people/presenceSubscriptions",
+	     app->href);
+	LINK(c, "myContacts", "%s/people/contacts", app->href);
+	LINK(c, "myGroups", "%s/people/groups", app->href);
+	err |= repr_embed(r, c);
+	c = mem_deref(c);
+
+	(void)re_snprintf(href, sizeof(href), "%s/onlineMeetings", app->href);
+	err |= repr_alloc(&c, "onlineMeetings", href);
+	err |= repr_embed(r, c);
+	c = mem_deref(c);
+
+	(void)re_snprintf(href, sizeof(href), "%s/communication", app->href);
+	err |= repr_alloc(&c, "communication", href);
+	LINK(c, "startMessaging", "%s/communication/messagingInvitations",
+	     app->href);
+	err |= repr_embed(r, c);
+	c = mem_deref(c);
+#undef LINK
+
+	if (err)
+		mem_deref(r);
+	else
+		*rp = r;
+	return err ? ENOMEM : 0;
+}
+
+void ucwa_app_reply(struct web_req *req, const struct app *app, uint16_t scode)
+{
+	struct repr *r = NULL;
+	char loc[300];
+
+	if (build(&r, app)) {
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the application");
+		return;
+	}
+	if (scode == 201) {
+		(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n",
+				  app->href);
+		api_reply(req, 201, "Created", r, loc);
+	} else {
+		api_reply(req, scode, "OK", r, NULL);
+	}
+	mem_deref(r);
+}
+
+/* The record kept in the store: what a restart needs to bring the
+ * application back (the same JSON encoder as the API). */
+static int record(struct mbuf *mb, const struct app *app)
+{
+	struct repr *r = NULL;
+	int err;
+
+	err = repr_alloc(&r, NULL, NULL);
+	err |= repr_prop_str(r, "id", app->id);
+	err |= repr_prop_str(r, "user", app->user);
+	err |= repr_prop_str(r, "endpointId", app->endpoint);
+	err |= repr_prop_str(r, "culture", app->culture);
+	err |= repr_prop_str(r, "userAgent", app->agent);
+	err |= repr_prop_str(r, "instance", app->instance);
+	err |= repr_prop_int(r, "created", (int64_t)app->created_ms);
+	if (!err)
+		err = repr_encode(mb, r, REPR_JSON, NULL);
+	mem_deref(r);
+	return err;
+}
+
+static void fail_pending(struct app *app, uint16_t scode, const char *reason,
+			 const char *code, const char *msg)
+{
+	struct web_req *req = app->pending;
+
+	app->pending = NULL;
+	if (req) {
+		web_req_set_cancel(req, NULL, NULL);
+		api_reply_error(req, scode, reason, code, NULL, msg);
+		mem_deref(req);
+	}
+	ucwa_app_close(app);
+}
+
+static void committed(int err, void *arg)
+{
+	struct app *app = arg;
+	struct web_req *req = app->pending;
+
+	app->op = mem_deref(app->op);
+	if (err) {
+		log_warn("ucwa: storing application %s failed: %m", app->id,
+			 err);
+		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
+			     "the application could not "
+			     "be stored; try again");
+		return;
+	}
+
+	app->pending = NULL;
+	if (req) {
+		web_req_set_cancel(req, NULL, NULL);
+		ucwa_app_reply(req, app, 201);
+		mem_deref(req);
+	}
+}
+
+static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
+{
+	struct app *app = arg;
+	struct mbuf *mb;
+
+	(void)expires;
+	if (!app->pending) {
+		/* later changes (refreshes, Front End restarts) are the
+		 * registration's own business */
+		if (err)
+			log_notice("ucwa: %s (%s) not registered: %m (%u)",
+				   app->user, app->id, err, scode);
+		return;
+	}
+
+	if (err) {
+		log_notice("ucwa: REGISTER of %s refused: %m (%u)", app->user,
+			   err, scode);
+		fail_pending(app, err == EACCES ? 403 : 503,
+			     err == EACCES ? "Forbidden"
+					   : "Service Unavailable",
+			     err == EACCES ? "Forbidden" : "ServiceFailure",
+			     "the Front End did not accept the registration");
+		return;
+	}
+
+	mb = mbuf_alloc(512);
+	err = mb ? record(mb, app) : ENOMEM;
+	if (!err)
+		err = store_session_put(app->u->st, app->id, mb->buf, mb->end,
+					committed, app, &app->op);
+	mem_deref(mb);
+	if (err)
+		committed(err, app);
+}
+
+static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
+{
+	struct app *app = arg;
+	struct sipua_reg_param p;
+	char user[AUTH_USER_MAX + 1], ha1[SIPUA_HA1_LEN + 1];
+	const char *at = strchr(app->user, '@');
+
+	app->op = mem_deref(app->op);
+	if (err || len != SIPUA_HA1_LEN || !at) {
+		/* signed in on another pool's store, or it was lost: a new
+		 * sign-in brings it back */
+		fail_pending(app, 401, "Unauthorized", "Unauthorized",
+			     "sign in again");
+		return;
+	}
+
+	memcpy(ha1, val, len);
+	ha1[len] = '\0';
+	(void)re_snprintf(user, sizeof(user), "%b", app->user,
+			  (size_t)(at - app->user));
+	memset(&p, 0, sizeof(p));
+	p.user = user;
+	p.domain = at + 1;
+	p.ha1 = ha1;
+	p.instance = app->instance;
+	err = sipua_reg_alloc(&app->reg, app->u->ua, &p, reg_handler, app);
+	explicit_bzero(ha1, sizeof(ha1));
+	if (err)
+		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
+			     "the registration could not be started");
+}
+
+static void pending_cancel(struct web_req *req, void *arg)
+{
+	struct app *app = arg;
+
+	(void)req;
+	/* the client left before the 201: the application goes too */
+	app->pending = mem_deref(app->pending);
+	ucwa_app_close(app);
+}
+
+/* A field of the create body: required, 1..UCWA_FIELD_MAX characters. */
+static int field(char *dst, size_t size, const struct repr_in *in,
+		 const char *key, bool required, const char **why)
+{
+	struct pl v;
+	int err = repr_in_str(in, key, &v);
+
+	if (err == ENOENT && !required) {
+		dst[0] = '\0';
+		return 0;
+	}
+	if (err || !v.l) {
+		*why = key;
+		return EINVAL;
+	}
+	/* characters, not bytes: UTF-8 continuation bytes do not count */
+	{
+		size_t i, chars = 0;
+		for (i = 0; i < v.l; i++)
+			chars += ((uint8_t)v.p[i] & 0xc0) != 0x80;
+		if (chars > UCWA_FIELD_MAX || v.l >= size) {
+			*why = key;
+			return EOVERFLOW;
+		}
+	}
+	memcpy(dst, v.p, v.l);
+	dst[v.l] = '\0';
+	return 0;
+}
+
+void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
+{
+	struct repr_in *in = NULL;
+	struct app *app = NULL, *same;
+	const char *why = NULL;
+	char msg[160];
+	struct pl epid;
+	int err;
+
+	err = repr_in_json(&in, web_req_body(req), &why);
+	if (err) {
+		api_reply_error(req, 400, "Bad Request", "BadRequest", NULL,
+				why);
+		goto out;
+	}
+
+	app = mem_zalloc(sizeof(*app), app_destructor);
+	if (!app) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		goto out;
+	}
+	app->u = u;
+	(void)re_snprintf(app->user, sizeof(app->user), "%s", user);
+
+	err = field(app->culture, sizeof(app->culture), in, "culture", true,
+		    &why);
+	if (!err)
+		err = field(app->endpoint, sizeof(app->endpoint), in,
+			    "endpointId", true, &why);
+	if (!err)
+		err = field(app->agent, sizeof(app->agent), in, "userAgent",
+			    true, &why);
+	if (err) {
+		(void)re_snprintf(msg, sizeof(msg),
+				  "%s is required, 1 to %u characters", why,
+				  UCWA_FIELD_MAX);
+		api_reply_error(req, 400, "Bad Request", "BadRequest",
+				"ParameterValidationFailure", msg);
+		goto out;
+	}
+
+	/* the same device again: its application, not a second one */
+	same = ucwa_app_by_endpoint(u, user, app->endpoint);
+	if (same && !same->pending) {
+		ucwa_app_reply(req, same, 200);
+		goto out;
+	}
+	if (ucwa_user_apps(u, user) >= UCWA_APPS_PER_USER) {
+		api_reply_error(req, 409, "Conflict", "Conflict",
+				"TooManyApplications",
+				"this user has too many applications; delete "
+				"one first");
+		goto out;
+	}
+
+	pl_set_str(&epid, app->endpoint);
+	err = new_id(app->id);
+	err |= ucwa_instance_uuid(app->instance, user, &epid);
+	(void)re_snprintf(app->href, sizeof(app->href), UCWA_BASE "/%s",
+			  app->id);
+	if (!err) {
+		char evhref[sizeof(app->href) + 8];
+
+		(void)re_snprintf(evhref, sizeof(evhref), "%s/events",
+				  app->href);
+		err = evchan_alloc(&app->ev, u->wheel, evhref);
+	}
+	if (err) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "could not create the application");
+		goto out;
+	}
+	app->created_ms = (uint64_t)time(NULL) * 1000;
+	app->pending = mem_ref(req);
+	web_req_set_cancel(req, pending_cancel, app);
+	ucwa_app_add(u, app);
+
+	/* the HA1 kept at sign-in, for the realm of the user's domain */
+	err = store_ha1_get(u->st, user, strchr(user, '@') + 1, ha1_handler,
+			    app, &app->op);
+	if (err)
+		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
+			     "the store cannot be read");
+	app = NULL; /* owned by the registry now */
+
+out:
+	mem_deref(app);
+	mem_deref(in);
+}
+
+void ucwa_app_delete(struct app *app)
+{
+	(void)store_session_del(app->u->st, app->id, NULL, NULL, NULL);
+	ucwa_app_close(app);
+}

@@ -1,0 +1,268 @@
+/**
+ * @file ucwa.c  The mobility API: authentication, routing, the registry of
+ * applications
+ */
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "conf.h"
+#include "api.h"
+#include "auth.h"
+#include "evchan.h"
+#include "sipua.h"
+#include "store.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+
+enum {
+	APP_BUCKETS = 4096,
+};
+
+static void destructor(void *arg)
+{
+	struct ucwa *u = arg;
+
+	hash_flush(u->apps);
+	hash_flush(u->users);
+	list_flush(&u->closing);
+	mem_deref(u->apps);
+	mem_deref(u->users);
+	mem_deref(u->auth);
+	mem_deref(u->st);
+	mem_deref(u->ua);
+	mem_deref(u->wheel);
+	mem_deref(u->conf);
+}
+
+int ucwa_alloc(struct ucwa **up, struct conf *conf, struct wheel *w,
+	       struct sipua *ua, struct store *st, struct auth *a)
+{
+	struct ucwa *u;
+	int err;
+
+	if (!up || !conf || !w || !ua || !st || !a)
+		return EINVAL;
+
+	u = mem_zalloc(sizeof(*u), destructor);
+	if (!u)
+		return ENOMEM;
+
+	u->conf = mem_ref(conf);
+	u->wheel = mem_ref(w);
+	u->ua = mem_ref(ua);
+	u->st = mem_ref(st);
+	u->auth = mem_ref(a);
+	err = hash_alloc(&u->apps, APP_BUCKETS);
+	err |= hash_alloc(&u->users, APP_BUCKETS);
+	u->m_apps = metrics_get(METRIC_GAUGE, "mobility_applications", NULL,
+				"Applications (mobility sessions) alive");
+	if (err)
+		mem_deref(u);
+	else
+		*up = u;
+	return err;
+}
+
+static void uapps_destructor(void *arg)
+{
+	struct uapps *ua = arg;
+
+	hash_unlink(&ua->he);
+}
+
+static bool user_cmp(struct le *le, void *arg)
+{
+	const struct uapps *ua = le->data;
+	return !strcmp(ua->user, arg);
+}
+
+static struct uapps *uapps_find(struct ucwa *u, const char *user)
+{
+	return list_ledata(hash_lookup(u->users, hash_joaat_str(user), user_cmp,
+				       (void *)user));
+}
+
+static bool id_cmp(struct le *le, void *arg)
+{
+	const struct app *app = le->data;
+	return !pl_strcmp(arg, app->id);
+}
+
+static struct app *app_find(struct ucwa *u, const struct pl *id)
+{
+	return list_ledata(hash_lookup(u->apps, hash_joaat_ci(id->p, id->l),
+				       id_cmp, (void *)id));
+}
+
+void ucwa_app_add(struct ucwa *u, struct app *app)
+{
+	struct uapps *ua = uapps_find(u, app->user);
+
+	if (!ua) {
+		ua = mem_zalloc(sizeof(*ua), uapps_destructor);
+		if (!ua)
+			return;
+		(void)re_snprintf(ua->user, sizeof(ua->user), "%s", app->user);
+		hash_append(u->users, hash_joaat_str(ua->user), &ua->he, ua);
+	}
+	hash_append(u->apps, hash_joaat_ci(app->id, strlen(app->id)), &app->he,
+		    app);
+	list_append(&ua->apps, &app->le_user, app);
+	++u->n;
+	metric_set(u->m_apps, (int64_t)u->n);
+}
+
+static void app_free(void *arg)
+{
+	struct app *app = arg;
+
+	list_unlink(&app->le_user);
+	mem_deref(app);
+}
+
+void ucwa_app_close(struct app *app)
+{
+	struct ucwa *u = app->u;
+	struct uapps *ua;
+
+	if (app->closing)
+		return;
+	app->closing = true;
+
+	/* gone for every lookup now; freed once the stack has unwound, as
+	 * we may be inside a callback of its registration or the store */
+	ua = app->le_user.list ? uapps_find(u, app->user) : NULL;
+	hash_unlink(&app->he);
+	list_unlink(&app->le_user);
+	if (ua && list_isempty(&ua->apps))
+		mem_deref(ua);
+	--u->n;
+	metric_set(u->m_apps, (int64_t)u->n);
+	list_append(&u->closing, &app->le_user, app);
+	tmr_start(&app->close_tmr, 0, app_free, app);
+}
+
+struct app *ucwa_app_by_endpoint(struct ucwa *u, const char *user,
+				 const char *endpoint)
+{
+	struct uapps *ua = uapps_find(u, user);
+	struct le *le;
+
+	for (le = ua ? ua->apps.head : NULL; le; le = le->next) {
+		struct app *app = le->data;
+		if (!strcmp(app->endpoint, endpoint))
+			return app;
+	}
+	return NULL;
+}
+
+size_t ucwa_user_apps(struct ucwa *u, const char *user)
+{
+	struct uapps *ua = uapps_find(u, user);
+	return ua ? list_count(&ua->apps) : 0;
+}
+
+size_t ucwa_count(const struct ucwa *u)
+{
+	return u ? u->n : 0;
+}
+
+/* 401 with the token service challenge of the host the client used. */
+static void challenge(struct web_req *req)
+{
+	static const char body[] = "sign in at the token service\n";
+	struct pl host = pl_null;
+
+	(void)web_req_header(req, "Host", &host);
+	web_reply(req, 401, "Unauthorized", "text/plain; charset=utf-8",
+		  (const uint8_t *)body, sizeof(body) - 1,
+		  "WWW-Authenticate: MsRtcOAuth href=\"https://%r"
+		  "/WebTicket/oauthtoken\",grant_type=\"password\"\r\n",
+		  &host);
+}
+
+static bool method_is(const struct web_req *req, const char *m)
+{
+	return !pl_strcmp(web_req_method(req), m);
+}
+
+static void not_found(struct web_req *req)
+{
+	api_reply_error(req, 404, "Not Found", "NotFound",
+			"ApplicationNotFound", "no such application");
+}
+
+static void not_allowed(struct web_req *req, const char *allow)
+{
+	char hdr[64];
+
+	(void)re_snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+	web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0, "%s", hdr);
+}
+
+bool ucwa_handle(struct ucwa *u, struct web_req *req)
+{
+	const struct pl *path = web_req_path(req);
+	const size_t blen = sizeof(UCWA_BASE) - 1;
+	struct pl authz, rest, id, sub;
+	const char *user;
+	struct app *app;
+
+	if (path->l < blen || strncasecmp(path->p, UCWA_BASE, blen) ||
+	    (path->l > blen && path->p[blen] != '/'))
+		return false;
+
+	if (!web_req_header(req, "Authorization", &authz) ||
+	    auth_verify(u->auth, &authz, &user)) {
+		challenge(req);
+		return true;
+	}
+
+	rest.p = path->p + blen;
+	rest.l = path->l - blen;
+	if (rest.l && rest.p[0] == '/') {
+		++rest.p;
+		--rest.l;
+	}
+
+	if (!rest.l) {
+		if (method_is(req, "POST"))
+			ucwa_app_create(u, req, user);
+		else
+			not_allowed(req, "POST");
+		return true;
+	}
+
+	/* <id>[/<sub>] */
+	sub = rest;
+	(void)text_next(&sub, '/', &id);
+	app = app_find(u, &id);
+	/* someone else's application is as absent as a missing one */
+	if (!app || app->pending || strcmp(app->user, user)) {
+		not_found(req);
+		return true;
+	}
+
+	if (!sub.l) {
+		if (method_is(req, "GET"))
+			ucwa_app_reply(req, app, 200);
+		else if (method_is(req, "DELETE")) {
+			ucwa_app_delete(app);
+			web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+		} else
+			not_allowed(req, "GET, DELETE");
+		return true;
+	}
+
+	if (!pl_strcmp(&sub, "events")) {
+		if (method_is(req, "GET"))
+			evchan_get(app->ev, req);
+		else
+			not_allowed(req, "GET");
+		return true;
+	}
+
+	api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+			"no such resource");
+	return true;
+}

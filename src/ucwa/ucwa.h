@@ -1,0 +1,61 @@
+/**
+ * @file ucwa.h  The mobility API: /ucwa/oauth/v1/applications/...
+ *
+ * Every request carries a bearer token from the token service; every
+ * resource is visible to its owner only (another user's application id
+ * answers 404, exactly as an id that does not exist).
+ *
+ *   POST   applications         create (one per device: endpointId)
+ *   GET    applications/<id>    the application resource
+ *   DELETE applications/<id>    end it (un-REGISTER, forget its events)
+ *   GET    applications/<id>/events?ack=N   the event channel
+ */
+#ifndef MOB_UCWA_H
+#define MOB_UCWA_H
+
+#include "core.h"
+#include "web.h"
+
+struct conf;
+struct sipua;
+struct store;
+struct auth;
+
+/** Named limits. */
+enum {
+	UCWA_APPS_PER_USER = 10, /* applications of one user              */
+	UCWA_FIELD_MAX = 100,    /* culture, endpointId, userAgent (chars) */
+	UCWA_ID_LEN = 22,        /* application id: 128 random bits, b64url */
+};
+
+#define UCWA_BASE "/ucwa/oauth/v1/applications"
+
+struct ucwa;
+
+/**
+ * Allocate the API.
+ *
+ * @param up   Returns a new reference
+ * @param conf Configuration (takes a reference)
+ * @param w    Timer wheel (takes a reference)
+ * @param ua   SIP user agent (takes a reference)
+ * @param st   Store (takes a reference)
+ * @param a    Token service (takes a reference)
+ */
+int ucwa_alloc(struct ucwa **up, struct conf *conf, struct wheel *w,
+	       struct sipua *ua, struct store *st, struct auth *a);
+
+/** Handle a request under UCWA_BASE; false if the path is not ours. */
+bool ucwa_handle(struct ucwa *u, struct web_req *req);
+
+/** Applications alive (for metrics and tests). */
+size_t ucwa_count(const struct ucwa *u);
+
+/**
+ * The +sip.instance of a device: a name-based (SHA-1, RFC 4122 4.3)
+ * UUID of user and endpointId, so a device keeps its instance across
+ * sessions and instances of the service (RFC 5626 4.1).
+ */
+int ucwa_instance_uuid(char uuid[37], const char *user, const struct pl *epid);
+
+#endif

@@ -1,0 +1,61 @@
+/**
+ * @file ucwa_int.h  Private declarations of the mobility API
+ */
+#ifndef MOB_UCWA_INT_H
+#define MOB_UCWA_INT_H
+
+#include "auth.h"
+
+struct ucwa {
+	struct conf *conf;
+	struct wheel *wheel;
+	struct sipua *ua;
+	struct store *st;
+	struct auth *auth;
+	struct hash *apps;   /* struct app by id                 */
+	struct hash *users;  /* struct uapps by user              */
+	struct list closing; /* struct app closed, not yet freed */
+	size_t n;
+	struct metric *m_apps;
+};
+
+/* The applications of one user. */
+struct uapps {
+	struct le he;
+	struct list apps; /* struct app */
+	char user[AUTH_USER_MAX + 1];
+};
+
+struct app {
+	struct le he;      /* in ucwa->apps                          */
+	struct le le_user; /* in its struct uapps                    */
+	struct ucwa *u;
+	char id[UCWA_ID_LEN + 1];
+	char user[AUTH_USER_MAX + 1]; /* user@domain                 */
+	char endpoint[4 * UCWA_FIELD_MAX + 1];
+	char culture[4 * UCWA_FIELD_MAX + 1];
+	char agent[4 * UCWA_FIELD_MAX + 1];
+	char instance[37];
+	char href[64 + UCWA_ID_LEN];
+	uint64_t created_ms;
+	struct evchan *ev;
+	struct sipua_reg *reg;
+	struct store_op *op;
+	struct web_req *pending; /* the create request until its 201 */
+	struct tmr close_tmr;
+	bool closing;
+};
+
+/* ucwa.c: the registry */
+void ucwa_app_add(struct ucwa *u, struct app *app);
+void ucwa_app_close(struct app *app);
+struct app *ucwa_app_by_endpoint(struct ucwa *u, const char *user,
+				 const char *endpoint);
+size_t ucwa_user_apps(struct ucwa *u, const char *user);
+
+/* app.c */
+void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user);
+void ucwa_app_reply(struct web_req *req, const struct app *app, uint16_t scode);
+void ucwa_app_delete(struct app *app);
+
+#endif
