@@ -27,6 +27,7 @@ static void app_destructor(void *arg)
 	struct app *app = arg;
 
 	tmr_cancel(&app->close_tmr);
+	ucwa_me_close(app);
 	hash_unlink(&app->he);
 	list_unlink(&app->le_user);
 	if (app->pending) {
@@ -126,7 +127,15 @@ static int build(struct repr **rp, const struct app *app)
 	err |= repr_prop_str(c, "name", name);
 	(void)re_snprintf(href, sizeof(href), "sip:%s", app->user);
 	err |= repr_prop_str(c, "uri", href);
-	LINK(c, "makeMeAvailable", "%s/me/makeMeAvailable", app->href);
+	if (!app->me.available) {
+		LINK(c, "makeMeAvailable", "%s/me/makeMeAvailable", app->href);
+	} else {
+		LINK(c, "presence", "%s/me/presence", app->href);
+		LINK(c, "note", "%s/me/note", app->href);
+		LINK(c, "location", "%s/me/location", app->href);
+		LINK(c, "reportMyActivity", "%s/me/reportMyActivity",
+		     app->href);
+	}
 	err |= repr_embed(r, c);
 	c = mem_deref(c);
 

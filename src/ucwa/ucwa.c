@@ -254,6 +254,16 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 		return true;
 	}
 
+	{
+		struct pl rest2 = sub, first;
+
+		(void)text_next(&rest2, '/', &first);
+		if (!pl_strcmp(&first, "me")) {
+			ucwa_me(app, req, &rest2);
+			return true;
+		}
+	}
+
 	if (!pl_strcmp(&sub, "events")) {
 		if (method_is(req, "GET"))
 			evchan_get(app->ev, req);

@@ -23,9 +23,13 @@ struct auth;
 
 /** Named limits. */
 enum {
-	UCWA_APPS_PER_USER = 10, /* applications of one user              */
-	UCWA_FIELD_MAX = 100,    /* culture, endpointId, userAgent (chars) */
-	UCWA_ID_LEN = 22,        /* application id: 128 random bits, b64url */
+	UCWA_APPS_PER_USER = 10,   /* applications of one user              */
+	UCWA_FIELD_MAX = 100,      /* culture, endpointId, userAgent (chars) */
+	UCWA_ID_LEN = 22,          /* application id: 128 random bits, b64url */
+	UCWA_NOTE_MAX = 500,       /* characters of a presence note         */
+	UCWA_LOCATION_MAX = 60,    /* characters of a location (PROTOCOL.md) */
+	UCWA_INACTIVE_DEFAULT = 5, /* minutes to Idle (makeMeAvailable) */
+	UCWA_INACTIVE_MAX = 1440,  /* minutes                             */
 };
 
 #define UCWA_BASE "/ucwa/oauth/v1/applications"

@@ -26,6 +26,34 @@ struct uapps {
 	char user[AUTH_USER_MAX + 1];
 };
 
+/* What the user chose (POST presence); the reported value also depends
+ * on activity (idle, away). */
+enum avail {
+	AVAIL_ONLINE,
+	AVAIL_BUSY,
+	AVAIL_DND,
+	AVAIL_BRB,
+	AVAIL_AWAY,
+	AVAIL_OFFWORK,
+};
+
+enum activity {
+	ACTIVE,
+	IDLE,     /* no reportMyActivity for inactiveTimeout      */
+	INACTIVE, /* ... for twice that: Away                       */
+};
+
+/* The user's own presence in this application (me.c). */
+struct me {
+	bool available; /* makeMeAvailable done          */
+	enum avail avail;
+	enum activity activity;
+	uint32_t inactive_ms; /* inactiveTimeout               */
+	struct wheel_entry idle;
+	char note[4 * UCWA_NOTE_MAX + 1];
+	char location[4 * UCWA_LOCATION_MAX + 1];
+};
+
 struct app {
 	struct le he;      /* in ucwa->apps                          */
 	struct le le_user; /* in its struct uapps                    */
@@ -44,6 +72,7 @@ struct app {
 	struct web_req *pending; /* the create request until its 201 */
 	struct tmr close_tmr;
 	bool closing;
+	struct me me;
 };
 
 /* ucwa.c: the registry */
@@ -52,6 +81,12 @@ void ucwa_app_close(struct app *app);
 struct app *ucwa_app_by_endpoint(struct ucwa *u, const char *user,
 				 const char *endpoint);
 size_t ucwa_user_apps(struct ucwa *u, const char *user);
+
+/* me.c */
+void ucwa_me(struct app *app, struct web_req *req, const struct pl *sub);
+void ucwa_me_close(struct app *app);
+/* Reported availability, e.g. "IdleOnline". */
+const char *ucwa_me_availability(const struct app *app);
 
 /* app.c */
 void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user);

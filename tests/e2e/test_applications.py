@@ -11,9 +11,8 @@ import uuid
 import pytest
 
 from frontend import Frontend
-from mobility import Mobilityd, EXT_FQDN
-
-APPS = "/ucwa/oauth/v1/applications"
+from mobility import Mobilityd
+from ucwa_client import APPS, api, create, token, url
 NS = uuid.UUID("5b0e2c71-8f3a-4d52-9a61-27c4e8136fd0")
 
 
@@ -36,35 +35,9 @@ def mob(fe, tmp_path_factory):
     assert m.stop() == 0, m.log()
 
 
-def url(mob, path):
-    return "https://%s:%d%s" % (EXT_FQDN, mob.https_port, path)
-
-
-def token(mob, user):
-    st, _, body = mob.curl(url(mob, "/WebTicket/oauthtoken"), "-X", "POST",
-                           "--data-raw", "grant_type=password&username=%s@example.test"
-                           "&password=%s-secret" % (user, user))
-    assert st == 200, body
-    return json.loads(body)["access_token"]
-
-
-def api(mob, tok, method, path, body=None, accept="application/json"):
-    args = ["-X", method, "-H", "Authorization: Bearer " + tok, "-H", "Accept: " + accept]
-    if body is not None:
-        args += ["-H", "Content-Type: application/json", "--data-raw",
-                 body if isinstance(body, str) else json.dumps(body)]
-    return mob.curl(url(mob, path), *args)
-
-
 @pytest.fixture(scope="module")
 def alice(mob):
     return token(mob, "alice")
-
-
-def create(mob, tok, epid, **extra):
-    body = {"UserAgent": "test-app/1.0", "EndpointId": epid, "Culture": "en-US"}
-    body.update(extra)
-    return api(mob, tok, "POST", APPS, body)
 
 
 def test_create_registers_the_device(mob, fe, alice):

@@ -1,0 +1,348 @@
+/**
+ * @file me.c  The user's own presence: makeMeAvailable, presence, note,
+ * location, reportMyActivity (PROTOCOL.md "me")
+ *
+ * Before makeMeAvailable the presence resources answer 409
+ * MakeMeAvailableRequired. Activity: without reportMyActivity for
+ * inactiveTimeout minutes Online becomes IdleOnline and Busy IdleBusy;
+ * after twice that, IdleOnline becomes Away. Every change is an event to
+ * the application ("me" sender).
+ */
+#include <string.h>
+#include <re.h>
+#include "api.h"
+#include "evchan.h"
+#include "repr.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+
+static const char *const avail_names[] = {
+    "Online", "Busy", "DoNotDisturb", "BeRightBack", "Away", "Offwork",
+};
+
+const char *ucwa_me_availability(const struct app *app)
+{
+	const struct me *me = &app->me;
+
+	if (!me->available)
+		return "Offline";
+	if (me->avail == AVAIL_ONLINE && me->activity == IDLE)
+		return "IdleOnline";
+	if (me->avail == AVAIL_ONLINE && me->activity == INACTIVE)
+		return "Away";
+	if (me->avail == AVAIL_BUSY && me->activity != ACTIVE)
+		return "IdleBusy";
+	return avail_names[me->avail];
+}
+
+/* An "updated" event about one of the me resources. */
+static void post_update(struct app *app, const char *rel)
+{
+	struct evchan_event e;
+	char sender[128], href[160];
+
+	(void)re_snprintf(sender, sizeof(sender), "%s/me", app->href);
+	(void)re_snprintf(href, sizeof(href), "%s/me/%s", app->href, rel);
+	memset(&e, 0, sizeof(e));
+	/* our own presence is of medium priority, like any presence */
+	e.prio = EVCHAN_MEDIUM;
+	e.ev.sender_rel = "me";
+	e.ev.sender_href = sender;
+	e.ev.type = "updated";
+	e.ev.rel = rel;
+	e.ev.href = href;
+	(void)evchan_post(app->ev, &e);
+}
+
+static void idle_handler(void *arg);
+
+static void activity(struct app *app)
+{
+	struct me *me = &app->me;
+	bool was_idle = me->activity != ACTIVE;
+
+	me->activity = ACTIVE;
+	wheel_start(app->u->wheel, &me->idle, me->inactive_ms, idle_handler,
+		    app);
+	if (was_idle)
+		post_update(app, "presence");
+}
+
+static void idle_handler(void *arg)
+{
+	struct app *app = arg;
+	struct me *me = &app->me;
+
+	if (me->activity == ACTIVE) {
+		me->activity = IDLE;
+		/* then Away after as long again */
+		wheel_start(app->u->wheel, &me->idle, me->inactive_ms,
+			    idle_handler, app);
+	} else {
+		me->activity = INACTIVE;
+	}
+	post_update(app, "presence");
+}
+
+void ucwa_me_close(struct app *app)
+{
+	wheel_cancel(&app->me.idle);
+}
+
+static void reply_me(struct web_req *req, struct app *app)
+{
+	struct repr *r = NULL;
+	char href[160], name[AUTH_USER_MAX + 1];
+	const char *at = strchr(app->user, '@');
+	static const char *const rels[] = {"presence", "note", "location",
+					   "reportMyActivity"};
+	size_t i;
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/me", app->href);
+	err = repr_alloc(&r, "me", href);
+	(void)re_snprintf(name, sizeof(name), "%b", app->user,
+			  at ? (size_t)(at - app->user) : strlen(app->user));
+	err |= repr_prop_str(r, "name", name);
+	(void)re_snprintf(href, sizeof(href), "sip:%s", app->user);
+	err |= repr_prop_str(r, "uri", href);
+	if (!app->me.available) {
+		(void)re_snprintf(href, sizeof(href), "%s/me/makeMeAvailable",
+				  app->href);
+		err |= repr_link(r, "makeMeAvailable", href);
+	} else {
+		for (i = 0; i < ARRAY_SIZE(rels); i++) {
+			(void)re_snprintf(href, sizeof(href), "%s/me/%s",
+					  app->href, rels[i]);
+			err |= repr_link(r, rels[i], href);
+		}
+	}
+	if (err)
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build me");
+	else
+		api_reply(req, 200, "OK", r, NULL);
+	mem_deref(r);
+}
+
+/* GET of presence, note or location: one property. */
+static void reply_prop(struct web_req *req, struct app *app, const char *rel,
+		       const char *name, const char *val)
+{
+	struct repr *r = NULL;
+	char href[160];
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/me/%s", app->href, rel);
+	err = repr_alloc(&r, rel, href);
+	if (!err)
+		err = repr_prop_str(r, name, val);
+	if (err)
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the resource");
+	else
+		api_reply(req, 200, "OK", r, NULL);
+	mem_deref(r);
+}
+
+static void bad_param(struct web_req *req, const char *msg)
+{
+	api_reply_error(req, 400, "Bad Request", "BadRequest",
+			"ParameterValidationFailure", msg);
+}
+
+/* A text member of at most max characters (not bytes) into dst. */
+static bool text_member(struct web_req *req, const struct repr_in *in,
+			const char *key, size_t max, char *dst, size_t size)
+{
+	struct pl v;
+	size_t i, chars = 0;
+	char msg[96];
+	int err = repr_in_str(in, key, &v);
+
+	if (err == ENOENT) {
+		v.p = "";
+		v.l = 0;
+	} else if (err) {
+		(void)re_snprintf(msg, sizeof(msg), "%s must be a string", key);
+		bad_param(req, msg);
+		return false;
+	}
+	for (i = 0; i < v.l; i++)
+		chars += ((uint8_t)v.p[i] & 0xc0) != 0x80;
+	if (chars > max || v.l >= size) {
+		(void)re_snprintf(msg, sizeof(msg),
+				  "%s is longer than %zu characters", key, max);
+		bad_param(req, msg);
+		return false;
+	}
+	memcpy(dst, v.p, v.l);
+	dst[v.l] = '\0';
+	return true;
+}
+
+static bool body(struct web_req *req, struct repr_in **in)
+{
+	const char *why = NULL;
+
+	if (repr_in_json(in, web_req_body(req), &why)) {
+		api_reply_error(req, 400, "Bad Request", "BadRequest", NULL,
+				why);
+		return false;
+	}
+	return true;
+}
+
+static void make_me_available(struct app *app, struct web_req *req)
+{
+	struct repr_in *in = NULL;
+	int64_t minutes = UCWA_INACTIVE_DEFAULT;
+	int err;
+
+	if (app->me.available) {
+		api_reply_error(req, 409, "Conflict", "Conflict",
+				"AlreadyExists", "already available");
+		return;
+	}
+	/* an empty body is fine: every member is optional */
+	if (web_req_body(req)->l && !body(req, &in))
+		return;
+	err = in ? repr_in_int(in, "inactiveTimeout", &minutes) : ENOENT;
+	if (err == ENOENT)
+		minutes = UCWA_INACTIVE_DEFAULT;
+	else if (err || minutes < 1 || minutes > UCWA_INACTIVE_MAX) {
+		bad_param(req, "inactiveTimeout must be 1 to 1440 minutes");
+		mem_deref(in);
+		return;
+	}
+	mem_deref(in);
+
+	app->me.available = true;
+	app->me.avail = AVAIL_ONLINE;
+	app->me.inactive_ms = (uint32_t)minutes * 60 * 1000;
+	app->me.activity = ACTIVE;
+	wheel_start(app->u->wheel, &app->me.idle, app->me.inactive_ms,
+		    idle_handler, app);
+	post_update(app, "me");
+	post_update(app, "presence");
+	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+}
+
+static void set_presence(struct app *app, struct web_req *req)
+{
+	struct repr_in *in = NULL;
+	struct pl v;
+	size_t i;
+
+	if (!body(req, &in))
+		return;
+	if (repr_in_str(in, "availability", &v)) {
+		bad_param(req, "availability is required");
+		goto out;
+	}
+	for (i = 0; i < ARRAY_SIZE(avail_names); i++) {
+		if (!pl_strcasecmp(&v, avail_names[i]))
+			break;
+	}
+	if (i == ARRAY_SIZE(avail_names)) {
+		bad_param(req, "availability must be Online, Busy, "
+			       "DoNotDisturb, BeRightBack, Away or Offwork");
+		goto out;
+	}
+	app->me.avail = (enum avail)i;
+	/* choosing a presence is activity */
+	app->me.activity = ACTIVE;
+	wheel_start(app->u->wheel, &app->me.idle, app->me.inactive_ms,
+		    idle_handler, app);
+	post_update(app, "presence");
+	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+out:
+	mem_deref(in);
+}
+
+static void set_text(struct app *app, struct web_req *req, const char *rel,
+		     const char *key, size_t max, char *dst, size_t size)
+{
+	struct repr_in *in = NULL;
+
+	if (!body(req, &in))
+		return;
+	if (text_member(req, in, key, max, dst, size)) {
+		post_update(app, rel);
+		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	}
+	mem_deref(in);
+}
+
+void ucwa_me(struct app *app, struct web_req *req, const struct pl *sub)
+{
+	bool get = !pl_strcmp(web_req_method(req), "GET");
+	bool post = !pl_strcmp(web_req_method(req), "POST");
+
+	if (!sub->l) {
+		if (get)
+			reply_me(req, app);
+		else
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: GET\r\n");
+		return;
+	}
+
+	if (!pl_strcmp(sub, "makeMeAvailable")) {
+		if (post)
+			make_me_available(app, req);
+		else
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: POST\r\n");
+		return;
+	}
+
+	if (pl_strcmp(sub, "presence") && pl_strcmp(sub, "note") &&
+	    pl_strcmp(sub, "location") && pl_strcmp(sub, "reportMyActivity")) {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such resource");
+		return;
+	}
+
+	if (!app->me.available) {
+		api_reply_error(req, 409, "Conflict", "Conflict",
+				"MakeMeAvailableRequired",
+				"make me available first");
+		return;
+	}
+
+	if (!get && !post) {
+		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+			  "Allow: GET, POST\r\n");
+		return;
+	}
+
+	if (!pl_strcmp(sub, "reportMyActivity")) {
+		if (post) {
+			activity(app);
+			web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+		} else
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: POST\r\n");
+	} else if (!pl_strcmp(sub, "presence")) {
+		if (get)
+			reply_prop(req, app, "presence", "availability",
+				   ucwa_me_availability(app));
+		else
+			set_presence(app, req);
+	} else if (!pl_strcmp(sub, "note")) {
+		if (get)
+			reply_prop(req, app, "note", "message", app->me.note);
+		else
+			set_text(app, req, "note", "message", UCWA_NOTE_MAX,
+				 app->me.note, sizeof(app->me.note));
+	} else {
+		if (get)
+			reply_prop(req, app, "location", "location",
+				   app->me.location);
+		else
+			set_text(app, req, "location", "location",
+				 UCWA_LOCATION_MAX, app->me.location,
+				 sizeof(app->me.location));
+	}
+}
