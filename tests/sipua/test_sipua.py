@@ -339,3 +339,158 @@ def test_frontend_restart_reregisters_all(fe, tmp_path):
         assert p.wait(10) == 0
     finally:
         p.kill()
+
+
+class FakeRegistrar:
+    """A TLS registrar on 127.0.0.1 that answers every REGISTER 200 with
+    Flow-Timer: 20 and records CRLF keep-alive pings (RFC 5626 4.4.1);
+    it answers them with a CRLF pong only when pong is True."""
+
+    def __init__(self, certdir, pong):
+        import threading
+        self.pong = pong
+        self.events = []          # (monotonic time, conn no, what)
+        self.lock = threading.Lock()
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(certdir / "fe.pem"),
+                                 str(certdir / "fe.key"))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.conns = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _log(self, conn, what):
+        with self.lock:
+            self.events.append((time.monotonic(), conn, what))
+
+    def seen(self, what):
+        with self.lock:
+            return [e for e in self.events if e[2] == what]
+
+    def _accept(self):
+        import threading
+        while not self.stopping:
+            try:
+                s, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            self.conns += 1
+            threading.Thread(target=self._serve, args=(s, self.conns),
+                             daemon=True).start()
+
+    def _serve(self, raw, no):
+        try:
+            s = self.ctx.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            raw.close()
+            return
+        s.settimeout(0.2)
+        self._log(no, "open")
+        buf = b""
+        while not self.stopping:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                continue
+            except (ssl.SSLError, OSError):
+                break
+            if not data:
+                break
+            buf += data
+            while buf:
+                if buf.startswith(b"\r\n\r\n"):
+                    self._log(no, "ping")
+                    if self.pong:
+                        s.sendall(b"\r\n")
+                    buf = buf[4:]
+                elif buf.startswith(b"\r\n"):
+                    buf = buf[2:]
+                elif b"\r\n\r\n" in buf:
+                    head, _, buf = buf.partition(b"\r\n\r\n")
+                    self._log(no, "request")
+                    s.sendall(self._ok(head.decode()))
+                else:
+                    break
+        self._log(no, "closed")
+        s.close()
+
+    @staticmethod
+    def _ok(head):
+        lines = head.split("\r\n")[1:]
+        keep = [ln for ln in lines if ln.split(":")[0].lower() in
+                ("via", "from", "call-id", "cseq")]
+        to = next(ln for ln in lines if ln.lower().startswith("to:"))
+        contact = [ln + ";expires=600" for ln in lines
+                   if ln.lower().startswith("contact:")
+                   and "expires=0" not in ln]
+        return ("\r\n".join(["SIP/2.0 200 OK", *keep, to + ";tag=fake",
+                             *contact, "Require: outbound",
+                             "Flow-Timer: 20", "Content-Length: 0"])
+                + "\r\n\r\n").encode()
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_keepalive_pings_and_lost_flow(tmp_path):
+    """One flow answers the CRLF pings, the other does not: the first
+    stays, the second is declared lost about 10 s after an unanswered
+    ping and the registration moves to a new connection by itself."""
+    d = tmp_path / "fe-certs"
+    subprocess.run([str(SRC / "deploy" / "certs.sh"), "leaf", str(d), "fe",
+                    "fe.example.test"], check=True, capture_output=True)
+    good, silent = FakeRegistrar(d, pong=True), FakeRegistrar(d, pong=False)
+    probes = []
+    try:
+        for reg in (good, silent):
+            args = [str(PROBE), f"127.0.0.1:{reg.port}", str(d / "ca.pem"),
+                    "fe.example.test", "kim", "example.test", "0" * 32,
+                    "register", str(uuid.uuid4()), 600]
+            out = open(tmp_path / f"ka-{reg.port}.out", "w")
+            probes.append((subprocess.Popen(
+                list(map(str, args)), stdout=out, stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL), out))
+        t0 = time.monotonic()
+        # libre pings at 80-100% of max(Flow-Timer, 20 s) and gives the
+        # pong 10 s: the silent flow fails 26-30 s after the 200
+        deadline = t0 + 45
+        while len([e for e in silent.seen("request")]) < 2:
+            assert time.monotonic() < deadline, silent.events
+            time.sleep(0.2)
+        lost = time.monotonic() - t0
+        pings = silent.seen("ping")
+        assert pings and pings[0][1] == 1
+        assert 14 < pings[0][0] - t0 < 22
+        closed = [e for e in silent.seen("closed") if e[1] == 1]
+        assert closed and 8 < closed[0][0] - pings[0][0] < 12
+        assert silent.seen("request")[1][1] == 2   # on a new connection
+        assert 22 < lost < 34
+        # the answered flow: pinged, still the only connection, one
+        # REGISTER
+        assert good.seen("ping")
+        assert good.conns == 1 and len(good.seen("request")) == 1
+        assert not good.seen("closed")
+        # the probe of the silent flow saw its registration renewed
+        out = tmp_path / f"ka-{silent.port}.out"
+        deadline = time.monotonic() + 5
+        while "registered 600 2" not in out.read_text():
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+    finally:
+        for proc, out in probes:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            out.close()
+        good.close()
+        silent.close()
