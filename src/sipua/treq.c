@@ -73,7 +73,22 @@ static int send_req(struct sipua_treq *t)
 			    t->auth ? t->auth : "");
 }
 
-/* Build the answer to a 401/407; EACCES when it cannot be answered. */
+/* RFC 8760 4: a server may offer several challenges, strongest first;
+ * take the first Digest one we can answer (MD5, or no algorithm). */
+static bool chall_handler(const struct sip_hdr *hdr, const struct sip_msg *msg,
+			  void *arg)
+{
+	struct httpauth_digest_chall *ch = arg;
+	(void)msg;
+
+	if (httpauth_digest_challenge_decode(ch, &hdr->val))
+		return false;
+
+	return !pl_isset(&ch->algorithm) ||
+	       !pl_strcasecmp(&ch->algorithm, "MD5");
+}
+
+/* Answer a 401/407 (EPROTO when there is no challenge we can answer). */
 static int answer(struct sipua_treq *t, const struct sip_msg *msg)
 {
 	struct httpauth_digest_chall ch;
@@ -83,9 +98,11 @@ static int answer(struct sipua_treq *t, const struct sip_msg *msg)
 	struct pl realm;
 	int err;
 
-	hdr = sip_msg_hdr(msg, proxy ? SIP_HDR_PROXY_AUTHENTICATE
-				     : SIP_HDR_WWW_AUTHENTICATE);
-	if (!hdr || httpauth_digest_challenge_decode(&ch, &hdr->val))
+	hdr = sip_msg_hdr_apply(msg, true,
+				proxy ? SIP_HDR_PROXY_AUTHENTICATE
+				      : SIP_HDR_WWW_AUTHENTICATE,
+				chall_handler, &ch);
+	if (!hdr)
 		return EPROTO;
 
 	if (t->password) {

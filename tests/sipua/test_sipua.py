@@ -346,9 +346,11 @@ class FakeRegistrar:
     Flow-Timer: 20 and records CRLF keep-alive pings (RFC 5626 4.4.1);
     it answers them with a CRLF pong only when pong is True."""
 
-    def __init__(self, certdir, pong):
+    def __init__(self, certdir, pong, challenges=()):
         import threading
         self.pong = pong
+        self.challenges = list(challenges)   # WWW-Authenticate values
+        self.authorizations = []
         self.events = []          # (monotonic time, conn no, what)
         self.lock = threading.Lock()
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -413,14 +415,25 @@ class FakeRegistrar:
                 elif b"\r\n\r\n" in buf:
                     head, _, buf = buf.partition(b"\r\n\r\n")
                     self._log(no, "request")
-                    s.sendall(self._ok(head.decode()))
+                    s.sendall(self._answer(head.decode()))
                 else:
                     break
         self._log(no, "closed")
         s.close()
 
+    def _answer(self, head):
+        lines = head.split("\r\n")[1:]
+        auth = [ln.partition(":")[2].strip() for ln in lines
+                if ln.lower().startswith("authorization:")]
+        if self.challenges and not auth:
+            return self._ok(head, "401 Unauthorized",
+                            [f"WWW-Authenticate: {c}"
+                             for c in self.challenges])
+        self.authorizations += auth
+        return self._ok(head)
+
     @staticmethod
-    def _ok(head):
+    def _ok(head, status="200 OK", extra=()):
         lines = head.split("\r\n")[1:]
         keep = [ln for ln in lines if ln.split(":")[0].lower() in
                 ("via", "from", "call-id", "cseq")]
@@ -428,8 +441,8 @@ class FakeRegistrar:
         contact = [ln + ";expires=600" for ln in lines
                    if ln.lower().startswith("contact:")
                    and "expires=0" not in ln]
-        return ("\r\n".join(["SIP/2.0 200 OK", *keep, to + ";tag=fake",
-                             *contact, "Require: outbound",
+        return ("\r\n".join([f"SIP/2.0 {status}", *keep, to + ";tag=fake",
+                             *contact, *extra, "Require: outbound",
                              "Flow-Timer: 20", "Content-Length: 0"])
                 + "\r\n\r\n").encode()
 
@@ -494,3 +507,35 @@ def test_keepalive_pings_and_lost_flow(tmp_path):
             out.close()
         good.close()
         silent.close()
+
+
+def test_check_answers_the_md5_challenge_of_several(tmp_path):
+    """RFC 8760: of several challenges, the first we can answer (MD5) is
+    answered; the response is right for the HA1 of that realm."""
+    import hashlib
+    d = tmp_path / "fe-certs"
+    subprocess.run([str(SRC / "deploy" / "certs.sh"), "leaf", str(d), "fe",
+                    "fe.example.test"], check=True, capture_output=True)
+    reg = FakeRegistrar(d, pong=True, challenges=[
+        'Digest realm="sha.test", nonce="n1", algorithm=SHA-256, '
+        'qop="auth"',
+        'Digest realm="md5.test", nonce="n2", qop="auth,auth-int", '
+        'opaque="op"'])
+    try:
+        proc = subprocess.run(
+            [str(PROBE), f"127.0.0.1:{reg.port}", str(d / "ca.pem"),
+             "fe.example.test", "lee", "example.test", "lee-pw", "check"],
+            capture_output=True, text=True, timeout=40)
+        ha1 = hashlib.md5(b"lee:md5.test:lee-pw").hexdigest()
+        assert proc.stdout.splitlines()[-1] == "ok " + ha1
+        assert len(reg.authorizations) == 1
+        a = dict(re.findall(r'(\w+)="?([^",]*)"?', reg.authorizations[0]))
+        assert a["realm"] == "md5.test" and a["nonce"] == "n2"
+        assert a["algorithm"] == "MD5" and a["qop"] == "auth"
+        assert a["opaque"] == "op" and a["nc"] == "00000001"
+        ha2 = hashlib.md5(f"REGISTER:{a['uri']}".encode()).hexdigest()
+        want = hashlib.md5(f"{ha1}:n2:{a['nc']}:{a['cnonce']}:auth:{ha2}"
+                           .encode()).hexdigest()
+        assert a["response"] == want
+    finally:
+        reg.close()
