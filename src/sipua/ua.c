@@ -65,8 +65,8 @@ static bool validate_handler(const struct sip_msg *msg, void *arg)
 	metric_add(metrics_get(METRIC_COUNTER, "mobility_sip_rejected_total",
 			       NULL, "SIP requests refused by the validator"),
 		   1);
-	log_info("sipua: %J: %r refused: %u %s", &msg->src, &msg->met, scode,
-		 reason);
+	log_debug("sipua: %J: %r refused: %u %s", &msg->src, &msg->met, scode,
+		  reason);
 	/* never answer an ACK (RFC 3261 17.2.1); without a Via there is
 	 * nowhere to send a response over UDP */
 	if (pl_strcmp(&msg->met, "ACK") &&
