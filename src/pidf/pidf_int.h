@@ -44,7 +44,8 @@ void xp_text_begin(struct xp *x);
 /* The collected text with surrounding XML white space removed */
 void xp_text_trim(const struct xp *x, const char **sp, size_t *lenp);
 const char *xp_attr(const char **atts, const char *name);
-/* Copy s into dst (size bytes), cut at a UTF-8 character boundary */
+/* Copy s into dst (size bytes), cut at a UTF-8 character boundary,
+ * without trailing XML white space */
 void pidf_copy_text(char *dst, size_t size, const char *s, size_t len);
 
 #endif

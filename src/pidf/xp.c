@@ -172,6 +172,11 @@ void pidf_copy_text(char *dst, size_t size, const char *s, size_t len)
 			--len;
 	}
 
+	/* A cut may leave white space at the end, which a parse of the
+	 * text written again would drop: drop it now */
+	while (len > 0 && s[len - 1] && strchr(" \t\r\n", s[len - 1]))
+		--len;
+
 	memcpy(dst, s, len);
 	dst[len] = '\0';
 }

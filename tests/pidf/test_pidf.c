@@ -402,6 +402,19 @@ static void test_text_limits(void)
 	/* 1 + 2k bytes <= PIDF_NOTE_MAX: 1023 */
 	CHECK(strlen(p.note) == PIDF_NOTE_MAX - 1);
 	CHECK(!strcmp(p.note + strlen(p.note) - 2, "\xc3\xa9"));
+
+	/* A cut that ends in white space drops it, so that the text
+	 * written again reads back the same (found by fuzz_pidf) */
+	mbuf_reset(mb);
+	(void)mbuf_printf(mb,
+			  "<presence xmlns='urn:ietf:params:xml:ns:pidf' "
+			  "xmlns:m='%s'><tuple id='a'><status/><m:location>",
+			  PIDF_MOB_NS);
+	for (i = 0; i < 59; i++)
+		(void)mbuf_write_u8(mb, 'L');
+	(void)mbuf_write_str(mb, "\n\nmore</m:location></tuple></presence>");
+	CHECK(!parse_n(&p, (char *)mb->buf, mb->end));
+	CHECK(strlen(p.location) == 59);
 	mem_deref(mb);
 }
 
