@@ -310,6 +310,25 @@ static void test_peers(void)
 	    "<rpid:activities><rpid:vacation/></rpid:activities></person>"
 	    "</presence>";
 
+	/* A presence server's placeholder when nothing was published:
+	 * namespaces declared again on the children, an empty activities
+	 * element, a presence-level and a person note */
+	static const char placeholder[] =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+	    "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" "
+	    "entity=\"sip:gus@example.test\">"
+	    "<tuple xmlns=\"urn:ietf:params:xml:ns:pidf\" id=\"0a1b\">"
+	    "<status><basic>open</basic></status></tuple>"
+	    "<note xmlns=\"urn:ietf:params:xml:ns:pidf\">Around</note>"
+	    "<dm:person xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" "
+	    "xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\" id=\"9\">"
+	    "<rpid:activities/><dm:note>Elsewhere</dm:note></dm:person>"
+	    "</presence>";
+
+	CHECK(!parse(&p, placeholder));
+	CHECK(p.avail == PIDF_ONLINE && p.activity[0] == '\0');
+	CHECK_STR(p.note, "Around");
+
 	CHECK(!parse(&p, baresip_open));
 	CHECK(p.avail == PIDF_ONLINE && p.activity[0] == '\0');
 	CHECK(p.device == PIDF_DEV_UNKNOWN && p.last_active == 0);
