@@ -74,6 +74,13 @@ struct sip *sipua_sip(const struct sipua *ua);
 /** Local address of the listener at index 0 (internal) or 1 (external). */
 int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);
 
+/**
+ * Number of detached requests still waiting for their answer (the
+ * un-REGISTERs of dropped registrations): a service shutting down can
+ * run the loop until this is 0, within a bound of its own.
+ */
+size_t sipua_pending(const struct sipua *ua);
+
 /** Number of requests the validator rejected. */
 uint64_t sipua_rejected(const struct sipua *ua);
 

@@ -242,6 +242,11 @@ struct sip *sipua_sip(const struct sipua *ua)
 	return ua ? ua->sip : NULL;
 }
 
+size_t sipua_pending(const struct sipua *ua)
+{
+	return ua ? list_count(&ua->treql) : 0;
+}
+
 uint64_t sipua_rejected(const struct sipua *ua)
 {
 	return ua ? ua->rejected : 0;

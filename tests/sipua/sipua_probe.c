@@ -18,7 +18,8 @@
  *
  * Environment: SIPUA_LISTEN=ADDR:PORT with SIPUA_CERT and SIPUA_KEY (PEM)
  * opens the service's own SIP/TLS listener; SIPUA_TRACE=1 prints every
- * SIP message to stderr.
+ * SIP message to stderr; SIPUA_LINGER=1 stays STOP_GRACE_MS after the
+ * un-REGISTERs instead of leaving once they are answered.
  *
  * Exit status 0 on success, 1 on failure, 2 on bad arguments.
  */
@@ -30,7 +31,8 @@
 enum {
 	WHEEL_TICK_MS = 50,
 	WHEEL_SLOTS = 1024,
-	STOP_GRACE_MS = 3000, /* time to get the un-REGISTER out */
+	STOP_GRACE_MS = 3000, /* time to get the un-REGISTERs out */
+	STOP_POLL_MS = 20,
 	CHECK_TIMEOUT_MS = 40000,
 	PROBE_MAX_REGS = 1000,
 };
@@ -102,8 +104,25 @@ static void stop_timeout(void *arg)
 	re_cancel();
 }
 
+/* Stop once the un-REGISTERs are answered (or after STOP_GRACE_MS). */
+static void stop_poll(void *arg)
+{
+	uint64_t *deadline = arg;
+
+	/* SIPUA_LINGER=1 keeps the connection the whole grace time, so a
+	 * test can tell an un-REGISTER from a lost connection */
+	if ((!sipua_pending(probe.ua) && !getenv("SIPUA_LINGER")) ||
+	    tmr_jiffies() >= *deadline) {
+		re_cancel();
+		return;
+	}
+	tmr_start(&probe.tmr, STOP_POLL_MS, stop_poll, arg);
+}
+
 static void signal_handler(int sig)
 {
+	static uint64_t stop_deadline;
+
 	(void)sig;
 
 	if (probe.stopping) {
@@ -116,7 +135,8 @@ static void signal_handler(int sig)
 		drop_regs();
 		printf("unregistered\n");
 		fflush(stdout);
-		tmr_start(&probe.tmr, STOP_GRACE_MS, stop_timeout, NULL);
+		stop_deadline = tmr_jiffies() + STOP_GRACE_MS;
+		tmr_start(&probe.tmr, 0, stop_poll, &stop_deadline);
 		return;
 	}
 	re_cancel();
@@ -206,7 +226,8 @@ int main(int argc, char *argv[])
 			if (count > 1) {
 				/* the last 4 hex digits number the devices */
 				memcpy(inst, argv[8], 32);
-				(void)snprintf(inst + 32, 5, "%04zx", i % 0x10000);
+				(void)snprintf(inst + 32, 5, "%04zx",
+					       i % 0x10000);
 				rp.instance = inst;
 			}
 			err =

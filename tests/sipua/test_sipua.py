@@ -201,7 +201,7 @@ def test_register_refresh_unregister(fe, tmp_path):
                         headers=["Expires: 600"])
         assert r[-1].status == 200
         p = Probe(fe, "erin", fe.ha1("erin", "erin-pw"), "register", inst,
-                  10, tmpdir=tmp_path)
+                  10, tmpdir=tmp_path, env={"SIPUA_LINGER": "1"})
         try:
             p.wait_line(r"^registered 10 1$")
             b = binding(fe, "erin", inst)
@@ -303,7 +303,7 @@ def test_frontend_restart_reregisters_all(fe, tmp_path):
     base = str(uuid.uuid4())
     insts = [base[:32] + f"{i:04x}" for i in range(n)]
     p = Probe(fe, "gina", fe.ha1("gina", "gina-pw"), "register", base, 600,
-              n, tmpdir=tmp_path)
+              n, tmpdir=tmp_path, env={"SIPUA_LINGER": "1"})
 
     def ours():
         return [c for c in fe.registrations("gina")
@@ -452,16 +452,24 @@ class FakeRegistrar:
         self.sock.close()
 
 
-def test_keepalive_pings_and_lost_flow(tmp_path):
+def test_keepalive_pings_and_lost_flow(fe, tmp_path):
     """One flow answers the CRLF pings, the other does not: the first
     stays, the second is declared lost about 10 s after an unanswered
-    ping and the registration moves to a new connection by itself."""
+    ping and the registration moves to a new connection by itself. A
+    third flow, to Kamailio, must survive the same time: Kamailio answers
+    the pings (else every session would re-register every 30 s)."""
     d = tmp_path / "fe-certs"
     subprocess.run([str(SRC / "deploy" / "certs.sh"), "leaf", str(d), "fe",
                     "fe.example.test"], check=True, capture_output=True)
     good, silent = FakeRegistrar(d, pong=True), FakeRegistrar(d, pong=False)
     probes = []
+    fe.add_user("kim", "kim-pw")
+    kam = Probe(fe, "kim", fe.ha1("kim", "kim-pw"), "register",
+                str(uuid.uuid4()), 600, tmpdir=tmp_path)
     try:
+        kam.wait_line(r"^registered 600 1$")
+        kam_t0 = time.monotonic()
+        kam_flow = fe.registrations("kim")[0]["Received"]
         for reg in (good, silent):
             args = [str(PROBE), f"127.0.0.1:{reg.port}", str(d / "ca.pem"),
                     "fe.example.test", "kim", "example.test", "0" * 32,
@@ -496,10 +504,21 @@ def test_keepalive_pings_and_lost_flow(tmp_path):
         while "registered 600 2" not in out.read_text():
             assert time.monotonic() < deadline, out.read_text()
             time.sleep(0.05)
+        # Kamailio's flow outlived an unanswered ping's 10 s: with
+        # Flow-Timer 25 the ping leaves 20-25 s after the 200, so a
+        # missing pong would have shown by 35 s: one REGISTER, no
+        # failure, the same connection
+        time.sleep(max(0.0, kam_t0 + 36 - time.monotonic()))
+        assert kam.lines() == ["registered 600 1"]
+        assert [c["Received"] for c in fe.registrations("kim")] == \
+            [kam_flow]
     finally:
+        kam.stop()
         for proc, out in probes:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+        kam.wait(10)
+        for proc, out in probes:
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
