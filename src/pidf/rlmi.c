@@ -280,7 +280,32 @@ struct rstate {
 	struct pl cidv[PIDF_RESOURCES_MAX]; /* cid per resource, "" none */
 	char *cids;                         /* storage for cidv */
 	size_t cids_len;
+	size_t cap; /* entries allocated in list->resv */
 };
+
+/* Room for more resources: most lists are short, so start small */
+static int grow(struct rstate *st)
+{
+	size_t cap = st->cap ? st->cap * 2 : 8;
+	struct pidf_resource *v;
+
+	if (cap > PIDF_RESOURCES_MAX)
+		cap = PIDF_RESOURCES_MAX;
+
+	/* libre's mem_realloc() does not take NULL */
+	if (st->list->resv)
+		v = mem_realloc(st->list->resv, cap * sizeof(*v));
+	else
+		v = mem_alloc(cap * sizeof(*v), NULL);
+	if (!v)
+		return ENOMEM;
+
+	memset(v + st->cap, 0, (cap - st->cap) * sizeof(*v));
+	st->list->resv = v;
+	st->cap = cap;
+
+	return 0;
+}
 
 static const char *const substates[] = {
     [PIDF_SUB_ACTIVE] = "active",
@@ -364,6 +389,10 @@ static void r_start(struct xp *x, const char *name, const char **atts)
 		if (!v || !*v || strlen(v) > PIDF_URI_MAX) {
 			xp_fail(x, EPROTO,
 				"RLMI resource without a usable uri");
+			return;
+		}
+		if (l->n == st->cap && grow(st)) {
+			xp_fail(x, ENOMEM, "out of memory");
 			return;
 		}
 		st->cur = &l->resv[l->n++];
@@ -476,8 +505,7 @@ int pidf_rlmi_parse(struct pidf_list **lp, const struct pl *ctype,
 		goto out;
 	}
 	st->cids = mem_alloc(len + 1, NULL);
-	l->resv = mem_zalloc(PIDF_RESOURCES_MAX * sizeof(*l->resv), NULL);
-	if (!st->cids || !l->resv) {
+	if (!st->cids) {
 		err = ENOMEM;
 		goto out;
 	}
