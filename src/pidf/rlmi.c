@@ -330,6 +330,7 @@ static void r_instance(struct xp *x, struct rstate *st, const char **atts)
 	if (st->cur_has_cid)
 		return;
 
+	r->reason[0] = '\0';
 	for (i = 1; i < ARRAY_SIZE(substates); i++) {
 		if (!strcmp(state, substates[i]))
 			r->state = (enum pidf_substate)i;

@@ -733,7 +733,26 @@ static void test_rlmi(void)
 		    "\r\n--x--"));
 	CHECK(l && !l->full_state && l->version == 4 && l->n == 1);
 	/* an empty PIDF part: neutral, shown Offline */
+	CHECK(l && l->n == 1 && l->resv[0].state == PIDF_SUB_ACTIVE);
 	CHECK(l && l->n == 1 && l->resv[0].has_presence &&
+	      l->resv[0].pres.avail == PIDF_OFFLINE);
+	l = mem_deref(l);
+
+	/* two instances: the one with a body describes the member */
+	CHECK(!rlmi(&l, "multipart/related;boundary=x",
+		    "--x\r\nContent-Type: application/rlmi+xml\r\n\r\n"
+		    "<list xmlns='urn:ietf:params:xml:ns:rlmi' uri='sip:l@x' "
+		    "version='5' fullState='true'><resource uri='sip:b@x'>"
+		    "<instance id='1' state='terminated' reason='timeout'/>"
+		    "<instance id='2' state='active' cid='c2'/>"
+		    "<instance id='3' state='pending'/></resource>"
+		    "</list>\r\n--x\r\nContent-ID: <c2>\r\n"
+		    "Content-Type: application/pidf+xml\r\n\r\n"
+		    "<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple "
+		    "id='t'><status><basic>closed</basic></status></tuple>"
+		    "</presence>\r\n--x--"));
+	CHECK(l && l->n == 1 && l->resv[0].state == PIDF_SUB_ACTIVE &&
+	      l->resv[0].reason[0] == '\0' && l->resv[0].has_presence &&
 	      l->resv[0].pres.avail == PIDF_OFFLINE);
 	l = mem_deref(l);
 }
