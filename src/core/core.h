@@ -152,6 +152,16 @@ bool text_next(struct pl *rest, char sep, struct pl *item);
  */
 int text_pct_decode(char *buf, size_t size, const struct pl *v, size_t *n);
 
+/** Append s percent-encoded (all but RFC 3986 unreserved) to mb. */
+int text_pct_encode(struct mbuf *mb, const char *s, size_t len);
+
+/**
+ * Append the text of an HTML fragment to mb: tags dropped (<br>, </p>,
+ * </div> become new lines), the common entities decoded. What comes out
+ * carries no markup at all, whatever came in.
+ */
+int text_html_to_plain(struct mbuf *mb, const char *s, size_t len);
+
 /**
  * Check a DNS host name (RFC 1035 2.3.1, RFC 1123 2.1): labels of letters,
  * digits and inner hyphens, at most DNS_LABEL_MAX bytes each, DNS_NAME_MAX

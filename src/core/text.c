@@ -4,6 +4,7 @@
  * All take length-delimited strings (struct pl) and never read past them.
  */
 #include <ctype.h>
+#include <string.h>
 #include <re.h>
 #include "core.h"
 
@@ -140,4 +141,81 @@ bool dns_name_valid(const struct pl *name, const char **why)
 	}
 
 	return true;
+}
+
+int text_pct_encode(struct mbuf *mb, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < len && !err; i++) {
+		uint8_t c = (uint8_t)s[i];
+
+		/* RFC 3986 2.3 unreserved characters stand for themselves */
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~')
+			err = mbuf_write_u8(mb, c);
+		else {
+			err = mbuf_write_u8(mb, '%');
+			err |= mbuf_write_u8(mb, (uint8_t)hex[c >> 4]);
+			err |= mbuf_write_u8(mb, (uint8_t)hex[c & 15]);
+		}
+	}
+	return err;
+}
+
+/* An entity at s (after '&'): the character it stands for, or 0. */
+static char entity(const char *s, size_t n, size_t *used)
+{
+	static const struct {
+		const char *name;
+		char c;
+	} ents[] = {{"lt;", '<'},   {"gt;", '>'},   {"amp;", '&'},
+		    {"quot;", '"'}, {"#39;", '\''}, {"apos;", '\''},
+		    {"nbsp;", ' '}};
+	size_t i, l;
+
+	for (i = 0; i < ARRAY_SIZE(ents); i++) {
+		l = strlen(ents[i].name);
+		if (n >= l && !strncasecmp(s, ents[i].name, l)) {
+			*used = l;
+			return ents[i].c;
+		}
+	}
+	return 0;
+}
+
+int text_html_to_plain(struct mbuf *mb, const char *s, size_t len)
+{
+	size_t i = 0;
+	int err = 0;
+
+	while (i < len && !err) {
+		char c = s[i];
+
+		if (c == '<') {
+			/* a tag: dropped; line breaks and paragraphs become
+			 * new lines */
+			const char *end = memchr(s + i, '>', len - i);
+			size_t tl = end ? (size_t)(end - (s + i)) + 1 : len - i;
+
+			if (tl >= 3 && (!strncasecmp(s + i, "<br", 3) ||
+					!strncasecmp(s + i, "</p", 3) ||
+					!strncasecmp(s + i, "</div", 5)))
+				err = mbuf_write_u8(mb, '\n');
+			i += tl;
+		} else if (c == '&') {
+			size_t used = 0;
+			char e = entity(s + i + 1, len - i - 1, &used);
+
+			err = mbuf_write_u8(mb, e ? (uint8_t)e : '&');
+			i += 1 + used;
+		} else {
+			err = mbuf_write_u8(mb, (uint8_t)c);
+			++i;
+		}
+	}
+	return err;
 }

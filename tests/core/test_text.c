@@ -115,11 +115,40 @@ static void test_pct(void)
 	CHECK_STR(pct("1234567890123456"), "(overflow)");
 }
 
+static const char *conv(int (*f)(struct mbuf *, const char *, size_t),
+			const char *in)
+{
+	static char buf[256];
+	struct mbuf *mb = mbuf_alloc(64);
+
+	buf[0] = '\0';
+	if (mb && !f(mb, in, strlen(in)) && mb->end < sizeof(buf)) {
+		memcpy(buf, mb->buf, mb->end);
+		buf[mb->end] = '\0';
+	}
+	mem_deref(mb);
+	return buf;
+}
+
+static void test_encode_html(void)
+{
+	CHECK_STR(conv(text_pct_encode, "Hi Bob, ok?\r\n"),
+		  "Hi%20Bob%2C%20ok%3F%0D%0A");
+	CHECK_STR(conv(text_pct_encode, "a-b_c.d~"), "a-b_c.d~");
+	CHECK_STR(conv(text_pct_encode, "\xc3\xa9"), "%C3%A9");
+	CHECK_STR(conv(text_html_to_plain,
+		       "<p>Hi <b>Bob</b></p><script>x</script>&lt;3&amp;"),
+		  "Hi Bob\nx<3&");
+	CHECK_STR(conv(text_html_to_plain, "a<br/>b &unknown; <unclosed"),
+		  "a\nb &unknown; ");
+}
+
 int main(void)
 {
 	test_split();
 	test_trim();
 	test_dns();
 	test_pct();
+	test_encode_html();
 	return check_done("test_text");
 }
