@@ -10,6 +10,7 @@
 struct pev {
 	struct le le;
 	enum evchan_prio prio;
+	uint64_t mark;
 	char *sender_rel, *sender_href, *type, *rel, *href;
 	char *in_rel, *in_href, *status;
 	struct repr *emb;
@@ -27,6 +28,8 @@ struct evchan {
 	uint32_t low_ms, medium_ms;
 	struct wheel_entry tmo; /* timeout of the parked request     */
 	struct wheel_entry agg; /* aggregation of medium/low events  */
+	evchan_ack_h *ackh;
+	void *ack_arg;
 };
 
 static void pev_destructor(void *arg)
@@ -134,6 +137,31 @@ static void reply_batch(struct evchan *ch, struct web_req *req, uint64_t n,
 	else
 		api_reply_events(req, e);
 	mem_deref(e);
+}
+
+/* The client has the events of the batch issued: drop them, and tell the
+ * owner the highest mark among them. */
+static void ack_sent(struct evchan *ch)
+{
+	uint64_t mark = 0;
+	struct le *le;
+
+	for (le = ch->sent.head; le; le = le->next) {
+		const struct pev *p = le->data;
+		if (p->mark > mark)
+			mark = p->mark;
+	}
+	list_flush(&ch->sent);
+	if (mark && ch->ackh)
+		ch->ackh(mark, ch->ack_arg);
+}
+
+void evchan_set_ack_handler(struct evchan *ch, evchan_ack_h *h, void *arg)
+{
+	if (!ch)
+		return;
+	ch->ackh = h;
+	ch->ack_arg = arg;
 }
 
 /* Make batch batch+1 of everything pending and answer the parked P-GET. */
@@ -291,7 +319,7 @@ void evchan_get(struct evchan *ch, struct web_req *req)
 	}
 
 	/* ack = batch + 1: batch is acknowledged, its events are gone */
-	list_flush(&ch->sent);
+	ack_sent(ch);
 
 	ch->pget = mem_ref(req);
 	web_req_set_cancel(req, cancel_handler, ch);
@@ -357,6 +385,7 @@ int evchan_post(struct evchan *ch, const struct evchan_event *in)
 	if (!p)
 		return ENOMEM;
 	p->prio = in->prio;
+	p->mark = in->mark;
 	if (!dup_opt(&p->sender_rel, ev->sender_rel) ||
 	    !dup_opt(&p->sender_href, ev->sender_href) ||
 	    !dup_opt(&p->type, ev->type) || !dup_opt(&p->rel, ev->rel) ||

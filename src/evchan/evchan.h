@@ -47,7 +47,12 @@ enum evchan_prio {
 struct evchan_event {
 	enum evchan_prio prio;
 	struct repr_event ev; /**< sender, type, link, in, status, embedded */
+	uint64_t mark;        /**< the owner's number for it (e.g. its
+				   sequence in the store), 0 for none */
 };
+
+/** The client acknowledged every event marked up to mark. */
+typedef void(evchan_ack_h)(uint64_t mark, void *arg);
 
 struct evchan;
 
@@ -72,6 +77,10 @@ int evchan_post(struct evchan *ch, const struct evchan_event *ev);
  * @param req Request (a reference is taken while parked)
  */
 void evchan_get(struct evchan *ch, struct web_req *req);
+
+/** Be told when acknowledged events had marks (to delete them from the
+ * store: an event is removed only by the client's ack). */
+void evchan_set_ack_handler(struct evchan *ch, evchan_ack_h *h, void *arg);
 
 /** Number of the batch last issued (0: none yet). */
 uint64_t evchan_batch(const struct evchan *ch);

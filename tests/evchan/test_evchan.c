@@ -67,11 +67,22 @@ static void post(enum post what)
 	case LOW_X:
 		e.prio = EVCHAN_LOW;
 		e.ev.href = "/a/1/people/carol/presence";
+		e.mark = 7; /* its number in the owner's store */
 		break;
 	default:
 		return;
 	}
 	(void)evchan_post(ch, &e);
+}
+
+static uint64_t acked_mark;
+static unsigned acked_calls;
+
+static void on_ack(uint64_t mark, void *arg)
+{
+	(void)arg;
+	acked_mark = mark;
+	++acked_calls;
 }
 
 static void clock_tick(void *arg)
@@ -220,6 +231,7 @@ int main(void)
 	t0 = tmr_jiffies();
 	err = wheel_alloc(&wheel, 10, 256, false);
 	err |= evchan_alloc(&ch, wheel, "/a/1/events");
+	evchan_set_ack_handler(ch, on_ack, NULL);
 	err |= web_srv_alloc(&srv, wheel, &lim, "t", handler, NULL);
 	sa_set_str(&laddr, "127.0.0.1", 0);
 	err |= web_srv_listen(srv, &laddr, NULL);
@@ -270,6 +282,9 @@ int main(void)
 	      strstr(r[9], "<events href=\"/a/1/events?ack=6\""));
 	CHECK(strstr(r[9], "<started rel=\"messagingInvitation\""));
 	CHECK(evchan_batch(ch) == 6);
+	/* batch 1 held the only marked event: acking it (ack=2) told the
+	 * owner once, with its mark */
+	CHECK(acked_calls == 1 && acked_mark == 7);
 
 	tmr_cancel(&clock_tmr);
 	mem_deref(srv);
