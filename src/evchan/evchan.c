@@ -238,6 +238,7 @@ static const char *parse_params(const struct pl *query, struct params *p)
 	struct pl s = *query, item;
 
 	p->has_ack = false;
+	p->ack = 0;
 	p->timeout = EVCHAN_TIMEOUT_DEFAULT;
 	p->low = p->medium = UINT64_MAX;
 
