@@ -96,9 +96,6 @@ int auth_alloc(struct auth **ap, struct conf *conf, struct sipua *ua,
 /** Serve POST /WebTicket/oauthtoken (answers now or later). */
 void auth_token_request(struct auth *a, struct web_req *req);
 
-/** Result of auth_verify: the signed-in user ("user@domain"). */
-typedef void(auth_verify_h)(int err, const char *user, void *arg);
-
 /**
  * Check the bearer token of an Authorization header value.
  *
@@ -108,5 +105,26 @@ typedef void(auth_verify_h)(int err, const char *user, void *arg);
  */
 int auth_verify(struct auth *a, const struct pl *authorization,
 		const char **user);
+
+/** Result of auth_verify_async: the signed-in user ("user@domain",
+ * valid during the call), or err EACCES. */
+typedef void(auth_verify_h)(int err, const char *user, void *arg);
+
+struct auth_check;
+
+/**
+ * Check a bearer token that is not known in memory (auth_verify said
+ * ENOENT): read it from the store, which another instance or this one
+ * before a restart may have written.
+ *
+ * @param chkp Returns a new reference; dropping it cancels h
+ * @param a    Token service
+ * @param authorization Authorization header value (borrowed)
+ * @param h    Completion, called once, never from inside this call
+ * @param arg  Its argument
+ */
+int auth_verify_async(struct auth_check **chkp, struct auth *a,
+		      const struct pl *authorization, auth_verify_h *h,
+		      void *arg);
 
 #endif

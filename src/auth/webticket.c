@@ -531,3 +531,82 @@ int auth_verify(struct auth *a, const struct pl *authorization,
 	*user = auth_tok_user(t);
 	return 0;
 }
+
+/*
+ * Tokens not in memory: from the store.
+ */
+
+struct auth_check {
+	struct auth *a;
+	struct store_op *op;
+	uint8_t hash[AUTH_HASH_BYTES];
+	auth_verify_h *h;
+	void *arg;
+	struct tmr tmr; /* refusals are told from the loop, not the call */
+};
+
+static void check_destructor(void *arg)
+{
+	struct auth_check *c = arg;
+
+	tmr_cancel(&c->tmr);
+	mem_deref(c->op);
+}
+
+static void check_refuse(void *arg)
+{
+	struct auth_check *c = arg;
+
+	c->h(EACCES, NULL, c->arg);
+}
+
+static void token_read(int err, const uint8_t *user, size_t ulen,
+		       uint64_t expires, void *arg)
+{
+	struct auth_check *c = arg;
+	char u[AUTH_USER_MAX + 1];
+
+	if (err || !ulen || ulen > AUTH_USER_MAX || expires <= now_s()) {
+		c->h(EACCES, NULL, c->arg);
+		return;
+	}
+	memcpy(u, user, ulen);
+	u[ulen] = '\0';
+	/* known here from now on */
+	(void)auth_tok_add(&c->a->tokens, c->hash, u, expires);
+	c->h(0, u, c->arg);
+}
+
+int auth_verify_async(struct auth_check **chkp, struct auth *a,
+		      const struct pl *authorization, auth_verify_h *h,
+		      void *arg)
+{
+	struct auth_check *c;
+	struct pl tok;
+	int err;
+
+	if (!chkp || !a || !authorization || !h)
+		return EINVAL;
+
+	c = mem_zalloc(sizeof(*c), check_destructor);
+	if (!c)
+		return ENOMEM;
+	c->a = a;
+	c->h = h;
+	c->arg = arg;
+
+	if (!auth_bearer(authorization, &tok) ||
+	    auth_token_hash(c->hash, &tok)) {
+		tmr_start(&c->tmr, 0, check_refuse, c);
+		*chkp = c;
+		return 0;
+	}
+
+	err = store_token_get(a->st, c->hash, AUTH_HASH_BYTES, token_read, c,
+			      &c->op);
+	if (err)
+		mem_deref(c);
+	else
+		*chkp = c;
+	return err;
+}

@@ -190,6 +190,8 @@ int service_alloc(struct service **svcp, struct conf *conf)
 
 	err = ucwa_alloc(&svc->ucwa, conf, svc->wheel, svc->ua, svc->store,
 			 svc->auth);
+	if (!err)
+		err = ucwa_load(svc->ucwa);
 	if (err)
 		goto out;
 

@@ -314,6 +314,15 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 			     "the registration could not be started");
 }
 
+/* The app has its events up to mark: the store forgets them (the only
+ * way an event leaves it). */
+static void acked(uint64_t mark, void *arg)
+{
+	struct app *app = arg;
+
+	(void)store_event_ack(app->u->st, app->id, mark, NULL, NULL, NULL);
+}
+
 static void pending_cancel(struct web_req *req, void *arg)
 {
 	struct app *app = arg;
@@ -421,6 +430,8 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 		(void)re_snprintf(evhref, sizeof(evhref), "%s/events",
 				  app->href);
 		err = evchan_alloc(&app->ev, u->wheel, evhref);
+		if (!err)
+			evchan_set_ack_handler(app->ev, acked, app);
 	}
 	if (err) {
 		web_reply_text(req, 503, "Service Unavailable",
@@ -443,6 +454,74 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 out:
 	mem_deref(app);
 	mem_deref(in);
+}
+
+/* Copy a string member of a stored record; false if absent or too long. */
+static bool rec_str(char *dst, size_t size, const struct repr_in *in,
+		    const char *key)
+{
+	struct pl v;
+
+	if (repr_in_str(in, key, &v) || !v.l || v.l >= size)
+		return false;
+	memcpy(dst, v.p, v.l);
+	dst[v.l] = '\0';
+	return true;
+}
+
+int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
+{
+	struct repr_in *in = NULL;
+	const struct pl body = {(const char *)val, len};
+	const char *why;
+	struct app *app;
+	char evhref[sizeof(app->href) + 8];
+	int64_t created = 0;
+	int err;
+
+	err = repr_in_json(&in, &body, &why);
+	if (err)
+		return err;
+
+	app = mem_zalloc(sizeof(*app), app_destructor);
+	if (!app) {
+		mem_deref(in);
+		return ENOMEM;
+	}
+	app->u = u;
+	if (!rec_str(app->id, sizeof(app->id), in, "id") ||
+	    !rec_str(app->user, sizeof(app->user), in, "user") ||
+	    !strchr(app->user, '@') ||
+	    !rec_str(app->endpoint, sizeof(app->endpoint), in, "endpointId") ||
+	    !rec_str(app->culture, sizeof(app->culture), in, "culture") ||
+	    !rec_str(app->agent, sizeof(app->agent), in, "userAgent") ||
+	    !rec_str(app->instance, sizeof(app->instance), in, "instance")) {
+		mem_deref(app);
+		mem_deref(in);
+		return EINVAL;
+	}
+	(void)repr_in_int(in, "created", &created);
+	app->created_ms = created > 0 ? (uint64_t)created : 0;
+	mem_deref(in);
+
+	(void)re_snprintf(app->href, sizeof(app->href), UCWA_BASE "/%s",
+			  app->id);
+	(void)re_snprintf(evhref, sizeof(evhref), "%s/events", app->href);
+	err = evchan_alloc(&app->ev, u->wheel, evhref);
+	if (err) {
+		mem_deref(app);
+		return err;
+	}
+	evchan_set_ack_handler(app->ev, acked, app);
+	ucwa_app_add(u, app);
+
+	/* registered again with the same instance and reg-id: the Front
+	 * End replaces the old flow (RFC 5626) */
+	err = store_ha1_get(u->st, app->user, strchr(app->user, '@') + 1,
+			    ha1_handler, app, &app->op);
+	if (err)
+		ucwa_app_close(app);
+	return err;
 }
 
 void ucwa_app_delete(struct app *app)

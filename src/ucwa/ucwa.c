@@ -162,6 +162,36 @@ size_t ucwa_user_apps(struct ucwa *u, const char *user)
 	return ua ? list_count(&ua->apps) : 0;
 }
 
+static bool load_record(const uint8_t *key, size_t klen, const uint8_t *val,
+			size_t len, void *arg)
+{
+	struct ucwa *u = arg;
+	int err;
+
+	err = ucwa_app_restore(u, val, len);
+	if (err)
+		log_warn("ucwa: application %b not restored: %m", key, klen,
+			 err);
+	return false; /* all of them */
+}
+
+static void load_done(int err, void *arg)
+{
+	struct ucwa *u = arg;
+
+	if (err)
+		log_error("ucwa: loading applications failed: %m", err);
+	else
+		log_info("ucwa: %zu applications restored", u->n);
+}
+
+int ucwa_load(struct ucwa *u)
+{
+	if (!u)
+		return EINVAL;
+	return store_session_load(u->st, load_record, load_done, u, NULL);
+}
+
 size_t ucwa_count(const struct ucwa *u)
 {
 	return u ? u->n : 0;
@@ -200,23 +230,100 @@ static void not_allowed(struct web_req *req, const char *allow)
 	web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0, "%s", hdr);
 }
 
+/* A request whose token must first be read from the store. */
+struct pauth {
+	struct ucwa *u;
+	struct web_req *req;
+	struct auth_check *chk;
+	struct tmr tmr; /* freed after the callback's stack unwound */
+};
+
+static void route(struct ucwa *u, struct web_req *req, const char *user);
+
+static void pauth_destructor(void *arg)
+{
+	struct pauth *p = arg;
+
+	tmr_cancel(&p->tmr);
+	mem_deref(p->chk);
+	if (p->req)
+		web_req_set_cancel(p->req, NULL, NULL);
+	mem_deref(p->req);
+}
+
+static void pauth_free(void *arg)
+{
+	mem_deref(arg);
+}
+
+static void pauth_cancel(struct web_req *req, void *arg)
+{
+	(void)req;
+	mem_deref(arg);
+}
+
+static void pauth_done(int err, const char *user, void *arg)
+{
+	struct pauth *p = arg;
+
+	web_req_set_cancel(p->req, NULL, NULL);
+	if (err)
+		challenge(p->req);
+	else
+		route(p->u, p->req, user);
+	tmr_start(&p->tmr, 0, pauth_free, p);
+}
+
 bool ucwa_handle(struct ucwa *u, struct web_req *req)
 {
 	const struct pl *path = web_req_path(req);
 	const size_t blen = sizeof(UCWA_BASE) - 1;
-	struct pl authz, rest, id, sub;
+	struct pauth *p;
+	struct pl authz;
 	const char *user;
-	struct app *app;
+	int err;
 
 	if (path->l < blen || strncasecmp(path->p, UCWA_BASE, blen) ||
 	    (path->l > blen && path->p[blen] != '/'))
 		return false;
 
-	if (!web_req_header(req, "Authorization", &authz) ||
-	    auth_verify(u->auth, &authz, &user)) {
+	if (!web_req_header(req, "Authorization", &authz)) {
 		challenge(req);
 		return true;
 	}
+	err = auth_verify(u->auth, &authz, &user);
+	if (!err) {
+		route(u, req, user);
+		return true;
+	}
+	if (err != ENOENT) {
+		challenge(req);
+		return true;
+	}
+
+	/* a token of another instance, or of this one before a restart */
+	p = mem_zalloc(sizeof(*p), pauth_destructor);
+	if (!p) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		return true;
+	}
+	p->u = u;
+	p->req = mem_ref(req);
+	web_req_set_cancel(req, pauth_cancel, p);
+	if (auth_verify_async(&p->chk, u->auth, &authz, pauth_done, p)) {
+		challenge(req);
+		mem_deref(p);
+	}
+	return true;
+}
+
+static void route(struct ucwa *u, struct web_req *req, const char *user)
+{
+	const struct pl *path = web_req_path(req);
+	const size_t blen = sizeof(UCWA_BASE) - 1;
+	struct pl rest, id, sub;
+	struct app *app;
 
 	rest.p = path->p + blen;
 	rest.l = path->l - blen;
@@ -230,7 +337,7 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 			ucwa_app_create(u, req, user);
 		else
 			not_allowed(req, "POST");
-		return true;
+		return;
 	}
 
 	/* <id>[/<sub>] */
@@ -240,7 +347,7 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 	/* someone else's application is as absent as a missing one */
 	if (!app || app->pending || strcmp(app->user, user)) {
 		not_found(req);
-		return true;
+		return;
 	}
 
 	if (!sub.l) {
@@ -251,7 +358,7 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 			web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 		} else
 			not_allowed(req, "GET, DELETE");
-		return true;
+		return;
 	}
 
 	{
@@ -260,7 +367,7 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 		(void)text_next(&rest2, '/', &first);
 		if (!pl_strcmp(&first, "me")) {
 			ucwa_me(app, req, &rest2);
-			return true;
+			return;
 		}
 	}
 
@@ -269,10 +376,9 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 			evchan_get(app->ev, req);
 		else
 			not_allowed(req, "GET");
-		return true;
+		return;
 	}
 
 	api_reply_error(req, 404, "Not Found", "NotFound", NULL,
 			"no such resource");
-	return true;
 }

@@ -49,6 +49,12 @@ struct ucwa;
 int ucwa_alloc(struct ucwa **up, struct conf *conf, struct wheel *w,
 	       struct sipua *ua, struct store *st, struct auth *a);
 
+/**
+ * Bring back every application kept in the store (start-up, after a
+ * restart or a crash): each registers again with its own instance.
+ */
+int ucwa_load(struct ucwa *u);
+
 /** Handle a request under UCWA_BASE; false if the path is not ours. */
 bool ucwa_handle(struct ucwa *u, struct web_req *req);
 

@@ -92,5 +92,7 @@ const char *ucwa_me_availability(const struct app *app);
 void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user);
 void ucwa_app_reply(struct web_req *req, const struct app *app, uint16_t scode);
 void ucwa_app_delete(struct app *app);
+/* Bring back an application from its stored record (start-up). */
+int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len);
 
 #endif
