@@ -244,7 +244,14 @@ const char *xcap_privacy_name(enum xcap_privacy p);
 /*
  * Operations on the Front End: read, or read-modify-write with If-Match
  * of the ETag read (on 412 read again and retry once). An absent
- * document (404) reads as an empty one.
+ * document (404) reads as an empty one and is created without If-Match.
+ *
+ * Errors given to the handler: those of xcap_request() (EACCES for bad
+ * credentials or another user's document, ETIMEDOUT...), of the parse
+ * (EPROTO, EMSGSIZE, EOVERFLOW), of the change (ENOENT: the contact is
+ * not there; ENOTSUP: foreign document; EOVERFLOW; EINVAL), ESTALE when
+ * the retried PUT met 412 again, EMSGSIZE when the document to write
+ * would exceed XCAP_MAX_BODY.
  */
 
 struct xcap_op;
