@@ -25,10 +25,11 @@ enum {
 	UUID_LEN = 36,
 };
 
-/* Methods we take in (RFC 3261 20.5). MESSAGE stays out until its
- * handler exists: the Front End's msilo hands stored messages to a
- * REGISTER whose Allow has MESSAGE (or that has no Allow). */
-#define SIPUA_REG_ALLOW "OPTIONS"
+/* Methods we take in (RFC 3261 20.5). MESSAGE only once the session
+ * has a request handler: the Front End's msilo hands stored messages to
+ * a REGISTER whose Allow has MESSAGE (or that has no Allow). */
+#define SIPUA_REG_ALLOW         "OPTIONS"
+#define SIPUA_REG_ALLOW_MESSAGE "OPTIONS, MESSAGE"
 
 struct sipua_reg {
 	struct le le;          /**< in ua->regl                       */
@@ -38,7 +39,8 @@ struct sipua_reg {
 	char *user;
 	char *domain;
 	char *ruri;
-	char *contact_uri; /**< <sip:user@host:port;transport=tls;ob> */
+	char *contact_user; /**< user part of our Contact (the session) */
+	char *contact_uri;  /**< <sip:cuser@host:port;transport=tls;ob> */
 	char instance[UUID_LEN + 1];
 	char ha1[SIPUA_HA1_LEN + 1];
 	char tag[17];
@@ -51,6 +53,8 @@ struct sipua_reg {
 	bool min_expires_retried;
 	sipua_reg_h *h;
 	void *arg;
+	sipua_req_h *reqh; /**< incoming requests (NULL: none taken) */
+	void *reqarg;
 };
 
 static int send_register(struct sipua_reg *reg, uint32_t expires,
@@ -74,6 +78,7 @@ static void destructor(void *arg)
 	mem_deref(reg->user);
 	mem_deref(reg->domain);
 	mem_deref(reg->ruri);
+	mem_deref(reg->contact_user);
 	mem_deref(reg->contact_uri);
 }
 
@@ -237,18 +242,19 @@ static int send_register(struct sipua_reg *reg, uint32_t expires,
 
 	/* RFC 5626 4.2: instance and reg-id on the Contact, ;ob on its URI,
 	 * Supported: outbound (and path, RFC 3327) */
-	err = re_sdprintf(&hdrs,
-			  /* libre adds Max-Forwards: 70 */
-			  "To: <sip:%s@%s>\r\n"
-			  "From: <sip:%s@%s>;tag=%s\r\n"
-			  "Call-ID: %s\r\n"
-			  "Contact: %s;+sip.instance=\"<urn:uuid:%s>\""
-			  ";reg-id=1;expires=%u\r\n"
-			  "Supported: outbound, path\r\n"
-			  "Allow: " SIPUA_REG_ALLOW "\r\n",
-			  reg->user, reg->domain, reg->user, reg->domain,
-			  reg->tag, reg->callid, reg->contact_uri,
-			  reg->instance, expires);
+	err = re_sdprintf(
+	    &hdrs,
+	    /* libre adds Max-Forwards: 70 */
+	    "To: <sip:%s@%s>\r\n"
+	    "From: <sip:%s@%s>;tag=%s\r\n"
+	    "Call-ID: %s\r\n"
+	    "Contact: %s;+sip.instance=\"<urn:uuid:%s>\""
+	    ";reg-id=1;expires=%u\r\n"
+	    "Supported: outbound, path\r\n"
+	    "Allow: %s\r\n",
+	    reg->user, reg->domain, reg->user, reg->domain, reg->tag,
+	    reg->callid, reg->contact_uri, reg->instance, expires,
+	    reg->reqh ? SIPUA_REG_ALLOW_MESSAGE : SIPUA_REG_ALLOW);
 	if (err)
 		return err;
 
@@ -351,7 +357,7 @@ static int contact_uri(struct sipua_reg *reg)
 	}
 
 	return re_sdprintf(&reg->contact_uri, "<sip:%s@%J;transport=tls;ob>",
-			   reg->user, &laddr);
+			   reg->contact_user, &laddr);
 }
 
 int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
@@ -362,7 +368,8 @@ int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
 
 	if (!regp || !ua || !p || !sipua_user_valid(p->user) ||
 	    !sipua_domain_valid(p->domain) || !p->ha1 ||
-	    strlen(p->ha1) != SIPUA_HA1_LEN || !uuid_valid(p->instance))
+	    strlen(p->ha1) != SIPUA_HA1_LEN || !uuid_valid(p->instance) ||
+	    (p->contact_user && !sipua_user_valid(p->contact_user)))
 		return EINVAL;
 
 	reg = mem_zalloc(sizeof(*reg), destructor);
@@ -385,6 +392,8 @@ int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
 
 	err = str_dup(&reg->user, p->user);
 	err |= str_dup(&reg->domain, p->domain);
+	err |= str_dup(&reg->contact_user,
+		       p->contact_user ? p->contact_user : p->user);
 	err |= re_sdprintf(&reg->ruri, "sip:%s", p->domain);
 	if (err) {
 		err = ENOMEM;
@@ -417,4 +426,43 @@ bool sipua_reg_isregistered(const struct sipua_reg *reg)
 uint32_t sipua_reg_sent(const struct sipua_reg *reg)
 {
 	return reg ? reg->sent : 0;
+}
+
+void sipua_reg_set_request_handler(struct sipua_reg *reg, sipua_req_h *h,
+				   void *arg)
+{
+	bool was;
+
+	if (!reg)
+		return;
+
+	was = reg->reqh != NULL;
+	reg->reqh = h;
+	reg->reqarg = arg;
+
+	/* the Allow of the binding changes with the handler: tell the
+	 * Front End now (msilo hands stored messages over on a REGISTER
+	 * that allows MESSAGE) unless a REGISTER is on its way anyway */
+	if (was != (h != NULL) && reg->ua && reg->sent && !reg->treq)
+		wheel_start(reg->ua->wheel, &reg->we, 0, timeout_handler, reg);
+}
+
+struct sipua_reg *sipua_reg_find(const struct sipua *ua, const struct pl *cuser)
+{
+	struct le *le;
+
+	for (le = ua->regl.head; le; le = le->next) {
+		struct sipua_reg *reg = le->data;
+
+		/* RFC 3261 19.1.4: the user part compares case-sensitively */
+		if (!pl_strcmp(cuser, reg->contact_user))
+			return reg;
+	}
+	return NULL;
+}
+
+sipua_req_h *sipua_reg_request_handler(const struct sipua_reg *reg, void **argp)
+{
+	*argp = reg->reqarg;
+	return reg->reqh;
 }

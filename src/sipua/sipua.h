@@ -35,6 +35,12 @@ enum {
 	SIPUA_MAX_DOMAIN = 253,   /* bytes of a SIP domain (DNS name)   */
 	SIPUA_MAX_PASSWORD = 256, /* bytes of a password to check       */
 	SIPUA_HA1_LEN = 32,       /* hex characters of an MD5 HA1       */
+	SIPUA_MAX_URI = 400,      /* bytes of a URI taken from a client */
+	/* bytes of a MESSAGE body we send: headers and a digest answer
+	 * must still fit under libre's 64 KiB per TCP/TLS message */
+	SIPUA_MAX_IM_BYTES = 32768,
+	/* bytes of a PUBLISH body (a PIDF document) */
+	SIPUA_MAX_PUB_BYTES = 32768,
 };
 
 /** What sipua_alloc() needs (all strings borrowed during the call). */
@@ -51,6 +57,7 @@ struct sipua_param {
 };
 
 struct sipua;
+struct sipua_treq;
 
 /** Fill p from a loaded configuration (pointers borrowed from conf). */
 void sipua_param_from_conf(struct sipua_param *p, const struct conf *conf,
@@ -210,6 +217,10 @@ struct sipua_reg_param {
 	const char *ha1;      /**< 32 hex characters                 */
 	const char *instance; /**< UUID (8-4-4-4-12 hex), the device */
 	uint32_t expires;     /**< requested seconds (0: 600)        */
+	/** user part of our Contact URI, unique per session (e.g. the
+	 * application id): a request the Front End routes to us carries
+	 * it in its Request-URI. NULL: the user. */
+	const char *contact_user;
 };
 
 /**
@@ -236,5 +247,147 @@ bool sipua_reg_isregistered(const struct sipua_reg *reg);
 
 /** Number of REGISTER requests sent by this registration (for tests). */
 uint32_t sipua_reg_sent(const struct sipua_reg *reg);
+
+/** Who sends a request (strings borrowed during the call). */
+struct sipua_id {
+	const char *user;   /**< user part of the AOR (and digest user) */
+	const char *domain; /**< SIP domain                             */
+	const char *ha1;    /**< 32 hex characters                      */
+};
+
+/**
+ * Result of a request.
+ *
+ * @param err   0: accepted (2xx); EACCES: credentials refused (401/403/
+ *              407 after our answer); ENOENT: no such user (404, 484,
+ *              604); EPROTO: any other final status; a transport error
+ *              (ETIMEDOUT, ECONNREFUSED, EPROTO...) with scode 0
+ * @param scode Final status code (0 when none arrived)
+ * @param arg   Handler argument
+ */
+typedef void(sipua_done_h)(int err, uint16_t scode, void *arg);
+
+/**
+ * True if uri is a plain "sip:user@host[:port]" URI safe to put in a
+ * Request-URI and a To header: user made of RFC 3261 unreserved and
+ * "&=+$," characters or %HH escapes, host a DNS name or IPv4 address,
+ * no parameters, headers, spaces or control characters, at most
+ * SIPUA_MAX_URI bytes.
+ */
+bool sipua_uri_valid(const char *uri);
+
+/**
+ * Send an instant message (RFC 3428 MESSAGE) out of dialog.
+ *
+ * @param tp     Returns a new reference; dropping it cancels (h is not
+ *               called after)
+ * @param ua     User agent (borrowed)
+ * @param from   The sender: From is its AOR, a 407 is answered with
+ *               its HA1
+ * @param to_uri Recipient, checked by sipua_uri_valid()
+ * @param ctype  "text/plain" or "text/html" (sent with charset=UTF-8)
+ * @param body   Text, 1 to SIPUA_MAX_IM_BYTES bytes (copied)
+ * @param h      Result handler, called once
+ * @param arg    Handler argument
+ *
+ * @return 0, EINVAL (bad argument), EMSGSIZE (body too large), ENOMEM,
+ *         or a transport error
+ */
+int sipua_message(struct sipua_treq **tp, struct sipua *ua,
+		  const struct sipua_id *from, const char *to_uri,
+		  const char *ctype, const struct pl *body, sipua_done_h *h,
+		  void *arg);
+
+/*
+ * Presence publication (RFC 3903)
+ */
+
+struct sipua_pub;
+
+/**
+ * Create the presence publication of one user (Event: presence). Nothing
+ * is sent before the first sipua_pub_set(). Then: the first PUBLISH
+ * carries the document and yields an entity tag; a change is sent with
+ * SIP-If-Match and the new document; refreshes (SIP-If-Match, no body)
+ * come from the wheel at 50-90% of the granted time; a 412 starts over
+ * with the whole document; failures are retried after 1 s doubling to
+ * 60 s (not after refused credentials).
+ *
+ * @param pp      Returns a new reference. Dropping it removes the
+ *                publication (Expires: 0 with SIP-If-Match, owned by
+ *                the ua until answered); h is not called after.
+ * @param ua      User agent (borrowed; must outlive the publication)
+ * @param id      The user (copied)
+ * @param expires Requested seconds (0: 600; 10 to 86400)
+ * @param h       Called after every final answer or failure (may be NULL)
+ * @param arg     Handler argument
+ *
+ * @return 0 or EINVAL/ENOMEM
+ */
+int sipua_pub_alloc(struct sipua_pub **pp, struct sipua *ua,
+		    const struct sipua_id *id, uint32_t expires,
+		    sipua_done_h *h, void *arg);
+
+/**
+ * Publish a new document (sent from the wheel, never inside the call; a
+ * PUBLISH in flight is answered first).
+ *
+ * @param p     Publication
+ * @param ctype Content type, "type/subtype" of token characters (e.g.
+ *              "application/pidf+xml")
+ * @param body  Document, 1 to SIPUA_MAX_PUB_BYTES bytes (copied)
+ *
+ * @return 0, EINVAL, EMSGSIZE, ENOMEM, ENOTCONN (the ua is gone)
+ */
+int sipua_pub_set(struct sipua_pub *p, const char *ctype,
+		  const struct pl *body);
+
+/** True when the Front End holds the current document. */
+bool sipua_pub_ispublished(const struct sipua_pub *p);
+
+/*
+ * Requests received for a registration
+ */
+
+/** A received request waiting for our final answer. */
+struct sipua_sreq;
+
+/**
+ * A request for a registration (its Request-URI user is the
+ * registration's contact user).
+ *
+ * @param sr  The request, borrowed: take a reference (mem_ref) to answer
+ *            after returning. Dropping the last reference without an
+ *            answer sends 500.
+ * @param msg The request (borrowed, valid during the call)
+ * @param arg Handler argument
+ */
+typedef void(sipua_req_h)(struct sipua_sreq *sr, const struct sip_msg *msg,
+			  void *arg);
+
+/**
+ * Take the MESSAGE requests (RFC 3428) of a registration. With a handler
+ * the REGISTER allows MESSAGE, so the Front End also hands over the
+ * messages it stored while the user was offline; setting or clearing it
+ * on a registration already sent re-REGISTERs at once.
+ *
+ * @param reg Registration
+ * @param h   Handler, or NULL to take none (then MESSAGE gets 405)
+ * @param arg Handler argument
+ */
+void sipua_reg_set_request_handler(struct sipua_reg *reg, sipua_req_h *h,
+				   void *arg);
+
+/**
+ * Send the final answer to a received request, once.
+ *
+ * @param sr     Request (borrowed)
+ * @param scode  Final status code (200-699)
+ * @param reason Reason phrase (NULL: a standard one); CR/LF refused
+ *
+ * @return 0, EINVAL, EALREADY (answered before), ENOTCONN (the user
+ *         agent is gone), or a transport error
+ */
+int sipua_sreq_reply(struct sipua_sreq *sr, uint16_t scode, const char *reason);
 
 #endif

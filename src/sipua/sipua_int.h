@@ -9,6 +9,7 @@
 struct sipua {
 	struct sip *sip;          /**< libre SIP stack                     */
 	struct sip_lsnr *lsnr;    /**< the validator                       */
+	struct sip_lsnr *rlsnr;   /**< requests for registrations (sreq.c) */
 	struct tls *tls_client;   /**< verifies the Front End              */
 	struct tls *tls_server;   /**< our listeners' certificate          */
 	struct sa fe_addr;        /**< the Front End                       */
@@ -18,6 +19,8 @@ struct sipua {
 	struct wheel *wheel;      /**< borrowed                            */
 	struct list regl;         /**< struct sipua_reg                    */
 	struct list treql;        /**< detached requests (un-REGISTERs)    */
+	struct list sreql;        /**< received requests not answered      */
+	struct list publ;         /**< struct sipua_pub                    */
 	struct sip_keepalive *ka; /**< keep-alive of the shared flow      */
 	uint64_t rejected;        /**< requests refused by the validator   */
 };
@@ -48,6 +51,19 @@ int sipua_treq_send(struct sipua_treq **tp, struct sipua *ua,
 		    const char *user, const char *ha1, const char *password,
 		    uint32_t cseq, sipua_treq_h *h, void *arg);
 
+/**
+ * Like sipua_treq_send() with a body (copied; hdrs must carry its
+ * Content-Type). body NULL or empty: none.
+ */
+int sipua_treq_sendb(struct sipua_treq **tp, struct sipua *ua,
+		     const char *method, const char *ruri, const char *hdrs,
+		     const struct pl *body, const char *user, const char *ha1,
+		     const char *password, uint32_t cseq, sipua_treq_h *h,
+		     void *arg);
+
+/** The request takes ctx (a mem object) and drops it when destroyed. */
+void sipua_treq_own(struct sipua_treq *t, void *ctx);
+
 /** CSeq of the last request sent. */
 uint32_t sipua_treq_cseq(const struct sipua_treq *t);
 
@@ -62,6 +78,28 @@ void sipua_reg_flow_lost(struct sipua *ua);
 
 /* Detach every registration from a ua being destroyed (reg.c) */
 void sipua_reg_orphan_all(struct sipua *ua);
+
+/* The registration whose contact user is cuser, or NULL (reg.c) */
+struct sipua_reg *sipua_reg_find(const struct sipua *ua,
+				 const struct pl *cuser);
+
+/* Request handler of a registration, NULL if none (reg.c) */
+sipua_req_h *sipua_reg_request_handler(const struct sipua_reg *reg,
+				       void **argp);
+
+/* Detach every publication from a ua being destroyed (pub.c) */
+void sipua_pub_orphan_all(struct sipua *ua);
+
+/* The sipua_done_h error for a final response (msg.c): answered tells
+ * whether a 401/407 came after our digest answer */
+int sipua_result(int err, const struct sip_msg *msg, bool answered);
+
+/* Listener for requests toward registrations (sreq.c) */
+bool sipua_sreq_listener(const struct sip_msg *msg, void *arg);
+
+/* Answer 503 to every unanswered request of a ua being destroyed and
+ * detach them (sreq.c) */
+void sipua_sreq_orphan_all(struct sipua *ua);
 
 /* Start the shared keep-alive on the flow a 2xx came on (ua.c) */
 void sipua_flow_keepalive(struct sipua *ua, const struct sip_msg *msg);

@@ -21,7 +21,9 @@ struct sipua_treq {
 	char *user;
 	char *password; /**< wiped and freed once used                */
 	char ha1[SIPUA_HA1_LEN + 1];
-	char *auth; /**< Authorization line of the answer          */
+	char *auth;        /**< Authorization line of the answer          */
+	struct mbuf *body; /**< body (with Content-Type in hdrs) or NULL */
+	void *ctx;         /**< owned by the request (sipua_treq_own) */
 	uint32_t cseq;
 	bool answered;
 	bool detached;
@@ -51,6 +53,8 @@ static void destructor(void *arg)
 	mem_deref(t->hdrs);
 	mem_deref(t->user);
 	mem_deref(t->auth);
+	mem_deref(t->body);
+	mem_deref(t->ctx);
 }
 
 static void resp_handler(int err, const struct sip_msg *msg, void *arg);
@@ -67,10 +71,13 @@ static int send_req(struct sipua_treq *t)
 			    "%s"
 			    "CSeq: %u %s\r\n"
 			    "%s"
-			    "Content-Length: 0\r\n"
-			    "\r\n",
-			    t->hdrs, t->cseq, t->method,
-			    t->auth ? t->auth : "");
+			    "Content-Length: %zu\r\n"
+			    "\r\n"
+			    "%b",
+			    t->hdrs, t->cseq, t->method, t->auth ? t->auth : "",
+			    t->body ? t->body->end : (size_t)0,
+			    t->body ? (const char *)t->body->buf : "",
+			    t->body ? t->body->end : (size_t)0);
 }
 
 /* RFC 8760 4: a server may offer several challenges, strongest first;
@@ -170,6 +177,16 @@ int sipua_treq_send(struct sipua_treq **tp, struct sipua *ua,
 		    const char *user, const char *ha1, const char *password,
 		    uint32_t cseq, sipua_treq_h *h, void *arg)
 {
+	return sipua_treq_sendb(tp, ua, method, ruri, hdrs, NULL, user, ha1,
+				password, cseq, h, arg);
+}
+
+int sipua_treq_sendb(struct sipua_treq **tp, struct sipua *ua,
+		     const char *method, const char *ruri, const char *hdrs,
+		     const struct pl *body, const char *user, const char *ha1,
+		     const char *password, uint32_t cseq, sipua_treq_h *h,
+		     void *arg)
+{
 	struct sipua_treq *t;
 	int err;
 
@@ -194,6 +211,11 @@ int sipua_treq_send(struct sipua_treq **tp, struct sipua *ua,
 		err |= str_dup(&t->password, password);
 	else
 		str_ncpy(t->ha1, ha1, sizeof(t->ha1));
+	if (body && body->l) {
+		t->body = mbuf_alloc(body->l);
+		if (!t->body || mbuf_write_pl(t->body, body))
+			err = ENOMEM;
+	}
 	if (err) {
 		err = ENOMEM;
 		goto out;
@@ -227,4 +249,14 @@ const char *sipua_treq_ha1(const struct sipua_treq *t)
 bool sipua_treq_answered(const struct sipua_treq *t)
 {
 	return t && t->answered;
+}
+
+void sipua_treq_own(struct sipua_treq *t, void *ctx)
+{
+	if (!t) {
+		mem_deref(ctx);
+		return;
+	}
+	mem_deref(t->ctx);
+	t->ctx = ctx;
 }

@@ -39,7 +39,11 @@ static void destructor(void *arg)
 
 	ua->ka = mem_deref(ua->ka);
 	sipua_reg_orphan_all(ua);
+	sipua_pub_orphan_all(ua);
+	/* server transactions live in the stack: answer them first */
+	sipua_sreq_orphan_all(ua);
 	list_flush(&ua->treql);
+	ua->rlsnr = mem_deref(ua->rlsnr);
 	ua->lsnr = mem_deref(ua->lsnr);
 	if (ua->sip)
 		sip_close(ua->sip, true);
@@ -182,6 +186,10 @@ int sipua_alloc(struct sipua **uap, const struct sipua_param *p)
 
 	/* first listener: nothing else sees an invalid request */
 	err = sip_listen(&ua->lsnr, ua->sip, true, validate_handler, ua);
+	if (err)
+		goto out;
+	/* then the requests for our registrations */
+	err = sip_listen(&ua->rlsnr, ua->sip, true, sipua_sreq_listener, ua);
 	if (err)
 		goto out;
 

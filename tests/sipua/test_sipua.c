@@ -4,7 +4,9 @@
  * The Front End side (TLS checks, credential check, registrations) is
  * tested against Kamailio by test_sipua.py with sipua_probe.c.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "check.h"
 #include "sipua.h"
 
@@ -253,6 +255,189 @@ static void test_params(void)
 	mem_deref(w);
 }
 
+/* A CA certificate (public part only) so that a ua can be built; nothing
+ * here connects anywhere. */
+static const char test_ca[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBkTCCATegAwIBAgIUdNLwuvNcg27iWH0r5LhcWLfAc2wwCgYIKoZIzj0EAwIw\n"
+    "HTEbMBkGA1UEAwwSdGVzdF9zaXB1YSB1bml0IENBMCAXDTI2MTEyMzIxMTgzM1oY\n"
+    "DzIxMjYxMDMwMjExODMzWjAdMRswGQYDVQQDDBJ0ZXN0X3NpcHVhIHVuaXQgQ0Ew\n"
+    "WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQsaStrZTqaNBebxArJ/sUzyFzp+PxQ\n"
+    "wt2I5zhkUNAEoUJqaKSCBSFoL6twqw44tOZwZ5OoxX/z5hKOb4mqB529o1MwUTAd\n"
+    "BgNVHQ4EFgQU6fDuPstrZT4E9L/v48vwMbg38XkwHwYDVR0jBBgwFoAU6fDuPstr\n"
+    "ZT4E9L/v48vwMbg38XkwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF\n"
+    "AiEAntCs3KXoD/FUnRzCcZOi7KRZ7cHlLRHwa7jBgxeCHbgCICFYUFOfRPLK0nUR\n"
+    "shq5DdYALeTB2D7JasRT0EOzHctO\n"
+    "-----END CERTIFICATE-----\n";
+
+static const char ha1[] = "0123456789abcdef0123456789abcdef";
+
+static void test_uri(void)
+{
+	static const char *good[] = {
+	    "sip:bob@example.test",
+	    "SIP:bob@example.test",
+	    "sip:bob.smith@sub.example.test:5061",
+	    "sip:+14255550100@example.test",
+	    "sip:a%20b@example.test",
+	    "sip:o'neil(x)~!*&=$,_-@127.0.0.1",
+	};
+	static const char *bad[] = {
+	    NULL,
+	    "",
+	    "sip:",
+	    "sip:example.test",
+	    "sip:@example.test",
+	    "sips:bob@example.test",
+	    "tel:+14255550100",
+	    "bob@example.test",
+	    "<sip:bob@example.test>",
+	    "sip:bob@example.test;transport=udp",
+	    "sip:bob@example.test?Subject=x",
+	    "sip:bob@example.test\r\nX-Injected: 1",
+	    "sip:bob@example.test\n",
+	    "sip:bob bob@example.test",
+	    "sip:bob@exa mple.test",
+	    "sip:bob\"@example.test",
+	    "sip:b;x=y@example.test",
+	    "sip:b%2@example.test",
+	    "sip:bob@example.test:",
+	    "sip:bob@example.test:0",
+	    "sip:bob@example.test:65536",
+	    "sip:bob@example.test:123456",
+	    "sip:bob@-example.test",
+	    "sip:bob@.example.test",
+	    "sip:bob@[::1]",
+	    "sip:bob@example.test:5060x",
+	};
+	char longuser[SIPUA_MAX_USER + 32], longuri[SIPUA_MAX_URI + 32];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
+		if (!sipua_uri_valid(good[i]))
+			fprintf(stderr, "refused: %s\n", good[i]);
+		CHECK(sipua_uri_valid(good[i]));
+	}
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (sipua_uri_valid(bad[i]))
+			fprintf(stderr, "accepted: %s\n", bad[i]);
+		CHECK(!sipua_uri_valid(bad[i]));
+	}
+
+	/* the user part at its limit and one over */
+	memset(longuser, 'u', sizeof(longuser));
+	memcpy(longuser, "sip:", 4);
+	strcpy(longuser + 4 + SIPUA_MAX_USER, "@e.test");
+	CHECK(sipua_uri_valid(longuser));
+	longuser[4 + SIPUA_MAX_USER] = 'u';
+	strcpy(longuser + 5 + SIPUA_MAX_USER, "@e.test");
+	CHECK(!sipua_uri_valid(longuser));
+
+	/* the whole URI over SIPUA_MAX_URI */
+	memset(longuri, 'h', sizeof(longuri));
+	memcpy(longuri, "sip:u@", 6);
+	longuri[SIPUA_MAX_URI + 1] = '\0';
+	CHECK(!sipua_uri_valid(longuri));
+}
+
+static void done_h(int err, uint16_t scode, void *arg)
+{
+	(void)err;
+	(void)scode;
+	(void)arg;
+	CHECK(false); /* nothing is sent by these tests */
+}
+
+/* Limits and arguments of MESSAGE and PUBLISH, refused before sending. */
+static void test_message_publish_args(void)
+{
+	char path[] = "/tmp/test_sipua_ca_XXXXXX";
+	struct sipua_id from = {"alice", "example.test", ha1};
+	struct sipua_param p;
+	struct wheel *w = NULL;
+	struct sipua *ua = NULL;
+	struct sipua_treq *t = NULL;
+	struct sipua_pub *pub = NULL;
+	struct mbuf *big = mbuf_alloc(SIPUA_MAX_IM_BYTES + 1);
+	struct pl body = PL("hello"), pl;
+	int fd;
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(write(fd, test_ca, sizeof(test_ca) - 1) ==
+	      (ssize_t)sizeof(test_ca) - 1);
+	close(fd);
+
+	CHECK(wheel_alloc(&w, 50, 64, false) == 0);
+	memset(&p, 0, sizeof(p));
+	(void)sa_set_str(&p.fe_addr, "127.0.0.1", 9);
+	p.fe_server_name = "fe.example.test";
+	p.fe_ca_file = path;
+	p.wheel = w;
+	CHECK(sipua_alloc(&ua, &p) == 0);
+	if (!ua)
+		goto out;
+
+	CHECK(sipua_message(&t, ua, &from, "sip:bob@example.test\r\nX: y",
+			    "text/plain", &body, done_h, NULL) == EINVAL);
+	CHECK(sipua_message(&t, ua, &from, "sip:bob@example.test",
+			    "application/json", &body, done_h, NULL) == EINVAL);
+	CHECK(sipua_message(&t, ua, &from, "sip:bob@example.test",
+			    "text/plain\r\nX: y", &body, done_h,
+			    NULL) == EINVAL);
+	pl_set_str(&pl, "");
+	CHECK(sipua_message(&t, ua, &from, "sip:bob@example.test", "text/plain",
+			    &pl, done_h, NULL) == EINVAL);
+	CHECK(sipua_message(NULL, ua, &from, "sip:bob@example.test",
+			    "text/plain", &body, done_h, NULL) == EINVAL);
+	from.user = "al ice";
+	CHECK(sipua_message(&t, ua, &from, "sip:bob@example.test", "text/plain",
+			    &body, done_h, NULL) == EINVAL);
+	from.user = "alice";
+	from.ha1 = "abc";
+	CHECK(sipua_message(&t, ua, &from, "sip:bob@example.test", "text/plain",
+			    &body, done_h, NULL) == EINVAL);
+	from.ha1 = ha1;
+
+	/* the body limit: one byte over is refused */
+	CHECK(big != NULL);
+	if (big) {
+		memset(big->buf, 'x', SIPUA_MAX_IM_BYTES + 1);
+		pl.p = (const char *)big->buf;
+		pl.l = SIPUA_MAX_IM_BYTES + 1;
+		CHECK(sipua_message(&t, ua, &from, "sip:bob@example.test",
+				    "text/html", &pl, done_h,
+				    NULL) == EMSGSIZE);
+	}
+	CHECK(t == NULL);
+
+	/* PUBLISH: content type and size checked; nothing sent before the
+	 * wheel runs (it is not driven here) */
+	CHECK(sipua_pub_alloc(&pub, ua, &from, 0, done_h, NULL) == 0);
+	CHECK(sipua_pub_set(pub, "application/pidf+xml\r\nX: y", &body) ==
+	      EINVAL);
+	CHECK(sipua_pub_set(pub, "pidf", &body) == EINVAL);
+	CHECK(sipua_pub_set(pub, "application/", &body) == EINVAL);
+	if (big) {
+		pl.l = SIPUA_MAX_PUB_BYTES + 1;
+		CHECK(sipua_pub_set(pub, "application/pidf+xml", &pl) ==
+		      EMSGSIZE);
+	}
+	CHECK(sipua_pub_set(pub, "application/pidf+xml", &body) == 0);
+	CHECK(!sipua_pub_ispublished(pub));
+	pub = mem_deref(pub);
+
+	CHECK(sipua_sreq_reply(NULL, 200, NULL) == EINVAL);
+
+out:
+	mem_deref(ua);
+	mem_deref(w);
+	mem_deref(big);
+	unlink(path);
+}
+
 int main(void)
 {
 	int err = libre_init();
@@ -263,6 +448,8 @@ int main(void)
 	test_validator();
 	test_digest();
 	test_params();
+	test_uri();
+	test_message_publish_args();
 
 	metrics_close();
 	libre_close();
