@@ -15,14 +15,29 @@
  *                         whose UUIDs end in 0000, 0001... (the lines end
  *                         with " #INDEX")
  *   serve                 prints "listening" and runs until a signal
+ *   message TO_URI CTYPE TEXT
+ *                         SECRET is the HA1; sends one MESSAGE and prints
+ *                         "sent ERRNO SCODE" (exit 0 when ERRNO is 0)
+ *   publish CTYPE EXPIRES FILE...
+ *                         SECRET is the HA1; publishes FILE (the first,
+ *                         then the next at each SIGUSR1) and prints
+ *                         "published ERRNO SCODE" for every answer; on
+ *                         SIGTERM drops the publication (Expires: 0) and
+ *                         prints "unpublished"
  *
  * Environment: SIPUA_LISTEN=ADDR:PORT with SIPUA_CERT and SIPUA_KEY (PEM)
  * opens the service's own SIP/TLS listener; SIPUA_TRACE=1 prints every
  * SIP message to stderr; SIPUA_LINGER=1 stays STOP_GRACE_MS after the
  * un-REGISTERs instead of leaving once they are answered.
+ * For register: SIPUA_CONTACT_USER=NAME is the user part of the Contact;
+ * SIPUA_TAKE_MESSAGES=DELAY_MS[,SCODE] takes MESSAGE requests, prints
+ * "message FROM_URI CTYPE HEX_BODY" at once and answers SCODE (200)
+ * DELAY_MS later, then prints "answered SCODE ERRNO ERRNO2" (ERRNO2: a
+ * second answer); SIPUA_TAKE_MESSAGES=drop keeps no reference.
  *
  * Exit status 0 on success, 1 on failure, 2 on bad arguments.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +50,14 @@ enum {
 	STOP_POLL_MS = 20,
 	CHECK_TIMEOUT_MS = 40000,
 	PROBE_MAX_REGS = 1000,
+	PROBE_MAX_FILE = 65536,
+	PROBE_MAX_FILES = 8,
+};
+
+struct pending_answer {
+	struct tmr tmr;
+	struct sipua_sreq *sr;
+	uint16_t scode;
 };
 
 static struct {
@@ -42,6 +65,14 @@ static struct {
 	struct sipua_reg *reg[PROBE_MAX_REGS];
 	size_t nreg;
 	struct sipua_check *chk;
+	struct sipua_treq *msg;
+	struct sipua_pub *pub;
+	char *files[PROBE_MAX_FILES];
+	size_t nfiles, nextfile;
+	const char *ctype;
+	uint32_t answer_delay;
+	uint16_t answer_scode;
+	bool answer_drop;
 	struct tmr tmr;
 	int status;
 	bool stopping;
@@ -76,6 +107,131 @@ static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
 		printf(" #%zu", i);
 	printf("\n");
 	fflush(stdout);
+}
+
+static int load_file(struct mbuf **mbp, const char *path)
+{
+	struct mbuf *mb = mbuf_alloc(1024);
+	FILE *f = fopen(path, "rb");
+	uint8_t buf[4096];
+	size_t n;
+	int err = 0;
+
+	if (!mb || !f) {
+		err = mb ? ENOENT : ENOMEM;
+		goto out;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (mb->end + n > PROBE_MAX_FILE) {
+			err = EFBIG;
+			break;
+		}
+		err = mbuf_write_mem(mb, buf, n);
+		if (err)
+			break;
+	}
+	mb->pos = 0;
+
+out:
+	if (f)
+		fclose(f);
+	if (err)
+		mem_deref(mb);
+	else
+		*mbp = mb;
+	return err;
+}
+
+static void answer_timeout(void *arg)
+{
+	struct pending_answer *pa = arg;
+	int err = sipua_sreq_reply(pa->sr, pa->scode, NULL);
+	/* a second answer is refused */
+	int again = sipua_sreq_reply(pa->sr, 200, NULL);
+
+	printf("answered %u %d %d\n", pa->scode, err, again);
+	fflush(stdout);
+	mem_deref(pa);
+}
+
+static void pa_destructor(void *arg)
+{
+	struct pending_answer *pa = arg;
+
+	tmr_cancel(&pa->tmr);
+	mem_deref(pa->sr);
+}
+
+/* SIPUA_TAKE_MESSAGES: show the message, answer it later */
+static void req_handler(struct sipua_sreq *sr, const struct sip_msg *msg,
+			void *arg)
+{
+	struct pending_answer *pa;
+	const struct sip_hdr *ct = sip_msg_hdr(msg, SIP_HDR_CONTENT_TYPE);
+	size_t i;
+	(void)arg;
+
+	re_fprintf(stdout, "message %r %r ", &msg->from.auri,
+		   ct ? &ct->val : &(struct pl)PL("-"));
+	for (i = 0; i < mbuf_get_left(msg->mb); i++)
+		printf("%02x", mbuf_buf(msg->mb)[i]);
+	printf("\n");
+	fflush(stdout);
+
+	/* "drop": no reference kept, no answer (the sipua answers 500) */
+	if (probe.answer_drop)
+		return;
+
+	pa = mem_zalloc(sizeof(*pa), pa_destructor);
+	if (!pa)
+		return;
+	tmr_init(&pa->tmr);
+	pa->sr = mem_ref(sr);
+	pa->scode = probe.answer_scode;
+	tmr_start(&pa->tmr, probe.answer_delay, answer_timeout, pa);
+}
+
+static void msg_handler(int err, uint16_t scode, void *arg)
+{
+	(void)arg;
+
+	printf("sent %d %u\n", err, scode);
+	fflush(stdout);
+	probe.status = err ? 1 : 0;
+	re_cancel();
+}
+
+static int publish_next(void)
+{
+	struct mbuf *mb = NULL;
+	struct pl body;
+	int err;
+
+	if (probe.nextfile >= probe.nfiles)
+		return ENOENT;
+
+	err = load_file(&mb, probe.files[probe.nextfile++]);
+	if (err)
+		return err;
+	pl_set_mbuf(&body, mb);
+	err = sipua_pub_set(probe.pub, probe.ctype, &body);
+	mem_deref(mb);
+	return err;
+}
+
+static void pub_handler(int err, uint16_t scode, void *arg)
+{
+	(void)arg;
+
+	printf("published %d %u\n", err, scode);
+	fflush(stdout);
+}
+
+static void usr1_handler(int sig)
+{
+	(void)sig;
+	if (probe.pub)
+		(void)publish_next();
 }
 
 static void drop_regs(void)
@@ -130,6 +286,15 @@ static void signal_handler(int sig)
 		return;
 	}
 	probe.stopping = true;
+	if (probe.pub) {
+		/* dropping the publication removes it (Expires: 0) */
+		probe.pub = mem_deref(probe.pub);
+		printf("unpublished\n");
+		fflush(stdout);
+		stop_deadline = tmr_jiffies() + STOP_GRACE_MS;
+		tmr_start(&probe.tmr, 0, stop_poll, &stop_deadline);
+		return;
+	}
 	if (probe.nreg) {
 		/* dropping a registration sends its un-REGISTER */
 		drop_regs();
@@ -207,7 +372,17 @@ int main(int argc, char *argv[])
 		tmr_start(&probe.tmr, CHECK_TIMEOUT_MS, stop_timeout, NULL);
 	} else if (!strcmp(argv[7], "register") && argc >= 10) {
 		size_t i, count = argc > 10 ? (size_t)atoi(argv[10]) : 1;
+		const char *take = getenv("SIPUA_TAKE_MESSAGES");
 		char inst[37];
+
+		if (take) {
+			const char *comma = strchr(take, ',');
+
+			probe.answer_drop = !strcmp(take, "drop");
+			probe.answer_delay = (uint32_t)atoi(take);
+			probe.answer_scode =
+			    comma ? (uint16_t)atoi(comma + 1) : 200;
+		}
 
 		if (count < 1 || count > PROBE_MAX_REGS ||
 		    strlen(argv[8]) != 36) {
@@ -221,6 +396,7 @@ int main(int argc, char *argv[])
 			    .ha1 = argv[6],
 			    .instance = argv[8],
 			    .expires = (uint32_t)atoi(argv[9]),
+			    .contact_user = getenv("SIPUA_CONTACT_USER"),
 			};
 
 			if (count > 1) {
@@ -238,7 +414,41 @@ int main(int argc, char *argv[])
 				goto out;
 			}
 			probe.nreg = i + 1;
+			if (take)
+				sipua_reg_set_request_handler(
+				    probe.reg[i], req_handler, NULL);
 		}
+		probe.status = 0;
+	} else if (!strcmp(argv[7], "message") && argc == 11) {
+		struct sipua_id id = {argv[4], argv[5], argv[6]};
+		struct pl body;
+
+		pl_set_str(&body, argv[10]);
+		err = sipua_message(&probe.msg, probe.ua, &id, argv[8], argv[9],
+				    &body, msg_handler, NULL);
+		if (err) {
+			printf("sent %d 0\n", err);
+			goto out;
+		}
+		tmr_start(&probe.tmr, CHECK_TIMEOUT_MS, stop_timeout, NULL);
+	} else if (!strcmp(argv[7], "publish") && argc >= 11 &&
+		   argc - 10 <= PROBE_MAX_FILES) {
+		struct sipua_id id = {argv[4], argv[5], argv[6]};
+		int i;
+
+		probe.ctype = argv[8];
+		for (i = 10; i < argc; i++)
+			probe.files[probe.nfiles++] = argv[i];
+		err =
+		    sipua_pub_alloc(&probe.pub, probe.ua, &id,
+				    (uint32_t)atoi(argv[9]), pub_handler, NULL);
+		if (!err)
+			err = publish_next();
+		if (err) {
+			printf("published %d 0\n", err);
+			goto out;
+		}
+		(void)signal(SIGUSR1, usr1_handler);
 		probe.status = 0;
 	} else if (!strcmp(argv[7], "serve")) {
 		printf("listening\n");
@@ -254,6 +464,8 @@ int main(int argc, char *argv[])
 out:
 	tmr_cancel(&probe.tmr);
 	probe.chk = mem_deref(probe.chk);
+	probe.msg = mem_deref(probe.msg);
+	probe.pub = mem_deref(probe.pub);
 	drop_regs();
 	probe.ua = mem_deref(probe.ua);
 	wheel = mem_deref(wheel);

@@ -1,0 +1,362 @@
+"""Instant messages and presence publication of the SIP user agent
+against the real Front End (Kamailio 5.6) and baresip.
+
+tests/sipua/sipua_probe.c drives src/sipua: registrations that take
+MESSAGE requests and answer them late (sipua_sreq_reply), MESSAGE out
+(sipua_message) and PUBLISH (sipua_pub). baresip and raw SIP agents
+(tests/pylib/frontend.py) are the other side.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import uuid
+
+import pytest
+
+import frontend
+from baresip import Baresip
+from frontend import Frontend, free_port
+from test_sipua import SRC, Probe, sent_messages
+
+pytestmark = pytest.mark.skipif(
+    not (frontend.available() and shutil.which("baresip")),
+    reason="kamailio and baresip are needed (scripts/install-deps.sh)")
+
+ENOENT, EINVAL, EMSGSIZE = 2, 22, 90
+USERS = {u: f"{u}-pw" for u in
+         ("alice", "bob", "carol", "dave", "erin", "fred", "gina")}
+
+
+@pytest.fixture(scope="module")
+def fe(tmp_path_factory):
+    os.environ["FE_LOG_LEVEL"] = "3"
+    root = tmp_path_factory.mktemp("sipua-im")
+    f = Frontend(root / "fe", ca_dir=root / "ca")
+    for user, pw in USERS.items():
+        f.add_user(user, pw)
+    f.start()
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+@pytest.fixture
+def agents(fe):
+    started = []
+
+    def start(user, **kw):
+        ua = Baresip(fe, user, USERS[user], **kw)
+        started.append(ua)
+        return ua
+
+    yield start
+    for ua in started:
+        ua.cleanup()
+
+
+@pytest.fixture
+def probes():
+    started = []
+    yield started
+    for p in started:
+        p.stop()
+        try:
+            p.wait(10)
+        except Exception:
+            p.kill()
+
+
+def register(fe, tmp_path, probes, user, app, take="0", expires=600):
+    """A registration of user whose Contact user is app; take: the
+    SIPUA_TAKE_MESSAGES value (DELAY_MS[,SCODE]) or None."""
+    env = {"SIPUA_CONTACT_USER": app}
+    if take is not None:
+        env["SIPUA_TAKE_MESSAGES"] = take
+    p = Probe(fe, user, fe.ha1(user, USERS[user]), "register",
+              str(uuid.uuid4()), expires, tmpdir=tmp_path, env=env)
+    probes.append(p)
+    p.wait_line(rf"^registered {expires} ")
+    return p
+
+
+def message_lines(p):
+    """(from URI, content type, body) of every message the probe took."""
+    out = []
+    for ln in p.lines():
+        if ln.startswith("message "):
+            _, frm, ctype, hexbody = (ln.split(" ", 3) + [""])[:4]
+            out.append((frm, ctype, bytes.fromhex(hexbody).decode()))
+    return out
+
+
+def send(fe, tmp_path, user, to_uri, text, ctype="text/plain"):
+    p = Probe(fe, user, fe.ha1(user, USERS[user]), "message", to_uri,
+              ctype, text, tmpdir=tmp_path)
+    rc = p.wait(40)
+    return rc, p.lines()[-1], p
+
+
+# ----- MESSAGE in -----
+
+def test_incoming_message_answered_after_delay(fe, tmp_path, agents, probes):
+    """baresip writes to alice; the session named in the Contact takes
+    it and answers 200 1.5 s later; baresip sees no failure. The same
+    with 603: baresip shows the 603 only after the delay, so it does see
+    our late answer."""
+    alice = register(fe, tmp_path, probes, "alice", "app-a1", take="1500")
+    regs = fe.registrations("alice")
+    assert len(regs) == 1 and "sip:app-a1@" in regs[0]["Address"]
+    assert "Allow: OPTIONS, MESSAGE" in alice.trace()
+
+    bob = agents("bob", contacts=["alice"])
+    bob.wait_registered()
+    text = 'Hi Alice, 3 < 4 & "quoted"'
+    t0 = time.monotonic()
+    bob.send_message("alice", text)
+    alice.wait_line(r"^message ")
+    assert message_lines(alice) == [
+        (fe.uri("bob"), "text/plain", text)]
+    alice.wait_line(r"^answered 200 0 114$", timeout=5)
+    assert time.monotonic() - t0 >= 1.4
+    # the 200 went out in the server transaction of the MESSAGE
+    ok = [m for m in sent_messages(alice.trace())
+          if m.lstrip().startswith("SIP/2.0 200 OK") and "MESSAGE" in m]
+    assert len(ok) == 1
+    time.sleep(1.0)
+    assert not re.search(r"^\s*\d{3} ", bob.output(), re.M), bob.output()
+
+    # a late refusal reaches baresip as such, after the delay
+    alice.stop()
+    alice.wait(10)
+    probes.remove(alice)
+    declined = register(fe, tmp_path, probes, "alice", "app-a2",
+                        take="1500,603")
+    t0 = time.monotonic()
+    bob.send_message("alice", "second")
+    declined.wait_line(r"^message ")
+    deadline = time.monotonic() + 6
+    while "603 Decline" not in bob.output():
+        assert time.monotonic() < deadline, bob.output()
+        time.sleep(0.05)
+    assert time.monotonic() - t0 >= 1.4
+
+
+def ask_listener(port, cafile, method, user, body=""):
+    """One request straight to a probe's own SIP/TLS listener; returns
+    (status line, {header: value})."""
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    data = body.encode()
+    req = [f"{method} sip:{user}@127.0.0.1:{port};transport=tls SIP/2.0",
+           "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK"
+           + uuid.uuid4().hex[:12],
+           "Max-Forwards: 70", f"To: <sip:{user}@example.test>",
+           "From: <sip:fred@example.test>;tag=1",
+           "Call-ID: " + uuid.uuid4().hex, f"CSeq: 1 {method}"]
+    if data:
+        req.append("Content-Type: text/plain")
+    req.append(f"Content-Length: {len(data)}")
+    with socket.create_connection(("127.0.0.1", port), 5) as s, \
+            ctx.wrap_socket(s, server_hostname="mob.example.test") as t:
+        t.sendall(("\r\n".join(req) + "\r\n\r\n").encode() + data)
+        t.settimeout(5)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = t.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    head = got.decode(errors="replace").split("\r\n\r\n")[0].split("\r\n")
+    return head[0], {k.strip().lower(): v.strip() for k, _, v in
+                     (ln.partition(":") for ln in head[1:])}
+
+
+def test_requests_dispatched_by_contact_user(fe, tmp_path, probes):
+    """Requests to our listener: the Request-URI user picks the session
+    (its Contact user); an unknown one gets 404; a session without a
+    handler answers MESSAGE with 405; other methods 405 or 501."""
+    d = tmp_path / "certs"
+    subprocess.run([str(SRC / "deploy" / "certs.sh"), "leaf", str(d), "mob",
+                    "mob.example.test"], check=True, capture_output=True)
+    ports = [free_port(), free_port()]
+    regs = []
+    ports.append(free_port())
+    for port, app, take in ((ports[0], "sess-1", "0"),
+                            (ports[1], "sess-2", None),
+                            (ports[2], "sess-3", "drop")):
+        env = {"SIPUA_CONTACT_USER": app, "SIPUA_LISTEN":
+               f"127.0.0.1:{port}", "SIPUA_CERT": str(d / "mob.pem"),
+               "SIPUA_KEY": str(d / "mob.key")}
+        if take is not None:
+            env["SIPUA_TAKE_MESSAGES"] = take
+        p = Probe(fe, "erin", fe.ha1("erin", USERS["erin"]), "register",
+                  str(uuid.uuid4()), 600, tmpdir=tmp_path, env=env)
+        probes.append(p)
+        p.wait_line(r"^registered 600 ")
+        regs.append(p)
+    a, b, c = regs
+    assert "Allow: OPTIONS, MESSAGE" in a.trace()
+    assert re.search(r"^Allow: OPTIONS$", b.trace(), re.M)
+    addrs = sorted(c["Address"] for c in fe.registrations("erin"))
+    assert [x.split("@")[0].lstrip("<") for x in addrs] == \
+        ["sip:sess-1", "sip:sess-2", "sip:sess-3"]
+    ca = d / "ca.pem"
+
+    line, h = ask_listener(ports[0], ca, "MESSAGE", "sess-1", "to one")
+    assert line == "SIP/2.0 200 OK"
+    assert [m[2] for m in message_lines(a)] == ["to one"]
+    line, h = ask_listener(ports[0], ca, "MESSAGE", "nobody", "x")
+    assert line == "SIP/2.0 404 Not Found"
+    line, h = ask_listener(ports[0], ca, "INVITE", "sess-1")
+    assert line == "SIP/2.0 405 Method Not Allowed"
+    assert h["allow"] == "OPTIONS, MESSAGE"
+    line, h = ask_listener(ports[0], ca, "FOO", "sess-1")
+    assert line == "SIP/2.0 501 Not Implemented"
+    line, h = ask_listener(ports[0], ca, "OPTIONS", "sess-1")
+    assert line == "SIP/2.0 200 OK" and h["allow"] == "OPTIONS, MESSAGE"
+    line, h = ask_listener(ports[1], ca, "MESSAGE", "sess-2", "x")
+    assert line == "SIP/2.0 405 Method Not Allowed"
+    assert h["allow"] == "OPTIONS"
+    assert len(message_lines(a)) == 1 and not message_lines(b)
+    # a handler that keeps no reference and does not answer: 500
+    line, h = ask_listener(ports[2], ca, "MESSAGE", "sess-3", "lost")
+    assert line == "SIP/2.0 500 Server Internal Error"
+    assert [m[2] for m in message_lines(c)] == ["lost"]
+
+
+def test_message_stored_offline_arrives_after_register(fe, tmp_path,
+                                                       probes):
+    """msilo keeps a MESSAGE for an offline user (202) and hands it over
+    on the REGISTER of a session that allows MESSAGE."""
+    text = "while you were away"
+    with fe.sip_agent("fred", USERS["fred"]) as fred:
+        r = fred.request("MESSAGE", to_user="dave", body=text)[-1]
+    assert r.status == 202, r
+    p = register(fe, tmp_path, probes, "dave", "app-d1", take="200")
+    p.wait_line(r"^message ", timeout=15)
+    assert message_lines(p) == [(fe.uri("fred"), "text/plain", text)]
+    p.wait_line(r"^answered 200 0 114$")
+
+
+# ----- MESSAGE out -----
+
+def test_message_to_baresip(fe, tmp_path, agents):
+    bob = agents("bob")
+    bob.wait_registered()
+    text = 'Hello Bob: 2 > 1 & <b>"ok"</b>'
+    rc, last, p = send(fe, tmp_path, "alice", fe.uri("bob"), text)
+    assert (rc, last) == (0, "sent 0 200"), p.trace()
+    assert bob.wait_message(text=text, sender="alice")
+    req = [m for m in sent_messages(p.trace())
+           if m.lstrip().startswith("MESSAGE ")]
+    # challenged once (407), answered once with alice's digest
+    assert len(req) == 2
+    assert "Proxy-Authorization: Digest" in req[1]
+    assert re.search(r"^From: <sip:alice@example\.test>;tag=", req[1],
+                     re.M)
+    assert "Content-Type: text/plain;charset=UTF-8" in req[1]
+
+
+def test_message_to_offline_user_stored_then_delivered(fe, tmp_path,
+                                                       agents):
+    text = "see you tomorrow"
+    rc, last, p = send(fe, tmp_path, "alice", fe.uri("carol"), text)
+    assert (rc, last) == (0, "sent 0 202"), p.trace()
+    carol = agents("carol")
+    carol.wait_registered()
+    assert carol.wait_message(text=text, sender="alice", timeout=15)
+
+
+def test_message_to_unknown_user_fails(fe, tmp_path):
+    rc, last, p = send(fe, tmp_path, "alice", "sip:nobody@example.test",
+                       "hello?")
+    assert (rc, last) == (1, f"sent {ENOENT} 404")
+
+
+def test_message_refused_arguments(fe, tmp_path):
+    for uri in ("sip:bob@example.test\r\nX-Injected: 1",
+                "sip:bob@example.test;transport=udp", "tel:+14255550100",
+                "sip:example.test", "sip:bob bob@example.test"):
+        rc, last, p = send(fe, tmp_path, "alice", uri, "x")
+        assert (rc, last) == (1, f"sent {EINVAL} 0"), uri
+    rc, last, p = send(fe, tmp_path, "alice", fe.uri("bob"), "x",
+                       ctype="application/json")
+    assert (rc, last) == (1, f"sent {EINVAL} 0")
+    rc, last, p = send(fe, tmp_path, "alice", fe.uri("bob"), "x" * 32769)
+    assert (rc, last) == (1, f"sent {EMSGSIZE} 0")
+    assert not sent_messages(p.trace())
+
+
+# ----- PUBLISH -----
+
+PIDF = """<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:gina@example.test">
+  <tuple id="t-{tag}"><status><basic>{basic}</basic></status>
+    <note>{note}</note></tuple>
+</presence>
+"""
+
+
+def test_publish_change_refresh_remove(fe, tmp_path, probes):
+    """Our publication as a watcher allowed by gina's pres-rules sees
+    it: the document, a change (SIP-If-Match with the new body), a
+    refresh (SIP-If-Match, no body) and the removal (Expires: 0)."""
+    fe.allow_presence("gina", USERS["gina"], "fred")
+    docs = []
+    for i, (basic, note) in enumerate([("open", "first-note"),
+                                       ("closed", "second-note")]):
+        path = tmp_path / f"pidf{i}.xml"
+        path.write_text(PIDF.format(tag=i, basic=basic, note=note))
+        docs.append(path)
+    p = Probe(fe, "gina", fe.ha1("gina", USERS["gina"]), "publish",
+              "application/pidf+xml", 10, *docs, tmpdir=tmp_path)
+    probes.append(p)
+    p.wait_line(r"^published 0 200$")
+    with fe.sip_agent("fred", USERS["fred"]) as fred:
+        r = fred.request("SUBSCRIBE", to_user="gina", contact=fred.contact,
+                         headers=["Event: presence", "Expires: 60",
+                                  "Accept: application/pidf+xml"])[-1]
+        assert r.status in (200, 202)
+        fred.wait_request("NOTIFY", timeout=10,
+                          predicate=lambda n: "first-note" in n.body)
+
+        since = len(fred.received)
+        p.proc.send_signal(signal.SIGUSR1)
+        p.wait_line(r"^published 0 200$", count=2)
+        n = fred.wait_request("NOTIFY", timeout=10, since=since,
+                              predicate=lambda n: "second-note" in n.body)
+        assert "<basic>closed</basic>" in n.body
+        pubs = [m for m in sent_messages(p.trace())
+                if m.lstrip().startswith("PUBLISH ")]
+        etag = re.search(r"^SIP-ETag: (\S+)", p.trace(), re.M).group(1)
+        assert "SIP-If-Match" not in pubs[0]
+        modify = [m for m in pubs if "second-note" in m]
+        assert modify and "SIP-If-Match: " + etag in modify[-1]
+
+        # refresh at 50-90% of the 10 s granted: no body
+        p.wait_line(r"^published 0 200$", count=3, timeout=12)
+        pubs = [m for m in sent_messages(p.trace())
+                if m.lstrip().startswith("PUBLISH ")]
+        assert re.search(r"^SIP-If-Match: \S+", pubs[-1], re.M)
+        assert re.search(r"^Content-Length: 0\r?$", pubs[-1], re.M)
+        assert "Content-Type" not in pubs[-1]
+
+        # removal: the watcher is told the document is gone (Kamailio's
+        # presence_xml sends the tuple closed, without our note; a
+        # NOTIFY for the refresh may come first, with the note)
+        since = len(fred.received)
+        p.stop()
+        p.wait_line(r"^unpublished$")
+        n = fred.wait_request("NOTIFY", timeout=10, since=since,
+                              predicate=lambda n: "note" not in n.body)
+        assert "<basic>closed</basic>" in n.body
+        assert p.wait(10) == 0
+    pubs = [m for m in sent_messages(p.trace())
+            if m.lstrip().startswith("PUBLISH ")]
+    assert re.search(r"^Expires: 0\r?$", pubs[-1], re.M)
+    assert re.search(r"^SIP-If-Match: \S+", pubs[-1], re.M)
