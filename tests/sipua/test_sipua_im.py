@@ -21,7 +21,7 @@ import pytest
 import frontend
 from baresip import Baresip
 from frontend import Frontend, free_port
-from test_sipua import SRC, Probe, sent_messages
+from test_sipua import PROBE as BUILD_PROBE, SRC, Probe, sent_messages
 
 pytestmark = pytest.mark.skipif(
     not (frontend.available() and shutil.which("baresip")),
@@ -360,3 +360,136 @@ def test_publish_change_refresh_remove(fe, tmp_path, probes):
             if m.lstrip().startswith("PUBLISH ")]
     assert re.search(r"^Expires: 0\r?$", pubs[-1], re.M)
     assert re.search(r"^SIP-If-Match: \S+", pubs[-1], re.M)
+
+
+class FakePresenceServer:
+    """A TLS presence server on 127.0.0.1 answering PUBLISH requests from
+    a script: answers[i] is (status line, extra headers) for the i-th
+    request; every request is kept as (head, body)."""
+
+    def __init__(self, certdir, answers):
+        import threading
+        self.answers = list(answers)
+        self.requests = []
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(certdir / "fe.pem"),
+                                 str(certdir / "fe.key"))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                raw, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            try:
+                self._serve(self.ctx.wrap_socket(raw, server_side=True))
+            except (ssl.SSLError, OSError):
+                raw.close()
+
+    def _serve(self, s):
+        s.settimeout(0.2)
+        buf = b""
+        while not self.stopping:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                break
+            buf += data
+            while True:
+                buf = buf.lstrip(b"\r\n")
+                head, sep, rest = buf.partition(b"\r\n\r\n")
+                if not sep:
+                    break
+                m = re.search(rb"^Content-Length:\s*(\d+)", head,
+                              re.M | re.I)
+                n = int(m.group(1)) if m else 0
+                if len(rest) < n:
+                    break
+                body, buf = rest[:n], rest[n:]
+                self.requests.append((head.decode(), body.decode()))
+                s.sendall(self._answer(head.decode()))
+        s.close()
+
+    def _answer(self, head):
+        status, extra = (self.answers.pop(0) if self.answers
+                         else ("500 Out Of Script", []))
+        lines = head.split("\r\n")[1:]
+        keep = [ln for ln in lines if ln.split(":")[0].lower() in
+                ("via", "from", "call-id", "cseq")]
+        to = next(ln for ln in lines if ln.lower().startswith("to:"))
+        return ("\r\n".join([f"SIP/2.0 {status}", *keep, to + ";tag=ps",
+                             *extra, "Content-Length: 0"])
+                + "\r\n\r\n").encode()
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_publish_423_and_412_start_over(tmp_path):
+    """423: once more with Min-Expires. 412 to a change (the server lost
+    the entity tag): the whole document again, without SIP-If-Match.
+    Removal uses the new entity tag."""
+    d = tmp_path / "fe-certs"
+    subprocess.run([str(SRC / "deploy" / "certs.sh"), "leaf", str(d), "fe",
+                    "fe.example.test"], check=True, capture_output=True)
+    srv = FakePresenceServer(d, [
+        ("423 Interval Too Brief", ["Min-Expires: 30"]),
+        ("200 OK", ["SIP-ETag: e1", "Expires: 30"]),
+        ("412 Conditional Request Failed", []),
+        ("200 OK", ["SIP-ETag: e2", "Expires: 30"]),
+        ("200 OK", ["SIP-ETag: e2", "Expires: 0"]),
+    ])
+    docs = []
+    for i in range(2):
+        path = tmp_path / f"doc{i}.xml"
+        path.write_text(f"<presence>doc-{i}</presence>")
+        docs.append(path)
+    out = tmp_path / "pub.out"
+    with open(out, "w") as o:
+        proc = subprocess.Popen(
+            [str(BUILD_PROBE), f"127.0.0.1:{srv.port}", str(d / "ca.pem"),
+             "fe.example.test", "gina", "example.test", "0" * 32, "publish",
+             "application/pidf+xml", "10", *map(str, docs)],
+            stdout=o, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        def wait_lines(n):
+            deadline = time.monotonic() + 10
+            while len(out.read_text().splitlines()) < n:
+                assert time.monotonic() < deadline, out.read_text()
+                time.sleep(0.05)
+        wait_lines(1)
+        proc.send_signal(signal.SIGUSR1)
+        wait_lines(2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        srv.close()
+    assert out.read_text().splitlines() == [
+        "published 0 200", "published 0 200", "unpublished"]
+    heads = [h for h, _ in srv.requests]
+    bodies = [b for _, b in srv.requests]
+    assert len(heads) == 5
+    assert all(h.startswith("PUBLISH sip:gina@example.test ")
+               for h in heads)
+    assert all("\r\nEvent: presence" in h for h in heads)
+    exp = [re.search(r"^Expires: (\d+)", h, re.M).group(1) for h in heads]
+    assert exp == ["10", "30", "30", "30", "0"]
+    ifm = [(re.search(r"^SIP-If-Match: (\S+)", h, re.M) or [None, None])[1]
+           for h in heads]
+    assert ifm == [None, None, "e1", None, "e2"]
+    assert bodies == ["<presence>doc-0</presence>"] * 2 + \
+        ["<presence>doc-1</presence>"] * 2 + [""]
