@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not frontend.available(),
                                 "(scripts/install-deps.sh)")
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw",
-         "eve": "eve-pw"}
+         "eve": "eve-pw", "dan": "dan-pw"}
 RL = "{urn:ietf:params:xml:ns:resource-lists}"
 CP = "{urn:ietf:params:xml:ns:common-policy}"
 PR = "{urn:ietf:params:xml:ns:pres-rules}"
@@ -198,6 +198,36 @@ def test_rules_privacy(fe):
     # back to no rule
     probe(fe, "alice", "setrule", eve, "none")
     assert probe(fe, "alice", "privacy", eve) == ["privacy External none"]
+
+
+def _state(notify):
+    return (notify.header("subscription-state") or "").split(";")[0].strip()
+
+
+def test_rules_reach_live_watchers(fe):
+    """The Front End applies the rules we write to a live subscription:
+    no rule → pending; our allow → active; our block → terminated."""
+    with fe.sip_agent("eve", USERS["eve"]) as eve:
+        *_, ok = eve.request(
+            "SUBSCRIBE", to_user="dan", contact=eve.contact,
+            headers=["Event: presence", "Accept: application/pidf+xml",
+                     "Expires: 120"])
+        assert ok.status in (200, 202)
+        first = eve.wait_request("NOTIFY", timeout=10)
+        assert _state(first) == "pending"
+
+        since = len(eve.received)
+        assert probe(fe, "dan", "setrule", fe.uri("eve"), "allow",
+                     "FriendsAndFamily")[0] == "ok"
+        eve.wait_request("NOTIFY", timeout=10, since=since,
+                         predicate=lambda n: _state(n) == "active")
+        assert probe(fe, "dan", "privacy", fe.uri("eve")) == \
+            ["privacy FriendsAndFamily allow"]
+
+        since = len(eve.received)
+        probe(fe, "dan", "setrule", fe.uri("eve"), "block")
+        eve.wait_request("NOTIFY", timeout=10, since=since,
+                         predicate=lambda n: _state(n) == "terminated")
 
 
 def test_wrong_ha1(fe):
