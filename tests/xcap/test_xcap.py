@@ -8,7 +8,9 @@ wrong HA1, another user's document, a server that never answers and one
 that answers too much.
 """
 
+import hashlib
 import http.client
+import re
 import os
 import socket
 import subprocess
@@ -275,7 +277,10 @@ def _serve(*answers):
             conn, _ = srv.accept()
             try:
                 requests.append(_read_request(conn))
-                if answer is not None:
+                if isinstance(answer, tuple):  # ("close", data)
+                    conn.sendall(answer[1])
+                    conn.shutdown(socket.SHUT_WR)
+                elif answer is not None:
                     conn.sendall(answer)
                 conn.recv(65536)  # until the client goes
             except OSError:
@@ -348,3 +353,49 @@ def test_conflict_twice_fails():
               "sip:x@example.test")
     assert out == ["fail 116"]  # ESTALE
     assert len(reqs) == 4
+
+
+def test_body_until_close_and_chunked_refused():
+    url, _ = _serve(("close", b"HTTP/1.1 200 OK\r\nETag: \"x1\"\r\n\r\n"
+                              b"<doc/>"))
+    out = run(url, "alice", "example.test", HA1, "raw", "GET", "pres-rules")
+    assert out == ["resp 0 200 x1", "<doc/>"]
+
+    url, _ = _serve(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                    b"\r\n6\r\n<doc/>\r\n0\r\n\r\n")
+    out = run(url, "alice", "example.test", HA1, "raw", "GET", "pres-rules")
+    assert out == ["resp 71 0 -"]  # EPROTO
+
+    url, _ = _serve(b"HTTP/1.1 200 OK\r\nX: " + b"y" * 9000 + b"\r\n\r\n")
+    out = run(url, "alice", "example.test", HA1, "raw", "GET", "pres-rules")
+    assert out == [f"resp {EMSGSIZE} 0 -"]
+
+
+def test_digest_answer():
+    """One 401 is answered with RFC 2617 qop=auth digest from the HA1;
+    a second 401 is final."""
+    ha1 = frontend.ha1("alice", "example.test", "pw")
+    challenge = (b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest '
+                 b'realm="example.test", nonce="n0nce", qop="auth", '
+                 b'opaque="op"\r\nContent-Length: 0\r\n\r\n')
+    url, reqs = _serve(challenge, challenge)
+    out = run(url, "alice", "example.test", ha1, "raw", "DELETE",
+              "resource-lists")
+    assert out == [f"resp {EACCES} 401 -"]
+    assert len(reqs) == 2
+    assert b"Authorization" not in reqs[0]
+    head = reqs[1].decode()
+    line = re.search(r"\r\nAuthorization: Digest (.*)\r\n", head).group(1)
+    f = dict((k, v or w) for k, v, w in
+             re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', line))
+    path = "/xcap-root/resource-lists/users/sip%3Aalice%40example.test/index"
+    assert head.startswith(f"DELETE {path} HTTP/1.1\r\n")
+    assert f"\r\nHost: 127.0.0.1:{url.split(':')[2].split('/')[0]}\r\n" \
+        in head
+    assert (f["username"], f["realm"], f["nonce"], f["uri"], f["qop"],
+            f["opaque"], f["algorithm"]) == \
+        ("alice", "example.test", "n0nce", path, "auth", "op", "MD5")
+    h2 = hashlib.md5(f"DELETE:{path}".encode()).hexdigest()
+    want = hashlib.md5(f"{ha1}:n0nce:{f['nc']}:{f['cnonce']}:auth:{h2}"
+                       .encode()).hexdigest()
+    assert f["response"] == want
