@@ -316,6 +316,11 @@ int xcap_rules_put(struct xcap_op **opp, struct xcap_client *xc,
 	if (!xc || !h || !watcher || !*watcher ||
 	    strlen(watcher) > XCAP_MAX_URI || (unsigned)action > XCAP_ACT_ALLOW)
 		return EINVAL;
+	/* the levels an allow rule can record (rules.c) */
+	if (action == XCAP_ACT_ALLOW && level != XCAP_PRIV_COLLEAGUES &&
+	    level != XCAP_PRIV_WORKGROUP &&
+	    level != XCAP_PRIV_FRIENDS_AND_FAMILY)
+		return EINVAL;
 
 	op = op_alloc(OP_RULES_PUT, arg);
 	if (!op)

@@ -470,6 +470,126 @@ static void test_client_args(void)
 	mem_deref(xc);
 }
 
+/*
+ * Cancel by dropping the handle: against a listener that accepts and
+ * never answers, the handlers must not run, nothing may leak.
+ */
+
+static struct {
+	struct tcp_sock *ts;
+	struct tcp_conn *tc[4];
+	unsigned accepted;
+	unsigned called;
+} srv;
+
+static void srv_conn(const struct sa *peer, void *arg)
+{
+	(void)peer;
+	(void)arg;
+
+	if (srv.accepted < ARRAY_SIZE(srv.tc))
+		(void)tcp_accept(&srv.tc[srv.accepted++], srv.ts, NULL, NULL,
+				 NULL, NULL);
+	else
+		tcp_reject(srv.ts);
+}
+
+static void never_resp(int err, uint16_t scode, const struct pl *body,
+		       const char *etag, void *arg)
+{
+	(void)err;
+	(void)scode;
+	(void)body;
+	(void)etag;
+	(void)arg;
+	++srv.called;
+}
+
+static void never_rlist(int err, const struct xcap_rlist *rl, void *arg)
+{
+	(void)err;
+	(void)rl;
+	(void)arg;
+	++srv.called;
+}
+
+static void never_rules(int err, const struct xcap_rules *rs, void *arg)
+{
+	(void)err;
+	(void)rs;
+	(void)arg;
+	++srv.called;
+}
+
+static void stop_loop(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+static void test_cancel(void)
+{
+	const char *ha1 = "0123456789abcdef0123456789abcdef";
+	struct xcap_client *xc = NULL;
+	struct xcap_req *req = NULL;
+	struct xcap_op *op = NULL;
+	struct sa laddr;
+	struct tmr tmr;
+	char base[64];
+	size_t i;
+
+	tmr_init(&tmr);
+	sa_set_str(&laddr, "127.0.0.1", 0);
+	CHECK(0 == tcp_listen(&srv.ts, &laddr, srv_conn, NULL));
+	CHECK(0 == tcp_sock_local_get(srv.ts, &laddr));
+	re_snprintf(base, sizeof(base), "http://127.0.0.1:%u/xcap-root",
+		    sa_port(&laddr));
+	CHECK(0 == xcap_client_alloc(&xc, base, "alice", "example.test", ha1));
+	if (!xc)
+		goto out;
+	xcap_client_set_timeout(xc, 200);
+
+	CHECK(0 == xcap_request(&req, xc, "GET", "pres-rules", NULL, NULL, NULL,
+				never_resp, NULL));
+	CHECK(0 == xcap_contacts_get(&op, xc, never_rlist, NULL));
+	CHECK(req != NULL && op != NULL);
+
+	/* let both connect, then drop them; run past their deadline */
+	tmr_start(&tmr, 100, stop_loop, NULL);
+	(void)re_main(NULL);
+	CHECK(srv.accepted == 2);
+	req = mem_deref(req);
+	op = mem_deref(op);
+	tmr_start(&tmr, 400, stop_loop, NULL);
+	(void)re_main(NULL);
+	CHECK(srv.called == 0);
+
+	/* not cancelled: the deadline answers, and clears the handle */
+	CHECK(0 == xcap_request(&req, xc, "GET", "pres-rules", NULL, NULL, NULL,
+				never_resp, NULL));
+	tmr_start(&tmr, 400, stop_loop, NULL);
+	(void)re_main(NULL);
+	CHECK(srv.called == 1);
+	CHECK(req == NULL);
+
+	/* bad arguments */
+	CHECK(EINVAL == xcap_request(&req, xc, "POST", "pres-rules", NULL, NULL,
+				     NULL, never_resp, NULL));
+	CHECK(EINVAL == xcap_request(&req, xc, "GET", "pres-rules", NULL,
+				     "a\"b", NULL, never_resp, NULL));
+	CHECK(EINVAL == xcap_rules_put(&op, xc, "sip:x@y", XCAP_ACT_ALLOW,
+				       XCAP_PRIV_BLOCKED, never_rules, NULL));
+	CHECK(op == NULL);
+out:
+	tmr_cancel(&tmr);
+	mem_deref(req);
+	mem_deref(op);
+	mem_deref(xc);
+	for (i = 0; i < ARRAY_SIZE(srv.tc); i++)
+		srv.tc[i] = mem_deref(srv.tc[i]);
+	srv.ts = mem_deref(srv.ts);
+}
+
 int main(void)
 {
 	int err;
@@ -485,6 +605,7 @@ int main(void)
 	test_rules();
 	test_rules_foreign();
 	test_client_args();
+	test_cancel();
 
 	libre_close();
 	tmr_debug();
