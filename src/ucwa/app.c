@@ -28,6 +28,8 @@ static void app_destructor(void *arg)
 
 	tmr_cancel(&app->close_tmr);
 	ucwa_me_close(app);
+	ucwa_conv_close_all(app);
+	explicit_bzero(app->ha1, sizeof(app->ha1));
 	hash_unlink(&app->he);
 	list_unlink(&app->le_user);
 	if (app->pending) {
@@ -300,6 +302,8 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 
 	memcpy(ha1, val, len);
 	ha1[len] = '\0';
+	/* kept for the digest of this session's later requests */
+	memcpy(app->ha1, ha1, sizeof(app->ha1));
 	(void)re_snprintf(user, sizeof(user), "%b", app->user,
 			  (size_t)(at - app->user));
 	memset(&p, 0, sizeof(p));
@@ -307,7 +311,11 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 	p.domain = at + 1;
 	p.ha1 = ha1;
 	p.instance = app->instance;
+	/* requests the Front End routes to this contact name the session */
+	p.contact_user = app->id;
 	err = sipua_reg_alloc(&app->reg, app->u->ua, &p, reg_handler, app);
+	if (!err)
+		sipua_reg_set_request_handler(app->reg, ucwa_incoming, app);
 	explicit_bzero(ha1, sizeof(ha1));
 	if (err)
 		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",

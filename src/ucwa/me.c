@@ -9,8 +9,11 @@
  * the application ("me" sender).
  */
 #include <string.h>
+#include <time.h>
 #include <re.h>
 #include "api.h"
+#include "pidf.h"
+#include "sipua.h"
 #include "evchan.h"
 #include "repr.h"
 #include "ucwa.h"
@@ -35,6 +38,76 @@ const char *ucwa_me_availability(const struct app *app)
 	return avail_names[me->avail];
 }
 
+static void published(int err, uint16_t scode, void *arg)
+{
+	struct app *app = arg;
+
+	if (err)
+		log_notice("ucwa: PUBLISH for %s failed: %m (%u)", app->user,
+			   err, scode);
+}
+
+/*
+ * The user's presence as a PIDF document at the Front End (RFC 3903):
+ * published on makeMeAvailable, updated on every change, removed when the
+ * application ends. Our sessions are phones: deviceType Mobile.
+ */
+static void publish(struct app *app)
+{
+	struct pidf_presence p;
+	struct sipua_id id;
+	char user[AUTH_USER_MAX + 1], entity[AUTH_USER_MAX + 8];
+	char tid[PIDF_ID_MAX + 1];
+	const char *at = strchr(app->user, '@');
+	struct mbuf *mb;
+	struct pl name, body;
+	size_t i, o = 0;
+	int err;
+
+	if (!app->me.available || !at)
+		return;
+
+	memset(&p, 0, sizeof(p));
+	pl_set_str(&name, ucwa_me_availability(app));
+	if (pidf_avail_decode(&p.avail, &name))
+		p.avail = PIDF_UNKNOWN;
+	p.device = PIDF_DEV_MOBILE;
+	(void)pidf_set_note(&p, app->me.note, strlen(app->me.note));
+	(void)pidf_set_location(&p, app->me.location, strlen(app->me.location));
+	p.last_active = app->last_active_ms;
+
+	/* one tuple per device: "m" and the hex of its instance */
+	tid[o++] = 'm';
+	for (i = 0; app->instance[i] && o < 33; i++) {
+		if (app->instance[i] != '-')
+			tid[o++] = app->instance[i];
+	}
+	tid[o] = '\0';
+
+	(void)re_snprintf(user, sizeof(user), "%b", app->user,
+			  (size_t)(at - app->user));
+	(void)re_snprintf(entity, sizeof(entity), "sip:%s", app->user);
+	id.user = user;
+	id.domain = at + 1;
+	id.ha1 = app->ha1;
+
+	mb = mbuf_alloc(1024);
+	if (!mb)
+		return;
+	err = pidf_build(mb, entity, tid, &p);
+	if (!err && !app->pub)
+		err = sipua_pub_alloc(&app->pub, app->u->ua, &id, 0, published,
+				      app);
+	if (!err) {
+		body.p = (const char *)mb->buf;
+		body.l = mb->end;
+		err = sipua_pub_set(app->pub, "application/pidf+xml", &body);
+	}
+	if (err)
+		log_notice("ucwa: cannot publish for %s: %m", app->user, err);
+	mem_deref(mb);
+}
+
 /* An "updated" event about one of the me resources. */
 static void post_update(struct app *app, const char *rel)
 {
@@ -52,6 +125,9 @@ static void post_update(struct app *app, const char *rel)
 	e.ev.rel = rel;
 	e.ev.href = href;
 	(void)evchan_post(app->ev, &e);
+
+	/* every change of what others see goes to the Front End */
+	publish(app);
 }
 
 static void idle_handler(void *arg);
@@ -61,6 +137,7 @@ static void activity(struct app *app)
 	struct me *me = &app->me;
 	bool was_idle = me->activity != ACTIVE;
 
+	app->last_active_ms = (uint64_t)time(NULL) * 1000;
 	me->activity = ACTIVE;
 	wheel_start(app->u->wheel, &me->idle, me->inactive_ms, idle_handler,
 		    app);
@@ -87,6 +164,8 @@ static void idle_handler(void *arg)
 void ucwa_me_close(struct app *app)
 {
 	wheel_cancel(&app->me.idle);
+	/* the publication goes with the application (Expires: 0) */
+	app->pub = mem_deref(app->pub);
 }
 
 static void reply_me(struct web_req *req, struct app *app)
@@ -221,6 +300,7 @@ static void make_me_available(struct app *app, struct web_req *req)
 	app->me.avail = AVAIL_ONLINE;
 	app->me.inactive_ms = (uint32_t)minutes * 60 * 1000;
 	app->me.activity = ACTIVE;
+	app->last_active_ms = (uint64_t)time(NULL) * 1000;
 	wheel_start(app->u->wheel, &app->me.idle, app->me.inactive_ms,
 		    idle_handler, app);
 	post_update(app, "me");

@@ -27,6 +27,9 @@ enum {
 	UCWA_FIELD_MAX = 100,      /* culture, endpointId, userAgent (chars) */
 	UCWA_ID_LEN = 22,          /* application id: 128 random bits, b64url */
 	UCWA_NOTE_MAX = 500,       /* characters of a presence note         */
+	UCWA_URI_MAX = 256,        /* bytes of a SIP URI given by a client   */
+	UCWA_MESSAGE_MAX = 16384,  /* bytes of one instant message          */
+	UCWA_CONVS_MAX = 100,      /* conversations of one application       */
 	UCWA_LOCATION_MAX = 60,    /* characters of a location (PROTOCOL.md) */
 	UCWA_INACTIVE_DEFAULT = 5, /* minutes to Idle (makeMeAvailable) */
 	UCWA_INACTIVE_MAX = 1440,  /* minutes                             */

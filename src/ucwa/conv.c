@@ -1,0 +1,713 @@
+/**
+ * @file conv.c  Instant messaging: conversations, invitations, messages
+ *
+ * Page mode (RFC 3428): every message is a SIP MESSAGE. The UCWA sequence
+ * is kept (PROTOCOL.md "communication"): an outgoing invitation gives
+ * messagingInvitation started, conversation added, messaging updated,
+ * messagingInvitation completed; an incoming MESSAGE from someone new
+ * gives an incoming messagingInvitation with the first message as a data:
+ * URI, later ones a message event each.
+ *
+ * An incoming MESSAGE is answered 200 only after its event is committed
+ * to the store (ARCHITECTURE.md: acknowledge upstream only after durable).
+ */
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "api.h"
+#include "evchan.h"
+#include "repr.h"
+#include "sipua.h"
+#include "store.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+
+/* A MESSAGE in flight for the app. */
+struct send {
+	struct le le; /* in conv->sends */
+	struct conv *conv;
+	struct sipua_treq *tr;
+	struct tmr tmr; /* frees it once the user agent's stack unwound */
+	unsigned n;     /* message number */
+	bool first;     /* the invitation's own first message */
+};
+
+/* An incoming MESSAGE waiting for its event to be committed. */
+struct recv {
+	struct app *app;
+	struct sipua_sreq *sr;
+	struct store_op *op;
+	struct conv *conv;
+	bool new_conv;
+	uint64_t seq; /* of its record in the store */
+	char *text;
+	char from[UCWA_URI_MAX + 1];
+};
+
+static void send_destructor(void *arg)
+{
+	struct send *s = arg;
+
+	tmr_cancel(&s->tmr);
+	list_unlink(&s->le);
+	mem_deref(s->tr);
+}
+
+static void conv_destructor(void *arg)
+{
+	struct conv *c = arg;
+
+	list_unlink(&c->le);
+	list_flush(&c->sends);
+}
+
+void ucwa_conv_close_all(struct app *app)
+{
+	list_flush(&app->convs);
+}
+
+static const char *comm_href(const struct app *app, char *buf, size_t size)
+{
+	(void)re_snprintf(buf, size, "%s/communication", app->href);
+	return buf;
+}
+
+/* Post an event; high priority: conversations and messages are what
+ * wakes an app up. */
+static void post_mark(struct app *app, uint64_t mark, const char *sender_rel,
+		      const char *sender_href, const char *type,
+		      const char *rel, const char *href, const char *status,
+		      struct repr *emb, const char *in_href)
+{
+	struct evchan_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.mark = mark;
+	e.prio = EVCHAN_HIGH;
+	e.ev.sender_rel = sender_rel;
+	e.ev.sender_href = sender_href;
+	e.ev.type = type;
+	e.ev.rel = rel;
+	e.ev.href = href;
+	e.ev.status = status;
+	e.ev.embedded = emb;
+	if (in_href) {
+		e.ev.in_rel = "conversation";
+		e.ev.in_href = in_href;
+	}
+	(void)evchan_post(app->ev, &e);
+}
+
+static void post(struct app *app, const char *sender_rel,
+		 const char *sender_href, const char *type, const char *rel,
+		 const char *href, const char *status, struct repr *emb,
+		 const char *in_href)
+{
+	post_mark(app, 0, sender_rel, sender_href, type, rel, href, status, emb,
+		  in_href);
+}
+
+/* data:text/plain;charset=utf-8,<percent-encoded text> (RFC 2397) */
+static int data_uri(char **out, const char *text)
+{
+	struct mbuf *mb = mbuf_alloc(64 + strlen(text) * 3);
+	int err;
+
+	if (!mb)
+		return ENOMEM;
+	err = mbuf_write_str(mb, "data:text/plain;charset=utf-8,");
+	err |= text_pct_encode(mb, text, strlen(text));
+	err |= mbuf_write_u8(mb, 0);
+	if (!err)
+		err = str_dup(out, (const char *)mb->buf);
+	mem_deref(mb);
+	return err;
+}
+
+static struct repr *invitation(const struct conv *c, const char *state,
+			       const char *first_text)
+{
+	struct repr *r = NULL;
+	char href[300];
+	char *uri = NULL;
+	int err;
+
+	err = repr_alloc(&r, "messagingInvitation", c->inv_href);
+	err |= repr_prop_str(r, "direction",
+			     c->incoming ? "Incoming" : "Outgoing");
+	err |= repr_prop_str(r, "state", state);
+	err |= repr_prop_str(r, "importance", "Normal");
+	if (c->subject[0])
+		err |= repr_prop_str(r, "subject", c->subject);
+	err |= repr_link(r, "conversation", c->href);
+	err |= repr_link(r, c->incoming ? "from" : "to", c->peer);
+	if (c->incoming && !c->accepted) {
+		(void)re_snprintf(href, sizeof(href), "%s/accept", c->inv_href);
+		err |= repr_link(r, "accept", href);
+		(void)re_snprintf(href, sizeof(href), "%s/decline",
+				  c->inv_href);
+		err |= repr_link(r, "decline", href);
+	}
+	if (first_text && !data_uri(&uri, first_text)) {
+		err |= repr_link(r, "message", uri);
+		mem_deref(uri);
+	}
+	if (err)
+		r = mem_deref(r);
+	return r;
+}
+
+static struct repr *messaging(const struct conv *c)
+{
+	struct repr *r = NULL;
+	char href[300];
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
+	err = repr_alloc(&r, "messaging", href);
+	err |=
+	    repr_prop_str(r, "state", c->ended ? "Disconnected" : "Connected");
+	if (!c->ended) {
+		(void)re_snprintf(href, sizeof(href), "%s/messaging/messages",
+				  c->href);
+		err |= repr_link(r, "sendMessage", href);
+		(void)re_snprintf(href, sizeof(href),
+				  "%s/messaging/stopMessaging", c->href);
+		err |= repr_link(r, "stopMessaging", href);
+	}
+	if (err)
+		r = mem_deref(r);
+	return r;
+}
+
+static struct repr *conversation(const struct conv *c)
+{
+	struct repr *r = NULL;
+	char href[300];
+	int err;
+
+	err = repr_alloc(&r, "conversation", c->href);
+	err |=
+	    repr_prop_str(r, "state", c->ended ? "Disconnected" : "Connected");
+	if (c->subject[0])
+		err |= repr_prop_str(r, "subject", c->subject);
+	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
+	err |= repr_link(r, "messaging", href);
+	if (err)
+		r = mem_deref(r);
+	return r;
+}
+
+static void post_messaging(struct conv *c)
+{
+	struct repr *m = messaging(c);
+	char href[300];
+
+	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
+	post(c->app, "conversation", c->href, "updated", "messaging", href,
+	     NULL, m, NULL);
+	mem_deref(m);
+}
+
+static struct conv *conv_new(struct app *app, const char *peer, bool incoming)
+{
+	struct conv *c;
+
+	if (list_count(&app->convs) >= UCWA_CONVS_MAX)
+		return NULL;
+	c = mem_zalloc(sizeof(*c), conv_destructor);
+	if (!c)
+		return NULL;
+	c->app = app;
+	c->n = ++app->nconv;
+	c->incoming = incoming;
+	(void)re_snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	(void)re_snprintf(c->href, sizeof(c->href),
+			  "%s/communication/conversations/%u", app->href, c->n);
+	(void)re_snprintf(c->inv_href, sizeof(c->inv_href),
+			  "%s/communication/messagingInvitations/%u", app->href,
+			  c->n);
+	list_append(&app->convs, &c->le, c);
+	return c;
+}
+
+static struct conv *conv_by_peer(struct app *app, const char *peer)
+{
+	struct le *le;
+
+	for (le = app->convs.head; le; le = le->next) {
+		struct conv *c = le->data;
+		if (!c->ended && !strcasecmp(c->peer, peer))
+			return c;
+	}
+	return NULL;
+}
+
+static struct conv *conv_by_n(struct app *app, const struct pl *n)
+{
+	struct le *le;
+
+	for (le = app->convs.head; le; le = le->next) {
+		struct conv *c = le->data;
+		if ((uint32_t)c->n == pl_u32(n) && n->l && n->l < 10)
+			return c;
+	}
+	return NULL;
+}
+
+/* A sip: URI a client may message: sip:user@domain, nothing that could
+ * break out of a header. */
+static bool uri_ok(const struct pl *v)
+{
+	size_t i;
+
+	if (v->l < 7 || v->l > UCWA_URI_MAX || strncasecmp(v->p, "sip:", 4) ||
+	    !pl_strchr(v, '@'))
+		return false;
+	for (i = 0; i < v->l; i++) {
+		uint8_t c = (uint8_t)v->p[i];
+		if (c <= 0x20 || c >= 0x7f || strchr("<>\"\\", c))
+			return false;
+	}
+	return true;
+}
+
+static void send_free(void *arg)
+{
+	mem_deref(arg);
+}
+
+/* The invitation's outcome: completed with Success or Failure. */
+static void complete_invitation(struct conv *c, bool ok)
+{
+	struct app *app = c->app;
+	struct repr *inv = invitation(c, ok ? "Connected" : "Failed", NULL);
+	char comm[200];
+
+	post(app, "communication", comm_href(app, comm, sizeof(comm)),
+	     "completed", "messagingInvitation", c->inv_href,
+	     ok ? "Success" : "Failure", inv, NULL);
+	mem_deref(inv);
+}
+
+static void sent(int err, uint16_t scode, void *arg)
+{
+	struct send *s = arg;
+	struct conv *c = s->conv;
+	struct app *app = c->app;
+	char href[300];
+	bool ok = !err && scode >= 200 && scode < 300;
+
+	if (s->first) {
+		/* the invitation completes with its first message */
+		complete_invitation(c, ok);
+	} else {
+		(void)re_snprintf(href, sizeof(href),
+				  "%s/messaging/messages/%u", c->href, s->n);
+		post(app, "conversation", c->href, "completed", "message", href,
+		     ok ? "Success" : "Failure", NULL, c->href);
+	}
+	if (!ok)
+		log_info("ucwa: MESSAGE from %s to %s failed: %m (%u)",
+			 app->user, c->peer, err, scode);
+
+	/* freed after the stack unwinds: we are in its callback (the
+	 * conversation keeps it listed until then) */
+	tmr_start(&s->tmr, 0, send_free, s);
+}
+
+static int send_message(struct conv *c, const char *ctype,
+			const struct pl *body, bool first, unsigned *np)
+{
+	struct app *app = c->app;
+	struct sipua_id id;
+	char user[AUTH_USER_MAX + 1];
+	const char *at = strchr(app->user, '@');
+	struct send *s;
+	int err;
+
+	s = mem_zalloc(sizeof(*s), send_destructor);
+	if (!s)
+		return ENOMEM;
+	s->conv = c;
+	s->first = first;
+	s->n = ++c->nmsg;
+	(void)re_snprintf(user, sizeof(user), "%b", app->user,
+			  (size_t)(at - app->user));
+	id.user = user;
+	id.domain = at + 1;
+	id.ha1 = app->ha1;
+	err = sipua_message(&s->tr, app->u->ua, &id, c->peer, ctype, body, sent,
+			    s);
+	if (err) {
+		mem_deref(s);
+		return err;
+	}
+	list_append(&c->sends, &s->le, s);
+	if (np)
+		*np = s->n;
+	return 0;
+}
+
+/* POST .../communication/messagingInvitations */
+static void start_messaging(struct app *app, struct web_req *req)
+{
+	struct repr_in *in = NULL;
+	const char *why = NULL;
+	struct pl to, subject, msg;
+	struct conv *c;
+	char comm[200], loc[400];
+	struct repr *r;
+
+	if (repr_in_json(&in, web_req_body(req), &why)) {
+		api_reply_error(req, 400, "Bad Request", "BadRequest", NULL,
+				why);
+		return;
+	}
+	if (repr_in_str(in, "to", &to) || !uri_ok(&to)) {
+		api_reply_error(req, 400, "Bad Request", "BadRequest",
+				"ParameterValidationFailure",
+				"to must be a sip:user@domain URI");
+		goto out;
+	}
+	if (!repr_in_str(in, "subject", &subject) &&
+	    subject.l > UCWA_FIELD_MAX) {
+		api_reply_error(req, 400, "Bad Request", "BadRequest",
+				"ParameterValidationFailure",
+				"subject is longer than 100 characters");
+		goto out;
+	}
+
+	{
+		char peer[UCWA_URI_MAX + 1];
+		(void)re_snprintf(peer, sizeof(peer), "%r", &to);
+		c = conv_new(app, peer, false);
+	}
+	if (!c) {
+		api_reply_error(req, 409, "Conflict", "Conflict",
+				"LimitExceeded", "too many conversations");
+		goto out;
+	}
+	if (!repr_in_str(in, "subject", &subject))
+		(void)re_snprintf(c->subject, sizeof(c->subject), "%r",
+				  &subject);
+
+	(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n", c->inv_href);
+	r = invitation(c, "Connecting", NULL);
+	if (r)
+		api_reply(req, 201, "Created", r, loc);
+	else
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the invitation");
+
+	/* the UCWA sequence */
+	post(app, "communication", comm_href(app, comm, sizeof(comm)),
+	     "started", "messagingInvitation", c->inv_href, NULL, r, NULL);
+	mem_deref(r);
+	r = conversation(c);
+	post(app, "communication", comm, "added", "conversation", c->href, NULL,
+	     r, NULL);
+	mem_deref(r);
+	post_messaging(c);
+
+	/* a first message in the invitation decides its outcome; without
+	 * one there is nothing to deliver yet: page mode is connected */
+	if (!repr_in_str(in, "message", &msg) && msg.l) {
+		if (msg.l > UCWA_MESSAGE_MAX ||
+		    send_message(c, "text/plain", &msg, true, NULL))
+			complete_invitation(c, false);
+	} else {
+		r = invitation(c, "Connected", NULL);
+		post(app, "communication", comm, "completed",
+		     "messagingInvitation", c->inv_href, "Success", r, NULL);
+		mem_deref(r);
+	}
+out:
+	mem_deref(in);
+}
+
+/* POST .../conversations/<n>/messaging/messages (text/plain, text/html) */
+static void send_api(struct conv *c, struct web_req *req)
+{
+	const struct pl *body = web_req_body(req);
+	struct pl ct = pl_null, text;
+	struct mbuf *mb = NULL;
+	unsigned n = 0;
+	char loc[400];
+	int err;
+
+	(void)web_req_header(req, "Content-Type", &ct);
+	if (c->ended) {
+		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+				"the conversation has ended");
+		return;
+	}
+	if (!body->l || body->l > UCWA_MESSAGE_MAX) {
+		api_reply_error(req, 400, "Bad Request", "BadRequest",
+				"ParameterValidationFailure",
+				"a message of 1 to 16384 bytes is needed");
+		return;
+	}
+
+	if (ct.l >= 9 && !strncasecmp(ct.p, "text/html", 9)) {
+		/* HTML made safe: the peer gets its text, no markup */
+		mb = mbuf_alloc(body->l + 1);
+		if (!mb || text_html_to_plain(mb, body->p, body->l)) {
+			web_reply_text(req, 503, "Service Unavailable",
+				       "out of memory");
+			mem_deref(mb);
+			return;
+		}
+		text.p = (const char *)mb->buf;
+		text.l = mb->end;
+	} else if (ct.l >= 10 && !strncasecmp(ct.p, "text/plain", 10)) {
+		text = *body;
+	} else {
+		api_reply_error(req, 415, "Unsupported Media Type",
+				"BadRequest", NULL,
+				"send text/plain or text/html");
+		return;
+	}
+
+	err = send_message(c, "text/plain", &text, false, &n);
+	mem_deref(mb);
+	if (err) {
+		api_reply_error(req, 503, "Service Unavailable",
+				"ServiceFailure", NULL,
+				"the message could not be sent");
+		return;
+	}
+	(void)re_snprintf(loc, sizeof(loc),
+			  "Location: %s/messaging/messages/%u\r\n", c->href, n);
+	web_reply(req, 201, "Created", NULL, NULL, 0, "%s", loc);
+}
+
+static void stop_messaging(struct conv *c, struct web_req *req)
+{
+	char comm[200];
+
+	c->ended = true;
+	post_messaging(c);
+	post(c->app, "communication", comm_href(c->app, comm, sizeof(comm)),
+	     "deleted", "conversation", c->href, NULL, NULL, NULL);
+	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+}
+
+static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
+{
+	struct repr *r;
+	char comm[200];
+
+	if (!c->incoming || c->accepted) {
+		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+				"the invitation is not waiting for an answer");
+		return;
+	}
+	c->accepted = true;
+	if (!accept)
+		c->ended = true;
+	r = invitation(c, accept ? "Connected" : "Declined", NULL);
+	post(c->app, "communication", comm_href(c->app, comm, sizeof(comm)),
+	     "completed", "messagingInvitation", c->inv_href,
+	     accept ? "Success" : "Failure", r, NULL);
+	mem_deref(r);
+	if (accept)
+		post_messaging(c);
+	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+}
+
+void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub)
+{
+	bool get = !pl_strcmp(web_req_method(req), "GET");
+	bool post_m = !pl_strcmp(web_req_method(req), "POST");
+	struct pl rest = *sub, kind, n, what;
+	struct conv *c;
+	struct repr *r;
+
+	(void)text_next(&rest, '/', &kind);
+	if (!pl_strcmp(&kind, "messagingInvitations") && !rest.l) {
+		if (post_m)
+			start_messaging(app, req);
+		else
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: POST\r\n");
+		return;
+	}
+
+	(void)text_next(&rest, '/', &n);
+	c = conv_by_n(app, &n);
+	if (!c || (pl_strcmp(&kind, "messagingInvitations") &&
+		   pl_strcmp(&kind, "conversations"))) {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such resource");
+		return;
+	}
+
+	if (!pl_strcmp(&kind, "messagingInvitations")) {
+		if (!rest.l && get) {
+			r = invitation(
+			    c, c->ended ? "Disconnected" : "Connected", NULL);
+			api_reply(req, 200, "OK", r, NULL);
+			mem_deref(r);
+		} else if (post_m && !pl_strcmp(&rest, "accept"))
+			answer_invitation(c, req, true);
+		else if (post_m && !pl_strcmp(&rest, "decline"))
+			answer_invitation(c, req, false);
+		else
+			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+					"no such resource");
+		return;
+	}
+
+	/* conversations/<n>[/messaging[/messages|/stopMessaging]] */
+	if (!rest.l && get) {
+		r = conversation(c);
+		api_reply(req, 200, "OK", r, NULL);
+		mem_deref(r);
+		return;
+	}
+	(void)text_next(&rest, '/', &what);
+	if (pl_strcmp(&what, "messaging")) {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such resource");
+		return;
+	}
+	if (!rest.l && get) {
+		r = messaging(c);
+		api_reply(req, 200, "OK", r, NULL);
+		mem_deref(r);
+	} else if (post_m && !pl_strcmp(&rest, "messages"))
+		send_api(c, req);
+	else if (post_m && !pl_strcmp(&rest, "stopMessaging"))
+		stop_messaging(c, req);
+	else
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such resource");
+}
+
+/*
+ * Incoming MESSAGE
+ */
+
+static void recv_destructor(void *arg)
+{
+	struct recv *rv = arg;
+
+	mem_deref(rv->op);
+	mem_deref(rv->sr);
+	mem_deref(rv->text);
+}
+
+/* Committed: now the app may see it, and the sender may be told. */
+static void recv_committed(int err, void *arg)
+{
+	struct recv *rv = arg;
+	struct app *app = rv->app;
+	struct conv *c;
+	char comm[200], href[300];
+	struct repr *r;
+
+	if (err) {
+		/* not durable: the Front End keeps it and may try again */
+		(void)sipua_sreq_reply(rv->sr, 500, "Server Internal Error");
+		mem_deref(rv);
+		return;
+	}
+
+	c = conv_by_peer(app, rv->from);
+	if (!c)
+		c = conv_new(app, rv->from, true);
+	if (!c) {
+		(void)sipua_sreq_reply(rv->sr, 486, "Busy Here");
+		mem_deref(rv);
+		return;
+	}
+
+	if (c->incoming && !c->nmsg) {
+		/* someone new: an incoming invitation with the message */
+		++c->nmsg;
+		r = invitation(c, "Connecting", rv->text);
+		post_mark(app, rv->seq, "communication",
+			  comm_href(app, comm, sizeof(comm)), "started",
+			  "messagingInvitation", c->inv_href, NULL, r, NULL);
+		mem_deref(r);
+		r = conversation(c);
+		post(app, "communication", comm, "added", "conversation",
+		     c->href, NULL, r, NULL);
+		mem_deref(r);
+	} else {
+		char *uri = NULL;
+		struct repr *m = NULL;
+
+		(void)re_snprintf(href, sizeof(href),
+				  "%s/messaging/messages/%u", c->href,
+				  ++c->nmsg);
+		if (!repr_alloc(&m, "message", href) &&
+		    !data_uri(&uri, rv->text)) {
+			(void)repr_prop_str(m, "direction", "Incoming");
+			(void)repr_prop_date(m, "timeStamp",
+					     (uint64_t)time(NULL) * 1000);
+			(void)repr_link(m, "plainMessage", uri);
+		}
+		post_mark(app, rv->seq, "conversation", c->href, "completed",
+			  "message", href, "Success", m, c->href);
+		mem_deref(m);
+		mem_deref(uri);
+	}
+
+	(void)sipua_sreq_reply(rv->sr, 200, "OK");
+	mem_deref(rv);
+}
+
+void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
+{
+	struct app *app = arg;
+	struct recv *rv;
+	struct mbuf *rec;
+	int err;
+
+	if (pl_strcmp(&msg->met, "MESSAGE")) {
+		(void)sipua_sreq_reply(sr, 405, "Method Not Allowed");
+		return;
+	}
+	if (msg->ctyp.type.l && pl_strcasecmp(&msg->ctyp.type, "text")) {
+		(void)sipua_sreq_reply(sr, 415, "Unsupported Media Type");
+		return;
+	}
+
+	rv = mem_zalloc(sizeof(*rv), recv_destructor);
+	if (!rv) {
+		(void)sipua_sreq_reply(sr, 500, "Server Internal Error");
+		return;
+	}
+	rv->app = app;
+	rv->sr = mem_ref(sr);
+	/* the sender's address-of-record (the validator has checked the
+	 * message; the URI is not trusted further than that) */
+	(void)re_snprintf(rv->from, sizeof(rv->from), "%r", &msg->from.auri);
+	err = re_sdprintf(&rv->text, "%b", mbuf_buf(msg->mb),
+			  mbuf_get_left(msg->mb));
+
+	/* the event record goes to the store first; the 200 waits */
+	rv->seq = ++app->evseq;
+	rec = mbuf_alloc(256 + mbuf_get_left(msg->mb));
+	if (!err && rec) {
+		struct repr *r = NULL;
+
+		err = repr_alloc(&r, NULL, NULL);
+		err |= repr_prop_str(r, "type", "message");
+		err |= repr_prop_str(r, "from", rv->from);
+		err |= repr_prop_str(r, "text", rv->text);
+		err |= repr_prop_date(r, "time", (uint64_t)time(NULL) * 1000);
+		if (!err)
+			err = repr_encode(rec, r, REPR_JSON, NULL);
+		mem_deref(r);
+	} else if (!err)
+		err = ENOMEM;
+	if (!err)
+		err = store_event_append(app->u->st, app->id, rv->seq, rec->buf,
+					 rec->end, recv_committed, rv, &rv->op);
+	mem_deref(rec);
+	if (err)
+		recv_committed(err, rv);
+}

@@ -1,0 +1,157 @@
+"""Instant messages end to end: a phone (alice, through the API) and a
+desktop user (bob, baresip) on the real Front End."""
+import json
+import time
+import urllib.parse
+
+import pytest
+
+from baresip import Baresip
+from frontend import Frontend
+from mobility import Mobilityd
+from ucwa_client import api, create, token, url
+
+
+@pytest.fixture(scope="module")
+def fe(tmp_path_factory):
+    f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
+    f.start()
+    for u in ("alice", "bob"):
+        f.add_user(u, u + "-secret")
+    yield f
+    f.stop()
+
+
+@pytest.fixture(scope="module")
+def mob(fe, tmp_path_factory):
+    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe)
+    m.start()
+    yield m
+    assert m.stop() == 0, m.log()
+
+
+@pytest.fixture(scope="module")
+def bob(fe):
+    b = Baresip(fe, "bob", "bob-secret", contacts=["alice"])
+    b.start()
+    b.wait_registered()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def alice(mob):
+    tok = token(mob, "alice")
+    st, h, body = create(mob, tok, "im-phone")
+    assert st == 201, body
+    assert api(mob, tok, "POST", h["location"] + "/me/makeMeAvailable", {})[0] == 204
+    return {"tok": tok, "app": h["location"], "ack": 1}
+
+
+def events(mob, a, timeout=10):
+    """Every event of the next batches until one holds something."""
+    deadline = time.time() + timeout
+    got = []
+    while time.time() < deadline and not got:
+        st, _, body = api(mob, a["tok"], "GET", a["app"] + "/events?ack=%d" % a["ack"])
+        assert st == 200, body
+        ev = json.loads(body)
+        a["ack"] += 1
+        for s in ev["sender"]:
+            for e in s["events"]:
+                got.append((s["rel"], e["link"]["rel"], e["type"], e.get("status"), e))
+    return got
+
+
+def wait_for(mob, a, pred, timeout=15):
+    deadline = time.time() + timeout
+    seen = []
+    while time.time() < deadline:
+        batch = events(mob, a, timeout=2)
+        seen.extend(batch)
+        hits = [e for e in batch if pred(e)]
+        if hits:
+            return hits[0], seen
+    raise AssertionError("not seen; got %r" % [x[:4] for x in seen])
+
+
+def test_start_messaging_reaches_baresip(mob, alice, bob):
+    events(mob, alice)  # what makeMeAvailable produced
+    st, h, body = api(mob, alice["tok"], "POST", alice["app"] + "/communication/messagingInvitations",
+                      {"to": "sip:bob@example.test", "operationId": "op1", "subject": "hi",
+                       "message": "hello bob"})
+    assert st == 201, body
+    inv = h["location"]
+    peer, text = bob.wait_message(sender="alice", timeout=10)
+    assert text == "hello bob"
+    e, seen = wait_for(mob, alice, lambda e: e[1] == "messagingInvitation" and e[2] == "completed")
+    assert e[3] == "Success"
+    rels = [(x[1], x[2]) for x in seen]
+    assert ("messagingInvitation", "started") in rels
+    assert ("conversation", "added") in rels
+    assert ("messaging", "updated") in rels
+    alice["conv"] = [x for x in seen if x[1] == "conversation"][0][4]["link"]["href"]
+    alice["inv"] = inv
+
+
+def test_send_message_plain_and_html(mob, alice, bob):
+    conv = alice["conv"]
+    st, h, _ = mob.curl(url(mob, conv + "/messaging/messages"), "-X", "POST",
+                        "-H", "Authorization: Bearer " + alice["tok"],
+                        "-H", "Content-Type: text/plain", "--data-raw", "second line")
+    assert st == 201 and h["location"].startswith(conv + "/messaging/messages/")
+    peer, text = bob.wait_message(text="second line", timeout=10)
+    e, _ = wait_for(mob, alice, lambda e: e[1] == "message" and e[2] == "completed")
+    assert e[3] == "Success"
+
+    st, _, _ = mob.curl(url(mob, conv + "/messaging/messages"), "-X", "POST",
+                        "-H", "Authorization: Bearer " + alice["tok"],
+                        "-H", "Content-Type: text/html",
+                        "--data-raw", "<b>bold</b> &amp; <script>alert(1)</script>x")
+    assert st == 201
+    peer, text = bob.wait_message(text="bold & alert(1)x", timeout=10)
+
+
+def test_incoming_message_in_the_conversation(mob, alice, bob):
+    bob.send_message("alice", "reply from bob")
+    e, _ = wait_for(mob, alice, lambda e: e[1] == "message" and e[4].get("_embedded"))
+    msg = e[4]["_embedded"]["message"]
+    assert msg["direction"] == "Incoming"
+    data = msg["_links"]["plainMessage"]["href"]
+    assert data.startswith("data:text/plain;charset=utf-8,")
+    assert urllib.parse.unquote(data.split(",", 1)[1]) == "reply from bob"
+
+
+def test_incoming_invitation_after_stop(mob, alice, bob):
+    conv = alice["conv"]
+    st, _, _ = api(mob, alice["tok"], "POST", conv + "/messaging/stopMessaging", "")
+    assert st == 204
+    bob.send_message("alice", "new topic, é & <ok>")
+    e, _ = wait_for(mob, alice, lambda e: e[1] == "messagingInvitation" and e[2] == "started")
+    inv = e[4]["_embedded"]["messagingInvitation"]
+    assert inv["direction"] == "Incoming"
+    links = inv["_links"]
+    assert "accept" in links and "decline" in links
+    assert urllib.parse.unquote(links["message"]["href"].split(",", 1)[1]) == "new topic, é & <ok>"
+    st, _, _ = api(mob, alice["tok"], "POST", links["accept"]["href"], "")
+    assert st == 204
+
+
+def test_unknown_target_fails(mob, alice):
+    st, h, body = mob.curl(url(mob, alice["app"] + "/communication/messagingInvitations"),
+                           "-X", "POST", "-H", "Authorization: Bearer " + alice["tok"],
+                           "-H", "Content-Type: application/json", "--data-raw",
+                           json.dumps({"to": "sip:nobody@example.test", "message": "anyone?"}))
+    assert st == 201, body
+    inv = h["location"]
+    e, _ = wait_for(mob, alice, lambda e: e[1] == "messagingInvitation" and e[2] == "completed"
+                    and e[4]["link"]["href"] == inv)
+    assert e[3] == "Failure"
+
+
+@pytest.mark.parametrize("to", ["bob@example.test", "sip:bob@example.test\r\nVia: x",
+                                "sip:bob", "sip:<bob>@example.test"])
+def test_bad_targets(mob, alice, to):
+    st, _, body = api(mob, alice["tok"], "POST", alice["app"] + "/communication/messagingInvitations",
+                      {"to": to})
+    assert st == 400 and json.loads(body)["subcode"] == "ParameterValidationFailure"
