@@ -17,8 +17,7 @@ static unsigned check_pass, check_fail;
 	do {                                                                   \
 		if (cond) {                                                    \
 			++check_pass;                                          \
-		}                                                              \
-		else {                                                         \
+		} else {                                                       \
 			++check_fail;                                          \
 			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
 				__LINE__, #cond);                              \
@@ -31,8 +30,7 @@ static unsigned check_pass, check_fail;
 		const char *g_ = (got), *w_ = (want);                          \
 		if (g_ && w_ && !strcmp(g_, w_)) {                             \
 			++check_pass;                                          \
-		}                                                              \
-		else {                                                         \
+		} else {                                                       \
 			++check_fail;                                          \
 			fprintf(stderr,                                        \
 				"%s:%d: CHECK_STR failed:\n  got:  %s\n"       \

@@ -24,7 +24,7 @@ struct client {
 };
 
 static inline int client_connect(struct client *c, uint16_t port, bool tls,
-			  const char *sni)
+				 const char *sni)
 {
 	struct sockaddr_in sin;
 

@@ -62,15 +62,15 @@ struct me {
 struct conv {
 	struct le le; /* in app->convs */
 	struct app *app;
-	unsigned n;                 /* its number: conversations/<n>     */
+	unsigned n;                  /* its number: conversations/<n>     */
 	char peer[UCWA_URI_MAX + 1]; /* sip:bob@example.test               */
 	char subject[4 * UCWA_FIELD_MAX + 1];
-	char href[128 + UCWA_ID_LEN];     /* .../communication/conversations/n */
+	char href[128 + UCWA_ID_LEN]; /* .../communication/conversations/n */
 	char inv_href[128 + UCWA_ID_LEN]; /* .../messagingInvitations/n       */
 	bool incoming;
 	bool accepted; /* incoming: the app accepted or answered       */
 	bool ended;
-	unsigned nmsg; /* messages so far (their numbers)              */
+	unsigned nmsg;     /* messages so far (their numbers)              */
 	struct list sends; /* struct send: MESSAGEs in flight          */
 };
 
@@ -93,12 +93,12 @@ struct app {
 	struct tmr close_tmr;
 	bool closing;
 	struct me me;
-	char ha1[33];        /* for the digest of its requests          */
+	char ha1[33];          /* for the digest of its requests          */
 	struct sipua_pub *pub; /* its presence at the Front End        */
 	uint64_t last_active_ms;
-	struct list convs;   /* struct conv                             */
+	struct list convs; /* struct conv                             */
 	unsigned nconv;
-	uint64_t evseq;      /* last event appended to the store        */
+	uint64_t evseq; /* last event appended to the store        */
 };
 
 /* ucwa.c: the registry */
@@ -117,8 +117,7 @@ const char *ucwa_me_availability(const struct app *app);
 /* conv.c */
 void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub);
 void ucwa_conv_close_all(struct app *app);
-void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg,
-		   void *arg);
+void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg);
 
 /* app.c */
 void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user);
