@@ -11,7 +11,12 @@
  *  - sipua_check_password(): a binding query (REGISTER without Contact,
  *    RFC 3261 10.2.3) that proves a password and yields its HA1;
  *  - struct sipua_reg: one registration per session (RFC 5626 instance
- *    and reg-id), refreshed from the core timer wheel.
+ *    and reg-id), refreshed from the core timer wheel;
+ *  - requests the Front End routes to a session (its Contact user):
+ *    MESSAGE goes to the registration's handler as a struct sipua_sreq
+ *    answered when the caller is ready (after its commit);
+ *  - sipua_message(): MESSAGE out (RFC 3428);
+ *  - struct sipua_pub: presence publication (RFC 3903).
  *
  * Digest answers are computed from HA1 = MD5(user:realm:password); the
  * password itself is never kept (docs/sipua.md). Loop thread only.
