@@ -88,6 +88,7 @@ address = 127.0.0.1:$FE_TLS
 tls_server_name = $DOMAIN
 ca_file = $run/certs/ca.pem
 client_internal_access = fe.$DOMAIN:$FE_TLS
+xcap = 127.0.0.1:$FE_HTTP
 
 [sip]
 internal_listen = 127.0.0.1:$SIP_PORT

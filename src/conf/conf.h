@@ -96,6 +96,8 @@ struct conf {
 	char *fe_ca_file;     /**< CA bundle verifying the Front End    */
 	struct conf_access client_internal; /**< SipClientInternalAccess    */
 	struct conf_access client_external; /**< SipClientExternalAccess    */
+	struct sa fe_xcap; /**< the Front End's XCAP server (HTTP; port 0:
+			       none): contact lists and presence rules */
 
 	/* [sip] the service's own listeners the Front End routes to */
 	/* unset: port 0, sa_isset(sa, SA_PORT) is false (SA_ADDR is false

@@ -575,6 +575,8 @@ const struct conf_key conf_keys[] = {
      .example = "/etc/mobilityd/fe-ca.pem"},
     {KEY(SECT_FRONTEND, "client_internal_access", set_access, client_internal)},
     {KEY(SECT_FRONTEND, "client_external_access", set_access, client_external)},
+    {KEY(SECT_FRONTEND, "xcap", set_addr, fe_xcap),
+     .example = "192.0.2.20:8080"},
 
     {KEY(SECT_SIP, "internal_listen", set_addr, sip_internal)},
     {KEY(SECT_SIP, "external_listen", set_addr, sip_external)},

@@ -139,7 +139,7 @@ void text_trim(struct pl *pl);
  * Take the next item of a list separated by sep: item gets the text up to
  * the separator (or the end), rest what follows it.
  *
- * @return false when rest is empty (no more items)
+ * @return false when rest is empty (no more items; item is then set empty)
  */
 bool text_next(struct pl *rest, char sep, struct pl *item);
 

@@ -68,8 +68,14 @@ bool text_next(struct pl *rest, char sep, struct pl *item)
 {
 	const char *p;
 
-	if (!rest || !rest->l)
+	if (!item)
 		return false;
+	/* an exhausted list gives an empty item: callers that go on
+	 * regardless read "", never stale memory */
+	if (!rest || !rest->l) {
+		*item = pl_null;
+		return false;
+	}
 
 	*item = *rest;
 	p = pl_strchr(rest, sep);

@@ -369,6 +369,10 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 			ucwa_me(app, req, &rest2);
 			return;
 		}
+		if (!pl_strcmp(&first, "people")) {
+			ucwa_people(app, req, &rest2);
+			return;
+		}
 		if (!pl_strcmp(&first, "communication")) {
 			ucwa_comm(app, req, &rest2);
 			return;

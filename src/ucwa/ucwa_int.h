@@ -7,6 +7,7 @@
 #include "auth.h"
 
 struct sipua_sreq;
+struct xcap_client;
 struct sip_msg;
 
 struct ucwa {
@@ -93,8 +94,9 @@ struct app {
 	struct tmr close_tmr;
 	bool closing;
 	struct me me;
-	char ha1[33];          /* for the digest of its requests          */
-	struct sipua_pub *pub; /* its presence at the Front End        */
+	char ha1[33];           /* for the digest of its requests          */
+	struct sipua_pub *pub;  /* its presence at the Front End        */
+	struct xcap_client *xc; /* the user's XCAP documents            */
 	uint64_t last_active_ms;
 	struct list convs; /* struct conv                             */
 	unsigned nconv;
@@ -113,6 +115,9 @@ void ucwa_me(struct app *app, struct web_req *req, const struct pl *sub);
 void ucwa_me_close(struct app *app);
 /* Reported availability, e.g. "IdleOnline". */
 const char *ucwa_me_availability(const struct app *app);
+
+/* people.c */
+void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub);
 
 /* conv.c */
 void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub);

@@ -22,7 +22,10 @@ static void test_split(void)
 	CHECK(text_next(&rest, '&', &item) && item_is(&item, "a"));
 	CHECK(text_next(&rest, '&', &item) && item.l == 0);
 	CHECK(text_next(&rest, '&', &item) && item_is(&item, "bc"));
+	item.p = "stale";
+	item.l = 5;
 	CHECK(!text_next(&rest, '&', &item));
+	CHECK(item.l == 0); /* never left stale */
 
 	pl_set_str(&rest, "no-separator");
 	CHECK(text_next(&rest, ',', &item) && item_is(&item, "no-separator"));

@@ -86,6 +86,7 @@ class Mobilityd:
                 "address = 127.0.0.1:%d" % (fe.tls_port if fe else free_port()),
                 "tls_server_name = " + (fe.domain if fe else "fe.example.test"),
                 "ca_file = %s" % (fe.ca_file if fe else self.ca),
+                *(["xcap = 127.0.0.1:%d" % fe.http_port] if fe else []),
                 "client_internal_access = fe.example.test:5061",
                 "client_external_access = sip.example.test:443",
             ],

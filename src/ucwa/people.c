@@ -1,0 +1,564 @@
+/**
+ * @file people.c  people: the user's contacts and groups, kept on the
+ * Front End (the user's XCAP resource-lists document, shared by all of the
+ * user's devices) and the privacy relationships (pres-rules)
+ *
+ *   GET  people                                   links
+ *   GET  people/contacts                          every contact
+ *   POST people/contacts {"uri","name","group"}   add (group "Contacts"
+ *                                                 unless given)
+ *   GET  people/contacts/<uri>                    one contact
+ *   DELETE people/contacts/<uri>                  remove from every group
+ *   GET/POST people/contacts/<uri>/contactPrivacyRelationship
+ *   GET  people/groups                            the groups
+ *   GET  people/groups/<name>/contacts            a group's contacts
+ *
+ * <uri> is the contact's SIP URI, percent-encoded in the path.
+ */
+#include <string.h>
+#include <re.h>
+#include "api.h"
+#include "conf.h"
+#include "repr.h"
+#include "xcap.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+
+#define DEFAULT_GROUP "Contacts"
+
+enum what {
+	CONTACTS,
+	CONTACT,
+	GROUPS,
+	GROUP_CONTACTS,
+	ADDED,
+	REMOVED,
+	PRIVACY,
+	PRIVACY_SET,
+};
+
+/* One request waiting for the XCAP server. */
+struct pop {
+	struct app *app;
+	struct web_req *req;
+	struct xcap_op *op;
+	struct tmr tmr; /* freed once the client's stack has unwound */
+	enum what what;
+	char uri[UCWA_URI_MAX + 1];
+	char group[4 * UCWA_FIELD_MAX + 1];
+};
+
+static const char *const privacy_names[] = {
+    [XCAP_PRIV_EXTERNAL] = "External",
+    [XCAP_PRIV_COLLEAGUES] = "Colleagues",
+    [XCAP_PRIV_WORKGROUP] = "Workgroup",
+    [XCAP_PRIV_FRIENDS_AND_FAMILY] = "FriendsAndFamily",
+    [XCAP_PRIV_BLOCKED] = "Blocked",
+};
+
+static void pop_destructor(void *arg)
+{
+	struct pop *p = arg;
+
+	tmr_cancel(&p->tmr);
+	mem_deref(p->op);
+	if (p->req)
+		web_req_set_cancel(p->req, NULL, NULL);
+	mem_deref(p->req);
+}
+
+static void pop_free(void *arg)
+{
+	mem_deref(arg);
+}
+
+static void pop_done(struct pop *p)
+{
+	web_req_set_cancel(p->req, NULL, NULL);
+	tmr_start(&p->tmr, 0, pop_free, p);
+}
+
+static void pop_cancel(struct web_req *req, void *arg)
+{
+	(void)req;
+	mem_deref(arg);
+}
+
+/* The XCAP client of this application, made when first needed. */
+static struct xcap_client *client(struct app *app)
+{
+	const struct conf *conf = app->u->conf;
+	char base[96], user[AUTH_USER_MAX + 1];
+	const char *at = strchr(app->user, '@');
+
+	if (app->xc)
+		return app->xc;
+	if (!sa_isset(&conf->fe_xcap, SA_ALL) || !at)
+		return NULL;
+	(void)re_snprintf(base, sizeof(base), "http://%J/xcap-root",
+			  &conf->fe_xcap);
+	(void)re_snprintf(user, sizeof(user), "%b", app->user,
+			  (size_t)(at - app->user));
+	if (xcap_client_alloc(&app->xc, base, user, at + 1, app->ha1))
+		return NULL;
+	return app->xc;
+}
+
+static int contact_href(char *buf, size_t size, const struct app *app,
+			const char *uri)
+{
+	struct mbuf *mb = mbuf_alloc(64);
+	int err;
+
+	if (!mb)
+		return ENOMEM;
+	err = text_pct_encode(mb, uri, strlen(uri));
+	if (!err)
+		(void)re_snprintf(buf, size, "%s/people/contacts/%b", app->href,
+				  mb->buf, mb->end);
+	mem_deref(mb);
+	return err;
+}
+
+static struct repr *contact(const struct app *app, const struct xcap_entry *e)
+{
+	static const char *const rels[] = {"contactPresence", "contactNote",
+					   "contactLocation",
+					   "contactPrivacyRelationship"};
+	char href[512], sub[600];
+	struct repr *r = NULL;
+	size_t i;
+	int err;
+
+	err = contact_href(href, sizeof(href), app, e->uri);
+	err |= repr_alloc(&r, "contact", href);
+	if (err)
+		return mem_deref(r);
+	err |= repr_prop_str(r, "uri", e->uri);
+	if (e->name)
+		err |= repr_prop_str(r, "name", e->name);
+	err |= repr_prop_str(r, "type", "User");
+	err |= repr_prop_str(r, "sourceNetwork", "SameEnterprise");
+	for (i = 0; i < ARRAY_SIZE(rels); i++) {
+		(void)re_snprintf(sub, sizeof(sub), "%s/%s", href, rels[i]);
+		err |= repr_link(r, rels[i], sub);
+	}
+	return err ? mem_deref(r) : r;
+}
+
+static const struct xcap_entry *find_entry(const struct xcap_rlist *rl,
+					   const char *uri)
+{
+	struct le *le, *le2;
+
+	for (le = rl->groups.head; le; le = le->next) {
+		const struct xcap_group *g = le->data;
+		for (le2 = g->entries.head; le2; le2 = le2->next) {
+			const struct xcap_entry *e = le2->data;
+			if (!strcasecmp(e->uri, uri))
+				return e;
+		}
+	}
+	return NULL;
+}
+
+/* contacts: each once, whatever the groups they are in */
+static void reply_contacts(struct pop *p, const struct xcap_rlist *rl,
+			   const struct xcap_group *only)
+{
+	struct app *app = p->app;
+	struct repr *r = NULL, *c;
+	char href[300];
+	struct le *le, *le2;
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/people/contacts", app->href);
+	err = repr_alloc(&r, only ? "groupContacts" : "myContacts", href);
+	for (le = rl->groups.head; !err && le; le = le->next) {
+		const struct xcap_group *g = le->data;
+		if (only && g != only)
+			continue;
+		for (le2 = g->entries.head; !err && le2; le2 = le2->next) {
+			const struct xcap_entry *e = le2->data;
+			if (!only && find_entry(rl, e->uri) != e)
+				continue; /* listed in an earlier group */
+			c = contact(app, e);
+			err = c ? repr_embed(r, c) : ENOMEM;
+			mem_deref(c);
+		}
+	}
+	if (err)
+		web_reply_text(p->req, 500, "Internal Server Error",
+			       "could not build the contacts");
+	else
+		api_reply(p->req, 200, "OK", r, NULL);
+	mem_deref(r);
+}
+
+static void reply_groups(struct pop *p, const struct xcap_rlist *rl)
+{
+	struct app *app = p->app;
+	struct repr *r = NULL, *g;
+	char href[300];
+	struct le *le;
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/people/groups", app->href);
+	err = repr_alloc(&r, "myGroups", href);
+	for (le = rl->groups.head; !err && le; le = le->next) {
+		const struct xcap_group *xg = le->data;
+
+		(void)re_snprintf(href, sizeof(href), "%s/people/groups/%s",
+				  app->href, xg->name);
+		g = NULL;
+		err = repr_alloc(&g, "group", href);
+		err |= repr_prop_str(g, "name",
+				     xg->display ? xg->display : xg->name);
+		(void)re_snprintf(href, sizeof(href),
+				  "%s/people/groups/%s/contacts", app->href,
+				  xg->name);
+		err |= repr_link(g, "groupContacts", href);
+		if (!err)
+			err = repr_embed(r, g);
+		mem_deref(g);
+	}
+	if (err)
+		web_reply_text(p->req, 500, "Internal Server Error",
+			       "could not build the groups");
+	else
+		api_reply(p->req, 200, "OK", r, NULL);
+	mem_deref(r);
+}
+
+static void xcap_failed(struct pop *p, int err)
+{
+	log_notice("ucwa: XCAP for %s failed: %m", p->app->user, err);
+	api_reply_error(p->req, err == ENOTSUP ? 409 : 503,
+			err == ENOTSUP ? "Conflict" : "Service Unavailable",
+			err == ENOTSUP ? "Conflict" : "ServiceFailure", NULL,
+			err == ENOTSUP ? "the contact list holds what this "
+					 "service cannot rewrite"
+				       : "the contact list cannot be reached");
+}
+
+static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
+{
+	struct pop *p = arg;
+	const struct xcap_entry *e;
+	struct repr *r;
+
+	if (err) {
+		xcap_failed(p, err);
+		pop_done(p);
+		return;
+	}
+
+	switch (p->what) {
+
+	case CONTACTS:
+		reply_contacts(p, rl, NULL);
+		break;
+
+	case GROUP_CONTACTS: {
+		const struct xcap_group *g = xcap_rlist_group(rl, p->group);
+		if (g)
+			reply_contacts(p, rl, g);
+		else
+			api_reply_error(p->req, 404, "Not Found", "NotFound",
+					NULL, "no such group");
+		break;
+	}
+
+	case GROUPS:
+		reply_groups(p, rl);
+		break;
+
+	case CONTACT:
+	case ADDED:
+		e = find_entry(rl, p->uri);
+		r = e ? contact(p->app, e) : NULL;
+		if (!e)
+			api_reply_error(p->req, 404, "Not Found", "NotFound",
+					NULL, "no such contact");
+		else if (r) {
+			char loc[600], href[520];
+
+			(void)contact_href(href, sizeof(href), p->app, e->uri);
+			(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n",
+					  href);
+			api_reply(p->req, p->what == ADDED ? 201 : 200,
+				  p->what == ADDED ? "Created" : "OK", r,
+				  p->what == ADDED ? loc : NULL);
+		} else
+			web_reply_text(p->req, 500, "Internal Server Error",
+				       "could not build the contact");
+		mem_deref(r);
+		break;
+
+	default:
+		web_reply(p->req, 204, "No Content", NULL, NULL, 0, NULL);
+		break;
+	}
+	pop_done(p);
+}
+
+static void rules_done(int err, const struct xcap_rules *rs, void *arg)
+{
+	struct pop *p = arg;
+	struct repr *r = NULL;
+	char href[600];
+	enum xcap_privacy pv;
+
+	if (err) {
+		xcap_failed(p, err);
+		pop_done(p);
+		return;
+	}
+	if (p->what == PRIVACY_SET) {
+		web_reply(p->req, 204, "No Content", NULL, NULL, 0, NULL);
+		pop_done(p);
+		return;
+	}
+
+	pv = xcap_rules_privacy(rs, p->uri);
+	(void)contact_href(href, sizeof(href) - 32, p->app, p->uri);
+	strcat(href, "/contactPrivacyRelationship");
+	if (repr_alloc(&r, "contactPrivacyRelationship", href) ||
+	    repr_prop_str(r, "relationship", privacy_names[pv]))
+		web_reply_text(p->req, 500, "Internal Server Error",
+			       "could not build the relationship");
+	else
+		api_reply(p->req, 200, "OK", r, NULL);
+	mem_deref(r);
+	pop_done(p);
+}
+
+static void reply_people(struct app *app, struct web_req *req)
+{
+	static const char *const links[][2] = {
+	    {"myContacts", "contacts"},
+	    {"myGroups", "groups"},
+	    {"presenceSubscriptions", "presenceSubscriptions"},
+	};
+	struct repr *r = NULL;
+	char href[300];
+	size_t i;
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/people", app->href);
+	err = repr_alloc(&r, "people", href);
+	for (i = 0; i < ARRAY_SIZE(links); i++) {
+		(void)re_snprintf(href, sizeof(href), "%s/people/%s", app->href,
+				  links[i][1]);
+		err |= repr_link(r, links[i][0], href);
+	}
+	if (err)
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build people");
+	else
+		api_reply(req, 200, "OK", r, NULL);
+	mem_deref(r);
+}
+
+/* A contact URI from the path or a body: a sip: URI, nothing more. */
+static bool contact_uri(char *out, size_t size, const struct pl *in,
+			bool encoded)
+{
+	size_t n, i;
+
+	if (encoded) {
+		if (text_pct_decode(out, size, in, &n))
+			return false;
+	} else {
+		if (in->l >= size)
+			return false;
+		memcpy(out, in->p, in->l);
+		out[in->l] = '\0';
+		n = in->l;
+	}
+	if (n < 7 || strncasecmp(out, "sip:", 4) || !strchr(out, '@'))
+		return false;
+	for (i = 0; i < n; i++) {
+		uint8_t c = (uint8_t)out[i];
+		if (c <= 0x20 || c >= 0x7f || strchr("<>\"\\", c))
+			return false;
+	}
+	return true;
+}
+
+static void bad(struct web_req *req, const char *msg)
+{
+	api_reply_error(req, 400, "Bad Request", "BadRequest",
+			"ParameterValidationFailure", msg);
+}
+
+void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
+{
+	bool get = !pl_strcmp(web_req_method(req), "GET");
+	bool post = !pl_strcmp(web_req_method(req), "POST");
+	bool del = !pl_strcmp(web_req_method(req), "DELETE");
+	struct pl rest = *sub, kind, name, more;
+	struct repr_in *in = NULL;
+	struct xcap_client *xc;
+	struct pop *p;
+	int err = 0;
+
+	if (!sub->l) {
+		if (get)
+			reply_people(app, req);
+		else
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: GET\r\n");
+		return;
+	}
+
+	xc = client(app);
+	if (!xc) {
+		api_reply_error(req, 503, "Service Unavailable",
+				"ServiceFailure", NULL,
+				"contact lists are not configured ([frontend] "
+				"xcap)");
+		return;
+	}
+
+	p = mem_zalloc(sizeof(*p), pop_destructor);
+	if (!p) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		return;
+	}
+	p->app = app;
+
+	(void)text_next(&rest, '/', &kind);
+	(void)text_next(&rest, '/', &name);
+	more = rest;
+
+	if (!pl_strcmp(&kind, "contacts") && !name.l) {
+		if (get) {
+			p->what = CONTACTS;
+			err = xcap_contacts_get(&p->op, xc, rlist_done, p);
+		} else if (post) {
+			const char *why = NULL;
+			struct pl uri, nm, grp;
+			char display[4 * UCWA_FIELD_MAX + 1] = "";
+
+			if (repr_in_json(&in, web_req_body(req), &why)) {
+				bad(req, why);
+				goto drop;
+			}
+			if (repr_in_str(in, "uri", &uri) ||
+			    !contact_uri(p->uri, sizeof(p->uri), &uri, false)) {
+				bad(req, "uri must be a sip:user@domain URI");
+				goto drop;
+			}
+			if (!repr_in_str(in, "name", &nm)) {
+				if (nm.l >= sizeof(display)) {
+					bad(req, "name is too long");
+					goto drop;
+				}
+				(void)re_snprintf(display, sizeof(display),
+						  "%r", &nm);
+			}
+			(void)re_snprintf(p->group, sizeof(p->group), "%s",
+					  DEFAULT_GROUP);
+			if (!repr_in_str(in, "group", &grp)) {
+				if (!grp.l || grp.l >= sizeof(p->group)) {
+					bad(req, "group is empty or too long");
+					goto drop;
+				}
+				(void)re_snprintf(p->group, sizeof(p->group),
+						  "%r", &grp);
+			}
+			p->what = ADDED;
+			err = xcap_contacts_add(&p->op, xc, p->group, p->uri,
+						display[0] ? display : NULL,
+						rlist_done, p);
+		} else {
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: GET, POST\r\n");
+			goto drop;
+		}
+	} else if (!pl_strcmp(&kind, "contacts")) {
+		if (!contact_uri(p->uri, sizeof(p->uri), &name, true)) {
+			bad(req, "not a contact URI");
+			goto drop;
+		}
+		if (!more.l && get) {
+			p->what = CONTACT;
+			err = xcap_contacts_get(&p->op, xc, rlist_done, p);
+		} else if (!more.l && del) {
+			p->what = REMOVED;
+			err = xcap_contacts_remove(&p->op, xc, NULL, p->uri,
+						   rlist_done, p);
+		} else if (!pl_strcmp(&more, "contactPrivacyRelationship") &&
+			   get) {
+			p->what = PRIVACY;
+			err = xcap_rules_get(&p->op, xc, rules_done, p);
+		} else if (!pl_strcmp(&more, "contactPrivacyRelationship") &&
+			   post) {
+			const char *why = NULL;
+			struct pl rel;
+			size_t i;
+
+			if (repr_in_json(&in, web_req_body(req), &why) ||
+			    repr_in_str(in, "relationship", &rel)) {
+				bad(req, why ? why : "relationship is needed");
+				goto drop;
+			}
+			for (i = 0; i < ARRAY_SIZE(privacy_names); i++) {
+				if (!pl_strcasecmp(&rel, privacy_names[i]))
+					break;
+			}
+			if (i == ARRAY_SIZE(privacy_names)) {
+				bad(req, "relationship must be External, "
+					 "Colleagues, Workgroup, "
+					 "FriendsAndFamily or Blocked");
+				goto drop;
+			}
+			/* Blocked: polite-block, so the contact sees the
+			 * user Offline rather than learning of the block */
+			p->what = PRIVACY_SET;
+			err = xcap_rules_put(
+			    &p->op, xc, p->uri,
+			    i == XCAP_PRIV_BLOCKED    ? XCAP_ACT_POLITE_BLOCK
+			    : i == XCAP_PRIV_EXTERNAL ? XCAP_ACT_CONFIRM
+						      : XCAP_ACT_ALLOW,
+			    (enum xcap_privacy)i, rules_done, p);
+		} else {
+			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+					"no such resource");
+			goto drop;
+		}
+	} else if (!pl_strcmp(&kind, "groups") && get) {
+		if (!name.l) {
+			p->what = GROUPS;
+		} else if (!pl_strcmp(&more, "contacts") &&
+			   name.l < sizeof(p->group)) {
+			p->what = GROUP_CONTACTS;
+			(void)re_snprintf(p->group, sizeof(p->group), "%r",
+					  &name);
+		} else {
+			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+					"no such resource");
+			goto drop;
+		}
+		err = xcap_contacts_get(&p->op, xc, rlist_done, p);
+	} else {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such resource");
+		goto drop;
+	}
+
+	if (err) {
+		xcap_failed(p, err);
+		goto drop;
+	}
+	p->req = mem_ref(req);
+	web_req_set_cancel(req, pop_cancel, p);
+	mem_deref(in);
+	return;
+
+drop:
+	mem_deref(in);
+	mem_deref(p);
+}
