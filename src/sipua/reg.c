@@ -461,6 +461,11 @@ struct sipua_reg *sipua_reg_find(const struct sipua *ua, const struct pl *cuser)
 	return NULL;
 }
 
+const char *sipua_reg_contact(const struct sipua_reg *reg)
+{
+	return reg ? reg->contact_uri : NULL;
+}
+
 sipua_req_h *sipua_reg_request_handler(const struct sipua_reg *reg, void **argp)
 {
 	*argp = reg->reqarg;

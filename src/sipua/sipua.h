@@ -16,7 +16,9 @@
  *    MESSAGE goes to the registration's handler as a struct sipua_sreq
  *    answered when the caller is ready (after its commit);
  *  - sipua_message(): MESSAGE out (RFC 3428);
- *  - struct sipua_pub: presence publication (RFC 3903).
+ *  - struct sipua_pub: presence publication (RFC 3903);
+ *  - struct sipua_sub: presence subscription of a session (RFC 6665,
+ *    RFC 3856), of one URI or of a resource list through RLS (RFC 4662).
  *
  * Digest answers are computed from HA1 = MD5(user:realm:password); the
  * password itself is never kept (docs/sipua.md). Loop thread only.
@@ -26,6 +28,7 @@
 
 #include <re.h>
 #include "core.h"
+#include "pidf.h"
 
 struct conf;
 
@@ -394,5 +397,107 @@ void sipua_reg_set_request_handler(struct sipua_reg *reg, sipua_req_h *h,
  *         agent is gone), or a transport error
  */
 int sipua_sreq_reply(struct sipua_sreq *sr, uint16_t scode, const char *reason);
+
+/*
+ * Presence subscription (RFC 6665, RFC 3856; lists: RFC 4662)
+ */
+
+struct sipua_sub;
+
+/**
+ * One NOTIFY's news: for a single-resource subscription n == 1; for a list
+ * subscription (RLS) one entry per member the NOTIFY carries.
+ */
+struct sipua_presence {
+	const char *uri;          /**< the contact (sip:bob@example.test) */
+	enum pidf_substate state; /**< active, pending, terminated        */
+	const struct pidf_presence *p; /**< NULL when the NOTIFY carried no
+					    state for it                      */
+};
+
+/**
+ * A NOTIFY arrived (called before it is answered 200; everything
+ * borrowed, valid during the call). The handler may drop the
+ * subscription.
+ */
+typedef void(sipua_notify_h)(const struct sipua_presence *v, size_t n,
+			     void *arg);
+
+/**
+ * The subscription ended for good (not called after dropping it).
+ *
+ * @param err   EACCES: refused (401/403/407 after our answer, 603, or
+ *              terminated;reason=rejected); ENOENT: no such resource
+ *              (404, 480, 484, 604, or terminated;reason=noresource);
+ *              EPROTO: any other final status (489...), or
+ *              terminated;reason=invariant
+ * @param scode Final status code of the SUBSCRIBE, 0 when a NOTIFY
+ *              ended it
+ */
+typedef void(sipua_sub_close_h)(int err, uint16_t scode, void *arg);
+
+/**
+ * Subscribe, as the session owning reg (its contact receives the NOTIFYs),
+ * to one URI's presence (Event: presence, Accept: application/pidf+xml), or,
+ * with list == true, to a resource list URI through RLS (Supported:
+ * eventlist, Accept: multipart/related, application/rlmi+xml,
+ * application/pidf+xml).
+ *
+ * The dialog is made from the first 2xx (or a NOTIFY before it);
+ * refreshes are re-SUBSCRIBEs in the dialog from the wheel at 50-90% of
+ * the granted time (or of the expires a NOTIFY gives). The Front End's
+ * 407 is answered once with the HA1. A new subscription (new dialog) is
+ * made after a back-off of 1 s doubling to 60 s (50-100% jitter) when
+ * the Front End ends it with reason deactivated, timeout, giveup,
+ * probation, an unknown reason or none (probation and giveup wait
+ * Retry-After when given; RFC 6665 4.1.3), after a transport error, a
+ * 408, 481 or 5xx, and, spread over time, after the flow to the Front
+ * End is lost. Other endings call ch. A NOTIFY is answered 200 after nh
+ * returns; one whose body is over the pidf limits or unreadable gets
+ * 413 or 400 and nh is not called.
+ *
+ * @param sp      Returns a new reference; dropping it unsubscribes
+ *                (Expires: 0, owned by the ua until answered); no handler
+ *                is called after
+ * @param ua      User agent (borrowed; must outlive the subscription)
+ * @param reg     Registration whose Contact is used (borrowed during the
+ *                call: its contact is copied)
+ * @param id      Watcher (copied): From, digest user and HA1
+ * @param uri     Presentity or list URI, checked by sipua_uri_valid()
+ * @param list    true: a resource list through RLS
+ * @param expires Requested seconds (0: 600; 10 to 86400)
+ * @param nh      NOTIFY handler (required)
+ * @param ch      Close handler (may be NULL)
+ * @param arg     Handlers' argument
+ *
+ * @return 0, EINVAL, ENOMEM, or a transport error
+ */
+int sipua_sub_alloc(struct sipua_sub **sp, struct sipua *ua,
+		    struct sipua_reg *reg, const struct sipua_id *id,
+		    const char *uri, bool list, uint32_t expires,
+		    sipua_notify_h *nh, sipua_sub_close_h *ch, void *arg);
+
+/** Number of SUBSCRIBE requests sent by this subscription (for tests). */
+uint32_t sipua_sub_sent(const struct sipua_sub *sub);
+
+/** A decoded Subscription-State header value (RFC 6665 8.2.3, 4.1.3). */
+struct sipua_substate {
+	enum pidf_substate state; /**< active, pending or terminated     */
+	struct pl reason;         /**< reason token (borrowed), or empty */
+	int32_t expires;          /**< expires parameter, -1 if none     */
+	int32_t retry_after;      /**< retry-after parameter, -1 if none */
+};
+
+/**
+ * Decode a Subscription-State value: a state, then parameters; reason a
+ * token of at most 32 bytes, expires and retry-after at most 10 digits
+ * and 2^31-1; other parameters skipped.
+ *
+ * @param ss Receives the value (reason points into pl)
+ * @param pl The header value (borrowed)
+ *
+ * @return 0, EINVAL (NULL) or EBADMSG (anything else)
+ */
+int sipua_substate_decode(struct sipua_substate *ss, const struct pl *pl);
 
 #endif

@@ -21,6 +21,7 @@ struct sipua {
 	struct list treql;        /**< detached requests (un-REGISTERs)    */
 	struct list sreql;        /**< received requests not answered      */
 	struct list publ;         /**< struct sipua_pub                    */
+	struct list subl;         /**< struct sipua_sub                    */
 	struct sip_keepalive *ka; /**< keep-alive of the shared flow      */
 	uint64_t rejected;        /**< requests refused by the validator   */
 };
@@ -86,6 +87,16 @@ struct sipua_reg *sipua_reg_find(const struct sipua *ua,
 /* Request handler of a registration, NULL if none (reg.c) */
 sipua_req_h *sipua_reg_request_handler(const struct sipua_reg *reg,
 				       void **argp);
+
+/* Contact header value of a registration, "<sip:...;ob>" (reg.c) */
+const char *sipua_reg_contact(const struct sipua_reg *reg);
+
+/* Subscriptions (sub.c): an in-dialog NOTIFY goes to the subscription of
+ * its dialog (true when answered); the flow lost makes them again; a ua
+ * being destroyed detaches them */
+bool sipua_sub_notify(struct sipua *ua, const struct sip_msg *msg);
+void sipua_sub_flow_lost(struct sipua *ua);
+void sipua_sub_orphan_all(struct sipua *ua);
 
 /* Detach every publication from a ua being destroyed (pub.c) */
 void sipua_pub_orphan_all(struct sipua *ua);

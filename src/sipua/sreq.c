@@ -198,6 +198,10 @@ bool sipua_sreq_listener(const struct sip_msg *msg, void *arg)
 		return true;
 	}
 
+	/* a NOTIFY in the dialog of a subscription (RFC 6665 4.1.2.4) */
+	if (sipua_sub_notify(ua, msg))
+		return true;
+
 	/* the Request-URI is the Contact of one registration */
 	reg = sipua_reg_find(ua, &msg->uri.user);
 	if (!reg) {

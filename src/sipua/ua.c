@@ -40,6 +40,7 @@ static void destructor(void *arg)
 	ua->ka = mem_deref(ua->ka);
 	sipua_reg_orphan_all(ua);
 	sipua_pub_orphan_all(ua);
+	sipua_sub_orphan_all(ua);
 	/* server transactions live in the stack: answer them first */
 	sipua_sreq_orphan_all(ua);
 	list_flush(&ua->treql);
@@ -281,6 +282,7 @@ static void keepalive_handler(int err, void *arg)
 	log_notice("sipua: flow to the Front End lost: %m", err);
 	ua->ka = mem_deref(ua->ka);
 	sipua_reg_flow_lost(ua);
+	sipua_sub_flow_lost(ua);
 }
 
 void sipua_flow_keepalive(struct sipua *ua, const struct sip_msg *msg)

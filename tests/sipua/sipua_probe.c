@@ -24,6 +24,17 @@
  *                         "published ERRNO SCODE" for every answer; on
  *                         SIGTERM drops the publication (Expires: 0) and
  *                         prints "unpublished"
+ *   subscribe UUID EXPIRES TARGET_URI LIST
+ *                         SECRET is the HA1; registers like register, then
+ *                         subscribes to TARGET_URI's presence (LIST 1: a
+ *                         resource list through RLS) for EXPIRES seconds;
+ *                         prints "notify N SENT" for every NOTIFY (SENT:
+ *                         SUBSCRIBEs sent so far), then one line
+ *                         "presence URI STATE AVAIL" per entry (AVAIL
+ *                         "-" when none), "closed ERRNO SCODE" when the
+ *                         subscription ends; on SIGTERM drops it
+ *                         (Expires: 0), prints "unsubscribed", then
+ *                         unregisters
  *
  * Environment: SIPUA_LISTEN=ADDR:PORT with SIPUA_CERT and SIPUA_KEY (PEM)
  * opens the service's own SIP/TLS listener; SIPUA_TRACE=1 prints every
@@ -67,6 +78,11 @@ static struct {
 	struct sipua_check *chk;
 	struct sipua_treq *msg;
 	struct sipua_pub *pub;
+	struct sipua_sub *sub;
+	const char *sub_uri;
+	bool sub_list;
+	uint32_t sub_expires;
+	struct sipua_id sub_id;
 	char *files[PROBE_MAX_FILES];
 	size_t nfiles, nextfile;
 	const char *ctype;
@@ -93,6 +109,41 @@ static void check_handler(int err, const char *ha1, uint16_t scode, void *arg)
 	re_cancel();
 }
 
+static const char *substate_name(enum pidf_substate st)
+{
+	switch (st) {
+	case PIDF_SUB_ACTIVE:
+		return "active";
+	case PIDF_SUB_PENDING:
+		return "pending";
+	case PIDF_SUB_TERMINATED:
+		return "terminated";
+	default:
+		return "none";
+	}
+}
+
+static void notify_handler(const struct sipua_presence *v, size_t n, void *arg)
+{
+	size_t i;
+	(void)arg;
+
+	printf("notify %zu %u\n", n, sipua_sub_sent(probe.sub));
+	for (i = 0; i < n; i++)
+		printf("presence %s %s %s\n", v[i].uri,
+		       substate_name(v[i].state),
+		       v[i].p ? pidf_avail_name(v[i].p->avail) : "-");
+	fflush(stdout);
+}
+
+static void close_handler(int err, uint16_t scode, void *arg)
+{
+	(void)arg;
+
+	printf("closed %d %u\n", err, scode);
+	fflush(stdout);
+}
+
 static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
 {
 	size_t i = (size_t)(uintptr_t)arg;
@@ -107,6 +158,19 @@ static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
 		printf(" #%zu", i);
 	printf("\n");
 	fflush(stdout);
+
+	/* subscribe once the contact is bound */
+	if (!err && probe.sub_uri && !probe.sub && !probe.stopping) {
+		int e = sipua_sub_alloc(&probe.sub, probe.ua, probe.reg[i],
+					&probe.sub_id, probe.sub_uri,
+					probe.sub_list, probe.sub_expires,
+					notify_handler, close_handler, NULL);
+		if (e) {
+			printf("closed %d 0\n", e);
+			fflush(stdout);
+			probe.sub_uri = NULL;
+		}
+	}
 }
 
 static int load_file(struct mbuf **mbp, const char *path)
@@ -275,6 +339,15 @@ static void stop_poll(void *arg)
 	tmr_start(&probe.tmr, STOP_POLL_MS, stop_poll, arg);
 }
 
+static void signal_handler(int sig);
+
+static void stop_resume(void *arg)
+{
+	(void)arg;
+	probe.stopping = false;
+	signal_handler(0);
+}
+
 static void signal_handler(int sig)
 {
 	static uint64_t stop_deadline;
@@ -286,6 +359,16 @@ static void signal_handler(int sig)
 		return;
 	}
 	probe.stopping = true;
+	if (probe.sub) {
+		/* dropping the subscription unsubscribes (Expires: 0);
+		 * the registration goes once that had time to be answered */
+		probe.sub = mem_deref(probe.sub);
+		probe.sub_uri = NULL;
+		printf("unsubscribed\n");
+		fflush(stdout);
+		tmr_start(&probe.tmr, STOP_GRACE_MS / 3, stop_resume, NULL);
+		return;
+	}
 	if (probe.pub) {
 		/* dropping the publication removes it (Expires: 0) */
 		probe.pub = mem_deref(probe.pub);
@@ -370,10 +453,22 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 		tmr_start(&probe.tmr, CHECK_TIMEOUT_MS, stop_timeout, NULL);
-	} else if (!strcmp(argv[7], "register") && argc >= 10) {
-		size_t i, count = argc > 10 ? (size_t)atoi(argv[10]) : 1;
+	} else if ((!strcmp(argv[7], "register") && argc >= 10) ||
+		   (!strcmp(argv[7], "subscribe") && argc == 12)) {
+		size_t i, count = 1;
 		const char *take = getenv("SIPUA_TAKE_MESSAGES");
 		char inst[37];
+
+		if (!strcmp(argv[7], "subscribe")) {
+			probe.sub_id.user = argv[4];
+			probe.sub_id.domain = argv[5];
+			probe.sub_id.ha1 = argv[6];
+			probe.sub_uri = argv[10];
+			probe.sub_list = atoi(argv[11]) != 0;
+			probe.sub_expires = (uint32_t)atoi(argv[9]);
+		} else if (argc > 10) {
+			count = (size_t)atoi(argv[10]);
+		}
 
 		if (take) {
 			const char *comma = strchr(take, ',');
@@ -466,6 +561,7 @@ out:
 	probe.chk = mem_deref(probe.chk);
 	probe.msg = mem_deref(probe.msg);
 	probe.pub = mem_deref(probe.pub);
+	probe.sub = mem_deref(probe.sub);
 	drop_regs();
 	probe.ua = mem_deref(probe.ua);
 	wheel = mem_deref(wheel);

@@ -438,6 +438,129 @@ out:
 	unlink(path);
 }
 
+static int substate(struct sipua_substate *ss, const char *s)
+{
+	struct pl pl;
+
+	pl_set_str(&pl, s);
+	return sipua_substate_decode(ss, &pl);
+}
+
+static void test_substate(void)
+{
+	struct sipua_substate ss;
+
+	CHECK(substate(&ss, "active") == 0);
+	CHECK(ss.state == PIDF_SUB_ACTIVE && !pl_isset(&ss.reason));
+	CHECK(ss.expires == -1 && ss.retry_after == -1);
+	CHECK(substate(&ss, "active;expires=600") == 0);
+	CHECK(ss.state == PIDF_SUB_ACTIVE && ss.expires == 600);
+	CHECK(substate(&ss, " Pending ; expires = 30 ") == 0);
+	CHECK(ss.state == PIDF_SUB_PENDING && ss.expires == 30);
+	CHECK(substate(&ss, "terminated;reason=rejected") == 0);
+	CHECK(ss.state == PIDF_SUB_TERMINATED);
+	CHECK(!pl_strcmp(&ss.reason, "rejected"));
+	CHECK(substate(&ss, "terminated;reason=probation;retry-after=90") == 0);
+	CHECK(!pl_strcmp(&ss.reason, "probation") && ss.retry_after == 90);
+	/* generic parameters, a quoted value among them, are skipped */
+	CHECK(substate(&ss, "active;x-foo=\"a;b\";flag;expires=5") == 0);
+	CHECK(ss.expires == 5);
+	CHECK(substate(&ss, "terminated;reason=noresource;expires=0") == 0);
+	CHECK(ss.expires == 0);
+	CHECK(substate(&ss, "active;expires=2147483647") == 0);
+	CHECK(ss.expires == 2147483647);
+
+	/* refused: unknown or missing state, broken parameters, numbers
+	 * out of range, a reason over 32 bytes or quoted */
+	CHECK(substate(&ss, "") == EBADMSG);
+	CHECK(substate(&ss, "  ") == EBADMSG);
+	CHECK(substate(&ss, "waiting") == EBADMSG);
+	CHECK(substate(&ss, "active,") == EBADMSG);
+	CHECK(substate(&ss, "active;") == EBADMSG);
+	CHECK(substate(&ss, "active;=5") == EBADMSG);
+	CHECK(substate(&ss, "active;expires=") == EBADMSG);
+	CHECK(substate(&ss, "active;expires=-1") == EBADMSG);
+	CHECK(substate(&ss, "active;expires=2147483648") == EBADMSG);
+	CHECK(substate(&ss, "active;expires=99999999999") == EBADMSG);
+	CHECK(substate(&ss, "active;x=\"open") == EBADMSG);
+	CHECK(substate(&ss, "terminated;reason=\"rejected\"") == EBADMSG);
+	CHECK(substate(&ss,
+		       "terminated;reason=abcdefghijabcdefghijabcdefghijabc") ==
+	      EBADMSG);
+	CHECK(substate(&ss, "active\r\nX: y") == EBADMSG);
+	CHECK(sipua_substate_decode(NULL, NULL) == EINVAL);
+}
+
+static void notify_h(const struct sipua_presence *v, size_t n, void *arg)
+{
+	(void)v;
+	(void)n;
+	(void)arg;
+}
+
+static void test_sub_args(void)
+{
+	char path[] = "/tmp/test_sipua_ca_XXXXXX";
+	struct sipua_id id = {"alice", "example.test", ha1};
+	struct sipua_reg_param rp = {
+	    .user = "alice",
+	    .domain = "example.test",
+	    .ha1 = ha1,
+	    .instance = "6a8a3d6e-1b7c-4f3c-9d1e-0123456789ab",
+	};
+	struct sipua_param p;
+	struct wheel *w = NULL;
+	struct sipua *ua = NULL;
+	struct sipua_reg *reg = NULL;
+	struct sipua_sub *sub = NULL;
+	int fd;
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(write(fd, test_ca, sizeof(test_ca) - 1) ==
+	      (ssize_t)sizeof(test_ca) - 1);
+	close(fd);
+
+	CHECK(wheel_alloc(&w, 50, 64, false) == 0);
+	memset(&p, 0, sizeof(p));
+	(void)sa_set_str(&p.fe_addr, "127.0.0.1", 9);
+	p.fe_server_name = "fe.example.test";
+	p.fe_ca_file = path;
+	p.wheel = w;
+	CHECK(sipua_alloc(&ua, &p) == 0);
+	if (!ua)
+		goto out;
+	CHECK(sipua_reg_alloc(&reg, ua, &rp, NULL, NULL) == 0);
+	if (!reg)
+		goto out;
+
+	CHECK(sipua_sub_alloc(NULL, ua, reg, &id, "sip:bob@example.test", false,
+			      0, notify_h, NULL, NULL) == EINVAL);
+	CHECK(sipua_sub_alloc(&sub, ua, NULL, &id, "sip:bob@example.test",
+			      false, 0, notify_h, NULL, NULL) == EINVAL);
+	CHECK(sipua_sub_alloc(&sub, ua, reg, &id, "sip:bob@example.test", false,
+			      0, NULL, NULL, NULL) == EINVAL);
+	CHECK(sipua_sub_alloc(&sub, ua, reg, &id,
+			      "sip:bob@example.test\r\nX: y", false, 0,
+			      notify_h, NULL, NULL) == EINVAL);
+	CHECK(sipua_sub_alloc(&sub, ua, reg, &id, "sip:bob@example.test;lr",
+			      true, 0, notify_h, NULL, NULL) == EINVAL);
+	id.ha1 = "abc";
+	CHECK(sipua_sub_alloc(&sub, ua, reg, &id, "sip:bob@example.test", false,
+			      0, notify_h, NULL, NULL) == EINVAL);
+	CHECK(sub == NULL);
+	CHECK(sipua_sub_sent(NULL) == 0);
+
+out:
+	mem_deref(sub);
+	mem_deref(reg);
+	mem_deref(ua);
+	mem_deref(w);
+	unlink(path);
+}
+
 int main(void)
 {
 	int err = libre_init();
@@ -450,6 +573,8 @@ int main(void)
 	test_params();
 	test_uri();
 	test_message_publish_args();
+	test_substate();
+	test_sub_args();
 
 	metrics_close();
 	libre_close();

@@ -1,0 +1,611 @@
+/**
+ * @file sub.c  Presence subscription of one session (RFC 6665, RFC 3856;
+ *              resource lists through RLS: RFC 4662)
+ *
+ * Our own state machine on sip_drequestf() and one sip_dialog, not libre's
+ * sipsub: the wheel drives refreshes, the HA1 answers the Front End's 407,
+ * and NOTIFYs arrive through the listener of the registrations (sreq.c),
+ * which hands an in-dialog NOTIFY to the subscription whose dialog it
+ * matches. A subscription that ends (terminated NOTIFY, a failed refresh,
+ * the flow lost) is made again with a new dialog unless RFC 6665 4.1.3
+ * says not to retry; then the close handler is told.
+ */
+#include <string.h>
+#include "sipua_int.h"
+
+enum {
+	DEFAULT_EXPIRES_S = 600,
+	MIN_EXPIRES_S = 10,
+	MAX_EXPIRES_S = 86400,
+	REFRESH_MIN_PCT = 50, /* refresh window, percent of the granted */
+	REFRESH_MAX_PCT = 90,
+	REFRESH_FLOOR_MS = 1000,
+	RETRY_BASE_MS = 1000, /* after a failure: 1 s doubling ...     */
+	RETRY_MAX_MS = 60000, /* ... up to a minute, 50-100% jitter     */
+	RESUB_STEP_MS = 20,   /* flow lost: one subscription per 20 ms  */
+	RESUB_SPREAD_MAX_MS = 60000, /* ... over at most a minute       */
+};
+
+#define ACCEPT_ONE "application/pidf+xml"
+#define ACCEPT_LIST                                                            \
+	"multipart/related, application/rlmi+xml, application/pidf+xml"
+
+struct sipua_sub {
+	struct le le;            /**< in ua->subl                        */
+	struct sipua *ua;        /**< borrowed; NULL once detached       */
+	struct wheel_entry we;   /**< next refresh or retry              */
+	struct sip_dialog *dlg;  /**< current dialog, NULL between two   */
+	struct sip_request *req; /**< SUBSCRIBE in flight                */
+	char *user;              /**< digest user                        */
+	char *aor;               /**< From: sip:user@domain              */
+	char *uri;               /**< presentity or list                 */
+	char *contact;           /**< <sip:cuser@host:port;...;ob>       */
+	char *auth;              /**< Proxy-Authorization answer, or NULL */
+	char ha1[SIPUA_HA1_LEN + 1];
+	bool list;
+	bool answered; /**< the request in flight answers a challenge */
+	bool closed;   /**< ended for good, ch called              */
+	bool min_expires_retried;
+	uint32_t expires; /**< requested seconds                    */
+	uint32_t failc;
+	uint32_t sent;
+	sipua_notify_h *nh;
+	sipua_sub_close_h *ch;
+	void *arg;
+};
+
+static int send_subscribe(struct sipua_sub *sub, uint32_t expires,
+			  bool detached);
+
+static void destructor(void *arg)
+{
+	struct sipua_sub *sub = arg;
+
+	wheel_cancel(&sub->we);
+	list_unlink(&sub->le);
+	sub->req = mem_deref(sub->req);
+
+	/* RFC 6665 4.1.2.3: unsubscribe (Expires: 0 in the dialog); the
+	 * Front End's last NOTIFY finds no subscription (sreq.c) */
+	if (sub->ua && sub->dlg && sip_dialog_established(sub->dlg))
+		(void)send_subscribe(sub, 0, true);
+
+	mem_deref(sub->dlg);
+	mem_deref(sub->user);
+	mem_deref(sub->aor);
+	mem_deref(sub->uri);
+	mem_deref(sub->contact);
+	mem_deref(sub->auth);
+}
+
+static uint64_t jitter(uint64_t ms, unsigned min_pct, unsigned max_pct)
+{
+	unsigned pct = min_pct + rand_u32() % (max_pct - min_pct + 1);
+
+	return ms * pct / 100;
+}
+
+static void timeout_handler(void *arg);
+
+/* forget the dialog: the next SUBSCRIBE starts a new subscription */
+static void restart(struct sipua_sub *sub, uint64_t delay_ms)
+{
+	sub->req = mem_deref(sub->req);
+	sub->dlg = mem_deref(sub->dlg);
+	sub->auth = mem_deref(sub->auth);
+	sub->answered = false;
+	wheel_start(sub->ua->wheel, &sub->we, delay_ms, timeout_handler, sub);
+}
+
+static void restart_later(struct sipua_sub *sub)
+{
+	uint64_t ms = RETRY_BASE_MS;
+	uint32_t i;
+
+	for (i = 0; i < sub->failc && ms < RETRY_MAX_MS; i++)
+		ms *= 2;
+	if (ms > RETRY_MAX_MS)
+		ms = RETRY_MAX_MS;
+	++sub->failc;
+
+	restart(sub, jitter(ms, 50, 100));
+}
+
+static void close_for_good(struct sipua_sub *sub, int err, uint16_t scode)
+{
+	wheel_cancel(&sub->we);
+	sub->req = mem_deref(sub->req);
+	sub->dlg = mem_deref(sub->dlg);
+	sub->closed = true;
+	if (sub->ch)
+		sub->ch(err, scode, sub->arg);
+}
+
+/* RFC 8760 4: the first Digest challenge we can answer (MD5) */
+static bool chall_handler(const struct sip_hdr *hdr, const struct sip_msg *msg,
+			  void *arg)
+{
+	struct httpauth_digest_chall *ch = arg;
+	(void)msg;
+
+	if (httpauth_digest_challenge_decode(ch, &hdr->val))
+		return false;
+
+	return !pl_isset(&ch->algorithm) ||
+	       !pl_strcasecmp(&ch->algorithm, "MD5");
+}
+
+static int digest_h(struct re_printf *pf, void *arg)
+{
+	return sipua_digest_print(pf, arg);
+}
+
+static int make_auth(struct sipua_sub *sub, const struct sip_msg *msg)
+{
+	struct httpauth_digest_chall ch;
+	struct sipua_digest d;
+	bool proxy = msg->scode == 407;
+
+	if (!sip_msg_hdr_apply(msg, true,
+			       proxy ? SIP_HDR_PROXY_AUTHENTICATE
+				     : SIP_HDR_WWW_AUTHENTICATE,
+			       chall_handler, &ch))
+		return EPROTO;
+
+	d.proxy = proxy;
+	d.chall = &ch;
+	d.user = sub->user;
+	d.ha1 = sub->ha1;
+	d.method = "SUBSCRIBE";
+	d.uri = sub->uri; /* the Request-URI outside the dialog */
+	d.nc = 1;
+	sub->auth = mem_deref(sub->auth);
+
+	return re_sdprintf(&sub->auth, "%H", digest_h, &d);
+}
+
+static int final_error(uint16_t scode)
+{
+	switch (scode) {
+	case 401:
+	case 403:
+	case 407:
+	case 603:
+		return EACCES;
+	case 404:
+	case 480:
+	case 484:
+	case 604:
+		return ENOENT;
+	default:
+		return EPROTO;
+	}
+}
+
+static void resp_handler(int err, const struct sip_msg *msg, void *arg)
+{
+	struct sipua_sub *sub = arg;
+	uint16_t scode = msg ? msg->scode : 0;
+	uint32_t exp;
+
+	if (!err && !msg)
+		err = EPROTO;
+	if (!err && scode < 200)
+		return;
+
+	if (err) {
+		log_info("sipua: SUBSCRIBE %s: %m", sub->uri, err);
+		restart_later(sub);
+		return;
+	}
+
+	/* RFC 3261 22.2: one answer to a challenge, in the same dialog
+	 * (libre increments the CSeq) */
+	if ((scode == 401 || scode == 407) && !sub->answered) {
+		/* the Front End challenges requests out of dialog only:
+		 * a challenged refresh starts a new subscription */
+		if (sip_dialog_established(sub->dlg)) {
+			restart(sub, 0);
+			return;
+		}
+		err = make_auth(sub, msg);
+		if (!err)
+			err = send_subscribe(sub, sub->expires, false);
+		if (!err) {
+			sub->answered = true;
+			return;
+		}
+		close_for_good(sub, err == EPROTO ? EPROTO : EACCES, scode);
+		return;
+	}
+	sub->answered = false;
+	sub->auth = mem_deref(sub->auth);
+
+	if (scode < 300) {
+		/* RFC 6665 4.1.2.1: the 2xx makes the dialog, unless a
+		 * NOTIFY came first */
+		if (!sip_dialog_established(sub->dlg) &&
+		    sip_dialog_create(sub->dlg, msg)) {
+			restart_later(sub);
+			return;
+		}
+		exp = pl_isset(&msg->expires) ? pl_u32(&msg->expires)
+					      : sub->expires;
+		if (exp > MAX_EXPIRES_S)
+			exp = MAX_EXPIRES_S;
+		sub->failc = 0;
+		sub->min_expires_retried = false;
+		wheel_start(sub->ua->wheel, &sub->we,
+			    jitter((uint64_t)exp * 1000, REFRESH_MIN_PCT,
+				   REFRESH_MAX_PCT) +
+				REFRESH_FLOOR_MS / 2,
+			    timeout_handler, sub);
+		return;
+	}
+
+	/* RFC 6665 4.1.2.1 / RFC 3261 10.2.8: once with Min-Expires */
+	if (scode == 423 && !sub->min_expires_retried) {
+		const struct sip_hdr *me =
+		    sip_msg_hdr(msg, SIP_HDR_MIN_EXPIRES);
+		uint32_t min = me ? pl_u32(&me->val) : 0;
+
+		if (min > sub->expires && min <= MAX_EXPIRES_S) {
+			sub->expires = min;
+			sub->min_expires_retried = true;
+			restart(sub, 0);
+			return;
+		}
+	}
+
+	log_notice("sipua: SUBSCRIBE %s: %u %r", sub->uri, scode, &msg->reason);
+
+	/* RFC 6665 4.1.2.2: a failed refresh (481, 408) ends the dialog;
+	 * the Front End busy or unreachable: try again later */
+	if (scode == 408 || scode == 481 || (scode >= 500 && scode < 600)) {
+		restart_later(sub);
+		return;
+	}
+
+	close_for_good(sub, final_error(scode), scode);
+}
+
+static int send_subscribe(struct sipua_sub *sub, uint32_t expires,
+			  bool detached)
+{
+	const char *routev[1];
+	int err;
+
+	if (!sub->dlg) {
+		/* the first hop is the Front End, for the first request
+		 * only: sip_dialog_create() takes the route set from the
+		 * answer */
+		routev[0] = sub->ua->route_str;
+		err = sip_dialog_alloc(&sub->dlg, sub->uri, sub->uri, NULL,
+				       sub->aor, routev, 1);
+		if (err)
+			return err;
+	}
+
+	err = sip_drequestf(
+	    detached ? NULL : &sub->req, sub->ua->sip, true, "SUBSCRIBE",
+	    sub->dlg, 0, NULL, NULL, detached ? NULL : resp_handler, sub,
+	    "Contact: %s\r\n"
+	    "Event: presence\r\n"
+	    "Expires: %u\r\n"
+	    "Accept: %s\r\n"
+	    "%s"
+	    "%s"
+	    "Content-Length: 0\r\n"
+	    "\r\n",
+	    sub->contact, expires, sub->list ? ACCEPT_LIST : ACCEPT_ONE,
+	    sub->list ? "Supported: eventlist\r\n" : "",
+	    sub->auth ? sub->auth : "");
+	if (!err)
+		++sub->sent;
+
+	return err;
+}
+
+static void timeout_handler(void *arg)
+{
+	struct sipua_sub *sub = arg;
+	int err;
+
+	if (sub->req || sub->closed)
+		return;
+
+	err = send_subscribe(sub, sub->expires, false);
+	if (err) {
+		log_info("sipua: SUBSCRIBE %s: %m", sub->uri, err);
+		restart_later(sub);
+	}
+}
+
+/* RFC 6665 4.1.3: what a terminated subscription's reason allows */
+static void terminated(struct sipua_sub *sub, const struct sipua_substate *ss)
+{
+	const struct pl *r = &ss->reason;
+
+	sub->req = mem_deref(sub->req);
+	sub->dlg = mem_deref(sub->dlg);
+
+	if (!pl_strcasecmp(r, "rejected")) {
+		close_for_good(sub, EACCES, 0);
+	} else if (!pl_strcasecmp(r, "noresource")) {
+		close_for_good(sub, ENOENT, 0);
+	} else if (!pl_strcasecmp(r, "invariant")) {
+		close_for_good(sub, EPROTO, 0);
+	} else if ((!pl_strcasecmp(r, "probation") ||
+		    !pl_strcasecmp(r, "giveup")) &&
+		   ss->retry_after >= 0) {
+		restart(sub, (uint64_t)ss->retry_after * 1000);
+	} else {
+		/* deactivated, timeout, giveup, probation, none or
+		 * unknown: subscribe again (a back-off against a Front
+		 * End that keeps ending it) */
+		restart_later(sub);
+	}
+}
+
+/* Read the body of a NOTIFY and call the handler; 0 or a status code */
+static uint16_t deliver(struct sipua_sub *sub, const struct sip_msg *msg,
+			const struct sipua_substate *ss, const char **reason)
+{
+	const struct sip_hdr *ct = sip_msg_hdr(msg, SIP_HDR_CONTENT_TYPE);
+	const char *body = (const char *)mbuf_buf(msg->mb);
+	size_t len = mbuf_get_left(msg->mb), i;
+	struct pidf_presence *pres = NULL;
+	struct pidf_list *lst = NULL;
+	struct sipua_presence one, *v = NULL;
+	const char *why = NULL;
+	uint16_t scode = 0;
+	int err = 0;
+
+	if (len > PIDF_BODY_MAX) {
+		*reason = "Request Entity Too Large";
+		return 413;
+	}
+
+	if (len && ct && msg_ctype_cmp(&msg->ctyp, "multipart", "related")) {
+		err = pidf_rlmi_parse(&lst, &ct->val, body, len, &why);
+		if (!err) {
+			v = mem_zalloc(lst->n * sizeof(*v) + 1, NULL);
+			if (!v)
+				err = ENOMEM;
+		}
+		if (!err) {
+			for (i = 0; i < lst->n; i++) {
+				const struct pidf_resource *r = &lst->resv[i];
+
+				v[i].uri = r->uri;
+				v[i].state = r->state;
+				v[i].p = r->has_presence ? &r->pres : NULL;
+			}
+			sub->nh(v, lst->n, sub->arg);
+		}
+	} else if (!len || (ct && msg_ctype_cmp(&msg->ctyp, "application",
+						"pidf+xml"))) {
+		one.uri = sub->uri;
+		one.state = ss->state;
+		one.p = NULL;
+		/* an empty body: no news while pending or ended; while
+		 * active it is the polite-block answer (Offline) */
+		if (len || ss->state == PIDF_SUB_ACTIVE) {
+			pres = mem_zalloc(sizeof(*pres), NULL);
+			err = pres ? pidf_parse(pres, body, len, &why) : ENOMEM;
+			one.p = pres;
+		}
+		if (!err)
+			sub->nh(&one, 1, sub->arg);
+	} else {
+		*reason = "Unsupported Media Type";
+		return 415;
+	}
+
+	if (err) {
+		log_notice("sipua: NOTIFY for %s: %m (%s)", sub->uri, err,
+			   why ? why : "");
+		if (err == ENOMEM) {
+			scode = 500;
+			*reason = "Server Internal Error";
+		} else if (err == EMSGSIZE || err == EOVERFLOW) {
+			scode = 413;
+			*reason = "Request Entity Too Large";
+		} else {
+			scode = 400;
+			*reason = "Bad Body";
+		}
+	}
+
+	mem_deref(v);
+	mem_deref(lst);
+	mem_deref(pres);
+	return scode;
+}
+
+static void handle_notify(struct sipua_sub *sub, const struct sip_msg *msg)
+{
+	struct sipua *ua = sub->ua;
+	const struct sip_hdr *ev = sip_msg_hdr(msg, SIP_HDR_EVENT);
+	const struct sip_hdr *sh = sip_msg_hdr(msg, SIP_HDR_SUBSCRIPTION_STATE);
+	const char *reason = "OK";
+	struct sipevent_event se;
+	struct sipua_substate ss;
+	uint16_t scode;
+
+	if (!ev || sipevent_event_decode(&se, &ev->val) ||
+	    pl_strcasecmp(&se.event, "presence")) {
+		(void)sip_reply(ua->sip, msg, 489, "Bad Event");
+		return;
+	}
+	if (!sh || sipua_substate_decode(&ss, &sh->val)) {
+		(void)sip_reply(ua->sip, msg, 400, "Bad Subscription-State");
+		return;
+	}
+
+	/* RFC 6665 4.1.2.4: a NOTIFY before the 2xx makes the dialog; a
+	 * NOTIFY is a target refresh request (RFC 6665 4.1.2.2) */
+	if (!sip_dialog_established(sub->dlg)) {
+		if (sip_dialog_create(sub->dlg, msg)) {
+			(void)sip_reply(ua->sip, msg, 400, "Bad Request");
+			return;
+		}
+	} else if (!sip_dialog_rseq_valid(sub->dlg, msg)) {
+		(void)sip_reply(ua->sip, msg, 500, "Bad CSeq");
+		return;
+	} else {
+		(void)sip_dialog_update(sub->dlg, msg);
+	}
+
+	/* the handlers may drop the subscription */
+	mem_ref(sub);
+
+	scode = deliver(sub, msg, &ss, &reason);
+	(void)sip_reply(ua->sip, msg, scode ? scode : 200, reason);
+
+	if (!scode && mem_nrefs(sub) > 1 && !sub->closed) {
+		if (ss.state == PIDF_SUB_TERMINATED) {
+			terminated(sub, &ss);
+		} else if (ss.expires >= 0 && !sub->req) {
+			/* RFC 6665 4.1.2.3: the time left, as the notifier
+			 * counts it */
+			wheel_start(ua->wheel, &sub->we,
+				    jitter((uint64_t)ss.expires * 1000,
+					   REFRESH_MIN_PCT, REFRESH_MAX_PCT) +
+					REFRESH_FLOOR_MS / 2,
+				    timeout_handler, sub);
+		}
+	} else if (!scode && ss.state == PIDF_SUB_TERMINATED) {
+		/* dropped in the handler: nothing left to unsubscribe */
+		sub->dlg = mem_deref(sub->dlg);
+	}
+
+	mem_deref(sub);
+}
+
+bool sipua_sub_notify(struct sipua *ua, const struct sip_msg *msg)
+{
+	const struct sip_hdr *sh;
+	struct sipua_substate ss;
+	struct le *le;
+
+	if (pl_strcmp(&msg->met, "NOTIFY"))
+		return false;
+
+	for (le = ua->subl.head; le; le = le->next) {
+		struct sipua_sub *sub = le->data;
+
+		if (!sub->dlg)
+			continue;
+		if (sip_dialog_established(sub->dlg)
+			? sip_dialog_cmp(sub->dlg, msg)
+			: sip_dialog_cmp_half(sub->dlg, msg)) {
+			handle_notify(sub, msg);
+			return true;
+		}
+	}
+
+	if (!pl_isset(&msg->to.tag))
+		return false;
+
+	/* the last NOTIFY of a subscription we ended (or replaced) is
+	 * taken; anything else in an unknown dialog ends it (RFC 6665
+	 * 4.1.3: 481 tells the notifier to drop the subscription) */
+	sh = sip_msg_hdr(msg, SIP_HDR_SUBSCRIPTION_STATE);
+	if (sh && !sipua_substate_decode(&ss, &sh->val) &&
+	    ss.state == PIDF_SUB_TERMINATED)
+		(void)sip_reply(ua->sip, msg, 200, "OK");
+	else
+		(void)sip_reply(ua->sip, msg, 481,
+				"Subscription Does Not Exist");
+	return true;
+}
+
+void sipua_sub_flow_lost(struct sipua *ua)
+{
+	uint32_t n = list_count(&ua->subl), step = RESUB_STEP_MS, i = 0;
+	struct le *le;
+
+	if (n && (uint64_t)n * step > RESUB_SPREAD_MAX_MS)
+		step = RESUB_SPREAD_MAX_MS / n;
+
+	/* RFC 5626 4.4.1: the NOTIFYs came over the lost flow; a new
+	 * subscription gives the Front End the new one */
+	for (le = ua->subl.head; le; le = le->next) {
+		struct sipua_sub *sub = le->data;
+
+		if (sub->closed)
+			continue;
+		restart(sub, (uint64_t)i++ * step + rand_u32() % (step + 1));
+	}
+}
+
+void sipua_sub_orphan_all(struct sipua *ua)
+{
+	while (ua->subl.head) {
+		struct sipua_sub *sub = ua->subl.head->data;
+
+		wheel_cancel(&sub->we);
+		sub->req = mem_deref(sub->req);
+		sub->dlg = mem_deref(sub->dlg);
+		list_unlink(&sub->le);
+		sub->ua = NULL;
+	}
+}
+
+int sipua_sub_alloc(struct sipua_sub **sp, struct sipua *ua,
+		    struct sipua_reg *reg, const struct sipua_id *id,
+		    const char *uri, bool list, uint32_t expires,
+		    sipua_notify_h *nh, sipua_sub_close_h *ch, void *arg)
+{
+	struct sipua_sub *sub;
+	int err;
+
+	if (!sp || !ua || !reg || !id || !sipua_user_valid(id->user) ||
+	    !sipua_domain_valid(id->domain) || !id->ha1 ||
+	    strlen(id->ha1) != SIPUA_HA1_LEN || !uri || !sipua_uri_valid(uri) ||
+	    !nh || !sipua_reg_contact(reg))
+		return EINVAL;
+
+	sub = mem_zalloc(sizeof(*sub), destructor);
+	if (!sub)
+		return ENOMEM;
+
+	sub->ua = ua;
+	sub->list = list;
+	sub->nh = nh;
+	sub->ch = ch;
+	sub->arg = arg;
+	sub->expires = expires ? expires : DEFAULT_EXPIRES_S;
+	if (sub->expires < MIN_EXPIRES_S)
+		sub->expires = MIN_EXPIRES_S;
+	if (sub->expires > MAX_EXPIRES_S)
+		sub->expires = MAX_EXPIRES_S;
+	str_ncpy(sub->ha1, id->ha1, sizeof(sub->ha1));
+
+	err = str_dup(&sub->user, id->user);
+	err |= re_sdprintf(&sub->aor, "sip:%s@%s", id->user, id->domain);
+	err |= str_dup(&sub->uri, uri);
+	err |= str_dup(&sub->contact, sipua_reg_contact(reg));
+	if (err) {
+		err = ENOMEM;
+		goto out;
+	}
+
+	list_append(&ua->subl, &sub->le, sub);
+
+	err = send_subscribe(sub, sub->expires, false);
+
+out:
+	if (err)
+		mem_deref(sub);
+	else
+		*sp = sub;
+
+	return err;
+}
+
+uint32_t sipua_sub_sent(const struct sipua_sub *sub)
+{
+	return sub ? sub->sent : 0;
+}
