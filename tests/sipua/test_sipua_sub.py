@@ -10,6 +10,12 @@ of the subscription ("closed ERRNO SCODE").
 import os
 import re
 import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
 import uuid
 
 import pytest
@@ -17,7 +23,7 @@ import pytest
 import frontend
 from baresip import Baresip
 from frontend import Frontend
-from test_sipua import Probe, sent_messages
+from test_sipua import PROBE, SRC, Probe, sent_messages
 
 pytestmark = pytest.mark.skipif(
     not (frontend.available() and shutil.which("baresip")),
@@ -204,3 +210,201 @@ def test_resource_list(fe, tmp_path, agents, probes):
     carol.set_presence("offline")
     alice.wait_line(r"^presence sip:carol@example\.test active Offline$")
     assert not [ln for ln in alice.lines() if ln.startswith("closed")]
+
+
+class ScriptedFrontEnd:
+    """A TLS Front End on 127.0.0.1 that registers anybody, accepts every
+    SUBSCRIBE (Expires: 600) and then runs on_subscribe(conn_index,
+    request head) to get the NOTIFYs to send in that dialog, as
+    (Subscription-State, Content-Type or None, body) triples; with
+    close_after, the connection is closed once the NOTIFYs of the first
+    connection are answered. Requests and answers are kept."""
+
+    def __init__(self, certdir, on_subscribe, close_after=False):
+        self.on_subscribe = on_subscribe
+        self.close_after = close_after
+        self.requests = []   # (connection index, head)
+        self.answers = []    # (connection index, status line)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(certdir / "fe.pem"),
+                                 str(certdir / "fe.key"))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.conns = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                raw, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            try:
+                self._serve(self.ctx.wrap_socket(raw, server_side=True),
+                            self.conns)
+            except (ssl.SSLError, OSError):
+                raw.close()
+            self.conns += 1
+
+    @staticmethod
+    def _hdr(head, name):
+        m = re.search(rf"^{name}:\s*(.*?)\r?$", head, re.M | re.I)
+        return m.group(1) if m else None
+
+    def _serve(self, s, idx):
+        s.settimeout(0.2)
+        buf = b""
+        pending = 0
+        while not self.stopping:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                break
+            buf += data
+            while True:
+                buf = buf.lstrip(b"\r\n")
+                head, sep, rest = buf.partition(b"\r\n\r\n")
+                if not sep:
+                    break
+                m = re.search(rb"^Content-Length:\s*(\d+)", head,
+                              re.M | re.I)
+                n = int(m.group(1)) if m else 0
+                if len(rest) < n:
+                    break
+                buf = rest[n:]
+                head = head.decode()
+                if head.startswith("SIP/2.0 "):
+                    self.answers.append((idx, head.split("\r\n")[0]))
+                    pending -= 1
+                    if not pending and self.close_after and idx == 0:
+                        s.close()
+                        return
+                    continue
+                self.requests.append((idx, head))
+                pending += self._request(s, idx, head)
+        s.close()
+
+    def _request(self, s, idx, head):
+        lines = head.split("\r\n")
+        keep = [ln for ln in lines[1:] if ln.split(":")[0].lower() in
+                ("via", "from", "call-id", "cseq")]
+        to = self._hdr(head, "To")
+        me = f"<sip:127.0.0.1:{self.port};transport=tls>"
+        method = lines[0].split(" ")[0]
+        if method == "REGISTER":
+            extra = [f"To: {to};tag=reg", "Contact: "
+                     f"{self._hdr(head, 'Contact')};expires=600"]
+        elif method == "SUBSCRIBE":
+            extra = [f"To: {to}" + ("" if ";tag=" in to else ";tag=ps"),
+                     f"Contact: {me}", "Expires: 600"]
+        else:
+            extra = [f"To: {to}"]
+        s.sendall(("\r\n".join(["SIP/2.0 200 OK", *keep, *extra,
+                                "Content-Length: 0"])
+                   + "\r\n\r\n").encode())
+        if method != "SUBSCRIBE" or ";tag=" in to:
+            return 0
+        notifies = self.on_subscribe(idx, head)
+        ruri = re.search(r"<([^>]*)>", self._hdr(head, "Contact")).group(1)
+        ftag = re.search(r"tag=([^;\s]+)", self._hdr(head, "From")).group(1)
+        for i, (state, ctype, body) in enumerate(notifies):
+            b = body.encode()
+            msg = "\r\n".join([
+                f"NOTIFY {ruri} SIP/2.0",
+                f"Via: SIP/2.0/TLS 127.0.0.1:{self.port};branch=z9hG4bKn"
+                f"{idx}x{i}",
+                "Max-Forwards: 70",
+                f"From: {to};tag=ps",
+                f"To: {self._hdr(head, 'From').split(';')[0]};tag={ftag}",
+                f"Call-ID: {self._hdr(head, 'Call-ID')}",
+                f"CSeq: {i + 1} NOTIFY",
+                f"Contact: {me}",
+                "Event: presence",
+                f"Subscription-State: {state}",
+                *([f"Content-Type: {ctype}"] if ctype else []),
+                f"Content-Length: {len(b)}", "", ""]).encode() + b
+            s.sendall(msg)
+        return len(notifies)
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+PIDF_OPEN = ('<?xml version="1.0" encoding="UTF-8"?>'
+             '<presence xmlns="urn:ietf:params:xml:ns:pidf" '
+             'entity="sip:bob@example.test"><tuple id="t1"><status>'
+             '<basic>open</basic></status></tuple></presence>')
+
+
+def test_bad_notifies_and_flow_lost(tmp_path):
+    """NOTIFYs over the parser's limits or unreadable get an error answer
+    and the handler never sees them; a good one after them is reported.
+    The connection lost, the session registers again and makes a new
+    subscription (new Call-ID, no To tag); the Front End ending it with
+    noresource closes it."""
+    d = tmp_path / "fe-certs"
+    subprocess.run([str(SRC / "deploy" / "certs.sh"), "leaf", str(d), "fe",
+                    "fe.example.test"], check=True, capture_output=True)
+    deep = ('<presence xmlns="urn:ietf:params:xml:ns:pidf" '
+            'entity="sip:bob@example.test">' + "<x>" * 40 + "</x>" * 40
+            + "</presence>")
+    pidf = "application/pidf+xml"
+
+    def on_subscribe(idx, head):
+        if idx == 0:
+            return [("active;expires=600", pidf, deep),
+                    ("active;expires=600", pidf, "<presence"),
+                    ("bogus", pidf, PIDF_OPEN),
+                    ("active;expires=600", "text/plain", "hi"),
+                    ("active;expires=600", pidf, PIDF_OPEN)]
+        return [("terminated;reason=noresource", None, "")]
+
+    srv = ScriptedFrontEnd(d, on_subscribe, close_after=True)
+    out = tmp_path / "sub.out"
+    err = tmp_path / "sub.err"
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen(
+            [str(PROBE), f"127.0.0.1:{srv.port}", str(d / "ca.pem"),
+             "fe.example.test", "alice", "example.test", "0" * 32,
+             "subscribe", str(uuid.uuid4()), "600", "sip:bob@example.test",
+             "0"], stdout=o, stderr=e,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ, SIPUA_CONTACT_USER="app-alice"))
+    try:
+        deadline = time.monotonic() + 20
+        while "closed 2 0" not in out.read_text():
+            assert time.monotonic() < deadline, (out.read_text(),
+                                                 srv.answers)
+            time.sleep(0.05)
+        assert proc.poll() is None       # still up
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0, err.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        srv.close()
+
+    lines = out.read_text().splitlines()
+    assert [ln for ln in lines if not ln.startswith("registered")] == [
+        "notify 1 1", "presence sip:bob@example.test active Online",
+        "notify 1 2", "presence sip:bob@example.test terminated -",
+        "closed 2 0", "unsubscribed", "unregistered"]
+    first = [a for i, a in srv.answers if i == 0]
+    assert [a.split(" ")[1] for a in first] == [
+        "413", "400", "400", "415", "200"]
+    subs = [(i, h) for i, h in srv.requests if h.startswith("SUBSCRIBE ")]
+    assert [i for i, _ in subs] == [0, 1]
+    callids = {ScriptedFrontEnd._hdr(h, "Call-ID") for _, h in subs}
+    assert len(callids) == 2
+    assert ";tag=" not in ScriptedFrontEnd._hdr(subs[1][1], "To")
+    assert [a.split(" ")[1] for i, a in srv.answers if i == 1] == ["200"]
