@@ -7,6 +7,8 @@
  * sip_msg_decode() in a buffer of exactly its size; a request the
  * validator accepts must really have what the handlers rely on, and a
  * WWW-Authenticate header in a response goes through the digest answer.
+ * An accepted request's Subscription-State goes through the decoder the
+ * NOTIFY handler uses (sub.c).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +31,23 @@ static void check_accepted(const struct sip_msg *msg)
 	    pl_cmp(&msg->cseq.met, &msg->met) ||
 	    sip_msg_hdr_count(msg, SIP_HDR_CSEQ) != 1 ||
 	    list_count(&msg->hdrl) > SIPUA_MAX_HEADERS)
+		abort();
+}
+
+/* What a decoded Subscription-State promises to sub.c. */
+static void check_substate(const struct sip_msg *msg)
+{
+	const struct sip_hdr *hdr =
+	    sip_msg_hdr(msg, SIP_HDR_SUBSCRIPTION_STATE);
+	struct sipua_substate ss;
+
+	if (!hdr || sipua_substate_decode(&ss, &hdr->val))
+		return;
+	if (ss.state < PIDF_SUB_ACTIVE || ss.state > PIDF_SUB_TERMINATED ||
+	    ss.reason.l > 32 || ss.expires < -1 || ss.retry_after < -1 ||
+	    (ss.reason.l &&
+	     (ss.reason.p < hdr->val.p ||
+	      ss.reason.p + ss.reason.l > hdr->val.p + hdr->val.l)))
 		abort();
 }
 
@@ -77,9 +96,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	scode = sipua_validate(msg, &reason);
-	if (scode == 0)
+	if (scode == 0) {
 		check_accepted(msg);
-	else if (!reason || !*reason || (scode != 400 && scode != 513))
+		check_substate(msg);
+	} else if (!reason || !*reason || (scode != 400 && scode != 513))
 		abort();
 
 out:
