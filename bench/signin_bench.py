@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--users", type=int, default=200)
     ap.add_argument("--devices", type=int, default=2)
     ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--store", help="store directory (e.g. on tmpfs, to "
+                    "take the disk's sync latency out of the figure)")
     a = ap.parse_args()
 
     d = tempfile.mkdtemp(prefix="signin-bench-")
@@ -75,6 +77,12 @@ def main():
         fe.add_user(u, "pw-" + u)
     m = Mobilityd(os.path.join(d, "mob"), fe=fe,
                   limits={"max_connections_per_address": 50000, "max_connections": 50000})
+    if a.store:
+        with open(m.conf_path) as f:
+            text = f.read()
+        with open(m.conf_path, "w") as f:
+            f.write(text.replace("path = " + os.path.join(m.dir, "store"),
+                                 "path = " + a.store))
     m.start()
     ctx = ssl.create_default_context(cafile=m.ca)
     ctx.check_hostname = False
@@ -102,6 +110,10 @@ def main():
             t.join()
         dt = time.perf_counter() - t0
         n = len(lat)
+        import resource
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        print("the client itself used %.2f s of CPU in %.2f s (a client "
+              "near 1 s/s is its own limit)" % (ru.ru_utime + ru.ru_stime, dt))
         lat.sort()
         print("sign-ins (token + application + REGISTER): %d in %.2f s = %.0f/s, "
               "%d errors, %d threads" % (n, dt, n / dt, len(errors), a.threads))
@@ -109,6 +121,17 @@ def main():
             print("latency per sign-in: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms"
                   % (1000 * lat[n // 2], 1000 * lat[int(n * 0.9)],
                      1000 * lat[min(n - 1, int(n * 0.99))]))
+        import urllib.request
+        txt = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % m.admin_port).read().decode()
+        met = dict(l.rsplit(" ", 1) for l in txt.splitlines()
+                   if l.startswith("mobility_store_") and "{" not in l)
+        commits = int(met.get("mobility_store_commits_total", 0))
+        writes = int(met.get("mobility_store_writes_total", 0))
+        lat = int(met.get("mobility_store_commit_latency_us_total", 0))
+        if commits:
+            print("store: %d writes in %d commits (%.1f per commit), "
+                  "%.1f ms per commit on average"
+                  % (writes, commits, writes / commits, lat / commits / 1000))
         with open("/proc/%d/status" % m.proc.pid) as f:
             rss = [l for l in f if l.startswith("VmRSS")][0].split()[1]
         print("mobilityd RSS with %d applications: %s KiB" % (n, rss))
