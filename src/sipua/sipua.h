@@ -453,12 +453,12 @@ typedef void(sipua_sub_close_h)(int err, uint16_t scode, void *arg);
  * Retry-After when given; RFC 6665 4.1.3), after a transport error, a
  * 408, 481 or 5xx, and, spread over time, after the flow to the Front
  * End is lost. Other endings call ch. A NOTIFY is answered 200 after nh
- * returns; one whose body is over the pidf limits or unreadable gets
- * 413 or 400 and nh is not called.
+ * returns; one whose body is over the pidf limits, unreadable or of
+ * another media type gets 413, 400 or 415 and nh is not called.
  *
  * @param sp      Returns a new reference; dropping it unsubscribes
- *                (Expires: 0, owned by the ua until answered); no handler
- *                is called after
+ *                (Expires: 0 in the dialog, sent and forgotten: not
+ *                counted by sipua_pending()); no handler is called after
  * @param ua      User agent (borrowed; must outlive the subscription)
  * @param reg     Registration whose Contact is used (borrowed during the
  *                call: its contact is copied)
