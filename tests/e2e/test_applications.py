@@ -3,36 +3,14 @@ application (the device registers with its own +sip.instance), read it
 in JSON and XML, owner-only visibility, limits, the event channel, and
 delete (the binding goes)."""
 import json
-import os
 import threading
 import time
 import uuid
 
 import pytest
 
-from frontend import Frontend
-from mobility import Mobilityd
 from ucwa_client import APPS, api, create, token, url
 NS = uuid.UUID("5b0e2c71-8f3a-4d52-9a61-27c4e8136fd0")
-
-
-@pytest.fixture(scope="module")
-def fe(tmp_path_factory):
-    os.environ["FE_LOG_LEVEL"] = "3"
-    f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
-    f.start()
-    for u in ("alice", "bob"):
-        f.add_user(u, u + "-secret")
-    yield f
-    f.stop()
-
-
-@pytest.fixture(scope="module")
-def mob(fe, tmp_path_factory):
-    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe)
-    m.start()
-    yield m
-    assert m.stop() == 0, m.log()
 
 
 @pytest.fixture(scope="module")

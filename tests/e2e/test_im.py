@@ -7,27 +7,7 @@ import urllib.parse
 import pytest
 
 from baresip import Baresip
-from frontend import Frontend
-from mobility import Mobilityd
 from ucwa_client import api, create, token, url
-
-
-@pytest.fixture(scope="module")
-def fe(tmp_path_factory):
-    f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
-    f.start()
-    for u in ("alice", "bob"):
-        f.add_user(u, u + "-secret")
-    yield f
-    f.stop()
-
-
-@pytest.fixture(scope="module")
-def mob(fe, tmp_path_factory):
-    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe)
-    m.start()
-    yield m
-    assert m.stop() == 0, m.log()
 
 
 @pytest.fixture(scope="module")

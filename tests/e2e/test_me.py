@@ -1,30 +1,10 @@
 """The user's own presence through the API: makeMeAvailable, presence,
 note, location, reportMyActivity, and the events they produce."""
 import json
-import os
 
 import pytest
 
-from frontend import Frontend
-from mobility import Mobilityd
 from ucwa_client import api, create, token
-
-
-@pytest.fixture(scope="module")
-def fe(tmp_path_factory):
-    f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
-    f.start()
-    f.add_user("alice", "alice-secret")
-    yield f
-    f.stop()
-
-
-@pytest.fixture(scope="module")
-def mob(fe, tmp_path_factory):
-    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe)
-    m.start()
-    yield m
-    assert m.stop() == 0, m.log()
 
 
 @pytest.fixture(scope="module")

@@ -4,31 +4,11 @@ sees it through the Front End's presence server."""
 import pytest
 
 from baresip import Baresip
-from frontend import Frontend
-from mobility import Mobilityd
 from ucwa_client import api, create, token
 
 
-@pytest.fixture(scope="module")
-def fe(tmp_path_factory):
-    f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
-    f.start()
-    for u in ("alice", "bob"):
-        f.add_user(u, u + "-secret")
-    f.allow_presence("alice", "alice-secret", "bob")
-    yield f
-    f.stop()
-
-
-@pytest.fixture(scope="module")
-def mob(fe, tmp_path_factory):
-    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe)
-    m.start()
-    yield m
-    assert m.stop() == 0, m.log()
-
-
 def test_presence_seen_by_a_desktop_user(fe, mob):
+    fe.allow_presence("alice", "alice-secret", "bob")
     bob = Baresip(fe, "bob", "bob-secret", contacts=["alice"])
     bob.start()
     try:

@@ -2,27 +2,16 @@
 tokens still work, applications come back and register again with the
 same +sip.instance."""
 import json
-import os
 import signal
 import time
 import uuid
 
 import pytest
 
-from frontend import Frontend
 from mobility import Mobilityd
 from ucwa_client import api, create, token
 
 NS = uuid.UUID("5b0e2c71-8f3a-4d52-9a61-27c4e8136fd0")
-
-
-@pytest.fixture(scope="module")
-def fe(tmp_path_factory):
-    f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
-    f.start()
-    f.add_user("alice", "alice-secret")
-    yield f
-    f.stop()
 
 
 def test_kill_and_restart(fe, tmp_path):

@@ -3,37 +3,15 @@
 token; wrong passwords, throttling that sends nothing to the Front End,
 renewal, and request errors."""
 import json
-import os
 import subprocess
 import time
 
 import pytest
 
-from frontend import Frontend
-from mobility import Mobilityd, DOMAIN, EXT_FQDN
+from mobility import DOMAIN, EXT_FQDN
 
 BASE = "/Autodiscover/AutodiscoverService.svc/root"
 TOKEN = "/WebTicket/oauthtoken"
-
-
-@pytest.fixture(scope="module")
-def fe(tmp_path_factory):
-    os.environ["FE_LOG_LEVEL"] = "3"  # every request the Front End gets
-    f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
-    f.start()
-    f.add_user("alice", "alice-secret")
-    f.add_user("bob", "bob-secret")
-    f.add_user("carol", "carol-secret")
-    yield f
-    f.stop()
-
-
-@pytest.fixture(scope="module")
-def mob(fe, tmp_path_factory):
-    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe)
-    m.start()
-    yield m
-    assert m.stop() == 0, m.log()
 
 
 def ext(mob, path):

@@ -1,0 +1,32 @@
+"""Fixtures shared by the end-to-end tests: a real Front End (Kamailio from
+deploy/frontend) with the demo users, and a mobilityd pointed at it. A
+test module that needs something else defines its own fixture of the same
+name."""
+import os
+
+import pytest
+
+from frontend import Frontend
+from mobility import Mobilityd
+
+USERS = ("alice", "bob", "carol")
+
+
+@pytest.fixture(scope="module")
+def fe(tmp_path_factory):
+    # level 3: the Front End logs every request (tests count REGISTERs)
+    os.environ["FE_LOG_LEVEL"] = "3"
+    f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
+    f.start()
+    for u in USERS:
+        f.add_user(u, u + "-secret")
+    yield f
+    f.stop()
+
+
+@pytest.fixture(scope="module")
+def mob(fe, tmp_path_factory):
+    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe)
+    m.start()
+    yield m
+    assert m.stop() == 0, m.log()
