@@ -693,7 +693,9 @@ static void tick_h(void *arg)
 {
 	(void)arg;
 	++ticks;
-	if (hold_store && ticks == 20) {
+	/* early turns: well inside the other process's 400 ms hold even on
+	 * a loaded machine, where a 1 ms timer fires far less often */
+	if (hold_store && ticks == 2) {
 		(void)store_session_put(hold_store, "t2", V("2"), 1, done_h,
 					(void *)1, NULL);
 		(void)store_session_get(hold_store, "before", hold_read_h,
@@ -701,7 +703,7 @@ static void tick_h(void *arg)
 		(void)store_session_get(hold_store, "waits", hold_read_h,
 					(void *)1, NULL);
 	}
-	if (hold_store && ticks == 40)
+	if (hold_store && ticks == 4)
 		(void)store_session_put(hold_store, "t3", V("3"), 1, done_h,
 					(void *)2, NULL);
 	tmr_start(&t_tick, 1, tick_h, NULL);
@@ -757,8 +759,9 @@ static void test_loop_not_blocked(void)
 	CHECK(rec_err[0] == 0 && rec_err[1] == 0 && rec_err[2] == 0);
 	/* the commit waited for the other process... */
 	CHECK(elapsed >= 300);
-	/* ...and the loop went on: a 1 ms timer fired all along */
-	CHECK(ticks_at_done >= 100);
+	/* ...and the loop went on turning meanwhile (how often a 1 ms
+	 * timer fires depends on the machine's load: no rate is asserted) */
+	CHECK(ticks_at_done >= 5);
 	/* reads ran meanwhile: the committed record, not the waiting one */
 	CHECK(hold_read_err[0] == 0);
 	CHECK(hold_read_err[1] == ENOENT);
