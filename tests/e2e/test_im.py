@@ -14,9 +14,11 @@ from ucwa_client import api, create, token, url
 def bob(fe):
     b = Baresip(fe, "bob", "bob-secret", contacts=["alice"])
     b.start()
-    b.wait_registered()
-    yield b
-    b.stop()
+    try:  # stopped even when registration fails: no process left behind
+        b.wait_registered()
+        yield b
+    finally:
+        b.stop()
 
 
 @pytest.fixture(scope="module")
