@@ -29,6 +29,7 @@ static void app_destructor(void *arg)
 	tmr_cancel(&app->close_tmr);
 	ucwa_me_close(app);
 	ucwa_conv_close_all(app);
+	ucwa_psub_close_all(app);
 	mem_deref(app->xc);
 	explicit_bzero(app->ha1, sizeof(app->ha1));
 	hash_unlink(&app->he);

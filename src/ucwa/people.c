@@ -104,8 +104,8 @@ static struct xcap_client *client(struct app *app)
 	return app->xc;
 }
 
-static int contact_href(char *buf, size_t size, const struct app *app,
-			const char *uri)
+int ucwa_contact_href(char *buf, size_t size, const struct app *app,
+		      const char *uri)
 {
 	struct mbuf *mb = mbuf_alloc(64);
 	int err;
@@ -120,23 +120,24 @@ static int contact_href(char *buf, size_t size, const struct app *app,
 	return err;
 }
 
-static struct repr *contact(const struct app *app, const struct xcap_entry *e)
+struct repr *ucwa_contact_repr(const struct app *app, const char *uri,
+			       const char *name)
 {
 	static const char *const rels[] = {"contactPresence", "contactNote",
 					   "contactLocation",
 					   "contactPrivacyRelationship"};
-	char href[512], sub[600];
+	char href[UCWA_HREF_MAX], sub[UCWA_HREF_MAX + 40];
 	struct repr *r = NULL;
 	size_t i;
 	int err;
 
-	err = contact_href(href, sizeof(href), app, e->uri);
+	err = ucwa_contact_href(href, sizeof(href), app, uri);
 	err |= repr_alloc(&r, "contact", href);
 	if (err)
 		return mem_deref(r);
-	err |= repr_prop_str(r, "uri", e->uri);
-	if (e->name)
-		err |= repr_prop_str(r, "name", e->name);
+	err |= repr_prop_str(r, "uri", uri);
+	if (name)
+		err |= repr_prop_str(r, "name", name);
 	err |= repr_prop_str(r, "type", "User");
 	err |= repr_prop_str(r, "sourceNetwork", "SameEnterprise");
 	for (i = 0; i < ARRAY_SIZE(rels); i++) {
@@ -144,6 +145,11 @@ static struct repr *contact(const struct app *app, const struct xcap_entry *e)
 		err |= repr_link(r, rels[i], sub);
 	}
 	return err ? mem_deref(r) : r;
+}
+
+static struct repr *contact(const struct app *app, const struct xcap_entry *e)
+{
+	return ucwa_contact_repr(app, e->uri, e->name);
 }
 
 static const struct xcap_entry *find_entry(const struct xcap_rlist *rl,
@@ -283,7 +289,8 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 		else if (r) {
 			char loc[600], href[520];
 
-			(void)contact_href(href, sizeof(href), p->app, e->uri);
+			(void)ucwa_contact_href(href, sizeof(href), p->app,
+						e->uri);
 			(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n",
 					  href);
 			api_reply(p->req, p->what == ADDED ? 201 : 200,
@@ -321,7 +328,7 @@ static void rules_done(int err, const struct xcap_rules *rs, void *arg)
 	}
 
 	pv = xcap_rules_privacy(rs, p->uri);
-	(void)contact_href(href, sizeof(href) - 32, p->app, p->uri);
+	(void)ucwa_contact_href(href, sizeof(href) - 32, p->app, p->uri);
 	strcat(href, "/contactPrivacyRelationship");
 	if (repr_alloc(&r, "contactPrivacyRelationship", href) ||
 	    repr_prop_str(r, "relationship", privacy_names[pv]))
@@ -361,8 +368,7 @@ static void reply_people(struct app *app, struct web_req *req)
 }
 
 /* A contact URI from the path or a body: a sip: URI, nothing more. */
-static bool contact_uri(char *out, size_t size, const struct pl *in,
-			bool encoded)
+bool ucwa_contact_uri(char *out, size_t size, const struct pl *in, bool encoded)
 {
 	size_t n, i;
 
@@ -412,6 +418,32 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 		return;
 	}
 
+	/* presence needs the SIP side only, not the contact list */
+	rest = *sub;
+	(void)text_next(&rest, '/', &kind);
+	if (!pl_strcmp(&kind, "presenceSubscriptions")) {
+		ucwa_psub(app, req, &rest);
+		return;
+	}
+	if (!pl_strcmp(&kind, "subscribedContacts") && !rest.l) {
+		ucwa_psub_contacts(app, req);
+		return;
+	}
+	if (!pl_strcmp(&kind, "contacts")) {
+		struct pl r2 = rest;
+		char uri[UCWA_URI_MAX + 1];
+
+		(void)text_next(&r2, '/', &name);
+		if (r2.l && pl_strcmp(&r2, "contactPrivacyRelationship")) {
+			if (!ucwa_contact_uri(uri, sizeof(uri), &name, true))
+				bad(req, "not a contact URI");
+			else
+				ucwa_contact_state(app, req, uri, &r2);
+			return;
+		}
+	}
+	rest = *sub;
+
 	xc = client(app);
 	if (!xc) {
 		api_reply_error(req, 503, "Service Unavailable",
@@ -447,7 +479,8 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 				goto drop;
 			}
 			if (repr_in_str(in, "uri", &uri) ||
-			    !contact_uri(p->uri, sizeof(p->uri), &uri, false)) {
+			    !ucwa_contact_uri(p->uri, sizeof(p->uri), &uri,
+					      false)) {
 				bad(req, "uri must be a sip:user@domain URI");
 				goto drop;
 			}
@@ -479,7 +512,7 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 			goto drop;
 		}
 	} else if (!pl_strcmp(&kind, "contacts")) {
-		if (!contact_uri(p->uri, sizeof(p->uri), &name, true)) {
+		if (!ucwa_contact_uri(p->uri, sizeof(p->uri), &name, true)) {
 			bad(req, "not a contact URI");
 			goto drop;
 		}

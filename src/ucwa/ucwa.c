@@ -156,6 +156,18 @@ struct app *ucwa_app_by_endpoint(struct ucwa *u, const char *user,
 	return NULL;
 }
 
+void ucwa_app_sipid(const struct app *app, char *user, size_t size,
+		    struct sipua_id *id)
+{
+	const char *at = strchr(app->user, '@');
+	size_t n = at ? (size_t)(at - app->user) : strlen(app->user);
+
+	(void)re_snprintf(user, size, "%b", app->user, n);
+	id->user = user;
+	id->domain = at ? at + 1 : "";
+	id->ha1 = app->ha1;
+}
+
 size_t ucwa_user_apps(struct ucwa *u, const char *user)
 {
 	struct uapps *ua = uapps_find(u, user);

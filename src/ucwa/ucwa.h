@@ -33,6 +33,11 @@ enum {
 	UCWA_LOCATION_MAX = 60,    /* characters of a location (PROTOCOL.md) */
 	UCWA_INACTIVE_DEFAULT = 5, /* minutes to Idle (makeMeAvailable) */
 	UCWA_INACTIVE_MAX = 1440,  /* minutes                             */
+	UCWA_PSUBS_MAX = 32,       /* presence subscriptions of one app   */
+	UCWA_WATCHED_MAX = 300,    /* contacts one app follows at once    */
+	UCWA_PSUB_URIS_MAX = 100,  /* URIs in one subscribe request       */
+	UCWA_PSUB_MINUTES_MIN = 10, /* presence subscription duration     */
+	UCWA_PSUB_MINUTES_MAX = 30,
 };
 
 #define UCWA_BASE "/ucwa/oauth/v1/applications"

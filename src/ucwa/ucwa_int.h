@@ -6,6 +6,7 @@
 
 #include "auth.h"
 
+struct sipua_id;
 struct sipua_sreq;
 struct xcap_client;
 struct sip_msg;
@@ -100,8 +101,15 @@ struct app {
 	uint64_t last_active_ms;
 	struct list convs; /* struct conv                             */
 	unsigned nconv;
-	uint64_t evseq; /* last event appended to the store        */
+	uint64_t evseq;      /* last event appended to the store        */
+	struct list psubs;   /* struct psub: presence subscriptions    */
+	struct list watched; /* struct watched: contacts followed      */
+	unsigned psub_next;  /* id of the last presence subscription   */
 };
+
+/* Bytes of a path the API makes (a contact's: the application's, then
+ * /people/contacts/ and the percent-encoded URI). */
+#define UCWA_HREF_MAX 1024
 
 /* ucwa.c: the registry */
 void ucwa_app_add(struct ucwa *u, struct app *app);
@@ -109,6 +117,9 @@ void ucwa_app_close(struct app *app);
 struct app *ucwa_app_by_endpoint(struct ucwa *u, const char *user,
 				 const char *endpoint);
 size_t ucwa_user_apps(struct ucwa *u, const char *user);
+/* The application's SIP identity (user is the buffer for its user part). */
+void ucwa_app_sipid(const struct app *app, char *user, size_t size,
+		    struct sipua_id *id);
 
 /* me.c */
 void ucwa_me(struct app *app, struct web_req *req, const struct pl *sub);
@@ -118,6 +129,39 @@ const char *ucwa_me_availability(const struct app *app);
 
 /* people.c */
 void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub);
+/* Path of a contact: <app>/people/contacts/<percent-encoded uri>. */
+int ucwa_contact_href(char *buf, size_t size, const struct app *app,
+		      const char *uri);
+/* A contact URI from the path (encoded) or a body: sip:user@domain. */
+bool ucwa_contact_uri(char *out, size_t size, const struct pl *in,
+		      bool encoded);
+/* The contact resource (name may be NULL). */
+struct repr *ucwa_contact_repr(const struct app *app, const char *uri,
+			       const char *name);
+
+/* cpres.c: the presence of the contacts an application follows */
+struct watched;
+/* An event from "people" (medium priority: presence). */
+void ucwa_people_post(struct app *app, const char *type, const char *rel,
+		      const char *href, const char *in_rel, const char *in_href,
+		      struct repr *emb);
+/* The contact's entry, subscribed; EOVERFLOW past UCWA_WATCHED_MAX. An
+ * entry nobody holds is freed soon after (not within the call). */
+int ucwa_watch(struct watched **wp, struct app *app, const char *uri);
+struct watched *ucwa_watched_find(const struct app *app, const char *uri);
+void ucwa_watched_hold(struct watched *w);
+void ucwa_watched_release(struct watched *w);
+const char *ucwa_watched_uri(const struct watched *w);
+/* Post its presence again (to a new subscriber) if it is known. */
+void ucwa_watched_announce(struct watched *w);
+void ucwa_watched_close_all(struct app *app);
+void ucwa_psub_contacts(struct app *app, struct web_req *req);
+void ucwa_contact_state(struct app *app, struct web_req *req, const char *uri,
+			const struct pl *what);
+
+/* psub.c: presence subscriptions */
+void ucwa_psub(struct app *app, struct web_req *req, const struct pl *sub);
+void ucwa_psub_close_all(struct app *app);
 
 /* conv.c */
 void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub);

@@ -1,0 +1,500 @@
+/**
+ * @file cpres.c  The presence of the contacts an application follows
+ *
+ *   GET people/contacts/<uri>/contactPresence|contactNote|contactLocation
+ *   GET people/subscribedContacts                   contacts followed
+ *
+ * Every contact an application follows is one SIP subscription of that
+ * application (sipua_sub: SUBSCRIBE Event: presence from the session's
+ * registered contact), held by the memberships of its presence
+ * subscriptions (psub.c) and dropped (Expires: 0) when the last one ends.
+ * A NOTIFY's PIDF becomes "contactPresence" (and "contactNote",
+ * "contactLocation" when those changed) "updated" events, of medium
+ * priority, so the event channel coalesces a burst of changes.
+ *
+ * A GET of a contact's presence that nothing follows is a one-time query:
+ * a subscription that lives until the first NOTIFY (or PSUB_FETCH_MS, then
+ * the state is Unknown).
+ */
+#include <string.h>
+#include <re.h>
+#include "api.h"
+#include "evchan.h"
+#include "pidf.h"
+#include "repr.h"
+#include "sipua.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+
+enum {
+	PSUB_FETCH_MS = 5000, /* a one-time query waits this long */
+};
+
+enum which {
+	W_PRESENCE,
+	W_NOTE,
+	W_LOCATION,
+};
+
+static const char *const which_rel[] = {
+    [W_PRESENCE] = "contactPresence",
+    [W_NOTE] = "contactNote",
+    [W_LOCATION] = "contactLocation",
+};
+
+/* A contact the application follows (one SIP subscription). */
+struct watched {
+	struct le le; /* in app->watched */
+	struct app *app;
+	struct sipua_sub *sub;
+	struct sipua_sub *dead; /* ended: dropped when safe            */
+	struct tmr fetch_tmr;   /* one-time query: give up waiting          */
+	struct tmr gc_tmr;      /* unused: freed once the stack has unwound */
+	unsigned refs;          /* memberships naming it                     */
+	bool known;             /* a NOTIFY (or the end) told its state      */
+	struct pidf_presence p;
+	struct list waiters; /* struct waiter */
+	char uri[UCWA_URI_MAX + 1];
+};
+
+/* A GET waiting for a contact's first state. */
+struct waiter {
+	struct le le;
+	struct watched *w;
+	struct web_req *req;
+	enum which which;
+};
+
+static void people_href(const struct app *app, char *buf, size_t size)
+{
+	(void)re_snprintf(buf, size, "%s/people", app->href);
+}
+
+/* An event from "people". */
+void ucwa_people_post(struct app *app, const char *type, const char *rel,
+		      const char *href, const char *in_rel, const char *in_href,
+		      struct repr *emb)
+{
+	struct evchan_event e;
+	char sender[200];
+
+	people_href(app, sender, sizeof(sender));
+	memset(&e, 0, sizeof(e));
+	e.prio = EVCHAN_MEDIUM;
+	e.ev.sender_rel = "people";
+	e.ev.sender_href = sender;
+	e.ev.type = type;
+	e.ev.rel = rel;
+	e.ev.href = href;
+	e.ev.in_rel = in_rel;
+	e.ev.in_href = in_href;
+	e.ev.embedded = emb;
+	(void)evchan_post(app->ev, &e);
+}
+
+/*
+ * Contacts
+ */
+
+static struct repr *state_repr(const struct watched *w, enum which which)
+{
+	const struct pidf_presence *p = &w->p;
+	char href[UCWA_HREF_MAX + 32];
+	struct repr *r = NULL;
+	int err;
+
+	err = ucwa_contact_href(href, sizeof(href) - 32, w->app, w->uri);
+	if (err)
+		return NULL;
+	strcat(href, "/");
+	strcat(href, which_rel[which]);
+	err = repr_alloc(&r, which_rel[which], href);
+	if (err)
+		return NULL;
+
+	switch (which) {
+
+	case W_PRESENCE:
+		err =
+		    repr_prop_str(r, "availability", pidf_avail_name(p->avail));
+		if (p->activity[0])
+			err |= repr_prop_str(r, "activity", p->activity);
+		err |=
+		    repr_prop_str(r, "deviceType", pidf_device_name(p->device));
+		if (p->last_active)
+			err |= repr_prop_date(r, "lastActive", p->last_active);
+		break;
+
+	case W_NOTE:
+		err = repr_prop_str(r, "message", p->note);
+		err |= repr_prop_str(r, "type", "Personal");
+		break;
+
+	case W_LOCATION:
+		err = repr_prop_str(r, "location", p->location);
+		break;
+	}
+	return err ? mem_deref(r) : r;
+}
+
+static void post_state(struct watched *w, enum which which)
+{
+	struct repr *r = state_repr(w, which);
+	char in[UCWA_HREF_MAX], href[UCWA_HREF_MAX + 32];
+
+	if (!r)
+		return;
+	(void)ucwa_contact_href(in, sizeof(in), w->app, w->uri);
+	(void)re_snprintf(href, sizeof(href), "%s/%s", in, which_rel[which]);
+	ucwa_people_post(w->app, "updated", which_rel[which], href, "contact",
+			 in, r);
+	mem_deref(r);
+}
+
+static void reply_state(struct web_req *req, const struct watched *w,
+			enum which which)
+{
+	struct repr *r = state_repr(w, which);
+
+	if (r)
+		api_reply(req, 200, "OK", r, NULL);
+	else
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the presence");
+	mem_deref(r);
+}
+
+static void maybe_gc(struct watched *w);
+
+static void waiter_destructor(void *arg)
+{
+	struct waiter *wt = arg;
+
+	list_unlink(&wt->le);
+	if (wt->req)
+		web_req_set_cancel(wt->req, NULL, NULL);
+	mem_deref(wt->req);
+}
+
+static void waiter_cancel(struct web_req *req, void *arg)
+{
+	struct waiter *wt = arg;
+	struct watched *w = wt->w;
+
+	(void)req;
+	wt->req = mem_deref(wt->req);
+	mem_deref(wt);
+	maybe_gc(w);
+}
+
+static void gc(void *arg)
+{
+	mem_deref(arg);
+}
+
+/* Free w once nothing needs it (later: we may be inside its handlers). */
+static void maybe_gc(struct watched *w)
+{
+	if (!w->refs && list_isempty(&w->waiters))
+		tmr_start(&w->gc_tmr, 0, gc, w);
+}
+
+static void answer_waiters(struct watched *w)
+{
+	struct le *le;
+
+	tmr_cancel(&w->fetch_tmr);
+	while ((le = list_head(&w->waiters))) {
+		struct waiter *wt = le->data;
+
+		reply_state(wt->req, w, wt->which);
+		mem_deref(wt);
+	}
+	maybe_gc(w);
+}
+
+static void fetch_timeout(void *arg)
+{
+	struct watched *w = arg;
+
+	log_info("ucwa: no presence of %s for %s within %u ms", w->uri,
+		 w->app->user, PSUB_FETCH_MS);
+	answer_waiters(w);
+}
+
+/* A new state: events for what changed (only while a presence
+ * subscription follows the contact), answers to waiting GETs. */
+static void set_state(struct watched *w, const struct pidf_presence *np)
+{
+	const struct pidf_presence *op = &w->p;
+	bool first = !w->known;
+	bool pres, note, loc;
+
+	pres = first || op->avail != np->avail || op->device != np->device ||
+	       op->last_active != np->last_active ||
+	       strcmp(op->activity, np->activity);
+	note = strcmp(op->note, np->note) != 0;
+	loc = strcmp(op->location, np->location) != 0;
+	w->p = *np;
+	w->known = true;
+
+	if (w->refs) {
+		if (pres)
+			post_state(w, W_PRESENCE);
+		if (note)
+			post_state(w, W_NOTE);
+		if (loc)
+			post_state(w, W_LOCATION);
+	}
+	answer_waiters(w);
+}
+
+static void notified(const struct sipua_presence *v, size_t n, void *arg)
+{
+	struct watched *w = arg;
+	struct pidf_presence np;
+
+	if (!n)
+		return;
+	if (v[0].p) {
+		np = *v[0].p;
+	} else {
+		/* no document: a watcher not yet allowed (pending) does not
+		 * know; otherwise there is nothing published */
+		memset(&np, 0, sizeof(np));
+		np.avail = v[0].state == PIDF_SUB_PENDING ? PIDF_UNKNOWN
+							  : PIDF_OFFLINE;
+	}
+	if (v[0].state == PIDF_SUB_TERMINATED)
+		np.avail = PIDF_OFFLINE;
+	set_state(w, &np);
+}
+
+static void sub_closed(int err, uint16_t scode, void *arg)
+{
+	struct watched *w = arg;
+	struct pidf_presence np;
+
+	log_info("ucwa: presence subscription of %s to %s ended: %m (%u)",
+		 w->app->user, w->uri, err, scode);
+	memset(&np, 0, sizeof(np));
+	/* refused: the contact does not share presence with the user (a
+	 * block looks like Offline); otherwise we cannot tell */
+	np.avail = err == EACCES ? PIDF_OFFLINE : PIDF_UNKNOWN;
+	/* the handle stays until the contact is unused or watched again */
+	w->dead = w->sub;
+	w->sub = NULL;
+	set_state(w, &np);
+}
+
+static void watched_destructor(void *arg)
+{
+	struct watched *w = arg;
+
+	tmr_cancel(&w->fetch_tmr);
+	tmr_cancel(&w->gc_tmr);
+	list_flush(&w->waiters);
+	/* Expires: 0 to the Front End, sent and forgotten */
+	mem_deref(w->sub);
+	mem_deref(w->dead);
+	list_unlink(&w->le);
+}
+
+struct watched *ucwa_watched_find(const struct app *app, const char *uri)
+{
+	struct le *le;
+
+	for (le = app->watched.head; le; le = le->next) {
+		struct watched *w = le->data;
+		if (!strcasecmp(w->uri, uri))
+			return w;
+	}
+	return NULL;
+}
+
+/* Subscribe (again) if there is no live SIP subscription. */
+static int watched_subscribe(struct watched *w)
+{
+	struct app *app = w->app;
+	char user[AUTH_USER_MAX + 1];
+	struct sipua_id id;
+
+	if (w->sub)
+		return 0;
+	/* the last one ended (we are not inside its handlers here) */
+	w->dead = mem_deref(w->dead);
+	if (!app->reg)
+		return ENOTCONN;
+	ucwa_app_sipid(app, user, sizeof(user), &id);
+	return sipua_sub_alloc(&w->sub, app->u->ua, app->reg, &id, w->uri,
+			       false, 0, notified, sub_closed, w);
+}
+
+/* The contact's entry, made (and subscribed) when new. */
+int ucwa_watch(struct watched **wp, struct app *app, const char *uri)
+{
+	struct watched *w = ucwa_watched_find(app, uri);
+	int err;
+
+	if (!w) {
+		if (list_count(&app->watched) >= UCWA_WATCHED_MAX)
+			return EOVERFLOW;
+		w = mem_zalloc(sizeof(*w), watched_destructor);
+		if (!w)
+			return ENOMEM;
+		w->app = app;
+		(void)re_snprintf(w->uri, sizeof(w->uri), "%s", uri);
+		list_append(&app->watched, &w->le, w);
+	}
+	tmr_cancel(&w->gc_tmr);
+	err = watched_subscribe(w);
+	if (err) {
+		maybe_gc(w);
+		return err;
+	}
+	*wp = w;
+	return 0;
+}
+
+/* GET contacts/<uri>/contactPresence|contactNote|contactLocation */
+void ucwa_contact_state(struct app *app, struct web_req *req, const char *uri,
+			const struct pl *what)
+{
+	struct watched *w = NULL;
+	struct waiter *wt;
+	enum which which;
+	int err;
+
+	for (which = W_PRESENCE; which <= W_LOCATION; which++) {
+		if (!pl_strcmp(what, which_rel[which]))
+			break;
+	}
+	if (which > W_LOCATION) {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such resource");
+		return;
+	}
+	if (pl_strcmp(web_req_method(req), "GET")) {
+		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+			  "Allow: GET\r\n");
+		return;
+	}
+
+	err = ucwa_watch(&w, app, uri);
+	if (err == EOVERFLOW) {
+		api_reply_error(req, 403, "Forbidden", "Forbidden",
+				"LimitExceeded",
+				"too many contacts followed at once");
+		return;
+	}
+	if (err) {
+		api_reply_error(req, 503, "Service Unavailable",
+				"ServiceFailure", NULL,
+				"the presence service cannot be reached");
+		return;
+	}
+	if (w->known) {
+		reply_state(req, w, which);
+		return;
+	}
+
+	wt = mem_zalloc(sizeof(*wt), waiter_destructor);
+	if (!wt) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		maybe_gc(w);
+		return;
+	}
+	wt->w = w;
+	wt->which = which;
+	wt->req = mem_ref(req);
+	web_req_set_cancel(req, waiter_cancel, wt);
+	list_append(&w->waiters, &wt->le, wt);
+	if (!tmr_isrunning(&w->fetch_tmr))
+		tmr_start(&w->fetch_tmr, PSUB_FETCH_MS, fetch_timeout, w);
+}
+
+/* GET subscribedContacts */
+static void reply_subscribed(struct app *app, struct web_req *req)
+{
+	struct repr *r = NULL, *c;
+	char href[UCWA_HREF_MAX];
+	struct le *le;
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/people/subscribedContacts",
+			  app->href);
+	err = repr_alloc(&r, "subscribedContacts", href);
+	for (le = app->watched.head; !err && le; le = le->next) {
+		const struct watched *w = le->data;
+
+		if (!w->refs)
+			continue;
+		c = ucwa_contact_repr(app, w->uri, NULL);
+		err = c ? repr_embed(r, c) : ENOMEM;
+		mem_deref(c);
+	}
+	if (err)
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the contacts");
+	else
+		api_reply(req, 200, "OK", r, NULL);
+	mem_deref(r);
+}
+
+void ucwa_psub_contacts(struct app *app, struct web_req *req)
+{
+	if (pl_strcmp(web_req_method(req), "GET")) {
+		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+			  "Allow: GET\r\n");
+		return;
+	}
+	reply_subscribed(app, req);
+}
+
+/*
+ * Presence subscriptions
+ */
+
+void ucwa_watched_hold(struct watched *w)
+{
+	++w->refs;
+}
+
+void ucwa_watched_release(struct watched *w)
+{
+	--w->refs;
+	maybe_gc(w);
+}
+
+const char *ucwa_watched_uri(const struct watched *w)
+{
+	return w->uri;
+}
+
+void ucwa_watched_announce(struct watched *w)
+{
+	if (w->known)
+		post_state(w, W_PRESENCE);
+}
+
+void ucwa_watched_close_all(struct app *app)
+{
+	struct le *le;
+
+	/* waiting GETs are told the application is gone */
+	while ((le = list_head(&app->watched))) {
+		struct watched *w = le->data;
+		struct le *le2;
+
+		while ((le2 = list_head(&w->waiters))) {
+			struct waiter *wt = le2->data;
+
+			api_reply_error(wt->req, 404, "Not Found", "NotFound",
+					"ApplicationNotFound",
+					"the application has ended");
+			mem_deref(wt);
+		}
+		mem_deref(w);
+	}
+}

@@ -1,0 +1,481 @@
+/**
+ * @file psub.c  Presence subscriptions of an application
+ *
+ *   POST   people/presenceSubscriptions {"duration":10..30,"uris":[...]}
+ *   GET    people/presenceSubscriptions                every subscription
+ *   GET    people/presenceSubscriptions/<id>           one
+ *   POST   people/presenceSubscriptions/<id> {"duration":N}   extend
+ *   DELETE people/presenceSubscriptions/<id>           end it
+ *   GET    people/presenceSubscriptions/<id>/memberships
+ *   POST   people/presenceSubscriptions/<id>/addToPresenceSubscription
+ *          {"contactUris":[...]}
+ *
+ * A presence subscription is a set of contacts the app wants to follow for
+ * a while (UCWA: 10 to 30 minutes). Each member holds the contact's SIP
+ * subscription (cpres.c), so a contact named by several is subscribed
+ * once. The subscription warns with an "updated" event a minute before
+ * its duration runs out (the app extends it with a POST) and ends with
+ * "deleted"; the contacts it alone held are then unsubscribed.
+ */
+#include <string.h>
+#include <re.h>
+#include "api.h"
+#include "repr.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+
+enum {
+	PSUB_WARN_MS = 60000, /* "updated" this long before the end */
+};
+
+struct member {
+	struct le le;
+	struct watched *w;
+};
+
+struct psub {
+	struct le le; /* in app->psubs */
+	struct app *app;
+	unsigned id;
+	uint32_t minutes;
+	struct wheel_entry timer; /* warning, then the end */
+	bool warned;
+	struct list members; /* struct member */
+};
+
+static void psub_href(const struct psub *ps, char *buf, size_t size)
+{
+	(void)re_snprintf(buf, size, "%s/people/presenceSubscriptions/%u",
+			  ps->app->href, ps->id);
+}
+
+static void member_destructor(void *arg)
+{
+	struct member *m = arg;
+
+	list_unlink(&m->le);
+	if (m->w)
+		ucwa_watched_release(m->w);
+}
+
+static bool is_member(const struct psub *ps, const struct watched *w)
+{
+	struct le *le;
+
+	for (le = ps->members.head; le; le = le->next) {
+		const struct member *m = le->data;
+		if (m->w == w)
+			return true;
+	}
+	return false;
+}
+
+static void psub_destructor(void *arg)
+{
+	struct psub *ps = arg;
+
+	wheel_cancel(&ps->timer);
+	list_flush(&ps->members);
+	list_unlink(&ps->le);
+}
+
+static void psub_timer(void *arg);
+
+static void psub_start(struct psub *ps)
+{
+	uint64_t ms = (uint64_t)ps->minutes * 60000;
+
+	ps->warned = false;
+	wheel_start(ps->app->u->wheel, &ps->timer, ms - PSUB_WARN_MS,
+		    psub_timer, ps);
+}
+
+static void psub_timer(void *arg)
+{
+	struct psub *ps = arg;
+	char href[UCWA_HREF_MAX];
+
+	psub_href(ps, href, sizeof(href));
+	if (!ps->warned) {
+		/* the app may extend it now */
+		ps->warned = true;
+		ucwa_people_post(ps->app, "updated", "presenceSubscription",
+				 href, NULL, NULL, NULL);
+		wheel_start(ps->app->u->wheel, &ps->timer, PSUB_WARN_MS,
+			    psub_timer, ps);
+		return;
+	}
+	log_info("ucwa: presence subscription %u of %s ran out", ps->id,
+		 ps->app->user);
+	ucwa_people_post(ps->app, "deleted", "presenceSubscription", href, NULL,
+			 NULL, NULL);
+	mem_deref(ps);
+}
+
+static struct psub *psub_find(const struct app *app, const struct pl *id)
+{
+	struct le *le;
+
+	for (le = app->psubs.head; le; le = le->next) {
+		struct psub *ps = le->data;
+		if (id->l && id->l < 10 && pl_u32(id) == ps->id)
+			return ps;
+	}
+	return NULL;
+}
+
+static struct repr *psub_repr(const struct psub *ps)
+{
+	char href[UCWA_HREF_MAX], sub[UCWA_HREF_MAX + 40], id[16];
+	struct repr *r = NULL;
+	int err;
+
+	psub_href(ps, href, sizeof(href));
+	(void)re_snprintf(id, sizeof(id), "%u", ps->id);
+	err = repr_alloc(&r, "presenceSubscription", href);
+	if (err)
+		return NULL;
+	err |= repr_prop_str(r, "id", id);
+	err |= repr_prop_int(r, "duration", ps->minutes);
+	(void)re_snprintf(sub, sizeof(sub), "%s/addToPresenceSubscription",
+			  href);
+	err |= repr_link(r, "addToPresenceSubscription", sub);
+	(void)re_snprintf(sub, sizeof(sub), "%s/memberships", href);
+	err |= repr_link(r, "memberships", sub);
+	return err ? mem_deref(r) : r;
+}
+
+static void reply_psub(struct web_req *req, const struct psub *ps,
+		       uint16_t scode)
+{
+	struct repr *r = psub_repr(ps);
+	char loc[UCWA_HREF_MAX + 16], href[UCWA_HREF_MAX];
+
+	psub_href(ps, href, sizeof(href));
+	(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n", href);
+	if (r)
+		api_reply(req, scode, scode == 201 ? "Created" : "OK", r,
+			  scode == 201 ? loc : NULL);
+	else
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the subscription");
+	mem_deref(r);
+}
+
+static void reply_all(struct app *app, struct web_req *req)
+{
+	struct repr *r = NULL, *c;
+	char href[UCWA_HREF_MAX];
+	struct le *le;
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/people/presenceSubscriptions",
+			  app->href);
+	err = repr_alloc(&r, "presenceSubscriptions", href);
+	for (le = app->psubs.head; !err && le; le = le->next) {
+		c = psub_repr(le->data);
+		err = c ? repr_embed(r, c) : ENOMEM;
+		mem_deref(c);
+	}
+	if (err)
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the subscriptions");
+	else
+		api_reply(req, 200, "OK", r, NULL);
+	mem_deref(r);
+}
+
+static void reply_memberships(struct web_req *req, const struct psub *ps)
+{
+	char href[UCWA_HREF_MAX], mhref[2 * UCWA_HREF_MAX],
+	    chref[UCWA_HREF_MAX];
+	struct repr *r = NULL, *m;
+	struct le *le;
+	int err;
+
+	psub_href(ps, href, sizeof(href));
+	(void)re_snprintf(mhref, sizeof(mhref), "%s/memberships", href);
+	err = repr_alloc(&r, "presenceSubscriptionMemberships", mhref);
+	for (le = ps->members.head; !err && le; le = le->next) {
+		const struct member *mb = le->data;
+
+		err = ucwa_contact_href(chref, sizeof(chref), ps->app,
+					ucwa_watched_uri(mb->w));
+		if (err)
+			break;
+		/* one membership per contact, named by the contact's path */
+		(void)re_snprintf(mhref, sizeof(mhref), "%s/memberships/%s",
+				  href,
+				  chref + strlen(ps->app->href) +
+				      sizeof("/people/contacts/") - 1);
+		m = NULL;
+		err |= repr_alloc(&m, "presenceSubscriptionMembership", mhref);
+		err |= repr_link(m, "contact", chref);
+		if (!err)
+			err = repr_embed(r, m);
+		mem_deref(m);
+	}
+	if (err)
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the memberships");
+	else
+		api_reply(req, 200, "OK", r, NULL);
+	mem_deref(r);
+}
+
+static void bad(struct web_req *req, const char *msg)
+{
+	api_reply_error(req, 400, "Bad Request", "BadRequest",
+			"ParameterValidationFailure", msg);
+}
+
+static void limit(struct web_req *req, const char *msg)
+{
+	api_reply_error(req, 403, "Forbidden", "Forbidden", "LimitExceeded",
+			msg);
+}
+
+/* duration from a body: minutes, 10 to 30 */
+static bool duration(struct web_req *req, const struct repr_in *in,
+		     uint32_t *minutes)
+{
+	int64_t v;
+
+	if (repr_in_int(in, "duration", &v) || v < UCWA_PSUB_MINUTES_MIN ||
+	    v > UCWA_PSUB_MINUTES_MAX) {
+		bad(req, "duration must be a number of minutes from 10 to 30");
+		return false;
+	}
+	*minutes = (uint32_t)v;
+	return true;
+}
+
+/*
+ * Add the URIs of the body's array key to ps; all or nothing: on an
+ * error the request is answered and ps is as it was.
+ */
+static bool add_uris(struct app *app, struct web_req *req,
+		     const struct repr_in *in, const char *key, struct psub *ps)
+{
+	char uris[UCWA_PSUB_URIS_MAX][UCWA_URI_MAX + 1];
+	size_t n = 0, i, j, fresh = 0;
+	struct le *mark = ps->members.tail;
+	struct pl v;
+	int err = 0;
+
+	for (i = 0; !(err = repr_in_strv(in, key, i, &v)); i++) {
+		if (n == UCWA_PSUB_URIS_MAX) {
+			limit(req, "too many URIs in one request");
+			return false;
+		}
+		if (!ucwa_contact_uri(uris[n], sizeof(uris[n]), &v, false)) {
+			bad(req, "each URI must be a sip:user@domain URI");
+			return false;
+		}
+		for (j = 0; j < n && strcasecmp(uris[j], uris[n]); j++)
+			;
+		if (j == n)
+			++n;
+	}
+	if (err != ENOENT || !n) {
+		bad(req, err == EINVAL ? "the URIs must be an array of strings"
+				       : "at least one URI is needed");
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		if (!ucwa_watched_find(app, uris[i]))
+			++fresh;
+	}
+	if (list_count(&app->watched) + fresh > UCWA_WATCHED_MAX) {
+		limit(req, "too many contacts followed at once");
+		return false;
+	}
+
+	for (i = 0; i < n; i++) {
+		struct watched *w;
+		struct member *m;
+
+		m = mem_zalloc(sizeof(*m), member_destructor);
+		if (!m) {
+			err = ENOMEM;
+			break;
+		}
+		err = ucwa_watch(&w, app, uris[i]);
+		if (err || is_member(ps, w)) {
+			mem_deref(m);
+			if (err)
+				break;
+			continue;
+		}
+		m->w = w;
+		ucwa_watched_hold(w);
+		list_append(&ps->members, &m->le, m);
+	}
+	if (err) {
+		/* back to what it was */
+		while (ps->members.tail != mark)
+			mem_deref(ps->members.tail->data);
+		api_reply_error(req, 503, "Service Unavailable",
+				"ServiceFailure", NULL,
+				"the presence service cannot be reached");
+		return false;
+	}
+	return true;
+}
+
+/* Events for members added after mark: the contact, and what we know. */
+static void post_added(struct psub *ps, struct le *mark)
+{
+	char subc[UCWA_HREF_MAX], href[UCWA_HREF_MAX];
+	struct le *le = mark ? mark->next : ps->members.head;
+
+	(void)re_snprintf(subc, sizeof(subc), "%s/people/subscribedContacts",
+			  ps->app->href);
+	for (; le; le = le->next) {
+		const struct member *m = le->data;
+
+		if (ucwa_contact_href(href, sizeof(href), ps->app,
+				      ucwa_watched_uri(m->w)))
+			continue;
+		ucwa_people_post(ps->app, "added", "contact", href,
+				 "subscribedContacts", subc, NULL);
+		/* another subscription already knows: tell it now */
+		ucwa_watched_announce(m->w);
+	}
+}
+
+static void create(struct app *app, struct web_req *req)
+{
+	struct repr_in *in = NULL;
+	struct psub *ps = NULL;
+	const char *why = NULL;
+	char href[UCWA_HREF_MAX];
+
+	if (repr_in_json(&in, web_req_body(req), &why)) {
+		bad(req, why);
+		goto out;
+	}
+	ps = mem_zalloc(sizeof(*ps), psub_destructor);
+	if (!ps) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		goto out;
+	}
+	ps->app = app;
+	if (!duration(req, in, &ps->minutes))
+		goto out;
+	if (list_count(&app->psubs) >= UCWA_PSUBS_MAX) {
+		limit(req, "too many presence subscriptions");
+		goto out;
+	}
+	if (!add_uris(app, req, in, "uris", ps))
+		goto out;
+
+	ps->id = ++app->psub_next;
+	list_append(&app->psubs, &ps->le, ps);
+	psub_start(ps);
+	psub_href(ps, href, sizeof(href));
+	reply_psub(req, ps, 201);
+	ucwa_people_post(app, "added", "presenceSubscription", href, NULL, NULL,
+			 NULL);
+	post_added(ps, NULL);
+	ps = NULL;
+
+out:
+	mem_deref(ps);
+	mem_deref(in);
+}
+
+static void one(struct app *app, struct web_req *req, struct psub *ps,
+		const struct pl *more)
+{
+	bool get = !pl_strcmp(web_req_method(req), "GET");
+	bool post_m = !pl_strcmp(web_req_method(req), "POST");
+	struct repr_in *in = NULL;
+	const char *why = NULL;
+	char href[UCWA_HREF_MAX];
+
+	psub_href(ps, href, sizeof(href));
+
+	if (!more->l) {
+		if (get) {
+			reply_psub(req, ps, 200);
+		} else if (!pl_strcmp(web_req_method(req), "DELETE")) {
+			web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+			ucwa_people_post(app, "deleted", "presenceSubscription",
+					 href, NULL, NULL, NULL);
+			mem_deref(ps);
+		} else if (post_m) {
+			/* extend: a new duration from now */
+			uint32_t minutes;
+
+			if (repr_in_json(&in, web_req_body(req), &why)) {
+				bad(req, why);
+			} else if (duration(req, in, &minutes)) {
+				ps->minutes = minutes;
+				wheel_cancel(&ps->timer);
+				psub_start(ps);
+				reply_psub(req, ps, 200);
+				ucwa_people_post(app, "updated",
+						 "presenceSubscription", href,
+						 NULL, NULL, NULL);
+			}
+		} else {
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: GET, POST, DELETE\r\n");
+		}
+	} else if (!pl_strcmp(more, "memberships")) {
+		if (get)
+			reply_memberships(req, ps);
+		else
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: GET\r\n");
+	} else if (!pl_strcmp(more, "addToPresenceSubscription")) {
+		struct le *mark = ps->members.tail;
+
+		if (!post_m) {
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: POST\r\n");
+		} else if (repr_in_json(&in, web_req_body(req), &why)) {
+			bad(req, why);
+		} else if (add_uris(app, req, in, "contactUris", ps)) {
+			reply_memberships(req, ps);
+			post_added(ps, mark);
+		}
+	} else {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such resource");
+	}
+	mem_deref(in);
+}
+
+void ucwa_psub(struct app *app, struct web_req *req, const struct pl *sub)
+{
+	struct pl rest = *sub, id;
+	struct psub *ps;
+
+	if (!sub->l) {
+		if (!pl_strcmp(web_req_method(req), "GET"))
+			reply_all(app, req);
+		else if (!pl_strcmp(web_req_method(req), "POST"))
+			create(app, req);
+		else
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: GET, POST\r\n");
+		return;
+	}
+	(void)text_next(&rest, '/', &id);
+	ps = psub_find(app, &id);
+	if (!ps) {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such presence subscription");
+		return;
+	}
+	one(app, req, ps, &rest);
+}
+
+void ucwa_psub_close_all(struct app *app)
+{
+	list_flush(&app->psubs);
+	ucwa_watched_close_all(app);
+}
