@@ -98,6 +98,8 @@ struct conf {
 	struct conf_access client_external; /**< SipClientExternalAccess    */
 	struct sa fe_xcap; /**< the Front End's XCAP server (HTTP; port 0:
 			       none): contact lists and presence rules */
+	bool fe_rls;       /**< presence subscriptions as RFC 4662 lists through
+				the Front End's RLS (needs fe_xcap)        */
 
 	/* [sip] the service's own listeners the Front End routes to */
 	/* unset: port 0, sa_isset(sa, SA_PORT) is false (SA_ADDR is false

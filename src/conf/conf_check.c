@@ -112,6 +112,19 @@ static int copy_certs(struct list *dst, const struct list *src)
 	return 0;
 }
 
+/* A list subscription needs its list written on the XCAP server. */
+static void check_rls(struct conf_ctx *ctx)
+{
+	unsigned line = conf_key_line(ctx, SECT_FRONTEND, "rls");
+
+	if (ctx->conf->fe_rls && !sa_isset(&ctx->conf->fe_xcap, SA_ALL) &&
+	    !conf_key_line(ctx, SECT_FRONTEND, "xcap"))
+		conf_problem(ctx, line,
+			     "rls = yes needs the Front End's XCAP server, "
+			     "where the lists are written; add xcap = IP:PORT "
+			     "under [frontend] or set rls = no");
+}
+
 /*
  * The Front End reaches the service on the service's own SIP listeners
  * (Lync: 5086 internal, 5087 external). Without one it cannot route any
@@ -351,6 +364,7 @@ int conf_check(struct conf_ctx *ctx)
 
 	check_required(ctx);
 	check_web(ctx);
+	check_rls(ctx);
 	check_http(ctx);
 
 	err = check_sip(ctx);

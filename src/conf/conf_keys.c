@@ -234,6 +234,26 @@ static int set_level(struct conf_ctx *ctx, const struct conf_key *k,
 	return 0;
 }
 
+static int set_bool(struct conf_ctx *ctx, const struct conf_key *k,
+		    const struct pl *val, unsigned line)
+{
+	bool *bp = field(ctx, k);
+
+	if (!pl_strcasecmp(val, "yes") || !pl_strcasecmp(val, "true") ||
+	    !pl_strcasecmp(val, "on"))
+		*bp = true;
+	else if (!pl_strcasecmp(val, "no") || !pl_strcasecmp(val, "false") ||
+		 !pl_strcasecmp(val, "off"))
+		*bp = false;
+	else {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not yes or no; give yes or no",
+			     k->name, conf_pl_print, val);
+		return EINVAL;
+	}
+	return 0;
+}
+
 static int set_addr(struct conf_ctx *ctx, const struct conf_key *k,
 		    const struct pl *val, unsigned line)
 {
@@ -577,6 +597,7 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_FRONTEND, "client_external_access", set_access, client_external)},
     {KEY(SECT_FRONTEND, "xcap", set_addr, fe_xcap),
      .example = "192.0.2.20:8080"},
+    {KEY(SECT_FRONTEND, "rls", set_bool, fe_rls), .example = "yes"},
 
     {KEY(SECT_SIP, "internal_listen", set_addr, sip_internal)},
     {KEY(SECT_SIP, "external_listen", set_addr, sip_external)},

@@ -249,42 +249,51 @@ static void set_state(struct watched *w, const struct pidf_presence *np)
 	answer_waiters(w);
 }
 
-static void notified(const struct sipua_presence *v, size_t n, void *arg)
+void ucwa_watched_notify(struct watched *w, const struct sipua_presence *v)
 {
-	struct watched *w = arg;
 	struct pidf_presence np;
 
-	if (!n)
-		return;
-	if (v[0].p) {
-		np = *v[0].p;
+	if (v->p) {
+		np = *v->p;
 	} else {
 		/* no document: a watcher not yet allowed (pending) does not
 		 * know; otherwise there is nothing published */
 		memset(&np, 0, sizeof(np));
-		np.avail = v[0].state == PIDF_SUB_PENDING ? PIDF_UNKNOWN
-							  : PIDF_OFFLINE;
+		np.avail =
+		    v->state == PIDF_SUB_PENDING ? PIDF_UNKNOWN : PIDF_OFFLINE;
 	}
-	if (v[0].state == PIDF_SUB_TERMINATED)
+	if (v->state == PIDF_SUB_TERMINATED)
 		np.avail = PIDF_OFFLINE;
 	set_state(w, &np);
+}
+
+void ucwa_watched_ended(struct watched *w, int err)
+{
+	struct pidf_presence np;
+
+	memset(&np, 0, sizeof(np));
+	/* refused: the contact does not share presence with the user (a
+	 * block looks like Offline); otherwise we cannot tell */
+	np.avail = err == EACCES ? PIDF_OFFLINE : PIDF_UNKNOWN;
+	set_state(w, &np);
+}
+
+static void notified(const struct sipua_presence *v, size_t n, void *arg)
+{
+	if (n)
+		ucwa_watched_notify(arg, &v[0]);
 }
 
 static void sub_closed(int err, uint16_t scode, void *arg)
 {
 	struct watched *w = arg;
-	struct pidf_presence np;
 
 	log_info("ucwa: presence subscription of %s to %s ended: %m (%u)",
 		 w->app->user, w->uri, err, scode);
-	memset(&np, 0, sizeof(np));
-	/* refused: the contact does not share presence with the user (a
-	 * block looks like Offline); otherwise we cannot tell */
-	np.avail = err == EACCES ? PIDF_OFFLINE : PIDF_UNKNOWN;
 	/* the handle stays until the contact is unused or watched again */
 	w->dead = w->sub;
 	w->sub = NULL;
-	set_state(w, &np);
+	ucwa_watched_ended(w, err);
 }
 
 static void watched_destructor(void *arg)
@@ -331,7 +340,8 @@ static int watched_subscribe(struct watched *w)
 }
 
 /* The contact's entry, made (and subscribed) when new. */
-int ucwa_watch(struct watched **wp, struct app *app, const char *uri)
+int ucwa_watch(struct watched **wp, struct app *app, const char *uri,
+	       bool subscribe)
 {
 	struct watched *w = ucwa_watched_find(app, uri);
 	int err;
@@ -347,7 +357,7 @@ int ucwa_watch(struct watched **wp, struct app *app, const char *uri)
 		list_append(&app->watched, &w->le, w);
 	}
 	tmr_cancel(&w->gc_tmr);
-	err = watched_subscribe(w);
+	err = subscribe ? watched_subscribe(w) : 0;
 	if (err) {
 		maybe_gc(w);
 		return err;
@@ -380,7 +390,13 @@ void ucwa_contact_state(struct app *app, struct web_req *req, const char *uri,
 		return;
 	}
 
-	err = ucwa_watch(&w, app, uri);
+	/* known already (followed, maybe through a list): no need to ask */
+	w = ucwa_watched_find(app, uri);
+	if (w && w->known) {
+		reply_state(req, w, which);
+		return;
+	}
+	err = ucwa_watch(&w, app, uri, true);
 	if (err == EOVERFLOW) {
 		api_reply_error(req, 403, "Forbidden", "Forbidden",
 				"LimitExceeded",

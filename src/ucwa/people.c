@@ -84,8 +84,7 @@ static void pop_cancel(struct web_req *req, void *arg)
 	mem_deref(arg);
 }
 
-/* The XCAP client of this application, made when first needed. */
-static struct xcap_client *client(struct app *app)
+struct xcap_client *ucwa_xcap(struct app *app)
 {
 	const struct conf *conf = app->u->conf;
 	char base[96], user[AUTH_USER_MAX + 1];
@@ -444,7 +443,7 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 	}
 	rest = *sub;
 
-	xc = client(app);
+	xc = ucwa_xcap(app);
 	if (!xc) {
 		api_reply_error(req, 503, "Service Unavailable",
 				"ServiceFailure", NULL,

@@ -16,11 +16,21 @@
  * once. The subscription warns with an "updated" event a minute before
  * its duration runs out (the app extends it with a POST) and ends with
  * "deleted"; the contacts it alone held are then unsubscribed.
+ *
+ * With [frontend] rls = yes a presence subscription is instead one RFC 4662
+ * list subscription through the Front End's RLS: its contacts are written
+ * as a <service> of the user's rls-services document (one element,
+ * sip:<user>.m<application id>.<n>@<domain>, src/xcap/rls.c), then
+ * subscribed to with one SUBSCRIBE; the 201 waits for the XCAP write. The
+ * service is removed when the subscription ends.
  */
 #include <string.h>
 #include <re.h>
 #include "api.h"
+#include "conf.h"
 #include "repr.h"
+#include "sipua.h"
+#include "xcap.h"
 #include "ucwa.h"
 #include "ucwa_int.h"
 
@@ -40,7 +50,16 @@ struct psub {
 	uint32_t minutes;
 	struct wheel_entry timer; /* warning, then the end */
 	bool warned;
+	bool live;           /* created: visible, its timer running     */
 	struct list members; /* struct member */
+	/* RLS mode */
+	struct sipua_sub *list; /* the list subscription                */
+	struct sipua_sub *dead; /* ... ended: dropped when safe         */
+	struct xcap_rls *op;    /* the service being written            */
+	struct web_req *req;    /* the request waiting for op           */
+	struct le *mark;        /* last member before the change        */
+	bool stored;            /* the service is on the XCAP server    */
+	char service[UCWA_URI_MAX + 1];
 };
 
 static void psub_href(const struct psub *ps, char *buf, size_t size)
@@ -75,6 +94,19 @@ static void psub_destructor(void *arg)
 	struct psub *ps = arg;
 
 	wheel_cancel(&ps->timer);
+	mem_deref(ps->op);
+	if (ps->req) {
+		web_req_set_cancel(ps->req, NULL, NULL);
+		api_reply_error(ps->req, 503, "Service Unavailable",
+				"ServiceFailure", NULL,
+				"the presence subscription ended first");
+		mem_deref(ps->req);
+	}
+	/* Expires: 0, and the list is taken off the XCAP server */
+	mem_deref(ps->list);
+	mem_deref(ps->dead);
+	if (ps->stored)
+		(void)xcap_rls_delete(ucwa_xcap(ps->app), ps->service);
 	list_flush(&ps->members);
 	list_unlink(&ps->le);
 }
@@ -118,7 +150,7 @@ static struct psub *psub_find(const struct app *app, const struct pl *id)
 
 	for (le = app->psubs.head; le; le = le->next) {
 		struct psub *ps = le->data;
-		if (id->l && id->l < 10 && pl_u32(id) == ps->id)
+		if (ps->live && id->l && id->l < 10 && pl_u32(id) == ps->id)
 			return ps;
 	}
 	return NULL;
@@ -255,7 +287,8 @@ static bool duration(struct web_req *req, const struct repr_in *in,
  * error the request is answered and ps is as it was.
  */
 static bool add_uris(struct app *app, struct web_req *req,
-		     const struct repr_in *in, const char *key, struct psub *ps)
+		     const struct repr_in *in, const char *key, struct psub *ps,
+		     bool subscribe)
 {
 	char uris[UCWA_PSUB_URIS_MAX][UCWA_URI_MAX + 1];
 	size_t n = 0, i, j, fresh = 0;
@@ -300,7 +333,7 @@ static bool add_uris(struct app *app, struct web_req *req,
 			err = ENOMEM;
 			break;
 		}
-		err = ucwa_watch(&w, app, uris[i]);
+		err = ucwa_watch(&w, app, uris[i], subscribe);
 		if (err || is_member(ps, w)) {
 			mem_deref(m);
 			if (err)
@@ -344,12 +377,155 @@ static void post_added(struct psub *ps, struct le *mark)
 	}
 }
 
+/* The change is in place: answer, and tell the event channel. */
+static void finish(struct psub *ps, struct web_req *req)
+{
+	char href[UCWA_HREF_MAX];
+
+	if (ps->live) {
+		if (req)
+			reply_memberships(req, ps);
+		post_added(ps, ps->mark);
+		return;
+	}
+	ps->live = true;
+	psub_start(ps);
+	psub_href(ps, href, sizeof(href));
+	if (req)
+		reply_psub(req, ps, 201);
+	ucwa_people_post(ps->app, "added", "presenceSubscription", href, NULL,
+			 NULL, NULL);
+	post_added(ps, NULL);
+}
+
+static void list_notified(const struct sipua_presence *v, size_t n, void *arg)
+{
+	struct psub *ps = arg;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct watched *w = ucwa_watched_find(ps->app, v[i].uri);
+
+		if (w && is_member(ps, w))
+			ucwa_watched_notify(w, &v[i]);
+	}
+}
+
+static void list_closed(int err, uint16_t scode, void *arg)
+{
+	struct psub *ps = arg;
+	struct le *le;
+
+	log_info("ucwa: list subscription %s ended: %m (%u)", ps->service, err,
+		 scode);
+	ps->dead = ps->list;
+	ps->list = NULL;
+	for (le = ps->members.head; le; le = le->next) {
+		struct member *m = le->data;
+		ucwa_watched_ended(m->w, err);
+	}
+}
+
+static void req_gone(struct web_req *req, void *arg)
+{
+	struct psub *ps = arg;
+
+	(void)req;
+	ps->req = mem_deref(ps->req);
+}
+
+static void written(int err, void *arg)
+{
+	struct psub *ps = arg;
+	struct web_req *req = ps->req;
+	char user[AUTH_USER_MAX + 1];
+	struct sipua_id id;
+
+	ps->req = NULL;
+	if (req)
+		web_req_set_cancel(req, NULL, NULL);
+	if (!err) {
+		ps->stored = true;
+		if (!ps->list && !ps->app->reg)
+			err = ENOTCONN;
+	}
+	if (!err && !ps->list) {
+		ucwa_app_sipid(ps->app, user, sizeof(user), &id);
+		err = sipua_sub_alloc(&ps->list, ps->app->u->ua, ps->app->reg,
+				      &id, ps->service, true, 0, list_notified,
+				      list_closed, ps);
+	}
+	if (!err) {
+		finish(ps, req);
+		mem_deref(req);
+		return;
+	}
+
+	log_notice("ucwa: list %s for %s: %m", ps->service, ps->app->user, err);
+	if (req)
+		api_reply_error(req, 503, "Service Unavailable",
+				"ServiceFailure", NULL,
+				"the presence list cannot be written");
+	mem_deref(req);
+	if (!ps->live) {
+		mem_deref(ps);
+		return;
+	}
+	while (ps->members.tail != ps->mark)
+		mem_deref(ps->members.tail->data);
+}
+
+/* Write the list as it is now (RLS mode); finish() when written. */
+static int write_list(struct psub *ps, struct web_req *req)
+{
+	const char **uris;
+	struct le *le;
+	size_t n = 0;
+	int err;
+
+	uris = mem_zalloc(list_count(&ps->members) * sizeof(*uris) + 1, NULL);
+	if (!uris)
+		return ENOMEM;
+	for (le = ps->members.head; le; le = le->next) {
+		const struct member *m = le->data;
+		uris[n++] = ucwa_watched_uri(m->w);
+	}
+	err = xcap_rls_put(&ps->op, ucwa_xcap(ps->app), ps->service, uris, n,
+			   written, ps);
+	mem_deref(uris);
+	if (err)
+		return err;
+	ps->req = mem_ref(req);
+	web_req_set_cancel(req, req_gone, ps);
+	return 0;
+}
+
+static bool rls_mode(struct app *app)
+{
+	return app->u->conf->fe_rls && ucwa_xcap(app);
+}
+
+/* The members changed (after ps->mark): make it so on the Front End. */
+static void commit(struct psub *ps, struct web_req *req)
+{
+	int err;
+
+	if (!rls_mode(ps->app)) {
+		finish(ps, req);
+		return;
+	}
+	err = write_list(ps, req);
+	if (err) {
+		ps->req = mem_ref(req); /* written() answers it */
+		written(err, ps);
+	}
+}
+
 static void create(struct app *app, struct web_req *req)
 {
 	struct repr_in *in = NULL;
 	struct psub *ps = NULL;
 	const char *why = NULL;
-	char href[UCWA_HREF_MAX];
 
 	if (repr_in_json(&in, web_req_body(req), &why)) {
 		bad(req, why);
@@ -368,17 +544,16 @@ static void create(struct app *app, struct web_req *req)
 		limit(req, "too many presence subscriptions");
 		goto out;
 	}
-	if (!add_uris(app, req, in, "uris", ps))
+	if (!add_uris(app, req, in, "uris", ps, !rls_mode(app)))
 		goto out;
 
 	ps->id = ++app->psub_next;
+	(void)re_snprintf(ps->service, sizeof(ps->service), "sip:%b.m%s.%u@%s",
+			  app->user,
+			  (size_t)(strchr(app->user, '@') - app->user), app->id,
+			  ps->id, strchr(app->user, '@') + 1);
 	list_append(&app->psubs, &ps->le, ps);
-	psub_start(ps);
-	psub_href(ps, href, sizeof(href));
-	reply_psub(req, ps, 201);
-	ucwa_people_post(app, "added", "presenceSubscription", href, NULL, NULL,
-			 NULL);
-	post_added(ps, NULL);
+	commit(ps, req);
 	ps = NULL;
 
 out:
@@ -436,11 +611,15 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 		if (!post_m) {
 			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
 				  "Allow: POST\r\n");
+		} else if (ps->op) {
+			api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+					"the list is being written; try again");
 		} else if (repr_in_json(&in, web_req_body(req), &why)) {
 			bad(req, why);
-		} else if (add_uris(app, req, in, "contactUris", ps)) {
-			reply_memberships(req, ps);
-			post_added(ps, mark);
+		} else if (add_uris(app, req, in, "contactUris", ps,
+				    !rls_mode(app))) {
+			ps->mark = mark;
+			commit(ps, req);
 		}
 	} else {
 		api_reply_error(req, 404, "Not Found", "NotFound", NULL,

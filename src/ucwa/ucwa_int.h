@@ -129,6 +129,9 @@ const char *ucwa_me_availability(const struct app *app);
 
 /* people.c */
 void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub);
+/* The application's XCAP client, made when first needed; NULL when no
+ * XCAP server is configured. */
+struct xcap_client *ucwa_xcap(struct app *app);
 /* Path of a contact: <app>/people/contacts/<percent-encoded uri>. */
 int ucwa_contact_href(char *buf, size_t size, const struct app *app,
 		      const char *uri);
@@ -145,9 +148,17 @@ struct watched;
 void ucwa_people_post(struct app *app, const char *type, const char *rel,
 		      const char *href, const char *in_rel, const char *in_href,
 		      struct repr *emb);
-/* The contact's entry, subscribed; EOVERFLOW past UCWA_WATCHED_MAX. An
- * entry nobody holds is freed soon after (not within the call). */
-int ucwa_watch(struct watched **wp, struct app *app, const char *uri);
+/* The contact's entry (with its own SIP subscription when subscribe is
+ * true; else a list subscription feeds it); EOVERFLOW past
+ * UCWA_WATCHED_MAX. An entry nobody holds is freed soon after (not within
+ * the call). */
+int ucwa_watch(struct watched **wp, struct app *app, const char *uri,
+	       bool subscribe);
+struct sipua_presence;
+/* News of the contact from a NOTIFY (its own or a list's). */
+void ucwa_watched_notify(struct watched *w, const struct sipua_presence *v);
+/* Its subscription ended (err as sipua_sub_close_h). */
+void ucwa_watched_ended(struct watched *w, int err);
 struct watched *ucwa_watched_find(const struct app *app, const char *uri);
 void ucwa_watched_hold(struct watched *w);
 void ucwa_watched_release(struct watched *w);

@@ -10,6 +10,7 @@
  * bounds the whole request (digest round included).
  */
 #include <errno.h>
+#include <ctype.h>
 #include <string.h>
 #include <re.h>
 #include "core.h"
@@ -408,10 +409,36 @@ static void timeout_handler(void *arg)
 	req_done(req, ETIMEDOUT, 0, NULL, NULL);
 }
 
+/* A node selector in a path: what RFC 3986 allows in a segment stays,
+ * '/' separates steps, the rest ([ ] " = ...) is percent-encoded. */
+static int node_encode(struct mbuf *mb, const char *node)
+{
+	int err = 0;
+
+	for (; *node && !err; node++) {
+		uint8_t c = (uint8_t)*node;
+
+		if (isalnum(c) || strchr("-._~/@:+!$&'()*,;", c))
+			err = mbuf_write_u8(mb, c);
+		else
+			err = mbuf_printf(mb, "%%%02X", c);
+	}
+	return err;
+}
+
 int xcap_request(struct xcap_req **reqp, struct xcap_client *xc,
 		 const char *method, const char *auid, const char *ctype,
 		 const char *if_match, const struct pl *body, xcap_resp_h *h,
 		 void *arg)
+{
+	return xcap_node_request(reqp, xc, method, auid, NULL, ctype, if_match,
+				 body, h, arg);
+}
+
+int xcap_node_request(struct xcap_req **reqp, struct xcap_client *xc,
+		      const char *method, const char *auid, const char *node,
+		      const char *ctype, const char *if_match,
+		      const struct pl *body, xcap_resp_h *h, void *arg)
 {
 	struct xcap_req *req;
 	struct mbuf *path = NULL;
@@ -450,6 +477,10 @@ int xcap_request(struct xcap_req **reqp, struct xcap_client *xc,
 	err |= mbuf_write_str(path, "/users/");
 	err |= text_pct_encode(path, xui, strlen(xui));
 	err |= mbuf_write_str(path, "/index");
+	if (node) {
+		err |= mbuf_write_str(path, "/~~/");
+		err |= node_encode(path, node);
+	}
 	if (err)
 		goto out;
 	path->pos = 0;

@@ -101,6 +101,17 @@ int xcap_request(struct xcap_req **reqp, struct xcap_client *xc,
 		 const char *if_match, const struct pl *body, xcap_resp_h *h,
 		 void *arg);
 
+/**
+ * The same for one element of the document (RFC 4825 6.3): node is the
+ * node selector after "~~/", e.g. rls-services/service[@uri="sip:..."]
+ * (percent-encoded here). PUT with ctype "application/xcap-el+xml"
+ * writes or replaces the element, DELETE removes it.
+ */
+int xcap_node_request(struct xcap_req **reqp, struct xcap_client *xc,
+		      const char *method, const char *auid, const char *node,
+		      const char *ctype, const char *if_match,
+		      const struct pl *body, xcap_resp_h *h, void *arg);
+
 /*
  * resource-lists: groups of contacts
  */
@@ -280,5 +291,32 @@ int xcap_rules_get(struct xcap_op **opp, struct xcap_client *xc,
 int xcap_rules_put(struct xcap_op **opp, struct xcap_client *xc,
 		   const char *watcher, enum xcap_action action,
 		   enum xcap_privacy level, xcap_rules_h *h, void *arg);
+
+/*
+ * rls-services: one <service> per list subscribed through the Front End's
+ * RLS, written and removed as a single element (src/xcap/rls.c)
+ */
+
+/** Completion: 0 or the error of the request (see xcap_resp_h). */
+typedef void(xcap_done_h)(int err, void *arg);
+
+struct xcap_rls;
+
+/**
+ * Write (or replace) the service whose list is uris, for the presence
+ * package, creating the document when there is none.
+ *
+ * @param opp     Handle (drop it to cancel); cleared before h is called
+ * @param service The service's URI (no quote, CR or LF)
+ *
+ * @return 0, EINVAL, ENOMEM, EMSGSIZE, or a socket error
+ */
+int xcap_rls_put(struct xcap_rls **opp, struct xcap_client *xc,
+		 const char *service, const char *const *uris, size_t n,
+		 xcap_done_h *h, void *arg);
+
+/** Remove the service: sent and forgotten (the request keeps the client
+ * alive until it is answered). */
+int xcap_rls_delete(struct xcap_client *xc, const char *service);
 
 #endif

@@ -721,6 +721,17 @@ static void test_syntax(void)
 	EXPECT(&r, n, "max_headers", "out of range");
 	EXPECT(&r, n + 1, "listen", "IP:PORT");
 	EXPECT(&r, n + 3, "listen is already set at line 34");
+
+	/* [frontend] rls: yes or no, and only with an XCAP server */
+	build(&r, NULL, "[frontend]\nrls = maybe");
+	EXPECT1(&r, line_of(r.text, "rls ="), "rls = 'maybe'", "yes or no");
+	build(&r, NULL, "[frontend]\nrls = yes");
+	EXPECT1(&r, line_of(r.text, "rls ="), "needs the Front End's XCAP",
+		"xcap = IP:PORT");
+	build(&r, NULL, "[frontend]\nrls = Yes\nxcap = 127.0.0.1:8088");
+	CHECK(r.err == 0 && r.conf && r.conf->fe_rls);
+	build(&r, NULL, "[frontend]\nrls = off");
+	CHECK(r.err == 0 && r.conf && !r.conf->fe_rls);
 	result_reset(&r);
 }
 

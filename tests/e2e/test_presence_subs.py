@@ -1,6 +1,8 @@
 """Presence subscriptions through the API: the phone (alice) follows bob
 (baresip, a desktop) and carol (another phone, a mobility session) on the
-real Front End; their changes arrive as contactPresence events."""
+real Front End; their changes arrive as contactPresence events. Run twice:
+one SUBSCRIBE per contact, and one list subscription through the Front
+End's RLS ([frontend] rls = yes)."""
 import json
 import time
 import urllib.parse
@@ -8,6 +10,7 @@ import urllib.parse
 import pytest
 
 from baresip import Baresip
+from mobility import Mobilityd
 from ucwa_client import api, create, token
 
 BOB = "sip:bob@example.test"
@@ -17,6 +20,22 @@ PS = "/people/presenceSubscriptions"
 
 def enc(uri):
     return urllib.parse.quote(uri, safe="")
+
+
+@pytest.fixture(scope="module", params=["per-contact", "rls"])
+def mob(request, fe, tmp_path_factory):
+    extra = {"frontend": ["rls = yes"]} if request.param == "rls" else None
+    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe, extra=extra)
+    m.rls = request.param == "rls"
+    m.start()
+    yield m
+    assert m.stop() == 0, m.log()
+
+
+def rls_services(fe):
+    r = fe.xcap("GET", fe.xcap_path("alice", "rls-services", "index"),
+                "alice", "alice-secret")
+    return r.body.decode() if r.status == 200 else ""
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +108,7 @@ def presence_of(uri, availability):
     return pred
 
 
-def test_subscribe_to_bob_sees_his_changes(mob, alice, bob):
+def test_subscribe_to_bob_sees_his_changes(fe, mob, alice, bob):
     bob.set_presence("online")
     st, h, body = api(mob, alice["tok"], "POST", alice["app"] + PS,
                       {"duration": 11, "uris": [BOB]})
@@ -104,6 +123,12 @@ def test_subscribe_to_bob_sees_his_changes(mob, alice, bob):
     assert e["type"] == "added" and e["link"]["href"] == href
     e = wait_event(mob, alice, presence_of(BOB, "Online"))
     assert e["in"]["rel"] == "contact"
+    # with RLS, the list is a service of alice's rls-services document
+    services = rls_services(fe)
+    if mob.rls:
+        assert services.count("<service ") == 1 and BOB in services, services
+    else:
+        assert "<service " not in services, services
 
     # bob goes offline in his desktop client: alice's channel shows it
     bob.set_presence("offline")
@@ -133,6 +158,10 @@ def test_subscribe_to_bob_sees_his_changes(mob, alice, bob):
     assert api(mob, alice["tok"], "GET", href)[0] == 404
     st, _, body = api(mob, alice["tok"], "GET", alice["app"] + "/people/subscribedContacts")
     assert st == 200 and BOB not in body.decode()
+    deadline = time.time() + 10
+    while "<service " in rls_services(fe) and time.time() < deadline:
+        time.sleep(0.1)
+    assert "<service " not in rls_services(fe)
 
 
 def test_a_phone_contact_is_mobile(mob, alice, carol):
@@ -192,6 +221,8 @@ def test_bad_subscriptions(mob, alice, body):
 
 
 def test_limits(mob, alice, carol):
+    if mob.rls:
+        pytest.skip("the limits are the same with RLS (checked before any SIP)")
     uris = ["sip:u%d@example.test" % i for i in range(101)]
     st, _, out = api(mob, alice["tok"], "POST", alice["app"] + PS,
                      {"duration": 11, "uris": uris})
