@@ -30,6 +30,14 @@ struct evchan {
 	struct wheel_entry agg; /* aggregation of medium/low events  */
 	evchan_ack_h *ackh;
 	void *ack_arg;
+	evchan_save_h *saveh;
+	void *save_arg;
+	uint64_t saved_mark;  /* marks up to it are in a saved batch     */
+	uint64_t saving_mark; /* the batch being saved holds up to it    */
+	bool saving;          /* a batch waits for evchan_saved()        */
+	struct web_req *sreq; /* its request, until saved (reference)    */
+	struct web_req *held; /* a newer P-GET waiting for the save      */
+	bool restored;        /* evchan_restore() ran; no P-GET since    */
 };
 
 static void pev_destructor(void *arg)
@@ -68,6 +76,12 @@ static void destructor(void *arg)
 				"ApplicationNotFound",
 				"the application has ended");
 	release_pget(ch);
+	if (ch->sreq)
+		web_req_set_cancel(ch->sreq, NULL, NULL);
+	if (ch->held)
+		web_req_set_cancel(ch->held, NULL, NULL);
+	mem_deref(ch->sreq);
+	mem_deref(ch->held);
 	list_flush(&ch->sent);
 	list_flush(&ch->pending);
 	mem_deref(ch->wheel);
@@ -139,9 +153,8 @@ static void reply_batch(struct evchan *ch, struct web_req *req, uint64_t n,
 	mem_deref(e);
 }
 
-/* The client has the events of the batch issued: drop them, and tell the
- * owner the highest mark among them. */
-static void ack_sent(struct evchan *ch)
+/* The highest mark of the batch issued (0: none). */
+static uint64_t sent_mark(const struct evchan *ch)
 {
 	uint64_t mark = 0;
 	struct le *le;
@@ -151,6 +164,15 @@ static void ack_sent(struct evchan *ch)
 		if (p->mark > mark)
 			mark = p->mark;
 	}
+	return mark;
+}
+
+/* The client has the events of the batch issued: drop them, and tell the
+ * owner the highest mark among them. */
+static void ack_sent(struct evchan *ch)
+{
+	uint64_t mark = sent_mark(ch);
+
 	list_flush(&ch->sent);
 	if (mark && ch->ackh)
 		ch->ackh(mark, ch->ack_arg);
@@ -164,10 +186,90 @@ void evchan_set_ack_handler(struct evchan *ch, evchan_ack_h *h, void *arg)
 	ch->ack_arg = arg;
 }
 
-/* Make batch batch+1 of everything pending and answer the parked P-GET. */
+void evchan_set_save_handler(struct evchan *ch, evchan_save_h *h, void *arg)
+{
+	if (!ch)
+		return;
+	ch->saveh = h;
+	ch->save_arg = arg;
+}
+
+int evchan_restore(struct evchan *ch, uint64_t batch, uint64_t mark)
+{
+	struct le *le;
+
+	if (!ch || ch->batch || ch->pget || ch->saving ||
+	    batch > UINT64_MAX / 2)
+		return EINVAL;
+
+	/* the events of the saved batch (marked up to its mark) are that
+	 * batch again, in their order; the rest stays pending */
+	le = ch->pending.head;
+	while (le) {
+		struct pev *p = le->data;
+
+		le = le->next;
+		if (p->mark && p->mark <= mark) {
+			list_unlink(&p->le);
+			list_append(&ch->sent, &p->le, p);
+			--ch->npending;
+		}
+	}
+	ch->batch = batch;
+	ch->saved_mark = mark;
+	ch->restored = true;
+	return 0;
+}
+
+/* Move every element of src to the end of dst (the elements must learn
+ * their new list: a struct list cannot be copied). */
+static void move_all(struct list *dst, struct list *src)
+{
+	struct le *le;
+
+	while ((le = list_head(src)) != NULL) {
+		list_unlink(le);
+		list_append(dst, le, le->data);
+	}
+}
+
+/* Take the events of the batch issued back: they are pending again,
+ * before the newer ones. */
+static void unissue(struct evchan *ch)
+{
+	struct list tmp = LIST_INIT;
+
+	move_all(&tmp, &ch->pending);
+	move_all(&ch->pending, &ch->sent);
+	move_all(&ch->pending, &tmp);
+	ch->npending = list_count(&ch->pending);
+}
+
+static void saving_cancel(struct web_req *req, void *arg)
+{
+	struct evchan *ch = arg;
+
+	(void)req;
+	/* the app left: the batch is still saved, and asked again */
+	ch->sreq = mem_deref(ch->sreq);
+}
+
+static void held_cancel(struct web_req *req, void *arg)
+{
+	struct evchan *ch = arg;
+
+	(void)req;
+	ch->held = mem_deref(ch->held);
+}
+
+/* Make batch batch+1 of everything pending and answer the parked P-GET;
+ * when the batch holds marked events the owner has not saved yet, the
+ * answer waits for the owner to make the batch durable (evchan_saved):
+ * what an app was given must be what a restart gives again. */
 static void issue_batch(struct evchan *ch)
 {
 	struct web_req *req = ch->pget;
+	uint64_t mark;
 
 	ch->pget = NULL;
 	wheel_cancel(&ch->tmo);
@@ -175,19 +277,63 @@ static void issue_batch(struct evchan *ch)
 	web_req_set_cancel(req, NULL, NULL);
 
 	list_flush(&ch->sent);
-	ch->sent = ch->pending;
-	list_init(&ch->pending);
-	{
-		/* the list moved: its elements still point at the old head */
-		struct le *le;
-		for (le = ch->sent.head; le; le = le->next)
-			le->list = &ch->sent;
-	}
+	move_all(&ch->sent, &ch->pending);
 	ch->npending = 0;
 	++ch->batch;
 
+	mark = sent_mark(ch);
+	if (ch->saveh && mark > ch->saved_mark) {
+		ch->saving = true;
+		ch->saving_mark = mark;
+		ch->sreq = req;
+		web_req_set_cancel(req, saving_cancel, ch);
+		if (ch->saveh(ch->batch, mark, ch->save_arg))
+			evchan_saved(ch, EIO);
+		return;
+	}
+
 	reply_batch(ch, req, ch->batch, "next", ch->batch + 1);
 	mem_deref(req);
+}
+
+void evchan_saved(struct evchan *ch, int err)
+{
+	struct web_req *req, *held;
+
+	if (!ch || !ch->saving)
+		return;
+	ch->saving = false;
+	req = ch->sreq;
+	ch->sreq = NULL;
+	if (req)
+		web_req_set_cancel(req, NULL, NULL);
+
+	if (err) {
+		/* not durable: the app must not see it, and its number is
+		 * free again; the app asks again */
+		unissue(ch);
+		--ch->batch;
+		if (req)
+			api_reply_error(req, 503, "Service Unavailable",
+					"ServiceFailure", NULL,
+					"the events could not be stored; "
+					"ask again");
+	} else {
+		ch->saved_mark = ch->saving_mark;
+		if (req)
+			reply_batch(ch, req, ch->batch, "next", ch->batch + 1);
+	}
+	mem_deref(req);
+
+	/* a P-GET that came meanwhile is served now, as it would have
+	 * been */
+	held = ch->held;
+	ch->held = NULL;
+	if (held) {
+		web_req_set_cancel(held, NULL, NULL);
+		evchan_get(ch, held);
+		mem_deref(held);
+	}
 }
 
 static void tmo_handler(void *arg)
@@ -266,6 +412,12 @@ static const char *parse_params(const struct pl *query, struct params *p)
 	return NULL;
 }
 
+static void replaced(struct web_req *req)
+{
+	api_reply_error(req, 409, "Conflict", "Conflict", "PGetReplaced",
+			"a newer request for events replaced this one");
+}
+
 void evchan_get(struct evchan *ch, struct web_req *req)
 {
 	struct params p;
@@ -281,14 +433,27 @@ void evchan_get(struct evchan *ch, struct web_req *req)
 		return;
 	}
 
+	if (ch->saving) {
+		/* the batch issued is not durable yet: whatever this asks
+		 * for is answered once it is (the newer one wins) */
+		if (ch->held) {
+			struct web_req *old = ch->held;
+			ch->held = NULL;
+			web_req_set_cancel(old, NULL, NULL);
+			replaced(old);
+			mem_deref(old);
+		}
+		ch->held = mem_ref(req);
+		web_req_set_cancel(req, held_cancel, ch);
+		return;
+	}
+
 	/* one P-GET per application: the newer one wins (UCWA) */
 	if (ch->pget) {
 		struct web_req *old = ch->pget;
 		ch->pget = NULL;
 		release_pget(ch);
-		api_reply_error(old, 409, "Conflict", "Conflict",
-				"PGetReplaced",
-				"a newer request for events replaced this one");
+		replaced(old);
 		mem_deref(old);
 	}
 
@@ -296,6 +461,16 @@ void evchan_get(struct evchan *ch, struct web_req *req)
 		ch->low_ms = (uint32_t)p.low * 1000;
 	if (p.medium != UINT64_MAX)
 		ch->medium_ms = (uint32_t)p.medium * 1000;
+
+	if (ch->restored && p.has_ack && p.ack > ch->batch + 1) {
+		/* The first P-GET after a restart, from an app that had
+		 * batches after the last one saved: those held no marked
+		 * event, and asking for ack-1's successor means the saved
+		 * batch was acknowledged. The numbering the app holds
+		 * goes on; what is pending is its next batch. */
+		ack_sent(ch);
+		ch->batch = p.ack - 1;
+	}
 
 	if (ch->overflow || !p.has_ack ||
 	    (p.ack != ch->batch && p.ack != ch->batch + 1) ||
@@ -307,11 +482,17 @@ void evchan_get(struct evchan *ch, struct web_req *req)
 			list_flush(&ch->pending);
 			ch->npending = 0;
 			ch->overflow = false;
+		} else if (ch->restored && !list_isempty(&ch->sent)) {
+			/* what a restart brought back is delivered after
+			 * the resync, not dropped with it */
+			unissue(ch);
 		}
+		ch->restored = false;
 		reply_batch(ch, req, p.has_ack ? p.ack : 0, "resync",
 			    ch->batch + 1);
 		return;
 	}
+	ch->restored = false;
 
 	if (p.ack == ch->batch) {
 		/* the answer to this batch was lost: the same again */
@@ -402,7 +583,7 @@ int evchan_post(struct evchan *ch, const struct evchan_event *in)
 	++ch->npending;
 
 	if (!ch->pget)
-		return 0;
+		return 0; /* also while a batch is being saved */
 
 	if (in->prio == EVCHAN_HIGH) {
 		issue_batch(ch);

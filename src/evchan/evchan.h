@@ -54,6 +54,11 @@ struct evchan_event {
 /** The client acknowledged every event marked up to mark. */
 typedef void(evchan_ack_h)(uint64_t mark, void *arg);
 
+/** Batch number batch, holding events marked up to mark, is about to be
+ * answered: make (batch, mark) durable, then call evchan_saved(). Return
+ * 0 if the save was started, else an error (the batch is taken back). */
+typedef int(evchan_save_h)(uint64_t batch, uint64_t mark, void *arg);
+
 struct evchan;
 
 /**
@@ -81,6 +86,37 @@ void evchan_get(struct evchan *ch, struct web_req *req);
 /** Be told when acknowledged events had marks (to delete them from the
  * store: an event is removed only by the client's ack). */
 void evchan_set_ack_handler(struct evchan *ch, evchan_ack_h *h, void *arg);
+
+/**
+ * Be asked to save the batch numbering before an answer that holds marked
+ * events newer than the last saved ones goes out (evchan_save_h). Events
+ * are only ever given to the app in a batch whose number and mark are
+ * durable, so that after a restart (evchan_restore) the app's next P-GET
+ * gets every event it has not acknowledged, exactly once. Batches without
+ * new marked events are not saved (nothing durable depends on them).
+ */
+void evchan_set_save_handler(struct evchan *ch, evchan_save_h *h, void *arg);
+
+/**
+ * The save asked by evchan_save_h is done: err 0 answers the P-GET with
+ * the batch; an error takes the batch back (its events are pending again,
+ * the P-GET gets 503). P-GETs that came meanwhile are served then.
+ */
+void evchan_saved(struct evchan *ch, int err);
+
+/**
+ * Bring back a channel after a restart, once the unacknowledged marked
+ * events were posted again (in mark order): batch is the number saved
+ * last and mark its highest mark. The events marked up to mark become
+ * batch again (the app may ask for it again: ack=batch); the others are
+ * pending. The first P-GET then may also be ack=N above batch+1 (the app
+ * had empty or unmarked batches after the saved one, which acknowledged
+ * it): the numbering continues from there and the pending events are
+ * batch N. If it must resync, the events come after the resync.
+ *
+ * @return 0, or EINVAL if the channel was used already
+ */
+int evchan_restore(struct evchan *ch, uint64_t batch, uint64_t mark);
 
 /** Number of the batch last issued (0: none yet). */
 uint64_t evchan_batch(const struct evchan *ch);

@@ -3,6 +3,11 @@
  * acks, a lost answer asked again, parking, priorities and aggregation,
  * merging, PGetReplaced, resync, timeout, the app going away, XML.
  *
+ * Saving and restoring: a batch with marked events is answered only once
+ * the owner saved it; a restored channel gives the saved batch again, or
+ * acknowledges it and goes on with the app's numbering, or delivers the
+ * events after a resync.
+ *
  * The wheel runs on a clock of our own (real time plus an offset) so that
  * the 180 s minimum timeout can be crossed at once.
  */
@@ -85,9 +90,97 @@ static void on_ack(uint64_t mark, void *arg)
 	++acked_calls;
 }
 
+/*
+ * Save and restore: channels 2.. on /a/<n>/events, each with a save
+ * handler that finishes 50 ms later (or fails at once when told).
+ */
+enum { NCH = 6 };
+static struct evchan *chs[NCH];
+static uint64_t save_batch[NCH], save_mark[NCH];
+static unsigned save_calls[NCH];
+static bool save_fail[NCH];
+static struct tmr save_tmr[NCH];
+static void (*volatile want_fn)(void);
+
+static void save_done(void *arg)
+{
+	evchan_saved(chs[(uintptr_t)arg], 0);
+}
+
+static int on_save(uint64_t batch, uint64_t mark, void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+
+	save_batch[i] = batch;
+	save_mark[i] = mark;
+	++save_calls[i];
+	if (save_fail[i]) {
+		save_fail[i] = false;
+		return EIO;
+	}
+	tmr_start(&save_tmr[i], 50, save_done, arg);
+	return 0;
+}
+
+static void post_marked(struct evchan *c, uint64_t mark)
+{
+	struct evchan_event e;
+	char href[64];
+
+	memset(&e, 0, sizeof(e));
+	snprintf(href, sizeof(href), "/a/x/messages/%llu",
+		 (unsigned long long)mark);
+	e.prio = EVCHAN_HIGH;
+	e.ev.sender_rel = "conversation";
+	e.ev.sender_href = "/a/x/conv";
+	e.ev.type = "completed";
+	e.ev.rel = "message";
+	e.ev.href = href;
+	e.mark = mark;
+	(void)evchan_post(c, &e);
+}
+
+/* Channels 3..5 as after a restart: events 1..3 stored, batch 5 saved
+ * with mark 2 (events 1 and 2 were in it). */
+static void setup_restored(void)
+{
+	char href[32];
+	uintptr_t i;
+	uint64_t m;
+
+	for (i = 2; i < NCH; i++) {
+		snprintf(href, sizeof(href), "/a/%u/events", (unsigned)i);
+		(void)evchan_alloc(&chs[i], wheel, href);
+		evchan_set_save_handler(chs[i], on_save, (void *)i);
+		evchan_set_ack_handler(chs[i], on_ack, NULL);
+		if (i == 2)
+			continue;
+		for (m = 1; m <= 3; m++)
+			post_marked(chs[i], m);
+		(void)evchan_restore(chs[i], 5, 2);
+	}
+}
+
+static uint64_t next_mark = 11;
+
+static void post_ch2(void)
+{
+	post_marked(chs[2], next_mark++);
+}
+
+static void fail_next_ch2(void)
+{
+	save_fail[2] = true;
+	post_ch2();
+}
+
 static void clock_tick(void *arg)
 {
 	(void)arg;
+	if (want_fn) {
+		want_fn();
+		want_fn = NULL;
+	}
 	if (want_post != NONE) {
 		post(want_post);
 		want_post = NONE;
@@ -103,8 +196,13 @@ static void clock_tick(void *arg)
 static void handler(struct web_req *req, void *arg)
 {
 	(void)arg;
-	if (!pl_strcmp(web_req_path(req), "/a/1/events"))
+	const struct pl *path = web_req_path(req);
+
+	if (!pl_strcmp(path, "/a/1/events"))
 		evchan_get(ch, req);
+	else if (path->l == 11 && !strncmp(path->p, "/a/", 3) &&
+		 path->p[3] >= '2' && path->p[3] < '0' + NCH)
+		evchan_get(chs[path->p[3] - '0'], req);
 	else
 		web_reply_text(req, 404, "Not Found", "no");
 }
@@ -117,14 +215,21 @@ static void ask(enum post what)
 		usleep(1000);
 }
 
+static void ask_fn(void (*fn)(void))
+{
+	want_fn = fn;
+	while (want_fn)
+		usleep(1000);
+}
+
 static int get(struct client *c, const char *query, const char *accept,
 	       char *buf, size_t n)
 {
 	char req[512];
 
 	snprintf(req, sizeof(req),
-		 "GET /a/1/events?%s HTTP/1.1\r\nHost: t\r\nAccept: %s\r\n\r\n",
-		 query, accept);
+		 "GET /a/%s HTTP/1.1\r\nHost: t\r\nAccept: %s\r\n\r\n", query,
+		 accept);
 	if (client_send(c, req))
 		return -1;
 	return client_response(c, buf, n);
@@ -153,9 +258,9 @@ static void scenario(void)
 
 	/* 0: an event pending before the first P-GET comes at once */
 	ask(LOW_X);
-	st[0] = get(&c, "ack=1", J, r[0], sizeof(r[0]));
+	st[0] = get(&c, "1/events?ack=1", J, r[0], sizeof(r[0]));
 	/* 1: the answer was lost: ack=1 again gives the same batch */
-	st[1] = get(&c, "ack=1", J, r[1], sizeof(r[1]));
+	st[1] = get(&c, "1/events?ack=1", J, r[1], sizeof(r[1]));
 
 	/* 2: ack=2 parks; a high priority event answers at once */
 	client_send(&c, "GET /a/1/events?ack=2 HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -187,10 +292,10 @@ static void scenario(void)
 	client_close(&c2);
 
 	/* 6: out of range: resync */
-	st[6] = get(&c, "ack=99", J, r[6], sizeof(r[6]));
+	st[6] = get(&c, "1/events?ack=99", J, r[6], sizeof(r[6]));
 
 	/* 7: bad parameters */
-	st[7] = get(&c, "ack=5&timeout=5", J, r[7], sizeof(r[7]));
+	st[7] = get(&c, "1/events?ack=5&timeout=5", J, r[7], sizeof(r[7]));
 
 	/* 8: nothing happens: an empty batch at the timeout (our clock
 	 * jumps past 180 s) */
@@ -207,7 +312,59 @@ static void scenario(void)
 	usleep(100 * 1000);
 	ask(HIGH_INV);
 	client_connect(&c, port, false, NULL);
-	st[9] = get(&c, "ack=6", "application/xml", r[9], sizeof(r[9]));
+	st[9] =
+	    get(&c, "1/events?ack=6", "application/xml", r[9], sizeof(r[9]));
+	client_close(&c);
+}
+
+static char sr[16][8192];
+static int sst[16];
+static uint64_t swaited[16];
+
+static void scenario_save(void)
+{
+	const char *J = "application/json";
+	struct client c, c2;
+	uint64_t t;
+
+	if (client_connect(&c, port, false, NULL))
+		return;
+
+	/* 0: a marked event is answered only after its save (50 ms) */
+	ask_fn(post_ch2);
+	t = now_ms();
+	sst[0] = get(&c, "2/events?ack=1", J, sr[0], sizeof(sr[0]));
+	swaited[0] = now_ms() - t;
+
+	/* 1, 2: a newer P-GET while a save runs waits for it and then gets
+	 * what it asked for; the older one is answered with the batch */
+	client_send(&c, "GET /a/2/events?ack=2 HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100 * 1000);
+	ask_fn(post_ch2);
+	client_connect(&c2, port, false, NULL);
+	sst[2] = get(&c2, "2/events?ack=2", J, sr[2], sizeof(sr[2]));
+	sst[1] = client_response(&c, sr[1], sizeof(sr[1]));
+	client_close(&c2);
+
+	/* 3, 4: a failed save: 503, the events stay for the next P-GET */
+	client_send(&c, "GET /a/2/events?ack=3 HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100 * 1000);
+	ask_fn(fail_next_ch2);
+	sst[3] = client_response(&c, sr[3], sizeof(sr[3]));
+	sst[4] = get(&c, "2/events?ack=3", J, sr[4], sizeof(sr[4]));
+
+	/* 5, 6: restored: the saved batch again, then its ack and the
+	 * rest as the next batch */
+	sst[5] = get(&c, "3/events?ack=5", J, sr[5], sizeof(sr[5]));
+	sst[6] = get(&c, "3/events?ack=6", J, sr[6], sizeof(sr[6]));
+
+	/* 7: restored, the app was further on (empty batches after the
+	 * saved one): the saved batch is acknowledged, numbering goes on */
+	sst[7] = get(&c, "4/events?ack=9", J, sr[7], sizeof(sr[7]));
+
+	/* 8, 9: restored, an ack out of range: resync, then everything */
+	sst[8] = get(&c, "5/events?ack=2", J, sr[8], sizeof(sr[8]));
+	sst[9] = get(&c, "5/events?ack=6", J, sr[9], sizeof(sr[9]));
 	client_close(&c);
 }
 
@@ -238,6 +395,7 @@ int main(void)
 	CHECK(err == 0);
 	port = web_srv_port(srv, 0);
 
+	setup_restored();
 	client_done = 0;
 	{
 		pthread_t t;
@@ -286,7 +444,57 @@ int main(void)
 	 * owner once, with its mark */
 	CHECK(acked_calls == 1 && acked_mark == 7);
 
+	acked_calls = 0;
+	client_done = 0;
+	{
+		pthread_t t;
+		pthread_create(&t, NULL, client_thread, (void *)scenario_save);
+		tmr_start(&clock_tmr, 2, clock_tick, NULL);
+		(void)re_main(NULL);
+		pthread_join(t, NULL);
+	}
+
+	/* 0 */
+	CHECK(sst[0] == 200 && strstr(sr[0], "messages/11"));
+	CHECK(swaited[0] >= 45);
+	/* 1, 2 */
+	CHECK(strstr(sr[1], "\"self\":{\"href\":\"/a/2/events?ack=2\"}"));
+	CHECK(sst[2] == 200 &&
+	      !strcmp(strstr(sr[1], "\r\n\r\n"), strstr(sr[2], "\r\n\r\n")));
+	CHECK(strstr(sr[1], "messages/12") && !strstr(sr[1], "messages/11"));
+	/* 3, 4 */
+	CHECK(sst[3] == 503 && strstr(sr[3], "ServiceFailure"));
+	CHECK(sst[4] == 200 && strstr(sr[4], "messages/13"));
+	CHECK(save_calls[2] == 4 && save_mark[2] == 13);
+	CHECK(strstr(sr[4], "\"self\":{\"href\":\"/a/2/events?ack=3\"}"));
+	/* 5, 6 */
+	CHECK(sst[5] == 200 && strstr(sr[5], "messages/1\"") &&
+	      strstr(sr[5], "messages/2\"") && !strstr(sr[5], "messages/3"));
+	CHECK(strstr(sr[5], "\"next\":{\"href\":\"/a/3/events?ack=6\"}"));
+	CHECK(sst[6] == 200 && strstr(sr[6], "messages/3") &&
+	      !strstr(sr[6], "messages/2"));
+	CHECK(save_batch[3] == 6 && save_mark[3] == 3);
+	/* 7 */
+	CHECK(sst[7] == 200 && strstr(sr[7], "messages/3") &&
+	      !strstr(sr[7], "messages/1"));
+	CHECK(strstr(sr[7], "\"next\":{\"href\":\"/a/4/events?ack=10\"}"));
+	CHECK(evchan_batch(chs[4]) == 9 && save_batch[4] == 9);
+	/* 8, 9 */
+	CHECK(sst[8] == 200 && strstr(sr[8], "\"resync\":{\"href\":"
+					     "\"/a/5/events?ack=6\"}"));
+	CHECK(sst[9] == 200 && strstr(sr[9], "messages/1\"") &&
+	      strstr(sr[9], "messages/2\"") && strstr(sr[9], "messages/3"));
+	/* acks told: ch3 (ack=6: mark 2), ch4 (ack=9: mark 2), ch2 twice */
+	CHECK(acked_calls == 4);
+
 	tmr_cancel(&clock_tmr);
+	{
+		unsigned i;
+		for (i = 2; i < NCH; i++) {
+			tmr_cancel(&save_tmr[i]);
+			mem_deref(chs[i]);
+		}
+	}
 	mem_deref(srv);
 	mem_deref(ch);
 	mem_deref(wheel);
