@@ -142,11 +142,13 @@ static int print_stderr(const char *p, size_t size, void *arg)
 }
 
 /* The token service, by the token's last character: a valid user homed
- * here, one homed on another pool, one with no home, or a bad token. */
-static int auth_handler(const struct pl *authorization, enum ad_user_status *st,
-			char *redirect, size_t size, void *arg)
+ * here, one homed on another pool, one with no home, or a bad token
+ * (answered at once, as for a token known in memory). */
+static int auth_handler(void **chkp, const struct pl *authorization,
+			ad_auth_done_h *doneh, void *done_arg, void *arg)
 {
 	(void)arg;
+	*chkp = NULL;
 
 	if (!authorization->l)
 		return EACCES;
@@ -154,18 +156,18 @@ static int auth_handler(const struct pl *authorization, enum ad_user_status *st,
 	switch (authorization->p[authorization->l - 1] & 3) {
 
 	case 0:
-		*st = AD_USER_HERE;
+		doneh(0, AD_USER_HERE, NULL, done_arg);
 		return 0;
 
 	case 1:
-		*st = AD_USER_ELSEWHERE;
-		(void)re_snprintf(redirect, size,
-				  "https://pool2.example.test/Autodiscover/"
-				  "AutodiscoverService.svc/root/oauth/user");
+		doneh(0, AD_USER_ELSEWHERE,
+		      "https://pool2.example.test/Autodiscover/"
+		      "AutodiscoverService.svc/root/oauth/user",
+		      done_arg);
 		return 0;
 
 	case 2:
-		*st = AD_USER_UNKNOWN;
+		doneh(0, AD_USER_UNKNOWN, NULL, done_arg);
 		return 0;
 
 	default:

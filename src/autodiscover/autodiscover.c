@@ -20,7 +20,6 @@
 
 enum {
 	AD_LINKS_MAX = 48, /* links in one document (custom links included) */
-	AD_HREF_MAX = 1024,
 };
 
 enum ad_kind {
@@ -33,6 +32,7 @@ struct autodiscover {
 	struct conf *conf;
 	ad_auth_h *authh;
 	void *auth_arg;
+	struct list waits; /* struct uwait: user requests being checked */
 };
 
 struct ad_link {
@@ -71,6 +71,7 @@ static void destructor(void *arg)
 {
 	struct autodiscover *ad = arg;
 
+	list_flush(&ad->waits);
 	mem_deref(ad->conf);
 }
 
@@ -420,38 +421,123 @@ static void send_user_challenge(struct ctx *c)
 		  own_base(c));
 }
 
+/* A built document with the operator's links, or 500 if it did not fit. */
+static void send_built(struct ctx *c, struct ad_doc *doc, int err)
+{
+	if (!err)
+		err = add_custom(doc, c->conf);
+	if (!err)
+		send_doc(c, doc);
+	else
+		web_reply_text(c->req, 500, "Internal Server Error",
+			       "autodiscover document too large");
+}
+
+/* The user document for a signed-in user homed here. */
+static void send_user(struct ctx *c)
+{
+	struct ad_doc doc;
+
+	memset(&doc, 0, sizeof(doc));
+	doc.kind = c->kind;
+	doc.internal = c->internal;
+	send_built(c, &doc, build_user(&doc, c));
+}
+
+/* A request for the user resource while its token is checked. */
+struct uwait {
+	struct le le; /* in ad->waits */
+	struct ctx c; /* c.req: a reference */
+	void *chk;
+	struct tmr tmr; /* frees it once the check's stack unwound */
+	bool in_call;   /* inside ad->authh */
+	bool done;
+};
+
+static void uwait_destructor(void *arg)
+{
+	struct uwait *w = arg;
+
+	list_unlink(&w->le);
+	tmr_cancel(&w->tmr);
+	mem_deref(w->chk);
+	web_req_set_cancel(w->c.req, NULL, NULL);
+	mem_deref(w->c.req);
+}
+
+static void uwait_free(void *arg)
+{
+	mem_deref(arg);
+}
+
+static void uwait_cancel(struct web_req *req, void *arg)
+{
+	(void)req;
+	/* the client left: the check is dropped with it */
+	mem_deref(arg);
+}
+
 /*
  * The user resource (MS-OCDISCWS 3.1.5.3): 401 without a valid token; 404
  * with an empty body for a user with no home; a single Redirect for a user
- * homed on another pool. Returns true when the caller should answer with
- * the full user document.
+ * homed on another pool; else the full user document.
  */
-static bool user_resource(struct autodiscover *ad, struct ctx *c,
-			  struct ad_doc *doc)
+static void user_checked(int err, enum ad_user_status st, const char *redirect,
+			 void *arg)
 {
-	char redirect[AD_HREF_MAX] = "";
-	enum ad_user_status st;
-	struct pl authz;
+	struct uwait *w = arg;
+	struct ctx *c = &w->c;
+	struct ad_doc doc;
 
-	if (!ad->authh || !web_req_header(c->req, "Authorization", &authz) ||
-	    ad->authh(&authz, &st, redirect, sizeof(redirect), ad->auth_arg)) {
+	w->done = true;
+	web_req_set_cancel(c->req, NULL, NULL);
+	if (err) {
 		send_user_challenge(c);
-		return false;
-	}
-
-	switch (st) {
-
-	case AD_USER_HERE:
-		return true;
-
-	case AD_USER_ELSEWHERE:
-		(void)add_link(doc, "Redirect", "redirect", "%s", redirect);
-		send_doc(c, doc);
-		return false;
-
-	default:
+	} else if (st == AD_USER_HERE) {
+		send_user(c);
+	} else if (st == AD_USER_ELSEWHERE) {
+		memset(&doc, 0, sizeof(doc));
+		doc.kind = c->kind;
+		doc.internal = c->internal;
+		(void)add_link(&doc, "Redirect", "redirect", "%s",
+			       redirect ? redirect : "");
+		send_doc(c, &doc);
+	} else {
 		web_reply(c->req, 404, "Not Found", NULL, NULL, 0, NULL);
-		return false;
+	}
+	if (!w->in_call)
+		tmr_start(&w->tmr, 0, uwait_free, w);
+}
+
+static void user_resource(struct autodiscover *ad, struct ctx *c)
+{
+	struct uwait *w;
+	struct pl authz;
+	int err;
+
+	if (!ad->authh || !web_req_header(c->req, "Authorization", &authz)) {
+		send_user_challenge(c);
+		return;
+	}
+	w = mem_zalloc(sizeof(*w), uwait_destructor);
+	if (!w) {
+		web_reply_text(c->req, 503, "Service Unavailable",
+			       "out of memory");
+		return;
+	}
+	w->c = *c;
+	w->c.req = mem_ref(c->req);
+	web_req_set_cancel(w->c.req, uwait_cancel, w);
+	list_append(&ad->waits, &w->le, w);
+
+	w->in_call = true;
+	err = ad->authh(&w->chk, &authz, user_checked, w, ad->auth_arg);
+	w->in_call = false;
+	if (err) {
+		send_user_challenge(c);
+		mem_deref(w);
+	} else if (w->done) {
+		mem_deref(w);
 	}
 }
 
@@ -567,20 +653,11 @@ bool autodiscover_handle(struct autodiscover *ad, struct web_req *req)
 		break;
 
 	case AD_USER:
-		if (!user_resource(ad, &c, &doc))
-			return true;
-		err = build_user(&doc, &c);
-		break;
-	}
-
-	if (!err)
-		err = add_custom(&doc, c.conf);
-	if (!err) {
-		send_doc(&c, &doc);
+		/* answered when its token is checked */
+		user_resource(ad, &c);
 		return true;
 	}
 
-	web_reply_text(req, 500, "Internal Server Error",
-		       "autodiscover document too large");
+	send_built(&c, &doc, err);
 	return true;
 }

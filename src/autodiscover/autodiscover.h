@@ -20,6 +20,7 @@ enum {
 	AD_QUERY_MAX = 2048, /* bytes of the whole query string        */
 	AD_VALUE_MAX = 512,  /* bytes of one decoded parameter value   */
 	AD_DOMAIN_MAX = 253, /* bytes of a domain name (RFC 1035 2.3.4) */
+	AD_HREF_MAX = 1024,  /* bytes of a link (a redirect included)   */
 };
 
 /** What a query names (parsed by ad_query_parse()). */
@@ -63,18 +64,32 @@ enum ad_user_status {
 };
 
 /**
- * Token check for the user resource, provided by the token service.
+ * Result of a token check: err 0 and where the user is homed (redirect:
+ * the URL for AD_USER_ELSEWHERE, borrowed), else an error (the client
+ * gets 401).
+ */
+typedef void(ad_auth_done_h)(int err, enum ad_user_status st,
+			     const char *redirect, void *arg);
+
+/**
+ * Token check for the user resource, provided by the token service. It
+ * answers at once (a token known in memory: doneh runs before the call
+ * returns) or later (a token known only from the store, e.g. right after
+ * a restart).
  *
+ * @param chkp          Returns a new reference to a handle while the check
+ *                      is under way (NULL once doneh ran): dropping it
+ *                      cancels doneh
  * @param authorization Value of the Authorization header (borrowed)
- * @param st            Returns where the user is homed
- * @param redirect      Returns the redirect URL for AD_USER_ELSEWHERE
- * @param size          Size of redirect
+ * @param doneh         Completion, called once
+ * @param done_arg      Its argument
  * @param arg           Handler argument
  *
- * @return 0 if the token is valid, else an error (the client gets 401)
+ * @return 0 if doneh ran or will run, else an error (401; doneh does not
+ *         run)
  */
-typedef int(ad_auth_h)(const struct pl *authorization, enum ad_user_status *st,
-		       char *redirect, size_t size, void *arg);
+typedef int(ad_auth_h)(void **chkp, const struct pl *authorization,
+		       ad_auth_done_h *doneh, void *done_arg, void *arg);
 
 /** Install the token check; without one the user resource answers 401. */
 void autodiscover_set_auth(struct autodiscover *ad, ad_auth_h *h, void *arg);

@@ -85,31 +85,88 @@ static void web_handler(struct web_req *req, void *arg)
 	not_found(req);
 }
 
-/* The autodiscover user resource asks who a bearer token belongs to. */
-static int ad_auth(const struct pl *authorization, enum ad_user_status *st,
-		   char *redirect, size_t size, void *arg)
+/* Where user is homed: here, another pool (redirect) or nowhere. */
+static enum ad_user_status user_home(const struct service *svc,
+				     const char *user, char *redirect,
+				     size_t size)
 {
-	struct service *svc = arg;
 	const struct conf_redirect *r;
-	const char *user, *at;
+	const char *at = strchr(user, '@');
 	struct pl dom;
-	int err;
 
-	err = auth_verify(svc->auth, authorization, &user);
-	if (err)
-		return err;
-
-	at = strchr(user, '@');
 	pl_set_str(&dom, at ? at + 1 : "");
 	r = conf_redirect_find(svc->conf, &dom);
 	if (r) {
 		(void)re_snprintf(redirect, size, "%s", r->href);
-		*st = AD_USER_ELSEWHERE;
-	} else {
-		*st = conf_serves_domain(svc->conf, &dom) ? AD_USER_HERE
-							  : AD_USER_UNKNOWN;
+		return AD_USER_ELSEWHERE;
 	}
-	return 0;
+	return conf_serves_domain(svc->conf, &dom) ? AD_USER_HERE
+						   : AD_USER_UNKNOWN;
+}
+
+/* A token of the autodiscover user resource read from the store. */
+struct ad_check {
+	struct service *svc;
+	struct auth_check *chk;
+	ad_auth_done_h *doneh;
+	void *arg;
+};
+
+static void ad_check_destructor(void *arg)
+{
+	struct ad_check *c = arg;
+
+	mem_deref(c->chk);
+}
+
+static void ad_verified(int err, const char *user, void *arg)
+{
+	struct ad_check *c = arg;
+	char redirect[AD_HREF_MAX] = "";
+	enum ad_user_status st = AD_USER_UNKNOWN;
+
+	if (!err)
+		st = user_home(c->svc, user, redirect, sizeof(redirect));
+	/* the autodiscover side drops c (later, not from in here) */
+	c->doneh(err, st, redirect, c->arg);
+}
+
+/* The autodiscover user resource asks who a bearer token belongs to: in
+ * memory at once, else from the store (a token of another instance, or of
+ * this one before a restart), as the API does. */
+static int ad_auth(void **chkp, const struct pl *authorization,
+		   ad_auth_done_h *doneh, void *done_arg, void *arg)
+{
+	struct service *svc = arg;
+	char redirect[AD_HREF_MAX] = "";
+	struct ad_check *c;
+	const char *user;
+	int err;
+
+	*chkp = NULL;
+	err = auth_verify(svc->auth, authorization, &user);
+	if (!err) {
+		enum ad_user_status st =
+		    user_home(svc, user, redirect, sizeof(redirect));
+		doneh(0, st, redirect, done_arg);
+		return 0;
+	}
+	if (err != ENOENT)
+		return err;
+
+	c = mem_zalloc(sizeof(*c), ad_check_destructor);
+	if (!c)
+		return ENOMEM;
+	c->svc = svc;
+	c->doneh = doneh;
+	c->arg = done_arg;
+	err = auth_verify_async(&c->chk, svc->auth, authorization, ad_verified,
+				c);
+	if (err)
+		mem_deref(c);
+	else
+		*chkp = c;
+	return err;
 }
 
 static int add_vhosts(struct service *svc)

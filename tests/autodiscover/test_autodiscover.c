@@ -97,21 +97,59 @@ static uint16_t tls_port;
 static char ru[8192], rr[4096], rn[4096], r401[4096], rj[4096];
 static int su, sr, sn, s401, sj;
 
-static int auth_check(const struct pl *authz, enum ad_user_status *st,
-		      char *redirect, size_t size, void *arg)
+static char rl[8192], rlb[4096];
+static int sl, slb;
+static unsigned checks_freed;
+
+/* A check that answers later (as one reading the store does). */
+struct later {
+	struct tmr tmr;
+	bool ok;
+	ad_auth_done_h *doneh;
+	void *arg;
+};
+
+static void later_destructor(void *arg)
+{
+	struct later *l = arg;
+
+	tmr_cancel(&l->tmr);
+	++checks_freed;
+}
+
+static void later_fire(void *arg)
+{
+	struct later *l = arg;
+
+	l->doneh(l->ok ? 0 : EACCES, AD_USER_HERE, NULL, l->arg);
+}
+
+static int auth_check(void **chkp, const struct pl *authz,
+		      ad_auth_done_h *doneh, void *done_arg, void *arg)
 {
 	(void)arg;
+	*chkp = NULL;
 	if (!pl_strcmp(authz, "Bearer cwt=here"))
-		*st = AD_USER_HERE;
-	else if (!pl_strcmp(authz, "Bearer cwt=away")) {
-		*st = AD_USER_ELSEWHERE;
-		re_snprintf(redirect, size,
-			    "https://pool2.example.test/"
-			    "Autodiscover/AutodiscoverService"
-			    ".svc/root/oauth/user");
-	} else if (!pl_strcmp(authz, "Bearer cwt=nohome"))
-		*st = AD_USER_UNKNOWN;
-	else
+		doneh(0, AD_USER_HERE, NULL, done_arg);
+	else if (!pl_strcmp(authz, "Bearer cwt=away"))
+		doneh(0, AD_USER_ELSEWHERE,
+		      "https://pool2.example.test/"
+		      "Autodiscover/AutodiscoverService"
+		      ".svc/root/oauth/user",
+		      done_arg);
+	else if (!pl_strcmp(authz, "Bearer cwt=nohome"))
+		doneh(0, AD_USER_UNKNOWN, NULL, done_arg);
+	else if (!pl_strcmp(authz, "Bearer cwt=later") ||
+		 !pl_strcmp(authz, "Bearer cwt=laterbad")) {
+		struct later *l = mem_zalloc(sizeof(*l), later_destructor);
+		if (!l)
+			return ENOMEM;
+		l->ok = !pl_strcmp(authz, "Bearer cwt=later");
+		l->doneh = doneh;
+		l->arg = done_arg;
+		tmr_start(&l->tmr, 20, later_fire, l);
+		*chkp = l;
+	} else
 		return EPERM;
 	return 0;
 }
@@ -153,6 +191,10 @@ static void user_client(void)
 	sj = get("Bearer cwt=here", "application/json", rj, sizeof(rj));
 	sr = get("Bearer cwt=away", xml, rr, sizeof(rr));
 	sn = get("Bearer cwt=nohome", xml, rn, sizeof(rn));
+	/* answered later: the document, or 401 (before the last request,
+	 * so that their handles are freed while it is served) */
+	sl = get("Bearer cwt=later", xml, rl, sizeof(rl));
+	slb = get("Bearer cwt=laterbad", xml, rlb, sizeof(rlb));
 	s401 = get("Bearer cwt=forged", xml, r401, sizeof(r401));
 }
 
@@ -253,6 +295,10 @@ static void test_user_resource(void)
 	CHECK(sn == 404 && strstr(rn, "Content-Length: 0\r\n"));
 	/* a token the check refuses: 401 with the challenge */
 	CHECK(s401 == 401 && strstr(r401, "WWW-Authenticate: MsRtcOAuth"));
+	/* checks that answer later: the same answers; their handles freed */
+	CHECK(sl == 200 && strstr(rl, "token=\"Ucwa\""));
+	CHECK(slb == 401 && strstr(rlb, "WWW-Authenticate: MsRtcOAuth"));
+	CHECK(checks_freed == 2);
 
 	mem_deref(srv);
 	mem_deref(tls);
