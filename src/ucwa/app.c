@@ -39,6 +39,8 @@ static void app_destructor(void *arg)
 		app->pending = mem_deref(app->pending);
 	}
 	mem_deref(app->op);
+	/* writes in flight are still committed; only their answers go */
+	list_flush(&app->saves);
 	/* dropping the registration un-REGISTERs this contact only */
 	mem_deref(app->reg);
 	mem_deref(app->ev);
@@ -207,10 +209,124 @@ static int record(struct mbuf *mb, const struct app *app)
 	err |= repr_prop_str(r, "userAgent", app->agent);
 	err |= repr_prop_str(r, "instance", app->instance);
 	err |= repr_prop_int(r, "created", (int64_t)app->created_ms);
+	err |= ucwa_me_encode(r, app);
+	err |= repr_prop_int(r, "evBatch", (int64_t)app->ev_batch);
+	err |= repr_prop_int(r, "evMark", (int64_t)app->ev_mark);
 	if (!err)
 		err = repr_encode(mb, r, REPR_JSON, NULL);
 	mem_deref(r);
 	return err;
+}
+
+/*
+ * Writing the record again: for a change of the me state (the 204 waits
+ * for the commit: what the client was told survives a crash) and for the
+ * event channel's numbering (its answer waits the same way).
+ */
+struct save {
+	struct le le; /* in app->saves */
+	struct app *app;
+	struct store_op *op;
+	struct web_req *req; /* answered once committed, or NULL */
+	bool evchan;         /* evchan_saved() once committed      */
+};
+
+static void save_destructor(void *arg)
+{
+	struct save *sv = arg;
+
+	list_unlink(&sv->le);
+	mem_deref(sv->op);
+	if (sv->req)
+		web_req_set_cancel(sv->req, NULL, NULL);
+	mem_deref(sv->req);
+}
+
+static void save_cancel(struct web_req *req, void *arg)
+{
+	struct save *sv = arg;
+
+	(void)req;
+	/* the client left: the write goes on, nobody to answer */
+	sv->req = mem_deref(sv->req);
+}
+
+static void saved(int err, void *arg)
+{
+	struct save *sv = arg;
+	struct app *app = sv->app;
+
+	if (err)
+		log_warn("ucwa: storing application %s failed: %m", app->id,
+			 err);
+	if (sv->req) {
+		web_req_set_cancel(sv->req, NULL, NULL);
+		if (err)
+			api_reply_error(sv->req, 503, "Service Unavailable",
+					"ServiceFailure", NULL,
+					"the change could not be stored; "
+					"try again");
+		else
+			web_reply(sv->req, 204, "No Content", NULL, NULL, 0,
+				  NULL);
+	}
+	if (sv->evchan) {
+		/* the channel may answer a request: nothing of sv after */
+		mem_deref(sv);
+		evchan_saved(app->ev, err);
+		return;
+	}
+	mem_deref(sv);
+}
+
+static int save(struct app *app, struct web_req *req, bool evchan)
+{
+	struct save *sv;
+	struct mbuf *mb;
+	int err;
+
+	if (app->closing)
+		return ESHUTDOWN;
+	sv = mem_zalloc(sizeof(*sv), save_destructor);
+	mb = mbuf_alloc(1024);
+	err = sv && mb ? record(mb, app) : ENOMEM;
+	if (!err)
+		err = store_session_put(app->u->st, app->id, mb->buf, mb->end,
+					saved, sv, &sv->op);
+	mem_deref(mb);
+	if (err) {
+		mem_deref(sv);
+		return err;
+	}
+	sv->app = app;
+	sv->evchan = evchan;
+	if (req) {
+		sv->req = mem_ref(req);
+		web_req_set_cancel(req, save_cancel, sv);
+	}
+	list_append(&app->saves, &sv->le, sv);
+	return 0;
+}
+
+void ucwa_app_save_reply(struct app *app, struct web_req *req)
+{
+	int err = save(app, req, false);
+
+	if (err)
+		api_reply_error(req, 503, "Service Unavailable",
+				"ServiceFailure", NULL,
+				"the change could not be stored; try again");
+}
+
+/* The channel issues a batch with stored events: its number and their
+ * highest sequence go into the record before the app sees them. */
+static int ev_save(uint64_t batch, uint64_t mark, void *arg)
+{
+	struct app *app = arg;
+
+	app->ev_batch = batch;
+	app->ev_mark = mark;
+	return save(app, NULL, true);
 }
 
 static void fail_pending(struct app *app, uint16_t scode, const char *reason,
@@ -286,39 +402,54 @@ static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
 		committed(err, app);
 }
 
-static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
+/* REGISTER the device with the HA1 kept at sign-in. */
+static int start_register(struct app *app)
 {
-	struct app *app = arg;
 	struct sipua_reg_param p;
-	char user[AUTH_USER_MAX + 1], ha1[SIPUA_HA1_LEN + 1];
+	char user[AUTH_USER_MAX + 1];
 	const char *at = strchr(app->user, '@');
+	int err;
 
-	app->op = mem_deref(app->op);
-	if (err || len != SIPUA_HA1_LEN || !at) {
-		/* signed in on another pool's store, or it was lost: a new
-		 * sign-in brings it back */
-		fail_pending(app, 401, "Unauthorized", "Unauthorized",
-			     "sign in again");
-		return;
-	}
-
-	memcpy(ha1, val, len);
-	ha1[len] = '\0';
-	/* kept for the digest of this session's later requests */
-	memcpy(app->ha1, ha1, sizeof(app->ha1));
 	(void)re_snprintf(user, sizeof(user), "%b", app->user,
 			  (size_t)(at - app->user));
 	memset(&p, 0, sizeof(p));
 	p.user = user;
 	p.domain = at + 1;
-	p.ha1 = ha1;
+	p.ha1 = app->ha1;
 	p.instance = app->instance;
 	/* requests the Front End routes to this contact name the session */
 	p.contact_user = app->id;
 	err = sipua_reg_alloc(&app->reg, app->u->ua, &p, reg_handler, app);
 	if (!err)
 		sipua_reg_set_request_handler(app->reg, ucwa_incoming, app);
-	explicit_bzero(ha1, sizeof(ha1));
+	return err;
+}
+
+static int read_events(struct app *app, uint64_t from);
+
+static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
+{
+	struct app *app = arg;
+
+	app->op = mem_deref(app->op);
+	if (err || len != SIPUA_HA1_LEN || !strchr(app->user, '@')) {
+		/* signed in on another pool's store, or it was lost: a new
+		 * sign-in brings it back */
+		if (app->loading)
+			log_warn("ucwa: application %s not restored: no HA1",
+				 app->id);
+		fail_pending(app, 401, "Unauthorized", "Unauthorized",
+			     "sign in again");
+		return;
+	}
+
+	/* kept for the digest of this session's later requests */
+	memcpy(app->ha1, val, len);
+	app->ha1[len] = '\0';
+
+	/* restored: its stored events first, so that a MESSAGE arriving
+	 * once registered gets a sequence of its own */
+	err = app->loading ? read_events(app, 1) : start_register(app);
 	if (err)
 		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
 			     "the registration could not be started");
@@ -440,8 +571,10 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 		(void)re_snprintf(evhref, sizeof(evhref), "%s/events",
 				  app->href);
 		err = evchan_alloc(&app->ev, u->wheel, evhref);
-		if (!err)
+		if (!err) {
 			evchan_set_ack_handler(app->ev, acked, app);
+			evchan_set_save_handler(app->ev, ev_save, app);
+		}
 	}
 	if (err) {
 		web_reply_text(req, 503, "Service Unavailable",
@@ -466,6 +599,101 @@ out:
 	mem_deref(in);
 }
 
+/* "/Date(ms)/" of a stored record; 0 if it is not one. */
+static uint64_t rec_date(const struct repr_in *in, const char *key)
+{
+	struct pl v, ms;
+
+	if (repr_in_str(in, key, &v) ||
+	    re_regex(v.p, v.l, "/Date([0-9]+)/", &ms))
+		return 0;
+	return pl_u64(&ms);
+}
+
+/* One stored event: an incoming message, delivered again. */
+static void restore_event(struct app *app, const struct store_event *e)
+{
+	const struct pl body = {(const char *)e->val, e->len};
+	struct repr_in *in = NULL;
+	const char *why = NULL;
+	char *from = NULL, *text = NULL;
+	struct pl type, f, t;
+	int err;
+
+	err = repr_in_json(&in, &body, &why);
+	if (!err &&
+	    (repr_in_str(in, "type", &type) || pl_strcmp(&type, "message") ||
+	     repr_in_str(in, "from", &f) || repr_in_str(in, "text", &t)))
+		err = EINVAL;
+	if (!err)
+		err = pl_strdup(&from, &f);
+	if (!err)
+		err = pl_strdup(&text, &t);
+	if (!err)
+		err = ucwa_conv_deliver(app, e->seq, from, text,
+					rec_date(in, "time"));
+	if (err)
+		log_warn("ucwa: event %llu of %s not restored: %m",
+			 (unsigned long long)e->seq, app->id, err);
+	mem_deref(from);
+	mem_deref(text);
+	mem_deref(in);
+}
+
+/* Every stored event is back: the channel gets its numbering, the device
+ * registers again and its presence is published again. */
+static void restored(struct app *app)
+{
+	int err;
+
+	app->loading = false;
+	/* sequences go on above anything the store has seen (a Redis
+	 * stream refuses an entry id below its last one, even trimmed) */
+	if (app->ev_mark > app->evseq)
+		app->evseq = app->ev_mark;
+	err = evchan_restore(app->ev, app->ev_batch, app->ev_mark);
+	if (!err)
+		err = start_register(app);
+	if (err) {
+		log_warn("ucwa: application %s not restored: %m", app->id, err);
+		ucwa_app_close(app);
+		return;
+	}
+	ucwa_me_resume(app);
+}
+
+static void events_read(int err, const struct store_event *evv, size_t n,
+			bool more, void *arg)
+{
+	struct app *app = arg;
+	size_t i;
+
+	app->op = mem_deref(app->op);
+	if (err) {
+		/* not without its events: they would be lost to the app */
+		log_warn("ucwa: events of %s not read: %m", app->id, err);
+		ucwa_app_close(app);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		restore_event(app, &evv[i]);
+		if (evv[i].seq > app->evseq)
+			app->evseq = evv[i].seq;
+	}
+	if (more && n)
+		err = read_events(app, evv[n - 1].seq + 1);
+	else
+		restored(app);
+	if (err)
+		ucwa_app_close(app);
+}
+
+static int read_events(struct app *app, uint64_t from)
+{
+	return store_event_read(app->u->st, app->id, from, STORE_READ_MAX,
+				events_read, app, &app->op);
+}
+
 /* Copy a string member of a stored record; false if absent or too long. */
 static bool rec_str(char *dst, size_t size, const struct repr_in *in,
 		    const char *key)
@@ -486,7 +714,7 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 	const char *why;
 	struct app *app;
 	char evhref[sizeof(app->href) + 8];
-	int64_t created = 0;
+	int64_t created = 0, v;
 	int err;
 
 	err = repr_in_json(&in, &body, &why);
@@ -512,6 +740,11 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 	}
 	(void)repr_in_int(in, "created", &created);
 	app->created_ms = created > 0 ? (uint64_t)created : 0;
+	ucwa_me_decode(app, in);
+	if (!repr_in_int(in, "evBatch", &v) && v > 0)
+		app->ev_batch = (uint64_t)v;
+	if (!repr_in_int(in, "evMark", &v) && v > 0)
+		app->ev_mark = (uint64_t)v;
 	mem_deref(in);
 
 	(void)re_snprintf(app->href, sizeof(app->href), UCWA_BASE "/%s",
@@ -523,6 +756,8 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 		return err;
 	}
 	evchan_set_ack_handler(app->ev, acked, app);
+	evchan_set_save_handler(app->ev, ev_save, app);
+	app->loading = true;
 	ucwa_app_add(u, app);
 
 	/* registered again with the same instance and reg-id: the Front

@@ -40,6 +40,7 @@ struct recv {
 	struct conv *conv;
 	bool new_conv;
 	uint64_t seq; /* of its record in the store */
+	uint64_t time_ms;
 	char *text;
 	char from[UCWA_URI_MAX + 1];
 };
@@ -598,42 +599,32 @@ static void recv_destructor(void *arg)
 	mem_deref(rv->text);
 }
 
-/* Committed: now the app may see it, and the sender may be told. */
-static void recv_committed(int err, void *arg)
+int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
+		      const char *text, uint64_t time_ms)
 {
-	struct recv *rv = arg;
-	struct app *app = rv->app;
 	struct conv *c;
 	char comm[200], href[300];
 	struct repr *r;
 
-	if (err) {
-		/* not durable: the Front End keeps it and may try again */
-		(void)sipua_sreq_reply(rv->sr, 500, "Server Internal Error");
-		mem_deref(rv);
-		return;
-	}
-
-	c = conv_by_peer(app, rv->from);
+	c = conv_by_peer(app, from);
 	if (!c)
-		c = conv_new(app, rv->from, true);
-	if (!c) {
-		(void)sipua_sreq_reply(rv->sr, 486, "Busy Here");
-		mem_deref(rv);
-		return;
-	}
+		c = conv_new(app, from, true);
+	if (!c)
+		return EOVERFLOW; /* too many conversations (or no memory) */
 
 	if (c->incoming && !c->nmsg) {
-		/* someone new: an incoming invitation with the message */
+		/* someone new: an incoming invitation with the message; both
+		 * events carry the message's sequence, so that they stay
+		 * in one batch across a restart */
 		++c->nmsg;
-		r = invitation(c, "Connecting", rv->text);
-		post_mark(app, rv->seq, "communication",
+		r = invitation(c, "Connecting", text);
+		post_mark(app, seq, "communication",
 			  comm_href(app, comm, sizeof(comm)), "started",
 			  "messagingInvitation", c->inv_href, NULL, r, NULL);
 		mem_deref(r);
 		r = conversation(c);
-		post(app, "communication", comm, "added", "conversation",
-		     c->href, NULL, r, NULL);
+		post_mark(app, seq, "communication", comm, "added",
+			  "conversation", c->href, NULL, r, NULL);
 		mem_deref(r);
 	} else {
 		char *uri = NULL;
@@ -642,20 +633,36 @@ static void recv_committed(int err, void *arg)
 		(void)re_snprintf(href, sizeof(href),
 				  "%s/messaging/messages/%u", c->href,
 				  ++c->nmsg);
-		if (!repr_alloc(&m, "message", href) &&
-		    !data_uri(&uri, rv->text)) {
+		if (!repr_alloc(&m, "message", href) && !data_uri(&uri, text)) {
 			(void)repr_prop_str(m, "direction", "Incoming");
-			(void)repr_prop_date(m, "timeStamp",
-					     (uint64_t)time(NULL) * 1000);
+			(void)repr_prop_date(m, "timeStamp", time_ms);
 			(void)repr_link(m, "plainMessage", uri);
 		}
-		post_mark(app, rv->seq, "conversation", c->href, "completed",
+		post_mark(app, seq, "conversation", c->href, "completed",
 			  "message", href, "Success", m, c->href);
 		mem_deref(m);
 		mem_deref(uri);
 	}
+	return 0;
+}
 
-	(void)sipua_sreq_reply(rv->sr, 200, "OK");
+/* Committed: now the app may see it, and the sender may be told. */
+static void recv_committed(int err, void *arg)
+{
+	struct recv *rv = arg;
+
+	if (err) {
+		/* not durable: the Front End keeps it and may try again */
+		(void)sipua_sreq_reply(rv->sr, 500, "Server Internal Error");
+		mem_deref(rv);
+		return;
+	}
+
+	if (ucwa_conv_deliver(rv->app, rv->seq, rv->from, rv->text,
+			      rv->time_ms))
+		(void)sipua_sreq_reply(rv->sr, 486, "Busy Here");
+	else
+		(void)sipua_sreq_reply(rv->sr, 200, "OK");
 	mem_deref(rv);
 }
 
@@ -698,7 +705,8 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 		err |= repr_prop_str(r, "type", "message");
 		err |= repr_prop_str(r, "from", rv->from);
 		err |= repr_prop_str(r, "text", rv->text);
-		err |= repr_prop_date(r, "time", (uint64_t)time(NULL) * 1000);
+		rv->time_ms = (uint64_t)time(NULL) * 1000;
+		err |= repr_prop_date(r, "time", rv->time_ms);
 		if (!err)
 			err = repr_encode(rec, r, REPR_JSON, NULL);
 		mem_deref(r);

@@ -161,6 +161,77 @@ static void idle_handler(void *arg)
 	post_update(app, "presence");
 }
 
+/*
+ * What the user chose is kept in the application's record (app.c), so
+ * that a restart brings it back: makeMeAvailable done, the availability,
+ * inactiveTimeout, note and location. Activity (idle, away) is not: a
+ * restarted application counts from the restart.
+ */
+int ucwa_me_encode(struct repr *r, const struct app *app)
+{
+	const struct me *me = &app->me;
+	int err = 0;
+
+	if (!me->available)
+		return 0;
+	err |= repr_prop_str(r, "availability", avail_names[me->avail]);
+	err |= repr_prop_int(r, "inactiveMs", me->inactive_ms);
+	err |= repr_prop_str(r, "note", me->note);
+	err |= repr_prop_str(r, "location", me->location);
+	return err;
+}
+
+/* A string member into dst; left as it is when absent or too long. */
+static void decode_str(char *dst, size_t size, const struct repr_in *in,
+		       const char *key)
+{
+	struct pl v;
+
+	if (repr_in_str(in, key, &v) || v.l >= size)
+		return;
+	memcpy(dst, v.p, v.l);
+	dst[v.l] = '\0';
+}
+
+void ucwa_me_decode(struct app *app, const struct repr_in *in)
+{
+	struct me *me = &app->me;
+	struct pl v;
+	int64_t ms;
+	size_t i;
+
+	if (repr_in_str(in, "availability", &v))
+		return; /* makeMeAvailable not done */
+	for (i = 0; i < ARRAY_SIZE(avail_names); i++) {
+		if (!pl_strcmp(&v, avail_names[i]))
+			break;
+	}
+	if (i == ARRAY_SIZE(avail_names) ||
+	    repr_in_int(in, "inactiveMs", &ms) || ms < 60 * 1000 ||
+	    ms > (int64_t)UCWA_INACTIVE_MAX * 60 * 1000)
+		return;
+	me->available = true;
+	me->avail = (enum avail)i;
+	me->inactive_ms = (uint32_t)ms;
+	decode_str(me->note, sizeof(me->note), in, "note");
+	decode_str(me->location, sizeof(me->location), in, "location");
+}
+
+void ucwa_me_resume(struct app *app)
+{
+	struct me *me = &app->me;
+
+	if (!me->available)
+		return;
+	me->activity = ACTIVE;
+	app->last_active_ms = (uint64_t)time(NULL) * 1000;
+	wheel_start(app->u->wheel, &me->idle, me->inactive_ms, idle_handler,
+		    app);
+	/* a new publication: the one before the restart expires or was
+	 * removed on the way out */
+	publish(app);
+}
+
 void ucwa_me_close(struct app *app)
 {
 	wheel_cancel(&app->me.idle);
@@ -305,7 +376,7 @@ static void make_me_available(struct app *app, struct web_req *req)
 		    idle_handler, app);
 	post_update(app, "me");
 	post_update(app, "presence");
-	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	ucwa_app_save_reply(app, req);
 }
 
 static void set_presence(struct app *app, struct web_req *req)
@@ -335,7 +406,7 @@ static void set_presence(struct app *app, struct web_req *req)
 	wheel_start(app->u->wheel, &app->me.idle, app->me.inactive_ms,
 		    idle_handler, app);
 	post_update(app, "presence");
-	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	ucwa_app_save_reply(app, req);
 out:
 	mem_deref(in);
 }
@@ -349,7 +420,7 @@ static void set_text(struct app *app, struct web_req *req, const char *rel,
 		return;
 	if (text_member(req, in, key, max, dst, size)) {
 		post_update(app, rel);
-		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+		ucwa_app_save_reply(app, req);
 	}
 	mem_deref(in);
 }

@@ -361,6 +361,14 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 		not_found(req);
 		return;
 	}
+	if (app->loading) {
+		/* restored at start-up, its events not read yet: a moment */
+		api_reply_error(req, 503, "Service Unavailable",
+				"ServiceFailure", NULL,
+				"the application is being restored; try "
+				"again in a moment");
+		return;
+	}
 
 	if (!sub.l) {
 		if (method_is(req, "GET"))

@@ -9,6 +9,8 @@
 struct sipua_id;
 struct sipua_sreq;
 struct xcap_client;
+struct repr;
+struct repr_in;
 struct sip_msg;
 
 struct ucwa {
@@ -105,6 +107,11 @@ struct app {
 	struct list psubs;   /* struct psub: presence subscriptions    */
 	struct list watched; /* struct watched: contacts followed      */
 	unsigned psub_next;  /* id of the last presence subscription   */
+	/* the event channel's numbering as saved in the record: the last
+	 * batch that held stored events, and their highest sequence */
+	uint64_t ev_batch, ev_mark;
+	struct list saves; /* record writes in flight (app.c)      */
+	bool loading;      /* restored; its events are being read   */
 };
 
 /* Bytes of a path the API makes (a contact's: the application's, then
@@ -126,6 +133,11 @@ void ucwa_me(struct app *app, struct web_req *req, const struct pl *sub);
 void ucwa_me_close(struct app *app);
 /* Reported availability, e.g. "IdleOnline". */
 const char *ucwa_me_availability(const struct app *app);
+/* The me state in the application's stored record, and back. */
+int ucwa_me_encode(struct repr *r, const struct app *app);
+void ucwa_me_decode(struct app *app, const struct repr_in *in);
+/* After a restart: timers again, and the presence published again. */
+void ucwa_me_resume(struct app *app);
 
 /* people.c */
 void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub);
@@ -178,6 +190,10 @@ void ucwa_psub_close_all(struct app *app);
 void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub);
 void ucwa_conv_close_all(struct app *app);
 void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg);
+/* A stored incoming message (event seq of the store's log) becomes its
+ * events: at arrival, and again after a restart. */
+int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
+		      const char *text, uint64_t time_ms);
 
 /* app.c */
 void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user);
@@ -185,5 +201,8 @@ void ucwa_app_reply(struct web_req *req, const struct app *app, uint16_t scode);
 void ucwa_app_delete(struct app *app);
 /* Bring back an application from its stored record (start-up). */
 int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len);
+/* Store the application's record again (its me state changed), then
+ * answer req 204, or 503 if it could not be stored. */
+void ucwa_app_save_reply(struct app *app, struct web_req *req);
 
 #endif
