@@ -660,6 +660,7 @@ static void restored(struct app *app)
 		return;
 	}
 	ucwa_me_resume(app);
+	ucwa_psub_restore(app);
 }
 
 static void events_read(int err, const struct store_event *evv, size_t n,

@@ -25,11 +25,13 @@
  * service is removed when the subscription ends.
  */
 #include <string.h>
+#include <time.h>
 #include <re.h>
 #include "api.h"
 #include "conf.h"
 #include "repr.h"
 #include "sipua.h"
+#include "store.h"
 #include "xcap.h"
 #include "ucwa.h"
 #include "ucwa_int.h"
@@ -49,6 +51,7 @@ struct psub {
 	unsigned id;
 	uint32_t minutes;
 	struct wheel_entry timer; /* warning, then the end */
+	uint64_t ends_ms;         /* when it runs out (ms since the epoch) */
 	bool warned;
 	bool live;           /* created: visible, its timer running     */
 	struct list members; /* struct member */
@@ -113,13 +116,74 @@ static void psub_destructor(void *arg)
 
 static void psub_timer(void *arg);
 
+static uint64_t now_ms(void)
+{
+	return (uint64_t)time(NULL) * 1000;
+}
+
+/* The timer for what is left until ends_ms: the warning first, unless
+ * that time has passed already. */
+static void psub_arm(struct psub *ps)
+{
+	uint64_t now = now_ms();
+	uint64_t left = ps->ends_ms > now ? ps->ends_ms - now : 0;
+
+	ps->warned = left <= PSUB_WARN_MS;
+	wheel_start(ps->app->u->wheel, &ps->timer,
+		    ps->warned ? left : left - PSUB_WARN_MS, psub_timer, ps);
+}
+
 static void psub_start(struct psub *ps)
 {
-	uint64_t ms = (uint64_t)ps->minutes * 60000;
+	ps->ends_ms = now_ms() + (uint64_t)ps->minutes * 60000;
+	psub_arm(ps);
+}
 
-	ps->warned = false;
-	wheel_start(ps->app->u->wheel, &ps->timer, ms - PSUB_WARN_MS,
-		    psub_timer, ps);
+/*
+ * The store keeps each presence subscription of a session (its duration,
+ * end and contacts) so that it outlives a restart of the service; written
+ * after each change, without holding the answer (a subscription lost in
+ * the few ms of a commit is one the app finds gone and makes again).
+ */
+static void psub_save(struct psub *ps)
+{
+	struct mbuf *mb = mbuf_alloc(256);
+	char subid[16];
+	struct le *le;
+	int err;
+
+	if (!mb)
+		return;
+	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
+	err = mbuf_printf(mb, "{\"minutes\":%u,\"ends\":%llu,\"uris\":[",
+			  ps->minutes, (unsigned long long)ps->ends_ms);
+	/* the URIs hold no quote, backslash or control (ucwa_contact_uri) */
+	for (le = ps->members.head; le && !err; le = le->next) {
+		const struct member *m = le->data;
+		err = mbuf_printf(mb, "%s\"%s\"",
+				  le == ps->members.head ? "" : ",",
+				  ucwa_watched_uri(m->w));
+	}
+	err |= mbuf_write_str(mb, "]}");
+	if (!err)
+		err = store_sub_put(ps->app->u->st, ps->app->id, subid, mb->buf,
+				    mb->end, NULL, NULL, NULL);
+	if (err)
+		log_notice(
+		    "ucwa: presence subscription %u of %s not stored: %m",
+		    ps->id, ps->app->id, err);
+	mem_deref(mb);
+}
+
+/* It ended for good: out of the store, then gone. */
+static void psub_end(struct psub *ps)
+{
+	char subid[16];
+
+	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
+	(void)store_sub_del(ps->app->u->st, ps->app->id, subid, NULL, NULL,
+			    NULL);
+	mem_deref(ps);
 }
 
 static void psub_timer(void *arg)
@@ -141,7 +205,7 @@ static void psub_timer(void *arg)
 		 ps->app->user);
 	ucwa_people_post(ps->app, "deleted", "presenceSubscription", href, NULL,
 			 NULL, NULL);
-	mem_deref(ps);
+	psub_end(ps);
 }
 
 static struct psub *psub_find(const struct app *app, const struct pl *id)
@@ -383,6 +447,7 @@ static void finish(struct psub *ps, struct web_req *req)
 	char href[UCWA_HREF_MAX];
 
 	if (ps->live) {
+		psub_save(ps);
 		if (req)
 			reply_memberships(req, ps);
 		post_added(ps, ps->mark);
@@ -390,6 +455,7 @@ static void finish(struct psub *ps, struct web_req *req)
 	}
 	ps->live = true;
 	psub_start(ps);
+	psub_save(ps);
 	psub_href(ps, href, sizeof(href));
 	if (req)
 		reply_psub(req, ps, 201);
@@ -426,6 +492,19 @@ static void list_closed(int err, uint16_t scode, void *arg)
 	}
 }
 
+static int list_subscribe(struct psub *ps)
+{
+	char user[AUTH_USER_MAX + 1];
+	struct sipua_id id;
+
+	if (!ps->app->reg)
+		return ENOTCONN;
+	ucwa_app_sipid(ps->app, user, sizeof(user), &id);
+	return sipua_sub_alloc(&ps->list, ps->app->u->ua, ps->app->reg, &id,
+			       ps->service, true, 0, list_notified, list_closed,
+			       ps);
+}
+
 static void req_gone(struct web_req *req, void *arg)
 {
 	struct psub *ps = arg;
@@ -438,23 +517,14 @@ static void written(int err, void *arg)
 {
 	struct psub *ps = arg;
 	struct web_req *req = ps->req;
-	char user[AUTH_USER_MAX + 1];
-	struct sipua_id id;
 
 	ps->req = NULL;
 	if (req)
 		web_req_set_cancel(req, NULL, NULL);
-	if (!err) {
+	if (!err)
 		ps->stored = true;
-		if (!ps->list && !ps->app->reg)
-			err = ENOTCONN;
-	}
-	if (!err && !ps->list) {
-		ucwa_app_sipid(ps->app, user, sizeof(user), &id);
-		err = sipua_sub_alloc(&ps->list, ps->app->u->ua, ps->app->reg,
-				      &id, ps->service, true, 0, list_notified,
-				      list_closed, ps);
-	}
+	if (!err && !ps->list)
+		err = list_subscribe(ps);
 	if (!err) {
 		finish(ps, req);
 		mem_deref(req);
@@ -521,6 +591,18 @@ static void commit(struct psub *ps, struct web_req *req)
 	}
 }
 
+/* In the application's list, with its number (and its list's URI). */
+static void psub_add(struct app *app, struct psub *ps, unsigned id)
+{
+	const char *at = strchr(app->user, '@');
+
+	ps->id = id;
+	(void)re_snprintf(ps->service, sizeof(ps->service), "sip:%b.m%s.%u@%s",
+			  app->user, (size_t)(at - app->user), app->id, id,
+			  at + 1);
+	list_append(&app->psubs, &ps->le, ps);
+}
+
 static void create(struct app *app, struct web_req *req)
 {
 	struct repr_in *in = NULL;
@@ -547,12 +629,7 @@ static void create(struct app *app, struct web_req *req)
 	if (!add_uris(app, req, in, "uris", ps, !rls_mode(app)))
 		goto out;
 
-	ps->id = ++app->psub_next;
-	(void)re_snprintf(ps->service, sizeof(ps->service), "sip:%b.m%s.%u@%s",
-			  app->user,
-			  (size_t)(strchr(app->user, '@') - app->user), app->id,
-			  ps->id, strchr(app->user, '@') + 1);
-	list_append(&app->psubs, &ps->le, ps);
+	psub_add(app, ps, ++app->psub_next);
 	commit(ps, req);
 	ps = NULL;
 
@@ -579,7 +656,7 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 			web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 			ucwa_people_post(app, "deleted", "presenceSubscription",
 					 href, NULL, NULL, NULL);
-			mem_deref(ps);
+			psub_end(ps);
 		} else if (post_m) {
 			/* extend: a new duration from now */
 			uint32_t minutes;
@@ -590,6 +667,7 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 				ps->minutes = minutes;
 				wheel_cancel(&ps->timer);
 				psub_start(ps);
+				psub_save(ps);
 				reply_psub(req, ps, 200);
 				ucwa_people_post(app, "updated",
 						 "presenceSubscription", href,
@@ -653,8 +731,109 @@ void ucwa_psub(struct app *app, struct web_req *req, const struct pl *sub)
 	one(app, req, ps, &rest);
 }
 
+/* One stored presence subscription, back after a restart: its contacts
+ * are followed again (its list subscribed again; the list itself is still
+ * on the XCAP server), with the time it had left. */
+static bool psub_record(const uint8_t *key, size_t klen, const uint8_t *val,
+			size_t len, void *arg)
+{
+	struct app *app = arg;
+	const struct pl body = {(const char *)val, len};
+	const struct pl kpl = {(const char *)key, klen};
+	struct repr_in *in = NULL;
+	struct psub *ps = NULL;
+	int64_t minutes, ends;
+	const char *why;
+	unsigned id = pl_u32(&kpl);
+	struct pl v;
+	size_t i;
+	int err;
+
+	err = repr_in_json(&in, &body, &why);
+	if (!err && (repr_in_int(in, "minutes", &minutes) ||
+		     repr_in_int(in, "ends", &ends) || !id || klen > 9 ||
+		     minutes < UCWA_PSUB_MINUTES_MIN ||
+		     minutes > UCWA_PSUB_MINUTES_MAX))
+		err = EINVAL;
+	if (!err && (uint64_t)ends <= now_ms()) {
+		/* ran out while the service was down */
+		char subid[16];
+
+		(void)re_snprintf(subid, sizeof(subid), "%u", id);
+		(void)store_sub_del(app->u->st, app->id, subid, NULL, NULL,
+				    NULL);
+		err = ETIMEDOUT;
+	}
+	if (!err) {
+		ps = mem_zalloc(sizeof(*ps), psub_destructor);
+		err = ps ? 0 : ENOMEM;
+	}
+	if (err)
+		goto out;
+
+	ps->app = app;
+	ps->minutes = (uint32_t)minutes;
+	ps->ends_ms = (uint64_t)ends;
+	ps->stored = rls_mode(app);
+	/* a contact that cannot be followed now is left out */
+	for (i = 0; !repr_in_strv(in, "uris", i, &v); i++) {
+		char uri[UCWA_URI_MAX + 1];
+		struct watched *w;
+		struct member *m;
+
+		if (!ucwa_contact_uri(uri, sizeof(uri), &v, false))
+			continue;
+		m = mem_zalloc(sizeof(*m), member_destructor);
+		if (!m)
+			break;
+		if (ucwa_watch(&w, app, uri, !ps->stored) || is_member(ps, w)) {
+			mem_deref(m);
+			continue;
+		}
+		m->w = w;
+		ucwa_watched_hold(w);
+		list_append(&ps->members, &m->le, m);
+	}
+	psub_add(app, ps, id);
+	if (id > app->psub_next)
+		app->psub_next = id;
+	if (ps->stored)
+		err = list_subscribe(ps);
+	ps->live = true;
+	psub_arm(ps);
+	ps = NULL;
+
+out:
+	if (err && err != ETIMEDOUT)
+		log_warn("ucwa: presence subscription %b of %s not restored: "
+			 "%m",
+			 key, klen, app->id, err);
+	mem_deref(ps);
+	mem_deref(in);
+	return false;
+}
+
+static void psub_listed(int err, void *arg)
+{
+	struct app *app = arg;
+
+	app->psub_op = mem_deref(app->psub_op);
+	if (err)
+		log_warn("ucwa: presence subscriptions of %s not read: %m",
+			 app->id, err);
+}
+
+void ucwa_psub_restore(struct app *app)
+{
+	int err = store_sub_list(app->u->st, app->id, psub_record, psub_listed,
+				 app, &app->psub_op);
+	if (err)
+		psub_listed(err, app);
+}
+
 void ucwa_psub_close_all(struct app *app)
 {
+	app->psub_op = mem_deref(app->psub_op);
 	list_flush(&app->psubs);
 	ucwa_watched_close_all(app);
 }

@@ -103,10 +103,11 @@ struct app {
 	uint64_t last_active_ms;
 	struct list convs; /* struct conv                             */
 	unsigned nconv;
-	uint64_t evseq;      /* last event appended to the store        */
-	struct list psubs;   /* struct psub: presence subscriptions    */
-	struct list watched; /* struct watched: contacts followed      */
-	unsigned psub_next;  /* id of the last presence subscription   */
+	uint64_t evseq;           /* last event appended to the store        */
+	struct list psubs;        /* struct psub: presence subscriptions    */
+	struct list watched;      /* struct watched: contacts followed      */
+	unsigned psub_next;       /* id of the last presence subscription   */
+	struct store_op *psub_op; /* reading them back (restart)       */
 	/* the event channel's numbering as saved in the record: the last
 	 * batch that held stored events, and their highest sequence */
 	uint64_t ev_batch, ev_mark;
@@ -185,6 +186,8 @@ void ucwa_contact_state(struct app *app, struct web_req *req, const char *uri,
 /* psub.c: presence subscriptions */
 void ucwa_psub(struct app *app, struct web_req *req, const struct pl *sub);
 void ucwa_psub_close_all(struct app *app);
+/* Bring back the stored presence subscriptions (after a restart). */
+void ucwa_psub_restore(struct app *app);
 
 /* conv.c */
 void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub);

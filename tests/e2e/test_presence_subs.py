@@ -245,3 +245,33 @@ def test_limits(mob, alice, carol):
     # another user's token sees nothing
     other = token(mob, "carol")
     assert api(mob, other, "GET", alice["app"] + PS)[0] == 404
+
+
+def test_subscription_outlives_a_restart(fe, mob, alice, bob):
+    """The gateway restarts (SIGTERM): the presence subscription is still
+    there, with its contacts followed again, and bob's changes still reach
+    alice's event channel through the link she holds."""
+    bob.set_presence("online")
+    st, _, body = api(mob, alice["tok"], "POST", alice["app"] + PS,
+                      {"duration": 12, "uris": [BOB]})
+    assert st == 201, body
+    href = json.loads(body)["_links"]["self"]["href"]
+    wait_event(mob, alice, presence_of(BOB, "Online"))
+
+    assert mob.stop() == 0, mob.log()
+    mob.start()
+    st, _, body = api(mob, alice["tok"], "GET", href)
+    assert st == 200 and json.loads(body)["duration"] == 12, body
+    st, _, body = api(mob, alice["tok"], "GET", alice["app"] + "/people/subscribedContacts")
+    assert st == 200 and BOB in body.decode()
+
+    bob.set_presence("offline")
+    wait_event(mob, alice, presence_of(BOB, "Offline"))
+    bob.set_presence("online")
+    wait_event(mob, alice, presence_of(BOB, "Online"))
+    assert api(mob, alice["tok"], "DELETE", href)[0] == 204
+    if mob.rls:
+        deadline = time.time() + 10
+        while "<service " in rls_services(fe) and time.time() < deadline:
+            time.sleep(0.1)
+        assert "<service " not in rls_services(fe)
