@@ -323,7 +323,6 @@ static int send_message(struct conv *c, const char *ctype,
 	struct app *app = c->app;
 	struct sipua_id id;
 	char user[AUTH_USER_MAX + 1];
-	const char *at = strchr(app->user, '@');
 	struct send *s;
 	int err;
 
@@ -333,11 +332,7 @@ static int send_message(struct conv *c, const char *ctype,
 	s->conv = c;
 	s->first = first;
 	s->n = ++c->nmsg;
-	(void)re_snprintf(user, sizeof(user), "%b", app->user,
-			  (size_t)(at - app->user));
-	id.user = user;
-	id.domain = at + 1;
-	id.ha1 = app->ha1;
+	ucwa_app_sipid(app, user, sizeof(user), &id);
 	err = sipua_message(&s->tr, app->u->ua, &id, c->peer, ctype, body, sent,
 			    s);
 	if (err) {

@@ -84,12 +84,8 @@ static void publish(struct app *app)
 	}
 	tid[o] = '\0';
 
-	(void)re_snprintf(user, sizeof(user), "%b", app->user,
-			  (size_t)(at - app->user));
 	(void)re_snprintf(entity, sizeof(entity), "sip:%s", app->user);
-	id.user = user;
-	id.domain = at + 1;
-	id.ha1 = app->ha1;
+	ucwa_app_sipid(app, user, sizeof(user), &id);
 
 	mb = mbuf_alloc(1024);
 	if (!mb)
