@@ -18,51 +18,21 @@
  * "deleted"; the contacts it alone held are then unsubscribed.
  *
  * With [frontend] rls = yes a presence subscription is instead one RFC 4662
- * list subscription through the Front End's RLS: its contacts are written
- * as a <service> of the user's rls-services document (one element,
- * sip:<user>.m<application id>.<n>@<domain>, src/xcap/rls.c), then
- * subscribed to with one SUBSCRIBE; the 201 waits for the XCAP write. The
- * service is removed when the subscription ends.
+ * list subscription through the Front End's RLS (plist.c). Subscriptions
+ * are kept in the store across a restart (psub_store.c).
  */
 #include <string.h>
 #include <time.h>
 #include <re.h>
 #include "api.h"
-#include "conf.h"
 #include "repr.h"
-#include "sipua.h"
-#include "store.h"
 #include "xcap.h"
 #include "ucwa.h"
 #include "ucwa_int.h"
+#include "psub_int.h"
 
 enum {
 	PSUB_WARN_MS = 60000, /* "updated" this long before the end */
-};
-
-struct member {
-	struct le le;
-	struct watched *w;
-};
-
-struct psub {
-	struct le le; /* in app->psubs */
-	struct app *app;
-	unsigned id;
-	uint32_t minutes;
-	struct wheel_entry timer; /* warning, then the end */
-	uint64_t ends_ms;         /* when it runs out (ms since the epoch) */
-	bool warned;
-	bool live;           /* created: visible, its timer running     */
-	struct list members; /* struct member */
-	/* RLS mode */
-	struct sipua_sub *list; /* the list subscription                */
-	struct sipua_sub *dead; /* ... ended: dropped when safe         */
-	struct xcap_rls *op;    /* the service being written            */
-	struct web_req *req;    /* the request waiting for op           */
-	struct le *mark;        /* last member before the change        */
-	bool stored;            /* the service is on the XCAP server    */
-	char service[UCWA_URI_MAX + 1];
 };
 
 static void psub_href(const struct psub *ps, char *buf, size_t size)
@@ -80,7 +50,27 @@ static void member_destructor(void *arg)
 		ucwa_watched_release(m->w);
 }
 
-static bool is_member(const struct psub *ps, const struct watched *w)
+int psub_member_add(struct psub *ps, const char *uri, bool subscribe)
+{
+	struct watched *w;
+	struct member *m;
+	int err;
+
+	m = mem_zalloc(sizeof(*m), member_destructor);
+	if (!m)
+		return ENOMEM;
+	err = ucwa_watch(&w, ps->app, uri, subscribe);
+	if (err || psub_has(ps, w)) {
+		mem_deref(m);
+		return err;
+	}
+	m->w = w;
+	ucwa_watched_hold(w);
+	list_append(&ps->members, &m->le, m);
+	return 0;
+}
+
+bool psub_has(const struct psub *ps, const struct watched *w)
 {
 	struct le *le;
 
@@ -116,16 +106,25 @@ static void psub_destructor(void *arg)
 
 static void psub_timer(void *arg);
 
-static uint64_t now_ms(void)
+struct psub *psub_alloc(struct app *app)
+{
+	struct psub *ps = mem_zalloc(sizeof(*ps), psub_destructor);
+
+	if (ps)
+		ps->app = app;
+	return ps;
+}
+
+uint64_t psub_now_ms(void)
 {
 	return (uint64_t)time(NULL) * 1000;
 }
 
 /* The timer for what is left until ends_ms: the warning first, unless
  * that time has passed already. */
-static void psub_arm(struct psub *ps)
+void psub_arm(struct psub *ps)
 {
-	uint64_t now = now_ms();
+	uint64_t now = psub_now_ms();
 	uint64_t left = ps->ends_ms > now ? ps->ends_ms - now : 0;
 
 	ps->warned = left <= PSUB_WARN_MS;
@@ -135,55 +134,8 @@ static void psub_arm(struct psub *ps)
 
 static void psub_start(struct psub *ps)
 {
-	ps->ends_ms = now_ms() + (uint64_t)ps->minutes * 60000;
+	ps->ends_ms = psub_now_ms() + (uint64_t)ps->minutes * 60000;
 	psub_arm(ps);
-}
-
-/*
- * The store keeps each presence subscription of a session (its duration,
- * end and contacts) so that it outlives a restart of the service; written
- * after each change, without holding the answer (a subscription lost in
- * the few ms of a commit is one the app finds gone and makes again).
- */
-static void psub_save(struct psub *ps)
-{
-	struct mbuf *mb = mbuf_alloc(256);
-	char subid[16];
-	struct le *le;
-	int err;
-
-	if (!mb)
-		return;
-	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
-	err = mbuf_printf(mb, "{\"minutes\":%u,\"ends\":%llu,\"uris\":[",
-			  ps->minutes, (unsigned long long)ps->ends_ms);
-	/* the URIs hold no quote, backslash or control (ucwa_contact_uri) */
-	for (le = ps->members.head; le && !err; le = le->next) {
-		const struct member *m = le->data;
-		err = mbuf_printf(mb, "%s\"%s\"",
-				  le == ps->members.head ? "" : ",",
-				  ucwa_watched_uri(m->w));
-	}
-	err |= mbuf_write_str(mb, "]}");
-	if (!err)
-		err = store_sub_put(ps->app->u->st, ps->app->id, subid, mb->buf,
-				    mb->end, NULL, NULL, NULL);
-	if (err)
-		log_notice(
-		    "ucwa: presence subscription %u of %s not stored: %m",
-		    ps->id, ps->app->id, err);
-	mem_deref(mb);
-}
-
-/* It ended for good: out of the store, then gone. */
-static void psub_end(struct psub *ps)
-{
-	char subid[16];
-
-	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
-	(void)store_sub_del(ps->app->u->st, ps->app->id, subid, NULL, NULL,
-			    NULL);
-	mem_deref(ps);
 }
 
 static void psub_timer(void *arg)
@@ -388,26 +340,8 @@ static bool add_uris(struct app *app, struct web_req *req,
 		return false;
 	}
 
-	for (i = 0; i < n; i++) {
-		struct watched *w;
-		struct member *m;
-
-		m = mem_zalloc(sizeof(*m), member_destructor);
-		if (!m) {
-			err = ENOMEM;
-			break;
-		}
-		err = ucwa_watch(&w, app, uris[i], subscribe);
-		if (err || is_member(ps, w)) {
-			mem_deref(m);
-			if (err)
-				break;
-			continue;
-		}
-		m->w = w;
-		ucwa_watched_hold(w);
-		list_append(&ps->members, &m->le, m);
-	}
+	for (i = 0, err = 0; i < n && !err; i++)
+		err = psub_member_add(ps, uris[i], subscribe);
 	if (err) {
 		/* back to what it was */
 		while (ps->members.tail != mark)
@@ -442,7 +376,7 @@ static void post_added(struct psub *ps, struct le *mark)
 }
 
 /* The change is in place: answer, and tell the event channel. */
-static void finish(struct psub *ps, struct web_req *req)
+void psub_finish(struct psub *ps, struct web_req *req)
 {
 	char href[UCWA_HREF_MAX];
 
@@ -464,135 +398,8 @@ static void finish(struct psub *ps, struct web_req *req)
 	post_added(ps, NULL);
 }
 
-static void list_notified(const struct sipua_presence *v, size_t n, void *arg)
-{
-	struct psub *ps = arg;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		struct watched *w = ucwa_watched_find(ps->app, v[i].uri);
-
-		if (w && is_member(ps, w))
-			ucwa_watched_notify(w, &v[i]);
-	}
-}
-
-static void list_closed(int err, uint16_t scode, void *arg)
-{
-	struct psub *ps = arg;
-	struct le *le;
-
-	log_info("ucwa: list subscription %s ended: %m (%u)", ps->service, err,
-		 scode);
-	ps->dead = ps->list;
-	ps->list = NULL;
-	for (le = ps->members.head; le; le = le->next) {
-		struct member *m = le->data;
-		ucwa_watched_ended(m->w, err);
-	}
-}
-
-static int list_subscribe(struct psub *ps)
-{
-	char user[AUTH_USER_MAX + 1];
-	struct sipua_id id;
-
-	if (!ps->app->reg)
-		return ENOTCONN;
-	ucwa_app_sipid(ps->app, user, sizeof(user), &id);
-	return sipua_sub_alloc(&ps->list, ps->app->u->ua, ps->app->reg, &id,
-			       ps->service, true, 0, list_notified, list_closed,
-			       ps);
-}
-
-static void req_gone(struct web_req *req, void *arg)
-{
-	struct psub *ps = arg;
-
-	(void)req;
-	ps->req = mem_deref(ps->req);
-}
-
-static void written(int err, void *arg)
-{
-	struct psub *ps = arg;
-	struct web_req *req = ps->req;
-
-	ps->req = NULL;
-	if (req)
-		web_req_set_cancel(req, NULL, NULL);
-	if (!err)
-		ps->stored = true;
-	if (!err && !ps->list)
-		err = list_subscribe(ps);
-	if (!err) {
-		finish(ps, req);
-		mem_deref(req);
-		return;
-	}
-
-	log_notice("ucwa: list %s for %s: %m", ps->service, ps->app->user, err);
-	if (req)
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
-				"the presence list cannot be written");
-	mem_deref(req);
-	if (!ps->live) {
-		mem_deref(ps);
-		return;
-	}
-	while (ps->members.tail != ps->mark)
-		mem_deref(ps->members.tail->data);
-}
-
-/* Write the list as it is now (RLS mode); finish() when written. */
-static int write_list(struct psub *ps, struct web_req *req)
-{
-	const char **uris;
-	struct le *le;
-	size_t n = 0;
-	int err;
-
-	uris = mem_zalloc(list_count(&ps->members) * sizeof(*uris) + 1, NULL);
-	if (!uris)
-		return ENOMEM;
-	for (le = ps->members.head; le; le = le->next) {
-		const struct member *m = le->data;
-		uris[n++] = ucwa_watched_uri(m->w);
-	}
-	err = xcap_rls_put(&ps->op, ucwa_xcap(ps->app), ps->service, uris, n,
-			   written, ps);
-	mem_deref(uris);
-	if (err)
-		return err;
-	ps->req = mem_ref(req);
-	web_req_set_cancel(req, req_gone, ps);
-	return 0;
-}
-
-static bool rls_mode(struct app *app)
-{
-	return app->u->conf->fe_rls && ucwa_xcap(app);
-}
-
-/* The members changed (after ps->mark): make it so on the Front End. */
-static void commit(struct psub *ps, struct web_req *req)
-{
-	int err;
-
-	if (!rls_mode(ps->app)) {
-		finish(ps, req);
-		return;
-	}
-	err = write_list(ps, req);
-	if (err) {
-		ps->req = mem_ref(req); /* written() answers it */
-		written(err, ps);
-	}
-}
-
 /* In the application's list, with its number (and its list's URI). */
-static void psub_add(struct app *app, struct psub *ps, unsigned id)
+void psub_add(struct app *app, struct psub *ps, unsigned id)
 {
 	const char *at = strchr(app->user, '@');
 
@@ -613,24 +420,23 @@ static void create(struct app *app, struct web_req *req)
 		bad(req, why);
 		goto out;
 	}
-	ps = mem_zalloc(sizeof(*ps), psub_destructor);
+	ps = psub_alloc(app);
 	if (!ps) {
 		web_reply_text(req, 503, "Service Unavailable",
 			       "out of memory");
 		goto out;
 	}
-	ps->app = app;
 	if (!duration(req, in, &ps->minutes))
 		goto out;
 	if (list_count(&app->psubs) >= UCWA_PSUBS_MAX) {
 		limit(req, "too many presence subscriptions");
 		goto out;
 	}
-	if (!add_uris(app, req, in, "uris", ps, !rls_mode(app)))
+	if (!add_uris(app, req, in, "uris", ps, !plist_mode(app)))
 		goto out;
 
 	psub_add(app, ps, ++app->psub_next);
-	commit(ps, req);
+	plist_commit(ps, req);
 	ps = NULL;
 
 out:
@@ -695,9 +501,9 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 		} else if (repr_in_json(&in, web_req_body(req), &why)) {
 			bad(req, why);
 		} else if (add_uris(app, req, in, "contactUris", ps,
-				    !rls_mode(app))) {
+				    !plist_mode(app))) {
 			ps->mark = mark;
-			commit(ps, req);
+			plist_commit(ps, req);
 		}
 	} else {
 		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
@@ -729,106 +535,6 @@ void ucwa_psub(struct app *app, struct web_req *req, const struct pl *sub)
 		return;
 	}
 	one(app, req, ps, &rest);
-}
-
-/* One stored presence subscription, back after a restart: its contacts
- * are followed again (its list subscribed again; the list itself is still
- * on the XCAP server), with the time it had left. */
-static bool psub_record(const uint8_t *key, size_t klen, const uint8_t *val,
-			size_t len, void *arg)
-{
-	struct app *app = arg;
-	const struct pl body = {(const char *)val, len};
-	const struct pl kpl = {(const char *)key, klen};
-	struct repr_in *in = NULL;
-	struct psub *ps = NULL;
-	int64_t minutes, ends;
-	const char *why;
-	unsigned id = pl_u32(&kpl);
-	struct pl v;
-	size_t i;
-	int err;
-
-	err = repr_in_json(&in, &body, &why);
-	if (!err && (repr_in_int(in, "minutes", &minutes) ||
-		     repr_in_int(in, "ends", &ends) || !id || klen > 9 ||
-		     minutes < UCWA_PSUB_MINUTES_MIN ||
-		     minutes > UCWA_PSUB_MINUTES_MAX))
-		err = EINVAL;
-	if (!err && (uint64_t)ends <= now_ms()) {
-		/* ran out while the service was down */
-		char subid[16];
-
-		(void)re_snprintf(subid, sizeof(subid), "%u", id);
-		(void)store_sub_del(app->u->st, app->id, subid, NULL, NULL,
-				    NULL);
-		err = ETIMEDOUT;
-	}
-	if (!err) {
-		ps = mem_zalloc(sizeof(*ps), psub_destructor);
-		err = ps ? 0 : ENOMEM;
-	}
-	if (err)
-		goto out;
-
-	ps->app = app;
-	ps->minutes = (uint32_t)minutes;
-	ps->ends_ms = (uint64_t)ends;
-	ps->stored = rls_mode(app);
-	/* a contact that cannot be followed now is left out */
-	for (i = 0; !repr_in_strv(in, "uris", i, &v); i++) {
-		char uri[UCWA_URI_MAX + 1];
-		struct watched *w;
-		struct member *m;
-
-		if (!ucwa_contact_uri(uri, sizeof(uri), &v, false))
-			continue;
-		m = mem_zalloc(sizeof(*m), member_destructor);
-		if (!m)
-			break;
-		if (ucwa_watch(&w, app, uri, !ps->stored) || is_member(ps, w)) {
-			mem_deref(m);
-			continue;
-		}
-		m->w = w;
-		ucwa_watched_hold(w);
-		list_append(&ps->members, &m->le, m);
-	}
-	psub_add(app, ps, id);
-	if (id > app->psub_next)
-		app->psub_next = id;
-	if (ps->stored)
-		err = list_subscribe(ps);
-	ps->live = true;
-	psub_arm(ps);
-	ps = NULL;
-
-out:
-	if (err && err != ETIMEDOUT)
-		log_warn("ucwa: presence subscription %b of %s not restored: "
-			 "%m",
-			 key, klen, app->id, err);
-	mem_deref(ps);
-	mem_deref(in);
-	return false;
-}
-
-static void psub_listed(int err, void *arg)
-{
-	struct app *app = arg;
-
-	app->psub_op = mem_deref(app->psub_op);
-	if (err)
-		log_warn("ucwa: presence subscriptions of %s not read: %m",
-			 app->id, err);
-}
-
-void ucwa_psub_restore(struct app *app)
-{
-	int err = store_sub_list(app->u->st, app->id, psub_record, psub_listed,
-				 app, &app->psub_op);
-	if (err)
-		psub_listed(err, app);
 }
 
 void ucwa_psub_close_all(struct app *app)

@@ -1,0 +1,150 @@
+/**
+ * @file psub_store.c  Presence subscriptions kept across a restart
+ *
+ * Each presence subscription of a session is one subscription record of
+ * the store (store_sub_put, under its number):
+ * {"minutes":11,"ends":<ms since the epoch>,"uris":[...]}. After a restart
+ * each one not yet run out comes back with the time it had left and its
+ * contacts followed again; one that ran out meanwhile is deleted.
+ */
+#include <string.h>
+#include <re.h>
+#include "repr.h"
+#include "store.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+#include "psub_int.h"
+
+/*
+ * The store keeps each presence subscription of a session (its duration,
+ * end and contacts) so that it outlives a restart of the service; written
+ * after each change, without holding the answer (a subscription lost in
+ * the few ms of a commit is one the app finds gone and makes again).
+ */
+void psub_save(struct psub *ps)
+{
+	struct mbuf *mb = mbuf_alloc(256);
+	char subid[16];
+	struct le *le;
+	int err;
+
+	if (!mb)
+		return;
+	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
+	err = mbuf_printf(mb, "{\"minutes\":%u,\"ends\":%llu,\"uris\":[",
+			  ps->minutes, (unsigned long long)ps->ends_ms);
+	/* the URIs hold no quote, backslash or control (ucwa_contact_uri) */
+	for (le = ps->members.head; le && !err; le = le->next) {
+		const struct member *m = le->data;
+		err = mbuf_printf(mb, "%s\"%s\"",
+				  le == ps->members.head ? "" : ",",
+				  ucwa_watched_uri(m->w));
+	}
+	err |= mbuf_write_str(mb, "]}");
+	if (!err)
+		err = store_sub_put(ps->app->u->st, ps->app->id, subid, mb->buf,
+				    mb->end, NULL, NULL, NULL);
+	if (err)
+		log_notice(
+		    "ucwa: presence subscription %u of %s not stored: %m",
+		    ps->id, ps->app->id, err);
+	mem_deref(mb);
+}
+
+/* It ended for good: out of the store, then gone. */
+void psub_end(struct psub *ps)
+{
+	char subid[16];
+
+	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
+	(void)store_sub_del(ps->app->u->st, ps->app->id, subid, NULL, NULL,
+			    NULL);
+	mem_deref(ps);
+}
+
+/* One stored presence subscription, back after a restart: its contacts
+ * are followed again (its list subscribed again; the list itself is still
+ * on the XCAP server), with the time it had left. */
+static bool psub_record(const uint8_t *key, size_t klen, const uint8_t *val,
+			size_t len, void *arg)
+{
+	struct app *app = arg;
+	const struct pl body = {(const char *)val, len};
+	const struct pl kpl = {(const char *)key, klen};
+	struct repr_in *in = NULL;
+	struct psub *ps = NULL;
+	int64_t minutes, ends;
+	const char *why;
+	unsigned id = pl_u32(&kpl);
+	struct pl v;
+	size_t i;
+	int err;
+
+	err = repr_in_json(&in, &body, &why);
+	if (!err && (repr_in_int(in, "minutes", &minutes) ||
+		     repr_in_int(in, "ends", &ends) || !id || klen > 9 ||
+		     minutes < UCWA_PSUB_MINUTES_MIN ||
+		     minutes > UCWA_PSUB_MINUTES_MAX))
+		err = EINVAL;
+	if (!err && (uint64_t)ends <= psub_now_ms()) {
+		/* ran out while the service was down */
+		char subid[16];
+
+		(void)re_snprintf(subid, sizeof(subid), "%u", id);
+		(void)store_sub_del(app->u->st, app->id, subid, NULL, NULL,
+				    NULL);
+		err = ETIMEDOUT;
+	}
+	if (!err) {
+		ps = psub_alloc(app);
+		err = ps ? 0 : ENOMEM;
+	}
+	if (err)
+		goto out;
+
+	ps->minutes = (uint32_t)minutes;
+	ps->ends_ms = (uint64_t)ends;
+	ps->stored = plist_mode(app);
+	/* a contact that cannot be followed now is left out */
+	for (i = 0; !repr_in_strv(in, "uris", i, &v); i++) {
+		char uri[UCWA_URI_MAX + 1];
+
+		if (ucwa_contact_uri(uri, sizeof(uri), &v, false))
+			(void)psub_member_add(ps, uri, !ps->stored);
+	}
+	psub_add(app, ps, id);
+	if (id > app->psub_next)
+		app->psub_next = id;
+	if (ps->stored)
+		err = plist_subscribe(ps);
+	ps->live = true;
+	psub_arm(ps);
+	ps = NULL;
+
+out:
+	if (err && err != ETIMEDOUT)
+		log_warn("ucwa: presence subscription %b of %s not restored: "
+			 "%m",
+			 key, klen, app->id, err);
+	mem_deref(ps);
+	mem_deref(in);
+	return false;
+}
+
+static void psub_listed(int err, void *arg)
+{
+	struct app *app = arg;
+
+	app->psub_op = mem_deref(app->psub_op);
+	if (err)
+		log_warn("ucwa: presence subscriptions of %s not read: %m",
+			 app->id, err);
+}
+
+void ucwa_psub_restore(struct app *app)
+{
+	int err = store_sub_list(app->u->st, app->id, psub_record, psub_listed,
+				 app, &app->psub_op);
+	if (err)
+		psub_listed(err, app);
+}
