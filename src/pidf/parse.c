@@ -140,7 +140,7 @@ static enum field field_of(const char *name)
 	return F_NONE;
 }
 
-static void p_start(struct xp *x, const char *name, const char **atts)
+static void p_start(struct xml_rd *x, const char *name, const char **atts)
 {
 	struct pstate *st = x->arg;
 	enum field f;
@@ -148,7 +148,7 @@ static void p_start(struct xp *x, const char *name, const char **atts)
 
 	if (x->depth == 1) {
 		if (strcmp(name, N(PIDF_NS, "presence")))
-			xp_fail(x, EPROTO, "not a PIDF document");
+			xml_fail(x, EPROTO, "not a PIDF document");
 		return;
 	}
 
@@ -174,7 +174,7 @@ static void p_start(struct xp *x, const char *name, const char **atts)
 
 	st->field = f;
 	st->field_depth = x->depth;
-	xp_text_begin(x);
+	xml_text_begin(x);
 }
 
 static void on_field(struct pstate *st, const char *s, size_t n)
@@ -251,7 +251,7 @@ static void on_field(struct pstate *st, const char *s, size_t n)
 	}
 }
 
-static void p_end(struct xp *x, const char *name)
+static void p_end(struct xml_rd *x, const char *name)
 {
 	struct pstate *st = x->arg;
 	const char *s;
@@ -265,7 +265,7 @@ static void p_end(struct xp *x, const char *name)
 		return;
 
 	x->capture = false;
-	xp_text_trim(x, &s, &n);
+	xml_text_trim(x, &s, &n);
 	on_field(st, s, n);
 	st->field = F_NONE;
 }
@@ -304,7 +304,7 @@ int pidf_parse(struct pidf_presence *p, const char *body, size_t len,
 {
 	struct pidf_presence res;
 	struct pstate *st = NULL;
-	struct xp x;
+	struct xml_rd x;
 	int err;
 
 	if (!p || (!body && len))
@@ -327,10 +327,12 @@ int pidf_parse(struct pidf_presence *p, const char *body, size_t len,
 	x.arg = st;
 	x.starth = p_start;
 	x.endh = p_end;
+	x.lim = &pidf_xml_limits;
 	x.text = st->text;
 	x.text_max = PIDF_NOTE_MAX;
+	x.text_cut = true; /* a longer note is cut, not refused */
 
-	err = xp_run(&x, body, len);
+	err = xml_parse(&x, body, len);
 	if (err) {
 		if (why)
 			*why = x.why;

@@ -371,3 +371,28 @@ out:
 
 	return err;
 }
+
+const struct xml_limits pidf_xml_limits = {
+    .bytes = PIDF_BODY_MAX,
+    .depth = PIDF_DEPTH_MAX,
+    .elems = PIDF_ELEMENTS_MAX,
+    .attrs = PIDF_ATTRS_MAX,
+    .attr_len = PIDF_ATTR_LEN_MAX,
+};
+
+void pidf_copy_text(char *dst, size_t size, const char *s, size_t len)
+{
+	if (len >= size) {
+		len = size - 1;
+		while (len > 0 && ((uint8_t)s[len] & 0xc0) == 0x80)
+			--len;
+	}
+
+	/* A cut may leave white space at the end, which a parse of the
+	 * text written again would drop: drop it now */
+	while (len > 0 && s[len - 1] && strchr(" \t\r\n", s[len - 1]))
+		--len;
+
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+}

@@ -313,16 +313,16 @@ static const char *const substates[] = {
     [PIDF_SUB_TERMINATED] = "terminated",
 };
 
-static void r_instance(struct xp *x, struct rstate *st, const char **atts)
+static void r_instance(struct xml_rd *x, struct rstate *st, const char **atts)
 {
-	const char *state = xp_attr(atts, "state");
-	const char *cid = xp_attr(atts, "cid");
-	const char *reason = xp_attr(atts, "reason");
+	const char *state = xml_attr(atts, "state");
+	const char *cid = xml_attr(atts, "cid");
+	const char *reason = xml_attr(atts, "reason");
 	struct pidf_resource *r = st->cur;
 	size_t i, idx, n;
 
 	if (!state) {
-		xp_fail(x, EPROTO, "RLMI instance without a state");
+		xml_fail(x, EPROTO, "RLMI instance without a state");
 		return;
 	}
 
@@ -354,7 +354,7 @@ static void r_instance(struct xp *x, struct rstate *st, const char **atts)
 	st->cur_has_cid = true;
 }
 
-static void r_start(struct xp *x, const char *name, const char **atts)
+static void r_start(struct xml_rd *x, const char *name, const char **atts)
 {
 	struct rstate *st = x->arg;
 	struct pidf_list *l = st->list;
@@ -362,13 +362,13 @@ static void r_start(struct xp *x, const char *name, const char **atts)
 
 	if (x->depth == 1) {
 		if (strcmp(name, N(RLMI_NS, "list"))) {
-			xp_fail(x, EPROTO, "not an RLMI document");
+			xml_fail(x, EPROTO, "not an RLMI document");
 			return;
 		}
-		v = xp_attr(atts, "uri");
+		v = xml_attr(atts, "uri");
 		if (v)
 			pidf_copy_text(l->uri, sizeof(l->uri), v, strlen(v));
-		v = xp_attr(atts, "version");
+		v = xml_attr(atts, "version");
 		if (v) {
 			struct pl pl;
 
@@ -376,24 +376,24 @@ static void r_start(struct xp *x, const char *name, const char **atts)
 			l->version = pl_u32(&pl);
 		}
 		/* RFC 4662 section 5.2: fullState is required */
-		v = xp_attr(atts, "fullState");
+		v = xml_attr(atts, "fullState");
 		l->full_state = v && (!strcmp(v, "true") || !strcmp(v, "1"));
 		return;
 	}
 
 	if (x->depth == 2 && !strcmp(name, N(RLMI_NS, "resource"))) {
 		if (l->n >= PIDF_RESOURCES_MAX) {
-			xp_fail(x, EOVERFLOW, "too many RLMI resources");
+			xml_fail(x, EOVERFLOW, "too many RLMI resources");
 			return;
 		}
-		v = xp_attr(atts, "uri");
+		v = xml_attr(atts, "uri");
 		if (!v || !*v || strlen(v) > PIDF_URI_MAX) {
-			xp_fail(x, EPROTO,
-				"RLMI resource without a usable uri");
+			xml_fail(x, EPROTO,
+				 "RLMI resource without a usable uri");
 			return;
 		}
 		if (l->n == st->cap && grow(st)) {
-			xp_fail(x, ENOMEM, "out of memory");
+			xml_fail(x, ENOMEM, "out of memory");
 			return;
 		}
 		st->cur = &l->resv[l->n++];
@@ -406,7 +406,7 @@ static void r_start(struct xp *x, const char *name, const char **atts)
 		r_instance(x, st, atts);
 }
 
-static void r_end(struct xp *x, const char *name)
+static void r_end(struct xml_rd *x, const char *name)
 {
 	struct rstate *st = x->arg;
 	(void)name;
@@ -464,7 +464,7 @@ int pidf_rlmi_parse(struct pidf_list **lp, const struct pl *ctype,
 	struct mp *mp = NULL;
 	struct pl mt, boundary, start, type;
 	const struct part *root = NULL;
-	struct xp x;
+	struct xml_rd x;
 	size_t i;
 	int err;
 
@@ -538,8 +538,8 @@ int pidf_rlmi_parse(struct pidf_list **lp, const struct pl *ctype,
 	x.arg = st;
 	x.starth = r_start;
 	x.endh = r_end;
-	x.text = st->cids; /* no text is collected from RLMI */
-	err = xp_run(&x, root->body.p, root->body.l);
+	x.lim = &pidf_xml_limits; /* no text is collected from RLMI */
+	err = xml_parse(&x, root->body.p, root->body.l);
 	if (err) {
 		reason = x.why;
 		goto out;

@@ -108,63 +108,62 @@ struct rl_parse {
 	char **text_to;           /* display-name being read */
 };
 
-static void rl_start(struct xcap_xp *x, const char *name, const char **atts)
+static void rl_start(struct xml_rd *x, const char *name, const char **atts)
 {
 	struct rl_parse *ps = x->arg;
 	const char *v;
 	int err = 0;
 
 	if (x->depth == 1) {
-		if (!xcap_xp_is(name, XCAP_NS_RL, "resource-lists"))
-			xcap_xp_fail(x, EPROTO,
-				     "not a resource-lists document");
+		if (!xml_is(name, XCAP_NS_RL, "resource-lists"))
+			xml_fail(x, EPROTO, "not a resource-lists document");
 		return;
 	}
 
-	if (x->depth == 2 && xcap_xp_is(name, XCAP_NS_RL, "list")) {
-		v = xcap_xp_attr(atts, "name");
+	if (x->depth == 2 && xml_is(name, XCAP_NS_RL, "list")) {
+		v = xml_attr(atts, "name");
 		if (!v || !*v || strlen(v) > XCAP_MAX_NAME) {
-			xcap_xp_fail(x, EPROTO, "list without a usable name");
+			xml_fail(x, EPROTO, "list without a usable name");
 			return;
 		}
 		if (xcap_rlist_group(ps->rl, v)) {
-			xcap_xp_fail(x, EPROTO, "two lists of one name");
+			xml_fail(x, EPROTO, "two lists of one name");
 			return;
 		}
 		err = group_new(&ps->group, ps->rl, v);
 	} else if (x->depth == 3 && ps->group &&
-		   xcap_xp_is(name, XCAP_NS_RL, "entry")) {
-		v = xcap_xp_attr(atts, "uri");
+		   xml_is(name, XCAP_NS_RL, "entry")) {
+		v = xml_attr(atts, "uri");
 		if (!v || !*v || strlen(v) > XCAP_MAX_URI) {
-			xcap_xp_fail(x, EPROTO, "entry without a usable uri");
+			xml_fail(x, EPROTO, "entry without a usable uri");
 			return;
 		}
 		err = entry_new(&ps->entry, ps->rl, ps->group, v);
-	} else if (xcap_xp_is(name, XCAP_NS_RL, "display-name") &&
+	} else if (xml_is(name, XCAP_NS_RL, "display-name") &&
 		   ((x->depth == 3 && ps->group && !ps->group->display) ||
 		    (x->depth == 4 && ps->entry && !ps->entry->name))) {
 		ps->text_to =
 		    x->depth == 3 ? &ps->group->display : &ps->entry->name;
-		xcap_xp_text_begin(x);
+		xml_text_begin(x);
 	} else {
 		/* RFC 4826 lets lists hold more than this model keeps */
 		ps->rl->foreign = true;
 	}
 
 	if (err == EOVERFLOW)
-		xcap_xp_fail(x, err, "too many groups or entries");
+		xml_fail(x, err, "too many groups or entries");
 	else if (err)
-		xcap_xp_fail(x, err, "out of memory");
+		xml_fail(x, err, "out of memory");
 }
 
-static void rl_end(struct xcap_xp *x, const char *name)
+static void rl_end(struct xml_rd *x, const char *name)
 {
 	struct rl_parse *ps = x->arg;
 	(void)name;
 
 	if (ps->text_to && x->capture) {
-		if (xcap_xp_text_dup(x, ps->text_to))
-			xcap_xp_fail(x, ENOMEM, "out of memory");
+		if (xcap_xml_text_dup(x, ps->text_to))
+			xml_fail(x, ENOMEM, "out of memory");
 		ps->text_to = NULL;
 	}
 	if (x->depth == 3 && ps->entry)
@@ -173,11 +172,40 @@ static void rl_end(struct xcap_xp *x, const char *name)
 		ps->group = NULL;
 }
 
+/*
+ * Reading, shared with rules.c
+ */
+
+static const struct xml_limits xcap_xml_limits = {
+    .bytes = XCAP_MAX_BODY,
+    .depth = XCAP_MAX_DEPTH,
+    .elems = XCAP_MAX_ELEMENTS,
+};
+
+int xcap_xml_parse(struct xcap_xml *x, const struct pl *doc)
+{
+	x->rd.lim = &xcap_xml_limits;
+	x->rd.text = x->text;
+	x->rd.text_max = XCAP_MAX_NAME;
+	x->rd.text_cut = false;
+
+	return xml_parse(&x->rd, doc->p, doc->l);
+}
+
+int xcap_xml_text_dup(struct xml_rd *x, char **sp)
+{
+	struct pl pl;
+
+	xml_text_trim(x, &pl.p, &pl.l);
+	x->capture = false;
+	return pl_strdup(sp, &pl);
+}
+
 int xcap_rlist_parse(struct xcap_rlist **rlp, const struct pl *doc,
 		     const char **why)
 {
 	struct rl_parse ps;
-	struct xcap_xp x;
+	struct xcap_xml x;
 	int err;
 
 	if (!rlp || !doc)
@@ -189,12 +217,12 @@ int xcap_rlist_parse(struct xcap_rlist **rlp, const struct pl *doc,
 	if (err)
 		return err;
 
-	x.starth = rl_start;
-	x.endh = rl_end;
-	x.arg = &ps;
-	err = xcap_xp_run(&x, doc);
+	x.rd.starth = rl_start;
+	x.rd.endh = rl_end;
+	x.rd.arg = &ps;
+	err = xcap_xml_parse(&x, doc);
 	if (why)
-		*why = x.why;
+		*why = x.rd.why;
 
 	if (err)
 		mem_deref(ps.rl);

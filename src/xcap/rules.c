@@ -93,7 +93,7 @@ struct rs_parse {
 	bool in_tf; /* inside transformations */
 };
 
-static void rs_start(struct xcap_xp *x, const char *name, const char **atts)
+static void rs_start(struct xml_rd *x, const char *name, const char **atts)
 {
 	struct rs_parse *ps = x->arg;
 	struct xcap_rule *r;
@@ -106,28 +106,28 @@ static void rs_start(struct xcap_xp *x, const char *name, const char **atts)
 
 	switch (x->depth) {
 	case 1:
-		if (!xcap_xp_is(name, XCAP_NS_CP, "ruleset"))
-			xcap_xp_fail(x, EPROTO, "not a common-policy ruleset");
+		if (!xml_is(name, XCAP_NS_CP, "ruleset"))
+			xml_fail(x, EPROTO, "not a common-policy ruleset");
 		return;
 
 	case 2:
-		if (!xcap_xp_is(name, XCAP_NS_CP, "rule")) {
+		if (!xml_is(name, XCAP_NS_CP, "rule")) {
 			ps->rs->foreign = true;
 			return;
 		}
 		if (list_count(&ps->rs->rules) >= XCAP_MAX_RULES) {
-			xcap_xp_fail(x, EOVERFLOW, "too many rules");
+			xml_fail(x, EOVERFLOW, "too many rules");
 			return;
 		}
-		v = xcap_xp_attr(atts, "id");
+		v = xml_attr(atts, "id");
 		if (!v || !*v || strlen(v) > XCAP_MAX_NAME) {
-			xcap_xp_fail(x, EPROTO, "rule without a usable id");
+			xml_fail(x, EPROTO, "rule without a usable id");
 			return;
 		}
 		r = mem_zalloc(sizeof(*r), rule_destructor);
 		if (!r || str_dup(&r->id, v)) {
 			mem_deref(r);
-			xcap_xp_fail(x, ENOMEM, "out of memory");
+			xml_fail(x, ENOMEM, "out of memory");
 			return;
 		}
 		list_append(&ps->rs->rules, &r->le, r);
@@ -138,35 +138,35 @@ static void rs_start(struct xcap_xp *x, const char *name, const char **atts)
 
 	case 3:
 		/* transformations are regenerated, not kept */
-		if (xcap_xp_is(name, XCAP_NS_CP, "conditions") ||
-		    xcap_xp_is(name, XCAP_NS_CP, "actions"))
+		if (xml_is(name, XCAP_NS_CP, "conditions") ||
+		    xml_is(name, XCAP_NS_CP, "actions"))
 			return;
-		if (xcap_xp_is(name, XCAP_NS_CP, "transformations")) {
+		if (xml_is(name, XCAP_NS_CP, "transformations")) {
 			ps->in_tf = true;
 			return;
 		}
 		break;
 
 	case 4:
-		if (xcap_xp_is(name, XCAP_NS_CP, "identity"))
+		if (xml_is(name, XCAP_NS_CP, "identity"))
 			return;
-		if (xcap_xp_is(name, XCAP_NS_PR, "sub-handling")) {
+		if (xml_is(name, XCAP_NS_PR, "sub-handling")) {
 			ps->handling = true;
-			xcap_xp_text_begin(x);
+			xml_text_begin(x);
 			return;
 		}
 		break;
 
 	case 5:
-		if (xcap_xp_is(name, XCAP_NS_CP, "one")) {
-			v = xcap_xp_attr(atts, "id");
+		if (xml_is(name, XCAP_NS_CP, "one")) {
+			v = xml_attr(atts, "id");
 			if (!v || !*v || strlen(v) > XCAP_MAX_URI ||
 			    ps->ones++) {
 				ps->rs->foreign = true;
 				return;
 			}
 			if (str_dup(&ps->rule->watcher, v))
-				xcap_xp_fail(x, ENOMEM, "out of memory");
+				xml_fail(x, ENOMEM, "out of memory");
 			return;
 		}
 		break;
@@ -188,7 +188,7 @@ static enum xcap_action action_parse(const char *s)
 	return XCAP_ACT_NONE;
 }
 
-static void rs_end(struct xcap_xp *x, const char *name)
+static void rs_end(struct xml_rd *x, const char *name)
 {
 	struct rs_parse *ps = x->arg;
 	(void)name;
@@ -197,8 +197,8 @@ static void rs_end(struct xcap_xp *x, const char *name)
 		char *s = NULL;
 
 		ps->handling = false;
-		if (xcap_xp_text_dup(x, &s)) {
-			xcap_xp_fail(x, ENOMEM, "out of memory");
+		if (xcap_xml_text_dup(x, &s)) {
+			xml_fail(x, ENOMEM, "out of memory");
 			return;
 		}
 		ps->rule->action = action_parse(s);
@@ -224,7 +224,7 @@ int xcap_rules_parse(struct xcap_rules **rsp, const struct pl *doc,
 		     const char **why)
 {
 	struct rs_parse ps;
-	struct xcap_xp x;
+	struct xcap_xml x;
 	int err;
 
 	if (!rsp || !doc)
@@ -236,12 +236,12 @@ int xcap_rules_parse(struct xcap_rules **rsp, const struct pl *doc,
 	if (err)
 		return err;
 
-	x.starth = rs_start;
-	x.endh = rs_end;
-	x.arg = &ps;
-	err = xcap_xp_run(&x, doc);
+	x.rd.starth = rs_start;
+	x.rd.endh = rs_end;
+	x.rd.arg = &ps;
+	err = xcap_xml_parse(&x, doc);
 	if (why)
-		*why = x.why;
+		*why = x.rd.why;
 
 	if (err)
 		mem_deref(ps.rs);

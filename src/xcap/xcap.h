@@ -145,7 +145,7 @@ struct xcap_rlist {
 int xcap_rlist_alloc(struct xcap_rlist **rlp);
 
 /**
- * Parse a resource-lists document (expat, DTDs refused, limits above).
+ * Parse a resource-lists document (src/xml: DTDs refused, limits above).
  *
  * @param why Set to what was wrong on error (static string)
  * @return 0, EMSGSIZE, EOVERFLOW (a limit), EPROTO (not resource-lists,
