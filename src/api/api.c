@@ -1,6 +1,7 @@
 /**
  * @file api.c  Answers of the mobility API
  */
+#include <errno.h>
 #include <string.h>
 #include <re.h>
 #include "api.h"
@@ -96,4 +97,24 @@ void api_reply_error(struct web_req *req, uint16_t scode, const char *reason,
 	else
 		api_reply(req, scode, reason, r, NULL);
 	mem_deref(r);
+}
+
+int api_body(struct web_req *req, struct repr_in **inp)
+{
+	const char *why = "the body could not be read";
+	struct pl ctype = PL_INIT;
+	int err;
+
+	(void)web_req_header(req, "Content-Type", &ctype);
+	err = repr_in_parse(inp, &ctype, web_req_body(req), &why);
+	if (err == ENOTSUP)
+		api_reply_error(req, 415, "Unsupported Media Type",
+				"BadRequest", NULL, why);
+	else if (err == ENOMEM)
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+	else if (err)
+		api_reply_error(req, 400, "Bad Request", "BadRequest", NULL,
+				why);
+	return err;
 }

@@ -35,4 +35,15 @@ void api_reply_error(struct web_req *req, uint16_t scode, const char *reason,
 		     const char *code, const char *subcode,
 		     const char *message);
 
+/**
+ * Read the request's body as its Content-Type says (repr_in_parse():
+ * JSON or XML) and, when it cannot, answer for the caller: 415 for
+ * another media type, 400 BadRequest saying what was wrong otherwise.
+ *
+ * @param inp Returns a new reference on success
+ *
+ * @return 0, or an error once the request is answered
+ */
+int api_body(struct web_req *req, struct repr_in **inp);
+
 #endif

@@ -1,5 +1,6 @@
 /**
- * @file in.c  JSON request bodies, strictly parsed with jansson
+ * @file in.c  Request bodies: JSON strictly parsed with jansson, the
+ *             checks and getters shared with XML bodies (in_xml.c)
  */
 #include <ctype.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 struct repr_in {
 	json_t *root; /* an object */
+	bool xml;     /* from XML: every value is text */
 };
 
 static void destructor(void *arg)
@@ -55,37 +57,22 @@ static size_t depth_of(const char *p, size_t n)
 	return max;
 }
 
-int repr_in_json(struct repr_in **inp, const struct pl *body, const char **why)
+int repr_in_wrap(struct repr_in **inp, struct json_t *root, bool xml,
+		 const char **why)
 {
 	struct repr_in *in;
-	json_error_t jerr;
 	const char *k1, *k2;
-	json_t *v1, *v2;
+	json_t *v1;
 	void *it;
 
-	if (!inp || !body || !why)
-		return EINVAL;
-
-	if (body->l > REPR_IN_MAX_BYTES) {
-		*why = "body too large";
-		return EOVERFLOW;
-	}
-	if (depth_of(body->p, body->l) > REPR_IN_MAX_DEPTH) {
-		*why = "JSON nested too deeply";
-		return EOVERFLOW;
-	}
-
 	in = mem_zalloc(sizeof(*in), destructor);
-	if (!in)
+	if (!in) {
+		json_decref(root);
 		return ENOMEM;
-
-	/* JSON_REJECT_DUPLICATES: a key given twice is ambiguous */
-	in->root = json_loadb(body->p, body->l, JSON_REJECT_DUPLICATES, &jerr);
-	if (!in->root) {
-		*why = "body is not valid JSON";
-		mem_deref(in);
-		return EINVAL;
 	}
+	in->root = root;
+	in->xml = xml;
+
 	if (!json_is_object(in->root)) {
 		*why = "body is not a JSON object";
 		mem_deref(in);
@@ -104,8 +91,6 @@ int repr_in_json(struct repr_in **inp, const struct pl *body, const char **why)
 					   json_object_key_to_iter(k1));
 		for (; it; it = json_object_iter_next(in->root, it)) {
 			k2 = json_object_iter_key(it);
-			v2 = json_object_iter_value(it);
-			(void)v2;
 			if (!strcasecmp(k1, k2)) {
 				*why = "a key is given twice";
 				mem_deref(in);
@@ -115,6 +100,63 @@ int repr_in_json(struct repr_in **inp, const struct pl *body, const char **why)
 	}
 
 	*inp = in;
+	return 0;
+}
+
+int repr_in_json(struct repr_in **inp, const struct pl *body, const char **why)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	if (!inp || !body || !why)
+		return EINVAL;
+
+	if (body->l > REPR_IN_MAX_BYTES) {
+		*why = "body too large";
+		return EOVERFLOW;
+	}
+	if (depth_of(body->p, body->l) > REPR_IN_MAX_DEPTH) {
+		*why = "JSON nested too deeply";
+		return EOVERFLOW;
+	}
+
+	/* JSON_REJECT_DUPLICATES: a key given twice is ambiguous */
+	root = json_loadb(body->p, body->l, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		*why = "body is not valid JSON";
+		return EINVAL;
+	}
+
+	return repr_in_wrap(inp, root, false, why);
+}
+
+/*
+ * An integer written as XML text: xs:long lexical space (XML Schema 2
+ * section 3.3.17), white space collapsed (section 4.3.6): an optional
+ * sign and 1 to 19 digits within the range of int64_t.
+ */
+static int int_of_text(const char *s, int64_t *val)
+{
+	const char *ws = " \t\r\n";
+	uint64_t v = 0, max = INT64_MAX;
+	bool neg = false;
+	size_t n = 0;
+
+	s += strspn(s, ws);
+	if (*s == '-' || *s == '+')
+		neg = *s++ == '-';
+	if (neg)
+		max = (uint64_t)INT64_MAX + 1;
+
+	for (; *s >= '0' && *s <= '9'; s++, n++) {
+		if (v > (max - (uint64_t)(*s - '0')) / 10)
+			return EINVAL;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (!n || s[strspn(s, ws)])
+		return EINVAL;
+
+	*val = neg ? (int64_t)(0 - v) : (int64_t)v;
 	return 0;
 }
 
@@ -152,6 +194,8 @@ int repr_in_int(const struct repr_in *in, const char *key, int64_t *val)
 
 	if (!v)
 		return ENOENT;
+	if (in->xml && json_is_string(v))
+		return int_of_text(json_string_value(v), val);
 	if (!json_is_integer(v))
 		return EINVAL;
 	*val = (int64_t)json_integer_value(v);

@@ -153,16 +153,25 @@ int repr_events_encode(struct mbuf *mb, const struct repr_events *e,
 		       enum repr_fmt fmt);
 
 /*
- * Request bodies (JSON). Strict JSON only (jansson): no comments, no
- * trailing commas, valid UTF-8, no duplicate keys. Keys are matched
- * without regard to case, as UCWA clients send "EndpointId" and
- * "endpointId" alike; two keys equal but for case are refused.
+ * Request bodies, JSON or XML by their media type. JSON: strict (jansson):
+ * no comments, no trailing commas, valid UTF-8, no duplicate keys. XML:
+ * the UCWA input form (<input> with <property name> and <propertyList
+ * name> of <item>s, in the UCWA namespace or none), read with src/xml: no
+ * DTD, so no entity declared or expanded. Both give the same members to
+ * the getters. Keys are matched without regard to case, as UCWA clients
+ * send "EndpointId" and "endpointId" alike; two keys equal but for case
+ * are refused.
  */
 
 enum {
-	REPR_IN_MAX_BYTES = 65536, /* bytes of a request body        */
-	REPR_IN_MAX_DEPTH = 8,     /* nesting of objects and arrays  */
-	REPR_IN_MAX_MEMBERS = 64,  /* members of the top object      */
+	REPR_IN_MAX_BYTES = 65536,   /* bytes of a request body           */
+	REPR_IN_MAX_DEPTH = 8,       /* nesting of objects and arrays, or
+					of XML elements                   */
+	REPR_IN_MAX_MEMBERS = 64,    /* members of the top object         */
+	REPR_IN_MAX_ELEMENTS = 2048, /* XML elements of a body            */
+	REPR_IN_MAX_ATTRS = 8,       /* XML attributes of one element     */
+	REPR_IN_MAX_ATTR_LEN = 256,  /* bytes of one XML attribute value
+					(a property name)                 */
 };
 
 struct repr_in;
@@ -180,6 +189,41 @@ struct repr_in;
 int repr_in_json(struct repr_in **inp, const struct pl *body, const char **why);
 
 /**
+ * Parse an XML request body in the UCWA input form. Property values are
+ * strings (white space kept); repr_in_int() reads integers from them.
+ *
+ * @param inp  Returns a new reference
+ * @param body Body bytes (need not be NUL terminated)
+ * @param why  Set to a short reason on EINVAL/EOVERFLOW
+ *
+ * @return 0, EINVAL (ill-formed XML, a DTD, not the input form, a key
+ *         given twice), EOVERFLOW (a limit), ENOMEM
+ */
+int repr_in_xml(struct repr_in **inp, const struct pl *body, const char **why);
+
+/**
+ * The format of a media type (a Content-Type value; parameters and case
+ * ignored): application/json and application/vnd.microsoft.com.ucwa+json
+ * are JSON, application/xml and application/vnd.microsoft.com.ucwa+xml
+ * XML.
+ *
+ * @return 0 and *fmt, ENOTSUP for any other type, EINVAL
+ */
+int repr_media_fmt(const struct pl *mtype, enum repr_fmt *fmt);
+
+/**
+ * Parse a request body as its Content-Type says: repr_in_json() or
+ * repr_in_xml(); JSON when there is no Content-Type.
+ *
+ * @param ctype The Content-Type value, or NULL/empty when absent
+ *
+ * @return what the parser returns, or ENOTSUP (another media type: answer
+ *         415) with why set
+ */
+int repr_in_parse(struct repr_in **inp, const struct pl *ctype,
+		  const struct pl *body, const char **why);
+
+/**
  * A string member.
  *
  * @return 0 and val (valid while in lives), ENOENT if absent or null,
@@ -187,7 +231,8 @@ int repr_in_json(struct repr_in **inp, const struct pl *body, const char **why);
  */
 int repr_in_str(const struct repr_in *in, const char *key, struct pl *val);
 
-/** An integer member: 0, ENOENT, EINVAL (not an integer). */
+/** An integer member: 0, ENOENT, EINVAL (not an integer; from XML: text
+ * that is not a decimal integer in the range of int64_t). */
 int repr_in_int(const struct repr_in *in, const char *key, int64_t *val);
 
 /** The n-th string of an array member: 0, ENOENT (absent, or past the

@@ -113,4 +113,21 @@ int repr_json_encode(struct mbuf *mb, const struct repr *r);
 /** Encode r as XML appended to mb, ns on the root (xmlw.c). */
 int repr_xml_encode(struct mbuf *mb, const struct repr *r, const char *ns);
 
+/*
+ * Request bodies (in.c, in_xml.c)
+ */
+
+struct json_t;
+
+/**
+ * Make a request body of a parsed value after the checks JSON and XML
+ * bodies share: an object, at most REPR_IN_MAX_MEMBERS members, no two
+ * keys equal but for case.
+ *
+ * @param root Takes the reference (dropped on error)
+ * @param xml  The values came from XML: integers are read from text
+ */
+int repr_in_wrap(struct repr_in **inp, struct json_t *root, bool xml,
+		 const char **why);
+
 #endif

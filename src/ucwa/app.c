@@ -513,12 +513,9 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 	struct pl epid;
 	int err;
 
-	err = repr_in_json(&in, web_req_body(req), &why);
-	if (err) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest", NULL,
-				why);
+	err = api_body(req, &in);
+	if (err)
 		goto out;
-	}
 
 	app = mem_zalloc(sizeof(*app), app_destructor);
 	if (!app) {

@@ -349,17 +349,13 @@ static int send_message(struct conv *c, const char *ctype,
 static void start_messaging(struct app *app, struct web_req *req)
 {
 	struct repr_in *in = NULL;
-	const char *why = NULL;
 	struct pl to, subject, msg;
 	struct conv *c;
 	char comm[200], loc[400];
 	struct repr *r;
 
-	if (repr_in_json(&in, web_req_body(req), &why)) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest", NULL,
-				why);
+	if (api_body(req, &in))
 		return;
-	}
 	if (repr_in_str(in, "to", &to) || !uri_ok(&to)) {
 		api_reply_error(req, 400, "Bad Request", "BadRequest",
 				"ParameterValidationFailure",

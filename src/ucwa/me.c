@@ -329,14 +329,7 @@ static bool text_member(struct web_req *req, const struct repr_in *in,
 
 static bool body(struct web_req *req, struct repr_in **in)
 {
-	const char *why = NULL;
-
-	if (repr_in_json(in, web_req_body(req), &why)) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest", NULL,
-				why);
-		return false;
-	}
-	return true;
+	return !api_body(req, in);
 }
 
 static void make_me_available(struct app *app, struct web_req *req)

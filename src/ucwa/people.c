@@ -469,14 +469,11 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 			p->what = CONTACTS;
 			err = xcap_contacts_get(&p->op, xc, rlist_done, p);
 		} else if (post) {
-			const char *why = NULL;
 			struct pl uri, nm, grp;
 			char display[4 * UCWA_FIELD_MAX + 1] = "";
 
-			if (repr_in_json(&in, web_req_body(req), &why)) {
-				bad(req, why);
+			if (api_body(req, &in))
 				goto drop;
-			}
 			if (repr_in_str(in, "uri", &uri) ||
 			    !ucwa_contact_uri(p->uri, sizeof(p->uri), &uri,
 					      false)) {
@@ -528,13 +525,13 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 			err = xcap_rules_get(&p->op, xc, rules_done, p);
 		} else if (!pl_strcmp(&more, "contactPrivacyRelationship") &&
 			   post) {
-			const char *why = NULL;
 			struct pl rel;
 			size_t i;
 
-			if (repr_in_json(&in, web_req_body(req), &why) ||
-			    repr_in_str(in, "relationship", &rel)) {
-				bad(req, why ? why : "relationship is needed");
+			if (api_body(req, &in))
+				goto drop;
+			if (repr_in_str(in, "relationship", &rel)) {
+				bad(req, "relationship is needed");
 				goto drop;
 			}
 			for (i = 0; i < ARRAY_SIZE(privacy_names); i++) {

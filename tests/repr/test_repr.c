@@ -866,6 +866,327 @@ static void test_in(void)
 	in = mem_deref(in);
 }
 
+static int parse_xml(const char *body, struct repr_in **in, const char **why)
+{
+	struct pl pl;
+
+	*why = NULL;
+	pl_set_str(&pl, body);
+	return repr_in_xml(in, &pl, why);
+}
+
+#define UCWA_IN "<input xmlns=\"" REPR_UCWA_NS "\">"
+
+/* XML request bodies: every getter, the same checks as JSON, limits, no
+ * DTD and so no entity, ill-formed XML. */
+static void test_in_xml(void)
+{
+	struct repr_in *in = NULL;
+	const char *why = NULL;
+	struct mbuf *mb = mbuf_alloc(REPR_IN_MAX_BYTES + 64);
+	struct pl v;
+	int64_t n;
+	size_t i;
+	static const char notnul[] = "<input><property name=\"a\">1</property>"
+				     "</input>X";
+	struct pl pl = {notnul, sizeof(notnul) - 2};
+
+	CHECK(mb != NULL);
+
+	/* the documented form, keys in any case */
+	CHECK(0 ==
+	      parse_xml("<?xml version=\"1.0\" encoding=\"utf-8\"?>" UCWA_IN
+			"<property name=\"Culture\">en-US</property>"
+			"<property name=\"duration\"> 11 </property>"
+			"<property name=\"neg\">-9223372036854775808"
+			"</property>"
+			"<property name=\"note\"> a &lt;b&gt; &amp; "
+			"&#233;\xc3\xa9 </property>"
+			"<property name=\"empty\"/>"
+			"<propertyList name=\"uris\">"
+			"<item>sip:bob@example.test</item>\n"
+			"  <item>sip:carol@example.test</item>"
+			"</propertyList>"
+			"<propertyList name=\"none\"/>"
+			"</input>",
+			&in, &why));
+	CHECK(0 == repr_in_str(in, "culture", &v) && !pl_strcmp(&v, "en-US"));
+	CHECK(0 == repr_in_int(in, "DURATION", &n) && n == 11);
+	CHECK(0 == repr_in_int(in, "neg", &n) && n == INT64_MIN);
+	/* a string keeps its white space; entities of XML itself are read */
+	CHECK(0 == repr_in_str(in, "note", &v) &&
+	      !pl_strcmp(&v, " a <b> & \xc3\xa9\xc3\xa9 "));
+	CHECK(0 == repr_in_str(in, "empty", &v) && v.l == 0);
+	CHECK(0 == repr_in_strv(in, "uris", 0, &v) &&
+	      !pl_strcmp(&v, "sip:bob@example.test"));
+	CHECK(0 == repr_in_strv(in, "Uris", 1, &v) &&
+	      !pl_strcmp(&v, "sip:carol@example.test"));
+	CHECK(ENOENT == repr_in_strv(in, "uris", 2, &v));
+	CHECK(ENOENT == repr_in_strv(in, "none", 0, &v));
+	CHECK(ENOENT == repr_in_str(in, "userAgent", &v));
+	/* types as in JSON: a list is not a string, a string not a list */
+	CHECK(EINVAL == repr_in_str(in, "uris", &v));
+	CHECK(EINVAL == repr_in_strv(in, "culture", 0, &v));
+	CHECK(EINVAL == repr_in_int(in, "culture", &n));
+	CHECK(EINVAL == repr_in_int(in, "empty", &n));
+	CHECK(EINVAL == repr_in_int(in, "uris", &n));
+	in = mem_deref(in);
+
+	/* integers: xs:long, nothing else */
+	CHECK(0 == parse_xml("<input><property name=\"a\">+7</property>"
+			     "<property name=\"b\">9223372036854775807"
+			     "</property><property name=\"c\">"
+			     "9223372036854775808</property>"
+			     "<property name=\"d\">1.5</property>"
+			     "<property name=\"e\">0x10</property>"
+			     "<property name=\"f\">1 2</property>"
+			     "<property name=\"g\">-</property></input>",
+			     &in, &why));
+	CHECK(0 == repr_in_int(in, "a", &n) && n == 7);
+	CHECK(0 == repr_in_int(in, "b", &n) && n == INT64_MAX);
+	CHECK(EINVAL == repr_in_int(in, "c", &n));
+	CHECK(EINVAL == repr_in_int(in, "d", &n));
+	CHECK(EINVAL == repr_in_int(in, "e", &n));
+	CHECK(EINVAL == repr_in_int(in, "f", &n));
+	CHECK(EINVAL == repr_in_int(in, "g", &n));
+	in = mem_deref(in);
+
+	/* a <resource> sent back: its links are passed over */
+	CHECK(0 == parse_xml("<resource xmlns=\"" REPR_UCWA_NS
+			     "\" rel=\"note\">"
+			     "<link rel=\"self\" href=\"/x\"/>"
+			     "<property name=\"message\">hi</property>"
+			     "</resource>",
+			     &in, &why));
+	CHECK(0 == repr_in_str(in, "message", &v) && !pl_strcmp(&v, "hi"));
+	in = mem_deref(in);
+
+	/* the body is read to its length, not to a NUL */
+	CHECK(0 == repr_in_xml(&in, &pl, &why));
+	CHECK(0 == repr_in_int(in, "a", &n) && n == 1);
+	in = mem_deref(in);
+
+	/* keys given twice, in any case */
+	CHECK(EINVAL == parse_xml("<input><property name=\"a\">1</property>"
+				  "<property name=\"a\">2</property></input>",
+				  &in, &why) &&
+	      strstr(why, "twice"));
+	CHECK(EINVAL ==
+		  parse_xml("<input><property name=\"UserAgent\">x"
+			    "</property><propertyList name=\"useragent\"/>"
+			    "</input>",
+			    &in, &why) &&
+	      strstr(why, "twice"));
+
+	/* not the input form */
+	CHECK(EINVAL == parse_xml("<presence/>", &in, &why) &&
+	      strstr(why, "<input>"));
+	CHECK(EINVAL == parse_xml("<input xmlns=\"urn:other\"/>", &in, &why) &&
+	      strstr(why, "namespace"));
+	CHECK(EINVAL == parse_xml("<input><property>x</property></input>", &in,
+				  &why) &&
+	      strstr(why, "name"));
+	CHECK(EINVAL == parse_xml("<input><property name=\"\">x</property>"
+				  "</input>",
+				  &in, &why));
+	CHECK(EINVAL == parse_xml("<input><foo/></input>", &in, &why) &&
+	      strstr(why, "unexpected"));
+	CHECK(EINVAL == parse_xml("<input><property name=\"a\">x<b/></property>"
+				  "</input>",
+				  &in, &why) &&
+	      strstr(why, "unexpected"));
+	CHECK(EINVAL == parse_xml("<input><item>x</item></input>", &in, &why));
+	CHECK(EINVAL == parse_xml("<input><propertyList name=\"a\"><x/>"
+				  "</propertyList></input>",
+				  &in, &why));
+
+	/* ill-formed XML */
+	CHECK(EINVAL == parse_xml("", &in, &why) && strstr(why, "ill-formed"));
+	CHECK(EINVAL == parse_xml("<input>", &in, &why) &&
+	      strstr(why, "ill-formed"));
+	CHECK(EINVAL == parse_xml("<input></inputs>", &in, &why));
+	CHECK(EINVAL == parse_xml("<input/><input/>", &in, &why));
+	CHECK(EINVAL == parse_xml("<input><property name=\"a\">\xff</property>"
+				  "</input>",
+				  &in, &why));
+	CHECK(EINVAL == parse_xml("{\"culture\":\"en-US\"}", &in, &why));
+	CHECK(EINVAL == parse_xml("<input><property name=\"a\">&bogus;"
+				  "</property></input>",
+				  &in, &why) &&
+	      strstr(why, "ill-formed"));
+
+	/* no DTD, so no entity is ever declared or expanded */
+	CHECK(EINVAL == parse_xml("<!DOCTYPE input [<!ENTITY a \"aaaa\">"
+				  "<!ENTITY b \"&a;&a;&a;&a;\">]>"
+				  "<input><property name=\"x\">&b;</property>"
+				  "</input>",
+				  &in, &why) &&
+	      strstr(why, "DTD"));
+	CHECK(EINVAL ==
+		  parse_xml("<!DOCTYPE input SYSTEM \"file:///etc/passwd\">"
+			    "<input/>",
+			    &in, &why) &&
+	      strstr(why, "DTD"));
+	CHECK(EINVAL == parse_xml("<!DOCTYPE input><input/>", &in, &why) &&
+	      strstr(why, "DTD"));
+	CHECK(in == NULL);
+
+	/* limits: members, elements, attributes, bytes. Nesting stops at
+	 * the first element the form does not have (the reader's depth
+	 * limit, REPR_IN_MAX_DEPTH, is never reached by the input form) */
+	CHECK(EINVAL ==
+		  parse_xml("<input><link><b><c><d><e><f><g><h/></g></f></e>"
+			    "</d></c></b></link></input>",
+			    &in, &why) &&
+	      strstr(why, "unexpected"));
+	mbuf_rewind(mb);
+	CHECK(0 == mbuf_write_str(mb, "<input>"));
+	for (i = 0; i < REPR_IN_MAX_MEMBERS; i++)
+		CHECK(0 == mbuf_printf(mb, "<property name=\"k%zu\"/>", i));
+	CHECK(0 == mbuf_write_str(mb, "</input>"));
+	pl.p = (const char *)mb->buf;
+	pl.l = mb->end;
+	CHECK(0 == repr_in_xml(&in, &pl, &why)); /* at the limit */
+	in = mem_deref(in);
+	mb->end -= strlen("</input>");
+	mb->pos = mb->end;
+	CHECK(0 == mbuf_write_str(mb, "<property name=\"one-more\"/></input>"));
+	pl.l = mb->end;
+	CHECK(EOVERFLOW == repr_in_xml(&in, &pl, &why) &&
+	      strstr(why, "members"));
+
+	mbuf_rewind(mb);
+	CHECK(0 == mbuf_write_str(mb, "<input><propertyList name=\"l\">"));
+	for (i = 0; i < REPR_IN_MAX_ELEMENTS - 2; i++)
+		CHECK(0 == mbuf_write_str(mb, "<item/>"));
+	CHECK(0 == mbuf_write_str(mb, "</propertyList></input>"));
+	pl.p = (const char *)mb->buf;
+	pl.l = mb->end;
+	CHECK(0 == repr_in_xml(&in, &pl, &why)); /* at the limit */
+	CHECK(0 == repr_in_strv(in, "l", REPR_IN_MAX_ELEMENTS - 3, &v));
+	in = mem_deref(in);
+	mb->end -= strlen("</propertyList></input>");
+	mb->pos = mb->end;
+	CHECK(0 == mbuf_write_str(mb, "<item/></propertyList></input>"));
+	pl.l = mb->end;
+	CHECK(EOVERFLOW == repr_in_xml(&in, &pl, &why) &&
+	      strstr(why, "elements"));
+
+	CHECK(EOVERFLOW ==
+		  parse_xml("<input a=\"1\" b=\"1\" c=\"1\" d=\"1\" "
+			    "e=\"1\" f=\"1\" g=\"1\" h=\"1\" i=\"1\"/>",
+			    &in, &why) &&
+	      strstr(why, "attributes"));
+	mbuf_rewind(mb);
+	CHECK(0 == mbuf_write_str(mb, "<input><property name=\""));
+	for (i = 0; i < REPR_IN_MAX_ATTR_LEN; i++)
+		CHECK(0 == mbuf_write_u8(mb, 'k'));
+	CHECK(0 == mbuf_write_str(mb, "\">v</property></input>"));
+	pl.p = (const char *)mb->buf;
+	pl.l = mb->end;
+	CHECK(0 == repr_in_xml(&in, &pl, &why)); /* at the limit */
+	in = mem_deref(in);
+	mbuf_rewind(mb);
+	CHECK(0 == mbuf_write_str(mb, "<input><property name=\""));
+	for (i = 0; i <= REPR_IN_MAX_ATTR_LEN; i++)
+		CHECK(0 == mbuf_write_u8(mb, 'k'));
+	CHECK(0 == mbuf_write_str(mb, "\">v</property></input>"));
+	pl.l = mb->end;
+	CHECK(EOVERFLOW == repr_in_xml(&in, &pl, &why) &&
+	      strstr(why, "attribute"));
+
+	/* a body of exactly the limit is read; one byte more is not */
+	mbuf_rewind(mb);
+	CHECK(0 == mbuf_write_str(mb, "<input><property name=\"big\">"));
+	while (mb->end < REPR_IN_MAX_BYTES - strlen("</property></input>"))
+		CHECK(0 == mbuf_write_u8(mb, 'x'));
+	CHECK(0 == mbuf_write_str(mb, "</property></input>"));
+	CHECK(mb->end == REPR_IN_MAX_BYTES);
+	pl.p = (const char *)mb->buf;
+	pl.l = mb->end;
+	CHECK(0 == repr_in_xml(&in, &pl, &why));
+	in = mem_deref(in);
+	CHECK(0 == mbuf_write_u8(mb, ' '));
+	pl.l = mb->end;
+	CHECK(EOVERFLOW == repr_in_xml(&in, &pl, &why) &&
+	      strstr(why, "too large"));
+	CHECK(in == NULL);
+
+	mem_deref(mb);
+}
+
+static int parse_ct(const char *ctype, const char *body, struct repr_in **in,
+		    const char **why)
+{
+	struct pl ct, pl;
+
+	*why = NULL;
+	pl_set_str(&ct, ctype);
+	pl_set_str(&pl, body);
+	return repr_in_parse(in, &ct, &pl, why);
+}
+
+/* The body's media type chooses the parser; other types are refused. */
+static void test_in_parse(void)
+{
+	static const char *const json_types[] = {
+	    "application/json", "Application/JSON; charset=utf-8",
+	    "application/vnd.microsoft.com.ucwa+json", " application/json ;"};
+	static const char *const xml_types[] = {
+	    "application/xml", "application/xml;charset=utf-8",
+	    "application/vnd.microsoft.com.ucwa+xml",
+	    "APPLICATION/VND.MICROSOFT.COM.UCWA+XML"};
+	static const char *const other[] = {"text/plain",
+					    "text/xml",
+					    "application/json-patch+json",
+					    "application/jsonx",
+					    "json",
+					    "application/x-www-form-urlencoded",
+					    ";application/json"};
+	struct repr_in *in = NULL;
+	const char *why = NULL;
+	struct pl v, body;
+	enum repr_fmt fmt;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(json_types); i++) {
+		CHECK(0 == parse_ct(json_types[i], "{\"a\":\"j\"}", &in, &why));
+		CHECK(0 == repr_in_str(in, "a", &v) && !pl_strcmp(&v, "j"));
+		in = mem_deref(in);
+		CHECK(EINVAL == parse_ct(json_types[i], UCWA_IN "</input>", &in,
+					 &why) &&
+		      strstr(why, "JSON"));
+	}
+	for (i = 0; i < ARRAY_SIZE(xml_types); i++) {
+		CHECK(0 == parse_ct(xml_types[i],
+				    UCWA_IN "<property name=\"a\">x</property>"
+					    "</input>",
+				    &in, &why));
+		CHECK(0 == repr_in_str(in, "a", &v) && !pl_strcmp(&v, "x"));
+		in = mem_deref(in);
+		CHECK(EINVAL ==
+			  parse_ct(xml_types[i], "{\"a\":\"j\"}", &in, &why) &&
+		      strstr(why, "XML"));
+	}
+	for (i = 0; i < ARRAY_SIZE(other); i++) {
+		CHECK(ENOTSUP ==
+		      parse_ct(other[i], "{\"a\":\"j\"}", &in, &why));
+		CHECK(why && strstr(why, "application/json") &&
+		      strstr(why, "application/xml"));
+		CHECK(in == NULL);
+	}
+
+	/* no Content-Type: JSON, as before */
+	pl_set_str(&body, "{\"a\":\"j\"}");
+	CHECK(0 == repr_in_parse(&in, NULL, &body, &why));
+	in = mem_deref(in);
+
+	pl_set_str(&v, "application/vnd.microsoft.com.ucwa+xml; v=1");
+	CHECK(0 == repr_media_fmt(&v, &fmt) && fmt == REPR_XML);
+	pl_set_str(&v, "");
+	CHECK(ENOTSUP == repr_media_fmt(&v, &fmt));
+}
+
 int main(void)
 {
 	out = mbuf_alloc(1024);
@@ -882,6 +1203,8 @@ int main(void)
 	test_errors();
 	test_events();
 	test_in();
+	test_in_xml();
+	test_in_parse();
 
 	mem_deref(out);
 	return check_done("test_repr");
