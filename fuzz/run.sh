@@ -3,7 +3,8 @@
 #
 #   fuzz/run.sh DRIVER SECONDS [JOBS]
 #
-# DRIVER is http or adquery (or fuzz_http, fuzz_adquery). Builds the clang
+# DRIVER is one of the drivers in fuzz/CMakeLists.txt without its fuzz_
+# prefix: http, adquery, sipmsg, pidf, json, xcap, xmlbody. Builds the clang
 # fuzz build in build-fuzz/ if it is missing, then fuzzes for SECONDS with
 # JOBS parallel processes (default 1). The growing corpus is kept in
 # build-fuzz/campaign/DRIVER/corpus (seeded from fuzz/corpus/DRIVER, which
@@ -12,15 +13,15 @@
 # fuzz/corpus/DRIVER by hand after minimising (-merge=1).
 set -eu
 
-name=${1:?usage: fuzz/run.sh http|adquery SECONDS [JOBS]}
-secs=${2:?usage: fuzz/run.sh http|adquery SECONDS [JOBS]}
+name=${1:?usage: fuzz/run.sh DRIVER SECONDS [JOBS]}
+secs=${2:?usage: fuzz/run.sh DRIVER SECONDS [JOBS]}
 jobs=${3:-1}
 name=${name#fuzz_}
 
 case "$name" in
-http | adquery) ;;
+http | adquery | sipmsg | pidf | json | xcap | xmlbody) ;;
 *)
-	echo "run.sh: unknown driver $name (http or adquery)" >&2
+	echo "run.sh: unknown driver $name (see fuzz/CMakeLists.txt)" >&2
 	exit 2
 	;;
 esac
