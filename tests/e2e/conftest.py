@@ -8,6 +8,7 @@ import pytest
 
 from frontend import Frontend
 from mobility import Mobilityd
+from ucwa_client import FORMATS
 
 USERS = ("alice", "bob", "carol")
 
@@ -30,3 +31,10 @@ def mob(fe, tmp_path_factory):
     m.start()
     yield m
     assert m.stop() == 0, m.log()
+
+
+@pytest.fixture(scope="module", params=FORMATS)
+def fmt(request):
+    """The representation a flow runs in: every test using it runs in JSON
+    and in XML (request bodies, Accept, answers; tests/pylib/ucwa_client.py)."""
+    return request.param

@@ -1,7 +1,8 @@
 """Applications end to end against the real Front End: sign in, create an
 application (the device registers with its own +sip.instance), read it
 in JSON and XML, owner-only visibility, limits, the event channel, and
-delete (the binding goes)."""
+delete (the binding goes). Flows run in JSON and in XML (fmt); XML
+bodies with a DTD or of another media type are refused."""
 import json
 import threading
 import time
@@ -9,22 +10,23 @@ import uuid
 
 import pytest
 
-from ucwa_client import APPS, api, create, token, url
+from ucwa_client import APPS, UCWA_NS, api, create, token, url
 NS = uuid.UUID("5b0e2c71-8f3a-4d52-9a61-27c4e8136fd0")
 
 
 @pytest.fixture(scope="module")
-def alice(mob):
-    return token(mob, "alice")
+def alice(mob, fmt):
+    return token(mob, "alice", fmt=fmt)
 
 
 def test_create_registers_the_device(mob, fe, alice):
-    st, h, body = create(mob, alice, "device-1")
+    dev = "device-1-" + alice.fmt
+    st, h, body = create(mob, alice, dev)
     assert st == 201, body
     app = json.loads(body)
     assert h["location"] == app["_links"]["self"]["href"]
     assert app["rel"] == "application"
-    assert app["endpointId"] == "device-1" and app["culture"] == "en-US"
+    assert app["endpointId"] == dev and app["culture"] == "en-US"
     assert app["_links"]["events"]["href"] == h["location"] + "/events?ack=1"
     emb = app["_embedded"]
     assert emb["me"]["uri"] == "sip:alice@example.test"
@@ -33,13 +35,13 @@ def test_create_registers_the_device(mob, fe, alice):
     assert "presenceSubscriptions" in emb["people"]["_links"]
 
     # the Front End has the binding, with the device's stable instance
-    inst = str(uuid.uuid5(NS, "alice@example.test\ndevice-1"))
+    inst = str(uuid.uuid5(NS, "alice@example.test\n" + dev))
     regs = fe.registrations("alice")
     assert any(inst in json.dumps(r) for r in regs), regs
     assert any("reg_id" in json.dumps(r).lower().replace("-", "_") for r in regs)
 
     # the same device again: the same application
-    st, _, body = create(mob, alice, "device-1")
+    st, _, body = create(mob, alice, dev)
     assert st == 200 and json.loads(body)["id"] == app["id"]
 
     # read it back, JSON and XML
@@ -47,11 +49,11 @@ def test_create_registers_the_device(mob, fe, alice):
     assert st == 200 and json.loads(body)["id"] == app["id"]
     st, _, body = api(mob, alice, "GET", h["location"], accept="application/xml")
     assert st == 200 and b'<resource rel="application"' in body
-    assert b'<property name="endpointId">device-1</property>' in body
+    assert b'<property name="endpointId">%s</property>' % dev.encode() in body
 
 
 def test_owner_only(mob, alice):
-    st, h, _ = create(mob, alice, "device-2")
+    st, h, _ = create(mob, alice, "device-2-" + alice.fmt)
     assert st == 201
     bob = token(mob, "bob")
     for method in ("GET", "DELETE"):
@@ -103,9 +105,10 @@ def test_too_many_applications(mob):
 
 
 def test_event_channel_and_delete(mob, fe, alice):
-    st, h, body = create(mob, alice, "device-3")
+    dev = "device-3-" + alice.fmt
+    st, h, body = create(mob, alice, dev)
     loc = h["location"]
-    inst = str(uuid.uuid5(NS, "alice@example.test\ndevice-3"))
+    inst = str(uuid.uuid5(NS, "alice@example.test\n" + dev))
     results = {}
 
     def pget(name):
@@ -132,3 +135,38 @@ def test_event_channel_and_delete(mob, fe, alice):
     while time.time() < deadline and inst in json.dumps(fe.registrations("alice")):
         time.sleep(0.1)
     assert inst not in json.dumps(fe.registrations("alice"))
+
+
+BILLION_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE input ['
+                  '<!ENTITY a "aaaaaaaaaa">'
+                  + "".join('<!ENTITY %s "%s">' % (chr(98 + i), ("&%s;" % chr(97 + i)) * 10)
+                            for i in range(9))
+                  + ']><input xmlns="%s"><property name="culture">&j;</property>'
+                  '<property name="endpointId">laughs</property>'
+                  '<property name="userAgent">x</property></input>' % UCWA_NS)
+
+
+@pytest.mark.parametrize("body,ctype,code,word", [
+    # entity expansion: refused before any entity is declared
+    (BILLION_LAUGHS, "application/xml", 400, "DTD"),
+    ('<!DOCTYPE input SYSTEM "file:///etc/passwd"><input/>',
+     "application/vnd.microsoft.com.ucwa+xml", 400, "DTD"),
+    ('<input><property name="culture">en-US</property>', "application/xml", 400, "XML"),
+    ('<input xmlns="%s"><property name="culture">en-US</property>'
+     '<property name="Culture">en-GB</property></input>' % UCWA_NS, "application/xml", 400, "twice"),
+    ('<presence xmlns="urn:ietf:params:xml:ns:pidf"/>', "application/xml", 400, "namespace"),
+    ('<presence/>', "application/xml", 400, "<input>"),
+    ('{"culture":"en-US","endpointId":"x","userAgent":"y"}', "application/xml", 400, "XML"),
+    ('{"culture":"en-US","endpointId":"x","userAgent":"y"}', "text/plain", 415, "application/json"),
+    ('<input xmlns="%s"/>' % UCWA_NS, "text/xml", 415, "application/xml"),
+], ids=["billion-laughs", "external-entity", "unclosed", "key-twice", "pidf-namespace",
+        "other-root", "json-as-xml", "text-plain", "text-xml"])
+def test_bad_xml_bodies(mob, body, ctype, code, word):
+    tok = token(mob, "carol")
+    st, _, out = api(mob, tok, "POST", APPS, body, ctype=ctype)
+    assert st == code, out
+    assert word in json.loads(out)["message"]
+    # and the service goes on serving
+    assert mob.alive()
+    st, h, out = create(mob, tok, "after-bad-xml")
+    assert st in (200, 201), out

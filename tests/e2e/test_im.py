@@ -1,5 +1,6 @@
 """Instant messages end to end: a phone (alice, through the API) and a
-desktop user (bob, baresip) on the real Front End."""
+desktop user (bob, baresip) on the real Front End; the phone's flows run
+in JSON and in XML (fmt), each with its own application and texts."""
 import json
 import time
 import urllib.parse
@@ -22,12 +23,13 @@ def bob(fe):
 
 
 @pytest.fixture(scope="module")
-def alice(mob):
-    tok = token(mob, "alice")
-    st, h, body = create(mob, tok, "im-phone")
+def alice(mob, fmt):
+    tok = token(mob, "alice", fmt=fmt)
+    st, h, body = create(mob, tok, "im-phone-" + fmt)
     assert st == 201, body
     assert api(mob, tok, "POST", h["location"] + "/me/makeMeAvailable", {})[0] == 204
-    return {"tok": tok, "app": h["location"], "ack": 1}
+    # bob's client keeps every message: texts name the format
+    return {"tok": tok, "app": h["location"], "ack": 1, "fmt": fmt}
 
 
 def events(mob, a, timeout=10):
@@ -61,11 +63,11 @@ def test_start_messaging_reaches_baresip(mob, alice, bob):
     events(mob, alice)  # what makeMeAvailable produced
     st, h, body = api(mob, alice["tok"], "POST", alice["app"] + "/communication/messagingInvitations",
                       {"to": "sip:bob@example.test", "operationId": "op1", "subject": "hi",
-                       "message": "hello bob"})
+                       "message": "hello bob in " + alice["fmt"]})
     assert st == 201, body
     inv = h["location"]
-    peer, text = bob.wait_message(sender="alice", timeout=10)
-    assert text == "hello bob"
+    peer, text = bob.wait_message(sender="alice", text="hello bob in " + alice["fmt"],
+                                  timeout=10)
     e, seen = wait_for(mob, alice, lambda e: e[1] == "messagingInvitation" and e[2] == "completed")
     assert e[3] == "Success"
     rels = [(x[1], x[2]) for x in seen]
@@ -80,18 +82,19 @@ def test_send_message_plain_and_html(mob, alice, bob):
     conv = alice["conv"]
     st, h, _ = mob.curl(url(mob, conv + "/messaging/messages"), "-X", "POST",
                         "-H", "Authorization: Bearer " + alice["tok"],
-                        "-H", "Content-Type: text/plain", "--data-raw", "second line")
+                        "-H", "Content-Type: text/plain", "--data-raw",
+                        "second line " + alice["fmt"])
     assert st == 201 and h["location"].startswith(conv + "/messaging/messages/")
-    peer, text = bob.wait_message(text="second line", timeout=10)
+    peer, text = bob.wait_message(text="second line " + alice["fmt"], timeout=10)
     e, _ = wait_for(mob, alice, lambda e: e[1] == "message" and e[2] == "completed")
     assert e[3] == "Success"
 
     st, _, _ = mob.curl(url(mob, conv + "/messaging/messages"), "-X", "POST",
                         "-H", "Authorization: Bearer " + alice["tok"],
                         "-H", "Content-Type: text/html",
-                        "--data-raw", "<b>bold</b> &amp; <script>alert(1)</script>x")
+                        "--data-raw", "<b>bold</b> &amp; <script>alert(1)</script>x" + alice["fmt"])
     assert st == 201
-    peer, text = bob.wait_message(text="bold & alert(1)x", timeout=10)
+    peer, text = bob.wait_message(text="bold & alert(1)x" + alice["fmt"], timeout=10)
 
 
 def test_incoming_message_in_the_conversation(mob, alice, bob):

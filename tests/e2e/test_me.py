@@ -1,5 +1,6 @@
 """The user's own presence through the API: makeMeAvailable, presence,
-note, location, reportMyActivity, and the events they produce."""
+note, location, reportMyActivity, and the events they produce, in JSON
+and in XML (fmt)."""
 import json
 
 import pytest
@@ -8,9 +9,9 @@ from ucwa_client import api, create, token
 
 
 @pytest.fixture(scope="module")
-def app(mob):
-    tok = token(mob, "alice")
-    st, h, body = create(mob, tok, "me-device")
+def app(mob, fmt):
+    tok = token(mob, "alice", fmt=fmt)
+    st, h, body = create(mob, tok, "me-device-" + fmt)
     assert st == 201, body
     return tok, h["location"]
 

@@ -1,6 +1,8 @@
 """Contacts, groups and privacy relationships through the API, kept on
 the Front End's XCAP server (shared by all of a user's devices); a
-desktop user blocked by the phone's user sees her Offline."""
+desktop user blocked by the phone's user sees her Offline. The phone's
+flows run in JSON and in XML (fmt); the block, a Front End matter, in
+JSON."""
 import json
 import time
 import urllib.parse
@@ -14,9 +16,9 @@ BOB = "sip:bob@example.test"
 
 
 @pytest.fixture(scope="module")
-def alice(mob):
-    tok = token(mob, "alice")
-    st, h, body = create(mob, tok, "people-phone")
+def alice(mob, fmt):
+    tok = token(mob, "alice", fmt=fmt)
+    st, h, body = create(mob, tok, "people-phone-" + fmt)
     assert st == 201, body
     return tok, h["location"]
 
@@ -56,7 +58,7 @@ def test_add_list_remove_contacts(mob, alice):
     assert st == 200 and BOB in body.decode()
 
     # another device of the same user sees the same list
-    st, h2, _ = create(mob, tok, "people-tablet")
+    st, h2, _ = create(mob, tok, "people-tablet-" + tok.fmt)
     assert st == 201
     assert [x["uri"] for x in contacts(mob, tok, h2["location"])] == [BOB]
 
@@ -78,6 +80,7 @@ def test_bad_contacts(mob, alice, body):
     assert st == 400, out
 
 
+@pytest.mark.parametrize("fmt", ["json"], indirect=True)
 def test_blocked_contact_sees_offline(fe, mob, alice):
     tok, app = alice
     enc = urllib.parse.quote(BOB, safe="")
