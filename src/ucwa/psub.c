@@ -414,12 +414,9 @@ static void create(struct app *app, struct web_req *req)
 {
 	struct repr_in *in = NULL;
 	struct psub *ps = NULL;
-	const char *why = NULL;
 
-	if (repr_in_json(&in, web_req_body(req), &why)) {
-		bad(req, why);
+	if (api_body(req, &in))
 		goto out;
-	}
 	ps = psub_alloc(app);
 	if (!ps) {
 		web_reply_text(req, 503, "Service Unavailable",
@@ -450,7 +447,6 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 	bool get = !pl_strcmp(web_req_method(req), "GET");
 	bool post_m = !pl_strcmp(web_req_method(req), "POST");
 	struct repr_in *in = NULL;
-	const char *why = NULL;
 	char href[UCWA_HREF_MAX];
 
 	psub_href(ps, href, sizeof(href));
@@ -467,8 +463,8 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 			/* extend: a new duration from now */
 			uint32_t minutes;
 
-			if (repr_in_json(&in, web_req_body(req), &why)) {
-				bad(req, why);
+			if (api_body(req, &in)) {
+				/* answered */
 			} else if (duration(req, in, &minutes)) {
 				ps->minutes = minutes;
 				wheel_cancel(&ps->timer);
@@ -498,8 +494,8 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 		} else if (ps->op) {
 			api_reply_error(req, 409, "Conflict", "Conflict", NULL,
 					"the list is being written; try again");
-		} else if (repr_in_json(&in, web_req_body(req), &why)) {
-			bad(req, why);
+		} else if (api_body(req, &in)) {
+			/* answered */
 		} else if (add_uris(app, req, in, "contactUris", ps,
 				    !plist_mode(app))) {
 			ps->mark = mark;

@@ -2,7 +2,7 @@
 (baresip, a desktop) and carol (another phone, a mobility session) on the
 real Front End; their changes arrive as contactPresence events. Run twice:
 one SUBSCRIBE per contact, and one list subscription through the Front
-End's RLS ([frontend] rls = yes)."""
+End's RLS ([frontend] rls = yes). The request bodies also in XML."""
 import json
 import time
 import urllib.parse
@@ -205,6 +205,28 @@ def test_add_to_subscription(mob, alice, bob, carol):
     assert enc(CAROL) in body.decode() and enc(BOB) in body.decode()
     wait_event(mob, alice, presence_of(CAROL, "Busy"))
     assert api(mob, alice["tok"], "DELETE", ps["_links"]["self"]["href"])[0] == 204
+
+
+def test_subscription_bodies_in_xml(mob, alice, bob, carol):
+    """The same requests in the UCWA XML form: uris and contactUris as a
+    propertyList, the duration as text; answers read from XML."""
+    tok = token(mob, "alice", fmt="xml")
+    st, h, body = api(mob, tok, "POST", alice["app"] + PS, {"duration": 11, "uris": [BOB]})
+    assert st == 201, body
+    ps = json.loads(body)
+    href = ps["_links"]["self"]["href"]
+    assert h["location"] == href and ps["duration"] == "11"  # XML has no types
+    st, _, body = api(mob, tok, "POST", ps["_links"]["addToPresenceSubscription"]["href"],
+                      {"contactUris": [CAROL]})
+    assert st == 200, body
+    assert enc(CAROL) in body.decode() and enc(BOB) in body.decode()
+    st, _, body = api(mob, tok, "POST", href, {"duration": 20})
+    assert st == 200 and json.loads(body)["duration"] == "20", body
+    for bad in ({"duration": "eleven", "uris": [BOB]}, {"duration": 11, "uris": BOB},
+                {"duration": 11, "uris": []}):
+        st, _, out = api(mob, tok, "POST", alice["app"] + PS, bad)
+        assert st == 400 and json.loads(out)["code"] == "BadRequest", (bad, out)
+    assert api(mob, tok, "DELETE", href)[0] == 204
 
 
 @pytest.mark.parametrize("body", [
