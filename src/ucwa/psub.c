@@ -460,12 +460,12 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 					 href, NULL, NULL, NULL);
 			psub_end(ps);
 		} else if (post_m) {
-			/* extend: a new duration from now */
+			/* extend: a new duration from now (api_body answers
+			 * a bad body itself) */
 			uint32_t minutes;
 
-			if (api_body(req, &in)) {
-				/* answered */
-			} else if (duration(req, in, &minutes)) {
+			if (!api_body(req, &in) &&
+			    duration(req, in, &minutes)) {
 				ps->minutes = minutes;
 				wheel_cancel(&ps->timer);
 				psub_start(ps);
@@ -494,9 +494,8 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 		} else if (ps->op) {
 			api_reply_error(req, 409, "Conflict", "Conflict", NULL,
 					"the list is being written; try again");
-		} else if (api_body(req, &in)) {
-			/* answered */
-		} else if (add_uris(app, req, in, "contactUris", ps,
+		} else if (!api_body(req, &in) &&
+			   add_uris(app, req, in, "contactUris", ps,
 				    !plist_mode(app))) {
 			ps->mark = mark;
 			plist_commit(ps, req);
