@@ -166,6 +166,12 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
         return self.dir / "baresip.out"
 
     def start(self):
+        """Start baresip unless this object already runs it. The
+        constructor starts it by default, and a second process would
+        stay behind unstopped (and registered) when self.proc is
+        replaced, so a second start() does nothing."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
         self._write_config()
         out = open(self.out_file, "ab")
         try:
