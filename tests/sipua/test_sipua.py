@@ -27,6 +27,9 @@ pytestmark = pytest.mark.skipif(not available(),
                                 reason="Kamailio is not installed")
 
 EACCES = 13
+# the users of the Front End in conftest.py (test_sipua_im.py, test_sipua_sub.py)
+USERS = {u: f"{u}-pw" for u in
+         ("alice", "bob", "carol", "dave", "erin", "fred", "gina")}
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ MESSAGE requests and answer them late (sipua_sreq_reply), MESSAGE out
 (sipua_message) and PUBLISH (sipua_pub). baresip and raw SIP agents
 (tests/pylib/frontend.py) are the other side.
 """
-import os
 import re
 import shutil
 import signal
@@ -19,57 +18,14 @@ import uuid
 import pytest
 
 import frontend
-from baresip import Baresip
-from frontend import Frontend, free_port
-from test_sipua import PROBE as BUILD_PROBE, SRC, Probe, sent_messages
+from frontend import free_port
+from test_sipua import PROBE as BUILD_PROBE, SRC, USERS, Probe, sent_messages
 
 pytestmark = pytest.mark.skipif(
     not (frontend.available() and shutil.which("baresip")),
     reason="kamailio and baresip are needed (scripts/install-deps.sh)")
 
 ENOENT, EINVAL, EMSGSIZE = 2, 22, 90
-USERS = {u: f"{u}-pw" for u in
-         ("alice", "bob", "carol", "dave", "erin", "fred", "gina")}
-
-
-@pytest.fixture(scope="module")
-def fe(tmp_path_factory):
-    os.environ["FE_LOG_LEVEL"] = "3"
-    root = tmp_path_factory.mktemp("sipua-im")
-    f = Frontend(root / "fe", ca_dir=root / "ca")
-    for user, pw in USERS.items():
-        f.add_user(user, pw)
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
-
-
-@pytest.fixture
-def agents(fe):
-    started = []
-
-    def start(user, **kw):
-        ua = Baresip(fe, user, USERS[user], **kw)
-        started.append(ua)
-        return ua
-
-    yield start
-    for ua in started:
-        ua.cleanup()
-
-
-@pytest.fixture
-def probes():
-    started = []
-    yield started
-    for p in started:
-        p.stop()
-        try:
-            p.wait(10)
-        except Exception:
-            p.kill()
 
 
 def register(fe, tmp_path, probes, user, app, take="0", expires=600):

@@ -21,57 +21,13 @@ import uuid
 import pytest
 
 import frontend
-from baresip import Baresip
-from frontend import Frontend
-from test_sipua import PROBE, SRC, Probe, sent_messages
+from test_sipua import PROBE, SRC, USERS, Probe, sent_messages
 
 pytestmark = pytest.mark.skipif(
     not (frontend.available() and shutil.which("baresip")),
     reason="kamailio and baresip are needed (scripts/install-deps.sh)")
 
 EACCES = 13
-USERS = {u: f"{u}-pw" for u in
-         ("alice", "bob", "carol", "dave", "erin", "fred")}
-
-
-@pytest.fixture(scope="module")
-def fe(tmp_path_factory):
-    os.environ["FE_LOG_LEVEL"] = "3"
-    root = tmp_path_factory.mktemp("sipua-sub")
-    f = Frontend(root / "fe", ca_dir=root / "ca")
-    for user, pw in USERS.items():
-        f.add_user(user, pw)
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
-
-
-@pytest.fixture
-def agents(fe):
-    started = []
-
-    def start(user, **kw):
-        ua = Baresip(fe, user, USERS[user], **kw)
-        started.append(ua)
-        return ua
-
-    yield start
-    for ua in started:
-        ua.cleanup()
-
-
-@pytest.fixture
-def probes():
-    started = []
-    yield started
-    for p in started:
-        p.stop()
-        try:
-            p.wait(10)
-        except Exception:
-            p.kill()
 
 
 def subscribe(fe, tmp_path, probes, watcher, target, lst=False, expires=600):
