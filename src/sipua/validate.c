@@ -38,6 +38,25 @@ static bool is_digits(const struct pl *pl, size_t max)
 	return true;
 }
 
+/* An address as libre decoded it is a URI only if it has a scheme and
+ * none of the characters that cannot appear in one (RFC 3986 2, RFC
+ * 3261 25.1). libre falls back to reading a name-addr without its
+ * closing '>' as a bare URI, "<sip:bob@example.test", which would then
+ * travel on as the sender's address. */
+static bool addr_valid(const struct sip_taddr *a)
+{
+	size_t i;
+
+	if (!pl_isset(&a->auri) || !pl_isset(&a->uri.scheme))
+		return false;
+	for (i = 0; i < a->auri.l; i++) {
+		unsigned char c = (unsigned char)a->auri.p[i];
+		if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"')
+			return false;
+	}
+	return true;
+}
+
 uint16_t sipua_validate(const struct sip_msg *msg, const char **reason)
 {
 	const struct sip_hdr *cseq;
@@ -99,7 +118,7 @@ uint16_t sipua_validate(const struct sip_msg *msg, const char **reason)
 
 	/* the decoded forms must make sense too: libre leaves fields empty
 	 * when a value does not parse */
-	if (!pl_isset(&msg->to.auri) || !pl_isset(&msg->from.auri)) {
+	if (!addr_valid(&msg->to) || !addr_valid(&msg->from)) {
 		*reason = "Malformed To or From header";
 		return 400;
 	}

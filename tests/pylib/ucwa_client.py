@@ -166,3 +166,24 @@ def create(mob, tok, epid, **extra):
     body = {"UserAgent": "test-app/1.0", "EndpointId": epid, "Culture": "en-US"}
     body.update(extra)
     return api(mob, tok, "POST", APPS, body)
+
+
+def im_texts(batch):
+    """The incoming instant messages of one event batch (a parsed JSON
+    answer of events?ack=N), in order: a first message comes in its
+    invitation (`message` link), later ones as message events
+    (`plainMessage`); both are data: URIs."""
+    from urllib.parse import unquote
+    out = []
+    for sender in batch.get("sender", []):
+        for e in sender["events"]:
+            emb = e.get("_embedded", {})
+            if "messagingInvitation" in emb:
+                href = emb["messagingInvitation"]["_links"].get("message", {}).get("href")
+            elif "message" in emb:
+                href = emb["message"]["_links"].get("plainMessage", {}).get("href")
+            else:
+                href = None
+            if href and href.startswith("data:"):
+                out.append(unquote(href.split(",", 1)[1]))
+    return out

@@ -89,6 +89,15 @@ static void test_validator(void)
 	expect(3, "To: <sip:a@b>\r\nTo: <sip:c@d>\r\n", 400,
 	       "More than one To header");
 	expect(4, "", 400, "Missing From header");
+	/* a name-addr without its '>' is no URI (libre reads it as one) */
+	expect(4, "From: <sip:bob@example.test;tag=1\r\n", 400,
+	       "Malformed To or From header");
+	expect(3, "To: <sip:alice@example.test\r\n", 400,
+	       "Malformed To or From header");
+	expect(4, "From: sip:bob@example.test>;tag=1\r\n", 400,
+	       "Malformed To or From header");
+	expect(4, "From: \"Bob\" <sip:bob@example.test>;tag=1\r\n", 0, NULL);
+	expect(4, "From: sip:bob@example.test;tag=1\r\n", 0, NULL);
 	expect(5, "", 400, "Missing Call-ID header");
 	expect(5, "Call-ID: x\r\ni: y\r\n", 400,
 	       "More than one Call-ID header");

@@ -1,0 +1,238 @@
+"""Bad input reaching mobilityd from the SIP side. The Front End reaches a
+session over TLS at mobilityd's own SIP listener ([sip] internal_listen),
+with the session's Contact user (the application id) as Request-URI
+user; these tests connect there as a peer would and send requests over
+the limits, XML entity bombs, and malformed requests. Each must get a
+clear answer (or, where libre itself gives up, a closed connection), and
+afterwards the service is healthy and a normal MESSAGE still reaches the
+application."""
+import json
+import secrets
+import socket
+import ssl
+import time
+import urllib.request
+
+import pytest
+
+from ucwa_client import api, create, im_texts, token
+
+# a "billion laughs" document: ten levels of ten references
+LAUGHS = ('<?xml version="1.0"?>\n<!DOCTYPE presence [\n<!ENTITY l0 "ha">\n'
+          + "".join('<!ENTITY l%d "%s">\n' % (i, ("&l%d;" % (i - 1)) * 10)
+                    for i in range(1, 10))
+          + ']>\n<presence xmlns="urn:ietf:params:xml:ns:pidf" '
+          'entity="sip:bob@example.test"><tuple id="t"><status><basic>'
+          "&l9;</basic></status></tuple><note>&l9;</note></presence>\n")
+
+
+def deep_pidf(depth):
+    return ('<?xml version="1.0"?>\n<presence xmlns="urn:ietf:params:xml:ns:pidf" '
+            'entity="sip:bob@example.test"><tuple id="t">'
+            + "<x>" * depth + "</x>" * depth + "</tuple></presence>\n")
+
+
+class Peer:
+    """Raw SIP over TLS to mobilityd's internal listener, as the Front
+    End sends it."""
+
+    def __init__(self, mob):
+        self.mob = mob
+        self.ctx = ssl.create_default_context(cafile=mob.ca)
+
+    def connect(self):
+        raw = socket.create_connection(("127.0.0.1", self.mob.sip_port), 10)
+        return self.ctx.wrap_socket(raw, server_hostname="mob1.example.test")
+
+    @staticmethod
+    def request(method, user, body=b"", ctype="text/plain", headers=None,
+                drop=(), extra=()):
+        """A request from bob (through the Front End) to user; headers
+        overrides fields by name, drop removes them, extra appends."""
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        fields = {
+            "Via": "SIP/2.0/TLS 127.0.0.1:5061;branch=" + branch,
+            "Max-Forwards": "69",
+            "To": "<sip:alice@example.test>",
+            "From": "<sip:bob@example.test>;tag=" + secrets.token_hex(4),
+            "Call-ID": secrets.token_hex(10),
+            "CSeq": "1 " + method,
+        }
+        fields.update(headers or {})
+        if isinstance(body, str):
+            body = body.encode()
+        lines = ["%s sip:%s@127.0.0.1;transport=tls SIP/2.0" % (method, user)]
+        lines += ["%s: %s" % kv for kv in fields.items() if kv[0] not in drop]
+        lines += list(extra)
+        if body:
+            lines.append("Content-Type: " + ctype)
+        lines.append("Content-Length: %d" % len(body))
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    def send(self, data, timeout=10):
+        """Send one request on a new connection; return the status line
+        of the answer (None when the connection closes without one) and
+        the whole answer."""
+        s = self.connect()
+        try:
+            s.sendall(data)
+            s.settimeout(timeout)
+            got = b""
+            while b"\r\n\r\n" not in got:
+                try:
+                    chunk = s.recv(65536)
+                except (ConnectionResetError, ssl.SSLError):
+                    chunk = b""
+                if not chunk:
+                    return None, got
+                got += chunk
+            return got.split(b"\r\n")[0].decode(), got
+        finally:
+            s.close()
+
+
+@pytest.fixture(scope="module")
+def alice(mob, fe):
+    tok = token(mob, "alice")
+    st, h, body = create(mob, tok, "sip-bad-input")
+    assert st == 201, body
+    app = json.loads(body)
+    assert api(mob, tok, "POST", h["location"] + "/me/makeMeAvailable", {})[0] == 204
+    # the Front End routes to the Contact user: the application id
+    assert any("sip:%s@" % app["id"] in r["Address"] for r in fe.registrations("alice"))
+    return {"tok": tok, "app": app, "user": app["id"],
+            "next": app["_links"]["events"]["href"]}
+
+
+def message_texts(mob, a, timeout=15):
+    """Follow the next links until bob's messages appear; return their
+    texts (from the invitation or the message events)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st, _, body = api(mob, a["tok"], "GET", a["next"])
+        assert st == 200, body
+        batch = json.loads(body)
+        a["next"] = batch["_links"]["next"]["href"]
+        out = im_texts(batch)
+        if out:
+            return out
+    raise AssertionError("no message event")
+
+
+def assert_healthy(mob, a, peer):
+    """/healthz answers and a normal MESSAGE is taken and reaches the
+    application."""
+    assert mob.alive(), mob.log()
+    with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % mob.admin_port,
+                                timeout=5) as r:
+        assert r.status == 200
+    text = "still here " + secrets.token_hex(4)
+    status, _ = peer.send(peer.request("MESSAGE", a["user"], text))
+    assert status == "SIP/2.0 200 OK"
+    assert message_texts(mob, a) == [text]
+
+
+@pytest.fixture(scope="module")
+def peer(mob):
+    return Peer(mob)
+
+
+def test_normal_message_first(mob, alice, peer):
+    assert_healthy(mob, alice, peer)
+
+
+def test_message_over_the_size_limit(mob, alice, peer):
+    # over SIPUA_MAX_MSG_BYTES (60000), under libre's 64 KiB
+    status, _ = peer.send(peer.request("MESSAGE", alice["user"], "x" * 60001))
+    assert status == "SIP/2.0 513 Message Too Large"
+    assert_healthy(mob, alice, peer)
+    # over 64 KiB libre drops the connection before anything is answered
+    status, _ = peer.send(peer.request("MESSAGE", alice["user"], "x" * 70000))
+    assert status is None
+    assert_healthy(mob, alice, peer)
+
+
+def test_message_with_xml_bodies(mob, alice, peer):
+    # a PIDF (or any non-text) MESSAGE is not an instant message
+    status, _ = peer.send(peer.request("MESSAGE", alice["user"], LAUGHS,
+                                       ctype="application/pidf+xml"))
+    assert status == "SIP/2.0 415 Unsupported Media Type"
+    # as text it is only text: delivered as sent, nothing expanded
+    status, _ = peer.send(peer.request("MESSAGE", alice["user"], LAUGHS))
+    assert status == "SIP/2.0 200 OK"
+    assert message_texts(mob, alice) == [LAUGHS]
+    assert_healthy(mob, alice, peer)
+
+
+@pytest.mark.parametrize("body", [LAUGHS, deep_pidf(40), "x" * 60001],
+                         ids=["billion-laughs", "depth-40", "oversized"])
+def test_notify_no_subscription(mob, alice, peer, body):
+    """A NOTIFY with a PIDF body: in a dialog the session does not have
+    (To tag) it is 481, outside one 405 (a session takes only MESSAGE
+    and OPTIONS); over the size limit 513 before anything else. The
+    answer comes at once: the body is never expanded."""
+    hdr = {"Event": "presence", "Subscription-State": "active;expires=600"}
+    big = len(body) > 60000
+    t0 = time.monotonic()
+    status, _ = peer.send(peer.request(
+        "NOTIFY", alice["user"], body, ctype="application/pidf+xml",
+        headers={**hdr, "To": "<sip:alice@example.test>;tag=abc"}))
+    assert status == ("SIP/2.0 513 Message Too Large" if big
+                      else "SIP/2.0 481 Subscription Does Not Exist")
+    status, answer = peer.send(peer.request(
+        "NOTIFY", alice["user"], body, ctype="application/pidf+xml", headers=hdr))
+    if big:
+        assert status == "SIP/2.0 513 Message Too Large"
+    else:
+        assert status == "SIP/2.0 405 Method Not Allowed"
+        assert b"\r\nAllow: OPTIONS, MESSAGE\r\n" in answer
+    assert time.monotonic() - t0 < 5
+    assert_healthy(mob, alice, peer)
+
+
+@pytest.mark.parametrize("kw,reason", [
+    ({"drop": ["Max-Forwards"]}, "400 Missing Max-Forwards header"),
+    ({"headers": {"Max-Forwards": "256"}}, "400 Malformed Max-Forwards header"),
+    ({"drop": ["To"]}, "400 Missing To header"),
+    ({"extra": ["To: <sip:carol@example.test>"]}, "400 More than one To header"),
+    ({"headers": {"Call-ID": ""}}, "400 Empty Call-ID header"),
+    ({"headers": {"CSeq": "2147483648 MESSAGE"}}, "400 Malformed CSeq header"),
+    ({"headers": {"CSeq": "1 INVITE"}},
+     "400 CSeq method does not match the request method"),
+    ({"extra": ["Via: SIP/2.0/TLS 10.0.0.%d:5061;branch=z9hG4bK%d" % (i, i)
+                for i in range(16)]}, "400 Too many Via headers"),
+    ({"extra": ["X-Filler-%d: y" % i for i in range(100)]}, "400 Too many header fields"),
+    # a name-addr without its '>': libre would read "<sip:bob@..." as
+    # the sender's URI
+    ({"headers": {"From": "<sip:bob@example.test;tag=1"}},
+     "400 Malformed To or From header"),
+    # CR LF inside the From (the rest becomes a header of its own)
+    ({"headers": {"From": "<sip:bob@example.test\r\nVia: x>;tag=1"}},
+     "400 Malformed To or From header"),
+])
+def test_malformed_message(mob, alice, peer, kw, reason):
+    status, _ = peer.send(peer.request("MESSAGE", alice["user"], "hello", **kw))
+    assert status == "SIP/2.0 " + reason
+    assert_healthy(mob, alice, peer)
+
+
+def test_not_sip_at_all(mob, alice, peer):
+    """Bytes that are not SIP get no answer; libre closes such a
+    connection when no request has come within its accept timeout (32
+    s). Meanwhile the service serves everyone else."""
+    junk = [peer.connect() for _ in range(2)]
+    junk[0].sendall(b"\x16\x03\x01garbage\r\n\r\n")
+    junk[1].sendall(b"HELLO\r\n\r\n")
+    status, _ = peer.send(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: -5\r\n\r\n")
+    assert status == "SIP/2.0 400 Missing Via header"
+    assert_healthy(mob, alice, peer)
+    for s in junk:
+        s.settimeout(90)
+        try:
+            assert s.recv(4096) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+        finally:
+            s.close()
+    assert_healthy(mob, alice, peer)
+
