@@ -132,6 +132,13 @@ enum {
 	DNS_LABEL_MAX = 63, /* bytes of one label                    */
 };
 
+/**
+ * Characters of UTF-8 text (what limits given in characters count): every
+ * byte but continuation bytes (10xxxxxx). The text is assumed valid, as
+ * the JSON reader leaves it.
+ */
+size_t text_chars(const struct pl *pl);
+
 /** Remove blanks (space, tab) from both ends. */
 void text_trim(struct pl *pl);
 

@@ -13,6 +13,15 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+size_t text_chars(const struct pl *pl)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < pl->l; i++)
+		n += ((uint8_t)pl->p[i] & 0xc0) != 0x80;
+	return n;
+}
+
 void text_trim(struct pl *pl)
 {
 	while (pl->l && is_blank(pl->p[0])) {

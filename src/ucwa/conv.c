@@ -362,8 +362,10 @@ static void start_messaging(struct app *app, struct web_req *req)
 				"to must be a sip:user@domain URI");
 		goto out;
 	}
+	/* characters, as the message says (UTF-8: up to 4 bytes each) */
 	if (!repr_in_str(in, "subject", &subject) &&
-	    subject.l > UCWA_FIELD_MAX) {
+	    (text_chars(&subject) > UCWA_FIELD_MAX ||
+	     subject.l > 4 * UCWA_FIELD_MAX)) {
 		api_reply_error(req, 400, "Bad Request", "BadRequest",
 				"ParameterValidationFailure",
 				"subject is longer than 100 characters");

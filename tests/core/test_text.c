@@ -32,6 +32,20 @@ static void test_split(void)
 	CHECK(rest.l == 0 && !text_next(&rest, ',', &item));
 }
 
+static void test_chars(void)
+{
+	struct pl pl;
+	/* a, e-acute, euro sign, G clef: 1, 2, 3 and 4 bytes */
+	static const char s[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e";
+
+	pl_set_str(&pl, s);
+	CHECK(pl.l == 10 && text_chars(&pl) == 4);
+	pl.l = 3; /* a and e-acute only: never past the end */
+	CHECK(text_chars(&pl) == 2);
+	pl.l = 0;
+	CHECK(text_chars(&pl) == 0);
+}
+
 static void test_trim(void)
 {
 	struct pl pl;
@@ -150,6 +164,7 @@ int main(void)
 {
 	test_split();
 	test_trim();
+	test_chars();
 	test_dns();
 	test_pct();
 	test_encode_html();
