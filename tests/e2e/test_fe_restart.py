@@ -1,0 +1,99 @@
+"""The Front End restarts under a signed-in phone: alice's application,
+available, loses its flow when Kamailio stops; once Kamailio is back (same
+database) the session registers again by itself, and instant messages go
+both ways with bob (baresip) in the same application."""
+import json
+import time
+import urllib.parse
+import uuid
+
+from baresip import Baresip
+from ucwa_client import api, create, token, url
+
+NS = uuid.UUID("5b0e2c71-8f3a-4d52-9a61-27c4e8136fd0")
+
+
+def binding(fe, inst):
+    """alice's binding of that device instance, or None."""
+    for r in fe.registrations("alice"):
+        if inst in r.get("Instance", ""):
+            return r
+    return None
+
+
+def live_binding(fe, inst, timeout=40):
+    """Wait for a binding on a live connection: after a restart Kamailio
+    restores the old one from its database with Tcpconn-Id -1; a REGISTER
+    on the new flow replaces it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        b = binding(fe, inst)
+        if b and b.get("Tcpconn-Id", "-1") != "-1":
+            return b
+        assert time.monotonic() < deadline, fe.registrations("alice")
+        time.sleep(0.2)
+
+
+def wait_events(mob, tok, a, pred, timeout=20):
+    """Follow the next links until an event matches; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st, _, body = api(mob, tok, "GET", a["next"])
+        assert st == 200, body
+        batch = json.loads(body)
+        a["next"] = batch["_links"]["next"]["href"]
+        for s in batch["sender"]:
+            for e in s["events"]:
+                if pred(e):
+                    return e
+    raise AssertionError("no such event")
+
+
+def test_session_registers_again_after_front_end_restart(fe, mob):
+    tok = token(mob, "alice")
+    st, h, body = create(mob, tok, "restart-phone")
+    assert st == 201, body
+    app = h["location"]
+    inst = str(uuid.uuid5(NS, "alice@example.test\nrestart-phone"))
+    assert api(mob, tok, "POST", app + "/me/makeMeAvailable", {})[0] == 204
+    before = live_binding(fe, inst, timeout=10)
+    a = {"next": json.loads(body)["_links"]["events"]["href"]}
+
+    fe.stop()
+    assert not fe.status()
+    fe.start()  # a new log (the old one is kept as kamailio.log.1)
+
+    # registered again by itself, on a new connection: a REGISTER from
+    # alice in the new Kamailio's log and a live binding of the device
+    after = live_binding(fe, inst)
+    assert after["Address"] == before["Address"]
+    fe.wait_log(r"REGISTER \S+ from sip:alice@example.test .*instance=\"<urn:uuid:%s>\""
+                r".*expires=[1-9]" % inst, timeout=5)
+    assert len([r for r in fe.registrations("alice")
+                if inst in r.get("Instance", "")]) == 1
+    assert api(mob, tok, "GET", app)[0] == 200
+
+    bob = Baresip(fe, "bob", "bob-secret", contacts=["alice"])
+    try:
+        bob.wait_registered()
+        # bob reaches alice's session: the invitation in her application
+        bob.send_message("alice", "after the restart")
+        e = wait_events(mob, tok, a, lambda e: e["link"]["rel"] == "messagingInvitation"
+                        and e["type"] == "started")
+        inv = e["_embedded"]["messagingInvitation"]
+        assert urllib.parse.unquote(
+            inv["_links"]["message"]["href"].split(",", 1)[1]) == "after the restart"
+        assert api(mob, tok, "POST", inv["_links"]["accept"]["href"], "")[0] == 204
+
+        # and alice answers bob in that conversation, from the same
+        # application
+        conv = inv["_links"]["conversation"]["href"]
+        assert conv.startswith(app + "/")
+        st, _, body = mob.curl(url(mob, conv + "/messaging/messages"), "-X", "POST",
+                               "-H", "Authorization: Bearer " + tok,
+                               "-H", "Content-Type: text/plain", "--data-raw", "alice is back")
+        assert st == 201, body
+        assert bob.wait_message(sender="alice", text="alice is back", timeout=15)
+    finally:
+        bob.stop()
+    assert mob.alive()
