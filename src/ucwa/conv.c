@@ -372,6 +372,14 @@ static void start_messaging(struct app *app, struct web_req *req)
 		goto out;
 	}
 
+	/* refused before anything exists, as sendMessage refuses it */
+	if (!repr_in_str(in, "message", &msg) && msg.l > UCWA_MESSAGE_MAX) {
+		api_reply_error(req, 400, "Bad Request", "BadRequest",
+				"ParameterValidationFailure",
+				"message is longer than 16384 bytes");
+		goto out;
+	}
+
 	{
 		char peer[UCWA_URI_MAX + 1];
 		(void)re_snprintf(peer, sizeof(peer), "%r", &to);
@@ -407,8 +415,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 	/* a first message in the invitation decides its outcome; without
 	 * one there is nothing to deliver yet: page mode is connected */
 	if (!repr_in_str(in, "message", &msg) && msg.l) {
-		if (msg.l > UCWA_MESSAGE_MAX ||
-		    send_message(c, "text/plain", &msg, true, NULL))
+		if (send_message(c, "text/plain", &msg, true, NULL))
 			complete_invitation(c, false);
 	} else {
 		r = invitation(c, "Connected", NULL);
