@@ -2,7 +2,8 @@
 session over TLS at mobilityd's own SIP listener ([sip] internal_listen),
 with the session's Contact user (the application id) as Request-URI
 user; these tests connect there as a peer would and send requests over
-the limits, XML entity bombs, and malformed requests. Each must get a
+the limits, XML entity bombs (also inside the dialog of a real
+presence subscription), and malformed requests. Each must get a
 clear answer (or, where libre itself gives up, a closed connection), and
 afterwards the service is healthy and a normal MESSAGE still reaches the
 application."""
@@ -236,3 +237,64 @@ def test_not_sip_at_all(mob, alice, peer):
             s.close()
     assert_healthy(mob, alice, peer)
 
+
+
+def pidf(basic, extra=""):
+    return ('<?xml version="1.0"?>\n<presence xmlns="urn:ietf:params:xml:ns:pidf" '
+            'entity="sip:bob@example.test"><tuple id="t"><status><basic>%s</basic>'
+            "</status>%s</tuple></presence>\n" % (basic, extra))
+
+
+def bob_availability(mob, a):
+    st, _, body = api(mob, a["tok"], "GET", a["app"]["_links"]["self"]["href"]
+                      + "/people/contacts/sip%3Abob%40example.test/contactPresence")
+    return json.loads(body).get("availability") if st == 200 else None
+
+
+def wait_availability(mob, a, want, timeout=15):
+    deadline = time.monotonic() + timeout
+    while bob_availability(mob, a) != want:
+        assert time.monotonic() < deadline, bob_availability(mob, a)
+        time.sleep(0.2)
+
+
+def test_notify_in_the_subscription_dialog(fe, mob, alice, peer):
+    """alice's application follows bob; NOTIFYs in that very dialog
+    (its Call-ID and tags, read from the Front End's debug log) with a
+    billion-laughs document, nesting 40 deep or 1100 elements are refused
+    (400, 413, 413) and change nothing; good ones around them are taken,
+    so the dialog is the right one and still works after."""
+    fe.allow_presence("bob", "bob-secret", "alice")
+    st, _, body = api(mob, alice["tok"], "POST", alice["app"]["_links"]["self"]["href"]
+                      + "/people/presenceSubscriptions",
+                      {"duration": 11, "uris": ["sip:bob@example.test"]})
+    assert st == 201, body
+    dialog = fe.wait_log(r"(?s)pres_uri: sip:bob@example.test\n.*?"
+                         r"watcher_user@watcher_domain: alice@example.test\n.*?"
+                         r"callid/from_tag/to_tag: (\S+)/(\S+)/(\S+)\n.*?"
+                         r"local_cseq/remote_cseq: (\d+)/", timeout=15)
+    callid, ours, theirs, cseq = dialog.groups()
+    # bob has published nothing: the Front End's first NOTIFY says so
+    wait_availability(mob, alice, "Offline")
+
+    def notify(body):
+        notify.cseq += 1
+        status, _ = peer.send(peer.request(
+            "NOTIFY", alice["user"], body, ctype="application/pidf+xml",
+            headers={"From": "<sip:bob@example.test>;tag=" + theirs,
+                     "To": "<sip:alice@example.test>;tag=" + ours,
+                     "Call-ID": callid, "CSeq": "%d NOTIFY" % notify.cseq,
+                     "Event": "presence",
+                     "Subscription-State": "active;expires=600"}))
+        return status
+    notify.cseq = int(cseq) + 100
+
+    assert notify(pidf("open")) == "SIP/2.0 200 OK"
+    wait_availability(mob, alice, "Online")
+    assert notify(LAUGHS) == "SIP/2.0 400 Bad Body"
+    assert notify(deep_pidf(40)) == "SIP/2.0 413 Request Entity Too Large"
+    assert notify(pidf("closed", "<x/>" * 1100)) == "SIP/2.0 413 Request Entity Too Large"
+    assert bob_availability(mob, alice) == "Online"
+    assert notify(pidf("closed")) == "SIP/2.0 200 OK"
+    wait_availability(mob, alice, "Offline")
+    assert_healthy(mob, alice, peer)
