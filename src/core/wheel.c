@@ -5,12 +5,18 @@
  * one turn of the wheel stays in its slot and is skipped until its turn
  * comes ("rounds" are implicit in the absolute expiry tick). Start and
  * cancel are O(1); each tick visits one slot.
+ *
+ * An entry started with no delay does not wait for the next tick: it goes
+ * to a list of its own that the next loop turn fires (a REGISTER or a
+ * PUBLISH sent "now" would otherwise wait up to one tick, which dominated
+ * the time of a sign-in).
  */
 #include <re.h>
 #include "core.h"
 
 struct wheel {
 	struct list *slotv; /* slot lists of struct wheel_entry    */
+	struct list now;    /* entries started with no delay       */
 	uint32_t mask;      /* slots - 1                           */
 	uint32_t tick_ms;   /* resolution                          */
 	uint64_t cur;       /* last tick processed                 */
@@ -25,6 +31,7 @@ static void tick_handler(void *arg);
 static void destructor(void *arg)
 {
 	struct wheel *w = arg;
+	struct le *le;
 	uint32_t i;
 
 	tmr_cancel(&w->tmr);
@@ -32,10 +39,11 @@ static void destructor(void *arg)
 	/* Entries belong to their owners: unlink them so that a later
 	 * wheel_cancel() by an owner does not touch freed memory. */
 	for (i = 0; i <= w->mask; i++) {
-		struct le *le;
 		while ((le = list_head(&w->slotv[i])))
 			list_unlink(le);
 	}
+	while ((le = list_head(&w->now)))
+		list_unlink(le);
 	mem_deref(w->slotv);
 }
 
@@ -96,6 +104,20 @@ void wheel_start(struct wheel *w, struct wheel_entry *e, uint64_t delay_ms,
 		uint64_t t = now_ms(w) / w->tick_ms;
 		if (t > w->cur)
 			w->cur = t;
+	}
+
+	if (!delay_ms) {
+		/* Due at once: fired by the next wheel_advance(), which a
+		 * driven wheel runs on the next loop turn. Never inside this
+		 * call (a handler may be starting its own entry). */
+		e->expires = now_ms(w) / w->tick_ms;
+		e->h = h;
+		e->arg = arg;
+		list_append(&w->now, &e->le, w);
+		++w->count;
+		if (w->drive)
+			tmr_start(&w->tmr, 0, tick_handler, w);
+		return;
 	}
 
 	/* Round up: never fire before the requested delay. */
@@ -175,9 +197,18 @@ void wheel_advance(struct wheel *w, uint64_t now)
 		return;
 
 	w->now_ms = now;
+
+	/* entries started with no delay first, those started before this
+	 * call only: one that restarts itself with no delay waits for the
+	 * next call instead of spinning here */
+	while ((le = list_head(&w->now))) {
+		list_unlink(le);
+		list_append(&due, le, w);
+	}
+
 	target = now / w->tick_ms;
 	if (target <= w->cur)
-		return;
+		goto fire;
 
 	if (target - w->cur > w->mask) {
 		/* More than a turn behind (a stalled loop): one pass over
@@ -193,6 +224,7 @@ void wheel_advance(struct wheel *w, uint64_t now)
 		}
 	}
 
+fire:
 	/* Fire from a private list, one at a time from its head: a handler
 	 * may cancel or restart any entry, including others still due. */
 	while ((le = list_head(&due))) {

@@ -191,6 +191,47 @@ static void test_many(void)
 	mem_deref(w);
 }
 
+/* No delay: fired by the next advance even at the same time, never
+ * inside wheel_start(); one that restarts itself with no delay fires once
+ * per advance. */
+static void restart_now(void *arg)
+{
+	struct rec *r = arg;
+	on_fire(r);
+	wheel_start(cur_wheel, &r->e, 0, restart_now, r);
+}
+
+static void test_no_delay(void)
+{
+	struct wheel *w = NULL;
+	struct rec a = {.id = 1}, b = {.id = 2}, c = {.id = 3};
+
+	fake_now = 1003;
+	norder = 0;
+	CHECK(0 == wheel_alloc(&w, 50, 64, false));
+	wheel_advance(w, fake_now); /* an undriven wheel learns the time */
+	cur_wheel = w;
+	wheel_start(w, &a.e, 0, on_fire, &a);
+	wheel_start(w, &b.e, 1, on_fire, &b);
+	wheel_start(w, &c.e, 0, restart_now, &c);
+	CHECK(a.fired == 0 && c.fired == 0);
+	CHECK(wheel_count(w) == 3);
+	wheel_advance(w, fake_now);
+	CHECK(a.fired == 1 && b.fired == 0 && c.fired == 1);
+	CHECK(!wheel_isrunning(&a.e) && wheel_isrunning(&c.e));
+	wheel_advance(w, fake_now);
+	CHECK(c.fired == 2 && b.fired == 0);
+	wheel_cancel(&c.e);
+	wheel_start(w, &a.e, 0, on_fire, &a);
+	wheel_cancel(&a.e);
+	wheel_advance(w, fake_now);
+	CHECK(a.fired == 1 && c.fired == 2);
+	advance_to(w, 1050);
+	CHECK(b.fired == 1);
+	CHECK(wheel_count(w) == 0);
+	mem_deref(w);
+}
+
 /* A wheel driven by the libre loop fires on real time. */
 static void stop_loop(void *arg)
 {
@@ -215,6 +256,24 @@ static void test_driven(void)
 	mem_deref(w);
 }
 
+/* ... and one started with no delay does not wait for a tick. */
+static void test_driven_no_delay(void)
+{
+	struct wheel *w = NULL;
+	struct rec a = {.id = 1}, b = {.id = 2};
+	uint64_t t0;
+
+	CHECK(0 == wheel_alloc(&w, 1000, 64, true));
+	wheel_start(w, &b.e, 5000, on_fire, &b);
+	t0 = tmr_jiffies();
+	wheel_start(w, &a.e, 0, stop_loop, &a);
+	(void)re_main(NULL);
+	CHECK(a.fired == 1);
+	CHECK(a.at - t0 < 500);
+	CHECK(b.fired == 0 && wheel_isrunning(&b.e));
+	mem_deref(w);
+}
+
 int main(void)
 {
 	libre_init();
@@ -224,7 +283,9 @@ int main(void)
 	test_stall_catch_up();
 	test_handlers_change_wheel();
 	test_many();
+	test_no_delay();
 	test_driven();
+	test_driven_no_delay();
 	libre_close();
 	return check_done("test_wheel");
 }
