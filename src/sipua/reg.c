@@ -33,6 +33,7 @@ enum {
 
 struct sipua_reg {
 	struct le le;          /**< in ua->regl                       */
+	struct le he;          /**< in ua->regh, by contact_user      */
 	struct sipua *ua;      /**< borrowed                          */
 	struct wheel_entry we; /**< next refresh or retry             */
 	struct sipua_treq *treq;
@@ -66,6 +67,7 @@ static void destructor(void *arg)
 
 	wheel_cancel(&reg->we);
 	list_unlink(&reg->le);
+	hash_unlink(&reg->he);
 	reg->treq = mem_deref(reg->treq);
 
 	/* RFC 3261 10.2.2: remove this contact only (Expires 0 on the
@@ -297,6 +299,7 @@ void sipua_reg_orphan_all(struct sipua *ua)
 		wheel_cancel(&reg->we);
 		reg->treq = mem_deref(reg->treq);
 		list_unlink(&reg->le);
+		hash_unlink(&reg->he);
 		reg->ua = NULL;
 	}
 }
@@ -404,6 +407,7 @@ int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
 		goto out;
 
 	list_append(&ua->regl, &reg->le, reg);
+	hash_append(ua->regh, hash_joaat_str(reg->contact_user), &reg->he, reg);
 
 	/* first REGISTER from the wheel: the handler never runs inside
 	 * this call */
@@ -447,18 +451,19 @@ void sipua_reg_set_request_handler(struct sipua_reg *reg, sipua_req_h *h,
 		wheel_start(reg->ua->wheel, &reg->we, 0, timeout_handler, reg);
 }
 
+static bool cuser_cmp(struct le *le, void *arg)
+{
+	const struct sipua_reg *reg = le->data;
+
+	/* RFC 3261 19.1.4: the user part compares case-sensitively */
+	return !pl_strcmp(arg, reg->contact_user);
+}
+
 struct sipua_reg *sipua_reg_find(const struct sipua *ua, const struct pl *cuser)
 {
-	struct le *le;
-
-	for (le = ua->regl.head; le; le = le->next) {
-		struct sipua_reg *reg = le->data;
-
-		/* RFC 3261 19.1.4: the user part compares case-sensitively */
-		if (!pl_strcmp(cuser, reg->contact_user))
-			return reg;
-	}
-	return NULL;
+	return list_ledata(hash_lookup(
+	    ua->regh, hash_joaat((const uint8_t *)cuser->p, cuser->l),
+	    cuser_cmp, (void *)cuser));
 }
 
 const char *sipua_reg_contact(const struct sipua_reg *reg)

@@ -18,6 +18,7 @@ struct sipua {
 	struct sa listen[2];      /**< internal, external (port 0: none)   */
 	struct wheel *wheel;      /**< borrowed                            */
 	struct list regl;         /**< struct sipua_reg                    */
+	struct hash *regh;        /**< struct sipua_reg by contact user    */
 	struct list treql;        /**< detached requests (un-REGISTERs)    */
 	struct list sreql;        /**< received requests not answered      */
 	struct list publ;         /**< struct sipua_pub                    */
