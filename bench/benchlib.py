@@ -1,0 +1,280 @@
+"""What the Python benchmarks share: a Front End and a mobilityd on
+loopback, users in bulk, sign-ins over raw keep-alive HTTPS, process
+figures (RSS, threads, descriptors, CPU) and percentiles. Prints nothing
+itself; asserts nothing."""
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import ssl
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.join(HERE, "..")
+sys.path.insert(0, os.path.join(REPO, "tests", "pylib"))
+os.environ.setdefault("MOBILITY_SRC", REPO)
+for _cand in ("build/bench/mobilityd", "build/test/mobilityd"):
+    _p = os.path.join(REPO, _cand)
+    if "MOBILITYD" not in os.environ and os.path.exists(_p):
+        os.environ["MOBILITYD"] = _p
+
+from frontend import Frontend  # noqa: E402
+from mobility import Mobilityd, EXT_FQDN  # noqa: E402
+
+APPS = "/ucwa/oauth/v1/applications"
+
+
+def password(user):
+    return "pw-" + user
+
+
+def add_users(fe, users):
+    """Users in the Front End's subscriber table in one transaction (what
+    fe.sh adduser does one process at a time: only HA1 values)."""
+    fe.init()
+    rows = []
+    for u in users:
+        p = password(u)
+        rows.append((u, fe.domain, "",
+                     hashlib.md5(("%s:%s:%s" % (u, fe.domain, p)).encode()).hexdigest(),
+                     hashlib.md5(("%s@%s:%s:%s" % (u, fe.domain, fe.domain, p))
+                                 .encode()).hexdigest()))
+    db = sqlite3.connect(str(fe.db_file), timeout=10)
+    with db:
+        db.executemany("INSERT OR REPLACE INTO subscriber (username, domain, "
+                       "password, ha1, ha1b) VALUES (?, ?, ?, ?, ?)", rows)
+    db.close()
+
+
+def start(users, store=None, shm_mb=512):
+    """A Front End with the users and a mobilityd in front of it, with
+    connection limits raised for load; returns (fe, mob, ctx)."""
+    d = tempfile.mkdtemp(prefix="mobility-bench-")
+    os.environ.setdefault("FE_SHM_MB", str(shm_mb))
+    fe = Frontend(os.path.join(d, "fe"))
+    add_users(fe, users)
+    fe.start()
+    m = Mobilityd(os.path.join(d, "mob"), fe=fe,
+                  limits={"max_connections_per_address": 50000,
+                          "max_connections": 50000})
+    m.bench_dir, m.bench_store = d, None
+    if store:
+        # a new directory of its own: never sessions of an earlier run
+        os.makedirs(store, exist_ok=True)
+        m.bench_store = tempfile.mkdtemp(prefix="mobility-bench-", dir=store)
+        with open(m.conf_path) as f:
+            text = f.read()
+        with open(m.conf_path, "w") as f:
+            f.write(text.replace("path = " + os.path.join(m.dir, "store"),
+                                 "path = " + m.bench_store))
+    try:
+        m.start(timeout=60)
+    except Exception:
+        stop(fe, m, keep=True)
+        raise
+    return fe, m, client_context(m.ca)
+
+
+def stop(fe, m, keep=False):
+    """Stop both (each by its PID) and remove what start() made: the run
+    directory (logs, Front End database) unless keep (after a failure),
+    and a store made under --store."""
+    try:
+        if m.proc:
+            m.stop()
+    finally:
+        fe.stop()
+        if m.bench_store:
+            shutil.rmtree(m.bench_store, ignore_errors=True)
+        if keep:
+            print("logs kept in", m.bench_dir)
+        else:
+            shutil.rmtree(m.bench_dir, ignore_errors=True)
+
+
+def client_context(ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    return ctx
+
+
+class Https:
+    """One keep-alive HTTPS connection to mobilityd with the least Python
+    between the socket and the clock: requests are written in one
+    sendall(), answers read with Content-Length."""
+
+    def __init__(self, port, ctx):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=60)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.s = ctx.wrap_socket(raw, server_hostname=EXT_FQDN)
+        self.host = "%s:%d" % (EXT_FQDN, port)
+        self.buf = b""
+
+    def send(self, method, path, body=b"", ctype=None, tok=None):
+        h = ["%s %s HTTP/1.1" % (method, path), "Host: " + self.host,
+             "Accept: application/json"]
+        if tok:
+            h.append("Authorization: Bearer " + tok)
+        if body or method == "POST":
+            h.append("Content-Type: " + (ctype or "application/json"))
+            h.append("Content-Length: %d" % len(body))
+        self.s.sendall(("\r\n".join(h) + "\r\n\r\n").encode() + body)
+
+    def read(self):
+        """(status, headers, body, time the first bytes arrived)."""
+        first = time.perf_counter() if self.buf else None
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if first is None:
+                first = time.perf_counter()
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        hdrs = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        n = int(hdrs.get("content-length", 0))
+        while len(rest) < n:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            rest += chunk
+        self.buf = rest[n:]
+        return status, hdrs, rest[:n], first
+
+    def request(self, *a, **kw):
+        self.send(*a, **kw)
+        return self.read()
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
+def pool(port, ctx, items, threads, step, keepalive=True):
+    """step(connection, item) for every item, from `threads` threads with
+    a connection each (a new one per item unless keepalive; a new one
+    after an error). Returns the errors as strings."""
+    work = list(items)
+    lock = threading.Lock()
+    errors = []
+
+    def worker():
+        c = None
+        while True:
+            with lock:
+                if not work:
+                    break
+                item = work.pop()
+            try:
+                if c is None:
+                    c = Https(port, ctx)
+                step(c, item)
+            except Exception as e:  # counted, not fatal
+                errors.append("%s: %s" % (item, e))
+                if c:
+                    c.close()
+                c = None
+            if c and not keepalive:
+                c.close()
+                c = None
+        if c:
+            c.close()
+
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return errors
+
+
+def token(c, user):
+    st, _, body, _ = c.request(
+        "POST", "/WebTicket/oauthtoken",
+        body=("grant_type=password&username=%s@example.test&password=%s"
+              % (user, password(user))).encode(),
+        ctype="application/x-www-form-urlencoded")
+    if st != 200:
+        raise RuntimeError("token for %s: %d %r" % (user, st, body[:200]))
+    return json.loads(body)["access_token"]
+
+
+def application(c, tok, device):
+    st, h, body, _ = c.request(
+        "POST", APPS, tok=tok,
+        body=json.dumps({"culture": "en-US", "endpointId": "dev-%d" % device,
+                         "userAgent": "bench/1.0"}).encode())
+    if st not in (200, 201):
+        raise RuntimeError("application: %d %r" % (st, body[:200]))
+    return h.get("location") or json.loads(body)["_links"]["self"]["href"]
+
+
+def proc_figures(pid):
+    """RSS (KiB), threads, open descriptors and CPU seconds of a process."""
+    st = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            st[k] = v.strip()
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return {"rss": int(st["VmRSS"].split()[0]), "threads": int(st["Threads"]),
+            "fds": len(os.listdir("/proc/%d/fd" % pid)), "cpu": cpu}
+
+
+def group_cpu(pid):
+    """CPU seconds of a process and its children (Kamailio's workers)."""
+    total = 0.0
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(p) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def loadavg():
+    """The machine's 1-minute load average: other work on a shared
+    machine moves latencies (read it next to them)."""
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
+def metrics(m):
+    """The admin /metrics lines without labels, as {name: float}."""
+    txt = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % m.admin_port,
+                                 timeout=10).read().decode()
+    out = {}
+    for line in txt.splitlines():
+        mt = re.match(r"^([a-z_]+) ([0-9.eE+-]+)$", line)
+        if mt:
+            out[mt.group(1)] = float(mt.group(2))
+    return out
+
+
+def pct(values, p):
+    """The p-th percentile (nearest rank) of a list of numbers."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    return v[min(len(v) - 1, int(len(v) * p / 100))]

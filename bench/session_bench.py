@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Memory per idle session and MESSAGE -> parked P-GET latency, against a
+real mobilityd and the project's Kamailio Front End on loopback. Prints
+figures; asserts nothing.
+
+    bench/session_bench.py [--sessions 10000] [--devices 10]
+                           [--messages 10000] [--threads 16] [--store DIR]
+
+1. Idle sessions: --sessions applications (--devices per user: mobilityd
+   allows 10 per user, Kamailio 20 contacts per address of record), each
+   with its own REGISTER, created over keep-alive connections that are
+   then closed. RSS, threads and descriptors of mobilityd before (after
+   one warm-up session) and after.
+2. Messages: a peer sends SIP MESSAGEs over UDP to the Front End for a
+   user with one session (the Front End routes them over its flow to
+   mobilityd, which stores each, answers the app's parked event GET and
+   only then the MESSAGE). The latency of one message is from just before
+   the sendto() of the MESSAGE to the return of the first recv() that
+   brings the answer of the parked GET on the app's keep-alive TLS
+   connection: two timestamps in one Python thread around the two system
+   calls, so the interpreter adds tens of microseconds, not milliseconds.
+   Each answer is acknowledged by the next GET (one message per batch).
+   RSS of mobilityd before the messages (after a warm-up of 20) and after
+   all were delivered and acknowledged.
+
+Needs a built mobilityd (MOBILITYD, default build/bench/mobilityd or
+build/test/mobilityd) and Kamailio."""
+import argparse
+import json
+import os
+import select
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+
+PEER = "sip:peer@peer.test"
+PARK_WAIT = 0.002  # after sending a GET, before the MESSAGE: it parks
+
+
+def create_sessions(m, ctx, users, devices, threads):
+    """An application for every (user, device); returns (count, errors,
+    seconds). Each thread keeps one connection; all are closed after."""
+    done = []
+
+    def step(c, u):
+        tok = bl.token(c, u)
+        for d in range(devices):
+            bl.application(c, tok, d)
+            done.append(1)
+
+    t0 = time.perf_counter()
+    errors = bl.pool(m.https_port, ctx, users, threads, step)
+    return len(done), errors, time.perf_counter() - t0
+
+
+def sip_message(user, domain, port, i):
+    body = ("bench message %d" % i).encode()
+    head = ("MESSAGE sip:{u}@{d} SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-bench-{i};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            "From: <{peer}>;tag=bench\r\n"
+            "To: <sip:{u}@{d}>\r\n"
+            "Call-ID: bench-{i}@127.0.0.1\r\n"
+            "CSeq: 1 MESSAGE\r\n"
+            "Content-Type: text/plain\r\n"
+            "Content-Length: {n}\r\n\r\n").format(
+                u=user, d=domain, p=port, i=i, peer=PEER, n=len(body))
+    return head.encode() + body
+
+
+class Messenger:
+    """The app side (one session, its event channel on a keep-alive
+    connection) and the peer side (a UDP socket toward the Front End)."""
+
+    def __init__(self, fe, m, ctx, user):
+        self.fe, self.user = fe, user
+        self.c = bl.Https(m.https_port, ctx)
+        self.tok = bl.token(self.c, user)
+        app = bl.application(self.c, self.tok, 0)
+        self.next = app + "/events?ack=1"
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.udp.setblocking(False)
+        self.port = self.udp.getsockname()[1]
+        self.n = 0
+        self.ok = 0
+        self.other = {}
+
+    def _answer(self):
+        """Read one event batch; count its messages; follow its next link."""
+        st, _, body, first = self.c.read()
+        if st != 200:
+            raise RuntimeError("events: %d %r" % (st, body[:200]))
+        ev = json.loads(body)
+        self.next = ev["_links"].get("next", ev["_links"].get("resync"))["href"]
+        msgs = 0
+        for s in ev.get("sender", []):
+            for e in s["events"]:
+                if e["link"]["rel"] in ("message", "messagingInvitation"):
+                    msgs += 1
+        return msgs, first
+
+    def park(self):
+        """Send the GET; drain batches answered at once (events that came
+        before) until one stays parked for PARK_WAIT."""
+        while True:
+            self.c.send("GET", self.next, tok=self.tok)
+            r, _, _ = select.select([self.c.s], [], [], PARK_WAIT)
+            if not r and not self.c.s.pending():
+                return
+            self._answer()
+
+    def drain_udp(self):
+        while True:
+            try:
+                data = self.udp.recv(65536)
+            except BlockingIOError:
+                return
+            code = data.split(b" ", 2)[1].decode() if data.startswith(b"SIP/2.0") else "?"
+            if code == "200":
+                self.ok += 1
+            else:
+                self.other[code] = self.other.get(code, 0) + 1
+
+    def one(self):
+        """One message to the parked GET; its latency in seconds."""
+        self.park()
+        msg = sip_message(self.user, self.fe.domain, self.port, self.n)
+        self.n += 1
+        t0 = time.perf_counter()
+        self.udp.sendto(msg, ("127.0.0.1", self.fe.udp_port))
+        msgs, first = self._answer()
+        while not msgs:  # something else came first: wait on
+            self.c.send("GET", self.next, tok=self.tok)
+            msgs, first = self._answer()
+        self.drain_udp()
+        return first - t0
+
+    def finish(self):
+        """Acknowledge the last batch (the GET parks again) and collect the
+        answers of the MESSAGEs still on their way."""
+        self.c.send("GET", self.next, tok=self.tok)
+        deadline = time.time() + 5
+        while self.ok + sum(self.other.values()) < self.n and time.time() < deadline:
+            time.sleep(0.01)
+            self.drain_udp()
+
+
+def show(what, before, after, per=None):
+    print("  %-34s RSS %7d KiB  threads %2d  fds %3d"
+          % (what, after["rss"], after["threads"], after["fds"]))
+    if per:
+        print("  %-34s RSS +%d KiB = %.2f KiB per %s; threads %+d, fds %+d"
+              % ("", after["rss"] - before["rss"],
+                 (after["rss"] - before["rss"]) / per[0], per[1],
+                 after["threads"] - before["threads"], after["fds"] - before["fds"]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=10000)
+    ap.add_argument("--devices", type=int, default=10)
+    ap.add_argument("--messages", type=int, default=10000)
+    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--store", help="store directory (e.g. on tmpfs, to "
+                    "take the disk's sync latency out of the figures)")
+    a = ap.parse_args()
+    if not 1 <= a.devices <= 10:
+        ap.error("--devices: 1 to 10 (mobilityd's applications per user)")
+
+    nusers = (a.sessions + a.devices - 1) // a.devices
+    users = ["u%05d" % i for i in range(nusers)]
+    fe, m, ctx = bl.start(users + ["warm", "msg"], store=a.store)
+    pid = m.proc.pid
+    ok = False
+    try:
+        print("mobilityd pid %d, Front End pid %s, store %s, load average %s"
+              % (pid, fe.pid, a.store or "on disk under the run directory",
+                 bl.loadavg()), flush=True)
+
+        # -- idle sessions --
+        n, errors, dt = create_sessions(m, ctx, ["warm"], 1, 1)
+        time.sleep(1)
+        before = bl.proc_figures(pid)
+        cpu0, fcpu0 = before["cpu"], bl.group_cpu(fe.pid)
+        n, errors, dt = create_sessions(m, ctx, users, a.devices, a.threads)
+        fcpu = bl.group_cpu(fe.pid) - fcpu0
+        time.sleep(2)  # the sign-in connections close
+        after = bl.proc_figures(pid)
+        met = bl.metrics(m)
+        print("idle sessions: %d created in %.1f s (%.0f/s; token per user, "
+              "then %d applications each), %d errors"
+              % (n, dt, n / dt, a.devices, len(errors)))
+        print("  CPU during creation: mobilityd %.1f s, Front End %.1f s"
+              % (after["cpu"] - cpu0, fcpu))
+        show("before (one warm-up session)", before, before)
+        show("after %d idle sessions" % n, before, after, (n, "session"))
+        for k in sorted(met):
+            if k.startswith(("mobility_process", "mobility_http_conn",
+                             "mobility_ucwa_app", "mobility_sip")):
+                print("  metric %s %g" % (k, met[k]))
+        if errors:
+            print("  first error:", errors[0])
+
+        # -- messages --
+        ms = Messenger(fe, m, ctx, "msg")
+        for _ in range(20):
+            ms.one()
+        ms.finish()
+        time.sleep(1)
+        before = bl.proc_figures(pid)
+        fcpu0 = bl.group_cpu(fe.pid)
+        lat = []
+        t0 = time.perf_counter()
+        for _ in range(a.messages):
+            lat.append(ms.one())
+        dt = time.perf_counter() - t0
+        fcpu = bl.group_cpu(fe.pid) - fcpu0
+        cpu = bl.proc_figures(pid)["cpu"] - before["cpu"]
+        ms.finish()
+        time.sleep(2)  # acknowledged events leave the store
+        after = bl.proc_figures(pid)
+        print("messages: %d MESSAGE -> parked GET in %.1f s; 200 OK for %d, "
+              "other answers %r" % (len(lat), dt, ms.ok - 20, ms.other))
+        print("  latency p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms"
+              % tuple(1000 * bl.pct(lat, p) for p in (50, 90, 99, 100)))
+        print("  CPU per message: mobilityd %.0f us, Front End %.0f us "
+              "(load average %s)" % (1e6 * cpu / len(lat), 1e6 * fcpu / len(lat),
+                                     bl.loadavg()))
+        show("before (after 20 warm-up messages)", before, before)
+        show("after %d acknowledged messages" % len(lat), before, after,
+             (len(lat), "message"))
+        ok = True
+    finally:
+        bl.stop(fe, m, keep=not ok)
+
+
+if __name__ == "__main__":
+    main()
