@@ -102,6 +102,21 @@ static char *utf8_clean_copy(char *dst, const char *s, size_t len)
 	return dst;
 }
 
+int repr_utf8_dup(char **dstp, const char *s, size_t len)
+{
+	char *dst, *end;
+
+	if (!dstp || (len && !s))
+		return EINVAL;
+	dst = mem_alloc(utf8_clean_len(s, len) + 1, NULL);
+	if (!dst)
+		return ENOMEM;
+	end = utf8_clean_copy(dst, s, len);
+	*end = '\0';
+	*dstp = dst;
+	return 0;
+}
+
 /*
  * One allocation per object: first add up the sizes, then allocate, then
  * copy the strings behind the fixed part.

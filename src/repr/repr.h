@@ -240,6 +240,14 @@ int repr_in_int(const struct repr_in *in, const char *key, int64_t *val);
 int repr_in_strv(const struct repr_in *in, const char *key, size_t i,
 		 struct pl *val);
 
+/**
+ * A NUL-terminated copy of s (len bytes) in which every ill-formed UTF-8
+ * sequence is replaced by U+FFFD, as the encoders write it.
+ *
+ * @return 0, EINVAL or ENOMEM
+ */
+int repr_utf8_dup(char **dstp, const char *s, size_t len);
+
 /*
  * The one XML writer: every attribute value and text goes through the same
  * escaping (& < > " ' and characters XML 1.0 does not allow, which are

@@ -666,6 +666,43 @@ static void recv_committed(int err, void *arg)
 	mem_deref(rv);
 }
 
+/*
+ * The text of an incoming MESSAGE as UTF-8, which is what the app is given
+ * (a data: URI that says charset=utf-8). RFC 3428 lets the sender choose:
+ * UTF-8 (or none said, or US-ASCII) is kept, its ill-formed sequences
+ * replaced by U+FFFD; ISO-8859-1 is converted; another charset is refused
+ * (ENOTSUP: 415) rather than shown as garbage.
+ */
+static int incoming_text(char **textp, const struct sip_msg *msg)
+{
+	const uint8_t *p = mbuf_buf(msg->mb);
+	size_t i, n = mbuf_get_left(msg->mb);
+	struct pl cs;
+	char *t, *o;
+
+	if (msg_param_decode(&msg->ctyp.params, "charset", &cs) ||
+	    !pl_strcasecmp(&cs, "utf-8") || !pl_strcasecmp(&cs, "us-ascii"))
+		return repr_utf8_dup(textp, (const char *)p, n);
+	if (pl_strcasecmp(&cs, "iso-8859-1") && pl_strcasecmp(&cs, "latin1"))
+		return ENOTSUP;
+
+	/* each byte is its code point: at most two bytes of UTF-8 */
+	t = o = mem_alloc(2 * n + 1, NULL);
+	if (!t)
+		return ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (p[i] < 0x80) {
+			*o++ = (char)p[i];
+		} else {
+			*o++ = (char)(0xc0 | (p[i] >> 6));
+			*o++ = (char)(0x80 | (p[i] & 0x3f));
+		}
+	}
+	*o = '\0';
+	*textp = t;
+	return 0;
+}
+
 void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 {
 	struct app *app = arg;
@@ -692,8 +729,12 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 	/* the sender's address-of-record (the validator has checked the
 	 * message; the URI is not trusted further than that) */
 	(void)re_snprintf(rv->from, sizeof(rv->from), "%r", &msg->from.auri);
-	err = re_sdprintf(&rv->text, "%b", mbuf_buf(msg->mb),
-			  mbuf_get_left(msg->mb));
+	err = incoming_text(&rv->text, msg);
+	if (err == ENOTSUP) {
+		(void)sipua_sreq_reply(sr, 415, "Unsupported Media Type");
+		mem_deref(rv);
+		return;
+	}
 
 	/* the event record goes to the store first; the 200 waits */
 	rv->seq = ++app->evseq;

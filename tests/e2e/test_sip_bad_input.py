@@ -165,6 +165,23 @@ def test_message_with_xml_bodies(mob, alice, peer):
     assert_healthy(mob, alice, peer)
 
 
+def test_message_charsets(mob, alice, peer):
+    """The app is given UTF-8: ISO-8859-1 converted, ill-formed UTF-8
+    bytes shown as U+FFFD, another charset refused (415)."""
+    status, _ = peer.send(peer.request("MESSAGE", alice["user"], "caf\u00e9 \u00fc".encode("latin-1"),
+                                       ctype="text/plain;charset=ISO-8859-1"))
+    assert status == "SIP/2.0 200 OK"
+    assert message_texts(mob, alice) == ["caf\u00e9 \u00fc"]
+    status, _ = peer.send(peer.request("MESSAGE", alice["user"], b"ok \xff\xfe end",
+                                       ctype="text/plain; charset=utf-8"))
+    assert status == "SIP/2.0 200 OK"
+    assert message_texts(mob, alice) == ["ok \ufffd\ufffd end"]
+    status, _ = peer.send(peer.request("MESSAGE", alice["user"], "\u3042".encode("shift_jis"),
+                                       ctype="text/plain;charset=Shift_JIS"))
+    assert status == "SIP/2.0 415 Unsupported Media Type"
+    assert_healthy(mob, alice, peer)
+
+
 @pytest.mark.parametrize("body", [LAUGHS, deep_pidf(40), "x" * 60001],
                          ids=["billion-laughs", "depth-40", "oversized"])
 def test_notify_no_subscription(mob, alice, peer, body):
