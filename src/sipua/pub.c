@@ -15,13 +15,9 @@ enum {
 	DEFAULT_EXPIRES_S = 600,
 	MIN_EXPIRES_S = 10,
 	MAX_EXPIRES_S = 86400,
-	REFRESH_MIN_PCT = 50, /* refresh window, percent of the granted */
-	REFRESH_MAX_PCT = 90,
 	REFRESH_FLOOR_MS = 1000,
-	RETRY_BASE_MS = 1000, /* after a failure: 1 s doubling ...     */
-	RETRY_MAX_MS = 60000, /* ... up to a minute, 50-100% jitter     */
-	MAX_ETAG = 128,       /* bytes of an entity tag we keep        */
-	MAX_CTYPE = 100,      /* bytes of a content type               */
+	MAX_ETAG = 128,  /* bytes of an entity tag we keep        */
+	MAX_CTYPE = 100, /* bytes of a content type               */
 };
 
 enum kind {
@@ -77,28 +73,12 @@ static void destructor(void *arg)
 	mem_deref(p->body);
 }
 
-static uint64_t jitter(uint64_t ms, unsigned min_pct, unsigned max_pct)
-{
-	unsigned pct = min_pct + rand_u32() % (max_pct - min_pct + 1);
-
-	return ms * pct / 100;
-}
-
 static void timeout_handler(void *arg);
 
 static void retry_later(struct sipua_pub *p)
 {
-	uint64_t ms = RETRY_BASE_MS;
-	uint32_t i;
-
-	for (i = 0; i < p->failc && ms < RETRY_MAX_MS; i++)
-		ms *= 2;
-	if (ms > RETRY_MAX_MS)
-		ms = RETRY_MAX_MS;
-	++p->failc;
-
-	wheel_start(p->ua->wheel, &p->we, jitter(ms, 50, 100), timeout_handler,
-		    p);
+	wheel_start(p->ua->wheel, &p->we, sipua_backoff_ms(&p->failc),
+		    timeout_handler, p);
 }
 
 static void status(struct sipua_pub *p, int err, uint16_t scode)
@@ -162,9 +142,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 		p->failc = 0;
 		p->min_expires_retried = false;
 		/* a change made while this one was in flight goes now */
-		delay = p->dirty ? 0
-				 : jitter((uint64_t)exp * 1000, REFRESH_MIN_PCT,
-					  REFRESH_MAX_PCT);
+		delay = p->dirty ? 0 : sipua_refresh_ms(exp);
 		if (!p->dirty && delay < REFRESH_FLOOR_MS)
 			delay = REFRESH_FLOOR_MS;
 		wheel_start(p->ua->wheel, &p->we, delay, timeout_handler, p);

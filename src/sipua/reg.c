@@ -15,12 +15,8 @@ enum {
 	DEFAULT_EXPIRES_S = 600,
 	MIN_EXPIRES_S = 10,
 	MAX_EXPIRES_S = 86400,
-	REFRESH_MIN_PCT = 50, /* refresh window, percent of the granted */
-	REFRESH_MAX_PCT = 90,
 	REFRESH_FLOOR_MS = 1000,
-	RETRY_BASE_MS = 1000, /* back-off after a failure: 1 s doubling */
-	RETRY_MAX_MS = 60000, /* ... up to a minute, 50-100% jitter      */
-	REREG_STEP_MS = 20,   /* flow lost: one registration every 20 ms */
+	REREG_STEP_MS = 20, /* flow lost: one registration every 20 ms */
 	REREG_SPREAD_MAX_MS = 60000, /* ... spread over at most a minute */
 	UUID_LEN = 36,
 };
@@ -91,29 +87,11 @@ static void status(struct sipua_reg *reg, int err, uint16_t scode,
 		reg->h(err, scode, expires, reg->arg);
 }
 
-static uint64_t jitter(uint64_t ms, unsigned min_pct, unsigned max_pct)
-{
-	unsigned pct = min_pct + rand_u32() % (max_pct - min_pct + 1);
-
-	return ms * pct / 100;
-}
-
 static void timeout_handler(void *arg);
 
 static void retry_later(struct sipua_reg *reg)
 {
-	uint64_t ms = RETRY_BASE_MS;
-	uint32_t i;
-
-	/* RFC 5626 4.5 shape (exponential, capped, 50-100% random) with a
-	 * short base: a gateway has one Front End and many users waiting */
-	for (i = 0; i < reg->failc && ms < RETRY_MAX_MS; i++)
-		ms *= 2;
-	if (ms > RETRY_MAX_MS)
-		ms = RETRY_MAX_MS;
-	++reg->failc;
-
-	wheel_start(reg->ua->wheel, &reg->we, jitter(ms, 50, 100),
+	wheel_start(reg->ua->wheel, &reg->we, sipua_backoff_ms(&reg->failc),
 		    timeout_handler, reg);
 }
 
@@ -197,8 +175,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 		reg->min_expires_retried = false;
 		sipua_flow_keepalive(reg->ua, msg);
 		/* at least a second apart, whatever the registrar grants */
-		delay = jitter((uint64_t)exp * 1000, REFRESH_MIN_PCT,
-			       REFRESH_MAX_PCT);
+		delay = sipua_refresh_ms(exp);
 		wheel_start(reg->ua->wheel, &reg->we,
 			    delay < REFRESH_FLOOR_MS ? REFRESH_FLOOR_MS : delay,
 			    timeout_handler, reg);

@@ -17,12 +17,8 @@ enum {
 	DEFAULT_EXPIRES_S = 600,
 	MIN_EXPIRES_S = 10,
 	MAX_EXPIRES_S = 86400,
-	REFRESH_MIN_PCT = 50, /* refresh window, percent of the granted */
-	REFRESH_MAX_PCT = 90,
 	REFRESH_FLOOR_MS = 1000,
-	RETRY_BASE_MS = 1000, /* after a failure: 1 s doubling ...     */
-	RETRY_MAX_MS = 60000, /* ... up to a minute, 50-100% jitter     */
-	RESUB_STEP_MS = 20,   /* flow lost: one subscription per 20 ms  */
+	RESUB_STEP_MS = 20, /* flow lost: one subscription per 20 ms  */
 	RESUB_SPREAD_MAX_MS = 60000, /* ... over at most a minute       */
 };
 
@@ -78,13 +74,6 @@ static void destructor(void *arg)
 	mem_deref(sub->auth);
 }
 
-static uint64_t jitter(uint64_t ms, unsigned min_pct, unsigned max_pct)
-{
-	unsigned pct = min_pct + rand_u32() % (max_pct - min_pct + 1);
-
-	return ms * pct / 100;
-}
-
 static void timeout_handler(void *arg);
 
 /* forget the dialog: the next SUBSCRIBE starts a new subscription */
@@ -99,16 +88,7 @@ static void restart(struct sipua_sub *sub, uint64_t delay_ms)
 
 static void restart_later(struct sipua_sub *sub)
 {
-	uint64_t ms = RETRY_BASE_MS;
-	uint32_t i;
-
-	for (i = 0; i < sub->failc && ms < RETRY_MAX_MS; i++)
-		ms *= 2;
-	if (ms > RETRY_MAX_MS)
-		ms = RETRY_MAX_MS;
-	++sub->failc;
-
-	restart(sub, jitter(ms, 50, 100));
+	restart(sub, sipua_backoff_ms(&sub->failc));
 }
 
 static void close_for_good(struct sipua_sub *sub, int err, uint16_t scode)
@@ -236,9 +216,7 @@ static void resp_handler(int err, const struct sip_msg *msg, void *arg)
 		sub->failc = 0;
 		sub->min_expires_retried = false;
 		wheel_start(sub->ua->wheel, &sub->we,
-			    jitter((uint64_t)exp * 1000, REFRESH_MIN_PCT,
-				   REFRESH_MAX_PCT) +
-				REFRESH_FLOOR_MS / 2,
+			    sipua_refresh_ms(exp) + REFRESH_FLOOR_MS / 2,
 			    timeout_handler, sub);
 		return;
 	}
@@ -470,8 +448,7 @@ static void handle_notify(struct sipua_sub *sub, const struct sip_msg *msg)
 			/* RFC 6665 4.1.2.3: the time left, as the notifier
 			 * counts it */
 			wheel_start(ua->wheel, &sub->we,
-				    jitter((uint64_t)ss.expires * 1000,
-					   REFRESH_MIN_PCT, REFRESH_MAX_PCT) +
+				    sipua_refresh_ms(ss.expires) +
 					REFRESH_FLOOR_MS / 2,
 				    timeout_handler, sub);
 		}
