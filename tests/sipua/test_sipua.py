@@ -345,7 +345,80 @@ def test_frontend_restart_reregisters_all(fe, tmp_path):
         p.kill()
 
 
-class FakeRegistrar:
+class TlsSipServer:
+    """A SIP peer over TLS on 127.0.0.1 with the Front End's certificate
+    from certdir. Connections are served one at a time, numbered from 0;
+    each whole message (head, body) goes to on_message(sock, conn_index,
+    head, body), which returns False to close the connection. Subclasses
+    set their own attributes before calling __init__ (it starts the
+    thread)."""
+
+    def __init__(self, certdir, backlog=4):
+        import threading
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(certdir / "fe.pem"),
+                                 str(certdir / "fe.key"))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.conns = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                raw, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            try:
+                self._serve(self.ctx.wrap_socket(raw, server_side=True),
+                            self.conns)
+            except (ssl.SSLError, OSError):
+                raw.close()
+            self.conns += 1
+
+    def _serve(self, s, idx):
+        s.settimeout(0.2)
+        buf = b""
+        while not self.stopping:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                break
+            buf += data
+            while True:
+                buf = buf.lstrip(b"\r\n")
+                head, sep, rest = buf.partition(b"\r\n\r\n")
+                if not sep:
+                    break
+                m = re.search(rb"^Content-Length:\s*(\d+)", head,
+                              re.M | re.I)
+                n = int(m.group(1)) if m else 0
+                if len(rest) < n:
+                    break
+                body, buf = rest[:n], rest[n:]
+                if self.on_message(s, idx, head.decode(),
+                                   body.decode()) is False:
+                    s.close()
+                    return
+        s.close()
+
+    def on_message(self, s, idx, head, body):
+        raise NotImplementedError
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+class FakeRegistrar(TlsSipServer):
     """A TLS registrar on 127.0.0.1 that answers every REGISTER 200 with
     Flow-Timer: 20 and records CRLF keep-alive pings (RFC 5626 4.4.1);
     it answers them with a CRLF pong only when pong is True."""
@@ -357,18 +430,7 @@ class FakeRegistrar:
         self.authorizations = []
         self.events = []          # (monotonic time, conn no, what)
         self.lock = threading.Lock()
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(certdir / "fe.pem"),
-                                 str(certdir / "fe.key"))
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.conns = 0
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(certdir, backlog=8)
 
     def _log(self, conn, what):
         with self.lock:
@@ -378,7 +440,9 @@ class FakeRegistrar:
         with self.lock:
             return [e for e in self.events if e[2] == what]
 
-    def _accept(self):
+    def _run(self):
+        """A thread per connection (numbered from 1), which also sees the
+        CRLF keep-alives."""
         import threading
         while not self.stopping:
             try:
@@ -450,10 +514,6 @@ class FakeRegistrar:
                              "Flow-Timer: 20", "Content-Length: 0"])
                 + "\r\n\r\n").encode()
 
-    def close(self):
-        self.stopping = True
-        self.thread.join(5)
-        self.sock.close()
 
 
 def test_keepalive_pings_and_lost_flow(fe, tmp_path):

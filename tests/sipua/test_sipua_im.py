@@ -19,7 +19,7 @@ import pytest
 
 import frontend
 from frontend import free_port
-from test_sipua import PROBE as BUILD_PROBE, SRC, USERS, Probe, sent_messages
+from test_sipua import PROBE as BUILD_PROBE, SRC, USERS, Probe, TlsSipServer, sent_messages
 
 pytestmark = pytest.mark.skipif(
     not (frontend.available() and shutil.which("baresip")),
@@ -318,63 +318,19 @@ def test_publish_change_refresh_remove(fe, tmp_path, probes):
     assert re.search(r"^SIP-If-Match: \S+", pubs[-1], re.M)
 
 
-class FakePresenceServer:
+class FakePresenceServer(TlsSipServer):
     """A TLS presence server on 127.0.0.1 answering PUBLISH requests from
     a script: answers[i] is (status line, extra headers) for the i-th
     request; every request is kept as (head, body)."""
 
     def __init__(self, certdir, answers):
-        import threading
         self.answers = list(answers)
         self.requests = []
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(certdir / "fe.pem"),
-                                 str(certdir / "fe.key"))
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(certdir)
 
-    def _run(self):
-        while not self.stopping:
-            try:
-                raw, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            try:
-                self._serve(self.ctx.wrap_socket(raw, server_side=True))
-            except (ssl.SSLError, OSError):
-                raw.close()
-
-    def _serve(self, s):
-        s.settimeout(0.2)
-        buf = b""
-        while not self.stopping:
-            try:
-                data = s.recv(65536)
-            except socket.timeout:
-                continue
-            if not data:
-                break
-            buf += data
-            while True:
-                buf = buf.lstrip(b"\r\n")
-                head, sep, rest = buf.partition(b"\r\n\r\n")
-                if not sep:
-                    break
-                m = re.search(rb"^Content-Length:\s*(\d+)", head,
-                              re.M | re.I)
-                n = int(m.group(1)) if m else 0
-                if len(rest) < n:
-                    break
-                body, buf = rest[:n], rest[n:]
-                self.requests.append((head.decode(), body.decode()))
-                s.sendall(self._answer(head.decode()))
-        s.close()
+    def on_message(self, s, idx, head, body):
+        self.requests.append((head, body))
+        s.sendall(self._answer(head))
 
     def _answer(self, head):
         status, extra = (self.answers.pop(0) if self.answers
@@ -386,11 +342,6 @@ class FakePresenceServer:
         return ("\r\n".join([f"SIP/2.0 {status}", *keep, to + ";tag=ps",
                              *extra, "Content-Length: 0"])
                 + "\r\n\r\n").encode()
-
-    def close(self):
-        self.stopping = True
-        self.thread.join(5)
-        self.sock.close()
 
 
 def test_publish_423_and_412_start_over(tmp_path):

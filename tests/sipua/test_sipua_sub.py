@@ -14,14 +14,13 @@ import signal
 import socket
 import ssl
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
 
 import frontend
-from test_sipua import PROBE, SRC, USERS, Probe, sent_messages
+from test_sipua import PROBE, SRC, USERS, Probe, TlsSipServer, sent_messages
 
 pytestmark = pytest.mark.skipif(
     not (frontend.available() and shutil.which("baresip")),
@@ -168,7 +167,7 @@ def test_resource_list(fe, tmp_path, agents, probes):
     assert not [ln for ln in alice.lines() if ln.startswith("closed")]
 
 
-class ScriptedFrontEnd:
+class ScriptedFrontEnd(TlsSipServer):
     """A TLS Front End on 127.0.0.1 that registers anybody, accepts every
     SUBSCRIBE (Expires: 600) and then runs on_subscribe(conn_index,
     request head) to get the NOTIFYs to send in that dialog, as
@@ -181,71 +180,24 @@ class ScriptedFrontEnd:
         self.close_after = close_after
         self.requests = []   # (connection index, head)
         self.answers = []    # (connection index, status line)
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(certdir / "fe.pem"),
-                                 str(certdir / "fe.key"))
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.conns = 0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stopping:
-            try:
-                raw, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            try:
-                self._serve(self.ctx.wrap_socket(raw, server_side=True),
-                            self.conns)
-            except (ssl.SSLError, OSError):
-                raw.close()
-            self.conns += 1
+        self.pending = {}    # connection index -> NOTIFYs unanswered
+        super().__init__(certdir)
 
     @staticmethod
     def _hdr(head, name):
         m = re.search(rf"^{name}:\s*(.*?)\r?$", head, re.M | re.I)
         return m.group(1) if m else None
 
-    def _serve(self, s, idx):
-        s.settimeout(0.2)
-        buf = b""
-        pending = 0
-        while not self.stopping:
-            try:
-                data = s.recv(65536)
-            except socket.timeout:
-                continue
-            if not data:
-                break
-            buf += data
-            while True:
-                buf = buf.lstrip(b"\r\n")
-                head, sep, rest = buf.partition(b"\r\n\r\n")
-                if not sep:
-                    break
-                m = re.search(rb"^Content-Length:\s*(\d+)", head,
-                              re.M | re.I)
-                n = int(m.group(1)) if m else 0
-                if len(rest) < n:
-                    break
-                buf = rest[n:]
-                head = head.decode()
-                if head.startswith("SIP/2.0 "):
-                    self.answers.append((idx, head.split("\r\n")[0]))
-                    pending -= 1
-                    if not pending and self.close_after and idx == 0:
-                        s.close()
-                        return
-                    continue
-                self.requests.append((idx, head))
-                pending += self._request(s, idx, head)
-        s.close()
+    def on_message(self, s, idx, head, body):
+        if head.startswith("SIP/2.0 "):
+            self.answers.append((idx, head.split("\r\n")[0]))
+            self.pending[idx] -= 1
+            return not (not self.pending[idx] and self.close_after
+                        and idx == 0)
+        self.requests.append((idx, head))
+        self.pending[idx] = (self.pending.get(idx, 0)
+                             + self._request(s, idx, head))
+        return True
 
     def _request(self, s, idx, head):
         lines = head.split("\r\n")
@@ -289,10 +241,6 @@ class ScriptedFrontEnd:
             s.sendall(msg)
         return len(notifies)
 
-    def close(self):
-        self.stopping = True
-        self.thread.join(5)
-        self.sock.close()
 
 
 PIDF_OPEN = ('<?xml version="1.0" encoding="UTF-8"?>'
