@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from baresip import Baresip
+from baresip import agents_of
 import frontend
-from frontend import FE_SH, Frontend
+from frontend import FE_SH, Frontend, rls_services_document
 
 pytestmark = pytest.mark.skipif(
     not (frontend.available() and shutil.which("baresip")),
@@ -37,17 +37,9 @@ def fe(tmp_path_factory):
 
 @pytest.fixture
 def agents(fe):
-    """Start baresip users; every one is stopped at the end of the test."""
-    started = []
-
-    def start(user, password=None, **kw):
-        ua = Baresip(fe, user, password or USERS[user], **kw)
-        started.append(ua)
-        return ua
-
-    yield start
-    for ua in started:
-        ua.cleanup()
+    """start(user, **kw): a baresip for user, cleaned up after the test."""
+    with agents_of(fe, USERS) as start:
+        yield start
 
 
 def listeners_of(pid):
@@ -218,18 +210,9 @@ def test_message_to_offline_user_is_stored_then_delivered(fe, agents):
     assert carol.messages().count((peer, text)) == 1
 
 
-RLS_DOC = """<?xml version="1.0" encoding="UTF-8"?>
-<rls-services xmlns="urn:ietf:params:xml:ns:rls-services"
-    xmlns:rl="urn:ietf:params:xml:ns:resource-lists">
-  <service uri="sip:alice-buddies@example.test">
-    <list name="buddies">
-      <rl:entry uri="sip:bob@example.test"/>
-      <rl:entry uri="sip:carol@example.test"/>
-    </list>
-    <packages><package>presence</package></packages>
-  </service>
-</rls-services>
-"""
+RLS_DOC = rls_services_document(
+    "sip:alice-buddies@example.test",
+    ["sip:bob@example.test", "sip:carol@example.test"])
 
 
 def test_resource_list_subscription(fe, agents):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from baresip import Baresip
+from baresip import agents_of
 import frontend
-from frontend import Frontend
+from frontend import Frontend, rls_services_document
 
 SRC = Path(os.environ.get("MOBILITY_SRC",
                           Path(__file__).resolve().parents[2]))
@@ -47,16 +47,9 @@ def fe(tmp_path_factory):
 
 @pytest.fixture
 def agents(fe):
-    started = []
-
-    def start(user, **kw):
-        ua = Baresip(fe, user, USERS[user], **kw)
-        started.append(ua)
-        return ua
-
-    yield start
-    for ua in started:
-        ua.cleanup()
+    """start(user, **kw): a baresip for user, cleaned up after the test."""
+    with agents_of(fe, USERS) as start:
+        yield start
 
 
 def probe(*args, body=b""):
@@ -170,19 +163,9 @@ def test_baresip_publication(fe, agents):
         assert parse_pidf(notify)["availability"] == "Offline"
 
 
-RLS_DOC = """<?xml version="1.0" encoding="UTF-8"?>
-<rls-services xmlns="urn:ietf:params:xml:ns:rls-services"
-    xmlns:rl="urn:ietf:params:xml:ns:resource-lists">
-  <service uri="sip:alice-buddies@example.test">
-    <list name="buddies">
-      <rl:entry uri="sip:bob@example.test"/>
-      <rl:entry uri="sip:carol@example.test"/>
-      <rl:entry uri="sip:dave@example.test"/>
-    </list>
-    <packages><package>presence</package></packages>
-  </service>
-</rls-services>
-"""
+RLS_DOC = rls_services_document(
+    "sip:alice-buddies@example.test",
+    ["sip:bob@example.test", "sip:carol@example.test", "sip:dave@example.test"])
 
 
 def test_resource_list_notification(fe, agents):

@@ -21,6 +21,7 @@ reads its contact list once); set_contacts() changes the list and reloads
 baresip's contact and presence modules.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -472,3 +473,22 @@ ctrl_tcp_listen		127.0.0.1:{self.ctrl_port}
 
     def hangup(self):
         self.command("hangup")
+
+
+@contextlib.contextmanager
+def agents_of(fe, passwords):
+    """start(user, password=None, **kw) makes a Baresip for user (its
+    password from passwords unless given); every one made is cleaned up
+    when the block ends. Test modules wrap it in their agents fixture."""
+    started = []
+
+    def start(user, password=None, **kw):
+        ua = Baresip(fe, user, password or passwords[user], **kw)
+        started.append(ua)
+        return ua
+
+    try:
+        yield start
+    finally:
+        for ua in started:
+            ua.cleanup()

@@ -131,6 +131,18 @@ PRES_RULES_NS = (
 )
 
 
+def rls_services_document(service, members):
+    """A user's rls-services document with one presence service whose
+    list holds the members' URIs (RFC 4826)."""
+    entries = "".join('      <rl:entry uri="%s"/>\n' % m for m in members)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<rls-services xmlns="urn:ietf:params:xml:ns:rls-services"\n'
+            '    xmlns:rl="urn:ietf:params:xml:ns:resource-lists">\n'
+            '  <service uri="%s">\n    <list name="list">\n%s    </list>\n'
+            '    <packages><package>presence</package></packages>\n'
+            '  </service>\n</rls-services>\n' % (service, entries))
+
+
 def pres_rules_document(rules):
     """A pres-rules document from {watcher_uri: action}; action is one of
     allow, block, polite-block, confirm. Allowed watchers get every

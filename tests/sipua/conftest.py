@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from baresip import Baresip
+from baresip import agents_of
 from frontend import Frontend
 from test_sipua import USERS
 
@@ -29,16 +29,8 @@ def fe(request, tmp_path_factory):
 @pytest.fixture
 def agents(fe):
     """start(user, **kw): a baresip for user, cleaned up after the test."""
-    started = []
-
-    def start(user, **kw):
-        ua = Baresip(fe, user, USERS[user], **kw)
-        started.append(ua)
-        return ua
-
-    yield start
-    for ua in started:
-        ua.cleanup()
+    with agents_of(fe, USERS) as start:
+        yield start
 
 
 @pytest.fixture

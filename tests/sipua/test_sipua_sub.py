@@ -11,8 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import time
 import uuid
@@ -20,6 +18,7 @@ import uuid
 import pytest
 
 import frontend
+from frontend import rls_services_document
 from test_sipua import PROBE, SRC, USERS, Probe, TlsSipServer, sent_messages
 
 pytestmark = pytest.mark.skipif(
@@ -126,18 +125,9 @@ def test_polite_block_and_block(fe, tmp_path, agents, probes):
     fred.wait_line(rf"^closed {EACCES} 0$")
 
 
-RLS_DOC = """<?xml version="1.0" encoding="UTF-8"?>
-<rls-services xmlns="urn:ietf:params:xml:ns:rls-services"
-    xmlns:rl="urn:ietf:params:xml:ns:resource-lists">
-  <service uri="sip:alice-friends@example.test">
-    <list name="friends">
-      <rl:entry uri="sip:bob@example.test"/>
-      <rl:entry uri="sip:carol@example.test"/>
-    </list>
-    <packages><package>presence</package></packages>
-  </service>
-</rls-services>
-"""
+RLS_DOC = rls_services_document(
+    "sip:alice-friends@example.test",
+    ["sip:bob@example.test", "sip:carol@example.test"])
 
 
 def test_resource_list(fe, tmp_path, agents, probes):
