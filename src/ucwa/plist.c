@@ -61,14 +61,6 @@ int plist_subscribe(struct psub *ps)
 			       ps);
 }
 
-static void req_gone(struct web_req *req, void *arg)
-{
-	struct psub *ps = arg;
-
-	(void)req;
-	ps->req = mem_deref(ps->req);
-}
-
 static void written(int err, void *arg)
 {
 	struct psub *ps = arg;
@@ -121,8 +113,7 @@ static int write_list(struct psub *ps, struct web_req *req)
 	mem_deref(uris);
 	if (err)
 		return err;
-	ps->req = mem_ref(req);
-	web_req_set_cancel(req, req_gone, ps);
+	psub_hold(ps, req);
 	return 0;
 }
 

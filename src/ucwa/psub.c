@@ -88,6 +88,7 @@ static void psub_destructor(void *arg)
 
 	wheel_cancel(&ps->timer);
 	mem_deref(ps->op);
+	mem_deref(ps->save);
 	if (ps->req) {
 		web_req_set_cancel(ps->req, NULL, NULL);
 		api_reply_error(ps->req, 503, "Service Unavailable",
@@ -277,6 +278,13 @@ static void bad(struct web_req *req, const char *msg)
 			"ParameterValidationFailure", msg);
 }
 
+static void busy(struct web_req *req)
+{
+	api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+			"a change of this subscription is under way; "
+			"try again");
+}
+
 static void limit(struct web_req *req, const char *msg)
 {
 	api_reply_error(req, 403, "Forbidden", "Forbidden", "LimitExceeded",
@@ -376,26 +384,84 @@ static void post_added(struct psub *ps, struct le *mark)
 }
 
 /* The change is in place: answer, and tell the event channel. */
-void psub_finish(struct psub *ps, struct web_req *req)
+static void req_gone(struct web_req *req, void *arg)
+{
+	struct psub *ps = arg;
+
+	(void)req;
+	ps->req = mem_deref(ps->req);
+}
+
+void psub_hold(struct psub *ps, struct web_req *req)
+{
+	ps->req = mem_ref(req);
+	web_req_set_cancel(req, req_gone, ps);
+}
+
+static void not_stored(struct web_req *req)
+{
+	if (req)
+		api_reply_error(req, 503, "Service Unavailable",
+				"ServiceFailure", NULL,
+				"the presence subscription could not be "
+				"stored; try again");
+}
+
+static void created(struct psub *ps, struct web_req *req, int err)
 {
 	char href[UCWA_HREF_MAX];
 
-	if (ps->live) {
-		psub_save(ps);
-		if (req)
-			reply_memberships(req, ps);
-		post_added(ps, ps->mark);
+	if (err) {
+		not_stored(req);
+		mem_deref(ps);
 		return;
 	}
-	ps->live = true;
-	psub_start(ps);
-	psub_save(ps);
 	psub_href(ps, href, sizeof(href));
 	if (req)
 		reply_psub(req, ps, 201);
 	ucwa_people_post(ps->app, "added", "presenceSubscription", href, NULL,
 			 NULL, NULL);
 	post_added(ps, NULL);
+}
+
+static void added(struct psub *ps, struct web_req *req, int err)
+{
+	if (err) {
+		/* back to what it was (and is stored) */
+		not_stored(req);
+		while (ps->members.tail != ps->mark)
+			mem_deref(ps->members.tail->data);
+		return;
+	}
+	if (req)
+		reply_memberships(req, ps);
+	post_added(ps, ps->mark);
+}
+
+static void extended(struct psub *ps, struct web_req *req, int err)
+{
+	char href[UCWA_HREF_MAX];
+
+	if (err) {
+		not_stored(req);
+		return;
+	}
+	psub_href(ps, href, sizeof(href));
+	if (req)
+		reply_psub(req, ps, 200);
+	ucwa_people_post(ps->app, "updated", "presenceSubscription", href, NULL,
+			 NULL, NULL);
+}
+
+void psub_finish(struct psub *ps, struct web_req *req)
+{
+	if (ps->live) {
+		psub_save(ps, req, added);
+		return;
+	}
+	ps->live = true;
+	psub_start(ps);
+	psub_save(ps, req, created);
 }
 
 /* In the application's list, with its number (and its list's URI). */
@@ -464,16 +530,14 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 			 * a bad body itself) */
 			uint32_t minutes;
 
-			if (!api_body(req, &in) &&
-			    duration(req, in, &minutes)) {
+			if (ps->op || ps->save) {
+				busy(req);
+			} else if (!api_body(req, &in) &&
+				   duration(req, in, &minutes)) {
 				ps->minutes = minutes;
 				wheel_cancel(&ps->timer);
 				psub_start(ps);
-				psub_save(ps);
-				reply_psub(req, ps, 200);
-				ucwa_people_post(app, "updated",
-						 "presenceSubscription", href,
-						 NULL, NULL, NULL);
+				psub_save(ps, req, extended);
 			}
 		} else {
 			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
@@ -491,9 +555,8 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 		if (!post_m) {
 			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
 				  "Allow: POST\r\n");
-		} else if (ps->op) {
-			api_reply_error(req, 409, "Conflict", "Conflict", NULL,
-					"the list is being written; try again");
+		} else if (ps->op || ps->save) {
+			busy(req);
 		} else if (!api_body(req, &in) &&
 			   add_uris(app, req, in, "contactUris", ps,
 				    !plist_mode(app))) {

@@ -9,6 +9,13 @@
 struct sipua_sub;
 struct xcap_rls;
 
+struct psub;
+struct store_op;
+
+/* A change is committed (err 0) or not: answer req (NULL when the client
+ * is gone) and tell the event channel. */
+typedef void(psub_done_h)(struct psub *ps, struct web_req *req, int err);
+
 /* A contact in a presence subscription. */
 struct member {
 	struct le le;
@@ -29,13 +36,17 @@ struct psub {
 	struct sipua_sub *list; /* the list subscription                */
 	struct sipua_sub *dead; /* ... ended: dropped when safe         */
 	struct xcap_rls *op;    /* the service being written            */
-	struct web_req *req;    /* the request waiting for op           */
+	struct web_req *req;    /* the request waiting for op or save   */
+	struct store_op *save;  /* its record being committed           */
+	psub_done_h *done;      /* ... then: answer req, post events    */
 	struct le *mark;        /* last member before the change        */
 	bool stored;            /* the service is on the XCAP server    */
 	char service[UCWA_URI_MAX + 1];
 };
 
 /* psub.c */
+/* Hold req (answered later by whoever clears ps->req). */
+void psub_hold(struct psub *ps, struct web_req *req);
 struct psub *psub_alloc(struct app *app);
 /* In the application's list, with its number (and its list's URI). */
 void psub_add(struct app *app, struct psub *ps, unsigned id);
@@ -57,7 +68,9 @@ int plist_subscribe(struct psub *ps);
 void plist_commit(struct psub *ps, struct web_req *req);
 
 /* psub_store.c */
-void psub_save(struct psub *ps);
+/* Commit the record, then done(ps, req, err): nothing is answered
+ * before it is durable. */
+void psub_save(struct psub *ps, struct web_req *req, psub_done_h *done);
 /* It ended for good: out of the store, then freed. */
 void psub_end(struct psub *ps);
 

@@ -15,24 +15,42 @@
 #include "ucwa_int.h"
 #include "psub_int.h"
 
+static void saved(int err, void *arg)
+{
+	struct psub *ps = arg;
+	struct web_req *req = ps->req;
+	psub_done_h *done = ps->done;
+
+	ps->save = mem_deref(ps->save);
+	ps->req = NULL;
+	ps->done = NULL;
+	if (req)
+		web_req_set_cancel(req, NULL, NULL);
+	if (err)
+		log_notice(
+		    "ucwa: presence subscription %u of %s not stored: %m",
+		    ps->id, ps->app->id, err);
+	done(ps, req, err);
+	mem_deref(req);
+}
+
 /*
  * The store keeps each presence subscription of a session (its duration,
- * end and contacts) so that it outlives a restart of the service; written
- * after each change, without holding the answer (a subscription lost in
- * the few ms of a commit is one the app finds gone and makes again).
+ * end and contacts) so that it outlives a restart of the service; the
+ * answer to a change waits for the commit (nothing acknowledged to an
+ * app is lost).
  */
-void psub_save(struct psub *ps)
+void psub_save(struct psub *ps, struct web_req *req, psub_done_h *done)
 {
 	struct mbuf *mb = mbuf_alloc(256);
 	char subid[16];
 	struct le *le;
 	int err;
 
-	if (!mb)
-		return;
 	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
-	err = mbuf_printf(mb, "{\"minutes\":%u,\"ends\":%llu,\"uris\":[",
-			  ps->minutes, (unsigned long long)ps->ends_ms);
+	err = mb ? mbuf_printf(mb, "{\"minutes\":%u,\"ends\":%llu,\"uris\":[",
+			       ps->minutes, (unsigned long long)ps->ends_ms)
+		 : ENOMEM;
 	/* the URIs hold no quote, backslash or control (ucwa_contact_uri) */
 	for (le = ps->members.head; le && !err; le = le->next) {
 		const struct member *m = le->data;
@@ -40,17 +58,25 @@ void psub_save(struct psub *ps)
 				  le == ps->members.head ? "" : ",",
 				  ucwa_watched_uri(m->w));
 	}
-	err |= mbuf_write_str(mb, "]}");
+	if (!err)
+		err = mbuf_write_str(mb, "]}");
+	/* one change at a time (the handlers refuse a second meanwhile) */
+	ps->save = mem_deref(ps->save);
 	if (!err)
 		err = store_sub_put(ps->app->u->st, ps->app->id, subid, mb->buf,
-				    mb->end, NULL, NULL, NULL);
-	if (err)
+				    mb->end, saved, ps, &ps->save);
+	mem_deref(mb);
+	if (err) {
 		log_notice(
 		    "ucwa: presence subscription %u of %s not stored: %m",
 		    ps->id, ps->app->id, err);
-	mem_deref(mb);
+		done(ps, req, err);
+		return;
+	}
+	if (req)
+		psub_hold(ps, req);
+	ps->done = done;
 }
-
 /* It ended for good: out of the store, then gone. */
 void psub_end(struct psub *ps)
 {
