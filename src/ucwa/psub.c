@@ -315,7 +315,7 @@ static bool add_uris(struct app *app, struct web_req *req,
 		     bool subscribe)
 {
 	char uris[UCWA_PSUB_URIS_MAX][UCWA_URI_MAX + 1];
-	size_t n = 0, i, j, fresh = 0;
+	size_t n = 0, i, j, fresh = 0, more = 0;
 	struct le *mark = ps->members.tail;
 	struct pl v;
 	int err = 0;
@@ -340,11 +340,19 @@ static bool add_uris(struct app *app, struct web_req *req,
 		return false;
 	}
 	for (i = 0; i < n; i++) {
-		if (!ucwa_watched_find(app, uris[i]))
+		struct watched *w = ucwa_watched_find(app, uris[i]);
+
+		if (!w)
 			++fresh;
+		if (!w || !psub_has(ps, w))
+			++more;
 	}
 	if (list_count(&app->watched) + fresh > UCWA_WATCHED_MAX) {
 		limit(req, "too many contacts followed at once");
+		return false;
+	}
+	if (list_count(&ps->members) + more > UCWA_PSUB_MEMBERS_MAX) {
+		limit(req, "too many contacts in one presence subscription");
 		return false;
 	}
 

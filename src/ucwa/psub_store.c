@@ -15,6 +15,11 @@
 #include "ucwa_int.h"
 #include "psub_int.h"
 
+/* a record of the most contacts must still be readable at restore */
+_Static_assert(UCWA_PSUB_MEMBERS_MAX *(UCWA_URI_MAX + 3) + 64 <
+		   REPR_IN_MAX_BYTES,
+	       "a presence subscription's record would not be read back");
+
 static void saved(int err, void *arg)
 {
 	struct psub *ps = arg;

@@ -36,6 +36,9 @@ enum {
 	UCWA_PSUBS_MAX = 32,       /* presence subscriptions of one app   */
 	UCWA_WATCHED_MAX = 300,    /* contacts one app follows at once    */
 	UCWA_PSUB_URIS_MAX = 100,  /* URIs in one subscribe request       */
+	/* contacts in one presence subscription: its store record (about
+	 * 260 bytes each) stays under REPR_IN_MAX_BYTES to be read back */
+	UCWA_PSUB_MEMBERS_MAX = 200,
 	UCWA_PSUB_MINUTES_MIN = 10, /* presence subscription duration     */
 	UCWA_PSUB_MINUTES_MAX = 30,
 };

@@ -264,6 +264,20 @@ def test_limits(mob, alice, carol):
     finally:
         for href in made:
             assert api(mob, alice["tok"], "DELETE", href)[0] == 204
+    # at most 200 contacts in one presence subscription (its record)
+    st, _, out = api(mob, alice["tok"], "POST", alice["app"] + PS,
+                     {"duration": 11, "uris": uris[:100]})
+    assert st == 201, out
+    ps = json.loads(out)["_links"]
+    try:
+        st, _, out = api(mob, alice["tok"], "POST", ps["addToPresenceSubscription"]["href"],
+                         {"contactUris": ["sip:v%d@example.test" % i for i in range(100)]})
+        assert st == 200, out
+        st, _, out = api(mob, alice["tok"], "POST", ps["addToPresenceSubscription"]["href"],
+                         {"contactUris": [CAROL]})
+        assert st == 403 and json.loads(out)["subcode"] == "LimitExceeded", out
+    finally:
+        assert api(mob, alice["tok"], "DELETE", ps["self"]["href"])[0] == 204
     # another user's token sees nothing
     other = token(mob, "carol")
     assert api(mob, other, "GET", alice["app"] + PS)[0] == 404
