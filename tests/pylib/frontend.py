@@ -24,6 +24,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from ports import free_port  # noqa: F401 (also used by the tests through here)
+
 REPO = Path(__file__).resolve().parents[2]
 FE_SH = REPO / "deploy" / "frontend" / "fe.sh"
 KAMCMD = (os.environ.get("KAMCMD") or shutil.which("kamcmd")
@@ -35,34 +37,6 @@ KAMAILIO = (os.environ.get("KAMAILIO") or shutil.which("kamailio")
 def available():
     """True when Kamailio (and kamcmd) are installed."""
     return os.access(KAMAILIO, os.X_OK) and os.access(KAMCMD, os.X_OK)
-
-_reserved_ports = set()
-
-
-def free_port(udp_too=False):
-    """A port free on 127.0.0.1 for TCP (and UDP when udp_too), not handed
-    out before by this process."""
-    for _ in range(200):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = None
-        try:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            if port in _reserved_ports:
-                continue
-            if udp_too:
-                u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                try:
-                    u.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            _reserved_ports.add(port)
-            return port
-        finally:
-            t.close()
-            if u:
-                u.close()
-    raise RuntimeError("no free port found")
 
 
 def ha1(user, realm, password):

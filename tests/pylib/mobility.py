@@ -5,10 +5,11 @@ from deploy/certs.sh; every listener is on 127.0.0.1 on a free port.
 """
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
+
+from ports import free_port
 
 SRC = os.environ.get("MOBILITY_SRC",
                      os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -18,12 +19,6 @@ DOMAIN = "example.test"
 OTHER_DOMAIN = "example.org"
 EXT_FQDN = "mobility.example.test"
 INT_FQDN = "mobility-int.example.test"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_certs(d, name, *sans):
