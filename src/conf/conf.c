@@ -25,6 +25,14 @@ static void destructor(void *arg)
 {
 	struct conf *conf = arg;
 
+	mem_deref(conf->push.apns_url);
+	mem_deref(conf->push.apns_key);
+	mem_deref(conf->push.apns_key_id);
+	mem_deref(conf->push.apns_team_id);
+	mem_deref(conf->push.fcm_url);
+	mem_deref(conf->push.fcm_credentials);
+	mem_deref(conf->push.fcm_token_url);
+	mem_deref(conf->push.ca_file);
 	mem_deref(conf->store_path);
 	list_flush(&conf->links);
 	list_flush(&conf->redirects);

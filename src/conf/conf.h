@@ -72,6 +72,35 @@ struct conf_access {
 	uint16_t port;
 };
 
+/** How much of a message an alert shows on the lock screen. */
+enum conf_alert_text {
+	CONF_ALERT_FULL = 0, /**< sender and text                     */
+	CONF_ALERT_SENDER,   /**< "New message from <sender>"          */
+	CONF_ALERT_NONE,     /**< "New message"                        */
+};
+
+/** [push]: APNs and FCM (docs/push.md). A provider is configured only
+ *  when all its keys are set. */
+struct conf_push {
+	char *apns_url;         /**< https://api.push.apple.com          */
+	char *apns_key;         /**< path of the team's .p8 key (PKCS#8)  */
+	char *apns_key_id;      /**< kid of the JWT                       */
+	char *apns_team_id;     /**< iss of the JWT                       */
+	uint32_t apns_ttl_s;    /**< apns-expiration of alerts (now + ttl) */
+	uint32_t jwt_max_age_s; /**< APNs JWT made again when older       */
+	char *fcm_url;          /**< https://fcm.googleapis.com          */
+	char *fcm_credentials;  /**< service-account JSON key path        */
+	char *fcm_token_url;    /**< overrides the key's token_uri, or NULL */
+	char *ca_file;          /**< extra CA to trust, or NULL           */
+	uint32_t in_flight;     /**< requests in flight per provider      */
+	uint32_t queue;         /**< pushes waiting per provider          */
+	uint32_t retries;       /**< retries of 429/5xx/connection errors */
+	uint32_t retry_base_ms; /**< first backoff                       */
+	uint32_t retry_cap_ms;  /**< longest backoff                      */
+	uint32_t timeout_ms;    /**< one request, connection included     */
+	int alert_text;         /**< enum conf_alert_text                 */
+};
+
 struct conf {
 	char *path; /**< file the configuration came from */
 
@@ -118,6 +147,9 @@ struct conf {
 	/* [store] */
 	char *store_path;           /**< LMDB environment directory        */
 	uint32_t store_map_size_mb; /**< LMDB map size in MiB (1024)       */
+
+	/* [push] */
+	struct conf_push push;
 };
 
 /**

@@ -168,25 +168,44 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-static int check_key(struct conf_ctx *ctx, const struct conf_cert *c,
-		     X509 *leaf)
+/* Read a PEM private key file into *pkeyp (NULL if it holds no key).
+ * Returns ENOENT when the file could not be read (a problem already
+ * reported), or ENOMEM. */
+static int key_read(struct conf_ctx *ctx, unsigned line, const char *path,
+		    const char *what, EVP_PKEY **pkeyp)
 {
 	struct mbuf *mb = NULL;
-	EVP_PKEY *pkey = NULL;
 	BIO *bio = NULL;
 	int err;
 
-	err = pem_read(ctx, c->line, c->key, "private key", &mb);
+	*pkeyp = NULL;
+	err = pem_read(ctx, line, path, what, &mb);
+	if (err)
+		return err == ENOMEM ? ENOMEM : ENOENT;
+
+	bio = BIO_new_mem_buf(mb->buf, (int)mb->end);
+	if (bio)
+		*pkeyp =
+		    PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	else
+		err = ENOMEM;
+
+	ERR_clear_error();
+	BIO_free(bio);
+	mem_deref(mb);
+	return err;
+}
+
+static int check_key(struct conf_ctx *ctx, const struct conf_cert *c,
+		     X509 *leaf)
+{
+	EVP_PKEY *pkey = NULL;
+	int err;
+
+	err = key_read(ctx, c->line, c->key, "private key", &pkey);
 	if (err)
 		return err == ENOMEM ? ENOMEM : 0;
 
-	bio = BIO_new_mem_buf(mb->buf, (int)mb->end);
-	if (!bio) {
-		err = ENOMEM;
-		goto out;
-	}
-
-	pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	if (!pkey) {
 		conf_problem(ctx, c->line,
 			     "cannot load a private key from %s (not PEM, or "
@@ -200,12 +219,9 @@ static int check_key(struct conf_ctx *ctx, const struct conf_cert *c,
 			     c->key, c->chain);
 	}
 
-out:
 	ERR_clear_error();
 	EVP_PKEY_free(pkey);
-	BIO_free(bio);
-	mem_deref(mb);
-	return err;
+	return 0;
 }
 
 /**
@@ -312,6 +328,45 @@ static int check_ca(struct conf_ctx *ctx)
 	return err;
 }
 
+/* The APNs .p8 key must load as an EC P-256 private key; the FCM key file
+ * must be readable (its JSON is read by the push service). */
+static int check_push_keys(struct conf_ctx *ctx)
+{
+	const struct conf_push *p = &ctx->conf->push;
+	struct mbuf *mb = NULL;
+	EVP_PKEY *pkey = NULL;
+	unsigned line;
+	int err;
+
+	if (p->fcm_credentials) {
+		line = conf_key_line(ctx, SECT_PUSH, "fcm_credentials");
+		err = pem_read(ctx, line, p->fcm_credentials,
+			       "FCM service-account key", &mb);
+		mem_deref(mb);
+		if (err == ENOMEM)
+			return err;
+	}
+
+	if (!p->apns_key)
+		return 0;
+
+	line = conf_key_line(ctx, SECT_PUSH, "apns_key");
+	err = key_read(ctx, line, p->apns_key, "APNs key", &pkey);
+	if (err)
+		return err == ENOMEM ? ENOMEM : 0;
+
+	if (!pkey || !EVP_PKEY_is_a(pkey, "EC") ||
+	    EVP_PKEY_get_bits(pkey) != 256) {
+		conf_problem(ctx, line,
+			     "cannot load an EC P-256 private key from %s; "
+			     "give the .p8 file Apple issued for the key id",
+			     p->apns_key);
+	}
+
+	EVP_PKEY_free(pkey);
+	return 0;
+}
+
 struct cover {
 	X509 **leafv; /* leaves of the HTTPS certificates */
 	size_t n;
@@ -410,6 +465,8 @@ int conf_check_certs(struct conf_ctx *ctx)
 	int err;
 
 	err = check_ca(ctx);
+	if (!err)
+		err = check_push_keys(ctx);
 	if (err)
 		return err;
 

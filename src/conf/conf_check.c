@@ -333,6 +333,42 @@ out:
 	return err;
 }
 
+/* A provider is configured by all its keys or none of them. */
+static void check_push(struct conf_ctx *ctx)
+{
+	const struct conf_push *p = &ctx->conf->push;
+	static const char *const apns[] = {"apns_key", "apns_key_id",
+					   "apns_team_id"};
+	const char *const *v = apns;
+	bool set[3] = {p->apns_key != NULL, p->apns_key_id != NULL,
+		       p->apns_team_id != NULL};
+	size_t i;
+
+	if (!(set[0] || set[1] || set[2]) || (set[0] && set[1] && set[2]))
+		return;
+
+	for (i = 0; i < 3; i++) {
+		if (set[i])
+			continue;
+		conf_problem(ctx, conf_key_line(ctx, SECT_PUSH, v[(i + 1) % 3]),
+			     "[push] %s is missing: APNs needs apns_key, "
+			     "apns_key_id and apns_team_id; add it or remove "
+			     "the other two",
+			     v[i]);
+	}
+}
+
+static int push_defaults(struct conf_push *p)
+{
+	int err = 0;
+
+	if (!p->apns_url)
+		err = str_dup(&p->apns_url, "https://api.push.apple.com");
+	if (!err && !p->fcm_url)
+		err = str_dup(&p->fcm_url, "https://fcm.googleapis.com");
+	return err;
+}
+
 static void check_admin(struct conf_ctx *ctx)
 {
 	const struct sa *sa = &ctx->conf->admin_addr;
@@ -359,6 +395,8 @@ int conf_check(struct conf_ctx *ctx)
 	err = default_server_fqdn(ctx->conf);
 	if (!err && !ctx->conf->store_path)
 		err = str_dup(&ctx->conf->store_path, "/var/lib/mobilityd");
+	if (!err)
+		err = push_defaults(&ctx->conf->push);
 	if (err)
 		return err;
 
@@ -379,6 +417,7 @@ int conf_check(struct conf_ctx *ctx)
 		return err;
 
 	check_admin(ctx);
+	check_push(ctx);
 
 	return conf_check_certs(ctx);
 }

@@ -21,7 +21,8 @@ enum {
 	CONF_MAX_PEM = 1048576,      /* bytes of a certificate or key file   */
 	CONF_MAX_CHAIN = 16,         /* certificates in one chain file       */
 	CONF_EXPIRY_WARN_DAYS = 30,
-	CONF_MAX_KEYS = 48, /* size of the per-key bookkeeping       */
+	CONF_MAX_ID = 64,   /* bytes of a provider key or team id      */
+	CONF_MAX_KEYS = 64, /* size of the per-key bookkeeping       */
 };
 
 enum conf_sect {
@@ -32,6 +33,7 @@ enum conf_sect {
 	SECT_AUTODISCOVER,
 	SECT_ADMIN,
 	SECT_STORE,
+	SECT_PUSH,
 	SECT_COUNT,
 	SECT_NONE = SECT_COUNT, /* before the first section header */
 	SECT_UNKNOWN,           /* inside an unknown section       */

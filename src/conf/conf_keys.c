@@ -17,7 +17,8 @@
 #define FIELD(f) offsetof(struct conf, f)
 
 const char *const conf_sect_names[SECT_COUNT] = {
-    "service", "http", "frontend", "sip", "autodiscover", "admin", "store",
+    "service",      "http",  "frontend", "sip",
+    "autodiscover", "admin", "store",    "push",
 };
 
 /* Link tokens the autodiscover documents use themselves, in their JSON
@@ -548,6 +549,70 @@ static int set_link(struct conf_ctx *ctx, const struct conf_key *k,
 	return 0;
 }
 
+static int set_url(struct conf_ctx *ctx, const struct conf_key *k,
+		   const struct pl *val, unsigned line)
+{
+	char **sp = field(ctx, k);
+	struct pl v = *val;
+
+	if (check_url(ctx, k, val, line))
+		return EINVAL;
+
+	/* a trailing '/' would double the one of the request paths */
+	while (v.l > 0 && v.p[v.l - 1] == '/')
+		--v.l;
+
+	*sp = mem_deref(*sp);
+	return pl_strdup(sp, &v);
+}
+
+/* A provider identifier (key id, team id): letters, digits, '.', '-',
+ * '_'; it lands in a JWT and a header as it is. */
+static int set_id(struct conf_ctx *ctx, const struct conf_key *k,
+		  const struct pl *val, unsigned line)
+{
+	char **sp = field(ctx, k);
+	size_t i;
+
+	for (i = 0; i < val->l; i++) {
+		if (!isalnum((unsigned char)val->p[i]) &&
+		    !strchr(".-_", val->p[i]))
+			break;
+	}
+	if (!val->l || val->l > CONF_MAX_ID || i < val->l) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not an identifier; give the %u "
+			     "letters and digits at most the provider shows "
+			     "(such as ABC123DEFG)",
+			     k->name, conf_pl_print, val, CONF_MAX_ID);
+		return EINVAL;
+	}
+
+	*sp = mem_deref(*sp);
+	return pl_strdup(sp, val);
+}
+
+static int set_alert_text(struct conf_ctx *ctx, const struct conf_key *k,
+			  const struct pl *val, unsigned line)
+{
+	int *vp = field(ctx, k);
+
+	if (!pl_strcasecmp(val, "full"))
+		*vp = CONF_ALERT_FULL;
+	else if (!pl_strcasecmp(val, "sender"))
+		*vp = CONF_ALERT_SENDER;
+	else if (!pl_strcasecmp(val, "none"))
+		*vp = CONF_ALERT_NONE;
+	else {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a privacy mode; give full, "
+			     "sender or none",
+			     k->name, conf_pl_print, val);
+		return EINVAL;
+	}
+	return 0;
+}
+
 /* Keep in step with docs/configuration.md. */
 #define KEY(s, n, h, f)  .sect = (s), .name = (n), .seth = (h), .off = FIELD(f)
 #define RANGE(lo, hi, m) .min = (lo), .max = (hi), .mult = (m)
@@ -612,6 +677,33 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_STORE, "path", set_path, store_path)},
     {KEY(SECT_STORE, "map_size_mb", set_uint, store_map_size_mb),
      RANGE(1, 1048576, 1)},
+
+    {KEY(SECT_PUSH, "apns_url", set_url, push.apns_url)},
+    {KEY(SECT_PUSH, "apns_key", set_path, push.apns_key),
+     .example = "/etc/mobilityd/AuthKey_ABC123DEFG.p8"},
+    {KEY(SECT_PUSH, "apns_key_id", set_id, push.apns_key_id),
+     .example = "ABC123DEFG"},
+    {KEY(SECT_PUSH, "apns_team_id", set_id, push.apns_team_id),
+     .example = "DEF123GHIJ"},
+    {KEY(SECT_PUSH, "apns_ttl", set_uint, push.apns_ttl_s),
+     RANGE(0, 2592000, 1)},
+    {KEY(SECT_PUSH, "jwt_max_age", set_uint, push.jwt_max_age_s),
+     RANGE(60, 3300, 1)},
+    {KEY(SECT_PUSH, "fcm_url", set_url, push.fcm_url)},
+    {KEY(SECT_PUSH, "fcm_credentials", set_path, push.fcm_credentials),
+     .example = "/etc/mobilityd/fcm-service-account.json"},
+    {KEY(SECT_PUSH, "fcm_token_url", set_url, push.fcm_token_url)},
+    {KEY(SECT_PUSH, "ca_file", set_path, push.ca_file)},
+    {KEY(SECT_PUSH, "in_flight", set_uint, push.in_flight),
+     RANGE(1, 100000, 1)},
+    {KEY(SECT_PUSH, "queue", set_uint, push.queue), RANGE(0, 10000000, 1)},
+    {KEY(SECT_PUSH, "retries", set_uint, push.retries), RANGE(0, 20, 1)},
+    {KEY(SECT_PUSH, "retry_base_ms", set_uint, push.retry_base_ms),
+     RANGE(1, 60000, 1)},
+    {KEY(SECT_PUSH, "retry_cap", set_uint, push.retry_cap_ms),
+     RANGE(1, 3600, 1000)},
+    {KEY(SECT_PUSH, "timeout", set_uint, push.timeout_ms), RANGE(1, 300, 1000)},
+    {KEY(SECT_PUSH, "alert_text", set_alert_text, push.alert_text)},
 };
 
 const size_t conf_nkeys = ARRAY_SIZE(conf_keys);
@@ -673,4 +765,15 @@ void conf_defaults(struct conf *conf)
 
 	/* the default store path is set in conf_check() (an allocation) */
 	conf->store_map_size_mb = 1024;
+
+	/* [push]: the URLs are set in conf_check() (allocations) */
+	conf->push.apns_ttl_s = 86400;
+	conf->push.jwt_max_age_s = 40 * 60;
+	conf->push.in_flight = 1000;
+	conf->push.queue = 100000;
+	conf->push.retries = 5;
+	conf->push.retry_base_ms = 500;
+	conf->push.retry_cap_ms = 60 * 1000;
+	conf->push.timeout_ms = 30 * 1000;
+	conf->push.alert_text = CONF_ALERT_FULL;
 }

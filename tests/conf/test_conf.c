@@ -696,8 +696,8 @@ static void test_syntax(void)
 	EXPECT1(&r, line_of(r.text, "[frontned]"), "unknown section",
 		"[frontned]", "did you mean [frontend]");
 
-	build(&r, NULL, "[push]\napns = yes");
-	EXPECT1(&r, line_of(r.text, "[push]"), "unknown section", "[push]",
+	build(&r, NULL, "[mail]\nrelay = yes");
+	EXPECT1(&r, line_of(r.text, "[mail]"), "unknown section", "[mail]",
 		"[service], [http]");
 
 	/* before the first section */
@@ -824,6 +824,83 @@ static void test_store(void)
 		CHECK_STR(r.conf->store_path, "state");
 		CHECK(r.conf->store_map_size_mb == 1024);
 	}
+
+	result_reset(&r);
+}
+
+/* [push]: defaults, a provider needs all its keys, key files load. */
+static void test_push(void)
+{
+	struct result r = {0};
+
+	build(&r, NULL, NULL);
+	EXPECT_OK(&r);
+	if (r.conf) {
+		const struct conf_push *p = &r.conf->push;
+
+		CHECK_STR(p->apns_url, "https://api.push.apple.com");
+		CHECK_STR(p->fcm_url, "https://fcm.googleapis.com");
+		CHECK(!p->apns_key && !p->fcm_credentials && !p->ca_file);
+		CHECK(p->in_flight == 1000 && p->retries == 5);
+		CHECK(p->jwt_max_age_s == 2400 && p->apns_ttl_s == 86400);
+		CHECK(p->retry_cap_ms == 60000 && p->retry_base_ms == 500);
+		CHECK(p->alert_text == CONF_ALERT_FULL);
+	}
+
+	/* the test keys are EC P-256 in PKCS#8 PEM, as a .p8 is */
+	build(&r, NULL,
+	      "[push]\napns_url = https://127.0.0.1:8443/\n"
+	      "apns_key = {D}/web.key\napns_key_id = ABC123DEFG\n"
+	      "apns_team_id = TEAM.12-3_4\nfcm_credentials = {D}/web.pem\n"
+	      "fcm_token_url = https://oauth.example.com/token\n"
+	      "in_flight = 5\nretry_cap = 10\nalert_text = sender\n"
+	      "apns_ttl = 0");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		const struct conf_push *p = &r.conf->push;
+
+		/* the trailing '/' goes: paths are appended */
+		CHECK_STR(p->apns_url, "https://127.0.0.1:8443");
+		CHECK_STR(p->apns_key_id, "ABC123DEFG");
+		CHECK_STR(p->apns_team_id, "TEAM.12-3_4");
+		CHECK_STR(p->fcm_token_url, "https://oauth.example.com/token");
+		CHECK(p->in_flight == 5 && p->retry_cap_ms == 10000);
+		CHECK(p->alert_text == CONF_ALERT_SENDER && !p->apns_ttl_s);
+	}
+
+	build(&r, NULL, "[push]\nalert_text = partial");
+	EXPECT1(&r, LAST(&r), "alert_text", "not a privacy mode",
+		"full, sender or none");
+
+	build(&r, NULL, "[push]\napns_key_id = ABC 123");
+	EXPECT1(&r, LAST(&r), "apns_key_id", "not an identifier");
+
+	build(&r, NULL, "[push]\nfcm_url = http://fcm.example.com");
+	EXPECT1(&r, LAST(&r), "fcm_url", "must start with https://");
+
+	build(&r, NULL, "[push]\nin_flight = 0");
+	EXPECT1(&r, LAST(&r), "in_flight", "out of range");
+
+	/* APNs: all three keys or none */
+	build(&r, NULL,
+	      "[push]\napns_key = {D}/web.key\napns_team_id = TEAM123456");
+	EXPECT1(&r, LAST(&r), "apns_key_id is missing", "apns_team_id");
+
+	build(&r, NULL,
+	      "[push]\napns_key = {D}/web.pem\napns_key_id = K\n"
+	      "apns_team_id = T");
+	EXPECT1(&r, line_of(r.text, "apns_key ="),
+		"cannot load an EC P-256 private key", "web.pem");
+
+	build(&r, NULL,
+	      "[push]\napns_key = {D}/missing.p8\napns_key_id = K\n"
+	      "apns_team_id = T");
+	EXPECT1(&r, line_of(r.text, "apns_key ="), "cannot read", "APNs key",
+		"missing.p8");
+
+	build(&r, NULL, "[push]\nfcm_credentials = {D}/missing.json");
+	EXPECT1(&r, LAST(&r), "cannot read", "FCM service-account key",
+		"missing.json");
 
 	result_reset(&r);
 }
@@ -1476,6 +1553,7 @@ int main(void)
 
 	test_full();
 	test_defaults();
+	test_push();
 	test_comments();
 	test_repeated();
 	test_syntax();
