@@ -13,6 +13,7 @@
 #include <re.h>
 #include "core.h"
 #include "conf.h"
+#include "push.h"
 #include "service.h"
 
 #define DEFAULT_CONF "/etc/mobilityd/mobilityd.conf"
@@ -144,6 +145,12 @@ int main(int argc, char *argv[])
 	}
 
 	maxfds = raise_nofile();
+	/* once, before any thread (the store starts some) */
+	err = push_init();
+	if (err) {
+		fprintf(stderr, "mobilityd: cannot initialise libcurl\n");
+		return 1;
+	}
 	err = libre_init();
 	if (err) {
 		fprintf(stderr, "mobilityd: libre_init: %s\n", strerror(err));
@@ -181,5 +188,6 @@ out:
 	mem_deref(conf);
 	metrics_close();
 	libre_close();
+	push_close();
 	return err ? 1 : 0;
 }

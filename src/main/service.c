@@ -13,6 +13,7 @@
 #include "web.h"
 #include "autodiscover.h"
 #include "sipua.h"
+#include "push.h"
 #include "store.h"
 #include "auth.h"
 #include "ucwa.h"
@@ -34,6 +35,7 @@ struct service {
 	struct auth *auth;
 	struct ucwa *ucwa;
 	struct admin *admin;
+	struct push *push; /* APNs/FCM, or NULL when neither is configured */
 };
 
 static void destructor(void *arg)
@@ -44,6 +46,7 @@ static void destructor(void *arg)
 	mem_deref(svc->web);
 	mem_deref(svc->ad);
 	mem_deref(svc->ucwa);
+	mem_deref(svc->push);
 	mem_deref(svc->auth);
 	mem_deref(svc->ua);
 	mem_deref(svc->store);
@@ -244,6 +247,14 @@ int service_alloc(struct service **svcp, struct conf *conf)
 	err = auth_alloc(&svc->auth, conf, svc->ua, svc->store);
 	if (err)
 		goto out;
+
+	if (conf->push.apns_key || conf->push.fcm_credentials) {
+		err = push_alloc(&svc->push, conf);
+		if (err) {
+			log_error("cannot start the push service: %m", err);
+			goto out;
+		}
+	}
 
 	err = ucwa_alloc(&svc->ucwa, conf, svc->wheel, svc->ua, svc->store,
 			 svc->auth);

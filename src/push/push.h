@@ -70,6 +70,15 @@ typedef void(push_result_h)(enum push_result res, uint16_t status,
 			    const char *reason, void *arg);
 
 /**
+ * Initialise the HTTP library once per process, before any thread and
+ * before push_alloc() (curl_global_init). push_close() at exit.
+ *
+ * @return 0 or ENOMEM
+ */
+int push_init(void);
+void push_close(void);
+
+/**
  * Allocate the push service from the [push] section of conf. Providers
  * not configured are not available (push_available()).
  *
@@ -92,6 +101,10 @@ bool push_available(const struct push *p, enum push_provider provider);
  *             inside this call
  * @param arg  Handler argument
  * @param opp  Optional handle: dropping it cancels the handler only
+ *
+ * @return 0; EINVAL (a token or topic outside the allowed alphabet, an
+ *         APNs target without topic), ENOTSUP (provider not configured),
+ *         ENOBUFS (the provider's queue is full: [push] queue), ENOMEM
  */
 int push_send(struct push *p, const struct push_target *t,
 	      const struct push_msg *m, push_result_h *h, void *arg,
