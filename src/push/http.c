@@ -212,11 +212,14 @@ static void process(struct push_http *http)
 		resp.body_len = r->body->end;
 		resp.retry_after = r->retry_after;
 
-		/* the request's owner drops it from its handler */
+		/* the owner drops r from its handler: resp (r's body) stays
+		 * valid until the handler returns */
 		h = r->h;
 		r->h = NULL;
+		mem_ref(r);
 		if (h)
 			h(err, &resp, r->arg);
+		mem_deref(r);
 	}
 }
 

@@ -343,3 +343,25 @@ def test_provider_down_then_failed(ps, tmp_path):
     r = run(ps, tmp_path, "-t", "down", conf={"retries": 2, "retry_base_ms": 20})
     assert r.one("down")["result"] == "failed" and r.one("down")["status"] == 0
     assert metric(r, "mobility_push_total", provider="apns", outcome="retried") == 2
+
+
+def test_mobilityd_runs_the_service(ps, tmp_path):
+    """mobilityd starts the service from [push] and counts it in /metrics;
+    --check-config reports a key file it cannot read."""
+    import urllib.request
+    m = Mobilityd(tmp_path / "mob", extra={"push": ps.conf_lines()})
+    with m:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % m.admin_port,
+                                    timeout=5) as r:
+            text = r.read().decode()
+        assert 'mobility_push_total{provider="apns",outcome="sent"} 0' in text
+        assert 'mobility_push_in_flight{provider="fcm"} 0' in text
+    assert "push: APNs https://127.0.0.1:%d, FCM https://127.0.0.1:%d" % (
+        ps.port, ps.port) in m.log()
+
+    os.unlink(ps.fcm_key_path)
+    p = subprocess.run([os.environ.get("MOBILITYD", str(BUILD / "mobilityd")),
+                        "--check-config", m.conf_path],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1
+    assert "cannot read the FCM service-account key" in p.stdout + p.stderr
