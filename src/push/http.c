@@ -359,7 +359,7 @@ void push_close(void)
 }
 
 int push_http_alloc(struct push_http **hp, const char *ca_file,
-		    uint32_t timeout_ms)
+		    uint32_t timeout_ms, uint32_t streams)
 {
 	struct push_http *http;
 	int err = 0;
@@ -390,6 +390,15 @@ int push_http_alloc(struct push_http **hp, const char *ca_file,
 	curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
 	curl_multi_setopt(http->multi, CURLMOPT_PIPELINING,
 			  (long)CURLPIPE_MULTIPLEX);
+	/* One connection per provider, its streams up to what is in flight
+	 * (the server may allow fewer): otherwise curl opens a new
+	 * connection, with its TLS handshake and CA store, for every
+	 * request beyond the streams the server allows. Requests beyond
+	 * them wait in curl, each started when one ends. */
+	curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+			  (long)PUSH_MAX_CONNS);
+	curl_multi_setopt(http->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
+			  (long)streams);
 
 out:
 	if (err)

@@ -26,6 +26,7 @@ struct prov {
 	enum push_provider id;
 	struct list queue; /* struct push_req, in order */
 	uint32_t inflight;
+	bool warm; /* an answer came on the current connection */
 	struct {
 		struct metric *sent, *drop, *failed, *retried;
 		struct metric *inflight, *queued;
@@ -192,6 +193,9 @@ static void http_done(int err, const struct push_hresp *resp, void *arg)
 	--pv->inflight;
 	mem_ref(p);
 
+	/* no connection: the next burst waits for a new one (below) */
+	pv->warm = !err;
+
 	if (err) {
 		(void)re_snprintf(reason, sizeof(reason), "%m", err);
 		v = PV_RETRY;
@@ -258,13 +262,17 @@ static int start(struct push_req *r)
 			r);
 }
 
-/* Start what the in-flight limit allows, in order. */
+/* Start what the in-flight limit allows, in order. Until a connection
+ * has answered, one request at a time: requests started together before
+ * the connection is up would each wait for it in curl and then start one
+ * by one, or open connections of their own. */
 static void dispatch(struct prov *pv)
 {
 	struct push *p = pv->p;
+	uint32_t limit = pv->warm ? p->conf->push.in_flight : 1;
 
 	mem_ref(p);
-	while (pv->queue.head && pv->inflight < p->conf->push.in_flight) {
+	while (pv->queue.head && pv->inflight < limit) {
 		struct push_req *r = pv->queue.head->data;
 		int err;
 
@@ -368,7 +376,8 @@ int push_alloc(struct push **pp, struct conf *conf)
 	prov_init(p, PUSH_APNS);
 	prov_init(p, PUSH_FCM);
 
-	err = push_http_alloc(&p->http, cp->ca_file, cp->timeout_ms);
+	err = push_http_alloc(&p->http, cp->ca_file, cp->timeout_ms,
+			      cp->in_flight);
 	if (err)
 		goto out;
 

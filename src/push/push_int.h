@@ -18,6 +18,7 @@ enum {
 	PUSH_MAX_KEYFILE = 65536,    /* bytes of a .p8 or JSON key file    */
 	PUSH_CALL_TTL_S = 30,        /* a call push is useless after this  */
 	PUSH_MAX_RETRY_AFTER = 3600, /* seconds of Retry-After honoured    */
+	PUSH_MAX_CONNS = 1,          /* connections per provider host      */
 };
 
 /*
@@ -68,9 +69,10 @@ typedef void(push_http_h)(int err, const struct push_hresp *resp, void *arg);
  * @param hp       Returns a new reference
  * @param ca_file  Extra CA to trust (borrowed, copied), or NULL
  * @param timeout_ms  Limit of one request
+ * @param streams  Concurrent streams to ask for on one connection
  */
 int push_http_alloc(struct push_http **hp, const char *ca_file,
-		    uint32_t timeout_ms);
+		    uint32_t timeout_ms, uint32_t streams);
 
 /**
  * POST body to url with the given header lines ("name: value").
