@@ -163,27 +163,10 @@ chmod -R a+rX "$tmp/nginx"
 size_http=$(stat -c %s "$tmp/nginx/http/root.json")
 size_https=$(stat -c %s "$tmp/nginx/https/root.json")
 
-# One worker pinned to the same CPU as mobilityd (the master is idle).
-cpumask=1
-for ((i = 0; i < server_cpu; i++)); do cpumask+=0; done
-cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes 1;
-worker_cpu_affinity $cpumask;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/logs/error.log warn;
-events {
-	worker_connections 4096;
-}
-http {
-	access_log off;
+# One worker pinned to the same CPU as mobilityd.
+. "$src/bench/nginx.sh"
+nginx_conf "$tmp/nginx" "$server_cpu" "
 	default_type application/json;
-	keepalive_timeout 600;
-	keepalive_requests 100000000;
-	client_body_temp_path $tmp/nginx/body;
-	proxy_temp_path $tmp/nginx/proxy;
-	fastcgi_temp_path $tmp/nginx/fastcgi;
-	uwsgi_temp_path $tmp/nginx/uwsgi;
-	scgi_temp_path $tmp/nginx/scgi;
 	ssl_protocols TLSv1.2 TLSv1.3;
 	server {
 		listen 127.0.0.1:$p_nhttp;
@@ -200,9 +183,7 @@ http {
 		location / {
 			try_files /root.json =404;
 		}
-	}
-}
-EOF
+	}"
 taskset -c "$server_cpu" nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" \
 	-g 'daemon off;' >"$tmp/nginx/logs/stderr.log" 2>&1 &
 ngx_pid=$!

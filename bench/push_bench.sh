@@ -90,49 +90,29 @@ json.dump({"type": "service_account", "project_id": "bench",
 EOF
 
 # --- nginx: one worker on the server CPU ------------------------------------
-mkdir -p "$tmp/nginx/logs"
-cpumask=1
-for ((i = 0; i < server_cpu; i++)); do cpumask+=0; done
-cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes 1;
-worker_cpu_affinity $cpumask;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/logs/error.log warn;
-events {
-	worker_connections 4096;
-}
-http {
-	access_log off;
-	keepalive_timeout 600;
-	keepalive_requests 100000000;
+. "$src/bench/nginx.sh"
+nginx_conf "$tmp/nginx" "$server_cpu" "
 	http2_max_concurrent_streams $window;
-	client_body_temp_path $tmp/nginx/body;
-	proxy_temp_path $tmp/nginx/proxy;
-	fastcgi_temp_path $tmp/nginx/fastcgi;
-	uwsgi_temp_path $tmp/nginx/uwsgi;
-	scgi_temp_path $tmp/nginx/scgi;
 	server {
 		listen 127.0.0.1:$p_ngx ssl http2;
 		ssl_certificate $tmp/certs/push.pem;
 		ssl_certificate_key $tmp/certs/push.key;
 		default_type application/json;
-		# APNs answers 200 with no body; nginx's empty "return 200" over
+		# APNs answers 200 with no body; nginx's empty \"return 200\" over
 		# HTTP/2 came at ~600 answers/s here under load (a local h2
 		# server answering with no body did not slow the client), so
-		# the stand-in answers "{}"
+		# the stand-in answers {}
 		location /3/device/ {
 			add_header apns-id 00000000-0000-0000-0000-000000000001;
-			return 200 "{}";
+			return 200 '{}';
 		}
 		location /v1/projects/ {
-			return 200 '{"name":"projects/bench/messages/1"}';
+			return 200 '{\"name\":\"projects/bench/messages/1\"}';
 		}
 		location = /token {
-			return 200 '{"access_token":"bench","expires_in":3600}';
+			return 200 '{\"access_token\":\"bench\",\"expires_in\":3600}';
 		}
-	}
-}
-EOF
+	}"
 taskset -c "$server_cpu" nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" \
 	-g 'daemon off;' >"$tmp/nginx/logs/stderr.log" 2>&1 &
 ngx_pid=$!
