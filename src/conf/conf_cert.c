@@ -293,10 +293,10 @@ out:
 	return err;
 }
 
-static int check_ca(struct conf_ctx *ctx)
+/* A CA file must hold at least one PEM certificate; hint says which. */
+static int check_ca(struct conf_ctx *ctx, const char *path, unsigned line,
+		    const char *hint)
 {
-	const char *path = ctx->conf->fe_ca_file;
-	unsigned line;
 	X509 *v[CONF_MAX_CHAIN + 1];
 	struct mbuf *mb = NULL;
 	size_t n = 0, i;
@@ -305,8 +305,6 @@ static int check_ca(struct conf_ctx *ctx)
 
 	if (!path)
 		return 0;
-
-	line = conf_key_line(ctx, SECT_FRONTEND, "ca_file");
 
 	err = pem_read(ctx, line, path, "CA file", &mb);
 	if (err)
@@ -318,8 +316,8 @@ static int check_ca(struct conf_ctx *ctx)
 	if (!err && !n) {
 		conf_problem(ctx, line,
 			     "the CA file %s holds no PEM certificate; give "
-			     "the CA that issued the Front End's certificate",
-			     path);
+			     "%s",
+			     path, hint);
 	}
 
 	for (i = 0; i < n; i++)
@@ -464,7 +462,13 @@ int conf_check_certs(struct conf_ctx *ctx)
 	struct le *le;
 	int err;
 
-	err = check_ca(ctx);
+	err = check_ca(ctx, conf->fe_ca_file,
+		       conf_key_line(ctx, SECT_FRONTEND, "ca_file"),
+		       "the CA that issued the Front End's certificate");
+	if (!err)
+		err = check_ca(ctx, conf->push.ca_file,
+			       conf_key_line(ctx, SECT_PUSH, "ca_file"),
+			       "the CA to trust for the push providers");
 	if (!err)
 		err = check_push_keys(ctx);
 	if (err)

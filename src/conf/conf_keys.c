@@ -696,7 +696,7 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_PUSH, "ca_file", set_path, push.ca_file)},
     {KEY(SECT_PUSH, "in_flight", set_uint, push.in_flight),
      RANGE(1, 100000, 1)},
-    {KEY(SECT_PUSH, "queue", set_uint, push.queue), RANGE(0, 10000000, 1)},
+    {KEY(SECT_PUSH, "queue", set_uint, push.queue), RANGE(1, 10000000, 1)},
     {KEY(SECT_PUSH, "retries", set_uint, push.retries), RANGE(0, 20, 1)},
     {KEY(SECT_PUSH, "retry_base_ms", set_uint, push.retry_base_ms),
      RANGE(1, 60000, 1)},

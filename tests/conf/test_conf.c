@@ -898,6 +898,13 @@ static void test_push(void)
 	EXPECT1(&r, line_of(r.text, "apns_key ="), "cannot read", "APNs key",
 		"missing.p8");
 
+	build(&r, NULL, "[push]\nca_file = {D}/web.key");
+	EXPECT1(&r, LAST(&r), "CA file", "holds no PEM certificate",
+		"push providers");
+
+	build(&r, NULL, "[push]\nca_file = {D}/ca.pem\nqueue = 0");
+	EXPECT1(&r, LAST(&r), "queue", "out of range");
+
 	build(&r, NULL, "[push]\nfcm_credentials = {D}/missing.json");
 	EXPECT1(&r, LAST(&r), "cannot read", "FCM service-account key",
 		"missing.json");
