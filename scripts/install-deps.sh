@@ -14,6 +14,7 @@ PKGS=(
 	kamailio-xml-modules kamailio-outbound-modules kamailio-sqlite-modules
 	sqlite3 baresip-core sip-tester curl procps iproute2
 	python3 python3-pytest python3-httpx python3-h2
+	python3-cryptography python3-jwt
 	# benchmarks
 	wrk nginx-light
 )
