@@ -15,6 +15,8 @@
  *     -q                no line per result
  *     -m                print the metrics at the end
  *     -d                drop each handle at once (results not reported)
+ *     -e N              stop after N results: the service is dropped with
+ *                       the other pushes queued, in flight or in backoff
  *
  * One JSON line per result, then one line of totals.
  */
@@ -48,14 +50,16 @@ struct client {
 	struct push_msg m;
 	const char *tokens[MAX_TOKENS];
 	unsigned ntokens;
-	unsigned count, conc, sent, done, outstanding;
+	unsigned count, conc, sent, done, outstanding, stop_after;
 	unsigned nres[3];
 	bool quiet, drop;
 	uint64_t t0;
 	struct tmr wait;
+	struct list ones;
 };
 
 struct one {
+	struct le le; /* struct client.ones: freed at exit if never answered */
 	struct client *c;
 	unsigned i;
 	const char *token;
@@ -131,9 +135,10 @@ static void result_h(enum push_result res, uint16_t status, const char *reason,
 		free(s);
 		json_decref(j);
 	}
+	list_unlink(&o->le);
 	mem_deref(o);
 
-	if (c->done == c->count)
+	if (c->done == c->count || (c->stop_after && c->done >= c->stop_after))
 		re_cancel();
 	else
 		send_more(c);
@@ -166,9 +171,11 @@ static void send_more(struct client *c)
 			continue;
 		}
 		c->outstanding++;
+		list_append(&c->ones, &o->le, o);
 		if (c->drop) {
 			/* the push goes out, nobody hears of it */
 			mem_deref(op);
+			list_unlink(&o->le);
 			mem_deref(o);
 			c->outstanding--;
 			c->done++;
@@ -202,7 +209,7 @@ int main(int argc, char *argv[])
 	double secs, cpu;
 	int opt, err;
 
-	while ((opt = getopt(argc, argv, "c:p:t:v:T:k:s:x:C:b:a:n:j:qmd")) !=
+	while ((opt = getopt(argc, argv, "c:p:t:v:T:k:s:x:C:b:a:n:j:qmde:")) !=
 	       -1) {
 		switch (opt) {
 		case 'c':
@@ -252,6 +259,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'm':
 			metrics = true;
+			break;
+		case 'e':
+			c.stop_after = (unsigned)atoi(optarg);
 			break;
 		case 'd':
 			c.drop = true;
@@ -313,6 +323,7 @@ int main(int argc, char *argv[])
 out:
 	tmr_cancel(&c.wait);
 	mem_deref(c.push);
+	list_flush(&c.ones);
 	mem_deref(conf);
 	metrics_close();
 	libre_close();

@@ -374,3 +374,17 @@ def test_one_connection_beyond_the_server_streams(ps, tmp_path):
     assert r.totals["sent"] == 300
     assert ps.connections == 1
     assert 1 < ps.max_concurrent <= 100
+
+
+def test_service_dropped_with_pushes_out(ps, tmp_path):
+    """Dropping the service with pushes queued, in flight and in backoff
+    frees them without calling their handlers (checked under ASan too)."""
+    ps.script("slow", "slow:2")
+    ps.script("again", "500")
+    args = ["-t", "fast", "-t", "slow", "-t", "again", "-t", "fast"]
+    t0 = time.monotonic()
+    r = run(ps, tmp_path, *args, "-n", "12", "-e", "3",
+            conf={"in_flight": 4, "retry_base_ms": 5000})
+    assert len(r.results) == 3
+    assert all(x["token"] == "fast" for x in r.results)
+    assert time.monotonic() - t0 < 10  # not waiting for the slow answers
