@@ -56,7 +56,9 @@ struct push_req {
 	char *payload;  /* malloc'd JSON */
 	char *collapse; /* the apns-collapse-id / collapse_key or NULL */
 	struct push_hreq *hr;
-	struct tmr tmr; /* backoff */
+	struct tmr tmr; /* backoff: a libre timer, not the wheel: at most
+			 * in_flight pushes of a provider are in backoff
+			 * at once, and a backoff is short */
 	unsigned attempt;
 	bool reauthed;
 	uint64_t t0;
