@@ -14,12 +14,13 @@
  * the memory map, so they are cheap; the transaction is reset after each
  * read so that old pages can be reused.
  *
- * Layout: one environment, five named databases (see docs/store.md):
+ * Layout: one environment, six named databases (see docs/store.md):
  *   session  SID                       -> value
  *   token    HASH                      -> expiry (8 bytes BE) + user
  *   event    len(SID) SID SEQ(8 BE)    -> value
  *   ha1      len(USER) USER REALM      -> value
  *   sub      len(SID) SID SUBID        -> value
+ *   hist     len(SID) SID HISTID       -> value
  * The length byte keeps one session's keys apart from another's whose id
  * starts the same ("ab" vs "a"+"b..."); big-endian sequence numbers sort
  * in numeric order under LMDB's memcmp key order.
@@ -27,7 +28,7 @@
 #include "lmdb_int.h"
 
 static const char *const db_names[DB_COUNT] = {"session", "token", "event",
-					       "ha1", "sub"};
+					       "ha1",     "sub",   "hist"};
 
 static const struct store_be lmdb_be = {
     .submit = lmdb_submit,

@@ -20,6 +20,7 @@ enum {
 	DB_EVENT,
 	DB_HA1,
 	DB_SUB,
+	DB_HIST,
 	DB_COUNT,
 	/* len byte + longest id + longest second part */
 	KEY_MAX = 1 + STORE_USER_MAX + STORE_ID_MAX,
@@ -45,6 +46,26 @@ struct lmdb {
 	bool thread_ok;
 	struct mqueue *mq;
 };
+
+/* The database of a per-key operation (HA1, subscription, history,
+ * token). */
+static inline int db_of(enum store_kind kind)
+{
+	switch (kind) {
+	case SK_HA1_PUT:
+	case SK_HA1_DEL:
+	case SK_HA1_GET:
+		return DB_HA1;
+	case SK_HIST_PUT:
+	case SK_HIST_DEL:
+	case SK_HIST_LIST:
+		return DB_HIST;
+	case SK_TOKEN_DEL:
+		return DB_TOKEN;
+	default:
+		return DB_SUB;
+	}
+}
 
 /* Key building */
 

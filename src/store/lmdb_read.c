@@ -161,8 +161,7 @@ void lmdb_read(void *bed, struct store_req *r)
 	case SK_HA1_GET:
 	case SK_SUB_GET:
 		k.mv_size = key_pair(kb, r->a, r->alen, r->b, r->blen);
-		read_value(l, l->dbi[r->kind == SK_HA1_GET ? DB_HA1 : DB_SUB],
-			   &k, r);
+		read_value(l, l->dbi[db_of(r->kind)], &k, r);
 		break;
 
 	case SK_SESSION_LOAD:
@@ -170,8 +169,9 @@ void lmdb_read(void *bed, struct store_req *r)
 		break;
 
 	case SK_SUB_LIST:
+	case SK_HIST_LIST:
 		k.mv_size = key_pair(kb, r->a, r->alen, NULL, 0);
-		read_iterate(l, l->dbi[DB_SUB], kb, k.mv_size, r);
+		read_iterate(l, l->dbi[db_of(r->kind)], kb, k.mv_size, r);
 		break;
 
 	case SK_EVENT_READ:

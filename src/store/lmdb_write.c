@@ -64,12 +64,16 @@ static int apply(struct lmdb *l, MDB_txn *txn, struct store_req *r)
 		}
 		if (rc)
 			break;
-		/* The session's log and subscriptions go with it. */
+		/* The session's log, subscriptions and history go with
+		 * it. */
 		k.mv_size = key_pair(kb, r->a, r->alen, NULL, 0);
 		rc = del_range(txn, l->dbi[DB_EVENT], kb, k.mv_size, k.mv_size,
 			       false, 0);
 		if (!rc)
 			rc = del_range(txn, l->dbi[DB_SUB], kb, k.mv_size,
+				       k.mv_size, false, 0);
+		if (!rc)
+			rc = del_range(txn, l->dbi[DB_HIST], kb, k.mv_size,
 				       k.mv_size, false, 0);
 		break;
 
@@ -100,24 +104,20 @@ static int apply(struct lmdb *l, MDB_txn *txn, struct store_req *r)
 
 	case SK_HA1_PUT:
 	case SK_SUB_PUT:
+	case SK_HIST_PUT:
 		k.mv_size = key_pair(kb, r->a, r->alen, r->b, r->blen);
-		rc = mdb_put(txn,
-			     l->dbi[r->kind == SK_HA1_PUT ? DB_HA1 : DB_SUB],
-			     &k, &v, 0);
+		rc = mdb_put(txn, l->dbi[db_of(r->kind)], &k, &v, 0);
 		break;
 
 	case SK_TOKEN_DEL:
 	case SK_HA1_DEL:
 	case SK_SUB_DEL:
+	case SK_HIST_DEL:
 		if (r->kind == SK_TOKEN_DEL)
 			k = (MDB_val){r->alen, r->a};
 		else
 			k.mv_size = key_pair(kb, r->a, r->alen, r->b, r->blen);
-		rc = mdb_del(txn,
-			     l->dbi[r->kind == SK_TOKEN_DEL ? DB_TOKEN
-				    : r->kind == SK_HA1_DEL ? DB_HA1
-							    : DB_SUB],
-			     &k, NULL);
+		rc = mdb_del(txn, l->dbi[db_of(r->kind)], &k, NULL);
 		break;
 
 	default:

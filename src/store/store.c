@@ -384,6 +384,23 @@ int store_sub_del(struct store *s, const char *sid, const char *subid,
 			 0, NULL, 0, h, arg, opp);
 }
 
+int store_hist_put(struct store *s, const char *sid, const char *hid,
+		   const uint8_t *val, size_t len, store_done_h *h, void *arg,
+		   struct store_op **opp)
+{
+	if (!val)
+		return EINVAL;
+	return write_req(s, SK_HIST_PUT, sid, STORE_ID_MAX, hid, STORE_ID_MAX,
+			 0, val, len, h, arg, opp);
+}
+
+int store_hist_del(struct store *s, const char *sid, const char *hid,
+		   store_done_h *h, void *arg, struct store_op **opp)
+{
+	return write_req(s, SK_HIST_DEL, sid, STORE_ID_MAX, hid, STORE_ID_MAX,
+			 0, NULL, 0, h, arg, opp);
+}
+
 static int hash_check(const uint8_t *hash, size_t hlen)
 {
 	if (!hash || !hlen)
@@ -522,6 +539,18 @@ int store_sub_list(struct store *s, const char *sid, store_rec_h *recordh,
 {
 	struct store_req t = {
 	    .kind = SK_SUB_LIST, .rech = recordh, .doneh = doneh, .arg = arg};
+
+	if (!recordh)
+		return EINVAL;
+
+	return read_req(s, &t, sid, STORE_ID_MAX, NULL, 0, opp);
+}
+
+int store_hist_list(struct store *s, const char *sid, store_rec_h *recordh,
+		    store_done_h *doneh, void *arg, struct store_op **opp)
+{
+	struct store_req t = {
+	    .kind = SK_HIST_LIST, .rech = recordh, .doneh = doneh, .arg = arg};
 
 	if (!recordh)
 		return EINVAL;

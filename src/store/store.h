@@ -9,6 +9,8 @@
  *                        append, read a range, delete up to the client's ack
  *  - HA1                 one value per user + realm (never the password)
  *  - subscriptions       per session, one value per subscription id
+ *  - history             per session, one value per history entry id
+ *                        (listed in the byte order of the ids)
  *
  * Values are opaque byte strings: the caller encodes them.
  *
@@ -38,6 +40,8 @@
  *   event log      mob:{SID}:ev           STREAM, entry id "SEQ-0", field v;
  *                                         read XRANGE SEQ +, ack XTRIM MINID
  *   subscriptions  mob:{SID}:sub          HASH subscription id -> value
+ *   history        mob:{SID}:hist         HASH entry id -> value (HSCAN,
+ *                                         sorted by the caller)
  *   token          mob:tok:{HASH}         STRING expiry+user, PEXPIREAT
  *   HA1            mob:ha1:{USER}         HASH realm -> value
  *
@@ -139,7 +143,8 @@ int store_session_put(struct store *s, const char *sid, const uint8_t *val,
 /** Read the session record of sid (ENOENT if none). */
 int store_session_get(struct store *s, const char *sid, store_get_h *h,
 		      void *arg, struct store_op **opp);
-/** Delete a session with its event log and subscriptions (one commit). */
+/** Delete a session with its event log, subscriptions and history (one
+ * commit). */
 int store_session_del(struct store *s, const char *sid, store_done_h *h,
 		      void *arg, struct store_op **opp);
 /** Iterate over every session record (start-up): recordh once per session
@@ -199,5 +204,20 @@ int store_sub_del(struct store *s, const char *sid, const char *subid,
 /** Iterate over a session's subscriptions (key = subscription id). */
 int store_sub_list(struct store *s, const char *sid, store_rec_h *recordh,
 		   store_done_h *doneh, void *arg, struct store_op **opp);
+
+/* History per session (conversations and missed events), by entry id:
+ * the same operations as subscriptions, in a set of its own so that
+ * neither has to skip the other's records. Deleted with the session. */
+
+/** Store, delete one history entry of session sid. */
+int store_hist_put(struct store *s, const char *sid, const char *hid,
+		   const uint8_t *val, size_t len, store_done_h *h, void *arg,
+		   struct store_op **opp);
+int store_hist_del(struct store *s, const char *sid, const char *hid,
+		   store_done_h *h, void *arg, struct store_op **opp);
+/** Iterate over a session's history entries in the byte order of their
+ * ids (key = entry id). */
+int store_hist_list(struct store *s, const char *sid, store_rec_h *recordh,
+		    store_done_h *doneh, void *arg, struct store_op **opp);
 
 #endif

@@ -24,6 +24,8 @@ enum store_kind {
 	SK_HA1_DEL,
 	SK_SUB_PUT,
 	SK_SUB_DEL,
+	SK_HIST_PUT,
+	SK_HIST_DEL,
 	/* reads */
 	SK_SESSION_GET,
 	SK_SESSION_LOAD,
@@ -32,6 +34,7 @@ enum store_kind {
 	SK_HA1_GET,
 	SK_SUB_GET,
 	SK_SUB_LIST,
+	SK_HIST_LIST,
 };
 
 /**

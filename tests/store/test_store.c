@@ -391,6 +391,74 @@ static bool list_h(const uint8_t *key, size_t klen, const uint8_t *val,
 	return false;
 }
 
+/* History entries: listed in id order, apart from subscriptions and from
+ * another session's, deleted one by one and with their session. */
+static void test_hist(void)
+{
+	struct store *s = NULL;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+
+	ndone = 0;
+	CHECK(!store_session_put(s, "s1", V("x"), 1, done_h, NULL, NULL));
+	CHECK(!store_hist_put(s, "s1", "m2", V("B"), 1, done_h, NULL, NULL));
+	CHECK(!store_hist_put(s, "s1", "c1", V("A"), 1, done_h, NULL, NULL));
+	CHECK(!store_hist_put(s, "s1", "m3", V("C"), 1, done_h, NULL, NULL));
+	CHECK(!store_sub_put(s, "s1", "c1", V("S"), 1, done_h, NULL, NULL));
+	CHECK(!store_hist_put(s, "s10", "c1", V("Z"), 1, done_h, NULL, NULL));
+	CHECK(wait_done(6));
+
+	ndone = 0;
+	nlisted = 0;
+	CHECK(!store_hist_list(s, "s1", list_h, done_h, (void *)7, NULL));
+	CHECK(wait_done(1));
+	CHECK(rec_err[7] == 0);
+	CHECK(nlisted == 3);
+	CHECK_STR(listed[0], "c1=A");
+	CHECK_STR(listed[1], "m2=B");
+	CHECK_STR(listed[2], "m3=C");
+
+	/* one entry goes (pruned); a second delete finds nothing */
+	ndone = 0;
+	CHECK(!store_hist_del(s, "s1", "m2", done_h, (void *)8, NULL));
+	CHECK(!store_hist_del(s, "s1", "m2", done_h, (void *)9, NULL));
+	CHECK(wait_done(2));
+	CHECK(rec_err[8] == 0);
+	CHECK(rec_err[9] == ENOENT);
+	ndone = 0;
+	nlisted = 0;
+	CHECK(!store_hist_list(s, "s1", list_h, done_h, (void *)7, NULL));
+	CHECK(wait_done(1));
+	CHECK(nlisted == 2);
+	CHECK_STR(listed[1], "m3=C");
+
+	/* the session goes with its history, not s10's */
+	ndone = 0;
+	CHECK(!store_session_del(s, "s1", done_h, (void *)8, NULL));
+	CHECK(wait_done(1));
+	ndone = 0;
+	nlisted = 0;
+	CHECK(!store_hist_list(s, "s1", list_h, done_h, (void *)7, NULL));
+	CHECK(wait_done(1));
+	CHECK(nlisted == 0);
+	ndone = 0;
+	nlisted = 0;
+	CHECK(!store_hist_list(s, "s10", list_h, done_h, (void *)7, NULL));
+	CHECK(wait_done(1));
+	CHECK(nlisted == 1);
+	CHECK_STR(listed[0], "c1=Z");
+	CHECK(store_hist_list(s, "s1", NULL, done_h, NULL, NULL) == EINVAL);
+	CHECK(store_hist_put(s, "s1", "", V("v"), 1, NULL, NULL, NULL) ==
+	      EINVAL);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
 static void test_subs_and_session_del(void)
 {
 	struct store *s = NULL;
@@ -1246,6 +1314,7 @@ int main(int argc, char *argv[])
 	libre_init();
 	test_records();
 	test_subs_and_session_del();
+	test_hist();
 	test_events();
 	test_order_durable();
 	test_group_commit();
