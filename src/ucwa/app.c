@@ -30,6 +30,7 @@ static void app_destructor(void *arg)
 	ucwa_me_close(app);
 	ucwa_conv_close_all(app);
 	ucwa_psub_close_all(app);
+	ucwa_hist_close(app);
 	mem_deref(app->xc);
 	explicit_bzero(app->ha1, sizeof(app->ha1));
 	hash_unlink(&app->he);
@@ -162,6 +163,8 @@ static int build(struct repr **rp, const struct app *app)
 	(void)re_snprintf(href, sizeof(href), "%s/communication", app->href);
 	err |= repr_alloc(&c, "communication", href);
 	LINK(c, "startMessaging", "%s/communication/messagingInvitations",
+	     app->href);
+	LINK(c, "conversationLogs", "%s/communication/conversationLogs",
 	     app->href);
 	err |= repr_embed(r, c);
 	c = mem_deref(c);
@@ -427,6 +430,14 @@ static int start_register(struct app *app)
 
 static int read_events(struct app *app, uint64_t from);
 
+/* The history is back (its open conversations with it): now the stored
+ * events, which may belong to those conversations. */
+static void hist_restored(struct app *app)
+{
+	if (read_events(app, 1))
+		ucwa_app_close(app);
+}
+
 static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 {
 	struct app *app = arg;
@@ -449,7 +460,8 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 
 	/* restored: its stored events first, so that a MESSAGE arriving
 	 * once registered gets a sequence of its own */
-	err = app->loading ? read_events(app, 1) : start_register(app);
+	err = app->loading ? ucwa_hist_restore(app, hist_restored)
+			   : start_register(app);
 	if (err)
 		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
 			     "the registration could not be started");
@@ -462,6 +474,7 @@ static void acked(uint64_t mark, void *arg)
 	struct app *app = arg;
 
 	(void)store_event_ack(app->u->st, app->id, mark, NULL, NULL, NULL);
+	ucwa_hist_acked(app, mark);
 }
 
 static void pending_cancel(struct web_req *req, void *arg)

@@ -210,7 +210,8 @@ static void post_messaging(struct conv *c)
 	mem_deref(m);
 }
 
-static struct conv *conv_new(struct app *app, const char *peer, bool incoming)
+struct conv *ucwa_conv_restore(struct app *app, unsigned n, const char *peer,
+			       bool incoming)
 {
 	struct conv *c;
 
@@ -220,7 +221,7 @@ static struct conv *conv_new(struct app *app, const char *peer, bool incoming)
 	if (!c)
 		return NULL;
 	c->app = app;
-	c->n = ++app->nconv;
+	c->n = n;
 	c->incoming = incoming;
 	(void)re_snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	(void)re_snprintf(c->href, sizeof(c->href),
@@ -229,6 +230,19 @@ static struct conv *conv_new(struct app *app, const char *peer, bool incoming)
 			  "%s/communication/messagingInvitations/%u", app->href,
 			  c->n);
 	list_append(&app->convs, &c->le, c);
+	return c;
+}
+
+/* A new conversation, with its history entry. */
+static struct conv *conv_new(struct app *app, const char *peer, bool incoming)
+{
+	struct conv *c;
+
+	if (list_count(&app->convs) >= UCWA_CONVS_MAX)
+		return NULL;
+	c = ucwa_conv_restore(app, app->nconv + 1, peer, incoming);
+	if (c)
+		++app->nconv;
 	return c;
 }
 
@@ -342,6 +356,8 @@ static int send_message(struct conv *c, const char *ctype,
 	list_append(&c->sends, &s->le, s);
 	if (np)
 		*np = s->n;
+	ucwa_hist_message(c, false, body->p, body->l,
+			  (uint64_t)time(NULL) * 1000, 0);
 	return 0;
 }
 
@@ -393,6 +409,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 	if (!repr_in_str(in, "subject", &subject))
 		(void)re_snprintf(c->subject, sizeof(c->subject), "%r",
 				  &subject);
+	ucwa_hist_conv(c);
 
 	(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n", c->inv_href);
 	r = invitation(c, "Connecting", NULL);
@@ -488,6 +505,7 @@ static void stop_messaging(struct conv *c, struct web_req *req)
 	char comm[200];
 
 	c->ended = true;
+	ucwa_hist_conv(c);
 	post_messaging(c);
 	post(c->app, "communication", comm_href(c->app, comm, sizeof(comm)),
 	     "deleted", "conversation", c->href, NULL, NULL, NULL);
@@ -507,6 +525,7 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 	c->accepted = true;
 	if (!accept)
 		c->ended = true;
+	ucwa_hist_conv(c);
 	r = invitation(c, accept ? "Connected" : "Declined", NULL);
 	post(c->app, "communication", comm_href(c->app, comm, sizeof(comm)),
 	     "completed", "messagingInvitation", c->inv_href,
@@ -532,6 +551,15 @@ void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub)
 		else
 			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
 				  "Allow: POST\r\n");
+		return;
+	}
+
+	if (!pl_strcmp(&kind, "conversationLogs") && !rest.l) {
+		if (get)
+			ucwa_hist_get(app, req);
+		else
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: GET\r\n");
 		return;
 	}
 
@@ -612,11 +640,16 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 	if (!c)
 		return EOVERFLOW; /* too many conversations (or no memory) */
 
-	if (c->incoming && !c->nmsg) {
+	ucwa_hist_message(c, true, text, strlen(text), time_ms, seq);
+	if (c->incoming && !c->accepted && (!c->nmsg || seq == c->first_seq)) {
 		/* someone new: an incoming invitation with the message; both
 		 * events carry the message's sequence, so that they stay
-		 * in one batch across a restart */
-		++c->nmsg;
+		 * in one batch across a restart. A conversation restored
+		 * from the history gives its invitation again only if the
+		 * app never acknowledged it (its event is still stored). */
+		if (!c->nmsg)
+			++c->nmsg;
+		c->first_seq = seq;
 		r = invitation(c, "Connecting", text);
 		post_mark(app, seq, "communication",
 			  comm_href(app, comm, sizeof(comm)), "started",
@@ -756,6 +789,10 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 	if (!err)
 		err = store_event_append(app->u->st, app->id, rv->seq, rec->buf,
 					 rec->end, recv_committed, rv, &rv->op);
+	/* missed until the app acknowledges it: committed with its event */
+	if (!err)
+		(void)ucwa_history_add(app, "message", rv->from, rv->time_ms,
+				       rv->text, rv->seq);
 	mem_deref(rec);
 	if (err)
 		recv_committed(err, rv);

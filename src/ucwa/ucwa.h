@@ -41,7 +41,15 @@ enum {
 	UCWA_PSUB_MEMBERS_MAX = 200,
 	UCWA_PSUB_MINUTES_MIN = 10, /* presence subscription duration     */
 	UCWA_PSUB_MINUTES_MAX = 30,
+	/* history (conversationLogs): entries kept per application, their
+	 * age, and the bytes of a message's text kept with them */
+	UCWA_HIST_CONVS_MAX = 100,
+	UCWA_HIST_MISSED_MAX = 100,
+	UCWA_HIST_TEXT_MAX = 500,
 };
+
+/** History entries older than this are dropped: 30 days. */
+#define UCWA_HIST_AGE_MS (30ull * 24 * 3600 * 1000)
 
 #define UCWA_BASE "/ucwa/oauth/v1/applications"
 

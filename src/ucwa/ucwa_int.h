@@ -74,8 +74,10 @@ struct conv {
 	bool incoming;
 	bool accepted; /* incoming: the app accepted or answered       */
 	bool ended;
-	unsigned nmsg;     /* messages so far (their numbers)              */
-	struct list sends; /* struct send: MESSAGEs in flight          */
+	unsigned nmsg;      /* messages so far (their numbers)              */
+	struct list sends;  /* struct send: MESSAGEs in flight          */
+	uint64_t hid;       /* its history entry (hist.c); 0: none yet  */
+	uint64_t first_seq; /* incoming: the event that began it        */
 };
 
 struct app {
@@ -111,8 +113,12 @@ struct app {
 	/* the event channel's numbering as saved in the record: the last
 	 * batch that held stored events, and their highest sequence */
 	uint64_t ev_batch, ev_mark;
-	struct list saves; /* record writes in flight (app.c)      */
-	bool loading;      /* restored; its events are being read   */
+	struct list saves;        /* record writes in flight (app.c)      */
+	bool loading;             /* restored; its events are being read   */
+	struct list hist;         /* history entries, oldest first (hist.c) */
+	uint64_t hist_serial;     /* last history entry made       */
+	struct store_op *hist_op; /* reading them back (restart)   */
+	void (*hist_done)(struct app *app);
 };
 
 /* Bytes of a path the API makes (a contact's: the application's, then
@@ -197,6 +203,37 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg);
  * events: at arrival, and again after a restart. */
 int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 		      const char *text, uint64_t time_ms);
+
+/* A conversation with a number it had before a restart (hist.c); NULL if
+ * there are too many. */
+struct conv *ucwa_conv_restore(struct app *app, unsigned n, const char *peer,
+			       bool incoming);
+
+/* hist.c: history of conversations and missed events (conversationLogs) */
+/* The conversation began (its entry is made) or changed (accepted,
+ * ended). */
+void ucwa_hist_conv(struct conv *c);
+/* A message of the conversation (text: len bytes); an incoming one with
+ * its event's sequence, counted once (it comes back after a restart). */
+void ucwa_hist_message(struct conv *c, bool incoming, const char *text,
+		       size_t len, uint64_t time_ms, uint64_t seq);
+/*
+ * Record a missed event: type "message" (an incoming message the app has
+ * not acknowledged yet: seq is its event, and the ack that covers it
+ * removes the entry) or "call" (seq 0: kept until pruned). from is the
+ * peer's SIP URI, text may be NULL (both copied). Returns 0, EINVAL or
+ * ENOMEM. The same seq twice is recorded once.
+ */
+int ucwa_history_add(struct app *app, const char *type, const char *from,
+		     uint64_t time_ms, const char *text, uint64_t seq);
+/* The app has the events up to mark. */
+void ucwa_hist_acked(struct app *app, uint64_t mark);
+/* GET .../communication/conversationLogs */
+void ucwa_hist_get(struct app *app, struct web_req *req);
+typedef void(ucwa_hist_restored_h)(struct app *app);
+/* Read the stored history back (restart), then call h (also on error). */
+int ucwa_hist_restore(struct app *app, ucwa_hist_restored_h *h);
+void ucwa_hist_close(struct app *app);
 
 /* app.c */
 void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user);

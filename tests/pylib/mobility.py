@@ -136,6 +136,15 @@ class Mobilityd:
         self.proc = None
         return rc
 
+    def kill(self, sig=signal.SIGKILL, timeout=15):
+        """A crash: the signal (SIGKILL by default: nothing flushed, no
+        un-REGISTER), then wait; start() runs it again on the same
+        configuration, store and ports."""
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout)
+        self.logf.close()
+        self.proc = None
+
     def log(self):
         try:
             with open(self.log_path, "rb") as f:

@@ -1,0 +1,614 @@
+/**
+ * @file hist.c  History: past conversations and missed events
+ *
+ * An app that lost its local state (reinstalled, wiped, a second device)
+ * rebuilds it from GET .../communication/conversationLogs?since=<time>
+ * (our extension on UCWA's conversationLogs, docs/api.md): one
+ * conversationLog per conversation (peer, direction, subject, first and
+ * last time, message count, the last message) and one missedItem per
+ * event the app has not had: an incoming message not yet acknowledged on
+ * the event channel, or a missed call.
+ *
+ * Each entry is one history record of the store (store_hist_put), JSON,
+ * under "c<serial>" (conversation) or "m<serial>" (missed item), written
+ * again whenever it changes; a restart reads them back before the event
+ * log, so that the conversations still open come back with their numbers
+ * and a stored message of one of them is delivered again as a message of
+ * that conversation, not as a new invitation.
+ *
+ * Bounded: UCWA_HIST_CONVS_MAX conversations and UCWA_HIST_MISSED_MAX
+ * missed items per application (the oldest go first), none older than
+ * UCWA_HIST_AGE_MS, and UCWA_HIST_TEXT_MAX bytes of a message's text.
+ */
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "api.h"
+#include "repr.h"
+#include "store.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+
+enum hkind {
+	H_CONV,
+	H_MISSED,
+};
+
+/* One entry, as kept in memory and in its record. */
+struct hentry {
+	struct le le; /* in app->hist, oldest first */
+	enum hkind kind;
+	uint64_t serial;   /* its key: c<serial>, m<serial>           */
+	uint64_t first;    /* conversation: began; missed: when       */
+	uint64_t last;     /* last message (or first)                 */
+	uint64_t seq;      /* missed message: its event; 0 otherwise  */
+	uint64_t lastseq;  /* conversation: last incoming event counted */
+	uint64_t firstseq; /* conversation: the event that began it    */
+	unsigned n;        /* conversation number (conversations/<n>)  */
+	unsigned count;    /* messages                                 */
+	bool incoming;     /* who began it / direction of last message */
+	bool last_in;
+	bool accepted, ended;
+	char type[16]; /* missed: "message", "call"      */
+	char peer[UCWA_URI_MAX + 1];
+	char subject[4 * UCWA_FIELD_MAX + 1];
+	char text[UCWA_HIST_TEXT_MAX + 1];
+};
+
+static uint64_t now_ms(void)
+{
+	return (uint64_t)time(NULL) * 1000;
+}
+
+static void key(char *buf, size_t size, const struct hentry *h)
+{
+	(void)re_snprintf(buf, size, "%c%016llx", h->kind == H_CONV ? 'c' : 'm',
+			  (unsigned long long)h->serial);
+}
+
+/* Copy at most UCWA_HIST_TEXT_MAX bytes, cut before a UTF-8 sequence. */
+static void keep_text(char *dst, const char *p, size_t n)
+{
+	if (n > UCWA_HIST_TEXT_MAX) {
+		n = UCWA_HIST_TEXT_MAX;
+		while (n && ((uint8_t)p[n] & 0xc0) == 0x80)
+			--n;
+	}
+	memcpy(dst, p, n);
+	dst[n] = '\0';
+}
+
+static void write_entry(struct app *app, const struct hentry *h)
+{
+	struct repr *r = NULL;
+	struct mbuf *mb = mbuf_alloc(512);
+	char k[24];
+	int err;
+
+	err = mb ? repr_alloc(&r, NULL, NULL) : ENOMEM;
+	if (err)
+		goto out;
+	err |= repr_prop_int(r, "first", (int64_t)h->first);
+	err |= repr_prop_int(r, "in", h->incoming);
+	err |= repr_prop_str(r, "peer", h->peer);
+	if (h->text[0])
+		err |= repr_prop_str(r, "text", h->text);
+	if (h->kind == H_CONV) {
+		err |= repr_prop_int(r, "n", h->n);
+		err |= repr_prop_int(r, "last", (int64_t)h->last);
+		err |= repr_prop_int(r, "count", h->count);
+		err |= repr_prop_int(r, "lastIn", h->last_in);
+		err |= repr_prop_int(r, "accepted", h->accepted);
+		err |= repr_prop_int(r, "ended", h->ended);
+		err |= repr_prop_int(r, "firstSeq", (int64_t)h->firstseq);
+		err |= repr_prop_int(r, "lastSeq", (int64_t)h->lastseq);
+		if (h->subject[0])
+			err |= repr_prop_str(r, "subject", h->subject);
+	} else {
+		err |= repr_prop_str(r, "type", h->type);
+		err |= repr_prop_int(r, "seq", (int64_t)h->seq);
+	}
+	if (!err)
+		err = repr_encode(mb, r, REPR_JSON, NULL);
+	key(k, sizeof(k), h);
+	/* best effort: a lost write costs a line of history, never an event
+	 * (the event log is what delivery relies on) */
+	if (!err)
+		err = store_hist_put(app->u->st, app->id, k, mb->buf, mb->end,
+				     NULL, NULL, NULL);
+out:
+	if (err)
+		log_notice("ucwa: history of %s not stored: %m", app->id, err);
+	mem_deref(r);
+	mem_deref(mb);
+}
+
+static void drop(struct app *app, struct hentry *h)
+{
+	char k[24];
+
+	key(k, sizeof(k), h);
+	(void)store_hist_del(app->u->st, app->id, k, NULL, NULL, NULL);
+	list_unlink(&h->le);
+	mem_deref(h);
+}
+
+/* Past UCWA_HIST_AGE_MS, or past the count of its kind (the one not
+ * touched for longest goes). */
+static void prune(struct app *app, enum hkind kind)
+{
+	uint64_t now = now_ms();
+	unsigned max =
+	    kind == H_CONV ? UCWA_HIST_CONVS_MAX : UCWA_HIST_MISSED_MAX;
+	struct hentry *oldest;
+	unsigned n;
+	struct le *le;
+
+	for (;;) {
+		oldest = NULL;
+		n = 0;
+		for (le = app->hist.head; le; le = le->next) {
+			struct hentry *h = le->data;
+			if (h->kind != kind)
+				continue;
+			++n;
+			if (!oldest || h->last < oldest->last)
+				oldest = h;
+		}
+		if (!oldest ||
+		    (n <= max && oldest->last + UCWA_HIST_AGE_MS >= now))
+			return;
+		drop(app, oldest);
+	}
+}
+
+static struct hentry *entry_new(struct app *app, enum hkind kind)
+{
+	struct hentry *h = mem_zalloc(sizeof(*h), NULL);
+
+	if (!h)
+		return NULL;
+	h->kind = kind;
+	h->serial = ++app->hist_serial;
+	h->first = h->last = now_ms();
+	list_append(&app->hist, &h->le, h);
+	return h;
+}
+
+static struct hentry *conv_entry(const struct conv *c)
+{
+	struct le *le;
+
+	for (le = c->app->hist.head; le; le = le->next) {
+		struct hentry *h = le->data;
+		if (h->kind == H_CONV && h->serial == c->hid)
+			return h;
+	}
+	return NULL;
+}
+
+void ucwa_hist_conv(struct conv *c)
+{
+	struct app *app = c->app;
+	struct hentry *h = c->hid ? conv_entry(c) : NULL;
+
+	if (!h && !c->hid) {
+		h = entry_new(app, H_CONV);
+		if (!h)
+			return;
+		c->hid = h->serial;
+		h->incoming = h->last_in = c->incoming;
+	}
+	if (!h)
+		return; /* pruned: the conversation outlived its entry */
+	h->n = c->n;
+	h->accepted = c->accepted;
+	h->ended = c->ended;
+	(void)re_snprintf(h->peer, sizeof(h->peer), "%s", c->peer);
+	(void)re_snprintf(h->subject, sizeof(h->subject), "%s", c->subject);
+	write_entry(app, h);
+	prune(app, H_CONV);
+}
+
+void ucwa_hist_message(struct conv *c, bool incoming, const char *text,
+		       size_t len, uint64_t time_ms, uint64_t seq)
+{
+	struct hentry *h;
+
+	if (!c->hid)
+		ucwa_hist_conv(c);
+	h = conv_entry(c);
+	/* an event already counted comes back after a restart */
+	if (!h || (incoming && seq && seq <= h->lastseq))
+		return;
+	if (incoming && seq) {
+		h->lastseq = seq;
+		if (!h->firstseq && !h->count)
+			h->firstseq = seq;
+	}
+	++h->count;
+	h->last = time_ms;
+	h->last_in = incoming;
+	keep_text(h->text, text, len);
+	write_entry(c->app, h);
+}
+
+int ucwa_history_add(struct app *app, const char *type, const char *from,
+		     uint64_t time_ms, const char *text, uint64_t seq)
+{
+	struct hentry *h;
+	struct le *le;
+
+	if (!app || !type || !from || strlen(type) >= sizeof(h->type))
+		return EINVAL;
+	/* the same event again (restored): recorded once */
+	for (le = app->hist.head; seq && le; le = le->next) {
+		h = le->data;
+		if (h->kind == H_MISSED && h->seq == seq)
+			return 0;
+	}
+	h = entry_new(app, H_MISSED);
+	if (!h)
+		return ENOMEM;
+	h->first = h->last = time_ms;
+	h->seq = seq;
+	h->incoming = true;
+	(void)re_snprintf(h->type, sizeof(h->type), "%s", type);
+	(void)re_snprintf(h->peer, sizeof(h->peer), "%s", from);
+	if (text)
+		keep_text(h->text, text, strlen(text));
+	write_entry(app, h);
+	prune(app, H_MISSED);
+	return 0;
+}
+
+void ucwa_hist_acked(struct app *app, uint64_t mark)
+{
+	struct le *le = app->hist.head;
+
+	/* the app has these events now: they are no longer missed */
+	while (le) {
+		struct hentry *h = le->data;
+
+		le = le->next;
+		if (h->kind == H_MISSED && h->seq && h->seq <= mark)
+			drop(app, h);
+	}
+}
+
+void ucwa_hist_close(struct app *app)
+{
+	app->hist_op = mem_deref(app->hist_op);
+	list_flush(&app->hist);
+}
+
+/*
+ * GET .../communication/conversationLogs[?since=<ms>|<ISO 8601>]
+ */
+
+/* n decimal digits at p; -1 if one is not a digit */
+static int digits(const char *p, size_t n)
+{
+	int v = 0;
+
+	while (n--) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (*p++ - '0');
+	}
+	return v;
+}
+
+/* 2026-11-24T01:16:00[.123...](Z|+01:00|-01:00) -> ms since the epoch */
+static bool iso_ms(const char *p, size_t n, uint64_t *ms)
+{
+	struct tm tm;
+	int64_t t, off = 0;
+	unsigned frac = 0, scale = 1000;
+	size_t i = 19;
+
+	if (n < 20 || p[4] != '-' || p[7] != '-' ||
+	    (p[10] != 'T' && p[10] != 't') || p[13] != ':' || p[16] != ':')
+		return false;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = digits(p, 4) - 1900;
+	tm.tm_mon = digits(p + 5, 2) - 1;
+	tm.tm_mday = digits(p + 8, 2);
+	tm.tm_hour = digits(p + 11, 2);
+	tm.tm_min = digits(p + 14, 2);
+	tm.tm_sec = digits(p + 17, 2);
+	if (tm.tm_year < 70 || tm.tm_mon < 0 || tm.tm_mon > 11 ||
+	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 ||
+	    tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 ||
+	    tm.tm_sec < 0 || tm.tm_sec > 60)
+		return false;
+	if (p[i] == '.') {
+		/* fractions of a second: milliseconds kept */
+		for (++i; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+			if (scale > 1) {
+				scale /= 10;
+				frac += (unsigned)(p[i] - '0') * scale;
+			}
+		}
+	}
+	if (i + 1 == n && (p[i] == 'Z' || p[i] == 'z')) {
+		off = 0;
+	} else if (i + 6 == n && (p[i] == '+' || p[i] == '-' || p[i] == ' ') &&
+		   p[i + 3] == ':' && digits(p + i + 1, 2) >= 0 &&
+		   digits(p + i + 4, 2) >= 0) {
+		off = (digits(p + i + 1, 2) * 60 + digits(p + i + 4, 2)) * 60;
+		if (p[i] == '-')
+			off = -off;
+	} else {
+		return false;
+	}
+	t = (int64_t)timegm(&tm) - off;
+	if (t < 0)
+		return false;
+	*ms = (uint64_t)t * 1000 + frac;
+	return true;
+}
+
+static bool since_param(const struct pl *query, uint64_t *since)
+{
+	struct pl q = *query, item;
+
+	*since = 0;
+	while (text_next(&q, '&', &item)) {
+		struct pl name, val = item;
+		char buf[64];
+		size_t n;
+
+		if (!text_next(&val, '=', &name) ||
+		    pl_strcasecmp(&name, "since"))
+			continue;
+		/* percent-encoded ':' and '+' of an ISO 8601 time; a '+'
+		 * left as is decodes as a space and is taken as '+' */
+		if (text_pct_decode(buf, sizeof(buf), &val, &n))
+			return false;
+		pl_set_str(&val, buf);
+		val.l = n;
+		if (n && n < 17 && strspn(buf, "0123456789") == n) {
+			*since = pl_u64(&val);
+			return true;
+		}
+		return iso_ms(buf, n, since);
+	}
+	return true;
+}
+
+static struct repr *conv_log(const struct app *app, const struct hentry *h)
+{
+	struct repr *r = NULL;
+	struct le *le;
+	int err;
+
+	err = repr_alloc(&r, "conversationLog", NULL);
+	if (err)
+		return NULL;
+	err |= repr_prop_str(r, "direction",
+			     h->incoming ? "Incoming" : "Outgoing");
+	err |= repr_prop_str(r, "modalities", "Messaging");
+	if (h->subject[0])
+		err |= repr_prop_str(r, "subject", h->subject);
+	err |= repr_prop_date(r, "creationTime", h->first);
+	err |= repr_prop_date(r, "lastMessageTime", h->last);
+	err |= repr_prop_int(r, "messageCount", h->count);
+	if (h->count) {
+		err |= repr_prop_str(r, "previewMessage", h->text);
+		err |= repr_prop_str(r, "previewDirection",
+				     h->last_in ? "Incoming" : "Outgoing");
+	}
+	err |=
+	    repr_prop_str(r, "state", h->ended ? "Disconnected" : "Connected");
+	err |= repr_link(r, h->incoming ? "from" : "to", h->peer);
+	/* the conversation itself while this service still holds it */
+	for (le = app->convs.head; le; le = le->next) {
+		const struct conv *c = le->data;
+		if (c->hid == h->serial) {
+			err |= repr_link(r, "conversation", c->href);
+			break;
+		}
+	}
+	if (err)
+		r = mem_deref(r);
+	return r;
+}
+
+static struct repr *missed_item(const struct hentry *h)
+{
+	struct repr *r = NULL;
+	char type[16];
+	int err;
+
+	err = repr_alloc(&r, "missedItem", NULL);
+	if (err)
+		return NULL;
+	/* "message" -> "Message": UCWA's style of enumerated values */
+	(void)re_snprintf(type, sizeof(type), "%s", h->type);
+	if (type[0] >= 'a' && type[0] <= 'z')
+		type[0] = (char)(type[0] - 'a' + 'A');
+	err |= repr_prop_str(r, "type", type);
+	err |= repr_prop_date(r, "time", h->first);
+	if (h->text[0])
+		err |= repr_prop_str(r, "previewMessage", h->text);
+	err |= repr_link(r, "from", h->peer);
+	if (err)
+		r = mem_deref(r);
+	return r;
+}
+
+void ucwa_hist_get(struct app *app, struct web_req *req)
+{
+	struct repr *r = NULL, *e;
+	char href[128 + UCWA_ID_LEN];
+	uint64_t since;
+	struct le *le;
+	int err;
+
+	if (!since_param(web_req_query(req), &since)) {
+		api_reply_error(req, 400, "Bad Request", "BadRequest",
+				"ParameterValidationFailure",
+				"since must be milliseconds since 1970 or an "
+				"ISO 8601 time such as 2026-11-24T01:16:00Z");
+		return;
+	}
+	prune(app, H_CONV);
+	prune(app, H_MISSED);
+
+	(void)re_snprintf(href, sizeof(href),
+			  "%s/communication/conversationLogs", app->href);
+	err = repr_alloc(&r, "conversationLogs", href);
+	if (!err && since)
+		err = repr_prop_date(r, "since", since);
+	/* the newest first, as a phone lists them */
+	for (le = app->hist.tail; le && !err; le = le->prev) {
+		const struct hentry *h = le->data;
+
+		if (h->last < since)
+			continue;
+		e = h->kind == H_CONV ? conv_log(app, h) : missed_item(h);
+		err = e ? repr_embed(r, e) : ENOMEM;
+		mem_deref(e);
+	}
+	if (err)
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the history");
+	else
+		api_reply(req, 200, "OK", r, NULL);
+	mem_deref(r);
+}
+
+/*
+ * Restart
+ */
+
+/* Entries sorted by their last time, oldest first (the order of
+ * app->hist that prune and the answer rely on). */
+static void insert_sorted(struct app *app, struct hentry *h)
+{
+	struct le *le;
+
+	for (le = app->hist.tail; le; le = le->prev) {
+		const struct hentry *o = le->data;
+		if (o->last <= h->last) {
+			list_insert_after(&app->hist, le, &h->le, h);
+			return;
+		}
+	}
+	list_prepend(&app->hist, &h->le, h);
+}
+
+static bool rec_u64(const struct repr_in *in, const char *k, uint64_t *v)
+{
+	int64_t x;
+
+	if (repr_in_int(in, k, &x) || x < 0)
+		return false;
+	*v = (uint64_t)x;
+	return true;
+}
+
+static bool hist_record(const uint8_t *k, size_t klen, const uint8_t *val,
+			size_t len, void *arg)
+{
+	struct app *app = arg;
+	const struct pl body = {(const char *)val, len};
+	struct repr_in *in = NULL;
+	struct hentry *h = NULL;
+	const char *why;
+	struct pl v, ks = {(const char *)k + 1, klen ? klen - 1 : 0};
+	uint64_t x;
+
+	if (klen != 17 || (k[0] != 'c' && k[0] != 'm') ||
+	    repr_in_json(&in, &body, &why))
+		goto bad;
+	h = mem_zalloc(sizeof(*h), NULL);
+	if (!h)
+		goto bad;
+	h->kind = k[0] == 'c' ? H_CONV : H_MISSED;
+	h->serial = pl_x64(&ks);
+	if (!rec_u64(in, "first", &h->first) || repr_in_str(in, "peer", &v) ||
+	    v.l > UCWA_URI_MAX)
+		goto bad;
+	(void)pl_strcpy(&v, h->peer, sizeof(h->peer));
+	if (!repr_in_str(in, "text", &v))
+		keep_text(h->text, v.p, v.l);
+	h->incoming = rec_u64(in, "in", &x) && x;
+	h->last = h->first;
+	if (h->kind == H_CONV) {
+		(void)rec_u64(in, "last", &h->last);
+		(void)rec_u64(in, "firstSeq", &h->firstseq);
+		(void)rec_u64(in, "lastSeq", &h->lastseq);
+		h->n = rec_u64(in, "n", &x) && x < 1000000 ? (unsigned)x : 0;
+		h->count = rec_u64(in, "count", &x) ? (unsigned)x : 0;
+		h->last_in = rec_u64(in, "lastIn", &x) && x;
+		h->accepted = rec_u64(in, "accepted", &x) && x;
+		h->ended = rec_u64(in, "ended", &x) && x;
+		if (!repr_in_str(in, "subject", &v) && v.l < sizeof(h->subject))
+			(void)pl_strcpy(&v, h->subject, sizeof(h->subject));
+		if (!h->n)
+			goto bad;
+	} else {
+		if (repr_in_str(in, "type", &v) || v.l >= sizeof(h->type))
+			goto bad;
+		(void)pl_strcpy(&v, h->type, sizeof(h->type));
+		(void)rec_u64(in, "seq", &h->seq);
+	}
+	if (h->serial > app->hist_serial)
+		app->hist_serial = h->serial;
+	insert_sorted(app, h);
+	h = NULL;
+	goto out;
+
+bad:
+	log_warn("ucwa: history entry %b of %s not restored", k, klen, app->id);
+out:
+	mem_deref(h);
+	mem_deref(in);
+	return false;
+}
+
+static void hist_listed(int err, void *arg)
+{
+	struct app *app = arg;
+	ucwa_hist_restored_h *h = app->hist_done;
+	struct le *le;
+
+	app->hist_op = mem_deref(app->hist_op);
+	if (err)
+		log_warn("ucwa: history of %s not read: %m", app->id, err);
+
+	prune(app, H_CONV);
+	prune(app, H_MISSED);
+	/* the conversations still open come back with their numbers; new
+	 * ones are numbered after every number the history holds */
+	for (le = app->hist.head; le; le = le->next) {
+		struct hentry *c = le->data;
+		struct conv *cv;
+
+		if (c->kind != H_CONV)
+			continue;
+		if (c->n > app->nconv)
+			app->nconv = c->n;
+		if (c->ended)
+			continue;
+		cv = ucwa_conv_restore(app, c->n, c->peer, c->incoming);
+		if (!cv)
+			continue;
+		cv->hid = c->serial;
+		cv->accepted = c->accepted;
+		cv->nmsg = c->count;
+		cv->first_seq = c->firstseq;
+		(void)re_snprintf(cv->subject, sizeof(cv->subject), "%s",
+				  c->subject);
+	}
+	h(app);
+}
+
+int ucwa_hist_restore(struct app *app, ucwa_hist_restored_h *h)
+{
+	app->hist_done = h;
+	return store_hist_list(app->u->st, app->id, hist_record, hist_listed,
+			       app, &app->hist_op);
+}
