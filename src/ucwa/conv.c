@@ -10,6 +10,16 @@
  *
  * An incoming MESSAGE is answered 200 only after its event is committed
  * to the store (ARCHITECTURE.md: acknowledge upstream only after durable).
+ *
+ * The other side of that rule: a message committed here whose 200 did not
+ * reach the Front End in time (the process was killed between the commit
+ * and the answer, or the answer came after the Front End's transaction
+ * timed out) is kept by the Front End's offline store too (Kamailio
+ * msilo), which hands it over again at the next REGISTER, with a Date
+ * header saying when it stored it. Such messages are remembered (in the
+ * history, so across a restart too): a copy with a Date near their
+ * arrival, from the same sender with the same text, is answered 200 and
+ * not delivered twice.
  */
 #include <string.h>
 #include <time.h>
@@ -41,6 +51,7 @@ struct recv {
 	bool new_conv;
 	uint64_t seq; /* of its record in the store */
 	uint64_t time_ms;
+	uint64_t arrived; /* tmr_jiffies() when it came */
 	char *text;
 	char from[UCWA_URI_MAX + 1];
 };
@@ -65,6 +76,58 @@ static void conv_destructor(void *arg)
 void ucwa_conv_close_all(struct app *app)
 {
 	list_flush(&app->convs);
+}
+
+/* Seconds since the epoch of an RFC 1123 date as SIP has it (RFC 3261
+ * 20.17): "Tue, 24 Nov 2026 01:26:00 GMT"; false if it is not one. */
+static bool sip_date(const struct pl *v, uint64_t *secs)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct pl day, mon, year, h, m, s;
+	const char *p;
+	struct tm tm;
+	time_t t;
+
+	if (re_regex(
+		v->p, v->l,
+		"[A-Za-z]+, [0-9]+ [A-Za-z]+ [0-9]+ [0-9]+:[0-9]+:[0-9]+ GMT",
+		NULL, &day, &mon, &year, &h, &m, &s) ||
+	    mon.l != 3 || year.l != 4 || day.l > 2 || h.l > 2 || m.l > 2 ||
+	    s.l > 2)
+		return false;
+	for (p = months; *p; p += 3)
+		if (!strncmp(p, mon.p, 3))
+			break;
+	if (!*p)
+		return false;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_mday = (int)pl_u32(&day);
+	tm.tm_mon = (int)(p - months) / 3;
+	tm.tm_year = (int)pl_u32(&year) - 1900;
+	tm.tm_hour = (int)pl_u32(&h);
+	tm.tm_min = (int)pl_u32(&m);
+	tm.tm_sec = (int)pl_u32(&s);
+	if (tm.tm_year < 70 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return false;
+	t = timegm(&tm);
+	if (t < 0)
+		return false;
+	*secs = (uint64_t)t;
+	return true;
+}
+
+/* The Front End's stored copy of a message we already have (hist.c
+ * keeps those whose 200 may have been lost): it carries the Date when the
+ * Front End stored it. */
+static bool redelivered(struct app *app, const struct sip_msg *msg,
+			const char *from, const char *text)
+{
+	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_DATE);
+	uint64_t date;
+
+	return hdr && sip_date(&hdr->val, &date) &&
+	       ucwa_hist_redelivered(app, from, text, date * 1000);
 }
 
 static const char *comm_href(const struct app *app, char *buf, size_t size)
@@ -634,6 +697,11 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 	char comm[200], href[300];
 	struct repr *r;
 
+	/* brought back after a restart: its 200 may have died with the
+	 * process that committed it */
+	if (app->loading)
+		ucwa_hist_uncertain(app, seq, from, text, time_ms);
+
 	c = conv_by_peer(app, from);
 	if (!c)
 		c = conv_new(app, from, true);
@@ -692,10 +760,14 @@ static void recv_committed(int err, void *arg)
 	}
 
 	if (ucwa_conv_deliver(rv->app, rv->seq, rv->from, rv->text,
-			      rv->time_ms))
+			      rv->time_ms)) {
 		(void)sipua_sreq_reply(rv->sr, 486, "Busy Here");
-	else
+	} else {
 		(void)sipua_sreq_reply(rv->sr, 200, "OK");
+		if (tmr_jiffies() - rv->arrived > UCWA_ANSWER_LATE_MS)
+			ucwa_hist_uncertain(rv->app, rv->seq, rv->from,
+					    rv->text, rv->time_ms);
+	}
 	mem_deref(rv);
 }
 
@@ -762,9 +834,18 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 	/* the sender's address-of-record (the validator has checked the
 	 * message; the URI is not trusted further than that) */
 	(void)re_snprintf(rv->from, sizeof(rv->from), "%r", &msg->from.auri);
+	rv->arrived = tmr_jiffies();
 	err = incoming_text(&rv->text, msg);
 	if (err == ENOTSUP) {
 		(void)sipua_sreq_reply(sr, 415, "Unsupported Media Type");
+		mem_deref(rv);
+		return;
+	}
+	if (!err && redelivered(app, msg, rv->from, rv->text)) {
+		log_info("ucwa: %s: the Front End's stored copy of a message "
+			 "from %s, delivered already: not again",
+			 app->id, rv->from);
+		(void)sipua_sreq_reply(sr, 200, "OK");
 		mem_deref(rv);
 		return;
 	}

@@ -10,7 +10,9 @@
  * the event channel, or a missed call.
  *
  * Each entry is one history record of the store (store_hist_put), JSON,
- * under "c<serial>" (conversation) or "m<serial>" (missed item), written
+ * under "c<serial>" (conversation) or "m<serial>" (missed item), or
+ * "u<event>" for a message whose 200 may not have reached the Front End
+ * (conv.c: not shown, used to recognise the Front End's copy), written
  * again whenever it changes; a restart reads them back before the event
  * log, so that the conversations still open come back with their numbers
  * and a stored message of one of them is delivered again as a message of
@@ -32,6 +34,7 @@
 enum hkind {
 	H_CONV,
 	H_MISSED,
+	H_UNCERTAIN, /* a message whose 200 may be lost: not shown */
 };
 
 /* One entry, as kept in memory and in its record. */
@@ -44,6 +47,7 @@ struct hentry {
 	uint64_t seq;      /* missed message: its event; 0 otherwise  */
 	uint64_t lastseq;  /* conversation: last incoming event counted */
 	uint64_t firstseq; /* conversation: the event that began it    */
+	uint64_t hash;     /* uncertain: of its sender and text        */
 	unsigned n;        /* conversation number (conversations/<n>)  */
 	unsigned count;    /* messages                                 */
 	bool incoming;     /* who began it / direction of last message */
@@ -60,9 +64,11 @@ static uint64_t now_ms(void)
 	return (uint64_t)time(NULL) * 1000;
 }
 
+static const char kind_char[] = "cmu"; /* by enum hkind */
+
 static void key(char *buf, size_t size, const struct hentry *h)
 {
-	(void)re_snprintf(buf, size, "%c%016llx", h->kind == H_CONV ? 'c' : 'm',
+	(void)re_snprintf(buf, size, "%c%016llx", kind_char[h->kind],
 			  (unsigned long long)h->serial);
 }
 
@@ -104,9 +110,15 @@ static void write_entry(struct app *app, const struct hentry *h)
 		err |= repr_prop_int(r, "lastSeq", (int64_t)h->lastseq);
 		if (h->subject[0])
 			err |= repr_prop_str(r, "subject", h->subject);
-	} else {
+	} else if (h->kind == H_MISSED) {
 		err |= repr_prop_str(r, "type", h->type);
 		err |= repr_prop_int(r, "seq", (int64_t)h->seq);
+	} else {
+		char hash[17];
+
+		(void)re_snprintf(hash, sizeof(hash), "%016llx",
+				  (unsigned long long)h->hash);
+		err |= repr_prop_str(r, "hash", hash);
 	}
 	if (!err)
 		err = repr_encode(mb, r, REPR_JSON, NULL);
@@ -138,8 +150,9 @@ static void drop(struct app *app, struct hentry *h)
 static void prune(struct app *app, enum hkind kind)
 {
 	uint64_t now = now_ms();
-	unsigned max =
-	    kind == H_CONV ? UCWA_HIST_CONVS_MAX : UCWA_HIST_MISSED_MAX;
+	unsigned max = kind == H_CONV     ? UCWA_HIST_CONVS_MAX
+		       : kind == H_MISSED ? UCWA_HIST_MISSED_MAX
+					  : UCWA_REDELIVERY_MAX;
 	struct hentry *oldest;
 	unsigned n;
 	struct le *le;
@@ -274,6 +287,66 @@ void ucwa_hist_acked(struct app *app, uint64_t mark)
 		if (h->kind == H_MISSED && h->seq && h->seq <= mark)
 			drop(app, h);
 	}
+}
+
+/* FNV-1a, 64 bits, of the sender and the text: what a copy must match. */
+static uint64_t msg_hash(const char *from, const char *text)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	const char *s;
+
+	for (s = from; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	h = (h ^ 0xff) * 0x100000001b3ull; /* no byte of UTF-8 text */
+	for (s = text; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	return h;
+}
+
+void ucwa_hist_uncertain(struct app *app, uint64_t seq, const char *from,
+			 const char *text, uint64_t time_ms)
+{
+	struct hentry *h;
+	struct le *le;
+
+	/* keyed by the event: the same message again (restored once more)
+	 * is one entry */
+	for (le = app->hist.head; le; le = le->next) {
+		h = le->data;
+		if (h->kind == H_UNCERTAIN && h->serial == seq)
+			return;
+	}
+	h = mem_zalloc(sizeof(*h), NULL);
+	if (!h)
+		return;
+	h->kind = H_UNCERTAIN;
+	h->serial = seq;
+	h->first = h->last = time_ms;
+	h->hash = msg_hash(from, text);
+	(void)re_snprintf(h->peer, sizeof(h->peer), "%s", from);
+	list_append(&app->hist, &h->le, h);
+	write_entry(app, h);
+	prune(app, H_UNCERTAIN);
+}
+
+bool ucwa_hist_redelivered(struct app *app, const char *from, const char *text,
+			   uint64_t date_ms)
+{
+	uint64_t hash = msg_hash(from, text);
+	struct le *le;
+
+	for (le = app->hist.head; le; le = le->next) {
+		struct hentry *h = le->data;
+
+		if (h->kind == H_UNCERTAIN && h->hash == hash &&
+		    h->first <= date_ms + UCWA_REDELIVERY_WINDOW_MS &&
+		    date_ms <= h->first + UCWA_REDELIVERY_WINDOW_MS) {
+			/* one copy each */
+			drop(app, h);
+			return true;
+		}
+	}
+	return false;
 }
 
 void ucwa_hist_close(struct app *app)
@@ -465,7 +538,7 @@ void ucwa_hist_get(struct app *app, struct web_req *req)
 	for (le = app->hist.tail; le && !err; le = le->prev) {
 		const struct hentry *h = le->data;
 
-		if (h->last < since)
+		if (h->last < since || h->kind == H_UNCERTAIN)
 			continue;
 		e = h->kind == H_CONV ? conv_log(app, h) : missed_item(h);
 		err = e ? repr_embed(r, e) : ENOMEM;
@@ -520,13 +593,13 @@ static bool hist_record(const uint8_t *k, size_t klen, const uint8_t *val,
 	struct pl v, ks = {(const char *)k + 1, klen ? klen - 1 : 0};
 	uint64_t x;
 
-	if (klen != 17 || (k[0] != 'c' && k[0] != 'm') ||
+	if (klen != 17 || !k[0] || !strchr(kind_char, k[0]) ||
 	    repr_in_json(&in, &body, &why))
 		goto bad;
 	h = mem_zalloc(sizeof(*h), NULL);
 	if (!h)
 		goto bad;
-	h->kind = k[0] == 'c' ? H_CONV : H_MISSED;
+	h->kind = (enum hkind)(strchr(kind_char, k[0]) - kind_char);
 	h->serial = pl_x64(&ks);
 	if (!rec_u64(in, "first", &h->first) || repr_in_str(in, "peer", &v) ||
 	    v.l > UCWA_URI_MAX)
@@ -549,13 +622,18 @@ static bool hist_record(const uint8_t *k, size_t klen, const uint8_t *val,
 			(void)pl_strcpy(&v, h->subject, sizeof(h->subject));
 		if (!h->n)
 			goto bad;
-	} else {
+	} else if (h->kind == H_MISSED) {
 		if (repr_in_str(in, "type", &v) || v.l >= sizeof(h->type))
 			goto bad;
 		(void)pl_strcpy(&v, h->type, sizeof(h->type));
 		(void)rec_u64(in, "seq", &h->seq);
+	} else {
+		if (repr_in_str(in, "hash", &v) || v.l != 16)
+			goto bad;
+		h->hash = pl_x64(&v);
 	}
-	if (h->serial > app->hist_serial)
+	/* uncertain entries are keyed by their event, not a serial */
+	if (h->kind != H_UNCERTAIN && h->serial > app->hist_serial)
 		app->hist_serial = h->serial;
 	insert_sorted(app, h);
 	h = NULL;
@@ -581,6 +659,7 @@ static void hist_listed(int err, void *arg)
 
 	prune(app, H_CONV);
 	prune(app, H_MISSED);
+	prune(app, H_UNCERTAIN);
 	/* the conversations still open come back with their numbers; new
 	 * ones are numbered after every number the history holds */
 	for (le = app->hist.head; le; le = le->next) {

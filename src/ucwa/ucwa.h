@@ -46,6 +46,15 @@ enum {
 	UCWA_HIST_CONVS_MAX = 100,
 	UCWA_HIST_MISSED_MAX = 100,
 	UCWA_HIST_TEXT_MAX = 500,
+	/* messages of one application whose 200 may not have reached the
+	 * Front End, kept to recognise its offline store's copy (conv.c) */
+	UCWA_REDELIVERY_MAX = 100,
+	/* the copy's Date (when the Front End stored it) is this close to
+	 * the message's arrival here */
+	UCWA_REDELIVERY_WINDOW_MS = 60000,
+	/* a 200 later than this after the MESSAGE came may be too late for
+	 * the Front End's transaction (Kamailio's fr_timer: 10 s here) */
+	UCWA_ANSWER_LATE_MS = 5000,
 };
 
 /** History entries older than this are dropped: 30 days. */

@@ -74,10 +74,11 @@ struct conv {
 	bool incoming;
 	bool accepted; /* incoming: the app accepted or answered       */
 	bool ended;
-	unsigned nmsg;      /* messages so far (their numbers)              */
-	struct list sends;  /* struct send: MESSAGEs in flight          */
-	uint64_t hid;       /* its history entry (hist.c); 0: none yet  */
-	uint64_t first_seq; /* incoming: the event that began it        */
+	unsigned nmsg;     /* messages so far (their numbers)              */
+	struct list sends; /* struct send: MESSAGEs in flight          */
+
+	uint64_t hid;       /* its history entry (hist.c); 0: none yet */
+	uint64_t first_seq; /* incoming: the event that began it       */
 };
 
 struct app {
@@ -113,11 +114,13 @@ struct app {
 	/* the event channel's numbering as saved in the record: the last
 	 * batch that held stored events, and their highest sequence */
 	uint64_t ev_batch, ev_mark;
-	struct list saves;        /* record writes in flight (app.c)      */
-	bool loading;             /* restored; its events are being read   */
-	struct list hist;         /* history entries, oldest first (hist.c) */
-	uint64_t hist_serial;     /* last history entry made       */
-	struct store_op *hist_op; /* reading them back (restart)   */
+	struct list saves; /* record writes in flight (app.c)      */
+	bool loading;      /* restored; its events are being read   */
+
+	/* history (hist.c) */
+	struct list hist; /* history entries, oldest first */
+	uint64_t hist_serial;
+	struct store_op *hist_op; /* reading them back (restart) */
 	void (*hist_done)(struct app *app);
 };
 
@@ -228,6 +231,17 @@ int ucwa_history_add(struct app *app, const char *type, const char *from,
 		     uint64_t time_ms, const char *text, uint64_t seq);
 /* The app has the events up to mark. */
 void ucwa_hist_acked(struct app *app, uint64_t mark);
+/* The incoming message of event seq may be delivered again by the Front
+ * End's offline store: its 200 may not have reached the Front End (it
+ * was late, or the process died after the commit). Kept in the store
+ * (UCWA_REDELIVERY_MAX per application). */
+void ucwa_hist_uncertain(struct app *app, uint64_t seq, const char *from,
+			 const char *text, uint64_t time_ms);
+/* A copy of a message (stored by the Front End at date_ms) matches an
+ * uncertain one: same sender and text, arrived within
+ * UCWA_REDELIVERY_WINDOW_MS of date_ms. That one is used up. */
+bool ucwa_hist_redelivered(struct app *app, const char *from, const char *text,
+			   uint64_t date_ms);
 /* GET .../communication/conversationLogs */
 void ucwa_hist_get(struct app *app, struct web_req *req);
 typedef void(ucwa_hist_restored_h)(struct app *app);

@@ -38,3 +38,15 @@ def fmt(request):
     """The representation a flow runs in: every test using it runs in JSON
     and in XML (request bodies, Accept, answers; tests/pylib/ucwa_client.py)."""
     return request.param
+
+
+@pytest.fixture()
+def own_mob(fe, tmp_path):
+    """A mobilityd of the test's own (its own store, which the test may
+    kill and start again: Mobilityd.kill(), start()), on the shared
+    Front End."""
+    m = Mobilityd(tmp_path, fe=fe)
+    m.start()
+    yield m
+    if m.proc:
+        assert m.stop() == 0, m.log()

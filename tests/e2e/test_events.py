@@ -5,63 +5,16 @@ answers, drops connections with a parked request and follows only the
 in the order bob sent it."""
 import json
 import socket
-import ssl
 import threading
 import time
 import urllib.parse
 
 import pytest
 
-from mobility import EXT_FQDN
+from phone import Phone
 from ucwa_client import api, create, im_texts, token
 
 PREFIX = "ev-msg-"
-
-
-class Phone:
-    """alice's app over raw HTTPS: every request on a new connection (a
-    phone changing networks), the answer read up to the close."""
-
-    def __init__(self, mob, tok, app):
-        self.mob = mob
-        self.tok = tok
-        self.app = app
-        self.ctx = ssl.create_default_context(cafile=mob.ca)
-
-    def _path(self, href):
-        u = urllib.parse.urlsplit(href)
-        return u.path + ("?" + u.query if u.query else "")
-
-    def open(self, href):
-        """Send a GET for href; return the TLS socket without reading."""
-        raw = socket.create_connection(("127.0.0.1", self.mob.https_port), 10)
-        s = self.ctx.wrap_socket(raw, server_hostname=EXT_FQDN)
-        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n"
-                   "Authorization: Bearer %s\r\nAccept: application/json\r\n"
-                   "Connection: close\r\n\r\n"
-                   % (self._path(href), EXT_FQDN, self.tok)).encode())
-        return s
-
-    @staticmethod
-    def read(s, timeout=30, data=b""):
-        """The answer on s (data: what was read of it already): (status,
-        body bytes). The bound is generous: a request only waits when an
-        event is on its way."""
-        s.settimeout(timeout)
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            s.close()
-        head, _, body = data.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 "), data[:200]
-        return int(head.split()[1]), body
-
-    def get(self, href):
-        return self.read(self.open(href))
 
 
 def texts(batch):

@@ -9,7 +9,6 @@ import urllib.parse
 
 import pytest
 
-from mobility import Mobilityd
 from ucwa_client import api, create, im_texts, token
 
 
@@ -58,12 +57,8 @@ def send(agent, text):
 
 
 @pytest.fixture()
-def m(fe, tmp_path):
-    m = Mobilityd(tmp_path, fe=fe)
-    m.start()
-    yield m
-    if m.proc:
-        assert m.stop() == 0, m.log()
+def m(own_mob):
+    return own_mob
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,250 @@
+"""kill -9 loop: bob writes numbered messages to alice through the Front
+End while the gateway (same configuration, store and ports) is killed
+with SIGKILL and started again several times at varying moments; alice's
+app follows the `next` links it was given the whole time, across the
+restarts.
+
+What must hold:
+- every message bob saw answered 200 OK (the gateway committed it first)
+  reaches the app exactly once, and those come in the order bob sent them;
+- a message the Front End answered 202 (stored by msilo while alice had
+  no binding: the gateway was down) reaches the app once, later, when the
+  gateway has registered again and msilo hands it over; msilo sends its
+  stored messages all at once, so their order among themselves (and
+  among the 200 ones) is whatever the Front End's transactions give;
+- nothing reaches the app twice, and nothing bob did not send;
+- any other answer (480, 408, a timeout) is reported by the test; such a
+  message may come at most once.
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from phone import Phone
+from ucwa_client import api, create, im_texts, token
+
+PREFIX = "kl-"
+COUNT = 150
+KILLS = 5
+
+
+class Sender:
+    """bob: each MESSAGE sent once the one before has its final answer,
+    its number and final status recorded."""
+
+    def __init__(self, fe):
+        self.agent = fe.sip_agent("bob", "bob-secret")
+        self.status = {}
+        self.errors = []
+        self.done = threading.Event()
+        self.rng = random.Random(4)
+
+    def run(self):
+        try:
+            for i in range(COUNT):
+                try:
+                    finals = self.agent.request(
+                        "MESSAGE", to_user="alice", body="%s%03d" % (PREFIX, i),
+                        timeout=25)
+                    self.status[i] = finals[-1].status
+                except TimeoutError:
+                    self.status[i] = None
+                time.sleep(self.rng.uniform(0, 0.1))
+        except Exception as e:  # reported by the test
+            self.errors.append(e)
+        finally:
+            self.done.set()
+
+
+class Reader:
+    """alice's app: follows next links, one new connection per request;
+    while the gateway is away it tries the same link again."""
+
+    def __init__(self, phone, href):
+        self.phone = phone
+        self.href = href
+        self.seen = []
+        self.stop = threading.Event()
+        self.errors = []
+        self.resyncs = 0
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                got = self.phone.try_get(self.href, timeout=5)
+                if got is None or got[0] == 503:
+                    time.sleep(0.05)
+                    continue
+                st, body = got
+                assert st == 200, body
+                batch = json.loads(body)
+                if "resync" in batch["_links"]:
+                    self.resyncs += 1
+                    self.href = batch["_links"]["resync"]["href"]
+                    continue
+                self.seen += [int(t[len(PREFIX):]) for t in im_texts(batch)
+                              if t.startswith(PREFIX)]
+                self.href = batch["_links"]["next"]["href"]
+        except Exception as e:
+            self.errors.append(e)
+
+
+@pytest.fixture()
+def m(own_mob):
+    return own_mob
+
+
+def test_kill_loop(m, fe):
+    tok = token(m, "alice")
+    st, h, body = create(m, tok, "kill-loop")
+    assert st == 201, body
+    assert api(m, tok, "POST", h["location"] + "/me/makeMeAvailable", {})[0] == 204
+    app = json.loads(body)
+    phone = Phone(m, tok, app)
+    reader = Reader(phone, app["_links"]["events"]["href"])
+    sender = Sender(fe)
+    threads = [threading.Thread(target=reader.run, daemon=True),
+               threading.Thread(target=sender.run, daemon=True)]
+    for t in threads:
+        t.start()
+
+    rng = random.Random()
+    kills = []
+    try:
+        # killed at varying moments while bob writes, down for varying
+        # times (0 to 1.5 s) before it is started again
+        for _ in range(KILLS):
+            time.sleep(rng.uniform(0.3, 2.0))
+            kills.append(len(sender.status))
+            m.kill()
+            time.sleep(rng.uniform(0, 1.5))
+            m.start()
+        assert sender.done.wait(300), "bob is still sending"
+        assert not sender.errors, sender.errors
+
+        ok = [i for i in range(COUNT) if sender.status[i] == 200]
+        stored = [i for i in range(COUNT) if sender.status[i] == 202]
+        other = {i: s for i, s in sender.status.items() if s not in (200, 202)}
+        # msilo hands stored messages over at the next REGISTER, and
+        # checks again every 5 s
+        deadline = time.time() + 60
+        while (not set(ok + stored) <= set(reader.seen)
+               and time.time() < deadline):
+            time.sleep(0.2)
+        time.sleep(6)  # anything late or doubled shows up meanwhile
+    finally:
+        reader.stop.set()
+        threads[0].join(10)
+        sender.agent.close()
+
+    seen = reader.seen
+    print("kills after message #%s; 200: %d, 202 (msilo): %d, other: %s; "
+          "seen %d, resyncs %d" % (kills, len(ok), len(stored), other, len(seen),
+                                   reader.resyncs))
+    assert not reader.errors, reader.errors
+    assert len(seen) == len(set(seen)), "delivered twice: %s" % sorted(
+        i for i in set(seen) if seen.count(i) > 1)
+    assert set(seen) <= set(range(COUNT))
+    missing = sorted(set(ok + stored) - set(seen))
+    assert not missing, "lost: %s (200: %s, 202: %s)" % (missing, ok, stored)
+    assert [i for i in seen if i in ok] == ok, "200s out of order: %s" % seen
+    # msilo hands its stored messages over all at once, each in its own
+    # transaction: they arrive in the order they happen to, which the
+    # gateway keeps (it cannot know bob's order); reported, not asserted
+    print("202s in the order seen: %s" % [i for i in seen if i in stored])
+    # others: at most once (checked above), reported
+    assert reader.resyncs == 0
+    assert len(kills) == KILLS and m.alive()
+
+
+# Holds the write lock of an LMDB environment (another process sharing
+# the store, as LMDB allows) for a while: the gateway's commits wait.
+HOLD_LOCK = r"""
+import ctypes, sys, time
+lib = ctypes.CDLL("liblmdb.so.0")
+env, txn = ctypes.c_void_p(), ctypes.c_void_p()
+assert lib.mdb_env_create(ctypes.byref(env)) == 0
+assert lib.mdb_env_set_maxdbs(env, 16) == 0
+assert lib.mdb_env_open(env, sys.argv[1].encode(), 0, 0o600) == 0
+assert lib.mdb_txn_begin(env, None, 0, ctypes.byref(txn)) == 0
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+lib.mdb_txn_abort(txn)
+lib.mdb_env_close(env)
+"""
+
+
+def test_late_answer_not_delivered_twice(m, fe):
+    """The store is slow (another process holds its write lock for 12 s):
+    the gateway commits an incoming MESSAGE and answers 200 after the
+    Front End's transaction gave up (fr_timer, 10 s). The Front End stored
+    the message in msilo and told bob 202; the gateway delivered it too.
+    The app acknowledges it; the gateway is killed and started again, and
+    at its REGISTER msilo hands its copy over: the gateway answers 200 and
+    the app does not get the message again (what it knows of such late
+    answers is kept in the store)."""
+    tok = token(m, "alice")
+    st, h, body = create(m, tok, "late-answer")
+    assert st == 201, body
+    loc = h["location"]
+    assert api(m, tok, "POST", loc + "/me/makeMeAvailable", {})[0] == 204
+    phone = Phone(m, tok, json.loads(body))
+    href = phone.app["_links"]["events"]["href"]
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK,
+                               os.path.join(m.dir, "store"), "12"],
+                              stdout=subprocess.PIPE, text=True)
+    sender = fe.sip_agent("bob", "bob-secret")
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        finals = sender.request("MESSAGE", to_user="alice", body="late one",
+                                timeout=25)
+        assert finals[-1].status == 202, finals[-1].raw
+    finally:
+        sender.close()
+        holder.wait(30)
+
+    seen = []
+    deadline = time.time() + 20
+    while "late one" not in seen:
+        assert time.time() < deadline, seen
+        st, body = phone.get(href)
+        assert st == 200, body
+        batch = json.loads(body)
+        seen += im_texts(batch)
+        href = batch["_links"]["next"]["href"]
+    assert seen == ["late one"]
+    # acknowledged (a presence change answers the next request at once)
+    assert api(m, tok, "POST", loc + "/me/presence", {"availability": "Busy"})[0] == 204
+    st, body = phone.get(href + "&medium=0")
+    assert st == 200 and im_texts(json.loads(body)) == [], body
+    href = json.loads(body)["_links"]["next"]["href"]
+
+    # the copy waits in msilo for the gateway's next REGISTER; a kill -9
+    # and a start make one. msilo forgets the copy once answered 200.
+    def stored():
+        return fe.sql("SELECT COUNT(*) FROM silo WHERE "
+                      "CAST(body AS TEXT) = 'late one'")[0][0] != "0"
+
+    assert stored()
+    m.kill()
+    m.start()
+    deadline = time.time() + 15
+    while stored():
+        assert time.time() < deadline, fe.log_text()[-3000:]
+        time.sleep(0.2)
+
+    # nothing more for the app
+    while api(m, tok, "GET", loc)[0] == 503:
+        time.sleep(0.05)
+    assert api(m, tok, "POST", loc + "/me/presence", {"availability": "Away"})[0] == 204
+    st, body = phone.get(href + "&medium=0")
+    assert st == 200, body
+    assert im_texts(json.loads(body)) == [], "delivered twice"
+    assert "stored copy of a message" in m.log()
