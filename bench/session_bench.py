@@ -5,6 +5,7 @@ figures; asserts nothing.
 
     bench/session_bench.py [--sessions 10000] [--devices 10]
                            [--messages 10000] [--threads 16] [--store DIR]
+                           [--restart]
 
 1. Idle sessions: --sessions applications (--devices per user: mobilityd
    allows 10 per user, Kamailio 20 contacts per address of record), each
@@ -21,7 +22,13 @@ figures; asserts nothing.
    calls, so the interpreter adds tens of microseconds, not milliseconds.
    Each answer is acknowledged by the next GET (one message per batch).
    RSS of mobilityd before the messages (after a warm-up of 20) and after
-   all were delivered and acknowledged.
+   all were delivered and acknowledged. --messages 0 leaves this out.
+3. With --restart, between the two: mobilityd is killed (SIGKILL) and
+   started again on the same configuration and store; the time from the
+   kill to every session registered again at the Front End, measured
+   with the Front End's own counters (kamcmd stats: registrar
+   accepted_regs since the kill, and usrloc location-contacts), polled
+   every 50 ms; with the time to /healthz and mobilityd's CPU meanwhile.
 
 Needs a built mobilityd (MOBILITYD, default build/bench/mobilityd or
 build/test/mobilityd) and Kamailio."""
@@ -149,6 +156,67 @@ class Messenger:
             self.drain_udp()
 
 
+def fe_stat(fe, name):
+    """One of the Front End's statistics (kamcmd stats.get_statistics;
+    asked for by name it answers nothing in 5.6, so all of them)."""
+    for line in fe.ctl("stats.get_statistics", "all").splitlines():
+        k, _, v = line.partition(" = ")
+        if k.strip() == name:
+            return int(v)
+    raise RuntimeError("no statistic " + name)
+
+
+def restart(fe, m, sessions, timeout=600):
+    """kill -9, start again, and wait until `sessions` REGISTERs more were
+    accepted by the Front End and its contacts are back to what they
+    were; prints the figures."""
+    contacts0 = fe_stat(fe, "usrloc:location_contacts")
+    regs0 = fe_stat(fe, "registrar:accepted_regs")
+    t0 = time.perf_counter()
+    m.kill()
+    t_killed = time.perf_counter()
+    m.start(timeout=120)
+    t_ready = time.perf_counter()
+    cpu0 = bl.proc_figures(m.proc.pid)["cpu"]
+    fcpu0 = bl.group_cpu(fe.pid)
+    low = contacts0
+    half = None
+    timeline, last = [], 0
+    while True:
+        regs = fe_stat(fe, "registrar:accepted_regs") - regs0
+        contacts = fe_stat(fe, "usrloc:location_contacts")
+        low = min(low, contacts)
+        now = time.perf_counter()
+        if now - last >= 1:
+            timeline.append("%.0fs:%d/%d" % (now - t0, regs, contacts))
+            last = now
+        if half is None and regs >= sessions // 2:
+            half = now
+        if regs >= sessions and contacts >= contacts0:
+            break
+        if now - t0 > timeout:
+            raise RuntimeError("after %d s: %d REGISTERs accepted, %d contacts"
+                               % (timeout, regs, contacts))
+        time.sleep(0.05)
+    cpu = bl.proc_figures(m.proc.pid)["cpu"] - cpu0
+    fcpu = bl.group_cpu(fe.pid) - fcpu0
+    print("restart: SIGKILL -> %d sessions registered again in %.2f s "
+          "(measured by the Front End: registrar accepted_regs +%d, "
+          "usrloc contacts %d -> lowest %d -> %d)"
+          % (sessions, now - t0, regs, contacts0, low, contacts))
+    print("  kill %.3f s, start to /healthz %.2f s, then half registered at "
+          "+%.2f s, all at +%.2f s (%.0f REGISTERs/s after ready)"
+          % (t_killed - t0, t_ready - t_killed, half - t_ready, now - t_ready,
+             sessions / max(now - t_ready, 1e-3)))
+    print("  CPU from ready to all registered: mobilityd %.2f s, Front End "
+          "%.2f s; load average %s" % (cpu, fcpu, bl.loadavg()))
+    print("  seconds since the kill: REGISTERs accepted / contacts: "
+          + " ".join(timeline))
+    warn = [x for x in m.log().splitlines() if " warn" in x or "notice" in x]
+    print("  mobilityd warnings and notices: %d%s" % (
+        len(warn), "".join("\n    " + x for x in warn[:3] + warn[-2:])))
+
+
 def show(what, before, after, per=None):
     print("  %-34s RSS %7d KiB  threads %2d  fds %3d"
           % (what, after["rss"], after["threads"], after["fds"]))
@@ -167,6 +235,9 @@ def main():
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--store", help="store directory (e.g. on tmpfs, to "
                     "take the disk's sync latency out of the figures)")
+    ap.add_argument("--restart", action="store_true",
+                    help="kill -9 and start mobilityd after the idle "
+                    "sessions; time until all are registered again")
     a = ap.parse_args()
     if not 1 <= a.devices <= 10:
         ap.error("--devices: 1 to 10 (mobilityd's applications per user)")
@@ -204,6 +275,14 @@ def main():
                 print("  metric %s %g" % (k, met[k]))
         if errors:
             print("  first error:", errors[0])
+
+        # -- restart --
+        if a.restart:
+            restart(fe, m, n + 1)  # and the warm-up session
+            pid = m.proc.pid
+        if a.messages <= 0:
+            ok = True
+            return
 
         # -- messages --
         ms = Messenger(fe, m, ctx, "msg")

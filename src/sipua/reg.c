@@ -7,6 +7,12 @@
  * together spreads out by itself. Every REGISTER starts without
  * credentials and answers the Front End's 401 with the HA1 (treq.c):
  * a nonce is never reused, so a restarted Front End costs nothing more.
+ *
+ * At most REG_INFLIGHT_MAX REGISTER transactions are in flight at once;
+ * more wait in ua->regwait, in order, and go as answers come. A restart
+ * brings every session back at once: 10,000 REGISTERs written in one
+ * burst overran the TLS connection's writes (libre's SSL_write failed,
+ * the Front End lost the flow and the rest waited for Timer F, 32 s).
  */
 #include <string.h>
 #include "sipua_int.h"
@@ -18,6 +24,7 @@ enum {
 	REFRESH_FLOOR_MS = 1000,
 	REREG_STEP_MS = 20, /* flow lost: one registration every 20 ms */
 	REREG_SPREAD_MAX_MS = 60000, /* ... spread over at most a minute */
+	REG_INFLIGHT_MAX = 64, /* REGISTER transactions in flight at once */
 	UUID_LEN = 36,
 };
 
@@ -32,6 +39,7 @@ struct sipua_reg {
 	struct le he;          /**< in ua->regh, by contact_user      */
 	struct sipua *ua;      /**< borrowed                          */
 	struct wheel_entry we; /**< next refresh or retry             */
+	struct le wle;         /**< in ua->regwait while it waits      */
 	struct sipua_treq *treq;
 	char *user;
 	char *domain;
@@ -48,6 +56,7 @@ struct sipua_reg {
 	uint32_t sent;
 	bool registered;
 	bool min_expires_retried;
+	bool inflight; /**< counted in ua->reg_inflight          */
 	sipua_reg_h *h;
 	void *arg;
 	sipua_req_h *reqh; /**< incoming requests (NULL: none taken) */
@@ -56,6 +65,25 @@ struct sipua_reg {
 
 static int send_register(struct sipua_reg *reg, uint32_t expires,
 			 struct sipua_treq **tp);
+static void timeout_handler(void *arg);
+
+/* Its REGISTER transaction is over (answered, or dropped): the first
+ * one waiting may go, on the next loop turn. */
+static void reg_done(struct sipua_reg *reg)
+{
+	struct sipua *ua = reg->ua;
+	struct sipua_reg *next;
+
+	if (!reg->inflight || !ua)
+		return;
+	reg->inflight = false;
+	--ua->reg_inflight;
+	if (!ua->regwait.head)
+		return;
+	next = ua->regwait.head->data;
+	list_unlink(&next->wle);
+	wheel_start(ua->wheel, &next->we, 0, timeout_handler, next);
+}
 
 static void destructor(void *arg)
 {
@@ -63,8 +91,10 @@ static void destructor(void *arg)
 
 	wheel_cancel(&reg->we);
 	list_unlink(&reg->le);
+	list_unlink(&reg->wle);
 	hash_unlink(&reg->he);
 	reg->treq = mem_deref(reg->treq);
+	reg_done(reg);
 
 	/* RFC 3261 10.2.2: remove this contact only (Expires 0 on the
 	 * Contact); fire and forget, owned by the ua until answered. Sent
@@ -86,8 +116,6 @@ static void status(struct sipua_reg *reg, int err, uint16_t scode,
 	if (reg->h)
 		reg->h(err, scode, expires, reg->arg);
 }
-
-static void timeout_handler(void *arg);
 
 static void retry_later(struct sipua_reg *reg)
 {
@@ -149,6 +177,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 
 	reg->cseq = sipua_treq_cseq(reg->treq) + 1;
 	reg->treq = mem_deref(reg->treq);
+	reg_done(reg);
 
 	if (err) {
 		log_info("sipua: REGISTER %s@%s: %m", reg->user, reg->domain,
@@ -255,10 +284,19 @@ static void timeout_handler(void *arg)
 	struct sipua_reg *reg = arg;
 	int err;
 
-	if (reg->treq)
+	if (reg->treq || list_contains(&reg->ua->regwait, &reg->wle))
 		return;
+	if (reg->ua->reg_inflight >= REG_INFLIGHT_MAX) {
+		/* its turn comes with an answer to one in flight */
+		list_append(&reg->ua->regwait, &reg->wle, reg);
+		return;
+	}
 
 	err = send_register(reg, reg->expires, &reg->treq);
+	if (!err) {
+		reg->inflight = true;
+		++reg->ua->reg_inflight;
+	}
 	if (err) {
 		reg->registered = false;
 		retry_later(reg);
@@ -275,7 +313,9 @@ void sipua_reg_orphan_all(struct sipua *ua)
 
 		wheel_cancel(&reg->we);
 		reg->treq = mem_deref(reg->treq);
+		reg->inflight = false;
 		list_unlink(&reg->le);
+		list_unlink(&reg->wle);
 		hash_unlink(&reg->he);
 		reg->ua = NULL;
 	}

@@ -25,6 +25,8 @@ struct sipua {
 	struct list subl;         /**< struct sipua_sub                    */
 	struct sip_keepalive *ka; /**< keep-alive of the shared flow      */
 	uint64_t rejected;        /**< requests refused by the validator   */
+	struct list regwait;      /**< registrations waiting to send (reg.c) */
+	uint32_t reg_inflight;    /**< REGISTER transactions in flight     */
 };
 
 /*

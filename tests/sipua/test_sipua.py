@@ -466,6 +466,7 @@ class FakeRegistrar(TlsSipServer):
             try:
                 data = s.recv(65536)
             except socket.timeout:
+                self._idle(s)
                 continue
             except (ssl.SSLError, OSError):
                 break
@@ -483,11 +484,17 @@ class FakeRegistrar(TlsSipServer):
                 elif b"\r\n\r\n" in buf:
                     head, _, buf = buf.partition(b"\r\n\r\n")
                     self._log(no, "request")
-                    s.sendall(self._answer(head.decode()))
+                    self._send(s, self._answer(head.decode()))
                 else:
                     break
         self._log(no, "closed")
         s.close()
+
+    def _send(self, s, answer):
+        s.sendall(answer)
+
+    def _idle(self, s):
+        """0.2 s without a byte from the client."""
 
     def _answer(self, head):
         lines = head.split("\r\n")[1:]
@@ -621,4 +628,58 @@ def test_check_answers_the_md5_challenge_of_several(tmp_path):
                            .encode()).hexdigest()
         assert a["response"] == want
     finally:
+        reg.close()
+
+
+class HoldingRegistrar(FakeRegistrar):
+    """A FakeRegistrar that holds its answers while REGISTERs keep coming
+    and answers all it holds after 0.2 s without one: each burst the
+    client sent before waiting for an answer is one entry of .bursts."""
+
+    def __init__(self, certdir):
+        self.bursts, self.held = [], []
+        super().__init__(certdir, pong=True)
+
+    def _send(self, s, answer):
+        self.held.append(answer)
+
+    def _idle(self, s):
+        if self.held:
+            with self.lock:
+                self.bursts.append(len(self.held))
+            s.sendall(b"".join(self.held))
+            self.held = []
+
+
+def test_registers_in_flight_are_bounded(tmp_path):
+    """150 registrations start at once (a restart brings every session
+    back): at most 64 REGISTERs are sent before answers come, the others
+    go as answers arrive, and all are registered."""
+    d = tmp_path / "fe-certs"
+    subprocess.run([str(SRC / "deploy" / "certs.sh"), "leaf", str(d), "fe",
+                    "fe.example.test"], check=True, capture_output=True)
+    reg = HoldingRegistrar(d)
+    out = open(tmp_path / "probe.out", "w")
+    proc = subprocess.Popen(
+        [str(PROBE), f"127.0.0.1:{reg.port}", str(d / "ca.pem"),
+         "fe.example.test", "kim", "example.test", "0" * 32, "register",
+         str(uuid.uuid4()), "600", "150"],
+        stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while sum(reg.bursts) < 150:
+            assert time.monotonic() < deadline, reg.bursts
+            time.sleep(0.1)
+        assert max(reg.bursts) <= 64 and reg.bursts[0] == 64, reg.bursts
+        deadline = time.monotonic() + 5
+        while (tmp_path / "probe.out").read_text().count("registered") < 150:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        out.close()
         reg.close()
