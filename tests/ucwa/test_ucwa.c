@@ -1,0 +1,97 @@
+/**
+ * @file test_ucwa.c  Unit tests of the mobility API's parsers: the since
+ * parameter of conversationLogs (hist.c) and the Date of a SIP request
+ * (conv.c: how the Front End's stored copy of a message is recognised)
+ *
+ * The files are included to reach their static helpers; the rest of the
+ * component comes from its library.
+ */
+#include "../../src/ucwa/hist.c"
+#include "../../src/ucwa/conv.c"
+#include "check.h"
+
+static bool since_of(const char *query, uint64_t *ms)
+{
+	struct pl q;
+
+	pl_set_str(&q, query);
+	return since_param(&q, ms);
+}
+
+static void test_since(void)
+{
+	const uint64_t t = 1795482960000ull; /* 2026-11-24T01:16:00Z */
+	uint64_t ms = 1;
+
+	CHECK(since_of("", &ms) && ms == 0);
+	CHECK(since_of("x=1&y", &ms) && ms == 0);
+	CHECK(since_of("since=1795482960000", &ms) && ms == t);
+	CHECK(since_of("a=b&since=0", &ms) && ms == 0);
+	CHECK(since_of("since=2026-11-24T01:16:00Z", &ms) && ms == t);
+	CHECK(since_of("since=2026-11-24T01%3A16%3A00Z", &ms) && ms == t);
+	CHECK(since_of("since=2026-11-24t01:16:00.5z", &ms) && ms == t + 500);
+	CHECK(since_of("since=2026-11-24T01:16:00.123456Z", &ms) &&
+	      ms == t + 123);
+	CHECK(since_of("since=2026-11-24T03:16:00%2B02:00", &ms) && ms == t);
+	/* a '+' left unencoded decodes as a space */
+	CHECK(since_of("since=2026-11-24T03:16:00+02:00", &ms) && ms == t);
+	CHECK(since_of("since=2026-11-23T23:46:00-01:30", &ms) && ms == t);
+
+	CHECK(!since_of("since=", &ms));
+	CHECK(!since_of("since=yesterday", &ms));
+	CHECK(!since_of("since=2026-11-24T01:16:00", &ms)); /* no zone */
+	CHECK(!since_of("since=2026-13-24T01:16:00Z", &ms));
+	CHECK(!since_of("since=2026-11-24T24:16:00Z", &ms));
+	CHECK(!since_of("since=2026-11-24T01:16:00Zjunk", &ms));
+	CHECK(!since_of("since=1969-12-31T23:59:59Z", &ms));
+	CHECK(!since_of("since=2026-11-24 01:16:00Z", &ms));
+	CHECK(!since_of("since=99999999999999999999", &ms));
+	CHECK(!since_of("since=%zz", &ms));
+}
+
+static bool date_of(const char *s, uint64_t *secs)
+{
+	struct pl v;
+
+	pl_set_str(&v, s);
+	return sip_date(&v, secs);
+}
+
+static void test_sip_date(void)
+{
+	uint64_t s = 0;
+
+	CHECK(date_of("Tue, 24 Nov 2026 01:26:00 GMT", &s) &&
+	      s == 1795483560ull);
+	CHECK(date_of("Sat, 1 Jan 2000 00:00:00 GMT", &s) && s == 946684800ull);
+	CHECK(!date_of("Tue, 24 Nox 2026 01:26:00 GMT", &s));
+	CHECK(!date_of("Tue, 24 Nov 2026 01:26:00", &s));
+	CHECK(!date_of("Tue, 24 Nov 26 01:26:00 GMT", &s));
+	CHECK(!date_of("Tue, 24 Nov 2026 25:26:00 GMT", &s));
+	CHECK(!date_of("", &s));
+}
+
+static void test_text_and_hash(void)
+{
+	char in[UCWA_HIST_TEXT_MAX + 8], out[UCWA_HIST_TEXT_MAX + 1];
+
+	/* a two-byte character across the limit is left out whole */
+	memset(in, 'a', UCWA_HIST_TEXT_MAX - 1);
+	memcpy(in + UCWA_HIST_TEXT_MAX - 1, "\xc3\xa9zz", 5);
+	keep_text(out, in, strlen(in));
+	CHECK(strlen(out) == UCWA_HIST_TEXT_MAX - 1);
+	keep_text(out, "short", 5);
+	CHECK_STR(out, "short");
+
+	/* sender and text stay apart in the hash */
+	CHECK(msg_hash("sip:a@x", "bc") != msg_hash("sip:a@xb", "c"));
+	CHECK(msg_hash("sip:a@x", "bc") == msg_hash("sip:a@x", "bc"));
+}
+
+int main(void)
+{
+	test_since();
+	test_sip_date();
+	test_text_and_hash();
+	return check_done("test_ucwa");
+}
