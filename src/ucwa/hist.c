@@ -243,6 +243,9 @@ void ucwa_hist_message(struct conv *c, bool incoming, const char *text,
 	h->last = time_ms;
 	h->last_in = incoming;
 	keep_text(h->text, text, len);
+	/* the list stays in the order of last activity */
+	list_unlink(&h->le);
+	list_append(&c->app->hist, &h->le, h);
 	write_entry(c->app, h);
 }
 
@@ -534,7 +537,7 @@ void ucwa_hist_get(struct app *app, struct web_req *req)
 	err = repr_alloc(&r, "conversationLogs", href);
 	if (!err && since)
 		err = repr_prop_date(r, "since", since);
-	/* the newest first, as a phone lists them */
+	/* the most recently active first, as a phone lists them */
 	for (le = app->hist.tail; le && !err; le = le->prev) {
 		const struct hentry *h = le->data;
 

@@ -148,6 +148,13 @@ def test_history_and_missed_items(m, fe, bob, fmt):
     st, _, _ = api(m, tok, "POST", loc + "/communication/conversationLogs", {})
     assert st == 405
 
+    # the most recently active first: bob writes again
+    send(bob, "hist again")
+    _, convs, missed = history(m, tok, loc)
+    assert [c["_links"].get("from", c["_links"].get("to"))["href"]
+            for c in convs] == ["sip:bob@example.test", "sip:carol@example.test"]
+    assert [x["previewMessage"] for x in missed] == ["hist again"]
+
 
 def test_history_survives_kill_and_conversation_goes_on(m, fe, bob):
     """kill -9 with a message of an accepted conversation not yet

@@ -114,7 +114,9 @@ def test_kill_loop(m, fe):
     for t in threads:
         t.start()
 
-    rng = random.Random()
+    # varying moments each run; the seed is printed to replay one
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
     kills = []
     try:
         # killed at varying moments while bob writes, down for varying
@@ -144,9 +146,9 @@ def test_kill_loop(m, fe):
         sender.agent.close()
 
     seen = reader.seen
-    print("kills after message #%s; 200: %d, 202 (msilo): %d, other: %s; "
-          "seen %d, resyncs %d" % (kills, len(ok), len(stored), other, len(seen),
-                                   reader.resyncs))
+    print("seed %d: kills after message #%s; 200: %d, 202 (msilo): %d, "
+          "other: %s; seen %d, resyncs %d" % (seed, kills, len(ok), len(stored),
+                                              other, len(seen), reader.resyncs))
     assert not reader.errors, reader.errors
     assert len(seen) == len(set(seen)), "delivered twice: %s" % sorted(
         i for i in set(seen) if seen.count(i) > 1)
