@@ -54,6 +54,7 @@ struct sipua_reg {
 	uint32_t expires; /**< requested                         */
 	uint32_t failc;   /**< consecutive failures              */
 	uint32_t sent;
+	uint32_t soon_ms; /**< first refresh no later than this      */
 	bool registered;
 	bool min_expires_retried;
 	bool inflight; /**< counted in ua->reg_inflight          */
@@ -205,6 +206,9 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 		sipua_flow_keepalive(reg->ua, msg);
 		/* at least a second apart, whatever the registrar grants */
 		delay = sipua_refresh_ms(exp);
+		if (reg->soon_ms && delay > reg->soon_ms)
+			delay = reg->soon_ms;
+		reg->soon_ms = 0;
 		wheel_start(reg->ua->wheel, &reg->we,
 			    delay < REFRESH_FLOOR_MS ? REFRESH_FLOOR_MS : delay,
 			    timeout_handler, reg);
@@ -401,6 +405,7 @@ int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
 	reg->arg = arg;
 	reg->cseq = 1 + rand_u32() % 1000;
 	reg->expires = p->expires ? p->expires : DEFAULT_EXPIRES_S;
+	reg->soon_ms = p->first_refresh_ms;
 	if (reg->expires < MIN_EXPIRES_S)
 		reg->expires = MIN_EXPIRES_S;
 	if (reg->expires > MAX_EXPIRES_S)

@@ -229,6 +229,13 @@ struct sipua_reg_param {
 	 * application id): a request the Front End routes to us carries
 	 * it in its Request-URI. NULL: the user. */
 	const char *contact_user;
+	/** the first refresh after the first 2xx no later than this (ms;
+	 * 0: at 50-90% of the granted time as always). A session brought
+	 * back after a crash registers once more soon after: the Front End
+	 * may have stored a message for it after the first REGISTER (its
+	 * transaction toward the dead process ended later) and hands stored
+	 * messages over only on a REGISTER. */
+	uint32_t first_refresh_ms;
 };
 
 /**

@@ -405,8 +405,9 @@ static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
 		committed(err, app);
 }
 
-/* REGISTER the device with the HA1 kept at sign-in. */
-static int start_register(struct app *app)
+/* REGISTER the device with the HA1 kept at sign-in (restored: after a
+ * restart, with a second REGISTER soon). */
+static int start_register(struct app *app, bool restored)
 {
 	struct sipua_reg_param p;
 	char user[AUTH_USER_MAX + 1];
@@ -422,6 +423,8 @@ static int start_register(struct app *app)
 	p.instance = app->instance;
 	/* requests the Front End routes to this contact name the session */
 	p.contact_user = app->id;
+	if (restored)
+		p.first_refresh_ms = UCWA_RESTORED_REREGISTER_MS;
 	err = sipua_reg_alloc(&app->reg, app->u->ua, &p, reg_handler, app);
 	if (!err)
 		sipua_reg_set_request_handler(app->reg, ucwa_incoming, app);
@@ -461,7 +464,7 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 	/* restored: its stored events first, so that a MESSAGE arriving
 	 * once registered gets a sequence of its own */
 	err = app->loading ? ucwa_hist_restore(app, hist_restored)
-			   : start_register(app);
+			   : start_register(app, false);
 	if (err)
 		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
 			     "the registration could not be started");
@@ -663,7 +666,7 @@ static void restored(struct app *app)
 		app->evseq = app->ev_mark;
 	err = evchan_restore(app->ev, app->ev_batch, app->ev_mark);
 	if (!err)
-		err = start_register(app);
+		err = start_register(app, true);
 	if (err) {
 		log_warn("ucwa: application %s not restored: %m", app->id, err);
 		ucwa_app_close(app);

@@ -25,39 +25,11 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "api.h"
 #include "repr.h"
 #include "store.h"
 #include "ucwa.h"
 #include "ucwa_int.h"
-
-enum hkind {
-	H_CONV,
-	H_MISSED,
-	H_UNCERTAIN, /* a message whose 200 may be lost: not shown */
-};
-
-/* One entry, as kept in memory and in its record. */
-struct hentry {
-	struct le le; /* in app->hist, oldest first */
-	enum hkind kind;
-	uint64_t serial;   /* its key: c<serial>, m<serial>           */
-	uint64_t first;    /* conversation: began; missed: when       */
-	uint64_t last;     /* last message (or first)                 */
-	uint64_t seq;      /* missed message: its event; 0 otherwise  */
-	uint64_t lastseq;  /* conversation: last incoming event counted */
-	uint64_t firstseq; /* conversation: the event that began it    */
-	uint64_t hash;     /* uncertain: of its sender and text        */
-	unsigned n;        /* conversation number (conversations/<n>)  */
-	unsigned count;    /* messages                                 */
-	bool incoming;     /* who began it / direction of last message */
-	bool last_in;
-	bool accepted, ended;
-	char type[16]; /* missed: "message", "call"      */
-	char peer[UCWA_URI_MAX + 1];
-	char subject[4 * UCWA_FIELD_MAX + 1];
-	char text[UCWA_HIST_TEXT_MAX + 1];
-};
+#include "hist_int.h"
 
 static uint64_t now_ms(void)
 {
@@ -173,6 +145,13 @@ static void prune(struct app *app, enum hkind kind)
 			return;
 		drop(app, oldest);
 	}
+}
+
+void hist_prune(struct app *app)
+{
+	prune(app, H_CONV);
+	prune(app, H_MISSED);
+	prune(app, H_UNCERTAIN);
 }
 
 static struct hentry *entry_new(struct app *app, enum hkind kind)
@@ -359,203 +338,6 @@ void ucwa_hist_close(struct app *app)
 }
 
 /*
- * GET .../communication/conversationLogs[?since=<ms>|<ISO 8601>]
- */
-
-/* n decimal digits at p; -1 if one is not a digit */
-static int digits(const char *p, size_t n)
-{
-	int v = 0;
-
-	while (n--) {
-		if (*p < '0' || *p > '9')
-			return -1;
-		v = v * 10 + (*p++ - '0');
-	}
-	return v;
-}
-
-/* 2026-11-24T01:16:00[.123...](Z|+01:00|-01:00) -> ms since the epoch */
-static bool iso_ms(const char *p, size_t n, uint64_t *ms)
-{
-	struct tm tm;
-	int64_t t, off = 0;
-	unsigned frac = 0, scale = 1000;
-	size_t i = 19;
-
-	if (n < 20 || p[4] != '-' || p[7] != '-' ||
-	    (p[10] != 'T' && p[10] != 't') || p[13] != ':' || p[16] != ':')
-		return false;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = digits(p, 4) - 1900;
-	tm.tm_mon = digits(p + 5, 2) - 1;
-	tm.tm_mday = digits(p + 8, 2);
-	tm.tm_hour = digits(p + 11, 2);
-	tm.tm_min = digits(p + 14, 2);
-	tm.tm_sec = digits(p + 17, 2);
-	if (tm.tm_year < 70 || tm.tm_mon < 0 || tm.tm_mon > 11 ||
-	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 ||
-	    tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 ||
-	    tm.tm_sec < 0 || tm.tm_sec > 60)
-		return false;
-	if (p[i] == '.') {
-		/* fractions of a second: milliseconds kept */
-		for (++i; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-			if (scale > 1) {
-				scale /= 10;
-				frac += (unsigned)(p[i] - '0') * scale;
-			}
-		}
-	}
-	if (i + 1 == n && (p[i] == 'Z' || p[i] == 'z')) {
-		off = 0;
-	} else if (i + 6 == n && (p[i] == '+' || p[i] == '-' || p[i] == ' ') &&
-		   p[i + 3] == ':' && digits(p + i + 1, 2) >= 0 &&
-		   digits(p + i + 4, 2) >= 0) {
-		off = (digits(p + i + 1, 2) * 60 + digits(p + i + 4, 2)) * 60;
-		if (p[i] == '-')
-			off = -off;
-	} else {
-		return false;
-	}
-	t = (int64_t)timegm(&tm) - off;
-	if (t < 0)
-		return false;
-	*ms = (uint64_t)t * 1000 + frac;
-	return true;
-}
-
-static bool since_param(const struct pl *query, uint64_t *since)
-{
-	struct pl q = *query, item;
-
-	*since = 0;
-	while (text_next(&q, '&', &item)) {
-		struct pl name, val = item;
-		char buf[64];
-		size_t n;
-
-		if (!text_next(&val, '=', &name) ||
-		    pl_strcasecmp(&name, "since"))
-			continue;
-		/* percent-encoded ':' and '+' of an ISO 8601 time; a '+'
-		 * left as is decodes as a space and is taken as '+' */
-		if (text_pct_decode(buf, sizeof(buf), &val, &n))
-			return false;
-		pl_set_str(&val, buf);
-		val.l = n;
-		if (n && n < 17 && strspn(buf, "0123456789") == n) {
-			*since = pl_u64(&val);
-			return true;
-		}
-		return iso_ms(buf, n, since);
-	}
-	return true;
-}
-
-static struct repr *conv_log(const struct app *app, const struct hentry *h)
-{
-	struct repr *r = NULL;
-	struct le *le;
-	int err;
-
-	err = repr_alloc(&r, "conversationLog", NULL);
-	if (err)
-		return NULL;
-	err |= repr_prop_str(r, "direction",
-			     h->incoming ? "Incoming" : "Outgoing");
-	err |= repr_prop_str(r, "modalities", "Messaging");
-	if (h->subject[0])
-		err |= repr_prop_str(r, "subject", h->subject);
-	err |= repr_prop_date(r, "creationTime", h->first);
-	err |= repr_prop_date(r, "lastMessageTime", h->last);
-	err |= repr_prop_int(r, "messageCount", h->count);
-	if (h->count) {
-		err |= repr_prop_str(r, "previewMessage", h->text);
-		err |= repr_prop_str(r, "previewDirection",
-				     h->last_in ? "Incoming" : "Outgoing");
-	}
-	err |=
-	    repr_prop_str(r, "state", h->ended ? "Disconnected" : "Connected");
-	err |= repr_link(r, h->incoming ? "from" : "to", h->peer);
-	/* the conversation itself while this service still holds it */
-	for (le = app->convs.head; le; le = le->next) {
-		const struct conv *c = le->data;
-		if (c->hid == h->serial) {
-			err |= repr_link(r, "conversation", c->href);
-			break;
-		}
-	}
-	if (err)
-		r = mem_deref(r);
-	return r;
-}
-
-static struct repr *missed_item(const struct hentry *h)
-{
-	struct repr *r = NULL;
-	char type[16];
-	int err;
-
-	err = repr_alloc(&r, "missedItem", NULL);
-	if (err)
-		return NULL;
-	/* "message" -> "Message": UCWA's style of enumerated values */
-	(void)re_snprintf(type, sizeof(type), "%s", h->type);
-	if (type[0] >= 'a' && type[0] <= 'z')
-		type[0] = (char)(type[0] - 'a' + 'A');
-	err |= repr_prop_str(r, "type", type);
-	err |= repr_prop_date(r, "time", h->first);
-	if (h->text[0])
-		err |= repr_prop_str(r, "previewMessage", h->text);
-	err |= repr_link(r, "from", h->peer);
-	if (err)
-		r = mem_deref(r);
-	return r;
-}
-
-void ucwa_hist_get(struct app *app, struct web_req *req)
-{
-	struct repr *r = NULL, *e;
-	char href[128 + UCWA_ID_LEN];
-	uint64_t since;
-	struct le *le;
-	int err;
-
-	if (!since_param(web_req_query(req), &since)) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
-				"ParameterValidationFailure",
-				"since must be milliseconds since 1970 or an "
-				"ISO 8601 time such as 2026-11-24T01:16:00Z");
-		return;
-	}
-	prune(app, H_CONV);
-	prune(app, H_MISSED);
-
-	(void)re_snprintf(href, sizeof(href),
-			  "%s/communication/conversationLogs", app->href);
-	err = repr_alloc(&r, "conversationLogs", href);
-	if (!err && since)
-		err = repr_prop_date(r, "since", since);
-	/* the most recently active first, as a phone lists them */
-	for (le = app->hist.tail; le && !err; le = le->prev) {
-		const struct hentry *h = le->data;
-
-		if (h->last < since || h->kind == H_UNCERTAIN)
-			continue;
-		e = h->kind == H_CONV ? conv_log(app, h) : missed_item(h);
-		err = e ? repr_embed(r, e) : ENOMEM;
-		mem_deref(e);
-	}
-	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the history");
-	else
-		api_reply(req, 200, "OK", r, NULL);
-	mem_deref(r);
-}
-
-/*
  * Restart
  */
 
@@ -660,9 +442,7 @@ static void hist_listed(int err, void *arg)
 	if (err)
 		log_warn("ucwa: history of %s not read: %m", app->id, err);
 
-	prune(app, H_CONV);
-	prune(app, H_MISSED);
-	prune(app, H_UNCERTAIN);
+	hist_prune(app);
 	/* the conversations still open come back with their numbers; new
 	 * ones are numbered after every number the history holds */
 	for (le = app->hist.head; le; le = le->next) {

@@ -55,6 +55,11 @@ enum {
 	/* a 200 later than this after the MESSAGE came may be too late for
 	 * the Front End's transaction (Kamailio's fr_timer: 10 s here) */
 	UCWA_ANSWER_LATE_MS = 5000,
+	/* a session brought back after a crash registers once more this
+	 * long after: past SIP's Timer F (32 s), every transaction the
+	 * Front End had toward the dead process has ended, and the messages
+	 * it stored from them are handed over on that REGISTER */
+	UCWA_RESTORED_REREGISTER_MS = 40000,
 };
 
 /** History entries older than this are dropped: 30 days. */

@@ -178,7 +178,7 @@ def test_history_survives_kill_and_conversation_goes_on(m, fe, bob):
     assert len(convs) == 1 and len(missed) == 1
 
     m.kill()
-    m.start()
+    m.start(timeout=30)
     deadline = time.time() + 10
     while api(m, tok, "GET", loc)[0] == 503 and time.time() < deadline:
         time.sleep(0.05)

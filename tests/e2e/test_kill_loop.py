@@ -19,6 +19,7 @@ What must hold:
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -95,18 +96,24 @@ class Reader:
             self.errors.append(e)
 
 
+def sign_in(m, epid):
+    """alice's app, available: (token, its location, a Phone for it)."""
+    tok = token(m, "alice")
+    st, h, body = create(m, tok, epid)
+    assert st == 201, body
+    loc = h["location"]
+    assert api(m, tok, "POST", loc + "/me/makeMeAvailable", {})[0] == 204
+    return tok, loc, Phone(m, tok, json.loads(body))
+
+
 @pytest.fixture()
 def m(own_mob):
     return own_mob
 
 
 def test_kill_loop(m, fe):
-    tok = token(m, "alice")
-    st, h, body = create(m, tok, "kill-loop")
-    assert st == 201, body
-    assert api(m, tok, "POST", h["location"] + "/me/makeMeAvailable", {})[0] == 204
-    app = json.loads(body)
-    phone = Phone(m, tok, app)
+    tok, loc, phone = sign_in(m, "kill-loop")
+    app = phone.app
     reader = Reader(phone, app["_links"]["events"]["href"])
     sender = Sender(fe)
     threads = [threading.Thread(target=reader.run, daemon=True),
@@ -126,7 +133,7 @@ def test_kill_loop(m, fe):
             kills.append(len(sender.status))
             m.kill()
             time.sleep(rng.uniform(0, 1.5))
-            m.start()
+            m.start(timeout=30)
         assert sender.done.wait(300), "bob is still sending"
         assert not sender.errors, sender.errors
 
@@ -191,12 +198,7 @@ def test_late_answer_not_delivered_twice(m, fe):
     at its REGISTER msilo hands its copy over: the gateway answers 200 and
     the app does not get the message again (what it knows of such late
     answers is kept in the store)."""
-    tok = token(m, "alice")
-    st, h, body = create(m, tok, "late-answer")
-    assert st == 201, body
-    loc = h["location"]
-    assert api(m, tok, "POST", loc + "/me/makeMeAvailable", {})[0] == 204
-    phone = Phone(m, tok, json.loads(body))
+    tok, loc, phone = sign_in(m, "late-answer")
     href = phone.app["_links"]["events"]["href"]
 
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK,
@@ -213,7 +215,7 @@ def test_late_answer_not_delivered_twice(m, fe):
         holder.wait(30)
 
     seen = []
-    deadline = time.time() + 20
+    deadline = time.time() + 40
     while "late one" not in seen:
         assert time.time() < deadline, seen
         st, body = phone.get(href)
@@ -236,8 +238,8 @@ def test_late_answer_not_delivered_twice(m, fe):
 
     assert stored()
     m.kill()
-    m.start()
-    deadline = time.time() + 15
+    m.start(timeout=30)
+    deadline = time.time() + 30
     while stored():
         assert time.time() < deadline, fe.log_text()[-3000:]
         time.sleep(0.2)
@@ -250,3 +252,48 @@ def test_late_answer_not_delivered_twice(m, fe):
     assert st == 200, body
     assert im_texts(json.loads(body)) == [], "delivered twice"
     assert "stored copy of a message" in m.log()
+
+
+def test_stored_after_the_restart_comes_with_the_second_register(m, fe):
+    """A MESSAGE reaches the gateway, which is stopped and then killed
+    before it answers; it starts again and registers at once, while the
+    Front End's transaction toward the dead process still waits for its
+    timer (10 s): the Front End stores the message (bob gets 202) after
+    that REGISTER, and hands stored messages over only on a REGISTER. The
+    restored session registers once more 40 s after the restart
+    (UCWA_RESTORED_REREGISTER_MS), which brings it: the app gets it once,
+    without waiting for the registration's refresh (minutes)."""
+    tok, loc, phone = sign_in(m, "stored-after")
+    href = phone.app["_links"]["events"]["href"]
+
+    sender = fe.sip_agent("bob", "bob-secret")
+    status = []
+    t = threading.Thread(target=lambda: status.append(sender.request(
+        "MESSAGE", to_user="alice", body="in between", timeout=25)[-1].status))
+    try:
+        m.proc.send_signal(signal.SIGSTOP)
+        t.start()
+        time.sleep(1)
+        m.kill()
+        m.start(timeout=30)
+        t0 = time.time()
+        t.join(30)
+        assert status == [202], status
+    finally:
+        sender.close()
+
+    seen = []
+    while "in between" not in seen:
+        assert time.time() < t0 + 60, seen
+        got = phone.try_get(href, timeout=10)
+        if got is None or got[0] == 503:
+            time.sleep(0.1)
+            continue
+        st, body = got
+        assert st == 200, body
+        batch = json.loads(body)
+        seen += im_texts(batch)
+        href = batch["_links"]["next"]["href"]
+    took = time.time() - t0
+    assert seen == ["in between"]
+    assert 30 < took < 55, took

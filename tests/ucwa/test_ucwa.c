@@ -1,12 +1,14 @@
 /**
  * @file test_ucwa.c  Unit tests of the mobility API's parsers: the since
- * parameter of conversationLogs (hist.c) and the Date of a SIP request
+ * parameter of conversationLogs (hist_get.c), the text and hash the
+ * history keeps (hist.c) and the Date of a SIP request
  * (conv.c: how the Front End's stored copy of a message is recognised)
  *
  * The files are included to reach their static helpers; the rest of the
  * component comes from its library.
  */
 #include "../../src/ucwa/hist.c"
+#include "../../src/ucwa/hist_get.c"
 #include "../../src/ucwa/conv.c"
 #include "check.h"
 
