@@ -112,6 +112,10 @@ struct conf {
 	uint16_t internal_web_port; /**< https port in internal links (443) */
 	uint16_t external_web_port; /**< https port in external links (443) */
 	int log_level;              /**< enum log_level                       */
+	/* mobility session lifetimes after the client's last contact
+	 * (Lync SessionExpirationInterval, SessionShortExpirationInterval) */
+	uint32_t session_expiration_ms;       /**< with push (259200 s)  */
+	uint32_t session_short_expiration_ms; /**< without (3600 s)      */
 
 	/* [http] */
 	struct list http_listen;  /**< struct conf_listen: plain http       */

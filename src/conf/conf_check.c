@@ -221,6 +221,22 @@ static void check_limits(struct conf_ctx *ctx)
 		    "second",
 		    lim->max_conns_per_addr, lim->max_connections);
 	}
+	/* a session that can be woken must not end before one that
+	 * cannot: the short lifetime is for clients always connected */
+	if (ctx->conf->session_short_expiration_ms >
+	    ctx->conf->session_expiration_ms) {
+		conf_problem(
+		    ctx,
+		    max_line(
+			conf_key_line(ctx, SECT_SERVICE,
+				      "session_short_expiration"),
+			conf_key_line(ctx, SECT_SERVICE, "session_expiration")),
+		    "session_short_expiration (%u s) is longer than "
+		    "session_expiration (%u s), the lifetime of sessions "
+		    "with push; lower the first or raise the second",
+		    ctx->conf->session_short_expiration_ms / 1000,
+		    ctx->conf->session_expiration_ms / 1000);
+	}
 }
 
 /* A listening address with where it came from. */

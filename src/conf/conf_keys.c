@@ -628,6 +628,12 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_SERVICE, "internal_web_port", set_port, internal_web_port)},
     {KEY(SECT_SERVICE, "external_web_port", set_port, external_web_port)},
     {KEY(SECT_SERVICE, "log_level", set_level, log_level)},
+    /* at most 30 days: kept in milliseconds in 32 bits */
+    {KEY(SECT_SERVICE, "session_expiration", set_uint, session_expiration_ms),
+     RANGE(1, 2592000, 1000)},
+    {KEY(SECT_SERVICE, "session_short_expiration", set_uint,
+	 session_short_expiration_ms),
+     RANGE(1, 2592000, 1000)},
 
     {KEY(SECT_HTTP, "listen", set_listen, http_listen), .repeat = true},
     {KEY(SECT_HTTP, "listen_tls", set_listen, https_listen), .repeat = true},
@@ -750,6 +756,8 @@ void conf_defaults(struct conf *conf)
 	conf->internal_web_port = 443;
 	conf->external_web_port = 443;
 	conf->log_level = LOG_INFO;
+	conf->session_expiration_ms = 259200u * 1000;
+	conf->session_short_expiration_ms = 3600u * 1000;
 
 	lim->max_request_line = 8192;
 	lim->max_header_bytes = 16384;

@@ -569,6 +569,8 @@ static void test_defaults(void)
 	CHECK(sa_port(&c->admin_addr) == 9090);
 	CHECK_STR(c->store_path, "/var/lib/mobilityd");
 	CHECK(c->store_map_size_mb == 1024);
+	CHECK(c->session_expiration_ms == 259200u * 1000);
+	CHECK(c->session_short_expiration_ms == 3600u * 1000);
 
 	/* [sip] certificate falls back to the [http] one */
 	CHECK(list_count(&c->sip_certs) == 1);
@@ -912,6 +914,44 @@ static void test_push(void)
 	result_reset(&r);
 }
 
+/* [service] session lifetimes: seconds, small ones allowed (tests). */
+static void test_lifetimes(void)
+{
+	struct result r = {0};
+
+	build(&r, NULL,
+	      "[service]\nsession_expiration = 20\n"
+	      "session_short_expiration = 3");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK(r.conf->session_expiration_ms == 20000);
+		CHECK(r.conf->session_short_expiration_ms == 3000);
+	}
+
+	/* equal is fine: every session lives as long */
+	build(&r, NULL,
+	      "[service]\nsession_expiration = 2592000\n"
+	      "session_short_expiration = 2592000");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK(r.conf->session_short_expiration_ms == 2592000000u);
+
+	build(&r, NULL,
+	      "[service]\nsession_expiration = 60\n"
+	      "session_short_expiration = 61");
+	EXPECT1(&r, line_of(r.text, "session_short_expiration"),
+		"session_short_expiration (61 s) is longer than "
+		"session_expiration (60 s)",
+		"lower the first or raise the second");
+
+	/* the default long lifetime (72 h) against a longer short one */
+	build(&r, NULL, "[service]\nsession_short_expiration = 300000");
+	EXPECT1(&r, line_of(r.text, "session_short_expiration"),
+		"session_expiration (259200 s)");
+
+	result_reset(&r);
+}
+
 static void test_bad_values(void)
 {
 	static const struct bad v[] = {
@@ -940,6 +980,11 @@ static void test_bad_values(void)
 	     {"max_headers", "not a number", "from 8 to 1024"}},
 	    {"[http]\nmax_headers = 7", {"out of range", "8 to 1024"}},
 	    {"[store]\nmap_size_mb = 0", {"map_size_mb", "1 to 1048576"}},
+	    {"[service]\nsession_expiration = 0",
+	     {"session_expiration", "seconds from 1 to 2592000"}},
+	    {"[service]\nsession_expiration = 2592001", {"out of range"}},
+	    {"[service]\nsession_short_expiration = 1h",
+	     {"session_short_expiration", "not a number"}},
 	    {"[store]\nmap_size_mb = 1048577", {"out of range"}},
 	    {"[http]\nmax_headers = 1025", {"out of range"}},
 	    {"[http]\nmax_headers = -1", {"not a number"}},
@@ -1568,6 +1613,7 @@ int main(void)
 	test_duplicates();
 	test_bad_values();
 	test_store();
+	test_lifetimes();
 	test_missing();
 	test_sip_port();
 	test_cross();
