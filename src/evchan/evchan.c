@@ -38,6 +38,7 @@ struct evchan {
 	struct web_req *sreq; /* its request, until saved (reference)    */
 	struct web_req *held; /* a newer P-GET waiting for the save      */
 	bool restored;        /* evchan_restore() ran; no P-GET since    */
+	uint64_t unparked_ms; /* tmr_jiffies() a P-GET last ended, or 0  */
 };
 
 static void pev_destructor(void *arg)
@@ -58,6 +59,8 @@ static void pev_destructor(void *arg)
 
 static void release_pget(struct evchan *ch)
 {
+	if (ch->pget)
+		ch->unparked_ms = tmr_jiffies();
 	wheel_cancel(&ch->tmo);
 	wheel_cancel(&ch->agg);
 	if (ch->pget) {
@@ -272,6 +275,7 @@ static void issue_batch(struct evchan *ch)
 	uint64_t mark;
 
 	ch->pget = NULL;
+	ch->unparked_ms = tmr_jiffies();
 	wheel_cancel(&ch->tmo);
 	wheel_cancel(&ch->agg);
 	web_req_set_cancel(req, NULL, NULL);
@@ -612,4 +616,14 @@ size_t evchan_unacked(const struct evchan *ch)
 bool evchan_parked(const struct evchan *ch)
 {
 	return ch && ch->pget;
+}
+
+uint64_t evchan_last_parked(const struct evchan *ch)
+{
+	if (!ch)
+		return 0;
+	/* a request waiting for a save or held meanwhile is still with us */
+	if (ch->pget || ch->sreq || ch->held)
+		return tmr_jiffies();
+	return ch->unparked_ms;
 }

@@ -127,4 +127,13 @@ size_t evchan_unacked(const struct evchan *ch);
 /** True while a request is parked. */
 bool evchan_parked(const struct evchan *ch);
 
+/**
+ * When the app last had a request for events with us (tmr_jiffies()
+ * milliseconds): now while one is parked or waiting, else when the last
+ * one ended (answered, timed out, replaced, or the client left); 0 if
+ * there never was one. A parked request is contact with the client for
+ * as long as it lasts (the session lifetime counts from its end).
+ */
+uint64_t evchan_last_parked(const struct evchan *ch);
+
 #endif

@@ -242,6 +242,17 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* evchan_last_parked() sampled on the loop: its clock and the value. */
+static uint64_t lp_now[3], lp_val[3];
+static unsigned lp_n;
+
+static void sample_last_parked(void)
+{
+	lp_now[lp_n] = tmr_jiffies();
+	lp_val[lp_n] = evchan_last_parked(ch);
+	++lp_n;
+}
+
 /* Results checked on the main thread after the run. */
 static char r[16][8192];
 static int st[16];
@@ -308,8 +319,12 @@ static void scenario(void)
 	 * there for its next P-GET, which may come from a new connection */
 	client_send(&c, "GET /a/1/events?ack=6 HTTP/1.1\r\nHost: t\r\n\r\n");
 	usleep(100 * 1000);
+	ask_fn(sample_last_parked); /* parked: contact now */
 	client_close(&c);
 	usleep(100 * 1000);
+	ask_fn(sample_last_parked); /* when it ended */
+	usleep(100 * 1000);
+	ask_fn(sample_last_parked); /* ... and it stays so */
 	ask(HIGH_INV);
 	client_connect(&c, port, false, NULL);
 	st[9] =
@@ -436,6 +451,11 @@ int main(void)
 	CHECK(st[8] == 200 && strstr(r[8], "\"sender\":[]"));
 	CHECK(strstr(r[8], "ack=6\"}"));
 	/* 9 */
+	/* the session's last contact: now while parked, then the end */
+	CHECK(lp_n == 3);
+	CHECK(lp_val[0] == lp_now[0]);
+	CHECK(lp_val[1] >= lp_now[0] && lp_val[1] < lp_now[1]);
+	CHECK(lp_val[2] == lp_val[1] && lp_now[2] - lp_val[2] >= 100);
 	CHECK(st[9] == 200 &&
 	      strstr(r[9], "<events href=\"/a/1/events?ack=6\""));
 	CHECK(strstr(r[9], "<started rel=\"messagingInvitation\""));
