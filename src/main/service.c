@@ -258,8 +258,11 @@ int service_alloc(struct service **svcp, struct conf *conf)
 
 	err = ucwa_alloc(&svc->ucwa, conf, svc->wheel, svc->ua, svc->store,
 			 svc->auth);
-	if (!err)
+	if (!err) {
+		/* before the load: a restored session may be pushed to */
+		ucwa_set_push(svc->ucwa, svc->push);
 		err = ucwa_load(svc->ucwa);
+	}
 	if (err)
 		goto out;
 

@@ -27,6 +27,7 @@ static void app_destructor(void *arg)
 	struct app *app = arg;
 
 	tmr_cancel(&app->close_tmr);
+	wheel_cancel(&app->life);
 	ucwa_me_close(app);
 	ucwa_conv_close_all(app);
 	ucwa_psub_close_all(app);
@@ -126,6 +127,8 @@ static int build(struct repr **rp, const struct app *app)
 	LINK(r, "batch", "%s/batch", app->href);
 	LINK(r, "events", "%s/events?ack=%llu", app->href,
 	     (unsigned long long)evchan_batch(app->ev) + 1);
+	/* our extension: where the app registers for push (docs/api.md) */
+	LINK(r, "pushRegistration", "%s/pushRegistration", app->href);
 
 	(void)re_snprintf(name, sizeof(name), "%b", app->user,
 			  at ? (size_t)(at - app->user) : strlen(app->user));
@@ -215,6 +218,9 @@ static int record(struct mbuf *mb, const struct app *app)
 	err |= ucwa_me_encode(r, app);
 	err |= repr_prop_int(r, "evBatch", (int64_t)app->ev_batch);
 	err |= repr_prop_int(r, "evMark", (int64_t)app->ev_mark);
+	err |=
+	    repr_prop_int(r, "contact", (int64_t)ucwa_life_contact_wall(app));
+	err |= ucwa_pushreg_encode(r, app);
 	if (!err)
 		err = repr_encode(mb, r, REPR_JSON, NULL);
 	mem_deref(r);
@@ -222,15 +228,17 @@ static int record(struct mbuf *mb, const struct app *app)
 }
 
 /*
- * Writing the record again: for a change of the me state (the 204 waits
- * for the commit: what the client was told survives a crash) and for the
- * event channel's numbering (its answer waits the same way).
+ * Writing the record again: for a change of the me state or the push
+ * registration (the answer waits for the commit: what the client was
+ * told survives a crash), for the event channel's numbering (its answer
+ * waits the same way) and for the last contact (life.c).
  */
 struct save {
 	struct le le; /* in app->saves */
 	struct app *app;
 	struct store_op *op;
 	struct web_req *req; /* answered once committed, or NULL */
+	ucwa_saved_h *h;     /* answers req                       */
 	bool evchan;         /* evchan_saved() once committed      */
 };
 
@@ -264,14 +272,7 @@ static void saved(int err, void *arg)
 			 err);
 	if (sv->req) {
 		web_req_set_cancel(sv->req, NULL, NULL);
-		if (err)
-			api_reply_error(sv->req, 503, "Service Unavailable",
-					"ServiceFailure", NULL,
-					"the change could not be stored; "
-					"try again");
-		else
-			web_reply(sv->req, 204, "No Content", NULL, NULL, 0,
-				  NULL);
+		sv->h(app, sv->req, err);
 	}
 	if (sv->evchan) {
 		/* the channel may answer a request: nothing of sv after */
@@ -282,7 +283,8 @@ static void saved(int err, void *arg)
 	mem_deref(sv);
 }
 
-static int save(struct app *app, struct web_req *req, bool evchan)
+static int save(struct app *app, struct web_req *req, ucwa_saved_h *h,
+		bool evchan)
 {
 	struct save *sv;
 	struct mbuf *mb;
@@ -303,7 +305,10 @@ static int save(struct app *app, struct web_req *req, bool evchan)
 	}
 	sv->app = app;
 	sv->evchan = evchan;
-	if (req) {
+	sv->h = h;
+	/* what a restart will read as the last contact */
+	app->contact_saved_ms = ucwa_life_last(app);
+	if (req && h) {
 		sv->req = mem_ref(req);
 		web_req_set_cancel(req, save_cancel, sv);
 	}
@@ -311,14 +316,28 @@ static int save(struct app *app, struct web_req *req, bool evchan)
 	return 0;
 }
 
-void ucwa_app_save_reply(struct app *app, struct web_req *req)
+static void reply_saved(struct app *app, struct web_req *req, int err)
 {
-	int err = save(app, req, false);
-
+	(void)app;
 	if (err)
 		api_reply_error(req, 503, "Service Unavailable",
 				"ServiceFailure", NULL,
 				"the change could not be stored; try again");
+	else
+		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+}
+
+int ucwa_app_save(struct app *app, struct web_req *req, ucwa_saved_h *h)
+{
+	return save(app, req, h, false);
+}
+
+void ucwa_app_save_reply(struct app *app, struct web_req *req)
+{
+	int err = save(app, req, reply_saved, false);
+
+	if (err)
+		reply_saved(app, req, err);
 }
 
 /* The channel issues a batch with stored events: its number and their
@@ -329,7 +348,7 @@ static int ev_save(uint64_t batch, uint64_t mark, void *arg)
 
 	app->ev_batch = batch;
 	app->ev_mark = mark;
-	return save(app, NULL, true);
+	return save(app, NULL, NULL, true);
 }
 
 static void fail_pending(struct app *app, uint16_t scode, const char *reason,
@@ -362,6 +381,8 @@ static void committed(int err, void *arg)
 	}
 
 	app->pending = NULL;
+	app->contact_saved_ms = app->contact_ms;
+	ucwa_life_update(app);
 	if (req) {
 		web_req_set_cancel(req, NULL, NULL);
 		ucwa_app_reply(req, app, 201);
@@ -595,6 +616,7 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 		goto out;
 	}
 	app->created_ms = (uint64_t)time(NULL) * 1000;
+	app->contact_ms = tmr_jiffies();
 	app->pending = mem_ref(req);
 	web_req_set_cancel(req, pending_cancel, app);
 	ucwa_app_add(u, app);
@@ -759,7 +781,21 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 		app->ev_batch = (uint64_t)v;
 	if (!repr_in_int(in, "evMark", &v) && v > 0)
 		app->ev_mark = (uint64_t)v;
+	ucwa_pushreg_decode(app, in);
+	if (repr_in_int(in, "contact", &v) || v < 0)
+		v = 0;
+	ucwa_life_set_contact(app, (uint64_t)v);
 	mem_deref(in);
+
+	if (ucwa_life_over(app)) {
+		/* it ended while the service was away: at once, without
+		 * registering again (its subscriptions and publication at
+		 * the Front End lapse with their own expiry) */
+		ucwa_life_ended(app, "while the service was down");
+		(void)store_session_del(u->st, app->id, NULL, NULL, NULL);
+		mem_deref(app);
+		return 0;
+	}
 
 	(void)re_snprintf(app->href, sizeof(app->href), UCWA_BASE "/%s",
 			  app->id);
@@ -773,6 +809,8 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 	evchan_set_save_handler(app->ev, ev_save, app);
 	app->loading = true;
 	ucwa_app_add(u, app);
+	app->contact_saved_ms = app->contact_ms;
+	ucwa_life_update(app);
 
 	/* registered again with the same instance and reg-id: the Front
 	 * End replaces the old flow (RFC 5626) */

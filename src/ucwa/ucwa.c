@@ -27,6 +27,7 @@ static void destructor(void *arg)
 	list_flush(&u->closing);
 	mem_deref(u->apps);
 	mem_deref(u->users);
+	mem_deref(u->push);
 	mem_deref(u->auth);
 	mem_deref(u->st);
 	mem_deref(u->ua);
@@ -56,11 +57,22 @@ int ucwa_alloc(struct ucwa **up, struct conf *conf, struct wheel *w,
 	err |= hash_alloc(&u->users, APP_BUCKETS);
 	u->m_apps = metrics_get(METRIC_GAUGE, "mobility_applications", NULL,
 				"Applications (mobility sessions) alive");
+	u->m_expired = metrics_get(
+	    METRIC_COUNTER, "mobility_sessions_expired_total", NULL,
+	    "Applications ended by their lifetime (no client contact)");
 	if (err)
 		mem_deref(u);
 	else
 		*up = u;
 	return err;
+}
+
+void ucwa_set_push(struct ucwa *u, struct push *push)
+{
+	if (!u)
+		return;
+	mem_deref(u->push);
+	u->push = mem_ref(push);
 }
 
 static void uapps_destructor(void *arg)
@@ -361,6 +373,8 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 		not_found(req);
 		return;
 	}
+	/* the client is here: the session's lifetime counts from now */
+	ucwa_life_contact(app);
 	if (app->loading) {
 		/* restored at start-up, its events not read yet: a moment */
 		api_reply_error(req, 503, "Service Unavailable",
@@ -395,6 +409,10 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 		}
 		if (!pl_strcmp(&first, "communication")) {
 			ucwa_comm(app, req, &rest2);
+			return;
+		}
+		if (!pl_strcmp(&first, "pushRegistration")) {
+			ucwa_pushreg(app, req, &rest2);
 			return;
 		}
 	}

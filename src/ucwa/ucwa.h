@@ -9,6 +9,11 @@
  *   GET    applications/<id>    the application resource
  *   DELETE applications/<id>    end it (un-REGISTER, forget its events)
  *   GET    applications/<id>/events?ack=N   the event channel
+ *   PUT    applications/<id>/pushRegistration  where to wake the app
+ *
+ * A session lives session_expiration ([service]) after the client's last
+ * request when it has a push registration, session_short_expiration when
+ * it has none; then it ends as a DELETE would.
  */
 #ifndef MOB_UCWA_H
 #define MOB_UCWA_H
@@ -60,6 +65,15 @@ enum {
 	 * Front End had toward the dead process has ended, and the messages
 	 * it stored from them are handed over on that REGISTER */
 	UCWA_RESTORED_REREGISTER_MS = 40000,
+	/* a push registration: bytes of a device token (APNs: hex; FCM
+	 * registration tokens are about 160) and of an APNs topic (a
+	 * bundle id, ".voip" is added for calls) or an FCM project id */
+	UCWA_PUSH_TOKEN_MAX = 512,
+	UCWA_PUSH_TOPIC_MAX = 155,
+	/* the stored last contact of a session is written again when it is
+	 * older than an eighth of its lifetime, at most this often (ms):
+	 * after a crash a session ends at most that much early */
+	UCWA_CONTACT_SAVE_MAX_MS = 300 * 1000,
 };
 
 /** History entries older than this are dropped: 30 days. */
@@ -81,6 +95,17 @@ struct ucwa;
  */
 int ucwa_alloc(struct ucwa **up, struct conf *conf, struct wheel *w,
 	       struct sipua *ua, struct store *st, struct auth *a);
+
+struct push;
+
+/**
+ * Wake sleeping apps through this push service (their push registration)
+ * and accept registrations for the providers it has credentials for.
+ *
+ * @param u    The API
+ * @param push Push service (takes a reference), or NULL for none
+ */
+void ucwa_set_push(struct ucwa *u, struct push *push);
 
 /**
  * Bring back every application kept in the store (start-up, after a

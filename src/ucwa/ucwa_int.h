@@ -5,6 +5,7 @@
 #define MOB_UCWA_INT_H
 
 #include "auth.h"
+#include "push.h"
 
 struct sipua_id;
 struct sipua_sreq;
@@ -24,6 +25,8 @@ struct ucwa {
 	struct list closing; /* struct app closed, not yet freed */
 	size_t n;
 	struct metric *m_apps;
+	struct metric *m_expired; /* sessions ended by their lifetime */
+	struct push *push;        /* NULL: no provider available      */
 };
 
 /* The applications of one user. */
@@ -81,6 +84,16 @@ struct conv {
 	uint64_t first_seq; /* incoming: the event that began it       */
 };
 
+/* The app's push registration (pushreg.c): where to wake it. */
+struct pushreg {
+	bool set;
+	enum push_provider provider;
+	char token[UCWA_PUSH_TOKEN_MAX + 1];
+	char voip[UCWA_PUSH_TOKEN_MAX + 1];  /* APNs PushKit token or ""  */
+	char topic[UCWA_PUSH_TOPIC_MAX + 1]; /* APNs bundle id, FCM project
+						or "" (the configured one) */
+};
+
 struct app {
 	struct le he;      /* in ucwa->apps                          */
 	struct le le_user; /* in its struct uapps                    */
@@ -122,6 +135,12 @@ struct app {
 	uint64_t hist_serial;
 	struct store_op *hist_op; /* reading them back (restart) */
 	void (*hist_done)(struct app *app);
+
+	/* lifetime (life.c): last contact of the client and what the
+	 * stored record says, both in tmr_jiffies() milliseconds */
+	struct wheel_entry life;
+	uint64_t contact_ms, contact_saved_ms;
+	struct pushreg push;
 };
 
 /* Bytes of a path the API makes (a contact's: the application's, then
@@ -249,7 +268,33 @@ typedef void(ucwa_hist_restored_h)(struct app *app);
 int ucwa_hist_restore(struct app *app, ucwa_hist_restored_h *h);
 void ucwa_hist_close(struct app *app);
 
+/* life.c: how long a session lives after its client's last contact */
+/* The client is here (an authenticated request on the application). */
+void ucwa_life_contact(struct app *app);
+/* The last contact in tmr_jiffies() ms (a parked P-GET is contact). */
+uint64_t ucwa_life_last(const struct app *app);
+/* Start (or after a change of class, move) the end of the session. */
+void ucwa_life_update(struct app *app);
+/* The last contact for the stored record (ms since the epoch), and back
+ * (0: none recorded, taken as now). */
+uint64_t ucwa_life_contact_wall(const struct app *app);
+void ucwa_life_set_contact(struct app *app, uint64_t wall_ms);
+/* True if a restored session was past its end already. */
+bool ucwa_life_over(const struct app *app);
+/* Count and log the end of a session by its lifetime. */
+void ucwa_life_ended(struct app *app, const char *why);
+
+/* pushreg.c: the push registration resource */
+void ucwa_pushreg(struct app *app, struct web_req *req, const struct pl *sub);
+int ucwa_pushreg_encode(struct repr *r, const struct app *app);
+void ucwa_pushreg_decode(struct app *app, const struct repr_in *in);
+
 /* app.c */
+/* A record write is committed (err 0) or failed; req (may be NULL) is
+ * to be answered. */
+typedef void(ucwa_saved_h)(struct app *app, struct web_req *req, int err);
+/* Store the application's record again; h runs once it is committed. */
+int ucwa_app_save(struct app *app, struct web_req *req, ucwa_saved_h *h);
 void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user);
 void ucwa_app_reply(struct web_req *req, const struct app *app, uint16_t scode);
 void ucwa_app_delete(struct app *app);

@@ -6,8 +6,10 @@ import os
 
 import pytest
 
+from baresip import registered
 from frontend import Frontend
 from mobility import Mobilityd
+from pushsrv import PushServer
 from ucwa_client import FORMATS
 
 USERS = ("alice", "bob", "carol")
@@ -50,3 +52,34 @@ def own_mob(fe, tmp_path):
     yield m
     if m.proc:
         assert m.stop() == 0, m.log()
+
+
+@pytest.fixture(scope="module")
+def push(tmp_path_factory):
+    """The local APNs/FCM stand-in (tests/pylib/pushsrv.py); a mobilityd
+    uses it with extra={"push": push.conf_lines()}."""
+    with PushServer(tmp_path_factory.mktemp("push")) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def push_mob(fe, push, request, tmp_path_factory):
+    """A mobilityd with the push stand-in's APNs and FCM; a module's
+    LIFETIMES = (short, long) sets the session lifetimes in seconds."""
+    short, long_ = getattr(request.module, "LIFETIMES", (3600, 259200))
+    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe, extra={
+        "push": push.conf_lines(),
+        "service": ["session_expiration = %d" % long_,
+                    "session_short_expiration = %d" % short]})
+    m.start()
+    yield m
+    assert m.stop() == 0, m.log()
+
+
+@pytest.fixture(scope="module")
+def bob_ua(fe):
+    """bob on baresip (his desktop), registered; alice may see his
+    presence."""
+    fe.allow_presence("bob", "bob-secret", "alice")
+    with registered(fe, "bob", "bob-secret", contacts=["alice"]) as b:
+        yield b

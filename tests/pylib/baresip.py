@@ -492,3 +492,16 @@ def agents_of(fe, passwords):
     finally:
         for ua in started:
             ua.cleanup()
+
+
+@contextlib.contextmanager
+def registered(fe, user, password, **kw):
+    """A Baresip for user, started and registered for the block; stopped
+    after it, also when registration fails (no process left behind)."""
+    ua = Baresip(fe, user, password, **kw)
+    ua.start()
+    try:
+        ua.wait_registered()
+        yield ua
+    finally:
+        ua.stop()

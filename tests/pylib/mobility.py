@@ -4,6 +4,7 @@ The daemon under test is the one CTest built (MOBILITYD); certificates come
 from deploy/certs.sh; every listener is on 127.0.0.1 on a free port.
 """
 import os
+import re
 import signal
 import subprocess
 import time
@@ -144,6 +145,14 @@ class Mobilityd:
         self.proc.wait(timeout)
         self.logf.close()
         self.proc = None
+
+    def metric(self, name):
+        """The value of an unlabelled metric of /metrics (0 if absent)."""
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin_port,
+                                    timeout=2) as r:
+            text = r.read().decode()
+        m = re.search(r"^%s (\d+)" % re.escape(name), text, re.M)
+        return int(m.group(1)) if m else 0
 
     def log(self):
         try:

@@ -187,3 +187,24 @@ def im_texts(batch):
             if href and href.startswith("data:"):
                 out.append(unquote(href.split(",", 1)[1]))
     return out
+
+
+def park(mob, tok, path, seconds):
+    """A GET (events?ack=N) in a thread that the client abandons after
+    seconds, as a sleeping phone's last P-GET; returns the started thread
+    and a list that gets the (status, headers, body) of an answer that
+    came before then."""
+    import threading
+    out = []
+
+    def run():
+        try:
+            out.append(mob.curl(url(mob, path), "-H", "Authorization: Bearer " + tok,
+                                "-H", "Accept: application/json",
+                                "--max-time", str(seconds)))
+        except Exception:
+            pass  # curl's own time limit
+
+    th = threading.Thread(target=run)
+    th.start()
+    return th, out

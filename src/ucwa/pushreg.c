@@ -1,0 +1,342 @@
+/**
+ * @file pushreg.c  applications/<id>/pushRegistration: where to wake the
+ * app (our extension to the UCWA model, docs/api.md)
+ *
+ *   PUT (or POST)  {"provider":"apns","token":"<hex>","topic":"<bundle id>",
+ *                   "voipToken":"<hex>"}   or
+ *                  {"provider":"fcm","token":"...","project":"..."}
+ *                  201 (new) / 200 (replaced), once committed
+ *   GET            200 with the registration, 404 when there is none
+ *   DELETE         204 once committed (also when there was none)
+ *
+ * The registration is part of the application's stored record, so it
+ * outlives a restart; having one gives the session the long lifetime.
+ *
+ * Tokens, topic and project end up in a URL path, a header or a JSON
+ * string toward the provider: each is checked against the characters its
+ * provider uses, so none can carry anything else.
+ */
+#include <ctype.h>
+#include <string.h>
+#include <re.h>
+#include "api.h"
+#include "repr.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+
+static const char *const provider_names[] = {
+    [PUSH_APNS] = "apns",
+    [PUSH_FCM] = "fcm",
+};
+
+/* Characters each value may hold (besides letters and digits). */
+static bool chars_ok(const struct pl *v, bool hex, const char *extra)
+{
+	size_t i;
+
+	for (i = 0; i < v->l; i++) {
+		char c = v->p[i];
+
+		if (hex ? isxdigit((unsigned char)c)
+			: (isalnum((unsigned char)c) ||
+			   (c && strchr(extra, c))))
+			continue;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * One member: absent is fine unless required; present it must be allowed
+ * for the provider, 1..max bytes of the given characters. Copied to dst
+ * ("" when absent). A refusal writes why into msg.
+ */
+struct member {
+	const char *key;
+	bool required, allowed;
+	bool hex;          /* hexadecimal digits only         */
+	const char *extra; /* else letters, digits and these  */
+	const char *chars; /* how the error names them        */
+	size_t max;
+};
+
+static bool member(char *dst, size_t size, const struct repr_in *in,
+		   const struct member *m, const char *prov, char *msg,
+		   size_t msize)
+{
+	struct pl v;
+	int err = repr_in_str(in, m->key, &v);
+
+	dst[0] = '\0';
+	if (err == ENOENT && !m->required)
+		return true;
+	if (err == ENOENT) {
+		(void)re_snprintf(msg, msize, "%s is required for %s", m->key,
+				  prov);
+		return false;
+	}
+	if (!m->allowed) {
+		(void)re_snprintf(msg, msize, "%s is not used with %s", m->key,
+				  prov);
+		return false;
+	}
+	if (err || !v.l || v.l > m->max || v.l >= size ||
+	    !chars_ok(&v, m->hex, m->extra)) {
+		(void)re_snprintf(msg, msize, "%s must be 1 to %zu %s", m->key,
+				  m->max, m->chars);
+		return false;
+	}
+	memcpy(dst, v.p, v.l);
+	dst[v.l] = '\0';
+	return true;
+}
+
+/* The registration of a request body (or of a stored record). */
+static bool parse(struct pushreg *pr, const struct repr_in *in, char *msg,
+		  size_t msize)
+{
+	/* what each member may hold; which are allowed depends on the
+	 * provider (below) */
+	static const char alnum[] = "letters, digits, '-', '_' or ':'";
+	static const char hexd[] = "hexadecimal digits";
+	struct member token = {.key = "token",
+			       .required = true,
+			       .allowed = true,
+			       .extra = "-_:",
+			       .chars = alnum,
+			       .max = UCWA_PUSH_TOKEN_MAX};
+	struct member voip = {.key = "voipToken",
+			      .hex = true,
+			      .chars = hexd,
+			      .max = UCWA_PUSH_TOKEN_MAX};
+	struct member topic = {.key = "topic",
+			       .extra = ".-",
+			       .chars =
+				   "letters, digits, '.' or '-' (a bundle id)",
+			       .max = UCWA_PUSH_TOPIC_MAX};
+	struct member project = {.key = "project",
+				 .extra = "-_.",
+				 .chars = "letters, digits, '-', '_' or '.'",
+				 .max = UCWA_PUSH_TOPIC_MAX};
+	const char *prov;
+	struct pl v;
+	bool apns;
+
+	memset(pr, 0, sizeof(*pr));
+	if (repr_in_str(in, "provider", &v) ||
+	    (pl_strcasecmp(&v, "apns") && pl_strcasecmp(&v, "fcm"))) {
+		(void)re_snprintf(msg, msize,
+				  "provider is required: apns or fcm");
+		return false;
+	}
+	apns = !pl_strcasecmp(&v, "apns");
+	pr->provider = apns ? PUSH_APNS : PUSH_FCM;
+	prov = provider_names[pr->provider];
+
+	if (apns) {
+		/* an APNs device token is hexadecimal */
+		token.hex = true;
+		token.chars = hexd;
+		topic.required = topic.allowed = true;
+		voip.allowed = true;
+	} else {
+		project.allowed = true;
+	}
+	/* topic and project share pr->topic: the one not allowed for the
+	 * provider is refused when present, so only one is ever kept */
+	if (!member(pr->token, sizeof(pr->token), in, &token, prov, msg,
+		    msize) ||
+	    !member(pr->voip, sizeof(pr->voip), in, &voip, prov, msg, msize) ||
+	    !member(pr->topic, sizeof(pr->topic), in, apns ? &project : &topic,
+		    prov, msg, msize) ||
+	    !member(pr->topic, sizeof(pr->topic), in, apns ? &topic : &project,
+		    prov, msg, msize))
+		return false;
+	pr->set = true;
+	return true;
+}
+
+static int build(struct repr **rp, const struct app *app)
+{
+	struct repr *r = NULL;
+	char href[sizeof(app->href) + 32];
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/pushRegistration", app->href);
+	err = repr_alloc(&r, "pushRegistration", href);
+	/* the same members as the stored record */
+	if (!err)
+		err = ucwa_pushreg_encode(r, app);
+	if (err)
+		mem_deref(r);
+	else
+		*rp = r;
+	return err ? ENOMEM : 0;
+}
+
+static void reply(struct web_req *req, const struct app *app, uint16_t scode)
+{
+	struct repr *r = NULL;
+	char loc[sizeof(app->href) + 64];
+
+	if (build(&r, app)) {
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the resource");
+		return;
+	}
+	(void)re_snprintf(loc, sizeof(loc), "Location: %s/pushRegistration\r\n",
+			  app->href);
+	api_reply(req, scode, scode == 201 ? "Created" : "OK", r,
+		  scode == 201 ? loc : NULL);
+	mem_deref(r);
+}
+
+static void not_stored(struct web_req *req)
+{
+	api_reply_error(req, 503, "Service Unavailable", "ServiceFailure", NULL,
+			"the change could not be stored; try again");
+}
+
+static void created(struct app *app, struct web_req *req, int err)
+{
+	if (err)
+		not_stored(req);
+	else if (!app->push.set) /* deleted meanwhile */
+		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	else
+		reply(req, app, 201);
+}
+
+static void replaced(struct app *app, struct web_req *req, int err)
+{
+	if (err)
+		not_stored(req);
+	else if (!app->push.set)
+		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	else
+		reply(req, app, 200);
+}
+
+static void deleted(struct app *app, struct web_req *req, int err)
+{
+	(void)app;
+	if (err)
+		not_stored(req);
+	else
+		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+}
+
+static void bad(struct web_req *req, const char *msg)
+{
+	api_reply_error(req, 400, "Bad Request", "BadRequest",
+			"ParameterValidationFailure", msg);
+}
+
+static void put(struct app *app, struct web_req *req)
+{
+	struct repr_in *in = NULL;
+	struct pushreg pr, old;
+	char msg[160];
+	int err;
+
+	if (api_body(req, &in))
+		return; /* answered */
+	if (!parse(&pr, in, msg, sizeof(msg))) {
+		bad(req, msg);
+		goto out;
+	}
+	if (!app->u->push || !push_available(app->u->push, pr.provider)) {
+		(void)re_snprintf(msg, sizeof(msg),
+				  "this service cannot push through %s",
+				  provider_names[pr.provider]);
+		bad(req, msg);
+		goto out;
+	}
+
+	old = app->push;
+	app->push = pr;
+	err = ucwa_app_save(app, req, old.set ? replaced : created);
+	if (err) {
+		/* not even started: as it was */
+		app->push = old;
+		not_stored(req);
+		goto out;
+	}
+	/* the long lifetime from now on */
+	ucwa_life_update(app);
+out:
+	mem_deref(in);
+}
+
+static void del(struct app *app, struct web_req *req)
+{
+	struct pushreg old;
+	int err;
+
+	if (!app->push.set) {
+		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+		return;
+	}
+	old = app->push;
+	memset(&app->push, 0, sizeof(app->push));
+	err = ucwa_app_save(app, req, deleted);
+	if (err) {
+		app->push = old;
+		not_stored(req);
+		return;
+	}
+	/* the short lifetime applies at once */
+	ucwa_life_update(app);
+}
+
+void ucwa_pushreg(struct app *app, struct web_req *req, const struct pl *sub)
+{
+	const struct pl *m = web_req_method(req);
+
+	if (sub->l) {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such resource");
+		return;
+	}
+	if (!pl_strcmp(m, "GET")) {
+		if (app->push.set)
+			reply(req, app, 200);
+		else
+			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+					"no push registration");
+	} else if (!pl_strcmp(m, "PUT") || !pl_strcmp(m, "POST")) {
+		put(app, req);
+	} else if (!pl_strcmp(m, "DELETE")) {
+		del(app, req);
+	} else {
+		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+			  "Allow: GET, PUT, POST, DELETE\r\n");
+	}
+}
+
+int ucwa_pushreg_encode(struct repr *r, const struct app *app)
+{
+	const struct pushreg *pr = &app->push;
+	int err = 0;
+
+	if (!pr->set)
+		return 0;
+	err |= repr_prop_str(r, "provider", provider_names[pr->provider]);
+	err |= repr_prop_str(r, "token", pr->token);
+	if (pr->topic[0])
+		err |= repr_prop_str(
+		    r, pr->provider == PUSH_APNS ? "topic" : "project",
+		    pr->topic);
+	if (pr->voip[0])
+		err |= repr_prop_str(r, "voipToken", pr->voip);
+	return err;
+}
+
+void ucwa_pushreg_decode(struct app *app, const struct repr_in *in)
+{
+	char msg[160];
+
+	/* the same checks as a request: a record is input too */
+	if (!parse(&app->push, in, msg, sizeof(msg)))
+		memset(&app->push, 0, sizeof(app->push));
+}
