@@ -28,6 +28,7 @@ static void app_destructor(void *arg)
 
 	tmr_cancel(&app->close_tmr);
 	wheel_cancel(&app->life);
+	ucwa_push_close_all(app);
 	ucwa_me_close(app);
 	ucwa_conv_close_all(app);
 	ucwa_psub_close_all(app);
@@ -497,6 +498,8 @@ static void acked(uint64_t mark, void *arg)
 {
 	struct app *app = arg;
 
+	if (mark > app->acked_seq)
+		app->acked_seq = mark;
 	(void)store_event_ack(app->u->st, app->id, mark, NULL, NULL, NULL);
 	ucwa_hist_acked(app, mark);
 }
@@ -682,6 +685,10 @@ static void restored(struct app *app)
 	int err;
 
 	app->loading = false;
+	/* no stored event: the app had every one (events_read sets it
+	 * below the first one otherwise) */
+	if (!app->evseq)
+		app->acked_seq = app->ev_mark;
 	/* sequences go on above anything the store has seen (a Redis
 	 * stream refuses an entry id below its last one, even trimmed) */
 	if (app->ev_mark > app->evseq)
@@ -711,6 +718,9 @@ static void events_read(int err, const struct store_event *evv, size_t n,
 		ucwa_app_close(app);
 		return;
 	}
+	/* the store keeps exactly the events not acknowledged */
+	if (n && !app->evseq)
+		app->acked_seq = evv[0].seq - 1;
 	for (i = 0; i < n; i++) {
 		restore_event(app, &evv[i]);
 		if (evv[i].seq > app->evseq)

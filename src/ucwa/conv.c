@@ -747,10 +747,23 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 	return 0;
 }
 
+/* A sleeping app is pushed to (ucwa_push() decides): one alert per
+ * conversation on its screen. */
+static void wake(const struct recv *rv)
+{
+	const struct conv *c = conv_by_peer(rv->app, rv->from);
+	char collapse[32];
+
+	(void)re_snprintf(collapse, sizeof(collapse), "conversation-%u",
+			  c ? c->n : 0);
+	(void)ucwa_push(rv->app, PUSH_MESSAGE, rv->from, rv->text, collapse);
+}
+
 /* Committed: now the app may see it, and the sender may be told. */
 static void recv_committed(int err, void *arg)
 {
 	struct recv *rv = arg;
+	bool asleep;
 
 	if (err) {
 		/* not durable: the Front End keeps it and may try again */
@@ -759,6 +772,9 @@ static void recv_committed(int err, void *arg)
 		return;
 	}
 
+	/* asleep or not is decided before the events are posted: posting
+	 * answers a parked P-GET */
+	asleep = !evchan_parked(rv->app->ev);
 	if (ucwa_conv_deliver(rv->app, rv->seq, rv->from, rv->text,
 			      rv->time_ms)) {
 		(void)sipua_sreq_reply(rv->sr, 486, "Busy Here");
@@ -767,6 +783,9 @@ static void recv_committed(int err, void *arg)
 		if (tmr_jiffies() - rv->arrived > UCWA_ANSWER_LATE_MS)
 			ucwa_hist_uncertain(rv->app, rv->seq, rv->from,
 					    rv->text, rv->time_ms);
+		/* a live arrival (not a re-post at restore) */
+		if (asleep)
+			wake(rv);
 	}
 	mem_deref(rv);
 }

@@ -12,6 +12,13 @@
  * The registration is part of the application's stored record, so it
  * outlives a restart; having one gives the session the long lifetime.
  *
+ * Policy (ucwa_push()): an app is pushed to only when it has a
+ * registration and no P-GET is parked (a parked P-GET means the app is
+ * awake and gets the event at once). Pushes go out only for live
+ * arrivals, after the event is committed; a token the provider calls
+ * dead removes the registration (and the session falls back to the short
+ * lifetime).
+ *
  * Tokens, topic and project end up in a URL path, a header or a JSON
  * string toward the provider: each is checked against the characters its
  * provider uses, so none can carry anything else.
@@ -20,6 +27,7 @@
 #include <string.h>
 #include <re.h>
 #include "api.h"
+#include "evchan.h"
 #include "repr.h"
 #include "ucwa.h"
 #include "ucwa_int.h"
@@ -339,4 +347,126 @@ void ucwa_pushreg_decode(struct app *app, const struct repr_in *in)
 	/* the same checks as a request: a record is input too */
 	if (!parse(&app->push, in, msg, sizeof(msg)))
 		memset(&app->push, 0, sizeof(app->push));
+}
+
+/* One push in flight for an application. */
+struct wake {
+	struct le le; /* in app->wakes */
+	struct app *app;
+	struct push_op *op;
+	enum push_kind kind;
+	char token[UCWA_PUSH_TOKEN_MAX + 1]; /* the one it went to */
+};
+
+static void wake_destructor(void *arg)
+{
+	struct wake *wk = arg;
+
+	list_unlink(&wk->le);
+	mem_deref(wk->op);
+}
+
+static const char *const kind_names[] = {
+    [PUSH_MESSAGE] = "message",
+    [PUSH_MISSED_CALL] = "missed call",
+    [PUSH_CALL] = "call",
+};
+
+static void dropped(struct app *app, struct web_req *req, int err)
+{
+	(void)req;
+	if (err)
+		log_warn("ucwa: %s: the dropped push registration is still "
+			 "stored: %m",
+			 app->id, err);
+}
+
+static void push_result(enum push_result res, uint16_t status,
+			const char *reason, void *arg)
+{
+	struct wake *wk = arg;
+	struct app *app = wk->app;
+
+	/* outcomes per application in the log; the push service counts
+	 * them in /metrics */
+	switch (res) {
+	case PUSH_SENT:
+		log_debug("ucwa: %s push to %s (%s) sent", kind_names[wk->kind],
+			  app->user, app->id);
+		break;
+	case PUSH_FAILED:
+		log_notice("ucwa: %s push to %s (%s) failed: %u %s",
+			   kind_names[wk->kind], app->user, app->id, status,
+			   reason ? reason : "");
+		break;
+	case PUSH_DROP_TOKEN:
+		log_notice("ucwa: %s push to %s (%s): the provider dropped "
+			   "the token (%u %s); registration removed",
+			   kind_names[wk->kind], app->user, app->id, status,
+			   reason ? reason : "");
+		/* unless the app registered another token meanwhile */
+		if (!app->closing && app->push.set &&
+		    !strcmp(app->push.token, wk->token)) {
+			memset(&app->push, 0, sizeof(app->push));
+			ucwa_life_update(app);
+			(void)ucwa_app_save(app, NULL, dropped);
+		}
+		break;
+	}
+	mem_deref(wk);
+}
+
+int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
+	      const char *text, const char *collapse)
+{
+	const struct pushreg *pr = &app->push;
+	struct push_target t;
+	struct push_msg m;
+	struct wake *wk;
+	int err;
+
+	if (!pr->set)
+		return ENOENT;
+	/* awake: the parked P-GET carries the event */
+	if (evchan_parked(app->ev))
+		return EALREADY;
+	if (!app->u->push)
+		return ENOTSUP;
+
+	wk = mem_zalloc(sizeof(*wk), wake_destructor);
+	if (!wk)
+		return ENOMEM;
+	wk->app = app;
+	wk->kind = kind;
+	(void)re_snprintf(wk->token, sizeof(wk->token), "%s", pr->token);
+
+	memset(&t, 0, sizeof(t));
+	t.provider = pr->provider;
+	t.token = pr->token;
+	t.voip_token = pr->voip[0] ? pr->voip : NULL;
+	t.topic = pr->topic[0] ? pr->topic : NULL;
+	memset(&m, 0, sizeof(m));
+	m.kind = kind;
+	m.app_id = app->id;
+	m.sender = sender;
+	m.text = text;
+	m.collapse = collapse;
+	/* incoming messages the app has not acknowledged, this one too */
+	m.badge = app->evseq > app->acked_seq
+		      ? (unsigned)(app->evseq - app->acked_seq)
+		      : 0;
+	err = push_send(app->u->push, &t, &m, push_result, wk, &wk->op);
+	if (err) {
+		log_notice("ucwa: %s push to %s (%s) not sent: %m",
+			   kind_names[kind], app->user, app->id, err);
+		mem_deref(wk);
+		return err;
+	}
+	list_append(&app->wakes, &wk->le, wk);
+	return 0;
+}
+
+void ucwa_push_close_all(struct app *app)
+{
+	list_flush(&app->wakes);
 }

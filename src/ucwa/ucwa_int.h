@@ -141,6 +141,8 @@ struct app {
 	struct wheel_entry life;
 	uint64_t contact_ms, contact_saved_ms;
 	struct pushreg push;
+	struct list wakes;  /* pushes in flight (pushreg.c)            */
+	uint64_t acked_seq; /* highest event sequence the app acknowledged */
 };
 
 /* Bytes of a path the API makes (a contact's: the application's, then
@@ -288,6 +290,23 @@ void ucwa_life_ended(struct app *app, const char *why);
 void ucwa_pushreg(struct app *app, struct web_req *req, const struct pl *sub);
 int ucwa_pushreg_encode(struct repr *r, const struct app *app);
 void ucwa_pushreg_decode(struct app *app, const struct repr_in *in);
+/*
+ * Wake the app with a push, when the rules say so: it has a push
+ * registration and no P-GET is parked (the app is awake otherwise). For
+ * live arrivals only, once their event is committed. Posting the event
+ * answers a parked P-GET: look at evchan_parked() before posting, and
+ * call this only if none was parked then. sender, text and collapse (at most 64
+ * bytes: a conversation) are copied; the badge is the count of incoming
+ * messages the app has not acknowledged.
+ *
+ * @return 0 (the push is on its way), ENOENT (no registration),
+ *         EALREADY (a P-GET is parked), ENOTSUP (no push service), or
+ *         what push_send() returns
+ */
+int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
+	      const char *text, const char *collapse);
+/* Cancel the pushes in flight (their results are not wanted). */
+void ucwa_push_close_all(struct app *app);
 
 /* app.c */
 /* A record write is committed (err 0) or failed; req (may be NULL) is

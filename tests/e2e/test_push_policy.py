@@ -1,0 +1,174 @@
+"""The push policy against the local APNs/FCM stand-in (pushsrv.py), with
+bob on baresip sending alice IMs through the real Front End:
+
+- alice's app is not polling: exactly one push per IM to the APNs
+  stand-in, with the device path, topic, alert type, collapse id (the
+  conversation) and badge (messages not acknowledged) and the text;
+- while alice holds a P-GET: none (the P-GET gets the message);
+- presence changes: none;
+- 410 Unregistered: the registration is gone (GET 404) and the session
+  falls back to the short lifetime;
+- FCM: the same IM as an FCM v1 message to the project's endpoint."""
+import json
+import time
+
+from mobility import Mobilityd
+from ucwa_client import api, create, im_texts, park, token
+
+LIFETIMES = SHORT, LONG = 4, 60
+TOPIC = "com.example.mobile"
+BOB = "sip:bob@example.test"
+
+
+def session(push_mob, epid, reg):
+    """A new application of alice with a push registration."""
+    tok = token(push_mob, "alice")
+    st, h, body = create(push_mob, tok, epid)
+    assert st == 201, body
+    app = h["location"]
+    st, _, body = api(push_mob, tok, "PUT", app + "/pushRegistration", reg)
+    assert st == 201, body
+    return {"tok": tok, "app": app, "ack": 1}
+
+
+def apns(tok):
+    return {"provider": "apns", "token": tok, "topic": TOPIC}
+
+
+def pushes(push, tok, n, timeout=10):
+    """Wait for n pushes to a device token; then make sure no more come."""
+    deadline = time.monotonic() + timeout
+    while len(push.of(token=tok)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    got = push.of(token=tok)
+    assert len(got) == n, [(r.path, r.body) for r in got]
+    return got
+
+
+def read_ims(push_mob, a, n):
+    """Read batches until n incoming messages came (each GET is answered
+    at once while events are pending: it never parks here)."""
+    got = []
+    while len(got) < n:
+        st, _, body = api(push_mob, a["tok"], "GET", a["app"] + "/events?ack=%d" % a["ack"])
+        assert st == 200, body
+        a["ack"] += 1
+        got += im_texts(json.loads(body))
+    return got
+
+
+def test_im_to_a_sleeping_app_pushes_once(push_mob, push, bob_ua):
+    dev = "a1" * 32
+    a = session(push_mob, "policy-apns", apns(dev))
+    bob_ua.send_message("sip:alice@example.test", "wake up 1")
+    (p,) = pushes(push, dev, 1)
+    assert p.method == "POST" and p.path == "/3/device/" + dev
+    assert p.headers["apns-topic"] == TOPIC
+    assert p.headers["apns-push-type"] == "alert"
+    assert p.headers["apns-collapse-id"] == "conversation-1"
+    assert p.headers["authorization"].startswith("bearer ")
+    push.verify_apns_jwt(p)
+    body = p.json()
+    assert body["aps"]["badge"] == 1, body
+    assert "wake up 1" in json.dumps(body["aps"]["alert"]), body
+    assert a["app"].rsplit("/", 1)[1] in json.dumps(body)
+
+    # a second one before the app looked: badge 2, the same conversation
+    bob_ua.send_message("sip:alice@example.test", "wake up 2")
+    p2 = pushes(push, dev, 2)[1]
+    assert p2.json()["aps"]["badge"] == 2
+    assert p2.headers["apns-collapse-id"] == "conversation-1"
+
+    # the app wakes, reads and acknowledges both: the next counts from 1
+    assert read_ims(push_mob, a, 2) == ["wake up 1", "wake up 2"]
+    # a short P-GET: its ack=N acknowledges the last batch
+    th, _ = park(push_mob, a["tok"], a["app"] + "/events?ack=%d" % a["ack"], 1)
+    th.join()
+    bob_ua.send_message("sip:alice@example.test", "wake up 3")
+    p3 = pushes(push, dev, 3)[2]
+    assert p3.json()["aps"]["badge"] == 1, p3.json()
+    assert api(push_mob, a["tok"], "DELETE", a["app"])[0] == 204
+
+
+def test_no_push_while_a_pget_is_parked(push_mob, push, bob_ua):
+    dev = "b2" * 32
+    a = session(push_mob, "policy-parked", apns(dev))
+    th, out = park(push_mob, a["tok"], a["app"] + "/events?ack=%d" % a["ack"], 8)
+    time.sleep(0.5)
+    bob_ua.send_message("sip:alice@example.test", "you are awake")
+    th.join()
+    st, _, body = out[0]
+    assert st == 200 and im_texts(json.loads(body)) == ["you are awake"], body
+    assert push.of(token=dev) == []
+    assert api(push_mob, a["tok"], "DELETE", a["app"])[0] == 204
+
+
+def test_presence_never_pushes(push_mob, push, bob_ua):
+    dev = "c3" * 32
+    a = session(push_mob, "policy-presence", apns(dev))
+    st, _, body = api(push_mob, a["tok"], "POST", a["app"] + "/people/presenceSubscriptions",
+                      {"duration": 11, "uris": [BOB]})
+    assert st == 201, body
+    for status in ("online", "offline", "online", "offline"):
+        bob_ua.set_presence(status)
+        time.sleep(0.5)
+    time.sleep(1)
+    # the changes did reach the session: they are in its events
+    st, _, body = api(push_mob, a["tok"], "GET", a["app"] + "/events?ack=1&medium=0")
+    assert st == 200 and b"contactPresence" in body, body
+    assert push.of(token=dev) == []
+    assert api(push_mob, a["tok"], "DELETE", a["app"])[0] == 204
+
+
+def test_unregistered_token_drops_the_registration(push_mob, push, bob_ua):
+    dev = "d4" * 32
+    push.script(dev, "410")
+    a = session(push_mob, "policy-410", apns(dev))
+    bob_ua.send_message("sip:alice@example.test", "to a gone device")
+    pushes(push, dev, 1)
+    deadline = time.monotonic() + 5
+    while True:
+        st, _, body = api(push_mob, a["tok"], "GET", a["app"] + "/pushRegistration")
+        if st == 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert st == 404 and b"no push registration" in body, body
+    # the short lifetime now: gone SHORT after that last request
+    before = push_mob.metric("mobility_sessions_expired_total")
+    t0 = time.monotonic()
+    while push_mob.metric("mobility_sessions_expired_total") == before:
+        assert time.monotonic() - t0 < SHORT + 5, "the session did not end"
+        time.sleep(0.2)
+    assert api(push_mob, a["tok"], "GET", a["app"])[0] == 404
+
+
+def test_fcm(push_mob, push, bob_ua):
+    dev = "fcm-device-token:APA91b_" + "q" * 40
+    a = session(push_mob, "policy-fcm", {"provider": "fcm", "token": dev})
+    bob_ua.send_message("sip:alice@example.test", "hello android")
+    (p,) = pushes(push, dev, 1)
+    assert p.method == "POST"
+    assert p.path == "/v1/projects/mobility-test/messages:send"
+    msg = p.json()["message"]
+    assert msg["token"] == dev
+    assert "hello android" in json.dumps(msg), msg
+    assert api(push_mob, a["tok"], "DELETE", a["app"])[0] == 204
+
+
+def test_alert_text_privacy(fe, push, bob_ua, tmp_path_factory):
+    """[push] alert_text = sender: the alert names the sender, never the
+    text (what a locked screen shows)."""
+    dev = "e5" * 32
+    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe,
+                  extra={"push": push.conf_lines(alert_text="sender")})
+    m.start()
+    try:
+        a = session(m, "policy-privacy", apns(dev))
+        bob_ua.send_message("sip:alice@example.test", "a secret text")
+        (p,) = pushes(push, dev, 1)
+        alert = json.dumps(p.json()["aps"]["alert"])
+        assert "secret" not in alert and "bob" in alert, alert
+        assert api(m, a["tok"], "DELETE", a["app"])[0] == 204
+    finally:
+        assert m.stop() == 0, m.log()
