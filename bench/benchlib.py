@@ -53,15 +53,16 @@ def add_users(fe, users):
     db.close()
 
 
-def start(users, store=None, shm_mb=512):
+def start(users, store=None, shm_mb=512, extra=None):
     """A Front End with the users and a mobilityd in front of it, with
-    connection limits raised for load; returns (fe, mob, ctx)."""
+    connection limits raised for load (extra: more configuration, as
+    Mobilityd takes it); returns (fe, mob, ctx)."""
     d = tempfile.mkdtemp(prefix="mobility-bench-")
     os.environ.setdefault("FE_SHM_MB", str(shm_mb))
     fe = Frontend(os.path.join(d, "fe"))
     add_users(fe, users)
     fe.start()
-    m = Mobilityd(os.path.join(d, "mob"), fe=fe,
+    m = Mobilityd(os.path.join(d, "mob"), fe=fe, extra=extra,
                   limits={"max_connections_per_address": 50000,
                           "max_connections": 50000})
     m.bench_dir, m.bench_store = d, None
@@ -253,6 +254,14 @@ def group_cpu(pid):
     return total
 
 
+def banner(fe, m, store):
+    """The first line of a run: who is who, where the store is, and how
+    busy the machine is."""
+    print("mobilityd pid %d, Front End pid %s, store %s, load average %s"
+          % (m.proc.pid, fe.pid, store or "on disk under the run directory",
+             loadavg()), flush=True)
+
+
 def loadavg():
     """The machine's 1-minute load average: other work on a shared
     machine moves latencies (read it next to them)."""
@@ -270,6 +279,19 @@ def metrics(m):
         if mt:
             out[mt.group(1)] = float(mt.group(2))
     return out
+
+
+def sip_answers(udp):
+    """The status codes of the SIP answers waiting on a non-blocking UDP
+    socket ("?" for anything else), read until none is left."""
+    codes = []
+    while True:
+        try:
+            data = udp.recv(65536)
+        except BlockingIOError:
+            return codes
+        codes.append(data.split(b" ", 2)[1].decode()
+                     if data.startswith(b"SIP/2.0") else "?")
 
 
 def pct(values, p):

@@ -121,12 +121,7 @@ class Messenger:
             self._answer()
 
     def drain_udp(self):
-        while True:
-            try:
-                data = self.udp.recv(65536)
-            except BlockingIOError:
-                return
-            code = data.split(b" ", 2)[1].decode() if data.startswith(b"SIP/2.0") else "?"
+        for code in bl.sip_answers(self.udp):
             if code == "200":
                 self.ok += 1
             else:
@@ -248,9 +243,7 @@ def main():
     pid = m.proc.pid
     ok = False
     try:
-        print("mobilityd pid %d, Front End pid %s, store %s, load average %s"
-              % (pid, fe.pid, a.store or "on disk under the run directory",
-                 bl.loadavg()), flush=True)
+        bl.banner(fe, m, a.store)
 
         # -- idle sessions --
         n, errors, dt = create_sessions(m, ctx, ["warm"], 1, 1)
