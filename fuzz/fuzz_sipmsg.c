@@ -8,7 +8,9 @@
  * validator accepts must really have what the handlers rely on, and a
  * WWW-Authenticate header in a response goes through the digest answer.
  * An accepted request's Subscription-State goes through the decoder the
- * NOTIFY handler uses (sub.c).
+ * NOTIFY handler uses (sub.c). The whole input also goes through the
+ * CANCEL Reason reader of the trace hook (sreq.c), which decodes a
+ * stream's bytes message after message.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -80,6 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *reason = NULL;
 	struct mbuf *mb;
 	uint16_t scode;
+
+	(void)sipua_cancel_elsewhere(data, size);
 
 	mb = mbuf_alloc(size ? size : 1);
 	if (!mb)

@@ -30,9 +30,11 @@ enum {
 
 /* Methods we take in (RFC 3261 20.5). MESSAGE only once the session
  * has a request handler: the Front End's msilo hands stored messages to
- * a REGISTER whose Allow has MESSAGE (or that has no Allow). */
+ * a REGISTER whose Allow has MESSAGE (or that has no Allow). INVITE (and
+ * what goes with it) only when the handler takes calls too. */
 #define SIPUA_REG_ALLOW         "OPTIONS"
 #define SIPUA_REG_ALLOW_MESSAGE "OPTIONS, MESSAGE"
+#define SIPUA_REG_ALLOW_INVITE  "OPTIONS, MESSAGE, INVITE, ACK, CANCEL, BYE"
 
 struct sipua_reg {
 	struct le le;          /**< in ua->regl                       */
@@ -62,6 +64,7 @@ struct sipua_reg {
 	void *arg;
 	sipua_req_h *reqh; /**< incoming requests (NULL: none taken) */
 	void *reqarg;
+	bool invites; /**< the handler takes INVITE too            */
 };
 
 static int send_register(struct sipua_reg *reg, uint32_t expires,
@@ -254,19 +257,18 @@ static int send_register(struct sipua_reg *reg, uint32_t expires,
 
 	/* RFC 5626 4.2: instance and reg-id on the Contact, ;ob on its URI,
 	 * Supported: outbound (and path, RFC 3327) */
-	err = re_sdprintf(
-	    &hdrs,
-	    /* libre adds Max-Forwards: 70 */
-	    "To: <sip:%s@%s>\r\n"
-	    "From: <sip:%s@%s>;tag=%s\r\n"
-	    "Call-ID: %s\r\n"
-	    "Contact: %s;+sip.instance=\"<urn:uuid:%s>\""
-	    ";reg-id=1;expires=%u\r\n"
-	    "Supported: outbound, path\r\n"
-	    "Allow: %s\r\n",
-	    reg->user, reg->domain, reg->user, reg->domain, reg->tag,
-	    reg->callid, reg->contact_uri, reg->instance, expires,
-	    reg->reqh ? SIPUA_REG_ALLOW_MESSAGE : SIPUA_REG_ALLOW);
+	err = re_sdprintf(&hdrs,
+			  /* libre adds Max-Forwards: 70 */
+			  "To: <sip:%s@%s>\r\n"
+			  "From: <sip:%s@%s>;tag=%s\r\n"
+			  "Call-ID: %s\r\n"
+			  "Contact: %s;+sip.instance=\"<urn:uuid:%s>\""
+			  ";reg-id=1;expires=%u\r\n"
+			  "Supported: outbound, path\r\n"
+			  "Allow: %s\r\n",
+			  reg->user, reg->domain, reg->user, reg->domain,
+			  reg->tag, reg->callid, reg->contact_uri,
+			  reg->instance, expires, sipua_reg_allow(reg));
 	if (err)
 		return err;
 
@@ -491,6 +493,24 @@ struct sipua_reg *sipua_reg_find(const struct sipua *ua, const struct pl *cuser)
 const char *sipua_reg_contact(const struct sipua_reg *reg)
 {
 	return reg ? reg->contact_uri : NULL;
+}
+
+void sipua_reg_take_invites(struct sipua_reg *reg, bool on)
+{
+	if (reg)
+		reg->invites = on;
+}
+
+bool sipua_reg_takes_invites(const struct sipua_reg *reg)
+{
+	return reg->reqh && reg->invites;
+}
+
+const char *sipua_reg_allow(const struct sipua_reg *reg)
+{
+	if (!reg->reqh)
+		return SIPUA_REG_ALLOW;
+	return reg->invites ? SIPUA_REG_ALLOW_INVITE : SIPUA_REG_ALLOW_MESSAGE;
 }
 
 sipua_req_h *sipua_reg_request_handler(const struct sipua_reg *reg, void **argp)

@@ -13,8 +13,9 @@
  *  - struct sipua_reg: one registration per session (RFC 5626 instance
  *    and reg-id), refreshed from the core timer wheel;
  *  - requests the Front End routes to a session (its Contact user):
- *    MESSAGE goes to the registration's handler as a struct sipua_sreq
- *    answered when the caller is ready (after its commit);
+ *    MESSAGE and INVITE go to the registration's handler as a struct
+ *    sipua_sreq answered when the caller is ready (after its commit; an
+ *    INVITE rings, may be cancelled, and is never answered 2xx);
  *  - sipua_message(): MESSAGE out (RFC 3428);
  *  - struct sipua_pub: presence publication (RFC 3903);
  *  - struct sipua_sub: presence subscription of a session (RFC 6665,
@@ -85,6 +86,13 @@ int sipua_alloc(struct sipua **uap, const struct sipua_param *p);
 
 /** The libre SIP stack of ua (borrowed), for tests and other modules. */
 struct sip *sipua_sip(const struct sipua *ua);
+
+/**
+ * See every SIP message sent and received (debugging). libre has one
+ * trace handler per stack and the user agent uses it itself (a CANCEL's
+ * Reason): set yours here, not on sipua_sip().
+ */
+void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg);
 
 /** Local address of the listener at index 0 (internal) or 1 (external). */
 int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);
@@ -381,10 +389,10 @@ typedef void(sipua_req_h)(struct sipua_sreq *sr, const struct sip_msg *msg,
 			  void *arg);
 
 /**
- * Take the MESSAGE requests (RFC 3428) of a registration. With a handler
- * the REGISTER allows MESSAGE, so the Front End also hands over the
- * messages it stored while the user was offline; setting or clearing it
- * on a registration already sent re-REGISTERs at once.
+ * Take the MESSAGE requests (RFC 3428) of a registration (and INVITE:
+ * sipua_reg_take_invites). With a handler the REGISTER allows MESSAGE, so the
+ * Front End also hands over the messages it stored while the user was offline;
+ * setting or clearing it on a registration already sent re-REGISTERs at once.
  *
  * @param reg Registration
  * @param h   Handler, or NULL to take none (then MESSAGE gets 405)
@@ -394,16 +402,63 @@ void sipua_reg_set_request_handler(struct sipua_reg *reg, sipua_req_h *h,
 				   void *arg);
 
 /**
+ * Let the request handler take INVITE too (incoming calls: a provisional
+ * answer, a CANCEL, a final answer that is never 2xx); the REGISTER then
+ * allows INVITE, ACK, CANCEL and BYE. Set it before the handler: it does
+ * not REGISTER again by itself. Without it INVITE gets 405.
+ */
+void sipua_reg_take_invites(struct sipua_reg *reg, bool on);
+
+/**
  * Send the final answer to a received request, once.
  *
  * @param sr     Request (borrowed)
- * @param scode  Final status code (200-699)
+ * @param scode  Final status code (200-699; 300-699 for an INVITE)
  * @param reason Reason phrase (NULL: a standard one); CR/LF refused
  *
  * @return 0, EINVAL, EALREADY (answered before), ENOTCONN (the user
  *         agent is gone), or a transport error
  */
 int sipua_sreq_reply(struct sipua_sreq *sr, uint16_t scode, const char *reason);
+
+/**
+ * Send a provisional answer to a received INVITE (e.g. 180 Ringing); the
+ * final answer still follows with sipua_sreq_reply().
+ *
+ * @param sr     Request (borrowed), an INVITE
+ * @param scode  101-199
+ * @param reason Reason phrase (NULL: a standard one); CR/LF refused
+ *
+ * @return 0, EINVAL (not an INVITE, bad code or reason), EALREADY
+ *         (answered), ENOTCONN (the user agent is gone), or a transport
+ *         error
+ */
+int sipua_sreq_progress(struct sipua_sreq *sr, uint16_t scode,
+			const char *reason);
+
+/**
+ * The caller cancelled an INVITE before its final answer (RFC 3261 9):
+ * the CANCEL was answered 200 and the INVITE 487 already.
+ *
+ * @param elsewhere The CANCEL's Reason is SIP;cause=200 (RFC 3326): the
+ *                  forking proxy cancels because another device of the
+ *                  user answered
+ * @param arg       Handler argument
+ */
+typedef void(sipua_cancel_h)(bool elsewhere, void *arg);
+
+/** Be told when the INVITE sr is cancelled (h NULL: not any more). */
+void sipua_sreq_set_cancel_handler(struct sipua_sreq *sr, sipua_cancel_h *h,
+				   void *arg);
+
+/**
+ * The last SIP message in pkt is a CANCEL whose Reason is SIP;cause=200
+ * (RFC 3326: answered elsewhere). pkt is what libre traces on receipt:
+ * from a stream, it may start with earlier messages of the same read
+ * (libre traces from the start of its buffer). Used by the user agent's
+ * trace hook; exported for the fuzzer.
+ */
+bool sipua_cancel_elsewhere(const uint8_t *pkt, size_t len);
 
 /*
  * Presence subscription (RFC 6665, RFC 3856; lists: RFC 4662)

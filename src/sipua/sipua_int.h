@@ -27,6 +27,10 @@ struct sipua {
 	uint64_t rejected;        /**< requests refused by the validator   */
 	struct list regwait;      /**< registrations waiting to send (reg.c) */
 	uint32_t reg_inflight;    /**< REGISTER transactions in flight     */
+	sip_trace_h *traceh;      /**< sipua_set_trace_handler()           */
+	void *tracearg;
+	bool cancel_elsewhere; /**< the request being received is a CANCEL
+				    whose Reason says answered elsewhere */
 };
 
 /*
@@ -88,6 +92,10 @@ struct sipua_reg *sipua_reg_find(const struct sipua *ua,
 				 const struct pl *cuser);
 
 /* Request handler of a registration, NULL if none (reg.c) */
+/* The methods the registration takes, for Allow (RFC 3261 20.5) */
+const char *sipua_reg_allow(const struct sipua_reg *reg);
+/* It takes INVITE (sipua_reg_take_invites) */
+bool sipua_reg_takes_invites(const struct sipua_reg *reg);
 sipua_req_h *sipua_reg_request_handler(const struct sipua_reg *reg,
 				       void **argp);
 
@@ -110,6 +118,12 @@ int sipua_result(int err, const struct sip_msg *msg, bool answered);
 
 /* Listener for requests toward registrations (sreq.c) */
 bool sipua_sreq_listener(const struct sip_msg *msg, void *arg);
+/* Sees every message before the listeners (libre's trace handler): notes
+ * the Reason of a CANCEL, which libre's transaction layer answers and
+ * reports without the message (sreq.c) */
+void sipua_sreq_trace(bool tx, enum sip_transp tp, const struct sa *src,
+		      const struct sa *dst, const uint8_t *pkt, size_t len,
+		      void *arg);
 
 /* Answer 503 to every unanswered request of a ua being destroyed and
  * detach them (sreq.c) */

@@ -8,6 +8,13 @@
  * can come later: the gateway answers 200 only after the message is
  * committed to the store (ARCHITECTURE.md, "Acknowledge upstream only
  * after durable").
+ *
+ * An INVITE goes to the same handler: the session lets it ring (a
+ * provisional answer), declines it or lets it go, and never answers 2xx
+ * (the app cannot take the media; another device of the user can).
+ * libre's transaction layer matches a CANCEL to the INVITE, answers it
+ * 200 and reports it to us without the message; its Reason (RFC 3326) is
+ * noted by the trace handler, which sees every message first.
  */
 #include <string.h>
 #include "sipua_int.h"
@@ -17,10 +24,12 @@ enum {
 };
 
 struct sipua_sreq {
-	struct le le;          /**< in ua->sreql until answered       */
-	struct sipua *ua;      /**< borrowed; NULL once detached      */
-	struct sip_strans *st; /**< server transaction until answered */
-	struct sip_msg *msg;   /**< the request                       */
+	struct le le;            /**< in ua->sreql until answered       */
+	struct sipua *ua;        /**< borrowed; NULL once detached      */
+	struct sip_strans *st;   /**< server transaction until answered */
+	struct sip_msg *msg;     /**< the request                       */
+	sipua_cancel_h *cancelh; /**< INVITE: the caller cancelled     */
+	void *cancel_arg;
 	bool answered;
 };
 
@@ -45,8 +54,14 @@ static const char *default_reason(uint16_t scode)
 		return "Request Entity Too Large";
 	case 415:
 		return "Unsupported Media Type";
+	case 180:
+		return "Ringing";
 	case 480:
 		return "Temporarily Unavailable";
+	case 481:
+		return "Call/Transaction Does Not Exist";
+	case 487:
+		return "Request Terminated";
 	case 486:
 		return "Busy Here";
 	case 488:
@@ -104,9 +119,20 @@ static void destructor(void *arg)
 	sr->msg = mem_deref(sr->msg);
 }
 
-int sipua_sreq_reply(struct sipua_sreq *sr, uint16_t scode, const char *reason)
+/* An answer of scode to sr, final or provisional (INVITE only) */
+static int answer(struct sipua_sreq *sr, uint16_t scode, const char *reason,
+		  bool final)
 {
-	if (!sr || scode < 200 || scode > 699)
+	bool invite;
+
+	if (!sr)
+		return EINVAL;
+	invite = !pl_strcmp(&sr->msg->met, "INVITE");
+	if (final ? (scode < 200 || scode > 699)
+		  : (scode <= 100 || scode > 199 || !invite))
+		return EINVAL;
+	/* a 2xx would make a dialog nobody here can carry (no media) */
+	if (invite && scode >= 200 && scode < 300)
 		return EINVAL;
 	if (sr->answered)
 		return EALREADY;
@@ -117,7 +143,161 @@ int sipua_sreq_reply(struct sipua_sreq *sr, uint16_t scode, const char *reason)
 	if (!reason_valid(reason))
 		return EINVAL;
 
-	return send_reply(sr, scode, reason);
+	if (final)
+		return send_reply(sr, scode, reason);
+
+	/* the transaction stays (sr->st is kept for the final answer); the
+	 * To tag is the one the final answer will carry (libre takes it from
+	 * the request) */
+	return sip_treply(&sr->st, sr->ua->sip, sr->msg, scode, reason);
+}
+
+int sipua_sreq_reply(struct sipua_sreq *sr, uint16_t scode, const char *reason)
+{
+	return answer(sr, scode, reason, true);
+}
+
+int sipua_sreq_progress(struct sipua_sreq *sr, uint16_t scode,
+			const char *reason)
+{
+	return answer(sr, scode, reason, false);
+}
+
+void sipua_sreq_set_cancel_handler(struct sipua_sreq *sr, sipua_cancel_h *h,
+				   void *arg)
+{
+	if (!sr)
+		return;
+	sr->cancelh = h;
+	sr->cancel_arg = arg;
+}
+
+/* libre's transaction layer matched a CANCEL to our INVITE while it was
+ * not answered, and answered the CANCEL 200 (RFC 3261 9.2) */
+static void cancelled(void *arg)
+{
+	struct sipua_sreq *sr = arg;
+	bool elsewhere = sr->ua && sr->ua->cancel_elsewhere;
+	sipua_cancel_h *h = sr->cancelh;
+	void *harg = sr->cancel_arg;
+
+	/* the INVITE itself is answered 487 whatever the handler does */
+	(void)sipua_sreq_reply(sr, 487, "Request Terminated");
+	if (h)
+		h(elsewhere, harg);
+}
+
+/* One reason-value (RFC 3326 2: a protocol, then parameters) is
+ * "SIP;cause=200": the forking proxy cancels because another branch
+ * answered */
+static bool sip_cause_200(const struct pl *v)
+{
+	struct pl cause;
+
+	if (v->l < 4 || strncasecmp(v->p, "SIP", 3) ||
+	    (v->p[3] != ' ' && v->p[3] != '\t' && v->p[3] != ';'))
+		return false;
+	return !msg_param_decode(v, "cause", &cause) && pl_u32(&cause) == 200;
+}
+
+/* A Reason header holds one or more reason-values, comma-separated
+ * (commas inside a quoted text do not separate) */
+static bool reason_elsewhere(const struct sip_hdr *hdr,
+			     const struct sip_msg *msg, void *arg)
+{
+	const struct pl *v = &hdr->val;
+	bool *elsewhere = arg, quoted = false;
+	size_t i, start = 0;
+	(void)msg;
+
+	for (i = 0; i <= v->l; i++) {
+		struct pl e;
+
+		if (i < v->l && quoted && v->p[i] == '\\') {
+			++i; /* a quoted-pair */
+			continue;
+		}
+		if (i < v->l && v->p[i] == '"')
+			quoted = !quoted;
+		if (i < v->l && (quoted || v->p[i] != ','))
+			continue;
+		e.p = v->p + start;
+		e.l = i - start;
+		while (e.l && (*e.p == ' ' || *e.p == '\t')) {
+			++e.p;
+			--e.l;
+		}
+		if (sip_cause_200(&e)) {
+			*elsewhere = true;
+			return true;
+		}
+		start = i + 1;
+	}
+	return false;
+}
+
+bool sipua_cancel_elsewhere(const uint8_t *pkt, size_t len)
+{
+	struct sip_msg *last = NULL;
+	bool elsewhere = false;
+	struct mbuf *mb;
+
+	if (!memmem(pkt, len, "CANCEL ", 7))
+		return false;
+	mb = mbuf_alloc(len);
+	if (!mb || mbuf_write_mem(mb, pkt, len))
+		goto out;
+	mb->pos = 0;
+	while (mbuf_get_left(mb)) {
+		struct sip_msg *m;
+		size_t clen;
+
+		/* keep-alive CRLFs between messages */
+		if (mbuf_get_left(mb) >= 2 &&
+		    !memcmp(mbuf_buf(mb), "\r\n", 2)) {
+			mb->pos += 2;
+			continue;
+		}
+		if (sip_msg_decode(&m, mb))
+			break;
+		clen = pl_u32(&m->clen);
+		mem_deref(last);
+		last = m;
+		if (clen > mbuf_get_left(mb))
+			break;
+		mb->pos += clen;
+	}
+	if (last && !pl_strcmp(&last->met, "CANCEL"))
+		(void)sip_msg_hdr_apply(last, true, SIP_HDR_REASON,
+					reason_elsewhere, &elsewhere);
+out:
+	mem_deref(last);
+	mem_deref(mb);
+	return elsewhere;
+}
+
+void sipua_sreq_trace(bool tx, enum sip_transp tp, const struct sa *src,
+		      const struct sa *dst, const uint8_t *pkt, size_t len,
+		      void *arg)
+{
+	struct sipua *ua = arg;
+
+	/* valid until the next message arrives: the listeners, and the
+	 * transaction layer's cancel report, run right after this call */
+	if (!ua)
+		return;
+	if (!tx)
+		ua->cancel_elsewhere = sipua_cancel_elsewhere(pkt, len);
+	if (ua->traceh)
+		ua->traceh(tx, tp, src, dst, pkt, len, ua->tracearg);
+}
+
+void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg)
+{
+	if (!ua)
+		return;
+	ua->traceh = h;
+	ua->tracearg = arg;
 }
 
 void sipua_sreq_orphan_all(struct sipua *ua)
@@ -144,7 +324,7 @@ static void dispatch(struct sipua *ua, const struct sip_msg *msg,
 		goto fail;
 
 	sr->msg = mem_ref((struct sip_msg *)msg);
-	err = sip_strans_alloc(&sr->st, ua->sip, msg, NULL, NULL);
+	err = sip_strans_alloc(&sr->st, ua->sip, msg, cancelled, sr);
 	if (err) {
 		sr->answered = true;
 		mem_deref(sr);
@@ -178,6 +358,24 @@ static bool method_known(const struct pl *met)
 	return false;
 }
 
+/* A request of a dialog's usage: BYE, or a mid-dialog INVITE, UPDATE,
+ * INFO, PRACK or REFER (a To tag) */
+static bool in_dialog(const struct sip_msg *msg)
+{
+	static const char *const dlg[] = {"INVITE", "UPDATE", "INFO", "PRACK",
+					  "REFER"};
+	size_t i;
+
+	if (!pl_strcmp(&msg->met, "BYE"))
+		return true;
+	if (!pl_isset(&msg->to.tag))
+		return false;
+	for (i = 0; i < ARRAY_SIZE(dlg); i++)
+		if (!pl_strcmp(&msg->met, dlg[i]))
+			return true;
+	return false;
+}
+
 bool sipua_sreq_listener(const struct sip_msg *msg, void *arg)
 {
 	struct sipua *ua = arg;
@@ -186,8 +384,11 @@ bool sipua_sreq_listener(const struct sip_msg *msg, void *arg)
 	void *harg = NULL;
 	const char *allow;
 
-	/* libre matches ACK and CANCEL to its transactions itself */
-	if (!pl_strcmp(&msg->met, "ACK") || !pl_strcmp(&msg->met, "CANCEL"))
+	/* libre matches ACK and CANCEL to its transactions itself; an ACK
+	 * it did not match is not answered (RFC 3261 17.2.3): dropped */
+	if (!pl_strcmp(&msg->met, "ACK"))
+		return true;
+	if (!pl_strcmp(&msg->met, "CANCEL"))
 		return false;
 
 	/* a keep-alive probe addressed to the service itself */
@@ -212,9 +413,16 @@ bool sipua_sreq_listener(const struct sip_msg *msg, void *arg)
 	}
 
 	h = sipua_reg_request_handler(reg, &harg);
-	allow = h ? "OPTIONS, MESSAGE" : "OPTIONS";
+	allow = sipua_reg_allow(reg);
 
-	if (!pl_strcmp(&msg->met, "MESSAGE") && h) {
+	if (in_dialog(msg)) {
+		/* we never establish a dialog (no INVITE is answered 2xx):
+		 * a BYE or re-INVITE belongs to none (RFC 3261 12.2.2) */
+		(void)sip_reply(ua->sip, msg, 481,
+				"Call/Transaction Does Not Exist");
+	} else if (h && (!pl_strcmp(&msg->met, "MESSAGE") ||
+			 (!pl_strcmp(&msg->met, "INVITE") &&
+			  sipua_reg_takes_invites(reg)))) {
 		dispatch(ua, msg, h, harg);
 	} else if (!pl_strcmp(&msg->met, "OPTIONS")) {
 		(void)sip_replyf(ua->sip, msg, 200, "OK",

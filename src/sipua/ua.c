@@ -216,9 +216,10 @@ int sipua_alloc(struct sipua **uap, const struct sipua_param *p)
 
 	/* no DNS client: the Front End is given as an address */
 	err = sip_alloc(&ua->sip, NULL, CTRANS_HASH, STRANS_HASH, CONN_HASH,
-			"mobilityd", NULL, NULL);
+			"mobilityd", NULL, ua);
 	if (err)
 		goto out;
+	sip_set_trace_handler(ua->sip, sipua_sreq_trace);
 
 	/* first listener: nothing else sees an invalid request */
 	err = sip_listen(&ua->lsnr, ua->sip, true, validate_handler, ua);

@@ -442,7 +442,7 @@ int main(int argc, char *argv[])
 	}
 
 	if (getenv("SIPUA_TRACE"))
-		sip_set_trace_handler(sipua_sip(probe.ua), trace_handler);
+		sipua_set_trace_handler(probe.ua, trace_handler, NULL);
 
 	if (!strcmp(argv[7], "check")) {
 		err =

@@ -570,6 +570,64 @@ out:
 	unlink(path);
 }
 
+/* A request of method met with extra header lines and a body. */
+static void req(struct mbuf *mb, const char *met, const char *hdrs,
+		const char *body)
+{
+	(void)mbuf_printf(mb,
+			  "%s sip:a@127.0.0.1 SIP/2.0\r\n"
+			  "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK1\r\n"
+			  "To: <sip:alice@example.test>\r\n"
+			  "From: <sip:bob@example.test>;tag=1\r\n"
+			  "Call-ID: c1\r\nCSeq: 1 %s\r\n%s"
+			  "Content-Length: %zu\r\n\r\n%s",
+			  met, met, hdrs, strlen(body), body);
+}
+
+static bool elsewhere(const char *first, const char *met, const char *hdrs,
+		      const char *body)
+{
+	struct mbuf *mb = mbuf_alloc(512);
+	bool r;
+
+	if (first)
+		req(mb, first, "", "CANCEL me");
+	req(mb, met, hdrs, body);
+	r = sipua_cancel_elsewhere(mb->buf, mb->end);
+	mem_deref(mb);
+	return r;
+}
+
+/* The Reason of a CANCEL as the trace hook reads it (RFC 3326) */
+static void test_cancel_reason(void)
+{
+	const char *sip200 = "Reason: SIP;cause=200;text=\"Call completed "
+			     "elsewhere\"\r\n";
+
+	CHECK(elsewhere(NULL, "CANCEL", sip200, ""));
+	CHECK(elsewhere(NULL, "CANCEL", "Reason: sip ;cause=200\r\n", ""));
+	CHECK(!elsewhere(NULL, "CANCEL", "", ""));
+	CHECK(!elsewhere(NULL, "CANCEL", "Reason: SIP;cause=487\r\n", ""));
+	CHECK(!elsewhere(NULL, "CANCEL", "Reason: Q.850;cause=200\r\n", ""));
+	CHECK(!elsewhere(NULL, "CANCEL", "Reason: SIPX;cause=200\r\n", ""));
+	CHECK(elsewhere(NULL, "CANCEL",
+			"Reason: Q.850;cause=16\r\nReason: SIP;cause=200\r\n",
+			""));
+	CHECK(elsewhere(NULL, "CANCEL",
+			"Reason: Q.850;cause=16;text=\"a, SIP;cause=200\", "
+			"SIP ;cause=200\r\n",
+			""));
+	CHECK(!elsewhere(NULL, "CANCEL",
+			 "Reason: Q.850;cause=16;text=\"a, SIP;cause=200\"\r\n",
+			 ""));
+	/* several messages of one read: the last one counts */
+	CHECK(elsewhere("MESSAGE", "CANCEL", sip200, ""));
+	CHECK(!elsewhere("CANCEL", "MESSAGE", sip200, "hi"));
+	/* "CANCEL " in a body is not a CANCEL */
+	CHECK(!elsewhere(NULL, "MESSAGE", sip200, "CANCEL sip:x SIP/2.0"));
+	CHECK(!sipua_cancel_elsewhere((const uint8_t *)"CANCEL ", 7));
+}
+
 int main(void)
 {
 	int err = libre_init();
@@ -584,6 +642,7 @@ int main(void)
 	test_message_publish_args();
 	test_substate();
 	test_sub_args();
+	test_cancel_reason();
 
 	metrics_close();
 	libre_close();
