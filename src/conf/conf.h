@@ -140,6 +140,7 @@ struct conf {
 	struct sa sip_internal; /**< internal SIP/TLS listener (or unset) */
 	struct sa sip_external; /**< external SIP/TLS listener (or unset) */
 	struct list sip_certs;  /**< struct conf_cert for the SIP side    */
+	uint32_t sip_ring_ms;   /**< an incoming call rings this long     */
 
 	/* [autodiscover] */
 	struct list redirects; /**< struct conf_redirect                 */

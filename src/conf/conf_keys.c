@@ -673,6 +673,7 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_SIP, "internal_listen", set_addr, sip_internal)},
     {KEY(SECT_SIP, "external_listen", set_addr, sip_external)},
     {KEY(SECT_SIP, "certificate", set_cert, sip_certs), .repeat = true},
+    {KEY(SECT_SIP, "ring_time", set_uint, sip_ring_ms), RANGE(5, 600, 1000)},
 
     {KEY(SECT_AUTODISCOVER, "redirect", set_redirect, redirects),
      .repeat = true},
@@ -773,6 +774,7 @@ void conf_defaults(struct conf *conf)
 
 	/* the default store path is set in conf_check() (an allocation) */
 	conf->store_map_size_mb = 1024;
+	conf->sip_ring_ms = 30 * 1000;
 
 	/* [push]: the URLs are set in conf_check() (allocations) */
 	conf->push.apns_ttl_s = 86400;

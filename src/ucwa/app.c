@@ -31,6 +31,7 @@ static void app_destructor(void *arg)
 	ucwa_push_close_all(app);
 	ucwa_me_close(app);
 	ucwa_conv_close_all(app);
+	ucwa_call_close_all(app);
 	ucwa_psub_close_all(app);
 	ucwa_hist_close(app);
 	mem_deref(app->xc);
@@ -448,8 +449,12 @@ static int start_register(struct app *app, bool restored)
 	if (restored)
 		p.first_refresh_ms = UCWA_RESTORED_REREGISTER_MS;
 	err = sipua_reg_alloc(&app->reg, app->u->ua, &p, reg_handler, app);
-	if (!err)
+	if (!err) {
+		/* messages and calls: the handler is set last (it may
+		 * REGISTER again with the new Allow) */
+		sipua_reg_take_invites(app->reg, true);
 		sipua_reg_set_request_handler(app->reg, ucwa_incoming, app);
+	}
 	return err;
 }
 
@@ -648,20 +653,30 @@ static uint64_t rec_date(const struct repr_in *in, const char *key)
 	return pl_u64(&ms);
 }
 
-/* One stored event: an incoming message, delivered again. */
+/* One stored event: an incoming message delivered again, or an incoming
+ * call's start or end. */
 static void restore_event(struct app *app, const struct store_event *e)
 {
 	const struct pl body = {(const char *)e->val, e->len};
 	struct repr_in *in = NULL;
 	const char *why = NULL;
 	char *from = NULL, *text = NULL;
-	struct pl type, f, t;
+	struct pl type = pl_null, f, t;
 	int err;
 
 	err = repr_in_json(&in, &body, &why);
+	if (!err)
+		(void)repr_in_str(in, "type", &type);
 	if (!err &&
-	    (repr_in_str(in, "type", &type) || pl_strcmp(&type, "message") ||
-	     repr_in_str(in, "from", &f) || repr_in_str(in, "text", &t)))
+	    (!pl_strcmp(&type, "call") || !pl_strcmp(&type, "callEnd"))) {
+		err = ucwa_call_restore(app, e->seq, in,
+					!pl_strcmp(&type, "callEnd"),
+					rec_date(in, "time"));
+		goto out;
+	}
+	if (!err &&
+	    (pl_strcmp(&type, "message") || repr_in_str(in, "from", &f) ||
+	     repr_in_str(in, "text", &t)))
 		err = EINVAL;
 	if (!err)
 		err = pl_strdup(&from, &f);
@@ -670,6 +685,7 @@ static void restore_event(struct app *app, const struct store_event *e)
 	if (!err)
 		err = ucwa_conv_deliver(app, e->seq, from, text,
 					rec_date(in, "time"));
+out:
 	if (err)
 		log_warn("ucwa: event %llu of %s not restored: %m",
 			 (unsigned long long)e->seq, app->id, err);
@@ -703,6 +719,7 @@ static void restored(struct app *app)
 	}
 	ucwa_me_resume(app);
 	ucwa_psub_restore(app);
+	ucwa_call_resume(app);
 }
 
 static void events_read(int err, const struct store_event *evv, size_t n,

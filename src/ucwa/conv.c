@@ -627,6 +627,8 @@ void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub)
 	}
 
 	(void)text_next(&rest, '/', &n);
+	if (ucwa_call_handle(app, req, &kind, &n, &rest))
+		return;
 	c = conv_by_n(app, &n);
 	if (!c || (pl_strcmp(&kind, "messagingInvitations") &&
 		   pl_strcmp(&kind, "conversations"))) {
@@ -834,6 +836,10 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 	struct mbuf *rec;
 	int err;
 
+	if (!pl_strcmp(&msg->met, "INVITE")) {
+		ucwa_call_incoming(app, sr, msg);
+		return;
+	}
 	if (pl_strcmp(&msg->met, "MESSAGE")) {
 		(void)sipua_sreq_reply(sr, 405, "Method Not Allowed");
 		return;

@@ -44,6 +44,8 @@ enum {
 	/* contacts in one presence subscription: its store record (about
 	 * 260 bytes each) stays under REPR_IN_MAX_BYTES to be read back */
 	UCWA_PSUB_MEMBERS_MAX = 200,
+	UCWA_CALLS_MAX = 4,   /* incoming calls ringing at once, each app */
+	UCWA_CALLS_KEPT = 16, /* ended calls still readable, each app     */
 	UCWA_PSUB_MINUTES_MIN = 10, /* presence subscription duration     */
 	UCWA_PSUB_MINUTES_MAX = 30,
 	/* history (conversationLogs): entries kept per application, their

@@ -128,6 +128,7 @@ struct app {
 	 * batch that held stored events, and their highest sequence */
 	uint64_t ev_batch, ev_mark;
 	struct list saves; /* record writes in flight (app.c)      */
+	struct list calls; /* struct call: incoming calls (call.c) */
 	bool loading;      /* restored; its events are being read   */
 
 	/* history (hist.c) */
@@ -269,6 +270,22 @@ typedef void(ucwa_hist_restored_h)(struct app *app);
 /* Read the stored history back (restart), then call h (also on error). */
 int ucwa_hist_restore(struct app *app, ucwa_hist_restored_h *h);
 void ucwa_hist_close(struct app *app);
+/* call.c: incoming calls (phone audio invitations) */
+struct call;
+/* An INVITE for the application (sr borrowed: a reference is taken). */
+void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
+			const struct sip_msg *msg);
+/* Requests under communication/: true if it was a call's (answered). */
+bool ucwa_call_handle(struct app *app, struct web_req *req,
+		      const struct pl *kind, const struct pl *n,
+		      const struct pl *rest);
+/* A stored call record (a start, or an end: end true) becomes its events
+ * again after a restart; then ucwa_call_resume() ends the calls that
+ * were still ringing. */
+int ucwa_call_restore(struct app *app, uint64_t seq, const struct repr_in *in,
+		      bool end, uint64_t time_ms);
+void ucwa_call_resume(struct app *app);
+void ucwa_call_close_all(struct app *app);
 
 /* life.c: how long a session lives after its client's last contact */
 /* The client is here (an authenticated request on the application). */

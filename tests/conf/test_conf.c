@@ -571,6 +571,7 @@ static void test_defaults(void)
 	CHECK(c->store_map_size_mb == 1024);
 	CHECK(c->session_expiration_ms == 259200u * 1000);
 	CHECK(c->session_short_expiration_ms == 3600u * 1000);
+	CHECK(c->sip_ring_ms == 30000);
 
 	/* [sip] certificate falls back to the [http] one */
 	CHECK(list_count(&c->sip_certs) == 1);
@@ -819,6 +820,11 @@ static void test_store(void)
 		CHECK(r.conf->store_map_size_mb == 64);
 	}
 
+	build(&r, NULL, "[sip]\nring_time = 45");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK(r.conf->sip_ring_ms == 45000);
+
 	build(&r, NULL, "[store]\npath = state");
 	EXPECT_OK(&r);
 	if (r.conf) {
@@ -992,6 +998,7 @@ static void test_bad_values(void)
 	    {"[http]\nmax_header_bytes = 1023", {"1024 to 1048576"}},
 	    {"[http]\nheader_timeout = 0", {"seconds from 1 to 300"}},
 	    {"[http]\nbody_timeout = 3601", {"seconds from 1 to 3600"}},
+	    {"[sip]\nring_time = 4", {"ring_time", "seconds from 5 to 600"}},
 	    {"[service]\nlog_level = loud", {"not a log level"}},
 	    {"[autodiscover]\nredirect = far.test http://x.test/",
 	     {"redirect URL", "https://"}},

@@ -8,6 +8,7 @@ clear answer (or, where libre itself gives up, a closed connection), and
 afterwards the service is healthy and a normal MESSAGE still reaches the
 application."""
 import json
+import re
 import secrets
 import socket
 import ssl
@@ -186,7 +187,7 @@ def test_message_charsets(mob, alice, peer):
                          ids=["billion-laughs", "depth-40", "oversized"])
 def test_notify_no_subscription(mob, alice, peer, body):
     """A NOTIFY with a PIDF body: in a dialog the session does not have
-    (To tag) it is 481, outside one 405 (a session takes only MESSAGE
+    (To tag) it is 481, outside one 405 (a session takes MESSAGE, calls
     and OPTIONS); over the size limit 513 before anything else. The
     answer comes at once: the body is never expanded."""
     hdr = {"Event": "presence", "Subscription-State": "active;expires=600"}
@@ -203,7 +204,8 @@ def test_notify_no_subscription(mob, alice, peer, body):
         assert status == "SIP/2.0 513 Message Too Large"
     else:
         assert status == "SIP/2.0 405 Method Not Allowed"
-        assert b"\r\nAllow: OPTIONS, MESSAGE\r\n" in answer
+        assert (b"\r\nAllow: OPTIONS, MESSAGE, INVITE, ACK, CANCEL, BYE\r\n"
+                in answer)
     assert time.monotonic() - t0 < 5
     assert_healthy(mob, alice, peer)
 
@@ -314,4 +316,82 @@ def test_notify_in_the_subscription_dialog(fe, mob, alice, peer):
     assert bob_availability(mob, alice) == "Online"
     assert notify(pidf("closed")) == "SIP/2.0 200 OK"
     wait_availability(mob, alice, "Offline")
+    assert_healthy(mob, alice, peer)
+
+
+def responses(s, n, timeout=10):
+    """The next n answers on connection s (no bodies): their status lines
+    and the To tag of the last one."""
+    s.settimeout(timeout)
+    got = b""
+    while got.count(b"\r\n\r\n") < n:
+        chunk = s.recv(65536)
+        assert chunk, got
+        got += chunk
+    answers = got.decode().split("\r\n\r\n")[:n]
+    tag = re.search(r"(?m)^To: .*;tag=(\S+)\r?$", answers[-1])
+    return [a.split("\r\n")[0] for a in answers], tag and tag.group(1)
+
+
+def call_events(mob, a, n, timeout=15):
+    """The completed phoneAudioInvitation events until there are n: the
+    subcodes of their reasons, in order."""
+    deadline = time.monotonic() + timeout
+    out = []
+    while len(out) < n:
+        assert time.monotonic() < deadline, out
+        st, _, body = api(mob, a["tok"], "GET", a["next"])
+        assert st == 200, body
+        batch = json.loads(body)
+        a["next"] = batch["_links"]["next"]["href"]
+        out += [e["_embedded"]["phoneAudioInvitation"]["_embedded"]["reason"]["subcode"]
+                for s in batch.get("sender", []) for e in s["events"]
+                if e["link"]["rel"] == "phoneAudioInvitation" and e["type"] == "completed"]
+    return out
+
+
+def test_invites(mob, alice, peer):
+    """INVITEs as the Front End forwards them: without a Contact 400; a
+    BYE or a re-INVITE for a dialog that does not exist 481; four calls
+    ring at once (180) and a fifth is busy (486); each CANCEL is answered
+    200 and its INVITE 487, the one whose Reason says answered elsewhere
+    ends so, the others as missed calls. The service stays healthy."""
+    user = alice["user"]
+    contact = ["Contact: <sip:bob@127.0.0.1:5061;transport=tls>"]
+
+    def new_call():
+        return {"Via": "SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK" + secrets.token_hex(8),
+                "From": "<sip:bob@example.test>;tag=" + secrets.token_hex(4),
+                "Call-ID": secrets.token_hex(10), "CSeq": "1 INVITE"}
+
+    status, _ = peer.send(peer.request("INVITE", user, headers={"CSeq": "1 INVITE"}))
+    assert status == "SIP/2.0 400 Missing Contact header"
+    dialog = {"To": "<sip:alice@example.test>;tag=gone"}
+    status, _ = peer.send(peer.request("BYE", user, headers={**dialog, "CSeq": "2 BYE"}))
+    assert status == "SIP/2.0 481 Call/Transaction Does Not Exist"
+    status, _ = peer.send(peer.request("INVITE", user, headers={**dialog, "CSeq": "2 INVITE"},
+                                       extra=contact))
+    assert status == "SIP/2.0 481 Call/Transaction Does Not Exist"
+
+    calls = []
+    try:
+        for _ in range(4):
+            h, s = new_call(), peer.connect()
+            calls.append((s, h))
+            s.sendall(peer.request("INVITE", user, headers=h, extra=contact))
+            assert responses(s, 1)[0] == ["SIP/2.0 180 Ringing"]
+        status, _ = peer.send(peer.request("INVITE", user, headers=new_call(), extra=contact))
+        assert status == "SIP/2.0 486 Busy Here"
+        for i, (s, h) in enumerate(calls):
+            why = ['Reason: SIP ;cause=200 ;text="Call completed elsewhere"'] if i == 0 else []
+            s.sendall(peer.request("CANCEL", user, headers={**h, "CSeq": "1 CANCEL"}, extra=why))
+            lines, tag = responses(s, 2)
+            assert lines == ["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]
+            # the ACK of the 487 goes to the transaction, unanswered
+            s.sendall(peer.request("ACK", user, headers={
+                **h, "CSeq": "1 ACK", "To": "<sip:alice@example.test>;tag=" + tag}))
+    finally:
+        for s, _ in calls:
+            s.close()
+    assert call_events(mob, alice, 4) == ["AnsweredElsewhere", "Missed", "Missed", "Missed"]
     assert_healthy(mob, alice, peer)

@@ -1,0 +1,681 @@
+/**
+ * @file call.c  Incoming calls to an application (phone audio invitations)
+ *
+ * The Front End forks an INVITE to every device of the user (RFC 3261
+ * 16.7), one of them this session's Contact. The app cannot take the
+ * media (PROTOCOL.md, "Call via work": an incoming phone audio invitation
+ * cannot be accepted through the API, only declined), so the session
+ * only rings: 180, a phoneAudioInvitation started event (high priority,
+ * and a VoIP push when nobody polls), and never a 2xx. The call ends as
+ *
+ *   declined   POST .../phoneAudioInvitations/<n>/decline: 603 Decline
+ *   missed     the caller hung up (CANCEL, 487), nobody answered within
+ *              the ring time (480), or the service restarted while it
+ *              rang: a missed-call alert push and a history entry
+ *   elsewhere  another device of the user answered (the proxy's CANCEL
+ *              says Reason: SIP;cause=200, RFC 3326): not missed
+ *
+ * each a phoneAudioInvitation completed event (status Failure, with the
+ * reason embedded) and the conversation deleted.
+ *
+ * Both ends of a call are event records in the store, written before
+ * their events are posted (and before the 180), so that a restart gives
+ * the app the same events again (ARCHITECTURE.md: acknowledge upstream
+ * only after durable).
+ */
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "api.h"
+#include "evchan.h"
+#include "repr.h"
+#include "sipua.h"
+#include "store.h"
+#include "ucwa.h"
+#include "ucwa_int.h"
+#include "conf.h"
+
+enum call_state {
+	CALL_STORING, /* its record is being written       */
+	CALL_RINGING, /* 180 sent, waiting for an end      */
+	CALL_ENDING,  /* its end record is being written   */
+	CALL_ENDED,
+};
+
+enum call_end {
+	END_NONE,
+	END_DECLINED,  /* the app declined: 603                     */
+	END_CANCELLED, /* the caller hung up: missed                */
+	END_TIMEOUT,   /* nobody answered in the ring time: missed  */
+	END_ELSEWHERE, /* another device answered                   */
+	END_LOST,      /* the service restarted while it rang: missed */
+	END_FAILED,    /* the session ended or could not store it   */
+};
+
+static const struct {
+	const char *name; /* in the stored record */
+	const char *code; /* the reason the app is given */
+	const char *subcode;
+	const char *message;
+} ends[] = {
+    [END_NONE] = {"none", "", "", ""},
+    [END_DECLINED] = {"declined", "Forbidden", "Declined",
+		      "The call was declined"},
+    [END_CANCELLED] = {"cancelled", "Gone", "Missed",
+		       "The caller hung up before the call was answered"},
+    [END_TIMEOUT] = {"timeout", "Timeout", "Missed",
+		     "The call was not answered"},
+    [END_ELSEWHERE] = {"elsewhere", "Gone", "AnsweredElsewhere",
+		       "The call was answered on another device"},
+    [END_LOST] = {"lost", "Gone", "Missed",
+		  "The call rang while the service restarted"},
+    [END_FAILED] = {"failed", "ServiceFailure", "",
+		    "The call could not be delivered"},
+};
+
+struct call {
+	struct le le; /* in app->calls */
+	struct app *app;
+	struct sipua_sreq *sr;   /* the INVITE until its final answer */
+	struct store_op *op;     /* a record being written            */
+	struct wheel_entry ring; /* the ring time                      */
+	enum call_state state;
+	enum call_end end;
+	unsigned n;    /* conversations/<n>, phoneAudioInvitations/<n> */
+	uint64_t seq;  /* its "call" record                             */
+	uint64_t eseq; /* its "callEnd" record                          */
+	uint64_t time_ms;
+	char from[UCWA_URI_MAX + 1];
+	char name[4 * UCWA_FIELD_MAX + 1]; /* the caller's display name */
+	char href[128 + UCWA_ID_LEN];      /* .../conversations/<n>       */
+	char inv_href[128 + UCWA_ID_LEN];  /* .../phoneAudioInvitations/<n> */
+};
+
+static void call_destructor(void *arg)
+{
+	struct call *c = arg;
+
+	wheel_cancel(&c->ring);
+	list_unlink(&c->le);
+	mem_deref(c->op);
+	if (c->sr) {
+		/* the session ends under a ringing call: the caller hears
+		 * that this device is not there any more */
+		sipua_sreq_set_cancel_handler(c->sr, NULL, NULL);
+		(void)sipua_sreq_reply(c->sr, 480, NULL);
+		mem_deref(c->sr);
+	}
+}
+
+void ucwa_call_close_all(struct app *app)
+{
+	list_flush(&app->calls);
+}
+
+static bool missed(enum call_end e)
+{
+	return e == END_CANCELLED || e == END_TIMEOUT || e == END_LOST;
+}
+
+/*
+ * What the call would do once the push and history interfaces are there:
+ * one line each.
+ */
+
+/* Wake the app: a VoIP push for a ringing call (only when nobody polls:
+ * a parked event request gets the event at once), an alert for a missed
+ * one. */
+static void call_push(struct call *c, bool ringing)
+{
+	struct app *app = c->app;
+
+	if (ringing && evchan_parked(app->ev))
+		return;
+	log_debug("ucwa: %s call from %s to %s: no push service wired yet",
+		  ringing ? "incoming" : "missed", c->from, app->id);
+}
+
+/* The missed call goes into the user's history. */
+static void call_history(struct call *c)
+{
+	log_debug("ucwa: missed call from %s to %s: no history yet", c->from,
+		  c->app->id);
+}
+
+/*
+ * Resources
+ */
+
+static const char *comm_href(const struct app *app, char *buf, size_t size)
+{
+	(void)re_snprintf(buf, size, "%s/communication", app->href);
+	return buf;
+}
+
+static struct repr *participant(const struct call *c)
+{
+	struct repr *r = NULL;
+	char href[300];
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/participants/caller",
+			  c->href);
+	err = repr_alloc(&r, "from", href);
+	err |= repr_prop_str(r, "uri", c->from);
+	if (c->name[0])
+		err |= repr_prop_str(r, "name", c->name);
+	err |= repr_prop_bool(r, "local", false);
+	err |= repr_link(r, "conversation", c->href);
+	if (err)
+		r = mem_deref(r);
+	return r;
+}
+
+static struct repr *reason(enum call_end e)
+{
+	struct repr *r = NULL;
+	int err;
+
+	err = repr_alloc(&r, "reason", NULL);
+	err |= repr_prop_str(r, "code", ends[e].code);
+	if (ends[e].subcode[0])
+		err |= repr_prop_str(r, "subcode", ends[e].subcode);
+	err |= repr_prop_str(r, "message", ends[e].message);
+	if (err)
+		r = mem_deref(r);
+	return r;
+}
+
+/* Embed a child just built (NULL: it could not be) and drop ours. */
+static int embed(struct repr *r, struct repr *child)
+{
+	int err = child ? repr_embed(r, child) : ENOMEM;
+
+	mem_deref(child);
+	return err;
+}
+
+static struct repr *invitation(const struct call *c)
+{
+	bool ringing = c->state < CALL_ENDING && c->end == END_NONE;
+	struct repr *r = NULL;
+	char href[300], to[AUTH_USER_MAX + 8];
+	int err;
+
+	(void)re_snprintf(to, sizeof(to), "sip:%s", c->app->user);
+	err = repr_alloc(&r, "phoneAudioInvitation", c->inv_href);
+	err |= repr_prop_str(r, "direction", "Incoming");
+	err |= repr_prop_str(r, "state", ringing ? "Connecting" : "Failed");
+	err |= repr_prop_str(r, "importance", "Normal");
+	err |= repr_prop_str(r, "to", to);
+	err |= repr_prop_date(r, "timeStamp", c->time_ms);
+	err |= repr_link(r, "conversation", c->href);
+	(void)re_snprintf(href, sizeof(href), "%s/participants/caller",
+			  c->href);
+	err |= repr_link(r, "from", href);
+	if (ringing) {
+		/* declined, never accepted: the media is for another
+		 * device (PROTOCOL.md "Call via work") */
+		(void)re_snprintf(href, sizeof(href), "%s/decline",
+				  c->inv_href);
+		err |= repr_link(r, "decline", href);
+	}
+	if (!err)
+		err = embed(r, participant(c));
+	if (!err && !ringing)
+		err = embed(r, reason(c->end));
+	if (err)
+		r = mem_deref(r);
+	return r;
+}
+
+static struct repr *conversation(const struct call *c)
+{
+	bool live = c->state < CALL_ENDING && c->end == END_NONE;
+	struct repr *r = NULL;
+	int err;
+
+	err = repr_alloc(&r, "conversation", c->href);
+	err |= repr_prop_str(r, "state", live ? "Connecting" : "Disconnected");
+	err |= repr_prop_str(r, "activeModalities", live ? "PhoneAudio" : "");
+	err |= repr_prop_int(r, "participantCount", 1);
+	err |= repr_link(r, "phoneAudioInvitation", c->inv_href);
+	if (err)
+		r = mem_deref(r);
+	return r;
+}
+
+/* Post an event of the call; high priority: an invitation wakes the app
+ * (marked with its record's sequence: one batch across a restart). */
+static void post(struct call *c, uint64_t mark, const char *type,
+		 const char *rel, const char *href, const char *status,
+		 struct repr *emb)
+{
+	struct evchan_event e;
+	char comm[200];
+
+	memset(&e, 0, sizeof(e));
+	e.mark = mark;
+	e.prio = EVCHAN_HIGH;
+	e.ev.sender_rel = "communication";
+	e.ev.sender_href = comm_href(c->app, comm, sizeof(comm));
+	e.ev.type = type;
+	e.ev.rel = rel;
+	e.ev.href = href;
+	e.ev.status = status;
+	e.ev.embedded = emb;
+	(void)evchan_post(c->app->ev, &e);
+	mem_deref(emb);
+}
+
+static void post_started(struct call *c)
+{
+	post(c, c->seq, "started", "phoneAudioInvitation", c->inv_href, NULL,
+	     invitation(c));
+	post(c, c->seq, "added", "conversation", c->href, NULL,
+	     conversation(c));
+}
+
+static void post_completed(struct call *c)
+{
+	post(c, c->eseq, "completed", "phoneAudioInvitation", c->inv_href,
+	     "Failure", invitation(c));
+	post(c, c->eseq, "deleted", "conversation", c->href, NULL, NULL);
+}
+
+/*
+ * The call's records
+ */
+
+static int write_record(struct call *c, uint64_t seq, bool end, store_done_h *h)
+{
+	struct repr *r = NULL;
+	struct mbuf *mb = mbuf_alloc(512);
+	int err;
+
+	if (!mb)
+		return ENOMEM;
+	err = repr_alloc(&r, NULL, NULL);
+	err |= repr_prop_str(r, "type", end ? "callEnd" : "call");
+	err |= repr_prop_str(r, "from", c->from);
+	if (c->name[0])
+		err |= repr_prop_str(r, "name", c->name);
+	err |= repr_prop_date(r, "time", c->time_ms);
+	if (end) {
+		err |= repr_prop_int(r, "call", (int64_t)c->seq);
+		err |= repr_prop_str(r, "end", ends[c->end].name);
+	}
+	if (!err)
+		err = repr_encode(mb, r, REPR_JSON, NULL);
+	if (!err)
+		err = store_event_append(c->app->u->st, c->app->id, seq,
+					 mb->buf, mb->end, h, c, &c->op);
+	mem_deref(r);
+	mem_deref(mb);
+	return err;
+}
+
+static void end_committed(int err, void *arg)
+{
+	struct call *c = arg;
+
+	c->op = mem_deref(c->op);
+	if (err)
+		log_warn("ucwa: end of call %u of %s not stored: %m", c->n,
+			 c->app->id, err);
+	c->state = CALL_ENDED;
+	/* stored or not, the app is told: unmarked, it is only lost to a
+	 * restart before the app reads it */
+	if (err)
+		c->eseq = 0;
+	post_completed(c);
+	if (missed(c->end)) {
+		call_push(c, false);
+		call_history(c);
+	}
+}
+
+/* The call ends (its final SIP answer was sent, or is sent here). */
+static void call_end(struct call *c, enum call_end why)
+{
+	struct app *app = c->app;
+	int err;
+
+	if (c->end != END_NONE)
+		return;
+	c->end = why;
+	wheel_cancel(&c->ring);
+	if (c->sr) {
+		sipua_sreq_set_cancel_handler(c->sr, NULL, NULL);
+		switch (why) {
+		case END_DECLINED:
+			(void)sipua_sreq_reply(c->sr, 603, "Decline");
+			break;
+		case END_TIMEOUT:
+			/* RFC 3261 21.4.18: no answer here, try later */
+			(void)sipua_sreq_reply(c->sr, 480, NULL);
+			break;
+		default: /* a CANCEL was answered 487 by the user agent */
+			(void)sipua_sreq_reply(c->sr, 500, NULL);
+			break;
+		}
+		c->sr = mem_deref(c->sr);
+	}
+
+	/* its start is not stored yet: the end follows it (stored()) */
+	if (c->state == CALL_STORING)
+		return;
+
+	c->state = CALL_ENDING;
+	c->eseq = ++app->evseq;
+	err = write_record(c, c->eseq, true, end_committed);
+	if (err)
+		end_committed(err, c);
+}
+
+static void ring_timeout(void *arg)
+{
+	call_end(arg, END_TIMEOUT);
+}
+
+static void cancelled(bool elsewhere, void *arg)
+{
+	struct call *c = arg;
+
+	/* the user agent answered the INVITE 487 */
+	c->sr = mem_deref(c->sr);
+	call_end(c, elsewhere ? END_ELSEWHERE : END_CANCELLED);
+}
+
+/* The call's record is durable: the app may see it, the caller hear it
+ * ring. */
+static void stored(int err, void *arg)
+{
+	struct call *c = arg;
+	struct app *app = c->app;
+
+	c->op = mem_deref(c->op);
+	if (err) {
+		/* not durable: the app would not see it after a restart;
+		 * the caller's proxy tries the user's other devices */
+		log_warn("ucwa: call to %s not stored: %m", app->id, err);
+		if (c->sr)
+			(void)sipua_sreq_reply(c->sr, 500, NULL);
+		mem_deref(c);
+		return;
+	}
+
+	c->state = CALL_RINGING;
+	if (c->end != END_NONE) {
+		/* it ended while its record was written: it started (as it
+		 * rang), then ends */
+		enum call_end why = c->end;
+
+		c->end = END_NONE;
+		post_started(c);
+		call_end(c, why);
+		return;
+	}
+	post_started(c);
+	(void)sipua_sreq_progress(c->sr, 180, "Ringing");
+	wheel_start(app->u->wheel, &c->ring, app->u->conf->sip_ring_ms,
+		    ring_timeout, c);
+	call_push(c, true);
+}
+
+static struct call *call_new(struct app *app, const char *from,
+			     const char *name, uint64_t time_ms)
+{
+	struct call *c;
+
+	c = mem_zalloc(sizeof(*c), call_destructor);
+	if (!c)
+		return NULL;
+	c->app = app;
+	c->n = ++app->nconv;
+	c->time_ms = time_ms;
+	(void)re_snprintf(c->from, sizeof(c->from), "%s", from);
+	(void)re_snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
+	(void)re_snprintf(c->href, sizeof(c->href),
+			  "%s/communication/conversations/%u", app->href, c->n);
+	(void)re_snprintf(c->inv_href, sizeof(c->inv_href),
+			  "%s/communication/phoneAudioInvitations/%u",
+			  app->href, c->n);
+	list_append(&app->calls, &c->le, c);
+	return c;
+}
+
+/* Ended calls stay readable (GET) until UCWA_CALLS_KEPT newer ones. */
+static void forget_old(struct app *app)
+{
+	struct le *le = app->calls.head;
+	size_t ended = 0;
+
+	for (; le; le = le->next) {
+		struct call *c = le->data;
+		ended += c->state == CALL_ENDED;
+	}
+	for (le = app->calls.head; le && ended > UCWA_CALLS_KEPT;) {
+		struct call *c = le->data;
+
+		le = le->next;
+		if (c->state == CALL_ENDED) {
+			mem_deref(c);
+			--ended;
+		}
+	}
+}
+
+static size_t ringing(const struct app *app)
+{
+	struct le *le;
+	size_t n = 0;
+
+	for (le = app->calls.head; le; le = le->next) {
+		const struct call *c = le->data;
+		n += c->state < CALL_ENDING && c->end == END_NONE;
+	}
+	return n;
+}
+
+void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
+			const struct sip_msg *msg)
+{
+	char from[UCWA_URI_MAX + 1];
+	char *name = NULL;
+	struct call *c;
+	int err;
+
+	/* RFC 3261 8.1.1.8: an INVITE names where the dialog would go */
+	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
+		(void)sipua_sreq_reply(sr, 400, "Missing Contact header");
+		return;
+	}
+	if (msg->from.auri.l > UCWA_URI_MAX) {
+		(void)sipua_sreq_reply(sr, 400, "From URI too long");
+		return;
+	}
+	/* the app could not tell a fifth ringing call apart from noise;
+	 * the caller's proxy keeps trying the user's other devices */
+	if (ringing(app) >= UCWA_CALLS_MAX) {
+		(void)sipua_sreq_reply(sr, 486, "Busy Here");
+		return;
+	}
+	forget_old(app);
+
+	(void)re_snprintf(from, sizeof(from), "%r", &msg->from.auri);
+	/* a display name is bytes from the network: UTF-8 only, bounded */
+	if (msg->from.dname.l &&
+	    repr_utf8_dup(&name, msg->from.dname.p,
+			  MIN(msg->from.dname.l, (size_t)UCWA_FIELD_MAX)))
+		name = NULL;
+	c = call_new(app, from, name, (uint64_t)time(NULL) * 1000);
+	mem_deref(name);
+	if (!c) {
+		(void)sipua_sreq_reply(sr, 500, NULL);
+		return;
+	}
+	c->sr = mem_ref(sr);
+	sipua_sreq_set_cancel_handler(sr, cancelled, c);
+
+	/* the record first; the 180 and the event wait for it */
+	c->seq = ++app->evseq;
+	err = write_record(c, c->seq, false, stored);
+	if (err)
+		stored(err, c);
+}
+
+/*
+ * After a restart: the stored records become the events again.
+ */
+
+static struct call *call_by_seq(struct app *app, uint64_t seq)
+{
+	struct le *le;
+
+	for (le = app->calls.head; le; le = le->next) {
+		struct call *c = le->data;
+		if (c->seq == seq)
+			return c;
+	}
+	return NULL;
+}
+
+static enum call_end end_by_name(const struct pl *name)
+{
+	size_t i;
+
+	for (i = END_DECLINED; i < ARRAY_SIZE(ends); i++)
+		if (!pl_strcmp(name, ends[i].name))
+			return (enum call_end)i;
+	return END_FAILED;
+}
+
+int ucwa_call_restore(struct app *app, uint64_t seq, const struct repr_in *in,
+		      bool end, uint64_t time_ms)
+{
+	char from[UCWA_URI_MAX + 1], name[4 * UCWA_FIELD_MAX + 1] = "";
+	struct pl f, nm, e;
+	int64_t cseq = 0;
+	struct call *c = NULL;
+
+	if (repr_in_str(in, "from", &f) || !f.l || f.l > UCWA_URI_MAX)
+		return EINVAL;
+	(void)pl_strcpy(&f, from, sizeof(from));
+	if (!repr_in_str(in, "name", &nm))
+		(void)pl_strcpy(&nm, name, sizeof(name));
+
+	if (end) {
+		if (repr_in_str(in, "end", &e))
+			return EINVAL;
+		(void)repr_in_int(in, "call", &cseq);
+		if (cseq > 0)
+			c = call_by_seq(app, (uint64_t)cseq);
+	}
+	if (!c) {
+		/* a start, or an end whose start the app acknowledged */
+		c = call_new(app, from, name, time_ms);
+		if (!c)
+			return ENOMEM;
+		c->seq = end ? (uint64_t)cseq : seq;
+		c->state = CALL_RINGING;
+		if (!end)
+			post_started(c);
+	}
+	if (end) {
+		c->end = end_by_name(&e);
+		c->eseq = seq;
+		c->state = CALL_ENDED;
+		post_completed(c);
+	}
+	return 0;
+}
+
+void ucwa_call_resume(struct app *app)
+{
+	struct le *le = app->calls.head;
+
+	/* a call that rang when the service went away: its INVITE went
+	 * with the connection, and nobody told the app how it ended */
+	while (le) {
+		struct call *c = le->data;
+
+		le = le->next;
+		if (c->state == CALL_RINGING && c->end == END_NONE)
+			call_end(c, END_LOST);
+	}
+}
+
+/*
+ * The API: GET phoneAudioInvitations/<n>, POST .../decline, GET
+ * conversations/<n> (and its caller) of a call.
+ */
+
+static struct call *call_by_n(struct app *app, const struct pl *n)
+{
+	struct le *le;
+
+	if (!n->l || n->l >= 10)
+		return NULL;
+	for (le = app->calls.head; le; le = le->next) {
+		struct call *c = le->data;
+		if (c->n == pl_u32(n))
+			return c;
+	}
+	return NULL;
+}
+
+static void decline(struct call *c, struct web_req *req)
+{
+	if (c->state >= CALL_ENDING || c->end != END_NONE) {
+		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+				"the invitation is not ringing");
+		return;
+	}
+	call_end(c, END_DECLINED);
+	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+}
+
+static void reply_repr(struct web_req *req, struct repr *r)
+{
+	if (r)
+		api_reply(req, 200, "OK", r, NULL);
+	else
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the resource");
+	mem_deref(r);
+}
+
+bool ucwa_call_handle(struct app *app, struct web_req *req,
+		      const struct pl *kind, const struct pl *n,
+		      const struct pl *rest)
+{
+	bool get = !pl_strcmp(web_req_method(req), "GET");
+	bool post_m = !pl_strcmp(web_req_method(req), "POST");
+	bool inv = !pl_strcmp(kind, "phoneAudioInvitations");
+	struct call *c;
+
+	if (!inv && pl_strcmp(kind, "conversations"))
+		return false;
+	c = call_by_n(app, n);
+	if (!c) {
+		if (!inv)
+			return false; /* a conversation of conv.c, or none */
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such invitation");
+		return true;
+	}
+
+	if (inv && !rest->l && get)
+		reply_repr(req, invitation(c));
+	else if (inv && post_m && !pl_strcmp(rest, "decline"))
+		decline(c, req);
+	else if (!inv && !rest->l && get)
+		reply_repr(req, conversation(c));
+	else if (!inv && get && !pl_strcmp(rest, "participants/caller"))
+		reply_repr(req, participant(c));
+	else
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such resource");
+	return true;
+}

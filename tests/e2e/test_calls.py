@@ -1,0 +1,201 @@
+"""Incoming calls to a phone's application: bob (baresip) dials alice on
+the real Front End, which forks the INVITE to every device of alice, the
+application among them. The application rings (180) and its app sees a
+phoneAudioInvitation started event; the call ends declined (603 to bob),
+missed (bob hangs up: 487; nobody answers within the ring time: 480), or
+answered on another device of alice (the Front End's CANCEL says so:
+not missed). A restart while it rings ends it as missed."""
+import json
+import time
+
+import pytest
+
+from baresip import agents_of
+from mobility import Mobilityd
+from ucwa_client import api, create, token
+
+RING_TIME = 6  # s, [sip] ring_time of this module's mobilityd
+PASSWORDS = {u: u + "-secret" for u in ("alice", "bob", "carol")}
+
+
+@pytest.fixture(scope="module")
+def mob(fe, tmp_path_factory):
+    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe,
+                  extra={"sip": ["ring_time = %d" % RING_TIME]})
+    m.start()
+    yield m
+    assert m.stop() == 0, m.log()
+
+
+@pytest.fixture(scope="module")
+def agents(fe):
+    with agents_of(fe, PASSWORDS) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def bob(agents):
+    b = agents("bob")
+    b.wait_registered()
+    return b
+
+
+def new_app(mob, fe, user, epid):
+    tok = token(mob, user)
+    st, h, body = create(mob, tok, epid)
+    assert st == 201, body
+    app = json.loads(body)
+    assert api(mob, tok, "POST", h["location"] + "/me/makeMeAvailable", {})[0] == 204
+    # the Front End routes calls to the application's Contact
+    deadline = time.monotonic() + 10
+    while not any("sip:%s@" % app["id"] in r["Address"] for r in fe.registrations(user)):
+        assert time.monotonic() < deadline, fe.registrations(user)
+        time.sleep(0.1)
+    return {"tok": tok, "href": h["location"], "next": app["_links"]["events"]["href"]}
+
+
+@pytest.fixture
+def alice(mob, fe, request):
+    a = new_app(mob, fe, "alice", "calls-" + request.node.name[:60])
+    yield a
+    assert api(mob, a["tok"], "DELETE", a["href"])[0] == 204
+
+
+def events(mob, a, want, timeout=15):
+    """Follow the next links until an event matching want(sender, event)
+    comes; return it and the events before it. Events after it in its
+    batch wait for the next call."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    queue = a.setdefault("queue", [])
+    while True:
+        while queue:
+            s, e = queue.pop(0)
+            seen.append(e)
+            if want(s, e):
+                return e, seen
+        assert time.monotonic() < deadline, \
+            "not seen; got %r" % [(e["link"]["rel"], e["type"]) for e in seen]
+        # parked at most until curl gives up: the test's timeout decides
+        st, _, body = api(mob, a["tok"], "GET", a["next"])
+        assert st == 200, body
+        batch = json.loads(body)
+        a["next"] = batch["_links"]["next"]["href"]
+        queue.extend((s, e) for s in batch.get("sender", []) for e in s["events"])
+
+
+def is_(rel, type_):
+    return lambda s, e: e["link"]["rel"] == rel and e["type"] == type_
+
+
+def ringing(mob, a):
+    """The started invitation of an incoming call, checked."""
+    e, seen = events(mob, a, is_("phoneAudioInvitation", "started"))
+    inv = e["_embedded"]["phoneAudioInvitation"]
+    assert inv["direction"] == "Incoming" and inv["state"] == "Connecting"
+    assert inv["_embedded"]["from"]["uri"] == "sip:bob@example.test"
+    assert "decline" in inv["_links"]
+    e2, _ = events(mob, a, is_("conversation", "added"))
+    assert e2["link"]["href"] == inv["_links"]["conversation"]["href"]
+    return inv
+
+
+def completed(mob, a, timeout=15):
+    e, seen = events(mob, a, is_("phoneAudioInvitation", "completed"), timeout)
+    assert e["status"] == "Failure"
+    inv = e["_embedded"]["phoneAudioInvitation"]
+    assert inv["state"] == "Failed" and "decline" not in inv["_links"]
+    return inv["_embedded"]["reason"]
+
+
+def closed(ua, since, timeout=15):
+    """The reason baresip gives for its call's end."""
+    return ua.wait_event("CALL_CLOSED", timeout=timeout, since=since)["param"]
+
+
+def test_decline(mob, alice, bob):
+    """alice's app declines: bob's call is refused with 603 at once, and
+    the invitation completes as declined (no missed call)."""
+    since = len(bob.events())
+    bob.dial("alice")
+    inv = ringing(mob, alice)
+    ev = bob.wait_event("CALL_RINGING", timeout=10, since=since)
+    assert ev
+    st, _, body = api(mob, alice["tok"], "GET", inv["_links"]["self"]["href"])
+    assert st == 200 and json.loads(body)["state"] == "Connecting", body
+    t0 = time.monotonic()
+    st, _, body = api(mob, alice["tok"], "POST", inv["_links"]["decline"]["href"], {})
+    assert st == 204, body
+    assert "603" in closed(bob, since)
+    assert time.monotonic() - t0 < 5
+    reason = completed(mob, alice)
+    assert reason["subcode"] == "Declined"
+    # declined once: again is a conflict; the invitation says how it ended
+    st, _, body = api(mob, alice["tok"], "POST", inv["_links"]["decline"]["href"], {})
+    assert st == 409, body
+    st, _, body = api(mob, alice["tok"], "GET", inv["_links"]["self"]["href"])
+    got = json.loads(body)
+    assert got["state"] == "Failed" and got["_embedded"]["reason"]["subcode"] == "Declined"
+
+
+def test_caller_hangs_up(mob, alice, bob):
+    """bob gives up before anyone answers: a missed call."""
+    since = len(bob.events())
+    bob.dial("alice")
+    ringing(mob, alice)
+    bob.wait_event("CALL_RINGING", timeout=10, since=since)
+    bob.hangup()
+    reason = completed(mob, alice)
+    assert reason["subcode"] == "Missed" and reason["code"] == "Gone"
+
+
+def test_ring_timeout(mob, alice, bob):
+    """Nobody answers within the ring time: bob hears 480, alice's app
+    gets a missed call."""
+    since = len(bob.events())
+    t0 = time.monotonic()
+    bob.dial("alice")
+    ringing(mob, alice)
+    assert "480" in closed(bob, since, timeout=RING_TIME + 10)
+    assert RING_TIME - 1 < time.monotonic() - t0 < RING_TIME + 5
+    reason = completed(mob, alice)
+    assert reason["subcode"] == "Missed" and reason["code"] == "Timeout"
+
+
+def test_answered_on_another_device(mob, alice, bob, agents):
+    """alice also has a desk phone (baresip): both ring, she answers on
+    the desk phone; the Front End cancels the application's branch with
+    Reason: SIP;cause=200: the invitation ends answered elsewhere, not
+    missed."""
+    desk = agents("alice")
+    desk.wait_registered()
+    try:
+        since, dsince = len(bob.events()), len(desk.events())
+        bob.dial("alice")
+        ringing(mob, alice)
+        desk.wait_event("CALL_INCOMING", timeout=10, since=dsince)
+        desk.accept()
+        bob.wait_event("CALL_ESTABLISHED", timeout=10, since=since)
+        reason = completed(mob, alice)
+        assert reason["subcode"] == "AnsweredElsewhere"
+        bob.hangup()
+        closed(desk, dsince)
+    finally:
+        desk.stop()
+
+
+def test_restart_while_ringing(fe, mob, alice, bob):
+    """The service stops while a call rings: after the restart the app
+    gets the invitation (it had not read it) and its end as missed."""
+    since = len(bob.events())
+    bob.dial("alice")
+    bob.wait_event("CALL_RINGING", timeout=10, since=since)
+    assert mob.stop() == 0, mob.log()
+    # the INVITE went with the connection: bob's call fails
+    closed(bob, since, timeout=40)
+    mob.start()
+    inv = ringing(mob, alice)
+    reason = completed(mob, alice)
+    assert reason["subcode"] == "Missed"
+    st, _, body = api(mob, alice["tok"], "GET", inv["_links"]["self"]["href"])
+    assert st == 200 and json.loads(body)["state"] == "Failed", body
