@@ -40,8 +40,8 @@ def bob(agents):
     return b
 
 
-def new_app(mob, fe, user, epid):
-    tok = token(mob, user)
+def new_app(mob, fe, user, epid, fmt="json"):
+    tok = token(mob, user, fmt=fmt)
     st, h, body = create(mob, tok, epid)
     assert st == 201, body
     app = json.loads(body)
@@ -56,7 +56,11 @@ def new_app(mob, fe, user, epid):
 
 @pytest.fixture
 def alice(mob, fe, request):
-    a = new_app(mob, fe, "alice", "calls-" + request.node.name[:60])
+    """alice's application, in the format the test is parametrized with
+    (JSON unless said)."""
+    callspec = getattr(request.node, "callspec", None)
+    fmt = callspec.params.get("fmt", "json") if callspec else "json"
+    a = new_app(mob, fe, "alice", "calls-" + request.node.name[:60], fmt)
     yield a
     assert api(mob, a["tok"], "DELETE", a["href"])[0] == 204
 
@@ -113,9 +117,11 @@ def closed(ua, since, timeout=15):
     return ua.wait_event("CALL_CLOSED", timeout=timeout, since=since)["param"]
 
 
-def test_decline(mob, alice, bob):
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_decline(mob, alice, bob, fmt):
     """alice's app declines: bob's call is refused with 603 at once, and
-    the invitation completes as declined (no missed call)."""
+    the invitation completes as declined (no missed call). In JSON and in
+    XML."""
     since = len(bob.events())
     bob.dial("alice")
     inv = ringing(mob, alice)
