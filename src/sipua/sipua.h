@@ -440,25 +440,26 @@ int sipua_sreq_progress(struct sipua_sreq *sr, uint16_t scode,
  * The caller cancelled an INVITE before its final answer (RFC 3261 9):
  * the CANCEL was answered 200 and the INVITE 487 already.
  *
- * @param elsewhere The CANCEL's Reason is SIP;cause=200 (RFC 3326): the
- *                  forking proxy cancels because another device of the
- *                  user answered
- * @param arg       Handler argument
+ * @param cause The SIP cause of the CANCEL's Reason (RFC 3326), 0 if it
+ *              has none. A forking proxy such as Kamailio says why it
+ *              cancels: 200 when another device of the user answered,
+ *              6xx when one declined everywhere
+ * @param arg   Handler argument
  */
-typedef void(sipua_cancel_h)(bool elsewhere, void *arg);
+typedef void(sipua_cancel_h)(uint16_t cause, void *arg);
 
 /** Be told when the INVITE sr is cancelled (h NULL: not any more). */
 void sipua_sreq_set_cancel_handler(struct sipua_sreq *sr, sipua_cancel_h *h,
 				   void *arg);
 
 /**
- * The last SIP message in pkt is a CANCEL whose Reason is SIP;cause=200
- * (RFC 3326: answered elsewhere). pkt is what libre traces on receipt:
- * from a stream, it may start with earlier messages of the same read
- * (libre traces from the start of its buffer). Used by the user agent's
- * trace hook; exported for the fuzzer.
+ * If the last SIP message in pkt is a CANCEL with a Reason of protocol
+ * SIP (RFC 3326), its cause (100-699); else 0. pkt is what libre traces
+ * on receipt: from a stream it may start with earlier messages of the
+ * same read (libre traces from the start of its buffer). Used by the
+ * user agent's trace hook; exported for tests and the fuzzer.
  */
-bool sipua_cancel_elsewhere(const uint8_t *pkt, size_t len);
+uint16_t sipua_cancel_cause(const uint8_t *pkt, size_t len);
 
 /*
  * Presence subscription (RFC 6665, RFC 3856; lists: RFC 4662)

@@ -29,8 +29,8 @@ struct sipua {
 	uint32_t reg_inflight;    /**< REGISTER transactions in flight     */
 	sip_trace_h *traceh;      /**< sipua_set_trace_handler()           */
 	void *tracearg;
-	bool cancel_elsewhere; /**< the request being received is a CANCEL
-				    whose Reason says answered elsewhere */
+	uint16_t cancel_cause; /**< the message being received is a CANCEL
+				    with this SIP Reason cause (0: none)  */
 };
 
 /*

@@ -177,36 +177,41 @@ void sipua_sreq_set_cancel_handler(struct sipua_sreq *sr, sipua_cancel_h *h,
 static void cancelled(void *arg)
 {
 	struct sipua_sreq *sr = arg;
-	bool elsewhere = sr->ua && sr->ua->cancel_elsewhere;
+	uint16_t cause = sr->ua ? sr->ua->cancel_cause : 0;
 	sipua_cancel_h *h = sr->cancelh;
 	void *harg = sr->cancel_arg;
 
 	/* the INVITE itself is answered 487 whatever the handler does */
 	(void)sipua_sreq_reply(sr, 487, "Request Terminated");
 	if (h)
-		h(elsewhere, harg);
+		h(cause, harg);
 }
 
-/* One reason-value (RFC 3326 2: a protocol, then parameters) is
- * "SIP;cause=200": the forking proxy cancels because another branch
- * answered */
-static bool sip_cause_200(const struct pl *v)
+/* The cause of one reason-value (RFC 3326 2: a protocol, then
+ * parameters) whose protocol is SIP: a status code; 0 for another
+ * protocol or none */
+static uint16_t sip_cause(const struct pl *v)
 {
 	struct pl cause;
+	uint32_t c;
 
 	if (v->l < 4 || strncasecmp(v->p, "SIP", 3) ||
 	    (v->p[3] != ' ' && v->p[3] != '\t' && v->p[3] != ';'))
-		return false;
-	return !msg_param_decode(v, "cause", &cause) && pl_u32(&cause) == 200;
+		return 0;
+	if (msg_param_decode(v, "cause", &cause) || cause.l != 3)
+		return 0;
+	c = pl_u32(&cause);
+	return c >= 100 && c <= 699 ? (uint16_t)c : 0;
 }
 
 /* A Reason header holds one or more reason-values, comma-separated
- * (commas inside a quoted text do not separate) */
-static bool reason_elsewhere(const struct sip_hdr *hdr,
-			     const struct sip_msg *msg, void *arg)
+ * (commas inside a quoted text do not separate): the first SIP cause */
+static bool reason_cause(const struct sip_hdr *hdr, const struct sip_msg *msg,
+			 void *arg)
 {
 	const struct pl *v = &hdr->val;
-	bool *elsewhere = arg, quoted = false;
+	uint16_t *cause = arg;
+	bool quoted = false;
 	size_t i, start = 0;
 	(void)msg;
 
@@ -227,23 +232,22 @@ static bool reason_elsewhere(const struct sip_hdr *hdr,
 			++e.p;
 			--e.l;
 		}
-		if (sip_cause_200(&e)) {
-			*elsewhere = true;
+		*cause = sip_cause(&e);
+		if (*cause)
 			return true;
-		}
 		start = i + 1;
 	}
 	return false;
 }
 
-bool sipua_cancel_elsewhere(const uint8_t *pkt, size_t len)
+uint16_t sipua_cancel_cause(const uint8_t *pkt, size_t len)
 {
 	struct sip_msg *last = NULL;
-	bool elsewhere = false;
+	uint16_t cause = 0;
 	struct mbuf *mb;
 
 	if (!memmem(pkt, len, "CANCEL ", 7))
-		return false;
+		return 0;
 	mb = mbuf_alloc(len);
 	if (!mb || mbuf_write_mem(mb, pkt, len))
 		goto out;
@@ -269,11 +273,11 @@ bool sipua_cancel_elsewhere(const uint8_t *pkt, size_t len)
 	}
 	if (last && !pl_strcmp(&last->met, "CANCEL"))
 		(void)sip_msg_hdr_apply(last, true, SIP_HDR_REASON,
-					reason_elsewhere, &elsewhere);
+					reason_cause, &cause);
 out:
 	mem_deref(last);
 	mem_deref(mb);
-	return elsewhere;
+	return cause;
 }
 
 void sipua_sreq_trace(bool tx, enum sip_transp tp, const struct sa *src,
@@ -287,7 +291,7 @@ void sipua_sreq_trace(bool tx, enum sip_transp tp, const struct sa *src,
 	if (!ua)
 		return;
 	if (!tx)
-		ua->cancel_elsewhere = sipua_cancel_elsewhere(pkt, len);
+		ua->cancel_cause = sipua_cancel_cause(pkt, len);
 	if (ua->traceh)
 		ua->traceh(tx, tp, src, dst, pkt, len, ua->tracearg);
 }

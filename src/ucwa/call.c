@@ -13,7 +13,8 @@
  *              the ring time (480), or the service restarted while it
  *              rang: a missed-call alert push and a history entry
  *   elsewhere  another device of the user answered (the proxy's CANCEL
- *              says Reason: SIP;cause=200, RFC 3326): not missed
+ *              says Reason: SIP;cause=200, RFC 3326) or declined for all
+ *              (a 6xx cause): not missed
  *
  * each a phoneAudioInvitation completed event (status Failure, with the
  * reason embedded) and the conversation deleted.
@@ -44,12 +45,13 @@ enum call_state {
 
 enum call_end {
 	END_NONE,
-	END_DECLINED,  /* the app declined: 603                     */
-	END_CANCELLED, /* the caller hung up: missed                */
-	END_TIMEOUT,   /* nobody answered in the ring time: missed  */
-	END_ELSEWHERE, /* another device answered                   */
-	END_LOST,      /* the service restarted while it rang: missed */
-	END_FAILED,    /* the session ended or could not store it   */
+	END_DECLINED,           /* the app declined: 603                     */
+	END_CANCELLED,          /* the caller hung up: missed                */
+	END_TIMEOUT,            /* nobody answered in the ring time: missed  */
+	END_ELSEWHERE,          /* another device answered                   */
+	END_DECLINED_ELSEWHERE, /* another device declined for all      */
+	END_LOST,   /* the service restarted while it rang: missed */
+	END_FAILED, /* the session ended or could not store it   */
 };
 
 static const struct {
@@ -67,6 +69,9 @@ static const struct {
 		     "The call was not answered"},
     [END_ELSEWHERE] = {"elsewhere", "Gone", "AnsweredElsewhere",
 		       "The call was answered on another device"},
+    [END_DECLINED_ELSEWHERE] = {"declinedElsewhere", "Forbidden",
+				"DeclinedElsewhere",
+				"The call was declined on another device"},
     [END_LOST] = {"lost", "Gone", "Missed",
 		  "The call rang while the service restarted"},
     [END_FAILED] = {"failed", "ServiceFailure", "",
@@ -378,13 +383,21 @@ static void ring_timeout(void *arg)
 	call_end(arg, END_TIMEOUT);
 }
 
-static void cancelled(bool elsewhere, void *arg)
+static void cancelled(uint16_t cause, void *arg)
 {
 	struct call *c = arg;
 
 	/* the user agent answered the INVITE 487 */
 	c->sr = mem_deref(c->sr);
-	call_end(c, elsewhere ? END_ELSEWHERE : END_CANCELLED);
+	/* the forking proxy's CANCEL says why (RFC 3326): another device
+	 * answered (200) or declined for all (6xx, RFC 3261 16.7 step 5);
+	 * else the caller hung up */
+	if (cause == 200)
+		call_end(c, END_ELSEWHERE);
+	else if (cause >= 600)
+		call_end(c, END_DECLINED_ELSEWHERE);
+	else
+		call_end(c, END_CANCELLED);
 }
 
 /* The call's record is durable: the app may see it, the caller hear it

@@ -190,6 +190,27 @@ def test_answered_on_another_device(mob, alice, bob, agents):
         desk.stop()
 
 
+def test_declined_on_another_application(mob, fe, alice, bob):
+    """alice has a second application (a tablet): both ring; the tablet
+    declines, bob hears 603, and the Front End cancels the phone's branch
+    (a 6xx ends every branch, RFC 3261 16.7) saying why: the phone's
+    invitation ends declined elsewhere, not missed."""
+    tablet = new_app(mob, fe, "alice", "calls-tablet")
+    try:
+        since = len(bob.events())
+        bob.dial("alice")
+        ringing(mob, alice)
+        inv = ringing(mob, tablet)
+        st, _, body = api(mob, tablet["tok"], "POST", inv["_links"]["decline"]["href"], {})
+        assert st == 204, body
+        assert "603" in closed(bob, since)
+        assert completed(mob, tablet)["subcode"] == "Declined"
+        reason = completed(mob, alice)
+        assert reason["subcode"] == "DeclinedElsewhere" and reason["code"] == "Forbidden"
+    finally:
+        assert api(mob, tablet["tok"], "DELETE", tablet["href"])[0] == 204
+
+
 def test_restart_while_ringing(fe, mob, alice, bob):
     """The service stops while a call rings: after the restart the app
     gets the invitation (it had not read it) and its end as missed."""

@@ -584,16 +584,16 @@ static void req(struct mbuf *mb, const char *met, const char *hdrs,
 			  met, met, hdrs, strlen(body), body);
 }
 
-static bool elsewhere(const char *first, const char *met, const char *hdrs,
+static uint16_t cause(const char *first, const char *met, const char *hdrs,
 		      const char *body)
 {
 	struct mbuf *mb = mbuf_alloc(512);
-	bool r;
+	uint16_t r;
 
 	if (first)
 		req(mb, first, "", "CANCEL me");
 	req(mb, met, hdrs, body);
-	r = sipua_cancel_elsewhere(mb->buf, mb->end);
+	r = sipua_cancel_cause(mb->buf, mb->end);
 	mem_deref(mb);
 	return r;
 }
@@ -604,28 +604,32 @@ static void test_cancel_reason(void)
 	const char *sip200 = "Reason: SIP;cause=200;text=\"Call completed "
 			     "elsewhere\"\r\n";
 
-	CHECK(elsewhere(NULL, "CANCEL", sip200, ""));
-	CHECK(elsewhere(NULL, "CANCEL", "Reason: sip ;cause=200\r\n", ""));
-	CHECK(!elsewhere(NULL, "CANCEL", "", ""));
-	CHECK(!elsewhere(NULL, "CANCEL", "Reason: SIP;cause=487\r\n", ""));
-	CHECK(!elsewhere(NULL, "CANCEL", "Reason: Q.850;cause=200\r\n", ""));
-	CHECK(!elsewhere(NULL, "CANCEL", "Reason: SIPX;cause=200\r\n", ""));
-	CHECK(elsewhere(NULL, "CANCEL",
-			"Reason: Q.850;cause=16\r\nReason: SIP;cause=200\r\n",
-			""));
-	CHECK(elsewhere(NULL, "CANCEL",
-			"Reason: Q.850;cause=16;text=\"a, SIP;cause=200\", "
-			"SIP ;cause=200\r\n",
-			""));
-	CHECK(!elsewhere(NULL, "CANCEL",
-			 "Reason: Q.850;cause=16;text=\"a, SIP;cause=200\"\r\n",
-			 ""));
+	CHECK(cause(NULL, "CANCEL", sip200, "") == 200);
+	CHECK(cause(NULL, "CANCEL", "Reason: sip ;cause=200\r\n", "") == 200);
+	CHECK(cause(NULL, "CANCEL", "Reason: SIP;cause=603\r\n", "") == 603);
+	CHECK(cause(NULL, "CANCEL", "", "") == 0);
+	CHECK(cause(NULL, "CANCEL", "Reason: SIP;cause=99\r\n", "") == 0);
+	CHECK(cause(NULL, "CANCEL", "Reason: SIP;cause=1200\r\n", "") == 0);
+	CHECK(cause(NULL, "CANCEL", "Reason: SIP;cause=700\r\n", "") == 0);
+	CHECK(cause(NULL, "CANCEL", "Reason: Q.850;cause=200\r\n", "") == 0);
+	CHECK(cause(NULL, "CANCEL", "Reason: SIPX;cause=200\r\n", "") == 0);
+	CHECK(cause(NULL, "CANCEL",
+		    "Reason: Q.850;cause=16\r\nReason: SIP;cause=200\r\n",
+		    "") == 200);
+	/* one header, two values; a comma in a quoted text separates none */
+	CHECK(cause(NULL, "CANCEL",
+		    "Reason: Q.850;cause=16;text=\"a, SIP;cause=200\", "
+		    "SIP ;cause=603\r\n",
+		    "") == 603);
+	CHECK(cause(NULL, "CANCEL",
+		    "Reason: Q.850;cause=16;text=\"a, SIP;cause=200\"\r\n",
+		    "") == 0);
 	/* several messages of one read: the last one counts */
-	CHECK(elsewhere("MESSAGE", "CANCEL", sip200, ""));
-	CHECK(!elsewhere("CANCEL", "MESSAGE", sip200, "hi"));
+	CHECK(cause("MESSAGE", "CANCEL", sip200, "") == 200);
+	CHECK(cause("CANCEL", "MESSAGE", sip200, "hi") == 0);
 	/* "CANCEL " in a body is not a CANCEL */
-	CHECK(!elsewhere(NULL, "MESSAGE", sip200, "CANCEL sip:x SIP/2.0"));
-	CHECK(!sipua_cancel_elsewhere((const uint8_t *)"CANCEL ", 7));
+	CHECK(cause(NULL, "MESSAGE", sip200, "CANCEL sip:x SIP/2.0") == 0);
+	CHECK(!sipua_cancel_cause((const uint8_t *)"CANCEL ", 7));
 }
 
 int main(void)
