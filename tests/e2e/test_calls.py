@@ -54,6 +54,12 @@ def new_app(mob, fe, user, epid, fmt="json"):
     return {"tok": tok, "href": h["location"], "next": app["_links"]["events"]["href"]}
 
 
+def delete(mob, a):
+    if not a.get("deleted"):
+        assert api(mob, a["tok"], "DELETE", a["href"])[0] == 204
+        a["deleted"] = True
+
+
 @pytest.fixture
 def alice(mob, fe, request):
     """alice's application, in the format the test is parametrized with
@@ -62,7 +68,7 @@ def alice(mob, fe, request):
     fmt = callspec.params.get("fmt", "json") if callspec else "json"
     a = new_app(mob, fe, "alice", "calls-" + request.node.name[:60], fmt)
     yield a
-    assert api(mob, a["tok"], "DELETE", a["href"])[0] == 204
+    delete(mob, a)
 
 
 def events(mob, a, want, timeout=15):
@@ -223,6 +229,35 @@ def test_restart_while_ringing(fe, mob, alice, bob):
     mob.start()
     inv = ringing(mob, alice)
     reason = completed(mob, alice)
-    assert reason["subcode"] == "Missed"
+    assert reason["subcode"] == "Missed" and "restarted" in reason["message"]
     st, _, body = api(mob, alice["tok"], "GET", inv["_links"]["self"]["href"])
     assert st == 200 and json.loads(body)["state"] == "Failed", body
+
+
+def test_restart_after_a_missed_call(fe, mob, alice, bob):
+    """bob calls and hangs up while alice's app sleeps; the service
+    restarts before the app reads anything: it gets the invitation and its
+    end as missed, exactly as they were."""
+    since = len(bob.events())
+    bob.dial("alice")
+    bob.wait_event("CALL_RINGING", timeout=10, since=since)
+    bob.hangup()
+    closed(bob, since)
+    time.sleep(0.5)  # the end's record is committed within milliseconds
+    assert mob.stop() == 0, mob.log()
+    mob.start()
+    ringing(mob, alice)
+    reason = completed(mob, alice)
+    assert reason["subcode"] == "Missed" and reason["code"] == "Gone"
+    # the stored end, not one made at the restart
+    assert "hung up" in reason["message"], reason
+
+
+def test_application_ends_while_ringing(mob, alice, bob):
+    """The application is deleted while a call rings on it: bob hears
+    480 (the Front End would try the user's other devices)."""
+    since = len(bob.events())
+    bob.dial("alice")
+    ringing(mob, alice)
+    delete(mob, alice)
+    assert "480" in closed(bob, since)
