@@ -340,6 +340,19 @@ static void end_committed(int err, void *arg)
 	}
 }
 
+/* /metrics: mobility_calls_total{end="..."} (calls are rare: the
+ * registry is searched each time) */
+static void count(enum call_end why)
+{
+	char label[64];
+
+	(void)re_snprintf(label, sizeof(label), "end=\"%s\"", ends[why].name);
+	metric_add(metrics_get(METRIC_COUNTER, "mobility_calls_total", label,
+			       "incoming calls to applications, by how they "
+			       "ended"),
+		   1);
+}
+
 /* The call ends (its final SIP answer was sent, or is sent here). */
 static void call_end(struct call *c, enum call_end why)
 {
@@ -350,6 +363,7 @@ static void call_end(struct call *c, enum call_end why)
 		return;
 	c->end = why;
 	wheel_cancel(&c->ring);
+	count(why);
 	if (c->sr) {
 		sipua_sreq_set_cancel_handler(c->sr, NULL, NULL);
 		switch (why) {

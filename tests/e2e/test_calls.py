@@ -6,6 +6,7 @@ missed (bob hangs up: 487; nobody answers within the ring time: 480), or
 answered on another device of alice (the Front End's CANCEL says so:
 not missed). A restart while it rings ends it as missed."""
 import json
+import re
 import time
 
 import pytest
@@ -172,6 +173,8 @@ def test_ring_timeout(mob, alice, bob):
     assert RING_TIME - 1 < time.monotonic() - t0 < RING_TIME + 5
     reason = completed(mob, alice)
     assert reason["subcode"] == "Missed" and reason["code"] == "Timeout"
+    st, _, body = mob.curl("http://127.0.0.1:%d/metrics" % mob.admin_port)
+    assert re.search(rb'(?m)^mobility_calls_total\{end="timeout"\} [1-9]', body), body
 
 
 def test_answered_on_another_device(mob, alice, bob, agents):
