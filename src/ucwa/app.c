@@ -505,6 +505,7 @@ static void acked(uint64_t mark, void *arg)
 
 	if (mark > app->acked_seq)
 		app->acked_seq = mark;
+	ucwa_call_acked(app, mark);
 	(void)store_event_ack(app->u->st, app->id, mark, NULL, NULL, NULL);
 	ucwa_hist_acked(app, mark);
 }

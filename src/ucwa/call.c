@@ -289,11 +289,22 @@ static void post_completed(struct call *c)
 }
 
 /*
- * The call's records
+ * The call's records: its start ("call"), its end ("callEnd"). The app's
+ * ack removes every record up to the events it has; a ringing call's
+ * start is written again ("seen": no started event after a restart) so
+ * that its end still reaches the app.
  */
 
-static int write_record(struct call *c, uint64_t seq, bool end, store_done_h *h)
+enum rec {
+	REC_START,
+	REC_SEEN,
+	REC_END,
+};
+
+static int write_record(struct call *c, uint64_t seq, enum rec kind,
+			store_done_h *h)
 {
+	bool end = kind == REC_END;
 	struct repr *r = NULL;
 	struct mbuf *mb = mbuf_alloc(512);
 	int err;
@@ -306,12 +317,18 @@ static int write_record(struct call *c, uint64_t seq, bool end, store_done_h *h)
 	if (c->name[0])
 		err |= repr_prop_str(r, "name", c->name);
 	err |= repr_prop_date(r, "time", c->time_ms);
+	err |= repr_prop_int(r, "n", c->n);
+	if (kind == REC_SEEN)
+		err |= repr_prop_int(r, "seen", 1);
 	if (end) {
 		err |= repr_prop_int(r, "call", (int64_t)c->seq);
 		err |= repr_prop_str(r, "end", ends[c->end].name);
 	}
 	if (!err)
 		err = repr_encode(mb, r, REPR_JSON, NULL);
+	/* one handle at a time: a copy of the start still being written
+	 * (REC_SEEN) is committed all the same, only its answer goes */
+	c->op = mem_deref(c->op);
 	if (!err)
 		err = store_event_append(c->app->u->st, c->app->id, seq,
 					 mb->buf, mb->end, h, c, &c->op);
@@ -387,9 +404,38 @@ static void call_end(struct call *c, enum call_end why)
 
 	c->state = CALL_ENDING;
 	c->eseq = ++app->evseq;
-	err = write_record(c, c->eseq, true, end_committed);
+	err = write_record(c, c->eseq, REC_END, end_committed);
 	if (err)
 		end_committed(err, c);
+}
+
+static void seen_stored(int err, void *arg)
+{
+	struct call *c = arg;
+
+	c->op = mem_deref(c->op);
+	if (err)
+		log_warn("ucwa: ringing call %u of %s not stored again: %m",
+			 c->n, c->app->id, err);
+}
+
+void ucwa_call_acked(struct app *app, uint64_t mark)
+{
+	struct le *le;
+
+	/* the ack is about to remove the start of calls still ringing:
+	 * write it again first, under a new sequence the ack spares */
+	for (le = app->calls.head; le; le = le->next) {
+		struct call *c = le->data;
+
+		if (c->state != CALL_RINGING || c->end != END_NONE ||
+		    c->seq > mark)
+			continue;
+		c->seq = ++app->evseq;
+		if (write_record(c, c->seq, REC_SEEN, seen_stored))
+			log_warn("ucwa: ringing call %u of %s not stored again",
+				 c->n, app->id);
+	}
 }
 
 static void ring_timeout(void *arg)
@@ -450,7 +496,8 @@ static void stored(int err, void *arg)
 	call_push(c, true);
 }
 
-static struct call *call_new(struct app *app, const char *from,
+/* A call numbered n (0: the next number; conversations share them) */
+static struct call *call_new(struct app *app, unsigned n, const char *from,
 			     const char *name, uint64_t time_ms)
 {
 	struct call *c;
@@ -459,7 +506,9 @@ static struct call *call_new(struct app *app, const char *from,
 	if (!c)
 		return NULL;
 	c->app = app;
-	c->n = ++app->nconv;
+	c->n = n ? n : app->nconv + 1;
+	if (c->n > app->nconv)
+		app->nconv = c->n;
 	c->time_ms = time_ms;
 	(void)re_snprintf(c->from, sizeof(c->from), "%s", from);
 	(void)re_snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
@@ -536,7 +585,7 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	    repr_utf8_dup(&name, msg->from.dname.p,
 			  MIN(msg->from.dname.l, (size_t)UCWA_FIELD_MAX)))
 		name = NULL;
-	c = call_new(app, from, name, (uint64_t)time(NULL) * 1000);
+	c = call_new(app, 0, from, name, (uint64_t)time(NULL) * 1000);
 	mem_deref(name);
 	if (!c) {
 		(void)sipua_sreq_reply(sr, 500, NULL);
@@ -547,7 +596,7 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 
 	/* the record first; the 180 and the event wait for it */
 	c->seq = ++app->evseq;
-	err = write_record(c, c->seq, false, stored);
+	err = write_record(c, c->seq, REC_START, stored);
 	if (err)
 		stored(err, c);
 }
@@ -568,6 +617,18 @@ static struct call *call_by_seq(struct app *app, uint64_t seq)
 	return NULL;
 }
 
+static struct call *call_by_number(struct app *app, unsigned n)
+{
+	struct le *le;
+
+	for (le = app->calls.head; le; le = le->next) {
+		struct call *c = le->data;
+		if (c->n == n)
+			return c;
+	}
+	return NULL;
+}
+
 static enum call_end end_by_name(const struct pl *name)
 {
 	size_t i;
@@ -583,7 +644,7 @@ int ucwa_call_restore(struct app *app, uint64_t seq, const struct repr_in *in,
 {
 	char from[UCWA_URI_MAX + 1], name[4 * UCWA_FIELD_MAX + 1] = "";
 	struct pl f, nm, e;
-	int64_t cseq = 0;
+	int64_t cseq = 0, n = 0;
 	struct call *c = NULL;
 
 	if (repr_in_str(in, "from", &f) || !f.l || f.l > UCWA_URI_MAX)
@@ -591,6 +652,12 @@ int ucwa_call_restore(struct app *app, uint64_t seq, const struct repr_in *in,
 	(void)pl_strcpy(&f, from, sizeof(from));
 	if (!repr_in_str(in, "name", &nm))
 		(void)pl_strcpy(&nm, name, sizeof(name));
+	/* the number it had, so that the app's links still lead to it,
+	 * unless something restored before it may have that number (every
+	 * number given so far is at most nconv) */
+	if (repr_in_int(in, "n", &n) || n <= (int64_t)app->nconv ||
+	    n >= 1000000000)
+		n = 0;
 
 	if (end) {
 		if (repr_in_str(in, "end", &e))
@@ -601,12 +668,15 @@ int ucwa_call_restore(struct app *app, uint64_t seq, const struct repr_in *in,
 	}
 	if (!c) {
 		/* a start, or an end whose start the app acknowledged */
-		c = call_new(app, from, name, time_ms);
+		c = call_new(app, (unsigned)n, from, name, time_ms);
 		if (!c)
 			return ENOMEM;
+		int64_t seen = 0;
+
 		c->seq = end ? (uint64_t)cseq : seq;
 		c->state = CALL_RINGING;
-		if (!end)
+		(void)repr_in_int(in, "seen", &seen);
+		if (!end && !seen)
 			post_started(c);
 	}
 	if (end) {
@@ -640,16 +710,9 @@ void ucwa_call_resume(struct app *app)
 
 static struct call *call_by_n(struct app *app, const struct pl *n)
 {
-	struct le *le;
-
 	if (!n->l || n->l >= 10)
 		return NULL;
-	for (le = app->calls.head; le; le = le->next) {
-		struct call *c = le->data;
-		if (c->n == pl_u32(n))
-			return c;
-	}
-	return NULL;
+	return call_by_number(app, pl_u32(n));
 }
 
 static void decline(struct call *c, struct web_req *req)

@@ -285,6 +285,8 @@ bool ucwa_call_handle(struct app *app, struct web_req *req,
 int ucwa_call_restore(struct app *app, uint64_t seq, const struct repr_in *in,
 		      bool end, uint64_t time_ms);
 void ucwa_call_resume(struct app *app);
+/* The app acknowledged the events up to mark (before their records go). */
+void ucwa_call_acked(struct app *app, uint64_t mark);
 void ucwa_call_close_all(struct app *app);
 
 /* life.c: how long a session lives after its client's last contact */
