@@ -127,14 +127,14 @@ static bool missed(enum call_end e)
  * one line each.
  */
 
-/* Wake the app: a VoIP push for a ringing call (only when nobody polls:
- * a parked event request gets the event at once), an alert for a missed
- * one. */
-static void call_push(struct call *c, bool ringing)
+/* Wake the app: a VoIP push for a ringing call, an alert for a missed
+ * one; none when a P-GET was parked before the event was posted (posting
+ * answered it: the app is awake). */
+static void call_push(struct call *c, bool ringing, bool parked)
 {
 	struct app *app = c->app;
 
-	if (ringing && evchan_parked(app->ev))
+	if (parked)
 		return;
 	log_debug("ucwa: %s call from %s to %s: no push service wired yet",
 		  ringing ? "incoming" : "missed", c->from, app->id);
@@ -340,6 +340,7 @@ static int write_record(struct call *c, uint64_t seq, enum rec kind,
 static void end_committed(int err, void *arg)
 {
 	struct call *c = arg;
+	bool parked;
 
 	c->op = mem_deref(c->op);
 	if (err)
@@ -350,9 +351,10 @@ static void end_committed(int err, void *arg)
 	 * restart before the app reads it */
 	if (err)
 		c->eseq = 0;
+	parked = evchan_parked(c->app->ev);
 	post_completed(c);
 	if (missed(c->end)) {
-		call_push(c, false);
+		call_push(c, false, parked);
 		call_history(c);
 	}
 }
@@ -466,6 +468,7 @@ static void stored(int err, void *arg)
 {
 	struct call *c = arg;
 	struct app *app = c->app;
+	bool parked;
 
 	c->op = mem_deref(c->op);
 	if (err) {
@@ -489,11 +492,12 @@ static void stored(int err, void *arg)
 		call_end(c, why);
 		return;
 	}
+	parked = evchan_parked(app->ev);
 	post_started(c);
 	(void)sipua_sreq_progress(c->sr, 180, "Ringing");
 	wheel_start(app->u->wheel, &c->ring, app->u->conf->sip_ring_ms,
 		    ring_timeout, c);
-	call_push(c, true);
+	call_push(c, true, parked);
 }
 
 /* A call numbered n (0: the next number; conversations share them) */
