@@ -140,11 +140,16 @@ static void call_push(struct call *c, bool ringing, bool parked)
 		  ringing ? "incoming" : "missed", c->from, app->id);
 }
 
-/* The missed call goes into the user's history. */
+/* The missed call goes into the application's history (a missedItem of
+ * conversationLogs, kept until pruned). */
 static void call_history(struct call *c)
 {
-	log_debug("ucwa: missed call from %s to %s: no history yet", c->from,
-		  c->app->id);
+	int err =
+	    ucwa_history_add(c->app, "call", c->from, c->time_ms, NULL, 0);
+
+	if (err)
+		log_warn("ucwa: missed call %u of %s not in the history: %m",
+			 c->n, c->app->id, err);
 }
 
 /*

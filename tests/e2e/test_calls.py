@@ -132,6 +132,16 @@ def completed(mob, a, timeout=15):
     return inv["_embedded"]["reason"]
 
 
+def missed_calls(mob, a):
+    """The missed calls in the application's history (conversationLogs)."""
+    st, _, body = api(mob, a["tok"], "GET", a["href"] + "/communication/conversationLogs")
+    assert st == 200, body
+    items = json.loads(body).get("_embedded", {}).get("missedItem", [])
+    if isinstance(items, dict):
+        items = [items]
+    return [i for i in items if i["type"] == "Call"]
+
+
 def closed(ua, since, timeout=15):
     """The reason baresip gives for its call's end."""
     return ua.wait_event("CALL_CLOSED", timeout=timeout, since=since)["param"]
@@ -162,6 +172,7 @@ def test_decline(mob, alice, bob, fmt):
     st, _, body = api(mob, alice["tok"], "GET", inv["_links"]["self"]["href"])
     got = json.loads(body)
     assert got["state"] == "Failed" and got["_embedded"]["reason"]["subcode"] == "Declined"
+    assert missed_calls(mob, alice) == []
 
 
 def test_caller_hangs_up(mob, alice, bob):
@@ -173,6 +184,8 @@ def test_caller_hangs_up(mob, alice, bob):
     bob.hangup()
     reason = completed(mob, alice)
     assert reason["subcode"] == "Missed" and reason["code"] == "Gone"
+    (item,) = missed_calls(mob, alice)
+    assert item["_links"]["from"]["href"] == "sip:bob@example.test", item
 
 
 def test_ring_timeout(mob, alice, bob):
