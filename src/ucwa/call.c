@@ -123,21 +123,27 @@ static bool missed(enum call_end e)
 }
 
 /*
- * What the call would do once the push and history interfaces are there:
- * one line each.
+ * Push and history
  */
 
 /* Wake the app: a VoIP push for a ringing call, an alert for a missed
  * one; none when a P-GET was parked before the event was posted (posting
- * answered it: the app is awake). */
+ * answered it: the app is awake). The call is the collapse id: the alert
+ * of a missed call replaces its ringing notice. */
 static void call_push(struct call *c, bool ringing, bool parked)
 {
 	struct app *app = c->app;
+	char collapse[32];
+	int err;
 
 	if (parked)
 		return;
-	log_debug("ucwa: %s call from %s to %s: no push service wired yet",
-		  ringing ? "incoming" : "missed", c->from, app->id);
+	(void)re_snprintf(collapse, sizeof(collapse), "call-%u", c->n);
+	err = ucwa_push(app, ringing ? PUSH_CALL : PUSH_MISSED_CALL,
+			c->name[0] ? c->name : c->from, NULL, collapse);
+	if (err && err != ENOENT)
+		log_info("ucwa: %s call push for %s: %m",
+			 ringing ? "incoming" : "missed", app->id, err);
 }
 
 /* The missed call goes into the application's history (a missedItem of

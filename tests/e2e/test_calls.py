@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import ssl
+import threading
 import time
 
 import pytest
@@ -22,9 +23,10 @@ PASSWORDS = {u: u + "-secret" for u in ("alice", "bob", "carol")}
 
 
 @pytest.fixture(scope="module")
-def mob(fe, tmp_path_factory):
+def mob(fe, push, tmp_path_factory):
     m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe,
-                  extra={"sip": ["ring_time = %d" % RING_TIME]})
+                  extra={"sip": ["ring_time = %d" % RING_TIME],
+                         "push": push.conf_lines()})
     m.start()
     yield m
     assert m.stop() == 0, m.log()
@@ -295,3 +297,62 @@ def test_application_ends_while_ringing(mob, alice, bob):
     ringing(mob, alice)
     delete(mob, alice)
     assert "480" in closed(bob, since)
+
+
+TOPIC = "com.example.mobile"
+
+
+def push_registration(mob, a, dev):
+    st, _, body = api(mob, a["tok"], "PUT", a["href"] + "/pushRegistration",
+                      {"provider": "apns", "token": dev, "topic": TOPIC})
+    assert st == 201, body
+
+
+def pushes(push, dev, n, timeout=10):
+    """Wait for n pushes to a device token; then make sure no more come."""
+    deadline = time.monotonic() + timeout
+    while len(push.of(token=dev)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    got = push.of(token=dev)
+    assert len(got) == n, [(r.path, r.headers.get("apns-push-type")) for r in got]
+    return got
+
+
+def test_sleeping_app_voip_push_and_missed_call_alert(mob, push, alice, bob):
+    """alice's app sleeps with a push registration: the call wakes it at
+    once with a VoIP push (APNs voip, the topic's .voip), bob hangs up and
+    the missed call is an alert; the app then reads both events."""
+    dev = "d4" * 32
+    push_registration(mob, alice, dev)
+    since = len(bob.events())
+    bob.dial("alice")
+    bob.wait_event("CALL_RINGING", timeout=10, since=since)
+    (p,) = pushes(push, dev, 1)
+    assert p.path == "/3/device/" + dev
+    assert p.headers["apns-push-type"] == "voip"
+    assert p.headers["apns-topic"] == TOPIC + ".voip"
+    assert alice["href"].rsplit("/", 1)[1] in json.dumps(p.json())
+    bob.hangup()
+    closed(bob, since)
+    alert = pushes(push, dev, 2)[1]
+    assert alert.headers["apns-push-type"] == "alert"
+    assert alert.headers["apns-topic"] == TOPIC
+    ringing(mob, alice)
+    assert completed(mob, alice)["subcode"] == "Missed"
+
+
+def test_no_push_while_polling(mob, push, alice, bob):
+    """The app holds a P-GET when the call comes and when it is missed:
+    the P-GETs get the events, no push goes out."""
+    dev = "e5" * 32
+    push_registration(mob, alice, dev)
+    since = len(bob.events())
+    # each P-GET is parked before what it waits for happens
+    threading.Timer(1, bob.dial, ("alice",)).start()
+    ringing(mob, alice)
+    bob.wait_event("CALL_RINGING", timeout=10, since=since)
+    threading.Timer(1, bob.hangup).start()
+    assert completed(mob, alice)["subcode"] == "Missed"
+    time.sleep(1)
+    assert push.of(token=dev) == []
