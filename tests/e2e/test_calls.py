@@ -308,17 +308,6 @@ def push_registration(mob, a, dev):
     assert st == 201, body
 
 
-def pushes(push, dev, n, timeout=10):
-    """Wait for n pushes to a device token; then make sure no more come."""
-    deadline = time.monotonic() + timeout
-    while len(push.of(token=dev)) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    got = push.of(token=dev)
-    assert len(got) == n, [(r.path, r.headers.get("apns-push-type")) for r in got]
-    return got
-
-
 def test_sleeping_app_voip_push_and_missed_call_alert(mob, push, alice, bob):
     """alice's app sleeps with a push registration: the call wakes it at
     once with a VoIP push (APNs voip, the topic's .voip), bob hangs up and
@@ -328,14 +317,14 @@ def test_sleeping_app_voip_push_and_missed_call_alert(mob, push, alice, bob):
     since = len(bob.events())
     bob.dial("alice")
     bob.wait_event("CALL_RINGING", timeout=10, since=since)
-    (p,) = pushes(push, dev, 1)
+    (p,) = push.wait(dev, 1)
     assert p.path == "/3/device/" + dev
     assert p.headers["apns-push-type"] == "voip"
     assert p.headers["apns-topic"] == TOPIC + ".voip"
     assert alice["href"].rsplit("/", 1)[1] in json.dumps(p.json())
     bob.hangup()
     closed(bob, since)
-    alert = pushes(push, dev, 2)[1]
+    alert = push.wait(dev, 2)[1]
     assert alert.headers["apns-push-type"] == "alert"
     assert alert.headers["apns-topic"] == TOPIC
     ringing(mob, alice)

@@ -35,17 +35,6 @@ def apns(tok):
     return {"provider": "apns", "token": tok, "topic": TOPIC}
 
 
-def pushes(push, tok, n, timeout=10):
-    """Wait for n pushes to a device token; then make sure no more come."""
-    deadline = time.monotonic() + timeout
-    while len(push.of(token=tok)) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    got = push.of(token=tok)
-    assert len(got) == n, [(r.path, r.body) for r in got]
-    return got
-
-
 def read_ims(push_mob, a, n):
     """Read batches until n incoming messages came (each GET is answered
     at once while events are pending: it never parks here)."""
@@ -62,7 +51,7 @@ def test_im_to_a_sleeping_app_pushes_once(push_mob, push, bob_ua):
     dev = "a1" * 32
     a = session(push_mob, "policy-apns", apns(dev))
     bob_ua.send_message("sip:alice@example.test", "wake up 1")
-    (p,) = pushes(push, dev, 1)
+    (p,) = push.wait(dev, 1)
     assert p.method == "POST" and p.path == "/3/device/" + dev
     assert p.headers["apns-topic"] == TOPIC
     assert p.headers["apns-push-type"] == "alert"
@@ -76,7 +65,7 @@ def test_im_to_a_sleeping_app_pushes_once(push_mob, push, bob_ua):
 
     # a second one before the app looked: badge 2, the same conversation
     bob_ua.send_message("sip:alice@example.test", "wake up 2")
-    p2 = pushes(push, dev, 2)[1]
+    p2 = push.wait(dev, 2)[1]
     assert p2.json()["aps"]["badge"] == 2
     assert p2.headers["apns-collapse-id"] == "conversation-1"
 
@@ -86,7 +75,7 @@ def test_im_to_a_sleeping_app_pushes_once(push_mob, push, bob_ua):
     th, _ = park(push_mob, a["tok"], a["app"] + "/events?ack=%d" % a["ack"], 1)
     th.join()
     bob_ua.send_message("sip:alice@example.test", "wake up 3")
-    p3 = pushes(push, dev, 3)[2]
+    p3 = push.wait(dev, 3)[2]
     assert p3.json()["aps"]["badge"] == 1, p3.json()
     assert api(push_mob, a["tok"], "DELETE", a["app"])[0] == 204
 
@@ -126,7 +115,7 @@ def test_unregistered_token_drops_the_registration(push_mob, push, bob_ua):
     push.script(dev, "410")
     a = session(push_mob, "policy-410", apns(dev))
     bob_ua.send_message("sip:alice@example.test", "to a gone device")
-    pushes(push, dev, 1)
+    push.wait(dev, 1)
     deadline = time.monotonic() + 5
     while True:
         st, _, body = api(push_mob, a["tok"], "GET", a["app"] + "/pushRegistration")
@@ -147,7 +136,7 @@ def test_fcm(push_mob, push, bob_ua):
     dev = "fcm-device-token:APA91b_" + "q" * 40
     a = session(push_mob, "policy-fcm", {"provider": "fcm", "token": dev})
     bob_ua.send_message("sip:alice@example.test", "hello android")
-    (p,) = pushes(push, dev, 1)
+    (p,) = push.wait(dev, 1)
     assert p.method == "POST"
     assert p.path == "/v1/projects/mobility-test/messages:send"
     msg = p.json()["message"]
@@ -166,7 +155,7 @@ def test_alert_text_privacy(fe, push, bob_ua, tmp_path_factory):
     try:
         a = session(m, "policy-privacy", apns(dev))
         bob_ua.send_message("sip:alice@example.test", "a secret text")
-        (p,) = pushes(push, dev, 1)
+        (p,) = push.wait(dev, 1)
         alert = json.dumps(p.json()["aps"]["alert"])
         assert "secret" not in alert and "bob" in alert, alert
         assert api(m, a["tok"], "DELETE", a["app"])[0] == 204

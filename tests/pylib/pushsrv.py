@@ -173,6 +173,18 @@ class PushServer:
         return [r for r in reqs if (kind is None or r.kind == kind)
                 and (token is None or r.token == token)]
 
+    def wait(self, token, n, timeout=10, settle=0.5):
+        """Wait for n requests to a device token, then settle seconds more
+        to make sure no further one comes; the n requests."""
+        deadline = time.monotonic() + timeout
+        while len(self.of(token=token)) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(settle)
+        got = self.of(token=token)
+        assert len(got) == n, [(r.path, r.headers.get("apns-push-type"),
+                                r.body) for r in got]
+        return got
+
     def _next(self, lst):
         with self._lock:
             if not lst:
