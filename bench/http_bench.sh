@@ -83,13 +83,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Six free TCP ports on 127.0.0.1.
-read -r p_http p_https p_admin p_sip p_nhttp p_nhttps < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(6)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+# Six free TCP ports on 127.0.0.1, below the ephemeral range (tests/pylib/ports.py).
+read -r p_http p_https p_admin p_sip p_nhttp p_nhttps < <(cd "$src/tests/pylib" && python3 -c '
+from ports import free_port
+print(*[free_port() for _ in range(6)])')
 
 # Until the URL answers 200 (at most 10 s).
 wait_http() {
