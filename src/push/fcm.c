@@ -46,7 +46,6 @@ struct fcm {
 	char *token_url;
 	char *project;
 	char *url;
-	uint32_t ttl_s;
 	uint32_t retries;
 	uint32_t base_ms, cap_ms;
 
@@ -148,7 +147,6 @@ int fcm_alloc(struct fcm **fp, const struct conf *conf, struct push_http *http,
 	f->http = mem_ref(http);
 	f->rh = rh;
 	f->arg = arg;
-	f->ttl_s = cp->apns_ttl_s;
 	f->retries = cp->retries;
 	f->base_ms = cp->retry_base_ms;
 	f->cap_ms = cp->retry_cap_ms;
