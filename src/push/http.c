@@ -228,10 +228,16 @@ static size_t write_cb(char *p, size_t size, size_t n, void *arg)
 	struct push_hreq *r = arg;
 	size_t len = size * n;
 	size_t room = PUSH_MAX_RESP - r->body->end;
+	size_t keep = len < room ? len : room;
+
+	/* one byte more for the NUL: mbuf_write_mem() grows the buffer only
+	 * to what is written, so a body filling it exactly left no room */
+	if (r->body->size - r->body->end <= keep &&
+	    mbuf_resize(r->body, r->body->end + keep + 1))
+		return 0; /* out of memory: curl fails the transfer */
 
 	/* keep the first PUSH_MAX_RESP bytes: the reason is at the start */
-	(void)mbuf_write_mem(r->body, (const uint8_t *)p,
-			     len < room ? len : room);
+	(void)mbuf_write_mem(r->body, (const uint8_t *)p, keep);
 	r->body->buf[r->body->end] = '\0';
 	return len;
 }
