@@ -349,28 +349,36 @@ out:
 	return err;
 }
 
-/* A provider is configured by all its keys or none of them. */
+/* A provider is configured by all its keys or none of them. A missing
+ * key is reported at the last of the keys given. */
 static void check_push(struct conf_ctx *ctx)
 {
-	const struct conf_push *p = &ctx->conf->push;
 	static const char *const apns[] = {"apns_key", "apns_key_id",
 					   "apns_team_id"};
-	const char *const *v = apns;
-	bool set[3] = {p->apns_key != NULL, p->apns_key_id != NULL,
-		       p->apns_team_id != NULL};
-	size_t i;
+	const struct conf_push *p = &ctx->conf->push;
+	const bool set[ARRAY_SIZE(apns)] = {p->apns_key != NULL,
+					    p->apns_key_id != NULL,
+					    p->apns_team_id != NULL};
+	unsigned line = 0;
+	size_t i, n = 0;
 
-	if (!(set[0] || set[1] || set[2]) || (set[0] && set[1] && set[2]))
+	for (i = 0; i < ARRAY_SIZE(apns); i++) {
+		if (!set[i])
+			continue;
+		++n;
+		line = max_line(line, conf_key_line(ctx, SECT_PUSH, apns[i]));
+	}
+	if (n == 0 || n == ARRAY_SIZE(apns))
 		return;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < ARRAY_SIZE(apns); i++) {
 		if (set[i])
 			continue;
-		conf_problem(ctx, conf_key_line(ctx, SECT_PUSH, v[(i + 1) % 3]),
+		conf_problem(ctx, line,
 			     "[push] %s is missing: APNs needs apns_key, "
 			     "apns_key_id and apns_team_id; add it or remove "
-			     "the other two",
-			     v[i]);
+			     "the others",
+			     apns[i]);
 	}
 }
 

@@ -894,6 +894,13 @@ static void test_push(void)
 	      "[push]\napns_key = {D}/web.key\napns_team_id = TEAM123456");
 	EXPECT1(&r, LAST(&r), "apns_key_id is missing", "apns_team_id");
 
+	/* two missing: both at the key given (none at line 0) */
+	build(&r, NULL, "[push]\napns_key = {D}/web.key");
+	CHECK(r.err == EINVAL);
+	CHECK(count_lines(r.errs) == 2);
+	EXPECT(&r, LAST(&r), "apns_key_id is missing");
+	EXPECT(&r, LAST(&r), "apns_team_id is missing");
+
 	build(&r, NULL,
 	      "[push]\napns_key = {D}/web.pem\napns_key_id = K\n"
 	      "apns_team_id = T");
