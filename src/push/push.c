@@ -51,7 +51,7 @@ struct push_req {
 	struct push_op *op; /* the caller's handle, or NULL */
 	push_result_h *h;
 	void *arg;
-	struct push_target t; /* strings in this allocation's tail */
+	struct push_target t; /* strings: our own copies */
 	enum push_kind kind;
 	char *payload;  /* malloc'd JSON */
 	char *collapse; /* the apns-collapse-id / collapse_key or NULL */
@@ -498,9 +498,9 @@ int push_send(struct push *p, const struct push_target *t,
 	if (!word_ok(t->token, PUSH_MAX_TOKEN, "-_:") ||
 	    (t->voip_token && !word_ok(t->voip_token, PUSH_MAX_TOKEN, "-_:")))
 		return EINVAL;
-	if (t->provider == PUSH_APNS
-		? !word_ok(t->topic, PUSH_MAX_TOPIC, ".-_")
-		: (t->topic && !word_ok(t->topic, PUSH_MAX_TOPIC, "-_.")))
+	/* the topic: required for APNs, optional for FCM, one alphabet */
+	if ((t->topic || t->provider == PUSH_APNS) &&
+	    !word_ok(t->topic, PUSH_MAX_TOPIC, ".-_"))
 		return EINVAL;
 
 	pv = &p->prov[t->provider];

@@ -337,6 +337,17 @@ def test_bad_targets_refused(ps, tmp_path):
     assert r.errors == [{"i": 0, "error": "Operation not supported"}]
 
 
+
+def test_bad_topics_refused(ps, tmp_path):
+    # APNs: a topic is required and must keep to the alphabet
+    for topic in ("", "com.example/app"):
+        r = run(ps, tmp_path, "-t", "tk", "-T", topic)
+        assert r.errors == [{"i": 0, "error": "Invalid argument"}], topic
+    # FCM: the project is optional, but a given one keeps to it too
+    r = run(ps, tmp_path, "-p", "fcm", "-t", "x", "-T", "a/b")
+    assert r.errors == [{"i": 0, "error": "Invalid argument"}]
+    assert ps.of("apns") == [] and ps.of("fcm") == []
+
 def test_provider_down_then_failed(ps, tmp_path):
     """Connection refused: retried with backoff, then failed."""
     ps.stop()
