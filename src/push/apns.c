@@ -29,8 +29,7 @@
 #include "push_int.h"
 
 enum {
-	APNS_PRIORITY = 10, /* send now (alerts and calls)              */
-	MAX_HDR = 1024,     /* bytes of one header line we make        */
+	MAX_HDR = 1024, /* bytes of one header line we make        */
 };
 
 struct apns {
@@ -226,7 +225,7 @@ int apns_post(struct push_hreq **rp, struct apns *a, struct push_http *http,
 	hdrv[n++] = auth;
 	hdrv[n++] = topic;
 	hdrv[n++] = call ? "apns-push-type: voip" : "apns-push-type: alert";
-	hdrv[n++] = "apns-priority: 10";
+	hdrv[n++] = "apns-priority: 10"; /* send now (alerts and calls) */
 	hdrv[n++] = exp;
 	hdrv[n++] = "content-type: application/json";
 	if (collapse && !call) {
