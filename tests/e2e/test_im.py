@@ -7,19 +7,14 @@ import urllib.parse
 
 import pytest
 
-from baresip import Baresip
+from baresip import registered
 from ucwa_client import api, create, token, url
 
 
 @pytest.fixture(scope="module")
 def bob(fe):
-    b = Baresip(fe, "bob", "bob-secret", contacts=["alice"])
-    b.start()
-    try:  # stopped even when registration fails: no process left behind
-        b.wait_registered()
+    with registered(fe, "bob", "bob-secret", contacts=["alice"]) as b:
         yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from baresip import Baresip
+from baresip import registered
 from mobility import Mobilityd
 from ucwa_client import api, create, token
 
@@ -41,13 +41,8 @@ def rls_services(fe):
 @pytest.fixture(scope="module")
 def bob(fe):
     fe.allow_presence("bob", "bob-secret", "alice")
-    b = Baresip(fe, "bob", "bob-secret", contacts=["alice"])
-    b.start()
-    try:
-        b.wait_registered()
+    with registered(fe, "bob", "bob-secret", contacts=["alice"]) as b:
         yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture(scope="module")

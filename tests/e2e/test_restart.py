@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from baresip import Baresip
+from baresip import registered
 from mobility import Mobilityd
 from ucwa_client import api, create, token
 
@@ -24,13 +24,8 @@ AD_USER = "/Autodiscover/AutodiscoverService.svc/root/oauth/user"
 @pytest.fixture(scope="module")
 def bob(fe):
     fe.allow_presence("alice", "alice-secret", "bob")
-    b = Baresip(fe, "bob", "bob-secret", contacts=["alice"])
-    b.start()
-    try:  # stopped even when registration fails: no process left behind
-        b.wait_registered()
+    with registered(fe, "bob", "bob-secret", contacts=["alice"]) as b:
         yield b
-    finally:
-        b.stop()
 
 
 def crash(m, sig):
