@@ -391,6 +391,19 @@ static bool list_h(const uint8_t *key, size_t klen, const uint8_t *val,
 	return false;
 }
 
+typedef int(list_f)(struct store *s, const char *sid, store_rec_h *recordh,
+		    store_done_h *doneh, void *arg, struct store_op **opp);
+
+/* The records of session sid into listed[] and nlisted, by list (one
+ * kind of record); the done handler's error goes to rec_err[7] */
+static void list_recs(list_f *list, struct store *s, const char *sid)
+{
+	ndone = 0;
+	nlisted = 0;
+	CHECK(!list(s, sid, list_h, done_h, (void *)7, NULL));
+	CHECK(wait_done(1));
+}
+
 /* History entries: listed in id order, apart from subscriptions and from
  * another session's, deleted one by one and with their session. */
 static void test_hist(void)
@@ -411,10 +424,7 @@ static void test_hist(void)
 	CHECK(!store_hist_put(s, "s10", "c1", V("Z"), 1, done_h, NULL, NULL));
 	CHECK(wait_done(6));
 
-	ndone = 0;
-	nlisted = 0;
-	CHECK(!store_hist_list(s, "s1", list_h, done_h, (void *)7, NULL));
-	CHECK(wait_done(1));
+	list_recs(store_hist_list, s, "s1");
 	CHECK(rec_err[7] == 0);
 	CHECK(nlisted == 3);
 	CHECK_STR(listed[0], "c1=A");
@@ -428,10 +438,7 @@ static void test_hist(void)
 	CHECK(wait_done(2));
 	CHECK(rec_err[8] == 0);
 	CHECK(rec_err[9] == ENOENT);
-	ndone = 0;
-	nlisted = 0;
-	CHECK(!store_hist_list(s, "s1", list_h, done_h, (void *)7, NULL));
-	CHECK(wait_done(1));
+	list_recs(store_hist_list, s, "s1");
 	CHECK(nlisted == 2);
 	CHECK_STR(listed[1], "m3=C");
 
@@ -439,15 +446,9 @@ static void test_hist(void)
 	ndone = 0;
 	CHECK(!store_session_del(s, "s1", done_h, (void *)8, NULL));
 	CHECK(wait_done(1));
-	ndone = 0;
-	nlisted = 0;
-	CHECK(!store_hist_list(s, "s1", list_h, done_h, (void *)7, NULL));
-	CHECK(wait_done(1));
+	list_recs(store_hist_list, s, "s1");
 	CHECK(nlisted == 0);
-	ndone = 0;
-	nlisted = 0;
-	CHECK(!store_hist_list(s, "s10", list_h, done_h, (void *)7, NULL));
-	CHECK(wait_done(1));
+	list_recs(store_hist_list, s, "s10");
 	CHECK(nlisted == 1);
 	CHECK_STR(listed[0], "c1=Z");
 	CHECK(store_hist_list(s, "s1", NULL, done_h, NULL, NULL) == EINVAL);
@@ -478,10 +479,7 @@ static void test_subs_and_session_del(void)
 	CHECK(!store_event_append(s, "s10", 1, V("f1"), 2, done_h, NULL, NULL));
 	CHECK(wait_done(6));
 
-	ndone = 0;
-	nlisted = 0;
-	CHECK(!store_sub_list(s, "s1", list_h, done_h, (void *)7, NULL));
-	CHECK(wait_done(1));
+	list_recs(store_sub_list, s, "s1");
 	CHECK(rec_err[7] == 0);
 	CHECK(nlisted == 2);
 	CHECK_STR(listed[0], "a=1");
@@ -501,10 +499,7 @@ static void test_subs_and_session_del(void)
 	CHECK(nlisted == 0);
 	CHECK(nev == 0 && got_err == 0);
 
-	ndone = 0;
-	nlisted = 0;
-	CHECK(!store_sub_list(s, "s10", list_h, done_h, (void *)7, NULL));
-	CHECK(wait_done(1));
+	list_recs(store_sub_list, s, "s10");
 	CHECK(nlisted == 1);
 	CHECK_STR(listed[0], "a=9");
 	ndone = 0;
