@@ -28,13 +28,6 @@ def bob(fe):
         yield b
 
 
-def crash(m, sig):
-    m.proc.send_signal(sig)
-    m.proc.wait(15)
-    m.logf.close()
-    m.proc = None
-
-
 def wait_restored(m, tok, loc, timeout=10):
     """The application answers again (503 while its events are read)."""
     deadline = time.time() + timeout
@@ -126,7 +119,7 @@ def test_stop_with_an_unfetched_message(fe, bob, tmp_path):
             time.sleep(0.05)  # committed: bob got his 200
 
         since = len(fe.log_text())
-        crash(m, signal.SIGTERM)
+        m.kill(signal.SIGTERM)
         m.start()
         check_back(m, tok, loc, bob, fe, since)
 
@@ -167,7 +160,7 @@ def test_kill_after_delivery(fe, bob, tmp_path):
 
         # crash: no un-REGISTER, nothing flushed on the way out
         since = len(fe.log_text())
-        crash(m, signal.SIGKILL)
+        m.kill()
         m.start()
         check_back(m, tok, loc, bob, fe, since)
         assert "applications restored" in m.log()
@@ -207,7 +200,7 @@ def test_kill_with_a_fetched_unacked_message(fe, bob, tmp_path):
         assert texts(got) == ["hello"], got
 
         since = len(fe.log_text())
-        crash(m, signal.SIGKILL)
+        m.kill()
         m.start()
         check_back(m, tok, loc, bob, fe, since)
 
