@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
-from baresip import Baresip
+from baresip import registered
 from ucwa_client import api, create, token, url
 
 NS = uuid.UUID("5b0e2c71-8f3a-4d52-9a61-27c4e8136fd0")
@@ -76,9 +76,7 @@ def test_session_registers_again_after_front_end_restart(fe, mob):
                 if inst in r.get("Instance", "")]) == 1
     assert api(mob, tok, "GET", app)[0] == 200
 
-    bob = Baresip(fe, "bob", "bob-secret", contacts=["alice"])
-    try:
-        bob.wait_registered()
+    with registered(fe, "bob", "bob-secret", contacts=["alice"]) as bob:
         # bob reaches alice's session: the invitation in her application
         bob.send_message("alice", "after the restart")
         e = wait_events(mob, tok, a, lambda e: e["link"]["rel"] == "messagingInvitation"
@@ -97,8 +95,6 @@ def test_session_registers_again_after_front_end_restart(fe, mob):
                                "-H", "Content-Type: text/plain", "--data-raw", "alice is back")
         assert st == 201, body
         assert bob.wait_message(sender="alice", text="alice is back", timeout=15)
-    finally:
-        bob.stop()
     assert mob.alive()
 
 

@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from baresip import Baresip
+from baresip import registered
 from ucwa_client import api, create, token
 
 BOB = "sip:bob@example.test"
@@ -89,10 +89,7 @@ def test_blocked_contact_sees_offline(fe, mob, alice):
     assert api(mob, tok, "POST", rel, {"relationship": "Colleagues"})[0] == 204
     st, _, body = api(mob, tok, "GET", rel)
     assert json.loads(body)["relationship"] == "Colleagues"
-    bob = Baresip(fe, "bob", "bob-secret", contacts=["alice"])
-    bob.start()
-    try:
-        bob.wait_registered()
+    with registered(fe, "bob", "bob-secret", contacts=["alice"]) as bob:
         assert api(mob, tok, "POST", app + "/me/makeMeAvailable", {})[0] == 204
         bob.wait_contact_presence("alice", "Online", timeout=15)
         # blocked: polite-block. The Front End sends bob an empty
@@ -110,5 +107,3 @@ def test_blocked_contact_sees_offline(fe, mob, alice):
         assert api(mob, tok, "POST", app + "/me/presence", {"availability": "Busy"})[0] == 204
         time.sleep(2)
         assert bob.contact_presence("alice") in ("Offline", "Unknown")
-    finally:
-        bob.stop()
