@@ -91,11 +91,11 @@ void sipua_reg_orphan_all(struct sipua *ua);
 struct sipua_reg *sipua_reg_find(const struct sipua *ua,
 				 const struct pl *cuser);
 
-/* Request handler of a registration, NULL if none (reg.c) */
-/* The methods the registration takes, for Allow (RFC 3261 20.5) */
+/* The methods the registration takes, for Allow (RFC 3261 20.5) (reg.c) */
 const char *sipua_reg_allow(const struct sipua_reg *reg);
-/* It takes INVITE (sipua_reg_take_invites) */
+/* It takes INVITE (sipua_reg_take_invites) (reg.c) */
 bool sipua_reg_takes_invites(const struct sipua_reg *reg);
+/* Request handler of a registration, NULL if none (reg.c) */
 sipua_req_h *sipua_reg_request_handler(const struct sipua_reg *reg,
 				       void **argp);
 
