@@ -53,6 +53,7 @@ struct fcm {
 	struct push_hreq *fetch; /* token request in flight */
 	struct tmr tmr;          /* refresh or retry of the token */
 	unsigned fails;          /* fetches failed in a row */
+	int fetch_err;           /* why a fetch could not even be sent */
 	char *access;            /* the access token, or NULL */
 	uint64_t expires;        /* tmr_jiffies() when it expires */
 
@@ -189,6 +190,31 @@ static int64_t lifetime(json_t *v)
 	return 0;
 }
 
+/* A fetch failed (sent and refused, or not sent at all): again after a
+ * backoff, or, past the retries, the waiting pushes fail (the next push
+ * tries again). */
+static void fetch_failed(struct fcm *f, int err)
+{
+	metric_add(f->m_fail, 1);
+	log_warn("push: cannot get an FCM access token from %s: %m",
+		 f->token_url, err);
+	if (++f->fails > f->retries) {
+		f->fails = 0;
+		f->rh(err, f->arg);
+		return;
+	}
+	tmr_start(&f->tmr, push_backoff(f->base_ms, f->cap_ms, f->fails - 1),
+		  refresh_h, f);
+}
+
+/* Not from inside fetch_start(): it may run within push_send(). */
+static void unsent_h(void *arg)
+{
+	struct fcm *f = arg;
+
+	fetch_failed(f, f->fetch_err);
+}
+
 static void fetch_done(int err, const struct push_hresp *resp, void *arg)
 {
 	struct fcm *f = arg;
@@ -218,19 +244,7 @@ static void fetch_done(int err, const struct push_hresp *resp, void *arg)
 	json_decref(j);
 
 	if (err) {
-		uint64_t delay = push_backoff(f->base_ms, f->cap_ms, f->fails);
-
-		metric_add(f->m_fail, 1);
-		log_warn("push: cannot get an FCM access token from %s: %m",
-			 f->token_url, err);
-		if (++f->fails > f->retries) {
-			/* the waiting pushes fail; the next push tries
-			 * again */
-			f->fails = 0;
-			f->rh(err, f->arg);
-			return;
-		}
-		tmr_start(&f->tmr, delay, refresh_h, f);
+		fetch_failed(f, err);
 		return;
 	}
 
@@ -292,10 +306,8 @@ static void fetch_start(struct fcm *f)
 				     form, strlen(form), fetch_done, f);
 	mem_deref(form);
 	if (err) {
-		log_warn("push: cannot ask for an FCM access token: %m", err);
-		tmr_start(&f->tmr,
-			  push_backoff(f->base_ms, f->cap_ms, f->fails++),
-			  refresh_h, f);
+		f->fetch_err = err;
+		tmr_start(&f->tmr, 0, unsent_h, f);
 	}
 }
 
