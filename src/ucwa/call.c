@@ -582,10 +582,6 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 		(void)sipua_sreq_reply(sr, 400, "Missing Contact header");
 		return;
 	}
-	if (msg->from.auri.l > UCWA_URI_MAX) {
-		(void)sipua_sreq_reply(sr, 400, "From URI too long");
-		return;
-	}
 	/* the app could not tell a fifth ringing call apart from noise;
 	 * the caller's proxy keeps trying the user's other devices */
 	if (ringing(app) >= UCWA_CALLS_MAX) {

@@ -836,6 +836,12 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 	struct mbuf *rec;
 	int err;
 
+	/* the sender is kept whole (a conversation's peer, a call's
+	 * caller): one too long to keep is refused, not cut */
+	if (msg->from.auri.l > UCWA_URI_MAX) {
+		(void)sipua_sreq_reply(sr, 400, "From URI too long");
+		return;
+	}
 	if (!pl_strcmp(&msg->met, "INVITE")) {
 		ucwa_call_incoming(app, sr, msg);
 		return;

@@ -272,7 +272,8 @@ int ucwa_hist_restore(struct app *app, ucwa_hist_restored_h *h);
 void ucwa_hist_close(struct app *app);
 /* call.c: incoming calls (phone audio invitations) */
 struct call;
-/* An INVITE for the application (sr borrowed: a reference is taken). */
+/* An INVITE for the application (sr borrowed: a reference is taken; its
+ * From URI is at most UCWA_URI_MAX bytes: ucwa_incoming() checked). */
 void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 			const struct sip_msg *msg);
 /* Requests under communication/: true if it was a call's (answered). */

@@ -229,6 +229,9 @@ def test_notify_no_subscription(mob, alice, peer, body):
     # CR LF inside the From (the rest becomes a header of its own)
     ({"headers": {"From": "<sip:bob@example.test\r\nVia: x>;tag=1"}},
      "400 Malformed To or From header"),
+    # a sender longer than UCWA_URI_MAX (256) is refused, not cut short
+    ({"headers": {"From": "<sip:%s@example.test>;tag=1" % ("b" * 250)}},
+     "400 From URI too long"),
 ])
 def test_malformed_message(mob, alice, peer, kw, reason):
     status, _ = peer.send(peer.request("MESSAGE", alice["user"], "hello", **kw))
@@ -366,6 +369,10 @@ def test_invites(mob, alice, peer):
 
     status, _ = peer.send(peer.request("INVITE", user, headers={"CSeq": "1 INVITE"}))
     assert status == "SIP/2.0 400 Missing Contact header"
+    long_from = "<sip:%s@example.test>;tag=1" % ("b" * 250)
+    status, _ = peer.send(peer.request("INVITE", user, extra=contact, headers={
+        "CSeq": "1 INVITE", "From": long_from}))
+    assert status == "SIP/2.0 400 From URI too long"
     dialog = {"To": "<sip:alice@example.test>;tag=gone"}
     status, _ = peer.send(peer.request("BYE", user, headers={**dialog, "CSeq": "2 BYE"}))
     assert status == "SIP/2.0 481 Call/Transaction Does Not Exist"
