@@ -82,14 +82,20 @@ void psub_save(struct psub *ps, struct web_req *req, psub_done_h *done)
 		psub_hold(ps, req);
 	ps->done = done;
 }
-/* It ended for good: out of the store, then gone. */
-void psub_end(struct psub *ps)
+
+/* Its record out of the store (nobody waits for the commit). */
+static void sub_del(struct app *app, unsigned id)
 {
 	char subid[16];
 
-	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
-	(void)store_sub_del(ps->app->u->st, ps->app->id, subid, NULL, NULL,
-			    NULL);
+	(void)re_snprintf(subid, sizeof(subid), "%u", id);
+	(void)store_sub_del(app->u->st, app->id, subid, NULL, NULL, NULL);
+}
+
+/* It ended for good: out of the store, then gone. */
+void psub_end(struct psub *ps)
+{
+	sub_del(ps->app, ps->id);
 	mem_deref(ps);
 }
 
@@ -119,11 +125,7 @@ static bool psub_record(const uint8_t *key, size_t klen, const uint8_t *val,
 		err = EINVAL;
 	if (!err && (uint64_t)ends <= psub_now_ms()) {
 		/* ran out while the service was down */
-		char subid[16];
-
-		(void)re_snprintf(subid, sizeof(subid), "%u", id);
-		(void)store_sub_del(app->u->st, app->id, subid, NULL, NULL,
-				    NULL);
+		sub_del(app, id);
 		err = ETIMEDOUT;
 	}
 	if (!err) {
