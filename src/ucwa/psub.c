@@ -415,20 +415,28 @@ static void not_stored(struct web_req *req)
 				"stored; try again");
 }
 
-static void created(struct psub *ps, struct web_req *req, int err)
+/* Stored: the client (if still there) gets the subscription, the app's
+ * event channel the change (type "added" or "updated"). */
+static void committed(struct psub *ps, struct web_req *req, uint16_t scode,
+		      const char *type)
 {
 	char href[UCWA_HREF_MAX];
 
+	psub_href(ps, href, sizeof(href));
+	if (req)
+		reply_psub(req, ps, scode);
+	ucwa_people_post(ps->app, type, "presenceSubscription", href, NULL,
+			 NULL, NULL);
+}
+
+static void created(struct psub *ps, struct web_req *req, int err)
+{
 	if (err) {
 		not_stored(req);
 		mem_deref(ps);
 		return;
 	}
-	psub_href(ps, href, sizeof(href));
-	if (req)
-		reply_psub(req, ps, 201);
-	ucwa_people_post(ps->app, "added", "presenceSubscription", href, NULL,
-			 NULL, NULL);
+	committed(ps, req, 201, "added");
 	post_added(ps, NULL);
 }
 
@@ -448,17 +456,11 @@ static void added(struct psub *ps, struct web_req *req, int err)
 
 static void extended(struct psub *ps, struct web_req *req, int err)
 {
-	char href[UCWA_HREF_MAX];
-
 	if (err) {
 		not_stored(req);
 		return;
 	}
-	psub_href(ps, href, sizeof(href));
-	if (req)
-		reply_psub(req, ps, 200);
-	ucwa_people_post(ps->app, "updated", "presenceSubscription", href, NULL,
-			 NULL, NULL);
+	committed(ps, req, 200, "updated");
 }
 
 void psub_finish(struct psub *ps, struct web_req *req)
