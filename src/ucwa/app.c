@@ -318,7 +318,7 @@ static int save(struct app *app, struct web_req *req, ucwa_saved_h *h,
 	return 0;
 }
 
-static void reply_saved(struct app *app, struct web_req *req, int err)
+void ucwa_app_reply_saved(struct app *app, struct web_req *req, int err)
 {
 	(void)app;
 	if (err)
@@ -336,10 +336,10 @@ int ucwa_app_save(struct app *app, struct web_req *req, ucwa_saved_h *h)
 
 void ucwa_app_save_reply(struct app *app, struct web_req *req)
 {
-	int err = save(app, req, reply_saved, false);
+	int err = save(app, req, ucwa_app_reply_saved, false);
 
 	if (err)
-		reply_saved(app, req, err);
+		ucwa_app_reply_saved(app, req, err);
 }
 
 /* The channel issues a batch with stored events: its number and their

@@ -199,16 +199,10 @@ static void reply(struct web_req *req, const struct app *app, uint16_t scode)
 	mem_deref(r);
 }
 
-static void not_stored(struct web_req *req)
-{
-	api_reply_error(req, 503, "Service Unavailable", "ServiceFailure", NULL,
-			"the change could not be stored; try again");
-}
-
 static void created(struct app *app, struct web_req *req, int err)
 {
 	if (err)
-		not_stored(req);
+		ucwa_app_reply_saved(app, req, err);
 	else if (!app->push.set) /* deleted meanwhile */
 		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 	else
@@ -218,20 +212,11 @@ static void created(struct app *app, struct web_req *req, int err)
 static void replaced(struct app *app, struct web_req *req, int err)
 {
 	if (err)
-		not_stored(req);
+		ucwa_app_reply_saved(app, req, err);
 	else if (!app->push.set)
 		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 	else
 		reply(req, app, 200);
-}
-
-static void deleted(struct app *app, struct web_req *req, int err)
-{
-	(void)app;
-	if (err)
-		not_stored(req);
-	else
-		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 }
 
 static void bad(struct web_req *req, const char *msg)
@@ -267,7 +252,7 @@ static void put(struct app *app, struct web_req *req)
 	if (err) {
 		/* not even started: as it was */
 		app->push = old;
-		not_stored(req);
+		ucwa_app_reply_saved(app, req, err);
 		goto out;
 	}
 	/* the long lifetime from now on */
@@ -287,10 +272,10 @@ static void del(struct app *app, struct web_req *req)
 	}
 	old = app->push;
 	memset(&app->push, 0, sizeof(app->push));
-	err = ucwa_app_save(app, req, deleted);
+	err = ucwa_app_save(app, req, ucwa_app_reply_saved);
 	if (err) {
 		app->push = old;
-		not_stored(req);
+		ucwa_app_reply_saved(app, req, err);
 		return;
 	}
 	/* the short lifetime applies at once */

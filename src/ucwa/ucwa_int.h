@@ -342,5 +342,7 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len);
 /* Store the application's record again (its me state changed), then
  * answer req 204, or 503 if it could not be stored. */
 void ucwa_app_save_reply(struct app *app, struct web_req *req);
+/* A ucwa_saved_h: 204 once stored, 503 if it could not be. */
+void ucwa_app_reply_saved(struct app *app, struct web_req *req, int err);
 
 #endif
