@@ -26,13 +26,14 @@ echo "== build (ASan+UBSan, fuzz drivers)"
 CC=clang build build/asan -DCMAKE_BUILD_TYPE=Debug -DMOBILITY_SANITIZE=ON \
 	-DMOBILITY_FUZZ=ON || exit 1
 
-# The Front End harness does not involve our binaries: run it once.
+# The Front End harness does not involve our binaries, and the benchmarks'
+# smoke runs only check that each benchmark still runs: both run once.
 echo "== tests (plain build)"
 (cd build/test && ctest -j2 --output-on-failure) 2>&1 | tee -a "$log"
 echo "== tests (ASan+UBSan build)"
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	ctest -j2 --output-on-failure -LE frontend) 2>&1 | tee -a "$log"
+	ctest -j2 --output-on-failure -LE "frontend|bench") 2>&1 | tee -a "$log"
 
 # One closing line over both runs.
 # exact failure counts from CTest's own lines
