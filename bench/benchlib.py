@@ -165,10 +165,11 @@ class Https:
             pass
 
 
-def pool(port, ctx, items, threads, step, keepalive=True):
+def pool(port, ctx, items, threads, step, keepalive=True, connect=None):
     """step(connection, item) for every item, from `threads` threads with
     a connection each (a new one per item unless keepalive; a new one
-    after an error). Returns the errors as strings."""
+    after an error; connect() makes one, an Https to port by default).
+    Returns the errors as strings."""
     work = list(items)
     lock = threading.Lock()
     errors = []
@@ -182,7 +183,7 @@ def pool(port, ctx, items, threads, step, keepalive=True):
                 item = work.pop()
             try:
                 if c is None:
-                    c = Https(port, ctx)
+                    c = connect() if connect else Https(port, ctx)
                 step(c, item)
             except Exception as e:  # counted, not fatal
                 errors.append("%s: %s" % (item, e))

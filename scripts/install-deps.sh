@@ -15,8 +15,8 @@ PKGS=(
 	sqlite3 baresip-core sip-tester curl procps iproute2
 	python3 python3-pytest python3-httpx python3-h2
 	python3-cryptography python3-jwt
-	# benchmarks
-	wrk nginx-light
+	# benchmarks (janus: bench/janus_bench.py, side by side)
+	wrk nginx-light janus
 )
 
 missing=()
@@ -37,3 +37,11 @@ echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# Debian's janus package enables a system-wide janus.service (HTTP and
+# WebSocket APIs on every address) and starts it where systemd runs;
+# bench/janus_bench.py starts its own instance on 127.0.0.1 only, so the
+# service is stopped and disabled right after installing.
+if [[ " ${missing[*]} " == *" janus "* ]] && [ -d /run/systemd/system ]; then
+	$SUDO systemctl disable --now janus.service || true
+fi
