@@ -57,7 +57,8 @@ JANUS = os.environ.get("JANUS") or shutil.which("janus") or "/usr/bin/janus"
 # Debian's multiarch folder (plugins/, transports/), or JANUS_LIB.
 JANUS_LIB = os.environ.get("JANUS_LIB") or next(
     iter(glob.glob("/usr/lib/*/janus")), "/usr/lib/x86_64-linux-gnu/janus")
-KEEPALIVE_EVERY = 15  # s; Janus drops a session silent for session_timeout
+KEEPALIVE_EVERY = 15  # s at most; Janus drops a session silent for
+# session_timeout, so a third of that when it is shorter
 JANUS_OFFSET = 1000000
 # The SIP plugin's event for an incoming MESSAGE (1.1.2 names it "message";
 # "messagedelivery" and "messagesent" are about MESSAGEs it sends).
@@ -230,13 +231,16 @@ class JanusUser:
 
 
 class Keepalive(threading.Thread):
-    """Keeps Janus sessions alive (a keepalive request each every
-    KEEPALIVE_EVERY s, on one connection): the benchmark's users are
-    registered but their clients do not poll."""
+    """Keeps Janus sessions alive (a keepalive request each, every
+    KEEPALIVE_EVERY s or a third of the session timeout, on one
+    connection): the benchmark's users are registered but their clients
+    do not poll."""
 
-    def __init__(self, port):
+    def __init__(self, port, session_timeout):
         super().__init__(daemon=True)
         self.port, self.sids = port, []
+        self.every = (min(KEEPALIVE_EVERY, session_timeout / 3)
+                      if session_timeout > 0 else KEEPALIVE_EVERY)
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.errors = 0
@@ -247,7 +251,7 @@ class Keepalive(threading.Thread):
 
     def run(self):
         c = JanusHttp(self.port)
-        while not self.done.wait(KEEPALIVE_EVERY):
+        while not self.done.wait(self.every):
             with self.lock:
                 sids = list(self.sids)
             for sid in sids:
@@ -384,6 +388,7 @@ def timeout_check(jan, fe, jm, mm, session_timeout, count=5):
     jm.c.close()
     mm.c.close()
     t0 = time.time()
+    rss0 = bl.proc_figures(jan.proc.pid)["rss"]
     bursts = []
 
     def burst(when):
@@ -407,6 +412,9 @@ def timeout_check(jan, fe, jm, mm, session_timeout, count=5):
 
     burst(5)
     burst(session_timeout + 20)
+    # what the session's messages held, once the session is gone
+    print("  Janus RSS %d KiB when the client stopped polling, %d KiB after "
+          "its session timed out" % (rss0, bl.proc_figures(jan.proc.pid)["rss"]))
     # the Janus client comes back: its session, then a new one
     c = JanusHttp(jan.port)
     c.send("GET", "/janus/%d?maxev=10" % jm.j.sid)
@@ -463,6 +471,8 @@ def main():
                     help="what happens after Janus's session timeout "
                     "(session_timeout + 30 s more)")
     a = ap.parse_args()
+    if a.timeout_check and a.session_timeout <= 0:
+        ap.error("--timeout-check needs a session timeout (0 disables it)")
     # a SIGTERM (timeout, CTest) stops what was started, as an error does
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     faulthandler.register(signal.SIGUSR1)  # kill -USR1: where it waits
@@ -473,7 +483,7 @@ def main():
     fe, m, ctx = bl.start(jusers + musers + ["jwarm", "mwarm", "jmsg", "mmsg"],
                           store=a.store)
     jan = Janus(session_timeout=a.session_timeout)
-    keep = Keepalive(jan.port)
+    keep = Keepalive(jan.port, a.session_timeout)
     ok = False
     try:
         info = jan.start()
@@ -603,6 +613,8 @@ def main():
 
         if a.timeout_check:
             timeout_check(jan, fe, jm, mm, a.session_timeout)
+        if keep.errors:
+            print("Janus keepalive requests that failed: %d" % keep.errors)
         ok = True
     finally:
         keep.done.set()
