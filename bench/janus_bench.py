@@ -4,7 +4,8 @@ driven over its HTTP API) and mobilityd, on loopback, in the same run,
 against the same Kamailio Front End. Prints figures; asserts nothing.
 
     bench/janus_bench.py [--users 500] [--mob-extra 0] [--threads 8]
-                         [--messages 1000] [--store DIR] [--timeout-check]
+                         [--messages 1000] [--store DIR]
+                         [--session-timeout 60] [--timeout-check]
 
 1. Registered users. Janus: for each user a session, a handle attached to
    janus.plugin.sip and a "register" request (username, secret, proxy =
