@@ -55,12 +55,18 @@ void sipua_rand_hex(char *buf, size_t n)
 	static const char hex[] = "0123456789abcdef";
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		uint8_t b = rand_u32() & 0xff;
-		buf[2 * i] = hex[b >> 4];
-		buf[2 * i + 1] = hex[b & 0xf];
-	}
+	/* One draw for all n bytes: with OpenSSL 3 each draw is a DRBG
+	 * generate (lock, reseed check, AES re-key), and one per byte was
+	 * 6% of mobilityd's CPU per sign-in. The bytes land at the start
+	 * of buf and are spread into hex from the last one, so that none
+	 * is overwritten before it is read. */
+	rand_bytes((uint8_t *)buf, n);
 	buf[2 * n] = '\0';
+	for (i = n; i-- > 0;) {
+		uint8_t b = (uint8_t)buf[i];
+		buf[2 * i + 1] = hex[b & 0xf];
+		buf[2 * i] = hex[b >> 4];
+	}
 }
 
 static void destructor(void *arg)

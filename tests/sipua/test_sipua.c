@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "check.h"
 #include "sipua.h"
+#include "sipua_int.h"
 
 /* A valid REGISTER; each case below breaks one line of it. */
 static const char *base[] = {
@@ -632,6 +633,34 @@ static void test_cancel_reason(void)
 	CHECK(!sipua_cancel_cause((const uint8_t *)"CANCEL ", 7));
 }
 
+/* Tags, Call-IDs and cnonces: 2n lower-case hex digits, fresh each time */
+static void test_rand_hex(void)
+{
+	char a[2 * 16 + 2], b[2 * 16 + 2];
+	size_t n, i;
+
+	for (n = 1; n <= 16; n++) {
+		memset(a, 'X', sizeof(a));
+		sipua_rand_hex(a, n);
+		CHECK(strlen(a) == 2 * n);
+		CHECK(a[2 * n + 1] == 'X'); /* nothing written past the NUL */
+		for (i = 0; i < 2 * n; i++)
+			CHECK(strchr("0123456789abcdef", a[i]) != NULL);
+	}
+	sipua_rand_hex(a, 16);
+	sipua_rand_hex(b, 16);
+	CHECK(strcmp(a, b) != 0);
+	/* every nibble value shows up: no byte is lost to the spreading */
+	for (i = 0; i < 16; i++) {
+		bool seen = false;
+		for (n = 0; n < 64 && !seen; n++) {
+			sipua_rand_hex(a, 16);
+			seen = strchr(a, "0123456789abcdef"[i]) != NULL;
+		}
+		CHECK(seen);
+	}
+}
+
 int main(void)
 {
 	int err = libre_init();
@@ -647,6 +676,7 @@ int main(void)
 	test_substate();
 	test_sub_args();
 	test_cancel_reason();
+	test_rand_hex();
 
 	metrics_close();
 	libre_close();
