@@ -1,352 +1,358 @@
 /**
- * @file json.c  JSON encoding of the resource model (jansson)
+ * @file json.c  JSON encoding of the resource model and of event batches
  *
- * Member order is insertion order: "rel", the properties, "_links" ("self"
- * first), "_embedded". jansson keeps object keys in insertion order and does
- * the string escaping; the model only holds valid UTF-8, which jansson
- * requires.
+ * Written straight into the output buffer: building a jansson tree and
+ * dumping it in insertion order was a quarter of the instructions of a
+ * GET presence (an object and a copied string per member, then a sort of
+ * the keys by insertion). The model only holds valid UTF-8 (repr.c), so
+ * strings need only JSON's escapes (RFC 8259 section 7).
+ *
+ * Member order: "rel", the properties, "_links" ("self" first),
+ * "_embedded". A rel that appears more than once in _links or _embedded
+ * becomes one member whose value is the array of them, in order, where
+ * the first of them stood: how UCWA writes repeated links and embedded
+ * resources.
  */
 #include <inttypes.h>
 #include <stdio.h>
-#include <jansson.h>
-
-/*
- * re.h pulls in re_json.h, whose JSON_STRING and JSON_NULL clash with
- * jansson's (and it has no include guard). Mark re.h as already included
- * and take the libre headers this file needs one by one.
- */
-#define RE_H__ 1
-#include <re_types.h>
-#include <re_fmt.h>
-#include <re_mbuf.h>
-#include <re_list.h>
-#include <re_mem.h>
+#include <string.h>
+#include <re.h>
 #include "repr.h"
 #include "repr_int.h"
 
-/* jansson copies the string; the model is sanitised, so NULL is ENOMEM. */
-static json_t *jstr(const struct rstr *s)
+/* A JSON string: quotes, two-character escapes where JSON has one, \u00XX
+ * for the other C0 controls (NUL included), every other byte as it is. */
+static int jstr(struct mbuf *mb, const char *s, size_t len)
 {
-	return json_stringn(s->p, s->len);
-}
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, run = 0;
+	int err = mbuf_write_u8(mb, '"');
 
-/* The *_new setters steal v even when they fail, NULL included. */
-static int jset(json_t *o, const char *key, json_t *v)
-{
-	return json_object_set_new(o, key, v) ? ENOMEM : 0;
-}
+	for (i = 0; i < len && !err; i++) {
+		uint8_t c = (uint8_t)s[i];
+		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+		size_t n = 2;
 
-/*
- * Set o[key] = v (stolen). A key seen before turns into an array of its
- * values, in order: how UCWA writes repeated links and embedded resources.
- */
-static int jset_rel(json_t *o, const char *key, json_t *v)
-{
-	json_t *cur = json_object_get(o, key);
-	json_t *arr;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
 
-	if (!cur)
-		return jset(o, key, v);
+		switch (c) {
 
-	if (json_is_array(cur))
-		return json_array_append_new(cur, v) ? ENOMEM : 0;
+		case '"':
+		case '\\':
+			esc[1] = (char)c;
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			n = sizeof(esc);
+			break;
+		}
 
-	arr = json_array();
-	if (!arr || json_array_append(arr, cur)) {
-		json_decref(arr);
-		json_decref(v);
-		return ENOMEM;
+		err = mbuf_write_mem(mb, (const uint8_t *)s + run, i - run);
+		err |= mbuf_write_mem(mb, (const uint8_t *)esc, n);
+		run = i + 1;
 	}
-	if (json_array_append_new(arr, v)) {
-		json_decref(arr);
-		return ENOMEM;
+
+	if (len > run) /* s may be NULL when len is 0 */
+		err |= mbuf_write_mem(mb, (const uint8_t *)s + run, len - run);
+	err |= mbuf_write_u8(mb, '"');
+	return err;
+}
+
+static int jcstr(struct mbuf *mb, const char *s)
+{
+	return jstr(mb, s, strlen(s));
+}
+
+/* "key": with a comma before it unless it is the first member */
+static int jkey(struct mbuf *mb, bool *first, const char *key)
+{
+	int err = 0;
+
+	if (!*first)
+		err = mbuf_write_u8(mb, ',');
+	*first = false;
+	err |= jcstr(mb, key);
+	err |= mbuf_write_u8(mb, ':');
+	return err;
+}
+
+/* {"href":...[,"title":...]} */
+static int jlink(struct mbuf *mb, const struct rstr *href,
+		 const struct rstr *title)
+{
+	int err = mbuf_write_str(mb, "{\"href\":");
+
+	err |= jstr(mb, href->p, href->len);
+	if (title && title->p) {
+		err |= mbuf_write_str(mb, ",\"title\":");
+		err |= jstr(mb, title->p, title->len);
 	}
-
-	/* Replacing a value keeps the key where it was first inserted */
-	return jset(o, key, arr);
+	err |= mbuf_write_u8(mb, '}');
+	return err;
 }
 
-static json_t *link_obj(const struct rstr *href, const struct rstr *title)
+static int prop_value(struct mbuf *mb, const struct repr_prop *p)
 {
-	json_t *o = json_object();
-
-	if (jset(o, "href", jstr(href)))
-		goto fail;
-	if (title && title->p && jset(o, "title", jstr(title)))
-		goto fail;
-
-	return o;
-
-fail:
-	json_decref(o);
-	return NULL;
-}
-
-static json_t *prop_value(const struct repr_prop *p)
-{
-	char buf[32];
-	json_t *a;
+	char buf[40];
 	size_t i;
+	int err;
 
 	switch (p->type) {
 
 	case REPR_PSTR:
-		return jstr(&p->u.str);
+		return jstr(mb, p->u.str.p, p->u.str.len);
 
 	case REPR_PINT:
-		return json_integer(p->u.i);
+		(void)snprintf(buf, sizeof(buf), "%" PRId64, p->u.i);
+		return mbuf_write_str(mb, buf);
 
 	case REPR_PBOOL:
-		return json_boolean(p->u.b);
+		return mbuf_write_str(mb, p->u.b ? "true" : "false");
 
 	case REPR_PDATE:
 		/* The ASP.NET form UCWA uses: milliseconds since the epoch */
-		snprintf(buf, sizeof(buf), "/Date(%" PRIu64 ")/", p->u.ms);
-		return json_string(buf);
+		(void)snprintf(buf, sizeof(buf), "/Date(%" PRIu64 ")/",
+			       p->u.ms);
+		return jcstr(mb, buf);
 
 	case REPR_PLIST:
-		a = json_array();
-		for (i = 0; a && i < p->u.list.n; i++) {
-			if (json_array_append_new(a, jstr(&p->u.list.v[i]))) {
-				json_decref(a);
-				a = NULL;
-			}
+		err = mbuf_write_u8(mb, '[');
+		for (i = 0; i < p->u.list.n; i++) {
+			if (i)
+				err |= mbuf_write_u8(mb, ',');
+			err |= jstr(mb, p->u.list.v[i].p, p->u.list.v[i].len);
 		}
-		return a;
-	}
-
-	return NULL;
-}
-
-static int json_links(json_t *o, const struct repr *r)
-{
-	json_t *links;
-	struct le *le;
-	int err;
-
-	if (!r->href.p && list_isempty(&r->links))
-		return 0;
-
-	/* o keeps the reference; links stays valid while o lives */
-	links = json_object();
-	err = jset(o, "_links", links);
-	if (err)
+		err |= mbuf_write_u8(mb, ']');
 		return err;
-
-	if (r->href.p) {
-		err = jset_rel(links, "self", link_obj(&r->href, NULL));
-		if (err)
-			return err;
 	}
 
-	LIST_FOREACH(&r->links, le)
-	{
-		const struct repr_link *l = le->data;
-
-		err = jset_rel(links, l->rel.p, link_obj(&l->href, &l->title));
-		if (err)
-			return err;
-	}
-
-	return 0;
+	return EINVAL;
 }
 
-static int json_resource(json_t **op, const struct repr *r, unsigned depth);
+static int json_resource(struct mbuf *mb, const struct repr *r, unsigned depth);
 
-static int json_embedded(json_t *o, const struct repr *r, unsigned depth)
+/*
+ * The members of _links or _embedded: one per rel, in order of first
+ * appearance, an array where a rel appears more than once. The list holds
+ * struct repr_link (links) or struct repr_child (embedded resources);
+ * self, when given, is a link of rel "self" before all of them.
+ */
+struct group {
+	const struct list *l;
+	const struct rstr *self;
+	bool links;
+	unsigned depth;
+};
+
+static const char *rel_of(const struct group *g, const struct le *le)
 {
-	json_t *emb;
-	struct le *le;
-	int err;
-
-	if (list_isempty(&r->embeds))
-		return 0;
-
-	emb = json_object();
-	err = jset(o, "_embedded", emb);
-	if (err)
-		return err;
-
-	LIST_FOREACH(&r->embeds, le)
-	{
-		const struct repr_child *c = le->data;
-		json_t *child;
-
-		err = json_resource(&child, c->r, depth + 1);
-		if (err)
-			return err;
-
-		err = jset_rel(emb, c->r->rel.p, child);
-		if (err)
-			return err;
-	}
-
-	return 0;
+	return g->links ? ((const struct repr_link *)le->data)->rel.p
+			: ((const struct repr_child *)le->data)->r->rel.p;
 }
 
-static int json_resource(json_t **op, const struct repr *r, unsigned depth)
+static int member(struct mbuf *mb, const struct group *g, const struct le *le)
 {
-	struct le *le;
-	json_t *o;
+	const struct repr_link *l = le->data;
+
+	return g->links
+		   ? jlink(mb, &l->href, &l->title)
+		   : json_resource(mb, ((const struct repr_child *)le->data)->r,
+				   g->depth + 1);
+}
+
+/* The value of rel: its members from le on (self first for "self"). */
+static int group_value(struct mbuf *mb, const struct group *g,
+		       const struct le *from, const char *rel)
+{
+	bool self = g->self && !strcmp(rel, "self");
+	size_t n = self;
+	const struct le *le;
 	int err = 0;
+
+	for (le = from; le; le = le->next)
+		n += !strcmp(rel_of(g, le), rel);
+
+	if (n > 1)
+		err = mbuf_write_u8(mb, '[');
+	if (self)
+		err |= jlink(mb, g->self, NULL);
+	for (le = from; le && !err; le = le->next) {
+		if (strcmp(rel_of(g, le), rel))
+			continue;
+		if (self || le != from)
+			err = mbuf_write_u8(mb, ',');
+		err |= member(mb, g, le);
+	}
+	if (n > 1)
+		err |= mbuf_write_u8(mb, ']');
+	return err;
+}
+
+static bool seen_before(const struct group *g, const struct le *upto,
+			const char *rel)
+{
+	const struct le *le;
+
+	if (g->self && !strcmp(rel, "self"))
+		return true;
+	for (le = g->l->head; le != upto; le = le->next) {
+		if (!strcmp(rel_of(g, le), rel))
+			return true;
+	}
+	return false;
+}
+
+static int json_group(struct mbuf *mb, const struct group *g)
+{
+	bool first = true;
+	const struct le *le;
+	int err = mbuf_write_u8(mb, '{');
+
+	if (g->self) {
+		err |= jkey(mb, &first, "self");
+		err |= group_value(mb, g, g->l->head, "self");
+	}
+	for (le = g->l->head; le && !err; le = le->next) {
+		const char *rel = rel_of(g, le);
+
+		if (seen_before(g, le, rel))
+			continue;
+		err = jkey(mb, &first, rel);
+		err |= group_value(mb, g, le, rel);
+	}
+	err |= mbuf_write_u8(mb, '}');
+	return err;
+}
+
+static int json_resource(struct mbuf *mb, const struct repr *r, unsigned depth)
+{
+	bool first = true;
+	struct le *le;
+	int err;
 
 	/* repr_embed checks depth, but a child may have grown since */
 	if (depth > REPR_MAX_DEPTH)
 		return EOVERFLOW;
 
-	o = json_object();
-	if (!o)
-		return ENOMEM;
-
+	err = mbuf_write_u8(mb, '{');
 	if (r->rel.p) {
-		err = jset(o, "rel", jstr(&r->rel));
-		if (err)
-			goto out;
+		err |= jkey(mb, &first, "rel");
+		err |= jstr(mb, r->rel.p, r->rel.len);
 	}
 
 	LIST_FOREACH(&r->props, le)
 	{
 		const struct repr_prop *p = le->data;
 
-		err = jset(o, p->name.p, prop_value(p));
-		if (err)
-			goto out;
+		err |= jkey(mb, &first, p->name.p);
+		err |= prop_value(mb, p);
 	}
 
-	err = json_links(o, r);
-	if (err)
-		goto out;
+	if (r->href.p || !list_isempty(&r->links)) {
+		const struct group g = {&r->links, r->href.p ? &r->href : NULL,
+					true, depth};
 
-	err = json_embedded(o, r, depth);
+		err |= jkey(mb, &first, "_links");
+		err |= json_group(mb, &g);
+	}
 
-out:
-	if (err)
-		json_decref(o);
-	else
-		*op = o;
+	if (!list_isempty(&r->embeds)) {
+		const struct group g = {&r->embeds, NULL, false, depth};
 
+		err |= jkey(mb, &first, "_embedded");
+		if (!err)
+			err = json_group(mb, &g);
+	}
+
+	err |= mbuf_write_u8(mb, '}');
 	return err;
-}
-
-static int dump_mbuf(const char *buf, size_t size, void *arg)
-{
-	return mbuf_write_mem(arg, (const uint8_t *)buf, size) ? -1 : 0;
 }
 
 int repr_json_encode(struct mbuf *mb, const struct repr *r)
 {
-	json_t *o;
-	int err;
-
-	err = json_resource(&o, r, 1);
-	if (err)
-		return err;
-
-	/* Stream straight into mb: no intermediate string to copy */
-	if (json_dump_callback(o, dump_mbuf, mb,
-			       JSON_PRESERVE_ORDER | JSON_COMPACT))
-		err = ENOMEM;
-
-	json_decref(o);
-	return err;
+	return json_resource(mb, r, 1);
 }
 
 /* {"rel":..,"href":..} */
-static json_t *jlink(const char *rel, const char *href)
+static int jrel_href(struct mbuf *mb, const char *rel, const char *href)
 {
-	json_t *o = json_object();
+	int err = mbuf_write_str(mb, "{\"rel\":");
 
-	if (o && (json_object_set_new(o, "rel", json_string(rel)) ||
-		  json_object_set_new(o, "href", json_string(href)))) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	err |= jcstr(mb, rel);
+	err |= mbuf_write_str(mb, ",\"href\":");
+	err |= jcstr(mb, href);
+	err |= mbuf_write_u8(mb, '}');
+	return err;
 }
 
-static int json_event(json_t *arr, const struct repr_ev *ev)
+static int json_event(struct mbuf *mb, const struct repr_ev *ev)
 {
-	json_t *o = json_object();
-	int err;
+	int err = mbuf_write_str(mb, "{\"link\":");
 
-	if (!o)
-		return ENOMEM;
-	err = json_array_append_new(arr, o) ? ENOMEM : 0;
-	if (!err)
-		err = jset(o, "link", jlink(ev->rel, ev->href));
-	if (!err && ev->in_href)
-		err = jset(o, "in", jlink(ev->in_rel, ev->in_href));
-	if (!err && ev->status)
-		err = jset(o, "status", json_string(ev->status));
-	if (!err && ev->emb) {
-		json_t *emb = json_object(), *child = NULL;
-
-		err = jset(o, "_embedded", emb);
-		if (!err)
-			err = json_resource(&child, ev->emb, 2);
-		if (!err)
-			err =
-			    jset(emb, ev->emb->rel.p ? ev->emb->rel.p : ev->rel,
-				 child);
+	err |= jrel_href(mb, ev->rel, ev->href);
+	if (ev->in_href) {
+		err |= mbuf_write_str(mb, ",\"in\":");
+		err |= jrel_href(mb, ev->in_rel, ev->in_href);
 	}
-	if (!err)
-		err = jset(o, "type", json_string(ev->type));
+	if (ev->status) {
+		err |= mbuf_write_str(mb, ",\"status\":");
+		err |= jcstr(mb, ev->status);
+	}
+	if (ev->emb) {
+		err |= mbuf_write_str(mb, ",\"_embedded\":{");
+		err |= jcstr(mb, ev->emb->rel.p ? ev->emb->rel.p : ev->rel);
+		err |= mbuf_write_u8(mb, ':');
+		if (!err)
+			err = json_resource(mb, ev->emb, 2);
+		err |= mbuf_write_u8(mb, '}');
+	}
+	err |= mbuf_write_str(mb, ",\"type\":");
+	err |= jcstr(mb, ev->type);
+	err |= mbuf_write_u8(mb, '}');
 	return err;
 }
 
 int repr_json_events(struct mbuf *mb, const struct repr_events *e)
 {
-	json_t *o = json_object(), *links, *senders;
+	const struct rstr self = {e->href, strlen(e->href)};
+	const struct group g = {&e->links, &self, true, 1};
 	struct le *le, *le2;
-	int err;
+	int err = mbuf_write_str(mb, "{\"_links\":");
 
-	if (!o)
-		return ENOMEM;
-
-	links = json_object();
-	err = jset(o, "_links", links);
-	if (!err) {
-		json_t *self = json_object();
-		err = jset(links, "self", self);
-		if (!err)
-			err = jset(self, "href", json_string(e->href));
-	}
-	for (le = e->links.head; !err && le; le = le->next) {
-		const struct repr_link *l = le->data;
-		json_t *lo = json_object();
-
-		err = jset(links, l->rel.p, lo);
-		if (!err)
-			err = jset(lo, "href", jstr(&l->href));
-	}
-
-	senders = json_array();
-	if (!err)
-		err = jset(o, "sender", senders);
-	for (le = e->senders.head; !err && le; le = le->next) {
+	err |= json_group(mb, &g);
+	err |= mbuf_write_str(mb, ",\"sender\":[");
+	for (le = e->senders.head; le && !err; le = le->next) {
 		const struct repr_sender *s = le->data;
-		json_t *so = json_object(), *evs = json_array();
 
-		if (!so || json_array_append_new(senders, so)) {
-			json_decref(evs);
-			err = ENOMEM;
-			break;
+		if (le != e->senders.head)
+			err = mbuf_write_u8(mb, ',');
+		err |= mbuf_write_str(mb, "{\"rel\":");
+		err |= jcstr(mb, s->rel);
+		err |= mbuf_write_str(mb, ",\"href\":");
+		err |= jcstr(mb, s->href);
+		err |= mbuf_write_str(mb, ",\"events\":[");
+		for (le2 = s->evs.head; le2 && !err; le2 = le2->next) {
+			if (le2 != s->evs.head)
+				err = mbuf_write_u8(mb, ',');
+			err |= json_event(mb, le2->data);
 		}
-		err = jset(so, "rel", json_string(s->rel));
-		if (!err)
-			err = jset(so, "href", json_string(s->href));
-		if (!err)
-			err = jset(so, "events", evs);
-		else
-			json_decref(evs);
-		for (le2 = s->evs.head; !err && le2; le2 = le2->next)
-			err = json_event(evs, le2->data);
+		err |= mbuf_write_str(mb, "]}");
 	}
-
-	if (!err && json_dump_callback(o, dump_mbuf, mb,
-				       JSON_PRESERVE_ORDER | JSON_COMPACT))
-		err = ENOMEM;
-
-	json_decref(o);
+	err |= mbuf_write_str(mb, "]}");
 	return err;
 }
