@@ -473,27 +473,51 @@ static const char *web_date(void)
 	return buf;
 }
 
+/* v in decimal, written backwards from end (NUL first); returns its start */
+static const char *dec(char *end, uint64_t v)
+{
+	*--end = '\0';
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return end;
+}
+
 int web_write_response(struct mbuf *mb, const struct web_srv *srv,
 		       uint16_t scode, const char *reason, const char *ctype,
 		       size_t len, bool keepalive, bool http10_keepalive,
 		       bool set_cookie)
 {
+	char code[8], clen[24];
 	int err;
 
-	err = mbuf_printf(mb,
-			  "HTTP/1.1 %u %s\r\n"
-			  "Date: %s\r\n"
-			  "Content-Length: %zu\r\n"
-			  "Cache-Control: no-cache\r\n"
-			  "X-MS-Server-Fqdn: %s\r\n",
-			  scode, reason, web_date(), len, srv->server_fqdn);
-	if (ctype)
-		err |= mbuf_printf(mb, "Content-Type: %s\r\n", ctype);
+	/* Plain writes of the pieces: formatting them with mbuf_printf (or
+	 * snprintf) was 5% of the instructions of a GET presence. */
+	err = mbuf_write_str(mb, "HTTP/1.1 ");
+	err |= mbuf_write_str(mb, dec(code + sizeof(code), scode));
+	err |= mbuf_write_u8(mb, ' ');
+	err |= mbuf_write_str(mb, reason);
+	err |= mbuf_write_str(mb, "\r\nDate: ");
+	err |= mbuf_write_str(mb, web_date());
+	err |= mbuf_write_str(mb, "\r\nContent-Length: ");
+	err |= mbuf_write_str(mb, dec(clen + sizeof(clen), len));
+	err |= mbuf_write_str(mb, "\r\nCache-Control: no-cache\r\n"
+				  "X-MS-Server-Fqdn: ");
+	err |= mbuf_write_str(mb, srv->server_fqdn);
+	err |= mbuf_write_str(mb, "\r\n");
+	if (ctype) {
+		err |= mbuf_write_str(mb, "Content-Type: ");
+		err |= mbuf_write_str(mb, ctype);
+		err |= mbuf_write_str(mb, "\r\n");
+	}
 	/* Affinity cookie for load balancers configured the Lync way:
 	 * no expiry and not HttpOnly (PROTOCOL.md). */
-	if (set_cookie)
-		err |= mbuf_printf(mb, "Set-Cookie: MS-WSMAN=%s; Path=/\r\n",
-				   srv->cookie);
+	if (set_cookie) {
+		err |= mbuf_write_str(mb, "Set-Cookie: MS-WSMAN=");
+		err |= mbuf_write_str(mb, srv->cookie);
+		err |= mbuf_write_str(mb, "; Path=/\r\n");
+	}
 	if (!keepalive)
 		err |= mbuf_write_str(mb, "Connection: close\r\n");
 	else if (http10_keepalive)
