@@ -301,3 +301,149 @@ def pct(values, p):
     if not v:
         return float("nan")
     return v[min(len(v) - 1, int(len(v) * p / 100))]
+
+
+def instance(fe, m, name, timeout=60):
+    """One more mobilityd in front of the same Front End, in its own
+    directory (its own store) under the run directory of m, with the
+    same raised limits as start() gives; started. Stop it with its
+    own stop()."""
+    m2 = Mobilityd(os.path.join(m.bench_dir, name), fe=fe,
+                   limits={"max_connections_per_address": 50000,
+                           "max_connections": 50000})
+    m2.start(timeout=timeout)
+    return m2
+
+
+def pin(pid, cpu):
+    """Every thread of a process on one CPU (a process's affinity set
+    after it started its threads does not reach them)."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        os.sched_setaffinity(int(tid), {cpu})
+
+
+def sign_in(port, ctx, user, device=0, available=True):
+    """Token, application and (when available) makeMeAvailable for one
+    user over one keep-alive connection; returns (token, application
+    href)."""
+    c = Https(port, ctx)
+    try:
+        tok = token(c, user)
+        href = application(c, tok, device)
+        if available:
+            st, _, body, _ = c.request("POST", href + "/me/makeMeAvailable",
+                                       body=b"{}", tok=tok)
+            if st not in (200, 204):
+                raise RuntimeError("makeMeAvailable: %d %r" % (st, body[:200]))
+    finally:
+        c.close()
+    return tok, href
+
+
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def wrk_figures(text):
+    """What wrk --latency printed, as a dict: requests, secs (the run's
+    length), rps, p50, p75, p90, p99 (ms), non2xx, errors (socket errors
+    of every kind)."""
+    out = {"requests": 0, "rps": 0.0, "non2xx": 0, "errors": 0, "secs": 0.0}
+    mt = re.search(r"^\s*(\d+) requests in ([0-9.]+)(us|ms|s|m)\b", text, re.M)
+    if mt:
+        out["requests"] = int(mt.group(1))
+        out["secs"] = float(mt.group(2)) * _WRK_UNITS[mt.group(3)] / 1000
+    mt = re.search(r"^Requests/sec:\s*([0-9.]+)", text, re.M)
+    if mt:
+        out["rps"] = float(mt.group(1))
+    for p in ("50", "75", "90", "99"):
+        mt = re.search(r"^\s*%s%%\s+([0-9.]+)(us|ms|s|m)\b" % p, text, re.M)
+        out["p" + p] = (float(mt.group(1)) * _WRK_UNITS[mt.group(2)]
+                        if mt else float("nan"))
+    mt = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
+    if mt:
+        out["non2xx"] = int(mt.group(1))
+    mt = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                   r"timeout (\d+)", text)
+    if mt:
+        out["errors"] = sum(int(x) for x in mt.groups())
+    return out
+
+
+def wait_cpu(p, timeout):
+    """Wait for a child process (a subprocess.Popen) and return the CPU
+    seconds (user + system) it used; killed after timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return ru.ru_utime + ru.ru_stime
+        time.sleep(0.05)
+    p.kill()
+    p.wait()
+    raise RuntimeError("%s did not finish in %d s" % (p.args[0], timeout))
+
+
+def perf_start(pid, path):
+    """perf record of a process with call graphs (DWARF: the libraries
+    have no frame pointers) into path, until perf_stop()."""
+    import subprocess
+    return subprocess.Popen(["perf", "record", "--call-graph", "dwarf",
+                             "-F", "999", "-e", "cpu-clock", "-o", path,
+                             "-p", str(pid)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def perf_stop(perf):
+    """Stop a perf_start() recording and wait for its file."""
+    import signal
+    if perf:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(60)
+
+
+def callgrind(out):
+    """Run the mobilityd instances started from now on under valgrind's
+    callgrind, counting nothing until callgrind_collect(pid, True):
+    instructions executed (all threads, user space only) are a figure
+    of the work done that other load on the machine does not move.
+    Each process writes out.PID when it exits."""
+    import mobility
+    wrapper = out + ".sh"
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec valgrind -q --tool=callgrind "
+                "--instr-atstart=no --callgrind-out-file=%s.%%p %s \"$@\"\n"
+                % (out, mobility.BIN))
+    os.chmod(wrapper, 0o755)
+    mobility.BIN = wrapper
+
+
+def callgrind_collect(pid, on):
+    """Start or stop counting in a process run under callgrind()."""
+    import subprocess
+    subprocess.run(["callgrind_control", "-i", "on" if on else "off",
+                    str(pid)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
+def callgrind_total(out, pid):
+    """The instructions a process run under callgrind() counted, read
+    from its file once it has exited."""
+    with open("%s.%d" % (out, pid)) as f:
+        for line in f:
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError("no totals in %s.%d" % (out, pid))
+
+
+def profile_args(ap, during, per):
+    """The profiling options both throughput benchmarks take: --perf
+    FILE (perf_start() during the measured part) and --callgrind FILE
+    (callgrind(): instructions per operation)."""
+    ap.add_argument("--perf", metavar="FILE", help="perf record of "
+                    "mobilityd %s into FILE" % during)
+    ap.add_argument("--callgrind", metavar="FILE",
+                    help="run mobilityd under callgrind (files FILE.PID) "
+                    "and print the instructions it executed per %s %s "
+                    "(use small counts: about 50 times slower)"
+                    % (per, during))
