@@ -62,7 +62,11 @@ size_t repr_utf8_decode(const uint8_t *p, size_t len, uint32_t *cp)
 	return need + 1;
 }
 
-/* Length of s once each ill-formed sequence becomes U+FFFD. */
+/*
+ * Length of s once each ill-formed sequence becomes U+FFFD. Every string
+ * of every resource comes through here and through utf8_clean_copy():
+ * ASCII, nearly all of it, is taken a byte at a time without a call.
+ */
 static size_t utf8_clean_len(const char *s, size_t len)
 {
 	const uint8_t *p = (const uint8_t *)s;
@@ -70,8 +74,14 @@ static size_t utf8_clean_len(const char *s, size_t len)
 
 	while (i < len) {
 		uint32_t cp;
-		size_t n = repr_utf8_decode(p + i, len - i, &cp);
+		size_t n;
 
+		if (p[i] < 0x80) {
+			++i;
+			++out;
+			continue;
+		}
+		n = repr_utf8_decode(p + i, len - i, &cp);
 		out += cp == REPR_UTF8_INVALID ? sizeof(utf8_repl) - 1 : n;
 		i += n;
 	}
@@ -79,27 +89,35 @@ static size_t utf8_clean_len(const char *s, size_t len)
 	return out;
 }
 
-/* Copy s to dst the same way; returns the end of the copy. */
+/* Copy s to dst the same way, valid runs in one memcpy each; returns the
+ * end of the copy. */
 static char *utf8_clean_copy(char *dst, const char *s, size_t len)
 {
 	const uint8_t *p = (const uint8_t *)s;
-	size_t i = 0;
+	size_t i = 0, run = 0;
 
 	while (i < len) {
 		uint32_t cp;
-		size_t n = repr_utf8_decode(p + i, len - i, &cp);
+		size_t n;
 
+		if (p[i] < 0x80) {
+			++i;
+			continue;
+		}
+		n = repr_utf8_decode(p + i, len - i, &cp);
 		if (cp == REPR_UTF8_INVALID) {
+			memcpy(dst, s + run, i - run);
+			dst += i - run;
 			memcpy(dst, utf8_repl, sizeof(utf8_repl) - 1);
 			dst += sizeof(utf8_repl) - 1;
-		} else {
-			memcpy(dst, s + i, n);
-			dst += n;
+			run = i + n;
 		}
 		i += n;
 	}
+	if (len > run) /* s may be NULL when len is 0 */
+		memcpy(dst, s + run, len - run);
 
-	return dst;
+	return dst + (len - run);
 }
 
 int repr_utf8_dup(char **dstp, const char *s, size_t len)
