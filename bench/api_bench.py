@@ -8,7 +8,7 @@ users, one wrk per instance). Prints figures; asserts nothing.
 
     bench/api_bench.py [--duration 10] [--connections 50] [--users 20]
                        [--cores 1,2] [--server-cpu 1] [--client-cpu 0]
-                       [--perf FILE]
+                       [--perf FILE] [--callgrind FILE]
 
 Each user signs in (token, application, makeMeAvailable) before the
 runs; wrk's Lua script sends the users' GETs in turn (each request
@@ -19,7 +19,9 @@ as the instances (with two cores it is not pinned at all), so the CPU
 per request of mobilityd is the figure that moves least with the load.
 
 --perf FILE records mobilityd (perf record, cpu-clock) during the
-one-core run into FILE.
+one-core run into FILE; --callgrind FILE runs mobilityd under callgrind
+and prints the instructions per request of the one-core run (a figure
+that other load does not move, for comparing builds).
 
 Needs wrk, a built mobilityd (MOBILITYD, default build/bench/mobilityd
 or build/test/mobilityd) and Kamailio."""
