@@ -23,6 +23,7 @@ struct sipua {
 	struct list sreql;        /**< received requests not answered      */
 	struct list publ;         /**< struct sipua_pub                    */
 	struct list subl;         /**< struct sipua_sub                    */
+	struct hash *subh;        /**< struct sipua_sub by dialog Call-ID  */
 	struct sip_keepalive *ka; /**< keep-alive of the shared flow      */
 	uint64_t rejected;        /**< requests refused by the validator   */
 	struct list regwait;      /**< registrations waiting to send (reg.c) */

@@ -15,8 +15,11 @@ enum {
 	CONN_HASH = 64,    /* TCP/TLS connections */
 	/* registrations by Contact user: every request for a session
 	 * looks one up (a list walk cost 2.7 ms of CPU per MESSAGE at
-	 * 10,000 sessions) */
-	REG_HASH = 4096,
+	 * 10,000 sessions); sized for 100,000 sessions, 6 per bucket */
+	REG_HASH = 16384,
+	/* subscriptions by Call-ID: every NOTIFY looks one up (a list
+	 * walk made creating 100,000 of them quadratic) */
+	SUB_HASH = 16384,
 	VERIFY_DEPTH = 8, /* leaf + intermediates + root */
 	/* RFC 5626 4.4.1: without Flow-Timer, 95-120 s for connection-
 	 * oriented transports (libre jitters the interval itself) */
@@ -80,6 +83,7 @@ static void destructor(void *arg)
 	/* server transactions live in the stack: answer them first */
 	sipua_sreq_orphan_all(ua);
 	ua->regh = mem_deref(ua->regh);
+	ua->subh = mem_deref(ua->subh);
 	list_flush(&ua->treql);
 	ua->rlsnr = mem_deref(ua->rlsnr);
 	ua->lsnr = mem_deref(ua->lsnr);
@@ -217,6 +221,7 @@ int sipua_alloc(struct sipua **uap, const struct sipua_param *p)
 	ua->listen[1] = p->sip_external;
 
 	err = hash_alloc(&ua->regh, REG_HASH);
+	err |= hash_alloc(&ua->subh, SUB_HASH);
 	if (err)
 		goto out;
 
