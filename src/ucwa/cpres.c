@@ -42,6 +42,18 @@ static const char *const which_rel[] = {
     [W_LOCATION] = "contactLocation",
 };
 
+/* A contact's state as last told: the PIDF model without its fixed
+ * buffers (1.3 KiB, most of them empty: a background session follows
+ * contacts that are mostly offline, with no note or location). The three
+ * strings are "" or point into text. */
+struct cstate {
+	enum pidf_avail avail;
+	enum pidf_device device;
+	uint64_t last_active;
+	const char *activity, *note, *location;
+	char *text; /* the non-empty ones, one allocation */
+};
+
 /* A contact the application follows (one SIP subscription). */
 struct watched {
 	struct le le; /* in app->watched */
@@ -52,9 +64,9 @@ struct watched {
 	struct tmr gc_tmr;      /* unused: freed once the stack has unwound */
 	unsigned refs;          /* memberships naming it                     */
 	bool known;             /* a NOTIFY (or the end) told its state      */
-	struct pidf_presence p;
+	struct cstate p;
 	struct list waiters; /* struct waiter */
-	char uri[UCWA_URI_MAX + 1];
+	char *uri;
 };
 
 /* A GET waiting for a contact's first state. */
@@ -98,7 +110,7 @@ void ucwa_people_post(struct app *app, const char *type, const char *rel,
 
 static struct repr *state_repr(const struct watched *w, enum which which)
 {
-	const struct pidf_presence *p = &w->p;
+	const struct cstate *p = &w->p;
 	char href[UCWA_HREF_MAX + 32];
 	struct repr *r = NULL;
 	int err;
@@ -222,11 +234,48 @@ static void fetch_timeout(void *arg)
 	answer_waiters(w);
 }
 
+/* Point *dst at the copy of src made at *pos ("" when empty). */
+static void cstate_put(const char **dst, char **pos, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (!n) {
+		*dst = "";
+		return;
+	}
+	memcpy(*pos, src, n + 1);
+	*dst = *pos;
+	*pos += n + 1;
+}
+
+/* Keep np in s; ENOMEM leaves s as it was. */
+static int cstate_set(struct cstate *s, const struct pidf_presence *np)
+{
+	size_t a = strlen(np->activity), n = strlen(np->note),
+	       l = strlen(np->location);
+	char *text = NULL, *pos;
+
+	if (a + n + l) {
+		text = mem_alloc(a + n + l + 3, NULL);
+		if (!text)
+			return ENOMEM;
+	}
+	mem_deref(s->text);
+	s->text = pos = text;
+	s->avail = np->avail;
+	s->device = np->device;
+	s->last_active = np->last_active;
+	cstate_put(&s->activity, &pos, np->activity);
+	cstate_put(&s->note, &pos, np->note);
+	cstate_put(&s->location, &pos, np->location);
+	return 0;
+}
+
 /* A new state: events for what changed (only while a presence
  * subscription follows the contact), answers to waiting GETs. */
 static void set_state(struct watched *w, const struct pidf_presence *np)
 {
-	const struct pidf_presence *op = &w->p;
+	const struct cstate *op = &w->p;
 	bool first = !w->known;
 	bool pres, note, loc;
 
@@ -235,7 +284,11 @@ static void set_state(struct watched *w, const struct pidf_presence *np)
 	       strcmp(op->activity, np->activity);
 	note = strcmp(op->note, np->note) != 0;
 	loc = strcmp(op->location, np->location) != 0;
-	w->p = *np;
+	if (cstate_set(&w->p, np)) {
+		log_warn("ucwa: presence of %s for %s: %m", w->uri,
+			 w->app->user, ENOMEM);
+		return;
+	}
 	w->known = true;
 
 	if (w->refs) {
@@ -307,6 +360,8 @@ static void watched_destructor(void *arg)
 	mem_deref(w->sub);
 	mem_deref(w->dead);
 	list_unlink(&w->le);
+	mem_deref(w->p.text);
+	mem_deref(w->uri);
 }
 
 struct watched *ucwa_watched_find(const struct app *app, const char *uri)
@@ -353,7 +408,12 @@ int ucwa_watch(struct watched **wp, struct app *app, const char *uri,
 		if (!w)
 			return ENOMEM;
 		w->app = app;
-		(void)re_snprintf(w->uri, sizeof(w->uri), "%s", uri);
+		w->p.activity = w->p.note = w->p.location = "";
+		err = str_dup(&w->uri, uri);
+		if (err) {
+			mem_deref(w);
+			return err;
+		}
 		list_append(&app->watched, &w->le, w);
 	}
 	tmr_cancel(&w->gc_tmr);

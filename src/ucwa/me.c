@@ -19,6 +19,17 @@
 #include "ucwa.h"
 #include "ucwa_int.h"
 
+enum {
+	NOTE_SIZE = 4 * UCWA_NOTE_MAX + 1, /* UTF-8 of UCWA_NOTE_MAX chars */
+	LOCATION_SIZE = 4 * UCWA_LOCATION_MAX + 1,
+};
+
+/* The text of a note or location (NULL: none). */
+static const char *str_or(const char *s)
+{
+	return s ? s : "";
+}
+
 static const char *const avail_names[] = {
     "Online", "Busy", "DoNotDisturb", "BeRightBack", "Away", "Offwork",
 };
@@ -72,8 +83,9 @@ static void publish(struct app *app)
 	if (pidf_avail_decode(&p.avail, &name))
 		p.avail = PIDF_UNKNOWN;
 	p.device = PIDF_DEV_MOBILE;
-	(void)pidf_set_note(&p, app->me.note, strlen(app->me.note));
-	(void)pidf_set_location(&p, app->me.location, strlen(app->me.location));
+	(void)pidf_set_note(&p, str_or(app->me.note), str_len(app->me.note));
+	(void)pidf_set_location(&p, str_or(app->me.location),
+				str_len(app->me.location));
 	p.last_active = app->last_active_ms;
 
 	/* one tuple per device: "m" and the hex of its instance */
@@ -172,21 +184,37 @@ int ucwa_me_encode(struct repr *r, const struct app *app)
 		return 0;
 	err |= repr_prop_str(r, "availability", avail_names[me->avail]);
 	err |= repr_prop_int(r, "inactiveMs", me->inactive_ms);
-	err |= repr_prop_str(r, "note", me->note);
-	err |= repr_prop_str(r, "location", me->location);
+	err |= repr_prop_str(r, "note", str_or(me->note));
+	err |= repr_prop_str(r, "location", str_or(me->location));
 	return err;
 }
 
-/* A string member into dst; left as it is when absent or too long. */
-static void decode_str(char *dst, size_t size, const struct repr_in *in,
+/* *dst becomes a copy of v (NULL when empty); ENOMEM leaves it. */
+static int set_str(char **dst, const struct pl *v)
+{
+	char *s = NULL;
+	int err;
+
+	if (v->l) {
+		err = pl_strdup(&s, v);
+		if (err)
+			return err;
+	}
+	mem_deref(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* A string member into dst; left as it is when absent or of size bytes
+ * or more. */
+static void decode_str(char **dst, size_t size, const struct repr_in *in,
 		       const char *key)
 {
 	struct pl v;
 
 	if (repr_in_str(in, key, &v) || v.l >= size)
 		return;
-	memcpy(dst, v.p, v.l);
-	dst[v.l] = '\0';
+	(void)set_str(dst, &v);
 }
 
 void ucwa_me_decode(struct app *app, const struct repr_in *in)
@@ -209,8 +237,8 @@ void ucwa_me_decode(struct app *app, const struct repr_in *in)
 	me->available = true;
 	me->avail = (enum avail)i;
 	me->inactive_ms = (uint32_t)ms;
-	decode_str(me->note, sizeof(me->note), in, "note");
-	decode_str(me->location, sizeof(me->location), in, "location");
+	decode_str(&me->note, NOTE_SIZE, in, "note");
+	decode_str(&me->location, LOCATION_SIZE, in, "location");
 }
 
 void ucwa_me_resume(struct app *app)
@@ -233,6 +261,8 @@ void ucwa_me_close(struct app *app)
 	wheel_cancel(&app->me.idle);
 	/* the publication goes with the application (Expires: 0) */
 	app->pub = mem_deref(app->pub);
+	app->me.note = mem_deref(app->me.note);
+	app->me.location = mem_deref(app->me.location);
 }
 
 static void reply_me(struct web_req *req, struct app *app)
@@ -299,7 +329,7 @@ static void bad_param(struct web_req *req, const char *msg)
 
 /* A text member of at most max characters (not bytes) into dst. */
 static bool text_member(struct web_req *req, const struct repr_in *in,
-			const char *key, size_t max, char *dst, size_t size)
+			const char *key, size_t max, char **dst, size_t size)
 {
 	struct pl v;
 	size_t i, chars = 0;
@@ -322,8 +352,11 @@ static bool text_member(struct web_req *req, const struct repr_in *in,
 		bad_param(req, msg);
 		return false;
 	}
-	memcpy(dst, v.p, v.l);
-	dst[v.l] = '\0';
+	if (set_str(dst, &v)) {
+		api_reply_error(req, 503, "Service Unavailable",
+				"ServiceFailure", NULL, "out of memory");
+		return false;
+	}
 	return true;
 }
 
@@ -401,7 +434,7 @@ out:
 }
 
 static void set_text(struct app *app, struct web_req *req, const char *rel,
-		     const char *key, size_t max, char *dst, size_t size)
+		     const char *key, size_t max, char **dst, size_t size)
 {
 	struct repr_in *in = NULL;
 
@@ -472,17 +505,18 @@ void ucwa_me(struct app *app, struct web_req *req, const struct pl *sub)
 			set_presence(app, req);
 	} else if (!pl_strcmp(sub, "note")) {
 		if (get)
-			reply_prop(req, app, "note", "message", app->me.note);
+			reply_prop(req, app, "note", "message",
+				   str_or(app->me.note));
 		else
 			set_text(app, req, "note", "message", UCWA_NOTE_MAX,
-				 app->me.note, sizeof(app->me.note));
+				 &app->me.note, NOTE_SIZE);
 	} else {
 		if (get)
 			reply_prop(req, app, "location", "location",
-				   app->me.location);
+				   str_or(app->me.location));
 		else
 			set_text(app, req, "location", "location",
-				 UCWA_LOCATION_MAX, app->me.location,
-				 sizeof(app->me.location));
+				 UCWA_LOCATION_MAX, &app->me.location,
+				 LOCATION_SIZE);
 	}
 }

@@ -60,8 +60,10 @@ struct me {
 	enum activity activity;
 	uint32_t inactive_ms; /* inactiveTimeout               */
 	struct wheel_entry idle;
-	char note[4 * UCWA_NOTE_MAX + 1];
-	char location[4 * UCWA_LOCATION_MAX + 1];
+	/* NULL or a string of at most 4 * UCWA_NOTE_MAX and 4 *
+	 * UCWA_LOCATION_MAX bytes: most sessions set neither, and two
+	 * buffers took 2.2 KiB of every session */
+	char *note, *location;
 };
 
 /* One conversation of an application (conv.c): IM in page mode, each
