@@ -22,6 +22,12 @@
 #include "ucwa.h"
 #include "ucwa_int.h"
 
+enum {
+	/* bytes of culture, endpointId and userAgent: UCWA_FIELD_MAX
+	 * characters of up to 4 bytes of UTF-8 */
+	FIELD_SIZE = 4 * UCWA_FIELD_MAX + 1,
+};
+
 static void app_destructor(void *arg)
 {
 	struct app *app = arg;
@@ -48,6 +54,9 @@ static void app_destructor(void *arg)
 	/* dropping the registration un-REGISTERs this contact only */
 	mem_deref(app->reg);
 	mem_deref(app->ev);
+	mem_deref(app->endpoint);
+	mem_deref(app->culture);
+	mem_deref(app->agent);
 }
 
 int ucwa_instance_uuid(char uuid[37], const char *user, const struct pl *epid)
@@ -521,16 +530,14 @@ static void pending_cancel(struct web_req *req, void *arg)
 }
 
 /* A field of the create body: required, 1..UCWA_FIELD_MAX characters. */
-static int field(char *dst, size_t size, const struct repr_in *in,
-		 const char *key, bool required, const char **why)
+static int field(char **dst, const struct repr_in *in, const char *key,
+		 bool required, const char **why)
 {
 	struct pl v;
 	int err = repr_in_str(in, key, &v);
 
-	if (err == ENOENT && !required) {
-		dst[0] = '\0';
-		return 0;
-	}
+	if (err == ENOENT && !required)
+		return str_dup(dst, "");
 	if (err || !v.l) {
 		*why = key;
 		return EINVAL;
@@ -540,14 +547,12 @@ static int field(char *dst, size_t size, const struct repr_in *in,
 		size_t i, chars = 0;
 		for (i = 0; i < v.l; i++)
 			chars += ((uint8_t)v.p[i] & 0xc0) != 0x80;
-		if (chars > UCWA_FIELD_MAX || v.l >= size) {
+		if (chars > UCWA_FIELD_MAX || v.l >= FIELD_SIZE) {
 			*why = key;
 			return EOVERFLOW;
 		}
 	}
-	memcpy(dst, v.p, v.l);
-	dst[v.l] = '\0';
-	return 0;
+	return pl_strdup(dst, &v);
 }
 
 void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
@@ -572,14 +577,16 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 	app->u = u;
 	(void)re_snprintf(app->user, sizeof(app->user), "%s", user);
 
-	err = field(app->culture, sizeof(app->culture), in, "culture", true,
-		    &why);
+	err = field(&app->culture, in, "culture", true, &why);
 	if (!err)
-		err = field(app->endpoint, sizeof(app->endpoint), in,
-			    "endpointId", true, &why);
+		err = field(&app->endpoint, in, "endpointId", true, &why);
 	if (!err)
-		err = field(app->agent, sizeof(app->agent), in, "userAgent",
-			    true, &why);
+		err = field(&app->agent, in, "userAgent", true, &why);
+	if (err == ENOMEM) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		goto out;
+	}
 	if (err) {
 		(void)re_snprintf(msg, sizeof(msg),
 				  "%s is required, 1 to %u characters", why,
@@ -771,6 +778,16 @@ static bool rec_str(char *dst, size_t size, const struct repr_in *in,
 	return true;
 }
 
+/* A field of the record (as rec_str) into a string of its own. */
+static bool rec_dup(char **dst, const struct repr_in *in, const char *key)
+{
+	struct pl v;
+
+	if (repr_in_str(in, key, &v) || !v.l || v.l >= FIELD_SIZE)
+		return false;
+	return pl_strdup(dst, &v) == 0;
+}
+
 int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 {
 	struct repr_in *in = NULL;
@@ -794,9 +811,9 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 	if (!rec_str(app->id, sizeof(app->id), in, "id") ||
 	    !rec_str(app->user, sizeof(app->user), in, "user") ||
 	    !strchr(app->user, '@') ||
-	    !rec_str(app->endpoint, sizeof(app->endpoint), in, "endpointId") ||
-	    !rec_str(app->culture, sizeof(app->culture), in, "culture") ||
-	    !rec_str(app->agent, sizeof(app->agent), in, "userAgent") ||
+	    !rec_dup(&app->endpoint, in, "endpointId") ||
+	    !rec_dup(&app->culture, in, "culture") ||
+	    !rec_dup(&app->agent, in, "userAgent") ||
 	    !rec_str(app->instance, sizeof(app->instance), in, "instance")) {
 		mem_deref(app);
 		mem_deref(in);

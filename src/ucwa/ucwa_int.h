@@ -102,9 +102,9 @@ struct app {
 	struct ucwa *u;
 	char id[UCWA_ID_LEN + 1];
 	char user[AUTH_USER_MAX + 1]; /* user@domain                 */
-	char endpoint[4 * UCWA_FIELD_MAX + 1];
-	char culture[4 * UCWA_FIELD_MAX + 1];
-	char agent[4 * UCWA_FIELD_MAX + 1];
+	/* strings of at most 4 * UCWA_FIELD_MAX bytes, at their length:
+	 * three buffers of that size took 1.2 KiB of every session */
+	char *endpoint, *culture, *agent;
 	char instance[37];
 	char href[64 + UCWA_ID_LEN];
 	uint64_t created_ms;
