@@ -103,6 +103,7 @@ static void psub_destructor(void *arg)
 		(void)xcap_rls_delete(ucwa_xcap(ps->app), ps->service);
 	list_flush(&ps->members);
 	list_unlink(&ps->le);
+	mem_deref(ps->service);
 }
 
 static void psub_timer(void *arg);
@@ -475,15 +476,18 @@ void psub_finish(struct psub *ps, struct web_req *req)
 }
 
 /* In the application's list, with its number (and its list's URI). */
-void psub_add(struct app *app, struct psub *ps, unsigned id)
+int psub_add(struct app *app, struct psub *ps, unsigned id)
 {
 	const char *at = strchr(app->user, '@');
+	int err;
 
 	ps->id = id;
-	(void)re_snprintf(ps->service, sizeof(ps->service), "sip:%b.m%s.%u@%s",
-			  app->user, (size_t)(at - app->user), app->id, id,
-			  at + 1);
+	err = re_sdprintf(&ps->service, "sip:%b.m%s.%u@%s", app->user,
+			  (size_t)(at - app->user), app->id, id, at + 1);
+	if (err)
+		return err;
 	list_append(&app->psubs, &ps->le, ps);
+	return 0;
 }
 
 static void create(struct app *app, struct web_req *req)
@@ -508,7 +512,11 @@ static void create(struct app *app, struct web_req *req)
 	if (!add_uris(app, req, in, "uris", ps, !plist_mode(app)))
 		goto out;
 
-	psub_add(app, ps, ++app->psub_next);
+	if (psub_add(app, ps, ++app->psub_next)) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		goto out;
+	}
 	plist_commit(ps, req);
 	ps = NULL;
 

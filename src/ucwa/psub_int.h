@@ -41,7 +41,7 @@ struct psub {
 	psub_done_h *done;      /* ... then: answer req, post events    */
 	struct le *mark;        /* last member before the change        */
 	bool stored;            /* the service is on the XCAP server    */
-	char service[UCWA_URI_MAX + 1];
+	char *service; /* its list's URI (RLS mode), set by psub_add() */
 };
 
 /* psub.c */
@@ -49,7 +49,7 @@ struct psub {
 void psub_hold(struct psub *ps, struct web_req *req);
 struct psub *psub_alloc(struct app *app);
 /* In the application's list, with its number (and its list's URI). */
-void psub_add(struct app *app, struct psub *ps, unsigned id);
+int psub_add(struct app *app, struct psub *ps, unsigned id);
 /* Add the contact (once): followed with its own SIP subscription when
  * subscribe is true, else through the list. */
 int psub_member_add(struct psub *ps, const char *uri, bool subscribe);

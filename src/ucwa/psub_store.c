@@ -145,7 +145,9 @@ static bool psub_record(const uint8_t *key, size_t klen, const uint8_t *val,
 		if (ucwa_contact_uri(uri, sizeof(uri), &v, false))
 			(void)psub_member_add(ps, uri, !ps->stored);
 	}
-	psub_add(app, ps, id);
+	err = psub_add(app, ps, id);
+	if (err)
+		goto out;
 	if (id > app->psub_next)
 		app->psub_next = id;
 	if (ps->stored)
