@@ -33,8 +33,8 @@ static uint64_t lifetime(const struct app *app)
 {
 	const struct conf *c = app->u->conf;
 
-	return app->push.set ? c->session_expiration_ms
-			     : c->session_short_expiration_ms;
+	return app->push ? c->session_expiration_ms
+			 : c->session_short_expiration_ms;
 }
 
 /* How stale the stored contact may grow before it is written again. */
@@ -90,7 +90,7 @@ void ucwa_life_ended(struct app *app, const char *why)
 		 app->id, app->user, why,
 		 (unsigned long long)((now > last ? now - last : 0) / 1000),
 		 (unsigned long long)(lifetime(app) / 1000),
-		 app->push.set ? "push" : "no push");
+		 app->push ? "push" : "no push");
 	metric_add(app->u->m_expired, 1);
 }
 

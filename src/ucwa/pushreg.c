@@ -99,10 +99,30 @@ static bool member(char *dst, size_t size, const struct repr_in *in,
 	return true;
 }
 
-/* The registration of a request body (or of a stored record). */
-static bool parse(struct pushreg *pr, const struct repr_in *in, char *msg,
-		  size_t msize)
+static void pushreg_destructor(void *arg)
 {
+	struct pushreg *pr = arg;
+
+	mem_deref(pr->token);
+	mem_deref(pr->voip);
+	mem_deref(pr->topic);
+}
+
+/* The registration of a request body (or of a stored record): 0, EINVAL
+ * (why in msg) or ENOMEM. */
+static int parse(struct pushreg **prp, const struct repr_in *in, char *msg,
+		 size_t msize)
+{
+	/* checked in buffers of the longest, then kept at their length */
+	struct {
+		enum push_provider provider;
+		char token[UCWA_PUSH_TOKEN_MAX + 1];
+		char voip[UCWA_PUSH_TOKEN_MAX + 1];
+		char topic[UCWA_PUSH_TOPIC_MAX + 1];
+	} b, *pr = &b;
+	struct pushreg *r;
+	int err;
+
 	/* what each member may hold; which are allowed depends on the
 	 * provider (below) */
 	static const char alnum[] = "letters, digits, '-', '_' or ':'";
@@ -135,7 +155,7 @@ static bool parse(struct pushreg *pr, const struct repr_in *in, char *msg,
 	    (pl_strcasecmp(&v, "apns") && pl_strcasecmp(&v, "fcm"))) {
 		(void)re_snprintf(msg, msize,
 				  "provider is required: apns or fcm");
-		return false;
+		return EINVAL;
 	}
 	apns = !pl_strcasecmp(&v, "apns");
 	pr->provider = apns ? PUSH_APNS : PUSH_FCM;
@@ -159,9 +179,21 @@ static bool parse(struct pushreg *pr, const struct repr_in *in, char *msg,
 		    prov, msg, msize) ||
 	    !member(pr->topic, sizeof(pr->topic), in, apns ? &topic : &project,
 		    prov, msg, msize))
-		return false;
-	pr->set = true;
-	return true;
+		return EINVAL;
+
+	r = mem_zalloc(sizeof(*r), pushreg_destructor);
+	if (!r)
+		return ENOMEM;
+	r->provider = pr->provider;
+	err = str_dup(&r->token, pr->token);
+	err |= str_dup(&r->voip, pr->voip);
+	err |= str_dup(&r->topic, pr->topic);
+	if (err) {
+		mem_deref(r);
+		return ENOMEM;
+	}
+	*prp = r;
+	return 0;
 }
 
 static int build(struct repr **rp, const struct app *app)
@@ -203,7 +235,7 @@ static void created(struct app *app, struct web_req *req, int err)
 {
 	if (err)
 		ucwa_app_reply_saved(app, req, err);
-	else if (!app->push.set) /* deleted meanwhile */
+	else if (!app->push) /* deleted meanwhile */
 		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 	else
 		reply(req, app, 201);
@@ -213,7 +245,7 @@ static void replaced(struct app *app, struct web_req *req, int err)
 {
 	if (err)
 		ucwa_app_reply_saved(app, req, err);
-	else if (!app->push.set)
+	else if (!app->push)
 		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 	else
 		reply(req, app, 200);
@@ -228,56 +260,65 @@ static void bad(struct web_req *req, const char *msg)
 static void put(struct app *app, struct web_req *req)
 {
 	struct repr_in *in = NULL;
-	struct pushreg pr, old;
+	struct pushreg *pr = NULL, *old;
 	char msg[160];
 	int err;
 
 	if (api_body(req, &in))
 		return; /* answered */
-	if (!parse(&pr, in, msg, sizeof(msg))) {
+	err = parse(&pr, in, msg, sizeof(msg));
+	if (err == ENOMEM) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		goto out;
+	}
+	if (err) {
 		bad(req, msg);
 		goto out;
 	}
-	if (!app->u->push || !push_available(app->u->push, pr.provider)) {
+	if (!app->u->push || !push_available(app->u->push, pr->provider)) {
 		(void)re_snprintf(msg, sizeof(msg),
 				  "this service cannot push through %s",
-				  provider_names[pr.provider]);
+				  provider_names[pr->provider]);
 		bad(req, msg);
 		goto out;
 	}
 
 	old = app->push;
 	app->push = pr;
-	err = ucwa_app_save(app, req, old.set ? replaced : created);
+	err = ucwa_app_save(app, req, old ? replaced : created);
 	if (err) {
 		/* not even started: as it was */
 		app->push = old;
 		ucwa_app_reply_saved(app, req, err);
 		goto out;
 	}
+	pr = old; /* replaced: dropped below */
 	/* the long lifetime from now on */
 	ucwa_life_update(app);
 out:
+	mem_deref(pr);
 	mem_deref(in);
 }
 
 static void del(struct app *app, struct web_req *req)
 {
-	struct pushreg old;
+	struct pushreg *old;
 	int err;
 
-	if (!app->push.set) {
+	if (!app->push) {
 		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 		return;
 	}
 	old = app->push;
-	memset(&app->push, 0, sizeof(app->push));
+	app->push = NULL;
 	err = ucwa_app_save(app, req, ucwa_app_reply_saved);
 	if (err) {
 		app->push = old;
 		ucwa_app_reply_saved(app, req, err);
 		return;
 	}
+	mem_deref(old);
 	/* the short lifetime applies at once */
 	ucwa_life_update(app);
 }
@@ -292,7 +333,7 @@ void ucwa_pushreg(struct app *app, struct web_req *req, const struct pl *sub)
 		return;
 	}
 	if (!pl_strcmp(m, "GET")) {
-		if (app->push.set)
+		if (app->push)
 			reply(req, app, 200);
 		else
 			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
@@ -309,10 +350,10 @@ void ucwa_pushreg(struct app *app, struct web_req *req, const struct pl *sub)
 
 int ucwa_pushreg_encode(struct repr *r, const struct app *app)
 {
-	const struct pushreg *pr = &app->push;
+	const struct pushreg *pr = app->push;
 	int err = 0;
 
-	if (!pr->set)
+	if (!pr)
 		return 0;
 	err |= repr_prop_str(r, "provider", provider_names[pr->provider]);
 	err |= repr_prop_str(r, "token", pr->token);
@@ -330,8 +371,8 @@ void ucwa_pushreg_decode(struct app *app, const struct repr_in *in)
 	char msg[160];
 
 	/* the same checks as a request: a record is input too */
-	if (!parse(&app->push, in, msg, sizeof(msg)))
-		memset(&app->push, 0, sizeof(app->push));
+	app->push = mem_deref(app->push);
+	(void)parse(&app->push, in, msg, sizeof(msg));
 }
 
 /* One push in flight for an application. */
@@ -390,9 +431,9 @@ static void push_result(enum push_result res, uint16_t status,
 			   kind_names[wk->kind], app->user, app->id, status,
 			   reason ? reason : "");
 		/* unless the app registered another token meanwhile */
-		if (!app->closing && app->push.set &&
-		    !strcmp(app->push.token, wk->token)) {
-			memset(&app->push, 0, sizeof(app->push));
+		if (!app->closing && app->push &&
+		    !strcmp(app->push->token, wk->token)) {
+			app->push = mem_deref(app->push);
 			ucwa_life_update(app);
 			(void)ucwa_app_save(app, NULL, dropped);
 		}
@@ -404,13 +445,13 @@ static void push_result(enum push_result res, uint16_t status,
 int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
 	      const char *text, const char *collapse)
 {
-	const struct pushreg *pr = &app->push;
+	const struct pushreg *pr = app->push;
 	struct push_target t;
 	struct push_msg m;
 	struct wake *wk;
 	int err;
 
-	if (!pr->set)
+	if (!pr)
 		return ENOENT;
 	/* awake: the parked P-GET carries the event */
 	if (evchan_parked(app->ev))
@@ -454,4 +495,5 @@ int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
 void ucwa_push_close_all(struct app *app)
 {
 	list_flush(&app->wakes);
+	app->push = mem_deref(app->push);
 }

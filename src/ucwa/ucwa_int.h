@@ -86,14 +86,15 @@ struct conv {
 	uint64_t first_seq; /* incoming: the event that began it       */
 };
 
-/* The app's push registration (pushreg.c): where to wake it. */
+/* The app's push registration (pushreg.c): where to wake it. Allocated
+ * when registered, its strings at their length (three buffers of the
+ * longest took 1.2 KiB of every session). */
 struct pushreg {
-	bool set;
 	enum push_provider provider;
-	char token[UCWA_PUSH_TOKEN_MAX + 1];
-	char voip[UCWA_PUSH_TOKEN_MAX + 1];  /* APNs PushKit token or ""  */
-	char topic[UCWA_PUSH_TOPIC_MAX + 1]; /* APNs bundle id, FCM project
-						or "" (the configured one) */
+	char *token;
+	char *voip;  /* APNs PushKit token or ""  */
+	char *topic; /* APNs bundle id, FCM project or "" (the configured
+			one) */
 };
 
 struct app {
@@ -143,9 +144,9 @@ struct app {
 	 * stored record says, both in tmr_jiffies() milliseconds */
 	struct wheel_entry life;
 	uint64_t contact_ms, contact_saved_ms;
-	struct pushreg push;
-	struct list wakes;  /* pushes in flight (pushreg.c)            */
-	uint64_t acked_seq; /* highest event sequence the app acknowledged */
+	struct pushreg *push; /* NULL: none */
+	struct list wakes;    /* pushes in flight (pushreg.c)            */
+	uint64_t acked_seq;   /* highest event sequence the app acknowledged */
 };
 
 /* Bytes of a path the API makes (a contact's: the application's, then
