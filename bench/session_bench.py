@@ -47,15 +47,18 @@ PEER = "sip:peer@peer.test"
 PARK_WAIT = 0.002  # after sending a GET, before the MESSAGE: it parks
 
 
-def create_sessions(m, ctx, users, devices, threads):
-    """An application for every (user, device); returns (count, errors,
+def create_sessions(m, ctx, users, devices, threads, each=None):
+    """An application for every (user, device), then each(connection,
+    token, application href, user) when given; returns (count, errors,
     seconds). Each thread keeps one connection; all are closed after."""
     done = []
 
     def step(c, u):
         tok = bl.token(c, u)
         for d in range(devices):
-            bl.application(c, tok, d)
+            app = bl.application(c, tok, d)
+            if each:
+                each(c, tok, app, u)
             done.append(1)
 
     t0 = time.perf_counter()

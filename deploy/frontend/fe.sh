@@ -234,6 +234,7 @@ kam_args() {
 		-A "FE_SELF_URI=${q}sip:127.0.0.1:$FE_UDP_PORT$q"
 		-A "FE_RLS_URI=${q}sip:rls@127.0.0.1:$FE_TLS_PORT;transport=tls$q"
 		-A "FE_LOG_LEVEL=${FE_LOG_LEVEL:-2}"
+		-A "FE_MAX_EXPIRES=${FE_MAX_EXPIRES:-3600}"
 	)
 }
 
