@@ -20,7 +20,8 @@ For each size (a fresh Front End and mobilityd each time):
    SUBSCRIBE), over keep-alive connections that are closed afterwards.
    Progress every 10 s. Then it waits until mobilityd has accepted an
    active NOTIFY for every subscription (its counter
-   mobility_sip_notifies_total{state="active"}).
+   mobility_sip_notifies_total{state="active"}, printed as "active": with
+   a short --expires, refreshed subscriptions' NOTIFYs count too).
 3. RSS, threads and descriptors of mobilityd after one warm-up session
    and after all of them; the difference per session.
 4. Idle: nothing is asked for --idle seconds; mobilityd's CPU seconds over
