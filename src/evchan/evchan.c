@@ -38,6 +38,18 @@ struct evchan {
 	struct web_req *sreq; /* its request, until saved (reference)    */
 	struct web_req *held; /* a newer P-GET waiting for the save      */
 	bool restored;        /* evchan_restore() ran; no P-GET since    */
+	/* The numbering of batch ahead_batch (0: none) the owner may have
+	 * made durable before that batch was issued: written ahead by
+	 * evchan_reserve() (ahead_mark), or by a save that failed (its
+	 * record may still reach the store with a later write). That batch
+	 * may go out without a save only as exactly (ahead_batch,
+	 * ahead_mark) once known durable; anything else is saved over it
+	 * first (evchan_restore(): the app acks what it was given). */
+	uint64_t ahead_batch;
+	uint64_t ahead_mark;
+	bool ahead_durable;   /* the reservation's write completed         */
+	bool ahead_dirty;     /* a write of it failed: unknown, save first */
+	bool reserving;       /* the reservation's write is in flight      */
 	uint64_t unparked_ms; /* tmr_jiffies() a P-GET last ended, or 0  */
 };
 
@@ -201,7 +213,7 @@ int evchan_restore(struct evchan *ch, uint64_t batch, uint64_t mark)
 {
 	struct le *le;
 
-	if (!ch || ch->batch || ch->pget || ch->saving ||
+	if (!ch || ch->batch || ch->pget || ch->saving || ch->reserving ||
 	    batch > UINT64_MAX / 2)
 		return EINVAL;
 
@@ -265,6 +277,18 @@ static void held_cancel(struct web_req *req, void *arg)
 	ch->held = mem_deref(ch->held);
 }
 
+/* Make the batch issued durable as (ch->batch, mark) before req sees it
+ * (evchan_saved answers). */
+static void start_save(struct evchan *ch, struct web_req *req, uint64_t mark)
+{
+	ch->saving = true;
+	ch->saving_mark = mark;
+	ch->sreq = req;
+	web_req_set_cancel(req, saving_cancel, ch);
+	if (ch->saveh(ch->batch, mark, ch->save_arg))
+		evchan_saved(ch, EIO);
+}
+
 /* Make batch batch+1 of everything pending and answer the parked P-GET;
  * when the batch holds marked events the owner has not saved yet, the
  * answer waits for the owner to make the batch durable (evchan_saved):
@@ -286,18 +310,69 @@ static void issue_batch(struct evchan *ch)
 	++ch->batch;
 
 	mark = sent_mark(ch);
+	if (ch->ahead_batch == ch->batch) {
+		if (ch->ahead_durable && !ch->reserving && !ch->ahead_dirty &&
+		    mark == ch->ahead_mark) {
+			/* written ahead with its events: no second commit */
+			ch->saved_mark = mark;
+			ch->ahead_batch = 0;
+			ch->ahead_durable = false;
+			reply_batch(ch, req, ch->batch, "next", ch->batch + 1);
+			mem_deref(req);
+			return;
+		}
+		/* Another batch under that number (a timeout, an event
+		 * posted before the reserved one, a failed write): if the
+		 * numbering written ahead stayed, a restart would count
+		 * events in it that the app was not given, and its next
+		 * ack would drop them. A save written after it wins (the
+		 * store commits in order), even for a batch without new
+		 * marks. */
+		start_save(ch, req,
+			   mark > ch->saved_mark ? mark : ch->saved_mark);
+		return;
+	}
 	if (ch->saveh && mark > ch->saved_mark) {
-		ch->saving = true;
-		ch->saving_mark = mark;
-		ch->sreq = req;
-		web_req_set_cancel(req, saving_cancel, ch);
-		if (ch->saveh(ch->batch, mark, ch->save_arg))
-			evchan_saved(ch, EIO);
+		start_save(ch, req, mark);
 		return;
 	}
 
 	reply_batch(ch, req, ch->batch, "next", ch->batch + 1);
 	mem_deref(req);
+}
+
+int evchan_reserve(struct evchan *ch, uint64_t mark, uint64_t *batchp)
+{
+	if (!ch || !mark || !batchp)
+		return EINVAL;
+	/* only for an answer that the event will give at once; one at a
+	 * time (a second one would have to know the first's fate) */
+	if (!ch->saveh || !ch->pget || ch->saving || ch->reserving ||
+	    ch->overflow || mark <= ch->saved_mark)
+		return EBUSY;
+
+	/* this write is issued after every earlier write of the
+	 * numbering: once it is committed, it is what the store holds */
+	ch->ahead_batch = ch->batch + 1;
+	ch->ahead_mark = mark;
+	ch->ahead_durable = false;
+	ch->ahead_dirty = false;
+	ch->reserving = true;
+	*batchp = ch->ahead_batch;
+	return 0;
+}
+
+void evchan_reserved(struct evchan *ch, int err)
+{
+	if (!ch || !ch->reserving)
+		return;
+	ch->reserving = false;
+	if (err)
+		ch->ahead_dirty = true;
+	else
+		ch->ahead_durable = true;
+	/* nothing to answer here: the reserved event is posted when its
+	 * own write completes (the same commit, or a later one) */
 }
 
 void evchan_saved(struct evchan *ch, int err)
@@ -314,7 +389,15 @@ void evchan_saved(struct evchan *ch, int err)
 
 	if (err) {
 		/* not durable: the app must not see it, and its number is
-		 * free again; the app asks again */
+		 * free again; the app asks again. The owner's record holds
+		 * that numbering now and may still write it with another
+		 * change: that number goes out only after a save. */
+		if (ch->ahead_batch != ch->batch) {
+			ch->ahead_batch = ch->batch;
+			ch->ahead_mark = ch->saving_mark;
+			ch->ahead_durable = false;
+		}
+		ch->ahead_dirty = true;
 		unissue(ch);
 		--ch->batch;
 		if (req)
@@ -324,6 +407,11 @@ void evchan_saved(struct evchan *ch, int err)
 					"ask again");
 	} else {
 		ch->saved_mark = ch->saving_mark;
+		/* written after whatever was written ahead: it wins */
+		if (ch->ahead_batch == ch->batch && !ch->reserving) {
+			ch->ahead_batch = 0;
+			ch->ahead_durable = ch->ahead_dirty = false;
+		}
 		if (req)
 			reply_batch(ch, req, ch->batch, "next", ch->batch + 1);
 	}

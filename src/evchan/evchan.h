@@ -105,6 +105,33 @@ void evchan_set_save_handler(struct evchan *ch, evchan_save_h *h, void *arg);
 void evchan_saved(struct evchan *ch, int err);
 
 /**
+ * Reserve the next batch for an event about to be stored (one commit
+ * instead of two for a message to a parked P-GET): while a request is
+ * parked, the owner of an event marked mark that it will post with high
+ * priority once stored may write the numbering (*batchp, mark) in the same
+ * commit as the event, or in an earlier one, and tell evchan_reserved()
+ * how that write ended. When the event is then posted and the batch to
+ * issue is exactly (*batchp, mark), it goes out without a save.
+ *
+ * Any other batch under that number (a timeout, another event first, the
+ * event never posted, the write failed) is saved first, written after the
+ * reservation so that it replaces it: a numbering durable for a batch
+ * never issued is harmless (the app asks for that batch and gets it), one
+ * durable for a batch issued with other events would make a restart count
+ * events the app was not given as acknowledged.
+ *
+ * @return 0 (write *batchp and mark), EBUSY (not parked, a save or another
+ *         reservation in flight, no save handler, or mark not newer than
+ *         the last saved one: store the event alone), EINVAL
+ */
+int evchan_reserve(struct evchan *ch, uint64_t mark, uint64_t *batchp);
+
+/** The write of the numbering reserved by evchan_reserve() ended: err 0
+ * committed, else failed (the batch will be saved before it goes out).
+ * Answers nothing itself. */
+void evchan_reserved(struct evchan *ch, int err);
+
+/**
  * Bring back a channel after a restart, once the unacknowledged marked
  * events were posted again (in mark order): batch is the number saved
  * last and mark its highest mark. The events marked up to mark become

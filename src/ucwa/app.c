@@ -238,6 +238,13 @@ static int record(struct mbuf *mb, const struct app *app)
 	return err;
 }
 
+/* Who waits for a write of the record, besides its request. */
+enum save_ev {
+	SAVE_EV_NONE,
+	SAVE_EV_SAVED,    /* the numbering of a batch: evchan_saved()   */
+	SAVE_EV_RESERVED, /* written ahead: evchan_reserved()           */
+};
+
 /*
  * Writing the record again: for a change of the me state or the push
  * registration (the answer waits for the commit: what the client was
@@ -250,7 +257,7 @@ struct save {
 	struct store_op *op;
 	struct web_req *req; /* answered once committed, or NULL */
 	ucwa_saved_h *h;     /* answers req                       */
-	bool evchan;         /* evchan_saved() once committed      */
+	enum save_ev ev;     /* what the event channel is told     */
 };
 
 static void save_destructor(void *arg)
@@ -285,17 +292,19 @@ static void saved(int err, void *arg)
 		web_req_set_cancel(sv->req, NULL, NULL);
 		sv->h(app, sv->req, err);
 	}
-	if (sv->evchan) {
+	if (sv->ev == SAVE_EV_SAVED) {
 		/* the channel may answer a request: nothing of sv after */
 		mem_deref(sv);
 		evchan_saved(app->ev, err);
 		return;
 	}
+	if (sv->ev == SAVE_EV_RESERVED)
+		evchan_reserved(app->ev, err);
 	mem_deref(sv);
 }
 
 static int save(struct app *app, struct web_req *req, ucwa_saved_h *h,
-		bool evchan)
+		enum save_ev ev)
 {
 	struct save *sv;
 	struct mbuf *mb;
@@ -315,7 +324,7 @@ static int save(struct app *app, struct web_req *req, ucwa_saved_h *h,
 		return err;
 	}
 	sv->app = app;
-	sv->evchan = evchan;
+	sv->ev = ev;
 	sv->h = h;
 	/* what a restart will read as the last contact */
 	app->contact_saved_ms = ucwa_life_last(app);
@@ -340,12 +349,12 @@ void ucwa_app_reply_saved(struct app *app, struct web_req *req, int err)
 
 int ucwa_app_save(struct app *app, struct web_req *req, ucwa_saved_h *h)
 {
-	return save(app, req, h, false);
+	return save(app, req, h, SAVE_EV_NONE);
 }
 
 void ucwa_app_save_reply(struct app *app, struct web_req *req)
 {
-	int err = save(app, req, ucwa_app_reply_saved, false);
+	int err = save(app, req, ucwa_app_reply_saved, SAVE_EV_NONE);
 
 	if (err)
 		ucwa_app_reply_saved(app, req, err);
@@ -359,7 +368,25 @@ static int ev_save(uint64_t batch, uint64_t mark, void *arg)
 
 	app->ev_batch = batch;
 	app->ev_mark = mark;
-	return save(app, NULL, NULL, true);
+	return save(app, NULL, NULL, SAVE_EV_SAVED);
+}
+
+void ucwa_app_reserve(struct app *app, uint64_t mark)
+{
+	uint64_t batch;
+	int err;
+
+	if (app->loading || evchan_reserve(app->ev, mark, &batch))
+		return;
+	/* Every later write of the record carries it too, which is what
+	 * the channel expects: the last numbering written is the
+	 * reserved one until it saves another. Issued before the event's
+	 * write, so it is durable no later than the event. */
+	app->ev_batch = batch;
+	app->ev_mark = mark;
+	err = save(app, NULL, NULL, SAVE_EV_RESERVED);
+	if (err)
+		evchan_reserved(app->ev, err);
 }
 
 static void fail_pending(struct app *app, uint16_t scode, const char *reason,

@@ -898,6 +898,11 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 		mem_deref(r);
 	} else if (!err)
 		err = ENOMEM;
+	/* a parked P-GET: the numbering of the batch that answers it
+	 * goes first, into the same commit (one commit to wait for, not
+	 * the event's and then the numbering's) */
+	if (!err)
+		ucwa_app_reserve(app, rv->seq);
 	if (!err)
 		err = store_event_append(app->u->st, app->id, rv->seq, rec->buf,
 					 rec->end, recv_committed, rv, &rv->op);

@@ -8,6 +8,10 @@
  * acknowledges it and goes on with the app's numbering, or delivers the
  * events after a resync.
  *
+ * Reserving (the numbering written ahead with the event): the reserved
+ * batch goes out without a save; a timeout, a replaced P-GET, another
+ * event first, or a failed write while it is in flight.
+ *
  * The wheel runs on a clock of our own (real time plus an offset) so that
  * the 180 s minimum timeout can be crossed at once.
  */
@@ -93,8 +97,9 @@ static void on_ack(uint64_t mark, void *arg)
 /*
  * Save and restore: channels 2.. on /a/<n>/events, each with a save
  * handler that finishes 50 ms later (or fails at once when told).
+ * Channels 6.. are fresh ones for reservations.
  */
-enum { NCH = 6 };
+enum { NCH = 11 };
 static struct evchan *chs[NCH];
 static uint64_t save_batch[NCH], save_mark[NCH];
 static unsigned save_calls[NCH];
@@ -153,7 +158,7 @@ static void setup_restored(void)
 		(void)evchan_alloc(&chs[i], wheel, href);
 		evchan_set_save_handler(chs[i], on_save, (void *)i);
 		evchan_set_ack_handler(chs[i], on_ack, NULL);
-		if (i == 2)
+		if (i == 2 || i >= 6)
 			continue;
 		for (m = 1; m <= 3; m++)
 			post_marked(chs[i], m);
@@ -172,6 +177,79 @@ static void fail_next_ch2(void)
 {
 	save_fail[2] = true;
 	post_ch2();
+}
+
+/*
+ * Reservations: the owner writes the numbering with the event; the write
+ * ends 50 ms later (as it fails or commits), and the event is posted then,
+ * as its own write (the same commit) completes. The write a channel asks
+ * for with on_save, started after it, ends after it too, as in the store.
+ */
+static uint64_t resv_mark[NCH], resv_batch[NCH];
+static int resv_ret[NCH], resv2_ret[NCH];
+static int resv_err[NCH]; /* how the reserved write ends */
+static struct tmr resv_tmr[NCH];
+
+static void resv_done(void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+
+	evchan_reserved(chs[i], resv_err[i]);
+	if (!resv_err[i])
+		post_marked(chs[i], resv_mark[i]);
+}
+
+static void reserve(uintptr_t i, uint64_t mark)
+{
+	resv_mark[i] = mark;
+	resv_ret[i] = evchan_reserve(chs[i], mark, &resv_batch[i]);
+	if (!resv_ret[i])
+		tmr_start(&resv_tmr[i], 50, resv_done, (void *)i);
+}
+
+static void resv6a(void)
+{
+	reserve(6, 21);
+}
+
+static void resv6b(void)
+{
+	reserve(6, 22);
+}
+
+/* the P-GET times out while the reservation is in flight */
+static void resv7_timeout(void)
+{
+	reserve(7, 31);
+	offset_ms += 181 * 1000;
+}
+
+static void resv8(void)
+{
+	reserve(8, 41);
+}
+
+/* a second reservation is refused; an event without a mark (say, of a
+ * conversation the app started) comes before the reserved one */
+static void resv9_other_first(void)
+{
+	uint64_t b;
+
+	reserve(9, 51);
+	resv2_ret[9] = evchan_reserve(chs[9], 52, &b);
+	post_marked(chs[9], 0);
+}
+
+/* the write fails (the event's with it), then the P-GET times out */
+static void resv10_fail(void)
+{
+	resv_err[10] = EIO;
+	reserve(10, 61);
+}
+
+static void jump_timeout(void)
+{
+	offset_ms += 181 * 1000;
 }
 
 static void clock_tick(void *arg)
@@ -197,12 +275,21 @@ static void handler(struct web_req *req, void *arg)
 {
 	(void)arg;
 	const struct pl *path = web_req_path(req);
+	struct pl n = pl_null;
+	uint32_t i;
 
-	if (!pl_strcmp(path, "/a/1/events"))
+	/* /a/<n>/events */
+	if (!pl_strcmp(path, "/a/1/events")) {
 		evchan_get(ch, req);
-	else if (path->l == 11 && !strncmp(path->p, "/a/", 3) &&
-		 path->p[3] >= '2' && path->p[3] < '0' + NCH)
-		evchan_get(chs[path->p[3] - '0'], req);
+		return;
+	}
+	if (path->l >= 11 && !strncmp(path->p, "/a/", 3)) {
+		n.p = path->p + 3;
+		n.l = path->l - 10;
+	}
+	i = pl_u32(&n);
+	if (i >= 2 && i < NCH)
+		evchan_get(chs[i], req);
 	else
 		web_reply_text(req, 404, "Not Found", "no");
 }
@@ -383,6 +470,86 @@ static void scenario_save(void)
 	client_close(&c);
 }
 
+static char rr[16][8192];
+static int rst[16];
+static uint64_t rwaited[16];
+
+/* Send a P-GET and give it time to park. */
+static void park(struct client *c, const char *query)
+{
+	char req[256];
+
+	snprintf(req, sizeof(req), "GET /a/%s HTTP/1.1\r\nHost: t\r\n\r\n",
+		 query);
+	client_send(c, req);
+	usleep(100 * 1000);
+}
+
+static void scenario_reserve(void)
+{
+	const char *J = "application/json";
+	struct client c, c2;
+	uint64_t t;
+
+	if (client_connect(&c, port, false, NULL))
+		return;
+
+	/* 0, 1: reserved while parked: answered once the write is done,
+	 * without a save; twice in a row */
+	park(&c, "6/events?ack=1");
+	t = now_ms();
+	ask_fn(resv6a);
+	rst[0] = client_response(&c, rr[0], sizeof(rr[0]));
+	rwaited[0] = now_ms() - t;
+	park(&c, "6/events?ack=2");
+	ask_fn(resv6b);
+	rst[1] = client_response(&c, rr[1], sizeof(rr[1]));
+
+	/* 2, 3: the timeout comes first: an empty batch, saved over the
+	 * reservation; the reserved event is the next batch */
+	park(&c, "7/events?ack=1");
+	ask_fn(resv7_timeout);
+	rst[2] = client_response(&c, rr[2], sizeof(rr[2]));
+	rst[3] = get(&c, "7/events?ack=2", J, rr[3], sizeof(rr[3]));
+
+	/* 4, 5: a newer P-GET replaces the parked one meanwhile: it gets
+	 * the reserved batch, without a save */
+	park(&c, "8/events?ack=1");
+	ask_fn(resv8);
+	client_connect(&c2, port, false, NULL);
+	rst[5] = get(&c2, "8/events?ack=1", J, rr[5], sizeof(rr[5]));
+	rst[4] = client_response(&c, rr[4], sizeof(rr[4]));
+	client_close(&c2);
+
+	/* 6, 7: another event first: its batch is saved over the
+	 * reservation; the reserved event comes next, saved */
+	park(&c, "9/events?ack=1");
+	ask_fn(resv9_other_first);
+	rst[6] = client_response(&c, rr[6], sizeof(rr[6]));
+	usleep(100 * 1000);
+	rst[7] = get(&c, "9/events?ack=2", J, rr[7], sizeof(rr[7]));
+
+	/* 8: the write failed: the empty batch at the timeout is saved */
+	park(&c, "10/events?ack=1");
+	ask_fn(resv10_fail);
+	usleep(100 * 1000);
+	ask_fn(jump_timeout);
+	rst[8] = client_response(&c, rr[8], sizeof(rr[8]));
+	client_close(&c);
+}
+
+/* Run a scenario on the client thread while the loop serves it. */
+static void run(void (*fn)(void))
+{
+	pthread_t t;
+
+	client_done = 0;
+	pthread_create(&t, NULL, client_thread, (void *)fn);
+	tmr_start(&clock_tmr, 2, clock_tick, NULL);
+	(void)re_main(NULL);
+	pthread_join(t, NULL);
+}
+
 static unsigned count(const char *s, const char *sub)
 {
 	unsigned n = 0;
@@ -411,14 +578,7 @@ int main(void)
 	port = web_srv_port(srv, 0);
 
 	setup_restored();
-	client_done = 0;
-	{
-		pthread_t t;
-		pthread_create(&t, NULL, client_thread, (void *)scenario);
-		tmr_start(&clock_tmr, 2, clock_tick, NULL);
-		(void)re_main(NULL);
-		pthread_join(t, NULL);
-	}
+	run(scenario);
 
 	/* 0 */
 	CHECK(st[0] == 200);
@@ -465,14 +625,7 @@ int main(void)
 	CHECK(acked_calls == 1 && acked_mark == 7);
 
 	acked_calls = 0;
-	client_done = 0;
-	{
-		pthread_t t;
-		pthread_create(&t, NULL, client_thread, (void *)scenario_save);
-		tmr_start(&clock_tmr, 2, clock_tick, NULL);
-		(void)re_main(NULL);
-		pthread_join(t, NULL);
-	}
+	run(scenario_save);
 
 	/* 0 */
 	CHECK(sst[0] == 200 && strstr(sr[0], "messages/11"));
@@ -507,11 +660,45 @@ int main(void)
 	/* acks told: ch3 (ack=6: mark 2), ch4 (ack=9: mark 2), ch2 twice */
 	CHECK(acked_calls == 4);
 
+	run(scenario_reserve);
+
+	/* 0, 1: batches 1 and 2 were reserved, and went out unsaved */
+	CHECK(resv_ret[6] == 0 && resv_batch[6] == 2);
+	CHECK(rst[0] == 200 && strstr(rr[0], "messages/21\""));
+	CHECK(strstr(rr[0], "\"next\":{\"href\":\"/a/6/events?ack=2\"}"));
+	CHECK(rwaited[0] >= 45);
+	CHECK(rst[1] == 200 && strstr(rr[1], "messages/22\"") &&
+	      !strstr(rr[1], "messages/21"));
+	CHECK(save_calls[6] == 0);
+	/* 2, 3: the empty batch 1 was saved (mark 0) before it went out;
+	 * the reserved event is batch 2, saved as usual */
+	CHECK(resv_ret[7] == 0 && resv_batch[7] == 1);
+	CHECK(rst[2] == 200 && strstr(rr[2], "\"sender\":[]"));
+	CHECK(strstr(rr[2], "\"next\":{\"href\":\"/a/7/events?ack=2\"}"));
+	CHECK(rst[3] == 200 && strstr(rr[3], "messages/31\""));
+	CHECK(save_calls[7] == 2 && save_batch[7] == 2 && save_mark[7] == 31);
+	/* 4, 5 */
+	CHECK(rst[4] == 409 && strstr(rr[4], "PGetReplaced"));
+	CHECK(rst[5] == 200 && strstr(rr[5], "messages/41\""));
+	CHECK(save_calls[8] == 0);
+	/* 6, 7: one reservation at a time; the unmarked event's batch 1
+	 * was saved (mark 0) over the reservation */
+	CHECK(resv_ret[9] == 0 && resv2_ret[9] == EBUSY);
+	CHECK(rst[6] == 200 && strstr(rr[6], "messages/0\"") &&
+	      !strstr(rr[6], "messages/51"));
+	CHECK(rst[7] == 200 && strstr(rr[7], "messages/51\""));
+	CHECK(save_calls[9] == 2 && save_batch[9] == 2 && save_mark[9] == 51);
+	/* 8 */
+	CHECK(resv_ret[10] == 0);
+	CHECK(rst[8] == 200 && strstr(rr[8], "\"sender\":[]"));
+	CHECK(save_calls[10] == 1 && save_batch[10] == 1 && save_mark[10] == 0);
+
 	tmr_cancel(&clock_tmr);
 	{
 		unsigned i;
 		for (i = 2; i < NCH; i++) {
 			tmr_cancel(&save_tmr[i]);
+			tmr_cancel(&resv_tmr[i]);
 			mem_deref(chs[i]);
 		}
 	}
