@@ -20,6 +20,8 @@ struct sipua {
 	struct list regl;         /**< struct sipua_reg                    */
 	struct hash *regh;        /**< struct sipua_reg by contact user    */
 	struct list treql;        /**< detached requests (un-REGISTERs)    */
+	struct hash *authh;       /**< last proxy challenge per user (treq.c) */
+	struct list authl;        /**< the same, oldest first              */
 	struct list sreql;        /**< received requests not answered      */
 	struct list publ;         /**< struct sipua_pub                    */
 	struct list subl;         /**< struct sipua_sub                    */

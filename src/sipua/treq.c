@@ -6,10 +6,36 @@
  * HA1; a second challenge after our answer means the credentials are
  * wrong, and is reported instead of answered again, so a bad password
  * never turns into a request storm.
+ *
+ * The last 407 challenge of each user is kept, and the next request of
+ * that user (other than REGISTER) carries its answer from the start, with
+ * the nonce count one higher (RFC 2617 3.2.2: a client may reuse a nonce
+ * with a growing nc). The Front End then takes a MESSAGE in one round
+ * trip instead of two. A stale or refused nonce gets a 407 again, which
+ * is answered as before (the request has not answered one yet).
  */
 #include <string.h>
 #include <openssl/crypto.h>
 #include "sipua_int.h"
+
+/* Named limits of the challenge cache. */
+enum {
+	AUTHC_MAX = 4096, /* users whose last challenge is kept         */
+	AUTHC_HASH = 256, /* hash buckets                               */
+	/* a kept nonce is used this long; Kamailio's nonce_expire is
+	 * 300 s in deploy/frontend (older ones only cost a 407) */
+	AUTHC_TTL_MS = 240 * 1000,
+	AUTHC_STR_MAX = 256, /* bytes of a kept nonce, realm, opaque, qop */
+};
+
+/* The last proxy challenge of one user (strings copied from it). */
+struct authc {
+	struct le he; /* in ua->authh, by user */
+	struct le le; /* in ua->authl, oldest first */
+	char *user, *realm, *nonce, *opaque, *qop;
+	uint32_t nc; /* nonce count last used */
+	uint64_t at; /* tmr_jiffies() when it came */
+};
 
 struct sipua_treq {
 	struct le le;            /**< in ua->treql when detached          */
@@ -59,6 +85,83 @@ static void destructor(void *arg)
 
 static void resp_handler(int err, const struct sip_msg *msg, void *arg);
 
+static void authc_destructor(void *arg)
+{
+	struct authc *a = arg;
+
+	hash_unlink(&a->he);
+	list_unlink(&a->le);
+	mem_deref(a->user);
+	mem_deref(a->realm);
+	mem_deref(a->nonce);
+	mem_deref(a->opaque);
+	mem_deref(a->qop);
+}
+
+static bool authc_cmp(struct le *le, void *arg)
+{
+	const struct authc *a = le->data;
+
+	return !strcmp(a->user, arg);
+}
+
+/* The kept challenge of user, if still young enough to use. */
+static struct authc *authc_find(struct sipua *ua, const char *user)
+{
+	struct authc *a;
+	struct le *le;
+
+	if (!ua->authh)
+		return NULL;
+	le = hash_lookup(ua->authh, hash_joaat_str(user), authc_cmp,
+			 (void *)user);
+	a = le ? le->data : NULL;
+	if (a && tmr_jiffies() - a->at > AUTHC_TTL_MS)
+		a = mem_deref(a);
+	return a;
+}
+
+/* Copy an optional part of a challenge (NULL when absent). */
+static int authc_str(char **dst, const struct pl *v)
+{
+	if (!pl_isset(v))
+		return 0;
+	if (v->l > AUTHC_STR_MAX)
+		return EOVERFLOW;
+	return pl_strdup(dst, v);
+}
+
+/* Keep user's latest 407 challenge (answered with nc 1); best effort. */
+static void authc_keep(struct sipua *ua, const char *user,
+		       const struct httpauth_digest_chall *ch)
+{
+	struct authc *a;
+	int err;
+
+	if (!ua->authh && hash_alloc(&ua->authh, AUTHC_HASH))
+		return;
+	mem_deref(authc_find(ua, user));
+	if (list_count(&ua->authl) >= AUTHC_MAX)
+		mem_deref(list_head(&ua->authl)->data);
+
+	a = mem_zalloc(sizeof(*a), authc_destructor);
+	if (!a)
+		return;
+	err = str_dup(&a->user, user);
+	err |= authc_str(&a->realm, &ch->realm);
+	err |= authc_str(&a->nonce, &ch->nonce);
+	err |= authc_str(&a->opaque, &ch->opaque);
+	err |= authc_str(&a->qop, &ch->qop);
+	if (err || !a->realm || !a->nonce) {
+		mem_deref(a);
+		return;
+	}
+	a->nc = 1;
+	a->at = tmr_jiffies();
+	hash_append(ua->authh, hash_joaat_str(user), &a->he, a);
+	list_append(&ua->authl, &a->le, a);
+}
+
 static int digest_h(struct re_printf *pf, void *arg)
 {
 	return sipua_digest_print(pf, arg);
@@ -95,11 +198,28 @@ static bool chall_handler(const struct sip_hdr *hdr, const struct sip_msg *msg,
 	       !pl_strcasecmp(&ch->algorithm, "MD5");
 }
 
+/* The Authorization (or Proxy-Authorization) line answering ch. */
+static int set_auth(struct sipua_treq *t,
+		    const struct httpauth_digest_chall *ch, bool proxy,
+		    uint32_t nc)
+{
+	struct sipua_digest d;
+
+	d.proxy = proxy;
+	d.chall = ch;
+	d.user = t->user;
+	d.ha1 = t->ha1;
+	d.method = t->method;
+	d.uri = t->ruri;
+	d.nc = nc;
+	t->auth = mem_deref(t->auth);
+	return re_sdprintf(&t->auth, "%H", digest_h, &d);
+}
+
 /* Answer a 401/407 (EPROTO when there is no challenge we can answer). */
 static int answer(struct sipua_treq *t, const struct sip_msg *msg)
 {
 	struct httpauth_digest_chall ch;
-	struct sipua_digest d;
 	const struct sip_hdr *hdr;
 	bool proxy = msg->scode == 407;
 	struct pl realm;
@@ -122,23 +242,37 @@ static int answer(struct sipua_treq *t, const struct sip_msg *msg)
 	}
 
 	/* a fresh nonce each time: nc is 1 (RFC 2617 3.2.2) */
-	d.proxy = proxy;
-	d.chall = &ch;
-	d.user = t->user;
-	d.ha1 = t->ha1;
-	d.method = t->method;
-	d.uri = t->ruri;
-	d.nc = 1;
-	t->auth = mem_deref(t->auth);
-	err = re_sdprintf(&t->auth, "%H", digest_h, &d);
+	err = set_auth(t, &ch, proxy, 1);
 	if (err)
 		return err;
+	if (proxy && strcmp(t->method, "REGISTER"))
+		authc_keep(t->ua, t->user, &ch);
 
 	/* RFC 3261 22.2: same Call-ID, CSeq incremented */
 	++t->cseq;
 	t->answered = true;
 
 	return send_req(t);
+}
+
+/* Answer the user's kept challenge from the start (nc one higher). */
+static void preauth(struct sipua_treq *t)
+{
+	struct authc *a = authc_find(t->ua, t->user);
+	struct httpauth_digest_chall ch;
+
+	if (!a)
+		return;
+	memset(&ch, 0, sizeof(ch));
+	pl_set_str(&ch.realm, a->realm);
+	pl_set_str(&ch.nonce, a->nonce);
+	if (a->opaque)
+		pl_set_str(&ch.opaque, a->opaque);
+	if (a->qop)
+		pl_set_str(&ch.qop, a->qop);
+	/* not an answer to a challenge: a 407 to it is still answered
+	 * (without it, the request goes as it would have) */
+	(void)set_auth(t, &ch, true, ++a->nc);
 }
 
 static void complete(struct sipua_treq *t, int err, const struct sip_msg *msg)
@@ -221,6 +355,8 @@ int sipua_treq_sendb(struct sipua_treq **tp, struct sipua *ua,
 		goto out;
 	}
 
+	if (ha1 && strcmp(method, "REGISTER"))
+		preauth(t);
 	err = send_req(t);
 
 out:

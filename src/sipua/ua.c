@@ -85,6 +85,8 @@ static void destructor(void *arg)
 	ua->regh = mem_deref(ua->regh);
 	ua->subh = mem_deref(ua->subh);
 	list_flush(&ua->treql);
+	list_flush(&ua->authl); /* the challenges leave ua->authh too */
+	ua->authh = mem_deref(ua->authh);
 	ua->rlsnr = mem_deref(ua->rlsnr);
 	ua->lsnr = mem_deref(ua->lsnr);
 	if (ua->sip)

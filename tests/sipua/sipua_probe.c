@@ -45,6 +45,8 @@
  * "message FROM_URI CTYPE HEX_BODY" at once and answers SCODE (200)
  * DELAY_MS later, then prints "answered SCODE ERRNO ERRNO2" (ERRNO2: a
  * second answer); SIPUA_TAKE_MESSAGES=drop keeps no reference.
+ * For message: SIPUA_MESSAGES=N sends it N times, each once the one
+ * before has its final answer (one "sent" line each).
  *
  * Exit status 0 on success, 1 on failure, 2 on bad arguments.
  */
@@ -77,6 +79,11 @@ static struct {
 	size_t nreg;
 	struct sipua_check *chk;
 	struct sipua_treq *msg;
+	struct sipua_id msg_id;
+	const char *msg_to, *msg_ctype;
+	struct pl msg_body;
+	unsigned msg_left;  /* SIPUA_MESSAGES still to send */
+	struct tmr msg_tmr; /* sends the next one off the handler */
 	struct sipua_pub *pub;
 	struct sipua_sub *sub;
 	const char *sub_uri;
@@ -255,6 +262,30 @@ static void req_handler(struct sipua_sreq *sr, const struct sip_msg *msg,
 	tmr_start(&pa->tmr, probe.answer_delay, answer_timeout, pa);
 }
 
+static void msg_handler(int err, uint16_t scode, void *arg);
+
+static int msg_send(void)
+{
+	--probe.msg_left;
+	return sipua_message(&probe.msg, probe.ua, &probe.msg_id, probe.msg_to,
+			     probe.msg_ctype, &probe.msg_body, msg_handler,
+			     NULL);
+}
+
+static void msg_next(void *arg)
+{
+	int err;
+
+	(void)arg;
+	probe.msg = mem_deref(probe.msg);
+	err = msg_send();
+	if (err) {
+		printf("sent %d 0\n", err);
+		probe.status = 1;
+		re_cancel();
+	}
+}
+
 static void msg_handler(int err, uint16_t scode, void *arg)
 {
 	(void)arg;
@@ -262,6 +293,11 @@ static void msg_handler(int err, uint16_t scode, void *arg)
 	printf("sent %d %u\n", err, scode);
 	fflush(stdout);
 	probe.status = err ? 1 : 0;
+	if (!err && probe.msg_left) {
+		/* its handle is dropped off its own handler */
+		tmr_start(&probe.msg_tmr, 0, msg_next, NULL);
+		return;
+	}
 	re_cancel();
 }
 
@@ -515,12 +551,16 @@ int main(int argc, char *argv[])
 		}
 		probe.status = 0;
 	} else if (!strcmp(argv[7], "message") && argc == 11) {
-		struct sipua_id id = {argv[4], argv[5], argv[6]};
-		struct pl body;
+		const char *n = getenv("SIPUA_MESSAGES");
 
-		pl_set_str(&body, argv[10]);
-		err = sipua_message(&probe.msg, probe.ua, &id, argv[8], argv[9],
-				    &body, msg_handler, NULL);
+		probe.msg_id.user = argv[4];
+		probe.msg_id.domain = argv[5];
+		probe.msg_id.ha1 = argv[6];
+		probe.msg_to = argv[8];
+		probe.msg_ctype = argv[9];
+		pl_set_str(&probe.msg_body, argv[10]);
+		probe.msg_left = n && atoi(n) > 0 ? (unsigned)atoi(n) : 1;
+		err = msg_send();
 		if (err) {
 			printf("sent %d 0\n", err);
 			goto out;
@@ -559,6 +599,7 @@ int main(int argc, char *argv[])
 out:
 	tmr_cancel(&probe.tmr);
 	probe.chk = mem_deref(probe.chk);
+	tmr_cancel(&probe.msg_tmr);
 	probe.msg = mem_deref(probe.msg);
 	probe.pub = mem_deref(probe.pub);
 	probe.sub = mem_deref(probe.sub);

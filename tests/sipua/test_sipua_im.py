@@ -218,6 +218,26 @@ def test_message_to_baresip(fe, tmp_path, agents):
     assert "Content-Type: text/plain;charset=UTF-8" in req[1]
 
 
+def test_next_message_answers_the_kept_challenge(fe, tmp_path, agents):
+    """The second MESSAGE of a user carries the answer to the 407 of the
+    first (nc 2): the Front End takes it without challenging again."""
+    bob = agents("bob")
+    bob.wait_registered()
+    p = Probe(fe, "alice", fe.ha1("alice", USERS["alice"]), "message",
+              fe.uri("bob"), "text/plain", "twice", tmpdir=tmp_path,
+              env={"SIPUA_MESSAGES": "2"})
+    assert p.wait(40) == 0, p.trace()
+    assert [x for x in p.lines() if x.startswith("sent ")] == ["sent 0 200"] * 2
+    req = [m for m in sent_messages(p.trace())
+           if m.lstrip().startswith("MESSAGE ")]
+    # the first challenged and answered, the second answered at once
+    assert len(req) == 3, p.trace()
+    assert "Proxy-Authorization" not in req[0]
+    assert "nc=00000001" in req[1] and "nc=00000002" in req[2]
+    nonce = re.search(r'nonce="([^"]+)"', req[1]).group(1)
+    assert 'nonce="%s"' % nonce in req[2]
+
+
 def test_message_to_offline_user_stored_then_delivered(fe, tmp_path,
                                                        agents):
     text = "see you tomorrow"
