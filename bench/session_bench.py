@@ -81,16 +81,62 @@ def sip_message(user, domain, port, i):
     return head.encode() + body
 
 
-class Messenger:
+class Events:
+    """An app's event channel on its own keep-alive connection: parks the
+    GET, reads the answers, follows their links."""
+
+    def __init__(self, c, tok, app):
+        self.c, self.tok = c, tok
+        self.next = app + "/events?ack=1"
+
+    def read(self):
+        """Read one event batch and follow its next (or resync) link:
+        (its events as (rel, type, status), time its first bytes came)."""
+        st, _, body, first = self.c.read()
+        if st != 200:
+            raise RuntimeError("events: %d %r" % (st, body[:200]))
+        ev = json.loads(body)
+        self.next = ev["_links"].get("next", ev["_links"].get("resync"))["href"]
+        got = [(e["link"]["rel"], e["type"], e.get("status"), e["link"]["href"])
+               for s in ev.get("sender", []) for e in s["events"]]
+        return got, first
+
+    def ask(self):
+        self.c.send("GET", self.next, tok=self.tok)
+
+    def park(self):
+        """Send the GET; drain batches answered at once (events that came
+        before) until one stays parked for PARK_WAIT."""
+        while True:
+            self.ask()
+            r, _, _ = select.select([self.c.s], [], [], PARK_WAIT)
+            if not r and not self.c.s.pending():
+                return
+            self.read()
+
+    def wait(self, pred):
+        """Read batches (asking again after each) until an event passes
+        pred; the time the first bytes of that batch came."""
+        while True:
+            got, first = self.read()
+            if any(pred(e) for e in got):
+                return first
+            self.ask()
+
+
+MESSAGE_RELS = ("message", "messagingInvitation")
+
+
+class Messenger(Events):
     """The app side (one session, its event channel on a keep-alive
-    connection) and the peer side (a UDP socket toward the Front End)."""
+    connection: Events) and the peer side (a UDP socket toward the Front
+    End)."""
 
     def __init__(self, fe, m, ctx, user):
         self.fe, self.user = fe, user
-        self.c = bl.Https(m.https_port, ctx)
-        self.tok = bl.token(self.c, user)
-        app = bl.application(self.c, self.tok, 0)
-        self.next = app + "/events?ack=1"
+        c = bl.Https(m.https_port, ctx)
+        tok = bl.token(c, user)
+        Events.__init__(self, c, tok, bl.application(c, tok, 0))
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
         self.udp.setblocking(False)
@@ -100,28 +146,9 @@ class Messenger:
         self.other = {}
 
     def _answer(self):
-        """Read one event batch; count its messages; follow its next link."""
-        st, _, body, first = self.c.read()
-        if st != 200:
-            raise RuntimeError("events: %d %r" % (st, body[:200]))
-        ev = json.loads(body)
-        self.next = ev["_links"].get("next", ev["_links"].get("resync"))["href"]
-        msgs = 0
-        for s in ev.get("sender", []):
-            for e in s["events"]:
-                if e["link"]["rel"] in ("message", "messagingInvitation"):
-                    msgs += 1
-        return msgs, first
-
-    def park(self):
-        """Send the GET; drain batches answered at once (events that came
-        before) until one stays parked for PARK_WAIT."""
-        while True:
-            self.c.send("GET", self.next, tok=self.tok)
-            r, _, _ = select.select([self.c.s], [], [], PARK_WAIT)
-            if not r and not self.c.s.pending():
-                return
-            self._answer()
+        """Read one event batch: (messages in it, time it came)."""
+        got, first = self.read()
+        return sum(1 for e in got if e[0] in MESSAGE_RELS), first
 
     def drain_udp(self):
         for code in bl.sip_answers(self.udp):
@@ -137,17 +164,15 @@ class Messenger:
         self.n += 1
         t0 = time.perf_counter()
         self.udp.sendto(msg, ("127.0.0.1", self.fe.udp_port))
-        msgs, first = self._answer()
-        while not msgs:  # something else came first: wait on
-            self.c.send("GET", self.next, tok=self.tok)
-            msgs, first = self._answer()
+        # something else may come first: wait on
+        first = self.wait(lambda e: e[0] in MESSAGE_RELS)
         self.drain_udp()
         return first - t0
 
     def finish(self):
         """Acknowledge the last batch (the GET parks again) and collect the
         answers of the MESSAGEs still on their way."""
-        self.c.send("GET", self.next, tok=self.tok)
+        self.ask()
         deadline = time.time() + 5
         while self.ok + sum(self.other.values()) < self.n and time.time() < deadline:
             time.sleep(0.01)
@@ -288,6 +313,7 @@ def main():
         time.sleep(1)
         before = bl.proc_figures(pid)
         fcpu0 = bl.group_cpu(fe.pid)
+        load0 = bl.loadavg()
         lat = []
         t0 = time.perf_counter()
         for _ in range(a.messages):
@@ -303,8 +329,9 @@ def main():
         print("  latency p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms"
               % tuple(1000 * bl.pct(lat, p) for p in (50, 90, 99, 100)))
         print("  CPU per message: mobilityd %.0f us, Front End %.0f us "
-              "(load average %s)" % (1e6 * cpu / len(lat), 1e6 * fcpu / len(lat),
-                                     bl.loadavg()))
+              "(load average %s -> %s)" % (1e6 * cpu / len(lat),
+                                           1e6 * fcpu / len(lat), load0,
+                                           bl.loadavg()))
         show("before (after 20 warm-up messages)", before, before)
         show("after %d acknowledged messages" % len(lat), before, after,
              (len(lat), "message"))
