@@ -23,6 +23,8 @@ against the same Kamailio Front End. Prints figures; asserts nothing.
    /janus/<session>?maxev=1 answering the "message" event;
    mobilityd: the parked event GET), as session_bench.py measures it. RSS
    of both before and after (delivered and acknowledged), per message.
+   A third MESSAGE each time goes to a UDP user of the Front End itself
+   (no gateway): the Front End's own share of both figures, a floor.
 3. --timeout-check (takes session_timeout + 30 s): both clients stop
    polling; messages are sent before and after Janus's session timeout;
    then both clients come back (Janus: a new session, registered again)
@@ -51,6 +53,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import benchlib as bl  # noqa: E402
+import im_bench  # noqa: E402
 import session_bench as sb  # noqa: E402
 from ports import free_port  # noqa: E402
 
@@ -61,6 +64,7 @@ JANUS_LIB = os.environ.get("JANUS_LIB") or next(
 KEEPALIVE_EVERY = 15  # s at most; Janus drops a session silent for
 # session_timeout, so a third of that when it is shorter
 JANUS_OFFSET = 1000000
+FLOOR_OFFSET = 2000000
 # The SIP plugin's event for an incoming MESSAGE (1.1.2 names it "message";
 # "messagedelivery" and "messagesent" are about MESSAGEs it sends).
 INCOMING = "message"  # Janus's MESSAGEs get other Call-IDs and branches
@@ -345,6 +349,41 @@ class JanusMessenger:
             self.drain_udp()
 
 
+class FloorMessenger:
+    """No gateway: a user of the Front End registered over UDP by the
+    benchmark itself receives the MESSAGE. From the peer's sendto() to
+    that user's recv() is the part of either gateway's figure that is the
+    Front End's forwarding and this client's own timing: a floor no
+    gateway behind this Front End can go under."""
+
+    def __init__(self, fe, user):
+        self.fe, self.user = fe, user
+        self.peer = im_bench.UdpPeer(fe, user)
+        self.peer.register()
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.udp.setblocking(False)
+        self.port = self.udp.getsockname()[1]
+        self.n = FLOOR_OFFSET
+        self.ok = 0
+        self.other = {}
+
+    drain_udp = sb.Messenger.drain_udp
+
+    def one(self):
+        msg = sb.sip_message(self.user, self.fe.domain, self.port, self.n)
+        self.n += 1
+        t0 = time.perf_counter()
+        self.udp.sendto(msg, ("127.0.0.1", self.fe.udp_port))
+        t, _ = self.peer.recv_message()
+        self.drain_udp()
+        return t - t0
+
+    def close(self):
+        self.peer.close()
+        self.udp.close()
+
+
 def per_user(before, after, n):
     return {"rss": (after["rss"] - before["rss"]) / n,
             "threads": (after["threads"] - before["threads"]) / n,
@@ -481,7 +520,8 @@ def main():
     jusers = ["j%05d" % i for i in range(a.users)]
     musers = ["m%05d" % i for i in range(a.users + a.mob_extra)]
     load0 = open("/proc/loadavg").read().split()[:3]
-    fe, m, ctx = bl.start(jusers + musers + ["jwarm", "mwarm", "jmsg", "mmsg"],
+    fe, m, ctx = bl.start(jusers + musers + ["jwarm", "mwarm", "jmsg", "mmsg",
+                                            "fmsg"],
                           store=a.store)
     jan = Janus(session_timeout=a.session_timeout)
     keep = Keepalive(jan.port, a.session_timeout)
@@ -546,19 +586,22 @@ def main():
         jm = JanusMessenger(jan, fe, "jmsg")
         mm = sb.Messenger(fe, m, ctx, "mmsg")
         mm.mob, mm.ctx = m, ctx
+        fm = FloorMessenger(fe, "fmsg")
         for _ in range(20):
             jm.one()
             mm.one()
+            fm.one()
         jm.finish()
         mm.finish()
         time.sleep(1)
         mb2, jb2 = bl.proc_figures(mpid), bl.proc_figures(jpid)
         fcpu0 = bl.group_cpu(fe.pid)
-        lat_j, lat_m = [], []
+        lat_j, lat_m, lat_f = [], [], []
         t0 = time.perf_counter()
         for _ in range(a.messages):
             lat_j.append(jm.one())
             lat_m.append(mm.one())
+            lat_f.append(fm.one())
         dt = time.perf_counter() - t0
         fcpu = bl.group_cpu(fe.pid) - fcpu0
         jcpu_msg = bl.proc_figures(jpid)["cpu"] - jb2["cpu"]
@@ -575,8 +618,13 @@ def main():
         for name, b, af in (("Janus", jb2, ja2), ("mobilityd", mb2, ma2)):
             print("  %-9s RSS %7d -> %7d KiB over the messages"
                   % (name, b["rss"], af["rss"]))
-        print("  Front End CPU per message (both kinds): %.0f us"
-              % (1e6 * fcpu / (2 * nmsg)))
+        print("  Front End CPU per message (all three kinds): %.0f us"
+              % (1e6 * fcpu / (3 * nmsg)))
+        print("  Front End alone (its UDP user receives the MESSAGE): p50 "
+              "%.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms; 200 OK %d %r"
+              % tuple([1000 * bl.pct(lat_f, q) for q in (50, 90, 99, 100)]
+                      + [fm.ok, fm.other]))
+        fm.close()
 
         ms = lambda v, p: 1000 * bl.pct(v, p)  # noqa: E731
         rows = [
