@@ -147,8 +147,13 @@ static bool contact_handler(const struct sip_hdr *hdr,
 		return false;
 	if (msg_param_decode(&addr.params, "+sip.instance", &inst))
 		return false;
-	/* "<urn:uuid:...>" quoted */
-	if (re_regex(inst.p, inst.l, "urn:uuid:[0-9a-fA-F-]+", &inst) ||
+	/* "<urn:uuid:...>" quoted. libre's re_regex takes no '-' in a
+	 * character class: "[0-9a-f-]+" stopped at the first dash, no
+	 * Contact matched and every grant was read as the expiry we asked
+	 * for. A Front End granting less (max_expires) then dropped the
+	 * bindings before their refresh, and Kamailio's usrloc
+	 * (close_expired_tcp) closed the one flow with them. */
+	if (re_regex(inst.p, inst.l, "urn:uuid:[^>]+", &inst) ||
 	    pl_strcasecmp(&inst, g->reg->instance))
 		return false;
 	if (msg_param_decode(&addr.params, "expires", &exp))

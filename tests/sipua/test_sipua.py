@@ -4,6 +4,7 @@ tests/sipua/sipua_probe.c drives src/sipua: a credential check, one
 registration, a listener. Kamailio shows what happened (ul.lookup, its
 request log at debug level 3).
 """
+import contextlib
 import os
 import re
 import signal
@@ -631,6 +632,69 @@ def test_check_answers_the_md5_challenge_of_several(tmp_path):
         reg.close()
 
 
+@contextlib.contextmanager
+def probe_against(regcls, tmp_path, *command, env=None):
+    """A registrar of regcls (its certificate made here) and a probe run
+    against it as user kim; yields the registrar and the probe's output
+    file; stops both."""
+    d = tmp_path / "fe-certs"
+    subprocess.run([str(SRC / "deploy" / "certs.sh"), "leaf", str(d), "fe",
+                    "fe.example.test"], check=True, capture_output=True)
+    reg = regcls(d)
+    path = tmp_path / "probe.out"
+    out = open(path, "w")
+    proc = subprocess.Popen(
+        [str(PROBE), f"127.0.0.1:{reg.port}", str(d / "ca.pem"),
+         "fe.example.test", "kim", "example.test", "0" * 32,
+         *map(str, command)],
+        stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})})
+    try:
+        yield reg, path
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        out.close()
+        reg.close()
+
+
+class GrantingRegistrar(FakeRegistrar):
+    """A FakeRegistrar that grants 30 s in the Contact, written as
+    Kamailio writes it: expires first, then a received parameter whose
+    quoted value holds a ';', then the instance."""
+
+    def __init__(self, certdir):
+        super().__init__(certdir, pong=True)
+
+    def _answer(self, head):
+        ans = super()._answer(head).decode()
+        req = next(ln for ln in head.split("\r\n")
+                   if ln.lower().startswith("contact:"))
+        uri = re.search(r"<[^>]*>", req).group(0)
+        inst = re.search(r'\+sip\.instance="([^"]*)"', req).group(1)
+        contact = (f"Contact: {uri};expires=30;"
+                   f'received="sip:127.0.0.1:9;transport=tls";'
+                   f'+sip.instance="{inst}";reg-id=1')
+        return re.sub(r"Contact: [^\r]*", lambda m: contact, ans,
+                      count=1).encode()
+
+
+def test_grant_read_from_our_contact(tmp_path):
+    """We ask for 600 s; the registrar grants 30 s on our Contact (its
+    instance names it): the registration reports 30."""
+    with probe_against(GrantingRegistrar, tmp_path, "register",
+                       uuid.uuid4(), 600) as (reg, out):
+        deadline = time.monotonic() + 10
+        while "registered" not in out.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first = out.read_text().splitlines()[0]
+        assert first == "registered 30 1", first
+
+
 class HoldingRegistrar(FakeRegistrar):
     """A FakeRegistrar that holds its answers while REGISTERs keep coming
     and answers all it holds after 0.2 s without one: each burst the
@@ -655,31 +719,14 @@ def test_registers_in_flight_are_bounded(tmp_path):
     """150 registrations start at once (a restart brings every session
     back): at most 64 REGISTERs are sent before answers come, the others
     go as answers arrive, and all are registered."""
-    d = tmp_path / "fe-certs"
-    subprocess.run([str(SRC / "deploy" / "certs.sh"), "leaf", str(d), "fe",
-                    "fe.example.test"], check=True, capture_output=True)
-    reg = HoldingRegistrar(d)
-    out = open(tmp_path / "probe.out", "w")
-    proc = subprocess.Popen(
-        [str(PROBE), f"127.0.0.1:{reg.port}", str(d / "ca.pem"),
-         "fe.example.test", "kim", "example.test", "0" * 32, "register",
-         str(uuid.uuid4()), "600", "150"],
-        stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    try:
+    with probe_against(HoldingRegistrar, tmp_path, "register",
+                       uuid.uuid4(), 600, 150) as (reg, out):
         deadline = time.monotonic() + 20
         while sum(reg.bursts) < 150:
             assert time.monotonic() < deadline, reg.bursts
             time.sleep(0.1)
         assert max(reg.bursts) <= 64 and reg.bursts[0] == 64, reg.bursts
         deadline = time.monotonic() + 5
-        while (tmp_path / "probe.out").read_text().count("registered") < 150:
+        while out.read_text().count("registered") < 150:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        out.close()
-        reg.close()
