@@ -7,6 +7,8 @@
  * has SIP-If-Match and no body (RFC 3903 4.3, 4.4). A 412 means the
  * Front End lost the publication: start over with the whole document.
  * Dropping the handle removes the publication (Expires: 0, 4.5).
+ * A PUBLISH (with its digest answer) holds one of the flow's turns
+ * (ua.c), as REGISTER and SUBSCRIBE do.
  */
 #include <string.h>
 #include "sipua_int.h"
@@ -31,7 +33,8 @@ struct sipua_pub {
 	struct sipua *ua;      /**< borrowed; NULL once detached     */
 	struct wheel_entry we; /**< next refresh or retry            */
 	struct sipua_treq *treq;
-	enum kind kind; /**< of the request in flight         */
+	struct sipua_turn turn; /**< on the flow (ua.c) */
+	enum kind kind;         /**< of the request in flight         */
 	char *user;
 	char *domain;
 	char *aor; /**< sip:user@domain (To, From, R-URI) */
@@ -60,6 +63,7 @@ static void destructor(void *arg)
 	wheel_cancel(&p->we);
 	list_unlink(&p->le);
 	p->treq = mem_deref(p->treq);
+	sipua_turn_done(p->ua, &p->turn);
 
 	/* RFC 3903 4.5: remove the publication (detached, owned by the
 	 * ua until answered) */
@@ -115,6 +119,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 
 	p->cseq = sipua_treq_cseq(p->treq) + 1;
 	p->treq = mem_deref(p->treq);
+	sipua_turn_done(p->ua, &p->turn);
 
 	/* a document sent but not accepted is still to be sent */
 	if (kind != KIND_REFRESH && (err || scode >= 300))
@@ -235,6 +240,9 @@ static void timeout_handler(void *arg)
 
 	if (p->treq || !p->body)
 		return;
+	/* waiting: it comes back here when its turn comes */
+	if (!sipua_turn_take(p->ua, &p->turn, false, timeout_handler, p))
+		return;
 
 	if (!p->etag[0])
 		kind = KIND_INITIAL;
@@ -246,6 +254,7 @@ static void timeout_handler(void *arg)
 	p->dirty = false;
 	err = send_publish(p, kind, p->expires, &p->treq);
 	if (err) {
+		sipua_turn_done(p->ua, &p->turn);
 		p->dirty = kind != KIND_REFRESH;
 		retry_later(p);
 		status(p, err, 0);
@@ -259,6 +268,7 @@ void sipua_pub_orphan_all(struct sipua *ua)
 
 		wheel_cancel(&p->we);
 		p->treq = mem_deref(p->treq);
+		sipua_turn_done(NULL, &p->turn);
 		list_unlink(&p->le);
 		p->ua = NULL;
 	}

@@ -8,11 +8,9 @@
  * credentials and answers the Front End's 401 with the HA1 (treq.c):
  * a nonce is never reused, so a restarted Front End costs nothing more.
  *
- * At most REG_INFLIGHT_MAX REGISTER transactions are in flight at once;
- * more wait in ua->regwait, in order, and go as answers come. A restart
- * brings every session back at once: 10,000 REGISTERs written in one
- * burst overran the TLS connection's writes (libre's SSL_write failed,
- * the Front End lost the flow and the rest waited for Timer F, 32 s).
+ * A REGISTER transaction (with its digest answer) holds one of the
+ * flow's turns (ua.c): a restart brings every session back at once, and
+ * 10,000 REGISTERs written in one burst lost the flow.
  */
 #include <string.h>
 #include "sipua_int.h"
@@ -24,7 +22,6 @@ enum {
 	REFRESH_FLOOR_MS = 1000,
 	REREG_STEP_MS = 20, /* flow lost: one registration every 20 ms */
 	REREG_SPREAD_MAX_MS = 60000, /* ... spread over at most a minute */
-	REG_INFLIGHT_MAX = 64, /* REGISTER transactions in flight at once */
 	UUID_LEN = 36,
 };
 
@@ -37,11 +34,11 @@ enum {
 #define SIPUA_REG_ALLOW_INVITE  "OPTIONS, MESSAGE, INVITE, ACK, CANCEL, BYE"
 
 struct sipua_reg {
-	struct le le;          /**< in ua->regl                       */
-	struct le he;          /**< in ua->regh, by contact_user      */
-	struct sipua *ua;      /**< borrowed                          */
-	struct wheel_entry we; /**< next refresh or retry             */
-	struct le wle;         /**< in ua->regwait while it waits      */
+	struct le le;           /**< in ua->regl                       */
+	struct le he;           /**< in ua->regh, by contact_user      */
+	struct sipua *ua;       /**< borrowed                          */
+	struct wheel_entry we;  /**< next refresh or retry             */
+	struct sipua_turn turn; /**< on the flow (ua.c)                */
 	struct sipua_treq *treq;
 	char *user;
 	char *domain;
@@ -59,7 +56,6 @@ struct sipua_reg {
 	uint32_t soon_ms; /**< first refresh no later than this      */
 	bool registered;
 	bool min_expires_retried;
-	bool inflight; /**< counted in ua->reg_inflight          */
 	sipua_reg_h *h;
 	void *arg;
 	sipua_req_h *reqh; /**< incoming requests (NULL: none taken) */
@@ -71,34 +67,15 @@ static int send_register(struct sipua_reg *reg, uint32_t expires,
 			 struct sipua_treq **tp);
 static void timeout_handler(void *arg);
 
-/* Its REGISTER transaction is over (answered, or dropped): the first
- * one waiting may go, on the next loop turn. */
-static void reg_done(struct sipua_reg *reg)
-{
-	struct sipua *ua = reg->ua;
-	struct sipua_reg *next;
-
-	if (!reg->inflight || !ua)
-		return;
-	reg->inflight = false;
-	--ua->reg_inflight;
-	if (!ua->regwait.head)
-		return;
-	next = ua->regwait.head->data;
-	list_unlink(&next->wle);
-	wheel_start(ua->wheel, &next->we, 0, timeout_handler, next);
-}
-
 static void destructor(void *arg)
 {
 	struct sipua_reg *reg = arg;
 
 	wheel_cancel(&reg->we);
 	list_unlink(&reg->le);
-	list_unlink(&reg->wle);
 	hash_unlink(&reg->he);
 	reg->treq = mem_deref(reg->treq);
-	reg_done(reg);
+	sipua_turn_done(reg->ua, &reg->turn);
 
 	/* RFC 3261 10.2.2: remove this contact only (Expires 0 on the
 	 * Contact); fire and forget, owned by the ua until answered. Sent
@@ -186,7 +163,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 
 	reg->cseq = sipua_treq_cseq(reg->treq) + 1;
 	reg->treq = mem_deref(reg->treq);
-	reg_done(reg);
+	sipua_turn_done(reg->ua, &reg->turn);
 
 	if (err) {
 		log_info("sipua: REGISTER %s@%s: %m", reg->user, reg->domain,
@@ -295,20 +272,15 @@ static void timeout_handler(void *arg)
 	struct sipua_reg *reg = arg;
 	int err;
 
-	if (reg->treq || list_contains(&reg->ua->regwait, &reg->wle))
+	if (reg->treq)
 		return;
-	if (reg->ua->reg_inflight >= REG_INFLIGHT_MAX) {
-		/* its turn comes with an answer to one in flight */
-		list_append(&reg->ua->regwait, &reg->wle, reg);
+	/* waiting: it comes back here when its turn comes */
+	if (!sipua_turn_take(reg->ua, &reg->turn, true, timeout_handler, reg))
 		return;
-	}
 
 	err = send_register(reg, reg->expires, &reg->treq);
-	if (!err) {
-		reg->inflight = true;
-		++reg->ua->reg_inflight;
-	}
 	if (err) {
+		sipua_turn_done(reg->ua, &reg->turn);
 		reg->registered = false;
 		retry_later(reg);
 		status(reg, err, 0, 0);
@@ -324,9 +296,8 @@ void sipua_reg_orphan_all(struct sipua *ua)
 
 		wheel_cancel(&reg->we);
 		reg->treq = mem_deref(reg->treq);
-		reg->inflight = false;
+		sipua_turn_done(NULL, &reg->turn);
 		list_unlink(&reg->le);
-		list_unlink(&reg->wle);
 		hash_unlink(&reg->he);
 		reg->ua = NULL;
 	}

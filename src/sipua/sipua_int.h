@@ -28,8 +28,15 @@ struct sipua {
 	struct hash *subh;        /**< struct sipua_sub by dialog Call-ID  */
 	struct sip_keepalive *ka; /**< keep-alive of the shared flow      */
 	uint64_t rejected;        /**< requests refused by the validator   */
-	struct list regwait;      /**< registrations waiting to send (reg.c) */
-	uint32_t reg_inflight;    /**< REGISTER transactions in flight     */
+	struct list turnfirst;    /**< struct sipua_turn waiting, go first */
+	struct list turnwait;     /**< struct sipua_turn waiting, in order */
+	struct list turngo;       /**< granted, to be called (turntmr)     */
+	struct tmr turntmr;       /**< calls the granted outside handlers  */
+	uint32_t inflight;        /**< bulk requests holding a turn        */
+	uint32_t queued;          /**< entries of turnwait                 */
+	struct tcp_conn *flow_tc; /**< the flow's connection (with ka)     */
+	size_t txq_peak;          /**< its largest send queue seen         */
+	size_t txq_logged;        /**< the peak last logged                */
 	sip_trace_h *traceh;      /**< sipua_set_trace_handler()           */
 	void *tracearg;
 	uint16_t cancel_cause; /**< the message being received is a CANCEL
@@ -83,6 +90,45 @@ const char *sipua_treq_ha1(const struct sipua_treq *t);
 
 /** True once a digest answer was sent. */
 bool sipua_treq_answered(const struct sipua_treq *t);
+
+/*
+ * Flow control of the one flow to the Front End (ua.c). What we
+ * originate in bulk -- REGISTER, SUBSCRIBE and PUBLISH, first requests
+ * and refreshes -- takes a turn before it is sent and gives it back
+ * with its final answer (a digest answer keeps the turn of the request
+ * it answers): at most SIPUA_INFLIGHT_MAX are outstanding, the others
+ * wait in order, REGISTERs first: a registration that lapses while
+ * refreshes of subscriptions go ahead loses the session's binding (and
+ * Kamailio's usrloc close_expired_tcp closes the whole flow with it). Without
+ * it thousands of refreshes a second went into the TLS connection faster than
+ * the Front End read them, libre's send queue passed its cap, SSL_write failed
+ * and the flow was lost. An app's own requests (MESSAGE, INVITE and what
+ * follows it) and the fire-and-forget removals at the end of a session take no
+ * turn: one at a time per user action, they must not wait behind a crowd of
+ * refreshes.
+ */
+enum {
+	SIPUA_INFLIGHT_MAX = 64,
+};
+
+/* Called when a waiting turn is granted: send now (call take again) */
+typedef void(sipua_turn_h)(void *arg);
+
+struct sipua_turn {
+	struct le le; /**< in ua->turnwait or ua->turngo */
+	sipua_turn_h *h;
+	void *arg;
+	bool held; /**< counted in ua->inflight */
+};
+
+/* True when t holds a turn (now or already): send. Else t waits (first:
+ * ahead of those that are not), and h runs (from a 0 ms timer, never
+ * inside this call) once it is its turn. */
+bool sipua_turn_take(struct sipua *ua, struct sipua_turn *t, bool first,
+		     sipua_turn_h *h, void *arg);
+/* The request of t got its final answer or was dropped, or t stops
+ * waiting: the turn goes to the next. ua may be NULL (detached). */
+void sipua_turn_done(struct sipua *ua, struct sipua_turn *t);
 
 /* Registrations: flow to the Front End lost (reg.c) */
 void sipua_reg_flow_lost(struct sipua *ua);

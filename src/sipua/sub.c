@@ -8,7 +8,9 @@
  * which hands an in-dialog NOTIFY to the subscription whose dialog it
  * matches. A subscription that ends (terminated NOTIFY, a failed refresh,
  * the flow lost) is made again with a new dialog unless RFC 6665 4.1.3
- * says not to retry; then the close handler is told.
+ * says not to retry; then the close handler is told. A SUBSCRIBE (with
+ * its digest answer) holds one of the flow's turns (ua.c): with a short
+ * expiry thousands of refreshes a second lost the flow.
  */
 #include <string.h>
 #include "sipua_int.h"
@@ -33,6 +35,7 @@ struct sipua_sub {
 	struct wheel_entry we;   /**< next refresh or retry              */
 	struct sip_dialog *dlg;  /**< current dialog, NULL between two   */
 	struct sip_request *req; /**< SUBSCRIBE in flight                */
+	struct sipua_turn turn;  /**< on the flow (ua.c)                 */
 	char *user;              /**< digest user                        */
 	char *aor;               /**< From: sip:user@domain              */
 	char *uri;               /**< presentity or list                 */
@@ -54,13 +57,20 @@ struct sipua_sub {
 static int send_subscribe(struct sipua_sub *sub, uint32_t expires,
 			  bool detached);
 
+/* No SUBSCRIBE in flight (or waiting to go) any more: its turn goes */
+static void drop_req(struct sipua_sub *sub)
+{
+	sub->req = mem_deref(sub->req);
+	sipua_turn_done(sub->ua, &sub->turn);
+}
+
 static void destructor(void *arg)
 {
 	struct sipua_sub *sub = arg;
 
 	wheel_cancel(&sub->we);
 	list_unlink(&sub->le);
-	sub->req = mem_deref(sub->req);
+	drop_req(sub);
 
 	/* RFC 6665 4.1.2.3: unsubscribe (Expires: 0 in the dialog); the
 	 * Front End's last NOTIFY finds no subscription (sreq.c) */
@@ -88,7 +98,7 @@ static void drop_dlg(struct sipua_sub *sub)
 /* forget the dialog: the next SUBSCRIBE starts a new subscription */
 static void restart(struct sipua_sub *sub, uint64_t delay_ms)
 {
-	sub->req = mem_deref(sub->req);
+	drop_req(sub);
 	drop_dlg(sub);
 	sub->auth = mem_deref(sub->auth);
 	sub->answered = false;
@@ -103,7 +113,7 @@ static void restart_later(struct sipua_sub *sub)
 static void close_for_good(struct sipua_sub *sub, int err, uint16_t scode)
 {
 	wheel_cancel(&sub->we);
-	sub->req = mem_deref(sub->req);
+	drop_req(sub);
 	drop_dlg(sub);
 	sub->closed = true;
 	if (sub->ch)
@@ -181,6 +191,11 @@ static void resp_handler(int err, const struct sip_msg *msg, void *arg)
 		err = EPROTO;
 	if (!err && scode < 200)
 		return;
+
+	/* the transaction is over; a digest answer (below) keeps its turn */
+	if (err || (scode != 401 && scode != 407) || sub->answered ||
+	    sip_dialog_established(sub->dlg))
+		sipua_turn_done(sub->ua, &sub->turn);
 
 	if (err) {
 		log_info("sipua: SUBSCRIBE %s: %m", sub->uri, err);
@@ -303,6 +318,9 @@ static void timeout_handler(void *arg)
 
 	if (sub->req || sub->closed)
 		return;
+	/* waiting: it comes back here when its turn comes */
+	if (!sipua_turn_take(sub->ua, &sub->turn, false, timeout_handler, sub))
+		return;
 
 	err = send_subscribe(sub, sub->expires, false);
 	if (err) {
@@ -316,7 +334,7 @@ static void terminated(struct sipua_sub *sub, const struct sipua_substate *ss)
 {
 	const struct pl *r = &ss->reason;
 
-	sub->req = mem_deref(sub->req);
+	drop_req(sub);
 	drop_dlg(sub);
 
 	if (!pl_strcasecmp(r, "rejected")) {
@@ -558,6 +576,7 @@ void sipua_sub_orphan_all(struct sipua *ua)
 
 		wheel_cancel(&sub->we);
 		sub->req = mem_deref(sub->req);
+		sipua_turn_done(NULL, &sub->turn);
 		drop_dlg(sub);
 		list_unlink(&sub->le);
 		sub->ua = NULL;
@@ -605,7 +624,9 @@ int sipua_sub_alloc(struct sipua_sub **sp, struct sipua *ua,
 
 	list_append(&ua->subl, &sub->le, sub);
 
-	err = send_subscribe(sub, sub->expires, false);
+	/* now, or from the timer when its turn comes */
+	if (sipua_turn_take(ua, &sub->turn, false, timeout_handler, sub))
+		err = send_subscribe(sub, sub->expires, false);
 
 out:
 	if (err)

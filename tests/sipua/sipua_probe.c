@@ -47,6 +47,8 @@
  * second answer); SIPUA_TAKE_MESSAGES=drop keeps no reference.
  * For message: SIPUA_MESSAGES=N sends it N times, each once the one
  * before has its final answer (one "sent" line each).
+ * For subscribe: SIPUA_SUBSCRIPTIONS=N makes N subscriptions to
+ * TARGET_URI at once (the NOTIFY lines are those of the first).
  *
  * Exit status 0 on success, 1 on failure, 2 on bad arguments.
  */
@@ -65,6 +67,7 @@ enum {
 	PROBE_MAX_REGS = 1000,
 	PROBE_MAX_FILE = 65536,
 	PROBE_MAX_FILES = 8,
+	PROBE_MAX_SUBS = 1000,
 };
 
 struct pending_answer {
@@ -86,6 +89,8 @@ static struct {
 	struct tmr msg_tmr; /* sends the next one off the handler */
 	struct sipua_pub *pub;
 	struct sipua_sub *sub;
+	struct sipua_sub *more[PROBE_MAX_SUBS]; /* SIPUA_SUBSCRIPTIONS */
+	size_t nmore;
 	const char *sub_uri;
 	bool sub_list;
 	uint32_t sub_expires;
@@ -151,6 +156,40 @@ static void close_handler(int err, uint16_t scode, void *arg)
 	fflush(stdout);
 }
 
+/* One subscription of the probe's; its failure is printed */
+static int sub_start(struct sipua_sub **sp, struct sipua_reg *reg,
+		     sipua_sub_close_h *ch)
+{
+	int e = sipua_sub_alloc(sp, probe.ua, reg, &probe.sub_id, probe.sub_uri,
+				probe.sub_list, probe.sub_expires,
+				notify_handler, ch, NULL);
+	if (e) {
+		printf("closed %d 0\n", e);
+		fflush(stdout);
+	}
+	return e;
+}
+
+/* SIPUA_SUBSCRIPTIONS: the others, all started in this loop turn */
+static void more_subs(struct sipua_reg *reg)
+{
+	const char *n = getenv("SIPUA_SUBSCRIPTIONS");
+	size_t want = n ? (size_t)atoi(n) : 1;
+
+	while (probe.sub && probe.nmore + 1 < want &&
+	       probe.nmore < PROBE_MAX_SUBS &&
+	       !sub_start(&probe.more[probe.nmore], reg, NULL))
+		++probe.nmore;
+}
+
+static void drop_more_subs(void)
+{
+	while (probe.nmore > 0) {
+		--probe.nmore;
+		probe.more[probe.nmore] = mem_deref(probe.more[probe.nmore]);
+	}
+}
+
 static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
 {
 	size_t i = (size_t)(uintptr_t)arg;
@@ -168,15 +207,10 @@ static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
 
 	/* subscribe once the contact is bound */
 	if (!err && probe.sub_uri && !probe.sub && !probe.stopping) {
-		int e = sipua_sub_alloc(&probe.sub, probe.ua, probe.reg[i],
-					&probe.sub_id, probe.sub_uri,
-					probe.sub_list, probe.sub_expires,
-					notify_handler, close_handler, NULL);
-		if (e) {
-			printf("closed %d 0\n", e);
-			fflush(stdout);
+		if (sub_start(&probe.sub, probe.reg[i], close_handler))
 			probe.sub_uri = NULL;
-		}
+		else
+			more_subs(probe.reg[i]);
 	}
 }
 
@@ -399,6 +433,7 @@ static void signal_handler(int sig)
 		/* dropping the subscription unsubscribes (Expires: 0);
 		 * the registration goes once that had time to be answered */
 		probe.sub = mem_deref(probe.sub);
+		drop_more_subs();
 		probe.sub_uri = NULL;
 		printf("unsubscribed\n");
 		fflush(stdout);
@@ -603,6 +638,7 @@ out:
 	probe.msg = mem_deref(probe.msg);
 	probe.pub = mem_deref(probe.pub);
 	probe.sub = mem_deref(probe.sub);
+	drop_more_subs();
 	drop_regs();
 	probe.ua = mem_deref(probe.ua);
 	wheel = mem_deref(wheel);

@@ -730,3 +730,22 @@ def test_registers_in_flight_are_bounded(tmp_path):
         while out.read_text().count("registered") < 150:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_subscribes_in_flight_are_bounded(tmp_path):
+    """150 subscriptions start at once (thousands of sessions refreshing
+    at the same moment): they share the flow's turns with REGISTER, so
+    at most 64 SUBSCRIBEs are sent before answers come and the others go
+    as answers arrive, in bursts of at most 64."""
+    with probe_against(HoldingRegistrar, tmp_path, "subscribe",
+                       uuid.uuid4(), 600, "sip:lee@example.test", 0,
+                       env={"SIPUA_SUBSCRIPTIONS": "150"}) as (reg, _):
+        # the REGISTER alone, then the SUBSCRIBEs
+        deadline = time.monotonic() + 20
+        while sum(reg.bursts) < 1 + 150:
+            assert time.monotonic() < deadline, reg.bursts
+            time.sleep(0.1)
+        assert reg.bursts[0] == 1, reg.bursts
+        subs = reg.bursts[1:]
+        assert max(subs) <= 64 and subs[0] == 64, reg.bursts
+        assert sum(subs) == 150, reg.bursts
