@@ -383,12 +383,21 @@ static void count(enum call_end why)
 		   1);
 }
 
+/* The end of a call whose start is stored is written after it. */
+static void end_write(struct call *c)
+{
+	int err;
+
+	c->state = CALL_ENDING;
+	c->eseq = ++c->app->evseq;
+	err = write_record(c, c->eseq, REC_END, end_committed);
+	if (err)
+		end_committed(err, c);
+}
+
 /* The call ends (its final SIP answer was sent, or is sent here). */
 static void call_end(struct call *c, enum call_end why)
 {
-	struct app *app = c->app;
-	int err;
-
 	if (c->end != END_NONE)
 		return;
 	c->end = why;
@@ -415,11 +424,7 @@ static void call_end(struct call *c, enum call_end why)
 	if (c->state == CALL_STORING)
 		return;
 
-	c->state = CALL_ENDING;
-	c->eseq = ++app->evseq;
-	err = write_record(c, c->eseq, REC_END, end_committed);
-	if (err)
-		end_committed(err, c);
+	end_write(c);
 }
 
 static void seen_stored(int err, void *arg)
@@ -495,12 +500,13 @@ static void stored(int err, void *arg)
 	c->state = CALL_RINGING;
 	if (c->end != END_NONE) {
 		/* it ended while its record was written: it started (as it
-		 * rang), then ends */
+		 * rang), then ends (answered and counted already) */
 		enum call_end why = c->end;
 
-		c->end = END_NONE;
+		c->end = END_NONE; /* the started event shows it ringing */
 		post_started(c);
-		call_end(c, why);
+		c->end = why;
+		end_write(c);
 		return;
 	}
 	parked = evchan_parked(app->ev);
