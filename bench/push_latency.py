@@ -34,7 +34,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
-from session_bench import sip_message  # noqa: E402
+import session_bench as sb  # noqa: E402
 from pushsrv import PushServer  # noqa: E402  (benchlib set the path)
 
 TOPIC = "com.example.bench"
@@ -47,21 +47,14 @@ def device_token(i):
 def create_sessions(m, ctx, users, threads):
     """One application per user with its push registration; returns
     (count, errors, seconds)."""
-    done = []
-
-    def step(c, u):
-        tok = bl.token(c, u)
-        app = bl.application(c, tok, 0)
+    def register(c, tok, app, u):
         body = ('{"provider":"apns","token":"%s","topic":"%s"}'
                 % (device_token(int(u[1:])), TOPIC)).encode()
         st, _, out, _ = c.request("PUT", app + "/pushRegistration", body=body, tok=tok)
         if st != 201:
             raise RuntimeError("pushRegistration: %d %r" % (st, out[:200]))
-        done.append(1)
 
-    t0 = time.perf_counter()
-    errors = bl.pool(m.https_port, ctx, users, threads, step)
-    return len(done), errors, time.perf_counter() - t0
+    return sb.create_sessions(m, ctx, users, 1, threads, each=register)
 
 
 class Sender:
@@ -95,7 +88,7 @@ class Sender:
                 tok = device_token(int(u[1:]))
                 if tok in waiting:
                     break
-                msg = sip_message(u, self.fe.domain, self.port, self.n)
+                msg = sb.sip_message(u, self.fe.domain, self.port, self.n)
                 self.n += 1
                 sent += 1
                 waiting[tok] = time.monotonic()
