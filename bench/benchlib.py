@@ -282,6 +282,16 @@ def metrics(m):
     return out
 
 
+def udp_peer():
+    """A non-blocking UDP socket on loopback for a SIP peer, and its port
+    (the peer's Via and Contact: the socket is kept as long as the number
+    is used)."""
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.setblocking(False)
+    return udp, udp.getsockname()[1]
+
+
 def sip_answers(udp):
     """The status codes of the SIP answers waiting on a non-blocking UDP
     socket ("?" for anything else), read until none is left."""

@@ -294,10 +294,7 @@ class JanusMessenger:
         self.c = JanusHttp(jan.port)
         self.j = JanusUser(self.c, fe, user)
         self.poll = "/janus/%d?maxev=1" % self.j.sid
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.udp.setblocking(False)
-        self.port = self.udp.getsockname()[1]
+        self.udp, self.port = bl.udp_peer()
         self.n = JANUS_OFFSET
         self.ok = 0
         self.other = {}
@@ -360,10 +357,7 @@ class FloorMessenger:
         self.fe, self.user = fe, user
         self.peer = im_bench.UdpPeer(fe, user)
         self.peer.register()
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.udp.setblocking(False)
-        self.port = self.udp.getsockname()[1]
+        self.udp, self.port = bl.udp_peer()
         self.n = FLOOR_OFFSET
         self.ok = 0
         self.other = {}

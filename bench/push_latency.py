@@ -26,7 +26,6 @@ Needs a built mobilityd with the push service (MOBILITYD, default
 build/bench/mobilityd or build/test/mobilityd), Kamailio and python3-h2."""
 import argparse
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -64,10 +63,7 @@ class Sender:
 
     def __init__(self, fe, push, users, window):
         self.fe, self.push, self.users, self.window = fe, push, users, window
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.udp.setblocking(False)
-        self.port = self.udp.getsockname()[1]
+        self.udp, self.port = bl.udp_peer()
         self.n = 0
         self.codes = {}
 

@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import select
-import socket
 import sys
 import time
 
@@ -137,10 +136,7 @@ class Messenger(Events):
         c = bl.Https(m.https_port, ctx)
         tok = bl.token(c, user)
         Events.__init__(self, c, tok, bl.application(c, tok, 0))
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.udp.setblocking(False)
-        self.port = self.udp.getsockname()[1]
+        self.udp, self.port = bl.udp_peer()
         self.n = 0
         self.ok = 0
         self.other = {}
