@@ -433,17 +433,21 @@ static uint16_t deliver(struct sipua_sub *sub, const struct sip_msg *msg,
 
 /* NOTIFYs accepted, by the state they gave: how many subscriptions the
  * Front End made active (or left pending) can be read from outside, as
- * the capacity benchmark does for 100,000 of them */
-static void count_notify(enum pidf_substate state)
+ * the capacity benchmark does for 100,000 of them. Each counter is looked
+ * up once (metrics_get walks the whole registry) and kept in ua. */
+static void count_notify(struct sipua *ua, enum pidf_substate state)
 {
-	const char *l = state == PIDF_SUB_ACTIVE    ? "state=\"active\""
-			: state == PIDF_SUB_PENDING ? "state=\"pending\""
-						    : "state=\"terminated\"";
+	static const char *const labels[] = {
+	    "state=\"active\"", "state=\"pending\"", "state=\"terminated\""};
+	size_t i = state == PIDF_SUB_ACTIVE    ? 0
+		   : state == PIDF_SUB_PENDING ? 1
+					       : 2;
 
-	metric_add(
-	    metrics_get(METRIC_COUNTER, "mobility_sip_notifies_total", l,
-			"presence NOTIFYs accepted, by Subscription-State"),
-	    1);
+	if (!ua->m_ntf[i])
+		ua->m_ntf[i] = metrics_get(
+		    METRIC_COUNTER, "mobility_sip_notifies_total", labels[i],
+		    "presence NOTIFYs accepted, by Subscription-State");
+	metric_add(ua->m_ntf[i], 1);
 }
 
 static void handle_notify(struct sipua_sub *sub, const struct sip_msg *msg)
@@ -486,7 +490,7 @@ static void handle_notify(struct sipua_sub *sub, const struct sip_msg *msg)
 	scode = deliver(sub, msg, &ss, &reason);
 	(void)sip_reply(ua->sip, msg, scode ? scode : 200, reason);
 	if (!scode)
-		count_notify(ss.state);
+		count_notify(ua, ss.state);
 
 	if (!scode && mem_nrefs(sub) > 1 && !sub->closed) {
 		if (ss.state == PIDF_SUB_TERMINATED) {
