@@ -28,8 +28,8 @@ struct auth {
 	struct conf *conf;
 	struct sipua *ua;
 	struct store *st;
-	struct throttle *users;
-	struct throttle *addrs;
+	struct throttle *users; /* by user at an address */
+	struct throttle *addrs; /* by address            */
 	struct auth_tokens tokens;
 	struct metric *m_ok, *m_bad, *m_throttled, *m_error;
 };
@@ -40,8 +40,9 @@ struct treq {
 	struct web_req *req; /* reference */
 	struct sipua_check *chk;
 	struct store_op *op;
-	char user[AUTH_USER_MAX + 1]; /* user@domain */
-	char addr[64];                /* client address, throttle key */
+	char user[AUTH_USER_MAX + 1];   /* user@domain */
+	char addr[64];                  /* client address, throttle key */
+	char uakey[AUTH_USER_MAX + 66]; /* "user@domain addr" throttle key */
 	char token[AUTH_TOKEN_STRLEN + 1];
 	uint8_t hash[AUTH_HASH_BYTES];
 	uint8_t old_hash[AUTH_HASH_BYTES]; /* renewal: the token replaced */
@@ -238,8 +239,9 @@ static void checked(int err, const char *ha1, uint16_t scode, void *arg)
 	const char *at = strchr(t->user, '@');
 
 	if (err == EACCES) {
-		/* wrong credentials: count it for the user and the address */
-		throttle_fail(a->users, t->user, now_s());
+		/* wrong credentials: count it for the user at this address
+		 * (the address was counted before asking) */
+		throttle_fail(a->users, t->uakey, now_s());
 		metric_add(a->m_bad, 1);
 		log_info("auth: sign-in of %s refused by the Front End (%u)",
 			 t->user, scode);
@@ -260,8 +262,8 @@ static void checked(int err, const char *ha1, uint16_t scode, void *arg)
 		return;
 	}
 
-	/* good: forget the user's failures, keep only the HA1 */
-	throttle_clear(a->users, t->user);
+	/* good: forget the user's failures here, keep only the HA1 */
+	throttle_clear(a->users, t->uakey);
 	throttle_undo(a->addrs, t->addr);
 	(void)store_ha1_put(a->st, t->user, at + 1, (const uint8_t *)ha1,
 			    strlen(ha1), NULL, NULL, NULL);
@@ -421,7 +423,7 @@ void auth_token_request(struct auth *a, struct web_req *req)
 	t->a = a;
 	t->req = mem_ref(req);
 	web_req_set_cancel(req, treq_cancel, t);
-	(void)re_snprintf(t->addr, sizeof(t->addr), "%j", web_req_peer(req));
+	(void)throttle_addr_key(t->addr, sizeof(t->addr), web_req_client(req));
 
 	form_parse(body, &f);
 	if (f.dup) {
@@ -461,8 +463,11 @@ void auth_token_request(struct auth *a, struct web_req *req)
 		goto drop;
 	}
 
-	/* throttled: nothing goes to the Front End */
-	wait_u = throttle_wait(a->users, t->user, now_s());
+	/* throttled: nothing goes to the Front End. The user is throttled
+	 * at this address only: failures elsewhere never lock him out. */
+	(void)re_snprintf(t->uakey, sizeof(t->uakey), "%s %s", t->user,
+			  t->addr);
+	wait_u = throttle_wait(a->users, t->uakey, now_s());
 	wait_a = throttle_wait(a->addrs, t->addr, now_s());
 	if (wait_u || wait_a) {
 		char hdr[64], desc[160];
