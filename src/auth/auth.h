@@ -37,6 +37,9 @@ enum {
 	AUTH_WINDOW = 900,           /* s                                  */
 	AUTH_LOCK_BASE = 30,         /* s, first lock; doubles each time   */
 	AUTH_LOCK_MAX = 900,         /* s                                  */
+	AUTH_PURGE_FIRST = 1,        /* s after start: first purge step    */
+	AUTH_PURGE_INTERVAL = 60,    /* s between purge steps              */
+	AUTH_PURGE_BATCH = 10000,    /* token records looked at per step   */
 };
 
 /*
@@ -108,8 +111,18 @@ struct auth;
 int auth_alloc(struct auth **ap, struct conf *conf, struct sipua *ua,
 	       struct store *st);
 
-/** Serve POST /WebTicket/oauthtoken (answers now or later). */
+/** Serve POST /WebTicket/oauthtoken (sign-in, renewal) and DELETE
+ * (sign-out); answers now or later. */
 void auth_token_request(struct auth *a, struct web_req *req);
+
+/**
+ * Start the sweep of expired tokens from the store (a bounded step every
+ * AUTH_PURGE_INTERVAL s).
+ *
+ * @param a Token service
+ * @param w Timer wheel (borrowed: it must outlive a)
+ */
+void auth_purge_start(struct auth *a, struct wheel *w);
 
 /**
  * Check the bearer token of an Authorization header value.

@@ -247,6 +247,7 @@ int service_alloc(struct service **svcp, struct conf *conf)
 	err = auth_alloc(&svc->auth, conf, svc->ua, svc->store);
 	if (err)
 		goto out;
+	auth_purge_start(svc->auth, svc->wheel);
 
 	if (conf->push.apns_key || conf->push.fcm_credentials) {
 		err = push_alloc(&svc->push, conf);

@@ -1,11 +1,19 @@
 """The sign-in lifecycle seen from outside: throttling keyed by the user
 at the client's address (so a password guesser elsewhere cannot lock a
-user out)."""
+user out), sign-out, renewal across a restart and up to the maximum
+lifetime, and the purge of expired tokens from the store."""
 import json
+import os
+import subprocess
+import time
 
-from mobility import DOMAIN, EXT_FQDN
+import pytest
+
+from mobility import DOMAIN, EXT_FQDN, Mobilityd
+from ucwa_client import create
 
 TOKEN = "/WebTicket/oauthtoken"
+USER_RES = "/Autodiscover/AutodiscoverService.svc/root/oauth/user"
 
 
 def ext(mob, path, port=None):
@@ -23,6 +31,18 @@ def sign_in(mob, user, password, src="127.0.0.1", port=None, headers=()):
     return st, h, json.loads(body) if body else None
 
 
+def renew(mob, tok):
+    st, _, body = mob.curl(ext(mob, TOKEN), "-X", "POST",
+                           "-H", "Content-Type: application/x-www-form-urlencoded",
+                           "--data-raw", "ms_rtc_renew=" + tok.replace("=", "%3D"))
+    return st, json.loads(body) if body else None
+
+
+def user_status(mob, tok):
+    st, _, _ = mob.curl(ext(mob, USER_RES), "-H", "Authorization: Bearer " + tok)
+    return st
+
+
 def test_lockout_is_per_address(mob):
     # five wrong passwords for bob from 127.0.0.2 lock bob there...
     for i in range(5):
@@ -33,3 +53,77 @@ def test_lockout_is_per_address(mob):
     # ...and only there: bob's right password from 127.0.0.1 works
     st, _, tok = sign_in(mob, "bob", "bob-secret", src="127.0.0.1")
     assert st == 200, tok
+
+
+def test_sign_out_revokes_the_token(mob):
+    st, _, tok = sign_in(mob, "alice", "alice-secret")
+    assert st == 200
+    tok = tok["access_token"]
+    assert user_status(mob, tok) == 200
+    st, _, _ = mob.curl(ext(mob, TOKEN), "-X", "DELETE",
+                        "-H", "Authorization: Bearer " + tok)
+    assert st == 204
+    # refused everywhere: a new application, the user resource, renewal
+    st, _, _ = create(mob, tok, "7a2c1f0e-0000-4000-8000-00000000a001")
+    assert st == 401
+    assert user_status(mob, tok) == 401
+    st, err = renew(mob, tok)
+    assert st == 400 and err["error"] == "invalid_grant"
+    # signing out twice is not an error
+    st, _, _ = mob.curl(ext(mob, TOKEN), "-X", "DELETE",
+                        "-H", "Authorization: Bearer " + tok)
+    assert st == 204
+
+
+def test_renewal_after_restart(own_mob):
+    st, _, tok = sign_in(own_mob, "alice", "alice-secret")
+    assert st == 200
+    assert own_mob.stop() == 0
+    own_mob.start()
+    st, new = renew(own_mob, tok["access_token"])
+    assert st == 200, new
+    assert user_status(own_mob, new["access_token"]) == 200
+    assert user_status(own_mob, tok["access_token"]) == 401
+
+
+def token_records(mob):
+    out = subprocess.run(["mdb_stat", "-s", "token", os.path.join(mob.dir, "store")],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split("Entries:")[1].split()[0])
+
+
+@pytest.fixture()
+def short_mob(fe, tmp_path):
+    """A mobilityd whose sign-ins may be renewed for 3 s only."""
+    m = Mobilityd(tmp_path, fe=fe, extra={"service": ["token_max_lifetime = 3"]})
+    m.start()
+    yield m
+    if m.proc:
+        assert m.stop() == 0, m.log()
+
+
+def test_renewal_stops_at_the_max_lifetime(short_mob):
+    st, _, tok = sign_in(short_mob, "alice", "alice-secret")
+    assert st == 200 and 0 < tok["expires_in"] <= 3
+    st, new = renew(short_mob, tok["access_token"])
+    assert st == 200 and 0 < new["expires_in"] <= 3
+    time.sleep(3.5)
+    assert user_status(short_mob, new["access_token"]) == 401
+    st, err = renew(short_mob, new["access_token"])
+    assert st == 400 and err["error"] == "invalid_grant"
+
+
+def test_expired_tokens_are_purged(short_mob):
+    for _ in range(3):
+        st, _, _ = sign_in(short_mob, "carol", "carol-secret")
+        assert st == 200
+    assert token_records(short_mob) >= 3
+    time.sleep(3.5)
+    # the sweep runs a second after start, then every minute
+    assert short_mob.stop() == 0
+    short_mob.start()
+    deadline = time.time() + 10
+    while time.time() < deadline and token_records(short_mob):
+        time.sleep(0.2)
+    assert token_records(short_mob) == 0
+    assert short_mob.metric("mobility_store_tokens_purged_total") >= 3
