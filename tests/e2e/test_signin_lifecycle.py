@@ -1,16 +1,20 @@
 """The sign-in lifecycle seen from outside: throttling keyed by the user
 at the client's address (so a password guesser elsewhere cannot lock a
-user out), sign-out, renewal across a restart and up to the maximum
+user out), client addresses behind a trusted HAProxy, plain http limited
+to autodiscover, sign-out, renewal across a restart and up to the maximum
 lifetime, and the purge of expired tokens from the store."""
 import json
 import os
+import socket
 import subprocess
 import time
 
 import pytest
 
+from haproxy import HAProxy
 from mobility import DOMAIN, EXT_FQDN, Mobilityd
-from ucwa_client import create
+from ports import free_port
+from ucwa_client import APPS, create
 
 TOKEN = "/WebTicket/oauthtoken"
 USER_RES = "/Autodiscover/AutodiscoverService.svc/root/oauth/user"
@@ -53,6 +57,22 @@ def test_lockout_is_per_address(mob):
     # ...and only there: bob's right password from 127.0.0.1 works
     st, _, tok = sign_in(mob, "bob", "bob-secret", src="127.0.0.1")
     assert st == 200, tok
+
+
+def test_plain_http_is_autodiscover_only(mob):
+    # a password over plain http is refused without being checked
+    st, _, body = mob.curl(mob.http(EXT_FQDN, TOKEN), "-X", "POST",
+                           "-H", "Content-Type: application/x-www-form-urlencoded",
+                           "--data-raw", "grant_type=password&username=alice@%s"
+                           "&password=alice-secret" % DOMAIN)
+    assert st == 403 and b"https is required" in body
+    st, _, body = mob.curl(mob.http(EXT_FQDN, APPS))
+    assert st == 403 and b"https is required" in body
+    # autodiscover still answers there, with https links only
+    st, _, body = mob.curl(mob.http("lyncdiscover." + DOMAIN))
+    assert st == 200
+    links = json.loads(body)["_links"]
+    assert links and all(l["href"].startswith("https://") for l in links.values())
 
 
 def test_sign_out_revokes_the_token(mob):
@@ -127,3 +147,85 @@ def test_expired_tokens_are_purged(short_mob):
         time.sleep(0.2)
     assert token_records(short_mob) == 0
     assert short_mob.metric("mobility_store_tokens_purged_total") >= 3
+
+
+@pytest.fixture()
+def proxied(fe, tmp_path):
+    """A mobilityd behind a real HAProxy that terminates TLS and adds
+    X-Forwarded-For; the mobilityd trusts it (127.0.0.1) and serves the
+    API on its plain http listener to it."""
+    m = Mobilityd(tmp_path / "mob", fe=fe, extra={
+        "http": ["trusted_proxy = 127.0.0.1/32", "behind_tls_proxy = yes"]})
+    m.start()
+    hp = HAProxy(tmp_path / "haproxy", m.cert, m.key, m.http_port)
+    hp.start()
+    yield m, hp
+    hp.stop()
+    assert m.stop() == 0, m.log()
+
+
+def test_trusted_proxy_throttles_the_real_client(proxied):
+    mob, hp = proxied
+    # 20 failures from 127.0.0.2 through the proxy lock that address...
+    for i in range(20):
+        st, _, err = sign_in(mob, "nobody%d" % i, "wrong", src="127.0.0.2", port=hp.port)
+        assert st == 400, err
+    st, _, err = sign_in(mob, "carol", "carol-secret", src="127.0.0.2", port=hp.port)
+    assert st == 429 and "address" in err["error_description"]
+    # ...not the proxy: another client through it signs in, even one
+    # that claims to be 127.0.0.2 (the proxy appends the real address)
+    st, _, tok = sign_in(mob, "alice", "alice-secret", src="127.0.0.3", port=hp.port)
+    assert st == 200, tok
+    st, _, tok = sign_in(mob, "bob", "bob-secret", src="127.0.0.3", port=hp.port,
+                         headers=["X-Forwarded-For: 127.0.0.2"])
+    assert st == 200, tok
+
+
+@pytest.fixture()
+def proxied_v2(fe, tmp_path):
+    """The same behind a HAProxy that opens each connection to the
+    mobilityd's PROXY listener with a PROXY protocol v2 header."""
+    port = free_port()
+    m = Mobilityd(tmp_path / "mob", fe=fe, extra={
+        "http": ["trusted_proxy = 127.0.0.1", "behind_tls_proxy = yes",
+                 "listen_proxy = 127.0.0.1:%d" % port]})
+    m.start()
+    hp = HAProxy(tmp_path / "haproxy", m.cert, m.key, port, proxy_v2=True)
+    hp.start()
+    yield m, hp, port
+    hp.stop()
+    assert m.stop() == 0, m.log()
+
+
+def test_proxy_v2_throttles_the_real_client(proxied_v2):
+    mob, hp, port = proxied_v2
+    for i in range(20):
+        st, _, err = sign_in(mob, "nobody%d" % i, "wrong", src="127.0.0.2", port=hp.port)
+        assert st == 400, err
+    st, _, err = sign_in(mob, "carol", "carol-secret", src="127.0.0.2", port=hp.port)
+    assert st == 429 and "address" in err["error_description"]
+    st, _, tok = sign_in(mob, "alice", "alice-secret", src="127.0.0.3", port=hp.port)
+    assert st == 200, tok
+    # a peer that is not a trusted proxy cannot send PROXY headers
+    s = socket.socket()
+    s.bind(("127.0.0.2", 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    try:
+        s.sendall(b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes(12) +
+                  b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert s.recv(100) == b""
+    except ConnectionResetError:
+        pass
+    s.close()
+
+
+def test_untrusted_forwarded_for_is_ignored(own_mob):
+    # no trusted proxy: a client cannot escape its lock by naming others
+    for i in range(20):
+        st, _, err = sign_in(own_mob, "nobody%d" % i, "wrong", src="127.0.0.4",
+                             headers=["X-Forwarded-For: 192.0.2.%d" % i])
+        assert st == 400, err
+    st, _, err = sign_in(own_mob, "alice", "alice-secret", src="127.0.0.4",
+                         headers=["X-Forwarded-For: 192.0.2.200"])
+    assert st == 429
