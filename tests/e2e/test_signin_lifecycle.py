@@ -1,8 +1,9 @@
 """The sign-in lifecycle seen from outside: throttling keyed by the user
 at the client's address (so a password guesser elsewhere cannot lock a
 user out), client addresses behind a trusted HAProxy, plain http limited
-to autodiscover, sign-out, renewal across a restart and up to the maximum
-lifetime, and the purge of expired tokens from the store."""
+to autodiscover, the 401 challenge built from the configured names,
+sign-out, renewal across a restart and up to the maximum lifetime, and the
+purge of expired tokens from the store."""
 import json
 import os
 import socket
@@ -12,7 +13,7 @@ import time
 import pytest
 
 from haproxy import HAProxy
-from mobility import DOMAIN, EXT_FQDN, Mobilityd
+from mobility import DOMAIN, EXT_FQDN, INT_FQDN, Mobilityd
 from ports import free_port
 from ucwa_client import APPS, create
 
@@ -73,6 +74,17 @@ def test_plain_http_is_autodiscover_only(mob):
     assert st == 200
     links = json.loads(body)["_links"]
     assert links and all(l["href"].startswith("https://") for l in links.values())
+
+
+@pytest.mark.parametrize("host,fqdn", [("evil.example.net", EXT_FQDN),
+                                       (INT_FQDN, INT_FQDN),
+                                       (EXT_FQDN, EXT_FQDN)])
+def test_challenge_names_the_configured_fqdn(mob, host, fqdn):
+    st, h, _ = mob.curl(ext(mob, APPS), "-H", "Host: %s:%d" % (host, mob.https_port))
+    assert st == 401
+    assert h["www-authenticate"].startswith(
+        'MsRtcOAuth href="https://%s:%d%s"' % (fqdn, mob.https_port, TOKEN))
+    assert "evil" not in h["www-authenticate"]
 
 
 def test_sign_out_revokes_the_token(mob):
