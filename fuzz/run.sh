@@ -4,11 +4,11 @@
 #   fuzz/run.sh DRIVER SECONDS [JOBS]
 #
 # DRIVER is one of the drivers in fuzz/CMakeLists.txt without its fuzz_
-# prefix: http, adquery, sipmsg, pidf, json, xcap, xmlbody. Builds the clang
-# fuzz build in build-fuzz/ if it is missing, then fuzzes for SECONDS with
-# JOBS parallel processes (default 1). The growing corpus is kept in
-# build-fuzz/campaign/DRIVER/corpus (seeded from fuzz/corpus/DRIVER, which
-# is only read); crash, leak and timeout files go to
+# prefix: http, adquery, sipmsg, pidf, json, xcap, xmlbody, proxy. Builds
+# the clang fuzz build in build-fuzz/ if it is missing, then fuzzes for
+# SECONDS with JOBS parallel processes (default 1). The growing corpus is
+# kept in build-fuzz/campaign/DRIVER/corpus (seeded from
+# fuzz/corpus/DRIVER, which is only read); crash, leak and timeout files go to
 # build-fuzz/campaign/DRIVER/. Interesting new inputs can be copied into
 # fuzz/corpus/DRIVER by hand after minimising (-merge=1).
 set -eu
@@ -19,7 +19,7 @@ jobs=${3:-1}
 name=${name#fuzz_}
 
 case "$name" in
-http | adquery | sipmsg | pidf | json | xcap | xmlbody) ;;
+http | adquery | sipmsg | pidf | json | xcap | xmlbody | proxy) ;;
 *)
 	echo "run.sh: unknown driver $name (see fuzz/CMakeLists.txt)" >&2
 	exit 2
