@@ -8,7 +8,9 @@ bob on baresip sending alice IMs through the real Front End:
 - presence changes: none;
 - 410 Unregistered: the registration is gone (GET 404) and the session
   falls back to the short lifetime;
-- FCM: the same IM as an FCM v1 message to the project's endpoint."""
+- FCM: the same IM as an FCM v1 message to the project's endpoint;
+- after a restart, a P-GET the phone abandons (its token read from the
+  store) does not hold back the next push."""
 import json
 import time
 
@@ -161,3 +163,43 @@ def test_alert_text_privacy(fe, push, bob_ua, tmp_path_factory):
         assert api(m, a["tok"], "DELETE", a["app"])[0] == 204
     finally:
         assert m.stop() == 0, m.log()
+
+
+def wait_app(m, tok, app, timeout=15):
+    """The application answers 200 again after a restart (503 while it is
+    being restored)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st, _, body = api(m, tok, "GET", app)
+        if st != 503 or time.monotonic() > deadline:
+            return st, body
+        time.sleep(0.05)
+
+
+def test_abandoned_pget_after_restart_does_not_hold_pushes(fe, push, bob_ua, tmp_path):
+    """After a restart the phone parks a P-GET with its token (read from
+    the store: the new process has not seen it yet), then drops the
+    connection: the next IM must push at once, not after the P-GET's
+    timeout (180 s)."""
+    dev = "f6" * 32
+    m = Mobilityd(tmp_path, fe=fe, extra={"push": push.conf_lines()})
+    m.start()
+    try:
+        a = session(m, "policy-restart", apns(dev))
+        m.kill()
+        m.start()
+        # wait for the application with another token of alice's, so the
+        # phone's own token is still unknown to the new process
+        st, body = wait_app(m, token(m, "alice"), a["app"])
+        assert st == 200, body
+        th, out = park(m, a["tok"], a["app"] + "/events?ack=%d" % a["ack"], 2)
+        th.join()
+        assert out == [], out  # it was parked, then the phone left
+        bob_ua.send_message("sip:alice@example.test", "after the restart")
+        (p,) = push.wait(dev, 1, timeout=10)
+        assert p.json()["aps"]["badge"] == 1, p.json()
+        assert read_ims(m, a, 1) == ["after the restart"]
+        assert api(m, a["tok"], "DELETE", a["app"])[0] == 204
+    finally:
+        if m.proc:
+            assert m.stop() == 0, m.log()
