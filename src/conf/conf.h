@@ -98,7 +98,7 @@ struct conf_push {
 	uint32_t retry_base_ms; /**< first backoff                       */
 	uint32_t retry_cap_ms;  /**< longest backoff                      */
 	uint32_t timeout_ms;    /**< one request, connection included     */
-	int alert_text;         /**< enum conf_alert_text                 */
+	int alert_text;         /**< enum conf_alert_text; sender     */
 };
 
 struct conf {

@@ -785,5 +785,6 @@ void conf_defaults(struct conf *conf)
 	conf->push.retry_base_ms = 500;
 	conf->push.retry_cap_ms = 60 * 1000;
 	conf->push.timeout_ms = 30 * 1000;
-	conf->push.alert_text = CONF_ALERT_FULL;
+	/* a locked screen shows who wrote, not what: the text only by choice */
+	conf->push.alert_text = CONF_ALERT_SENDER;
 }

@@ -852,7 +852,7 @@ static void test_push(void)
 		CHECK(p->in_flight == 1000 && p->retries == 5);
 		CHECK(p->jwt_max_age_s == 2400 && p->apns_ttl_s == 86400);
 		CHECK(p->retry_cap_ms == 60000 && p->retry_base_ms == 500);
-		CHECK(p->alert_text == CONF_ALERT_FULL);
+		CHECK(p->alert_text == CONF_ALERT_SENDER);
 	}
 
 	/* the test keys are EC P-256 in PKCS#8 PEM, as a .p8 is */

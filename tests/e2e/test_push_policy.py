@@ -3,7 +3,8 @@ bob on baresip sending alice IMs through the real Front End:
 
 - alice's app is not polling: exactly one push per IM to the APNs
   stand-in, with the device path, topic, alert type, collapse id (the
-  conversation) and badge (messages not acknowledged) and the text;
+  conversation) and badge (messages not acknowledged); by default the
+  alert names the sender, never the text (alert_text = full adds it);
 - while alice holds a P-GET: none (the P-GET gets the message);
 - presence changes: none;
 - 410 Unregistered: the registration is gone (GET 404) and the session
@@ -62,7 +63,9 @@ def test_im_to_a_sleeping_app_pushes_once(push_mob, push, bob_ua):
     push.verify_apns_jwt(p)
     body = p.json()
     assert body["aps"]["badge"] == 1, body
-    assert "wake up 1" in json.dumps(body["aps"]["alert"]), body
+    # the default: who wrote, not what (a locked screen shows it)
+    assert body["aps"]["alert"] == {"body": "New message from " + BOB}, body
+    assert "wake up" not in json.dumps(body), body
     assert a["app"].rsplit("/", 1)[1] in json.dumps(body)
 
     # a second one before the app looked: badge 2, the same conversation
@@ -143,23 +146,24 @@ def test_fcm(push_mob, push, bob_ua):
     assert p.path == "/v1/projects/mobility-test/messages:send"
     msg = p.json()["message"]
     assert msg["token"] == dev
-    assert "hello android" in json.dumps(msg), msg
+    assert msg["notification"] == {"body": "New message from " + BOB}, msg
+    assert "hello android" not in json.dumps(msg), msg
     assert api(push_mob, a["tok"], "DELETE", a["app"])[0] == 204
 
 
-def test_alert_text_privacy(fe, push, bob_ua, tmp_path_factory):
-    """[push] alert_text = sender: the alert names the sender, never the
-    text (what a locked screen shows)."""
+def test_alert_text_full(fe, push, bob_ua, tmp_path_factory):
+    """[push] alert_text = full: the operator chose to show the text on
+    the lock screen, under the sender."""
     dev = "e5" * 32
     m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe,
-                  extra={"push": push.conf_lines(alert_text="sender")})
+                  extra={"push": push.conf_lines(alert_text="full")})
     m.start()
     try:
         a = session(m, "policy-privacy", apns(dev))
-        bob_ua.send_message("sip:alice@example.test", "a secret text")
+        bob_ua.send_message("sip:alice@example.test", "a shown text")
         (p,) = push.wait(dev, 1)
-        alert = json.dumps(p.json()["aps"]["alert"])
-        assert "secret" not in alert and "bob" in alert, alert
+        alert = p.json()["aps"]["alert"]
+        assert alert["body"] == "a shown text" and "bob" in alert["title"], alert
         assert api(m, a["tok"], "DELETE", a["app"])[0] == 204
     finally:
         assert m.stop() == 0, m.log()

@@ -79,7 +79,8 @@ def metric(r, name, **labels):
 def test_apns_alert_request(ps, tmp_path):
     t0 = time.time()
     r = run(ps, tmp_path, "-t", "a1b2c3", "-s", "Alice Smith", "-x", 'Hi "Bob" é',
-            "-C", "conv-42", "-b", "3", "-a", "app-7", conf={"apns_ttl": 3600})
+            "-C", "conv-42", "-b", "3", "-a", "app-7",
+            conf={"apns_ttl": 3600, "alert_text": "full"})
     assert r.one("a1b2c3")["result"] == "sent"
     assert r.one("a1b2c3")["status"] == 200
     [q] = ps.of("apns")
@@ -188,7 +189,8 @@ def test_fcm_requests_and_token_reuse(ps, tmp_path):
     toks = ["fcm-tok_%d:x" % i for i in range(20)]
     args = [a for t in toks for a in ("-t", t)]
     r = run(ps, tmp_path, "-p", "fcm", *args, "-n", "20", "-s", "Alice", "-x", "hello",
-            "-C", "conv-9", "-b", "2", "-a", "app-3", conf={"apns_ttl": 600})
+            "-C", "conv-9", "-b", "2", "-a", "app-3",
+            conf={"apns_ttl": 600, "alert_text": "full"})
     assert r.totals["sent"] == 20
     assert ps.token_fetches == 1
     [tq] = ps.of("token")
