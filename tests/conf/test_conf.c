@@ -408,6 +408,12 @@ static int make_certs(void)
 		  "pass:secret -out encrypted.key 2>/dev/null",
 		  tmpdir);
 
+	/* push keys: one for every user, one for the group, one private */
+	err |= sh("cd %s && cp web.key open.p8 && chmod 644 open.p8 && "
+		  "cp web.pem open.json && chmod 640 open.json && "
+		  "cp web.pem closed.json && chmod 600 closed.json",
+		  tmpdir);
+
 	err |= make_dated_cert("expired", -30, -1, all_names);
 	err |= make_dated_cert("future", 5, 400, all_names);
 	err |= make_dated_cert("soon", -1, 10, all_names);
@@ -923,6 +929,22 @@ static void test_push(void)
 	build(&r, NULL, "[push]\nfcm_credentials = {D}/missing.json");
 	EXPECT1(&r, LAST(&r), "cannot read", "FCM service-account key",
 		"missing.json");
+
+	/* push keys others may read: a warning naming the file and mode */
+	build(&r, NULL,
+	      "[push]\napns_key = {D}/open.p8\napns_key_id = K\n"
+	      "apns_team_id = T\nfcm_credentials = {D}/open.json");
+	EXPECT_OK(&r);
+	EXPECT(&r, line_of(r.text, "apns_key ="), "warning:", "apns_key",
+	       "open.p8", "mode 0644", "chmod 600");
+	EXPECT(&r, LAST(&r), "warning:", "fcm_credentials", "open.json",
+	       "mode 0640");
+	CHECK(count_lines(r.errs) == 2);
+	build(&r, NULL,
+	      "[push]\napns_key = {D}/web.key\napns_key_id = K\n"
+	      "apns_team_id = T\nfcm_credentials = {D}/closed.json");
+	EXPECT_OK(&r);
+	CHECK_STR(r.errs, "");
 
 	result_reset(&r);
 }
