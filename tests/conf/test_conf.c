@@ -882,6 +882,27 @@ static void test_push(void)
 		CHECK(p->alert_text == CONF_ALERT_SENDER && !p->apns_ttl_s);
 	}
 
+	/* FCM projects a registration may name: a list, each id once */
+	build(&r, NULL,
+	      "[push]\nfcm_project = other-app\nfcm_project = my_app.2");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		const struct list *l = &r.conf->push.fcm_projects;
+		const struct conf_str *a = list_ledata(list_head(l));
+		const struct conf_str *b = list_ledata(list_tail(l));
+
+		CHECK(list_count(l) == 2);
+		CHECK(a && !strcmp(a->s, "other-app") &&
+		      a->line == LAST(&r) - 1);
+		CHECK(b && !strcmp(b->s, "my_app.2"));
+	}
+	build(&r, NULL, "[push]\nfcm_project = a\nfcm_project = a");
+	EXPECT1(&r, LAST(&r), "fcm_project a is already given at line");
+	build(&r, NULL, "[push]\nfcm_project = a/../b");
+	EXPECT1(&r, LAST(&r), "fcm_project", "not a project id");
+	build(&r, NULL, "[push]\nfcm_project = ");
+	CHECK(r.err == EINVAL);
+
 	build(&r, NULL, "[push]\nalert_text = partial");
 	EXPECT1(&r, LAST(&r), "alert_text", "not a privacy mode",
 		"full, sender or none");

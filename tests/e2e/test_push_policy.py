@@ -207,3 +207,36 @@ def test_abandoned_pget_after_restart_does_not_hold_pushes(fe, push, bob_ua, tmp
     finally:
         if m.proc:
             assert m.stop() == 0, m.log()
+
+
+def test_fcm_configured_projects_only(fe, push, bob_ua, tmp_path):
+    """[push] fcm_project adds a project a registration may name (besides
+    the credentials' own); any other is refused, so nobody spends this
+    service's FCM credentials on a project of theirs."""
+    dev = "fcm-device-token:APA91b_" + "p" * 40
+    m = Mobilityd(tmp_path, fe=fe,
+                  extra={"push": push.conf_lines(fcm_project="other-app")})
+    m.start()
+    try:
+        tok = token(m, "alice")
+        st, h, body = create(m, tok, "policy-fcm-project")
+        assert st == 201, body
+        reg = h["location"] + "/pushRegistration"
+        st, _, body = api(m, tok, "PUT", reg, {"provider": "fcm", "token": dev,
+                                               "project": "third-party-app"})
+        assert st == 400, body
+        err = json.loads(body)
+        assert err["code"] == "BadRequest", err
+        assert "project third-party-app is not one this service pushes for" in err["message"]
+        assert api(m, tok, "GET", reg)[0] == 404
+        # the credentials' own project and the configured one are fine
+        for project in ("mobility-test", "other-app"):
+            st, _, body = api(m, tok, "PUT", reg, {"provider": "fcm", "token": dev,
+                                                   "project": project})
+            assert st in (200, 201), body
+        bob_ua.send_message("sip:alice@example.test", "to the other app")
+        (p,) = push.wait(dev, 1)
+        assert p.path == "/v1/projects/other-app/messages:send", p.path
+        assert api(m, tok, "DELETE", h["location"])[0] == 204
+    finally:
+        assert m.stop() == 0, m.log()

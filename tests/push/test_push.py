@@ -215,8 +215,14 @@ def test_fcm_requests_and_token_reuse(ps, tmp_path):
 
 
 def test_fcm_call_and_project(ps, tmp_path):
-    r = run(ps, tmp_path, "-p", "fcm", "-k", "call", "-t", "c1", "-s", "Alice",
+    # a project that is neither the key's nor configured: refused
+    r = run(ps, tmp_path, "-p", "fcm", "-k", "call", "-t", "c0", "-s", "Alice",
             "-C", "conv-1", "-a", "app-1", "-T", "other-project")
+    assert [e["error"] for e in r.errors] == ["Operation not permitted"], r.errors
+    assert ps.of("fcm") == []
+    r = run(ps, tmp_path, "-p", "fcm", "-k", "call", "-t", "c1", "-s", "Alice",
+            "-C", "conv-1", "-a", "app-1", "-T", "other-project",
+            conf={"fcm_project": "other-project"})
     assert r.one("c1")["result"] == "sent"
     [q] = ps.of("fcm")
     assert q.path == "/v1/projects/other-project/messages:send"
