@@ -216,9 +216,9 @@ int text_html_to_plain(struct mbuf *mb, const char *s, size_t len)
 			const char *end = memchr(s + i, '>', len - i);
 			size_t tl = end ? (size_t)(end - (s + i)) + 1 : len - i;
 
-			if (tl >= 3 && (!strncasecmp(s + i, "<br", 3) ||
-					!strncasecmp(s + i, "</p", 3) ||
-					!strncasecmp(s + i, "</div", 5)))
+			if ((tl >= 3 && (!strncasecmp(s + i, "<br", 3) ||
+					 !strncasecmp(s + i, "</p", 3))) ||
+			    (tl >= 5 && !strncasecmp(s + i, "</div", 5)))
 				err = mbuf_write_u8(mb, '\n');
 			i += tl;
 		} else if (c == '&') {
