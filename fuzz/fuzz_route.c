@@ -1,26 +1,108 @@
 /**
  * @file fuzz_route.c  libFuzzer driver: UCWA request targets
  *
- * The input is a request target below /ucwa/oauth/v1/applications, "path"
- * or "path?query". The query goes through the parsers of the resources
+ * The input is a sequence of lines. A line is a request target below
+ * /ucwa/oauth/v1/applications, "path" or "path?query", or, starting with
+ * '!', a step of the application's side: "!p<n>" posts an event of
+ * priority n (0 low, 1 medium, 2 high) with the next mark, "!s0" / "!s1"
+ * ends the save the channel asked for (committed / failed).
+ *
+ * For each target, the query goes through the parsers of the resources
  * that take one: the event channel's ack, timeout, low and medium
  * (evchan.c parse_params()) and conversationLogs' since (hist_get.c
- * since_param()). Each segment of the path goes through
+ * since_param()); each segment of the path goes through
  * ucwa_contact_uri(), as people/contacts/<uri>/... does (encoded), and as
- * a body or a stored record gives it (not encoded). evchan.c and
- * hist_get.c are included to reach their static parsers, as the unit
- * tests do; the rest comes from the libraries.
+ * a body or a stored record gives it (not encoded). Then the target is
+ * made a GET request (web_req_alloc(), as the server does) and served by
+ * evchan_get() on one channel for the whole input, so the sequence of
+ * acks, parked requests, replaced ones, resyncs and saves runs as a
+ * client and the application drive it. Answers go to no connection
+ * (web_reply() refuses them after encoding). evchan.c and hist_get.c are
+ * included to reach their static parsers, as the unit tests do; the rest
+ * comes from the libraries.
  *
  * Invariants checked: an accepted timeout is within 180..1800 s, low and
  * medium within 0..1800 s; an accepted contact URI is a NUL-terminated
- * sip: URI with an '@' and no blank, control, quote or angle bracket.
+ * sip: URI with an '@' and no blank, control, quote or angle bracket; the
+ * channel's count of pending events is the length of its list, and its
+ * batch number goes back by one at most in a step (a failed save takes
+ * its batch back; there is no restore here).
  */
 #include "../src/evchan/evchan.c"
 #include "../src/ucwa/hist_get.c"
 #include <stdint.h>
 #include <stdlib.h>
+#include "web_int.h"
 
+enum {
+	FUZZ_MAX_LINES = 32, /* steps per input */
+};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct wheel *wheel;
+static unsigned saves_asked;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	if (libre_init() || wheel_alloc(&wheel, 1000, 256, false))
+		abort();
+	log_set_level(LOG_ERROR + 1);
+	return 0;
+}
+
+static int save_h(uint64_t batch, uint64_t mark, void *arg)
+{
+	(void)batch;
+	(void)mark;
+	(void)arg;
+	++saves_asked;
+	return 0;
+}
+
+/* GET target on the channel, as the server hands the request over. */
+static void get(struct evchan *ch, const char *t, size_t n)
+{
+	struct web_req *req = NULL;
+	struct mbuf *mb = mbuf_alloc(n + 64);
+
+	if (!mb ||
+	    mbuf_printf(mb,
+			"GET %b HTTP/1.1\r\nHost: mobility.example.test\r\n"
+			"\r\n",
+			t, n) ||
+	    web_req_alloc(&req, NULL, mb->buf, mb->end, 0))
+		goto out;
+	evchan_get(ch, req);
+out:
+	mem_deref(req);
+	mem_deref(mb);
+}
+
+static void step(struct evchan *ch, const char *l, size_t n, uint64_t *mark)
+{
+	struct evchan_event e;
+
+	if (n < 3 || l[0] != '!')
+		return;
+	if (l[1] == 'p') {
+		memset(&e, 0, sizeof(e));
+		e.prio = (enum evchan_prio)((unsigned)l[2] % 3);
+		e.mark = ++*mark;
+		e.ev.sender_rel = "me";
+		e.ev.sender_href = "/ucwa/oauth/v1/applications/1/me";
+		e.ev.type = "updated";
+		e.ev.rel =
+		    e.prio == EVCHAN_HIGH ? "messagingInvitation" : "presence";
+		e.ev.href = "/ucwa/oauth/v1/applications/1/me/presence";
+		(void)evchan_post(ch, &e);
+	} else if (l[1] == 's' && ch->saving) {
+		evchan_saved(ch, l[2] == '0' ? 0 : EIO);
+	}
+}
 
 static void query(const struct pl *q)
 {
@@ -64,27 +146,56 @@ static void segments(const struct pl *path)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One target: its query and path through the parsers. */
+static void target(const char *t, size_t n)
 {
-	char *copy = malloc(size ? size : 1);
-	const char *qm;
-	struct pl path, q = PL_INIT;
+	const char *qm = memchr(t, '?', n);
+	struct pl path = {t, n}, q = PL_INIT;
 
-	if (!copy)
-		return 0;
-	memcpy(copy, data, size);
-	path.p = copy;
-	path.l = size;
-	qm = memchr(copy, '?', size);
 	if (qm) {
-		path.l = (size_t)(qm - copy);
+		path.l = (size_t)(qm - t);
 		q.p = qm + 1;
-		q.l = size - path.l - 1;
+		q.l = n - path.l - 1;
 	}
-
 	query(&q);
 	segments(&path);
+}
 
-	free(copy);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *p = (const char *)data, *end = p + size;
+	struct evchan *ch = NULL;
+	uint64_t mark = 0, batch = 0;
+	unsigned i;
+
+	if (evchan_alloc(&ch, wheel, "/ucwa/oauth/v1/applications/1/events"))
+		return 0;
+	evchan_set_save_handler(ch, save_h, NULL);
+	saves_asked = 0;
+
+	for (i = 0; i < FUZZ_MAX_LINES && p < end; i++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		/* each line in a buffer of exactly its size */
+		char *line = malloc(n ? n : 1);
+
+		if (!line)
+			break;
+		memcpy(line, p, n);
+		if (n && line[0] == '!') {
+			step(ch, line, n, &mark);
+		} else {
+			target(line, n);
+			get(ch, line, n);
+		}
+		free(line);
+		if (list_count(&ch->pending) != ch->npending ||
+		    evchan_batch(ch) + 1 < batch)
+			abort();
+		batch = evchan_batch(ch);
+		p += n + 1;
+	}
+
+	mem_deref(ch);
 	return 0;
 }
