@@ -163,8 +163,13 @@ int web_conn_proxy_header(struct web_conn *conn)
 
 void web_req_find_client(struct web_req *req, const struct web_conn *conn)
 {
-	const struct list *trusted = conn->srv->trusted;
+	const struct list *trusted;
 	struct xff_walk w;
+
+	/* a request made without a connection (tests, fuzzing) has none */
+	if (!conn)
+		return;
+	trusted = conn->srv ? conn->srv->trusted : NULL;
 
 	/* behind a PROXY header the peer is the client already */
 	req->client = conn->peer;
