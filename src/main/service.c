@@ -80,10 +80,9 @@ static void web_handler(struct web_req *req, void *arg)
 	if (autodiscover_handle(svc->ad, req))
 		return;
 	/* Plain http carries autodiscover only (its documents point to
-	 * https): passwords and tokens travel over TLS, unless a trusted
-	 * proxy terminated it (behind_tls_proxy) */
-	if (!web_req_is_tls(req) &&
-	    !(svc->conf->behind_tls_proxy && web_req_via_proxy(req))) {
+	 * https): passwords and tokens travel over TLS, to us or to a
+	 * trusted proxy that terminated it (behind_tls_proxy) */
+	if (!web_req_is_tls(req)) {
 		web_reply_text(req, 403, "Forbidden",
 			       "https is required for this resource");
 		return;
@@ -286,7 +285,8 @@ int service_alloc(struct service **svcp, struct conf *conf)
 	if (err)
 		goto out;
 
-	web_srv_set_trusted(svc->web, &conf->trusted_proxies);
+	web_srv_set_trusted(svc->web, &conf->trusted_proxies,
+			    conf->behind_tls_proxy);
 	err = add_vhosts(svc);
 	if (err)
 		goto out;

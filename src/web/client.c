@@ -173,10 +173,10 @@ void web_req_find_client(struct web_req *req, const struct web_conn *conn)
 
 	/* behind a PROXY header the peer is the client already */
 	req->client = conn->peer;
-	req->via_proxy = conn->proxied;
+	req->proxy_tls = conn->proxied && conn->srv && conn->srv->proxy_tls;
 	if (!conf_cidr_match(trusted, &conn->peer))
 		return;
-	req->via_proxy = true;
+	req->proxy_tls = conn->srv && conn->srv->proxy_tls;
 
 	/* the last field first: proxies append */
 	memset(&w, 0, sizeof(w));

@@ -421,7 +421,7 @@ bool web_req_header(const struct web_req *req, const char *name, struct pl *val)
 
 bool web_req_is_tls(const struct web_req *req)
 {
-	return req && req->conn && req->conn->tls;
+	return req && ((req->conn && req->conn->tls) || req->proxy_tls);
 }
 
 const struct sa *web_req_peer(const struct web_req *req)
@@ -432,11 +432,6 @@ const struct sa *web_req_peer(const struct web_req *req)
 const struct sa *web_req_client(const struct web_req *req)
 {
 	return req ? &req->client : NULL;
-}
-
-bool web_req_via_proxy(const struct web_req *req)
-{
-	return req && req->via_proxy;
 }
 
 uint16_t web_req_local_port(const struct web_req *req)

@@ -70,10 +70,13 @@ void web_srv_set_label(struct web_srv *srv, const char *label)
 		metrics_init(srv, label);
 }
 
-void web_srv_set_trusted(struct web_srv *srv, const struct list *cidrs)
+void web_srv_set_trusted(struct web_srv *srv, const struct list *cidrs,
+			 bool tls)
 {
-	if (srv)
-		srv->trusted = cidrs;
+	if (!srv)
+		return;
+	srv->trusted = cidrs;
+	srv->proxy_tls = tls;
 }
 
 void web_srv_count_response(struct web_srv *srv, uint16_t scode)

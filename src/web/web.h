@@ -80,8 +80,12 @@ int web_srv_vhost(struct web_srv *srv, const char *host, web_req_h *reqh,
 /**
  * Trust these proxies (struct conf_cidr list, borrowed: it must outlive
  * the server) to name the client in X-Forwarded-For.
+ *
+ * @param tls True if they terminated TLS: their requests on a plain
+ *            listener count as https (web_req_is_tls)
  */
-void web_srv_set_trusted(struct web_srv *srv, const struct list *cidrs);
+void web_srv_set_trusted(struct web_srv *srv, const struct list *cidrs,
+			 bool tls);
 
 /** Label this server's metrics (listener="..."; default "public"). */
 void web_srv_set_label(struct web_srv *srv, const char *label);
@@ -125,14 +129,14 @@ const struct pl *web_req_body(const struct web_req *req);
 /** Value of a header field (first of that name); false if absent. */
 bool web_req_header(const struct web_req *req, const char *name,
 		    struct pl *val);
+/** True if the client used TLS: to us, or to a trusted proxy that
+ * terminated it (web_srv_set_trusted). */
 bool web_req_is_tls(const struct web_req *req);
 /** The TCP peer (a proxy, if there is one); NULL once disconnected. */
 const struct sa *web_req_peer(const struct web_req *req);
 /** The client's address: the peer, or behind a trusted proxy the address
  * it names (X-Forwarded-For, PROXY v2). Lives as long as the request. */
 const struct sa *web_req_client(const struct web_req *req);
-/** True if the request came through a trusted proxy. */
-bool web_req_via_proxy(const struct web_req *req);
 /** Local port the request came in on. */
 uint16_t web_req_local_port(const struct web_req *req);
 /** True while the connection is there to answer on. */

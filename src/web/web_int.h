@@ -25,6 +25,7 @@ struct web_srv {
 	char *server_fqdn;
 	const struct list *trusted; /* struct conf_cidr: trusted proxies
 				       (borrowed from the configuration) */
+	bool proxy_tls;             /* they terminated TLS                 */
 	char cookie[17];            /* MS-WSMAN value of this instance */
 	web_req_h *reqh;
 	void *arg;
@@ -74,7 +75,8 @@ struct web_req {
 	struct mbuf *mb; /* head and body of this request */
 	struct pl met, path, query, host, body;
 	struct sa client; /* the client, behind trusted proxies */
-	bool via_proxy;   /* came through a trusted proxy       */
+	bool proxy_tls;   /* came through a trusted proxy that
+			     terminated TLS                     */
 	web_cancel_h *cancelh;
 	void *cancel_arg;
 	bool keepalive;
@@ -106,7 +108,7 @@ int web_write_response(struct mbuf *mb, const struct web_srv *srv,
 /* reads the PROXY v2 header at the start of conn->rx: 0 (consumed, peer
  * set), ENODATA (more bytes needed) or EPROTO (close) */
 int web_conn_proxy_header(struct web_conn *conn);
-/* sets req->client and req->via_proxy from conn and the request head */
+/* sets req->client and req->proxy_tls from conn and the request head */
 void web_req_find_client(struct web_req *req, const struct web_conn *conn);
 
 /* server.c */

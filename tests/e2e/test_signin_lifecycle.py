@@ -169,7 +169,7 @@ def proxied(fe, tmp_path):
     m = Mobilityd(tmp_path / "mob", fe=fe, extra={
         "http": ["trusted_proxy = 127.0.0.1/32", "behind_tls_proxy = yes"]})
     m.start()
-    hp = HAProxy(tmp_path / "haproxy", m.cert, m.key, m.http_port)
+    hp = HAProxy(tmp_path / "haproxy", [(m.cert, m.key), (m.cert2, m.key2)], m.http_port)
     hp.start()
     yield m, hp
     hp.stop()
@@ -193,6 +193,26 @@ def test_trusted_proxy_throttles_the_real_client(proxied):
     assert st == 200, tok
 
 
+def test_trusted_tls_proxy_gets_the_https_documents(proxied):
+    # the client used https to the proxy: autodiscover through it answers
+    # the full root document, not the redirect of plain http (a loop)
+    mob, hp = proxied
+    url = "https://lyncdiscover.%s:%d/" % (DOMAIN, hp.port)
+    st, _, body = mob.curl(url)
+    assert st == 200
+    links = json.loads(body)["_links"]
+    assert "user" in links and "redirect" not in links, links
+    # the API and the token service answer through it too
+    st, _, tok = sign_in(mob, "alice", "alice-secret", port=hp.port)
+    assert st == 200, tok
+    st, _, _ = mob.curl(ext(mob, USER_RES, hp.port),
+                        "-H", "Authorization: Bearer " + tok["access_token"])
+    assert st == 200
+    # straight to the plain listener, not through the proxy: still 403
+    st, _, body = mob.curl(mob.http(EXT_FQDN, APPS), "--interface", "127.0.0.2")
+    assert st == 403
+
+
 @pytest.fixture()
 def proxied_v2(fe, tmp_path):
     """The same behind a HAProxy that opens each connection to the
@@ -202,7 +222,7 @@ def proxied_v2(fe, tmp_path):
         "http": ["trusted_proxy = 127.0.0.1", "behind_tls_proxy = yes",
                  "listen_proxy = 127.0.0.1:%d" % port]})
     m.start()
-    hp = HAProxy(tmp_path / "haproxy", m.cert, m.key, port, proxy_v2=True)
+    hp = HAProxy(tmp_path / "haproxy", [(m.cert, m.key)], port, proxy_v2=True)
     hp.start()
     yield m, hp, port
     hp.stop()

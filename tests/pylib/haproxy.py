@@ -12,15 +12,20 @@ from ports import free_port
 
 
 class HAProxy:
-    def __init__(self, tmpdir, cert, key, backend_port, proxy_v2=False):
+    def __init__(self, tmpdir, certs, backend_port, proxy_v2=False):
+        """certs: (chain, key) pairs, the first the default, the others
+        chosen by SNI (as the mobilityd's own)."""
         self.dir = str(tmpdir)
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
-        pem = os.path.join(self.dir, "haproxy.pem")
-        with open(pem, "w") as out:
-            for p in (cert, key):
-                with open(p) as f:
-                    out.write(f.read())
+        crts = ""
+        for i, (cert, key) in enumerate(certs):
+            pem = os.path.join(self.dir, "haproxy%d.pem" % i)
+            with open(pem, "w") as out:
+                for p in (cert, key):
+                    with open(p) as f:
+                        out.write(f.read())
+            crts += " crt " + pem
         self.cfg = os.path.join(self.dir, "haproxy.cfg")
         with open(self.cfg, "w") as f:
             f.write("\n".join([
@@ -32,7 +37,7 @@ class HAProxy:
                 "  timeout client 30s",
                 "  timeout server 30s",
                 "frontend tls",
-                "  bind 127.0.0.1:%d ssl crt %s" % (self.port, pem),
+                "  bind 127.0.0.1:%d ssl%s" % (self.port, crts),
                 *([] if proxy_v2 else ["  option forwardfor"]),
                 "  default_backend mob",
                 "backend mob",
