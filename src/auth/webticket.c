@@ -588,7 +588,8 @@ void auth_token_request(struct auth *a, struct web_req *req)
 		(void)re_snprintf(desc, sizeof(desc),
 				  "too many failed sign-ins for this %s; try "
 				  "again in %u s",
-				  wait_u ? "user" : "address", w);
+				  wait_u ? "user from this address" : "address",
+				  w);
 		{
 			const char *kv[] = {"error", "invalid_grant",
 					    "error_description", desc};

@@ -55,6 +55,7 @@ def test_lockout_is_per_address(mob):
         assert st == 400, err
     st, h, err = sign_in(mob, "bob", "bob-secret", src="127.0.0.2")
     assert st == 429 and int(h["retry-after"]) > 0
+    assert "for this user from this address" in err["error_description"]
     # ...and only there: bob's right password from 127.0.0.1 works
     st, _, tok = sign_in(mob, "bob", "bob-secret", src="127.0.0.1")
     assert st == 200, tok
