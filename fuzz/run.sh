@@ -5,10 +5,10 @@
 #
 # DRIVER is one of the drivers in fuzz/CMakeLists.txt without its fuzz_
 # prefix: http, adquery, sipmsg, pidf, json, xcap, xmlbody, text, webticket,
-# route, message, push, xcapresp, record; or "all": each of them in turn,
-# SECONDS each (the exec counts are in each campaign's log). Builds the clang
-# fuzz build in build-fuzz/ if it is missing, then fuzzes for SECONDS with
-# JOBS parallel processes (default 1). The growing corpus is kept in
+# route, message, push, xcapresp, record, proxy; or "all": each of them in
+# turn, SECONDS each (the exec counts are in each campaign's log). Builds the
+# clang fuzz build in build-fuzz/ if it is missing, then fuzzes for SECONDS
+# with JOBS parallel processes (default 1). The growing corpus is kept in
 # build-fuzz/campaign/DRIVER/corpus (seeded from fuzz/corpus/DRIVER, which
 # is only read); crash, leak and timeout files go to
 # build-fuzz/campaign/DRIVER/. Interesting new inputs can be copied into
@@ -21,7 +21,7 @@ jobs=${3:-1}
 name=${name#fuzz_}
 
 drivers="http adquery sipmsg pidf json xcap xmlbody text webticket route
-message push xcapresp record"
+message push xcapresp record proxy"
 
 case "$secs$jobs" in
 *[!0-9]*)

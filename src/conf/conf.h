@@ -41,6 +41,14 @@ struct conf_listen {
 	unsigned line;
 };
 
+/** An address block (IP or IP/prefix), such as a trusted proxy. */
+struct conf_cidr {
+	struct le le;
+	struct sa addr; /**< network address (port 0)       */
+	unsigned bits;  /**< prefix length (32/128: one IP) */
+	unsigned line;
+};
+
 /** A certificate chain and its private key (PEM files). */
 struct conf_cert {
 	struct le le;
@@ -120,12 +128,23 @@ struct conf {
 	 * (Lync SessionExpirationInterval, SessionShortExpirationInterval) */
 	uint32_t session_expiration_ms;       /**< with push (259200 s)  */
 	uint32_t session_short_expiration_ms; /**< without (3600 s)      */
+	/* bearer tokens: renewals never extend one past this time after
+	 * the password sign-in it comes from */
+	uint32_t token_max_lifetime_s; /**< (2592000 s: 30 days)          */
 
 	/* [http] */
 	struct list http_listen;  /**< struct conf_listen: plain http       */
 	struct list https_listen; /**< struct conf_listen: https            */
 	struct list certs;        /**< struct conf_cert; first is default   */
 	struct conf_http_limits limits;
+	/* reverse proxies whose X-Forwarded-For (or PROXY protocol v2
+	 * header) names the client (docs/http.md "Behind a proxy") */
+	struct list trusted_proxies; /**< struct conf_cidr                 */
+	bool behind_tls_proxy;       /**< plain http from a trusted proxy serves
+					  the whole API (it terminated TLS)   */
+	struct list proxy_listen;    /**< struct conf_listen: plain http, each
+					  connection opened by a PROXY v2
+					  header from a trusted proxy      */
 
 	/* [frontend] */
 	struct sa fe_addr;    /**< Front End SIP over TLS address       */
@@ -183,6 +202,12 @@ int conf_parse(struct conf **confp, const char *name, const char *buf,
 
 /** True if domain (case-insensitive) is one of the SIP domains served. */
 bool conf_serves_domain(const struct conf *conf, const struct pl *domain);
+
+/** True if addr is inside one of the trusted proxy blocks. */
+bool conf_trusted_proxy(const struct conf *conf, const struct sa *addr);
+
+/** True if addr is inside one of the blocks of a struct conf_cidr list. */
+bool conf_cidr_match(const struct list *cidrs, const struct sa *addr);
 
 /** The redirect for a domain served by another pool, or NULL. */
 const struct conf_redirect *conf_redirect_find(const struct conf *conf,

@@ -298,6 +298,35 @@ static int set_listen(struct conf_ctx *ctx, const struct conf_key *k,
 	return 0;
 }
 
+static int set_cidr(struct conf_ctx *ctx, const struct conf_key *k,
+		    const struct pl *val, unsigned line)
+{
+	struct list *lst = field(ctx, k);
+	struct conf_cidr *c;
+	const char *why;
+	struct sa sa;
+	unsigned bits;
+
+	if (conf_cidr_decode(&sa, &bits, val, &why)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not an IP address or block: it %s; "
+			     "write it as 192.0.2.10, 192.0.2.0/24 or "
+			     "2001:db8::/64",
+			     k->name, conf_pl_print, val, why);
+		return EINVAL;
+	}
+
+	c = mem_zalloc(sizeof(*c), NULL);
+	if (!c)
+		return ENOMEM;
+
+	c->addr = sa;
+	c->bits = bits;
+	c->line = line;
+	list_append(lst, &c->le, c);
+	return 0;
+}
+
 static int set_uint(struct conf_ctx *ctx, const struct conf_key *k,
 		    const struct pl *val, unsigned line)
 {
@@ -684,6 +713,8 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_SERVICE, "session_short_expiration", set_uint,
 	 session_short_expiration_ms),
      RANGE(1, 2592000, 1000)},
+    {KEY(SECT_SERVICE, "token_max_lifetime", set_uint, token_max_lifetime_s),
+     RANGE(1, 31536000, 1)},
 
     {KEY(SECT_HTTP, "listen", set_listen, http_listen), .repeat = true},
     {KEY(SECT_HTTP, "listen_tls", set_listen, https_listen), .repeat = true},
@@ -707,6 +738,10 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_HTTP, "max_connections_per_address", set_uint,
 	 limits.max_conns_per_addr),
      RANGE(1, 1000000, 1)},
+    {KEY(SECT_HTTP, "trusted_proxy", set_cidr, trusted_proxies), .repeat = true,
+     .example = "192.0.2.5"},
+    {KEY(SECT_HTTP, "behind_tls_proxy", set_bool, behind_tls_proxy)},
+    {KEY(SECT_HTTP, "listen_proxy", set_listen, proxy_listen), .repeat = true},
 
     {KEY(SECT_FRONTEND, "address", set_addr, fe_addr), .required = true,
      .example = "192.0.2.20:5061"},
@@ -811,6 +846,7 @@ void conf_defaults(struct conf *conf)
 	conf->log_level = LOG_INFO;
 	conf->session_expiration_ms = 259200u * 1000;
 	conf->session_short_expiration_ms = 3600u * 1000;
+	conf->token_max_lifetime_s = 30u * 86400;
 
 	lim->max_request_line = 8192;
 	lim->max_header_bytes = 16384;

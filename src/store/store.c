@@ -17,7 +17,7 @@ struct store {
 	size_t qbytes;      /* their key and value bytes                */
 
 	struct metric *m_commits, *m_errors, *m_writes, *m_lat_last,
-	    *m_lat_total, *m_depth;
+	    *m_lat_total, *m_depth, *m_purged;
 };
 
 /* The caller's handle: dropping it cancels the request's callback. */
@@ -111,6 +111,9 @@ int store_alloc(struct store **sp, const struct store_be *be)
 	s->m_depth =
 	    metrics_get(METRIC_GAUGE, "mobility_store_queue_depth", NULL,
 			"Store writes issued, not yet committed");
+	s->m_purged =
+	    metrics_get(METRIC_COUNTER, "mobility_store_tokens_purged_total",
+			NULL, "Expired token records deleted from the store");
 
 	*sp = s;
 	return 0;
@@ -154,6 +157,8 @@ void store_complete(struct store *s, struct list *done)
 		--s->depth;
 		s->qbytes -= r->alen + r->blen + r->vlen;
 		metric_add(s->m_writes, 1);
+		if (r->kind == SK_TOKEN_PURGE && !r->err)
+			metric_add(s->m_purged, r->max);
 		if (r->doneh && store_req_live(r))
 			r->doneh(r->err, r->arg);
 		mem_deref(r);
@@ -412,8 +417,35 @@ int store_token_put(struct store *s, const uint8_t *hash, size_t hlen,
 		    const char *user, uint64_t expires, store_done_h *h,
 		    void *arg, struct store_op **opp)
 {
-	struct store_req t = {
-	    .kind = SK_TOKEN_PUT, .n = expires, .doneh = h, .arg = arg};
+	return store_token_put_until(s, hash, hlen, user, expires, 0, h, arg,
+				     opp);
+}
+
+int store_token_purge(struct store *s, uint64_t now, uint32_t max,
+		      store_done_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_TOKEN_PURGE,
+			      .n = now,
+			      .max = max,
+			      .doneh = h,
+			      .arg = arg};
+
+	if (!s || !max)
+		return EINVAL;
+	if (max > STORE_PURGE_MAX)
+		return EOVERFLOW;
+	return req_issue(s, &t, "", 0, NULL, 0, NULL, 0, opp);
+}
+
+int store_token_put_until(struct store *s, const uint8_t *hash, size_t hlen,
+			  const char *user, uint64_t expires, uint64_t until,
+			  store_done_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_TOKEN_PUT,
+			      .n = expires,
+			      .n2 = until,
+			      .doneh = h,
+			      .arg = arg};
 	int err;
 
 	if (!s)

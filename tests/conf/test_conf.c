@@ -1008,6 +1008,74 @@ static void test_lifetimes(void)
 	result_reset(&r);
 }
 
+/* [http] trusted_proxy / behind_tls_proxy, [service] token_max_lifetime */
+static void test_signin_keys(void)
+{
+	struct result r = {0};
+	struct sa a;
+
+	build(&r, NULL, "[service]\ntoken_max_lifetime = 3");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK(r.conf->token_max_lifetime_s == 3);
+	build(&r, NULL, "[service]\ntoken_max_lifetime = 0");
+	EXPECT1(&r, LAST(&r), "token_max_lifetime", "out of range");
+
+	build(&r, NULL,
+	      "[http]\ntrusted_proxy = 192.0.2.5\n"
+	      "trusted_proxy = 10.1.0.0/16\ntrusted_proxy = 2001:db8::/64\n"
+	      "behind_tls_proxy = yes");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK(r.conf->behind_tls_proxy);
+		CHECK(list_count(&r.conf->trusted_proxies) == 3);
+		(void)sa_set_str(&a, "192.0.2.5", 80);
+		CHECK(conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "192.0.2.6", 80);
+		CHECK(!conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "10.1.255.3", 80);
+		CHECK(conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "10.2.0.1", 80);
+		CHECK(!conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "::ffff:10.1.0.9", 80);
+		CHECK(conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "2001:db8::77:1", 80);
+		CHECK(conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "2001:db8:0:1::1", 80);
+		CHECK(!conf_trusted_proxy(r.conf, &a));
+	}
+
+	/* the whole API over plain http needs a proxy to trust */
+	build(&r, NULL, "[http]\nbehind_tls_proxy = yes");
+	EXPECT1(&r, LAST(&r), "behind_tls_proxy = yes needs",
+		"trusted_proxy = IP");
+
+	/* a PROXY listener: trusted proxies only, its own port */
+	build(&r, NULL,
+	      "[http]\ntrusted_proxy = 127.0.0.1\n"
+	      "listen_proxy = 127.0.0.1:8081");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK(list_count(&r.conf->proxy_listen) == 1);
+	build(&r, NULL, "[http]\nlisten_proxy = 127.0.0.1:8081");
+	EXPECT1(&r, LAST(&r), "listen_proxy takes connections from trusted",
+		"trusted_proxy = IP");
+	build(&r, NULL,
+	      "[http]\ntrusted_proxy = 127.0.0.1\n"
+	      "listen_proxy = 127.0.0.1:8081\nlisten = 127.0.0.1:8081");
+	EXPECT(&r, LAST(&r), "[http] listen_proxy", "8081");
+
+	build(&r, NULL, "[http]\ntrusted_proxy = proxy.example.com");
+	EXPECT1(&r, LAST(&r), "not an IP address or block",
+		"names are not allowed");
+	build(&r, NULL, "[http]\ntrusted_proxy = 10.1.0.1/16");
+	EXPECT1(&r, LAST(&r), "bits set past the prefix");
+	build(&r, NULL, "[http]\ntrusted_proxy = 10.0.0.0/33");
+	EXPECT1(&r, LAST(&r), "prefix length");
+
+	result_reset(&r);
+}
+
 static void test_bad_values(void)
 {
 	static const struct bad v[] = {
@@ -1671,6 +1739,7 @@ int main(void)
 	test_bad_values();
 	test_store();
 	test_lifetimes();
+	test_signin_keys();
 	test_missing();
 	test_sip_port();
 	test_cross();
