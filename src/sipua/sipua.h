@@ -63,6 +63,16 @@ struct sipua_param {
 	const char *cert_key;       /**< listeners' key (PEM) or NULL     */
 	struct wheel *wheel;        /**< registration deadlines (borrowed,
 					 must outlive the sipua)          */
+	/* Requests are taken only from the Front End (docs/sipua.md,
+	 * "Who may send requests"): on our flow to it, or on a connection
+	 * to our listeners whose client certificate chains to
+	 * client_ca_file and carries one of client_names. */
+	const char *client_ca_file;      /**< CA (PEM); NULL: fe_ca_file      */
+	const struct list *client_names; /**< struct conf_str; NULL or
+					      empty: fe_server_name      */
+	uint32_t max_conns; /**< accepted connections at once (0: 1024)  */
+	uint32_t idle_ms;   /**< closed after no request this long
+				 (0: 300 s)                              */
 };
 
 struct sipua;
@@ -93,6 +103,12 @@ struct sip *sipua_sip(const struct sipua *ua);
  * Reason): set yours here, not on sipua_sip().
  */
 void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg);
+
+/** Requests refused (403) because they did not come from the Front End. */
+uint64_t sipua_forbidden(const struct sipua *ua);
+
+/** Connections to our listeners open now (TLS handshake begun). */
+uint32_t sipua_conn_count(const struct sipua *ua);
 
 /** Local address of the listener at index 0 (internal) or 1 (external). */
 int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);

@@ -89,6 +89,9 @@ class Mobilityd:
             "sip": [
                 "internal_listen = 127.0.0.1:%d" % self.sip_port,
                 "certificate = %s %s" % (self.sip_cert, self.sip_key),
+                # requests only from the Front End's client certificate
+                "client_ca_file = %s" % (fe.ca_file if fe else self.ca),
+                "client_name = " + (fe.domain if fe else "fe.example.test"),
             ],
             "autodiscover": [],
             "admin": ["listen = 127.0.0.1:%d" % self.admin_port],
