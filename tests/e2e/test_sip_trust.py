@@ -180,3 +180,17 @@ def test_connections_over_the_cap(mob, fe, carol, bob):
             time.sleep(0.2)
     assert status == "SIP/2.0 200 OK"
 
+
+def test_caps_below_the_descriptor_limit(fe, tmp_path):
+    """With 1,000 descriptors the caps are lowered at start-up (256 kept
+    for the store, push and the flow; SIP at most half of the rest), each
+    with a warning, and the service runs."""
+    m = Mobilityd(tmp_path, fe=fe)
+    m.start(nofile=1000)
+    try:
+        log = m.log()
+        assert "[sip] max_connections lowered from 1024 to 372" in log, log
+        assert "[http] max_connections lowered from 50000 to 372" in log, log
+        assert m.metric("mobility_sip_connections_refused_total") == 0
+    finally:
+        assert m.stop() == 0, m.log()
