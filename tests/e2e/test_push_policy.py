@@ -3,7 +3,9 @@ bob on baresip sending alice IMs through the real Front End:
 
 - alice's app is not polling: exactly one push per IM to the APNs
   stand-in, with the device path, topic, alert type, collapse id (the
-  conversation) and badge (messages not acknowledged) and the text;
+  conversation) and badge (messages not acknowledged) and the text; the
+  session named by the registration's opaque pushId, never by the
+  application id;
 - while alice holds a P-GET: none (the P-GET gets the message);
 - presence changes: none;
 - 410 Unregistered: the registration is gone (GET 404) and the session
@@ -28,7 +30,14 @@ def session(push_mob, epid, reg):
     app = h["location"]
     st, _, body = api(push_mob, tok, "PUT", app + "/pushRegistration", reg)
     assert st == 201, body
-    return {"tok": tok, "app": app, "ack": 1}
+    return {"tok": tok, "app": app, "ack": 1, "pushId": json.loads(body)["pushId"]}
+
+
+def names_the_session(payload, a):
+    """The push names the session by its registration's opaque id, never
+    by the application id (a request with it reached the session)."""
+    assert payload["pushId"] == a["pushId"], payload
+    assert a["app"].rsplit("/", 1)[1] not in json.dumps(payload), payload
 
 
 def apns(tok):
@@ -61,7 +70,7 @@ def test_im_to_a_sleeping_app_pushes_once(push_mob, push, bob_ua):
     body = p.json()
     assert body["aps"]["badge"] == 1, body
     assert "wake up 1" in json.dumps(body["aps"]["alert"]), body
-    assert a["app"].rsplit("/", 1)[1] in json.dumps(body)
+    names_the_session(body, a)
 
     # a second one before the app looked: badge 2, the same conversation
     bob_ua.send_message("sip:alice@example.test", "wake up 2")
@@ -142,6 +151,7 @@ def test_fcm(push_mob, push, bob_ua):
     msg = p.json()["message"]
     assert msg["token"] == dev
     assert "hello android" in json.dumps(msg), msg
+    names_the_session(msg["data"], a)
     assert api(push_mob, a["tok"], "DELETE", a["app"])[0] == 204
 
 
