@@ -177,6 +177,9 @@ int sipua_trust_server_tls(struct sipua *ua, const struct sipua_param *p)
 	/* a resumed session keeps the peer's certificate; without an id
 	 * context OpenSSL fails resumption when it verifies peers */
 	(void)SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	/* the identity is the first handshake's (TLS 1.2 renegotiation
+	 * could change it under a connection already bound) */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 
 	/* RFC 6125 names (no partial wildcards), clientAuth purpose */
 	vp = SSL_CTX_get0_param(ctx);
