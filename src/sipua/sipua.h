@@ -104,12 +104,6 @@ struct sip *sipua_sip(const struct sipua *ua);
  */
 void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg);
 
-/** Requests refused (403) because they did not come from the Front End. */
-uint64_t sipua_forbidden(const struct sipua *ua);
-
-/** Connections to our listeners open now (TLS handshake begun). */
-uint32_t sipua_conn_count(const struct sipua *ua);
-
 /** Local address of the listener at index 0 (internal) or 1 (external). */
 int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);
 

@@ -46,7 +46,6 @@ struct sipua {
 	uint32_t nconn;        /**< entries of connl                     */
 	uint32_t max_conns;    /**< cap on nconn: more are refused       */
 	uint32_t idle_ms;      /**< one without a request this long: shut */
-	uint64_t forbidden;    /**< requests refused 403 (not from the FE) */
 };
 
 enum {

@@ -279,13 +279,3 @@ void sipua_trust_close(struct sipua *ua)
 		conn_detach(le->data);
 	cur_ssl = NULL;
 }
-
-uint64_t sipua_forbidden(const struct sipua *ua)
-{
-	return ua ? ua->forbidden : 0;
-}
-
-uint32_t sipua_conn_count(const struct sipua *ua)
-{
-	return ua ? ua->nconn : 0;
-}

@@ -238,7 +238,6 @@ static bool validate_handler(const struct sip_msg *msg, void *arg)
 	/* only the Front End may send requests (docs/sipua.md, "Who may
 	 * send requests"); checked first: a stranger learns nothing more */
 	if (!sipua_trust_request(ua, msg)) {
-		++ua->forbidden;
 		metric_add(metrics_get(METRIC_COUNTER,
 				       "mobility_sip_forbidden_total", NULL,
 				       "SIP requests refused because they did "
