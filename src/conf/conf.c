@@ -33,6 +33,7 @@ static void destructor(void *arg)
 	mem_deref(conf->push.fcm_credentials);
 	mem_deref(conf->push.fcm_token_url);
 	mem_deref(conf->push.ca_file);
+	list_flush(&conf->push.fcm_projects);
 	mem_deref(conf->store_path);
 	list_flush(&conf->links);
 	list_flush(&conf->redirects);

@@ -98,7 +98,11 @@ struct conf_push {
 	uint32_t retry_base_ms; /**< first backoff                       */
 	uint32_t retry_cap_ms;  /**< longest backoff                      */
 	uint32_t timeout_ms;    /**< one request, connection included     */
-	int alert_text;         /**< enum conf_alert_text                 */
+	int alert_text;         /**< enum conf_alert_text; default sender  */
+
+	/** struct conf_str: FCM projects a registration may name besides
+	 *  the key's project_id */
+	struct list fcm_projects;
 };
 
 struct conf {

@@ -613,6 +613,56 @@ static int set_alert_text(struct conf_ctx *ctx, const struct conf_key *k,
 	return 0;
 }
 
+/* An FCM project id a push registration may name (repeatable): the
+ * characters a registration's project may hold, each id once. */
+static int set_project(struct conf_ctx *ctx, const struct conf_key *k,
+		       const struct pl *val, unsigned line)
+{
+	struct list *lst = field(ctx, k);
+	struct conf_str *e;
+	struct le *le;
+	size_t i;
+	int err;
+
+	for (i = 0; i < val->l; i++) {
+		if (!isalnum((unsigned char)val->p[i]) &&
+		    !strchr(".-_", val->p[i]))
+			break;
+	}
+	if (!val->l || val->l > CONF_MAX_ID || i < val->l) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a project id; give the id "
+			     "of a Firebase project (letters, digits, '-', "
+			     "'_' or '.', at most %u), such as my-app-12345",
+			     k->name, conf_pl_print, val, CONF_MAX_ID);
+		return EINVAL;
+	}
+	LIST_FOREACH(lst, le)
+	{
+		const struct conf_str *o = le->data;
+
+		if (!pl_strcmp(val, o->s)) {
+			conf_problem(ctx, line,
+				     "%s %s is already given at line %u; "
+				     "remove one of the two lines",
+				     k->name, o->s, o->line);
+			return EINVAL;
+		}
+	}
+
+	e = mem_zalloc(sizeof(*e), str_destructor);
+	if (!e)
+		return ENOMEM;
+	err = pl_strdup(&e->s, val);
+	if (err) {
+		mem_deref(e);
+		return err;
+	}
+	e->line = line;
+	list_append(lst, &e->le, e);
+	return 0;
+}
+
 /* Keep in step with docs/configuration.md. */
 #define KEY(s, n, h, f)  .sect = (s), .name = (n), .seth = (h), .off = FIELD(f)
 #define RANGE(lo, hi, m) .min = (lo), .max = (hi), .mult = (m)
@@ -719,6 +769,8 @@ const struct conf_key conf_keys[] = {
      RANGE(1, 3600, 1000)},
     {KEY(SECT_PUSH, "timeout", set_uint, push.timeout_ms), RANGE(1, 300, 1000)},
     {KEY(SECT_PUSH, "alert_text", set_alert_text, push.alert_text)},
+    {KEY(SECT_PUSH, "fcm_project", set_project, push.fcm_projects),
+     .repeat = true},
 };
 
 const size_t conf_nkeys = ARRAY_SIZE(conf_keys);
@@ -795,5 +847,6 @@ void conf_defaults(struct conf *conf)
 	conf->push.retry_base_ms = 500;
 	conf->push.retry_cap_ms = 60 * 1000;
 	conf->push.timeout_ms = 30 * 1000;
-	conf->push.alert_text = CONF_ALERT_FULL;
+	/* a locked screen shows who wrote, not what: the text only by choice */
+	conf->push.alert_text = CONF_ALERT_SENDER;
 }

@@ -88,6 +88,11 @@ static int key_str(char **dst, json_t *j, const char *name)
 	return str_dup(dst, json_string_value(v));
 }
 
+const char *fcm_project(const struct fcm *f)
+{
+	return f ? f->project : NULL;
+}
+
 /* client_email, private_key, token_uri and project_id of the key file. */
 static int load_key(struct fcm *f, const struct conf_push *cp)
 {

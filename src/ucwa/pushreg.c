@@ -284,6 +284,17 @@ static void put(struct app *app, struct web_req *req)
 		bad(req, msg);
 		goto out;
 	}
+	/* only projects this service was given: its credentials would
+	 * otherwise push (and pay) for anyone's */
+	if (pr->provider == PUSH_FCM && pr->topic[0] &&
+	    !push_fcm_project_ok(app->u->push, pr->topic)) {
+		(void)re_snprintf(msg, sizeof(msg),
+				  "project %s is not one this service pushes "
+				  "for; leave project out for the default",
+				  pr->topic);
+		bad(req, msg);
+		goto out;
+	}
 
 	old = app->push;
 	/* a new registration gets a new id; a replaced one keeps its id

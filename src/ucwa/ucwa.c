@@ -291,12 +291,17 @@ static void pauth_cancel(struct web_req *req, void *arg)
 static void pauth_done(int err, const char *user, void *arg)
 {
 	struct pauth *p = arg;
+	struct web_req *req = p->req;
 
-	web_req_set_cancel(p->req, NULL, NULL);
+	/* the request is the route's from here: a P-GET parked by it sets
+	 * its own cancel handler, which freeing p must not clear */
+	p->req = NULL;
+	web_req_set_cancel(req, NULL, NULL);
 	if (err)
-		challenge(p->req);
+		challenge(req);
 	else
-		route(p->u, p->req, user);
+		route(p->u, req, user);
+	mem_deref(req);
 	tmr_start(&p->tmr, 0, pauth_free, p);
 }
 

@@ -408,6 +408,12 @@ static int make_certs(void)
 		  "pass:secret -out encrypted.key 2>/dev/null",
 		  tmpdir);
 
+	/* push keys: one for every user, one for the group, one private */
+	err |= sh("cd %s && cp web.key open.p8 && chmod 644 open.p8 && "
+		  "cp web.pem open.json && chmod 640 open.json && "
+		  "cp web.pem closed.json && chmod 600 closed.json",
+		  tmpdir);
+
 	err |= make_dated_cert("expired", -30, -1, all_names);
 	err |= make_dated_cert("future", 5, 400, all_names);
 	err |= make_dated_cert("soon", -1, 10, all_names);
@@ -852,7 +858,7 @@ static void test_push(void)
 		CHECK(p->in_flight == 1000 && p->retries == 5);
 		CHECK(p->jwt_max_age_s == 2400 && p->apns_ttl_s == 86400);
 		CHECK(p->retry_cap_ms == 60000 && p->retry_base_ms == 500);
-		CHECK(p->alert_text == CONF_ALERT_FULL);
+		CHECK(p->alert_text == CONF_ALERT_SENDER);
 	}
 
 	/* the test keys are EC P-256 in PKCS#8 PEM, as a .p8 is */
@@ -875,6 +881,27 @@ static void test_push(void)
 		CHECK(p->in_flight == 5 && p->retry_cap_ms == 10000);
 		CHECK(p->alert_text == CONF_ALERT_SENDER && !p->apns_ttl_s);
 	}
+
+	/* FCM projects a registration may name: a list, each id once */
+	build(&r, NULL,
+	      "[push]\nfcm_project = other-app\nfcm_project = my_app.2");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		const struct list *l = &r.conf->push.fcm_projects;
+		const struct conf_str *a = list_ledata(list_head(l));
+		const struct conf_str *b = list_ledata(list_tail(l));
+
+		CHECK(list_count(l) == 2);
+		CHECK(a && !strcmp(a->s, "other-app") &&
+		      a->line == LAST(&r) - 1);
+		CHECK(b && !strcmp(b->s, "my_app.2"));
+	}
+	build(&r, NULL, "[push]\nfcm_project = a\nfcm_project = a");
+	EXPECT1(&r, LAST(&r), "fcm_project a is already given at line");
+	build(&r, NULL, "[push]\nfcm_project = a/../b");
+	EXPECT1(&r, LAST(&r), "fcm_project", "not a project id");
+	build(&r, NULL, "[push]\nfcm_project = ");
+	CHECK(r.err == EINVAL);
 
 	build(&r, NULL, "[push]\nalert_text = partial");
 	EXPECT1(&r, LAST(&r), "alert_text", "not a privacy mode",
@@ -923,6 +950,22 @@ static void test_push(void)
 	build(&r, NULL, "[push]\nfcm_credentials = {D}/missing.json");
 	EXPECT1(&r, LAST(&r), "cannot read", "FCM service-account key",
 		"missing.json");
+
+	/* push keys others may read: a warning naming the file and mode */
+	build(&r, NULL,
+	      "[push]\napns_key = {D}/open.p8\napns_key_id = K\n"
+	      "apns_team_id = T\nfcm_credentials = {D}/open.json");
+	EXPECT_OK(&r);
+	EXPECT(&r, line_of(r.text, "apns_key ="), "warning:", "apns_key",
+	       "open.p8", "mode 0644", "chmod 600");
+	EXPECT(&r, LAST(&r), "warning:", "fcm_credentials", "open.json",
+	       "mode 0640");
+	CHECK(count_lines(r.errs) == 2);
+	build(&r, NULL,
+	      "[push]\napns_key = {D}/web.key\napns_key_id = K\n"
+	      "apns_team_id = T\nfcm_credentials = {D}/closed.json");
+	EXPECT_OK(&r);
+	CHECK_STR(r.errs, "");
 
 	result_reset(&r);
 }

@@ -141,6 +141,9 @@ def test_fcm_by_post(mob, alice):
      "project must be 1 to 155"),
     ({"provider": "fcm", "token": FCM_TOKEN, "project": "p/../../x"},
      "project must be 1 to 155 letters, digits, '-', '_' or '.'"),
+    # well formed, but not a project of this service's ([push] fcm_project)
+    ({"provider": "fcm", "token": FCM_TOKEN, "project": "someone-elses-app"},
+     "project someone-elses-app is not one this service pushes for"),
 ])
 def test_bad_registrations(mob, alice, body, why):
     nul = any("\0" in v for v in body.values())

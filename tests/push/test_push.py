@@ -79,7 +79,8 @@ def metric(r, name, **labels):
 def test_apns_alert_request(ps, tmp_path):
     t0 = time.time()
     r = run(ps, tmp_path, "-t", "a1b2c3", "-s", "Alice Smith", "-x", 'Hi "Bob" é',
-            "-C", "conv-42", "-b", "3", "-a", "app-7", conf={"apns_ttl": 3600})
+            "-C", "conv-42", "-b", "3", "-a", "app-7",
+            conf={"apns_ttl": 3600, "alert_text": "full"})
     assert r.one("a1b2c3")["result"] == "sent"
     assert r.one("a1b2c3")["status"] == 200
     [q] = ps.of("apns")
@@ -188,7 +189,8 @@ def test_fcm_requests_and_token_reuse(ps, tmp_path):
     toks = ["fcm-tok_%d:x" % i for i in range(20)]
     args = [a for t in toks for a in ("-t", t)]
     r = run(ps, tmp_path, "-p", "fcm", *args, "-n", "20", "-s", "Alice", "-x", "hello",
-            "-C", "conv-9", "-b", "2", "-a", "app-3", conf={"apns_ttl": 600})
+            "-C", "conv-9", "-b", "2", "-a", "app-3",
+            conf={"apns_ttl": 600, "alert_text": "full"})
     assert r.totals["sent"] == 20
     assert ps.token_fetches == 1
     [tq] = ps.of("token")
@@ -213,8 +215,14 @@ def test_fcm_requests_and_token_reuse(ps, tmp_path):
 
 
 def test_fcm_call_and_project(ps, tmp_path):
-    r = run(ps, tmp_path, "-p", "fcm", "-k", "call", "-t", "c1", "-s", "Alice",
+    # a project that is neither the key's nor configured: refused
+    r = run(ps, tmp_path, "-p", "fcm", "-k", "call", "-t", "c0", "-s", "Alice",
             "-C", "conv-1", "-a", "app-1", "-T", "other-project")
+    assert [e["error"] for e in r.errors] == ["Operation not permitted"], r.errors
+    assert ps.of("fcm") == []
+    r = run(ps, tmp_path, "-p", "fcm", "-k", "call", "-t", "c1", "-s", "Alice",
+            "-C", "conv-1", "-a", "app-1", "-T", "other-project",
+            conf={"fcm_project": "other-project"})
     assert r.one("c1")["result"] == "sent"
     [q] = ps.of("fcm")
     assert q.path == "/v1/projects/other-project/messages:send"
