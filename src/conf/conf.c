@@ -37,6 +37,8 @@ static void destructor(void *arg)
 	mem_deref(conf->store_path);
 	list_flush(&conf->links);
 	list_flush(&conf->redirects);
+	list_flush(&conf->sip_client_names);
+	mem_deref(conf->sip_client_ca_file);
 	list_flush(&conf->sip_certs);
 	mem_deref(conf->client_external.fqdn);
 	mem_deref(conf->client_internal.fqdn);

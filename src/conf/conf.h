@@ -164,6 +164,13 @@ struct conf {
 	struct sa sip_external; /**< external SIP/TLS listener (or unset) */
 	struct list sip_certs;  /**< struct conf_cert for the SIP side    */
 	uint32_t sip_ring_ms;   /**< an incoming call rings this long     */
+	/* who may send requests to them: the Front End's client
+	 * certificate (mutual TLS), and their limits */
+	char *sip_client_ca_file;     /**< its CA (NULL: fe_ca_file)        */
+	struct list sip_client_names; /**< struct conf_str: a name it must
+					   carry (empty: fe_server_name)  */
+	uint32_t sip_max_connections; /**< accepted connections at once     */
+	uint32_t sip_idle_ms;         /**< closed after no request this long */
 
 	/* [autodiscover] */
 	struct list redirects; /**< struct conf_redirect                 */

@@ -497,6 +497,11 @@ int conf_check_certs(struct conf_ctx *ctx)
 			       conf_key_line(ctx, SECT_PUSH, "ca_file"),
 			       "the CA to trust for the push providers");
 	if (!err)
+		err = check_ca(ctx, conf->sip_client_ca_file,
+			       conf_key_line(ctx, SECT_SIP, "client_ca_file"),
+			       "the CA that issued the Front End's client "
+			       "certificate");
+	if (!err)
 		err = check_push_keys(ctx);
 	if (err)
 		return err;

@@ -759,6 +759,14 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_SIP, "external_listen", set_addr, sip_external)},
     {KEY(SECT_SIP, "certificate", set_cert, sip_certs), .repeat = true},
     {KEY(SECT_SIP, "ring_time", set_uint, sip_ring_ms), RANGE(5, 600, 1000)},
+    {KEY(SECT_SIP, "client_ca_file", set_path, sip_client_ca_file),
+     .example = "/etc/mobilityd/fe-client-ca.pem"},
+    {KEY(SECT_SIP, "client_name", set_domain, sip_client_names), .repeat = true,
+     .example = "fe.example.com"},
+    {KEY(SECT_SIP, "max_connections", set_uint, sip_max_connections),
+     RANGE(1, 1000000, 1)},
+    /* libre closes a connection 900 s after its last message anyway */
+    {KEY(SECT_SIP, "idle_timeout", set_uint, sip_idle_ms), RANGE(1, 900, 1000)},
 
     {KEY(SECT_AUTODISCOVER, "redirect", set_redirect, redirects),
      .repeat = true},
@@ -863,6 +871,8 @@ void conf_defaults(struct conf *conf)
 	/* the default store path is set in conf_check() (an allocation) */
 	conf->store_map_size_mb = 1024;
 	conf->sip_ring_ms = 30 * 1000;
+	conf->sip_max_connections = 1024;
+	conf->sip_idle_ms = 300 * 1000;
 
 	/* [push]: the URLs are set in conf_check() (allocations) */
 	conf->push.apns_ttl_s = 86400;

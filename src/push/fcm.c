@@ -361,9 +361,9 @@ int fcm_payload(char **jsonp, const struct push_target *t,
 	/* data values are strings in FCM v1 */
 	(void)re_snprintf(badge, sizeof(badge), "%u", m->badge);
 	err |= json_object_set_new(data, "kind", json_string(kind));
-	if (m->app_id)
-		err |=
-		    json_object_set_new(data, "appId", json_string(m->app_id));
+	if (m->push_id)
+		err |= json_object_set_new(data, "pushId",
+					   json_string(m->push_id));
 	if (!call)
 		err |= json_object_set_new(data, "badge", json_string(badge));
 	if (call && al->title)

@@ -52,8 +52,9 @@ struct push_target {
 
 struct push_msg {
 	enum push_kind kind;
-	const char *app_id;   /* the application: in the payload, so the app
-			       * knows which session woke it            */
+	const char *push_id;  /* the push registration's opaque id: in the
+			       * payload, so the app knows which session
+			       * woke it (never the application id)     */
 	const char *sender;   /* display name or URI of who it is from    */
 	const char *text;     /* the message text, or NULL                */
 	const char *collapse; /* collapse id (a conversation), or NULL    */

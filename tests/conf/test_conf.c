@@ -1583,6 +1583,48 @@ static void test_ca_file(void)
 	result_reset(&r);
 }
 
+/* [sip] who may send requests (the Front End's client certificate) and
+ * the listeners' connection limits. */
+static void test_sip_trust(void)
+{
+	struct result r = {0};
+	struct conf_str *n;
+
+	build(&r, NULL, NULL);
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK(r.conf->sip_client_ca_file == NULL);
+		CHECK(list_isempty(&r.conf->sip_client_names));
+		CHECK(r.conf->sip_max_connections == 1024);
+		CHECK(r.conf->sip_idle_ms == 300000);
+	}
+
+	build(&r, NULL,
+	      "[sip]\nclient_ca_file = {D}/ca.pem\nclient_name = "
+	      "FE.example.test\nclient_name = fe2.example.test\n"
+	      "max_connections = 10\nidle_timeout = 30");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK(strstr(r.conf->sip_client_ca_file, "/ca.pem") != NULL);
+		CHECK(list_count(&r.conf->sip_client_names) == 2);
+		n = list_ledata(list_head(&r.conf->sip_client_names));
+		CHECK(n && !strcmp(n->s, "fe.example.test"));
+		CHECK(r.conf->sip_max_connections == 10);
+		CHECK(r.conf->sip_idle_ms == 30000);
+	}
+
+	build(&r, NULL, "[sip]\nclient_ca_file = {D}/noca.pem");
+	EXPECT1(&r, line_of(r.text, "noca.pem"), "cannot read the CA file",
+		"noca.pem");
+	build(&r, NULL, "[sip]\nclient_name = fe example");
+	EXPECT1(&r, LAST(&r), "client_name", "not a valid DNS name");
+	build(&r, NULL, "[sip]\nmax_connections = 0");
+	EXPECT1(&r, LAST(&r), "max_connections", "1 to 1000000");
+	build(&r, NULL, "[sip]\nidle_timeout = 901");
+	EXPECT1(&r, LAST(&r), "idle_timeout", "out of range");
+	result_reset(&r);
+}
+
 static void test_load(void)
 {
 	struct mbuf *mb = mbuf_alloc(512);
@@ -1738,6 +1780,7 @@ int main(void)
 	test_duplicates();
 	test_bad_values();
 	test_store();
+	test_sip_trust();
 	test_lifetimes();
 	test_signin_keys();
 	test_missing();

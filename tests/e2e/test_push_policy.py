@@ -5,6 +5,8 @@ bob on baresip sending alice IMs through the real Front End:
   stand-in, with the device path, topic, alert type, collapse id (the
   conversation) and badge (messages not acknowledged); by default the
   alert names the sender, never the text (alert_text = full adds it);
+  the session is named by the registration's opaque pushId, never by
+  the application id;
 - while alice holds a P-GET: none (the P-GET gets the message);
 - presence changes: none;
 - 410 Unregistered: the registration is gone (GET 404) and the session
@@ -31,7 +33,14 @@ def session(push_mob, epid, reg):
     app = h["location"]
     st, _, body = api(push_mob, tok, "PUT", app + "/pushRegistration", reg)
     assert st == 201, body
-    return {"tok": tok, "app": app, "ack": 1}
+    return {"tok": tok, "app": app, "ack": 1, "pushId": json.loads(body)["pushId"]}
+
+
+def names_the_session(payload, a):
+    """The push names the session by its registration's opaque id, never
+    by the application id (a request with it reached the session)."""
+    assert payload["pushId"] == a["pushId"], payload
+    assert a["app"].rsplit("/", 1)[1] not in json.dumps(payload), payload
 
 
 def apns(tok):
@@ -66,7 +75,7 @@ def test_im_to_a_sleeping_app_pushes_once(push_mob, push, bob_ua):
     # the default: who wrote, not what (a locked screen shows it)
     assert body["aps"]["alert"] == {"body": "New message from " + BOB}, body
     assert "wake up" not in json.dumps(body), body
-    assert a["app"].rsplit("/", 1)[1] in json.dumps(body)
+    names_the_session(body, a)
 
     # a second one before the app looked: badge 2, the same conversation
     bob_ua.send_message("sip:alice@example.test", "wake up 2")
@@ -148,6 +157,7 @@ def test_fcm(push_mob, push, bob_ua):
     assert msg["token"] == dev
     assert msg["notification"] == {"body": "New message from " + BOB}, msg
     assert "hello android" not in json.dumps(msg), msg
+    names_the_session(msg["data"], a)
     assert api(push_mob, a["tok"], "DELETE", a["app"])[0] == 204
 
 

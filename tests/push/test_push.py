@@ -99,7 +99,7 @@ def test_apns_alert_request(ps, tmp_path):
     assert h == {}, h
     assert q.json() == {"aps": {"alert": {"title": "Alice Smith", "body": 'Hi "Bob" é'},
                                 "badge": 3, "sound": "default", "thread-id": "conv-42"},
-                        "kind": "message", "appId": "app-7"}
+                        "kind": "message", "pushId": "app-7"}
     assert ps.connections == 1
 
 
@@ -115,7 +115,7 @@ def test_apns_call_request(ps, tmp_path):
     assert q.headers["apns-priority"] == "10"
     assert 0 < int(q.headers["apns-expiration"]) - t0 <= 31 + 5
     assert "apns-collapse-id" not in q.headers
-    assert q.json() == {"aps": {}, "kind": "call", "from": "Alice", "appId": "app-1"}
+    assert q.json() == {"aps": {}, "kind": "call", "from": "Alice", "pushId": "app-1"}
 
 
 def test_apns_outcomes(ps, tmp_path):
@@ -208,7 +208,7 @@ def test_fcm_requests_and_token_reuse(ps, tmp_path):
     assert q.json() == {"message": {
         "token": toks[0],
         "notification": {"title": "Alice", "body": "hello"},
-        "data": {"kind": "message", "appId": "app-3", "badge": "2"},
+        "data": {"kind": "message", "pushId": "app-3", "badge": "2"},
         "android": {"priority": "high", "ttl": "600s", "collapse_key": "conv-9"}}}
     assert metric(r, "mobility_push_tokens_total", provider="fcm", outcome="ok") == 1
     assert ps.connections == 1
@@ -227,7 +227,7 @@ def test_fcm_call_and_project(ps, tmp_path):
     [q] = ps.of("fcm")
     assert q.path == "/v1/projects/other-project/messages:send"
     assert q.json() == {"message": {
-        "token": "c1", "data": {"kind": "call", "appId": "app-1", "from": "Alice"},
+        "token": "c1", "data": {"kind": "call", "pushId": "app-1", "from": "Alice"},
         "android": {"priority": "high", "ttl": "30s"}}}
 
 
