@@ -17,7 +17,12 @@ struct store {
 	size_t qbytes;      /* their key and value bytes                */
 
 	struct metric *m_commits, *m_errors, *m_writes, *m_lat_last,
-	    *m_lat_total, *m_depth;
+	    *m_lat_total, *m_depth, *m_full_total, *m_full;
+
+	/* full: the last write adding data was refused for space */
+	bool full;
+	uint64_t full_logged;   /* tmr_jiffies() of the last error line */
+	uint64_t full_unlogged; /* refusals since then                */
 };
 
 /* The caller's handle: dropping it cancels the request's callback. */
@@ -111,6 +116,11 @@ int store_alloc(struct store **sp, const struct store_be *be)
 	s->m_depth =
 	    metrics_get(METRIC_GAUGE, "mobility_store_queue_depth", NULL,
 			"Store writes issued, not yet committed");
+	s->m_full_total = metrics_get(
+	    METRIC_COUNTER, "mobility_store_full_total", NULL,
+	    "Store writes refused because the store is full (ENOSPC)");
+	s->m_full = metrics_get(METRIC_GAUGE, "mobility_store_full", NULL,
+				"1 while the store refuses writes for space");
 
 	*sp = s;
 	return 0;
@@ -141,6 +151,47 @@ void store_commit_stats(struct store *s, uint64_t ncommit, uint64_t nfail,
 	metric_add(s->m_lat_total, (int64_t)total_us);
 }
 
+bool store_full(const struct store *s)
+{
+	return s && s->full;
+}
+
+/* Writes that add data (the reserve is kept for the others). */
+static bool adds(enum store_kind kind)
+{
+	return kind == SK_SESSION_PUT || kind == SK_TOKEN_PUT ||
+	       kind == SK_EVENT_APPEND || kind == SK_HA1_PUT ||
+	       kind == SK_SUB_PUT || kind == SK_HIST_PUT;
+}
+
+/* A full store must be loud, but one line per refused write would flood
+ * the log exactly when the disk is short: one line each
+ * STORE_FULL_LOG_MS, with the count. */
+static void full_note(struct store *s, const struct store_req *r)
+{
+	uint64_t now = tmr_jiffies();
+
+	if (r->err == ENOSPC) {
+		metric_add(s->m_full_total, 1);
+		s->full = true;
+		++s->full_unlogged;
+		if (!s->full_logged ||
+		    now - s->full_logged >= STORE_FULL_LOG_MS) {
+			log_error(
+			    "store: full, %llu write(s) refused (ENOSPC): "
+			    "raise [store] map_size_mb or free space; "
+			    "acks and deletes still commit",
+			    (unsigned long long)s->full_unlogged);
+			s->full_logged = now;
+			s->full_unlogged = 0;
+		}
+	} else if (!r->err && adds(r->kind) && s->full) {
+		s->full = false;
+		log_notice("store: writes fit again");
+	}
+	metric_set(s->m_full, s->full);
+}
+
 void store_complete(struct store *s, struct list *done)
 {
 	struct le *le;
@@ -154,6 +205,7 @@ void store_complete(struct store *s, struct list *done)
 		--s->depth;
 		s->qbytes -= r->alen + r->blen + r->vlen;
 		metric_add(s->m_writes, 1);
+		full_note(s, r);
 		if (r->doneh && store_req_live(r))
 			r->doneh(r->err, r->arg);
 		mem_deref(r);

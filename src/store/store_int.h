@@ -55,7 +55,8 @@ struct store_req {
 	uint32_t max; /**< events in a range read                    */
 	uint8_t *val; /**< value of a put                            */
 	size_t vlen;
-	int err; /**< result, set by the backend                */
+	int err;   /**< result, set by the backend                */
+	bool skip; /**< left out of the transaction (ENOSPC), backend */
 
 	/* Handlers; all NULL once cancelled. */
 	store_done_h *doneh;
