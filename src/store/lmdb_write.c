@@ -168,40 +168,70 @@ static size_t cost(const struct store_req *r, size_t psize)
 	return (n + psize - 1) / psize * psize + psize;
 }
 
-/* Pages on the freelist of the last committed state (read-only: LMDB
- * lets only a read transaction look at it). Each record's value is a
- * list of page numbers with its count first. */
-static size_t free_pages(struct lmdb *l)
+/* Pages on the freelist of the last committed state (LMDB lets only a
+ * read transaction look at it). Each record's value is a list of page
+ * numbers with its count first. */
+static size_t free_pages(MDB_txn *txn)
 {
-	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
 	size_t n = 0;
 
-	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+	if (mdb_cursor_open(txn, 0 /* FREE_DBI */, &cur))
 		return 0;
-	if (!mdb_cursor_open(txn, 0 /* FREE_DBI */, &cur)) {
-		while (!mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-			if (v.mv_size >= sizeof(size_t))
-				n += *(const size_t *)v.mv_data;
-		mdb_cursor_close(cur);
-	}
-	mdb_txn_abort(txn);
+	while (!mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if (v.mv_size >= sizeof(size_t))
+			n += *(const size_t *)v.mv_data;
+	mdb_cursor_close(cur);
 	return n;
 }
 
+/* True if the put replaces a record that is there (the session's own
+ * record, a subscription or history entry written again): it takes
+ * about the room it frees. An event append is always new. */
+static bool replaces(struct lmdb *l, MDB_txn *txn, const struct store_req *r)
+{
+	uint8_t kb[KEY_MAX + 8];
+	MDB_val k = {0, kb}, v;
+	int dbi;
+
+	switch (r->kind) {
+	case SK_SESSION_PUT:
+		k = (MDB_val){r->alen, r->a};
+		dbi = DB_SESSION;
+		break;
+	case SK_TOKEN_PUT:
+		k = (MDB_val){r->alen, r->a};
+		dbi = DB_TOKEN;
+		break;
+	case SK_HA1_PUT:
+	case SK_SUB_PUT:
+	case SK_HIST_PUT:
+		k.mv_size = key_pair(kb, r->a, r->alen, r->b, r->blen);
+		dbi = db_of(r->kind);
+		break;
+	default:
+		return false;
+	}
+	return !mdb_get(txn, l->dbi[dbi], &k, &v);
+}
+
 /*
- * Headroom: the writes that add data may fill the map only up to its
- * size less the reserve (STORE_RESERVE_*), so that acks and deletes,
- * which need pages too (copy on write), still commit when the store is
- * full. Writes that would go past it are marked ENOSPC and left out;
- * the others go on. The freelist is read only when the map's high
- * water mark is near the line (it is the rare case).
+ * Headroom: writes that add new records may fill the map only up to its
+ * size less the reserve (STORE_RESERVE_*), so that what keeps a session
+ * going when the store is full still commits: acks and deletes (which
+ * need pages too: copy on write) and writes that replace a record that
+ * is there (the session's record carries the event channel's numbering,
+ * written before the app gets the batch it will acknowledge). New
+ * records past the line are marked ENOSPC and left out; the others go
+ * on. The freelist is read only when the map's high-water mark is near
+ * the line (the rare case).
  */
 static void headroom(struct lmdb *l, struct list *batch)
 {
 	MDB_envinfo info;
 	MDB_stat st;
+	MDB_txn *txn = NULL;
 	size_t psize, reserve, limit, used, need = 0;
 	struct le *le;
 
@@ -222,11 +252,13 @@ static void headroom(struct lmdb *l, struct list *batch)
 	if (used + need <= limit)
 		return;
 
-	used -= MIN(free_pages(l) * psize, used);
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return;
+	used -= MIN(free_pages(txn) * psize, used);
 	for (le = batch->head; le; le = le->next) {
 		struct store_req *r = le->data;
 
-		if (!adds(r))
+		if (!adds(r) || replaces(l, txn, r))
 			continue;
 		if (used + cost(r, psize) > limit) {
 			r->err = ENOSPC;
@@ -235,6 +267,7 @@ static void headroom(struct lmdb *l, struct list *batch)
 		}
 		used += cost(r, psize);
 	}
+	mdb_txn_abort(txn);
 }
 
 static bool full(int rc)

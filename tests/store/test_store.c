@@ -928,8 +928,9 @@ out:
 }
 
 /* Headroom: a map filled to the brim by event appends (1 KiB, then
- * 64 bytes) still takes the ack of the whole log and the delete of a
- * session; writes fit again afterwards. */
+ * 64 bytes) refuses a new record but takes the session's record written
+ * again, the ack of the whole log and the delete of a session; writes
+ * fit again afterwards. */
 static void test_headroom(void)
 {
 	static uint8_t val[1024];
@@ -970,6 +971,18 @@ static void test_headroom(void)
 		CHECK(turn < 2000);
 	}
 	CHECK(store_full(s));
+
+	/* a new record is refused, the session's own record written again
+	 * is not (it carries what the app needs to get and acknowledge its
+	 * events) */
+	ndone = 0;
+	CHECK(!store_session_put(s, "other", V("y"), 1, done_h, (void *)0,
+				 NULL));
+	CHECK(!store_session_put(s, "sess", V("xx"), 2, done_h, (void *)1,
+				 NULL));
+	CHECK(wait_done(2));
+	CHECK(rec_err[0] == ENOSPC);
+	CHECK(rec_err[1] == 0);
 
 	/* the ack of everything and a session delete still commit */
 	ndone = 0;
