@@ -216,6 +216,15 @@ static bool replaces(struct lmdb *l, MDB_txn *txn, const struct store_req *r)
 	return !mdb_get(txn, l->dbi[dbi], &k, &v);
 }
 
+/* Every write of the batch learns whether the store was full. */
+static void mark_space(struct list *batch, int space)
+{
+	struct le *le;
+
+	for (le = batch->head; le; le = le->next)
+		((struct store_req *)le->data)->space = space;
+}
+
 /*
  * Headroom: writes that add new records may fill the map only up to its
  * size less the reserve (STORE_RESERVE_*), so that what keeps a session
@@ -224,8 +233,12 @@ static bool replaces(struct lmdb *l, MDB_txn *txn, const struct store_req *r)
  * is there (the session's record carries the event channel's numbering,
  * written before the app gets the batch it will acknowledge). New
  * records past the line are marked ENOSPC and left out; the others go
- * on. The freelist is read only when the map's high-water mark is near
- * the line (the rare case).
+ * on.
+ *
+ * The store is full (SPACE_FULL) when a record was refused or less than
+ * the largest value (STORE_VALUE_MAX) is left below the line. The map's
+ * high-water mark says at once when there is room; only near the line
+ * are its free pages counted (the freelist) and the records looked up.
  */
 static void headroom(struct lmdb *l, struct list *batch)
 {
@@ -233,6 +246,7 @@ static void headroom(struct lmdb *l, struct list *batch)
 	MDB_stat st;
 	MDB_txn *txn = NULL;
 	size_t psize, reserve, limit, used, need = 0;
+	bool refused = false;
 	struct le *le;
 
 	if (mdb_env_info(l->env, &info) || mdb_env_stat(l->env, &st))
@@ -249,8 +263,10 @@ static void headroom(struct lmdb *l, struct list *batch)
 	for (le = batch->head; le; le = le->next)
 		if (adds(le->data))
 			need += cost(le->data, psize);
-	if (used + need <= limit)
+	if (used + need + STORE_VALUE_MAX <= limit) {
+		mark_space(batch, SPACE_ROOMY);
 		return;
+	}
 
 	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
 		return;
@@ -263,11 +279,15 @@ static void headroom(struct lmdb *l, struct list *batch)
 		if (used + cost(r, psize) > limit) {
 			r->err = ENOSPC;
 			r->skip = true;
+			refused = true;
 			continue;
 		}
 		used += cost(r, psize);
 	}
 	mdb_txn_abort(txn);
+	mark_space(batch, refused || used + STORE_VALUE_MAX > limit
+			      ? SPACE_FULL
+			      : SPACE_ROOMY);
 }
 
 static bool full(int rc)

@@ -156,24 +156,16 @@ bool store_full(const struct store *s)
 	return s && s->full;
 }
 
-/* Writes that add data (the reserve is kept for the others). */
-static bool adds(enum store_kind kind)
-{
-	return kind == SK_SESSION_PUT || kind == SK_TOKEN_PUT ||
-	       kind == SK_EVENT_APPEND || kind == SK_HA1_PUT ||
-	       kind == SK_SUB_PUT || kind == SK_HIST_PUT;
-}
-
 /* A full store must be loud, but one line per refused write would flood
  * the log exactly when the disk is short: one line each
  * STORE_FULL_LOG_MS, with the count. */
 static void full_note(struct store *s, const struct store_req *r)
 {
 	uint64_t now = tmr_jiffies();
+	bool was = s->full;
 
 	if (r->err == ENOSPC) {
 		metric_add(s->m_full_total, 1);
-		s->full = true;
 		++s->full_unlogged;
 		if (!s->full_logged ||
 		    now - s->full_logged >= STORE_FULL_LOG_MS) {
@@ -185,10 +177,13 @@ static void full_note(struct store *s, const struct store_req *r)
 			s->full_logged = now;
 			s->full_unlogged = 0;
 		}
-	} else if (!r->err && adds(r->kind) && s->full) {
-		s->full = false;
-		log_notice("store: writes fit again");
 	}
+	if (r->err == ENOSPC || r->space == SPACE_FULL)
+		s->full = true;
+	else if (r->space == SPACE_ROOMY)
+		s->full = false;
+	if (was && !s->full)
+		log_notice("store: room again");
 	metric_set(s->m_full, s->full);
 }
 

@@ -124,11 +124,11 @@ typedef bool(store_rec_h)(const uint8_t *key, size_t klen, const uint8_t *val,
 int store_lmdb_open(struct store **sp, const char *path, size_t map_size_mb);
 
 /**
- * True while the store is full: the last write that adds data and
- * completed was refused with ENOSPC (cleared by the next one that is
- * committed). Each such refusal counts in mobility_store_full_total and
- * logs an error line (at most one each STORE_FULL_LOG_MS, with the
- * number refused meanwhile).
+ * True while the store is full: a write was refused with ENOSPC, or a
+ * value of the largest size (STORE_VALUE_MAX) would no longer fit short
+ * of the reserve, as the last transaction found. Each such refusal counts in
+ * mobility_store_full_total and logs an error line (at most one each
+ * STORE_FULL_LOG_MS, with the number refused meanwhile).
  *
  * @param s The store (borrowed; NULL: false)
  */
