@@ -116,6 +116,10 @@ struct conf {
 	 * (Lync SessionExpirationInterval, SessionShortExpirationInterval) */
 	uint32_t session_expiration_ms;       /**< with push (259200 s)  */
 	uint32_t session_short_expiration_ms; /**< without (3600 s)      */
+	/* per application: stored events not yet acknowledged; an
+	 * incoming MESSAGE beyond either is refused (480) */
+	uint32_t max_unacked_events; /**< count (1,000)                */
+	uint32_t max_unacked_bytes;  /**< their bytes (4 MiB)          */
 
 	/* [http] */
 	struct list http_listen;  /**< struct conf_listen: plain http       */

@@ -634,6 +634,12 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_SERVICE, "session_short_expiration", set_uint,
 	 session_short_expiration_ms),
      RANGE(1, 2592000, 1000)},
+    /* what the store keeps for one application the app has not
+     * acknowledged (docs/api.md "Limits") */
+    {KEY(SECT_SERVICE, "max_unacked_events", set_uint, max_unacked_events),
+     RANGE(10, 1000000, 1)},
+    {KEY(SECT_SERVICE, "max_unacked_bytes", set_uint, max_unacked_bytes),
+     RANGE(65536, 1073741824, 1)},
 
     {KEY(SECT_HTTP, "listen", set_listen, http_listen), .repeat = true},
     {KEY(SECT_HTTP, "listen_tls", set_listen, https_listen), .repeat = true},
@@ -759,6 +765,8 @@ void conf_defaults(struct conf *conf)
 	conf->log_level = LOG_INFO;
 	conf->session_expiration_ms = 259200u * 1000;
 	conf->session_short_expiration_ms = 3600u * 1000;
+	conf->max_unacked_events = 1000;
+	conf->max_unacked_bytes = 4u << 20;
 
 	lim->max_request_line = 8192;
 	lim->max_header_bytes = 16384;
