@@ -57,6 +57,7 @@ void ucwa_quota_add(struct app *app, uint64_t seq, size_t bytes)
 	q->seq = seq;
 	q->bytes = bytes;
 	list_append(&app->unacked, &q->le, q);
+	++app->unacked_n;
 	app->unacked_bytes += bytes;
 }
 
@@ -69,6 +70,7 @@ void ucwa_quota_remove(struct app *app, uint64_t seq)
 
 		if (q->seq != seq)
 			continue;
+		--app->unacked_n;
 		app->unacked_bytes -= q->bytes;
 		list_unlink(le);
 		mem_deref(q);
@@ -89,7 +91,7 @@ static bool roomy(const struct app *app)
 {
 	const struct conf *conf = app->u->conf;
 
-	return list_count(&app->unacked) <= conf->max_unacked_events / 2 &&
+	return app->unacked_n <= conf->max_unacked_events / 2 &&
 	       app->unacked_bytes <= conf->max_unacked_bytes / 2 &&
 	       evchan_room(app->ev, EVCHAN_PENDING_MAX / 2);
 }
@@ -103,6 +105,7 @@ void ucwa_quota_acked(struct app *app, uint64_t mark)
 
 		if (q->seq > mark)
 			break;
+		--app->unacked_n;
 		app->unacked_bytes -= q->bytes;
 		list_unlink(le);
 		mem_deref(q);
@@ -133,7 +136,7 @@ enum quota_why ucwa_quota_check(struct app *app, size_t bytes, unsigned nev)
 	const struct conf *conf = app->u->conf;
 	enum quota_why why = QUOTA_OK;
 
-	if (list_count(&app->unacked) + 1 > conf->max_unacked_events)
+	if (app->unacked_n + 1 > conf->max_unacked_events)
 		why = QUOTA_EVENTS;
 	else if (app->unacked_bytes + bytes > conf->max_unacked_bytes)
 		why = QUOTA_BYTES;
@@ -166,5 +169,6 @@ void ucwa_quota_close(struct app *app)
 {
 	wheel_cancel(&app->rereg);
 	list_flush(&app->unacked);
+	app->unacked_n = 0;
 	app->unacked_bytes = 0;
 }

@@ -161,7 +161,7 @@ struct app {
 
 	/* stored events not acknowledged (quota.c) */
 	struct list unacked; /* struct qev, in sequence order */
-	size_t unacked_bytes;
+	size_t unacked_n, unacked_bytes;
 	bool refused;        /* a message was refused: REGISTER when roomy */
 	uint64_t refused_ms; /* tmr_jiffies() of the last refusal        */
 	struct wheel_entry rereg; /* ... that REGISTER                   */
