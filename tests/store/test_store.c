@@ -976,10 +976,10 @@ static void test_headroom(void)
 	 * is not (it carries what the app needs to get and acknowledge its
 	 * events) */
 	ndone = 0;
-	CHECK(!store_session_put(s, "other", V("y"), 1, done_h, (void *)0,
-				 NULL));
-	CHECK(!store_session_put(s, "sess", V("xx"), 2, done_h, (void *)1,
-				 NULL));
+	CHECK(
+	    !store_session_put(s, "other", V("y"), 1, done_h, (void *)0, NULL));
+	CHECK(
+	    !store_session_put(s, "sess", V("xx"), 2, done_h, (void *)1, NULL));
 	CHECK(wait_done(2));
 	CHECK(rec_err[0] == ENOSPC);
 	CHECK(rec_err[1] == 0);
