@@ -127,6 +127,8 @@ ca_file = $tmp/certs/ca.pem
 
 [sip]
 internal_listen = 127.0.0.1:$p_sip
+client_ca_file = $tmp/certs/ca.pem
+client_name = fe.example.test
 
 [admin]
 listen = 127.0.0.1:$p_admin

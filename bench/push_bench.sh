@@ -145,6 +145,8 @@ ca_file = $tmp/certs/ca.pem
 [sip]
 internal_listen = 127.0.0.1:$p_sip
 certificate = $tmp/certs/push.pem $tmp/certs/push.key
+client_ca_file = $tmp/certs/ca.pem
+client_name = fe.example.test
 
 [admin]
 listen = 127.0.0.1:$p_admin

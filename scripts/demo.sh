@@ -93,6 +93,9 @@ xcap = 127.0.0.1:$FE_HTTP
 [sip]
 internal_listen = 127.0.0.1:$SIP_PORT
 certificate = $run/certs/sip.pem $run/certs/sip.key
+# requests only from the Front End's client certificate (mutual TLS)
+client_ca_file = $run/certs/ca.pem
+client_name = $DOMAIN
 
 [admin]
 listen = 127.0.0.1:$ADMIN_PORT

@@ -12,7 +12,7 @@ PKGS=(
 	# the Front End (Kamailio) and real peers used by tests and the demo
 	kamailio kamailio-tls-modules kamailio-presence-modules
 	kamailio-xml-modules kamailio-outbound-modules kamailio-sqlite-modules
-	sqlite3 baresip-core sip-tester curl procps iproute2
+	sqlite3 baresip-core sip-tester curl procps iproute2 haproxy lmdb-utils
 	python3 python3-pytest python3-httpx python3-h2
 	python3-cryptography python3-jwt
 	# benchmarks (janus: bench/janus_bench.py, side by side)

@@ -8,8 +8,10 @@
  * Tokens are 256-bit random values, handed out as "cwt=<base64url>", kept
  * only as their SHA-256 and expire after the configured lifetime.
  *
- * Failed sign-ins are throttled per user and per client address; a
- * throttled attempt sends nothing to the Front End.
+ * Failed sign-ins are throttled per user at a client address and per
+ * client address (IPv6 by its /64), so that failures from one place never
+ * lock the user out elsewhere; a throttled attempt sends nothing to the
+ * Front End.
  */
 #ifndef MOB_AUTH_H
 #define MOB_AUTH_H
@@ -28,12 +30,16 @@ enum {
 	AUTH_PASSWORD_MAX = 256,     /* bytes of a password                */
 	AUTH_TOKEN_LIFETIME = 28800, /* s (8 hours, PROTOCOL.md)           */
 	AUTH_TOKENS_MAX = 1000000,   /* tokens kept in memory              */
-	AUTH_THROTTLE_MAX = 100000,  /* users + addresses tracked          */
-	AUTH_USER_FAILS = 5,         /* failures per user in the window... */
+	AUTH_THROTTLE_MAX = 100000,  /* keys tracked, per table            */
+	AUTH_USER_FAILS = 5,         /* failures per user+address in the
+					window...                          */
 	AUTH_ADDR_FAILS = 20,        /* ...and per client address          */
 	AUTH_WINDOW = 900,           /* s                                  */
 	AUTH_LOCK_BASE = 30,         /* s, first lock; doubles each time   */
 	AUTH_LOCK_MAX = 900,         /* s                                  */
+	AUTH_PURGE_FIRST = 1,        /* s after start: first purge step    */
+	AUTH_PURGE_INTERVAL = 60,    /* s between purge steps              */
+	AUTH_PURGE_BATCH = 10000,    /* token records looked at per step   */
 };
 
 /*
@@ -43,10 +49,12 @@ enum {
 struct throttle;
 
 /**
- * Allocate a failure throttle: more than max_fails failures of one key
- * within window_s lock the key for lock_s, doubling with every further
- * failure up to lock_max_s. At most max_keys keys are tracked (the
- * least recently failed one is forgotten first).
+ * Allocate a failure throttle: max_fails failures of one key within
+ * window_s lock the key for lock_s, doubling with every further failure
+ * up to lock_max_s. At most max_keys keys are tracked: a new key takes
+ * the place of the least recently failed unlocked one, else of a locked
+ * one whose lock has run out; a running lock is never forgotten (the new
+ * key is then not tracked).
  */
 int throttle_alloc(struct throttle **tp, uint32_t max_fails, uint32_t window_s,
 		   uint32_t lock_s, uint32_t lock_max_s, size_t max_keys);
@@ -58,6 +66,16 @@ void throttle_fail(struct throttle *t, const char *key, uint64_t now_s);
 void throttle_undo(struct throttle *t, const char *key);
 /** Forget key (a good sign-in of a user). */
 void throttle_clear(struct throttle *t, const char *key);
+/** Keys tracked now. */
+size_t throttle_count(const struct throttle *t);
+/**
+ * The throttle key of a client address: an IPv4 address (also one mapped
+ * into IPv6) or a link-local IPv6 address as it is, any other IPv6
+ * address by its /64 ("2001:db8:1:2::/64").
+ *
+ * @return 0, EINVAL, EOVERFLOW (buf too small; 48 bytes are enough)
+ */
+int throttle_addr_key(char *buf, size_t size, const struct sa *addr);
 
 /*
  * Tokens (token.c)
@@ -93,8 +111,18 @@ struct auth;
 int auth_alloc(struct auth **ap, struct conf *conf, struct sipua *ua,
 	       struct store *st);
 
-/** Serve POST /WebTicket/oauthtoken (answers now or later). */
+/** Serve POST /WebTicket/oauthtoken (sign-in, renewal) and DELETE
+ * (sign-out); answers now or later. */
 void auth_token_request(struct auth *a, struct web_req *req);
+
+/**
+ * Start the sweep of expired tokens from the store (a bounded step every
+ * AUTH_PURGE_INTERVAL s).
+ *
+ * @param a Token service
+ * @param w Timer wheel (borrowed: it must outlive a)
+ */
+void auth_purge_start(struct auth *a, struct wheel *w);
 
 /**
  * Check the bearer token of an Authorization header value.

@@ -3,6 +3,13 @@
  *
  *   grant_type=password&username=<sip uri or user@domain>&password=...
  *   ms_rtc_renew=<token>          (renewal of a token still valid)
+ * DELETE /WebTicket/oauthtoken with "Authorization: Bearer cwt=..."
+ *   signs out: the token is revoked (204 once the store forgot it)
+ *
+ * A token lives AUTH_TOKEN_LIFETIME; renewals make a new one, but never
+ * past [service] token_max_lifetime after the password sign-in it comes
+ * from. That limit is kept in the store with the token, so a renewal
+ * works on any instance and after a restart.
  *
  * 200 {"access_token":"cwt=...","token_type":"Bearer","expires_in":28800,
  *      "ms_rtc_identityscope":"local"}
@@ -28,10 +35,13 @@ struct auth {
 	struct conf *conf;
 	struct sipua *ua;
 	struct store *st;
-	struct throttle *users;
-	struct throttle *addrs;
+	struct throttle *users; /* by user at an address */
+	struct throttle *addrs; /* by address            */
 	struct auth_tokens tokens;
-	struct metric *m_ok, *m_bad, *m_throttled, *m_error;
+	struct wheel *wheel;      /* borrowed: the service's      */
+	struct wheel_entry purge; /* the sweep of expired tokens  */
+	struct store_op *purge_op;
+	struct metric *m_ok, *m_bad, *m_throttled, *m_error, *m_signout;
 };
 
 /* One token request in progress. */
@@ -40,13 +50,15 @@ struct treq {
 	struct web_req *req; /* reference */
 	struct sipua_check *chk;
 	struct store_op *op;
-	char user[AUTH_USER_MAX + 1]; /* user@domain */
-	char addr[64];                /* client address, throttle key */
+	char user[AUTH_USER_MAX + 1];   /* user@domain */
+	char addr[64];                  /* client address, throttle key */
+	char uakey[AUTH_USER_MAX + 66]; /* "user@domain addr" throttle key */
 	char token[AUTH_TOKEN_STRLEN + 1];
 	uint8_t hash[AUTH_HASH_BYTES];
 	uint8_t old_hash[AUTH_HASH_BYTES]; /* renewal: the token replaced */
 	bool renew;
 	uint64_t expires;
+	uint64_t until;  /* renewals never go past this */
 	struct tmr done; /* frees the request after the stack unwinds */
 };
 
@@ -59,6 +71,8 @@ static void destructor(void *arg)
 {
 	struct auth *a = arg;
 
+	wheel_cancel(&a->purge);
+	mem_deref(a->purge_op);
 	auth_tokens_close(&a->tokens);
 	mem_deref(a->users);
 	mem_deref(a->addrs);
@@ -96,6 +110,8 @@ int auth_alloc(struct auth **ap, struct conf *conf, struct sipua *ua,
 				     "result=\"throttled\"", NULL);
 	a->m_error = metrics_get(METRIC_COUNTER, "mobility_signin_total",
 				 "result=\"error\"", NULL);
+	a->m_signout = metrics_get(METRIC_COUNTER, "mobility_signout_total",
+				   NULL, "Tokens revoked by a sign-out");
 	if (err)
 		mem_deref(a);
 	else
@@ -206,7 +222,8 @@ static void token_committed(int err, void *arg)
 	}
 	metric_add(a->m_ok, 1);
 	log_info("auth: token issued to %s", t->user);
-	reply_json(t->req, 200, "OK", kv, ARRAY_SIZE(kv), AUTH_TOKEN_LIFETIME,
+	reply_json(t->req, 200, "OK", kv, ARRAY_SIZE(kv),
+		   (int64_t)(t->expires > now_s() ? t->expires - now_s() : 0),
 		   NULL);
 	treq_done(t);
 }
@@ -222,11 +239,14 @@ static void issue(struct treq *t)
 	pl_set_str(&tok, t->token);
 	if (!err)
 		err = auth_token_hash(t->hash, &tok);
-	t->expires = now_s() + AUTH_TOKEN_LIFETIME;
+	/* a password sign-in sets the limit; a renewal keeps it */
+	if (!t->until)
+		t->until = now_s() + t->a->conf->token_max_lifetime_s;
+	t->expires = MIN(now_s() + AUTH_TOKEN_LIFETIME, t->until);
 	if (!err)
-		err =
-		    store_token_put(t->a->st, t->hash, AUTH_HASH_BYTES, t->user,
-				    t->expires, token_committed, t, &t->op);
+		err = store_token_put_until(t->a->st, t->hash, AUTH_HASH_BYTES,
+					    t->user, t->expires, t->until,
+					    token_committed, t, &t->op);
 	if (err)
 		token_committed(err, t);
 }
@@ -238,8 +258,9 @@ static void checked(int err, const char *ha1, uint16_t scode, void *arg)
 	const char *at = strchr(t->user, '@');
 
 	if (err == EACCES) {
-		/* wrong credentials: count it for the user and the address */
-		throttle_fail(a->users, t->user, now_s());
+		/* wrong credentials: count it for the user at this address
+		 * (the address was counted before asking) */
+		throttle_fail(a->users, t->uakey, now_s());
 		metric_add(a->m_bad, 1);
 		log_info("auth: sign-in of %s refused by the Front End (%u)",
 			 t->user, scode);
@@ -260,8 +281,8 @@ static void checked(int err, const char *ha1, uint16_t scode, void *arg)
 		return;
 	}
 
-	/* good: forget the user's failures, keep only the HA1 */
-	throttle_clear(a->users, t->user);
+	/* good: forget the user's failures here, keep only the HA1 */
+	throttle_clear(a->users, t->uakey);
 	throttle_undo(a->addrs, t->addr);
 	(void)store_ha1_put(a->st, t->user, at + 1, (const uint8_t *)ha1,
 			    strlen(ha1), NULL, NULL, NULL);
@@ -359,34 +380,121 @@ static bool is_form(const struct web_req *req)
 	       !strncasecmp(ct.p, "application/x-www-form-urlencoded", 33);
 }
 
-/* Renewal: the old token must still be valid here. */
-static void renew(struct treq *t, const struct pl *enc)
+/* The token to renew, read from the store (the truth on every instance
+ * and after a restart). */
+static void renew_read(int err, const uint8_t *user, size_t ulen,
+		       uint64_t expires, uint64_t until, void *arg)
 {
-	char buf[AUTH_TOKEN_STRLEN + 16];
-	struct pl tok;
-	struct tok *old;
-	size_t n;
+	struct treq *t = arg;
+	uint64_t now = now_s();
 
-	if (text_pct_decode(buf, sizeof(buf), enc, &n)) {
-		reply_error(t->req, 400, "invalid_request",
-			    "ms_rtc_renew is not a token");
+	t->op = mem_deref(t->op);
+	if (err && err != ENOENT) {
+		metric_add(t->a->m_error, 1);
+		reply_error(t->req, 503, "server_error",
+			    "the token could not be read; try again");
 		treq_done(t);
 		return;
 	}
-	tok.p = buf;
-	tok.l = n;
-	old = NULL;
-	if (n == AUTH_TOKEN_STRLEN && !auth_token_hash(t->old_hash, &tok))
-		old = auth_tok_find(&t->a->tokens, t->old_hash);
-	if (!old || auth_tok_expires(old) <= now_s()) {
+	/* written before renewal limits: counted from its sign-in */
+	if (!err && !until && expires >= AUTH_TOKEN_LIFETIME)
+		until = expires - AUTH_TOKEN_LIFETIME +
+			t->a->conf->token_max_lifetime_s;
+	if (err || !ulen || ulen > AUTH_USER_MAX || expires <= now) {
 		reply_error(t->req, 400, "invalid_grant",
 			    "the token to renew is not valid");
 		treq_done(t);
 		return;
 	}
-	(void)re_snprintf(t->user, sizeof(t->user), "%s", auth_tok_user(old));
+	if (until <= now) {
+		reply_error(t->req, 400, "invalid_grant",
+			    "the sign-in is too old to renew; sign in again "
+			    "with the password");
+		treq_done(t);
+		return;
+	}
+	memcpy(t->user, user, ulen);
+	t->user[ulen] = '\0';
+	t->until = until;
 	t->renew = true;
 	issue(t);
+}
+
+/* Renewal: the old token must still be valid. */
+static void renew(struct treq *t, const struct pl *enc)
+{
+	char buf[AUTH_TOKEN_STRLEN + 16];
+	struct pl tok;
+	size_t n;
+	int err = EINVAL;
+
+	if (!text_pct_decode(buf, sizeof(buf), enc, &n) &&
+	    n == AUTH_TOKEN_STRLEN) {
+		tok.p = buf;
+		tok.l = n;
+		err = auth_token_hash(t->old_hash, &tok);
+	}
+	if (err) {
+		reply_error(t->req, 400, "invalid_grant",
+			    "the token to renew is not valid");
+		treq_done(t);
+		return;
+	}
+	err = store_token_get(t->a->st, t->old_hash, AUTH_HASH_BYTES,
+			      renew_read, t, &t->op);
+	if (err)
+		renew_read(err, NULL, 0, 0, 0, t);
+}
+
+static void signout_done(int err, void *arg)
+{
+	struct treq *t = arg;
+
+	/* ENOENT: already gone, which is what was asked */
+	if (err && err != ENOENT) {
+		metric_add(t->a->m_error, 1);
+		reply_error(t->req, 503, "server_error",
+			    "the token could not be revoked; try again");
+	} else {
+		metric_add(t->a->m_signout, 1);
+		web_reply(t->req, 204, "No Content", NULL, NULL, 0, NULL);
+	}
+	treq_done(t);
+}
+
+/* DELETE /WebTicket/oauthtoken: sign-out. The token is forgotten here at
+ * once and answered for once the store has forgotten it too. */
+static void signout(struct auth *a, struct web_req *req)
+{
+	struct pl authz, tok;
+	struct treq *t;
+	int err;
+
+	if (!web_req_header(req, "Authorization", &authz) ||
+	    !auth_bearer(&authz, &tok)) {
+		reply_error(req, 400, "invalid_request",
+			    "send the token to revoke as Authorization: "
+			    "Bearer cwt=...");
+		return;
+	}
+	t = mem_zalloc(sizeof(*t), treq_destructor);
+	if (!t) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		return;
+	}
+	t->a = a;
+	t->req = mem_ref(req);
+	web_req_set_cancel(req, treq_cancel, t);
+	err = auth_token_hash(t->old_hash, &tok);
+	if (!err) {
+		auth_tok_del(&a->tokens,
+			     auth_tok_find(&a->tokens, t->old_hash));
+		err = store_token_del(a->st, t->old_hash, AUTH_HASH_BYTES,
+				      signout_done, t, &t->op);
+	}
+	if (err)
+		signout_done(err, t);
 }
 
 void auth_token_request(struct auth *a, struct web_req *req)
@@ -400,9 +508,13 @@ void auth_token_request(struct auth *a, struct web_req *req)
 	size_t n;
 	int err;
 
+	if (!pl_strcmp(web_req_method(req), "DELETE")) {
+		signout(a, req);
+		return;
+	}
 	if (pl_strcmp(web_req_method(req), "POST")) {
 		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-			  "Allow: POST\r\n");
+			  "Allow: POST, DELETE\r\n");
 		return;
 	}
 	if (!is_form(req) || body->l > AUTH_FORM_MAX) {
@@ -421,7 +533,7 @@ void auth_token_request(struct auth *a, struct web_req *req)
 	t->a = a;
 	t->req = mem_ref(req);
 	web_req_set_cancel(req, treq_cancel, t);
-	(void)re_snprintf(t->addr, sizeof(t->addr), "%j", web_req_peer(req));
+	(void)throttle_addr_key(t->addr, sizeof(t->addr), web_req_client(req));
 
 	form_parse(body, &f);
 	if (f.dup) {
@@ -461,8 +573,11 @@ void auth_token_request(struct auth *a, struct web_req *req)
 		goto drop;
 	}
 
-	/* throttled: nothing goes to the Front End */
-	wait_u = throttle_wait(a->users, t->user, now_s());
+	/* throttled: nothing goes to the Front End. The user is throttled
+	 * at this address only: failures elsewhere never lock him out. */
+	(void)re_snprintf(t->uakey, sizeof(t->uakey), "%s %s", t->user,
+			  t->addr);
+	wait_u = throttle_wait(a->users, t->uakey, now_s());
 	wait_a = throttle_wait(a->addrs, t->addr, now_s());
 	if (wait_u || wait_a) {
 		char hdr[64], desc[160];
@@ -473,7 +588,8 @@ void auth_token_request(struct auth *a, struct web_req *req)
 		(void)re_snprintf(desc, sizeof(desc),
 				  "too many failed sign-ins for this %s; try "
 				  "again in %u s",
-				  wait_u ? "user" : "address", w);
+				  wait_u ? "user from this address" : "address",
+				  w);
 		{
 			const char *kv[] = {"error", "invalid_grant",
 					    "error_description", desc};
@@ -561,11 +677,12 @@ static void check_refuse(void *arg)
 }
 
 static void token_read(int err, const uint8_t *user, size_t ulen,
-		       uint64_t expires, void *arg)
+		       uint64_t expires, uint64_t until, void *arg)
 {
 	struct auth_check *c = arg;
 	char u[AUTH_USER_MAX + 1];
 
+	(void)until;
 	if (err || !ulen || ulen > AUTH_USER_MAX || expires <= now_s()) {
 		c->h(EACCES, NULL, c->arg);
 		return;
@@ -609,4 +726,40 @@ int auth_verify_async(struct auth_check **chkp, struct auth *a,
 	else
 		*chkp = c;
 	return err;
+}
+
+/*
+ * The sweep of expired tokens: a bounded step every AUTH_PURGE_INTERVAL
+ * (the first soon after start), so the store does not keep every token
+ * ever issued.
+ */
+
+static void purge_step(void *arg);
+
+static void purge_done(int err, void *arg)
+{
+	struct auth *a = arg;
+
+	a->purge_op = mem_deref(a->purge_op);
+	if (err)
+		log_warn("auth: purging expired tokens failed: %m", err);
+}
+
+static void purge_step(void *arg)
+{
+	struct auth *a = arg;
+
+	if (!a->purge_op && store_token_purge(a->st, now_s(), AUTH_PURGE_BATCH,
+					      purge_done, a, &a->purge_op))
+		log_warn("auth: cannot start the token purge");
+	wheel_start(a->wheel, &a->purge, AUTH_PURGE_INTERVAL * 1000, purge_step,
+		    a);
+}
+
+void auth_purge_start(struct auth *a, struct wheel *w)
+{
+	if (!a || !w)
+		return;
+	a->wheel = w;
+	wheel_start(w, &a->purge, AUTH_PURGE_FIRST * 1000, purge_step, a);
 }

@@ -33,9 +33,12 @@ static void destructor(void *arg)
 	mem_deref(conf->push.fcm_credentials);
 	mem_deref(conf->push.fcm_token_url);
 	mem_deref(conf->push.ca_file);
+	list_flush(&conf->push.fcm_projects);
 	mem_deref(conf->store_path);
 	list_flush(&conf->links);
 	list_flush(&conf->redirects);
+	list_flush(&conf->sip_client_names);
+	mem_deref(conf->sip_client_ca_file);
 	list_flush(&conf->sip_certs);
 	mem_deref(conf->client_external.fqdn);
 	mem_deref(conf->client_internal.fqdn);
@@ -44,6 +47,8 @@ static void destructor(void *arg)
 	list_flush(&conf->certs);
 	list_flush(&conf->https_listen);
 	list_flush(&conf->http_listen);
+	list_flush(&conf->trusted_proxies);
+	list_flush(&conf->proxy_listen);
 	mem_deref(conf->external_web_fqdn);
 	mem_deref(conf->internal_web_fqdn);
 	list_flush(&conf->domains);
@@ -517,6 +522,63 @@ bool conf_serves_domain(const struct conf *conf, const struct pl *domain)
 	}
 
 	return false;
+}
+
+/* The first bits of two addresses of one family (network order). */
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned full = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, full))
+		return false;
+	return !rest || !((a[full] ^ b[full]) & (0xff00 >> rest));
+}
+
+static unsigned addr_bytes(const struct sa *sa, uint8_t b[16])
+{
+	if (sa_af(sa) == AF_INET) {
+		uint32_t v = htonl(sa_in(sa));
+		memcpy(b, &v, 4);
+		return 4;
+	}
+	if (sa_af(sa) == AF_INET6) {
+		sa_in6(sa, b);
+		/* an IPv4 peer on a dual-stack socket (::ffff:a.b.c.d) */
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)b)) {
+			memmove(b, b + 12, 4);
+			return 4;
+		}
+		return 16;
+	}
+	return 0;
+}
+
+bool conf_cidr_match(const struct list *cidrs, const struct sa *addr)
+{
+	uint8_t a[16], n[16];
+	unsigned alen;
+	struct le *le;
+
+	if (!cidrs || !addr)
+		return false;
+	alen = addr_bytes(addr, a);
+	if (!alen)
+		return false;
+
+	LIST_FOREACH(cidrs, le)
+	{
+		const struct conf_cidr *c = le->data;
+
+		if (addr_bytes(&c->addr, n) == alen &&
+		    prefix_equal(a, n, c->bits))
+			return true;
+	}
+	return false;
+}
+
+bool conf_trusted_proxy(const struct conf *conf, const struct sa *addr)
+{
+	return conf && conf_cidr_match(&conf->trusted_proxies, addr);
 }
 
 const struct conf_redirect *conf_redirect_find(const struct conf *conf,

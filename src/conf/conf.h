@@ -41,6 +41,14 @@ struct conf_listen {
 	unsigned line;
 };
 
+/** An address block (IP or IP/prefix), such as a trusted proxy. */
+struct conf_cidr {
+	struct le le;
+	struct sa addr; /**< network address (port 0)       */
+	unsigned bits;  /**< prefix length (32/128: one IP) */
+	unsigned line;
+};
+
 /** A certificate chain and its private key (PEM files). */
 struct conf_cert {
 	struct le le;
@@ -98,7 +106,11 @@ struct conf_push {
 	uint32_t retry_base_ms; /**< first backoff                       */
 	uint32_t retry_cap_ms;  /**< longest backoff                      */
 	uint32_t timeout_ms;    /**< one request, connection included     */
-	int alert_text;         /**< enum conf_alert_text                 */
+	int alert_text;         /**< enum conf_alert_text; default sender  */
+
+	/** struct conf_str: FCM projects a registration may name besides
+	 *  the key's project_id */
+	struct list fcm_projects;
 };
 
 struct conf {
@@ -120,12 +132,23 @@ struct conf {
 	 * incoming MESSAGE beyond either is refused (480) */
 	uint32_t max_unacked_events; /**< count (1,000)                */
 	uint32_t max_unacked_bytes;  /**< their bytes (4 MiB)          */
+	/* bearer tokens: renewals never extend one past this time after
+	 * the password sign-in it comes from */
+	uint32_t token_max_lifetime_s; /**< (2592000 s: 30 days)          */
 
 	/* [http] */
 	struct list http_listen;  /**< struct conf_listen: plain http       */
 	struct list https_listen; /**< struct conf_listen: https            */
 	struct list certs;        /**< struct conf_cert; first is default   */
 	struct conf_http_limits limits;
+	/* reverse proxies whose X-Forwarded-For (or PROXY protocol v2
+	 * header) names the client (docs/http.md "Behind a proxy") */
+	struct list trusted_proxies; /**< struct conf_cidr                 */
+	bool behind_tls_proxy;       /**< plain http from a trusted proxy serves
+					  the whole API (it terminated TLS)   */
+	struct list proxy_listen;    /**< struct conf_listen: plain http, each
+					  connection opened by a PROXY v2
+					  header from a trusted proxy      */
 
 	/* [frontend] */
 	struct sa fe_addr;    /**< Front End SIP over TLS address       */
@@ -145,6 +168,13 @@ struct conf {
 	struct sa sip_external; /**< external SIP/TLS listener (or unset) */
 	struct list sip_certs;  /**< struct conf_cert for the SIP side    */
 	uint32_t sip_ring_ms;   /**< an incoming call rings this long     */
+	/* who may send requests to them: the Front End's client
+	 * certificate (mutual TLS), and their limits */
+	char *sip_client_ca_file;     /**< its CA (NULL: fe_ca_file)        */
+	struct list sip_client_names; /**< struct conf_str: a name it must
+					   carry (empty: fe_server_name)  */
+	uint32_t sip_max_connections; /**< accepted connections at once     */
+	uint32_t sip_idle_ms;         /**< closed after no request this long */
 
 	/* [autodiscover] */
 	struct list redirects; /**< struct conf_redirect                 */
@@ -183,6 +213,12 @@ int conf_parse(struct conf **confp, const char *name, const char *buf,
 
 /** True if domain (case-insensitive) is one of the SIP domains served. */
 bool conf_serves_domain(const struct conf *conf, const struct pl *domain);
+
+/** True if addr is inside one of the trusted proxy blocks. */
+bool conf_trusted_proxy(const struct conf *conf, const struct sa *addr);
+
+/** True if addr is inside one of the blocks of a struct conf_cidr list. */
+bool conf_cidr_match(const struct list *cidrs, const struct sa *addr);
 
 /** The redirect for a domain served by another pool, or NULL. */
 const struct conf_redirect *conf_redirect_find(const struct conf *conf,

@@ -326,8 +326,30 @@ static int check_ca(struct conf_ctx *ctx, const char *path, unsigned line,
 	return err;
 }
 
+/* A push key signs for every user's devices: whoever can read it can push
+ * to all of them. Open to the group or to others is a warning (not a
+ * problem: a deployment may share it through a group on purpose). */
+static void key_mode(struct conf_ctx *ctx, unsigned line, const char *key,
+		     const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) || !(st.st_mode & (S_IRWXG | S_IRWXO)))
+		return;
+
+	/* the mode in octal digits: re_printf has no %o */
+	conf_warning(ctx, line,
+		     "[push] %s %s is open to other users (mode %u%u%u%u): "
+		     "whoever reads it can push to every device; chmod 600 "
+		     "it, owned by the user the service runs as",
+		     key, path, (unsigned)(st.st_mode >> 9) & 7,
+		     (unsigned)(st.st_mode >> 6) & 7,
+		     (unsigned)(st.st_mode >> 3) & 7, (unsigned)st.st_mode & 7);
+}
+
 /* The APNs .p8 key must load as an EC P-256 private key; the FCM key file
- * must be readable (its JSON is read by the push service). */
+ * must be readable (its JSON is read by the push service). Either, once
+ * read, should be the service's alone. */
 static int check_push_keys(struct conf_ctx *ctx)
 {
 	const struct conf_push *p = &ctx->conf->push;
@@ -343,6 +365,9 @@ static int check_push_keys(struct conf_ctx *ctx)
 		mem_deref(mb);
 		if (err == ENOMEM)
 			return err;
+		if (!err)
+			key_mode(ctx, line, "fcm_credentials",
+				 p->fcm_credentials);
 	}
 
 	if (!p->apns_key)
@@ -359,6 +384,8 @@ static int check_push_keys(struct conf_ctx *ctx)
 			     "cannot load an EC P-256 private key from %s; "
 			     "give the .p8 file Apple issued for the key id",
 			     p->apns_key);
+	} else {
+		key_mode(ctx, line, "apns_key", p->apns_key);
 	}
 
 	EVP_PKEY_free(pkey);
@@ -469,6 +496,11 @@ int conf_check_certs(struct conf_ctx *ctx)
 		err = check_ca(ctx, conf->push.ca_file,
 			       conf_key_line(ctx, SECT_PUSH, "ca_file"),
 			       "the CA to trust for the push providers");
+	if (!err)
+		err = check_ca(ctx, conf->sip_client_ca_file,
+			       conf_key_line(ctx, SECT_SIP, "client_ca_file"),
+			       "the CA that issued the Front End's client "
+			       "certificate");
 	if (!err)
 		err = check_push_keys(ctx);
 	if (err)

@@ -73,8 +73,10 @@ static void check_http(struct conf_ctx *ctx)
 
 	if (list_isempty(&conf->http_listen) &&
 	    list_isempty(&conf->https_listen) &&
+	    list_isempty(&conf->proxy_listen) &&
 	    !conf_key_line(ctx, SECT_HTTP, "listen") &&
-	    !conf_key_line(ctx, SECT_HTTP, "listen_tls")) {
+	    !conf_key_line(ctx, SECT_HTTP, "listen_tls") &&
+	    !conf_key_line(ctx, SECT_HTTP, "listen_proxy")) {
 		conf_problem(ctx, ctx->sect_line[SECT_HTTP],
 			     "[http] has no listen or listen_tls; add "
 			     "listen_tls = 0.0.0.0:443 (or listen = IP:PORT "
@@ -86,6 +88,21 @@ static void check_http(struct conf_ctx *ctx)
 		conf_problem(ctx, conf_key_line(ctx, SECT_HTTP, "listen_tls"),
 			     "listen_tls needs a certificate; add "
 			     "certificate = CHAIN.pem KEY.pem under [http]");
+	}
+
+	/* the whole API over plain http only for a proxy we know */
+	if (conf->behind_tls_proxy && list_isempty(&conf->trusted_proxies)) {
+		conf_problem(ctx,
+			     conf_key_line(ctx, SECT_HTTP, "behind_tls_proxy"),
+			     "behind_tls_proxy = yes needs the proxy's "
+			     "address; add trusted_proxy = IP under [http]");
+	}
+	if (!list_isempty(&conf->proxy_listen) &&
+	    list_isempty(&conf->trusted_proxies)) {
+		conf_problem(ctx, conf_key_line(ctx, SECT_HTTP, "listen_proxy"),
+			     "listen_proxy takes connections from trusted "
+			     "proxies only; add trusted_proxy = IP under "
+			     "[http]");
 	}
 }
 
@@ -298,6 +315,12 @@ static int check_addresses(struct conf_ctx *ctx)
 	{
 		const struct conf_listen *l = le->data;
 		err |= add_lsn(&v, &n, &cap, &l->addr, "[http] listen_tls",
+			       l->line);
+	}
+	LIST_FOREACH(&conf->proxy_listen, le)
+	{
+		const struct conf_listen *l = le->data;
+		err |= add_lsn(&v, &n, &cap, &l->addr, "[http] listen_proxy",
 			       l->line);
 	}
 	err |=

@@ -22,7 +22,7 @@ enum {
 	CONF_MAX_CHAIN = 16,         /* certificates in one chain file       */
 	CONF_EXPIRY_WARN_DAYS = 30,
 	CONF_MAX_ID = 64,   /* bytes of a provider key or team id      */
-	CONF_MAX_KEYS = 64, /* size of the per-key bookkeeping       */
+	CONF_MAX_KEYS = 96, /* size of the per-key bookkeeping       */
 };
 
 enum conf_sect {
@@ -102,6 +102,8 @@ bool conf_token_valid(const struct pl *token, const char **why);
 int conf_uint_decode(uint32_t *vp, const struct pl *pl);
 int conf_port_decode(uint16_t *portp, const struct pl *pl);
 int conf_addr_decode(struct sa *sa, const struct pl *pl, const char **why);
+int conf_cidr_decode(struct sa *sa, unsigned *bits, const struct pl *pl,
+		     const char **why);
 int conf_hostport_decode(struct pl *host, uint16_t *portp, const struct pl *pl,
 			 const char **why);
 unsigned conf_distance(const char *a, const struct pl *b);

@@ -298,6 +298,35 @@ static int set_listen(struct conf_ctx *ctx, const struct conf_key *k,
 	return 0;
 }
 
+static int set_cidr(struct conf_ctx *ctx, const struct conf_key *k,
+		    const struct pl *val, unsigned line)
+{
+	struct list *lst = field(ctx, k);
+	struct conf_cidr *c;
+	const char *why;
+	struct sa sa;
+	unsigned bits;
+
+	if (conf_cidr_decode(&sa, &bits, val, &why)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not an IP address or block: it %s; "
+			     "write it as 192.0.2.10, 192.0.2.0/24 or "
+			     "2001:db8::/64",
+			     k->name, conf_pl_print, val, why);
+		return EINVAL;
+	}
+
+	c = mem_zalloc(sizeof(*c), NULL);
+	if (!c)
+		return ENOMEM;
+
+	c->addr = sa;
+	c->bits = bits;
+	c->line = line;
+	list_append(lst, &c->le, c);
+	return 0;
+}
+
 static int set_uint(struct conf_ctx *ctx, const struct conf_key *k,
 		    const struct pl *val, unsigned line)
 {
@@ -613,6 +642,56 @@ static int set_alert_text(struct conf_ctx *ctx, const struct conf_key *k,
 	return 0;
 }
 
+/* An FCM project id a push registration may name (repeatable): the
+ * characters a registration's project may hold, each id once. */
+static int set_project(struct conf_ctx *ctx, const struct conf_key *k,
+		       const struct pl *val, unsigned line)
+{
+	struct list *lst = field(ctx, k);
+	struct conf_str *e;
+	struct le *le;
+	size_t i;
+	int err;
+
+	for (i = 0; i < val->l; i++) {
+		if (!isalnum((unsigned char)val->p[i]) &&
+		    !strchr(".-_", val->p[i]))
+			break;
+	}
+	if (!val->l || val->l > CONF_MAX_ID || i < val->l) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a project id; give the id "
+			     "of a Firebase project (letters, digits, '-', "
+			     "'_' or '.', at most %u), such as my-app-12345",
+			     k->name, conf_pl_print, val, CONF_MAX_ID);
+		return EINVAL;
+	}
+	LIST_FOREACH(lst, le)
+	{
+		const struct conf_str *o = le->data;
+
+		if (!pl_strcmp(val, o->s)) {
+			conf_problem(ctx, line,
+				     "%s %s is already given at line %u; "
+				     "remove one of the two lines",
+				     k->name, o->s, o->line);
+			return EINVAL;
+		}
+	}
+
+	e = mem_zalloc(sizeof(*e), str_destructor);
+	if (!e)
+		return ENOMEM;
+	err = pl_strdup(&e->s, val);
+	if (err) {
+		mem_deref(e);
+		return err;
+	}
+	e->line = line;
+	list_append(lst, &e->le, e);
+	return 0;
+}
+
 /* Keep in step with docs/configuration.md. */
 #define KEY(s, n, h, f)  .sect = (s), .name = (n), .seth = (h), .off = FIELD(f)
 #define RANGE(lo, hi, m) .min = (lo), .max = (hi), .mult = (m)
@@ -640,6 +719,8 @@ const struct conf_key conf_keys[] = {
      RANGE(10, 1000000, 1)},
     {KEY(SECT_SERVICE, "max_unacked_bytes", set_uint, max_unacked_bytes),
      RANGE(65536, 1073741824, 1)},
+    {KEY(SECT_SERVICE, "token_max_lifetime", set_uint, token_max_lifetime_s),
+     RANGE(1, 31536000, 1)},
 
     {KEY(SECT_HTTP, "listen", set_listen, http_listen), .repeat = true},
     {KEY(SECT_HTTP, "listen_tls", set_listen, https_listen), .repeat = true},
@@ -663,6 +744,10 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_HTTP, "max_connections_per_address", set_uint,
 	 limits.max_conns_per_addr),
      RANGE(1, 1000000, 1)},
+    {KEY(SECT_HTTP, "trusted_proxy", set_cidr, trusted_proxies), .repeat = true,
+     .example = "192.0.2.5"},
+    {KEY(SECT_HTTP, "behind_tls_proxy", set_bool, behind_tls_proxy)},
+    {KEY(SECT_HTTP, "listen_proxy", set_listen, proxy_listen), .repeat = true},
 
     {KEY(SECT_FRONTEND, "address", set_addr, fe_addr), .required = true,
      .example = "192.0.2.20:5061"},
@@ -680,6 +765,14 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_SIP, "external_listen", set_addr, sip_external)},
     {KEY(SECT_SIP, "certificate", set_cert, sip_certs), .repeat = true},
     {KEY(SECT_SIP, "ring_time", set_uint, sip_ring_ms), RANGE(5, 600, 1000)},
+    {KEY(SECT_SIP, "client_ca_file", set_path, sip_client_ca_file),
+     .example = "/etc/mobilityd/fe-client-ca.pem"},
+    {KEY(SECT_SIP, "client_name", set_domain, sip_client_names), .repeat = true,
+     .example = "fe.example.com"},
+    {KEY(SECT_SIP, "max_connections", set_uint, sip_max_connections),
+     RANGE(1, 1000000, 1)},
+    /* libre closes a connection 900 s after its last message anyway */
+    {KEY(SECT_SIP, "idle_timeout", set_uint, sip_idle_ms), RANGE(1, 900, 1000)},
 
     {KEY(SECT_AUTODISCOVER, "redirect", set_redirect, redirects),
      .repeat = true},
@@ -717,6 +810,8 @@ const struct conf_key conf_keys[] = {
      RANGE(1, 3600, 1000)},
     {KEY(SECT_PUSH, "timeout", set_uint, push.timeout_ms), RANGE(1, 300, 1000)},
     {KEY(SECT_PUSH, "alert_text", set_alert_text, push.alert_text)},
+    {KEY(SECT_PUSH, "fcm_project", set_project, push.fcm_projects),
+     .repeat = true},
 };
 
 const size_t conf_nkeys = ARRAY_SIZE(conf_keys);
@@ -767,6 +862,7 @@ void conf_defaults(struct conf *conf)
 	conf->session_short_expiration_ms = 3600u * 1000;
 	conf->max_unacked_events = 1000;
 	conf->max_unacked_bytes = 4u << 20;
+	conf->token_max_lifetime_s = 30u * 86400;
 
 	lim->max_request_line = 8192;
 	lim->max_header_bytes = 16384;
@@ -783,6 +879,8 @@ void conf_defaults(struct conf *conf)
 	/* the default store path is set in conf_check() (an allocation) */
 	conf->store_map_size_mb = 1024;
 	conf->sip_ring_ms = 30 * 1000;
+	conf->sip_max_connections = 1024;
+	conf->sip_idle_ms = 300 * 1000;
 
 	/* [push]: the URLs are set in conf_check() (allocations) */
 	conf->push.apns_ttl_s = 86400;
@@ -793,5 +891,6 @@ void conf_defaults(struct conf *conf)
 	conf->push.retry_base_ms = 500;
 	conf->push.retry_cap_ms = 60 * 1000;
 	conf->push.timeout_ms = 30 * 1000;
-	conf->push.alert_text = CONF_ALERT_FULL;
+	/* a locked screen shows who wrote, not what: the text only by choice */
+	conf->push.alert_text = CONF_ALERT_SENDER;
 }

@@ -266,6 +266,55 @@ int conf_addr_decode(struct sa *sa, const struct pl *pl, const char **why)
 	return 0;
 }
 
+/** Decode "IP" or "IP/PREFIX" (IPv6 without brackets); the address bits
+ * past the prefix must be zero. */
+int conf_cidr_decode(struct sa *sa, unsigned *bits, const struct pl *pl,
+		     const char **why)
+{
+	const char *slash = pl_strchr(pl, '/');
+	struct pl ip = *pl, plen = pl_null;
+	uint8_t b[16];
+	unsigned max, i;
+	uint32_t n;
+	char buf[64];
+
+	if (slash) {
+		ip.l = (size_t)(slash - pl->p);
+		plen.p = slash + 1;
+		plen.l = pl->l - ip.l - 1;
+	}
+	if (!ip.l || ip.l >= sizeof(buf)) {
+		*why = "has no valid IP address";
+		return EINVAL;
+	}
+	(void)pl_strcpy(&ip, buf, sizeof(buf));
+	if (sa_set_str(sa, buf, 0)) {
+		*why = "has no valid IP address (names are not allowed here)";
+		return EINVAL;
+	}
+	max = sa_af(sa) == AF_INET ? 32 : 128;
+	n = max;
+	if (slash && (conf_uint_decode(&n, &plen) || n > max)) {
+		*why = "has a prefix length that is not 0..32 (IPv4) or "
+		       "0..128 (IPv6)";
+		return EINVAL;
+	}
+	if (sa_af(sa) == AF_INET) {
+		uint32_t v = htonl(sa_in(sa));
+		memcpy(b, &v, 4);
+	} else {
+		sa_in6(sa, b);
+	}
+	for (i = n; i < max; i++) {
+		if (b[i / 8] & (0x80 >> (i % 8))) {
+			*why = "has address bits set past the prefix length";
+			return EINVAL;
+		}
+	}
+	*bits = n;
+	return 0;
+}
+
 /** Decode FQDN:PORT; host points into pl. */
 int conf_hostport_decode(struct pl *host, uint16_t *portp, const struct pl *pl,
 			 const char **why)

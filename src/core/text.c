@@ -202,6 +202,15 @@ static char entity(const char *s, size_t n, size_t *used)
 	return 0;
 }
 
+/* True if the tag of tl bytes at s starts with name, ignoring case: a tag
+ * cut off at the end of the text is shorter than the name it begins. */
+static bool tag_is(const char *s, size_t tl, const char *name)
+{
+	const size_t n = strlen(name);
+
+	return tl >= n && !strncasecmp(s, name, n);
+}
+
 int text_html_to_plain(struct mbuf *mb, const char *s, size_t len)
 {
 	size_t i = 0;
@@ -216,9 +225,9 @@ int text_html_to_plain(struct mbuf *mb, const char *s, size_t len)
 			const char *end = memchr(s + i, '>', len - i);
 			size_t tl = end ? (size_t)(end - (s + i)) + 1 : len - i;
 
-			if (tl >= 3 && (!strncasecmp(s + i, "<br", 3) ||
-					!strncasecmp(s + i, "</p", 3) ||
-					!strncasecmp(s + i, "</div", 5)))
+			if (tag_is(s + i, tl, "<br") ||
+			    tag_is(s + i, tl, "</p") ||
+			    tag_is(s + i, tl, "</div"))
 				err = mbuf_write_u8(mb, '\n');
 			i += tl;
 		} else if (c == '&') {

@@ -22,6 +22,9 @@ enum {
 	MAX_FDS = 1 << 20,    /* never ask libre for more slots    */
 	DRAIN_POLL_MS = 100,  /* check for the end of a drain      */
 	DRAIN_MAX_MS = 10000, /* give busy connections this long   */
+	/* descriptors kept for the store, push, the flow to the Front
+	 * End, listeners and logs: never given to the connection caps */
+	FD_HEADROOM = 256,
 };
 
 static struct service *svc;
@@ -52,6 +55,36 @@ static int raise_nofile(void)
 	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > MAX_FDS)
 		return MAX_FDS;
 	return (int)rl.rlim_cur;
+}
+
+static void lower_cap(uint32_t *cap, uint32_t max, const char *what, int maxfds)
+{
+	if (*cap <= max)
+		return;
+	log_warn("%s lowered from %u to %u: the process may open %d "
+		 "descriptors (RLIMIT_NOFILE); raise that limit (LimitNOFILE= "
+		 "in a systemd unit) to allow more",
+		 what, *cap, max, maxfds);
+	*cap = max;
+}
+
+/* A connection cap above what the process may open would fail at
+ * accept (EMFILE) for everyone instead of refusing the connections over
+ * it: keep the SIP and HTTP caps together below the descriptor limit,
+ * the SIP one (the Front End's connections) first, at most half. */
+static void clamp_conns(struct conf *conf, int maxfds)
+{
+	struct conf_http_limits *lim = &conf->limits;
+	uint32_t budget = maxfds > 2 * FD_HEADROOM
+			      ? (uint32_t)(maxfds - FD_HEADROOM)
+			      : (uint32_t)maxfds / 2;
+
+	lower_cap(&conf->sip_max_connections, budget / 2,
+		  "[sip] max_connections", maxfds);
+	lower_cap(&lim->max_connections, budget - conf->sip_max_connections,
+		  "[http] max_connections", maxfds);
+	if (lim->max_conns_per_addr > lim->max_connections)
+		lim->max_conns_per_addr = lim->max_connections;
 }
 
 static void drain_check(void *arg)
@@ -170,6 +203,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	log_set_level((enum log_level)conf->log_level);
+	clamp_conns(conf, maxfds);
 
 	err = service_alloc(&svc, conf);
 	if (err) {

@@ -79,6 +79,14 @@ static void web_handler(struct web_req *req, void *arg)
 
 	if (autodiscover_handle(svc->ad, req))
 		return;
+	/* Plain http carries autodiscover only (its documents point to
+	 * https): passwords and tokens travel over TLS, to us or to a
+	 * trusted proxy that terminated it (behind_tls_proxy) */
+	if (!web_req_is_tls(req)) {
+		web_reply_text(req, 403, "Forbidden",
+			       "https is required for this resource");
+		return;
+	}
 	if (ucwa_handle(svc->ucwa, req))
 		return;
 	if (!pl_strcasecmp(web_req_path(req), "/WebTicket/oauthtoken")) {
@@ -247,6 +255,7 @@ int service_alloc(struct service **svcp, struct conf *conf)
 	err = auth_alloc(&svc->auth, conf, svc->ua, svc->store);
 	if (err)
 		goto out;
+	auth_purge_start(svc->auth, svc->wheel);
 
 	if (conf->push.apns_key || conf->push.fcm_credentials) {
 		err = push_alloc(&svc->push, conf);
@@ -276,6 +285,8 @@ int service_alloc(struct service **svcp, struct conf *conf)
 	if (err)
 		goto out;
 
+	web_srv_set_trusted(svc->web, &conf->trusted_proxies,
+			    conf->behind_tls_proxy);
 	err = add_vhosts(svc);
 	if (err)
 		goto out;
@@ -303,6 +314,17 @@ int service_alloc(struct service **svcp, struct conf *conf)
 				  err);
 		else
 			log_info("listening on http://%J", &l->addr);
+	}
+	for (le = conf->proxy_listen.head; le && !err; le = le->next) {
+		const struct conf_listen *l = le->data;
+		err = web_srv_listen_proxy(svc->web, &l->addr);
+		if (err)
+			log_error("cannot listen on http://%J (PROXY v2): %m",
+				  &l->addr, err);
+		else
+			log_info("listening on http://%J (PROXY v2 from "
+				 "trusted proxies)",
+				 &l->addr);
 	}
 	for (le = conf->https_listen.head; le && !err; le = le->next) {
 		const struct conf_listen *l = le->data;

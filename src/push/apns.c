@@ -183,8 +183,9 @@ int apns_payload(char **jsonp, const struct push_msg *m,
 		    json_string(m->kind == PUSH_MISSED_CALL ? "missed_call"
 							    : "message"));
 	}
-	if (m->app_id)
-		err |= json_object_set_new(j, "appId", json_string(m->app_id));
+	if (m->push_id)
+		err |=
+		    json_object_set_new(j, "pushId", json_string(m->push_id));
 
 	*jsonp = err ? NULL : json_dumps(j, JSON_COMPACT);
 	json_decref(j);

@@ -88,6 +88,11 @@ static int key_str(char **dst, json_t *j, const char *name)
 	return str_dup(dst, json_string_value(v));
 }
 
+const char *fcm_project(const struct fcm *f)
+{
+	return f ? f->project : NULL;
+}
+
 /* client_email, private_key, token_uri and project_id of the key file. */
 static int load_key(struct fcm *f, const struct conf_push *cp)
 {
@@ -356,9 +361,9 @@ int fcm_payload(char **jsonp, const struct push_target *t,
 	/* data values are strings in FCM v1 */
 	(void)re_snprintf(badge, sizeof(badge), "%u", m->badge);
 	err |= json_object_set_new(data, "kind", json_string(kind));
-	if (m->app_id)
-		err |=
-		    json_object_set_new(data, "appId", json_string(m->app_id));
+	if (m->push_id)
+		err |= json_object_set_new(data, "pushId",
+					   json_string(m->push_id));
 	if (!call)
 		err |= json_object_set_new(data, "badge", json_string(badge));
 	if (call && al->title)

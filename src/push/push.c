@@ -414,6 +414,27 @@ bool push_available(const struct push *p, enum push_provider provider)
 	return provider == PUSH_APNS ? p->apns != NULL : p->fcm != NULL;
 }
 
+bool push_fcm_project_ok(const struct push *p, const char *project)
+{
+	const char *own;
+	struct le *le;
+
+	if (!p || !p->fcm)
+		return false;
+	own = fcm_project(p->fcm);
+	if (!project || (own && !strcmp(project, own)))
+		return true;
+
+	LIST_FOREACH(&p->conf->push.fcm_projects, le)
+	{
+		const struct conf_str *e = le->data;
+
+		if (!strcmp(project, e->s))
+			return true;
+	}
+	return false;
+}
+
 /* Tokens and topics land in a URL path or a header: a safe alphabet. */
 static bool word_ok(const char *s, size_t max, const char *extra)
 {
@@ -502,6 +523,9 @@ int push_send(struct push *p, const struct push_target *t,
 	if ((t->topic || t->provider == PUSH_APNS) &&
 	    !word_ok(t->topic, PUSH_MAX_TOPIC, ".-_"))
 		return EINVAL;
+	/* a registration stored before the configuration changed */
+	if (t->provider == PUSH_FCM && !push_fcm_project_ok(p, t->topic))
+		return EPERM;
 
 	pv = &p->prov[t->provider];
 	if (list_count(&pv->queue) >= p->conf->push.queue)

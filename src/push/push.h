@@ -52,8 +52,9 @@ struct push_target {
 
 struct push_msg {
 	enum push_kind kind;
-	const char *app_id;   /* the application: in the payload, so the app
-			       * knows which session woke it            */
+	const char *push_id;  /* the push registration's opaque id: in the
+			       * payload, so the app knows which session
+			       * woke it (never the application id)     */
 	const char *sender;   /* display name or URI of who it is from    */
 	const char *text;     /* the message text, or NULL                */
 	const char *collapse; /* collapse id (a conversation), or NULL    */
@@ -91,6 +92,17 @@ int push_alloc(struct push **pp, struct conf *conf);
 bool push_available(const struct push *p, enum push_provider provider);
 
 /**
+ * True if an FCM target may name project: its own credentials' project_id
+ * or one of [push] fcm_project. A registration names any project it
+ * likes; pushing for one of someone else's would spend this service's
+ * credentials (and quota) on it.
+ *
+ * @param p       Push service (false when FCM is not configured)
+ * @param project Project id, or NULL for the credentials' own (true)
+ */
+bool push_fcm_project_ok(const struct push *p, const char *project);
+
+/**
  * Send one push. The alert text follows the configured privacy mode
  * (full text, sender only, or none).
  *
@@ -103,7 +115,8 @@ bool push_available(const struct push *p, enum push_provider provider);
  * @param opp  Optional handle: dropping it cancels the handler only
  *
  * @return 0; EINVAL (a token or topic outside the allowed alphabet, an
- *         APNs target without topic), ENOTSUP (provider not configured),
+ *         APNs target without topic), EPERM (an FCM project not allowed:
+ *         push_fcm_project_ok()), ENOTSUP (provider not configured),
  *         ENOBUFS (the provider's queue is full: [push] queue), ENOMEM
  */
 int push_send(struct push *p, const struct push_target *t,

@@ -139,5 +139,7 @@ int fcm_post(struct push_hreq **rp, struct fcm *f, struct push_http *http,
 enum push_verdict fcm_verdict(const struct push_hresp *resp, char *reason,
 			      size_t size);
 void fcm_renew(struct fcm *f);
+/** The key file's project_id (borrowed). */
+const char *fcm_project(const struct fcm *f);
 
 #endif

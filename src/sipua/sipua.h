@@ -63,6 +63,16 @@ struct sipua_param {
 	const char *cert_key;       /**< listeners' key (PEM) or NULL     */
 	struct wheel *wheel;        /**< registration deadlines (borrowed,
 					 must outlive the sipua)          */
+	/* Requests are taken only from the Front End (docs/sipua.md,
+	 * "Who may send requests"): on our flow to it, or on a connection
+	 * to our listeners whose client certificate chains to
+	 * client_ca_file and carries one of client_names. */
+	const char *client_ca_file;      /**< CA (PEM); NULL: fe_ca_file      */
+	const struct list *client_names; /**< struct conf_str; NULL or
+					      empty: fe_server_name      */
+	uint32_t max_conns; /**< accepted connections at once (0: 1024)  */
+	uint32_t idle_ms;   /**< closed after no request this long
+				 (0: 300 s)                              */
 };
 
 struct sipua;

@@ -42,7 +42,32 @@ struct sipua {
 	void *tracearg;
 	uint16_t cancel_cause; /**< the message being received is a CANCEL
 				    with this SIP Reason cause (0: none)  */
+	struct list connl;     /**< connections to our listeners (trust.c) */
+	uint32_t nconn;        /**< entries of connl                     */
+	uint32_t max_conns;    /**< cap on nconn: more are refused       */
+	uint32_t idle_ms;      /**< one without a request this long: shut */
 };
+
+enum {
+	SIPUA_VERIFY_DEPTH = 8, /* leaf + intermediates + root */
+	SIPUA_MAX_CONNS_DEFAULT = 1024,
+	SIPUA_IDLE_MS_DEFAULT = 300 * 1000,
+};
+
+/*
+ * Who may send requests (trust.c)
+ */
+
+/* See which SSL of ua->tls_client (the flow) each request came on */
+void sipua_trust_client_tls(struct sipua *ua);
+/* Ask the Front End's client certificate on ua->tls_server (mutual TLS),
+ * count its connections and see which SSL each request came on */
+int sipua_trust_server_tls(struct sipua *ua, const struct sipua_param *p);
+/* True when msg came from the Front End: on our flow, or on a connection
+ * to our listeners with its verified and named client certificate */
+bool sipua_trust_request(struct sipua *ua, const struct sip_msg *msg);
+/* Detach the connections of a ua being destroyed */
+void sipua_trust_close(struct sipua *ua);
 
 /*
  * A request that answers at most one digest challenge (treq.c)

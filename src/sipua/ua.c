@@ -20,7 +20,6 @@ enum {
 	/* subscriptions by Call-ID: every NOTIFY looks one up (a list
 	 * walk made creating 100,000 of them quadratic) */
 	SUB_HASH = 16384,
-	VERIFY_DEPTH = 8, /* leaf + intermediates + root */
 	/* RFC 5626 4.4.1: without Flow-Timer, 95-120 s for connection-
 	 * oriented transports (libre jitters the interval itself) */
 	KEEPALIVE_DEFAULT_S = 120,
@@ -206,6 +205,7 @@ static void destructor(void *arg)
 	struct sipua *ua = arg;
 
 	flow_forget(ua);
+	sipua_trust_close(ua);
 	tmr_cancel(&ua->turntmr);
 	sipua_reg_orphan_all(ua);
 	sipua_pub_orphan_all(ua);
@@ -234,6 +234,21 @@ static bool validate_handler(const struct sip_msg *msg, void *arg)
 	struct sipua *ua = arg;
 	const char *reason = NULL;
 	uint16_t scode;
+
+	/* only the Front End may send requests (docs/sipua.md, "Who may
+	 * send requests"); checked first: a stranger learns nothing more */
+	if (!sipua_trust_request(ua, msg)) {
+		metric_add(metrics_get(METRIC_COUNTER,
+				       "mobility_sip_forbidden_total", NULL,
+				       "SIP requests refused because they did "
+				       "not come from the Front End"),
+			   1);
+		log_debug("sipua: %J: %r refused: not from the Front End",
+			  &msg->src, &msg->met);
+		if (pl_strcmp(&msg->met, "ACK"))
+			(void)sip_reply(ua->sip, msg, 403, "Forbidden");
+		return true;
+	}
 
 	scode = sipua_validate(msg, &reason);
 	if (!scode)
@@ -275,7 +290,7 @@ static int client_tls(struct sipua *ua, const struct sipua_param *p)
 	}
 
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_verify_depth(ctx, VERIFY_DEPTH);
+	SSL_CTX_set_verify_depth(ctx, SIPUA_VERIFY_DEPTH);
 	(void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 
 	vp = SSL_CTX_get0_param(ctx);
@@ -285,6 +300,7 @@ static int client_tls(struct sipua *ua, const struct sipua_param *p)
 		ERR_clear_error();
 		return EINVAL;
 	}
+	sipua_trust_client_tls(ua);
 
 	return 0;
 }
@@ -309,7 +325,7 @@ static int server_tls(struct sipua *ua, const struct sipua_param *p)
 	}
 	(void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 
-	return 0;
+	return sipua_trust_server_tls(ua, p);
 }
 
 void sipua_param_from_conf(struct sipua_param *p, const struct conf *conf,
@@ -330,6 +346,10 @@ void sipua_param_from_conf(struct sipua_param *p, const struct conf *conf,
 	p->cert_chain = cert ? cert->chain : NULL;
 	p->cert_key = cert ? cert->key : NULL;
 	p->wheel = wheel;
+	p->client_ca_file = conf->sip_client_ca_file;
+	p->client_names = &conf->sip_client_names;
+	p->max_conns = conf->sip_max_connections;
+	p->idle_ms = conf->sip_idle_ms;
 }
 
 int sipua_alloc(struct sipua **uap, const struct sipua_param *p)
@@ -351,6 +371,8 @@ int sipua_alloc(struct sipua **uap, const struct sipua_param *p)
 	ua->fe_addr = p->fe_addr;
 	ua->listen[0] = p->sip_internal;
 	ua->listen[1] = p->sip_external;
+	ua->max_conns = p->max_conns ? p->max_conns : SIPUA_MAX_CONNS_DEFAULT;
+	ua->idle_ms = p->idle_ms ? p->idle_ms : SIPUA_IDLE_MS_DEFAULT;
 
 	err = hash_alloc(&ua->regh, REG_HASH);
 	err |= hash_alloc(&ua->subh, SUB_HASH);

@@ -42,6 +42,10 @@ struct lmdb {
 	uint64_t lat_total_us;   /* since the loop last looked       */
 	bool stop;
 
+	/* the worker's alone: where the token purge goes on */
+	uint8_t purge_key[STORE_TOKEN_HASH_MAX];
+	size_t purge_klen; /* 0: from the first record */
+
 	pthread_t thread;
 	bool thread_ok;
 	struct mqueue *mq;

@@ -14,7 +14,7 @@ static void read_fail(struct store_req *r, int err)
 	if (r->geth)
 		r->geth(err, NULL, 0, r->arg);
 	else if (r->tokenh)
-		r->tokenh(err, NULL, 0, 0, r->arg);
+		r->tokenh(err, NULL, 0, 0, 0, r->arg);
 	else if (r->eventsh)
 		r->eventsh(err, NULL, 0, false, r->arg);
 	else if (r->doneh)
@@ -36,12 +36,26 @@ static void read_value(struct lmdb *l, MDB_dbi dbi, const MDB_val *k,
 	if (r->geth) {
 		r->geth(0, v.mv_data, v.mv_size, r->arg);
 	} else if (r->tokenh) {
-		if (v.mv_size < 8) {
+		const uint8_t *p = v.mv_data;
+		size_t off = 8;
+		uint64_t until = 0;
+
+		/* expiry, then either the user (written before renewal
+		 * limits) or a zero byte, the limit and the user */
+		if (v.mv_size > 8 && !p[8]) {
+			if (v.mv_size < 17) {
+				read_fail(r, EBADMSG);
+				return;
+			}
+			until = get_be64(p + 9);
+			off = 17;
+		}
+		if (v.mv_size < off) {
 			read_fail(r, EBADMSG);
 			return;
 		}
-		r->tokenh(0, (uint8_t *)v.mv_data + 8, v.mv_size - 8,
-			  get_be64(v.mv_data), r->arg);
+		r->tokenh(0, p + off, v.mv_size - off, get_be64(p), until,
+			  r->arg);
 	}
 }
 

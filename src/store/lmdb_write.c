@@ -39,6 +39,56 @@ static int del_range(MDB_txn *txn, MDB_dbi dbi, const uint8_t *start,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * (7 - i)));
+}
+
+/* One step of the token sweep: look at r->max records after the last key
+ * of the previous step, delete the expired ones; r->max becomes the
+ * number deleted. Keys are random hashes: a sweep is a walk around the
+ * whole table in steps, wrapping at the end. */
+static int purge_tokens(struct lmdb *l, MDB_txn *txn, struct store_req *r)
+{
+	MDB_cursor *cur;
+	MDB_val k = {l->purge_klen, l->purge_key}, v;
+	uint32_t seen = 0, deleted = 0;
+	int rc;
+
+	rc = mdb_cursor_open(txn, l->dbi[DB_TOKEN], &cur);
+	if (rc)
+		return rc;
+	rc = l->purge_klen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+			   : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	for (; !rc && seen < r->max; ++seen) {
+		if (v.mv_size >= 8 && get_be64(v.mv_data) <= r->n) {
+			rc = mdb_cursor_del(cur, 0);
+			if (rc)
+				break;
+			++deleted;
+			/* the cursor now stands on the next record; with
+			 * none left (the table emptied) LMDB says EINVAL */
+			rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+			if (rc == EINVAL)
+				rc = MDB_NOTFOUND;
+		} else {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+	}
+	if (!rc && k.mv_size <= sizeof(l->purge_key)) {
+		memcpy(l->purge_key, k.mv_data, k.mv_size);
+		l->purge_klen = k.mv_size; /* the next step starts here */
+	} else {
+		l->purge_klen = 0; /* at the end: start again */
+	}
+	mdb_cursor_close(cur);
+	r->max = deleted;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Apply one write. Returns an LMDB code that ends the transaction;
  * results of this write alone (key exists, nothing to delete) go to
  * r->err. */
@@ -77,18 +127,28 @@ static int apply(struct lmdb *l, MDB_txn *txn, struct store_req *r)
 				       k.mv_size, false, 0);
 		break;
 
-	case SK_TOKEN_PUT:
+	case SK_TOKEN_PUT: {
+		/* expiry, [0, until,] user: a user never starts with 0 */
+		size_t off = r->n2 ? 17 : 8;
+
 		k = (MDB_val){r->alen, r->a};
-		v.mv_size = 8 + r->blen;
+		v.mv_size = off + r->blen;
 		rc = mdb_put(txn, l->dbi[DB_TOKEN], &k, &v, MDB_RESERVE);
 		if (!rc) {
 			uint8_t *p = v.mv_data;
-			int i;
 
-			for (i = 0; i < 8; i++)
-				p[i] = (uint8_t)(r->n >> (8 * (7 - i)));
-			memcpy(p + 8, r->b, r->blen);
+			put_be64(p, r->n);
+			if (r->n2) {
+				p[8] = 0;
+				put_be64(p + 9, r->n2);
+			}
+			memcpy(p + off, r->b, r->blen);
 		}
+		break;
+	}
+
+	case SK_TOKEN_PURGE:
+		rc = purge_tokens(l, txn, r);
 		break;
 
 	case SK_EVENT_APPEND:

@@ -17,9 +17,10 @@ struct store {
 	size_t qbytes;      /* their key and value bytes                */
 
 	struct metric *m_commits, *m_errors, *m_writes, *m_lat_last,
-	    *m_lat_total, *m_depth, *m_full_total, *m_full;
+	    *m_lat_total, *m_depth, *m_purged, *m_full_total, *m_full;
 
-	/* full: the last write adding data was refused for space */
+	/* full: a write was refused for space, or the last batch found
+	 * the largest value would no longer fit */
 	bool full;
 	uint64_t full_logged;   /* tmr_jiffies() of the last error line */
 	uint64_t full_unlogged; /* refusals since then                */
@@ -121,6 +122,9 @@ int store_alloc(struct store **sp, const struct store_be *be)
 	    "Store writes refused because the store is full (ENOSPC)");
 	s->m_full = metrics_get(METRIC_GAUGE, "mobility_store_full", NULL,
 				"1 while the store refuses writes for space");
+	s->m_purged =
+	    metrics_get(METRIC_COUNTER, "mobility_store_tokens_purged_total",
+			NULL, "Expired token records deleted from the store");
 
 	*sp = s;
 	return 0;
@@ -201,6 +205,8 @@ void store_complete(struct store *s, struct list *done)
 		s->qbytes -= r->alen + r->blen + r->vlen;
 		metric_add(s->m_writes, 1);
 		full_note(s, r);
+		if (r->kind == SK_TOKEN_PURGE && !r->err)
+			metric_add(s->m_purged, r->max);
 		if (r->doneh && store_req_live(r))
 			r->doneh(r->err, r->arg);
 		mem_deref(r);
@@ -459,8 +465,35 @@ int store_token_put(struct store *s, const uint8_t *hash, size_t hlen,
 		    const char *user, uint64_t expires, store_done_h *h,
 		    void *arg, struct store_op **opp)
 {
-	struct store_req t = {
-	    .kind = SK_TOKEN_PUT, .n = expires, .doneh = h, .arg = arg};
+	return store_token_put_until(s, hash, hlen, user, expires, 0, h, arg,
+				     opp);
+}
+
+int store_token_purge(struct store *s, uint64_t now, uint32_t max,
+		      store_done_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_TOKEN_PURGE,
+			      .n = now,
+			      .max = max,
+			      .doneh = h,
+			      .arg = arg};
+
+	if (!s || !max)
+		return EINVAL;
+	if (max > STORE_PURGE_MAX)
+		return EOVERFLOW;
+	return req_issue(s, &t, "", 0, NULL, 0, NULL, 0, opp);
+}
+
+int store_token_put_until(struct store *s, const uint8_t *hash, size_t hlen,
+			  const char *user, uint64_t expires, uint64_t until,
+			  store_done_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_TOKEN_PUT,
+			      .n = expires,
+			      .n2 = until,
+			      .doneh = h,
+			      .arg = arg};
 	int err;
 
 	if (!s)

@@ -42,7 +42,8 @@
  *   subscriptions  mob:{SID}:sub          HASH subscription id -> value
  *   history        mob:{SID}:hist         HASH entry id -> value (HSCAN,
  *                                         sorted by the caller)
- *   token          mob:tok:{HASH}         STRING expiry+user, PEXPIREAT
+ *   token          mob:tok:{HASH}         STRING expiry+until+user,
+ *                                         PEXPIREAT (no purge needed)
  *   HA1            mob:ha1:{USER}         HASH realm -> value
  *
  * Sessions are loaded at start-up with SCAN MATCH mob:*:s on every node.
@@ -66,6 +67,7 @@ enum {
 	STORE_TOKEN_HASH_MAX = 64,    /**< token hash bytes                */
 	STORE_VALUE_MAX = 256 * 1024, /**< value bytes                     */
 	STORE_READ_MAX = 1024,        /**< events in one range read        */
+	STORE_PURGE_MAX = 100000,     /**< token records in one purge step */
 	STORE_QUEUE_MAX = 65536,      /**< writes not yet completed        */
 	STORE_QUEUE_BYTES_MAX = 64 << 20, /**< their key and value bytes   */
 	/* Headroom: writes that add data stop this short of the map's
@@ -89,10 +91,11 @@ typedef void(store_done_h)(int err, void *arg);
  * err is ENOENT when there is no such record. */
 typedef void(store_get_h)(int err, const uint8_t *val, size_t len, void *arg);
 
-/** A token was read: user (borrowed, not NUL-terminated) and the
- * expiry (the caller's clock, e.g. seconds since the epoch). */
+/** A token was read: user (borrowed, not NUL-terminated), the expiry
+ * and the limit its renewals may not pass (0: none stored), both in the
+ * caller's clock (e.g. seconds since the epoch). */
 typedef void(store_token_h)(int err, const uint8_t *user, size_t ulen,
-			    uint64_t expires, void *arg);
+			    uint64_t expires, uint64_t until, void *arg);
 
 /** One event of a log (val borrowed). */
 struct store_event {
@@ -179,6 +182,16 @@ int store_session_load(struct store *s, store_rec_h *recordh,
 int store_token_put(struct store *s, const uint8_t *hash, size_t hlen,
 		    const char *user, uint64_t expires, store_done_h *h,
 		    void *arg, struct store_op **opp);
+/** Same, with the time its renewals may not pass (until, 0: none). */
+int store_token_put_until(struct store *s, const uint8_t *hash, size_t hlen,
+			  const char *user, uint64_t expires, uint64_t until,
+			  store_done_h *h, void *arg, struct store_op **opp);
+/** Purge expired tokens, a bounded step of a sweep: look at the next
+ * max (1..STORE_PURGE_MAX) token records after those the previous call
+ * looked at (from the first again after the last) and delete those whose
+ * expiry is <= now. Counted in mobility_store_tokens_purged_total. */
+int store_token_purge(struct store *s, uint64_t now, uint32_t max,
+		      store_done_h *h, void *arg, struct store_op **opp);
 /** Read a token: its user and expiry (ENOENT if none). */
 int store_token_get(struct store *s, const uint8_t *hash, size_t hlen,
 		    store_token_h *h, void *arg, struct store_op **opp);

@@ -25,6 +25,7 @@ enum store_kind {
 	SK_SESSION_DEL,
 	SK_TOKEN_PUT,
 	SK_TOKEN_DEL,
+	SK_TOKEN_PURGE,
 	SK_EVENT_APPEND,
 	SK_EVENT_ACK,
 	SK_HA1_PUT,
@@ -58,8 +59,10 @@ struct store_req {
 	uint8_t *b; /**< second key part: subscription id, realm,
 			 token user                                */
 	size_t blen;
-	uint64_t n;   /**< sequence, ack, first sequence, expiry     */
-	uint32_t max; /**< events in a range read                    */
+	uint64_t n;   /**< sequence, ack, first sequence, expiry, now */
+	uint64_t n2;  /**< token: renewal limit (0: none)            */
+	uint32_t max; /**< events in a range read; tokens to look at
+			   in a purge, then the number deleted        */
 	uint8_t *val; /**< value of a put                            */
 	size_t vlen;
 	int err;   /**< result, set by the backend                */

@@ -6,7 +6,8 @@
  *                   "voipToken":"<hex>"}   or
  *                  {"provider":"fcm","token":"...","project":"..."}
  *                  201 (new) / 200 (replaced), once committed
- *   GET            200 with the registration, 404 when there is none
+ *   GET            200 with the registration (and its pushId, the opaque
+ *                  id its pushes carry), 404 when there is none
  *   DELETE         204 once committed (also when there was none)
  *
  * The registration is part of the application's stored record, so it
@@ -318,11 +319,28 @@ static void put(struct app *app, struct web_req *req)
 		bad(req, msg);
 		goto out;
 	}
+	/* only projects this service was given: its credentials would
+	 * otherwise push (and pay) for anyone's */
+	if (pr->provider == PUSH_FCM && pr->topic[0] &&
+	    !push_fcm_project_ok(app->u->push, pr->topic)) {
+		(void)re_snprintf(msg, sizeof(msg),
+				  "project %s is not one this service pushes "
+				  "for; leave project out for the default",
+				  pr->topic);
+		bad(req, msg);
+		goto out;
+	}
 
 	if (busy(app, req))
 		goto out;
 
 	old = app->push;
+	/* a new registration gets a new id; a replaced one keeps its id
+	 * (the app knows it from the first answer) */
+	if (old)
+		memcpy(pr->pid, old->pid, sizeof(pr->pid));
+	else
+		rand_str(pr->pid, sizeof(pr->pid));
 	app->push = pr;
 	err = ucwa_app_save(app, req, old ? replaced : created);
 	if (err) {
@@ -399,6 +417,7 @@ int ucwa_pushreg_encode(struct repr *r, const struct app *app)
 
 	if (!pr)
 		return 0;
+	err |= repr_prop_str(r, "pushId", pr->pid);
 	err |= repr_prop_str(r, "provider", provider_names[pr->provider]);
 	err |= repr_prop_str(r, "token", pr->token);
 	if (pr->topic[0])
@@ -413,10 +432,19 @@ int ucwa_pushreg_encode(struct repr *r, const struct app *app)
 void ucwa_pushreg_decode(struct app *app, const struct repr_in *in)
 {
 	char msg[160];
+	struct pl v;
 
 	/* the same checks as a request: a record is input too */
 	app->push = mem_deref(app->push);
-	(void)parse(&app->push, in, msg, sizeof(msg));
+	if (parse(&app->push, in, msg, sizeof(msg)))
+		return;
+	/* a record written before registrations had an id gets one (kept
+	 * from the next save on) */
+	if (!repr_in_str(in, "pushId", &v) && v.l == UCWA_PUSH_ID_LEN &&
+	    chars_ok(&v, false, ""))
+		pl_strcpy(&v, app->push->pid, sizeof(app->push->pid));
+	else
+		rand_str(app->push->pid, sizeof(app->push->pid));
 }
 
 /* One push in flight for an application. */
@@ -517,7 +545,7 @@ int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
 	t.topic = pr->topic[0] ? pr->topic : NULL;
 	memset(&m, 0, sizeof(m));
 	m.kind = kind;
-	m.app_id = app->id;
+	m.push_id = pr->pid;
 	m.sender = sender;
 	m.text = text;
 	m.collapse = collapse;

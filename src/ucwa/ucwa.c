@@ -223,18 +223,27 @@ size_t ucwa_count(const struct ucwa *u)
 	return u ? u->n : 0;
 }
 
-/* 401 with the token service challenge of the host the client used. */
-static void challenge(struct web_req *req)
+/* 401 with the token service challenge of the access location the client
+ * used: the configured internal web FQDN when it asked for that name, else
+ * the external one. Never the Host header itself: a forged Host must not
+ * send a client's password elsewhere. */
+static void challenge(const struct ucwa *u, struct web_req *req)
 {
 	static const char body[] = "sign in at the token service\n";
-	struct pl host = pl_null;
+	const struct conf *c = u->conf;
+	bool internal = !pl_strcasecmp(web_req_host(req), c->internal_web_fqdn);
+	const char *fqdn =
+	    internal ? c->internal_web_fqdn : c->external_web_fqdn;
+	uint16_t port = internal ? c->internal_web_port : c->external_web_port;
+	char portbuf[8] = "";
 
-	(void)web_req_header(req, "Host", &host);
+	if (port != 443)
+		(void)re_snprintf(portbuf, sizeof(portbuf), ":%u", port);
 	web_reply(req, 401, "Unauthorized", "text/plain; charset=utf-8",
 		  (const uint8_t *)body, sizeof(body) - 1,
-		  "WWW-Authenticate: MsRtcOAuth href=\"https://%r"
+		  "WWW-Authenticate: MsRtcOAuth href=\"https://%s%s"
 		  "/WebTicket/oauthtoken\",grant_type=\"password\"\r\n",
-		  &host);
+		  fqdn, portbuf);
 }
 
 static bool method_is(const struct web_req *req, const char *m)
@@ -291,12 +300,17 @@ static void pauth_cancel(struct web_req *req, void *arg)
 static void pauth_done(int err, const char *user, void *arg)
 {
 	struct pauth *p = arg;
+	struct web_req *req = p->req;
 
-	web_req_set_cancel(p->req, NULL, NULL);
+	/* the request is the route's from here: a P-GET parked by it sets
+	 * its own cancel handler, which freeing p must not clear */
+	p->req = NULL;
+	web_req_set_cancel(req, NULL, NULL);
 	if (err)
-		challenge(p->req);
+		challenge(p->u, req);
 	else
-		route(p->u, p->req, user);
+		route(p->u, req, user);
+	mem_deref(req);
 	tmr_start(&p->tmr, 0, pauth_free, p);
 }
 
@@ -314,7 +328,7 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 		return false;
 
 	if (!web_req_header(req, "Authorization", &authz)) {
-		challenge(req);
+		challenge(u, req);
 		return true;
 	}
 	err = auth_verify(u->auth, &authz, &user);
@@ -323,7 +337,7 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 		return true;
 	}
 	if (err != ENOENT) {
-		challenge(req);
+		challenge(u, req);
 		return true;
 	}
 
@@ -338,7 +352,7 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 	p->req = mem_ref(req);
 	web_req_set_cancel(req, pauth_cancel, p);
 	if (auth_verify_async(&p->chk, u->auth, &authz, pauth_done, p)) {
-		challenge(req);
+		challenge(u, req);
 		mem_deref(p);
 	}
 	return true;

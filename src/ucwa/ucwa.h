@@ -79,6 +79,9 @@ enum {
 	 * bundle id, ".voip" is added for calls) or an FCM project id */
 	UCWA_PUSH_TOKEN_MAX = 512,
 	UCWA_PUSH_TOPIC_MAX = 155,
+	/* characters of a push registration's id (letters and digits:
+	 * 131 random bits) */
+	UCWA_PUSH_ID_LEN = 22,
 	/* the stored last contact of a session is written again when it is
 	 * older than an eighth of its lifetime, at most this often (ms):
 	 * after a crash a session ends at most that much early */

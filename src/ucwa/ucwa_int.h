@@ -97,6 +97,9 @@ struct conv {
  * longest took 1.2 KiB of every session). */
 struct pushreg {
 	enum push_provider provider;
+	/* opaque, random: the payload names the session by it, never by
+	 * the application id (which reached requests to the session) */
+	char pid[UCWA_PUSH_ID_LEN + 1];
 	char *token;
 	char *voip;  /* APNs PushKit token or ""  */
 	char *topic; /* APNs bundle id, FCM project or "" (the configured

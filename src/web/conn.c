@@ -200,6 +200,17 @@ static void conn_process(struct web_conn *conn)
 		struct web_req *req = NULL;
 		int err;
 
+		if (conn->proxy_wait) {
+			err = web_conn_proxy_header(conn);
+			if (err == ENODATA)
+				break;
+			if (err) {
+				web_conn_close(conn);
+				break;
+			}
+			continue;
+		}
+
 		if (conn->state == CONN_IDLE || conn->state == CONN_HEAD) {
 			err = web_head_scan(conn->rx->buf, conn->rx->end,
 					    &srv->lim, h);
@@ -292,7 +303,7 @@ static void close_handler(int err, void *arg)
 
 int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
 		    const struct sa *peer, struct web_tls *tls,
-		    struct web_addr *addr, bool reject)
+		    struct web_addr *addr, bool reject, bool proxy)
 {
 	struct web_conn *conn;
 	struct sa local;
@@ -306,6 +317,7 @@ int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
 	conn->addr = addr;
 	conn->peer = *peer;
 	conn->tls = tls != NULL;
+	conn->proxy_wait = proxy;
 
 	err =
 	    tcp_accept(&conn->tc, ts, NULL, recv_handler, close_handler, conn);

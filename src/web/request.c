@@ -341,6 +341,7 @@ int web_req_alloc(struct web_req **reqp, struct web_conn *conn,
 		--req->query.l;
 	}
 	host_of(req->msg, &req->host);
+	web_req_find_client(req, conn);
 	req->body.p = (const char *)req->mb->buf + head_len;
 	req->body.l = body_len;
 	req->head_only = !pl_strcmp(&req->met, "HEAD");
@@ -420,12 +421,17 @@ bool web_req_header(const struct web_req *req, const char *name, struct pl *val)
 
 bool web_req_is_tls(const struct web_req *req)
 {
-	return req && req->conn && req->conn->tls;
+	return req && ((req->conn && req->conn->tls) || req->proxy_tls);
 }
 
 const struct sa *web_req_peer(const struct web_req *req)
 {
 	return req && req->conn ? &req->conn->peer : NULL;
+}
+
+const struct sa *web_req_client(const struct web_req *req)
+{
+	return req ? &req->client : NULL;
 }
 
 uint16_t web_req_local_port(const struct web_req *req)

@@ -24,6 +24,7 @@ struct web_lsnr {
 	struct tcp_sock *ts;
 	struct web_tls *tls;
 	uint16_t port;
+	bool proxy; /* connections start with a PROXY v2 header */
 };
 
 struct web_vhost {
@@ -67,6 +68,15 @@ void web_srv_set_label(struct web_srv *srv, const char *label)
 {
 	if (srv && label)
 		metrics_init(srv, label);
+}
+
+void web_srv_set_trusted(struct web_srv *srv, const struct list *cidrs,
+			 bool tls)
+{
+	if (!srv)
+		return;
+	srv->trusted = cidrs;
+	srv->proxy_tls = tls;
 }
 
 void web_srv_count_response(struct web_srv *srv, uint16_t scode)
@@ -177,6 +187,15 @@ static void conn_handler(const struct sa *peer, void *arg)
 		tcp_reject(l->ts);
 		return;
 	}
+	/* a PROXY header names the client: only a trusted proxy may */
+	if (l->proxy && !conf_cidr_match(srv->trusted, peer)) {
+		log_info("http: %j is not a trusted proxy: connection to the "
+			 "PROXY listener refused",
+			 peer);
+		metric_add(srv->m.rejected, 1);
+		tcp_reject(l->ts);
+		return;
+	}
 
 	/* Over a limit the client still gets an answer saying which one,
 	 * from a small reserve of connections; past that, refuse. */
@@ -201,7 +220,7 @@ static void conn_handler(const struct sa *peer, void *arg)
 	}
 	++a->n;
 
-	err = web_conn_accept(srv, l->ts, peer, l->tls, a, reject);
+	err = web_conn_accept(srv, l->ts, peer, l->tls, a, reject, l->proxy);
 	if (err) {
 		log_warn("http: accept from %j failed: %m", peer, err);
 		return;
@@ -222,8 +241,8 @@ void web_srv_conn_closed(struct web_srv *srv, bool rejected)
 	metric_set(srv->m.open, (int64_t)srv->nconn);
 }
 
-int web_srv_listen(struct web_srv *srv, const struct sa *laddr,
-		   struct web_tls *tls)
+static int listen_on(struct web_srv *srv, const struct sa *laddr,
+		     struct web_tls *tls, bool proxy)
 {
 	struct web_lsnr *l;
 	struct sa local;
@@ -238,6 +257,7 @@ int web_srv_listen(struct web_srv *srv, const struct sa *laddr,
 
 	l->srv = srv;
 	l->tls = mem_ref(tls);
+	l->proxy = proxy;
 	/* Not tcp_listen(): libre 1.1.0 listens with a backlog of 5, and a
 	 * burst of phones reconnecting after a network change would see
 	 * their SYNs dropped and retried a second later. */
@@ -257,6 +277,17 @@ out:
 	if (err)
 		mem_deref(l);
 	return err;
+}
+
+int web_srv_listen(struct web_srv *srv, const struct sa *laddr,
+		   struct web_tls *tls)
+{
+	return listen_on(srv, laddr, tls, false);
+}
+
+int web_srv_listen_proxy(struct web_srv *srv, const struct sa *laddr)
+{
+	return listen_on(srv, laddr, NULL, true);
 }
 
 uint16_t web_srv_port(const struct web_srv *srv, unsigned n)

@@ -59,6 +59,14 @@ int web_srv_alloc(struct web_srv **srvp, struct wheel *w,
 int web_srv_listen(struct web_srv *srv, const struct sa *laddr,
 		   struct web_tls *tls);
 
+/**
+ * Listen for plain HTTP behind a proxy that starts every connection with
+ * a PROXY protocol v2 header (HAProxy send-proxy-v2) naming the client.
+ * Connections from peers that are not trusted proxies (see
+ * web_srv_set_trusted) are refused.
+ */
+int web_srv_listen_proxy(struct web_srv *srv, const struct sa *laddr);
+
 /** Local port of the n-th listener (0 if none), for tests and logs. */
 uint16_t web_srv_port(const struct web_srv *srv, unsigned n);
 
@@ -68,6 +76,16 @@ uint16_t web_srv_port(const struct web_srv *srv, unsigned n);
  */
 int web_srv_vhost(struct web_srv *srv, const char *host, web_req_h *reqh,
 		  void *arg);
+
+/**
+ * Trust these proxies (struct conf_cidr list, borrowed: it must outlive
+ * the server) to name the client in X-Forwarded-For.
+ *
+ * @param tls True if they terminated TLS: their requests on a plain
+ *            listener count as https (web_req_is_tls)
+ */
+void web_srv_set_trusted(struct web_srv *srv, const struct list *cidrs,
+			 bool tls);
 
 /** Label this server's metrics (listener="..."; default "public"). */
 void web_srv_set_label(struct web_srv *srv, const char *label);
@@ -111,8 +129,14 @@ const struct pl *web_req_body(const struct web_req *req);
 /** Value of a header field (first of that name); false if absent. */
 bool web_req_header(const struct web_req *req, const char *name,
 		    struct pl *val);
+/** True if the client used TLS: to us, or to a trusted proxy that
+ * terminated it (web_srv_set_trusted). */
 bool web_req_is_tls(const struct web_req *req);
+/** The TCP peer (a proxy, if there is one); NULL once disconnected. */
 const struct sa *web_req_peer(const struct web_req *req);
+/** The client's address: the peer, or behind a trusted proxy the address
+ * it names (X-Forwarded-For, PROXY v2). Lives as long as the request. */
+const struct sa *web_req_client(const struct web_req *req);
 /** Local port the request came in on. */
 uint16_t web_req_local_port(const struct web_req *req);
 /** True while the connection is there to answer on. */
@@ -166,6 +190,29 @@ int web_negotiate_pl(const struct pl *accept, const char *const *offers,
 /*
  * Request head checks, separated for unit tests and fuzzing.
  */
+
+/** Named limits of the PROXY protocol v2 header. */
+enum {
+	WEB_PROXY_HDR = 16,   /**< signature, version, family, length  */
+	WEB_PROXY_MAX = 1024, /**< bytes after those 16 (TLVs included) */
+};
+
+/**
+ * Parse a PROXY protocol v2 header (haproxy doc/proxy-protocol.txt 2.2)
+ * at the start of a buffer.
+ *
+ * @param p    Bytes received
+ * @param len  Their number
+ * @param src  Set to the client's address and port for a PROXY command
+ *             over TCP/IPv4 or TCP/IPv6; untouched for LOCAL (a health
+ *             check of the proxy itself) or another family
+ * @param used Set to the header's length
+ *
+ * @return 0, ENODATA (incomplete), EPROTO (not a valid v2 header, or
+ *         over WEB_PROXY_MAX)
+ */
+int web_proxy_v2_parse(const uint8_t *p, size_t len, struct sa *src,
+		       size_t *used);
 
 /** Result of scanning a buffered request head against the limits. */
 struct web_head {

@@ -23,7 +23,10 @@ struct web_srv {
 	struct wheel *wheel;
 	struct conf_http_limits lim;
 	char *server_fqdn;
-	char cookie[17]; /* MS-WSMAN value of this instance */
+	const struct list *trusted; /* struct conf_cidr: trusted proxies
+				       (borrowed from the configuration) */
+	bool proxy_tls;             /* they terminated TLS                 */
+	char cookie[17];            /* MS-WSMAN value of this instance */
 	web_req_h *reqh;
 	void *arg;
 	struct {
@@ -59,7 +62,9 @@ struct web_conn {
 	enum conn_state state;
 	size_t lingered;
 	bool tls;
-	bool rejected; /* accepted over a limit, counted apart */
+	bool proxy_wait; /* the PROXY v2 header is still to come    */
+	bool proxied;    /* peer is the source of a PROXY v2 header */
+	bool rejected;   /* accepted over a limit, counted apart */
 	bool closed;
 	bool processing; /* inside conn_process(): no re-entry */
 };
@@ -69,6 +74,9 @@ struct web_req {
 	struct http_msg *msg;
 	struct mbuf *mb; /* head and body of this request */
 	struct pl met, path, query, host, body;
+	struct sa client; /* the client, behind trusted proxies */
+	bool proxy_tls;   /* came through a trusted proxy that
+			     terminated TLS                     */
 	web_cancel_h *cancelh;
 	void *cancel_arg;
 	bool keepalive;
@@ -81,7 +89,7 @@ struct web_req {
 /* takes over the caller's reference to addr, also on failure */
 int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
 		    const struct sa *peer, struct web_tls *tls,
-		    struct web_addr *addr, bool reject);
+		    struct web_addr *addr, bool reject, bool proxy);
 void web_conn_close(struct web_conn *conn);
 void web_conn_replied(struct web_conn *conn, bool keepalive);
 void web_conn_drain(struct web_conn *conn);
@@ -95,6 +103,13 @@ int web_write_response(struct mbuf *mb, const struct web_srv *srv,
 		       uint16_t scode, const char *reason, const char *ctype,
 		       size_t len, bool keepalive, bool http10_keepalive,
 		       bool set_cookie);
+
+/* client.c */
+/* reads the PROXY v2 header at the start of conn->rx: 0 (consumed, peer
+ * set), ENODATA (more bytes needed) or EPROTO (close) */
+int web_conn_proxy_header(struct web_conn *conn);
+/* sets req->client and req->proxy_tls from conn and the request head */
+void web_req_find_client(struct web_req *req, const struct web_conn *conn);
 
 /* server.c */
 void web_srv_dispatch(struct web_srv *srv, struct web_req *req);

@@ -35,6 +35,7 @@ struct xcap_req {
 	struct tcp_conn *tc;
 	struct tmr tmr;
 	struct mbuf *rx;   /* bytes of the current answer */
+	size_t need;       /* bytes rx must hold before it is decoded again */
 	struct mbuf *body; /* request body, or NULL */
 	char *method;
 	char *path;
@@ -254,6 +255,18 @@ static void handle_answer(struct xcap_req *req, struct http_msg *msg,
 	req_done(req, status_err(msg->scode), msg->scode, body, etagp);
 }
 
+/* True if rx holds the empty line that ends a head (after any empty
+ * lines before the status line, which libre's parser skips). */
+static bool head_complete(const struct mbuf *rx)
+{
+	const char *p = (const char *)rx->buf, *end = p + rx->end;
+
+	while (p < end && (*p == '\r' || *p == '\n'))
+		++p;
+	return memmem(p, (size_t)(end - p), "\n\n", 2) ||
+	       memmem(p, (size_t)(end - p), "\n\r\n", 3);
+}
+
 /* Try to read a whole answer from rx; ENODATA: need more. */
 static int try_answer(struct xcap_req *req, bool closed)
 {
@@ -261,6 +274,15 @@ static int try_answer(struct xcap_req *req, bool closed)
 	struct pl body;
 	size_t left;
 	int err;
+
+	/* libre's parser starts over at every call and costs more than the
+	 * bytes it reads (a long line): it runs once the head is there and
+	 * again only once the body can be, not at every read (an answer
+	 * coming a byte at a time would hold the loop for minutes) */
+	if (!closed && req->need && req->rx->end < req->need)
+		return ENODATA;
+	if (!closed && !req->need && !head_complete(req->rx))
+		return req->rx->end > XCAP_MAX_HEAD ? EMSGSIZE : ENODATA;
 
 	req->rx->pos = 0;
 	err = http_msg_decode(&msg, req->rx, false);
@@ -291,6 +313,7 @@ static int try_answer(struct xcap_req *req, bool closed)
 			goto out;
 		}
 		if (left < msg->clen) {
+			req->need = req->rx->pos + msg->clen;
 			err = closed ? EBADMSG : ENODATA;
 			goto out;
 		}
@@ -299,6 +322,7 @@ static int try_answer(struct xcap_req *req, bool closed)
 		left = 0;
 	} else if (!closed) {
 		/* no length: the body ends when the server closes */
+		req->need = SIZE_MAX;
 		err = ENODATA;
 		goto out;
 	}
@@ -397,6 +421,7 @@ static int send_request(struct xcap_req *req)
 {
 	req->tc = mem_deref(req->tc);
 	mbuf_rewind(req->rx);
+	req->need = 0;
 
 	return tcp_connect(&req->tc, &req->xc->addr, estab_handler,
 			   recv_handler, close_handler, req);

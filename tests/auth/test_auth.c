@@ -52,16 +52,85 @@ static void test_throttle(void)
 	throttle_fail(t, "carol", now + 100);
 	CHECK(throttle_wait(t, "carol", now + 100) == 0);
 
-	/* bounded: with 2 keys at most, the oldest is forgotten */
+	/* bounded: with 2 keys at most, the oldest unlocked one is
+	 * forgotten, never the locked one */
 	throttle_clear(t, "carol");
 	throttle_clear(t, "10.0.0.1");
 	for (i = 0; i < 3; i++)
 		throttle_fail(t, "x", now);
 	throttle_fail(t, "y", now);
 	throttle_fail(t, "z", now);
-	CHECK(throttle_wait(t, "x", now) == 0);
+	CHECK(throttle_wait(t, "x", now) == 10);
+	CHECK(throttle_count(t) == 2);
 
 	mem_deref(t);
+}
+
+/* A flood of failures under junk keys (user names) fills the table but
+ * never frees a locked key; once its lock has run out, it may go. */
+static void test_throttle_flood(void)
+{
+	struct throttle *t = NULL;
+	uint64_t now = 5000;
+	char key[32];
+	int i;
+
+	CHECK(0 == throttle_alloc(&t, 5, 900, 30, 900, 64));
+	for (i = 0; i < 5; i++)
+		throttle_fail(t, "bob@example.test 192.0.2.7", now);
+	CHECK(throttle_wait(t, "bob@example.test 192.0.2.7", now) == 30);
+
+	for (i = 0; i < 10000; i++) {
+		(void)re_snprintf(key, sizeof(key), "junk%d 192.0.2.9", i);
+		throttle_fail(t, key, now + 1);
+	}
+	CHECK(throttle_count(t) == 64);
+	CHECK(throttle_wait(t, "bob@example.test 192.0.2.7", now + 1) == 29);
+	/* the newest junk is tracked, the oldest forgotten */
+	CHECK(throttle_wait(t, "junk9999 192.0.2.9", now + 1) == 0);
+
+	/* a table full of running locks takes no new key... */
+	for (i = 0; i < 64 * 5; i++) {
+		(void)re_snprintf(key, sizeof(key), "lock%d", i / 5);
+		throttle_fail(t, key, now + 2);
+	}
+	CHECK(throttle_wait(t, "bob@example.test 192.0.2.7", now + 2) == 28);
+	throttle_fail(t, "new", now + 2);
+	CHECK(throttle_count(t) == 64);
+	/* ...until a lock has run out */
+	throttle_fail(t, "new", now + 100);
+	CHECK(throttle_count(t) == 64);
+	CHECK(throttle_wait(t, "bob@example.test 192.0.2.7", now + 100) == 0);
+
+	mem_deref(t);
+}
+
+/* Address keys: IPv4 whole, IPv6 by its /64, IPv4-mapped as IPv4. */
+static void test_addr_key(void)
+{
+	char a[48], b[48];
+	struct sa sa;
+
+	CHECK(!sa_set_str(&sa, "192.0.2.7", 443));
+	CHECK(!throttle_addr_key(a, sizeof(a), &sa));
+	CHECK(!strcmp(a, "192.0.2.7"));
+
+	CHECK(!sa_set_str(&sa, "2001:db8:1:2:aaaa::1", 443));
+	CHECK(!throttle_addr_key(a, sizeof(a), &sa));
+	CHECK(!sa_set_str(&sa, "2001:db8:1:2:ffff:eeee:dddd:cccc", 80));
+	CHECK(!throttle_addr_key(b, sizeof(b), &sa));
+	CHECK(!strcmp(a, b));
+	CHECK(!strcmp(a, "2001:0db8:0001:0002::/64"));
+	CHECK(!sa_set_str(&sa, "2001:db8:1:3::1", 443));
+	CHECK(!throttle_addr_key(b, sizeof(b), &sa));
+	CHECK(strcmp(a, b) != 0);
+
+	CHECK(!sa_set_str(&sa, "::ffff:192.0.2.7", 443));
+	CHECK(!throttle_addr_key(a, sizeof(a), &sa));
+	CHECK(!strcmp(a, "192.0.2.7"));
+
+	CHECK(!sa_set_str(&sa, "2001:db8:1:2::1", 443));
+	CHECK(throttle_addr_key(a, 8, &sa) == EOVERFLOW);
 }
 
 static void test_tokens(void)
@@ -119,6 +188,8 @@ static void test_tokens(void)
 int main(void)
 {
 	test_throttle();
+	test_throttle_flood();
+	test_addr_key();
 	test_tokens();
 	return check_done("test_auth");
 }

@@ -408,6 +408,12 @@ static int make_certs(void)
 		  "pass:secret -out encrypted.key 2>/dev/null",
 		  tmpdir);
 
+	/* push keys: one for every user, one for the group, one private */
+	err |= sh("cd %s && cp web.key open.p8 && chmod 644 open.p8 && "
+		  "cp web.pem open.json && chmod 640 open.json && "
+		  "cp web.pem closed.json && chmod 600 closed.json",
+		  tmpdir);
+
 	err |= make_dated_cert("expired", -30, -1, all_names);
 	err |= make_dated_cert("future", 5, 400, all_names);
 	err |= make_dated_cert("soon", -1, 10, all_names);
@@ -866,7 +872,7 @@ static void test_push(void)
 		CHECK(p->in_flight == 1000 && p->retries == 5);
 		CHECK(p->jwt_max_age_s == 2400 && p->apns_ttl_s == 86400);
 		CHECK(p->retry_cap_ms == 60000 && p->retry_base_ms == 500);
-		CHECK(p->alert_text == CONF_ALERT_FULL);
+		CHECK(p->alert_text == CONF_ALERT_SENDER);
 	}
 
 	/* the test keys are EC P-256 in PKCS#8 PEM, as a .p8 is */
@@ -889,6 +895,27 @@ static void test_push(void)
 		CHECK(p->in_flight == 5 && p->retry_cap_ms == 10000);
 		CHECK(p->alert_text == CONF_ALERT_SENDER && !p->apns_ttl_s);
 	}
+
+	/* FCM projects a registration may name: a list, each id once */
+	build(&r, NULL,
+	      "[push]\nfcm_project = other-app\nfcm_project = my_app.2");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		const struct list *l = &r.conf->push.fcm_projects;
+		const struct conf_str *a = list_ledata(list_head(l));
+		const struct conf_str *b = list_ledata(list_tail(l));
+
+		CHECK(list_count(l) == 2);
+		CHECK(a && !strcmp(a->s, "other-app") &&
+		      a->line == LAST(&r) - 1);
+		CHECK(b && !strcmp(b->s, "my_app.2"));
+	}
+	build(&r, NULL, "[push]\nfcm_project = a\nfcm_project = a");
+	EXPECT1(&r, LAST(&r), "fcm_project a is already given at line");
+	build(&r, NULL, "[push]\nfcm_project = a/../b");
+	EXPECT1(&r, LAST(&r), "fcm_project", "not a project id");
+	build(&r, NULL, "[push]\nfcm_project = ");
+	CHECK(r.err == EINVAL);
 
 	build(&r, NULL, "[push]\nalert_text = partial");
 	EXPECT1(&r, LAST(&r), "alert_text", "not a privacy mode",
@@ -938,6 +965,22 @@ static void test_push(void)
 	EXPECT1(&r, LAST(&r), "cannot read", "FCM service-account key",
 		"missing.json");
 
+	/* push keys others may read: a warning naming the file and mode */
+	build(&r, NULL,
+	      "[push]\napns_key = {D}/open.p8\napns_key_id = K\n"
+	      "apns_team_id = T\nfcm_credentials = {D}/open.json");
+	EXPECT_OK(&r);
+	EXPECT(&r, line_of(r.text, "apns_key ="), "warning:", "apns_key",
+	       "open.p8", "mode 0644", "chmod 600");
+	EXPECT(&r, LAST(&r), "warning:", "fcm_credentials", "open.json",
+	       "mode 0640");
+	CHECK(count_lines(r.errs) == 2);
+	build(&r, NULL,
+	      "[push]\napns_key = {D}/web.key\napns_key_id = K\n"
+	      "apns_team_id = T\nfcm_credentials = {D}/closed.json");
+	EXPECT_OK(&r);
+	CHECK_STR(r.errs, "");
+
 	result_reset(&r);
 }
 
@@ -975,6 +1018,74 @@ static void test_lifetimes(void)
 	build(&r, NULL, "[service]\nsession_short_expiration = 300000");
 	EXPECT1(&r, line_of(r.text, "session_short_expiration"),
 		"session_expiration (259200 s)");
+
+	result_reset(&r);
+}
+
+/* [http] trusted_proxy / behind_tls_proxy, [service] token_max_lifetime */
+static void test_signin_keys(void)
+{
+	struct result r = {0};
+	struct sa a;
+
+	build(&r, NULL, "[service]\ntoken_max_lifetime = 3");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK(r.conf->token_max_lifetime_s == 3);
+	build(&r, NULL, "[service]\ntoken_max_lifetime = 0");
+	EXPECT1(&r, LAST(&r), "token_max_lifetime", "out of range");
+
+	build(&r, NULL,
+	      "[http]\ntrusted_proxy = 192.0.2.5\n"
+	      "trusted_proxy = 10.1.0.0/16\ntrusted_proxy = 2001:db8::/64\n"
+	      "behind_tls_proxy = yes");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK(r.conf->behind_tls_proxy);
+		CHECK(list_count(&r.conf->trusted_proxies) == 3);
+		(void)sa_set_str(&a, "192.0.2.5", 80);
+		CHECK(conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "192.0.2.6", 80);
+		CHECK(!conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "10.1.255.3", 80);
+		CHECK(conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "10.2.0.1", 80);
+		CHECK(!conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "::ffff:10.1.0.9", 80);
+		CHECK(conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "2001:db8::77:1", 80);
+		CHECK(conf_trusted_proxy(r.conf, &a));
+		(void)sa_set_str(&a, "2001:db8:0:1::1", 80);
+		CHECK(!conf_trusted_proxy(r.conf, &a));
+	}
+
+	/* the whole API over plain http needs a proxy to trust */
+	build(&r, NULL, "[http]\nbehind_tls_proxy = yes");
+	EXPECT1(&r, LAST(&r), "behind_tls_proxy = yes needs",
+		"trusted_proxy = IP");
+
+	/* a PROXY listener: trusted proxies only, its own port */
+	build(&r, NULL,
+	      "[http]\ntrusted_proxy = 127.0.0.1\n"
+	      "listen_proxy = 127.0.0.1:8081");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK(list_count(&r.conf->proxy_listen) == 1);
+	build(&r, NULL, "[http]\nlisten_proxy = 127.0.0.1:8081");
+	EXPECT1(&r, LAST(&r), "listen_proxy takes connections from trusted",
+		"trusted_proxy = IP");
+	build(&r, NULL,
+	      "[http]\ntrusted_proxy = 127.0.0.1\n"
+	      "listen_proxy = 127.0.0.1:8081\nlisten = 127.0.0.1:8081");
+	EXPECT(&r, LAST(&r), "[http] listen_proxy", "8081");
+
+	build(&r, NULL, "[http]\ntrusted_proxy = proxy.example.com");
+	EXPECT1(&r, LAST(&r), "not an IP address or block",
+		"names are not allowed");
+	build(&r, NULL, "[http]\ntrusted_proxy = 10.1.0.1/16");
+	EXPECT1(&r, LAST(&r), "bits set past the prefix");
+	build(&r, NULL, "[http]\ntrusted_proxy = 10.0.0.0/33");
+	EXPECT1(&r, LAST(&r), "prefix length");
 
 	result_reset(&r);
 }
@@ -1486,6 +1597,48 @@ static void test_ca_file(void)
 	result_reset(&r);
 }
 
+/* [sip] who may send requests (the Front End's client certificate) and
+ * the listeners' connection limits. */
+static void test_sip_trust(void)
+{
+	struct result r = {0};
+	struct conf_str *n;
+
+	build(&r, NULL, NULL);
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK(r.conf->sip_client_ca_file == NULL);
+		CHECK(list_isempty(&r.conf->sip_client_names));
+		CHECK(r.conf->sip_max_connections == 1024);
+		CHECK(r.conf->sip_idle_ms == 300000);
+	}
+
+	build(&r, NULL,
+	      "[sip]\nclient_ca_file = {D}/ca.pem\nclient_name = "
+	      "FE.example.test\nclient_name = fe2.example.test\n"
+	      "max_connections = 10\nidle_timeout = 30");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK(strstr(r.conf->sip_client_ca_file, "/ca.pem") != NULL);
+		CHECK(list_count(&r.conf->sip_client_names) == 2);
+		n = list_ledata(list_head(&r.conf->sip_client_names));
+		CHECK(n && !strcmp(n->s, "fe.example.test"));
+		CHECK(r.conf->sip_max_connections == 10);
+		CHECK(r.conf->sip_idle_ms == 30000);
+	}
+
+	build(&r, NULL, "[sip]\nclient_ca_file = {D}/noca.pem");
+	EXPECT1(&r, line_of(r.text, "noca.pem"), "cannot read the CA file",
+		"noca.pem");
+	build(&r, NULL, "[sip]\nclient_name = fe example");
+	EXPECT1(&r, LAST(&r), "client_name", "not a valid DNS name");
+	build(&r, NULL, "[sip]\nmax_connections = 0");
+	EXPECT1(&r, LAST(&r), "max_connections", "1 to 1000000");
+	build(&r, NULL, "[sip]\nidle_timeout = 901");
+	EXPECT1(&r, LAST(&r), "idle_timeout", "out of range");
+	result_reset(&r);
+}
+
 static void test_load(void)
 {
 	struct mbuf *mb = mbuf_alloc(512);
@@ -1641,7 +1794,9 @@ int main(void)
 	test_duplicates();
 	test_bad_values();
 	test_store();
+	test_sip_trust();
 	test_lifetimes();
+	test_signin_keys();
 	test_missing();
 	test_sip_port();
 	test_cross();

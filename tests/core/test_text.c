@@ -1,7 +1,10 @@
 /**
  * @file test_text.c  Text helpers: trimming, list splitting, DNS names
  */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <re.h>
 #include "core.h"
 #include "check.h"
@@ -160,6 +163,60 @@ static void test_encode_html(void)
 		  "a\nb &unknown; ");
 }
 
+/* text_html_to_plain() of in, copied without a NUL into an exactly sized
+ * heap buffer (ASan sees a read past it) and then against an inaccessible
+ * page (such a read faults in any build). */
+static const char *conv_edge(const char *in)
+{
+	static char out[256];
+	const size_t len = strlen(in);
+	const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	struct mbuf *mb = mbuf_alloc(64);
+	char *heap = malloc(len ? len : 1);
+	char *map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *edge;
+
+	out[0] = '\0';
+	if (!mb || !heap || map == MAP_FAILED ||
+	    mprotect(map + pg, pg, PROT_NONE))
+		goto out;
+	memcpy(heap, in, len);
+	edge = map + pg - len;
+	memcpy(edge, in, len);
+	if (text_html_to_plain(mb, heap, len))
+		goto out;
+	mbuf_rewind(mb);
+	if (!text_html_to_plain(mb, edge, len) && mb->end < sizeof(out)) {
+		memcpy(out, mb->buf, mb->end);
+		out[mb->end] = '\0';
+	}
+out:
+	if (map != MAP_FAILED)
+		munmap(map, 2 * pg);
+	free(heap);
+	mem_deref(mb);
+	return out;
+}
+
+/* A message cut inside a tag or an entity: nothing is read past its end. */
+static void test_html_truncated(void)
+{
+	CHECK_STR(conv_edge("a</di"), "a");
+	CHECK_STR(conv_edge("a</d"), "a");
+	CHECK_STR(conv_edge("a</"), "a");
+	CHECK_STR(conv_edge("a<b"), "a");
+	CHECK_STR(conv_edge("a<"), "a");
+	CHECK_STR(conv_edge("a</div"), "a\n");
+	CHECK_STR(conv_edge("a</p"), "a\n");
+	CHECK_STR(conv_edge("a<br"), "a\n");
+	CHECK_STR(conv_edge("a</div>b</di"), "a\nb");
+	CHECK_STR(conv_edge("a&am"), "a&am");
+	CHECK_STR(conv_edge("a&"), "a&");
+	CHECK_STR(conv_edge("a&lt"), "a&lt");
+	CHECK_STR(conv_edge("a&lt;"), "a<");
+}
+
 int main(void)
 {
 	test_split();
@@ -168,5 +225,6 @@ int main(void)
 	test_dns();
 	test_pct();
 	test_encode_html();
+	test_html_truncated();
 	return check_done("test_text");
 }

@@ -306,6 +306,7 @@ def push_registration(mob, a, dev):
     st, _, body = api(mob, a["tok"], "PUT", a["href"] + "/pushRegistration",
                       {"provider": "apns", "token": dev, "topic": TOPIC})
     assert st == 201, body
+    return json.loads(body)["pushId"]
 
 
 def test_sleeping_app_voip_push_and_missed_call_alert(mob, push, alice, bob):
@@ -313,7 +314,7 @@ def test_sleeping_app_voip_push_and_missed_call_alert(mob, push, alice, bob):
     once with a VoIP push (APNs voip, the topic's .voip), bob hangs up and
     the missed call is an alert; the app then reads both events."""
     dev = "d4" * 32
-    push_registration(mob, alice, dev)
+    pid = push_registration(mob, alice, dev)
     since = len(bob.events())
     bob.dial("alice")
     bob.wait_event("CALL_RINGING", timeout=10, since=since)
@@ -321,7 +322,9 @@ def test_sleeping_app_voip_push_and_missed_call_alert(mob, push, alice, bob):
     assert p.path == "/3/device/" + dev
     assert p.headers["apns-push-type"] == "voip"
     assert p.headers["apns-topic"] == TOPIC + ".voip"
-    assert alice["href"].rsplit("/", 1)[1] in json.dumps(p.json())
+    # the session by its registration's opaque id, not the application id
+    assert p.json()["pushId"] == pid
+    assert alice["href"].rsplit("/", 1)[1] not in json.dumps(p.json())
     bob.hangup()
     closed(bob, since)
     alert = push.wait(dev, 2)[1]

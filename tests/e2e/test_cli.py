@@ -4,6 +4,7 @@ import re
 import subprocess
 
 from mobility import BIN, Mobilityd
+from pushsrv import PushServer
 
 
 def run(*args, timeout=10):
@@ -53,6 +54,21 @@ def test_certificate_not_covering_lyncdiscover(tmp_path):
     assert r.returncode == 1
     assert "lyncdiscover.example.test" in r.stderr
     assert "lyncdiscoverinternal.example.test" in r.stderr
+
+
+def test_push_key_open_to_others_warns(tmp_path):
+    """A push key other users can read: the configuration is valid, with a
+    warning naming the file; kept private, no warning."""
+    ps = PushServer(tmp_path)
+    m = Mobilityd(tmp_path / "mob", extra={"push": ps.conf_lines()})
+    r = run("--check-config", m.conf_path)
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    os.chmod(ps.apns_key_path, 0o644)
+    r = run("--check-config", m.conf_path)
+    assert r.returncode == 0, r.stderr
+    assert "configuration is valid" in r.stdout
+    (line,) = [l for l in r.stderr.splitlines() if "warning:" in l]
+    assert ps.apns_key_path in line and "0644" in line and "chmod 600" in line, line
 
 
 def test_missing_file(tmp_path):

@@ -3,12 +3,17 @@ bob on baresip sending alice IMs through the real Front End:
 
 - alice's app is not polling: exactly one push per IM to the APNs
   stand-in, with the device path, topic, alert type, collapse id (the
-  conversation) and badge (messages not acknowledged) and the text;
+  conversation) and badge (messages not acknowledged); by default the
+  alert names the sender, never the text (alert_text = full adds it);
+  the session is named by the registration's opaque pushId, never by
+  the application id;
 - while alice holds a P-GET: none (the P-GET gets the message);
 - presence changes: none;
 - 410 Unregistered: the registration is gone (GET 404) and the session
   falls back to the short lifetime;
-- FCM: the same IM as an FCM v1 message to the project's endpoint."""
+- FCM: the same IM as an FCM v1 message to the project's endpoint;
+- after a restart, a P-GET the phone abandons (its token read from the
+  store) does not hold back the next push."""
 import json
 import time
 
@@ -28,7 +33,14 @@ def session(push_mob, epid, reg):
     app = h["location"]
     st, _, body = api(push_mob, tok, "PUT", app + "/pushRegistration", reg)
     assert st == 201, body
-    return {"tok": tok, "app": app, "ack": 1}
+    return {"tok": tok, "app": app, "ack": 1, "pushId": json.loads(body)["pushId"]}
+
+
+def names_the_session(payload, a):
+    """The push names the session by its registration's opaque id, never
+    by the application id (a request with it reached the session)."""
+    assert payload["pushId"] == a["pushId"], payload
+    assert a["app"].rsplit("/", 1)[1] not in json.dumps(payload), payload
 
 
 def apns(tok):
@@ -60,8 +72,10 @@ def test_im_to_a_sleeping_app_pushes_once(push_mob, push, bob_ua):
     push.verify_apns_jwt(p)
     body = p.json()
     assert body["aps"]["badge"] == 1, body
-    assert "wake up 1" in json.dumps(body["aps"]["alert"]), body
-    assert a["app"].rsplit("/", 1)[1] in json.dumps(body)
+    # the default: who wrote, not what (a locked screen shows it)
+    assert body["aps"]["alert"] == {"body": "New message from " + BOB}, body
+    assert "wake up" not in json.dumps(body), body
+    names_the_session(body, a)
 
     # a second one before the app looked: badge 2, the same conversation
     bob_ua.send_message("sip:alice@example.test", "wake up 2")
@@ -141,23 +155,98 @@ def test_fcm(push_mob, push, bob_ua):
     assert p.path == "/v1/projects/mobility-test/messages:send"
     msg = p.json()["message"]
     assert msg["token"] == dev
-    assert "hello android" in json.dumps(msg), msg
+    assert msg["notification"] == {"body": "New message from " + BOB}, msg
+    assert "hello android" not in json.dumps(msg), msg
+    names_the_session(msg["data"], a)
     assert api(push_mob, a["tok"], "DELETE", a["app"])[0] == 204
 
 
-def test_alert_text_privacy(fe, push, bob_ua, tmp_path_factory):
-    """[push] alert_text = sender: the alert names the sender, never the
-    text (what a locked screen shows)."""
+def test_alert_text_full(fe, push, bob_ua, tmp_path_factory):
+    """[push] alert_text = full: the operator chose to show the text on
+    the lock screen, under the sender."""
     dev = "e5" * 32
     m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe,
-                  extra={"push": push.conf_lines(alert_text="sender")})
+                  extra={"push": push.conf_lines(alert_text="full")})
     m.start()
     try:
         a = session(m, "policy-privacy", apns(dev))
-        bob_ua.send_message("sip:alice@example.test", "a secret text")
+        bob_ua.send_message("sip:alice@example.test", "a shown text")
         (p,) = push.wait(dev, 1)
-        alert = json.dumps(p.json()["aps"]["alert"])
-        assert "secret" not in alert and "bob" in alert, alert
+        alert = p.json()["aps"]["alert"]
+        assert alert["body"] == "a shown text" and "bob" in alert["title"], alert
         assert api(m, a["tok"], "DELETE", a["app"])[0] == 204
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def wait_app(m, tok, app, timeout=15):
+    """The application answers 200 again after a restart (503 while it is
+    being restored)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st, _, body = api(m, tok, "GET", app)
+        if st != 503 or time.monotonic() > deadline:
+            return st, body
+        time.sleep(0.05)
+
+
+def test_abandoned_pget_after_restart_does_not_hold_pushes(fe, push, bob_ua, tmp_path):
+    """After a restart the phone parks a P-GET with its token (read from
+    the store: the new process has not seen it yet), then drops the
+    connection: the next IM must push at once, not after the P-GET's
+    timeout (180 s)."""
+    dev = "f6" * 32
+    m = Mobilityd(tmp_path, fe=fe, extra={"push": push.conf_lines()})
+    m.start()
+    try:
+        a = session(m, "policy-restart", apns(dev))
+        m.kill()
+        m.start()
+        # wait for the application with another token of alice's, so the
+        # phone's own token is still unknown to the new process
+        st, body = wait_app(m, token(m, "alice"), a["app"])
+        assert st == 200, body
+        th, out = park(m, a["tok"], a["app"] + "/events?ack=%d" % a["ack"], 2)
+        th.join()
+        assert out == [], out  # it was parked, then the phone left
+        bob_ua.send_message("sip:alice@example.test", "after the restart")
+        (p,) = push.wait(dev, 1, timeout=10)
+        assert p.json()["aps"]["badge"] == 1, p.json()
+        assert read_ims(m, a, 1) == ["after the restart"]
+        assert api(m, a["tok"], "DELETE", a["app"])[0] == 204
+    finally:
+        if m.proc:
+            assert m.stop() == 0, m.log()
+
+
+def test_fcm_configured_projects_only(fe, push, bob_ua, tmp_path):
+    """[push] fcm_project adds a project a registration may name (besides
+    the credentials' own); any other is refused, so nobody spends this
+    service's FCM credentials on a project of theirs."""
+    dev = "fcm-device-token:APA91b_" + "p" * 40
+    m = Mobilityd(tmp_path, fe=fe,
+                  extra={"push": push.conf_lines(fcm_project="other-app")})
+    m.start()
+    try:
+        tok = token(m, "alice")
+        st, h, body = create(m, tok, "policy-fcm-project")
+        assert st == 201, body
+        reg = h["location"] + "/pushRegistration"
+        st, _, body = api(m, tok, "PUT", reg, {"provider": "fcm", "token": dev,
+                                               "project": "third-party-app"})
+        assert st == 400, body
+        err = json.loads(body)
+        assert err["code"] == "BadRequest", err
+        assert "project third-party-app is not one this service pushes for" in err["message"]
+        assert api(m, tok, "GET", reg)[0] == 404
+        # the credentials' own project and the configured one are fine
+        for project in ("mobility-test", "other-app"):
+            st, _, body = api(m, tok, "PUT", reg, {"provider": "fcm", "token": dev,
+                                                   "project": project})
+            assert st in (200, 201), body
+        bob_ua.send_message("sip:alice@example.test", "to the other app")
+        (p,) = push.wait(dev, 1)
+        assert p.path == "/v1/projects/other-app/messages:send", p.path
+        assert api(m, tok, "DELETE", h["location"])[0] == 204
     finally:
         assert m.stop() == 0, m.log()

@@ -1,8 +1,9 @@
 """applications/<id>/pushRegistration, our extension to the UCWA model:
 where the app is woken. PUT in JSON and XML (201 new, 200 replaced), GET
-(tokens shown), DELETE (204), clear 400s for every bad member, 404 when
-there is none and for another user's application, and the registration
-kept across a restart."""
+(tokens shown, and the opaque pushId that pushes carry: new for a new
+registration, kept when replaced), DELETE (204), clear 400s for every bad
+member, 404 when there is none and for another user's application, and
+the registration (its pushId too) kept across a restart."""
 import json
 
 import pytest
@@ -70,6 +71,10 @@ def test_apns_put_get_replace_delete(mob, alice):
     assert r["provider"] == "apns" and r["token"] == APNS_TOKEN
     assert r["topic"] == "com.example.mobile" and r["voipToken"] == "ff00" * 16
     assert r["_links"]["self"]["href"] == reg(alice)
+    # its opaque id (what pushes carry): 22 letters and digits
+    pid = r["pushId"]
+    assert len(pid) == 22 and pid.isalnum(), pid
+    assert pid not in alice["app"]
 
     st, _, out = api(mob, alice["tok"], "GET", reg(alice))
     assert st == 200 and json.loads(out)["token"] == APNS_TOKEN, out
@@ -80,12 +85,17 @@ def test_apns_put_get_replace_delete(mob, alice):
     assert st == 200, out
     r = json.loads(out)
     assert r["token"] == "0" * 64 and "voipToken" not in r
+    assert r["pushId"] == pid  # replaced, the same registration id
 
     st, _, out = api(mob, alice["tok"], "DELETE", reg(alice))
     assert st == 204, out
     assert api(mob, alice["tok"], "GET", reg(alice))[0] == 404
     # deleting nothing is fine
     assert api(mob, alice["tok"], "DELETE", reg(alice))[0] == 204
+    # a new registration, a new id; the client cannot choose it
+    st, _, out = api(mob, alice["tok"], "PUT", reg(alice), dict(body, pushId=pid))
+    assert st == 201, out
+    assert json.loads(out)["pushId"] not in (pid, "")
 
 
 def test_fcm_by_post(mob, alice):
@@ -131,6 +141,9 @@ def test_fcm_by_post(mob, alice):
      "project must be 1 to 155"),
     ({"provider": "fcm", "token": FCM_TOKEN, "project": "p/../../x"},
      "project must be 1 to 155 letters, digits, '-', '_' or '.'"),
+    # well formed, but not a project of this service's ([push] fcm_project)
+    ({"provider": "fcm", "token": FCM_TOKEN, "project": "someone-elses-app"},
+     "project someone-elses-app is not one this service pushes for"),
 ])
 def test_bad_registrations(mob, alice, body, why):
     nul = any("\0" in v for v in body.values())
@@ -184,6 +197,7 @@ def test_restart_keeps_it(mob, alice):
             "voipToken": "abcdef"}
     st, _, out = api(mob, alice["tok"], "PUT", reg(alice), body)
     assert st in (200, 201), out
+    pid = json.loads(out)["pushId"]
     assert mob.stop() == 0, mob.log()
     mob.start()
     deadline = 50
@@ -194,5 +208,5 @@ def test_restart_keeps_it(mob, alice):
         deadline -= 1
     assert st == 200, out
     r = json.loads(out)
-    assert (r["provider"], r["token"], r["topic"], r["voipToken"]) == (
-        "apns", APNS_TOKEN, "com.example.mobile", "abcdef")
+    assert (r["provider"], r["token"], r["topic"], r["voipToken"], r["pushId"]) == (
+        "apns", APNS_TOKEN, "com.example.mobile", "abcdef", pid)

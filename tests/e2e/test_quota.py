@@ -28,7 +28,7 @@ import pytest
 
 from mobility import Mobilityd
 from test_kill_loop import HOLD_LOCK
-from test_sip_bad_input import Peer
+from sippeer import Peer
 from ucwa_client import api, create, im_texts, token, url
 
 BIG = "x" * 50000  # a 50 KB message, as in the report
@@ -152,7 +152,7 @@ def test_bytes_limit(fe, tmp_path):
     m = own(fe, tmp_path, service=["max_unacked_bytes = 150000"])
     try:
         app = App(m, "alice", "quota-bytes")
-        peer = Peer(m)
+        peer = Peer(m, (fe.cert_file, fe.key_file))  # as the Front End
         user = app.body["id"]
         got = [peer.send(peer.request("MESSAGE", user, "%02d %s" % (i, BIG)))[0]
                for i in range(4)]
@@ -171,7 +171,7 @@ def test_many_senders_and_conversations_never_lock(fe, tmp_path):
     m = own(fe, tmp_path)
     try:
         app = App(m, "alice", "quota-senders")
-        peer = Peer(m)
+        peer = Peer(m, (fe.cert_file, fe.key_file))  # as the Front End
         user = app.body["id"]
         for i in range(120):
             status, raw = peer.send(peer.request(
@@ -262,7 +262,7 @@ def test_full_store_is_loud_and_keeps_acks(fe, tmp_path):
     m = own(fe, tmp_path, store=["map_size_mb = 1"])
     try:
         app = App(m, "alice", "quota-full", available=True)
-        peer = Peer(m)
+        peer = Peer(m, (fe.cert_file, fe.key_file))  # as the Front End
         user = app.body["id"]
         assert healthz(m) == (200, "ok\n")
         got = []

@@ -131,4 +131,4 @@ def test_bad_requests(mob, form, ctype, code, error):
 
 def test_get_not_allowed(mob):
     st, h, _ = mob.curl(ext(mob, TOKEN))
-    assert st == 405 and h["allow"] == "POST"
+    assert st == 405 and h["allow"] == "POST, DELETE"

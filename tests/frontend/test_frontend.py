@@ -192,6 +192,32 @@ def test_message_between_users(fe, agents):
     assert (peer, text) == ("sip:alice@example.test", "hello bob, over TLS")
 
 
+def test_unauthenticated_senders_are_refused(fe, agents):
+    """Nothing vouches for a sender of another domain: its MESSAGE and
+    INVITE are refused (403), not delivered. A From in the local domain
+    without credentials is challenged (407)."""
+    carol = agents("carol")
+    carol.wait_registered()
+    for method, body in (("MESSAGE", "the CEO writes"), ("INVITE", "v=0")):
+        (resp,) = fe.sip_request(method, "anyone", to_user="carol", body=body,
+                                 from_uri="sip:anyone@evil.example")
+        assert (method, resp.status) == (method, 403)
+        (resp,) = fe.sip_request(method, "bob", to_user="carol", body=body)
+        assert (method, resp.status) == (method, 407)
+        # the server's own address without its port is not its domain
+        (resp,) = fe.sip_request(method, "bob", to_user="carol", body=body,
+                                 from_uri="sip:bob@127.0.0.1")
+        assert (method, resp.status) == (method, 403)
+    # carol's client shows nothing; a real message still arrives
+    bob = agents("bob", contacts=["carol"])
+    bob.wait_registered()
+    bob.send_message("carol", "the real bob")
+    peer, text = carol.wait_message(timeout=10)
+    assert (peer, text) == ("sip:bob@example.test", "the real bob")
+    assert carol.messages() == [(peer, text)]
+    assert "CEO" not in carol.output()
+
+
 def test_message_to_offline_user_is_stored_then_delivered(fe, agents):
     alice = agents("alice", contacts=["carol"])
     alice.wait_registered()

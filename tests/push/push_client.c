@@ -9,7 +9,7 @@
  *     -v TOKEN          APNs VoIP token
  *     -T TOPIC          APNs bundle id / FCM project
  *     -k message|missed_call|call   kind (message)
- *     -s SENDER -x TEXT -C COLLAPSE -b BADGE -a APPID
+ *     -s SENDER -x TEXT -C COLLAPSE -b BADGE -a PUSHID
  *     -n COUNT          pushes (1)
  *     -j CONCURRENCY    pushes outstanding at once (all)
  *     -q                no line per result
@@ -246,7 +246,7 @@ int main(int argc, char *argv[])
 			c.m.badge = (unsigned)atoi(optarg);
 			break;
 		case 'a':
-			c.m.app_id = optarg;
+			c.m.push_id = optarg;
 			break;
 		case 'n':
 			c.count = (unsigned)atoi(optarg);

@@ -79,7 +79,8 @@ def metric(r, name, **labels):
 def test_apns_alert_request(ps, tmp_path):
     t0 = time.time()
     r = run(ps, tmp_path, "-t", "a1b2c3", "-s", "Alice Smith", "-x", 'Hi "Bob" é',
-            "-C", "conv-42", "-b", "3", "-a", "app-7", conf={"apns_ttl": 3600})
+            "-C", "conv-42", "-b", "3", "-a", "app-7",
+            conf={"apns_ttl": 3600, "alert_text": "full"})
     assert r.one("a1b2c3")["result"] == "sent"
     assert r.one("a1b2c3")["status"] == 200
     [q] = ps.of("apns")
@@ -98,7 +99,7 @@ def test_apns_alert_request(ps, tmp_path):
     assert h == {}, h
     assert q.json() == {"aps": {"alert": {"title": "Alice Smith", "body": 'Hi "Bob" é'},
                                 "badge": 3, "sound": "default", "thread-id": "conv-42"},
-                        "kind": "message", "appId": "app-7"}
+                        "kind": "message", "pushId": "app-7"}
     assert ps.connections == 1
 
 
@@ -114,7 +115,7 @@ def test_apns_call_request(ps, tmp_path):
     assert q.headers["apns-priority"] == "10"
     assert 0 < int(q.headers["apns-expiration"]) - t0 <= 31 + 5
     assert "apns-collapse-id" not in q.headers
-    assert q.json() == {"aps": {}, "kind": "call", "from": "Alice", "appId": "app-1"}
+    assert q.json() == {"aps": {}, "kind": "call", "from": "Alice", "pushId": "app-1"}
 
 
 def test_apns_outcomes(ps, tmp_path):
@@ -188,7 +189,8 @@ def test_fcm_requests_and_token_reuse(ps, tmp_path):
     toks = ["fcm-tok_%d:x" % i for i in range(20)]
     args = [a for t in toks for a in ("-t", t)]
     r = run(ps, tmp_path, "-p", "fcm", *args, "-n", "20", "-s", "Alice", "-x", "hello",
-            "-C", "conv-9", "-b", "2", "-a", "app-3", conf={"apns_ttl": 600})
+            "-C", "conv-9", "-b", "2", "-a", "app-3",
+            conf={"apns_ttl": 600, "alert_text": "full"})
     assert r.totals["sent"] == 20
     assert ps.token_fetches == 1
     [tq] = ps.of("token")
@@ -206,20 +208,26 @@ def test_fcm_requests_and_token_reuse(ps, tmp_path):
     assert q.json() == {"message": {
         "token": toks[0],
         "notification": {"title": "Alice", "body": "hello"},
-        "data": {"kind": "message", "appId": "app-3", "badge": "2"},
+        "data": {"kind": "message", "pushId": "app-3", "badge": "2"},
         "android": {"priority": "high", "ttl": "600s", "collapse_key": "conv-9"}}}
     assert metric(r, "mobility_push_tokens_total", provider="fcm", outcome="ok") == 1
     assert ps.connections == 1
 
 
 def test_fcm_call_and_project(ps, tmp_path):
-    r = run(ps, tmp_path, "-p", "fcm", "-k", "call", "-t", "c1", "-s", "Alice",
+    # a project that is neither the key's nor configured: refused
+    r = run(ps, tmp_path, "-p", "fcm", "-k", "call", "-t", "c0", "-s", "Alice",
             "-C", "conv-1", "-a", "app-1", "-T", "other-project")
+    assert [e["error"] for e in r.errors] == ["Operation not permitted"], r.errors
+    assert ps.of("fcm") == []
+    r = run(ps, tmp_path, "-p", "fcm", "-k", "call", "-t", "c1", "-s", "Alice",
+            "-C", "conv-1", "-a", "app-1", "-T", "other-project",
+            conf={"fcm_project": "other-project"})
     assert r.one("c1")["result"] == "sent"
     [q] = ps.of("fcm")
     assert q.path == "/v1/projects/other-project/messages:send"
     assert q.json() == {"message": {
-        "token": "c1", "data": {"kind": "call", "appId": "app-1", "from": "Alice"},
+        "token": "c1", "data": {"kind": "call", "pushId": "app-1", "from": "Alice"},
         "android": {"priority": "high", "ttl": "30s"}}}
 
 

@@ -154,7 +154,7 @@ class Frontend:
     """One Front End in its own run directory, on free 127.0.0.1 ports.
 
     Attributes: domain, udp_port, tcp_port, tls_port, http_port, ca_file,
-    ca_dir, rundir, pid (None when stopped), log_file.
+    ca_dir, cert_file, key_file, rundir, pid (None when stopped), log_file.
     """
 
     def __init__(self, rundir, domain="example.test", ca_dir=None,
@@ -250,6 +250,16 @@ class Frontend:
     @property
     def ca_file(self):
         return self.ca_dir / "ca.pem"
+
+    @property
+    def cert_file(self):
+        """Its certificate chain, which it also presents as a TLS client
+        (to mobilityd's listeners)."""
+        return self.rundir / "tls" / "fe.pem"
+
+    @property
+    def key_file(self):
+        return self.rundir / "tls" / "fe.key"
 
     @property
     def pid_file(self):
@@ -527,11 +537,12 @@ class SipAgent:
 
     def request(self, method, to_user=None, headers=(), body="",
                 content_type="text/plain", contact=None, auth_user=None,
-                ruri=None, timeout=5):
-        """Send one out-of-dialog request (to to_user, default self);
-        when the agent has a password, answer one digest challenge (as
-        auth_user, default the agent's user). Returns the final
-        responses: [challenge, answer] or [answer]."""
+                ruri=None, from_uri=None, timeout=5):
+        """Send one out-of-dialog request (to to_user, default self;
+        from from_uri, default the agent's AOR); when the agent has a
+        password, answer one digest challenge (as auth_user, default the
+        agent's user). Returns the final responses: [challenge, answer]
+        or [answer]."""
         to_user = to_user or self.user
         ruri = ruri or (f"sip:{self.fe.domain}" if method == "REGISTER"
                         else f"sip:{to_user}@{self.fe.domain}")
@@ -544,7 +555,7 @@ class SipAgent:
                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};rport;"
                 f"branch=z9hG4bK{secrets.token_hex(8)}",
                 "Max-Forwards: 70",
-                f"From: <sip:{self.user}@{self.fe.domain}>;tag={tag}",
+                f"From: <{from_uri or self.fe.uri(self.user)}>;tag={tag}",
                 f"To: <sip:{to_user}@{self.fe.domain}>",
                 f"Call-ID: {call_id}",
                 f"CSeq: {cseq} {method}",

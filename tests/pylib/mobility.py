@@ -5,6 +5,7 @@ from deploy/certs.sh; every listener is on 127.0.0.1 on a free port.
 """
 import os
 import re
+import resource
 import signal
 import subprocess
 import time
@@ -89,6 +90,9 @@ class Mobilityd:
             "sip": [
                 "internal_listen = 127.0.0.1:%d" % self.sip_port,
                 "certificate = %s %s" % (self.sip_cert, self.sip_key),
+                # requests only from the Front End's client certificate
+                "client_ca_file = %s" % (fe.ca_file if fe else self.ca),
+                "client_name = " + (fe.domain if fe else "fe.example.test"),
             ],
             "autodiscover": [],
             "admin": ["listen = 127.0.0.1:%d" % self.admin_port],
@@ -103,10 +107,17 @@ class Mobilityd:
                     f.write(line + "\n")
                 f.write("\n")
 
-    def start(self, timeout=10):
+    def start(self, timeout=10, nofile=None):
+        """Start and wait for /healthz; nofile: RLIMIT_NOFILE (soft and
+        hard) of the process."""
         self.logf = open(self.log_path, "wb")
+        limit = None
+        if nofile:
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen([BIN, "-c", self.conf_path],
-                                     stdout=self.logf, stderr=subprocess.STDOUT)
+                                     stdout=self.logf, stderr=subprocess.STDOUT,
+                                     preexec_fn=limit)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -131,6 +131,9 @@ class PushServer:
                 "client_email": FCM_EMAIL,
                 "token_uri": "https://oauth2.example.invalid/token",
             }, f)
+        # the service's own, as an operator keeps them (else: a warning)
+        os.chmod(self.apns_key_path, 0o600)
+        os.chmod(self.fcm_key_path, 0o600)
 
     @property
     def url(self):

@@ -266,6 +266,8 @@ def test_listener_rejects_invalid_requests(fe, tmp_path):
     try:
         p.wait_line("^listening$")
         ctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+        # as the Front End: its certificate as client certificate
+        ctx.load_cert_chain(fe.cert_file, fe.key_file)
 
         def ask(lines):
             with socket.create_connection(("127.0.0.1", port), 5) as s, \
@@ -295,6 +297,9 @@ def test_listener_rejects_invalid_requests(fe, tmp_path):
         # a valid request passes the validator; no session has the
         # Contact user "mob"
         assert ask(req) == "SIP/2.0 404 Not Found"
+        # without it: refused, whatever the request
+        ctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+        assert ask(req) == "SIP/2.0 403 Forbidden"
     finally:
         p.stop()
         p.wait(10)

@@ -103,10 +103,12 @@ def test_incoming_message_answered_after_delay(fe, tmp_path, agents, probes):
     assert time.monotonic() - t0 >= 1.4
 
 
-def ask_listener(port, cafile, method, user, body=""):
-    """One request straight to a probe's own SIP/TLS listener; returns
-    (status line, {header: value})."""
+def ask_listener(fe, port, cafile, method, user, body=""):
+    """One request straight to a probe's own SIP/TLS listener, as the
+    Front End (its certificate as client certificate); returns (status
+    line, {header: value})."""
     ctx = ssl.create_default_context(cafile=str(cafile))
+    ctx.load_cert_chain(fe.cert_file, fe.key_file)
     data = body.encode()
     req = [f"{method} sip:{user}@127.0.0.1:{port};transport=tls SIP/2.0",
            "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK"
@@ -163,24 +165,24 @@ def test_requests_dispatched_by_contact_user(fe, tmp_path, probes):
         ["sip:sess-1", "sip:sess-2", "sip:sess-3"]
     ca = d / "ca.pem"
 
-    line, h = ask_listener(ports[0], ca, "MESSAGE", "sess-1", "to one")
+    line, h = ask_listener(fe, ports[0], ca, "MESSAGE", "sess-1", "to one")
     assert line == "SIP/2.0 200 OK"
     assert [m[2] for m in message_lines(a)] == ["to one"]
-    line, h = ask_listener(ports[0], ca, "MESSAGE", "nobody", "x")
+    line, h = ask_listener(fe, ports[0], ca, "MESSAGE", "nobody", "x")
     assert line == "SIP/2.0 404 Not Found"
-    line, h = ask_listener(ports[0], ca, "INVITE", "sess-1")
+    line, h = ask_listener(fe, ports[0], ca, "INVITE", "sess-1")
     assert line == "SIP/2.0 405 Method Not Allowed"
     assert h["allow"] == "OPTIONS, MESSAGE"
-    line, h = ask_listener(ports[0], ca, "FOO", "sess-1")
+    line, h = ask_listener(fe, ports[0], ca, "FOO", "sess-1")
     assert line == "SIP/2.0 501 Not Implemented"
-    line, h = ask_listener(ports[0], ca, "OPTIONS", "sess-1")
+    line, h = ask_listener(fe, ports[0], ca, "OPTIONS", "sess-1")
     assert line == "SIP/2.0 200 OK" and h["allow"] == "OPTIONS, MESSAGE"
-    line, h = ask_listener(ports[1], ca, "MESSAGE", "sess-2", "x")
+    line, h = ask_listener(fe, ports[1], ca, "MESSAGE", "sess-2", "x")
     assert line == "SIP/2.0 405 Method Not Allowed"
     assert h["allow"] == "OPTIONS"
     assert len(message_lines(a)) == 1 and not message_lines(b)
     # a handler that keeps no reference and does not answer: 500
-    line, h = ask_listener(ports[2], ca, "MESSAGE", "sess-3", "lost")
+    line, h = ask_listener(fe, ports[2], ca, "MESSAGE", "sess-3", "lost")
     assert line == "SIP/2.0 500 Server Internal Error"
     assert [m[2] for m in message_lines(c)] == ["lost"]
 

@@ -103,11 +103,14 @@ static void get_h(int err, const uint8_t *val, size_t len, void *arg)
 	++ndone;
 }
 
+static uint64_t got_until;
+
 static void token_h(int err, const uint8_t *user, size_t ulen, uint64_t expires,
-		    void *arg)
+		    uint64_t until, void *arg)
 {
 	get_h(err, user, ulen, arg);
 	got_expires = expires;
+	got_until = until;
 }
 
 static struct store_event evs[STORE_READ_MAX];
@@ -406,6 +409,71 @@ static void list_recs(list_f *list, struct store *s, const char *sid)
 
 /* History entries: listed in id order, apart from subscriptions and from
  * another session's, deleted one by one and with their session. */
+/* Tokens with a renewal limit, and the purge of expired ones in bounded
+ * steps that go round the whole table. */
+static void test_token_purge(void)
+{
+	struct store *s = NULL;
+	uint8_t hash[32];
+	unsigned i;
+
+	dir_make();
+	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	if (!s)
+		goto out;
+
+	/* 10 tokens: even ones expired at 100, odd ones live until 1000 */
+	ndone = 0;
+	for (i = 0; i < 10; i++) {
+		memset(hash, (int)i, sizeof(hash));
+		CHECK(!store_token_put_until(s, hash, sizeof(hash),
+					     "alice@example.test",
+					     i % 2 ? 1000 : 100, 5000, done_h,
+					     (void *)(uintptr_t)i, NULL));
+	}
+	CHECK(wait_done(10));
+
+	ndone = 0;
+	memset(hash, 3, sizeof(hash));
+	CHECK(!store_token_get(s, hash, sizeof(hash), token_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("alice@example.test"));
+	CHECK(got_expires == 1000 && got_until == 5000);
+
+	/* steps of 4 records: 3 steps see all 10 */
+	for (i = 0; i < 3; i++) {
+		ndone = 0;
+		CHECK(!store_token_purge(s, 500, 4, done_h, (void *)0, NULL));
+		CHECK(wait_done(1));
+		CHECK(rec_err[0] == 0);
+	}
+	for (i = 0; i < 10; i++) {
+		ndone = 0;
+		memset(hash, (int)i, sizeof(hash));
+		CHECK(!store_token_get(s, hash, sizeof(hash), token_h, NULL,
+				       NULL));
+		CHECK(wait_done(1));
+		CHECK(got_err == (i % 2 ? 0 : ENOENT));
+	}
+	/* every one expired: the table empties */
+	ndone = 0;
+	CHECK(!store_token_purge(s, 2000, 100, done_h, (void *)0, NULL));
+	CHECK(wait_done(1));
+	CHECK(rec_err[0] == 0);
+	ndone = 0;
+	memset(hash, 9, sizeof(hash));
+	CHECK(!store_token_get(s, hash, sizeof(hash), token_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_err == ENOENT);
+	CHECK(store_token_purge(s, 500, 0, NULL, NULL, NULL) == EINVAL);
+	CHECK(store_token_purge(s, 500, STORE_PURGE_MAX + 1, NULL, NULL,
+				NULL) == EOVERFLOW);
+
+out:
+	mem_deref(s);
+	dir_remove();
+}
+
 static void test_hist(void)
 {
 	struct store *s = NULL;
@@ -1415,6 +1483,7 @@ int main(int argc, char *argv[])
 
 	libre_init();
 	test_records();
+	test_token_purge();
 	test_subs_and_session_del();
 	test_hist();
 	test_events();

@@ -177,6 +177,67 @@ static void test_negotiate(void)
 	CHECK(choose("garbage") == 0); /* unparsable: as if absent */
 }
 
+/* PROXY protocol v2 headers: TCP over IPv4 and IPv6, LOCAL, pieces,
+ * garbage and the length limit. */
+static void test_proxy_v2(void)
+{
+	static const uint8_t sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+					0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+	uint8_t b[16 + 36 + 8];
+	struct sa src, want;
+	size_t used, i;
+
+	/* PROXY, TCP4: 192.0.2.7:51000 -> 127.0.0.1:80, then a request */
+	memcpy(b, sig, 12);
+	memcpy(b + 12, "\x21\x11\x00\x0c", 4);
+	memcpy(b + 16, "\xc0\x00\x02\x07\x7f\x00\x00\x01\xc7\x38\x00\x50", 12);
+	memcpy(b + 28, "GET ", 4);
+	CHECK(web_proxy_v2_parse(b, 32, &src, &used) == 0);
+	CHECK(used == 28);
+	(void)sa_set_str(&want, "192.0.2.7", 51000);
+	CHECK(sa_cmp(&src, &want, SA_ALL));
+	/* every shorter piece waits for more */
+	for (i = 0; i < 28; i++)
+		CHECK(web_proxy_v2_parse(b, i, &src, &used) == ENODATA);
+
+	/* TCP6 */
+	memcpy(b + 12, "\x21\x21\x00\x24", 4);
+	memset(b + 16, 0, 36);
+	b[16] = 0x20;
+	b[17] = 0x01;
+	b[18] = 0x0d;
+	b[19] = 0xb8;
+	b[31] = 0x09;
+	b[48] = 0x01;
+	b[49] = 0xbb;
+	CHECK(web_proxy_v2_parse(b, 52, &src, &used) == 0 && used == 52);
+	(void)sa_set_str(&want, "2001:db8::9", 443);
+	CHECK(sa_cmp(&src, &want, SA_ALL));
+
+	/* LOCAL (the proxy's own health check): the peer stands */
+	memcpy(b + 12, "\x20\x00\x00\x00", 4);
+	(void)sa_set_str(&src, "127.0.0.1", 1);
+	want = src;
+	CHECK(web_proxy_v2_parse(b, 16, &src, &used) == 0 && used == 16);
+	CHECK(sa_cmp(&src, &want, SA_ALL));
+
+	/* not PROXY v2: v1 text, a request, wrong version or command, an
+	 * address block too short, a length over the limit */
+	CHECK(web_proxy_v2_parse((const uint8_t *)"PROXY TCP4 ", 11, &src,
+				 &used) == EPROTO);
+	CHECK(web_proxy_v2_parse((const uint8_t *)"GET / HTTP/1.1", 14, &src,
+				 &used) == EPROTO);
+	CHECK(web_proxy_v2_parse(b, 1, &src, &used) == ENODATA);
+	memcpy(b + 12, "\x11\x11\x00\x0c", 4);
+	CHECK(web_proxy_v2_parse(b, 28, &src, &used) == EPROTO);
+	memcpy(b + 12, "\x22\x11\x00\x0c", 4);
+	CHECK(web_proxy_v2_parse(b, 28, &src, &used) == EPROTO);
+	memcpy(b + 12, "\x21\x11\x00\x04", 4);
+	CHECK(web_proxy_v2_parse(b, 28, &src, &used) == EPROTO);
+	memcpy(b + 12, "\x21\x11\x04\x01", 4);
+	CHECK(web_proxy_v2_parse(b, 16, &src, &used) == EPROTO);
+}
+
 int main(void)
 {
 	test_complete();
@@ -185,5 +246,6 @@ int main(void)
 	test_malformed();
 	test_scan_has_reason();
 	test_negotiate();
+	test_proxy_v2();
 	return check_done("test_web");
 }
