@@ -372,3 +372,22 @@ def test_deletes_answered_once_committed(fe, tmp_path):
         deleted_for_good(m, app.tok, app.loc, "the application")
     finally:
         assert m.stop() == 0, m.log()
+
+
+def test_user_token_limit(fe, tmp_path):
+    """A user signing in again and again keeps at most user_max_tokens
+    live tokens: each sign-in past it revokes the oldest, also across a
+    restart (it is deleted from the store)."""
+    m = own(fe, tmp_path, service=["user_max_tokens = 3"])
+    try:
+        toks = [token(m, "alice") for _ in range(5)]
+        # the two oldest are revoked; the three newest work
+        got = [create(m, t, "quota-tokens")[0] for t in toks]
+        assert got == [401, 401, 201, 200, 200], got
+        assert m.log().count("alice@example.test has more than 3 tokens") == 2
+        m.kill()
+        m.start()
+        got = [create(m, t, "quota-tokens")[0] for t in toks]
+        assert got == [401, 401, 200, 200, 200], got
+    finally:
+        assert m.stop() == 0, m.log()
