@@ -88,16 +88,33 @@ bool auth_bearer(const struct pl *authz, struct pl *tok)
 /*
  * The table of tokens known here: hash -> user, expiry. Bounded; the
  * oldest token is forgotten first (it can still be read back from the
- * store).
+ * store). Each user's tokens are also listed, oldest first, for the
+ * per-user limit (auth_tok_over).
  */
+
+/* The tokens of one user known here. */
+struct utoks {
+	struct le he;     /* in tt->users */
+	struct list toks; /* struct tok, oldest first */
+	char user[];
+};
 
 struct tok {
 	struct le he;
 	struct le le;
+	struct le ule;    /* in its user's list */
+	struct utoks *ut; /* that list (freed with its last token) */
 	uint8_t hash[AUTH_HASH_BYTES];
 	uint64_t expires; /* s since the epoch */
 	char user[];
 };
+
+static void utoks_destructor(void *arg)
+{
+	struct utoks *ut = arg;
+
+	hash_unlink(&ut->he);
+}
 
 static void tok_destructor(void *arg)
 {
@@ -105,6 +122,52 @@ static void tok_destructor(void *arg)
 
 	hash_unlink(&t->he);
 	list_unlink(&t->le);
+	list_unlink(&t->ule);
+	if (t->ut && list_isempty(&t->ut->toks))
+		mem_deref(t->ut);
+}
+
+static bool utoks_cmp(struct le *le, void *arg)
+{
+	const struct utoks *ut = le->data;
+	return !strcmp(ut->user, arg);
+}
+
+static struct utoks *utoks_find(struct auth_tokens *tt, const char *user)
+{
+	return list_ledata(hash_lookup(tt->users, hash_joaat_str(user),
+				       utoks_cmp, (void *)user));
+}
+
+/* The user's list, made when it is the first token. */
+static struct utoks *utoks_get(struct auth_tokens *tt, const char *user)
+{
+	struct utoks *ut = utoks_find(tt, user);
+	size_t n = strlen(user);
+
+	if (ut)
+		return ut;
+	ut = mem_zalloc(sizeof(*ut) + n + 1, utoks_destructor);
+	if (!ut)
+		return NULL;
+	memcpy(ut->user, user, n + 1);
+	hash_append(tt->users, hash_joaat_str(user), &ut->he, ut);
+	return ut;
+}
+
+struct tok *auth_tok_over(struct auth_tokens *tt, const char *user,
+			  uint32_t max)
+{
+	struct utoks *ut = user ? utoks_find(tt, user) : NULL;
+
+	if (!ut || list_count(&ut->toks) <= max)
+		return NULL;
+	return list_ledata(list_head(&ut->toks));
+}
+
+const uint8_t *auth_tok_hash(const struct tok *t)
+{
+	return t->hash;
 }
 
 static bool tok_cmp(struct le *le, void *arg)
@@ -145,6 +208,12 @@ int auth_tok_add(struct auth_tokens *tt, const uint8_t *hash, const char *user,
 	t = mem_zalloc(sizeof(*t) + ulen + 1, tok_destructor);
 	if (!t)
 		return ENOMEM;
+	t->ut = utoks_get(tt, user);
+	if (!t->ut) {
+		mem_deref(t);
+		return ENOMEM;
+	}
+	list_append(&t->ut->toks, &t->ule, t);
 	memcpy(t->hash, hash, AUTH_HASH_BYTES);
 	memcpy(t->user, user, ulen + 1);
 	t->expires = expires;
@@ -174,13 +243,19 @@ uint64_t auth_tok_expires(const struct tok *t)
 
 int auth_tokens_init(struct auth_tokens *tt)
 {
+	int err;
+
 	memset(tt, 0, sizeof(*tt));
-	return hash_alloc(&tt->hash, 1u << 14);
+	err = hash_alloc(&tt->hash, 1u << 14);
+	if (!err)
+		err = hash_alloc(&tt->users, 1u << 12);
+	return err;
 }
 
 void auth_tokens_close(struct auth_tokens *tt)
 {
 	list_flush(&tt->age);
 	tt->hash = mem_deref(tt->hash);
+	tt->users = mem_deref(tt->users);
 	tt->n = 0;
 }

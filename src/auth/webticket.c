@@ -195,6 +195,24 @@ static void treq_cancel(struct web_req *req, void *arg)
 	mem_deref(arg);
 }
 
+/* A user signing in again and again must not pile up live tokens:
+ * past user_max_tokens ([service]) the oldest known here is revoked
+ * (memory and store), so a device that kept it signs in again. */
+static void over_limit(struct auth *a, const char *user)
+{
+	struct tok *old;
+
+	while (
+	    (old = auth_tok_over(&a->tokens, user, a->conf->user_max_tokens))) {
+		log_notice("auth: %s has more than %u tokens: the oldest is "
+			   "revoked",
+			   user, a->conf->user_max_tokens);
+		(void)store_token_del(a->st, auth_tok_hash(old),
+				      AUTH_HASH_BYTES, NULL, NULL, NULL);
+		auth_tok_del(&a->tokens, old);
+	}
+}
+
 static void token_committed(int err, void *arg)
 {
 	struct treq *t = arg;
@@ -220,6 +238,7 @@ static void token_committed(int err, void *arg)
 		(void)store_token_del(a->st, t->old_hash, AUTH_HASH_BYTES, NULL,
 				      NULL, NULL);
 	}
+	over_limit(a, t->user);
 	metric_add(a->m_ok, 1);
 	log_info("auth: token issued to %s", t->user);
 	reply_json(t->req, 200, "OK", kv, ARRAY_SIZE(kv),

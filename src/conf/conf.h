@@ -128,6 +128,12 @@ struct conf {
 	 * (Lync SessionExpirationInterval, SessionShortExpirationInterval) */
 	uint32_t session_expiration_ms;       /**< with push (259200 s)  */
 	uint32_t session_short_expiration_ms; /**< without (3600 s)      */
+	/* per application: stored events not yet acknowledged; an
+	 * incoming MESSAGE beyond either is refused (480) */
+	uint32_t max_unacked_events; /**< count (1,000)                */
+	uint32_t max_unacked_bytes;  /**< their bytes (4 MiB)          */
+	/* live tokens of one user known here; past it the oldest goes */
+	uint32_t user_max_tokens; /**< (100)                          */
 	/* bearer tokens: renewals never extend one past this time after
 	 * the password sign-in it comes from */
 	uint32_t token_max_lifetime_s; /**< (2592000 s: 30 days)          */

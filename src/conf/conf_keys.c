@@ -713,6 +713,14 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_SERVICE, "session_short_expiration", set_uint,
 	 session_short_expiration_ms),
      RANGE(1, 2592000, 1000)},
+    /* what the store keeps for one application the app has not
+     * acknowledged (docs/api.md "Limits") */
+    {KEY(SECT_SERVICE, "max_unacked_events", set_uint, max_unacked_events),
+     RANGE(10, 1000000, 1)},
+    {KEY(SECT_SERVICE, "max_unacked_bytes", set_uint, max_unacked_bytes),
+     RANGE(65536, 1073741824, 1)},
+    {KEY(SECT_SERVICE, "user_max_tokens", set_uint, user_max_tokens),
+     RANGE(1, 100000, 1)},
     {KEY(SECT_SERVICE, "token_max_lifetime", set_uint, token_max_lifetime_s),
      RANGE(1, 31536000, 1)},
 
@@ -854,6 +862,9 @@ void conf_defaults(struct conf *conf)
 	conf->log_level = LOG_INFO;
 	conf->session_expiration_ms = 259200u * 1000;
 	conf->session_short_expiration_ms = 3600u * 1000;
+	conf->max_unacked_events = 1000;
+	conf->max_unacked_bytes = 4u << 20;
+	conf->user_max_tokens = 100;
 	conf->token_max_lifetime_s = 30u * 86400;
 
 	lim->max_request_line = 8192;

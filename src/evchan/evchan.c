@@ -81,20 +81,30 @@ static void release_pget(struct evchan *ch)
 	}
 }
 
+/* 404 ApplicationNotFound to a request still waiting (or NULL). */
+static void ended(struct web_req *req)
+{
+	if (req && web_req_connected(req))
+		api_reply_error(req, 404, "Not Found", "NotFound",
+				"ApplicationNotFound",
+				"the application has ended");
+}
+
 static void destructor(void *arg)
 {
 	struct evchan *ch = arg;
 
-	/* the application ends: a parked P-GET learns it at once */
-	if (ch->pget && web_req_connected(ch->pget))
-		api_reply_error(ch->pget, 404, "Not Found", "NotFound",
-				"ApplicationNotFound",
-				"the application has ended");
+	/* the application ends: a parked P-GET learns it at once, and so
+	 * do one waiting for its batch to be saved and one held behind it
+	 * (the save's answer will not come) */
+	ended(ch->pget);
 	release_pget(ch);
 	if (ch->sreq)
 		web_req_set_cancel(ch->sreq, NULL, NULL);
 	if (ch->held)
 		web_req_set_cancel(ch->held, NULL, NULL);
+	ended(ch->sreq);
+	ended(ch->held);
 	mem_deref(ch->sreq);
 	mem_deref(ch->held);
 	list_flush(&ch->sent);
@@ -699,6 +709,11 @@ uint64_t evchan_batch(const struct evchan *ch)
 size_t evchan_unacked(const struct evchan *ch)
 {
 	return ch ? list_count(&ch->sent) + ch->npending : 0;
+}
+
+bool evchan_room(const struct evchan *ch, size_t n)
+{
+	return ch && ch->npending + n <= EVCHAN_PENDING_MAX;
 }
 
 bool evchan_parked(const struct evchan *ch)

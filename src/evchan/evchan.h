@@ -151,6 +151,12 @@ uint64_t evchan_batch(const struct evchan *ch);
 /** Events not yet acknowledged (issued or pending). */
 size_t evchan_unacked(const struct evchan *ch);
 
+/** True if n more events can be posted without passing
+ * EVCHAN_PENDING_MAX (beyond it the channel drops them and the app must
+ * resync): an event to be stored first is refused before, not dropped
+ * after. */
+bool evchan_room(const struct evchan *ch, size_t n);
+
 /** True while a request is parked. */
 bool evchan_parked(const struct evchan *ch);
 

@@ -6,15 +6,18 @@
  */
 #include <dirent.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <re.h>
 #include "core.h"
 #include "conf.h"
 #include "web.h"
 #include "service.h"
+#include "store.h"
 
 struct admin {
 	struct web_srv *srv;
+	const struct store *st; /* borrowed: the service outlives us */
 };
 
 static struct metric *m_rss, *m_fds, *m_uptime;
@@ -61,12 +64,29 @@ static int mb_print(const char *p, size_t size, void *arg)
 	return mbuf_write_mem(arg, (const uint8_t *)p, size);
 }
 
+/*
+ * /healthz: 200 "ok", or 200 "degraded: store full" while the store
+ * refuses writes for space. Still 200: the instances of a host share
+ * the store, so taking this one out of the load balancer would not make
+ * room, and the acks that do make room must keep reaching it; the body
+ * and mobility_store_full tell the operator. 503 stays for an instance
+ * that cannot serve at all (not listening answers nothing).
+ */
+static void healthz(struct web_req *req, const struct admin *adm)
+{
+	const char *body =
+	    store_full(adm->st) ? "degraded: store full\n" : "ok\n";
+
+	web_reply(req, 200, "OK", "text/plain; charset=utf-8",
+		  (const uint8_t *)body, strlen(body), NULL);
+}
+
 static void handler(struct web_req *req, void *arg)
 {
 	const struct pl *path = web_req_path(req);
+	struct admin *adm = arg;
 	struct re_printf pf;
 	struct mbuf *mb;
-	(void)arg;
 
 	if (pl_strcmp(web_req_method(req), "GET") &&
 	    pl_strcmp(web_req_method(req), "HEAD")) {
@@ -75,8 +95,7 @@ static void handler(struct web_req *req, void *arg)
 	}
 
 	if (!pl_strcmp(path, "/healthz")) {
-		web_reply(req, 200, "OK", "text/plain; charset=utf-8",
-			  (const uint8_t *)"ok\n", 3, NULL);
+		healthz(req, adm);
 		return;
 	}
 
@@ -105,7 +124,8 @@ static void handler(struct web_req *req, void *arg)
 	mem_deref(mb);
 }
 
-int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w)
+int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w,
+		const struct store *st)
 {
 	struct admin *adm;
 	int err;
@@ -113,6 +133,7 @@ int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w)
 	adm = mem_zalloc(sizeof(*adm), destructor);
 	if (!adm)
 		return ENOMEM;
+	adm->st = st;
 
 	started = tmr_jiffies();
 	m_rss = metrics_get(METRIC_GAUGE, "mobility_process_resident_bytes",

@@ -338,7 +338,7 @@ int service_alloc(struct service **svcp, struct conf *conf)
 	if (err)
 		goto out;
 
-	err = admin_alloc(&svc->admin, conf, svc->wheel);
+	err = admin_alloc(&svc->admin, conf, svc->wheel, svc->store);
 
 out:
 	if (err)

@@ -27,7 +27,13 @@ size_t service_conn_count(const struct service *svc);
  */
 struct admin;
 struct wheel;
+struct store;
 
-int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w);
+/**
+ * @param st The store (borrowed; outlives the admin listener): /healthz
+ *           says "degraded" while it is full
+ */
+int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w,
+		const struct store *st);
 
 #endif

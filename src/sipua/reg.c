@@ -451,6 +451,13 @@ void sipua_reg_set_request_handler(struct sipua_reg *reg, sipua_req_h *h,
 		wheel_start(reg->ua->wheel, &reg->we, 0, timeout_handler, reg);
 }
 
+void sipua_reg_refresh(struct sipua_reg *reg)
+{
+	/* not before the first REGISTER, nor on top of one on its way */
+	if (reg && reg->ua && reg->sent && !reg->treq)
+		wheel_start(reg->ua->wheel, &reg->we, 0, timeout_handler, reg);
+}
+
 static bool cuser_cmp(struct le *le, void *arg)
 {
 	const struct sipua_reg *reg = le->data;

@@ -275,6 +275,17 @@ struct sipua_reg_param {
 int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
 		    const struct sipua_reg_param *p, sipua_reg_h *h, void *arg);
 
+/**
+ * REGISTER again soon (a zero timer), unless the first REGISTER is not
+ * sent yet or one is on its way; the refresh timer then starts from its
+ * answer. The Front End's offline store (msilo) hands stored messages
+ * over on a REGISTER: a session that refused messages asks for them
+ * this way once it has room again.
+ *
+ * @param reg Registration (borrowed; NULL: nothing)
+ */
+void sipua_reg_refresh(struct sipua_reg *reg);
+
 /** True while the last REGISTER was answered 2xx. */
 bool sipua_reg_isregistered(const struct sipua_reg *reg);
 

@@ -200,12 +200,164 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* One write transaction for the whole batch: either every write in it is
- * committed (each with its own result) or none, and then every write
- * gets the transaction's error. */
-static void commit_batch(struct lmdb *l, struct list *batch)
+/* Writes that add data; the others (deletes, acks) may use the reserve. */
+static bool adds(const struct store_req *r)
 {
-	uint64_t t0 = now_us();
+	switch (r->kind) {
+	case SK_SESSION_PUT:
+	case SK_TOKEN_PUT:
+	case SK_EVENT_APPEND:
+	case SK_HA1_PUT:
+	case SK_SUB_PUT:
+	case SK_HIST_PUT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Bytes of map a write that adds data may take, on the safe side: a
+ * small record half a page's share (pages split half full), a large one
+ * its overflow pages and one more. */
+static size_t cost(const struct store_req *r, size_t psize)
+{
+	size_t n = r->alen + r->blen + r->vlen + 16 + 8;
+
+	if (n < psize / 2)
+		return 2 * n;
+	return (n + psize - 1) / psize * psize + psize;
+}
+
+/* Pages on the freelist of the last committed state (LMDB lets only a
+ * read transaction look at it). Each record's value is a list of page
+ * numbers with its count first. */
+static size_t free_pages(MDB_txn *txn)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	size_t n = 0;
+
+	if (mdb_cursor_open(txn, 0 /* FREE_DBI */, &cur))
+		return 0;
+	while (!mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if (v.mv_size >= sizeof(size_t))
+			n += *(const size_t *)v.mv_data;
+	mdb_cursor_close(cur);
+	return n;
+}
+
+/* True if the put replaces a record that is there (the session's own
+ * record, a subscription or history entry written again): it takes
+ * about the room it frees. An event append is always new. */
+static bool replaces(struct lmdb *l, MDB_txn *txn, const struct store_req *r)
+{
+	uint8_t kb[KEY_MAX + 8];
+	MDB_val k = {0, kb}, v;
+	int dbi;
+
+	switch (r->kind) {
+	case SK_SESSION_PUT:
+		k = (MDB_val){r->alen, r->a};
+		dbi = DB_SESSION;
+		break;
+	case SK_TOKEN_PUT:
+		k = (MDB_val){r->alen, r->a};
+		dbi = DB_TOKEN;
+		break;
+	case SK_HA1_PUT:
+	case SK_SUB_PUT:
+	case SK_HIST_PUT:
+		k.mv_size = key_pair(kb, r->a, r->alen, r->b, r->blen);
+		dbi = db_of(r->kind);
+		break;
+	default:
+		return false;
+	}
+	return !mdb_get(txn, l->dbi[dbi], &k, &v);
+}
+
+/* Every write of the batch learns whether the store was full. */
+static void mark_space(struct list *batch, int space)
+{
+	struct le *le;
+
+	for (le = batch->head; le; le = le->next)
+		((struct store_req *)le->data)->space = space;
+}
+
+/*
+ * Headroom: writes that add new records may fill the map only up to its
+ * size less the reserve (STORE_RESERVE_*), so that what keeps a session
+ * going when the store is full still commits: acks and deletes (which
+ * need pages too: copy on write) and writes that replace a record that
+ * is there (the session's record carries the event channel's numbering,
+ * written before the app gets the batch it will acknowledge). New
+ * records past the line are marked ENOSPC and left out; the others go
+ * on.
+ *
+ * The store is full (SPACE_FULL) when a record was refused or less than
+ * the largest value (STORE_VALUE_MAX) is left below the line. The map's
+ * high-water mark says at once when there is room; only near the line
+ * are its free pages counted (the freelist) and the records looked up.
+ */
+static void headroom(struct lmdb *l, struct list *batch)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn = NULL;
+	size_t psize, reserve, limit, used, need = 0;
+	bool refused = false;
+	struct le *le;
+
+	if (mdb_env_info(l->env, &info) || mdb_env_stat(l->env, &st))
+		return;
+	psize = st.ms_psize;
+	reserve = info.me_mapsize / STORE_RESERVE_DIV;
+	if (reserve < STORE_RESERVE_MIN_PAGES * psize)
+		reserve = STORE_RESERVE_MIN_PAGES * psize;
+	if (reserve >= info.me_mapsize)
+		return;
+	limit = info.me_mapsize - reserve;
+	used = (info.me_last_pgno + 1) * psize;
+
+	for (le = batch->head; le; le = le->next)
+		if (adds(le->data))
+			need += cost(le->data, psize);
+	if (used + need + STORE_VALUE_MAX <= limit) {
+		mark_space(batch, SPACE_ROOMY);
+		return;
+	}
+
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return;
+	used -= MIN(free_pages(txn) * psize, used);
+	for (le = batch->head; le; le = le->next) {
+		struct store_req *r = le->data;
+
+		if (!adds(r) || replaces(l, txn, r))
+			continue;
+		if (used + cost(r, psize) > limit) {
+			r->err = ENOSPC;
+			r->skip = true;
+			refused = true;
+			continue;
+		}
+		used += cost(r, psize);
+	}
+	mdb_txn_abort(txn);
+	mark_space(batch, refused || used + STORE_VALUE_MAX > limit
+			      ? SPACE_FULL
+			      : SPACE_ROOMY);
+}
+
+static bool full(int rc)
+{
+	return rc == MDB_MAP_FULL || rc == MDB_TXN_FULL;
+}
+
+/* Every write not left out, in one transaction. */
+static int apply_all(struct lmdb *l, struct list *batch)
+{
 	MDB_txn *txn = NULL;
 	struct le *le;
 	int rc;
@@ -213,13 +365,71 @@ static void commit_batch(struct lmdb *l, struct list *batch)
 	/* Blocks while another process holds the write lock: that is
 	 * why this runs here and not on the loop thread. */
 	rc = mdb_txn_begin(l->env, NULL, 0, &txn);
-	for (le = batch->head; !rc && le; le = le->next)
-		rc = apply(l, txn, le->data);
+	for (le = batch->head; !rc && le; le = le->next) {
+		struct store_req *r = le->data;
+		if (!r->skip)
+			rc = apply(l, txn, r);
+	}
 
 	if (rc)
 		mdb_txn_abort(txn);
 	else
 		rc = mdb_txn_commit(txn); /* writes and syncs */
+	return rc;
+}
+
+/* The map filled up after all: the same batch again, each write in a
+ * nested transaction, so that one that does not fit is rolled back
+ * alone (ENOSPC) and the others are committed. */
+static int apply_each(struct lmdb *l, struct list *batch)
+{
+	MDB_txn *txn = NULL, *child;
+	struct le *le;
+	int rc;
+
+	rc = mdb_txn_begin(l->env, NULL, 0, &txn);
+	for (le = batch->head; !rc && le; le = le->next) {
+		struct store_req *r = le->data;
+
+		if (r->skip)
+			continue;
+		r->err = 0;
+		rc = mdb_txn_begin(l->env, txn, 0, &child);
+		if (rc)
+			break;
+		rc = apply(l, child, r);
+		if (full(rc)) {
+			mdb_txn_abort(child);
+			r->err = ENOSPC;
+			r->skip = true;
+			rc = 0;
+		} else if (rc) {
+			mdb_txn_abort(child);
+		} else {
+			rc = mdb_txn_commit(child);
+		}
+	}
+
+	if (rc)
+		mdb_txn_abort(txn);
+	else
+		rc = mdb_txn_commit(txn);
+	return rc;
+}
+
+/* One write transaction for the batch: every write in it that fits is
+ * committed (each with its own result), those that do not fit get
+ * ENOSPC; if the transaction itself fails, every write gets its error. */
+static void commit_batch(struct lmdb *l, struct list *batch)
+{
+	uint64_t t0 = now_us();
+	struct le *le;
+	int rc;
+
+	headroom(l, batch);
+	rc = apply_all(l, batch);
+	if (full(rc))
+		rc = apply_each(l, batch);
 
 	if (rc) {
 		for (le = batch->head; le; le = le->next) {

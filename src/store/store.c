@@ -17,7 +17,13 @@ struct store {
 	size_t qbytes;      /* their key and value bytes                */
 
 	struct metric *m_commits, *m_errors, *m_writes, *m_lat_last,
-	    *m_lat_total, *m_depth, *m_purged;
+	    *m_lat_total, *m_depth, *m_purged, *m_full_total, *m_full;
+
+	/* full: a write was refused for space, or the last batch found
+	 * the largest value would no longer fit */
+	bool full;
+	uint64_t full_logged;   /* tmr_jiffies() of the last error line */
+	uint64_t full_unlogged; /* refusals since then                */
 };
 
 /* The caller's handle: dropping it cancels the request's callback. */
@@ -111,6 +117,11 @@ int store_alloc(struct store **sp, const struct store_be *be)
 	s->m_depth =
 	    metrics_get(METRIC_GAUGE, "mobility_store_queue_depth", NULL,
 			"Store writes issued, not yet committed");
+	s->m_full_total = metrics_get(
+	    METRIC_COUNTER, "mobility_store_full_total", NULL,
+	    "Store writes refused because the store is full (ENOSPC)");
+	s->m_full = metrics_get(METRIC_GAUGE, "mobility_store_full", NULL,
+				"1 while the store refuses writes for space");
 	s->m_purged =
 	    metrics_get(METRIC_COUNTER, "mobility_store_tokens_purged_total",
 			NULL, "Expired token records deleted from the store");
@@ -144,6 +155,42 @@ void store_commit_stats(struct store *s, uint64_t ncommit, uint64_t nfail,
 	metric_add(s->m_lat_total, (int64_t)total_us);
 }
 
+bool store_full(const struct store *s)
+{
+	return s && s->full;
+}
+
+/* A full store must be loud, but one line per refused write would flood
+ * the log exactly when the disk is short: one line each
+ * STORE_FULL_LOG_MS, with the count. */
+static void full_note(struct store *s, const struct store_req *r)
+{
+	uint64_t now = tmr_jiffies();
+	bool was = s->full;
+
+	if (r->err == ENOSPC) {
+		metric_add(s->m_full_total, 1);
+		++s->full_unlogged;
+		if (!s->full_logged ||
+		    now - s->full_logged >= STORE_FULL_LOG_MS) {
+			log_error(
+			    "store: full, %llu write(s) refused (ENOSPC): "
+			    "raise [store] map_size_mb or free space; "
+			    "acks and deletes still commit",
+			    (unsigned long long)s->full_unlogged);
+			s->full_logged = now;
+			s->full_unlogged = 0;
+		}
+	}
+	if (r->err == ENOSPC || r->space == SPACE_FULL)
+		s->full = true;
+	else if (r->space == SPACE_ROOMY)
+		s->full = false;
+	if (was && !s->full)
+		log_notice("store: room again");
+	metric_set(s->m_full, s->full);
+}
+
 void store_complete(struct store *s, struct list *done)
 {
 	struct le *le;
@@ -157,6 +204,7 @@ void store_complete(struct store *s, struct list *done)
 		--s->depth;
 		s->qbytes -= r->alen + r->blen + r->vlen;
 		metric_add(s->m_writes, 1);
+		full_note(s, r);
 		if (r->kind == SK_TOKEN_PURGE && !r->err)
 			metric_add(s->m_purged, r->max);
 		if (r->doneh && store_req_live(r))

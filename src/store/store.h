@@ -70,14 +70,21 @@ enum {
 	STORE_PURGE_MAX = 100000,     /**< token records in one purge step */
 	STORE_QUEUE_MAX = 65536,      /**< writes not yet completed        */
 	STORE_QUEUE_BYTES_MAX = 64 << 20, /**< their key and value bytes   */
+	/* Headroom: writes that add data stop this short of the map's
+	 * size (a sixteenth, at least 32 pages), so that acks and deletes
+	 * still commit when the store is full. */
+	STORE_RESERVE_DIV = 16,
+	STORE_RESERVE_MIN_PAGES = 32,
 };
 
 struct store;
 struct store_op;
 
 /** A write (or a load) is finished: 0 (committed), ENOSPC (the store is
- * full; nothing of the transaction was written), EEXIST (event sequence
- * already taken), ENOENT (nothing to delete), EIO. */
+ * full: this write does not fit, short of the reserve kept for acks and
+ * deletes; the other writes of its transaction are committed), EEXIST
+ * (event sequence already taken), ENOENT (nothing to delete), EIO (the
+ * transaction failed: nothing of it was written). */
 typedef void(store_done_h)(int err, void *arg);
 
 /** A value was read. val is borrowed: valid only during the call.
@@ -118,6 +125,19 @@ typedef bool(store_rec_h)(const uint8_t *key, size_t klen, const uint8_t *val,
  * @return 0, EINVAL, ENOMEM, or the errno of opening the environment
  */
 int store_lmdb_open(struct store **sp, const char *path, size_t map_size_mb);
+
+/**
+ * True while the store is full: a write was refused with ENOSPC, or a
+ * value of the largest size (STORE_VALUE_MAX) would no longer fit short
+ * of the reserve, as the last transaction found. Each such refusal counts in
+ * mobility_store_full_total and logs an error line (at most one each
+ * STORE_FULL_LOG_MS, with the number refused meanwhile).
+ *
+ * @param s The store (borrowed; NULL: false)
+ */
+bool store_full(const struct store *s);
+
+enum { STORE_FULL_LOG_MS = 10000 };
 
 /*
  * Every operation below takes the same arguments:

@@ -12,6 +12,13 @@
 #include <re.h>
 #include "store.h"
 
+/** What a backend found of the room left (store_full()). */
+enum store_space {
+	SPACE_UNKNOWN,
+	SPACE_ROOMY, /**< a value of the largest size still fits      */
+	SPACE_FULL,  /**< a write was refused, or that no longer fits */
+};
+
 enum store_kind {
 	/* writes */
 	SK_SESSION_PUT,
@@ -58,7 +65,9 @@ struct store_req {
 			   in a purge, then the number deleted        */
 	uint8_t *val; /**< value of a put                            */
 	size_t vlen;
-	int err; /**< result, set by the backend                */
+	int err;   /**< result, set by the backend                */
+	bool skip; /**< left out of the transaction (ENOSPC), backend */
+	int space; /**< enum store_space, set by the backend       */
 
 	/* Handlers; all NULL once cancelled. */
 	store_done_h *doneh;

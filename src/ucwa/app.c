@@ -40,6 +40,7 @@ static void app_destructor(void *arg)
 	ucwa_call_close_all(app);
 	ucwa_psub_close_all(app);
 	ucwa_hist_close(app);
+	ucwa_quota_close(app);
 	mem_deref(app->xc);
 	explicit_bzero(app->ha1, sizeof(app->ha1));
 	hash_unlink(&app->he);
@@ -288,10 +289,12 @@ static void saved(int err, void *arg)
 	if (err)
 		log_warn("ucwa: storing application %s failed: %m", app->id,
 			 err);
-	if (sv->req) {
+	/* the handler runs even when the client left (req NULL): what
+	 * it keeps or undoes must follow the commit either way */
+	if (sv->req)
 		web_req_set_cancel(sv->req, NULL, NULL);
+	if (sv->h)
 		sv->h(app, sv->req, err);
-	}
 	if (sv->ev == SAVE_EV_SAVED) {
 		/* the channel may answer a request: nothing of sv after */
 		mem_deref(sv);
@@ -310,7 +313,8 @@ static int save(struct app *app, struct web_req *req, ucwa_saved_h *h,
 	struct mbuf *mb;
 	int err;
 
-	if (app->closing)
+	/* a record written after the delete would bring it back */
+	if (app->closing || app->deleting)
 		return ESHUTDOWN;
 	sv = mem_zalloc(sizeof(*sv), save_destructor);
 	mb = mbuf_alloc(1024);
@@ -339,6 +343,8 @@ static int save(struct app *app, struct web_req *req, ucwa_saved_h *h,
 void ucwa_app_reply_saved(struct app *app, struct web_req *req, int err)
 {
 	(void)app;
+	if (!req)
+		return; /* the client left */
 	if (err)
 		api_reply_error(req, 503, "Service Unavailable",
 				"ServiceFailure", NULL,
@@ -542,6 +548,7 @@ static void acked(uint64_t mark, void *arg)
 	if (mark > app->acked_seq)
 		app->acked_seq = mark;
 	ucwa_call_acked(app, mark);
+	ucwa_quota_acked(app, mark);
 	(void)store_event_ack(app->u->st, app->id, mark, NULL, NULL, NULL);
 	ucwa_hist_acked(app, mark);
 }
@@ -774,6 +781,7 @@ static void events_read(int err, const struct store_event *evv, size_t n,
 	if (n && !app->evseq)
 		app->acked_seq = evv[0].seq - 1;
 	for (i = 0; i < n; i++) {
+		ucwa_quota_add(app, evv[i].seq, evv[i].len);
 		restore_event(app, &evv[i]);
 		if (evv[i].seq > app->evseq)
 			app->evseq = evv[i].seq;
@@ -893,8 +901,89 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 	return err;
 }
 
-void ucwa_app_delete(struct app *app)
+/* DELETE of an application waiting for its records to go. */
+struct del {
+	struct app *app; /* reference: it closes once deleted */
+	struct web_req *req;
+	struct store_op *op;
+};
+
+static void del_destructor(void *arg)
 {
-	(void)store_session_del(app->u->st, app->id, NULL, NULL, NULL);
-	ucwa_app_close(app);
+	struct del *d = arg;
+
+	mem_deref(d->op);
+	if (d->req)
+		web_req_set_cancel(d->req, NULL, NULL);
+	mem_deref(d->req);
+	mem_deref(d->app);
+}
+
+static void del_cancel(struct web_req *req, void *arg)
+{
+	struct del *d = arg;
+
+	(void)req;
+	/* the client left: the delete goes on */
+	d->req = mem_deref(d->req);
+}
+
+/* The records are gone (ENOENT: gone already): now the application
+ * ends, and the client is told; a failed delete leaves it as it was. */
+static void deleted(int err, void *arg)
+{
+	struct del *d = arg;
+
+	d->op = mem_deref(d->op);
+	if (err == ENOENT)
+		err = 0;
+	d->app->deleting = false;
+	if (err)
+		log_warn("ucwa: deleting application %s failed: %m", d->app->id,
+			 err);
+	else
+		ucwa_app_close(d->app);
+	if (d->req) {
+		web_req_set_cancel(d->req, NULL, NULL);
+		if (err)
+			api_reply_error(d->req, 503, "Service Unavailable",
+					"ServiceFailure", NULL,
+					"the application could not be "
+					"deleted; try again");
+		else
+			web_reply(d->req, 204, "No Content", NULL, NULL, 0,
+				  NULL);
+	}
+	mem_deref(d);
+}
+
+void ucwa_app_delete(struct app *app, struct web_req *req)
+{
+	struct del *d;
+	int err;
+
+	if (!req) {
+		(void)store_session_del(app->u->st, app->id, NULL, NULL, NULL);
+		ucwa_app_close(app);
+		return;
+	}
+
+	/* the 204 promises the application is gone, also after a
+	 * restart: it waits for the commit */
+	d = mem_zalloc(sizeof(*d), del_destructor);
+	if (!d) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		return;
+	}
+	d->app = mem_ref(app);
+	err = store_session_del(app->u->st, app->id, deleted, d, &d->op);
+	if (err) {
+		d->op = NULL;
+		deleted(err, d);
+		return;
+	}
+	d->req = mem_ref(req);
+	web_req_set_cancel(req, del_cancel, d);
+	app->deleting = true;
 }

@@ -34,6 +34,9 @@
 #include "store.h"
 #include "ucwa.h"
 #include "ucwa_int.h"
+
+/* the most bytes of a call's record (its caller's URI and name) */
+#define CALL_RECORD_BYTES (256 + UCWA_URI_MAX + 4 * UCWA_FIELD_MAX)
 #include "conf.h"
 
 enum call_state {
@@ -343,6 +346,10 @@ static int write_record(struct call *c, uint64_t seq, enum rec kind,
 	if (!err)
 		err = store_event_append(c->app->u->st, c->app->id, seq,
 					 mb->buf, mb->end, h, c, &c->op);
+	/* counted until the app's ack passes it (a failed write too: it
+	 * is small, and the next ack clears it) */
+	if (!err)
+		ucwa_quota_add(c->app, seq, mb->end);
 	mem_deref(r);
 	mem_deref(mb);
 	return err;
@@ -592,6 +599,12 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	 * the caller's proxy keeps trying the user's other devices */
 	if (ringing(app) >= UCWA_CALLS_MAX) {
 		(void)sipua_sreq_reply(sr, 486, "Busy Here");
+		return;
+	}
+	/* an app away for long has no room left for its record: the
+	 * caller hears at once, as from a device that is offline */
+	if (ucwa_quota_check(app, CALL_RECORD_BYTES, 2) != QUOTA_OK) {
+		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
 		return;
 	}
 	forget_old(app);

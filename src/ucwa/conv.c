@@ -273,12 +273,76 @@ static void post_messaging(struct conv *c)
 	mem_deref(m);
 }
 
+/* Conversations not ended (the live set); ended ones are counted in
+ * *endedp (may be NULL). */
+static size_t live_count(const struct app *app, size_t *endedp)
+{
+	const struct le *le;
+	size_t n = 0, ended = 0;
+
+	for (le = app->convs.head; le; le = le->next) {
+		const struct conv *c = le->data;
+		if (c->ended)
+			++ended;
+		else
+			++n;
+	}
+	if (endedp)
+		*endedp = ended;
+	return n;
+}
+
+/* Ended conversations leave: the history keeps them, this service keeps
+ * only the last UCWA_CONVS_KEPT still readable (oldest go first). */
+static void forget_ended(struct app *app)
+{
+	struct le *le;
+	size_t ended;
+
+	(void)live_count(app, &ended);
+	for (le = app->convs.head; le && ended > UCWA_CONVS_KEPT;) {
+		struct conv *c = le->data;
+
+		le = le->next;
+		if (!c->ended)
+			continue;
+		mem_deref(c);
+		--ended;
+	}
+}
+
+static void end_conv(struct conv *c);
+
+/* Room for one more live conversation: at UCWA_CONVS_MAX the one idle
+ * for longest ends (its peer writing again starts a new one), so that
+ * many senders never lock the application out of new ones. */
+static void make_room(struct app *app)
+{
+	struct conv *idle = NULL;
+	struct le *le;
+
+	forget_ended(app);
+	if (live_count(app, NULL) < UCWA_CONVS_MAX)
+		return;
+	for (le = app->convs.head; le; le = le->next) {
+		struct conv *c = le->data;
+		if (!c->ended && (!idle || c->active < idle->active))
+			idle = c;
+	}
+	if (!idle)
+		return;
+	log_info("ucwa: %s: conversation %u with %s ended to make room",
+		 app->id, idle->n, idle->peer);
+	end_conv(idle);
+	forget_ended(app);
+}
+
 struct conv *ucwa_conv_restore(struct app *app, unsigned n, const char *peer,
 			       bool incoming)
 {
 	struct conv *c;
 
-	if (list_count(&app->convs) >= UCWA_CONVS_MAX)
+	if (live_count(app, NULL) >= UCWA_CONVS_MAX)
 		return NULL;
 	c = mem_zalloc(sizeof(*c), conv_destructor);
 	if (!c)
@@ -286,6 +350,7 @@ struct conv *ucwa_conv_restore(struct app *app, unsigned n, const char *peer,
 	c->app = app;
 	c->n = n;
 	c->incoming = incoming;
+	c->active = tmr_jiffies();
 	(void)re_snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	(void)re_snprintf(c->href, sizeof(c->href),
 			  "%s/communication/conversations/%u", app->href, c->n);
@@ -301,8 +366,7 @@ static struct conv *conv_new(struct app *app, const char *peer, bool incoming)
 {
 	struct conv *c;
 
-	if (list_count(&app->convs) >= UCWA_CONVS_MAX)
-		return NULL;
+	make_room(app);
 	c = ucwa_conv_restore(app, app->nconv + 1, peer, incoming);
 	if (c)
 		++app->nconv;
@@ -409,6 +473,7 @@ static int send_message(struct conv *c, const char *ctype,
 	s->conv = c;
 	s->first = first;
 	s->n = ++c->nmsg;
+	c->active = tmr_jiffies();
 	ucwa_app_sipid(app, user, sizeof(user), &id);
 	err = sipua_message(&s->tr, app->u->ua, &id, c->peer, ctype, body, sent,
 			    s);
@@ -563,7 +628,8 @@ static void send_api(struct conv *c, struct web_req *req)
 	web_reply(req, 201, "Created", NULL, NULL, 0, "%s", loc);
 }
 
-static void stop_messaging(struct conv *c, struct web_req *req)
+/* The conversation ends: its history entry says so, the app is told. */
+static void end_conv(struct conv *c)
 {
 	char comm[200];
 
@@ -572,6 +638,14 @@ static void stop_messaging(struct conv *c, struct web_req *req)
 	post_messaging(c);
 	post(c->app, "communication", comm_href(c->app, comm, sizeof(comm)),
 	     "deleted", "conversation", c->href, NULL, NULL, NULL);
+}
+
+static void stop_messaging(struct conv *c, struct web_req *req)
+{
+	struct app *app = c->app;
+
+	end_conv(c);
+	forget_ended(app);
 	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 }
 
@@ -597,6 +671,8 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 	if (accept)
 		post_messaging(c);
 	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	if (!accept)
+		forget_ended(c->app);
 }
 
 void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub)
@@ -710,6 +786,7 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 	if (!c)
 		return EOVERFLOW; /* too many conversations (or no memory) */
 
+	c->active = tmr_jiffies();
 	ucwa_hist_message(c, true, text, strlen(text), time_ms, seq);
 	if (c->incoming && !c->accepted && (!c->nmsg || seq == c->first_seq)) {
 		/* someone new: an incoming invitation with the message; both
@@ -768,8 +845,12 @@ static void recv_committed(int err, void *arg)
 	bool asleep;
 
 	if (err) {
-		/* not durable: the Front End keeps it and may try again */
-		(void)sipua_sreq_reply(rv->sr, 500, "Server Internal Error");
+		/* not durable (the store is full, or failed): 503 makes the
+		 * Front End keep it in its offline store */
+		ucwa_quota_remove(rv->app, rv->seq);
+		log_warn("ucwa: %s: MESSAGE from %s not stored: %m",
+			 rv->app->id, rv->from, err);
+		(void)sipua_sreq_reply(rv->sr, 503, "Service Unavailable");
 		mem_deref(rv);
 		return;
 	}
@@ -832,6 +913,7 @@ static int incoming_text(char **textp, const struct sip_msg *msg)
 void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 {
 	struct app *app = arg;
+	enum quota_why why;
 	struct recv *rv;
 	struct mbuf *rec;
 	int err;
@@ -898,6 +980,27 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 		mem_deref(r);
 	} else if (!err)
 		err = ENOMEM;
+	/* over a limit of the application: refused before anything is
+	 * written, so nothing of it is kept or comes back at a restart;
+	 * 480 makes the Front End keep it in its offline store */
+	if (!err && app->deleting) {
+		/* its records are being deleted: this one would outlive
+		 * them */
+		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
+		--app->evseq;
+		mem_deref(rec);
+		mem_deref(rv);
+		return;
+	}
+	if (!err && (why = ucwa_quota_check(app, rec->end, 2)) != QUOTA_OK) {
+		log_info("ucwa: %s: MESSAGE from %s refused: %s", app->id,
+			 rv->from, ucwa_quota_str(why));
+		--app->evseq;
+		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
+		mem_deref(rec);
+		mem_deref(rv);
+		return;
+	}
 	/* a parked P-GET: the numbering of the batch that answers it
 	 * goes first, into the same commit (one commit to wait for, not
 	 * the event's and then the numbering's) */
@@ -906,6 +1009,8 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 	if (!err)
 		err = store_event_append(app->u->st, app->id, rv->seq, rec->buf,
 					 rec->end, recv_committed, rv, &rv->op);
+	if (!err)
+		ucwa_quota_add(app, rv->seq, rec->end);
 	/* missed until the app acknowledges it: committed with its event */
 	if (!err)
 		(void)ucwa_history_add(app, "message", rv->from, rv->time_ms,

@@ -130,7 +130,7 @@ static void life_handler(void *arg)
 		ucwa_life_ended(app, "by its lifetime");
 		/* un-REGISTERs, ends its subscriptions and publication,
 		 * answers a waiting request 404, deletes its records */
-		ucwa_app_delete(app);
+		ucwa_app_delete(app, NULL);
 		return;
 	}
 	if (!app->loading)

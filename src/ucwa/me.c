@@ -184,8 +184,13 @@ int ucwa_me_encode(struct repr *r, const struct app *app)
 		return 0;
 	err |= repr_prop_str(r, "availability", avail_names[me->avail]);
 	err |= repr_prop_int(r, "inactiveMs", me->inactive_ms);
-	err |= repr_prop_str(r, "note", str_or(me->note));
-	err |= repr_prop_str(r, "location", str_or(me->location));
+	/* a change being stored is what every record written from now on
+	 * holds, so that a later write does not put the old one back */
+	err |= repr_prop_str(r, "note",
+			     str_or(me->note_saving ? me->note_new : me->note));
+	err |= repr_prop_str(
+	    r, "location",
+	    str_or(me->location_saving ? me->location_new : me->location));
 	return err;
 }
 
@@ -263,6 +268,8 @@ void ucwa_me_close(struct app *app)
 	app->pub = mem_deref(app->pub);
 	app->me.note = mem_deref(app->me.note);
 	app->me.location = mem_deref(app->me.location);
+	app->me.note_new = mem_deref(app->me.note_new);
+	app->me.location_new = mem_deref(app->me.location_new);
 }
 
 static void reply_me(struct web_req *req, struct app *app)
@@ -433,17 +440,67 @@ out:
 	mem_deref(in);
 }
 
-static void set_text(struct app *app, struct web_req *req, const char *rel,
-		     const char *key, size_t max, char **dst, size_t size)
+/* The write of a new note or location ended: committed, it is the
+ * value (the app is told, the Front End gets it); failed, the old one
+ * stays. */
+static void text_saved(struct app *app, struct web_req *req, int err, bool note)
 {
+	struct me *me = &app->me;
+	char **cur = note ? &me->note : &me->location;
+	char **nv = note ? &me->note_new : &me->location_new;
+
+	if (note)
+		me->note_saving = false;
+	else
+		me->location_saving = false;
+	if (!err) {
+		mem_deref(*cur);
+		*cur = *nv;
+		*nv = NULL;
+		if (!app->closing)
+			post_update(app, note ? "note" : "location");
+	} else {
+		*nv = mem_deref(*nv);
+	}
+	ucwa_app_reply_saved(app, req, err);
+}
+
+static void note_saved(struct app *app, struct web_req *req, int err)
+{
+	text_saved(app, req, err, true);
+}
+
+static void location_saved(struct app *app, struct web_req *req, int err)
+{
+	text_saved(app, req, err, false);
+}
+
+/* POST note or location: answered 204 once the record holding the new
+ * value is committed; until then the old value is the one shown. */
+static void set_text(struct app *app, struct web_req *req, bool note,
+		     const char *key, size_t max, size_t size)
+{
+	struct me *me = &app->me;
+	bool *saving = note ? &me->note_saving : &me->location_saving;
+	char **nv = note ? &me->note_new : &me->location_new;
 	struct repr_in *in = NULL;
+	int err;
 
 	if (!body(req, &in))
 		return;
-	if (text_member(req, in, key, max, dst, size)) {
-		post_update(app, rel);
-		ucwa_app_save_reply(app, req);
+	/* one change at a time: the first one's answer says what stays */
+	if (*saving) {
+		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+				"a change of it is being stored");
+		goto out;
 	}
+	if (!text_member(req, in, key, max, nv, size))
+		goto out;
+	*saving = true;
+	err = ucwa_app_save(app, req, note ? note_saved : location_saved);
+	if (err)
+		text_saved(app, req, err, note);
+out:
 	mem_deref(in);
 }
 
@@ -508,15 +565,14 @@ void ucwa_me(struct app *app, struct web_req *req, const struct pl *sub)
 			reply_prop(req, app, "note", "message",
 				   str_or(app->me.note));
 		else
-			set_text(app, req, "note", "message", UCWA_NOTE_MAX,
-				 &app->me.note, NOTE_SIZE);
+			set_text(app, req, true, "message", UCWA_NOTE_MAX,
+				 NOTE_SIZE);
 	} else {
 		if (get)
 			reply_prop(req, app, "location", "location",
 				   str_or(app->me.location));
 		else
-			set_text(app, req, "location", "location",
-				 UCWA_LOCATION_MAX, &app->me.location,
+			set_text(app, req, false, "location", UCWA_LOCATION_MAX,
 				 LOCATION_SIZE);
 	}
 }

@@ -464,6 +464,25 @@ static void extended(struct psub *ps, struct web_req *req, int err)
 	committed(ps, req, 200, "updated");
 }
 
+/* Its record is deleted (ENOENT: it was not stored): now it ends. A
+ * failed delete leaves it as it was (503). */
+static void deleted(struct psub *ps, struct web_req *req, int err)
+{
+	char href[UCWA_HREF_MAX];
+
+	if (err && err != ENOENT) {
+		if (req)
+			not_stored(req);
+		return;
+	}
+	psub_href(ps, href, sizeof(href));
+	if (req)
+		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	ucwa_people_post(ps->app, "deleted", "presenceSubscription", href, NULL,
+			 NULL, NULL);
+	mem_deref(ps);
+}
+
 void psub_finish(struct psub *ps, struct web_req *req)
 {
 	if (ps->live) {
@@ -539,10 +558,12 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 		if (get) {
 			reply_psub(req, ps, 200);
 		} else if (!pl_strcmp(web_req_method(req), "DELETE")) {
-			web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
-			ucwa_people_post(app, "deleted", "presenceSubscription",
-					 href, NULL, NULL, NULL);
-			psub_end(ps);
+			/* the 204 waits for the record's delete: a GET or a
+			 * restart after it finds nothing */
+			if (ps->op || ps->save)
+				busy(req);
+			else
+				psub_remove(ps, req, deleted);
 		} else if (post_m) {
 			/* extend: a new duration from now (api_body answers
 			 * a bad body itself) */

@@ -73,5 +73,8 @@ void plist_commit(struct psub *ps, struct web_req *req);
 void psub_save(struct psub *ps, struct web_req *req, psub_done_h *done);
 /* It ended for good: out of the store, then freed. */
 void psub_end(struct psub *ps);
+/* DELETE: its record out of the store, then done(ps, req, err) (err 0 or
+ * ENOENT: deleted; done frees it). */
+void psub_remove(struct psub *ps, struct web_req *req, psub_done_h *done);
 
 #endif

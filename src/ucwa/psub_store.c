@@ -31,10 +31,10 @@ static void saved(int err, void *arg)
 	ps->done = NULL;
 	if (req)
 		web_req_set_cancel(req, NULL, NULL);
-	if (err)
-		log_notice(
-		    "ucwa: presence subscription %u of %s not stored: %m",
-		    ps->id, ps->app->id, err);
+	if (err && err != ENOENT)
+		log_notice("ucwa: presence subscription %u of %s: its record "
+			   "was not written: %m",
+			   ps->id, ps->app->id, err);
 	done(ps, req, err);
 	mem_deref(req);
 }
@@ -75,6 +75,24 @@ void psub_save(struct psub *ps, struct web_req *req, psub_done_h *done)
 		log_notice(
 		    "ucwa: presence subscription %u of %s not stored: %m",
 		    ps->id, ps->app->id, err);
+		done(ps, req, err);
+		return;
+	}
+	if (req)
+		psub_hold(ps, req);
+	ps->done = done;
+}
+
+void psub_remove(struct psub *ps, struct web_req *req, psub_done_h *done)
+{
+	char subid[16];
+	int err;
+
+	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
+	ps->save = mem_deref(ps->save);
+	err = store_sub_del(ps->app->u->st, ps->app->id, subid, saved, ps,
+			    &ps->save);
+	if (err) {
 		done(ps, req, err);
 		return;
 	}

@@ -232,24 +232,59 @@ static void reply(struct web_req *req, const struct app *app, uint16_t scode)
 	mem_deref(r);
 }
 
-static void created(struct app *app, struct web_req *req, int err)
+/* The write of a changed registration ended: committed, the change
+ * stays (the one it replaced goes); failed, it is undone, so that what
+ * the app was told (503) is what pushes use. */
+static void settle(struct app *app, int err)
 {
+	app->push_saving = false;
+	if (err) {
+		mem_deref(app->push);
+		app->push = app->push_old;
+		ucwa_life_update(app);
+	} else {
+		mem_deref(app->push_old);
+	}
+	app->push_old = NULL;
+}
+
+static void saved_reply(struct app *app, struct web_req *req, int err,
+			uint16_t scode)
+{
+	settle(app, err);
+	if (!req)
+		return; /* the client left */
 	if (err)
 		ucwa_app_reply_saved(app, req, err);
-	else if (!app->push) /* deleted meanwhile */
+	else if (!app->push || !scode)
 		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 	else
-		reply(req, app, 201);
+		reply(req, app, scode);
+}
+
+static void created(struct app *app, struct web_req *req, int err)
+{
+	saved_reply(app, req, err, 201);
 }
 
 static void replaced(struct app *app, struct web_req *req, int err)
 {
-	if (err)
-		ucwa_app_reply_saved(app, req, err);
-	else if (!app->push)
-		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
-	else
-		reply(req, app, 200);
+	saved_reply(app, req, err, 200);
+}
+
+static void deleted(struct app *app, struct web_req *req, int err)
+{
+	saved_reply(app, req, err, 0);
+}
+
+/* One change at a time: the first one's answer says what stays. */
+static bool busy(struct app *app, struct web_req *req)
+{
+	if (!app->push_saving)
+		return false;
+	api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+			"a change of the push registration is being stored");
+	return true;
 }
 
 static void bad(struct web_req *req, const char *msg)
@@ -296,6 +331,9 @@ static void put(struct app *app, struct web_req *req)
 		goto out;
 	}
 
+	if (busy(app, req))
+		goto out;
+
 	old = app->push;
 	/* a new registration gets a new id; a replaced one keeps its id
 	 * (the app knows it from the first answer) */
@@ -311,7 +349,10 @@ static void put(struct app *app, struct web_req *req)
 		ucwa_app_reply_saved(app, req, err);
 		goto out;
 	}
-	pr = old; /* replaced: dropped below */
+	/* kept until the write ends: put back if it fails */
+	app->push_old = old;
+	app->push_saving = true;
+	pr = NULL;
 	/* the long lifetime from now on */
 	ucwa_life_update(app);
 out:
@@ -324,19 +365,22 @@ static void del(struct app *app, struct web_req *req)
 	struct pushreg *old;
 	int err;
 
+	if (busy(app, req))
+		return;
 	if (!app->push) {
 		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 		return;
 	}
 	old = app->push;
 	app->push = NULL;
-	err = ucwa_app_save(app, req, ucwa_app_reply_saved);
+	err = ucwa_app_save(app, req, deleted);
 	if (err) {
 		app->push = old;
 		ucwa_app_reply_saved(app, req, err);
 		return;
 	}
-	mem_deref(old);
+	app->push_old = old;
+	app->push_saving = true;
 	/* the short lifetime applies at once */
 	ucwa_life_update(app);
 }
@@ -459,7 +503,7 @@ static void push_result(enum push_result res, uint16_t status,
 			   kind_names[wk->kind], app->user, app->id, status,
 			   reason ? reason : "");
 		/* unless the app registered another token meanwhile */
-		if (!app->closing && app->push &&
+		if (!app->closing && app->push && !app->push_saving &&
 		    !strcmp(app->push->token, wk->token)) {
 			app->push = mem_deref(app->push);
 			ucwa_life_update(app);
@@ -524,4 +568,5 @@ void ucwa_push_close_all(struct app *app)
 {
 	list_flush(&app->wakes);
 	app->push = mem_deref(app->push);
+	app->push_old = mem_deref(app->push_old);
 }

@@ -404,8 +404,7 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 		if (method_is(req, "GET"))
 			ucwa_app_reply(req, app, 200);
 		else if (method_is(req, "DELETE")) {
-			ucwa_app_delete(app);
-			web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+			ucwa_app_delete(app, req);
 		} else
 			not_allowed(req, "GET, DELETE");
 		return;

@@ -28,14 +28,15 @@ struct auth;
 
 /** Named limits. */
 enum {
-	UCWA_APPS_PER_USER = 10,   /* applications of one user              */
-	UCWA_FIELD_MAX = 100,      /* culture, endpointId, userAgent (chars) */
-	UCWA_ID_LEN = 22,          /* application id: 128 random bits, b64url */
-	UCWA_NOTE_MAX = 500,       /* characters of a presence note         */
-	UCWA_URI_MAX = 256,        /* bytes of a SIP URI given by a client   */
-	UCWA_MESSAGE_MAX = 16384,  /* bytes of one instant message          */
-	UCWA_CONVS_MAX = 100,      /* conversations of one application       */
-	UCWA_LOCATION_MAX = 60,    /* characters of a location (PROTOCOL.md) */
+	UCWA_APPS_PER_USER = 10,  /* applications of one user              */
+	UCWA_FIELD_MAX = 100,     /* culture, endpointId, userAgent (chars) */
+	UCWA_ID_LEN = 22,         /* application id: 128 random bits, b64url */
+	UCWA_NOTE_MAX = 500,      /* characters of a presence note         */
+	UCWA_URI_MAX = 256,       /* bytes of a SIP URI given by a client   */
+	UCWA_MESSAGE_MAX = 16384, /* bytes of one instant message          */
+	UCWA_CONVS_MAX = 100,     /* live conversations of one application  */
+	UCWA_CONVS_KEPT = 16,     /* ended ones still readable (history: all) */
+	UCWA_LOCATION_MAX = 60,   /* characters of a location (PROTOCOL.md) */
 	UCWA_INACTIVE_DEFAULT = 5, /* minutes to Idle (makeMeAvailable) */
 	UCWA_INACTIVE_MAX = 1440,  /* minutes                             */
 	UCWA_PSUBS_MAX = 32,       /* presence subscriptions of one app   */
@@ -67,6 +68,12 @@ enum {
 	 * Front End had toward the dead process has ended, and the messages
 	 * it stored from them are handed over on that REGISTER */
 	UCWA_RESTORED_REREGISTER_MS = 40000,
+	/* an application that refused messages (over its limits) and has
+	 * room again registers once more, at least this long after the
+	 * last refusal: the Front End's offline store hands the refused
+	 * messages over on that REGISTER, once its own check (msilo
+	 * check_time: 5 s in deploy/frontend) has put them back */
+	UCWA_REFUSED_REREGISTER_MS = 10000,
 	/* a push registration: bytes of a device token (APNs: hex; FCM
 	 * registration tokens are about 160) and of an APNs topic (a
 	 * bundle id, ".voip" is added for calls) or an FCM project id */

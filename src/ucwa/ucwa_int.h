@@ -64,6 +64,11 @@ struct me {
 	 * UCWA_LOCATION_MAX bytes: most sessions set neither, and two
 	 * buffers took 2.2 KiB of every session */
 	char *note, *location;
+	/* a new note or location whose record write is not committed
+	 * yet: stored records carry it, the app and the Front End see it
+	 * only once committed (a 503 leaves the old one) */
+	char *note_new, *location_new;
+	bool note_saving, location_saving;
 };
 
 /* One conversation of an application (conv.c): IM in page mode, each
@@ -84,6 +89,7 @@ struct conv {
 
 	uint64_t hid;       /* its history entry (hist.c); 0: none yet */
 	uint64_t first_seq; /* incoming: the event that began it       */
+	uint64_t active;    /* tmr_jiffies() of its last message       */
 };
 
 /* The app's push registration (pushreg.c): where to wake it. Allocated
@@ -118,6 +124,7 @@ struct app {
 	struct web_req *pending; /* the create request until its 201 */
 	struct tmr close_tmr;
 	bool closing;
+	bool deleting; /* DELETE waiting for its commit: nothing is written */
 	struct me me;
 	char ha1[33];           /* for the digest of its requests          */
 	struct sipua_pub *pub;  /* its presence at the Front End        */
@@ -148,8 +155,19 @@ struct app {
 	struct wheel_entry life;
 	uint64_t contact_ms, contact_saved_ms;
 	struct pushreg *push; /* NULL: none */
-	struct list wakes;    /* pushes in flight (pushreg.c)            */
-	uint64_t acked_seq;   /* highest event sequence the app acknowledged */
+	/* while a change of it is being stored: what it was (undone if the
+	 * write fails), and that a change is in flight */
+	struct pushreg *push_old;
+	bool push_saving;
+	struct list wakes;  /* pushes in flight (pushreg.c)            */
+	uint64_t acked_seq; /* highest event sequence the app acknowledged */
+
+	/* stored events not acknowledged (quota.c) */
+	struct list unacked; /* struct qev, in sequence order */
+	size_t unacked_n, unacked_bytes;
+	bool refused;        /* a message was refused: REGISTER when roomy */
+	uint64_t refused_ms; /* tmr_jiffies() of the last refusal        */
+	struct wheel_entry rereg; /* ... that REGISTER                   */
 };
 
 /* Bytes of a path the API makes (a contact's: the application's, then
@@ -312,6 +330,26 @@ bool ucwa_life_over(const struct app *app);
 /* Count and log the end of a session by its lifetime. */
 void ucwa_life_ended(struct app *app, const char *why);
 
+/* quota.c: what the store keeps for one application */
+enum quota_why {
+	QUOTA_OK,
+	QUOTA_EVENTS,  /* max_unacked_events                   */
+	QUOTA_BYTES,   /* max_unacked_bytes                    */
+	QUOTA_CHANNEL, /* the event channel cannot take nev more */
+	QUOTA_COUNT,
+};
+/* May an event of bytes (posting nev channel events) be stored now?
+ * Counts a refusal in mobility_ucwa_refused_total. */
+enum quota_why ucwa_quota_check(struct app *app, size_t bytes, unsigned nev);
+const char *ucwa_quota_str(enum quota_why why);
+/* An event is being stored (or is stored: restart). */
+void ucwa_quota_add(struct app *app, uint64_t seq, size_t bytes);
+/* Its write failed: it is not stored. */
+void ucwa_quota_remove(struct app *app, uint64_t seq);
+/* The app acknowledged the events up to mark. */
+void ucwa_quota_acked(struct app *app, uint64_t mark);
+void ucwa_quota_close(struct app *app);
+
 /* pushreg.c: the push registration resource */
 void ucwa_pushreg(struct app *app, struct web_req *req, const struct pl *sub);
 int ucwa_pushreg_encode(struct repr *r, const struct app *app);
@@ -335,14 +373,17 @@ int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
 void ucwa_push_close_all(struct app *app);
 
 /* app.c */
-/* A record write is committed (err 0) or failed; req (may be NULL) is
- * to be answered. */
+/* A record write is committed (err 0) or failed; req is to be
+ * answered, or NULL (none given, or the client left: the handler still
+ * runs, to keep or undo the change). */
 typedef void(ucwa_saved_h)(struct app *app, struct web_req *req, int err);
 /* Store the application's record again; h runs once it is committed. */
 int ucwa_app_save(struct app *app, struct web_req *req, ucwa_saved_h *h);
 void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user);
 void ucwa_app_reply(struct web_req *req, const struct app *app, uint16_t scode);
-void ucwa_app_delete(struct app *app);
+/* End the application and delete its records; req (or NULL) is answered
+ * 204 once the delete is committed (503 if it fails: nothing changes). */
+void ucwa_app_delete(struct app *app, struct web_req *req);
 /* Bring back an application from its stored record (start-up). */
 int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len);
 /* Store the application's record again (its me state changed), then

@@ -826,6 +826,27 @@ static void test_store(void)
 		CHECK(r.conf->store_map_size_mb == 64);
 	}
 
+	/* [service] limits of one application: defaults, set, range */
+	CHECK(r.conf && r.conf->max_unacked_events == 1000);
+	CHECK(r.conf && r.conf->max_unacked_bytes == 4u << 20);
+	CHECK(r.conf && r.conf->user_max_tokens == 100);
+	build(&r, NULL,
+	      "[service]\nmax_unacked_events = 50\nmax_unacked_bytes = "
+	      "100000");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK(r.conf->max_unacked_events == 50);
+		CHECK(r.conf->max_unacked_bytes == 100000);
+	}
+	build(&r, NULL, "[service]\nmax_unacked_events = 5");
+	CHECK(r.err != 0);
+	build(&r, NULL, "[service]\nuser_max_tokens = 7");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK(r.conf->user_max_tokens == 7);
+	build(&r, NULL, "[service]\nuser_max_tokens = 0");
+	CHECK(r.err != 0);
+
 	build(&r, NULL, "[sip]\nring_time = 45");
 	EXPECT_OK(&r);
 	if (r.conf)

@@ -104,6 +104,7 @@ static struct evchan *chs[NCH];
 static uint64_t save_batch[NCH], save_mark[NCH];
 static unsigned save_calls[NCH];
 static bool save_fail[NCH];
+static bool save_hang[NCH]; /* on_save starts nothing: never saved */
 static struct tmr save_tmr[NCH];
 static void (*volatile want_fn)(void);
 
@@ -123,6 +124,8 @@ static int on_save(uint64_t batch, uint64_t mark, void *arg)
 		save_fail[i] = false;
 		return EIO;
 	}
+	if (save_hang[i])
+		return 0;
 	tmr_start(&save_tmr[i], 50, save_done, arg);
 	return 0;
 }
@@ -177,6 +180,19 @@ static void fail_next_ch2(void)
 {
 	save_fail[2] = true;
 	post_ch2();
+}
+
+/* A save that never ends (the store is stuck), then the application
+ * ends: its channel goes. */
+static void hang_next_ch2(void)
+{
+	save_hang[2] = true;
+	post_ch2();
+}
+
+static void close_ch2(void)
+{
+	chs[2] = mem_deref(chs[2]);
 }
 
 /*
@@ -467,6 +483,19 @@ static void scenario_save(void)
 	/* 8, 9: restored, an ack out of range: resync, then everything */
 	sst[8] = get(&c, "5/events?ack=2", J, sr[8], sizeof(sr[8]));
 	sst[9] = get(&c, "5/events?ack=6", J, sr[9], sizeof(sr[9]));
+
+	/* 10, 11: a P-GET waiting for a save, and one held behind it,
+	 * when the application ends: both answered 404 at once */
+	client_send(&c, "GET /a/2/events?ack=4 HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100 * 1000);
+	ask_fn(hang_next_ch2);
+	client_connect(&c2, port, false, NULL);
+	client_send(&c2, "GET /a/2/events?ack=4 HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100 * 1000);
+	ask_fn(close_ch2);
+	sst[10] = client_response(&c, sr[10], sizeof(sr[10]));
+	sst[11] = client_response(&c2, sr[11], sizeof(sr[11]));
+	client_close(&c2);
 	client_close(&c);
 }
 
@@ -638,7 +667,8 @@ int main(void)
 	/* 3, 4 */
 	CHECK(sst[3] == 503 && strstr(sr[3], "ServiceFailure"));
 	CHECK(sst[4] == 200 && strstr(sr[4], "messages/13"));
-	CHECK(save_calls[2] == 4 && save_mark[2] == 13);
+	/* (a fifth save, of 14, never ended: 10, 11) */
+	CHECK(save_calls[2] == 5 && save_mark[2] == 14);
 	CHECK(strstr(sr[4], "\"self\":{\"href\":\"/a/2/events?ack=3\"}"));
 	/* 5, 6 */
 	CHECK(sst[5] == 200 && strstr(sr[5], "messages/1\"") &&
@@ -655,10 +685,14 @@ int main(void)
 	/* 8, 9 */
 	CHECK(sst[8] == 200 && strstr(sr[8], "\"resync\":{\"href\":"
 					     "\"/a/5/events?ack=6\"}"));
+	/* 10, 11 */
+	CHECK(sst[10] == 404 && strstr(sr[10], "ApplicationNotFound"));
+	CHECK(sst[11] == 404 && strstr(sr[11], "ApplicationNotFound"));
 	CHECK(sst[9] == 200 && strstr(sr[9], "messages/1\"") &&
 	      strstr(sr[9], "messages/2\"") && strstr(sr[9], "messages/3"));
-	/* acks told: ch3 (ack=6: mark 2), ch4 (ack=9: mark 2), ch2 twice */
-	CHECK(acked_calls == 4);
+	/* acks told: ch3 (ack=6: mark 2), ch4 (ack=9: mark 2), ch2 three
+	 * times (ack=4 in 10) */
+	CHECK(acked_calls == 5);
 
 	run(scenario_reserve);
 

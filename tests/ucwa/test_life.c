@@ -35,8 +35,9 @@ int ucwa_app_save(struct app *app, struct web_req *req, ucwa_saved_h *h)
 	return 0;
 }
 
-void ucwa_app_delete(struct app *app)
+void ucwa_app_delete(struct app *app, struct web_req *req)
 {
+	(void)req;
 	app->closing = true;
 	++deletes;
 	deleted_at = tmr_jiffies();
