@@ -129,6 +129,47 @@ static int path_dup(struct conf_ctx *ctx, char **dst, const struct pl *pl,
 	return re_sdprintf(dst, "%s/%r", ctx->dir, pl);
 }
 
+/* Appends a copy of val to the repeatable key's list lst, refusing a
+ * value given before (compared case-insensitively when nocase, as DNS
+ * names are). The new entry is returned in *ep (borrowed: the list owns
+ * it). */
+static int str_list_add(struct conf_ctx *ctx, const struct conf_key *k,
+			struct list *lst, const struct pl *val, unsigned line,
+			bool nocase, struct conf_str **ep)
+{
+	struct conf_str *e;
+	struct le *le;
+	int err;
+
+	LIST_FOREACH(lst, le)
+	{
+		const struct conf_str *o = le->data;
+
+		if (nocase ? !pl_strcasecmp(val, o->s)
+			   : !pl_strcmp(val, o->s)) {
+			conf_problem(ctx, line,
+				     "%s %s is already given at line %u; "
+				     "remove one of the two lines",
+				     k->name, o->s, o->line);
+			return EINVAL;
+		}
+	}
+
+	e = mem_zalloc(sizeof(*e), str_destructor);
+	if (!e)
+		return ENOMEM;
+	err = pl_strdup(&e->s, val);
+	if (err) {
+		mem_deref(e);
+		return err;
+	}
+	e->line = line;
+	list_append(lst, &e->le, e);
+	if (ep)
+		*ep = e;
+	return 0;
+}
+
 static int set_dns(struct conf_ctx *ctx, const struct conf_key *k,
 		   const struct pl *val, unsigned line)
 {
@@ -156,10 +197,8 @@ static int set_dns(struct conf_ctx *ctx, const struct conf_key *k,
 static int set_domain(struct conf_ctx *ctx, const struct conf_key *k,
 		      const struct pl *val, unsigned line)
 {
-	struct list *lst = field(ctx, k);
 	struct conf_str *e;
 	const char *why;
-	struct le *le;
 	int err;
 
 	if (!dns_name_valid(val, &why)) {
@@ -170,33 +209,10 @@ static int set_domain(struct conf_ctx *ctx, const struct conf_key *k,
 		return EINVAL;
 	}
 
-	LIST_FOREACH(lst, le)
-	{
-		const struct conf_str *o = le->data;
-
-		if (!pl_strcasecmp(val, o->s)) {
-			conf_problem(ctx, line,
-				     "%s %s is already given at line %u; "
-				     "remove one of the two lines",
-				     k->name, o->s, o->line);
-			return EINVAL;
-		}
-	}
-
-	e = mem_zalloc(sizeof(*e), str_destructor);
-	if (!e)
-		return ENOMEM;
-
-	err = pl_strdup(&e->s, val);
-	if (err) {
-		mem_deref(e);
-		return err;
-	}
-
-	str_lower(e->s);
-	e->line = line;
-	list_append(lst, &e->le, e);
-	return 0;
+	err = str_list_add(ctx, k, field(ctx, k), val, line, true, &e);
+	if (!err)
+		str_lower(e->s);
+	return err;
 }
 
 static int set_port(struct conf_ctx *ctx, const struct conf_key *k,
@@ -595,20 +611,28 @@ static int set_url(struct conf_ctx *ctx, const struct conf_key *k,
 	return pl_strdup(sp, &v);
 }
 
+/* An identifier of a push provider's (key id, team id, project id):
+ * 1 to CONF_MAX_ID letters, digits, '.', '-' or '_'. */
+static bool id_valid(const struct pl *val)
+{
+	size_t i;
+
+	for (i = 0; i < val->l; i++) {
+		if (!isalnum((unsigned char)val->p[i]) &&
+		    !strchr(".-_", val->p[i]))
+			return false;
+	}
+	return val->l && val->l <= CONF_MAX_ID;
+}
+
 /* A provider identifier (key id, team id): letters, digits, '.', '-',
  * '_'; it lands in a JWT and a header as it is. */
 static int set_id(struct conf_ctx *ctx, const struct conf_key *k,
 		  const struct pl *val, unsigned line)
 {
 	char **sp = field(ctx, k);
-	size_t i;
 
-	for (i = 0; i < val->l; i++) {
-		if (!isalnum((unsigned char)val->p[i]) &&
-		    !strchr(".-_", val->p[i]))
-			break;
-	}
-	if (!val->l || val->l > CONF_MAX_ID || i < val->l) {
+	if (!id_valid(val)) {
 		conf_problem(ctx, line,
 			     "%s = '%H' is not an identifier; give the %u "
 			     "letters and digits at most the provider shows "
@@ -647,18 +671,7 @@ static int set_alert_text(struct conf_ctx *ctx, const struct conf_key *k,
 static int set_project(struct conf_ctx *ctx, const struct conf_key *k,
 		       const struct pl *val, unsigned line)
 {
-	struct list *lst = field(ctx, k);
-	struct conf_str *e;
-	struct le *le;
-	size_t i;
-	int err;
-
-	for (i = 0; i < val->l; i++) {
-		if (!isalnum((unsigned char)val->p[i]) &&
-		    !strchr(".-_", val->p[i]))
-			break;
-	}
-	if (!val->l || val->l > CONF_MAX_ID || i < val->l) {
+	if (!id_valid(val)) {
 		conf_problem(ctx, line,
 			     "%s = '%H' is not a project id; give the id "
 			     "of a Firebase project (letters, digits, '-', "
@@ -666,30 +679,7 @@ static int set_project(struct conf_ctx *ctx, const struct conf_key *k,
 			     k->name, conf_pl_print, val, CONF_MAX_ID);
 		return EINVAL;
 	}
-	LIST_FOREACH(lst, le)
-	{
-		const struct conf_str *o = le->data;
-
-		if (!pl_strcmp(val, o->s)) {
-			conf_problem(ctx, line,
-				     "%s %s is already given at line %u; "
-				     "remove one of the two lines",
-				     k->name, o->s, o->line);
-			return EINVAL;
-		}
-	}
-
-	e = mem_zalloc(sizeof(*e), str_destructor);
-	if (!e)
-		return ENOMEM;
-	err = pl_strdup(&e->s, val);
-	if (err) {
-		mem_deref(e);
-		return err;
-	}
-	e->line = line;
-	list_append(lst, &e->le, e);
-	return 0;
+	return str_list_add(ctx, k, field(ctx, k), val, line, false, NULL);
 }
 
 /* Keep in step with docs/configuration.md. */
