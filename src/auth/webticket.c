@@ -195,6 +195,23 @@ static void treq_cancel(struct web_req *req, void *arg)
 	mem_deref(arg);
 }
 
+/* The work of one token request, which holds req and is dropped if the
+ * client goes away; NULL (503 answered) when out of memory. */
+static struct treq *treq_new(struct auth *a, struct web_req *req)
+{
+	struct treq *t = mem_zalloc(sizeof(*t), treq_destructor);
+
+	if (!t) {
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+		return NULL;
+	}
+	t->a = a;
+	t->req = mem_ref(req);
+	web_req_set_cancel(req, treq_cancel, t);
+	return t;
+}
+
 /* A user signing in again and again must not pile up live tokens:
  * past user_max_tokens ([service]) the oldest known here is revoked
  * (memory and store), so a device that kept it signs in again. */
@@ -496,15 +513,9 @@ static void signout(struct auth *a, struct web_req *req)
 			    "Bearer cwt=...");
 		return;
 	}
-	t = mem_zalloc(sizeof(*t), treq_destructor);
-	if (!t) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+	t = treq_new(a, req);
+	if (!t)
 		return;
-	}
-	t->a = a;
-	t->req = mem_ref(req);
-	web_req_set_cancel(req, treq_cancel, t);
 	err = auth_token_hash(t->old_hash, &tok);
 	if (!err) {
 		auth_tok_del(&a->tokens,
@@ -543,15 +554,9 @@ void auth_token_request(struct auth *a, struct web_req *req)
 		return;
 	}
 
-	t = mem_zalloc(sizeof(*t), treq_destructor);
-	if (!t) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+	t = treq_new(a, req);
+	if (!t)
 		return;
-	}
-	t->a = a;
-	t->req = mem_ref(req);
-	web_req_set_cancel(req, treq_cancel, t);
 	(void)throttle_addr_key(t->addr, sizeof(t->addr), web_req_client(req));
 
 	form_parse(body, &f);
