@@ -59,6 +59,8 @@ def start(users, store=None, shm_mb=512, extra=None):
     Mobilityd takes it); returns (fe, mob, ctx)."""
     d = tempfile.mkdtemp(prefix="mobility-bench-")
     os.environ.setdefault("FE_SHM_MB", str(shm_mb))
+    # the SIP peer of udp_peer() is a federated partner's user
+    os.environ["FE_FEDERATED_PEER"] = PEER_ADDR
     fe = Frontend(os.path.join(d, "fe"))
     add_users(fe, users)
     fe.start()
@@ -282,12 +284,19 @@ def metrics(m):
     return out
 
 
+# The address of the SIP peer that sends MESSAGEs from another domain:
+# the Front End started by start() takes that domain's requests from it
+# without digest (deploy/frontend, FE_FEDERATED_PEER), and from nowhere
+# else.
+PEER_ADDR = "127.0.0.2"
+
+
 def udp_peer():
-    """A non-blocking UDP socket on loopback for a SIP peer, and its port
+    """A non-blocking UDP socket on PEER_ADDR for a SIP peer, and its port
     (the peer's Via and Contact: the socket is kept as long as the number
     is used)."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
+    udp.bind((PEER_ADDR, 0))
     udp.setblocking(False)
     return udp, udp.getsockname()[1]
 

@@ -166,9 +166,13 @@ EOF
 echo "push_bench: $pushes pushes per provider, $window outstanding," \
 	"client on CPU $client_cpu, nginx on CPU $server_cpu"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# the APNs topic is the app's bundle id; the FCM "topic" is the project,
+# which must be the credentials' own (or an [push] fcm_project)
 for prov in apns fcm; do
+	topic=com.example.bench
+	[ "$prov" = apns ] || topic=bench
 	out=$(taskset -c "$client_cpu" "$client" -c "$tmp/mobilityd.conf" -q \
-		-p "$prov" -T com.example.bench -t 0123456789abcdef \
+		-p "$prov" -T "$topic" -t 0123456789abcdef \
 		-s Alice -x "Hello, this is a benchmark message" -C conv-1 \
 		-b 1 -n "$pushes" -j "$window" 2>"$tmp/client.log") || {
 		echo "$out" | tail -5 >&2

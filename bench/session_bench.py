@@ -68,15 +68,16 @@ def create_sessions(m, ctx, users, devices, threads, each=None):
 def sip_message(user, domain, port, i):
     body = ("bench message %d" % i).encode()
     head = ("MESSAGE sip:{u}@{d} SIP/2.0\r\n"
-            "Via: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-bench-{i};rport\r\n"
+            "Via: SIP/2.0/UDP {a}:{p};branch=z9hG4bK-bench-{i};rport\r\n"
             "Max-Forwards: 70\r\n"
             "From: <{peer}>;tag=bench\r\n"
             "To: <sip:{u}@{d}>\r\n"
-            "Call-ID: bench-{i}@127.0.0.1\r\n"
+            "Call-ID: bench-{i}@{a}\r\n"
             "CSeq: 1 MESSAGE\r\n"
             "Content-Type: text/plain\r\n"
             "Content-Length: {n}\r\n\r\n").format(
-                u=user, d=domain, p=port, i=i, peer=PEER, n=len(body))
+                u=user, d=domain, a=bl.PEER_ADDR, p=port, i=i, peer=PEER,
+                n=len(body))
     return head.encode() + body
 
 

@@ -236,6 +236,12 @@ kam_args() {
 		-A "FE_LOG_LEVEL=${FE_LOG_LEVEL:-2}"
 		-A "FE_MAX_EXPIRES=${FE_MAX_EXPIRES:-3600}"
 	)
+	# a federated peer, by its IPv4 address (kamailio.cfg, route[AUTH])
+	if [ -n "${FE_FEDERATED_PEER:-}" ]; then
+		[[ $FE_FEDERATED_PEER =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
+			die "FE_FEDERATED_PEER=$FE_FEDERATED_PEER is not an IPv4 address"
+		ARGS+=(-A "FE_FEDERATED_PEER=$q$FE_FEDERATED_PEER$q")
+	fi
 }
 
 log_tail() {
