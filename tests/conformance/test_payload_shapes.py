@@ -4,8 +4,10 @@
   the groups, subscriptions and their memberships, conversation logs and
   missed items) is a JSON array even when it holds one resource: clients
   iterate it. XML has no array: each member is one nested resource.
+- contactPrivacyRelationship carries its value in relationshipLevel.
 """
 import json
+import urllib.parse
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -105,3 +107,15 @@ def test_every_collection_of_the_flows_is_an_array(mob, fe, alice):
     seen += collection_members(json.loads(get(mob, tok, sub + "/memberships")))
     holders = {(h, r) for h, r, n in seen if n == 1}
     assert holders == {(h, r) for h, rels in COLLECTIONS.items() for r in rels}, seen
+
+
+def test_privacy_relationship_level(mob, alice):
+    tok, app, _ = alice
+    rel = app + "/people/contacts/" + urllib.parse.quote(BOB, safe="") + \
+        "/contactPrivacyRelationship"
+    doc = json.loads(get(mob, tok, rel))
+    assert doc["rel"] == "contactPrivacyRelationship"
+    assert "relationshipLevel" in doc and "relationship" not in doc, doc
+    st, _, body = api(mob, tok, "POST", rel, {"relationshipLevel": "Workgroup"})
+    assert st == 204, body
+    assert json.loads(get(mob, tok, rel))["relationshipLevel"] == "Workgroup"
