@@ -5,8 +5,13 @@
   missed items) is a JSON array even when it holds one resource: clients
   iterate it. XML has no array: each member is one nested resource.
 - contactPrivacyRelationship carries its value in relationshipLevel.
+- conversationLogs?since= is "at or after since" to the millisecond: an
+  entry made later in the same second as since is listed.
 """
+import datetime
 import json
+import re
+import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 
@@ -119,3 +124,44 @@ def test_privacy_relationship_level(mob, alice):
     st, _, body = api(mob, tok, "POST", rel, {"relationshipLevel": "Workgroup"})
     assert st == 204, body
     assert json.loads(get(mob, tok, rel))["relationshipLevel"] == "Workgroup"
+
+
+def as_ms(v):
+    """A date property as ms: JSON /Date(ms)/, XML ISO 8601."""
+    m = re.fullmatch(r"/Date\((\d+)\)/", v)
+    if m:
+        return int(m.group(1))
+    d = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    return round(d.timestamp() * 1000)
+
+
+def logs_since(mob, tok, app, since):
+    body = get(mob, tok, app + "/communication/conversationLogs?since=%d" % since)
+    emb = json.loads(body).get("_embedded", {}).get("conversationLog", [])
+    return emb if isinstance(emb, list) else [emb]
+
+
+def test_history_since_is_read_to_the_millisecond(mob, fe, fmt):
+    """A message at T+0.5 s is listed with since=T+0.2 s, and the entry's
+    own time is at or after since."""
+    tok = token(mob, "carol", fmt=fmt)
+    st, h, body = create(mob, tok, "shapes-since-" + fmt)
+    assert st == 201, body
+    app = h["location"]
+    assert api(mob, tok, "POST", app + "/me/makeMeAvailable", {})[0] == 204
+    with fe.sip_agent("bob", "bob-secret") as bob:
+        # wait for the middle of a second T (bounded: at most one second)
+        while not 0.45 <= time.time() % 1 < 0.55:
+            time.sleep(0.01)
+        since = int(time.time()) * 1000 + 200
+        finals = bob.request("MESSAGE", to_user="carol", body="same second " + fmt,
+                             timeout=15)
+        assert finals[-1].status == 200, finals[-1].raw
+    logs = [c for c in logs_since(mob, tok, app, since)
+            if c.get("previewMessage") == "same second " + fmt]
+    assert len(logs) == 1, logs
+    last = as_ms(logs[0]["lastMessageTime"])
+    assert last >= since, (last, since)
+    # "at or after": the entry's own time lists it, a millisecond later not
+    assert len(logs_since(mob, tok, app, last)) == 1
+    assert logs_since(mob, tok, app, last + 1) == []
