@@ -11,7 +11,8 @@
  * "_embedded". A rel that appears more than once in _links or _embedded
  * becomes one member whose value is the array of them, in order, where
  * the first of them stood: how UCWA writes repeated links and embedded
- * resources.
+ * resources. A rel that can hold several resources
+ * (repr_rel_is_collection) is an array even with one member.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -157,6 +158,7 @@ struct group {
 	const struct rstr *self;
 	bool links;
 	unsigned depth;
+	const char *parent; /**< rel of the resource holding them, or NULL */
 };
 
 static const char *rel_of(const struct group *g, const struct le *le)
@@ -182,12 +184,15 @@ static int group_value(struct mbuf *mb, const struct group *g,
 	bool self = g->self && !strcmp(rel, "self");
 	size_t n = self;
 	const struct le *le;
+	bool many;
 	int err = 0;
 
 	for (le = from; le; le = le->next)
 		n += !strcmp(rel_of(g, le), rel);
 
-	if (n > 1)
+	/* a collection stays an array with one member: clients iterate it */
+	many = n > 1 || repr_rel_is_collection(g->parent, rel);
+	if (many)
 		err = mbuf_write_u8(mb, '[');
 	if (self)
 		err |= jlink(mb, g->self, NULL);
@@ -198,7 +203,7 @@ static int group_value(struct mbuf *mb, const struct group *g,
 			err = mbuf_write_u8(mb, ',');
 		err |= member(mb, g, le);
 	}
-	if (n > 1)
+	if (many)
 		err |= mbuf_write_u8(mb, ']');
 	return err;
 }
@@ -265,14 +270,15 @@ static int json_resource(struct mbuf *mb, const struct repr *r, unsigned depth)
 
 	if (r->href.p || !list_isempty(&r->links)) {
 		const struct group g = {&r->links, r->href.p ? &r->href : NULL,
-					true, depth};
+					true, depth, r->rel.p};
 
 		err |= jkey(mb, &first, "_links");
 		err |= json_group(mb, &g);
 	}
 
 	if (!list_isempty(&r->embeds)) {
-		const struct group g = {&r->embeds, NULL, false, depth};
+		const struct group g = {&r->embeds, NULL, false, depth,
+					r->rel.p};
 
 		err |= jkey(mb, &first, "_embedded");
 		if (!err)
@@ -330,7 +336,7 @@ static int json_event(struct mbuf *mb, const struct repr_ev *ev)
 int repr_json_events(struct mbuf *mb, const struct repr_events *e)
 {
 	const struct rstr self = {e->href, strlen(e->href)};
-	const struct group g = {&e->links, &self, true, 1};
+	const struct group g = {&e->links, &self, true, 1, NULL};
 	struct le *le, *le2;
 	int err = mbuf_write_str(mb, "{\"_links\":");
 

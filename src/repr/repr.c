@@ -507,6 +507,45 @@ int repr_embed(struct repr *r, struct repr *child)
 	return 0;
 }
 
+/*
+ * The relationships that can hold several resources, by the rel of the
+ * resource that holds them. UCWA's payload rules write such a relationship
+ * as an array in JSON whatever the number of members, one included, as
+ * clients iterate it; every other rel is an array only where it repeats.
+ * XML has no such distinction (each member is one element).
+ */
+static const struct {
+	const char *parent;
+	const char *rel;
+} collections[] = {
+    {"myContacts", "contact"},
+    {"groupContacts", "contact"},
+    {"subscribedContacts", "contact"},
+    {"myGroups", "group"},
+    {"presenceSubscriptions", "presenceSubscription"},
+    {"presenceSubscriptionMemberships", "presenceSubscriptionMembership"},
+    {"conversationLogs", "conversationLog"},
+    {"conversationLogs", "missedItem"},
+    {"conversations", "conversation"},
+    {"participants", "participant"},
+};
+
+bool repr_rel_is_collection(const char *parent, const char *rel)
+{
+	size_t i;
+
+	if (!parent || !rel)
+		return false;
+
+	for (i = 0; i < ARRAY_SIZE(collections); i++) {
+		if (!strcmp(collections[i].parent, parent) &&
+		    !strcmp(collections[i].rel, rel))
+			return true;
+	}
+
+	return false;
+}
+
 int repr_encode(struct mbuf *mb, const struct repr *r, enum repr_fmt fmt,
 		const char *ns)
 {

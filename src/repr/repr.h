@@ -96,6 +96,16 @@ int repr_prop_strlist(struct repr *r, const char *name, const char *const *v,
 int repr_embed(struct repr *r, struct repr *child);
 
 /**
+ * Whether rel, as a relationship of a resource whose rel is parent, can
+ * hold several resources (the one table of them is in repr.c). Its links
+ * and embedded resources are then a JSON array even when there is one.
+ *
+ * @param parent Rel of the holding resource (borrowed; NULL: false)
+ * @param rel    Rel of the link or embedded resource (borrowed)
+ */
+bool repr_rel_is_collection(const char *parent, const char *rel);
+
+/**
  * Encode a resource and append it to mb (written at mb->pos).
  *
  * @param mb  Buffer to append to

@@ -615,7 +615,7 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	    repr_utf8_dup(&name, msg->from.dname.p,
 			  MIN(msg->from.dname.l, (size_t)UCWA_FIELD_MAX)))
 		name = NULL;
-	c = call_new(app, 0, from, name, (uint64_t)time(NULL) * 1000);
+	c = call_new(app, 0, from, name, ucwa_now_ms());
 	mem_deref(name);
 	if (!c) {
 		(void)sipua_sreq_reply(sr, 500, NULL);

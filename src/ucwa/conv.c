@@ -484,8 +484,7 @@ static int send_message(struct conv *c, const char *ctype,
 	list_append(&c->sends, &s->le, s);
 	if (np)
 		*np = s->n;
-	ucwa_hist_message(c, false, body->p, body->l,
-			  (uint64_t)time(NULL) * 1000, 0);
+	ucwa_hist_message(c, false, body->p, body->l, ucwa_now_ms(), 0);
 	return 0;
 }
 
@@ -973,7 +972,7 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 		err |= repr_prop_str(r, "type", "message");
 		err |= repr_prop_str(r, "from", rv->from);
 		err |= repr_prop_str(r, "text", rv->text);
-		rv->time_ms = (uint64_t)time(NULL) * 1000;
+		rv->time_ms = ucwa_now_ms();
 		err |= repr_prop_date(r, "time", rv->time_ms);
 		if (!err)
 			err = repr_encode(rec, r, REPR_JSON, NULL);

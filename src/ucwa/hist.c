@@ -31,9 +31,13 @@
 #include "ucwa_int.h"
 #include "hist_int.h"
 
-static uint64_t now_ms(void)
+uint64_t ucwa_now_ms(void)
 {
-	return (uint64_t)time(NULL) * 1000;
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts))
+		return (uint64_t)time(NULL) * 1000;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static const char kind_char[] = "cmu"; /* by enum hkind */
@@ -121,7 +125,7 @@ static void drop(struct app *app, struct hentry *h)
  * touched for longest goes). */
 static void prune(struct app *app, enum hkind kind)
 {
-	uint64_t now = now_ms();
+	uint64_t now = ucwa_now_ms();
 	unsigned max = kind == H_CONV     ? UCWA_HIST_CONVS_MAX
 		       : kind == H_MISSED ? UCWA_HIST_MISSED_MAX
 					  : UCWA_REDELIVERY_MAX;
@@ -162,7 +166,7 @@ static struct hentry *entry_new(struct app *app, enum hkind kind)
 		return NULL;
 	h->kind = kind;
 	h->serial = ++app->hist_serial;
-	h->first = h->last = now_ms();
+	h->first = h->last = ucwa_now_ms();
 	list_append(&app->hist, &h->le, h);
 	return h;
 }

@@ -330,7 +330,7 @@ static void rules_done(int err, const struct xcap_rules *rs, void *arg)
 	(void)ucwa_contact_href(href, sizeof(href) - 32, p->app, p->uri);
 	strcat(href, "/contactPrivacyRelationship");
 	if (repr_alloc(&r, "contactPrivacyRelationship", href) ||
-	    repr_prop_str(r, "relationship", privacy_names[pv]))
+	    repr_prop_str(r, "relationshipLevel", privacy_names[pv]))
 		web_reply_text(p->req, 500, "Internal Server Error",
 			       "could not build the relationship");
 	else
@@ -530,8 +530,11 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 
 			if (api_body(req, &in))
 				goto drop;
-			if (repr_in_str(in, "relationship", &rel)) {
-				bad(req, "relationship is needed");
+			/* UCWA's name is relationshipLevel; the older
+			 * "relationship" is still read */
+			if (repr_in_str(in, "relationshipLevel", &rel) &&
+			    repr_in_str(in, "relationship", &rel)) {
+				bad(req, "relationshipLevel is needed");
 				goto drop;
 			}
 			for (i = 0; i < ARRAY_SIZE(privacy_names); i++) {
@@ -539,7 +542,7 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 					break;
 			}
 			if (i == ARRAY_SIZE(privacy_names)) {
-				bad(req, "relationship must be External, "
+				bad(req, "relationshipLevel must be External, "
 					 "Colleagues, Workgroup, "
 					 "FriendsAndFamily or Blocked");
 				goto drop;

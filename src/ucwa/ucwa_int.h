@@ -259,6 +259,10 @@ struct conv *ucwa_conv_restore(struct app *app, unsigned n, const char *peer,
 			       bool incoming);
 
 /* hist.c: history of conversations and missed events (conversationLogs) */
+/* The wall clock in milliseconds since 1970 (CLOCK_REALTIME): the history
+ * is stamped at the resolution its ?since= is read at, so an entry made
+ * after a since, even within the same second, is listed. */
+uint64_t ucwa_now_ms(void);
 /* The conversation began (its entry is made) or changed (accepted,
  * ended). */
 void ucwa_hist_conv(struct conv *c);

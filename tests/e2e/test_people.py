@@ -86,9 +86,10 @@ def test_blocked_contact_sees_offline(fe, mob, alice):
     enc = urllib.parse.quote(BOB, safe="")
     rel = app + "/people/contacts/" + enc + "/contactPrivacyRelationship"
     # bob may see alice; he watches her from his desktop
+    # the name before relationshipLevel is still accepted
     assert api(mob, tok, "POST", rel, {"relationship": "Colleagues"})[0] == 204
     st, _, body = api(mob, tok, "GET", rel)
-    assert json.loads(body)["relationship"] == "Colleagues"
+    assert json.loads(body)["relationshipLevel"] == "Colleagues"
     with registered(fe, "bob", "bob-secret", contacts=["alice"]) as bob:
         assert api(mob, tok, "POST", app + "/me/makeMeAvailable", {})[0] == 204
         bob.wait_contact_presence("alice", "Online", timeout=15)
@@ -96,9 +97,9 @@ def test_blocked_contact_sees_offline(fe, mob, alice):
         # NOTIFY (no presence, no sign of a block); baresip 1.0.0 shows
         # that as "Unknown", our own PIDF reader as Offline
         # (docs/presence.md). Either way he no longer sees her.
-        assert api(mob, tok, "POST", rel, {"relationship": "Blocked"})[0] == 204
+        assert api(mob, tok, "POST", rel, {"relationshipLevel": "Blocked"})[0] == 204
         st, _, body = api(mob, tok, "GET", rel)
-        assert json.loads(body)["relationship"] == "Blocked"
+        assert json.loads(body)["relationshipLevel"] == "Blocked"
         deadline = time.time() + 15
         while time.time() < deadline and bob.contact_presence("alice") == "Online":
             time.sleep(0.2)

@@ -325,6 +325,53 @@ static void test_full(void)
 	mem_deref(r);
 }
 
+/*
+ * A relationship that can hold several resources is a JSON array even with
+ * one member, in _links and in _embedded; the same rel under a resource
+ * that holds one of it, and other rels, stay objects. XML is unchanged.
+ */
+static void test_collections(void)
+{
+	struct repr *r = NULL, *c = NULL, *p = NULL;
+	const char *s;
+	int err;
+
+	CHECK(repr_rel_is_collection("myContacts", "contact"));
+	CHECK(repr_rel_is_collection("conversationLogs", "missedItem"));
+	CHECK(!repr_rel_is_collection("application", "contact"));
+	CHECK(!repr_rel_is_collection(NULL, "contact"));
+
+	err = repr_alloc(&r, "myContacts", "/c");
+	err |= repr_link(r, "contact", "/c/alice");
+	err |= repr_link(r, "next", "/c?page=2");
+	err |= repr_alloc(&c, "contact", "/c/alice");
+	err |= repr_embed(r, c);
+	CHECK(err == 0);
+	CHECK_STR(
+	    enc(r, REPR_JSON),
+	    "{\"rel\":\"myContacts\",\"_links\":{\"self\":{\"href\":\"/c\"},"
+	    "\"contact\":[{\"href\":\"/c/alice\"}],"
+	    "\"next\":{\"href\":\"/c?page=2\"}},"
+	    "\"_embedded\":{\"contact\":[{\"rel\":\"contact\",\"_links\":"
+	    "{\"self\":{\"href\":\"/c/alice\"}}}]}}");
+	CHECK_STR(enc(r, REPR_XML), DECL
+		  "<resource rel=\"myContacts\" href=\"/c\" xmlns=\"" NS
+		  "\"><link rel=\"contact\" href=\"/c/alice\"/>"
+		  "<link rel=\"next\" href=\"/c?page=2\"/>"
+		  "<resource rel=\"contact\" href=\"/c/alice\"/></resource>");
+
+	/* one contact held by another kind of resource stays an object */
+	err = repr_alloc(&p, "presenceSubscriptionMembership", "/m");
+	err |= repr_embed(p, c);
+	CHECK(err == 0);
+	s = enc(p, REPR_JSON);
+	CHECK(s && strstr(s, "\"contact\":{\"rel\"") != NULL);
+
+	mem_deref(p);
+	mem_deref(c);
+	mem_deref(r);
+}
+
 /* A bare resource: no rel, no href, no members. */
 static void test_minimal(void)
 {
@@ -1194,6 +1241,7 @@ int main(void)
 		return 1;
 
 	test_full();
+	test_collections();
 	test_minimal();
 	test_escape();
 	test_escape_names();
