@@ -1,11 +1,13 @@
 """Tolerance the servers UCWA clients were written against had (IIS):
 compressed answers when Accept-Encoding asks, doubled slashes in paths,
-reportMyActivity on the application."""
+reportMyActivity on the application, a first message as a data: URI
+with '+' for spaces as the reference's samples write it."""
 import gzip
 import zlib
 
 import pytest
 
+from baresip import registered
 from ucwa_client import api, create, token, url
 
 
@@ -84,3 +86,29 @@ def test_report_my_activity_on_the_application(mob, alice):
     assert st == 204, body
     st, _, body = api(mob, alice["tok"], "GET", alice["app"] + "/reportMyActivity")
     assert st == 405, body
+
+
+@pytest.fixture(scope="module")
+def bob(fe):
+    with registered(fe, "bob", "bob-secret", contacts=["alice"]) as b:
+        yield b
+
+
+def test_data_uri_message_plus_is_space(mob, alice, bob):
+    body = {"to": "sip:bob@example.test", "operationId": "tol1",
+            "_links": {"message": {
+                "href": "data:text/plain;charset=utf8,Hello+Bob,+1%2B1+is+2"}}}
+    st, h, out = api(mob, alice["tok"], "POST",
+                     alice["app"] + "/communication/messagingInvitations", body)
+    assert st == 201, out
+    peer, text = bob.wait_message(sender="alice", text="Hello Bob, 1+1 is 2",
+                                  timeout=10)
+    assert text == "Hello Bob, 1+1 is 2"
+
+
+def test_data_uri_message_of_another_type_refused(mob, alice):
+    body = {"to": "sip:bob@example.test", "operationId": "tol2",
+            "_links": {"message": {"href": "data:text/html,<b>hi</b>"}}}
+    st, _, out = api(mob, alice["tok"], "POST",
+                     alice["app"] + "/communication/messagingInvitations", body)
+    assert st == 400, out
