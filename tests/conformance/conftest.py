@@ -1,6 +1,6 @@
-"""Fixtures of the conformance tests (written from the public UCWA
-reference): a real Front End with the demo users and a mobilityd pointed
-at it, as in tests/e2e/conftest.py."""
+"""Fixtures of the conformance tests: the same real Front End and mobilityd
+as the end-to-end tests (tests/e2e/conftest.py); tests/pylib is on the
+path (tests/CMakeLists.txt sets PYTHONPATH)."""
 import os
 
 import pytest
@@ -14,6 +14,7 @@ USERS = ("alice", "bob", "carol")
 
 @pytest.fixture(scope="module")
 def fe(tmp_path_factory):
+    # level 3: the Front End logs every request (tests count REGISTERs)
     os.environ["FE_LOG_LEVEL"] = "3"
     f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
     f.start()
@@ -33,5 +34,6 @@ def mob(fe, tmp_path_factory):
 
 @pytest.fixture(scope="module", params=FORMATS)
 def fmt(request):
-    """Every test using it runs in JSON and in XML."""
+    """The representation a flow runs in: every test using it runs in JSON
+    and in XML (request bodies, Accept, answers; tests/pylib/ucwa_client.py)."""
     return request.param
