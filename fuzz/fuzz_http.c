@@ -6,9 +6,9 @@
  * the configured limits, then, for a complete and acceptable head with its
  * whole body, web_req_alloc() (a copy of the bytes decoded by libre's
  * http_msg_decode), then the handler side: the request accessors, content
- * negotiation and autodiscover_handle(). Pipelined requests are served in
- * turn until the input ends, a head is refused or a request does not keep
- * the connection alive.
+ * negotiation (Accept and Accept-Encoding) and autodiscover_handle(). Pipelined
+ * requests are served in turn until the input ends, a head is refused or a
+ * request does not keep the connection alive.
  *
  * There is no socket: each request is served twice, once without a
  * connection (plain http: the https redirect document) and once on a
@@ -257,6 +257,13 @@ static void exercise(struct web_req *req, size_t body_len)
 		abort();
 	if (!web_negotiate(req, one, 1, &choice) && choice != 0)
 		abort();
+	/* Accept-Encoding, as web_reply() reads it */
+	if (web_req_coding(req) > WEB_CODING_DEFLATE)
+		abort();
+	/* runs of '/' were collapsed before routing */
+	for (i = 1; i < path->l; i++)
+		if (path->p[i] == '/' && path->p[i - 1] == '/')
+			abort();
 
 	(void)autodiscover_is_host(ad, host);
 	(void)autodiscover_handle(ad, req);

@@ -3,7 +3,8 @@
  *
  * text_html_to_plain() turns the body of a text/html MESSAGE (or of a
  * message the app sends as HTML) into the plain text the other side gets;
- * text_pct_decode() and text_next() read every query string and form;
+ * text_pct_decode() and text_next() read every query string and form,
+ * text_data_decode() the data: URI of a first message;
  * dns_name_valid() checks user-supplied domains. The input is used whole
  * by each of them, from a copy of exactly its size (no NUL after it).
  *
@@ -47,6 +48,10 @@ static void pct(const char *s, size_t n)
 		abort();
 	err = text_pct_decode(big, n + 1, &v, &got);
 	if (!err && (got > n || big[got] != '\0'))
+		abort();
+	/* a data: URI's text is shorter than the URI ("data:," at least) */
+	err = text_data_decode(big, n + 1, &v, &got);
+	if (!err && (got + 6 > n || big[got] != '\0'))
 		abort();
 
 	/* the encoding of any bytes without a NUL decodes back to them */

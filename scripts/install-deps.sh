@@ -8,7 +8,7 @@ PKGS=(
 	build-essential cmake pkg-config clang clang-format
 	libfuzzer-14-dev libclang-rt-14-dev
 	libre-dev libjansson-dev libexpat1-dev liblmdb-dev libssl-dev
-	libcurl4-openssl-dev openssl
+	libcurl4-openssl-dev openssl zlib1g-dev
 	# the Front End (Kamailio) and real peers used by tests and the demo
 	kamailio kamailio-tls-modules kamailio-presence-modules
 	kamailio-xml-modules kamailio-outbound-modules kamailio-sqlite-modules

@@ -159,6 +159,20 @@ bool text_next(struct pl *rest, char sep, struct pl *item);
  */
 int text_pct_decode(char *buf, size_t size, const struct pl *v, size_t *n);
 
+/**
+ * The text of a data: URI (RFC 2397) holding plain text, as UCWA clients
+ * send a message: "data:text/plain;charset=utf-8,Hello+world%21". The
+ * media type must be text/plain (or absent), the charset UTF-8 or
+ * US-ASCII (or absent). The data is percent-decoded with '+' as a space,
+ * as the UCWA reference's samples write it: a literal plus is sent as
+ * %2B. Decoded into buf, NUL-terminated.
+ *
+ * @return 0 and *n (bytes, NUL excluded); EINVAL (not a data: URI, a bad
+ *         escape, an encoded NUL); ENOTSUP (another media type or
+ *         charset, base64); EOVERFLOW if it does not fit
+ */
+int text_data_decode(char *buf, size_t size, const struct pl *uri, size_t *n);
+
 /** Append s percent-encoded (all but RFC 3986 unreserved) to mb. */
 int text_pct_encode(struct mbuf *mb, const char *s, size_t len);
 

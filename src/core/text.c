@@ -73,6 +73,59 @@ int text_pct_decode(char *buf, size_t size, const struct pl *v, size_t *n)
 	return 0;
 }
 
+/* One parameter of a data: URI's media type: charset or base64. */
+static int data_param(struct pl p)
+{
+	static const char cs[] = "charset=";
+	struct pl v;
+
+	text_trim(&p);
+	if (!pl_strcasecmp(&p, "base64"))
+		return ENOTSUP;
+	if (p.l < sizeof(cs) - 1 || strncasecmp(p.p, cs, sizeof(cs) - 1))
+		return 0; /* other parameters say nothing of the text */
+	v.p = p.p + sizeof(cs) - 1;
+	v.l = p.l - (sizeof(cs) - 1);
+	/* "utf8" is how the UCWA reference's samples spell it */
+	if (!pl_strcasecmp(&v, "utf-8") || !pl_strcasecmp(&v, "utf8") ||
+	    !pl_strcasecmp(&v, "us-ascii"))
+		return 0;
+	return ENOTSUP;
+}
+
+int text_data_decode(char *buf, size_t size, const struct pl *uri, size_t *n)
+{
+	struct pl head, mtype, p, data;
+	const char *comma;
+	int err;
+
+	if (!buf || !size || !uri || !n || uri->l < 5 ||
+	    strncasecmp(uri->p, "data:", 5))
+		return EINVAL;
+
+	/* data:[<mediatype>][;base64],<data> (RFC 2397 3) */
+	head.p = uri->p + 5;
+	head.l = uri->l - 5;
+	comma = pl_strchr(&head, ',');
+	if (!comma)
+		return EINVAL;
+	data.p = comma + 1;
+	data.l = uri->p + uri->l - data.p;
+	head.l = comma - head.p;
+
+	(void)text_next(&head, ';', &mtype);
+	text_trim(&mtype);
+	if (mtype.l && pl_strcasecmp(&mtype, "text/plain"))
+		return ENOTSUP;
+	while (text_next(&head, ';', &p)) {
+		err = data_param(p);
+		if (err)
+			return err;
+	}
+
+	return text_pct_decode(buf, size, &data, n);
+}
+
 bool text_next(struct pl *rest, char sep, struct pl *item)
 {
 	const char *p;

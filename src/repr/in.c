@@ -220,3 +220,24 @@ int repr_in_strv(const struct repr_in *in, const char *key, size_t i,
 	val->l = json_string_length(e);
 	return 0;
 }
+
+int repr_in_link(const struct repr_in *in, const char *rel, struct pl *href)
+{
+	json_t *links = member(in, "_links"), *l, *h;
+
+	if (!links || !rel || !href)
+		return ENOENT;
+	if (!json_is_object(links))
+		return EINVAL;
+	l = json_object_get(links, rel);
+	if (!l || json_is_null(l))
+		return ENOENT;
+	if (!json_is_object(l))
+		return EINVAL;
+	h = json_object_get(l, "href");
+	if (!h || !json_is_string(h))
+		return EINVAL;
+	href->p = json_string_value(h);
+	href->l = json_string_length(h);
+	return 0;
+}

@@ -245,6 +245,16 @@ int repr_in_str(const struct repr_in *in, const char *key, struct pl *val);
  * that is not a decimal integer in the range of int64_t). */
 int repr_in_int(const struct repr_in *in, const char *key, int64_t *val);
 
+/**
+ * The href of a link the request gives in "_links" ({"_links":{"message":
+ * {"href":"data:..."}}}, as the UCWA reference's samples send a first
+ * message). JSON bodies only: the XML input form has no links.
+ *
+ * @return 0 and href (valid while in lives), ENOENT if absent, EINVAL if
+ *         _links or the link is not an object or href not a string
+ */
+int repr_in_link(const struct repr_in *in, const char *rel, struct pl *href);
+
 /** The n-th string of an array member: 0, ENOENT (absent, or past the
  * end), EINVAL (not an array of strings). */
 int repr_in_strv(const struct repr_in *in, const char *key, size_t i,

@@ -488,14 +488,47 @@ static int send_message(struct conv *c, const char *ctype,
 	return 0;
 }
 
+/*
+ * The first message of an invitation: a "message" property, or a data: URI
+ * in _links.message as the UCWA reference sends it (its text decoded into
+ * *bufp, a new buffer). 0 and msg, ENOENT (none), EOVERFLOW (too long),
+ * or another code (a data: URI we cannot read).
+ */
+static int first_message(const struct repr_in *in, struct pl *msg, char **bufp)
+{
+	struct pl href;
+	size_t n;
+	char *buf;
+	int err;
+
+	if (!repr_in_str(in, "message", msg))
+		return msg->l > UCWA_MESSAGE_MAX ? EOVERFLOW : 0;
+	if (repr_in_link(in, "message", &href))
+		return ENOENT;
+
+	buf = mem_alloc(UCWA_MESSAGE_MAX + 1, NULL);
+	if (!buf)
+		return ENOMEM;
+	err = text_data_decode(buf, UCWA_MESSAGE_MAX + 1, &href, &n);
+	if (err) {
+		mem_deref(buf);
+		return err;
+	}
+	msg->p = buf;
+	msg->l = n;
+	*bufp = buf;
+	return 0;
+}
+
 /* POST .../communication/messagingInvitations */
 static void start_messaging(struct app *app, struct web_req *req)
 {
 	struct repr_in *in = NULL;
-	struct pl to, subject, msg;
+	struct pl to, subject, msg = PL_INIT;
 	struct conv *c;
-	char comm[200], loc[400];
+	char comm[200], loc[400], *buf = NULL;
 	struct repr *r;
+	int merr;
 
 	if (api_body(req, &in))
 		return;
@@ -516,10 +549,18 @@ static void start_messaging(struct app *app, struct web_req *req)
 	}
 
 	/* refused before anything exists, as sendMessage refuses it */
-	if (!repr_in_str(in, "message", &msg) && msg.l > UCWA_MESSAGE_MAX) {
+	merr = first_message(in, &msg, &buf);
+	if (merr == EOVERFLOW) {
 		api_reply_error(req, 400, "Bad Request", "BadRequest",
 				"ParameterValidationFailure",
 				"message is longer than 16384 bytes");
+		goto out;
+	}
+	if (merr && merr != ENOENT) {
+		api_reply_error(req, 400, "Bad Request", "BadRequest",
+				"ParameterValidationFailure",
+				"the message link must be a data: URI of "
+				"text/plain in UTF-8, percent-encoded");
 		goto out;
 	}
 
@@ -558,7 +599,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 
 	/* a first message in the invitation decides its outcome; without
 	 * one there is nothing to deliver yet: page mode is connected */
-	if (!repr_in_str(in, "message", &msg) && msg.l) {
+	if (!merr && msg.l) {
 		if (send_message(c, "text/plain", &msg, true, NULL))
 			complete_invitation(c, false);
 	} else {
@@ -568,6 +609,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 		mem_deref(r);
 	}
 out:
+	mem_deref(buf);
 	mem_deref(in);
 }
 

@@ -418,6 +418,11 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 			ucwa_me(app, req, &rest2);
 			return;
 		}
+		/* the reference's samples post it on the application too */
+		if (!pl_strcmp(&sub, "reportMyActivity")) {
+			ucwa_me(app, req, &sub);
+			return;
+		}
 		if (!pl_strcmp(&first, "people")) {
 			ucwa_people(app, req, &rest2);
 			return;

@@ -182,3 +182,95 @@ int web_negotiate(const struct web_req *req, const char *const *offers,
 	pl.l = mb.end;
 	return web_negotiate_pl(&pl, offers, n, choice);
 }
+
+/*
+ * Accept-Encoding (RFC 9110 12.5.3)
+ */
+
+/* q of one "coding;q=.." item: 1000 without a weight, -1 if malformed */
+static int coding_q(struct pl params)
+{
+	struct pl p;
+	int q = 1000;
+
+	while (text_next(&params, ';', &p)) {
+		text_trim(&p);
+		if (p.l >= 2 && (p.p[0] == 'q' || p.p[0] == 'Q') &&
+		    p.p[1] == '=') {
+			struct pl v = {p.p + 2, p.l - 2};
+			q = parse_q(&v);
+		}
+	}
+	return q;
+}
+
+enum web_coding web_coding_choose(const struct pl *ae)
+{
+	/* q of gzip, deflate, identity and "*"; -1: not named */
+	int q[4] = {-1, -1, -1, -1}, qi, best;
+	enum web_coding c = WEB_CODING_IDENTITY;
+	struct pl s, item, name;
+	int i;
+
+	if (!ae || !ae->l)
+		return WEB_CODING_IDENTITY;
+
+	s = *ae;
+	while (text_next(&s, ',', &item)) {
+		(void)text_next(&item, ';', &name);
+		text_trim(&name);
+		qi = coding_q(item);
+		if (qi < 0) /* a malformed weight: skip the item */
+			continue;
+		/* x-gzip is gzip (RFC 9110 8.4.1.3) */
+		if (!pl_strcasecmp(&name, "gzip") ||
+		    !pl_strcasecmp(&name, "x-gzip"))
+			q[0] = qi;
+		else if (!pl_strcasecmp(&name, "deflate"))
+			q[1] = qi;
+		else if (!pl_strcasecmp(&name, "identity"))
+			q[2] = qi;
+		else if (!pl_strcmp(&name, "*"))
+			q[3] = qi;
+	}
+
+	/* "*" covers what is not named; identity is acceptable unless
+	 * excluded by name or by "*;q=0", but not named it comes last:
+	 * a client that names a coding wants it */
+	for (i = 0; i < 2; i++)
+		if (q[i] < 0)
+			q[i] = q[3] < 0 ? 0 : q[3];
+	if (q[2] < 0)
+		q[2] = q[3] < 0 ? 1 : q[3];
+
+	/* strictly better only: gzip, deflate, identity on ties */
+	best = q[0];
+	c = WEB_CODING_GZIP;
+	if (q[1] > best) {
+		best = q[1];
+		c = WEB_CODING_DEFLATE;
+	}
+	if (q[2] > best || best <= 0)
+		c = WEB_CODING_IDENTITY;
+	return c;
+}
+
+/* Gather every Accept-Encoding field (libre splits comma lists). */
+enum web_coding web_req_coding(const struct web_req *req)
+{
+	uint8_t buf[WEB_AE_MAX];
+	struct mbuf mb;
+	struct pl pl;
+
+	if (!req || !req->msg)
+		return WEB_CODING_IDENTITY;
+
+	mbuf_init(&mb);
+	mb.buf = buf;
+	mb.size = sizeof(buf);
+	(void)http_msg_hdr_apply(req->msg, true, HTTP_HDR_ACCEPT_ENCODING,
+				 accept_apply, &mb);
+	pl.p = (const char *)buf;
+	pl.l = mb.end;
+	return web_coding_choose(&pl);
+}

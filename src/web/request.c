@@ -239,6 +239,25 @@ int web_head_scan(const uint8_t *p, size_t len,
  * Request objects
  */
 
+/*
+ * Collapse each run of '/' in path to one, in place (the bytes are the
+ * request's own copy). IIS, which the UCWA clients were written against,
+ * serves "//ucwa/..." as "/ucwa/...": clients that join a base ending in
+ * '/' with an href starting with one rely on it.
+ */
+static void path_collapse(struct pl *path)
+{
+	char *p = (char *)path->p;
+	size_t i, o = 0;
+
+	for (i = 0; i < path->l; i++) {
+		if (p[i] == '/' && o && p[o - 1] == '/')
+			continue;
+		p[o++] = p[i];
+	}
+	path->l = o;
+}
+
 static void req_destructor(void *arg)
 {
 	struct web_req *req = arg;
@@ -335,6 +354,7 @@ int web_req_alloc(struct web_req **reqp, struct web_conn *conn,
 	req->conn = conn;
 	req->met = req->msg->met;
 	req->path = req->msg->path;
+	path_collapse(&req->path);
 	req->query = req->msg->prm;
 	if (req->query.l && req->query.p[0] == '?') {
 		++req->query.p;
@@ -532,13 +552,33 @@ int web_write_response(struct mbuf *mb, const struct web_srv *srv,
 	return err;
 }
 
+/* body in coding c into a new *zbp; false (send it as it is) on failure */
+static bool compress_body(struct mbuf **zbp, enum web_coding c,
+			  const uint8_t *body, size_t len)
+{
+	struct mbuf *zb = mbuf_alloc(web_compress_bound(len));
+	size_t n;
+
+	if (!zb)
+		return false;
+	n = zb->size;
+	if (web_compress(c == WEB_CODING_GZIP, body, len, zb->buf, &n)) {
+		mem_deref(zb);
+		return false;
+	}
+	zb->end = n;
+	*zbp = zb;
+	return true;
+}
+
 int web_reply(struct web_req *req, uint16_t scode, const char *reason,
 	      const char *ctype, const uint8_t *body, size_t len,
 	      const char *hdrs, ...)
 {
+	enum web_coding coding = WEB_CODING_IDENTITY;
+	struct mbuf *mb = NULL, *zb = NULL;
 	struct web_conn *conn;
-	struct mbuf *mb;
-	bool http10;
+	bool http10, vary = false;
 	va_list ap;
 	int err;
 
@@ -550,9 +590,24 @@ int web_reply(struct web_req *req, uint16_t scode, const char *reason,
 	if (!conn || conn->closed)
 		return ENOTCONN;
 
+	/* a body worth compressing, if the client asks (HEAD too: its
+	 * Content-Length is the one GET would send) */
+	if (body && len >= WEB_COMPRESS_MIN && len <= WEB_COMPRESS_MAX) {
+		vary = true;
+		coding = web_req_coding(req);
+		if (coding != WEB_CODING_IDENTITY &&
+		    compress_body(&zb, coding, body, len)) {
+			body = zb->buf;
+			len = zb->end;
+		} else
+			coding = WEB_CODING_IDENTITY;
+	}
+
 	mb = mbuf_alloc(256 + len);
-	if (!mb)
-		return ENOMEM;
+	if (!mb) {
+		err = ENOMEM;
+		goto out;
+	}
 
 	if (conn->srv->draining)
 		req->keepalive = false;
@@ -561,6 +616,13 @@ int web_reply(struct web_req *req, uint16_t scode, const char *reason,
 	err = web_write_response(mb, conn->srv, scode, reason, ctype, len,
 				 req->keepalive, http10 && req->keepalive,
 				 !req->cookie);
+	if (coding != WEB_CODING_IDENTITY)
+		err |=
+		    mbuf_write_str(mb, coding == WEB_CODING_GZIP
+					   ? "Content-Encoding: gzip\r\n"
+					   : "Content-Encoding: deflate\r\n");
+	if (vary)
+		err |= mbuf_write_str(mb, "Vary: Accept-Encoding\r\n");
 	if (hdrs) {
 		va_start(ap, hdrs);
 		err |= mbuf_vprintf(mb, hdrs, ap);
@@ -579,6 +641,7 @@ int web_reply(struct web_req *req, uint16_t scode, const char *reason,
 	web_conn_replied(conn, req->keepalive && !err);
 
 out:
+	mem_deref(zb);
 	mem_deref(mb);
 	return err;
 }

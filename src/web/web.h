@@ -119,7 +119,8 @@ int web_tls_add_cert(struct web_tls *tls, const char *chain, const char *key);
  */
 
 const struct pl *web_req_method(const struct web_req *req);
-/** Path without the query, as sent (not percent-decoded). */
+/** Path without the query, not percent-decoded; runs of '/' are
+ * collapsed to one (as IIS does). */
 const struct pl *web_req_path(const struct web_req *req);
 /** Query without the '?', or empty. */
 const struct pl *web_req_query(const struct web_req *req);
@@ -150,7 +151,10 @@ void web_req_set_cancel(struct web_req *req, web_cancel_h *h, void *arg);
 
 /**
  * Answer a request. Answering twice, or after the connection went away,
- * returns EALREADY / ENOTCONN and sends nothing.
+ * returns EALREADY / ENOTCONN and sends nothing. A body of
+ * WEB_COMPRESS_MIN bytes or more (up to WEB_COMPRESS_MAX) is sent
+ * compressed with gzip or deflate when the request's Accept-Encoding
+ * prefers it (Content-Encoding and Vary: Accept-Encoding are added).
  *
  * @param req    Request
  * @param scode  Status code
@@ -186,6 +190,25 @@ int web_negotiate(const struct web_req *req, const char *const *offers,
 /** Same, on an Accept value (for tests and fuzzing). */
 int web_negotiate_pl(const struct pl *accept, const char *const *offers,
 		     size_t n, size_t *choice);
+
+/** Content codings of an answer (RFC 9110 8.4.1). */
+enum web_coding {
+	WEB_CODING_IDENTITY,
+	WEB_CODING_GZIP,
+	WEB_CODING_DEFLATE, /* the zlib format (RFC 9110 8.4.1.2)  */
+};
+
+/**
+ * Choose the coding of an answer from an Accept-Encoding value: the
+ * highest q-value among gzip, deflate and identity ("*" gives its q to
+ * those not named; identity is acceptable unless excluded), gzip first,
+ * then deflate, then identity on ties. An absent or empty value, or one
+ * that excludes everything, gives identity.
+ *
+ * @param ae  Accept-Encoding value (borrowed), comma-separated; NULL: none
+ * @return the coding to use
+ */
+enum web_coding web_coding_choose(const struct pl *ae);
 
 /*
  * Request head checks, separated for unit tests and fuzzing.

@@ -5,12 +5,16 @@
 #define MOB_WEB_INT_H
 
 #include "web.h"
+#include "web_compress.h"
 
 enum {
 	WEB_LINGER_MS = 2000,        /* discard input after a closing error */
 	WEB_LINGER_MAX = 256 * 1024, /* ... at most this many bytes         */
 	WEB_REJECT_EXTRA = 64,       /* over-limit conns answered with 503  */
 	WEB_REJECT_MS = 1000,        /* time a rejected conn may stay       */
+	WEB_COMPRESS_MIN = 256,      /* smaller bodies are sent as they are */
+	WEB_COMPRESS_MAX = 4 << 20,  /* ... and so are larger ones          */
+	WEB_AE_MAX = 1024,           /* Accept-Encoding bytes looked at     */
 };
 
 struct web_addr; /* connections of one client IP address */
@@ -103,6 +107,10 @@ int web_write_response(struct mbuf *mb, const struct web_srv *srv,
 		       uint16_t scode, const char *reason, const char *ctype,
 		       size_t len, bool keepalive, bool http10_keepalive,
 		       bool set_cookie);
+
+/* negotiate.c */
+/* the coding the request's Accept-Encoding fields choose */
+enum web_coding web_req_coding(const struct web_req *req);
 
 /* client.c */
 /* reads the PROXY v2 header at the start of conn->rx: 0 (consumed, peer

@@ -135,6 +135,51 @@ static void test_pct(void)
 	CHECK_STR(pct("1234567890123456"), "(overflow)");
 }
 
+static const char *data(const char *in)
+{
+	static char buf[32];
+	struct pl pl;
+	size_t n;
+
+	pl_set_str(&pl, in);
+	switch (text_data_decode(buf, sizeof(buf), &pl, &n)) {
+	case 0:
+		return buf;
+	case EOVERFLOW:
+		return "(overflow)";
+	case ENOTSUP:
+		return "(unsupported)";
+	default:
+		return "(invalid)";
+	}
+}
+
+/* data: URIs of messages: '+' is a space, a plus is %2B */
+static void test_data_uri(void)
+{
+	CHECK_STR(data("data:text/plain;charset=utf8,Hello+Bob%21"),
+		  "Hello Bob!");
+	CHECK_STR(data("DATA:Text/Plain; charset=UTF-8,1%2B1+%3D+2"),
+		  "1+1 = 2");
+	CHECK_STR(data("data:,a+b"), "a b");
+	CHECK_STR(data("data:;charset=us-ascii,x"), "x");
+	CHECK_STR(data("data:text/plain,%C3%A9t%C3%A9"), "\xc3\xa9t\xc3\xa9");
+	CHECK_STR(data("data:text/plain;foo=bar;charset=utf-8,"), "");
+	CHECK_STR(data("data:text/plain,a,b"), "a,b");
+	CHECK_STR(data("data:text/html,<b>x</b>"), "(unsupported)");
+	CHECK_STR(data("data:text/plain;charset=iso-8859-1,x"),
+		  "(unsupported)");
+	CHECK_STR(data("data:text/plain;base64,aGk="), "(unsupported)");
+	CHECK_STR(data("data:text/plain"), "(invalid)");
+	CHECK_STR(data("http://example.test/,x"), "(invalid)");
+	CHECK_STR(data("data:"), "(invalid)");
+	CHECK_STR(data("data:,%zz"), "(invalid)");
+	CHECK_STR(data("data:,a%00"), "(invalid)");
+	CHECK_STR(data("data:,1234567890123456789012345678901"),
+		  "1234567890123456789012345678901");
+	CHECK_STR(data("data:,12345678901234567890123456789012"), "(overflow)");
+}
+
 static const char *conv(int (*f)(struct mbuf *, const char *, size_t),
 			const char *in)
 {
@@ -224,6 +269,7 @@ int main(void)
 	test_chars();
 	test_dns();
 	test_pct();
+	test_data_uri();
 	test_encode_html();
 	test_html_truncated();
 	return check_done("test_text");

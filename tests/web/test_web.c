@@ -4,6 +4,7 @@
 #include <string.h>
 #include <re.h>
 #include "web.h"
+#include "web_compress.h"
 #include "check.h"
 
 static const struct conf_http_limits lim = {
@@ -177,6 +178,63 @@ static void test_negotiate(void)
 	CHECK(choose("garbage") == 0); /* unparsable: as if absent */
 }
 
+static enum web_coding coding(const char *ae)
+{
+	struct pl pl;
+
+	pl_set_str(&pl, ae);
+	return web_coding_choose(ae ? &pl : NULL);
+}
+
+/* Accept-Encoding: q-values, "*", identity excluded, ties, garbage. */
+static void test_coding(void)
+{
+	CHECK(coding(NULL) == WEB_CODING_IDENTITY);
+	CHECK(coding("") == WEB_CODING_IDENTITY);
+	CHECK(coding("identity") == WEB_CODING_IDENTITY);
+	CHECK(coding("br") == WEB_CODING_IDENTITY);
+	CHECK(coding("gzip, deflate") == WEB_CODING_GZIP);
+	CHECK(coding("deflate, gzip") == WEB_CODING_GZIP); /* tie: gzip */
+	CHECK(coding("GZip") == WEB_CODING_GZIP);
+	CHECK(coding("x-gzip") == WEB_CODING_GZIP);
+	CHECK(coding("deflate") == WEB_CODING_DEFLATE);
+	CHECK(coding("gzip;q=0.5") == WEB_CODING_GZIP);
+	CHECK(coding("gzip;q=0.5, identity") == WEB_CODING_IDENTITY);
+	CHECK(coding("gzip;q=0, identity") == WEB_CODING_IDENTITY);
+	CHECK(coding("gzip;q=0") == WEB_CODING_IDENTITY);
+	CHECK(coding("gzip;q=0.2, deflate") == WEB_CODING_DEFLATE);
+	CHECK(coding("deflate;q=0.5, gzip;q=0.8") == WEB_CODING_GZIP);
+	CHECK(coding("identity;q=0, *") == WEB_CODING_GZIP);
+	CHECK(coding("*") == WEB_CODING_GZIP);
+	CHECK(coding("*;q=0, deflate;q=0.1") == WEB_CODING_DEFLATE);
+	CHECK(coding("*;q=0") == WEB_CODING_IDENTITY); /* nothing: plain */
+	CHECK(coding("gzip;q=2, deflate") == WEB_CODING_DEFLATE);
+	CHECK(coding("gzip;q=, deflate;q=0.3") == WEB_CODING_DEFLATE);
+	CHECK(coding(" gzip ; q=0.9 ,identity;q=0.1") == WEB_CODING_GZIP);
+	CHECK(coding(",,;,") == WEB_CODING_IDENTITY);
+}
+
+/* Compressed bodies: both formats, and a buffer too small. */
+static void test_compress(void)
+{
+	uint8_t in[1000], out[1100];
+	size_t n;
+
+	memset(in, 'a', sizeof(in));
+	n = web_compress_bound(sizeof(in));
+	CHECK(n >= sizeof(in) && n <= sizeof(out));
+	CHECK(web_compress(true, in, sizeof(in), out, &n) == 0);
+	CHECK(n < 100 && out[0] == 0x1f && out[1] == 0x8b); /* gzip magic */
+	n = sizeof(out);
+	CHECK(web_compress(false, in, sizeof(in), out, &n) == 0);
+	/* zlib header: deflate method, check bits (RFC 1950 2.2) */
+	CHECK(n < 100 && (out[0] & 0x0f) == 8 &&
+	      ((out[0] << 8) | out[1]) % 31 == 0);
+	n = 4;
+	CHECK(web_compress(true, in, sizeof(in), out, &n) == ENOSPC);
+	CHECK(web_compress(true, NULL, 3, out, &n) == EINVAL);
+}
+
 /* PROXY protocol v2 headers: TCP over IPv4 and IPv6, LOCAL, pieces,
  * garbage and the length limit. */
 static void test_proxy_v2(void)
@@ -246,6 +304,8 @@ int main(void)
 	test_malformed();
 	test_scan_has_reason();
 	test_negotiate();
+	test_coding();
+	test_compress();
 	test_proxy_v2();
 	return check_done("test_web");
 }
