@@ -258,6 +258,8 @@ static void token_committed(int err, void *arg)
 	over_limit(a, t->user);
 	metric_add(a->m_ok, 1);
 	log_info("auth: token issued to %s", t->user);
+	/* the token is a secret: kept from caches and never compressed */
+	web_req_set_secret(t->req);
 	reply_json(t->req, 200, "OK", kv, ARRAY_SIZE(kv),
 		   (int64_t)(t->expires > now_s() ? t->expires - now_s() : 0),
 		   NULL);

@@ -471,6 +471,12 @@ void web_req_wipe_body(struct web_req *req)
 		explicit_bzero((char *)req->body.p, req->body.l);
 }
 
+void web_req_set_secret(struct web_req *req)
+{
+	if (req)
+		req->secret = true;
+}
+
 void web_req_set_cancel(struct web_req *req, web_cancel_h *h, void *arg)
 {
 	if (!req)
@@ -512,8 +518,7 @@ static const char *dec(char *end, uint64_t v)
 
 int web_write_response(struct mbuf *mb, const struct web_srv *srv,
 		       uint16_t scode, const char *reason, const char *ctype,
-		       size_t len, bool keepalive, bool http10_keepalive,
-		       bool set_cookie)
+		       size_t len, unsigned flags)
 {
 	char code[8], clen[24];
 	int err;
@@ -528,8 +533,13 @@ int web_write_response(struct mbuf *mb, const struct web_srv *srv,
 	err |= mbuf_write_str(mb, web_date());
 	err |= mbuf_write_str(mb, "\r\nContent-Length: ");
 	err |= mbuf_write_str(mb, dec(clen + sizeof(clen), len));
-	err |= mbuf_write_str(mb, "\r\nCache-Control: no-cache\r\n"
-				  "X-MS-Server-Fqdn: ");
+	/* a secret is kept from every cache (RFC 6749 5.1: the token) */
+	err |= mbuf_write_str(mb, flags & WEB_RESP_NO_STORE
+				      ? "\r\nCache-Control: no-store\r\n"
+					"Pragma: no-cache\r\n"
+					"X-MS-Server-Fqdn: "
+				      : "\r\nCache-Control: no-cache\r\n"
+					"X-MS-Server-Fqdn: ");
 	err |= mbuf_write_str(mb, srv->server_fqdn);
 	err |= mbuf_write_str(mb, "\r\n");
 	if (ctype) {
@@ -539,14 +549,14 @@ int web_write_response(struct mbuf *mb, const struct web_srv *srv,
 	}
 	/* Affinity cookie for load balancers configured the Lync way:
 	 * no expiry and not HttpOnly (PROTOCOL.md). */
-	if (set_cookie) {
+	if (flags & WEB_RESP_SET_COOKIE) {
 		err |= mbuf_write_str(mb, "Set-Cookie: MS-WSMAN=");
 		err |= mbuf_write_str(mb, srv->cookie);
 		err |= mbuf_write_str(mb, "; Path=/\r\n");
 	}
-	if (!keepalive)
+	if (!(flags & WEB_RESP_KEEPALIVE))
 		err |= mbuf_write_str(mb, "Connection: close\r\n");
-	else if (http10_keepalive)
+	else if (flags & WEB_RESP_HTTP10_KEEPALIVE)
 		err |= mbuf_write_str(mb, "Connection: keep-alive\r\n");
 
 	return err;
@@ -592,7 +602,8 @@ int web_reply(struct web_req *req, uint16_t scode, const char *reason,
 
 	/* a body worth compressing, if the client asks (HEAD too: its
 	 * Content-Length is the one GET would send) */
-	if (body && len >= WEB_COMPRESS_MIN && len <= WEB_COMPRESS_MAX) {
+	if (body && !req->secret && len >= WEB_COMPRESS_MIN &&
+	    len <= WEB_COMPRESS_MAX) {
 		vary = true;
 		coding = web_req_coding(req);
 		if (coding != WEB_CODING_IDENTITY &&
@@ -613,9 +624,12 @@ int web_reply(struct web_req *req, uint16_t scode, const char *reason,
 		req->keepalive = false;
 
 	http10 = pl_strcmp(&req->msg->ver, "1.1") != 0;
-	err = web_write_response(mb, conn->srv, scode, reason, ctype, len,
-				 req->keepalive, http10 && req->keepalive,
-				 !req->cookie);
+	err = web_write_response(
+	    mb, conn->srv, scode, reason, ctype, len,
+	    (req->keepalive ? WEB_RESP_KEEPALIVE : 0) |
+		(http10 && req->keepalive ? WEB_RESP_HTTP10_KEEPALIVE : 0) |
+		(req->cookie ? 0 : WEB_RESP_SET_COOKIE) |
+		(req->secret ? WEB_RESP_NO_STORE : 0));
 	if (coding != WEB_CODING_IDENTITY)
 		err |=
 		    mbuf_write_str(mb, coding == WEB_CODING_GZIP
@@ -698,8 +712,7 @@ int web_send_error(struct web_conn *conn, uint16_t scode, const char *why)
 	/* Errors found before a request exists close the connection: the
 	 * rest of the stream cannot be trusted to frame requests. */
 	err = web_write_response(mb, conn->srv, scode, reason_of(scode),
-				 "text/plain; charset=utf-8", n, false, false,
-				 false);
+				 "text/plain; charset=utf-8", n, 0);
 	err |= mbuf_write_str(mb, "\r\n");
 	err |= mbuf_write_mem(mb, (uint8_t *)body, n);
 	if (!err) {

@@ -146,6 +146,14 @@ bool web_req_connected(const struct web_req *req);
 /** Overwrite the body with zeros (it held a password). */
 void web_req_wipe_body(struct web_req *req);
 
+/**
+ * The answer will carry a secret (a token): it says Cache-Control:
+ * no-store (RFC 6749 5.1) and is never compressed, as the length of a
+ * compressed answer that also holds text an attacker chose tells him
+ * about the secret (BREACH).
+ */
+void web_req_set_secret(struct web_req *req);
+
 /** Be told if the connection goes away while the request is parked. */
 void web_req_set_cancel(struct web_req *req, web_cancel_h *h, void *arg);
 
@@ -154,7 +162,8 @@ void web_req_set_cancel(struct web_req *req, web_cancel_h *h, void *arg);
  * returns EALREADY / ENOTCONN and sends nothing. A body of
  * WEB_COMPRESS_MIN bytes or more (up to WEB_COMPRESS_MAX) is sent
  * compressed with gzip or deflate when the request's Accept-Encoding
- * prefers it (Content-Encoding and Vary: Accept-Encoding are added).
+ * prefers it (Content-Encoding and Vary: Accept-Encoding are added),
+ * unless web_req_set_secret() was called.
  *
  * @param req    Request
  * @param scode  Status code

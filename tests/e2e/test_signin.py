@@ -132,3 +132,19 @@ def test_bad_requests(mob, form, ctype, code, error):
 def test_get_not_allowed(mob):
     st, h, _ = mob.curl(ext(mob, TOKEN))
     assert st == 405 and h["allow"] == "POST, DELETE"
+
+
+def test_token_answer_is_kept_from_caches_and_never_compressed(mob):
+    """The answer that carries the token says no-store (RFC 6749 5.1), and
+    is sent as it is even to a client that asks for gzip: a compressed
+    answer's length would tell about the token (BREACH)."""
+    st, h, body = mob.curl(ext(mob, TOKEN), "-X", "POST", "-H",
+                           "Content-Type: application/x-www-form-urlencoded",
+                           "-H", "Accept-Encoding: gzip, deflate",
+                           "--data-raw", "grant_type=password&username="
+                           "alice%40example.test&password=alice-secret")
+    assert st == 200, body
+    assert h["cache-control"] == "no-store"
+    assert h.get("pragma") == "no-cache"
+    assert "content-encoding" not in h
+    assert json.loads(body)["access_token"].startswith("cwt=")
