@@ -170,10 +170,11 @@ def send_for_a_while(fe, seconds):
     return texts, statuses
 
 
-def received_texts(m, tok, app, n, timeout=20):
+def received_texts(m, tok, app, want, timeout=20):
+    """The message texts the app gets, until every one of want came."""
     got, ack = [], 1
     deadline = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
+    while not set(want) <= set(got) and time.monotonic() < deadline:
         st, _, body = api(m, tok, "GET", app + "/events?ack=%d" % ack)
         assert st == 200, body
         got += im_texts(json.loads(body))
@@ -198,7 +199,7 @@ def test_a_session_ending_leaves_the_others_on_their_flow(life_mob):
     # and the apps have them, in order
     for u in SURVIVORS:
         tok, app = apps[u]
-        assert received_texts(m, tok, app, len(texts[u])) == texts[u]
+        assert received_texts(m, tok, app, texts[u]) == texts[u]
 
 
 @pytest.mark.parametrize("life_mob", ["closing_fe"], indirect=True)
@@ -220,5 +221,7 @@ def test_a_front_end_closing_the_shared_flow_loses_nothing(life_mob):
                    5, "%s not registered again" % u)
     for u in SURVIVORS:
         tok, app = apps[u]
-        got = received_texts(m, tok, app, len(texts[u]))
-        assert sorted(got) == sorted(texts[u]), (statuses, got)
+        got = received_texts(m, tok, app, texts[u])
+        # (one the gateway took as the flow closed may come twice:
+        # docs/sipua.md, "Not done yet")
+        assert set(got) == set(texts[u]), (statuses, got)
