@@ -235,6 +235,7 @@ kam_args() {
 		-A "FE_RLS_URI=${q}sip:rls@127.0.0.1:$FE_TLS_PORT;transport=tls$q"
 		-A "FE_LOG_LEVEL=${FE_LOG_LEVEL:-2}"
 		-A "FE_MAX_EXPIRES=${FE_MAX_EXPIRES:-3600}"
+		-A "FE_CLOSE_EXPIRED_TCP=${FE_CLOSE_EXPIRED_TCP:-0}"
 	)
 	# a federated peer, by its IPv4 address (kamailio.cfg, route[AUTH])
 	if [ -n "${FE_FEDERATED_PEER:-}" ]; then

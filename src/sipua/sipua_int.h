@@ -125,13 +125,13 @@ bool sipua_treq_answered(const struct sipua_treq *t);
  * it answers): at most SIPUA_INFLIGHT_MAX are outstanding, the others
  * wait in order, REGISTERs first: a registration that lapses while
  * refreshes of subscriptions go ahead loses the session's binding (and
- * Kamailio's usrloc close_expired_tcp closes the whole flow with it). Without
- * it thousands of refreshes a second went into the TLS connection faster than
- * the Front End read them, libre's send queue passed its cap, SSL_write failed
- * and the flow was lost. An app's own requests (MESSAGE, INVITE and what
- * follows it) and the fire-and-forget removals at the end of a session take no
- * turn: one at a time per user action, they must not wait behind a crowd of
- * refreshes.
+ * a Kamailio with usrloc close_expired_tcp on closes the whole flow with it).
+ * Without it thousands of refreshes a second went into the TLS connection
+ * faster than the Front End read them, libre's send queue passed its cap,
+ * SSL_write failed and the flow was lost. An app's own requests (MESSAGE,
+ * INVITE and what follows it) and the fire-and-forget removals at the end of a
+ * session take no turn: one at a time per user action, they must not wait
+ * behind a crowd of refreshes.
  */
 enum {
 	SIPUA_INFLIGHT_MAX = 64,
