@@ -270,6 +270,21 @@ bool sipua_trust_request(struct sipua *ua, const struct sip_msg *msg)
 	return c && conn_trusted(c, ssl, msg);
 }
 
+void sipua_trust_refused(struct sipua *ua, const struct sip_msg *msg)
+{
+	struct tcp_conn *tc = sip_msg_tcpconn(msg);
+	const SSL *ssl = cur_ssl;
+	int fd = tc ? tcp_conn_fd(tc) : -1;
+
+	/* a connection to our listeners only, never our flow */
+	if (fd < 0 || !ssl || !ua->tls_server ||
+	    SSL_get_SSL_CTX(ssl) != tls_openssl_context(ua->tls_server))
+		return;
+	/* the 403 is written already; libre reads the end of stream and
+	 * closes the connection, which frees its place under the cap */
+	(void)shutdown(fd, SHUT_RDWR);
+}
+
 void sipua_trust_close(struct sipua *ua)
 {
 	struct le *le;

@@ -181,6 +181,36 @@ def test_connections_over_the_cap(mob, fe, carol, bob):
     assert status == "SIP/2.0 200 OK"
 
 
+def test_strangers_cannot_hold_the_front_ends_places(mob, fe, carol):
+    # strangers take every place and keep their connections: each gets
+    # its 403 and then the end of its connection, so the Front End is
+    # served at once (not only after idle_timeout)
+    stranger = Peer(mob)
+    held = [stranger.connect() for _ in range(MAX_CONNS)]
+    try:
+        for s in held:
+            s.sendall(Peer.request("OPTIONS", carol["user"]))
+            s.settimeout(IDLE_S - 1)
+            got = b""
+            while b"\r\n\r\n" not in got:
+                got += s.recv(65536)
+            assert got.startswith(b"SIP/2.0 403 Forbidden"), got
+        t0 = time.monotonic()
+        for s in held:
+            try:
+                rest = s.recv(65536)
+            except (ConnectionResetError, ssl.SSLError):
+                rest = b""
+            assert rest == b""
+        assert time.monotonic() - t0 < IDLE_S - 1
+        status, _ = Peer(mob, (fe.cert_file, fe.key_file)).send(
+            Peer.request("OPTIONS", carol["user"]))
+        assert status == "SIP/2.0 200 OK"
+    finally:
+        for s in held:
+            s.close()
+
+
 def test_caps_below_the_descriptor_limit(fe, tmp_path):
     """With 1,000 descriptors the caps are lowered at start-up (256 kept
     for the store, push and the flow; SIP at most half of the rest), each
