@@ -9,6 +9,7 @@ idle_timeout is closed, and connections over [sip] max_connections are
 refused while the Front End's flow still works."""
 import json
 import secrets
+import socket
 import ssl
 import time
 
@@ -209,6 +210,29 @@ def test_strangers_cannot_hold_the_front_ends_places(mob, fe, carol):
     finally:
         for s in held:
             s.close()
+
+
+def test_keepalives_alone_do_not_hold_a_place(mob):
+    # a stranger that never sends a request but keeps its connection
+    # busy with CRLF keepalives (which libre takes as activity) loses it
+    # after idle_timeout like any other idle connection
+    s = Peer(mob).connect()
+    s.settimeout(0.5)
+    t0 = time.monotonic()
+    closed = False
+    try:
+        while not closed and time.monotonic() - t0 < IDLE_S + 8:
+            try:
+                s.sendall(b"\r\n")
+                closed = s.recv(65536) == b""
+            except (TimeoutError, socket.timeout):
+                pass
+            except (ConnectionError, ssl.SSLError):
+                closed = True
+    finally:
+        s.close()
+    assert closed
+    assert time.monotonic() - t0 >= IDLE_S - 1
 
 
 def test_caps_below_the_descriptor_limit(fe, tmp_path):
