@@ -266,17 +266,19 @@ static void revoked(int err, void *arg)
 		signout_done(err, t);
 }
 
-/* Forget a token here and in the store; a sign-out t (or NULL) is
- * answered once the store has forgotten it. */
+/* Forget a token here (at once, whatever happens next: hash may be the
+ * token's own) and in the store; a sign-out t (or NULL) is answered once
+ * the store has forgotten it. */
 static int revoke(struct auth *a, const uint8_t *hash, struct treq *t)
 {
 	struct revoking *r = mem_zalloc(sizeof(*r), revoking_destructor);
 	int err;
 
+	if (r)
+		memcpy(r->hash, hash, AUTH_HASH_BYTES);
+	auth_tok_del(&a->tokens, auth_tok_find(&a->tokens, hash));
 	if (!r)
 		return ENOMEM;
-	memcpy(r->hash, hash, AUTH_HASH_BYTES);
-	auth_tok_del(&a->tokens, auth_tok_find(&a->tokens, r->hash));
 	err = store_token_del(a->st, r->hash, AUTH_HASH_BYTES, revoked, r,
 			      &r->op);
 	if (err) {
@@ -302,8 +304,7 @@ static void over_limit(struct auth *a, const char *user)
 		log_notice("auth: %s has more than %u tokens: the oldest is "
 			   "revoked",
 			   user, a->conf->user_max_tokens);
-		if (revoke(a, auth_tok_hash(old), NULL))
-			auth_tok_del(&a->tokens, old); /* memory at least */
+		(void)revoke(a, auth_tok_hash(old), NULL); /* frees old */
 	}
 }
 
