@@ -292,6 +292,35 @@ def test_proxy_v2_throttles_the_real_client(proxied_v2):
     s.close()
 
 
+def test_trusted_proxy_is_not_one_client(fe, tmp_path):
+    # every client behind a proxy comes from its address: the limit of
+    # connections per address would cap them all together
+    m = Mobilityd(tmp_path / "mob", fe=fe, extra={
+        "http": ["trusted_proxy = 127.0.0.1"]},
+        limits={"max_connections": 50, "max_connections_per_address": 2})
+    m.start()
+    held = []
+    try:
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", m.http_port), 10)
+            held.append(s)
+        s = held[-1]
+        s.settimeout(10)
+        s.sendall(("GET / HTTP/1.1\r\nHost: lyncdiscover.%s\r\n"
+                   "Connection: close\r\n\r\n" % DOMAIN).encode())
+        got = b""
+        while b"\r\n" not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 ") and b" 503 " not in got[:13], got
+    finally:
+        for s in held:
+            s.close()
+        assert m.stop() == 0, m.log()
+
+
 def test_untrusted_forwarded_for_is_ignored(own_mob):
     # no trusted proxy: a client cannot escape its lock by naming others
     for i in range(20):
