@@ -41,6 +41,7 @@ struct auth {
 	struct wheel *wheel;      /* borrowed: the service's      */
 	struct wheel_entry purge; /* the sweep of expired tokens  */
 	struct store_op *purge_op;
+	struct list revoking; /* struct revoking: deletes not committed */
 	struct metric *m_ok, *m_bad, *m_throttled, *m_error, *m_signout;
 };
 
@@ -50,6 +51,7 @@ struct treq {
 	struct web_req *req; /* reference */
 	struct sipua_check *chk;
 	struct store_op *op;
+	struct revoking *rv; /* sign-out: its delete, until committed */
 	char user[AUTH_USER_MAX + 1];   /* user@domain */
 	char addr[64];                  /* client address, throttle key */
 	char uakey[AUTH_USER_MAX + 66]; /* "user@domain addr" throttle key */
@@ -67,12 +69,24 @@ static uint64_t now_s(void)
 	return (uint64_t)time(NULL);
 }
 
+/* A token whose delete from the store is not committed yet. Until it
+ * is, a read of the store still finds the token: such a read (a request
+ * racing a sign-out, a renewal or the per-user limit) must neither accept
+ * it nor bring it back into memory, where it would outlive the delete. */
+struct revoking {
+	struct le le; /* in a->revoking */
+	struct store_op *op;
+	struct treq *t; /* the sign-out answered once committed, or NULL */
+	uint8_t hash[AUTH_HASH_BYTES];
+};
+
 static void destructor(void *arg)
 {
 	struct auth *a = arg;
 
 	wheel_cancel(&a->purge);
 	mem_deref(a->purge_op);
+	list_flush(&a->revoking);
 	auth_tokens_close(&a->tokens);
 	mem_deref(a->users);
 	mem_deref(a->addrs);
@@ -166,6 +180,8 @@ static void treq_destructor(void *arg)
 
 	tmr_cancel(&t->done);
 	mem_deref(t->op);
+	if (t->rv)
+		t->rv->t = NULL;
 	mem_deref(t->chk);
 	if (t->req)
 		web_req_set_cancel(t->req, NULL, NULL);
@@ -212,6 +228,70 @@ static struct treq *treq_new(struct auth *a, struct web_req *req)
 	return t;
 }
 
+static void signout_done(int err, void *arg);
+
+static void revoking_destructor(void *arg)
+{
+	struct revoking *r = arg;
+
+	list_unlink(&r->le);
+	mem_deref(r->op);
+	if (r->t)
+		r->t->rv = NULL;
+}
+
+static bool is_revoking(const struct auth *a, const uint8_t *hash)
+{
+	struct le *le;
+
+	LIST_FOREACH(&a->revoking, le)
+	{
+		const struct revoking *r = le->data;
+
+		if (!memcmp(r->hash, hash, AUTH_HASH_BYTES))
+			return true;
+	}
+	return false;
+}
+
+static void revoked(int err, void *arg)
+{
+	struct revoking *r = arg;
+	struct treq *t = r->t;
+
+	if (err && err != ENOENT)
+		log_warn("auth: deleting a revoked token failed: %m", err);
+	mem_deref(r);
+	if (t)
+		signout_done(err, t);
+}
+
+/* Forget a token here (at once, whatever happens next: hash may be the
+ * token's own) and in the store; a sign-out t (or NULL) is answered once
+ * the store has forgotten it. */
+static int revoke(struct auth *a, const uint8_t *hash, struct treq *t)
+{
+	struct revoking *r = mem_zalloc(sizeof(*r), revoking_destructor);
+	int err;
+
+	if (r)
+		memcpy(r->hash, hash, AUTH_HASH_BYTES);
+	auth_tok_del(&a->tokens, auth_tok_find(&a->tokens, hash));
+	if (!r)
+		return ENOMEM;
+	err = store_token_del(a->st, r->hash, AUTH_HASH_BYTES, revoked, r,
+			      &r->op);
+	if (err) {
+		mem_deref(r);
+		return err;
+	}
+	list_append(&a->revoking, &r->le, r);
+	r->t = t;
+	if (t)
+		t->rv = r;
+	return 0;
+}
+
 /* A user signing in again and again must not pile up live tokens:
  * past user_max_tokens ([service]) the oldest known here is revoked
  * (memory and store), so a device that kept it signs in again. */
@@ -224,9 +304,7 @@ static void over_limit(struct auth *a, const char *user)
 		log_notice("auth: %s has more than %u tokens: the oldest is "
 			   "revoked",
 			   user, a->conf->user_max_tokens);
-		(void)store_token_del(a->st, auth_tok_hash(old),
-				      AUTH_HASH_BYTES, NULL, NULL, NULL);
-		auth_tok_del(&a->tokens, old);
+		(void)revoke(a, auth_tok_hash(old), NULL); /* frees old */
 	}
 }
 
@@ -249,12 +327,8 @@ static void token_committed(int err, void *arg)
 	}
 
 	(void)auth_tok_add(&a->tokens, t->hash, t->user, t->expires);
-	if (t->renew) {
-		auth_tok_del(&a->tokens,
-			     auth_tok_find(&a->tokens, t->old_hash));
-		(void)store_token_del(a->st, t->old_hash, AUTH_HASH_BYTES, NULL,
-				      NULL, NULL);
-	}
+	if (t->renew)
+		(void)revoke(a, t->old_hash, NULL);
 	over_limit(a, t->user);
 	metric_add(a->m_ok, 1);
 	log_info("auth: token issued to %s", t->user);
@@ -438,7 +512,8 @@ static void renew_read(int err, const uint8_t *user, size_t ulen,
 	if (!err && !until && expires >= AUTH_TOKEN_LIFETIME)
 		until = expires - AUTH_TOKEN_LIFETIME +
 			t->a->conf->token_max_lifetime_s;
-	if (err || !ulen || ulen > AUTH_USER_MAX || expires <= now) {
+	if (err || !ulen || ulen > AUTH_USER_MAX || expires <= now ||
+	    is_revoking(t->a, t->old_hash)) {
 		reply_error(t->req, 400, "invalid_grant",
 			    "the token to renew is not valid");
 		treq_done(t);
@@ -519,12 +594,8 @@ static void signout(struct auth *a, struct web_req *req)
 	if (!t)
 		return;
 	err = auth_token_hash(t->old_hash, &tok);
-	if (!err) {
-		auth_tok_del(&a->tokens,
-			     auth_tok_find(&a->tokens, t->old_hash));
-		err = store_token_del(a->st, t->old_hash, AUTH_HASH_BYTES,
-				      signout_done, t, &t->op);
-	}
+	if (!err)
+		err = revoke(a, t->old_hash, t);
 	if (err)
 		signout_done(err, t);
 }
@@ -709,7 +780,8 @@ static void token_read(int err, const uint8_t *user, size_t ulen,
 	char u[AUTH_USER_MAX + 1];
 
 	(void)until;
-	if (err || !ulen || ulen > AUTH_USER_MAX || expires <= now_s()) {
+	if (err || !ulen || ulen > AUTH_USER_MAX || expires <= now_s() ||
+	    is_revoking(c->a, c->hash)) {
 		c->h(EACCES, NULL, c->arg);
 		return;
 	}

@@ -66,6 +66,10 @@ int sipua_trust_server_tls(struct sipua *ua, const struct sipua_param *p);
 /* True when msg came from the Front End: on our flow, or on a connection
  * to our listeners with its verified and named client certificate */
 bool sipua_trust_request(struct sipua *ua, const struct sip_msg *msg);
+/* After the 403 to a request refused on a connection to our listeners:
+ * close that connection, so that a peer without the Front End's
+ * certificate cannot hold places under [sip] max_connections */
+void sipua_trust_refused(struct sipua *ua, const struct sip_msg *msg);
 /* Detach the connections of a ua being destroyed */
 void sipua_trust_close(struct sipua *ua);
 

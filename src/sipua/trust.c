@@ -39,13 +39,17 @@ struct conn {
 	struct le le;            /**< in ua->connl (none once detached) */
 	struct wheel_entry idle; /**< no request for idle_ms: shut down  */
 	struct sipua *ua;        /**< NULL once detached                 */
+	SSL *ssl;                /**< its TLS state (valid while attached) */
 	int fd;                  /**< its socket, -1 before a request    */
+	bool rdonly;             /**< idle_h() made its input BIO refuse  */
 };
 
 /* ex data index of struct conn in an SSL of the server context */
 static int conn_idx = -1;
 /* The SSL whose record was read last (one loop thread) */
 static const SSL *cur_ssl;
+
+static void idle_h(void *arg);
 
 static void conns_gauge(const struct sipua *ua)
 {
@@ -81,6 +85,10 @@ static void ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 		cur_ssl = NULL;
 	if (!c)
 		return;
+	/* OpenSSL does not free the buffer of a read-only memory BIO:
+	 * make it the SSL's again (its BIOs are freed after ex data) */
+	if (c->rdonly && SSL_get_rbio(parent))
+		BIO_clear_flags(SSL_get_rbio(parent), BIO_FLAGS_MEM_RDONLY);
 	conn_detach(c);
 	mem_deref(c);
 }
@@ -126,8 +134,11 @@ static int hello_cb(SSL *ssl, int *al, void *arg)
 		return SSL_CLIENT_HELLO_ERROR;
 	}
 	c->ua = ua;
+	c->ssl = ssl;
 	c->fd = -1;
 	list_append(&ua->connl, &c->le, c);
+	/* idle from its start: one that never sends a request goes too */
+	wheel_start(ua->wheel, &c->idle, ua->idle_ms, idle_h, c);
 	++ua->nconn;
 	conns_gauge(ua);
 
@@ -211,6 +222,7 @@ bad:
 static void idle_h(void *arg)
 {
 	struct conn *c = arg;
+	BIO *rbio;
 
 	/* libre reads the end of stream and closes the connection (and
 	 * frees the SSL, which frees c) */
@@ -221,7 +233,19 @@ static void idle_h(void *arg)
 			       "connections to the SIP listeners closed after "
 			       "[sip] idle_timeout without a request"),
 		   1);
-	(void)shutdown(c->fd, SHUT_RDWR);
+	if (c->fd >= 0) {
+		(void)shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
+	/* No request yet, so no socket known: CRLF keepalives alone would
+	 * keep libre's own timer going for ever. Refuse the next bytes
+	 * into the SSL's input (libre's memory BIO): libre then closes the
+	 * connection with an error. */
+	rbio = SSL_get_rbio(c->ssl);
+	if (rbio && BIO_method_type(rbio) == BIO_TYPE_MEM) {
+		BIO_set_flags(rbio, BIO_FLAGS_MEM_RDONLY);
+		c->rdonly = true;
+	}
 }
 
 /* A connection to our listeners: its certificate verified and named */
@@ -268,6 +292,21 @@ bool sipua_trust_request(struct sipua *ua, const struct sip_msg *msg)
 	c = SSL_get_ex_data(ssl, conn_idx);
 
 	return c && conn_trusted(c, ssl, msg);
+}
+
+void sipua_trust_refused(struct sipua *ua, const struct sip_msg *msg)
+{
+	struct tcp_conn *tc = sip_msg_tcpconn(msg);
+	const SSL *ssl = cur_ssl;
+	int fd = tc ? tcp_conn_fd(tc) : -1;
+
+	/* a connection to our listeners only, never our flow */
+	if (fd < 0 || !ssl || !ua->tls_server ||
+	    SSL_get_SSL_CTX(ssl) != tls_openssl_context(ua->tls_server))
+		return;
+	/* the 403 is written already; libre reads the end of stream and
+	 * closes the connection, which frees its place under the cap */
+	(void)shutdown(fd, SHUT_RDWR);
 }
 
 void sipua_trust_close(struct sipua *ua)

@@ -247,6 +247,7 @@ static bool validate_handler(const struct sip_msg *msg, void *arg)
 			  &msg->src, &msg->met);
 		if (pl_strcmp(&msg->met, "ACK"))
 			(void)sip_reply(ua->sip, msg, 403, "Forbidden");
+		sipua_trust_refused(ua, msg);
 		return true;
 	}
 

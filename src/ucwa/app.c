@@ -943,6 +943,13 @@ static void deleted(int err, void *arg)
 			 err);
 	else
 		ucwa_app_close(d->app);
+	/* records the application wrote while its delete was committed
+	 * (a call's event, a history line, a subscription: they do not
+	 * look at app->deleting) would outlive it, found by nothing: the
+	 * same delete again, after every write it issued, sweeps them */
+	if (!err)
+		(void)store_session_del(d->app->u->st, d->app->id, NULL, NULL,
+					NULL);
 	if (d->req) {
 		web_req_set_cancel(d->req, NULL, NULL);
 		if (err)

@@ -198,9 +198,11 @@ static void conn_handler(const struct sa *peer, void *arg)
 	}
 
 	/* Over a limit the client still gets an answer saying which one,
-	 * from a small reserve of connections; past that, refuse. */
+	 * from a small reserve of connections; past that, refuse. A
+	 * trusted proxy carries many clients: only the total holds it. */
 	if (srv->nconn >= lim->max_connections ||
-	    (a && a->n >= lim->max_conns_per_addr)) {
+	    (a && a->n >= lim->max_conns_per_addr &&
+	     !conf_cidr_match(srv->trusted, peer))) {
 		metric_add(srv->m.rejected, 1);
 		if (srv->nrejected >= WEB_REJECT_EXTRA) {
 			tcp_reject(l->ts);

@@ -7,6 +7,7 @@ purge of expired tokens from the store."""
 import json
 import os
 import socket
+import ssl
 import subprocess
 import time
 
@@ -106,6 +107,44 @@ def test_sign_out_revokes_the_token(mob):
     st, _, _ = mob.curl(ext(mob, TOKEN), "-X", "DELETE",
                         "-H", "Authorization: Bearer " + tok)
     assert st == 204
+
+
+def _tls(mob):
+    ctx = ssl.create_default_context(cafile=mob.ca)
+    s = socket.create_connection(("127.0.0.1", mob.https_port), timeout=10)
+    return ctx.wrap_socket(s, server_hostname=EXT_FQDN)
+
+
+def _status(s):
+    data = b""
+    while b"\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def test_sign_out_is_not_undone_by_a_request_racing_it(mob):
+    # a request with the token arriving while the sign-out's delete is
+    # being committed reads the token from the store: it must not bring
+    # the token back for good once the sign-out is answered
+    for _ in range(5):
+        st, _, tok = sign_in(mob, "alice", "alice-secret")
+        assert st == 200
+        tok = tok["access_token"]
+        out, use = _tls(mob), _tls(mob)
+        out.sendall(("DELETE %s HTTP/1.1\r\nHost: %s\r\n"
+                     "Authorization: Bearer %s\r\nContent-Length: 0\r\n\r\n"
+                     % (TOKEN, EXT_FQDN, tok)).encode())
+        use.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n"
+                     "Authorization: Bearer %s\r\n\r\n"
+                     % (USER_RES, EXT_FQDN, tok)).encode())
+        assert _status(out) == 204
+        _status(use)
+        out.close()
+        use.close()
+        assert user_status(mob, tok) == 401
 
 
 def test_renewal_after_restart(own_mob):
@@ -251,6 +290,35 @@ def test_proxy_v2_throttles_the_real_client(proxied_v2):
     except ConnectionResetError:
         pass
     s.close()
+
+
+def test_trusted_proxy_is_not_one_client(fe, tmp_path):
+    # every client behind a proxy comes from its address: the limit of
+    # connections per address would cap them all together
+    m = Mobilityd(tmp_path / "mob", fe=fe, extra={
+        "http": ["trusted_proxy = 127.0.0.1"]},
+        limits={"max_connections": 50, "max_connections_per_address": 2})
+    m.start()
+    held = []
+    try:
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", m.http_port), 10)
+            held.append(s)
+        s = held[-1]
+        s.settimeout(10)
+        s.sendall(("GET / HTTP/1.1\r\nHost: lyncdiscover.%s\r\n"
+                   "Connection: close\r\n\r\n" % DOMAIN).encode())
+        got = b""
+        while b"\r\n" not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 ") and b" 503 " not in got[:13], got
+    finally:
+        for s in held:
+            s.close()
+        assert m.stop() == 0, m.log()
 
 
 def test_untrusted_forwarded_for_is_ignored(own_mob):

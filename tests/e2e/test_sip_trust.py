@@ -9,6 +9,7 @@ idle_timeout is closed, and connections over [sip] max_connections are
 refused while the Front End's flow still works."""
 import json
 import secrets
+import socket
 import ssl
 import time
 
@@ -179,6 +180,59 @@ def test_connections_over_the_cap(mob, fe, carol, bob):
                 raise
             time.sleep(0.2)
     assert status == "SIP/2.0 200 OK"
+
+
+def test_strangers_cannot_hold_the_front_ends_places(mob, fe, carol):
+    # strangers take every place and keep their connections: each gets
+    # its 403 and then the end of its connection, so the Front End is
+    # served at once (not only after idle_timeout)
+    stranger = Peer(mob)
+    held = [stranger.connect() for _ in range(MAX_CONNS)]
+    try:
+        for s in held:
+            s.sendall(Peer.request("OPTIONS", carol["user"]))
+            s.settimeout(IDLE_S - 1)
+            got = b""
+            while b"\r\n\r\n" not in got:
+                got += s.recv(65536)
+            assert got.startswith(b"SIP/2.0 403 Forbidden"), got
+        t0 = time.monotonic()
+        for s in held:
+            try:
+                rest = s.recv(65536)
+            except (ConnectionResetError, ssl.SSLError):
+                rest = b""
+            assert rest == b""
+        assert time.monotonic() - t0 < IDLE_S - 1
+        status, _ = Peer(mob, (fe.cert_file, fe.key_file)).send(
+            Peer.request("OPTIONS", carol["user"]))
+        assert status == "SIP/2.0 200 OK"
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_keepalives_alone_do_not_hold_a_place(mob):
+    # a stranger that never sends a request but keeps its connection
+    # busy with CRLF keepalives (which libre takes as activity) loses it
+    # after idle_timeout like any other idle connection
+    s = Peer(mob).connect()
+    s.settimeout(0.5)
+    t0 = time.monotonic()
+    closed = False
+    try:
+        while not closed and time.monotonic() - t0 < IDLE_S + 8:
+            try:
+                s.sendall(b"\r\n")
+                closed = s.recv(65536) == b""
+            except (TimeoutError, socket.timeout):
+                pass
+            except (ConnectionError, ssl.SSLError):
+                closed = True
+    finally:
+        s.close()
+    assert closed
+    assert time.monotonic() - t0 >= IDLE_S - 1
 
 
 def test_caps_below_the_descriptor_limit(fe, tmp_path):
