@@ -152,7 +152,7 @@ cleanup() {
 	fi
 	unmount_root || log "could not unmount everything under $root"
 	remove_work || { [ "$rc" -ne 0 ] || rc=1; }
-	log "times: $(printf '%s, ' "${times[@]}")total $SECONDS s"
+	log "times: $([ ${#times[@]} -eq 0 ] || printf '%s, ' "${times[@]}")total $SECONDS s"
 	if [ -n "$closing" ]; then
 		echo "$closing"
 	else
@@ -184,9 +184,9 @@ stage() { # name [--log FILE] command...
 	current=$name
 	start=$SECONDS
 	if [ -n "$out" ]; then
-		setsid timeout -k 30 "$left" "$@" </dev/null >"$out" 2>&1 &
+		setsid -w timeout -k 30 "$left" "$@" </dev/null >"$out" 2>&1 &
 	else
-		setsid timeout -k 30 "$left" "$@" </dev/null &
+		setsid -w timeout -k 30 "$left" "$@" </dev/null &
 	fi
 	child=$!
 	wait "$child"
