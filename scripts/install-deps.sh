@@ -19,12 +19,12 @@ PKGS=(
 	kamailio kamailio-tls-modules kamailio-presence-modules
 	kamailio-xml-modules kamailio-outbound-modules kamailio-sqlite-modules
 	sqlite3 baresip-core sip-tester curl procps iproute2
+	python3 python3-pytest python3-httpx python3-h2
+	python3-cryptography python3-jwt
 	# /etc/protocols, without which Kamailio cannot open TCP or TLS
 	# listeners ("could not get TCP protocol number"); minimal roots and
 	# container images lack it
 	netbase
-	python3 python3-pytest python3-httpx python3-h2
-	python3-cryptography python3-jwt
 	# benchmarks (janus: bench/janus_bench.py, side by side)
 	wrk nginx-light janus
 )
