@@ -20,9 +20,11 @@
 # fixed ports (8443, 5061...) clash with nothing on this machine. The suite
 # runs in this machine's network, as on any machine (its tests take free
 # ports; Janus' SIP stack needs a reachable DNS server). The root is
-# unmounted and removed on every exit path (end, failure, SIGINT, SIGTERM);
-# every mount lives in a private mount namespace, so even a SIGKILL leaves
-# no mount behind. The last line printed is the suite's closing line
+# unmounted and removed on every exit path (end, failure, SIGINT, SIGTERM,
+# the budget). Every mount lives in a private mount namespace: even after a
+# SIGKILL of this script none shows on the machine, and they go with the
+# last process of the run (only the directory stays). The last line
+# printed is the suite's closing line
 # ("tests: N passed, N failed"), or why there is none.
 #
 #   scripts/fresh-root.sh            (as root)
