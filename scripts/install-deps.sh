@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project builds, tests and demos with.
 # Idempotent: when every package is already installed it does nothing.
+#
+#   scripts/install-deps.sh               build, tests, demo, benchmarks
+#   scripts/install-deps.sh --fresh-root  only what scripts/fresh-root.sh
+#                                         (.ci/run) needs on the machine
+#                                         itself (the minimal root it makes
+#                                         gets the full list)
 set -euo pipefail
 
 PKGS=(
@@ -15,9 +21,16 @@ PKGS=(
 	sqlite3 baresip-core sip-tester curl procps iproute2 haproxy lmdb-utils
 	python3 python3-pytest python3-httpx python3-h2
 	python3-cryptography python3-jwt
+	# /etc/protocols, without which Kamailio cannot open TCP or TLS
+	# listeners ("could not get TCP protocol number"); minimal roots and
+	# container images lack it
+	netbase
 	# benchmarks (janus: bench/janus_bench.py, side by side)
 	wrk nginx-light janus
 )
+if [ "${1:-}" = --fresh-root ]; then
+	PKGS=(debootstrap git)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
