@@ -55,6 +55,7 @@ static void app_destructor(void *arg)
 	/* dropping the registration un-REGISTERs this contact only */
 	mem_deref(app->reg);
 	mem_deref(app->ev);
+	mem_deref(app->user);
 	mem_deref(app->endpoint);
 	mem_deref(app->culture);
 	mem_deref(app->agent);
@@ -609,9 +610,9 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 		goto out;
 	}
 	app->u = u;
-	(void)re_snprintf(app->user, sizeof(app->user), "%s", user);
-
-	err = field(&app->culture, in, "culture", true, &why);
+	err = str_dup(&app->user, user);
+	if (!err)
+		err = field(&app->culture, in, "culture", true, &why);
 	if (!err)
 		err = field(&app->endpoint, in, "endpointId", true, &why);
 	if (!err)
@@ -813,12 +814,14 @@ static bool rec_str(char *dst, size_t size, const struct repr_in *in,
 	return true;
 }
 
-/* A field of the record (as rec_str) into a string of its own. */
-static bool rec_dup(char **dst, const struct repr_in *in, const char *key)
+/* A field of the record (as rec_str, size bytes at most with its NUL)
+ * into a string of its own. */
+static bool rec_dup(char **dst, const struct repr_in *in, const char *key,
+		    size_t size)
 {
 	struct pl v;
 
-	if (repr_in_str(in, key, &v) || !v.l || v.l >= FIELD_SIZE)
+	if (repr_in_str(in, key, &v) || !v.l || v.l >= size)
 		return false;
 	return pl_strdup(dst, &v) == 0;
 }
@@ -844,11 +847,11 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 	}
 	app->u = u;
 	if (!rec_str(app->id, sizeof(app->id), in, "id") ||
-	    !rec_str(app->user, sizeof(app->user), in, "user") ||
+	    !rec_dup(&app->user, in, "user", AUTH_USER_MAX + 1) ||
 	    !strchr(app->user, '@') ||
-	    !rec_dup(&app->endpoint, in, "endpointId") ||
-	    !rec_dup(&app->culture, in, "culture") ||
-	    !rec_dup(&app->agent, in, "userAgent") ||
+	    !rec_dup(&app->endpoint, in, "endpointId", FIELD_SIZE) ||
+	    !rec_dup(&app->culture, in, "culture", FIELD_SIZE) ||
+	    !rec_dup(&app->agent, in, "userAgent", FIELD_SIZE) ||
 	    !rec_str(app->instance, sizeof(app->instance), in, "instance")) {
 		mem_deref(app);
 		mem_deref(in);

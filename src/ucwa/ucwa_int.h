@@ -111,7 +111,9 @@ struct app {
 	struct le le_user; /* in its struct uapps                    */
 	struct ucwa *u;
 	char id[UCWA_ID_LEN + 1];
-	char user[AUTH_USER_MAX + 1]; /* user@domain                 */
+	/* user@domain, at its length (at most AUTH_USER_MAX bytes): a
+	 * buffer of that size was 256 bytes of every session */
+	char *user;
 	/* strings of at most 4 * UCWA_FIELD_MAX bytes, at their length:
 	 * three buffers of that size took 1.2 KiB of every session */
 	char *endpoint, *culture, *agent;

@@ -64,6 +64,8 @@ static void run(uint64_t limit_ms)
 	tmr_cancel(&stop_tmr);
 }
 
+static char user[] = "alice@example.test";
+
 /* life.c only asks whether there is one */
 static struct pushreg reg;
 
@@ -72,7 +74,7 @@ static void start(bool push)
 	memset(&app, 0, sizeof(app));
 	app.u = &u;
 	(void)re_snprintf(app.id, sizeof(app.id), "life-test");
-	(void)re_snprintf(app.user, sizeof(app.user), "alice@example.test");
+	app.user = user;
 	app.push = push ? &reg : NULL;
 	CHECK(!evchan_alloc(&app.ev, u.wheel, "/a/1/events"));
 	t0 = app.contact_ms = tmr_jiffies();
