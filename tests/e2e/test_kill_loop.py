@@ -19,6 +19,7 @@ What must hold:
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +43,7 @@ class Sender:
     def __init__(self, fe):
         self.agent = fe.sip_agent("bob", "bob-secret")
         self.status = {}
+        self.answered = []  # (time, "bob", number, final status)
         self.errors = []
         self.done = threading.Event()
         self.rng = random.Random(4)
@@ -56,6 +58,7 @@ class Sender:
                     self.status[i] = finals[-1].status
                 except TimeoutError:
                     self.status[i] = None
+                self.answered.append((time.time(), "bob", i, self.status[i]))
                 time.sleep(self.rng.uniform(0, 0.1))
         except Exception as e:  # reported by the test
             self.errors.append(e)
@@ -74,6 +77,7 @@ class Reader:
         self.stop = threading.Event()
         self.errors = []
         self.resyncs = 0
+        self.batches = []  # (time, link asked, status, message numbers)
 
     def run(self):
         try:
@@ -82,6 +86,8 @@ class Reader:
                 if got is None or got[0] == 503:
                     time.sleep(0.05)
                     continue
+                self.batches.append((time.time(), self.href[self.href.find("ack="):],
+                                     got[0], None))
                 st, body = got
                 assert st == 200, body
                 batch = json.loads(body)
@@ -89,8 +95,10 @@ class Reader:
                     self.resyncs += 1
                     self.href = batch["_links"]["resync"]["href"]
                     continue
-                self.seen += [int(t[len(PREFIX):]) for t in im_texts(batch)
-                              if t.startswith(PREFIX)]
+                nums = [int(t[len(PREFIX):]) for t in im_texts(batch)
+                        if t.startswith(PREFIX)]
+                self.batches[-1] = self.batches[-1][:3] + (nums,)
+                self.seen += nums
                 self.href = batch["_links"]["next"]["href"]
         except Exception as e:
             self.errors.append(e)
@@ -122,9 +130,12 @@ def test_kill_loop(m, fe):
         t.start()
 
     # varying moments each run; the seed is printed to replay one
-    seed = random.randrange(1 << 30)
+    # (KILL_LOOP_SEED=<seed>); so is what each side saw, and when, and
+    # the log of each process killed is kept (mobilityd.log.<kill>)
+    seed = int(os.environ.get("KILL_LOOP_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     kills = []
+    events = []
     try:
         # killed at varying moments while bob writes, down for varying
         # times (0 to 1.5 s) before it is started again
@@ -132,8 +143,11 @@ def test_kill_loop(m, fe):
             time.sleep(rng.uniform(0.3, 2.0))
             kills.append(len(sender.status))
             m.kill()
+            events.append((time.time(), "killed"))
+            shutil.copy(m.log_path, "%s.%d" % (m.log_path, len(kills)))
             time.sleep(rng.uniform(0, 1.5))
             m.start(timeout=30)
+            events.append((time.time(), "started"))
         assert sender.done.wait(300), "bob is still sending"
         assert not sender.errors, sender.errors
 
@@ -156,6 +170,9 @@ def test_kill_loop(m, fe):
     print("seed %d: kills after message #%s; 200: %d, 202 (msilo): %d, "
           "other: %s; seen %d, resyncs %d" % (seed, kills, len(ok), len(stored),
                                               other, len(seen), reader.resyncs))
+    for when, what in sorted(events + [(b[0], b[1:]) for b in reader.batches]
+                             + [(a[0], a[1:]) for a in sender.answered]):
+        print("%.3f %s" % (when, what))
     assert not reader.errors, reader.errors
     assert len(seen) == len(set(seen)), "delivered twice: %s" % sorted(
         i for i in set(seen) if seen.count(i) > 1)
