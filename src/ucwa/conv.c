@@ -52,6 +52,8 @@ struct recv {
 	uint64_t seq; /* of its record in the store */
 	uint64_t time_ms;
 	uint64_t arrived; /* tmr_jiffies() when it came */
+	uint64_t copy_ms; /* its Date (ms): a copy from the Front End's
+			     offline store; 0 if none */
 	char *text;
 	char from[UCWA_URI_MAX + 1];
 };
@@ -117,17 +119,15 @@ static bool sip_date(const struct pl *v, uint64_t *secs)
 	return true;
 }
 
-/* The Front End's stored copy of a message we already have (hist.c
- * keeps those whose 200 may have been lost): it carries the Date when the
- * Front End stored it. */
-static bool redelivered(struct app *app, const struct sip_msg *msg,
-			const char *from, const char *text)
+/* The Date of a MESSAGE (ms), 0 if none: a copy handed over by the Front
+ * End's offline store carries when it was stored there (hist.c
+ * recognises a copy of a message we already have by it). */
+static uint64_t copy_date(const struct sip_msg *msg)
 {
 	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_DATE);
 	uint64_t date;
 
-	return hdr && sip_date(&hdr->val, &date) &&
-	       ucwa_hist_redelivered(app, from, text, date * 1000);
+	return hdr && sip_date(&hdr->val, &date) ? date * 1000 : 0;
 }
 
 static const char *comm_href(const struct app *app, char *buf, size_t size)
@@ -907,6 +907,12 @@ static void recv_committed(int err, void *arg)
 		if (tmr_jiffies() - rv->arrived > UCWA_ANSWER_LATE_MS)
 			ucwa_hist_uncertain(rv->app, rv->seq, rv->from,
 					    rv->text, rv->time_ms);
+		/* issued before any ack of this event can be: once the
+		 * event leaves the store, what recognises the copy is
+		 * durable (the store commits in order) */
+		if (rv->copy_ms)
+			ucwa_hist_copy(rv->app, rv->seq, rv->from, rv->text,
+				       rv->copy_ms);
 		/* a live arrival (not a re-post at restore) */
 		if (asleep)
 			wake(rv);
@@ -995,7 +1001,9 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 		mem_deref(rv);
 		return;
 	}
-	if (!err && redelivered(app, msg, rv->from, rv->text)) {
+	rv->copy_ms = copy_date(msg);
+	if (!err && rv->copy_ms &&
+	    ucwa_hist_redelivered(app, rv->from, rv->text, rv->copy_ms)) {
 		log_info("ucwa: %s: the Front End's stored copy of a message "
 			 "from %s, delivered already: not again",
 			 app->id, rv->from);

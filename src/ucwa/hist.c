@@ -11,8 +11,9 @@
  *
  * Each entry is one history record of the store (store_hist_put), JSON,
  * under "c<serial>" (conversation) or "m<serial>" (missed item), or
- * "u<event>" for a message whose 200 may not have reached the Front End
- * (conv.c: not shown, used to recognise the Front End's copy), written
+ * "u<event>" for a message whose 200 may not have reached the Front End,
+ * or that came as a copy from its offline store (conv.c: not shown, used
+ * to recognise the Front End's copy, by its Date), written
  * again whenever it changes; a restart reads them back before the event
  * log, so that the conversations still open come back with their numbers
  * and a stored message of one of them is delivered again as a message of
@@ -95,6 +96,9 @@ static void write_entry(struct app *app, const struct hentry *h)
 		(void)re_snprintf(hash, sizeof(hash), "%016llx",
 				  (unsigned long long)h->hash);
 		err |= repr_prop_str(r, "hash", hash);
+		err |= repr_prop_int(r, "window", h->window);
+		if (h->date)
+			err |= repr_prop_int(r, "date", (int64_t)h->date);
 	}
 	if (!err)
 		err = repr_encode(mb, r, REPR_JSON, NULL);
@@ -289,28 +293,65 @@ static uint64_t msg_hash(const char *from, const char *text)
 	return h;
 }
 
-void ucwa_hist_uncertain(struct app *app, uint64_t seq, const char *from,
-			 const char *text, uint64_t time_ms)
+/* The uncertain entry of event seq, or NULL. */
+static struct hentry *uncertain(struct app *app, uint64_t seq)
 {
-	struct hentry *h;
 	struct le *le;
 
-	/* keyed by the event: the same message again (restored once more)
-	 * is one entry */
 	for (le = app->hist.head; le; le = le->next) {
-		h = le->data;
+		struct hentry *h = le->data;
 		if (h->kind == H_UNCERTAIN && h->serial == seq)
-			return;
+			return h;
 	}
-	h = mem_zalloc(sizeof(*h), NULL);
+	return NULL;
+}
+
+/* A new uncertain entry for event seq, arrived at time_ms (not written). */
+static struct hentry *uncertain_new(struct app *app, uint64_t seq,
+				    const char *from, const char *text,
+				    uint64_t time_ms)
+{
+	struct hentry *h = mem_zalloc(sizeof(*h), NULL);
+
 	if (!h)
-		return;
+		return NULL;
 	h->kind = H_UNCERTAIN;
 	h->serial = seq;
 	h->first = h->last = time_ms;
 	h->hash = msg_hash(from, text);
 	(void)re_snprintf(h->peer, sizeof(h->peer), "%s", from);
 	list_append(&app->hist, &h->le, h);
+	return h;
+}
+
+void ucwa_hist_uncertain(struct app *app, uint64_t seq, const char *from,
+			 const char *text, uint64_t time_ms)
+{
+	/* keyed by the event: the same message again (restored once more)
+	 * is one entry; one kept for a copy's Date gains the window */
+	struct hentry *h = uncertain(app, seq);
+
+	if (h && h->window)
+		return;
+	if (!h)
+		h = uncertain_new(app, seq, from, text, time_ms);
+	if (!h)
+		return;
+	h->window = true;
+	write_entry(app, h);
+	prune(app, H_UNCERTAIN);
+}
+
+void ucwa_hist_copy(struct app *app, uint64_t seq, const char *from,
+		    const char *text, uint64_t date_ms)
+{
+	struct hentry *h = uncertain(app, seq);
+
+	if (!h)
+		h = uncertain_new(app, seq, from, text, now_ms());
+	if (!h)
+		return;
+	h->date = date_ms;
 	write_entry(app, h);
 	prune(app, H_UNCERTAIN);
 }
@@ -324,11 +365,23 @@ bool ucwa_hist_redelivered(struct app *app, const char *from, const char *text,
 	for (le = app->hist.head; le; le = le->next) {
 		struct hentry *h = le->data;
 
-		if (h->kind == H_UNCERTAIN && h->hash == hash &&
+		if (h->kind != H_UNCERTAIN || h->hash != hash)
+			continue;
+		/* the very copy we took (its Date is when the Front End
+		 * stored it): kept, as a store that failed to forget it
+		 * brings it again at every REGISTER */
+		if (h->date && h->date == date_ms)
+			return true;
+		if (h->window &&
 		    h->first <= date_ms + UCWA_REDELIVERY_WINDOW_MS &&
 		    date_ms <= h->first + UCWA_REDELIVERY_WINDOW_MS) {
-			/* one copy each */
-			drop(app, h);
+			/* one copy each (a copy's Date stays known) */
+			if (h->date) {
+				h->window = false;
+				write_entry(app, h);
+			} else {
+				drop(app, h);
+			}
 			return true;
 		}
 	}
@@ -420,6 +473,10 @@ static bool hist_record(const uint8_t *k, size_t klen, const uint8_t *val,
 		if (repr_in_str(in, "hash", &v) || v.l != 16)
 			goto bad;
 		h->hash = pl_x64(&v);
+		/* records written before copies were kept had only the
+		 * window */
+		h->window = !rec_u64(in, "window", &x) || x;
+		(void)rec_u64(in, "date", &h->date);
 	}
 	/* uncertain entries are keyed by their event, not a serial */
 	if (h->kind != H_UNCERTAIN && h->serial > app->hist_serial)

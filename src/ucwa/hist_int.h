@@ -22,11 +22,15 @@ struct hentry {
 	uint64_t lastseq;  /* conversation: last incoming event counted */
 	uint64_t firstseq; /* conversation: the event that began it    */
 	uint64_t hash;     /* uncertain: of its sender and text        */
+	uint64_t date;     /* uncertain: the Date of the Front End's copy
+			      it came as (ms), 0 if it came first-hand */
 	unsigned n;        /* conversation number (conversations/<n>)  */
 	unsigned count;    /* messages                                 */
 	bool incoming;     /* who began it / direction of last message */
 	bool last_in;
 	bool accepted, ended;
+	bool window;   /* uncertain: its 200 may be lost (a copy dated near
+			  its arrival is it again), not only a copy's Date */
 	char type[16]; /* missed: "message", "call"      */
 	char peer[UCWA_URI_MAX + 1];
 	char subject[4 * UCWA_FIELD_MAX + 1];

@@ -289,9 +289,17 @@ void ucwa_hist_acked(struct app *app, uint64_t mark);
  * (UCWA_REDELIVERY_MAX per application). */
 void ucwa_hist_uncertain(struct app *app, uint64_t seq, const char *from,
 			 const char *text, uint64_t time_ms);
-/* A copy of a message (stored by the Front End at date_ms) matches an
- * uncertain one: same sender and text, arrived within
- * UCWA_REDELIVERY_WINDOW_MS of date_ms. That one is used up. */
+/* The incoming message of event seq came as a copy from the Front End's
+ * offline store, stored there at date_ms (its Date header): that store
+ * may hand the same copy over again (msilo does when a REGISTER comes
+ * while it deletes the copies answered 200). Kept with the uncertain
+ * ones. */
+void ucwa_hist_copy(struct app *app, uint64_t seq, const char *from,
+		    const char *text, uint64_t date_ms);
+/* A copy of a message (stored by the Front End at date_ms) is one we
+ * have: the very copy taken before (same sender, text and Date: kept for
+ * more), or it matches an uncertain one: same sender and text, arrived
+ * within UCWA_REDELIVERY_WINDOW_MS of date_ms (that one is used up). */
 bool ucwa_hist_redelivered(struct app *app, const char *from, const char *text,
 			   uint64_t date_ms);
 /* GET .../communication/conversationLogs */

@@ -19,6 +19,7 @@ What must hold:
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +43,7 @@ class Sender:
     def __init__(self, fe):
         self.agent = fe.sip_agent("bob", "bob-secret")
         self.status = {}
+        self.answered = []  # (time, "bob", number, final status)
         self.errors = []
         self.done = threading.Event()
         self.rng = random.Random(4)
@@ -56,6 +58,7 @@ class Sender:
                     self.status[i] = finals[-1].status
                 except TimeoutError:
                     self.status[i] = None
+                self.answered.append((time.time(), "bob", i, self.status[i]))
                 time.sleep(self.rng.uniform(0, 0.1))
         except Exception as e:  # reported by the test
             self.errors.append(e)
@@ -74,6 +77,7 @@ class Reader:
         self.stop = threading.Event()
         self.errors = []
         self.resyncs = 0
+        self.batches = []  # (time, link asked, status, message numbers)
 
     def run(self):
         try:
@@ -82,6 +86,8 @@ class Reader:
                 if got is None or got[0] == 503:
                     time.sleep(0.05)
                     continue
+                self.batches.append((time.time(), self.href[self.href.find("ack="):],
+                                     got[0], None))
                 st, body = got
                 assert st == 200, body
                 batch = json.loads(body)
@@ -89,8 +95,10 @@ class Reader:
                     self.resyncs += 1
                     self.href = batch["_links"]["resync"]["href"]
                     continue
-                self.seen += [int(t[len(PREFIX):]) for t in im_texts(batch)
-                              if t.startswith(PREFIX)]
+                nums = [int(t[len(PREFIX):]) for t in im_texts(batch)
+                        if t.startswith(PREFIX)]
+                self.batches[-1] = self.batches[-1][:3] + (nums,)
+                self.seen += nums
                 self.href = batch["_links"]["next"]["href"]
         except Exception as e:
             self.errors.append(e)
@@ -122,9 +130,12 @@ def test_kill_loop(m, fe):
         t.start()
 
     # varying moments each run; the seed is printed to replay one
-    seed = random.randrange(1 << 30)
+    # (KILL_LOOP_SEED=<seed>); so is what each side saw, and when, and
+    # the log of each process killed is kept (mobilityd.log.<kill>)
+    seed = int(os.environ.get("KILL_LOOP_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     kills = []
+    events = []
     try:
         # killed at varying moments while bob writes, down for varying
         # times (0 to 1.5 s) before it is started again
@@ -132,8 +143,11 @@ def test_kill_loop(m, fe):
             time.sleep(rng.uniform(0.3, 2.0))
             kills.append(len(sender.status))
             m.kill()
+            events.append((time.time(), "killed"))
+            shutil.copy(m.log_path, "%s.%d" % (m.log_path, len(kills)))
             time.sleep(rng.uniform(0, 1.5))
             m.start(timeout=30)
+            events.append((time.time(), "started"))
         assert sender.done.wait(300), "bob is still sending"
         assert not sender.errors, sender.errors
 
@@ -156,6 +170,9 @@ def test_kill_loop(m, fe):
     print("seed %d: kills after message #%s; 200: %d, 202 (msilo): %d, "
           "other: %s; seen %d, resyncs %d" % (seed, kills, len(ok), len(stored),
                                               other, len(seen), reader.resyncs))
+    for when, what in sorted(events + [(b[0], b[1:]) for b in reader.batches]
+                             + [(a[0], a[1:]) for a in sender.answered]):
+        print("%.3f %s" % (when, what))
     assert not reader.errors, reader.errors
     assert len(seen) == len(set(seen)), "delivered twice: %s" % sorted(
         i for i in set(seen) if seen.count(i) > 1)
@@ -297,3 +314,122 @@ def test_stored_after_the_restart_comes_with_the_second_register(m, fe):
     took = time.time() - t0
     assert seen == ["in between"]
     assert 30 < took < 55, took
+
+
+# Takes the write lock of the Front End's SQLite database (another
+# process writing to it) when told (a line on stdin), and holds it until
+# its stdin closes (60 s at most): msilo's clean-up waits on it.
+HOLD_SQLITE = r"""
+import select, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+sys.stdin.readline()
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+select.select([sys.stdin], [], [], 60)
+db.execute("ROLLBACK")
+"""
+
+
+def handed_over_twice(m, fe, phone, href, texts):
+    """bob's texts stored by msilo while the gateway is away, handed over
+    at its start and acknowledged by the app, then handed over again
+    (see below). Returns the app's next link, or None when msilo's
+    clean-up was done before the lock (try again)."""
+    m.kill()
+    with fe.sip_agent("bob", "bob-secret") as bob:
+        for t in texts:
+            assert bob.request("MESSAGE", to_user="alice", body=t,
+                               timeout=25)[-1].status == 202
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_SQLITE,
+                               str(fe.db_file)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        since = len(fe.log_text())
+        m.start(timeout=30)
+        # its REGISTER brings them; the app reads and acknowledges them
+        seen = []
+        deadline = time.time() + 30
+        while len(seen) < len(texts):
+            assert time.time() < deadline, seen
+            got = phone.try_get(href, timeout=10)
+            if got is None or got[0] == 503:
+                time.sleep(0.1)
+                continue
+            batch = json.loads(got[1])
+            seen += im_texts(batch)
+            href = batch["_links"]["next"]["href"]
+        assert sorted(seen) == texts
+        parked = phone.open(href)  # acknowledges them
+        for _ in texts:
+            since = fe.wait_log(r"message <\d+> was sent successfully",
+                                since=since).end() + since
+        holder.stdin.write("lock\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "locked"
+        # msilo's clean-up takes them out of its list, then waits for
+        # the database (in the timer process, maybe behind usrloc's
+        # write-back, which waits too); meanwhile the gateway is killed
+        # and registers again, and msilo sends them again
+        since = fe.wait_log(r"cleaning sent message", since=since,
+                            timeout=30).end() + since
+        time.sleep(0.5)
+        m.kill()
+        parked.close()
+        m.start(timeout=30)
+        again = fe.wait_log(r"dumping \[(\d+)\] messages|no stored message",
+                            since=since, timeout=10).group(1)
+        if not again:
+            return None  # the clean-up was done before the lock
+        return href
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+
+
+def test_copy_handed_over_twice_delivered_once(m, fe):
+    """msilo hands a stored message over again when a REGISTER comes while
+    its clean-up deletes the ones answered 200: the clean-up takes them
+    out of its list of messages sent first, and deletes them from the
+    database one by one after (slow when the database is busy: here
+    another process holds its write lock). The gateway delivered the
+    first copies (the app acknowledged them) and is killed and started
+    again in that window: its REGISTER brings the same copies (the same
+    Date) again. The app gets each message once."""
+    tok, loc, phone = sign_in(m, "copy-twice")
+    href = phone.app["_links"]["events"]["href"]
+
+    for attempt in range(3):
+        # nothing of earlier tests or attempts left in msilo
+        deadline = time.time() + 30
+        while fe.sql("SELECT COUNT(*) FROM silo")[0][0] != "0":
+            assert time.time() < deadline, fe.sql("SELECT * FROM silo")
+            time.sleep(0.2)
+        # what the app had is acknowledged (a presence change answers
+        # the next request at once)
+        while api(m, tok, "GET", loc)[0] == 503:
+            time.sleep(0.05)
+        assert api(m, tok, "POST", loc + "/me/presence",
+                   {"availability": ("Busy", "DoNotDisturb")[attempt % 2]})[0] == 204
+        st, body = phone.get(href + "&medium=0")
+        assert st == 200 and im_texts(json.loads(body)) == [], body
+        href = json.loads(body)["_links"]["next"]["href"]
+        nxt = handed_over_twice(m, fe, phone, href,
+                                ["stored %d.%d" % (attempt, i) for i in range(3)])
+        if nxt:
+            href = nxt
+            break
+    assert nxt, "msilo's clean-up never waited"
+
+    # nothing more for the app, once msilo is done with them
+    deadline = time.time() + 30
+    while fe.sql("SELECT COUNT(*) FROM silo")[0][0] != "0":
+        assert time.time() < deadline, fe.log_text()[-3000:]
+        time.sleep(0.2)
+    while api(m, tok, "GET", loc)[0] == 503:
+        time.sleep(0.05)
+    assert api(m, tok, "POST", loc + "/me/presence", {"availability": "Away"})[0] == 204
+    st, body = phone.get(href + "&medium=0")
+    assert st == 200, body
+    assert im_texts(json.loads(body)) == [], "delivered twice"
+    assert "stored copy of a message" in m.log()

@@ -3,6 +3,7 @@ phone changing networks), the answer read up to the close. The connection
 may leave from a chosen source address (127.0.0.2, 127.0.0.3: another
 network) and name either web FQDN of the gateway (external or internal
 access); the gateway itself listens on 127.0.0.1."""
+import re
 import socket
 import ssl
 import urllib.parse
@@ -53,6 +54,12 @@ class Phone:
             s.close()
         head, _, body = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 "), data[:200]
+        # an answer cut short (the gateway killed while it was sent) is
+        # an answer lost, not a smaller one
+        n = re.search(rb"\r\ncontent-length:[ \t]*(\d+)", head, re.I)
+        if n and len(body) < int(n.group(1)):
+            raise ValueError("answer cut short: %d of %s bytes"
+                             % (len(body), n.group(1).decode()))
         return int(head.split()[1]), body
 
     def get(self, href, timeout=30):
@@ -60,7 +67,8 @@ class Phone:
 
     def try_get(self, href, timeout=30):
         """get(), or None when the gateway is away (refused, reset, closed
-        before a whole answer): the app tries the same link again."""
+        before a whole answer, or a body shorter than its Content-Length):
+        the app tries the same link again."""
         try:
             return self.get(href, timeout)
         except (OSError, AssertionError, IndexError, ValueError):
