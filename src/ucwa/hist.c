@@ -348,7 +348,7 @@ void ucwa_hist_copy(struct app *app, uint64_t seq, const char *from,
 	struct hentry *h = uncertain(app, seq);
 
 	if (!h)
-		h = uncertain_new(app, seq, from, text, now_ms());
+		h = uncertain_new(app, seq, from, text, ucwa_now_ms());
 	if (!h)
 		return;
 	h->date = date_ms;
