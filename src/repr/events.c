@@ -94,17 +94,18 @@ int repr_events_link(struct repr_events *e, const char *rel, const char *href)
 	return 0;
 }
 
+/* The sender entry an event goes in: the last one if the event comes from
+ * the same sender, else a new one. Events stay in the order they happened
+ * (clients take the last as the outcome), so a sender appears again when
+ * another sender's events came in between. */
 static struct repr_sender *sender_get(struct repr_events *e, const char *rel,
 				      const char *href)
 {
 	struct repr_sender *s;
-	struct le *le;
 
-	for (le = e->senders.head; le; le = le->next) {
-		s = le->data;
-		if (!strcmp(s->href, href) && !strcmp(s->rel, rel))
-			return s;
-	}
+	s = e->senders.tail ? e->senders.tail->data : NULL;
+	if (s && !strcmp(s->href, href) && !strcmp(s->rel, rel))
+		return s;
 
 	s = mem_zalloc(sizeof(*s), sender_destructor);
 	if (!s)

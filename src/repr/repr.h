@@ -134,7 +134,9 @@ int repr_encode(struct mbuf *mb, const struct repr *r, enum repr_fmt fmt,
  *            <in rel=".." href=".."/><resource ..>..</resource>
  *          </updated></sender></events>
  *
- * Events are grouped by sender in the order senders first appear.
+ * Events keep the order they were added in: consecutive events of one
+ * sender share a sender entry, and a sender gets a new entry when another
+ * sender's events came in between (UCWA clients read them in time order).
  */
 
 struct repr_events;

@@ -579,13 +579,11 @@ static void start_messaging(struct app *app, struct web_req *req)
 				  &subject);
 	ucwa_hist_conv(c);
 
+	/* as UCWA answers it: the invitation is at Location (GET it), and
+	 * its story comes on the event channel */
 	(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n", c->inv_href);
+	web_reply(req, 201, "Created", NULL, NULL, 0, "%s", loc);
 	r = invitation(c, "Connecting", NULL);
-	if (r)
-		api_reply(req, 201, "Created", r, loc);
-	else
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the invitation");
 
 	/* the UCWA sequence */
 	post(app, "communication", comm_href(app, comm, sizeof(comm)),

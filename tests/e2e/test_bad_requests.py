@@ -18,7 +18,10 @@ def alice(mob):
     assert api(mob, tok, "POST", app + "/me/makeMeAvailable", {})[0] == 204
     st, h, body = api(mob, tok, "POST", app + "/communication/messagingInvitations",
                       {"to": "sip:carol@example.test"})
-    assert st == 201, body
+    assert st == 201 and body == b"", body
+    # the answer has no body: the invitation is at Location, as in UCWA
+    st, _, body = api(mob, tok, "GET", h["location"])
+    assert st == 200, body
     conv = json.loads(body)["_links"]["conversation"]["href"]
     return {"tok": tok, "app": app, "conv": conv}
 

@@ -80,7 +80,8 @@ def test_subject_with_crlf_never_reaches_a_header(fe, mob, alice, bob):
                       {"to": "sip:bob@example.test", "subject": subject,
                        "message": "hello bob"})
     assert st == 201, body
-    assert json.loads(body)["subject"] == subject
+    st, _, body = api(mob, tok, "GET", h["location"])
+    assert st == 200 and json.loads(body)["subject"] == subject, body
     st, _, xml = api(mob, tok, "GET", h["location"], accept="application/xml")
     assert st == 200 and b"lunch?&#13;&#10;X-Injected: yes" in xml
 
@@ -98,7 +99,7 @@ def test_subject_with_crlf_never_reaches_a_header(fe, mob, alice, bob):
 ], ids=["100-accented", "101-ascii", "101-accented"])
 def test_subject_length(mob, alice, subject, code):
     tok, app = alice
-    st, _, body = api(mob, tok, "POST", app + "/communication/messagingInvitations",
+    st, h, body = api(mob, tok, "POST", app + "/communication/messagingInvitations",
                       {"to": "sip:bob@example.test", "subject": subject})
     assert st == code, body
     if code == 400:
@@ -106,4 +107,5 @@ def test_subject_length(mob, alice, subject, code):
         assert err["subcode"] == "ParameterValidationFailure"
         assert "100 characters" in err["message"]
     else:
-        assert json.loads(body)["subject"] == subject
+        st, _, body = api(mob, tok, "GET", h["location"])
+        assert st == 200 and json.loads(body)["subject"] == subject, body

@@ -186,6 +186,8 @@ def test_many_senders_and_conversations_never_lock(fe, tmp_path):
                               app.loc + "/communication/messagingInvitations",
                               {"to": "sip:bob@example.test", "operationId": "c%d" % i})
             assert st == 201, (i, body)
+            st, _, body = api(m, app.tok, "GET", h["location"])
+            assert st == 200, (i, body)
             inv = json.loads(body)
             conv = inv["_links"]["conversation"]["href"]
             st, _, body = api(m, app.tok, "POST", conv + "/messaging/stopMessaging", {})

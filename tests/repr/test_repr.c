@@ -767,7 +767,8 @@ static const char *enc_events(const struct repr_events *e, enum repr_fmt fmt)
 	return (const char *)out->buf;
 }
 
-/* An event batch: grouped by sender in order of first appearance, "in"
+/* An event batch: events in the order added, consecutive events of one
+ * sender in one entry (a sender appears again after another's), "in"
  * links, status, an embedded resource, and the next link. */
 static void test_events(void)
 {
@@ -808,22 +809,33 @@ static void test_events(void)
 	ev.status = "Success";
 	CHECK(0 == repr_events_add(e, &ev));
 
+	memset(&ev, 0, sizeof(ev));
+	ev.sender_rel = "me";
+	ev.sender_href = "/a/7/me";
+	ev.type = "updated";
+	ev.rel = "note";
+	ev.href = "/a/7/me/note";
+	CHECK(0 == repr_events_add(e, &ev));
+
 	CHECK_STR(
 	    enc_events(e, REPR_JSON),
 	    "{\"_links\":{\"self\":{\"href\":\"/a/7/events?ack=2\"},"
 	    "\"next\":{\"href\":\"/a/7/events?ack=3\"}},"
 	    "\"sender\":[{\"rel\":\"me\",\"href\":\"/a/7/me\","
 	    "\"events\":[{\"link\":{\"rel\":\"presence\",\"href\":"
-	    "\"/a/7/me/presence\"},\"type\":\"updated\"},"
-	    "{\"link\":{\"rel\":\"messagingInvitation\",\"href\":"
-	    "\"/a/7/c/1/inv<1>\"},\"in\":{\"rel\":\"conversation\","
-	    "\"href\":\"/a/7/c/1\"},\"status\":\"Success\","
-	    "\"type\":\"completed\"}]},"
+	    "\"/a/7/me/presence\"},\"type\":\"updated\"}]},"
 	    "{\"rel\":\"communication\",\"href\":\"/a/7/communication\","
 	    "\"events\":[{\"link\":{\"rel\":\"conversation\",\"href\":"
 	    "\"/a/7/c/1\"},\"_embedded\":{\"conversation\":{\"rel\":"
 	    "\"conversation\",\"state\":\"Connected\",\"_links\":"
-	    "{\"self\":{\"href\":\"/a/7/c/1\"}}}},\"type\":\"added\"}]}]}");
+	    "{\"self\":{\"href\":\"/a/7/c/1\"}}}},\"type\":\"added\"}]},"
+	    "{\"rel\":\"me\",\"href\":\"/a/7/me\","
+	    "\"events\":[{\"link\":{\"rel\":\"messagingInvitation\",\"href\":"
+	    "\"/a/7/c/1/inv<1>\"},\"in\":{\"rel\":\"conversation\","
+	    "\"href\":\"/a/7/c/1\"},\"status\":\"Success\","
+	    "\"type\":\"completed\"},"
+	    "{\"link\":{\"rel\":\"note\",\"href\":\"/a/7/me/note\"},"
+	    "\"type\":\"updated\"}]}]}");
 
 	CHECK_STR(enc_events(e, REPR_XML),
 		  "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
@@ -831,15 +843,18 @@ static void test_events(void)
 		  "<link rel=\"next\" href=\"/a/7/events?ack=3\"/>"
 		  "<sender rel=\"me\" href=\"/a/7/me\">"
 		  "<updated rel=\"presence\" href=\"/a/7/me/presence\"/>"
-		  "<completed rel=\"messagingInvitation\" "
-		  "href=\"/a/7/c/1/inv&lt;1&gt;\" status=\"Success\">"
-		  "<in rel=\"conversation\" href=\"/a/7/c/1\"/></completed>"
 		  "</sender>"
 		  "<sender rel=\"communication\" href=\"/a/7/communication\">"
 		  "<added rel=\"conversation\" href=\"/a/7/c/1\">"
 		  "<resource rel=\"conversation\" href=\"/a/7/c/1\">"
 		  "<property name=\"state\">Connected</property></resource>"
-		  "</added></sender></events>");
+		  "</added></sender>"
+		  "<sender rel=\"me\" href=\"/a/7/me\">"
+		  "<completed rel=\"messagingInvitation\" "
+		  "href=\"/a/7/c/1/inv&lt;1&gt;\" status=\"Success\">"
+		  "<in rel=\"conversation\" href=\"/a/7/c/1\"/></completed>"
+		  "<updated rel=\"note\" href=\"/a/7/me/note\"/>"
+		  "</sender></events>");
 
 	/* an empty batch still has its links and an empty sender list */
 	mem_deref(e);
