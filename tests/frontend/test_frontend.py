@@ -324,7 +324,9 @@ def test_stops_cleanly(tmp_path):
     assert pid is not None and os.path.exists(f"/proc/{pid}")
     t0 = time.monotonic()
     fe.stop()
-    assert time.monotonic() - t0 < 10
+    # bounded: SIGTERM, up to 10 s (FE_STOP_TIMEOUT), then SIGKILL; how
+    # long the SIGTERM takes moves with the machine's load (10.5 s seen)
+    assert time.monotonic() - t0 < 20
     assert not os.path.exists(f"/proc/{pid}")
     assert not fe.pid_file.exists()
     assert not fe.status()
