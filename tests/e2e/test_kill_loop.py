@@ -119,13 +119,13 @@ def m(own_mob):
     return own_mob
 
 
-@pytest.fixture(autouse=True)
-def nothing_stored_for_alice(fe):
-    """Each test starts with nothing waiting for alice in the Front End's
-    offline store: a message of an earlier test that bob saw time out (or
-    answered 480) may be kept there and handed over at the next test's
-    first REGISTER, where it would read as delivered out of nowhere."""
-    fe.sql_write("DELETE FROM silo WHERE username = 'alice'")
+def own_texts(batch):
+    """The texts of a batch's messages, without those of test_kill_loop:
+    one that bob saw time out (or answered 480) may still be kept in the
+    Front End's offline store, and come with a later test's first
+    REGISTER (seen under ASan). Deleting it from the store under msilo
+    is no way out: msilo keeps ids in memory, and SQLite reuses them."""
+    return [t for t in im_texts(batch) if not t.startswith(PREFIX)]
 
 
 def test_kill_loop(m, fe):
@@ -247,13 +247,13 @@ def test_late_answer_not_delivered_twice(m, fe):
         st, body = phone.get(href)
         assert st == 200, body
         batch = json.loads(body)
-        seen += im_texts(batch)
+        seen += own_texts(batch)
         href = batch["_links"]["next"]["href"]
     assert seen == ["late one"]
     # acknowledged (a presence change answers the next request at once)
     assert api(m, tok, "POST", loc + "/me/presence", {"availability": "Busy"})[0] == 204
     st, body = phone.get(href + "&medium=0")
-    assert st == 200 and im_texts(json.loads(body)) == [], body
+    assert st == 200 and own_texts(json.loads(body)) == [], body
     href = json.loads(body)["_links"]["next"]["href"]
 
     # the copy waits in msilo for the gateway's next REGISTER; a kill -9
@@ -276,7 +276,7 @@ def test_late_answer_not_delivered_twice(m, fe):
     assert api(m, tok, "POST", loc + "/me/presence", {"availability": "Away"})[0] == 204
     st, body = phone.get(href + "&medium=0")
     assert st == 200, body
-    assert im_texts(json.loads(body)) == [], "delivered twice"
+    assert own_texts(json.loads(body)) == [], "delivered twice"
     assert "stored copy of a message" in m.log()
 
 
@@ -318,7 +318,7 @@ def test_stored_after_the_restart_comes_with_the_second_register(m, fe):
         st, body = got
         assert st == 200, body
         batch = json.loads(body)
-        seen += im_texts(batch)
+        seen += own_texts(batch)
         href = batch["_links"]["next"]["href"]
     took = time.time() - t0
     assert seen == ["in between"]
@@ -366,7 +366,7 @@ def handed_over_twice(m, fe, phone, href, texts):
                 time.sleep(0.1)
                 continue
             batch = json.loads(got[1])
-            seen += im_texts(batch)
+            seen += own_texts(batch)
             href = batch["_links"]["next"]["href"]
         assert sorted(seen) == texts
         parked = phone.open(href)  # acknowledges them
@@ -421,7 +421,7 @@ def test_copy_handed_over_twice_delivered_once(m, fe):
         assert api(m, tok, "POST", loc + "/me/presence",
                    {"availability": ("Busy", "DoNotDisturb")[attempt % 2]})[0] == 204
         st, body = phone.get(href + "&medium=0")
-        assert st == 200 and im_texts(json.loads(body)) == [], body
+        assert st == 200 and own_texts(json.loads(body)) == [], body
         href = json.loads(body)["_links"]["next"]["href"]
         nxt = handed_over_twice(m, fe, phone, href,
                                 ["stored %d.%d" % (attempt, i) for i in range(3)])
@@ -440,5 +440,5 @@ def test_copy_handed_over_twice_delivered_once(m, fe):
     assert api(m, tok, "POST", loc + "/me/presence", {"availability": "Away"})[0] == 204
     st, body = phone.get(href + "&medium=0")
     assert st == 200, body
-    assert im_texts(json.loads(body)) == [], "delivered twice"
+    assert own_texts(json.loads(body)) == [], "delivered twice"
     assert "stored copy of a message" in m.log()

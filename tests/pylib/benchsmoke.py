@@ -5,6 +5,7 @@ figures, never how good they are: timings on a shared machine are not
 something a test may assert."""
 import os
 import re
+import signal
 import subprocess
 
 SRC = os.environ.get("MOBILITY_SRC",
@@ -23,11 +24,24 @@ def run(args, env=None, timeout=180):
     e.setdefault("MOBILITYD", os.path.join(BUILD, "mobilityd"))
     e["PYTHONPATH"] = os.path.join(SRC, "tests", "pylib")
     e.update(env or {})
-    p = subprocess.run(args, cwd=SRC, env=e, capture_output=True, text=True,
-                       timeout=timeout)
+    p = subprocess.Popen(args, cwd=SRC, env=e, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # SIGINT, not SIGKILL: the benchmark's finally blocks stop the
+        # Front End, mobilityd (and Janus) it started, each by its PID
+        p.send_signal(signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        raise AssertionError("%s did not end within %d s\n--- stdout\n%s\n"
+                             "--- stderr\n%s" % (args, timeout, out, err))
     assert p.returncode == 0, "%s exited %d\n--- stdout\n%s\n--- stderr\n%s" % (
-        args, p.returncode, p.stdout, p.stderr)
-    return p.stdout
+        args, p.returncode, out, err)
+    return out
 
 
 def row(out, pattern):

@@ -314,13 +314,6 @@ class Frontend:
 
     # ----- control socket -----
 
-    def sql_write(self, query):
-        """Run a statement that changes the Front End's database while it
-        runs (sqlite3 CLI, waiting up to 5 s for its lock)."""
-        subprocess.run(
-            ["sqlite3", "-batch", "-cmd", ".timeout 5000", str(self.db_file),
-             query], capture_output=True, text=True, timeout=30, check=True)
-
     def ctl(self, *args, timeout=10):
         """kamcmd on the control socket; returns its output."""
         proc = subprocess.run(
