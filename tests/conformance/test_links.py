@@ -266,3 +266,22 @@ def test_ended_conversation_links_resolve(mob, flow):
     done, seen_as = walk(mob, f.tok, f.links)
     bad = unexpected(done, seen_as)
     assert not bad, bad
+
+
+def test_incoming_invitation_links_resolve(mob, flow, bob):
+    """bob writes again after the stop: an incoming invitation, accepted
+    by its own accept link, then a message; every link still resolves."""
+    f = flow["f"]
+    bob.send_message("alice", "again " + f.tok.fmt)
+    seen = f.wait(lambda e: e[0] == "messagingInvitation" and e[1] == "started")
+    inv = [e[3] for e in seen if e[0] == "messagingInvitation" and e[1] == "started"][-1]
+    accept = inv["_embedded"]["messagingInvitation"]["_links"]["accept"]["href"]
+    assert f.call("POST", accept, {})[0] == 204
+    f.wait(lambda e: e[0] == "messagingInvitation" and e[1] == "completed")
+    bob.send_message("alice", "and again " + f.tok.fmt)
+    f.wait(lambda e: e[0] == "message" and e[1] == "completed")
+    done, seen_as = walk(mob, f.tok, f.links)
+    # the incoming invitation and its conversation were walked
+    assert inv["link"]["href"] in seen_as and (inv["link"]["href"], "xml") in done
+    bad = unexpected(done, seen_as)
+    assert not bad, bad
