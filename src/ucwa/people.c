@@ -202,20 +202,29 @@ static void reply_contacts(struct pop *p, const struct xcap_rlist *rl,
 	mem_deref(r);
 }
 
-/* One group: its name and the link to its contacts. */
+/* One group: its name and the link to its contacts; the name is
+ * percent-encoded in the path (a group name may hold spaces). */
 static struct repr *group(const struct app *app, const struct xcap_group *xg)
 {
+	struct mbuf *mb = mbuf_alloc(64);
 	struct repr *g = NULL;
 	char href[300];
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/people/groups/%s", app->href,
-			  xg->name);
+	if (!mb)
+		return NULL;
+	err = text_pct_encode(mb, xg->name, strlen(xg->name));
+	if (err)
+		goto out;
+	(void)re_snprintf(href, sizeof(href), "%s/people/groups/%b", app->href,
+			  mb->buf, mb->end);
 	err = repr_alloc(&g, "group", href);
 	err |= repr_prop_str(g, "name", xg->display ? xg->display : xg->name);
-	(void)re_snprintf(href, sizeof(href), "%s/people/groups/%s/contacts",
-			  app->href, xg->name);
+	(void)re_snprintf(href, sizeof(href), "%s/people/groups/%b/contacts",
+			  app->href, mb->buf, mb->end);
 	err |= repr_link(g, "groupContacts", href);
+out:
+	mem_deref(mb);
 	return err ? mem_deref(g) : g;
 }
 
@@ -434,6 +443,7 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 	struct repr_in *in = NULL;
 	struct xcap_client *xc;
 	struct pop *p;
+	size_t n;
 	int err = 0;
 
 	if (!sub->l) {
@@ -593,10 +603,10 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 		if (!name.l) {
 			p->what = GROUPS;
 		} else if ((!more.l || !pl_strcmp(&more, "contacts")) &&
-			   name.l < sizeof(p->group)) {
+			   !text_pct_decode(p->group, sizeof(p->group), &name,
+					    &n)) {
+			/* the name as group() encoded it in the href */
 			p->what = more.l ? GROUP_CONTACTS : GROUP;
-			(void)re_snprintf(p->group, sizeof(p->group), "%r",
-					  &name);
 		} else {
 			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
 					"no such resource");

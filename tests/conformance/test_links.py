@@ -156,7 +156,7 @@ def flow(mob, fmt, bob):
     f.wait(lambda e: e[0] == "note")
 
     # a listed contact, and a subscription to one that is not listed
-    st, _, body = f.call("POST", f.app + "/people/contacts", {"uri": CAROL, "name": "Carol"})
+    st, _, body = f.call("POST", f.app + "/people/contacts", {"uri": CAROL, "name": "Carol", "group": "Close friends"})
     assert st == 201, body
     bob.set_presence("online")
     st, h, body = f.call("POST", f.app + "/people/presenceSubscriptions",
