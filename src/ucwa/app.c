@@ -116,6 +116,80 @@ static int new_id(char id[UCWA_ID_LEN + 1])
 	return 0;
 }
 
+/* The application's parts the reference embeds in it and lets a
+ * client GET alone: rel, sub-path, and the links each holds. */
+static const struct part {
+	const char *rel;
+	const char *links[3][2]; /* rel, path below the application */
+} parts[] = {
+    {"people",
+     {{"presenceSubscriptions", "people/presenceSubscriptions"},
+      {"myContacts", "people/contacts"},
+      {"myGroups", "people/groups"}}},
+    {"onlineMeetings", {{NULL, NULL}}},
+    {"communication",
+     {{"startMessaging", "communication/messagingInvitations"},
+      {"conversationLogs", "communication/conversationLogs"}}},
+    {"policies", {{NULL, NULL}}},
+};
+
+/* A new part resource by rel into *rp; ENOENT if there is none. */
+static int part_alloc(struct repr **rp, const struct app *app, const char *rel)
+{
+	struct repr *r = NULL;
+	char href[256];
+	size_t i, j;
+	int err;
+
+	for (i = 0; i < ARRAY_SIZE(parts); i++)
+		if (!strcmp(parts[i].rel, rel))
+			break;
+	if (i == ARRAY_SIZE(parts))
+		return ENOENT;
+	(void)re_snprintf(href, sizeof(href), "%s/%s", app->href, rel);
+	err = repr_alloc(&r, rel, href);
+	for (j = 0;
+	     !err && j < ARRAY_SIZE(parts[i].links) && parts[i].links[j][0];
+	     j++) {
+		(void)re_snprintf(href, sizeof(href), "%s/%s", app->href,
+				  parts[i].links[j][1]);
+		err = repr_link(r, parts[i].links[j][0], href);
+	}
+	if (err)
+		mem_deref(r);
+	else
+		*rp = r;
+	return err;
+}
+
+static int embed_part(struct repr *r, const struct app *app, const char *rel)
+{
+	struct repr *c = NULL;
+	int err = part_alloc(&c, app, rel);
+
+	if (!err)
+		err = repr_embed(r, c);
+	mem_deref(c);
+	return err;
+}
+
+void ucwa_app_part_reply(struct web_req *req, const struct app *app,
+			 const char *rel)
+{
+	struct repr *r = NULL;
+	int err = part_alloc(&r, app, rel);
+
+	if (err == ENOENT)
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such resource");
+	else if (err)
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build the resource");
+	else
+		api_reply(req, 200, "OK", r, NULL);
+	mem_deref(r);
+}
+
 /* The application resource with its embedded me, people,
  * onlineMeetings and communication (PROTOCOL.md). */
 static int build(struct repr **rp, const struct app *app)
@@ -162,28 +236,10 @@ static int build(struct repr **rp, const struct app *app)
 	err |= repr_embed(r, c);
 	c = mem_deref(c);
 
-	(void)re_snprintf(href, sizeof(href), "%s/people", app->href);
-	err |= repr_alloc(&c, "people", href);
-	LINK(c, "presenceSubscriptions", "%s/people/presenceSubscriptions",
-	     app->href);
-	LINK(c, "myContacts", "%s/people/contacts", app->href);
-	LINK(c, "myGroups", "%s/people/groups", app->href);
-	err |= repr_embed(r, c);
-	c = mem_deref(c);
-
-	(void)re_snprintf(href, sizeof(href), "%s/onlineMeetings", app->href);
-	err |= repr_alloc(&c, "onlineMeetings", href);
-	err |= repr_embed(r, c);
-	c = mem_deref(c);
-
-	(void)re_snprintf(href, sizeof(href), "%s/communication", app->href);
-	err |= repr_alloc(&c, "communication", href);
-	LINK(c, "startMessaging", "%s/communication/messagingInvitations",
-	     app->href);
-	LINK(c, "conversationLogs", "%s/communication/conversationLogs",
-	     app->href);
-	err |= repr_embed(r, c);
-	c = mem_deref(c);
+	/* the parts a client may also GET alone (ucwa_app_part_reply) */
+	err |= embed_part(r, app, "people");
+	err |= embed_part(r, app, "onlineMeetings");
+	err |= embed_part(r, app, "communication");
 #undef LINK
 
 	if (err)

@@ -221,6 +221,76 @@ static struct repr *invitation(const struct conv *c, const char *state,
 	return r;
 }
 
+/* Remember message n of c for GET messages/<n>; it replaces the one
+ * UCWA_CONV_MSGS before it. */
+static void msg_keep(struct conv *c, unsigned n, bool incoming,
+		     enum msg_status status, uint64_t time_ms)
+{
+	struct conv_msg *m = &c->msgs[n % UCWA_CONV_MSGS];
+
+	m->n = n;
+	m->incoming = incoming;
+	m->status = status;
+	m->time_ms = time_ms;
+}
+
+/* The message resource: direction, time, status and its links. */
+static struct repr *message_repr(const struct conv *c, const struct conv_msg *m)
+{
+	static const char *const status[] = {"Pending", "Success", "Failure"};
+	char href[300];
+	struct repr *r = NULL;
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/messaging/messages/%u",
+			  c->href, m->n);
+	err = repr_alloc(&r, "message", href);
+	if (err)
+		return NULL;
+	err |= repr_prop_str(r, "direction",
+			     m->incoming ? "Incoming" : "Outgoing");
+	err |= repr_prop_str(r, "status", status[m->status]);
+	err |= repr_prop_date(r, "timeStamp", m->time_ms);
+	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
+	err |= repr_link(r, "messaging", href);
+	if (!ucwa_contact_href(href, sizeof(href), c->app, c->peer))
+		err |= repr_link(r, "contact", href);
+	return err ? mem_deref(r) : r;
+}
+
+/* GET .../messaging/messages/<n>: one the conversation still holds;
+ * 404 for a number never given, 410 for one too old to be held. */
+static void get_message(struct conv *c, struct web_req *req,
+			const struct pl *num)
+{
+	const struct conv_msg *m;
+	struct repr *r;
+	unsigned n;
+
+	/* digits only, below 10^9 */
+	n = 0;
+	if (num->l && num->l <= 9 && re_regex(num->p, num->l, "[^0-9]"))
+		n = pl_u32(num);
+	if (!n || n > c->nmsg) {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such message");
+		return;
+	}
+	m = &c->msgs[n % UCWA_CONV_MSGS];
+	if (m->n != n) {
+		api_reply_error(req, 410, "Gone", "Gone", NULL,
+				"the message is no longer held");
+		return;
+	}
+	r = message_repr(c, m);
+	if (r)
+		api_reply(req, 200, "OK", r, NULL);
+	else
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+	mem_deref(r);
+}
+
 static struct repr *messaging(const struct conv *c)
 {
 	struct repr *r = NULL;
@@ -439,7 +509,10 @@ static void sent(int err, uint16_t scode, void *arg)
 	struct app *app = c->app;
 	char href[300];
 	bool ok = !err && scode >= 200 && scode < 300;
+	struct conv_msg *m = &c->msgs[s->n % UCWA_CONV_MSGS];
 
+	if (m->n == s->n)
+		m->status = ok ? MSG_SUCCESS : MSG_FAILURE;
 	if (s->first) {
 		/* the invitation completes with its first message */
 		complete_invitation(c, ok);
@@ -482,6 +555,7 @@ static int send_message(struct conv *c, const char *ctype,
 		return err;
 	}
 	list_append(&c->sends, &s->le, s);
+	msg_keep(c, s->n, false, MSG_PENDING, ucwa_now_ms());
 	if (np)
 		*np = s->n;
 	ucwa_hist_message(c, false, body->p, body->l, ucwa_now_ms(), 0);
@@ -722,6 +796,15 @@ void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub)
 	struct conv *c;
 	struct repr *r;
 
+	if (!sub->l) {
+		/* communication itself, as the application embeds it */
+		if (get)
+			ucwa_app_part_reply(req, app, "communication");
+		else
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: GET\r\n");
+		return;
+	}
 	(void)text_next(&rest, '/', &kind);
 	if (!pl_strcmp(&kind, "messagingInvitations") && !rest.l) {
 		if (post_m)
@@ -785,6 +868,9 @@ void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub)
 		r = messaging(c);
 		api_reply(req, 200, "OK", r, NULL);
 		mem_deref(r);
+	} else if (get && rest.l > 9 && !strncmp(rest.p, "messages/", 9)) {
+		struct pl num = {rest.p + 9, rest.l - 9};
+		get_message(c, req, &num);
 	} else if (post_m && !pl_strcmp(&rest, "messages"))
 		send_api(c, req);
 	else if (post_m && !pl_strcmp(&rest, "stopMessaging"))
@@ -836,6 +922,7 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 		if (!c->nmsg)
 			++c->nmsg;
 		c->first_seq = seq;
+		msg_keep(c, 1, true, MSG_SUCCESS, time_ms);
 		r = invitation(c, "Connecting", text);
 		post_mark(app, seq, "communication",
 			  comm_href(app, comm, sizeof(comm)), "started",
@@ -852,6 +939,7 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 		(void)re_snprintf(href, sizeof(href),
 				  "%s/messaging/messages/%u", c->href,
 				  ++c->nmsg);
+		msg_keep(c, c->nmsg, true, MSG_SUCCESS, time_ms);
 		if (!repr_alloc(&m, "message", href) && !data_uri(&uri, text)) {
 			(void)repr_prop_str(m, "direction", "Incoming");
 			(void)repr_prop_date(m, "timeStamp", time_ms);

@@ -123,7 +123,12 @@ static void post_update(struct app *app, const char *rel)
 	char sender[128], href[160];
 
 	(void)re_snprintf(sender, sizeof(sender), "%s/me", app->href);
-	(void)re_snprintf(href, sizeof(href), "%s/me/%s", app->href, rel);
+	/* "me" itself is the sender, not a child of it */
+	if (!strcmp(rel, "me"))
+		(void)re_snprintf(href, sizeof(href), "%s", sender);
+	else
+		(void)re_snprintf(href, sizeof(href), "%s/me/%s", app->href,
+				  rel);
 	memset(&e, 0, sizeof(e));
 	/* our own presence is of medium priority, like any presence */
 	e.prio = EVCHAN_MEDIUM;

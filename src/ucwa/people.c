@@ -11,6 +11,7 @@
  *   DELETE people/contacts/<uri>                  remove from every group
  *   GET/POST people/contacts/<uri>/contactPrivacyRelationship
  *   GET  people/groups                            the groups
+ *   GET  people/groups/<name>                     one group
  *   GET  people/groups/<name>/contacts            a group's contacts
  *
  * <uri> is the contact's SIP URI, percent-encoded in the path.
@@ -31,6 +32,7 @@ enum what {
 	CONTACT,
 	GROUPS,
 	GROUP_CONTACTS,
+	GROUP,
 	ADDED,
 	REMOVED,
 	PRIVACY,
@@ -200,6 +202,32 @@ static void reply_contacts(struct pop *p, const struct xcap_rlist *rl,
 	mem_deref(r);
 }
 
+/* One group: its name and the link to its contacts; the name is
+ * percent-encoded in the path (a group name may hold spaces). */
+static struct repr *group(const struct app *app, const struct xcap_group *xg)
+{
+	struct mbuf *mb = mbuf_alloc(64);
+	struct repr *g = NULL;
+	char href[300];
+	int err;
+
+	if (!mb)
+		return NULL;
+	err = text_pct_encode(mb, xg->name, strlen(xg->name));
+	if (err)
+		goto out;
+	(void)re_snprintf(href, sizeof(href), "%s/people/groups/%b", app->href,
+			  mb->buf, mb->end);
+	err = repr_alloc(&g, "group", href);
+	err |= repr_prop_str(g, "name", xg->display ? xg->display : xg->name);
+	(void)re_snprintf(href, sizeof(href), "%s/people/groups/%b/contacts",
+			  app->href, mb->buf, mb->end);
+	err |= repr_link(g, "groupContacts", href);
+out:
+	mem_deref(mb);
+	return err ? mem_deref(g) : g;
+}
+
 static void reply_groups(struct pop *p, const struct xcap_rlist *rl)
 {
 	struct app *app = p->app;
@@ -211,20 +239,8 @@ static void reply_groups(struct pop *p, const struct xcap_rlist *rl)
 	(void)re_snprintf(href, sizeof(href), "%s/people/groups", app->href);
 	err = repr_alloc(&r, "myGroups", href);
 	for (le = rl->groups.head; !err && le; le = le->next) {
-		const struct xcap_group *xg = le->data;
-
-		(void)re_snprintf(href, sizeof(href), "%s/people/groups/%s",
-				  app->href, xg->name);
-		g = NULL;
-		err = repr_alloc(&g, "group", href);
-		err |= repr_prop_str(g, "name",
-				     xg->display ? xg->display : xg->name);
-		(void)re_snprintf(href, sizeof(href),
-				  "%s/people/groups/%s/contacts", app->href,
-				  xg->name);
-		err |= repr_link(g, "groupContacts", href);
-		if (!err)
-			err = repr_embed(r, g);
+		g = group(app, le->data);
+		err = g ? repr_embed(r, g) : ENOMEM;
 		mem_deref(g);
 	}
 	if (err)
@@ -278,18 +294,39 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 		reply_groups(p, rl);
 		break;
 
+	case GROUP: {
+		const struct xcap_group *g = xcap_rlist_group(rl, p->group);
+		r = g ? group(p->app, g) : NULL;
+		if (r)
+			api_reply(p->req, 200, "OK", r, NULL);
+		else
+			api_reply_error(p->req, 404, "Not Found", "NotFound",
+					NULL, "no such group");
+		mem_deref(r);
+		break;
+	}
+
 	case CONTACT:
 	case ADDED:
 		e = find_entry(rl, p->uri);
-		r = e ? contact(p->app, e) : NULL;
-		if (!e)
+		/* a contact resource exists for any user the app may look
+		 * up (a subscription's member, a search result, a peer),
+		 * listed or not: as contactPresence does; only its name
+		 * comes from the list */
+		if (e)
+			r = contact(p->app, e);
+		else
+			r = p->what == CONTACT
+				? ucwa_contact_repr(p->app, p->uri, NULL)
+				: NULL;
+		if (!e && p->what == ADDED)
 			api_reply_error(p->req, 404, "Not Found", "NotFound",
 					NULL, "no such contact");
 		else if (r) {
 			char loc[600], href[520];
 
 			(void)ucwa_contact_href(href, sizeof(href), p->app,
-						e->uri);
+						e ? e->uri : p->uri);
 			(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n",
 					  href);
 			api_reply(p->req, p->what == ADDED ? 201 : 200,
@@ -406,6 +443,7 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 	struct repr_in *in = NULL;
 	struct xcap_client *xc;
 	struct pop *p;
+	size_t n;
 	int err = 0;
 
 	if (!sub->l) {
@@ -564,11 +602,11 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
 	} else if (!pl_strcmp(&kind, "groups") && get) {
 		if (!name.l) {
 			p->what = GROUPS;
-		} else if (!pl_strcmp(&more, "contacts") &&
-			   name.l < sizeof(p->group)) {
-			p->what = GROUP_CONTACTS;
-			(void)re_snprintf(p->group, sizeof(p->group), "%r",
-					  &name);
+		} else if ((!more.l || !pl_strcmp(&more, "contacts")) &&
+			   !text_pct_decode(p->group, sizeof(p->group), &name,
+					    &n)) {
+			/* the name as group() encoded it in the href */
+			p->what = more.l ? GROUP_CONTACTS : GROUP;
 		} else {
 			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
 					"no such resource");

@@ -7,6 +7,7 @@
  *   POST   people/presenceSubscriptions/<id> {"duration":N}   extend
  *   DELETE people/presenceSubscriptions/<id>           end it
  *   GET    people/presenceSubscriptions/<id>/memberships
+ *   GET    people/presenceSubscriptions/<id>/memberships/<contact>
  *   POST   people/presenceSubscriptions/<id>/addToPresenceSubscription
  *          {"contactUris":[...]}
  *
@@ -235,10 +236,31 @@ static void reply_all(struct app *app, struct web_req *req)
 	mem_deref(r);
 }
 
-static void reply_memberships(struct web_req *req, const struct psub *ps)
+/* One membership, named by its contact's path below people/contacts/. */
+static struct repr *membership(const struct psub *ps, const struct member *mb)
 {
 	char href[UCWA_HREF_MAX], mhref[2 * UCWA_HREF_MAX],
 	    chref[UCWA_HREF_MAX];
+	const char *name;
+	struct repr *m = NULL;
+	int err;
+
+	psub_href(ps, href, sizeof(href));
+	err = ucwa_contact_href(chref, sizeof(chref), ps->app,
+				ucwa_watched_uri(mb->w));
+	if (err)
+		return NULL;
+	name = chref + strlen(ps->app->href) + sizeof("/people/contacts/") - 1;
+	(void)re_snprintf(mhref, sizeof(mhref), "%s/memberships/%s", href,
+			  name);
+	err = repr_alloc(&m, "presenceSubscriptionMembership", mhref);
+	err |= repr_link(m, "contact", chref);
+	return err ? mem_deref(m) : m;
+}
+
+static void reply_memberships(struct web_req *req, const struct psub *ps)
+{
+	char href[UCWA_HREF_MAX], mhref[2 * UCWA_HREF_MAX];
 	struct repr *r = NULL, *m;
 	struct le *le;
 	int err;
@@ -247,22 +269,8 @@ static void reply_memberships(struct web_req *req, const struct psub *ps)
 	(void)re_snprintf(mhref, sizeof(mhref), "%s/memberships", href);
 	err = repr_alloc(&r, "presenceSubscriptionMemberships", mhref);
 	for (le = ps->members.head; !err && le; le = le->next) {
-		const struct member *mb = le->data;
-
-		err = ucwa_contact_href(chref, sizeof(chref), ps->app,
-					ucwa_watched_uri(mb->w));
-		if (err)
-			break;
-		/* one membership per contact, named by the contact's path */
-		(void)re_snprintf(mhref, sizeof(mhref), "%s/memberships/%s",
-				  href,
-				  chref + strlen(ps->app->href) +
-				      sizeof("/people/contacts/") - 1);
-		m = NULL;
-		err |= repr_alloc(&m, "presenceSubscriptionMembership", mhref);
-		err |= repr_link(m, "contact", chref);
-		if (!err)
-			err = repr_embed(r, m);
+		m = membership(ps, le->data);
+		err = m ? repr_embed(r, m) : ENOMEM;
 		mem_deref(m);
 	}
 	if (err)
@@ -271,6 +279,36 @@ static void reply_memberships(struct web_req *req, const struct psub *ps)
 	else
 		api_reply(req, 200, "OK", r, NULL);
 	mem_deref(r);
+}
+
+/* GET memberships/<contact>: the membership of one contact, as listed. */
+static void reply_membership(struct web_req *req, const struct psub *ps,
+			     const struct pl *name)
+{
+	char enc[UCWA_HREF_MAX];
+	struct le *le;
+
+	for (le = ps->members.head; le; le = le->next) {
+		const struct member *mb = le->data;
+		struct repr *m;
+
+		/* the name as the list gives it (its own percent-encoding) */
+		if (ucwa_contact_href(enc, sizeof(enc), ps->app,
+				      ucwa_watched_uri(mb->w)) ||
+		    pl_strcasecmp(name, enc + strlen(ps->app->href) +
+					    sizeof("/people/contacts/") - 1))
+			continue;
+		m = membership(ps, mb);
+		if (m)
+			api_reply(req, 200, "OK", m, NULL);
+		else
+			web_reply_text(req, 500, "Internal Server Error",
+				       "could not build the membership");
+		mem_deref(m);
+		return;
+	}
+	api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+			"no such membership");
 }
 
 static void bad(struct web_req *req, const char *msg)
@@ -585,6 +623,14 @@ static void one(struct app *app, struct web_req *req, struct psub *ps,
 	} else if (!pl_strcmp(more, "memberships")) {
 		if (get)
 			reply_memberships(req, ps);
+		else
+			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
+				  "Allow: GET\r\n");
+	} else if (more->l > 12 && !strncmp(more->p, "memberships/", 12)) {
+		struct pl name = {more->p + 12, more->l - 12};
+
+		if (get)
+			reply_membership(req, ps, &name);
 		else
 			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
 				  "Allow: GET\r\n");

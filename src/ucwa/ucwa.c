@@ -437,6 +437,19 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 		}
 	}
 
+	/* parts of the application with nothing of their own yet */
+	if (!pl_strcmp(&sub, "policies") ||
+	    !pl_strcmp(&sub, "onlineMeetings")) {
+		if (method_is(req, "GET"))
+			ucwa_app_part_reply(req, app,
+					    !pl_strcmp(&sub, "policies")
+						? "policies"
+						: "onlineMeetings");
+		else
+			not_allowed(req, "GET");
+		return;
+	}
+
 	if (!pl_strcmp(&sub, "events")) {
 		if (method_is(req, "GET"))
 			evchan_get(app->ev, req);

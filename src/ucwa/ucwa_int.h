@@ -73,6 +73,24 @@ struct me {
 
 /* One conversation of an application (conv.c): IM in page mode, each
  * message a SIP MESSAGE (RFC 3428). */
+/* The last messages of a conversation a GET of messages/<n> answers
+ * (older ones are gone: 410); their text is not kept (the history
+ * keeps the last one). */
+enum { UCWA_CONV_MSGS = 8 };
+
+enum msg_status {
+	MSG_PENDING,
+	MSG_SUCCESS,
+	MSG_FAILURE,
+};
+
+struct conv_msg {
+	unsigned n; /* its number, messages/<n>; 0: slot unused */
+	uint64_t time_ms;
+	bool incoming;
+	enum msg_status status;
+};
+
 struct conv {
 	struct le le; /* in app->convs */
 	struct app *app;
@@ -86,6 +104,7 @@ struct conv {
 	bool ended;
 	unsigned nmsg;     /* messages so far (their numbers)              */
 	struct list sends; /* struct send: MESSAGEs in flight          */
+	struct conv_msg msgs[UCWA_CONV_MSGS]; /* by n % UCWA_CONV_MSGS */
 
 	uint64_t hid;       /* its history entry (hist.c); 0: none yet */
 	uint64_t first_seq; /* incoming: the event that began it       */
@@ -395,6 +414,11 @@ typedef void(ucwa_saved_h)(struct app *app, struct web_req *req, int err);
 int ucwa_app_save(struct app *app, struct web_req *req, ucwa_saved_h *h);
 void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user);
 void ucwa_app_reply(struct web_req *req, const struct app *app, uint16_t scode);
+/* Answers a GET of a part of the application (rel "communication",
+ * "onlineMeetings", "policies", "people"): the resource the application
+ * embeds; 404 for another rel. */
+void ucwa_app_part_reply(struct web_req *req, const struct app *app,
+			 const char *rel);
 /* End the application and delete its records; req (or NULL) is answered
  * 204 once the delete is committed (503 if it fails: nothing changes). */
 void ucwa_app_delete(struct app *app, struct web_req *req);
