@@ -1,39 +1,4 @@
 """Fixtures of the conformance tests: the same real Front End and mobilityd
-as the end-to-end tests (tests/e2e/conftest.py); tests/pylib is on the
+as the end-to-end tests (tests/pylib/fixtures.py); tests/pylib is on the
 path (tests/CMakeLists.txt sets PYTHONPATH)."""
-import os
-
-import pytest
-
-from frontend import Frontend
-from mobility import Mobilityd
-from ucwa_client import FORMATS
-
-USERS = ("alice", "bob", "carol")
-
-
-@pytest.fixture(scope="module")
-def fe(tmp_path_factory):
-    # level 3: the Front End logs every request (tests count REGISTERs)
-    os.environ["FE_LOG_LEVEL"] = "3"
-    f = Frontend(tmp_path_factory.mktemp("fe") / "fe")
-    f.start()
-    for u in USERS:
-        f.add_user(u, u + "-secret")
-    yield f
-    f.stop()
-
-
-@pytest.fixture(scope="module")
-def mob(fe, tmp_path_factory):
-    m = Mobilityd(tmp_path_factory.mktemp("mob"), fe=fe)
-    m.start()
-    yield m
-    assert m.stop() == 0, m.log()
-
-
-@pytest.fixture(scope="module", params=FORMATS)
-def fmt(request):
-    """The representation a flow runs in: every test using it runs in JSON
-    and in XML (request bodies, Accept, answers; tests/pylib/ucwa_client.py)."""
-    return request.param
+from fixtures import fe, fmt, mob  # noqa: F401
