@@ -8,14 +8,7 @@ import time
 
 import pytest
 
-from baresip import registered
 from ucwa_client import api, create, token
-
-
-@pytest.fixture(scope="module")
-def bob(fe):
-    with registered(fe, "bob", "bob-secret", contacts=["alice"]) as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

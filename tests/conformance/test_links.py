@@ -29,7 +29,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from baresip import registered
 from ucwa_client import api, create, token, url
 
 BOB = "sip:bob@example.test"
@@ -44,12 +43,6 @@ ACTIONS = {
 # rel: the status its GET documents until the app creates it
 NOT_YET = {"pushRegistration": 404}
 MAX_HREFS = 400  # the walk is bounded
-
-
-@pytest.fixture(scope="module")
-def bob(fe):
-    with registered(fe, "bob", "bob-secret", contacts=["alice"]) as b:
-        yield b
 
 
 def hrefs_of(doc, parent=None, out=None):

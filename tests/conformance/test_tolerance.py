@@ -7,7 +7,6 @@ import zlib
 
 import pytest
 
-from baresip import registered
 from ucwa_client import api, create, token, url
 
 
@@ -86,12 +85,6 @@ def test_report_my_activity_on_the_application(mob, alice):
     assert st == 204, body
     st, _, body = api(mob, alice["tok"], "GET", alice["app"] + "/reportMyActivity")
     assert st == 405, body
-
-
-@pytest.fixture(scope="module")
-def bob(fe):
-    with registered(fe, "bob", "bob-secret", contacts=["alice"]) as b:
-        yield b
 
 
 def test_data_uri_message_plus_is_space(mob, alice, bob):
