@@ -120,11 +120,13 @@ typedef bool(store_rec_h)(const uint8_t *key, size_t klen, const uint8_t *val,
 /** Where and how to open a store; a field the backend does not use is
  * ignored. Borrowed by store_open(). */
 struct store_conf {
-	const char
-	    *backend; /**< "lmdb" (NULL: "lmdb"); see store_backend_known() */
-	const char *path; /**< lmdb: directory of the environment (must exist);
-			       several processes may open the same one  */
-	size_t size_mb;   /**< the most data the store may hold, MiB (> 0) */
+	/** "lmdb" (NULL: "lmdb"); see store_backend_known() */
+	const char *backend;
+	/** lmdb: directory of the environment (must exist); several
+	 * processes may open the same one */
+	const char *path;
+	/** the most data the store may hold, MiB (> 0) */
+	size_t size_mb;
 };
 
 /**
