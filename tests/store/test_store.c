@@ -352,10 +352,9 @@ static int mode_put_and_wait(const char *path, const char *fd)
 
 static void test_records(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	uint8_t hash[32];
 
-	s = store_up(be, 64);
 	if (!s)
 		return;
 	memset(hash, 0xab, sizeof(hash));
@@ -478,11 +477,10 @@ static void list_recs(list_f *list, struct store *s, const char *sid)
  * steps that go round the whole table. */
 static void test_token_purge(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	uint8_t hash[32];
 	unsigned i;
 
-	s = store_up(be, 64);
 	if (!s)
 		return;
 
@@ -645,12 +643,11 @@ static void test_sets(const struct backend *be)
 
 static void test_events(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	uint64_t seqs[] = {1, 2, 3, 255, 256, 1ull << 40};
 	char buf[32];
 	size_t i;
 
-	s = store_up(be, 64);
 	if (!s)
 		return;
 
@@ -751,11 +748,10 @@ static void durable_h(int err, void *arg)
 
 static void test_order_durable(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	bool called_inside;
 	unsigned i;
 
-	s = store_up(be, 64);
 	if (!s)
 		return;
 
@@ -807,12 +803,11 @@ static void chain_h(int err, void *arg)
 
 static void test_group_commit(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	int64_t commits, writes, lat_total;
 	unsigned i;
 	int errs = 0;
 
-	s = store_up(be, 64);
 	if (!s)
 		return;
 
@@ -896,7 +891,7 @@ static void tick_h(void *arg)
 
 static void test_loop_not_blocked(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	unsigned ticks_at_done;
 	int64_t commits;
 	uint64_t t0, elapsed;
@@ -906,7 +901,6 @@ static void test_loop_not_blocked(const struct backend *be)
 	char c;
 	int st;
 
-	s = store_up(be, 64);
 	if (!s)
 		return;
 	if (pipe(pfd)) {
@@ -974,12 +968,11 @@ static void test_loop_not_blocked(const struct backend *be)
 static void test_enospc(const struct backend *be)
 {
 	static uint8_t big[200 * 1024];
-	struct store *s = NULL;
+	struct store *s = store_up(be, 1);
 	int64_t errors, refused;
 	unsigned i;
 	int nospc = 0, nok = 0;
 
-	s = store_up(be, 1);
 	if (!s)
 		return;
 
@@ -1054,13 +1047,12 @@ static void test_enospc(const struct backend *be)
 static void test_headroom(const struct backend *be)
 {
 	static uint8_t val[1024];
-	struct store *s = NULL;
+	struct store *s = store_up(be, 1);
 	uint64_t seq = 0;
 	size_t size = sizeof(val);
 	unsigned turn;
 	int pass;
 
-	s = store_up(be, 1);
 	if (!s)
 		return;
 	memset(val, 'e', sizeof(val));
@@ -1132,9 +1124,8 @@ static void test_limits(const struct backend *be)
 	static uint8_t val[STORE_VALUE_MAX + 1];
 	char id[STORE_USER_MAX + 2];
 	uint8_t hash[STORE_TOKEN_HASH_MAX + 1];
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 
-	s = store_up(be, 64);
 	if (!s)
 		return;
 
@@ -1215,11 +1206,10 @@ static void test_limits(const struct backend *be)
 static void test_queue_limits(const struct backend *be)
 {
 	static uint8_t val[STORE_VALUE_MAX];
-	struct store *s = NULL;
+	struct store *s = store_up(be, 1);
 	unsigned i, accepted = 0;
 	int err = 0;
 
-	s = store_up(be, 1);
 	if (!s)
 		return;
 
@@ -1308,10 +1298,9 @@ static void drop_store_h(int err, void *arg)
 static void test_cancel(const struct backend *be)
 {
 	struct store_op *op1 = NULL, *op2 = NULL, *op3 = NULL;
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	unsigned i;
 
-	s = store_up(be, 64);
 	if (!s)
 		return;
 
@@ -1416,10 +1405,9 @@ static bool reload_h(const uint8_t *key, size_t klen, const uint8_t *val,
 
 static void test_reload(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	unsigned i;
 
-	s = store_up(be, 64);
 	if (!s)
 		return;
 
