@@ -101,7 +101,7 @@ def outgoing(alice, bob):
     return {"inv": inv, "conv": inv["_links"]["conversation"]["href"]}
 
 
-def check_participant(alice, doc, conv, uri, local):
+def check_participant(doc, conv, uri, local):
     assert doc["uri"] == uri, doc
     assert doc["name"] == uri[4:].split("@")[0], doc
     assert is_true(doc["local"]) == local, doc
@@ -115,11 +115,11 @@ def test_invitation_from_and_to_are_participants(alice, outgoing):
     assert links["from"]["href"] == participant_href(conv, ALICE), links
     assert links["to"]["href"] == participant_href(conv, BOB), links
     # from is embedded, as the reference embeds it; to is also the URI
-    check_participant(alice, inv["_embedded"]["from"], conv, ALICE, True)
+    check_participant(inv["_embedded"]["from"], conv, ALICE, True)
     assert inv["to"] == BOB
     # each answers GET with the participant
-    check_participant(alice, alice.get(links["from"]["href"]), conv, ALICE, True)
-    check_participant(alice, alice.get(links["to"]["href"]), conv, BOB, False)
+    check_participant(alice.get(links["from"]["href"]), conv, ALICE, True)
+    check_participant(alice.get(links["to"]["href"]), conv, BOB, False)
 
 
 def test_conversation_participants(alice, outgoing):
@@ -128,12 +128,12 @@ def test_conversation_participants(alice, outgoing):
     assert c["_links"]["localParticipant"]["href"] == participant_href(conv, ALICE), c
     parts = alice.get(c["_links"]["participants"]["href"])
     assert parts["rel"] == "participants", parts
-    check_participant(alice, parts["_embedded"]["localParticipant"], conv, ALICE, True)
+    check_participant(parts["_embedded"]["localParticipant"], conv, ALICE, True)
     remote = parts["_embedded"]["participant"]
     if alice.tok.fmt == "json":
         assert isinstance(remote, list), remote  # a collection: an array
     assert [p["uri"] for p in members(remote)] == [BOB]
-    check_participant(alice, members(remote)[0], conv, BOB, False)
+    check_participant(members(remote)[0], conv, BOB, False)
     # a URI that is not a participant of it
     assert alice.call("GET", participant_href(conv, "sip:carol@example.test"))[0] == 404
 
@@ -170,15 +170,15 @@ def test_incoming_invitation_from_is_a_participant(alice, incoming):
     inv, conv = incoming["inv"], incoming["conv"]
     assert inv["_links"]["from"]["href"] == participant_href(conv, BOB), inv
     assert inv["_links"]["to"]["href"] == participant_href(conv, ALICE), inv
-    check_participant(alice, inv["_embedded"]["from"], conv, BOB, False)
-    check_participant(alice, alice.get(inv["_links"]["from"]["href"]), conv, BOB, False)
+    check_participant(inv["_embedded"]["from"], conv, BOB, False)
+    check_participant(alice.get(inv["_links"]["from"]["href"]), conv, BOB, False)
 
 
 def test_accept_gives_the_first_message_as_a_message_event(alice, incoming):
     """As the "Receive an IM" walkthrough shows: after accept, the
     invitation's first message is the conversation's message completed."""
     seen = alice.wait(lambda e: e[0] == "message" and e[1] == "completed")
-    rel, _, href, ev = seen[-1]
+    _, _, href, ev = seen[-1]
     assert href == incoming["conv"] + "/messaging/messages/1", href
     assert ev["status"] == "Success"
     first = ev["_embedded"]["message"]
@@ -201,7 +201,7 @@ def test_incoming_message_event_links(alice, bob, incoming):
     assert links["self"]["href"] == seen[-1][2]
     assert links["messaging"]["href"] == conv + "/messaging"
     assert alice.get(links["self"]["href"])["direction"] == "Incoming"
-    check_participant(alice, alice.get(links["participant"]["href"]), conv, BOB, False)
+    check_participant(alice.get(links["participant"]["href"]), conv, BOB, False)
     assert alice.get(links["contact"]["href"])["uri"] == BOB
     assert alice.get(links["messaging"]["href"])["rel"] == "messaging"
 
