@@ -188,7 +188,9 @@ static int caller_href(char *buf, size_t size, const struct call *c)
 	return err;
 }
 
-static struct repr *participant(const struct call *c)
+/* The caller as a participant, under the relation rel (from in the
+ * invitation, participant in participants). */
+static struct repr *participant(const struct call *c, const char *rel)
 {
 	struct repr *r = NULL;
 	char href[UCWA_HREF_MAX];
@@ -196,7 +198,7 @@ static struct repr *participant(const struct call *c)
 
 	if (caller_href(href, sizeof(href), c))
 		return NULL;
-	err = repr_alloc(&r, "from", href);
+	err = repr_alloc(&r, rel, href);
 	err |= repr_prop_str(r, "uri", c->from);
 	if (c->name[0])
 		err |= repr_prop_str(r, "name", c->name);
@@ -205,6 +207,22 @@ static struct repr *participant(const struct call *c)
 	if (err)
 		r = mem_deref(r);
 	return r;
+}
+
+/* GET .../participants of a call: its caller (a collection). */
+static struct repr *participants(const struct call *c)
+{
+	struct repr *r = NULL, *p;
+	char href[300];
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
+	if (repr_alloc(&r, "participants", href))
+		return NULL;
+	p = participant(c, "participant");
+	err = p ? repr_embed(r, p) : ENOMEM;
+	mem_deref(p);
+	return err ? mem_deref(r) : r;
 }
 
 static struct repr *reason(enum call_end e)
@@ -258,7 +276,7 @@ static struct repr *invitation(const struct call *c)
 		err |= repr_link(r, "decline", href);
 	}
 	if (!err)
-		err = embed(r, participant(c));
+		err = embed(r, participant(c, "from"));
 	if (!err && !ringing)
 		err = embed(r, reason(c->end));
 	if (err)
@@ -270,6 +288,7 @@ static struct repr *conversation(const struct call *c)
 {
 	bool live = c->state < CALL_ENDING && c->end == END_NONE;
 	struct repr *r = NULL;
+	char href[300];
 	int err;
 
 	err = repr_alloc(&r, "conversation", c->href);
@@ -277,6 +296,8 @@ static struct repr *conversation(const struct call *c)
 	err |= repr_prop_str(r, "activeModalities", live ? "PhoneAudio" : "");
 	err |= repr_prop_int(r, "participantCount", 1);
 	err |= repr_link(r, "phoneAudioInvitation", c->inv_href);
+	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
+	err |= repr_link(r, "participants", href);
 	if (err)
 		r = mem_deref(r);
 	return r;
@@ -826,7 +847,9 @@ bool ucwa_call_handle(struct app *app, struct web_req *req,
 	else if (!inv && !rest->l && get)
 		reply_repr(req, conversation(c));
 	else if (!inv && get && is_caller(c, rest))
-		reply_repr(req, participant(c));
+		reply_repr(req, participant(c, "participant"));
+	else if (!inv && get && !pl_strcmp(rest, "participants"))
+		reply_repr(req, participants(c));
 	else
 		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
 				"no such resource");

@@ -226,7 +226,8 @@ def test_ended_conversation_peer_has_left(alice, outgoing):
 
 def test_audio_invitation_from_is_a_participant(alice, bob):
     """An incoming call's invitation names its caller the same way: a
-    participant of the call's conversation at participants/<URI>."""
+    participant of the call's conversation at participants/<URI>, listed
+    in the conversation's participants."""
     bob.dial("alice")
     try:
         seen = alice.wait(lambda e: e[0] == "phoneAudioInvitation" and e[1] == "started")
@@ -237,5 +238,8 @@ def test_audio_invitation_from_is_a_participant(alice, bob):
         assert caller["_links"]["self"]["href"] == participant_href(conv, BOB), caller
         assert caller["uri"] == BOB
         assert alice.get(inv["_links"]["from"]["href"])["uri"] == BOB
+        # the call's conversation lists him in its participants
+        parts = alice.get(alice.get(conv)["_links"]["participants"]["href"])
+        assert [p["uri"] for p in members(parts["_embedded"]["participant"])] == [BOB]
     finally:
         bob.hangup()
