@@ -141,7 +141,19 @@ def test_bob_answers_on_event_channel(state, bob):
     bob.send_message("alice", text)
     ev = _wait_incoming_message(c, text)
     assert ev.sender_rel == "conversation" and ev.sender_href == state["conv"], ev
+    state["incoming_message"] = ev.resource
     once_each(c.seen[before:])
+
+
+def test_incoming_message_names_its_participant(state):
+    """Who said it: the incoming message's participant link is bob's
+    participant resource in the conversation."""
+    c, msg = state["c"], state["incoming_message"]
+    href = msg.link("participant")
+    assert href, "incoming message without a participant link: %r" % msg
+    who = c.get(href)
+    assert who.rel == "participant", who
+    assert who.props.get("uri") == BOB, who
 
 
 def test_more_messages_both_ways(state, bob):

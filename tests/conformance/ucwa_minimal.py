@@ -21,6 +21,7 @@ import urllib.request
 import uuid
 import os
 import xml.etree.ElementTree as ET
+import zlib
 from xml.sax.saxutils import escape, quoteattr
 
 NS = "http://schemas.microsoft.com/rtc/2012/03/ucwa"
@@ -211,6 +212,21 @@ class Answer:
         return json.loads(self.content)
 
 
+def _decoded(headers, body):
+    """The body without its Content-Encoding (gzip, deflate)."""
+    enc = (headers.get("Content-Encoding") or "").strip().lower()
+    if enc == "gzip":
+        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+    if enc == "deflate":
+        try:
+            return zlib.decompress(body)
+        except zlib.error:  # raw deflate, as some servers send it
+            return zlib.decompress(body, -zlib.MAX_WBITS)
+    if enc not in ("", "identity"):
+        raise Deviation("unknown Content-Encoding %r" % enc)
+    return body
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *a, **kw):
         return None
@@ -241,13 +257,14 @@ class Client:
         req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
         try:
             with self.opener.open(req, timeout=timeout) as r:
-                return Answer(r.status, r.headers, r.read())
+                return Answer(r.status, r.headers, _decoded(r.headers, r.read()))
         except urllib.error.HTTPError as e:
-            return Answer(e.code, e.headers, e.read())
+            return Answer(e.code, e.headers, _decoded(e.headers, e.read()))
 
     def request(self, method, href, body=None, ctype=None, expect=None, auth=True,
                 accept=None, timeout=40):
-        headers = {"Accept": accept or CTYPE[self.fmt]}
+        # as the reference's samples ask (and IIS answered)
+        headers = {"Accept": accept or CTYPE[self.fmt], "Accept-Encoding": "gzip, deflate"}
         if auth and self.token:
             headers["Authorization"] = self.token
         data = None
