@@ -60,10 +60,6 @@ def index(events, pred):
     raise AssertionError("no such event in %r" % events)
 
 
-def is_(sender, type_, rel):
-    return lambda ev: ev.sender_rel == sender and ev.type == type_ and ev.rel == rel
-
-
 def conversation_messaging(c, conv_href):
     """The conversation's messaging resource, through its link."""
     conv = c.get(conv_href)
@@ -71,6 +67,15 @@ def conversation_messaging(c, conv_href):
     href = conv.link("messaging")
     assert href, "conversation has no messaging link: %r" % conv
     return c.get(href)
+
+
+def wait_ended(c, conv):
+    """After stopMessaging: the modality goes Disconnected, or the
+    conversation is deleted."""
+    c.wait_event(lambda e: (e.rel == "conversation" and e.type == "deleted" and e.href == conv)
+                 or (e.rel == "messaging" and e.type == "updated" and e.sender_href == conv
+                     and e.resource is not None
+                     and e.resource.props.get("state") == "Disconnected"))
 
 
 def test_sign_in(state):
@@ -176,12 +181,7 @@ def test_end_conversation(state):
     c = state["c"]
     messaging = conversation_messaging(c, state["conv"])
     c.post_link(messaging, "stopMessaging")
-    # the modality goes Disconnected, or the conversation is deleted
-    c.wait_event(lambda e: (e.rel == "conversation" and e.type == "deleted"
-                            and e.href == state["conv"])
-                 or (e.rel == "messaging" and e.type == "updated"
-                     and e.resource is not None
-                     and e.resource.props.get("state") == "Disconnected"))
+    wait_ended(c, state["conv"])
     once_each(c.seen)
 
 
@@ -209,7 +209,7 @@ def test_accept_invitation_from_bob_and_reply(state, bob):
     c.send_message(messaging, reply)
     bob.wait_message(sender="alice", text=reply, timeout=10)
     c.post_link(messaging, "stopMessaging")
-    c.wait_event(lambda e: e.rel == "conversation" and e.type == "deleted" and e.href == conv)
+    wait_ended(c, conv)
     once_each(c.seen[before:])
     # the walkthrough: after accept, the invitation's first message comes
     # as the conversation's message event too
