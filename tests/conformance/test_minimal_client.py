@@ -41,6 +41,13 @@ def state(mob, fmt, bob):
     return {"c": c, "fmt": fmt}
 
 
+def need(state, key):
+    """What an earlier step learnt; that step's failure named the cause."""
+    if key not in state:
+        pytest.fail("an earlier step failed before the client learnt its %s" % key)
+    return state[key]
+
+
 def once_each(events):
     """No event of one kind on one resource repeats (started, completed,
     added, deleted happen once; repeated updates may be aggregated)."""
@@ -122,8 +129,8 @@ def test_invitation_to_is_a_participant(state):
     """The invitation's to link is a participant resource (href, uri),
     as the reference's messagingInvitation has it."""
     c = state["c"]
-    to = state["inv"].link("to")
-    assert to, "invitation has no to link: %r" % state["inv"]
+    to = need(state, "inv").link("to")
+    assert to, "invitation has no to link: %r" % need(state, "inv")
     who = c.get(to)
     assert who.rel == "participant", who
     assert who.props.get("uri") == BOB, who
@@ -145,7 +152,7 @@ def test_bob_answers_on_event_channel(state, bob):
     text = "Hi Alice, bob here (%s)" % state["fmt"]
     bob.send_message("alice", text)
     ev = _wait_incoming_message(c, text)
-    assert ev.sender_rel == "conversation" and ev.sender_href == state["conv"], ev
+    assert ev.sender_rel == "conversation" and ev.sender_href == need(state, "conv"), ev
     state["incoming_message"] = ev.resource
     once_each(c.seen[before:])
 
@@ -153,7 +160,7 @@ def test_bob_answers_on_event_channel(state, bob):
 def test_incoming_message_names_its_participant(state):
     """Who said it: the incoming message's participant link is bob's
     participant resource in the conversation."""
-    c, msg = state["c"], state["incoming_message"]
+    c, msg = state["c"], need(state, "incoming_message")
     href = msg.link("participant")
     assert href, "incoming message without a participant link: %r" % msg
     who = c.get(href)
@@ -165,7 +172,7 @@ def test_more_messages_both_ways(state, bob):
     c, fmt = state["c"], state["fmt"]
     for i in range(3):
         out = "alice %s says %d" % (fmt, i)
-        loc = c.send_message(state["messaging"], out)
+        loc = c.send_message(need(state, "messaging"), out)
         assert loc, "sendMessage answered 201 without Location"
         bob.wait_message(sender="alice", text=out, timeout=10)
         done, _ = c.wait_event(lambda e: e.rel == "message" and e.type == "completed"
@@ -179,9 +186,9 @@ def test_more_messages_both_ways(state, bob):
 
 def test_end_conversation(state):
     c = state["c"]
-    messaging = conversation_messaging(c, state["conv"])
+    messaging = conversation_messaging(c, need(state, "conv"))
     c.post_link(messaging, "stopMessaging")
-    wait_ended(c, state["conv"])
+    wait_ended(c, need(state, "conv"))
     once_each(c.seen)
 
 
@@ -222,8 +229,8 @@ def test_accept_invitation_from_bob_and_reply(state, bob):
 def test_invitation_from_is_a_participant(state):
     """The incoming invitation's from link is a participant resource."""
     c = state["c"]
-    frm = state["incoming"].link("from")
-    assert frm, "invitation has no from link: %r" % state["incoming"]
+    frm = need(state, "incoming").link("from")
+    assert frm, "invitation has no from link: %r" % need(state, "incoming")
     who = c.get(frm)
     assert who.rel == "participant", who
     assert who.props.get("uri") == BOB, who
