@@ -12,7 +12,7 @@ import time
 import pytest
 
 from mobility import DOMAIN
-from ucwa_minimal import Client, data_uri_text
+from ucwa_minimal import Client, data_uri, data_uri_text
 
 BOB = "sip:bob@" + DOMAIN
 
@@ -109,7 +109,9 @@ def test_sign_in(state):
 def test_start_conversation_documented_way(state, bob):
     c, fmt = state["c"], state["fmt"]
     first = "Hello Bob, %s first" % fmt
-    loc = c.start_messaging(BOB, first)
+    # JSON: the first message as a data: link, as "Send an IM" has it; the
+    # reference's XML sample has no first message: it is sent once connected
+    loc = c.start_messaging(BOB, data_uri(first) if fmt == "json" else None)
     inv = c.get(loc)
     assert inv.rel == "messagingInvitation", inv
     assert inv.href == loc
@@ -132,7 +134,8 @@ def test_start_conversation_documented_way(state, bob):
                       and e.sender_href == conv)
     assert started < connected < c.seen.index(done), c.seen
     once_each(c.seen)
-    # the first message, given as a data: link, is what bob reads
+    if fmt != "json":
+        c.send_message(messaging, first)
     bob.wait_message(sender="alice", text=first, timeout=10)
 
 
@@ -202,6 +205,23 @@ def test_end_conversation(state):
     once_each(c.seen)
 
 
+def test_first_message_in_base64(state, bob):
+    """The startMessaging reference's JSON sample gives the first message
+    as a base64 data: URI; bob reads it."""
+    c, fmt = state["c"], state["fmt"]
+    if fmt != "json":
+        pytest.skip("the reference's XML sample carries no first message")
+    text = "Hello Bob, in base64"
+    loc = c.start_messaging(BOB, data_uri(text, base64_=True))
+    done, _ = c.wait_event(lambda e: e.rel == "messagingInvitation" and e.type == "completed"
+                           and e.href == loc)
+    assert done.fields.get("status") == "Success", done
+    conv = c.get(loc).link("conversation")
+    c.post_link(conversation_messaging(c, conv), "stopMessaging")
+    wait_ended(c, conv)
+    bob.wait_message(sender="alice", text=text, timeout=10)
+
+
 def test_accept_invitation_from_bob_and_reply(state, bob):
     c, fmt = state["c"], state["fmt"]
     before = len(c.seen)
@@ -214,6 +234,7 @@ def test_accept_invitation_from_bob_and_reply(state, bob):
     state["incoming"] = inv
     # who calls, read while the conversation is up (step below asserts it)
     state["from"] = read_participant(c, inv, "from")
+    state["from_embedded"] = inv.one("from")
     assert ev.sender_rel == "communication", ev
     assert data_uri_text(inv.link("message")) == first, inv
     c.post_link(inv, "accept")
@@ -236,6 +257,13 @@ def test_accept_invitation_from_bob_and_reply(state, bob):
            and e.resource is not None and e.resource.link("plainMessage")
            and data_uri_text(e.resource.link("plainMessage")) == first]
     assert len(got) == 1, "first message after accept: %r" % c.seen[before:]
+    # "Receive an IM": the modality is Connected before the invitation's
+    # outcome (the last event is the outcome)
+    after = c.seen[before:]
+    connected = [i for i, e in enumerate(after) if e.rel == "messaging"
+                 and e.type == "updated" and e.sender_href == conv]
+    assert connected and connected[0] < after.index(done), \
+        "messaging Connected not before the invitation completed: %r" % after
 
 
 def test_invitation_from_is_a_participant(state):
@@ -243,6 +271,12 @@ def test_invitation_from_is_a_participant(state):
     who = need(state, "from")
     if isinstance(who, Exception):
         raise who
+    emb = state.get("from_embedded")
+    assert emb is not None, "the invitation does not embed from"
+    if state["fmt"] == "json":
+        # the walkthrough's embedded from says what it is: a participant
+        assert emb.rel == "participant", "embedded from has rel %r" % emb.rel
+    assert emb.props.get("uri") == BOB, emb
     assert who.rel == "participant", who
     assert who.props.get("uri") == BOB, who
 

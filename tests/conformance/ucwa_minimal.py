@@ -185,6 +185,14 @@ def xml_input(body):
     return "\n".join(out)
 
 
+def data_uri(text, base64_=False):
+    """text as a data: URI: percent-encoded with + for spaces, as the
+    walkthroughs' samples, or base64, as the startMessaging sample."""
+    if base64_:
+        return "data:text/plain;base64," + base64.b64encode(text.encode()).decode()
+    return "data:text/plain;charset=utf-8," + urllib.parse.quote_plus(text)
+
+
 def data_uri_text(href):
     """The text of a data: URI (RFC 2397; base64 or percent-encoded)."""
     if not href or not href.startswith("data:"):
@@ -415,17 +423,20 @@ class Client:
         raise AssertionError("no such event; got %r" % got)
 
     # messaging
-    def start_messaging(self, to, text, subject="conformance"):
-        """POST the communication's startMessaging link the documented way
-        (first message as a data: link); the Location of the 201."""
+    def start_messaging(self, to, message=None, subject="conformance"):
+        """POST the communication's startMessaging link as the reference's
+        samples do; message (JSON only: the XML sample carries properties
+        only) is the first message's data: URI. The Location of the 201."""
         href = self.communication().link("startMessaging")
         if not href:
             raise Deviation("communication has no startMessaging link")
         body = {"importance": "Normal", "sessionContext": str(uuid.uuid4()),
                 "subject": subject, "telemetryId": str(uuid.uuid4()), "to": to,
-                "operationId": str(uuid.uuid4()),
-                "_links": {"message": {"href": "data:text/plain;charset=utf-8," +
-                                       urllib.parse.quote(text)}}}
+                "operationId": uuid.uuid4().hex}
+        if message is not None:
+            if self.fmt != "json":
+                raise ValueError("the reference gives a first message in JSON only")
+            body["_links"] = {"message": {"href": message}}
         r = self.request("POST", href, body, expect=(201,))
         loc = r.headers.get("Location")
         if not loc:
