@@ -139,14 +139,21 @@ def test_start_conversation_documented_way(state, bob):
     bob.wait_message(sender="alice", text=first, timeout=10)
 
 
-def test_invitation_to_is_a_participant(state):
-    """The invitation's to is a participant resource (href, uri), as the
-    reference's messagingInvitation has it."""
-    who = read_participant(state["c"], need(state, "inv"), "to")
+def test_outgoing_invitation_names_both_sides(state):
+    """"Send an IM": the outgoing invitation's to names bob (a people
+    resource there; a participant would do) and its from is alice's
+    participant in the conversation; both resolve."""
+    c, inv = state["c"], need(state, "inv")
+    who = read_participant(c, inv, "to")
     if isinstance(who, Exception):
         raise who
-    assert who.rel == "participant", who
+    assert who.rel in ("contact", "participant"), who
     assert who.props.get("uri") == BOB, who
+    me = read_participant(c, inv, "from")
+    if isinstance(me, Exception):
+        raise me
+    assert me.rel == "participant", me
+    assert me.props.get("uri") == "sip:alice@" + DOMAIN, me
 
 
 def _wait_incoming_message(c, text):
