@@ -13,19 +13,20 @@ Resource (rel, href, props, links, embedded) and Event (sender, type,
 target link, embedded resource, extra fields such as status)."""
 import base64
 import json
+import os
 import re
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-import os
 import xml.etree.ElementTree as ET
 import zlib
 from xml.sax.saxutils import escape, quoteattr
 
 NS = "http://schemas.microsoft.com/rtc/2012/03/ucwa"
 CTYPE = {"json": "application/json", "xml": "application/vnd.microsoft.com.ucwa+xml"}
+# UCWA_MINIMAL_TRACE=1 prints every exchange (run pytest with -s)
 TRACE = os.environ.get("UCWA_MINIMAL_TRACE")
 # the autodiscover service's own XML (MS-OCDISCWS): Link elements with tokens
 DISCOVER_XML = "application/vnd.microsoft.rtc.autodiscover+xml"
@@ -69,9 +70,6 @@ class Event:
         self.sender_rel, self.sender_href, self.type = sender_rel, sender_href, type_
         self.rel = self.href = self.resource = None
         self.fields = {}
-
-    def key(self):
-        return (self.sender_rel, self.type, self.rel)
 
     def __repr__(self):
         return "%s:%s %s %s %s" % (self.sender_rel, self.type, self.rel, self.href,
@@ -342,6 +340,10 @@ class Client:
                          accept=None if self.fmt == "json" else DISCOVER_XML)
         self.token = self._web_ticket(r.headers.get("WWW-Authenticate", ""))
         user_res = self.discover(user)
+        for _ in range(3):  # a user homed elsewhere is a redirect link
+            if user_res.link("applications") or not user_res.link("redirect"):
+                break
+            user_res = self.discover(user_res.link("redirect"))
         apps = user_res.link("applications")
         if not apps:
             raise Deviation("user resource has no applications link: %r" % user_res)
