@@ -30,6 +30,7 @@
 #include "store.h"
 #include "auth.h"
 #include "auth_int.h"
+#include "web_route.h"
 
 struct auth {
 	struct conf *conf;
@@ -577,12 +578,15 @@ static void signout_done(int err, void *arg)
 
 /* DELETE /WebTicket/oauthtoken: sign-out. The token is forgotten here at
  * once and answered for once the store has forgotten it too. */
-static void signout(struct auth *a, struct web_req *req)
+static void signout(struct web_req *req, const struct web_params *prm,
+		    void *arg)
 {
+	struct auth *a = arg;
 	struct pl authz, tok;
 	struct treq *t;
 	int err;
 
+	(void)prm;
 	if (!web_req_header(req, "Authorization", &authz) ||
 	    !auth_bearer(&authz, &tok)) {
 		reply_error(req, 400, "invalid_request",
@@ -600,10 +604,12 @@ static void signout(struct auth *a, struct web_req *req)
 		signout_done(err, t);
 }
 
-void auth_token_request(struct auth *a, struct web_req *req)
+/* POST: sign-in or renewal */
+static void token(struct web_req *req, const struct web_params *prm, void *arg)
 {
 	char password[AUTH_PASSWORD_MAX + 1], uname[AUTH_USER_MAX + 1];
 	const struct pl *body = web_req_body(req);
+	struct auth *a = arg;
 	uint32_t wait_u, wait_a;
 	struct form f;
 	struct treq *t;
@@ -611,15 +617,7 @@ void auth_token_request(struct auth *a, struct web_req *req)
 	size_t n;
 	int err;
 
-	if (!pl_strcmp(web_req_method(req), "DELETE")) {
-		signout(a, req);
-		return;
-	}
-	if (pl_strcmp(web_req_method(req), "POST")) {
-		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-			  "Allow: POST, DELETE\r\n");
-		return;
-	}
+	(void)prm;
 	if (!is_form(req) || body->l > AUTH_FORM_MAX) {
 		reply_error(req, 400, "invalid_request",
 			    "send application/x-www-form-urlencoded, at most "
@@ -718,6 +716,19 @@ drop:
 	explicit_bzero(password, sizeof(password));
 	web_req_wipe_body(req);
 	mem_deref(t);
+}
+
+static const struct web_route rows[] = {
+    {"WebTicket/oauthtoken", WEB_POST, token},
+    {"WebTicket/oauthtoken", WEB_DELETE, signout},
+};
+
+/* Paths are case-insensitive, as IIS treats them. */
+static const struct web_routes routes = {rows, ARRAY_SIZE(rows), true, NULL};
+
+bool auth_handle(struct auth *a, struct web_req *req)
+{
+	return web_route(&routes, req, web_req_path(req), a);
 }
 
 int auth_verify(struct auth *a, const struct pl *authorization,

@@ -11,6 +11,7 @@
 #include <re.h>
 #include "repr.h"
 #include "autodiscover.h"
+#include "web_route.h"
 
 #define AD_BASE     "/Autodiscover/AutodiscoverService.svc/root"
 #define XFRAME_PATH "/Autodiscover/XFrame/XFrame.html"
@@ -549,60 +550,89 @@ void autodiscover_set_auth(struct autodiscover *ad, ad_auth_h *h, void *arg)
 	ad->auth_arg = arg;
 }
 
-/* Path after AD_BASE (case-insensitive, as IIS treats it). */
-static bool path_is(const struct pl *path, const char *want)
+/* A request on its way to a resource: the arg of the route handlers. */
+struct hit {
+	struct autodiscover *ad;
+	bool on_ldi;    /* asked of lyncdiscoverinternal.<domain> */
+	struct pl hdom; /* <domain> of lyncdiscover[internal].<domain> */
+};
+
+static void serve(struct hit *h, struct web_req *req, enum ad_kind kind);
+
+static void root(struct web_req *req, const struct web_params *prm, void *arg)
 {
-	return !pl_strcasecmp(path, want);
+	(void)prm;
+	serve(arg, req, AD_ROOT);
 }
+
+static void user(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	(void)prm;
+	serve(arg, req, AD_USER);
+}
+
+static void domain(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	(void)prm;
+	serve(arg, req, AD_DOMAIN);
+}
+
+/* Paths are case-insensitive, as IIS treats them; GET and HEAD only. */
+static const struct web_route rows[] = {
+    {"Autodiscover/AutodiscoverService.svc/root", WEB_GET | WEB_HEAD, root},
+    {"Autodiscover/AutodiscoverService.svc/root/oauth/user", WEB_GET | WEB_HEAD,
+     user},
+    {"Autodiscover/AutodiscoverService.svc/root/user", WEB_GET | WEB_HEAD,
+     user},
+    {"Autodiscover/AutodiscoverService.svc/root/domain", WEB_GET | WEB_HEAD,
+     domain},
+};
+
+static const struct web_routes routes = {rows, ARRAY_SIZE(rows), true, NULL};
 
 bool autodiscover_handle(struct autodiscover *ad, struct web_req *req)
 {
 	const struct pl *host = web_req_host(req);
 	const struct pl *path = web_req_path(req);
-	const struct pl *met = web_req_method(req);
+	struct hit h = {ad, false, PL_INIT};
+	struct pl base = PL(AD_BASE);
+	bool on_ld;
+
+	on_ld = host_is(ad->conf, host, "lyncdiscover", &h.hdom);
+	h.on_ldi =
+	    !on_ld && host_is(ad->conf, host, "lyncdiscoverinternal", &h.hdom);
+	/* the root of the lyncdiscover names is the service's root */
+	if ((on_ld || h.on_ldi) && !pl_strcmp(path, "/"))
+		path = &base;
+	return web_route(&routes, req, path, &h);
+}
+
+static void serve(struct hit *h, struct web_req *req, enum ad_kind kind)
+{
+	struct autodiscover *ad = h->ad;
+	const struct pl *host = web_req_host(req);
+	const struct pl hdom = h->hdom;
 	struct ctx c;
 	struct ad_doc doc;
-	struct pl hdom = pl_null;
 	const struct conf_redirect *redir;
 	const char *why;
-	bool on_ld, on_ldi;
 	int err;
 
 	memset(&c, 0, sizeof(c));
 	c.ad = ad;
 	c.req = req;
 	c.conf = ad->conf;
-
-	on_ld = host_is(c.conf, host, "lyncdiscover", &hdom);
-	on_ldi = !on_ld && host_is(c.conf, host, "lyncdiscoverinternal", &hdom);
-
-	if ((on_ld || on_ldi) && path_is(path, "/"))
-		c.kind = AD_ROOT;
-	else if (path_is(path, AD_BASE) || path_is(path, AD_BASE "/"))
-		c.kind = AD_ROOT;
-	else if (path_is(path, AD_BASE "/oauth/user") ||
-		 path_is(path, AD_BASE "/user"))
-		c.kind = AD_USER;
-	else if (path_is(path, AD_BASE "/domain"))
-		c.kind = AD_DOMAIN;
-	else
-		return false;
-
-	if (pl_strcmp(met, "GET") && pl_strcmp(met, "HEAD")) {
-		web_reply(
-		    req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
-		    (const uint8_t *)"use GET\n", 8, "Allow: GET, HEAD\r\n");
-		return true;
-	}
+	c.kind = kind;
 
 	/* Access location by the host asked: the internal names are the
 	 * internal web FQDN and lyncdiscoverinternal.<domain>. */
-	c.internal = on_ldi || !pl_strcasecmp(host, c.conf->internal_web_fqdn);
+	c.internal =
+	    h->on_ldi || !pl_strcasecmp(host, c.conf->internal_web_fqdn);
 
 	err = ad_query_parse(&c.q, web_req_query(req), &why);
 	if (err) {
 		web_reply_text(req, 400, "Bad Request", why);
-		return true;
+		return;
 	}
 	if (!c.q.domain[0] && hdom.l) {
 		size_t i;
@@ -619,7 +649,7 @@ bool autodiscover_handle(struct autodiscover *ad, struct web_req *req)
 
 	if (!web_req_is_tls(req)) {
 		send_https_redirect(&c);
-		return true;
+		return;
 	}
 
 	if (c.q.domain[0]) {
@@ -628,13 +658,13 @@ bool autodiscover_handle(struct autodiscover *ad, struct web_req *req)
 		redir = conf_redirect_find(c.conf, &d);
 		if (redir) {
 			send_pool_redirect(&c, redir);
-			return true;
+			return;
 		}
 		if (!conf_serves_domain(c.conf, &d)) {
 			web_reply_text(req, 404, "Not Found",
 				       "this service does not serve that "
 				       "SIP domain");
-			return true;
+			return;
 		}
 	}
 
@@ -655,9 +685,8 @@ bool autodiscover_handle(struct autodiscover *ad, struct web_req *req)
 	case AD_USER:
 		/* answered when its token is checked */
 		user_resource(ad, &c);
-		return true;
+		return;
 	}
 
 	send_built(&c, &doc, err);
-	return true;
 }

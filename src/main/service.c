@@ -89,10 +89,8 @@ static void web_handler(struct web_req *req, void *arg)
 	}
 	if (ucwa_handle(svc->ucwa, req))
 		return;
-	if (!pl_strcasecmp(web_req_path(req), "/WebTicket/oauthtoken")) {
-		auth_token_request(svc->auth, req);
+	if (auth_handle(svc->auth, req))
 		return;
-	}
 	not_found(req);
 }
 

@@ -426,15 +426,25 @@ int ucwa_watch(struct watched **wp, struct app *app, const char *uri,
 	return 0;
 }
 
-/* GET contacts/<uri>/contactPresence|contactNote|contactLocation */
-void ucwa_contact_state(struct app *app, struct web_req *req, const char *uri,
-			const struct pl *what)
+/* GET people/contacts/{uri}/{what}: what is contactPresence, contactNote
+ * or contactLocation */
+void ucwa_contact_state(struct web_req *req, const struct web_params *prm,
+			void *arg)
 {
+	const struct pl *what = web_param(prm, "what");
+	char uri[UCWA_URI_MAX + 1];
+	struct app *app = arg;
 	struct watched *w = NULL;
 	struct waiter *wt;
 	enum which which;
 	int err;
 
+	if (!ucwa_contact_uri(uri, sizeof(uri), web_param(prm, "uri"), true)) {
+		api_reply_error(req, 400, "Bad Request", "BadRequest",
+				"ParameterValidationFailure",
+				"not a contact URI");
+		return;
+	}
 	for (which = W_PRESENCE; which <= W_LOCATION; which++) {
 		if (!pl_strcmp(what, which_rel[which]))
 			break;
@@ -442,11 +452,6 @@ void ucwa_contact_state(struct app *app, struct web_req *req, const char *uri,
 	if (which > W_LOCATION) {
 		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
 				"no such resource");
-		return;
-	}
-	if (pl_strcmp(web_req_method(req), "GET")) {
-		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-			  "Allow: GET\r\n");
 		return;
 	}
 
@@ -518,14 +523,12 @@ static void reply_subscribed(struct app *app, struct web_req *req)
 	mem_deref(r);
 }
 
-void ucwa_psub_contacts(struct app *app, struct web_req *req)
+/* GET people/subscribedContacts */
+void ucwa_psub_contacts(struct web_req *req, const struct web_params *prm,
+			void *arg)
 {
-	if (pl_strcmp(web_req_method(req), "GET")) {
-		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-			  "Allow: GET\r\n");
-		return;
-	}
-	reply_subscribed(app, req);
+	(void)prm;
+	reply_subscribed(arg, req);
 }
 
 /*

@@ -509,75 +509,85 @@ out:
 	mem_deref(in);
 }
 
-void ucwa_me(struct app *app, struct web_req *req, const struct pl *sub)
+/* GET me */
+void ucwa_me_get(struct web_req *req, const struct web_params *prm, void *arg)
 {
-	bool get = !pl_strcmp(web_req_method(req), "GET");
-	bool post = !pl_strcmp(web_req_method(req), "POST");
+	(void)prm;
+	reply_me(req, arg);
+}
 
-	if (!sub->l) {
-		if (get)
-			reply_me(req, app);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
+/* POST me/makeMeAvailable */
+void ucwa_me_available(struct web_req *req, const struct web_params *prm,
+		       void *arg)
+{
+	(void)prm;
+	make_me_available(arg, req);
+}
+
+/* The user's own resources exist once the user is available. */
+static bool available(const struct app *app, struct web_req *req)
+{
+	if (app->me.available)
+		return true;
+	api_reply_error(req, 409, "Conflict", "Conflict",
+			"MakeMeAvailableRequired", "make me available first");
+	return false;
+}
+
+/* POST me/reportMyActivity (and reportMyActivity on the application) */
+void ucwa_me_activity(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	(void)prm;
+	if (!available(arg, req))
 		return;
-	}
+	activity(arg);
+	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+}
 
-	if (!pl_strcmp(sub, "makeMeAvailable")) {
-		if (post)
-			make_me_available(app, req);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: POST\r\n");
+/* GET, POST me/presence */
+void ucwa_me_presence(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	struct app *app = arg;
+
+	(void)prm;
+	if (!available(app, req))
 		return;
-	}
+	if (!pl_strcmp(web_req_method(req), "GET"))
+		reply_prop(req, app, "presence", "availability",
+			   ucwa_me_availability(app));
+	else
+		set_presence(app, req);
+}
 
-	if (pl_strcmp(sub, "presence") && pl_strcmp(sub, "note") &&
-	    pl_strcmp(sub, "location") && pl_strcmp(sub, "reportMyActivity")) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
+/* GET, POST me/note */
+void ucwa_me_note(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	struct app *app = arg;
+
+	(void)prm;
+	if (!available(app, req))
 		return;
-	}
+	if (!pl_strcmp(web_req_method(req), "GET"))
+		reply_prop(req, app, "note", "message", str_or(app->me.note));
+	else
+		set_text(app, req, true, "message", UCWA_NOTE_MAX, NOTE_SIZE);
+}
 
-	if (!app->me.available) {
-		api_reply_error(req, 409, "Conflict", "Conflict",
-				"MakeMeAvailableRequired",
-				"make me available first");
+/* GET, POST me/location */
+void ucwa_me_location(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	struct app *app = arg;
+
+	(void)prm;
+	if (!available(app, req))
 		return;
-	}
-
-	if (!get && !post) {
-		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-			  "Allow: GET, POST\r\n");
-		return;
-	}
-
-	if (!pl_strcmp(sub, "reportMyActivity")) {
-		if (post) {
-			activity(app);
-			web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
-		} else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: POST\r\n");
-	} else if (!pl_strcmp(sub, "presence")) {
-		if (get)
-			reply_prop(req, app, "presence", "availability",
-				   ucwa_me_availability(app));
-		else
-			set_presence(app, req);
-	} else if (!pl_strcmp(sub, "note")) {
-		if (get)
-			reply_prop(req, app, "note", "message",
-				   str_or(app->me.note));
-		else
-			set_text(app, req, true, "message", UCWA_NOTE_MAX,
-				 NOTE_SIZE);
-	} else {
-		if (get)
-			reply_prop(req, app, "location", "location",
-				   str_or(app->me.location));
-		else
-			set_text(app, req, false, "location", UCWA_LOCATION_MAX,
-				 LOCATION_SIZE);
-	}
+	if (!pl_strcmp(web_req_method(req), "GET"))
+		reply_prop(req, app, "location", "location",
+			   str_or(app->me.location));
+	else
+		set_text(app, req, false, "location", UCWA_LOCATION_MAX,
+			 LOCATION_SIZE);
 }

@@ -582,102 +582,113 @@ out:
 	mem_deref(in);
 }
 
-static void one(struct app *app, struct web_req *req, struct psub *ps,
-		const struct pl *more)
+/* GET people/presenceSubscriptions */
+void ucwa_psubs_get(struct web_req *req, const struct web_params *prm,
+		    void *arg)
 {
-	bool get = !pl_strcmp(web_req_method(req), "GET");
-	bool post_m = !pl_strcmp(web_req_method(req), "POST");
-	struct repr_in *in = NULL;
-	char href[UCWA_HREF_MAX];
+	(void)prm;
+	reply_all(arg, req);
+}
 
-	psub_href(ps, href, sizeof(href));
+/* POST people/presenceSubscriptions */
+void ucwa_psubs_post(struct web_req *req, const struct web_params *prm,
+		     void *arg)
+{
+	(void)prm;
+	create(arg, req);
+}
 
-	if (!more->l) {
-		if (get) {
-			reply_psub(req, ps, 200);
-		} else if (!pl_strcmp(web_req_method(req), "DELETE")) {
-			/* the 204 waits for the record's delete: a GET or a
-			 * restart after it finds nothing */
-			if (ps->op || ps->save)
-				busy(req);
-			else
-				psub_remove(ps, req, deleted);
-		} else if (post_m) {
-			/* extend: a new duration from now (api_body answers
-			 * a bad body itself) */
-			uint32_t minutes;
+/* The subscription {id} of the path; NULL if there is none (answered). */
+static struct psub *path_psub(const struct app *app, struct web_req *req,
+			      const struct web_params *prm)
+{
+	struct psub *ps = psub_find(app, web_param(prm, "id"));
 
-			if (ps->op || ps->save) {
-				busy(req);
-			} else if (!api_body(req, &in) &&
-				   duration(req, in, &minutes)) {
-				ps->minutes = minutes;
-				wheel_cancel(&ps->timer);
-				psub_start(ps);
-				psub_save(ps, req, extended);
-			}
-		} else {
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET, POST, DELETE\r\n");
-		}
-	} else if (!pl_strcmp(more, "memberships")) {
-		if (get)
-			reply_memberships(req, ps);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
-	} else if (more->l > 12 && !strncmp(more->p, "memberships/", 12)) {
-		struct pl name = {more->p + 12, more->l - 12};
-
-		if (get)
-			reply_membership(req, ps, &name);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
-	} else if (!pl_strcmp(more, "addToPresenceSubscription")) {
-		struct le *mark = ps->members.tail;
-
-		if (!post_m) {
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: POST\r\n");
-		} else if (ps->op || ps->save) {
-			busy(req);
-		} else if (!api_body(req, &in) &&
-			   add_uris(app, req, in, "contactUris", ps,
-				    !plist_mode(app))) {
-			ps->mark = mark;
-			plist_commit(ps, req);
-		}
-	} else {
+	if (!ps)
 		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
+				"no such presence subscription");
+	return ps;
+}
+
+/* POST of a subscription: extend it by a new duration from now. */
+static void extend(struct psub *ps, struct web_req *req)
+{
+	struct repr_in *in = NULL;
+	uint32_t minutes;
+
+	/* api_body answers a bad body itself */
+	if (ps->op || ps->save) {
+		busy(req);
+	} else if (!api_body(req, &in) && duration(req, in, &minutes)) {
+		ps->minutes = minutes;
+		wheel_cancel(&ps->timer);
+		psub_start(ps);
+		psub_save(ps, req, extended);
 	}
 	mem_deref(in);
 }
 
-void ucwa_psub(struct app *app, struct web_req *req, const struct pl *sub)
+/* GET, POST, DELETE people/presenceSubscriptions/{id} */
+void ucwa_psub_one(struct web_req *req, const struct web_params *prm, void *arg)
 {
-	struct pl rest = *sub, id;
-	struct psub *ps;
+	struct psub *ps = path_psub(arg, req, prm);
+	const struct pl *m = web_req_method(req);
 
-	if (!sub->l) {
-		if (!pl_strcmp(web_req_method(req), "GET"))
-			reply_all(app, req);
-		else if (!pl_strcmp(web_req_method(req), "POST"))
-			create(app, req);
+	if (!ps)
+		return;
+	if (!pl_strcmp(m, "GET")) {
+		reply_psub(req, ps, 200);
+	} else if (!pl_strcmp(m, "DELETE")) {
+		/* the 204 waits for the record's delete: a GET or a
+		 * restart after it finds nothing */
+		if (ps->op || ps->save)
+			busy(req);
 		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET, POST\r\n");
-		return;
+			psub_remove(ps, req, deleted);
+	} else {
+		extend(ps, req);
 	}
-	(void)text_next(&rest, '/', &id);
-	ps = psub_find(app, &id);
-	if (!ps) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such presence subscription");
+}
+
+/* GET people/presenceSubscriptions/{id}/memberships */
+void ucwa_psub_memberships(struct web_req *req, const struct web_params *prm,
+			   void *arg)
+{
+	struct psub *ps = path_psub(arg, req, prm);
+
+	if (ps)
+		reply_memberships(req, ps);
+}
+
+/* GET people/presenceSubscriptions/{id}/memberships/{name*} */
+void ucwa_psub_membership(struct web_req *req, const struct web_params *prm,
+			  void *arg)
+{
+	struct psub *ps = path_psub(arg, req, prm);
+
+	if (ps)
+		reply_membership(req, ps, web_param(prm, "name"));
+}
+
+/* POST people/presenceSubscriptions/{id}/addToPresenceSubscription */
+void ucwa_psub_add(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	struct app *app = arg;
+	struct psub *ps = path_psub(app, req, prm);
+	struct repr_in *in = NULL;
+	struct le *mark;
+
+	if (!ps)
 		return;
+	mark = ps->members.tail;
+	if (ps->op || ps->save) {
+		busy(req);
+	} else if (!api_body(req, &in) && add_uris(app, req, in, "contactUris",
+						   ps, !plist_mode(app))) {
+		ps->mark = mark;
+		plist_commit(ps, req);
 	}
-	one(app, req, ps, &rest);
+	mem_deref(in);
 }
 
 void ucwa_psub_close_all(struct app *app)
