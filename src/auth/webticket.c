@@ -464,22 +464,17 @@ static void form_set(struct pl *dst, const struct pl *v, bool *dup)
 
 static void form_parse(const struct pl *body, struct form *f)
 {
-	struct pl s = *body, item;
+	static const char *const names[] = {"grant_type", "username",
+					    "password", "ms_rtc_renew"};
+	struct pl s = *body, val;
+	int i;
 
 	memset(f, 0, sizeof(*f));
-	while (text_next(&s, '&', &item)) {
-		struct pl name, val = item;
+	while ((i = text_param_next(&s, names, ARRAY_SIZE(names), &val)) >= 0) {
+		struct pl *dst[] = {&f->grant_type, &f->username, &f->password,
+				    &f->renew};
 
-		if (!text_next(&val, '=', &name))
-			continue;
-		if (!pl_strcmp(&name, "grant_type"))
-			form_set(&f->grant_type, &val, &f->dup);
-		else if (!pl_strcmp(&name, "username"))
-			form_set(&f->username, &val, &f->dup);
-		else if (!pl_strcmp(&name, "password"))
-			form_set(&f->password, &val, &f->dup);
-		else if (!pl_strcmp(&name, "ms_rtc_renew"))
-			form_set(&f->renew, &val, &f->dup);
+		form_set(dst[i], &val, &f->dup);
 	}
 }
 

@@ -483,32 +483,39 @@ struct params {
 
 static const char *parse_params(const struct pl *query, struct params *p)
 {
-	struct pl s = *query, item;
+	static const char *const names[] = {"ack", "timeout", "low", "medium"};
+	struct pl s = *query, val;
+	int i;
 
 	p->has_ack = false;
 	p->ack = 0;
 	p->timeout = EVCHAN_TIMEOUT_DEFAULT;
 	p->low = p->medium = UINT64_MAX;
 
-	while (text_next(&s, '&', &item)) {
-		struct pl name, val = item;
+	while ((i = text_param_next(&s, names, ARRAY_SIZE(names), &val)) >= 0) {
+		switch (i) {
 
-		if (!text_next(&val, '=', &name))
-			continue;
-		if (!pl_strcasecmp(&name, "ack")) {
+		case 0:
 			if (!parse_u64(&val, UINT64_MAX / 2, &p->ack))
 				return "ack must be a batch number";
 			p->has_ack = true;
-		} else if (!pl_strcasecmp(&name, "timeout")) {
+			break;
+
+		case 1:
 			if (!parse_u64(&val, EVCHAN_TIMEOUT_MAX, &p->timeout) ||
 			    p->timeout < EVCHAN_TIMEOUT_MIN)
 				return "timeout must be 180 to 1800 seconds";
-		} else if (!pl_strcasecmp(&name, "low")) {
+			break;
+
+		case 2:
 			if (!parse_u64(&val, EVCHAN_INTERVAL_MAX, &p->low))
 				return "low must be 0 to 1800 seconds";
-		} else if (!pl_strcasecmp(&name, "medium")) {
+			break;
+
+		default:
 			if (!parse_u64(&val, EVCHAN_INTERVAL_MAX, &p->medium))
 				return "medium must be 0 to 1800 seconds";
+			break;
 		}
 	}
 	return NULL;
