@@ -1,13 +1,15 @@
 /**
  * @file route.c  Route tables: the matcher, 404 and 405 with Allow
  */
+#include <ctype.h>
 #include <string.h>
 #include <re.h>
 #include "web.h"
 #include "web_route.h"
 
-static const char *const method_names[] = {
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+static const struct pl method_names[] = {
+    PL("GET"),   PL("HEAD"),   PL("POST"),    PL("PUT"),
+    PL("PATCH"), PL("DELETE"), PL("OPTIONS"),
 };
 
 unsigned web_method_bit(const struct pl *method)
@@ -16,7 +18,8 @@ unsigned web_method_bit(const struct pl *method)
 
 	/* methods are case-sensitive (RFC 9110 9.1) */
 	for (i = 0; i < ARRAY_SIZE(method_names); i++) {
-		if (!pl_strcmp(method, method_names[i]))
+		if (method->l == method_names[i].l &&
+		    !memcmp(method->p, method_names[i].p, method->l))
 			return 1u << i;
 	}
 	return 0;
@@ -35,69 +38,71 @@ int web_allow_print(char *buf, size_t size, unsigned methods)
 
 		if (!(methods & (1u << i)))
 			continue;
-		n = strlen(sep) + strlen(method_names[i]);
+		n = strlen(sep) + method_names[i].l;
 		if (pos + n >= size) {
 			buf[0] = '\0';
 			return ENOMEM;
 		}
-		(void)re_snprintf(buf + pos, size - pos, "%s%s", sep,
-				  method_names[i]);
+		(void)re_snprintf(buf + pos, size - pos, "%s%r", sep,
+				  &method_names[i]);
 		pos += n;
 	}
 	return 0;
 }
 
-static void pl_set_n(struct pl *pl, const char *p, size_t n)
+static bool char_eq(char a, char b, bool nocase)
 {
-	pl->p = p;
-	pl->l = n;
+	return a == b || (nocase && tolower((unsigned char)a) ==
+					tolower((unsigned char)b));
 }
 
-static bool seg_eq(const char *a, const char *b, size_t n, bool nocase)
-{
-	return nocase ? !strncasecmp(a, b, n) : !memcmp(a, b, n);
-}
-
-/* One pattern against a path (leading and trailing '/' already gone). */
-static bool match(const char *pat, struct pl path, bool nocase,
+/*
+ * One pattern against a path (leading and trailing '/' already gone),
+ * byte by byte: most rows differ from the path in their first bytes, and
+ * this runs for every row above the one that matches. Parameters are
+ * added to prm.
+ */
+static bool match(const char *pat, const char *p, const char *end, bool nocase,
 		  struct web_params *prm)
 {
-	prm->n = 0;
-	for (;;) {
-		const char *pend = strchr(pat, '/');
-		size_t plen = pend ? (size_t)(pend - pat) : strlen(pat);
-		const char *sl = memchr(path.p, '/', path.l);
-		size_t slen = sl ? (size_t)(sl - path.p) : path.l;
-		bool param = plen >= 2 && pat[0] == '{' && pat[plen - 1] == '}';
+	while (*pat) {
+		const char *name, *v = p;
+		bool rest;
 
-		if (param && plen > 3 && pat[plen - 2] == '*') {
-			/* the rest, whatever it is */
-			if (prm->n == WEB_ROUTE_PARAMS)
-				return false;
-			pl_set_n(&prm->name[prm->n], pat + 1, plen - 3);
-			prm->value[prm->n++] = path;
-			return true;
-		}
-		if (param) {
-			if (!slen || prm->n == WEB_ROUTE_PARAMS)
-				return false;
-			pl_set_n(&prm->name[prm->n], pat + 1, plen - 2);
-			pl_set_n(&prm->value[prm->n++], path.p, slen);
-		} else if (plen != slen || !seg_eq(pat, path.p, plen, nocase)) {
-			return false;
-		}
-		pl_advance(&path, slen);
-		if (!pend)
-			return !path.l;
-		pat = pend + 1;
-		/* "a/{rest*}" takes "a" too, with an empty rest */
-		if (!path.l && pat[0] == '{' && strstr(pat, "*}") &&
-		    !strchr(pat, '/'))
+		if (*pat != '{') {
+			if (p == end || !char_eq(*pat, *p, nocase)) {
+				/* "a/{rest*}" takes "a" too, the rest empty */
+				return p == end && pat[0] == '/' &&
+				       pat[1] == '{' &&
+				       match(pat + 1, p, end, nocase, prm);
+			}
+			++pat;
+			++p;
 			continue;
-		if (!path.l || path.p[0] != '/')
+		}
+		name = ++pat;
+		while (*pat && *pat != '}')
+			++pat;
+		rest = pat > name && pat[-1] == '*';
+		if (!*pat || prm->n == WEB_ROUTE_PARAMS)
 			return false;
-		pl_advance(&path, 1);
+		++pat;
+		if (rest) {
+			p = end;
+		} else {
+			while (p < end && *p != '/')
+				++p;
+			/* a parameter is never empty */
+			if (p == v)
+				return false;
+		}
+		prm->name[prm->n].p = name;
+		prm->name[prm->n].l = (size_t)(pat - 1 - name) - (rest ? 1 : 0);
+		prm->value[prm->n].p = v;
+		prm->value[prm->n].l = (size_t)(p - v);
+		++prm->n;
 	}
+	return p == end;
 }
 
 const struct web_route *web_route_find(const struct web_routes *rt,
@@ -116,7 +121,8 @@ const struct web_route *web_route_find(const struct web_routes *rt,
 	for (i = 0; i < rt->n; i++) {
 		const struct web_route *r = &rt->v[i];
 
-		if (!match(r->pattern, p, rt->nocase, prm))
+		prm->n = 0;
+		if (!match(r->pattern, p.p, p.p + p.l, rt->nocase, prm))
 			continue;
 		if (r->methods & method)
 			return r;

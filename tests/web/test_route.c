@@ -74,7 +74,7 @@ static void test_match(void)
 
 	/* the rest of the path, empty or with slashes */
 	CHECK(find(&table, "PUT", "/a/communication", &prm, &allow) == 7);
-	CHECK(param_is(&prm, "rest", ""));
+	CHECK(param_is(&prm, "rest", "") && param_is(&prm, "app", "a"));
 	CHECK(find(&table, "GET", "/a/communication/conversations/1/x", &prm,
 		   &allow) == 7);
 	CHECK(param_is(&prm, "rest", "conversations/1/x"));
