@@ -135,7 +135,7 @@ int auth_alloc(struct auth **ap, struct conf *conf, struct sipua *ua,
 }
 
 /* A JSON object of string members (and expires_in), through the model. */
-static void reply_json(struct web_req *req, uint16_t scode, const char *reason,
+static void reply_json(struct web_req *req, uint16_t scode,
 		       const char *const *kv, size_t n, int64_t expires_in,
 		       const char *hdrs)
 {
@@ -155,10 +155,9 @@ static void reply_json(struct web_req *req, uint16_t scode, const char *reason,
 	if (!err)
 		err = repr_encode(mb, r, REPR_JSON, NULL);
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not encode the answer");
+		web_reply_text(req, 500, NULL, "could not encode the answer");
 	else
-		web_reply(req, scode, reason, "application/json", mb->buf,
+		web_reply(req, scode, NULL, "application/json", mb->buf,
 			  mb->end, hdrs ? "%s" : NULL, hdrs);
 	mem_deref(r);
 	mem_deref(mb);
@@ -168,11 +167,8 @@ static void reply_error(struct web_req *req, uint16_t scode, const char *error,
 			const char *description)
 {
 	const char *kv[] = {"error", error, "error_description", description};
-	const char *reason = scode == 400   ? "Bad Request"
-			     : scode == 429 ? "Too Many Requests"
-					    : "Service Unavailable";
 
-	reply_json(req, scode, reason, kv, ARRAY_SIZE(kv), -1, NULL);
+	reply_json(req, scode, kv, ARRAY_SIZE(kv), -1, NULL);
 }
 
 static void treq_destructor(void *arg)
@@ -219,8 +215,7 @@ static struct treq *treq_new(struct auth *a, struct web_req *req)
 	struct treq *t = mem_zalloc(sizeof(*t), treq_destructor);
 
 	if (!t) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		return NULL;
 	}
 	t->a = a;
@@ -335,7 +330,7 @@ static void token_committed(int err, void *arg)
 	log_info("auth: token issued to %s", t->user);
 	/* the token is a secret: kept from caches and never compressed */
 	web_req_set_secret(t->req);
-	reply_json(t->req, 200, "OK", kv, ARRAY_SIZE(kv),
+	reply_json(t->req, 200, kv, ARRAY_SIZE(kv),
 		   (int64_t)(t->expires > now_s() ? t->expires - now_s() : 0),
 		   NULL);
 	treq_done(t);
@@ -566,7 +561,7 @@ static void signout_done(int err, void *arg)
 			    "the token could not be revoked; try again");
 	} else {
 		metric_add(t->a->m_signout, 1);
-		web_reply(t->req, 204, "No Content", NULL, NULL, 0, NULL);
+		web_reply(t->req, 204, NULL, NULL, NULL, 0, NULL);
 	}
 	treq_done(t);
 }
@@ -683,8 +678,7 @@ static void token(struct web_req *req, const struct web_params *prm, void *arg)
 		{
 			const char *kv[] = {"error", "invalid_grant",
 					    "error_description", desc};
-			reply_json(req, 429, "Too Many Requests", kv,
-				   ARRAY_SIZE(kv), -1, hdr);
+			reply_json(req, 429, kv, ARRAY_SIZE(kv), -1, hdr);
 		}
 		goto drop;
 	}

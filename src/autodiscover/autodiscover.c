@@ -336,13 +336,12 @@ static void send_doc(struct ctx *c, const struct ad_doc *doc)
 	int err;
 
 	if (!mb) {
-		web_reply_text(c->req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(c->req, 503, NULL, "out of memory");
 		return;
 	}
 
 	if (web_negotiate(c->req, offers, ARRAY_SIZE(offers), &choice)) {
-		web_reply_text(c->req, 406, "Not Acceptable",
+		web_reply_text(c->req, 406, NULL,
 			       "autodiscover answers in JSON "
 			       "(application/json) or XML "
 			       "(application/vnd.microsoft.rtc.autodiscover"
@@ -357,12 +356,12 @@ static void send_doc(struct ctx *c, const struct ad_doc *doc)
 
 	if (err) {
 		log_warn("autodiscover: encoding failed: %m", err);
-		web_reply_text(c->req, 500, "Internal Server Error",
+		web_reply_text(c->req, 500, NULL,
 			       "could not encode the document");
 		goto out;
 	}
 
-	web_reply(c->req, 200, "OK", ctypes[choice], mb->buf, mb->end,
+	web_reply(c->req, 200, NULL, ctypes[choice], mb->buf, mb->end,
 		  "Vary: Accept\r\n");
 out:
 	mem_deref(mb);
@@ -387,7 +386,7 @@ static void send_https_redirect(struct ctx *c)
 		(void)re_snprintf(portbuf, sizeof(portbuf), ":%u", port);
 	if (add_link(&doc, "Redirect", "redirect", "https://%r%s%r%s%r", host,
 		     portbuf, path, query->l ? "?" : "", query)) {
-		web_reply_text(c->req, 414, "URI Too Long",
+		web_reply_text(c->req, 414, NULL,
 			       "request URL too long to redirect");
 		return;
 	}
@@ -415,7 +414,7 @@ static void send_user_challenge(struct ctx *c)
 	/* MsRtcOAuth challenge pointing at the token service of this
 	 * access location; only the password grant is offered because it
 	 * is the only one the token service accepts. */
-	web_reply(c->req, 401, "Unauthorized", "text/plain; charset=utf-8",
+	web_reply(c->req, 401, NULL, "text/plain; charset=utf-8",
 		  (const uint8_t *)body, sizeof(body) - 1,
 		  "WWW-Authenticate: MsRtcOAuth href=\"%s" TOKEN_PATH
 		  "\",grant_type=\"password\"\r\n",
@@ -430,7 +429,7 @@ static void send_built(struct ctx *c, struct ad_doc *doc, int err)
 	if (!err)
 		send_doc(c, doc);
 	else
-		web_reply_text(c->req, 500, "Internal Server Error",
+		web_reply_text(c->req, 500, NULL,
 			       "autodiscover document too large");
 }
 
@@ -504,7 +503,7 @@ static void user_checked(int err, enum ad_user_status st, const char *redirect,
 			       redirect ? redirect : "");
 		send_doc(c, &doc);
 	} else {
-		web_reply(c->req, 404, "Not Found", NULL, NULL, 0, NULL);
+		web_reply(c->req, 404, NULL, NULL, NULL, 0, NULL);
 	}
 	if (!w->in_call)
 		tmr_start(&w->tmr, 0, uwait_free, w);
@@ -522,8 +521,7 @@ static void user_resource(struct autodiscover *ad, struct ctx *c)
 	}
 	w = mem_zalloc(sizeof(*w), uwait_destructor);
 	if (!w) {
-		web_reply_text(c->req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(c->req, 503, NULL, "out of memory");
 		return;
 	}
 	w->c = *c;
@@ -631,7 +629,7 @@ static void serve(struct hit *h, struct web_req *req, enum ad_kind kind)
 
 	err = ad_query_parse(&c.q, web_req_query(req), &why);
 	if (err) {
-		web_reply_text(req, 400, "Bad Request", why);
+		web_reply_text(req, 400, NULL, why);
 		return;
 	}
 	if (!c.q.domain[0] && hdom.l) {
@@ -661,7 +659,7 @@ static void serve(struct hit *h, struct web_req *req, enum ad_kind kind)
 			return;
 		}
 		if (!conf_serves_domain(c.conf, &d)) {
-			web_reply_text(req, 404, "Not Found",
+			web_reply_text(req, 404, NULL,
 				       "this service does not serve that "
 				       "SIP domain");
 			return;

@@ -81,7 +81,7 @@ static void healthz(struct web_req *req, const struct web_params *prm,
 	    store_full(adm->st) ? "degraded: store full\n" : "ok\n";
 
 	(void)prm;
-	web_reply(req, 200, "OK", "text/plain; charset=utf-8",
+	web_reply(req, 200, NULL, "text/plain; charset=utf-8",
 		  (const uint8_t *)body, strlen(body), NULL);
 }
 
@@ -103,12 +103,11 @@ static void metrics(struct web_req *req, const struct web_params *prm,
 	pf.vph = mb_print;
 	pf.arg = mb;
 	if (!mb || metrics_print(&pf)) {
-		web_reply_text(req, 500, "Internal Server Error",
-			       "metrics unavailable");
+		web_reply_text(req, 500, NULL, "metrics unavailable");
 		mem_deref(mb);
 		return;
 	}
-	web_reply(req, 200, "OK", "text/plain; version=0.0.4", mb->buf, mb->end,
+	web_reply(req, 200, NULL, "text/plain; version=0.0.4", mb->buf, mb->end,
 		  NULL);
 	mem_deref(mb);
 }
@@ -121,8 +120,7 @@ static const struct web_route rows[] = {
 static void not_found(struct web_req *req, void *arg)
 {
 	(void)arg;
-	web_reply_text(req, 404, "Not Found",
-		       "admin resources: /healthz /metrics");
+	web_reply_text(req, 404, NULL, "admin resources: /healthz /metrics");
 }
 
 static const struct web_routes routes = {rows, ARRAY_SIZE(rows), false,

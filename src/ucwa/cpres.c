@@ -169,10 +169,9 @@ static void reply_state(struct web_req *req, const struct watched *w,
 	struct repr *r = state_repr(w, which);
 
 	if (r)
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	else
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the presence");
+		web_reply_text(req, 500, NULL, "could not build the presence");
 	mem_deref(r);
 }
 
@@ -440,7 +439,7 @@ void ucwa_contact_state(struct web_req *req, const struct web_params *prm,
 	int err;
 
 	if (!ucwa_contact_uri(uri, sizeof(uri), web_param(prm, "uri"), true)) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"not a contact URI");
 		return;
@@ -450,7 +449,7 @@ void ucwa_contact_state(struct web_req *req, const struct web_params *prm,
 			break;
 	}
 	if (which > W_LOCATION) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such resource");
 		return;
 	}
@@ -463,14 +462,12 @@ void ucwa_contact_state(struct web_req *req, const struct web_params *prm,
 	}
 	err = ucwa_watch(&w, app, uri, true);
 	if (err == EOVERFLOW) {
-		api_reply_error(req, 403, "Forbidden", "Forbidden",
-				"LimitExceeded",
+		api_reply_error(req, 403, NULL, "Forbidden", "LimitExceeded",
 				"too many contacts followed at once");
 		return;
 	}
 	if (err) {
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the presence service cannot be reached");
 		return;
 	}
@@ -481,8 +478,7 @@ void ucwa_contact_state(struct web_req *req, const struct web_params *prm,
 
 	wt = mem_zalloc(sizeof(*wt), waiter_destructor);
 	if (!wt) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		maybe_gc(w);
 		return;
 	}
@@ -516,10 +512,9 @@ static void reply_subscribed(struct app *app, struct web_req *req)
 		mem_deref(c);
 	}
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the contacts");
+		web_reply_text(req, 500, NULL, "could not build the contacts");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
@@ -569,7 +564,7 @@ void ucwa_watched_close_all(struct app *app)
 		while ((le2 = list_head(&w->waiters))) {
 			struct waiter *wt = le2->data;
 
-			api_reply_error(wt->req, 404, "Not Found", "NotFound",
+			api_reply_error(wt->req, 404, NULL, "NotFound",
 					"ApplicationNotFound",
 					"the application has ended");
 			mem_deref(wt);

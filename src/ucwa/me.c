@@ -306,10 +306,9 @@ static void reply_me(struct web_req *req, struct app *app)
 		}
 	}
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build me");
+		web_reply_text(req, 500, NULL, "could not build me");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
@@ -326,16 +325,15 @@ static void reply_prop(struct web_req *req, struct app *app, const char *rel,
 	if (!err)
 		err = repr_prop_str(r, name, val);
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the resource");
+		web_reply_text(req, 500, NULL, "could not build the resource");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
 static void bad_param(struct web_req *req, const char *msg)
 {
-	api_reply_error(req, 400, "Bad Request", "BadRequest",
+	api_reply_error(req, 400, NULL, "BadRequest",
 			"ParameterValidationFailure", msg);
 }
 
@@ -365,8 +363,8 @@ static bool text_member(struct web_req *req, const struct repr_in *in,
 		return false;
 	}
 	if (set_str(dst, &v)) {
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL, "out of memory");
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
+				"out of memory");
 		return false;
 	}
 	return true;
@@ -384,8 +382,8 @@ static void make_me_available(struct app *app, struct web_req *req)
 	int err;
 
 	if (app->me.available) {
-		api_reply_error(req, 409, "Conflict", "Conflict",
-				"AlreadyExists", "already available");
+		api_reply_error(req, 409, NULL, "Conflict", "AlreadyExists",
+				"already available");
 		return;
 	}
 	/* an empty body is fine: every member is optional */
@@ -495,7 +493,7 @@ static void set_text(struct app *app, struct web_req *req, bool note,
 		return;
 	/* one change at a time: the first one's answer says what stays */
 	if (*saving) {
-		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+		api_reply_error(req, 409, NULL, "Conflict", NULL,
 				"a change of it is being stored");
 		goto out;
 	}
@@ -529,8 +527,8 @@ static bool available(const struct app *app, struct web_req *req)
 {
 	if (app->me.available)
 		return true;
-	api_reply_error(req, 409, "Conflict", "Conflict",
-			"MakeMeAvailableRequired", "make me available first");
+	api_reply_error(req, 409, NULL, "Conflict", "MakeMeAvailableRequired",
+			"make me available first");
 	return false;
 }
 
@@ -542,7 +540,7 @@ void ucwa_me_activity(struct web_req *req, const struct web_params *prm,
 	if (!available(arg, req))
 		return;
 	activity(arg);
-	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
 }
 
 /* GET, POST me/presence */

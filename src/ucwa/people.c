@@ -195,10 +195,10 @@ static void reply_contacts(struct pop *p, const struct xcap_rlist *rl,
 		}
 	}
 	if (err)
-		web_reply_text(p->req, 500, "Internal Server Error",
+		web_reply_text(p->req, 500, NULL,
 			       "could not build the contacts");
 	else
-		api_reply(p->req, 200, "OK", r, NULL);
+		api_reply(p->req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
@@ -244,18 +244,16 @@ static void reply_groups(struct pop *p, const struct xcap_rlist *rl)
 		mem_deref(g);
 	}
 	if (err)
-		web_reply_text(p->req, 500, "Internal Server Error",
-			       "could not build the groups");
+		web_reply_text(p->req, 500, NULL, "could not build the groups");
 	else
-		api_reply(p->req, 200, "OK", r, NULL);
+		api_reply(p->req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
 static void xcap_failed(struct pop *p, int err)
 {
 	log_notice("ucwa: XCAP for %s failed: %m", p->app->user, err);
-	api_reply_error(p->req, err == ENOTSUP ? 409 : 503,
-			err == ENOTSUP ? "Conflict" : "Service Unavailable",
+	api_reply_error(p->req, err == ENOTSUP ? 409 : 503, NULL,
 			err == ENOTSUP ? "Conflict" : "ServiceFailure", NULL,
 			err == ENOTSUP ? "the contact list holds what this "
 					 "service cannot rewrite"
@@ -285,8 +283,8 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 		if (g)
 			reply_contacts(p, rl, g);
 		else
-			api_reply_error(p->req, 404, "Not Found", "NotFound",
-					NULL, "no such group");
+			api_reply_error(p->req, 404, NULL, "NotFound", NULL,
+					"no such group");
 		break;
 	}
 
@@ -298,10 +296,10 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 		const struct xcap_group *g = xcap_rlist_group(rl, p->group);
 		r = g ? group(p->app, g) : NULL;
 		if (r)
-			api_reply(p->req, 200, "OK", r, NULL);
+			api_reply(p->req, 200, NULL, r, NULL);
 		else
-			api_reply_error(p->req, 404, "Not Found", "NotFound",
-					NULL, "no such group");
+			api_reply_error(p->req, 404, NULL, "NotFound", NULL,
+					"no such group");
 		mem_deref(r);
 		break;
 	}
@@ -320,8 +318,8 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 				? ucwa_contact_repr(p->app, p->uri, NULL)
 				: NULL;
 		if (!e && p->what == ADDED)
-			api_reply_error(p->req, 404, "Not Found", "NotFound",
-					NULL, "no such contact");
+			api_reply_error(p->req, 404, NULL, "NotFound", NULL,
+					"no such contact");
 		else if (r) {
 			char loc[600], href[520];
 
@@ -329,17 +327,16 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 						e ? e->uri : p->uri);
 			(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n",
 					  href);
-			api_reply(p->req, p->what == ADDED ? 201 : 200,
-				  p->what == ADDED ? "Created" : "OK", r,
+			api_reply(p->req, p->what == ADDED ? 201 : 200, NULL, r,
 				  p->what == ADDED ? loc : NULL);
 		} else
-			web_reply_text(p->req, 500, "Internal Server Error",
+			web_reply_text(p->req, 500, NULL,
 				       "could not build the contact");
 		mem_deref(r);
 		break;
 
 	default:
-		web_reply(p->req, 204, "No Content", NULL, NULL, 0, NULL);
+		web_reply(p->req, 204, NULL, NULL, NULL, 0, NULL);
 		break;
 	}
 	pop_done(p);
@@ -358,7 +355,7 @@ static void rules_done(int err, const struct xcap_rules *rs, void *arg)
 		return;
 	}
 	if (p->what == PRIVACY_SET) {
-		web_reply(p->req, 204, "No Content", NULL, NULL, 0, NULL);
+		web_reply(p->req, 204, NULL, NULL, NULL, 0, NULL);
 		pop_done(p);
 		return;
 	}
@@ -368,10 +365,10 @@ static void rules_done(int err, const struct xcap_rules *rs, void *arg)
 	strcat(href, "/contactPrivacyRelationship");
 	if (repr_alloc(&r, "contactPrivacyRelationship", href) ||
 	    repr_prop_str(r, "relationshipLevel", privacy_names[pv]))
-		web_reply_text(p->req, 500, "Internal Server Error",
+		web_reply_text(p->req, 500, NULL,
 			       "could not build the relationship");
 	else
-		api_reply(p->req, 200, "OK", r, NULL);
+		api_reply(p->req, 200, NULL, r, NULL);
 	mem_deref(r);
 	pop_done(p);
 }
@@ -396,10 +393,9 @@ static void reply_people(struct app *app, struct web_req *req)
 		err |= repr_link(r, links[i][0], href);
 	}
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build people");
+		web_reply_text(req, 500, NULL, "could not build people");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
@@ -430,7 +426,7 @@ bool ucwa_contact_uri(char *out, size_t size, const struct pl *in, bool encoded)
 
 static void bad(struct web_req *req, const char *msg)
 {
-	api_reply_error(req, 400, "Bad Request", "BadRequest",
+	api_reply_error(req, 400, NULL, "BadRequest",
 			"ParameterValidationFailure", msg);
 }
 
@@ -451,16 +447,14 @@ static struct pop *pop_new(struct app *app, struct web_req *req,
 
 	*xcp = ucwa_xcap(app);
 	if (!*xcp) {
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"contact lists are not configured ([frontend] "
 				"xcap)");
 		return NULL;
 	}
 	p = mem_zalloc(sizeof(*p), pop_destructor);
 	if (!p) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		return NULL;
 	}
 	p->app = app;
@@ -683,7 +677,7 @@ static void groups(struct app *app, struct web_req *req,
 		return;
 	/* the name as group() encoded it in the href */
 	if (name && text_pct_decode(p->group, sizeof(p->group), name, &n)) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such resource");
 		mem_deref(p);
 		return;

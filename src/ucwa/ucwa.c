@@ -239,7 +239,7 @@ static void challenge(const struct ucwa *u, struct web_req *req)
 
 	if (port != 443)
 		(void)re_snprintf(portbuf, sizeof(portbuf), ":%u", port);
-	web_reply(req, 401, "Unauthorized", "text/plain; charset=utf-8",
+	web_reply(req, 401, NULL, "text/plain; charset=utf-8",
 		  (const uint8_t *)body, sizeof(body) - 1,
 		  "WWW-Authenticate: MsRtcOAuth href=\"https://%s%s"
 		  "/WebTicket/oauthtoken\",grant_type=\"password\"\r\n",
@@ -248,8 +248,8 @@ static void challenge(const struct ucwa *u, struct web_req *req)
 
 static void not_found(struct web_req *req)
 {
-	api_reply_error(req, 404, "Not Found", "NotFound",
-			"ApplicationNotFound", "no such application");
+	api_reply_error(req, 404, NULL, "NotFound", "ApplicationNotFound",
+			"no such application");
 }
 
 /* A request whose token must first be read from the store. */
@@ -331,8 +331,7 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 	/* a token of another instance, or of this one before a restart */
 	p = mem_zalloc(sizeof(*p), pauth_destructor);
 	if (!p) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		return true;
 	}
 	p->u = u;
@@ -458,8 +457,7 @@ static const struct web_route app_rows[] = {
 static void resource_not_found(struct web_req *req, void *arg)
 {
 	(void)arg;
-	api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-			"no such resource");
+	api_reply_error(req, 404, NULL, "NotFound", NULL, "no such resource");
 }
 
 static const struct web_routes root_routes = {root_rows, ARRAY_SIZE(root_rows),
@@ -501,8 +499,7 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 	ucwa_life_contact(app);
 	if (app->loading) {
 		/* restored at start-up, its events not read yet: a moment */
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the application is being restored; try "
 				"again in a moment");
 		return;

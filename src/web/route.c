@@ -137,7 +137,7 @@ void web_reply_not_allowed(struct web_req *req, unsigned allow)
 	char val[WEB_ALLOW_MAX];
 
 	(void)web_allow_print(val, sizeof(val), allow);
-	web_reply(req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
+	web_reply(req, 405, NULL, "text/plain; charset=utf-8",
 		  (const uint8_t *)body, sizeof(body) - 1, "Allow: %s\r\n",
 		  val);
 }
