@@ -13,7 +13,8 @@
 #include "autodiscover.h"
 #include "web_route.h"
 
-#define AD_BASE     "/Autodiscover/AutodiscoverService.svc/root"
+#define AD_PATH     "Autodiscover/AutodiscoverService.svc/root"
+#define AD_BASE     "/" AD_PATH
 #define XFRAME_PATH "/Autodiscover/XFrame/XFrame.html"
 #define UCWA_PATH   "/ucwa/oauth/v1/applications"
 #define MCX_PATH    "/Mcx/McxService.svc"
@@ -557,19 +558,22 @@ struct hit {
 
 static void serve(struct hit *h, struct web_req *req, enum ad_kind kind);
 
-static void root(struct web_req *req, const struct web_params *prm, void *arg)
+static void on_root(struct web_req *req, const struct web_params *prm,
+		    void *arg)
 {
 	(void)prm;
 	serve(arg, req, AD_ROOT);
 }
 
-static void user(struct web_req *req, const struct web_params *prm, void *arg)
+static void on_user(struct web_req *req, const struct web_params *prm,
+		    void *arg)
 {
 	(void)prm;
 	serve(arg, req, AD_USER);
 }
 
-static void domain(struct web_req *req, const struct web_params *prm, void *arg)
+static void on_domain(struct web_req *req, const struct web_params *prm,
+		      void *arg)
 {
 	(void)prm;
 	serve(arg, req, AD_DOMAIN);
@@ -577,13 +581,10 @@ static void domain(struct web_req *req, const struct web_params *prm, void *arg)
 
 /* Paths are case-insensitive, as IIS treats them; GET and HEAD only. */
 static const struct web_route rows[] = {
-    {"Autodiscover/AutodiscoverService.svc/root", WEB_GET | WEB_HEAD, root},
-    {"Autodiscover/AutodiscoverService.svc/root/oauth/user", WEB_GET | WEB_HEAD,
-     user},
-    {"Autodiscover/AutodiscoverService.svc/root/user", WEB_GET | WEB_HEAD,
-     user},
-    {"Autodiscover/AutodiscoverService.svc/root/domain", WEB_GET | WEB_HEAD,
-     domain},
+    {AD_PATH, WEB_GET | WEB_HEAD, on_root},
+    {AD_PATH "/oauth/user", WEB_GET | WEB_HEAD, on_user},
+    {AD_PATH "/user", WEB_GET | WEB_HEAD, on_user},
+    {AD_PATH "/domain", WEB_GET | WEB_HEAD, on_domain},
 };
 
 static const struct web_routes routes = {rows, ARRAY_SIZE(rows), true, NULL};
