@@ -21,18 +21,24 @@
  * included to reach their static parsers, as the unit tests do; the rest
  * comes from the libraries.
  *
- * Invariants checked: an accepted timeout is within 180..1800 s, low and
- * medium within 0..1800 s; an accepted contact URI is a NUL-terminated
- * sip: URI with an '@' and no blank, control, quote or angle bracket; the
- * channel's count of pending events is the length of its list, and its
- * batch number goes back by one at most in a step (a failed save takes
- * its batch back; there is no restore here).
+ * The path is also matched against a route table of the API's shape
+ * (web_route_find(), literal and case-insensitive) with every method.
+ *
+ * Invariants checked: a row found takes the method, and its parameters
+ * lie within the path, the one-segment ones non-empty and without '/';
+ * a 405's Allow never holds the method asked; an accepted timeout is within
+ * 180..1800 s, low and medium within 0..1800 s; an accepted contact URI is a
+ * NUL-terminated sip: URI with an '@' and no blank, control, quote or angle
+ * bracket; the channel's count of pending events is the length of its list, and
+ * its batch number goes back by one at most in a step (a failed save takes its
+ * batch back; there is no restore here).
  */
 #include "../src/evchan/evchan.c"
 #include "../src/ucwa/hist_get.c"
 #include <stdint.h>
 #include <stdlib.h>
 #include "web_int.h"
+#include "web_route.h"
 
 enum {
 	FUZZ_MAX_LINES = 32, /* steps per input */
@@ -146,6 +152,50 @@ static void segments(const struct pl *path)
 	}
 }
 
+static void rh(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	(void)req;
+	(void)prm;
+	(void)arg;
+}
+
+static const struct web_route rows[] = {
+    {"", WEB_GET, rh},
+    {"", WEB_DELETE, rh},
+    {"me/presence", WEB_GET | WEB_POST, rh},
+    {"people/contacts/{uri}", WEB_GET | WEB_DELETE, rh},
+    {"people/contacts/{uri}/{what}", WEB_GET, rh},
+    {"people/presenceSubscriptions/{id}/memberships/{name*}", WEB_GET, rh},
+    {"communication/{rest*}", WEB_ANY, rh},
+};
+
+static void route(const struct pl *path, bool nocase)
+{
+	const struct web_routes rt = {rows, ARRAY_SIZE(rows), nocase, NULL};
+	const struct web_route *r;
+	struct web_params prm;
+	unsigned m, allow, i;
+
+	for (m = WEB_GET; m <= WEB_OPTIONS; m <<= 1) {
+		r = web_route_find(&rt, m, path, &prm, &allow);
+		if (!r) {
+			if (allow & m)
+				abort();
+			continue;
+		}
+		if (!(r->methods & m) || prm.n > WEB_ROUTE_PARAMS)
+			abort();
+		for (i = 0; i < prm.n; i++) {
+			const struct pl *v = &prm.value[i];
+			bool rest = prm.name[i].p[prm.name[i].l] == '*';
+
+			if (v->p < path->p || v->p + v->l > path->p + path->l ||
+			    (!rest && (!v->l || memchr(v->p, '/', v->l))))
+				abort();
+		}
+	}
+}
+
 /* One target: its query and path through the parsers. */
 static void target(const char *t, size_t n)
 {
@@ -159,6 +209,8 @@ static void target(const char *t, size_t n)
 	}
 	query(&q);
 	segments(&path);
+	route(&path, false);
+	route(&path, true);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -2,7 +2,7 @@
  * @file fuzz_webticket.c  libFuzzer driver: the body of a token request
  *
  * The input is the application/x-www-form-urlencoded body of POST
- * /WebTicket/oauthtoken. It goes through what auth_token_request() does
+ * /WebTicket/oauthtoken. It goes through what auth_handle() does
  * before anything leaves the process: form_parse(), the percent-decoding
  * of username, password and ms_rtc_renew into their fixed buffers,
  * normalise_user() on the user name, the hash of a renewal token, and

@@ -28,7 +28,7 @@ bool api_choose(const struct web_req *req, enum repr_fmt *fmt,
 
 static void not_acceptable(struct web_req *req)
 {
-	web_reply_text(req, 406, "Not Acceptable",
+	web_reply_text(req, 406, NULL,
 		       "the API answers in JSON (application/json) or XML "
 		       "(application/xml)");
 }
@@ -47,8 +47,7 @@ void api_reply(struct web_req *req, uint16_t scode, const char *reason,
 
 	mb = mbuf_alloc(1024);
 	if (!mb || repr_encode(mb, r, fmt, NULL)) {
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not encode the resource");
+		web_reply_text(req, 500, NULL, "could not encode the resource");
 		mem_deref(mb);
 		return;
 	}
@@ -70,12 +69,11 @@ void api_reply_events(struct web_req *req, const struct repr_events *e)
 
 	mb = mbuf_alloc(1024);
 	if (!mb || repr_events_encode(mb, e, fmt)) {
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not encode the events");
+		web_reply_text(req, 500, NULL, "could not encode the events");
 		mem_deref(mb);
 		return;
 	}
-	web_reply(req, 200, "OK", ctype, mb->buf, mb->end, NULL);
+	web_reply(req, 200, NULL, ctype, mb->buf, mb->end, NULL);
 	mem_deref(mb);
 }
 
@@ -108,13 +106,10 @@ int api_body(struct web_req *req, struct repr_in **inp)
 	(void)web_req_header(req, "Content-Type", &ctype);
 	err = repr_in_parse(inp, &ctype, web_req_body(req), &why);
 	if (err == ENOTSUP)
-		api_reply_error(req, 415, "Unsupported Media Type",
-				"BadRequest", NULL, why);
+		api_reply_error(req, 415, NULL, "BadRequest", NULL, why);
 	else if (err == ENOMEM)
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 	else if (err)
-		api_reply_error(req, 400, "Bad Request", "BadRequest", NULL,
-				why);
+		api_reply_error(req, 400, NULL, "BadRequest", NULL, why);
 	return err;
 }

@@ -111,9 +111,13 @@ struct auth;
 int auth_alloc(struct auth **ap, struct conf *conf, struct sipua *ua,
 	       struct store *st);
 
-/** Serve POST /WebTicket/oauthtoken (sign-in, renewal) and DELETE
- * (sign-out); answers now or later. */
-void auth_token_request(struct auth *a, struct web_req *req);
+/**
+ * Serve /WebTicket/oauthtoken: POST (sign-in, renewal) and DELETE
+ * (sign-out); answers now or later.
+ *
+ * @return false if the request is for another path (not answered)
+ */
+bool auth_handle(struct auth *a, struct web_req *req);
 
 /**
  * Start the sweep of expired tokens from the store (a bounded step every

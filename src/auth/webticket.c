@@ -30,6 +30,7 @@
 #include "store.h"
 #include "auth.h"
 #include "auth_int.h"
+#include "web_route.h"
 
 struct auth {
 	struct conf *conf;
@@ -134,7 +135,7 @@ int auth_alloc(struct auth **ap, struct conf *conf, struct sipua *ua,
 }
 
 /* A JSON object of string members (and expires_in), through the model. */
-static void reply_json(struct web_req *req, uint16_t scode, const char *reason,
+static void reply_json(struct web_req *req, uint16_t scode,
 		       const char *const *kv, size_t n, int64_t expires_in,
 		       const char *hdrs)
 {
@@ -154,10 +155,9 @@ static void reply_json(struct web_req *req, uint16_t scode, const char *reason,
 	if (!err)
 		err = repr_encode(mb, r, REPR_JSON, NULL);
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not encode the answer");
+		web_reply_text(req, 500, NULL, "could not encode the answer");
 	else
-		web_reply(req, scode, reason, "application/json", mb->buf,
+		web_reply(req, scode, NULL, "application/json", mb->buf,
 			  mb->end, hdrs ? "%s" : NULL, hdrs);
 	mem_deref(r);
 	mem_deref(mb);
@@ -167,11 +167,8 @@ static void reply_error(struct web_req *req, uint16_t scode, const char *error,
 			const char *description)
 {
 	const char *kv[] = {"error", error, "error_description", description};
-	const char *reason = scode == 400   ? "Bad Request"
-			     : scode == 429 ? "Too Many Requests"
-					    : "Service Unavailable";
 
-	reply_json(req, scode, reason, kv, ARRAY_SIZE(kv), -1, NULL);
+	reply_json(req, scode, kv, ARRAY_SIZE(kv), -1, NULL);
 }
 
 static void treq_destructor(void *arg)
@@ -218,8 +215,7 @@ static struct treq *treq_new(struct auth *a, struct web_req *req)
 	struct treq *t = mem_zalloc(sizeof(*t), treq_destructor);
 
 	if (!t) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		return NULL;
 	}
 	t->a = a;
@@ -334,7 +330,7 @@ static void token_committed(int err, void *arg)
 	log_info("auth: token issued to %s", t->user);
 	/* the token is a secret: kept from caches and never compressed */
 	web_req_set_secret(t->req);
-	reply_json(t->req, 200, "OK", kv, ARRAY_SIZE(kv),
+	reply_json(t->req, 200, kv, ARRAY_SIZE(kv),
 		   (int64_t)(t->expires > now_s() ? t->expires - now_s() : 0),
 		   NULL);
 	treq_done(t);
@@ -463,22 +459,17 @@ static void form_set(struct pl *dst, const struct pl *v, bool *dup)
 
 static void form_parse(const struct pl *body, struct form *f)
 {
-	struct pl s = *body, item;
+	static const char *const names[] = {"grant_type", "username",
+					    "password", "ms_rtc_renew"};
+	struct pl s = *body, val;
+	int i;
 
 	memset(f, 0, sizeof(*f));
-	while (text_next(&s, '&', &item)) {
-		struct pl name, val = item;
+	while ((i = text_param_next(&s, names, ARRAY_SIZE(names), &val)) >= 0) {
+		struct pl *dst[] = {&f->grant_type, &f->username, &f->password,
+				    &f->renew};
 
-		if (!text_next(&val, '=', &name))
-			continue;
-		if (!pl_strcmp(&name, "grant_type"))
-			form_set(&f->grant_type, &val, &f->dup);
-		else if (!pl_strcmp(&name, "username"))
-			form_set(&f->username, &val, &f->dup);
-		else if (!pl_strcmp(&name, "password"))
-			form_set(&f->password, &val, &f->dup);
-		else if (!pl_strcmp(&name, "ms_rtc_renew"))
-			form_set(&f->renew, &val, &f->dup);
+		form_set(dst[i], &val, &f->dup);
 	}
 }
 
@@ -570,19 +561,22 @@ static void signout_done(int err, void *arg)
 			    "the token could not be revoked; try again");
 	} else {
 		metric_add(t->a->m_signout, 1);
-		web_reply(t->req, 204, "No Content", NULL, NULL, 0, NULL);
+		web_reply(t->req, 204, NULL, NULL, NULL, 0, NULL);
 	}
 	treq_done(t);
 }
 
 /* DELETE /WebTicket/oauthtoken: sign-out. The token is forgotten here at
  * once and answered for once the store has forgotten it too. */
-static void signout(struct auth *a, struct web_req *req)
+static void signout(struct web_req *req, const struct web_params *prm,
+		    void *arg)
 {
+	struct auth *a = arg;
 	struct pl authz, tok;
 	struct treq *t;
 	int err;
 
+	(void)prm;
 	if (!web_req_header(req, "Authorization", &authz) ||
 	    !auth_bearer(&authz, &tok)) {
 		reply_error(req, 400, "invalid_request",
@@ -600,10 +594,12 @@ static void signout(struct auth *a, struct web_req *req)
 		signout_done(err, t);
 }
 
-void auth_token_request(struct auth *a, struct web_req *req)
+/* POST: sign-in or renewal */
+static void token(struct web_req *req, const struct web_params *prm, void *arg)
 {
 	char password[AUTH_PASSWORD_MAX + 1], uname[AUTH_USER_MAX + 1];
 	const struct pl *body = web_req_body(req);
+	struct auth *a = arg;
 	uint32_t wait_u, wait_a;
 	struct form f;
 	struct treq *t;
@@ -611,15 +607,7 @@ void auth_token_request(struct auth *a, struct web_req *req)
 	size_t n;
 	int err;
 
-	if (!pl_strcmp(web_req_method(req), "DELETE")) {
-		signout(a, req);
-		return;
-	}
-	if (pl_strcmp(web_req_method(req), "POST")) {
-		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-			  "Allow: POST, DELETE\r\n");
-		return;
-	}
+	(void)prm;
 	if (!is_form(req) || body->l > AUTH_FORM_MAX) {
 		reply_error(req, 400, "invalid_request",
 			    "send application/x-www-form-urlencoded, at most "
@@ -690,8 +678,7 @@ void auth_token_request(struct auth *a, struct web_req *req)
 		{
 			const char *kv[] = {"error", "invalid_grant",
 					    "error_description", desc};
-			reply_json(req, 429, "Too Many Requests", kv,
-				   ARRAY_SIZE(kv), -1, hdr);
+			reply_json(req, 429, kv, ARRAY_SIZE(kv), -1, hdr);
 		}
 		goto drop;
 	}
@@ -718,6 +705,19 @@ drop:
 	explicit_bzero(password, sizeof(password));
 	web_req_wipe_body(req);
 	mem_deref(t);
+}
+
+static const struct web_route rows[] = {
+    {"WebTicket/oauthtoken", WEB_POST, token},
+    {"WebTicket/oauthtoken", WEB_DELETE, signout},
+};
+
+/* Paths are case-insensitive, as IIS treats them. */
+static const struct web_routes routes = {rows, ARRAY_SIZE(rows), true, NULL};
+
+bool auth_handle(struct auth *a, struct web_req *req)
+{
+	return web_route(&routes, req, web_req_path(req), a);
 }
 
 int auth_verify(struct auth *a, const struct pl *authorization,

@@ -11,8 +11,10 @@
 #include <re.h>
 #include "repr.h"
 #include "autodiscover.h"
+#include "web_route.h"
 
-#define AD_BASE     "/Autodiscover/AutodiscoverService.svc/root"
+#define AD_PATH     "Autodiscover/AutodiscoverService.svc/root"
+#define AD_BASE     "/" AD_PATH
 #define XFRAME_PATH "/Autodiscover/XFrame/XFrame.html"
 #define UCWA_PATH   "/ucwa/oauth/v1/applications"
 #define MCX_PATH    "/Mcx/McxService.svc"
@@ -335,13 +337,12 @@ static void send_doc(struct ctx *c, const struct ad_doc *doc)
 	int err;
 
 	if (!mb) {
-		web_reply_text(c->req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(c->req, 503, NULL, "out of memory");
 		return;
 	}
 
 	if (web_negotiate(c->req, offers, ARRAY_SIZE(offers), &choice)) {
-		web_reply_text(c->req, 406, "Not Acceptable",
+		web_reply_text(c->req, 406, NULL,
 			       "autodiscover answers in JSON "
 			       "(application/json) or XML "
 			       "(application/vnd.microsoft.rtc.autodiscover"
@@ -356,12 +357,12 @@ static void send_doc(struct ctx *c, const struct ad_doc *doc)
 
 	if (err) {
 		log_warn("autodiscover: encoding failed: %m", err);
-		web_reply_text(c->req, 500, "Internal Server Error",
+		web_reply_text(c->req, 500, NULL,
 			       "could not encode the document");
 		goto out;
 	}
 
-	web_reply(c->req, 200, "OK", ctypes[choice], mb->buf, mb->end,
+	web_reply(c->req, 200, NULL, ctypes[choice], mb->buf, mb->end,
 		  "Vary: Accept\r\n");
 out:
 	mem_deref(mb);
@@ -386,7 +387,7 @@ static void send_https_redirect(struct ctx *c)
 		(void)re_snprintf(portbuf, sizeof(portbuf), ":%u", port);
 	if (add_link(&doc, "Redirect", "redirect", "https://%r%s%r%s%r", host,
 		     portbuf, path, query->l ? "?" : "", query)) {
-		web_reply_text(c->req, 414, "URI Too Long",
+		web_reply_text(c->req, 414, NULL,
 			       "request URL too long to redirect");
 		return;
 	}
@@ -414,7 +415,7 @@ static void send_user_challenge(struct ctx *c)
 	/* MsRtcOAuth challenge pointing at the token service of this
 	 * access location; only the password grant is offered because it
 	 * is the only one the token service accepts. */
-	web_reply(c->req, 401, "Unauthorized", "text/plain; charset=utf-8",
+	web_reply(c->req, 401, NULL, "text/plain; charset=utf-8",
 		  (const uint8_t *)body, sizeof(body) - 1,
 		  "WWW-Authenticate: MsRtcOAuth href=\"%s" TOKEN_PATH
 		  "\",grant_type=\"password\"\r\n",
@@ -429,7 +430,7 @@ static void send_built(struct ctx *c, struct ad_doc *doc, int err)
 	if (!err)
 		send_doc(c, doc);
 	else
-		web_reply_text(c->req, 500, "Internal Server Error",
+		web_reply_text(c->req, 500, NULL,
 			       "autodiscover document too large");
 }
 
@@ -503,7 +504,7 @@ static void user_checked(int err, enum ad_user_status st, const char *redirect,
 			       redirect ? redirect : "");
 		send_doc(c, &doc);
 	} else {
-		web_reply(c->req, 404, "Not Found", NULL, NULL, 0, NULL);
+		web_reply(c->req, 404, NULL, NULL, NULL, 0, NULL);
 	}
 	if (!w->in_call)
 		tmr_start(&w->tmr, 0, uwait_free, w);
@@ -521,8 +522,7 @@ static void user_resource(struct autodiscover *ad, struct ctx *c)
 	}
 	w = mem_zalloc(sizeof(*w), uwait_destructor);
 	if (!w) {
-		web_reply_text(c->req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(c->req, 503, NULL, "out of memory");
 		return;
 	}
 	w->c = *c;
@@ -549,60 +549,89 @@ void autodiscover_set_auth(struct autodiscover *ad, ad_auth_h *h, void *arg)
 	ad->auth_arg = arg;
 }
 
-/* Path after AD_BASE (case-insensitive, as IIS treats it). */
-static bool path_is(const struct pl *path, const char *want)
+/* A request on its way to a resource: the arg of the route handlers. */
+struct hit {
+	struct autodiscover *ad;
+	bool on_ldi;    /* asked of lyncdiscoverinternal.<domain> */
+	struct pl hdom; /* <domain> of lyncdiscover[internal].<domain> */
+};
+
+static void serve(struct hit *h, struct web_req *req, enum ad_kind kind);
+
+static void on_root(struct web_req *req, const struct web_params *prm,
+		    void *arg)
 {
-	return !pl_strcasecmp(path, want);
+	(void)prm;
+	serve(arg, req, AD_ROOT);
 }
+
+static void on_user(struct web_req *req, const struct web_params *prm,
+		    void *arg)
+{
+	(void)prm;
+	serve(arg, req, AD_USER);
+}
+
+static void on_domain(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	(void)prm;
+	serve(arg, req, AD_DOMAIN);
+}
+
+/* Paths are case-insensitive, as IIS treats them; GET and HEAD only. */
+static const struct web_route rows[] = {
+    {AD_PATH, WEB_GET | WEB_HEAD, on_root},
+    {AD_PATH "/oauth/user", WEB_GET | WEB_HEAD, on_user},
+    {AD_PATH "/user", WEB_GET | WEB_HEAD, on_user},
+    {AD_PATH "/domain", WEB_GET | WEB_HEAD, on_domain},
+};
+
+static const struct web_routes routes = {rows, ARRAY_SIZE(rows), true, NULL};
 
 bool autodiscover_handle(struct autodiscover *ad, struct web_req *req)
 {
 	const struct pl *host = web_req_host(req);
 	const struct pl *path = web_req_path(req);
-	const struct pl *met = web_req_method(req);
+	struct hit h = {ad, false, PL_INIT};
+	struct pl base = PL(AD_BASE);
+	bool on_ld;
+
+	on_ld = host_is(ad->conf, host, "lyncdiscover", &h.hdom);
+	h.on_ldi =
+	    !on_ld && host_is(ad->conf, host, "lyncdiscoverinternal", &h.hdom);
+	/* the root of the lyncdiscover names is the service's root */
+	if ((on_ld || h.on_ldi) && !pl_strcmp(path, "/"))
+		path = &base;
+	return web_route(&routes, req, path, &h);
+}
+
+static void serve(struct hit *h, struct web_req *req, enum ad_kind kind)
+{
+	struct autodiscover *ad = h->ad;
+	const struct pl *host = web_req_host(req);
+	const struct pl hdom = h->hdom;
 	struct ctx c;
 	struct ad_doc doc;
-	struct pl hdom = pl_null;
 	const struct conf_redirect *redir;
 	const char *why;
-	bool on_ld, on_ldi;
 	int err;
 
 	memset(&c, 0, sizeof(c));
 	c.ad = ad;
 	c.req = req;
 	c.conf = ad->conf;
-
-	on_ld = host_is(c.conf, host, "lyncdiscover", &hdom);
-	on_ldi = !on_ld && host_is(c.conf, host, "lyncdiscoverinternal", &hdom);
-
-	if ((on_ld || on_ldi) && path_is(path, "/"))
-		c.kind = AD_ROOT;
-	else if (path_is(path, AD_BASE) || path_is(path, AD_BASE "/"))
-		c.kind = AD_ROOT;
-	else if (path_is(path, AD_BASE "/oauth/user") ||
-		 path_is(path, AD_BASE "/user"))
-		c.kind = AD_USER;
-	else if (path_is(path, AD_BASE "/domain"))
-		c.kind = AD_DOMAIN;
-	else
-		return false;
-
-	if (pl_strcmp(met, "GET") && pl_strcmp(met, "HEAD")) {
-		web_reply(
-		    req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
-		    (const uint8_t *)"use GET\n", 8, "Allow: GET, HEAD\r\n");
-		return true;
-	}
+	c.kind = kind;
 
 	/* Access location by the host asked: the internal names are the
 	 * internal web FQDN and lyncdiscoverinternal.<domain>. */
-	c.internal = on_ldi || !pl_strcasecmp(host, c.conf->internal_web_fqdn);
+	c.internal =
+	    h->on_ldi || !pl_strcasecmp(host, c.conf->internal_web_fqdn);
 
 	err = ad_query_parse(&c.q, web_req_query(req), &why);
 	if (err) {
-		web_reply_text(req, 400, "Bad Request", why);
-		return true;
+		web_reply_text(req, 400, NULL, why);
+		return;
 	}
 	if (!c.q.domain[0] && hdom.l) {
 		size_t i;
@@ -619,7 +648,7 @@ bool autodiscover_handle(struct autodiscover *ad, struct web_req *req)
 
 	if (!web_req_is_tls(req)) {
 		send_https_redirect(&c);
-		return true;
+		return;
 	}
 
 	if (c.q.domain[0]) {
@@ -628,13 +657,13 @@ bool autodiscover_handle(struct autodiscover *ad, struct web_req *req)
 		redir = conf_redirect_find(c.conf, &d);
 		if (redir) {
 			send_pool_redirect(&c, redir);
-			return true;
+			return;
 		}
 		if (!conf_serves_domain(c.conf, &d)) {
-			web_reply_text(req, 404, "Not Found",
+			web_reply_text(req, 404, NULL,
 				       "this service does not serve that "
 				       "SIP domain");
-			return true;
+			return;
 		}
 	}
 
@@ -655,9 +684,8 @@ bool autodiscover_handle(struct autodiscover *ad, struct web_req *req)
 	case AD_USER:
 		/* answered when its token is checked */
 		user_resource(ad, &c);
-		return true;
+		return;
 	}
 
 	send_built(&c, &doc, err);
-	return true;
 }

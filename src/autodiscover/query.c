@@ -59,10 +59,12 @@ static int sipuri_domain(const char *s, size_t n, const char **dp, size_t *dn)
 
 int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 {
+	static const char *const names[] = {"sipuri", "originalDomain"};
 	char buf[AD_VALUE_MAX + 1];
-	struct pl s, item;
+	struct pl s, val;
 	const char *d;
 	size_t n, dn;
+	int i;
 
 	memset(q, 0, sizeof(*q));
 	*why = NULL;
@@ -74,16 +76,10 @@ int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 		return EINVAL;
 	}
 
+	/* other parameters are ignored, as a web server would */
 	s = *query;
-	while (text_next(&s, '&', &item)) {
-		struct pl name, val = item;
-
-		/* name=value; a bare name gets an empty value; an empty
-		 * item ("a&&b") is skipped */
-		if (!text_next(&val, '=', &name))
-			continue;
-
-		if (!pl_strcasecmp(&name, "sipuri")) {
+	while ((i = text_param_next(&s, names, ARRAY_SIZE(names), &val)) >= 0) {
+		if (i == 0) {
 			if (text_pct_decode(buf, sizeof(buf), &val, &n)) {
 				*why = "sipuri is not a valid parameter value";
 				return EINVAL;
@@ -97,7 +93,7 @@ int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 			 * typed in, whatever their order */
 			set_domain(q, d, dn);
 			q->has_sipuri = true;
-		} else if (!pl_strcasecmp(&name, "originalDomain")) {
+		} else {
 			if (text_pct_decode(buf, sizeof(buf), &val, &n) ||
 			    !valid_domain(buf, n)) {
 				*why = "originalDomain is not a domain name";
@@ -107,7 +103,6 @@ int ad_query_parse(struct ad_query *q, const struct pl *query, const char **why)
 				set_domain(q, buf, n);
 			q->has_original_domain = true;
 		}
-		/* other parameters are ignored, as a web server would */
 	}
 
 	return 0;

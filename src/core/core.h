@@ -151,6 +151,23 @@ void text_trim(struct pl *pl);
 bool text_next(struct pl *rest, char sep, struct pl *item);
 
 /**
+ * Take the next parameter of a URL query or form body
+ * (name=value&name=value) whose name is one of names, compared ignoring
+ * case. Parameters of other names are passed over, as are empty items
+ * ("a&&b"); a bare name has an empty value. Values stay percent-encoded
+ * (text_pct_decode).
+ *
+ * @param rest  What is left to read (advanced past the parameter)
+ * @param names Names wanted
+ * @param n     Their number
+ * @param val   Set to the value (pointing into rest's text)
+ *
+ * @return the index in names of the parameter found, -1 when none is left
+ */
+int text_param_next(struct pl *rest, const char *const *names, size_t n,
+		    struct pl *val);
+
+/**
  * Percent-decode a URL query or form value ('+' is a space, as in
  * application/x-www-form-urlencoded) into buf, NUL-terminated.
  *

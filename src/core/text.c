@@ -151,6 +151,26 @@ bool text_next(struct pl *rest, char sep, struct pl *item)
 	return true;
 }
 
+int text_param_next(struct pl *rest, const char *const *names, size_t n,
+		    struct pl *val)
+{
+	struct pl item, name;
+	size_t i;
+
+	while (text_next(rest, '&', &item)) {
+		*val = item;
+		/* an empty item has no name */
+		if (!text_next(val, '=', &name))
+			continue;
+		for (i = 0; i < n; i++) {
+			if (!pl_strcasecmp(&name, names[i]))
+				return (int)i;
+		}
+	}
+	*val = pl_null;
+	return -1;
+}
+
 /**
  * Check a DNS host name (RFC 1035 2.3.1 with RFC 1123 2.1 leading digits):
  * labels of letters, digits and inner hyphens, at most 63 bytes each,

@@ -85,7 +85,7 @@ static void release_pget(struct evchan *ch)
 static void ended(struct web_req *req)
 {
 	if (req && web_req_connected(req))
-		api_reply_error(req, 404, "Not Found", "NotFound",
+		api_reply_error(req, 404, NULL, "NotFound",
 				"ApplicationNotFound",
 				"the application has ended");
 }
@@ -171,8 +171,7 @@ static void reply_batch(struct evchan *ch, struct web_req *req, uint64_t n,
 	}
 
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the events");
+		web_reply_text(req, 500, NULL, "could not build the events");
 	else
 		api_reply_events(req, e);
 	mem_deref(e);
@@ -411,8 +410,7 @@ void evchan_saved(struct evchan *ch, int err)
 		unissue(ch);
 		--ch->batch;
 		if (req)
-			api_reply_error(req, 503, "Service Unavailable",
-					"ServiceFailure", NULL,
+			api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 					"the events could not be stored; "
 					"ask again");
 	} else {
@@ -483,32 +481,39 @@ struct params {
 
 static const char *parse_params(const struct pl *query, struct params *p)
 {
-	struct pl s = *query, item;
+	static const char *const names[] = {"ack", "timeout", "low", "medium"};
+	struct pl s = *query, val;
+	int i;
 
 	p->has_ack = false;
 	p->ack = 0;
 	p->timeout = EVCHAN_TIMEOUT_DEFAULT;
 	p->low = p->medium = UINT64_MAX;
 
-	while (text_next(&s, '&', &item)) {
-		struct pl name, val = item;
+	while ((i = text_param_next(&s, names, ARRAY_SIZE(names), &val)) >= 0) {
+		switch (i) {
 
-		if (!text_next(&val, '=', &name))
-			continue;
-		if (!pl_strcasecmp(&name, "ack")) {
+		case 0:
 			if (!parse_u64(&val, UINT64_MAX / 2, &p->ack))
 				return "ack must be a batch number";
 			p->has_ack = true;
-		} else if (!pl_strcasecmp(&name, "timeout")) {
+			break;
+
+		case 1:
 			if (!parse_u64(&val, EVCHAN_TIMEOUT_MAX, &p->timeout) ||
 			    p->timeout < EVCHAN_TIMEOUT_MIN)
 				return "timeout must be 180 to 1800 seconds";
-		} else if (!pl_strcasecmp(&name, "low")) {
+			break;
+
+		case 2:
 			if (!parse_u64(&val, EVCHAN_INTERVAL_MAX, &p->low))
 				return "low must be 0 to 1800 seconds";
-		} else if (!pl_strcasecmp(&name, "medium")) {
+			break;
+
+		default:
 			if (!parse_u64(&val, EVCHAN_INTERVAL_MAX, &p->medium))
 				return "medium must be 0 to 1800 seconds";
+			break;
 		}
 	}
 	return NULL;
@@ -516,7 +521,7 @@ static const char *parse_params(const struct pl *query, struct params *p)
 
 static void replaced(struct web_req *req)
 {
-	api_reply_error(req, 409, "Conflict", "Conflict", "PGetReplaced",
+	api_reply_error(req, 409, NULL, "Conflict", "PGetReplaced",
 			"a newer request for events replaced this one");
 }
 
@@ -530,7 +535,7 @@ void evchan_get(struct evchan *ch, struct web_req *req)
 
 	why = parse_params(web_req_query(req), &p);
 	if (why) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure", why);
 		return;
 	}

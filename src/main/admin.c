@@ -12,6 +12,7 @@
 #include "core.h"
 #include "conf.h"
 #include "web.h"
+#include "web_route.h"
 #include "service.h"
 #include "store.h"
 
@@ -72,39 +73,27 @@ static int mb_print(const char *p, size_t size, void *arg)
  * and mobility_store_full tell the operator. 503 stays for an instance
  * that cannot serve at all (not listening answers nothing).
  */
-static void healthz(struct web_req *req, const struct admin *adm)
+static void healthz(struct web_req *req, const struct web_params *prm,
+		    void *arg)
 {
+	const struct admin *adm = arg;
 	const char *body =
 	    store_full(adm->st) ? "degraded: store full\n" : "ok\n";
 
-	web_reply(req, 200, "OK", "text/plain; charset=utf-8",
+	(void)prm;
+	web_reply(req, 200, NULL, "text/plain; charset=utf-8",
 		  (const uint8_t *)body, strlen(body), NULL);
 }
 
-static void handler(struct web_req *req, void *arg)
+/* /metrics: the Prometheus text format */
+static void metrics(struct web_req *req, const struct web_params *prm,
+		    void *arg)
 {
-	const struct pl *path = web_req_path(req);
-	struct admin *adm = arg;
 	struct re_printf pf;
 	struct mbuf *mb;
 
-	if (pl_strcmp(web_req_method(req), "GET") &&
-	    pl_strcmp(web_req_method(req), "HEAD")) {
-		web_reply_text(req, 405, "Method Not Allowed", "use GET");
-		return;
-	}
-
-	if (!pl_strcmp(path, "/healthz")) {
-		healthz(req, adm);
-		return;
-	}
-
-	if (pl_strcmp(path, "/metrics")) {
-		web_reply_text(req, 404, "Not Found",
-			       "admin resources: /healthz /metrics");
-		return;
-	}
-
+	(void)prm;
+	(void)arg;
 	/* process figures are read when scraped, not kept up to date */
 	metric_set(m_rss, rss_bytes());
 	metric_set(m_fds, open_fds());
@@ -114,14 +103,32 @@ static void handler(struct web_req *req, void *arg)
 	pf.vph = mb_print;
 	pf.arg = mb;
 	if (!mb || metrics_print(&pf)) {
-		web_reply_text(req, 500, "Internal Server Error",
-			       "metrics unavailable");
+		web_reply_text(req, 500, NULL, "metrics unavailable");
 		mem_deref(mb);
 		return;
 	}
-	web_reply(req, 200, "OK", "text/plain; version=0.0.4", mb->buf, mb->end,
+	web_reply(req, 200, NULL, "text/plain; version=0.0.4", mb->buf, mb->end,
 		  NULL);
 	mem_deref(mb);
+}
+
+static const struct web_route rows[] = {
+    {"healthz", WEB_GET | WEB_HEAD, healthz},
+    {"metrics", WEB_GET | WEB_HEAD, metrics},
+};
+
+static void not_found(struct web_req *req, void *arg)
+{
+	(void)arg;
+	web_reply_text(req, 404, NULL, "admin resources: /healthz /metrics");
+}
+
+static const struct web_routes routes = {rows, ARRAY_SIZE(rows), false,
+					 not_found};
+
+static void handler(struct web_req *req, void *arg)
+{
+	(void)web_route(&routes, req, web_req_path(req), arg);
 }
 
 int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w,

@@ -57,7 +57,7 @@ static void destructor(void *arg)
 
 static void not_found(struct web_req *req)
 {
-	web_reply_text(req, 404, "Not Found", "no such resource");
+	web_reply_text(req, 404, NULL, "no such resource");
 }
 
 /* lyncdiscover[internal].<domain>: autodiscover and nothing else. */
@@ -83,16 +83,14 @@ static void web_handler(struct web_req *req, void *arg)
 	 * https): passwords and tokens travel over TLS, to us or to a
 	 * trusted proxy that terminated it (behind_tls_proxy) */
 	if (!web_req_is_tls(req)) {
-		web_reply_text(req, 403, "Forbidden",
+		web_reply_text(req, 403, NULL,
 			       "https is required for this resource");
 		return;
 	}
 	if (ucwa_handle(svc->ucwa, req))
 		return;
-	if (!pl_strcasecmp(web_req_path(req), "/WebTicket/oauthtoken")) {
-		auth_token_request(svc->auth, req);
+	if (auth_handle(svc->auth, req))
 		return;
-	}
 	not_found(req);
 }
 

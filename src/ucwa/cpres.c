@@ -169,10 +169,9 @@ static void reply_state(struct web_req *req, const struct watched *w,
 	struct repr *r = state_repr(w, which);
 
 	if (r)
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	else
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the presence");
+		web_reply_text(req, 500, NULL, "could not build the presence");
 	mem_deref(r);
 }
 
@@ -426,27 +425,32 @@ int ucwa_watch(struct watched **wp, struct app *app, const char *uri,
 	return 0;
 }
 
-/* GET contacts/<uri>/contactPresence|contactNote|contactLocation */
-void ucwa_contact_state(struct app *app, struct web_req *req, const char *uri,
-			const struct pl *what)
+/* GET people/contacts/{uri}/{what}: what is contactPresence, contactNote
+ * or contactLocation */
+void ucwa_contact_state(struct web_req *req, const struct web_params *prm,
+			void *arg)
 {
+	const struct pl *what = web_param(prm, "what");
+	char uri[UCWA_URI_MAX + 1];
+	struct app *app = arg;
 	struct watched *w = NULL;
 	struct waiter *wt;
 	enum which which;
 	int err;
 
+	if (!ucwa_contact_uri(uri, sizeof(uri), web_param(prm, "uri"), true)) {
+		api_reply_error(req, 400, NULL, "BadRequest",
+				"ParameterValidationFailure",
+				"not a contact URI");
+		return;
+	}
 	for (which = W_PRESENCE; which <= W_LOCATION; which++) {
 		if (!pl_strcmp(what, which_rel[which]))
 			break;
 	}
 	if (which > W_LOCATION) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such resource");
-		return;
-	}
-	if (pl_strcmp(web_req_method(req), "GET")) {
-		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-			  "Allow: GET\r\n");
 		return;
 	}
 
@@ -458,14 +462,12 @@ void ucwa_contact_state(struct app *app, struct web_req *req, const char *uri,
 	}
 	err = ucwa_watch(&w, app, uri, true);
 	if (err == EOVERFLOW) {
-		api_reply_error(req, 403, "Forbidden", "Forbidden",
-				"LimitExceeded",
+		api_reply_error(req, 403, NULL, "Forbidden", "LimitExceeded",
 				"too many contacts followed at once");
 		return;
 	}
 	if (err) {
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the presence service cannot be reached");
 		return;
 	}
@@ -476,8 +478,7 @@ void ucwa_contact_state(struct app *app, struct web_req *req, const char *uri,
 
 	wt = mem_zalloc(sizeof(*wt), waiter_destructor);
 	if (!wt) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		maybe_gc(w);
 		return;
 	}
@@ -511,21 +512,18 @@ static void reply_subscribed(struct app *app, struct web_req *req)
 		mem_deref(c);
 	}
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the contacts");
+		web_reply_text(req, 500, NULL, "could not build the contacts");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
-void ucwa_psub_contacts(struct app *app, struct web_req *req)
+/* GET people/subscribedContacts */
+void ucwa_psub_contacts(struct web_req *req, const struct web_params *prm,
+			void *arg)
 {
-	if (pl_strcmp(web_req_method(req), "GET")) {
-		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-			  "Allow: GET\r\n");
-		return;
-	}
-	reply_subscribed(app, req);
+	(void)prm;
+	reply_subscribed(arg, req);
 }
 
 /*
@@ -566,7 +564,7 @@ void ucwa_watched_close_all(struct app *app)
 		while ((le2 = list_head(&w->waiters))) {
 			struct waiter *wt = le2->data;
 
-			api_reply_error(wt->req, 404, "Not Found", "NotFound",
+			api_reply_error(wt->req, 404, NULL, "NotFound",
 					"ApplicationNotFound",
 					"the application has ended");
 			mem_deref(wt);

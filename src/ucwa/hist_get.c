@@ -76,30 +76,26 @@ static bool iso_ms(const char *p, size_t n, uint64_t *ms)
 
 static bool since_param(const struct pl *query, uint64_t *since)
 {
-	struct pl q = *query, item;
+	static const char *const names[] = {"since"};
+	struct pl q = *query, val;
+	char buf[64];
+	size_t n;
 
 	*since = 0;
-	while (text_next(&q, '&', &item)) {
-		struct pl name, val = item;
-		char buf[64];
-		size_t n;
-
-		if (!text_next(&val, '=', &name) ||
-		    pl_strcasecmp(&name, "since"))
-			continue;
-		/* percent-encoded ':' and '+' of an ISO 8601 time; a '+'
-		 * left as is decodes as a space and is taken as '+' */
-		if (text_pct_decode(buf, sizeof(buf), &val, &n))
-			return false;
-		pl_set_str(&val, buf);
-		val.l = n;
-		if (n && n < 17 && strspn(buf, "0123456789") == n) {
-			*since = pl_u64(&val);
-			return true;
-		}
-		return iso_ms(buf, n, since);
+	/* the first one counts; none: the whole history */
+	if (text_param_next(&q, names, 1, &val) < 0)
+		return true;
+	/* percent-encoded ':' and '+' of an ISO 8601 time; a '+' left as
+	 * is decodes as a space and is taken as '+' */
+	if (text_pct_decode(buf, sizeof(buf), &val, &n))
+		return false;
+	pl_set_str(&val, buf);
+	val.l = n;
+	if (n && n < 17 && strspn(buf, "0123456789") == n) {
+		*since = pl_u64(&val);
+		return true;
 	}
-	return true;
+	return iso_ms(buf, n, since);
 }
 
 static struct repr *conv_log(const struct app *app, const struct hentry *h)

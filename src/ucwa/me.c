@@ -306,10 +306,9 @@ static void reply_me(struct web_req *req, struct app *app)
 		}
 	}
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build me");
+		web_reply_text(req, 500, NULL, "could not build me");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
@@ -326,16 +325,15 @@ static void reply_prop(struct web_req *req, struct app *app, const char *rel,
 	if (!err)
 		err = repr_prop_str(r, name, val);
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the resource");
+		web_reply_text(req, 500, NULL, "could not build the resource");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
 static void bad_param(struct web_req *req, const char *msg)
 {
-	api_reply_error(req, 400, "Bad Request", "BadRequest",
+	api_reply_error(req, 400, NULL, "BadRequest",
 			"ParameterValidationFailure", msg);
 }
 
@@ -365,8 +363,8 @@ static bool text_member(struct web_req *req, const struct repr_in *in,
 		return false;
 	}
 	if (set_str(dst, &v)) {
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL, "out of memory");
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
+				"out of memory");
 		return false;
 	}
 	return true;
@@ -384,8 +382,8 @@ static void make_me_available(struct app *app, struct web_req *req)
 	int err;
 
 	if (app->me.available) {
-		api_reply_error(req, 409, "Conflict", "Conflict",
-				"AlreadyExists", "already available");
+		api_reply_error(req, 409, NULL, "Conflict", "AlreadyExists",
+				"already available");
 		return;
 	}
 	/* an empty body is fine: every member is optional */
@@ -495,7 +493,7 @@ static void set_text(struct app *app, struct web_req *req, bool note,
 		return;
 	/* one change at a time: the first one's answer says what stays */
 	if (*saving) {
-		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+		api_reply_error(req, 409, NULL, "Conflict", NULL,
 				"a change of it is being stored");
 		goto out;
 	}
@@ -509,75 +507,85 @@ out:
 	mem_deref(in);
 }
 
-void ucwa_me(struct app *app, struct web_req *req, const struct pl *sub)
+/* GET me */
+void ucwa_me_get(struct web_req *req, const struct web_params *prm, void *arg)
 {
-	bool get = !pl_strcmp(web_req_method(req), "GET");
-	bool post = !pl_strcmp(web_req_method(req), "POST");
+	(void)prm;
+	reply_me(req, arg);
+}
 
-	if (!sub->l) {
-		if (get)
-			reply_me(req, app);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
+/* POST me/makeMeAvailable */
+void ucwa_me_available(struct web_req *req, const struct web_params *prm,
+		       void *arg)
+{
+	(void)prm;
+	make_me_available(arg, req);
+}
+
+/* The user's own resources exist once the user is available. */
+static bool available(const struct app *app, struct web_req *req)
+{
+	if (app->me.available)
+		return true;
+	api_reply_error(req, 409, NULL, "Conflict", "MakeMeAvailableRequired",
+			"make me available first");
+	return false;
+}
+
+/* POST me/reportMyActivity (and reportMyActivity on the application) */
+void ucwa_me_activity(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	(void)prm;
+	if (!available(arg, req))
 		return;
-	}
+	activity(arg);
+	web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
+}
 
-	if (!pl_strcmp(sub, "makeMeAvailable")) {
-		if (post)
-			make_me_available(app, req);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: POST\r\n");
+/* GET, POST me/presence */
+void ucwa_me_presence(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	struct app *app = arg;
+
+	(void)prm;
+	if (!available(app, req))
 		return;
-	}
+	if (!pl_strcmp(web_req_method(req), "GET"))
+		reply_prop(req, app, "presence", "availability",
+			   ucwa_me_availability(app));
+	else
+		set_presence(app, req);
+}
 
-	if (pl_strcmp(sub, "presence") && pl_strcmp(sub, "note") &&
-	    pl_strcmp(sub, "location") && pl_strcmp(sub, "reportMyActivity")) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
+/* GET, POST me/note */
+void ucwa_me_note(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	struct app *app = arg;
+
+	(void)prm;
+	if (!available(app, req))
 		return;
-	}
+	if (!pl_strcmp(web_req_method(req), "GET"))
+		reply_prop(req, app, "note", "message", str_or(app->me.note));
+	else
+		set_text(app, req, true, "message", UCWA_NOTE_MAX, NOTE_SIZE);
+}
 
-	if (!app->me.available) {
-		api_reply_error(req, 409, "Conflict", "Conflict",
-				"MakeMeAvailableRequired",
-				"make me available first");
+/* GET, POST me/location */
+void ucwa_me_location(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	struct app *app = arg;
+
+	(void)prm;
+	if (!available(app, req))
 		return;
-	}
-
-	if (!get && !post) {
-		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-			  "Allow: GET, POST\r\n");
-		return;
-	}
-
-	if (!pl_strcmp(sub, "reportMyActivity")) {
-		if (post) {
-			activity(app);
-			web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
-		} else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: POST\r\n");
-	} else if (!pl_strcmp(sub, "presence")) {
-		if (get)
-			reply_prop(req, app, "presence", "availability",
-				   ucwa_me_availability(app));
-		else
-			set_presence(app, req);
-	} else if (!pl_strcmp(sub, "note")) {
-		if (get)
-			reply_prop(req, app, "note", "message",
-				   str_or(app->me.note));
-		else
-			set_text(app, req, true, "message", UCWA_NOTE_MAX,
-				 NOTE_SIZE);
-	} else {
-		if (get)
-			reply_prop(req, app, "location", "location",
-				   str_or(app->me.location));
-		else
-			set_text(app, req, false, "location", UCWA_LOCATION_MAX,
-				 LOCATION_SIZE);
-	}
+	if (!pl_strcmp(web_req_method(req), "GET"))
+		reply_prop(req, app, "location", "location",
+			   str_or(app->me.location));
+	else
+		set_text(app, req, false, "location", UCWA_LOCATION_MAX,
+			 LOCATION_SIZE);
 }

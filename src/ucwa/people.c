@@ -195,10 +195,10 @@ static void reply_contacts(struct pop *p, const struct xcap_rlist *rl,
 		}
 	}
 	if (err)
-		web_reply_text(p->req, 500, "Internal Server Error",
+		web_reply_text(p->req, 500, NULL,
 			       "could not build the contacts");
 	else
-		api_reply(p->req, 200, "OK", r, NULL);
+		api_reply(p->req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
@@ -244,18 +244,16 @@ static void reply_groups(struct pop *p, const struct xcap_rlist *rl)
 		mem_deref(g);
 	}
 	if (err)
-		web_reply_text(p->req, 500, "Internal Server Error",
-			       "could not build the groups");
+		web_reply_text(p->req, 500, NULL, "could not build the groups");
 	else
-		api_reply(p->req, 200, "OK", r, NULL);
+		api_reply(p->req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
 static void xcap_failed(struct pop *p, int err)
 {
 	log_notice("ucwa: XCAP for %s failed: %m", p->app->user, err);
-	api_reply_error(p->req, err == ENOTSUP ? 409 : 503,
-			err == ENOTSUP ? "Conflict" : "Service Unavailable",
+	api_reply_error(p->req, err == ENOTSUP ? 409 : 503, NULL,
 			err == ENOTSUP ? "Conflict" : "ServiceFailure", NULL,
 			err == ENOTSUP ? "the contact list holds what this "
 					 "service cannot rewrite"
@@ -285,8 +283,8 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 		if (g)
 			reply_contacts(p, rl, g);
 		else
-			api_reply_error(p->req, 404, "Not Found", "NotFound",
-					NULL, "no such group");
+			api_reply_error(p->req, 404, NULL, "NotFound", NULL,
+					"no such group");
 		break;
 	}
 
@@ -298,10 +296,10 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 		const struct xcap_group *g = xcap_rlist_group(rl, p->group);
 		r = g ? group(p->app, g) : NULL;
 		if (r)
-			api_reply(p->req, 200, "OK", r, NULL);
+			api_reply(p->req, 200, NULL, r, NULL);
 		else
-			api_reply_error(p->req, 404, "Not Found", "NotFound",
-					NULL, "no such group");
+			api_reply_error(p->req, 404, NULL, "NotFound", NULL,
+					"no such group");
 		mem_deref(r);
 		break;
 	}
@@ -320,8 +318,8 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 				? ucwa_contact_repr(p->app, p->uri, NULL)
 				: NULL;
 		if (!e && p->what == ADDED)
-			api_reply_error(p->req, 404, "Not Found", "NotFound",
-					NULL, "no such contact");
+			api_reply_error(p->req, 404, NULL, "NotFound", NULL,
+					"no such contact");
 		else if (r) {
 			char loc[600], href[520];
 
@@ -329,17 +327,16 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 						e ? e->uri : p->uri);
 			(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n",
 					  href);
-			api_reply(p->req, p->what == ADDED ? 201 : 200,
-				  p->what == ADDED ? "Created" : "OK", r,
+			api_reply(p->req, p->what == ADDED ? 201 : 200, NULL, r,
 				  p->what == ADDED ? loc : NULL);
 		} else
-			web_reply_text(p->req, 500, "Internal Server Error",
+			web_reply_text(p->req, 500, NULL,
 				       "could not build the contact");
 		mem_deref(r);
 		break;
 
 	default:
-		web_reply(p->req, 204, "No Content", NULL, NULL, 0, NULL);
+		web_reply(p->req, 204, NULL, NULL, NULL, 0, NULL);
 		break;
 	}
 	pop_done(p);
@@ -358,7 +355,7 @@ static void rules_done(int err, const struct xcap_rules *rs, void *arg)
 		return;
 	}
 	if (p->what == PRIVACY_SET) {
-		web_reply(p->req, 204, "No Content", NULL, NULL, 0, NULL);
+		web_reply(p->req, 204, NULL, NULL, NULL, 0, NULL);
 		pop_done(p);
 		return;
 	}
@@ -368,10 +365,10 @@ static void rules_done(int err, const struct xcap_rules *rs, void *arg)
 	strcat(href, "/contactPrivacyRelationship");
 	if (repr_alloc(&r, "contactPrivacyRelationship", href) ||
 	    repr_prop_str(r, "relationshipLevel", privacy_names[pv]))
-		web_reply_text(p->req, 500, "Internal Server Error",
+		web_reply_text(p->req, 500, NULL,
 			       "could not build the relationship");
 	else
-		api_reply(p->req, 200, "OK", r, NULL);
+		api_reply(p->req, 200, NULL, r, NULL);
 	mem_deref(r);
 	pop_done(p);
 }
@@ -396,10 +393,9 @@ static void reply_people(struct app *app, struct web_req *req)
 		err |= repr_link(r, links[i][0], href);
 	}
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build people");
+		web_reply_text(req, 500, NULL, "could not build people");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
@@ -430,205 +426,283 @@ bool ucwa_contact_uri(char *out, size_t size, const struct pl *in, bool encoded)
 
 static void bad(struct web_req *req, const char *msg)
 {
-	api_reply_error(req, 400, "Bad Request", "BadRequest",
+	api_reply_error(req, 400, NULL, "BadRequest",
 			"ParameterValidationFailure", msg);
 }
 
-void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub)
+/* GET people */
+void ucwa_people_get(struct web_req *req, const struct web_params *prm,
+		     void *arg)
 {
-	bool get = !pl_strcmp(web_req_method(req), "GET");
-	bool post = !pl_strcmp(web_req_method(req), "POST");
-	bool del = !pl_strcmp(web_req_method(req), "DELETE");
-	struct pl rest = *sub, kind, name, more;
-	struct repr_in *in = NULL;
-	struct xcap_client *xc;
+	(void)prm;
+	reply_people(arg, req);
+}
+
+/* An XCAP operation of the request: NULL (answered) if contact lists are
+ * not configured or memory is short. */
+static struct pop *pop_new(struct app *app, struct web_req *req,
+			   struct xcap_client **xcp)
+{
 	struct pop *p;
-	size_t n;
-	int err = 0;
 
-	if (!sub->l) {
-		if (get)
-			reply_people(app, req);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
-		return;
-	}
-
-	/* presence needs the SIP side only, not the contact list */
-	rest = *sub;
-	(void)text_next(&rest, '/', &kind);
-	if (!pl_strcmp(&kind, "presenceSubscriptions")) {
-		ucwa_psub(app, req, &rest);
-		return;
-	}
-	if (!pl_strcmp(&kind, "subscribedContacts") && !rest.l) {
-		ucwa_psub_contacts(app, req);
-		return;
-	}
-	if (!pl_strcmp(&kind, "contacts")) {
-		struct pl r2 = rest;
-		char uri[UCWA_URI_MAX + 1];
-
-		(void)text_next(&r2, '/', &name);
-		if (r2.l && pl_strcmp(&r2, "contactPrivacyRelationship")) {
-			if (!ucwa_contact_uri(uri, sizeof(uri), &name, true))
-				bad(req, "not a contact URI");
-			else
-				ucwa_contact_state(app, req, uri, &r2);
-			return;
-		}
-	}
-	rest = *sub;
-
-	xc = ucwa_xcap(app);
-	if (!xc) {
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+	*xcp = ucwa_xcap(app);
+	if (!*xcp) {
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"contact lists are not configured ([frontend] "
 				"xcap)");
-		return;
+		return NULL;
 	}
-
 	p = mem_zalloc(sizeof(*p), pop_destructor);
 	if (!p) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
-		return;
+		web_reply_text(req, 503, NULL, "out of memory");
+		return NULL;
 	}
 	p->app = app;
+	return p;
+}
 
-	(void)text_next(&rest, '/', &kind);
-	(void)text_next(&rest, '/', &name);
-	more = rest;
-
-	if (!pl_strcmp(&kind, "contacts") && !name.l) {
-		if (get) {
-			p->what = CONTACTS;
-			err = xcap_contacts_get(&p->op, xc, rlist_done, p);
-		} else if (post) {
-			struct pl uri, nm, grp;
-			char display[4 * UCWA_FIELD_MAX + 1] = "";
-
-			if (api_body(req, &in))
-				goto drop;
-			if (repr_in_str(in, "uri", &uri) ||
-			    !ucwa_contact_uri(p->uri, sizeof(p->uri), &uri,
-					      false)) {
-				bad(req, "uri must be a sip:user@domain URI");
-				goto drop;
-			}
-			if (!repr_in_str(in, "name", &nm)) {
-				if (nm.l >= sizeof(display)) {
-					bad(req, "name is too long");
-					goto drop;
-				}
-				(void)re_snprintf(display, sizeof(display),
-						  "%r", &nm);
-			}
-			(void)re_snprintf(p->group, sizeof(p->group), "%s",
-					  DEFAULT_GROUP);
-			if (!repr_in_str(in, "group", &grp)) {
-				if (!grp.l || grp.l >= sizeof(p->group)) {
-					bad(req, "group is empty or too long");
-					goto drop;
-				}
-				(void)re_snprintf(p->group, sizeof(p->group),
-						  "%r", &grp);
-			}
-			p->what = ADDED;
-			err = xcap_contacts_add(&p->op, xc, p->group, p->uri,
-						display[0] ? display : NULL,
-						rlist_done, p);
-		} else {
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET, POST\r\n");
-			goto drop;
-		}
-	} else if (!pl_strcmp(&kind, "contacts")) {
-		if (!ucwa_contact_uri(p->uri, sizeof(p->uri), &name, true)) {
-			bad(req, "not a contact URI");
-			goto drop;
-		}
-		if (!more.l && get) {
-			p->what = CONTACT;
-			err = xcap_contacts_get(&p->op, xc, rlist_done, p);
-		} else if (!more.l && del) {
-			p->what = REMOVED;
-			err = xcap_contacts_remove(&p->op, xc, NULL, p->uri,
-						   rlist_done, p);
-		} else if (!pl_strcmp(&more, "contactPrivacyRelationship") &&
-			   get) {
-			p->what = PRIVACY;
-			err = xcap_rules_get(&p->op, xc, rules_done, p);
-		} else if (!pl_strcmp(&more, "contactPrivacyRelationship") &&
-			   post) {
-			struct pl rel;
-			size_t i;
-
-			if (api_body(req, &in))
-				goto drop;
-			/* UCWA's name is relationshipLevel; the older
-			 * "relationship" is still read */
-			if (repr_in_str(in, "relationshipLevel", &rel) &&
-			    repr_in_str(in, "relationship", &rel)) {
-				bad(req, "relationshipLevel is needed");
-				goto drop;
-			}
-			for (i = 0; i < ARRAY_SIZE(privacy_names); i++) {
-				if (!pl_strcasecmp(&rel, privacy_names[i]))
-					break;
-			}
-			if (i == ARRAY_SIZE(privacy_names)) {
-				bad(req, "relationshipLevel must be External, "
-					 "Colleagues, Workgroup, "
-					 "FriendsAndFamily or Blocked");
-				goto drop;
-			}
-			/* Blocked: polite-block, so the contact sees the
-			 * user Offline rather than learning of the block */
-			p->what = PRIVACY_SET;
-			err = xcap_rules_put(
-			    &p->op, xc, p->uri,
-			    i == XCAP_PRIV_BLOCKED    ? XCAP_ACT_POLITE_BLOCK
-			    : i == XCAP_PRIV_EXTERNAL ? XCAP_ACT_CONFIRM
-						      : XCAP_ACT_ALLOW,
-			    (enum xcap_privacy)i, rules_done, p);
-		} else {
-			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-					"no such resource");
-			goto drop;
-		}
-	} else if (!pl_strcmp(&kind, "groups") && get) {
-		if (!name.l) {
-			p->what = GROUPS;
-		} else if ((!more.l || !pl_strcmp(&more, "contacts")) &&
-			   !text_pct_decode(p->group, sizeof(p->group), &name,
-					    &n)) {
-			/* the name as group() encoded it in the href */
-			p->what = more.l ? GROUP_CONTACTS : GROUP;
-		} else {
-			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-					"no such resource");
-			goto drop;
-		}
-		err = xcap_contacts_get(&p->op, xc, rlist_done, p);
-	} else {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
-		goto drop;
-	}
-
+/* The operation started (err 0) waits for its answer with the request;
+ * else the request is answered now. Takes p's reference. */
+static void pop_start(struct pop *p, struct web_req *req, int err)
+{
 	if (err) {
 		xcap_failed(p, err);
-		goto drop;
+		mem_deref(p);
+		return;
 	}
 	p->req = mem_ref(req);
 	web_req_set_cancel(req, pop_cancel, p);
-	mem_deref(in);
-	return;
+}
 
-drop:
+/* The {uri} of the path into p->uri; false (answered 400) if it is not a
+ * contact URI. */
+static bool path_uri(struct pop *p, struct web_req *req,
+		     const struct web_params *prm)
+{
+	if (ucwa_contact_uri(p->uri, sizeof(p->uri), web_param(prm, "uri"),
+			     true))
+		return true;
+	bad(req, "not a contact URI");
+	return false;
+}
+
+/* GET people/contacts */
+void ucwa_contacts_get(struct web_req *req, const struct web_params *prm,
+		       void *arg)
+{
+	struct xcap_client *xc;
+	struct pop *p = pop_new(arg, req, &xc);
+
+	(void)prm;
+	if (!p)
+		return;
+	p->what = CONTACTS;
+	pop_start(p, req, xcap_contacts_get(&p->op, xc, rlist_done, p));
+}
+
+/* The contact to add from a POST body into p; false if answered. */
+static bool contact_body(struct pop *p, struct web_req *req, struct repr_in *in,
+			 char *display, size_t size)
+{
+	struct pl uri, nm, grp;
+
+	if (repr_in_str(in, "uri", &uri) ||
+	    !ucwa_contact_uri(p->uri, sizeof(p->uri), &uri, false)) {
+		bad(req, "uri must be a sip:user@domain URI");
+		return false;
+	}
+	if (!repr_in_str(in, "name", &nm)) {
+		if (nm.l >= size) {
+			bad(req, "name is too long");
+			return false;
+		}
+		(void)re_snprintf(display, size, "%r", &nm);
+	}
+	(void)re_snprintf(p->group, sizeof(p->group), "%s", DEFAULT_GROUP);
+	if (!repr_in_str(in, "group", &grp)) {
+		if (!grp.l || grp.l >= sizeof(p->group)) {
+			bad(req, "group is empty or too long");
+			return false;
+		}
+		(void)re_snprintf(p->group, sizeof(p->group), "%r", &grp);
+	}
+	return true;
+}
+
+/* POST people/contacts: add a contact */
+void ucwa_contacts_post(struct web_req *req, const struct web_params *prm,
+			void *arg)
+{
+	char display[4 * UCWA_FIELD_MAX + 1] = "";
+	struct repr_in *in = NULL;
+	struct xcap_client *xc;
+	struct pop *p = pop_new(arg, req, &xc);
+
+	(void)prm;
+	if (!p)
+		return;
+	if (api_body(req, &in) ||
+	    !contact_body(p, req, in, display, sizeof(display))) {
+		mem_deref(p);
+		goto out;
+	}
+	p->what = ADDED;
+	pop_start(p, req,
+		  xcap_contacts_add(&p->op, xc, p->group, p->uri,
+				    display[0] ? display : NULL, rlist_done,
+				    p));
+out:
 	mem_deref(in);
-	mem_deref(p);
+}
+
+/* GET people/contacts/{uri} */
+void ucwa_contact_get(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	struct xcap_client *xc;
+	struct pop *p = pop_new(arg, req, &xc);
+
+	if (!p)
+		return;
+	if (!path_uri(p, req, prm)) {
+		mem_deref(p);
+		return;
+	}
+	p->what = CONTACT;
+	pop_start(p, req, xcap_contacts_get(&p->op, xc, rlist_done, p));
+}
+
+/* DELETE people/contacts/{uri} */
+void ucwa_contact_delete(struct web_req *req, const struct web_params *prm,
+			 void *arg)
+{
+	struct xcap_client *xc;
+	struct pop *p = pop_new(arg, req, &xc);
+
+	if (!p)
+		return;
+	if (!path_uri(p, req, prm)) {
+		mem_deref(p);
+		return;
+	}
+	p->what = REMOVED;
+	pop_start(
+	    p, req,
+	    xcap_contacts_remove(&p->op, xc, NULL, p->uri, rlist_done, p));
+}
+
+/* GET people/contacts/{uri}/contactPrivacyRelationship */
+void ucwa_privacy_get(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	struct xcap_client *xc;
+	struct pop *p = pop_new(arg, req, &xc);
+
+	if (!p)
+		return;
+	if (!path_uri(p, req, prm)) {
+		mem_deref(p);
+		return;
+	}
+	p->what = PRIVACY;
+	pop_start(p, req, xcap_rules_get(&p->op, xc, rules_done, p));
+}
+
+/* The privacy level of a POST body; ARRAY_SIZE(privacy_names) if none
+ * (answered 400). */
+static size_t privacy_level(struct web_req *req, const struct repr_in *in)
+{
+	struct pl rel;
+	size_t i;
+
+	/* UCWA's name is relationshipLevel; the older "relationship" is
+	 * still read */
+	if (repr_in_str(in, "relationshipLevel", &rel) &&
+	    repr_in_str(in, "relationship", &rel)) {
+		bad(req, "relationshipLevel is needed");
+		return ARRAY_SIZE(privacy_names);
+	}
+	for (i = 0; i < ARRAY_SIZE(privacy_names); i++) {
+		if (!pl_strcasecmp(&rel, privacy_names[i]))
+			return i;
+	}
+	bad(req, "relationshipLevel must be External, Colleagues, Workgroup, "
+		 "FriendsAndFamily or Blocked");
+	return i;
+}
+
+/* POST people/contacts/{uri}/contactPrivacyRelationship */
+void ucwa_privacy_post(struct web_req *req, const struct web_params *prm,
+		       void *arg)
+{
+	struct repr_in *in = NULL;
+	struct xcap_client *xc;
+	struct pop *p = pop_new(arg, req, &xc);
+	size_t i;
+
+	if (!p)
+		return;
+	if (!path_uri(p, req, prm) || api_body(req, &in)) {
+		mem_deref(p);
+		goto out;
+	}
+	i = privacy_level(req, in);
+	if (i == ARRAY_SIZE(privacy_names)) {
+		mem_deref(p);
+		goto out;
+	}
+	/* Blocked: polite-block, so the contact sees the user Offline
+	 * rather than learning of the block */
+	p->what = PRIVACY_SET;
+	pop_start(p, req,
+		  xcap_rules_put(&p->op, xc, p->uri,
+				 i == XCAP_PRIV_BLOCKED ? XCAP_ACT_POLITE_BLOCK
+				 : i == XCAP_PRIV_EXTERNAL ? XCAP_ACT_CONFIRM
+							   : XCAP_ACT_ALLOW,
+				 (enum xcap_privacy)i, rules_done, p));
+out:
+	mem_deref(in);
+}
+
+/* GET of the groups, of one or of its contacts (what). */
+static void groups(struct app *app, struct web_req *req,
+		   const struct web_params *prm, enum what what)
+{
+	const struct pl *name = web_param(prm, "group");
+	struct xcap_client *xc;
+	struct pop *p = pop_new(app, req, &xc);
+	size_t n;
+
+	if (!p)
+		return;
+	/* the name as group() encoded it in the href */
+	if (name && text_pct_decode(p->group, sizeof(p->group), name, &n)) {
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
+				"no such resource");
+		mem_deref(p);
+		return;
+	}
+	p->what = what;
+	pop_start(p, req, xcap_contacts_get(&p->op, xc, rlist_done, p));
+}
+
+/* GET people/groups */
+void ucwa_groups_get(struct web_req *req, const struct web_params *prm,
+		     void *arg)
+{
+	groups(arg, req, prm, GROUPS);
+}
+
+/* GET people/groups/{group} */
+void ucwa_group_get(struct web_req *req, const struct web_params *prm,
+		    void *arg)
+{
+	groups(arg, req, prm, GROUP);
+}
+
+/* GET people/groups/{group}/contacts */
+void ucwa_group_contacts_get(struct web_req *req, const struct web_params *prm,
+			     void *arg)
+{
+	groups(arg, req, prm, GROUP_CONTACTS);
 }

@@ -81,8 +81,7 @@ static void written(int err, void *arg)
 
 	log_notice("ucwa: list %s for %s: %m", ps->service, ps->app->user, err);
 	if (req)
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the presence list cannot be written");
 	mem_deref(req);
 	if (!ps->live) {

@@ -92,8 +92,7 @@ static void psub_destructor(void *arg)
 	mem_deref(ps->save);
 	if (ps->req) {
 		web_req_set_cancel(ps->req, NULL, NULL);
-		api_reply_error(ps->req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(ps->req, 503, NULL, "ServiceFailure", NULL,
 				"the presence subscription ended first");
 		mem_deref(ps->req);
 	}
@@ -205,10 +204,9 @@ static void reply_psub(struct web_req *req, const struct psub *ps,
 	psub_href(ps, href, sizeof(href));
 	(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n", href);
 	if (r)
-		api_reply(req, scode, scode == 201 ? "Created" : "OK", r,
-			  scode == 201 ? loc : NULL);
+		api_reply(req, scode, NULL, r, scode == 201 ? loc : NULL);
 	else
-		web_reply_text(req, 500, "Internal Server Error",
+		web_reply_text(req, 500, NULL,
 			       "could not build the subscription");
 	mem_deref(r);
 }
@@ -229,10 +227,10 @@ static void reply_all(struct app *app, struct web_req *req)
 		mem_deref(c);
 	}
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
+		web_reply_text(req, 500, NULL,
 			       "could not build the subscriptions");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
@@ -274,10 +272,10 @@ static void reply_memberships(struct web_req *req, const struct psub *ps)
 		mem_deref(m);
 	}
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
+		web_reply_text(req, 500, NULL,
 			       "could not build the memberships");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
@@ -300,34 +298,32 @@ static void reply_membership(struct web_req *req, const struct psub *ps,
 			continue;
 		m = membership(ps, mb);
 		if (m)
-			api_reply(req, 200, "OK", m, NULL);
+			api_reply(req, 200, NULL, m, NULL);
 		else
-			web_reply_text(req, 500, "Internal Server Error",
+			web_reply_text(req, 500, NULL,
 				       "could not build the membership");
 		mem_deref(m);
 		return;
 	}
-	api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-			"no such membership");
+	api_reply_error(req, 404, NULL, "NotFound", NULL, "no such membership");
 }
 
 static void bad(struct web_req *req, const char *msg)
 {
-	api_reply_error(req, 400, "Bad Request", "BadRequest",
+	api_reply_error(req, 400, NULL, "BadRequest",
 			"ParameterValidationFailure", msg);
 }
 
 static void busy(struct web_req *req)
 {
-	api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+	api_reply_error(req, 409, NULL, "Conflict", NULL,
 			"a change of this subscription is under way; "
 			"try again");
 }
 
 static void limit(struct web_req *req, const char *msg)
 {
-	api_reply_error(req, 403, "Forbidden", "Forbidden", "LimitExceeded",
-			msg);
+	api_reply_error(req, 403, NULL, "Forbidden", "LimitExceeded", msg);
 }
 
 /* duration from a body: minutes, 10 to 30 */
@@ -401,8 +397,7 @@ static bool add_uris(struct app *app, struct web_req *req,
 		/* back to what it was */
 		while (ps->members.tail != mark)
 			mem_deref(ps->members.tail->data);
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the presence service cannot be reached");
 		return false;
 	}
@@ -448,8 +443,7 @@ void psub_hold(struct psub *ps, struct web_req *req)
 static void not_stored(struct web_req *req)
 {
 	if (req)
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the presence subscription could not be "
 				"stored; try again");
 }
@@ -515,7 +509,7 @@ static void deleted(struct psub *ps, struct web_req *req, int err)
 	}
 	psub_href(ps, href, sizeof(href));
 	if (req)
-		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+		web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
 	ucwa_people_post(ps->app, "deleted", "presenceSubscription", href, NULL,
 			 NULL, NULL);
 	mem_deref(ps);
@@ -556,8 +550,7 @@ static void create(struct app *app, struct web_req *req)
 		goto out;
 	ps = psub_alloc(app);
 	if (!ps) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		goto out;
 	}
 	if (!duration(req, in, &ps->minutes))
@@ -570,8 +563,7 @@ static void create(struct app *app, struct web_req *req)
 		goto out;
 
 	if (psub_add(app, ps, ++app->psub_next)) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		goto out;
 	}
 	plist_commit(ps, req);
@@ -582,102 +574,113 @@ out:
 	mem_deref(in);
 }
 
-static void one(struct app *app, struct web_req *req, struct psub *ps,
-		const struct pl *more)
+/* GET people/presenceSubscriptions */
+void ucwa_psubs_get(struct web_req *req, const struct web_params *prm,
+		    void *arg)
 {
-	bool get = !pl_strcmp(web_req_method(req), "GET");
-	bool post_m = !pl_strcmp(web_req_method(req), "POST");
+	(void)prm;
+	reply_all(arg, req);
+}
+
+/* POST people/presenceSubscriptions */
+void ucwa_psubs_post(struct web_req *req, const struct web_params *prm,
+		     void *arg)
+{
+	(void)prm;
+	create(arg, req);
+}
+
+/* The subscription {id} of the path; NULL if there is none (answered). */
+static struct psub *path_psub(const struct app *app, struct web_req *req,
+			      const struct web_params *prm)
+{
+	struct psub *ps = psub_find(app, web_param(prm, "id"));
+
+	if (!ps)
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
+				"no such presence subscription");
+	return ps;
+}
+
+/* POST of a subscription: extend it by a new duration from now. */
+static void extend(struct psub *ps, struct web_req *req)
+{
 	struct repr_in *in = NULL;
-	char href[UCWA_HREF_MAX];
+	uint32_t minutes;
 
-	psub_href(ps, href, sizeof(href));
-
-	if (!more->l) {
-		if (get) {
-			reply_psub(req, ps, 200);
-		} else if (!pl_strcmp(web_req_method(req), "DELETE")) {
-			/* the 204 waits for the record's delete: a GET or a
-			 * restart after it finds nothing */
-			if (ps->op || ps->save)
-				busy(req);
-			else
-				psub_remove(ps, req, deleted);
-		} else if (post_m) {
-			/* extend: a new duration from now (api_body answers
-			 * a bad body itself) */
-			uint32_t minutes;
-
-			if (ps->op || ps->save) {
-				busy(req);
-			} else if (!api_body(req, &in) &&
-				   duration(req, in, &minutes)) {
-				ps->minutes = minutes;
-				wheel_cancel(&ps->timer);
-				psub_start(ps);
-				psub_save(ps, req, extended);
-			}
-		} else {
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET, POST, DELETE\r\n");
-		}
-	} else if (!pl_strcmp(more, "memberships")) {
-		if (get)
-			reply_memberships(req, ps);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
-	} else if (more->l > 12 && !strncmp(more->p, "memberships/", 12)) {
-		struct pl name = {more->p + 12, more->l - 12};
-
-		if (get)
-			reply_membership(req, ps, &name);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
-	} else if (!pl_strcmp(more, "addToPresenceSubscription")) {
-		struct le *mark = ps->members.tail;
-
-		if (!post_m) {
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: POST\r\n");
-		} else if (ps->op || ps->save) {
-			busy(req);
-		} else if (!api_body(req, &in) &&
-			   add_uris(app, req, in, "contactUris", ps,
-				    !plist_mode(app))) {
-			ps->mark = mark;
-			plist_commit(ps, req);
-		}
-	} else {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
+	/* api_body answers a bad body itself */
+	if (ps->op || ps->save) {
+		busy(req);
+	} else if (!api_body(req, &in) && duration(req, in, &minutes)) {
+		ps->minutes = minutes;
+		wheel_cancel(&ps->timer);
+		psub_start(ps);
+		psub_save(ps, req, extended);
 	}
 	mem_deref(in);
 }
 
-void ucwa_psub(struct app *app, struct web_req *req, const struct pl *sub)
+/* GET, POST, DELETE people/presenceSubscriptions/{id} */
+void ucwa_psub_one(struct web_req *req, const struct web_params *prm, void *arg)
 {
-	struct pl rest = *sub, id;
-	struct psub *ps;
+	struct psub *ps = path_psub(arg, req, prm);
+	const struct pl *m = web_req_method(req);
 
-	if (!sub->l) {
-		if (!pl_strcmp(web_req_method(req), "GET"))
-			reply_all(app, req);
-		else if (!pl_strcmp(web_req_method(req), "POST"))
-			create(app, req);
+	if (!ps)
+		return;
+	if (!pl_strcmp(m, "GET")) {
+		reply_psub(req, ps, 200);
+	} else if (!pl_strcmp(m, "DELETE")) {
+		/* the 204 waits for the record's delete: a GET or a
+		 * restart after it finds nothing */
+		if (ps->op || ps->save)
+			busy(req);
 		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET, POST\r\n");
-		return;
+			psub_remove(ps, req, deleted);
+	} else {
+		extend(ps, req);
 	}
-	(void)text_next(&rest, '/', &id);
-	ps = psub_find(app, &id);
-	if (!ps) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such presence subscription");
+}
+
+/* GET people/presenceSubscriptions/{id}/memberships */
+void ucwa_psub_memberships(struct web_req *req, const struct web_params *prm,
+			   void *arg)
+{
+	struct psub *ps = path_psub(arg, req, prm);
+
+	if (ps)
+		reply_memberships(req, ps);
+}
+
+/* GET people/presenceSubscriptions/{id}/memberships/{name*} */
+void ucwa_psub_membership(struct web_req *req, const struct web_params *prm,
+			  void *arg)
+{
+	struct psub *ps = path_psub(arg, req, prm);
+
+	if (ps)
+		reply_membership(req, ps, web_param(prm, "name"));
+}
+
+/* POST people/presenceSubscriptions/{id}/addToPresenceSubscription */
+void ucwa_psub_add(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	struct app *app = arg;
+	struct psub *ps = path_psub(app, req, prm);
+	struct repr_in *in = NULL;
+	struct le *mark;
+
+	if (!ps)
 		return;
+	mark = ps->members.tail;
+	if (ps->op || ps->save) {
+		busy(req);
+	} else if (!api_body(req, &in) && add_uris(app, req, in, "contactUris",
+						   ps, !plist_mode(app))) {
+		ps->mark = mark;
+		plist_commit(ps, req);
 	}
-	one(app, req, ps, &rest);
+	mem_deref(in);
 }
 
 void ucwa_psub_close_all(struct app *app)

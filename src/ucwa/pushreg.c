@@ -385,15 +385,13 @@ static void del(struct app *app, struct web_req *req)
 	ucwa_life_update(app);
 }
 
-void ucwa_pushreg(struct app *app, struct web_req *req, const struct pl *sub)
+/* GET, PUT, POST, DELETE pushRegistration */
+void ucwa_pushreg(struct web_req *req, const struct web_params *prm, void *arg)
 {
 	const struct pl *m = web_req_method(req);
+	struct app *app = arg;
 
-	if (sub->l) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
-		return;
-	}
+	(void)prm;
 	if (!pl_strcmp(m, "GET")) {
 		if (app->push)
 			reply(req, app, 200);
@@ -402,11 +400,8 @@ void ucwa_pushreg(struct app *app, struct web_req *req, const struct pl *sub)
 					"no push registration");
 	} else if (!pl_strcmp(m, "PUT") || !pl_strcmp(m, "POST")) {
 		put(app, req);
-	} else if (!pl_strcmp(m, "DELETE")) {
-		del(app, req);
 	} else {
-		web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-			  "Allow: GET, PUT, POST, DELETE\r\n");
+		del(app, req);
 	}
 }
 

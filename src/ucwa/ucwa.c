@@ -239,30 +239,17 @@ static void challenge(const struct ucwa *u, struct web_req *req)
 
 	if (port != 443)
 		(void)re_snprintf(portbuf, sizeof(portbuf), ":%u", port);
-	web_reply(req, 401, "Unauthorized", "text/plain; charset=utf-8",
+	web_reply(req, 401, NULL, "text/plain; charset=utf-8",
 		  (const uint8_t *)body, sizeof(body) - 1,
 		  "WWW-Authenticate: MsRtcOAuth href=\"https://%s%s"
 		  "/WebTicket/oauthtoken\",grant_type=\"password\"\r\n",
 		  fqdn, portbuf);
 }
 
-static bool method_is(const struct web_req *req, const char *m)
-{
-	return !pl_strcmp(web_req_method(req), m);
-}
-
 static void not_found(struct web_req *req)
 {
-	api_reply_error(req, 404, "Not Found", "NotFound",
-			"ApplicationNotFound", "no such application");
-}
-
-static void not_allowed(struct web_req *req, const char *allow)
-{
-	char hdr[64];
-
-	(void)re_snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
-	web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0, "%s", hdr);
+	api_reply_error(req, 404, NULL, "NotFound", "ApplicationNotFound",
+			"no such application");
 }
 
 /* A request whose token must first be read from the store. */
@@ -344,8 +331,7 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 	/* a token of another instance, or of this one before a restart */
 	p = mem_zalloc(sizeof(*p), pauth_destructor);
 	if (!p) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		return true;
 	}
 	p->u = u;
@@ -357,6 +343,127 @@ bool ucwa_handle(struct ucwa *u, struct web_req *req)
 	}
 	return true;
 }
+
+/* The applications resource: arg is struct root. */
+struct root {
+	struct ucwa *u;
+	const char *user;
+};
+
+static void app_create(struct web_req *req, const struct web_params *prm,
+		       void *arg)
+{
+	struct root *r = arg;
+
+	(void)prm;
+	ucwa_app_create(r->u, req, r->user);
+}
+
+static const struct web_route root_rows[] = {
+    {"", WEB_POST, app_create},
+};
+
+/*
+ * An application's resources: arg is the application.
+ */
+
+static void app_get(struct web_req *req, const struct web_params *prm,
+		    void *arg)
+{
+	(void)prm;
+	ucwa_app_reply(req, arg, 200);
+}
+
+static void app_delete(struct web_req *req, const struct web_params *prm,
+		       void *arg)
+{
+	(void)prm;
+	ucwa_app_delete(arg, req);
+}
+
+/* Parts of the application with nothing of their own yet. */
+static void policies(struct web_req *req, const struct web_params *prm,
+		     void *arg)
+{
+	(void)prm;
+	ucwa_app_part_reply(req, arg, "policies");
+}
+
+static void meetings(struct web_req *req, const struct web_params *prm,
+		     void *arg)
+{
+	(void)prm;
+	ucwa_app_part_reply(req, arg, "onlineMeetings");
+}
+
+static void events(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	const struct app *app = arg;
+
+	(void)prm;
+	evchan_get(app->ev, req);
+}
+
+/* communication and below: conversations and calls route themselves */
+static void comm(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	ucwa_comm(arg, req, web_param(prm, "rest"));
+}
+
+static const struct web_route app_rows[] = {
+    {"", WEB_GET, app_get},
+    {"", WEB_DELETE, app_delete},
+    {"me", WEB_GET, ucwa_me_get},
+    {"me/presence", WEB_GET | WEB_POST, ucwa_me_presence},
+    {"me/makeMeAvailable", WEB_POST, ucwa_me_available},
+    {"me/note", WEB_GET | WEB_POST, ucwa_me_note},
+    {"me/location", WEB_GET | WEB_POST, ucwa_me_location},
+    {"me/reportMyActivity", WEB_POST, ucwa_me_activity},
+    /* the reference's samples post it on the application too */
+    {"reportMyActivity", WEB_POST, ucwa_me_activity},
+    {"people", WEB_GET, ucwa_people_get},
+    {"people/presenceSubscriptions", WEB_GET, ucwa_psubs_get},
+    {"people/presenceSubscriptions", WEB_POST, ucwa_psubs_post},
+    {"people/presenceSubscriptions/{id}", WEB_GET | WEB_POST | WEB_DELETE,
+     ucwa_psub_one},
+    {"people/presenceSubscriptions/{id}/memberships", WEB_GET,
+     ucwa_psub_memberships},
+    {"people/presenceSubscriptions/{id}/memberships/{name*}", WEB_GET,
+     ucwa_psub_membership},
+    {"people/presenceSubscriptions/{id}/addToPresenceSubscription", WEB_POST,
+     ucwa_psub_add},
+    {"people/subscribedContacts", WEB_GET, ucwa_psub_contacts},
+    {"people/contacts", WEB_GET, ucwa_contacts_get},
+    {"people/contacts", WEB_POST, ucwa_contacts_post},
+    {"people/contacts/{uri}", WEB_GET, ucwa_contact_get},
+    {"people/contacts/{uri}", WEB_DELETE, ucwa_contact_delete},
+    {"people/contacts/{uri}/contactPrivacyRelationship", WEB_GET,
+     ucwa_privacy_get},
+    {"people/contacts/{uri}/contactPrivacyRelationship", WEB_POST,
+     ucwa_privacy_post},
+    /* contactPresence, contactNote, contactLocation */
+    {"people/contacts/{uri}/{what}", WEB_GET, ucwa_contact_state},
+    {"people/groups", WEB_GET, ucwa_groups_get},
+    {"people/groups/{group}", WEB_GET, ucwa_group_get},
+    {"people/groups/{group}/contacts", WEB_GET, ucwa_group_contacts_get},
+    {"communication/{rest*}", WEB_ANY, comm},
+    {"pushRegistration", WEB_GET | WEB_PUT | WEB_POST | WEB_DELETE,
+     ucwa_pushreg},
+    {"policies", WEB_GET, policies},
+    {"onlineMeetings", WEB_GET, meetings},
+    {"events", WEB_GET, events},
+};
+
+static void resource_not_found(struct web_req *req, void *arg)
+{
+	(void)arg;
+	api_reply_error(req, 404, NULL, "NotFound", NULL, "no such resource");
+}
+
+static const struct web_routes root_routes = {root_rows, ARRAY_SIZE(root_rows),
+					      false, resource_not_found};
+static const struct web_routes app_routes = {app_rows, ARRAY_SIZE(app_rows),
+					     false, resource_not_found};
 
 static void route(struct ucwa *u, struct web_req *req, const char *user)
 {
@@ -373,10 +480,9 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 	}
 
 	if (!rest.l) {
-		if (method_is(req, "POST"))
-			ucwa_app_create(u, req, user);
-		else
-			not_allowed(req, "POST");
+		struct root r = {u, user};
+
+		(void)web_route(&root_routes, req, &rest, &r);
 		return;
 	}
 
@@ -393,71 +499,10 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 	ucwa_life_contact(app);
 	if (app->loading) {
 		/* restored at start-up, its events not read yet: a moment */
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the application is being restored; try "
 				"again in a moment");
 		return;
 	}
-
-	if (!sub.l) {
-		if (method_is(req, "GET"))
-			ucwa_app_reply(req, app, 200);
-		else if (method_is(req, "DELETE")) {
-			ucwa_app_delete(app, req);
-		} else
-			not_allowed(req, "GET, DELETE");
-		return;
-	}
-
-	{
-		struct pl rest2 = sub, first;
-
-		(void)text_next(&rest2, '/', &first);
-		if (!pl_strcmp(&first, "me")) {
-			ucwa_me(app, req, &rest2);
-			return;
-		}
-		/* the reference's samples post it on the application too */
-		if (!pl_strcmp(&sub, "reportMyActivity")) {
-			ucwa_me(app, req, &sub);
-			return;
-		}
-		if (!pl_strcmp(&first, "people")) {
-			ucwa_people(app, req, &rest2);
-			return;
-		}
-		if (!pl_strcmp(&first, "communication")) {
-			ucwa_comm(app, req, &rest2);
-			return;
-		}
-		if (!pl_strcmp(&first, "pushRegistration")) {
-			ucwa_pushreg(app, req, &rest2);
-			return;
-		}
-	}
-
-	/* parts of the application with nothing of their own yet */
-	if (!pl_strcmp(&sub, "policies") ||
-	    !pl_strcmp(&sub, "onlineMeetings")) {
-		if (method_is(req, "GET"))
-			ucwa_app_part_reply(req, app,
-					    !pl_strcmp(&sub, "policies")
-						? "policies"
-						: "onlineMeetings");
-		else
-			not_allowed(req, "GET");
-		return;
-	}
-
-	if (!pl_strcmp(&sub, "events")) {
-		if (method_is(req, "GET"))
-			evchan_get(app->ev, req);
-		else
-			not_allowed(req, "GET");
-		return;
-	}
-
-	api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-			"no such resource");
+	(void)web_route(&app_routes, req, &sub, app);
 }

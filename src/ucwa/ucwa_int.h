@@ -6,6 +6,7 @@
 
 #include "auth.h"
 #include "push.h"
+#include "web_route.h"
 
 struct sipua_id;
 struct sipua_sreq;
@@ -208,7 +209,11 @@ void ucwa_app_sipid(const struct app *app, char *user, size_t size,
 		    struct sipua_id *id);
 
 /* me.c */
-void ucwa_me(struct app *app, struct web_req *req, const struct pl *sub);
+/* Route handlers (web_route.h; arg is the application): me, GET;
+ * makeMeAvailable, POST; reportMyActivity, POST; presence, note and
+ * location, GET and POST. */
+web_route_h ucwa_me_get, ucwa_me_available, ucwa_me_activity;
+web_route_h ucwa_me_presence, ucwa_me_note, ucwa_me_location;
 void ucwa_me_close(struct app *app);
 /* Reported availability, e.g. "IdleOnline". */
 const char *ucwa_me_availability(const struct app *app);
@@ -219,7 +224,13 @@ void ucwa_me_decode(struct app *app, const struct repr_in *in);
 void ucwa_me_resume(struct app *app);
 
 /* people.c */
-void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub);
+/* Route handlers: people; contacts (GET, POST); contacts/{uri} (GET,
+ * DELETE) and its contactPrivacyRelationship (GET, POST); groups,
+ * groups/{group} and groups/{group}/contacts. */
+web_route_h ucwa_people_get, ucwa_contacts_get, ucwa_contacts_post;
+web_route_h ucwa_contact_get, ucwa_contact_delete;
+web_route_h ucwa_privacy_get, ucwa_privacy_post;
+web_route_h ucwa_groups_get, ucwa_group_get, ucwa_group_contacts_get;
 /* The application's XCAP client, made when first needed; NULL when no
  * XCAP server is configured. */
 struct xcap_client *ucwa_xcap(struct app *app);
@@ -257,12 +268,16 @@ const char *ucwa_watched_uri(const struct watched *w);
 /* Post its presence again (to a new subscriber) if it is known. */
 void ucwa_watched_announce(struct watched *w);
 void ucwa_watched_close_all(struct app *app);
-void ucwa_psub_contacts(struct app *app, struct web_req *req);
-void ucwa_contact_state(struct app *app, struct web_req *req, const char *uri,
-			const struct pl *what);
+/* Route handlers: GET subscribedContacts; GET contacts/{uri}/{what},
+ * what one of contactPresence, contactNote, contactLocation. */
+web_route_h ucwa_psub_contacts, ucwa_contact_state;
 
 /* psub.c: presence subscriptions */
-void ucwa_psub(struct app *app, struct web_req *req, const struct pl *sub);
+/* Route handlers: presenceSubscriptions (GET, POST); one of them,
+ * {id} (GET, POST, DELETE); its memberships and memberships/{name*}
+ * (GET); its addToPresenceSubscription (POST). */
+web_route_h ucwa_psubs_get, ucwa_psubs_post, ucwa_psub_one;
+web_route_h ucwa_psub_memberships, ucwa_psub_membership, ucwa_psub_add;
 void ucwa_psub_close_all(struct app *app);
 /* Bring back the stored presence subscriptions (after a restart). */
 void ucwa_psub_restore(struct app *app);
@@ -386,7 +401,8 @@ void ucwa_quota_acked(struct app *app, uint64_t mark);
 void ucwa_quota_close(struct app *app);
 
 /* pushreg.c: the push registration resource */
-void ucwa_pushreg(struct app *app, struct web_req *req, const struct pl *sub);
+/* Route handler: pushRegistration (GET, PUT, POST, DELETE). */
+web_route_h ucwa_pushreg;
 int ucwa_pushreg_encode(struct repr *r, const struct app *app);
 void ucwa_pushreg_decode(struct app *app, const struct repr_in *in);
 /*

@@ -592,8 +592,10 @@ int web_reply(struct web_req *req, uint16_t scode, const char *reason,
 	va_list ap;
 	int err;
 
-	if (!req || !reason)
+	if (!req)
 		return EINVAL;
+	if (!reason)
+		reason = web_reason(scode);
 	if (req->replied)
 		return EALREADY;
 	conn = req->conn;
@@ -666,33 +668,58 @@ int web_reply_text(struct web_req *req, uint16_t scode, const char *reason,
 	char buf[512];
 	int n;
 
+	if (!reason)
+		reason = web_reason(scode);
 	n = re_snprintf(buf, sizeof(buf), "%s\n", text ? text : reason);
 	return web_reply(req, scode, reason, "text/plain; charset=utf-8",
 			 (const uint8_t *)buf, n > 0 ? (size_t)n : 0, NULL);
 }
 
-static const char *reason_of(uint16_t scode)
+/* The reason phrases of RFC 9110 15 for the codes the service sends. */
+static const struct {
+	uint16_t scode;
+	const char *reason;
+} reasons[] = {
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
+const char *web_reason(uint16_t scode)
 {
-	switch (scode) {
-	case 400:
-		return "Bad Request";
-	case 408:
-		return "Request Timeout";
-	case 411:
-		return "Length Required";
-	case 413:
-		return "Content Too Large";
-	case 414:
-		return "URI Too Long";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 503:
-		return "Service Unavailable";
-	case 505:
-		return "HTTP Version Not Supported";
-	default:
-		return "Error";
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(reasons); i++) {
+		if (reasons[i].scode == scode)
+			return reasons[i].reason;
 	}
+	return scode < 400 ? "OK" : "Error";
 }
 
 int web_send_error(struct web_conn *conn, uint16_t scode, const char *why)
@@ -711,7 +738,7 @@ int web_send_error(struct web_conn *conn, uint16_t scode, const char *why)
 
 	/* Errors found before a request exists close the connection: the
 	 * rest of the stream cannot be trusted to frame requests. */
-	err = web_write_response(mb, conn->srv, scode, reason_of(scode),
+	err = web_write_response(mb, conn->srv, scode, web_reason(scode),
 				 "text/plain; charset=utf-8", n, 0);
 	err |= mbuf_write_str(mb, "\r\n");
 	err |= mbuf_write_mem(mb, (uint8_t *)body, n);

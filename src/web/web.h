@@ -167,7 +167,7 @@ void web_req_set_cancel(struct web_req *req, web_cancel_h *h, void *arg);
  *
  * @param req    Request
  * @param scode  Status code
- * @param reason Reason phrase
+ * @param reason Reason phrase; NULL for the standard one (web_reason)
  * @param ctype  Content-Type of the body (NULL if no body)
  * @param body   Body bytes (may be NULL with len 0)
  * @param len    Body length
@@ -178,9 +178,17 @@ int web_reply(struct web_req *req, uint16_t scode, const char *reason,
 	      const char *ctype, const uint8_t *body, size_t len,
 	      const char *hdrs, ...);
 
-/** Answer with a short text/plain body saying what went wrong. */
+/** Answer with a short text/plain body saying what went wrong (reason
+ * NULL: the standard one; text NULL: the reason). */
 int web_reply_text(struct web_req *req, uint16_t scode, const char *reason,
 		   const char *text);
+
+/**
+ * The reason phrase of a status code (RFC 9110 15): the one table of
+ * them for every answer of the service. "OK" or "Error" for a code it has
+ * no phrase for.
+ */
+const char *web_reason(uint16_t scode);
 
 /*
  * Content negotiation.

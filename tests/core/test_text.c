@@ -35,6 +35,26 @@ static void test_split(void)
 	CHECK(rest.l == 0 && !text_next(&rest, ',', &item));
 }
 
+static void test_params(void)
+{
+	static const char *const names[] = {"ack", "timeout"};
+	/* not NUL-terminated where it ends */
+	static const char buf[] = "x=1&&ACK=5&Timeout&ack=6&acks=7;";
+	struct pl rest = {buf, sizeof(buf) - 2}, val;
+
+	/* names ignore case; other names and empty items are passed over */
+	CHECK(text_param_next(&rest, names, 2, &val) == 0 &&
+	      item_is(&val, "5"));
+	/* a bare name has an empty value */
+	CHECK(text_param_next(&rest, names, 2, &val) == 1 && val.l == 0);
+	CHECK(text_param_next(&rest, names, 2, &val) == 0 &&
+	      item_is(&val, "6"));
+	CHECK(text_param_next(&rest, names, 2, &val) == -1 && val.l == 0);
+	CHECK(text_param_next(&rest, names, 2, &val) == -1);
+	pl_set_str(&rest, "");
+	CHECK(text_param_next(&rest, names, 2, &val) == -1);
+}
+
 static void test_chars(void)
 {
 	struct pl pl;
@@ -265,6 +285,7 @@ static void test_html_truncated(void)
 int main(void)
 {
 	test_split();
+	test_params();
 	test_trim();
 	test_chars();
 	test_dns();

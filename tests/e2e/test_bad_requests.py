@@ -57,6 +57,36 @@ def test_another_users_application(mob, alice, bob, method, path, body):
     assert st == 200 and json.loads(out)["state"] == "Connected"
 
 
+@pytest.mark.parametrize("method,path,allow", [
+    ("PUT", "", "GET, DELETE"),
+    ("DELETE", "/me", "GET"),
+    ("GET", "/me/makeMeAvailable", "POST"),
+    ("PUT", "/me/presence", "GET, POST"),
+    ("GET", "/reportMyActivity", "POST"),
+    ("PUT", "/people/contacts", "GET, POST"),
+    ("PUT", "/people/contacts/sip%3Acarol%40example.test", "GET, DELETE"),
+    ("DELETE", "/people/contacts/sip%3Acarol%40example.test/contactPrivacyRelationship",
+     "GET, POST"),
+    ("POST", "/people/groups", "GET"),
+    ("POST", "/people/groups/Other%20Contacts/contacts", "GET"),
+    ("DELETE", "/people/subscribedContacts", "GET"),
+    ("PUT", "/people/presenceSubscriptions", "GET, POST"),
+    ("PATCH", "/pushRegistration", "GET, POST, PUT, DELETE"),
+    ("POST", "/events", "GET"),
+])
+def test_method_not_allowed(mob, alice, method, path, allow):
+    """A resource asked with a method it does not take answers 405 and
+    lists the ones it takes, whatever the resource."""
+    st, h, out = api(mob, alice["tok"], method, alice["app"] + path)
+    assert st == 405, out
+    assert h["allow"] == allow
+
+
+def test_applications_take_post_only(mob, alice):
+    st, h, out = api(mob, alice["tok"], "GET", alice["app"].rsplit("/", 1)[0])
+    assert st == 405 and h["allow"] == "POST", out
+
+
 @pytest.mark.parametrize("path", ["/me/note", "/me/presence", "/me/location",
                                   "/communication/messagingInvitations"])
 @pytest.mark.parametrize("body", ["{not json", '{"message":"x",}', "[1,2]", '"a string"',

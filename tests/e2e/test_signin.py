@@ -129,6 +129,19 @@ def test_bad_requests(mob, form, ctype, code, error):
     assert st == code and err["error"] == error
 
 
+def test_form_names_ignore_case(mob):
+    """The token form's parameter names are compared ignoring case, as
+    the query parameters of autodiscover, events and history are."""
+    st, _, tok = token_request(mob, "Grant_Type=password&UserName=sip%3Abob%40example.test"
+                                    "&PASSWORD=bob-secret")
+    assert st == 200, tok
+    assert tok["access_token"].startswith("cwt=")
+    # the same name twice, in two cases, is a repeated parameter
+    st, _, err = token_request(mob, "grant_type=password&GRANT_TYPE=password"
+                                    "&username=bob@example.test&password=bob-secret")
+    assert st == 400 and err["error"] == "invalid_request"
+
+
 def test_get_not_allowed(mob):
     st, h, _ = mob.curl(ext(mob, TOKEN))
     assert st == 405 and h["allow"] == "POST, DELETE"

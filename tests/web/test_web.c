@@ -31,6 +31,17 @@ static uint16_t verdict(const char *s)
 	return err && !h.scode ? 1 : h.scode; /* 1: incomplete */
 }
 
+static void test_reasons(void)
+{
+	CHECK_STR(web_reason(200), "OK");
+	CHECK_STR(web_reason(404), "Not Found");
+	CHECK_STR(web_reason(413), "Content Too Large");
+	CHECK_STR(web_reason(503), "Service Unavailable");
+	/* a code without a phrase still gets one */
+	CHECK_STR(web_reason(299), "OK");
+	CHECK_STR(web_reason(499), "Error");
+}
+
 static void test_complete(void)
 {
 	struct web_head h;
@@ -299,6 +310,7 @@ static void test_proxy_v2(void)
 int main(void)
 {
 	test_complete();
+	test_reasons();
 	test_incomplete();
 	test_limits();
 	test_malformed();
