@@ -165,12 +165,6 @@ static void call_history(struct call *c)
  * Resources
  */
 
-static const char *comm_href(const struct app *app, char *buf, size_t size)
-{
-	(void)re_snprintf(buf, size, "%s/communication", app->href);
-	return buf;
-}
-
 /* The caller's participant href: <conversation>/participants/<its
  * percent-encoded URI>, as an IM conversation's participants have it. */
 static int caller_href(char *buf, size_t size, const struct call *c)
@@ -309,20 +303,16 @@ static void post(struct call *c, uint64_t mark, const char *type,
 		 const char *rel, const char *href, const char *status,
 		 struct repr *emb)
 {
-	struct evchan_event e;
-	char comm[200];
+	const struct repr_event e = {
+	    .sender_rel = "communication",
+	    .type = type,
+	    .rel = rel,
+	    .href = href,
+	    .status = status,
+	    .embedded = emb,
+	};
 
-	memset(&e, 0, sizeof(e));
-	e.mark = mark;
-	e.prio = EVCHAN_HIGH;
-	e.ev.sender_rel = "communication";
-	e.ev.sender_href = comm_href(c->app, comm, sizeof(comm));
-	e.ev.type = type;
-	e.ev.rel = rel;
-	e.ev.href = href;
-	e.ev.status = status;
-	e.ev.embedded = emb;
-	(void)evchan_post(c->app->ev, &e);
+	(void)ucwa_post(c->app, mark, &e);
 	mem_deref(emb);
 }
 

@@ -131,36 +131,26 @@ static uint64_t copy_date(const struct sip_msg *msg)
 	return hdr && sip_date(&hdr->val, &date) ? date * 1000 : 0;
 }
 
-static const char *comm_href(const struct app *app, char *buf, size_t size)
-{
-	(void)re_snprintf(buf, size, "%s/communication", app->href);
-	return buf;
-}
-
-/* Post an event; high priority: conversations and messages are what
- * wakes an app up. */
+/* Post an event (ucwa_post); sender_href NULL: the communication
+ * resource. An event about a message is in its conversation. */
 static void post_mark(struct app *app, uint64_t mark, const char *sender_rel,
 		      const char *sender_href, const char *type,
 		      const char *rel, const char *href, const char *status,
 		      struct repr *emb, const char *in_href)
 {
-	struct evchan_event e;
+	const struct repr_event e = {
+	    .sender_rel = sender_rel,
+	    .sender_href = sender_href,
+	    .type = type,
+	    .rel = rel,
+	    .href = href,
+	    .in_rel = in_href ? "conversation" : NULL,
+	    .in_href = in_href,
+	    .status = status,
+	    .embedded = emb,
+	};
 
-	memset(&e, 0, sizeof(e));
-	e.mark = mark;
-	e.prio = EVCHAN_HIGH;
-	e.ev.sender_rel = sender_rel;
-	e.ev.sender_href = sender_href;
-	e.ev.type = type;
-	e.ev.rel = rel;
-	e.ev.href = href;
-	e.ev.status = status;
-	e.ev.embedded = emb;
-	if (in_href) {
-		e.ev.in_rel = "conversation";
-		e.ev.in_href = in_href;
-	}
-	(void)evchan_post(app->ev, &e);
+	(void)ucwa_post(app, mark, &e);
 }
 
 static void post(struct app *app, const char *sender_rel,
@@ -678,11 +668,9 @@ static void complete_invitation(struct conv *c, bool ok)
 {
 	struct app *app = c->app;
 	struct repr *inv = invitation(c, ok ? "Connected" : "Failed", NULL);
-	char comm[200];
 
-	post(app, "communication", comm_href(app, comm, sizeof(comm)),
-	     "completed", "messagingInvitation", c->inv_href,
-	     ok ? "Success" : "Failure", inv, NULL);
+	post(app, "communication", NULL, "completed", "messagingInvitation",
+	     c->inv_href, ok ? "Success" : "Failure", inv, NULL);
 	mem_deref(inv);
 }
 
@@ -784,7 +772,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 	struct repr_in *in = NULL;
 	struct pl to, subject, msg = PL_INIT;
 	struct conv *c;
-	char comm[200], loc[400], *buf = NULL;
+	char loc[400], *buf = NULL;
 	struct repr *r;
 	int merr;
 
@@ -844,11 +832,11 @@ static void start_messaging(struct app *app, struct web_req *req)
 	r = invitation(c, "Connecting", NULL);
 
 	/* the UCWA sequence */
-	post(app, "communication", comm_href(app, comm, sizeof(comm)),
-	     "started", "messagingInvitation", c->inv_href, NULL, r, NULL);
+	post(app, "communication", NULL, "started", "messagingInvitation",
+	     c->inv_href, NULL, r, NULL);
 	mem_deref(r);
 	r = conversation(c);
-	post(app, "communication", comm, "added", "conversation", c->href, NULL,
+	post(app, "communication", NULL, "added", "conversation", c->href, NULL,
 	     r, NULL);
 	mem_deref(r);
 	post_messaging(c);
@@ -860,7 +848,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 			complete_invitation(c, false);
 	} else {
 		r = invitation(c, "Connected", NULL);
-		post(app, "communication", comm, "completed",
+		post(app, "communication", NULL, "completed",
 		     "messagingInvitation", c->inv_href, "Success", r, NULL);
 		mem_deref(r);
 	}
@@ -928,13 +916,12 @@ static void send_api(struct conv *c, struct web_req *req)
 /* The conversation ends: its history entry says so, the app is told. */
 static void end_conv(struct conv *c)
 {
-	char comm[200];
 
 	c->ended = true;
 	ucwa_hist_conv(c);
 	post_messaging(c);
-	post(c->app, "communication", comm_href(c->app, comm, sizeof(comm)),
-	     "deleted", "conversation", c->href, NULL, NULL, NULL);
+	post(c->app, "communication", NULL, "deleted", "conversation", c->href,
+	     NULL, NULL, NULL);
 }
 
 static void stop_messaging(struct conv *c, struct web_req *req)
@@ -974,7 +961,6 @@ static void post_first_message(struct conv *c)
 static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 {
 	struct repr *r;
-	char comm[200];
 
 	if (!c->incoming || c->accepted) {
 		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
@@ -986,9 +972,8 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 		c->ended = true;
 	ucwa_hist_conv(c);
 	r = invitation(c, accept ? "Connected" : "Declined", NULL);
-	post(c->app, "communication", comm_href(c->app, comm, sizeof(comm)),
-	     "completed", "messagingInvitation", c->inv_href,
-	     accept ? "Success" : "Failure", r, NULL);
+	post(c->app, "communication", NULL, "completed", "messagingInvitation",
+	     c->inv_href, accept ? "Success" : "Failure", r, NULL);
 	mem_deref(r);
 	if (accept) {
 		post_messaging(c);
@@ -1114,7 +1099,7 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 		      const char *text, uint64_t time_ms)
 {
 	struct conv *c;
-	char comm[200], href[300];
+	char href[300];
 	struct repr *r;
 
 	/* brought back after a restart: its 200 may have died with the
@@ -1143,12 +1128,11 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 		(void)str_dup(&c->first_text, text);
 		msg_keep(c, 1, true, MSG_SUCCESS, time_ms);
 		r = invitation(c, "Connecting", text);
-		post_mark(app, seq, "communication",
-			  comm_href(app, comm, sizeof(comm)), "started",
+		post_mark(app, seq, "communication", NULL, "started",
 			  "messagingInvitation", c->inv_href, NULL, r, NULL);
 		mem_deref(r);
 		r = conversation(c);
-		post_mark(app, seq, "communication", comm, "added",
+		post_mark(app, seq, "communication", NULL, "added",
 			  "conversation", c->href, NULL, r, NULL);
 		mem_deref(r);
 	} else {

@@ -77,31 +77,22 @@ struct waiter {
 	enum which which;
 };
 
-static void people_href(const struct app *app, char *buf, size_t size)
-{
-	(void)re_snprintf(buf, size, "%s/people", app->href);
-}
-
 /* An event from "people". */
 void ucwa_people_post(struct app *app, const char *type, const char *rel,
 		      const char *href, const char *in_rel, const char *in_href,
 		      struct repr *emb)
 {
-	struct evchan_event e;
-	char sender[200];
+	const struct repr_event e = {
+	    .sender_rel = "people",
+	    .type = type,
+	    .rel = rel,
+	    .href = href,
+	    .in_rel = in_rel,
+	    .in_href = in_href,
+	    .embedded = emb,
+	};
 
-	people_href(app, sender, sizeof(sender));
-	memset(&e, 0, sizeof(e));
-	e.prio = EVCHAN_MEDIUM;
-	e.ev.sender_rel = "people";
-	e.ev.sender_href = sender;
-	e.ev.type = type;
-	e.ev.rel = rel;
-	e.ev.href = href;
-	e.ev.in_rel = in_rel;
-	e.ev.in_href = in_href;
-	e.ev.embedded = emb;
-	(void)evchan_post(app->ev, &e);
+	(void)ucwa_post(app, 0, &e);
 }
 
 /*

@@ -119,25 +119,19 @@ static void publish(struct app *app)
 /* An "updated" event about one of the me resources. */
 static void post_update(struct app *app, const char *rel)
 {
-	struct evchan_event e;
-	char sender[128], href[160];
+	struct repr_event e = {
+	    .sender_rel = "me", .type = "updated", .rel = rel};
+	char href[UCWA_HREF_MAX];
+	int err;
 
-	(void)re_snprintf(sender, sizeof(sender), "%s/me", app->href);
 	/* "me" itself is the sender, not a child of it */
 	if (!strcmp(rel, "me"))
-		(void)re_snprintf(href, sizeof(href), "%s", sender);
+		err = repr_href(href, sizeof(href), app->href, "/me");
 	else
-		(void)re_snprintf(href, sizeof(href), "%s/me/%s", app->href,
-				  rel);
-	memset(&e, 0, sizeof(e));
-	/* our own presence is of medium priority, like any presence */
-	e.prio = EVCHAN_MEDIUM;
-	e.ev.sender_rel = "me";
-	e.ev.sender_href = sender;
-	e.ev.type = "updated";
-	e.ev.rel = rel;
-	e.ev.href = href;
-	(void)evchan_post(app->ev, &e);
+		err = repr_href(href, sizeof(href), app->href, "/me/%s", rel);
+	e.href = href;
+	if (!err)
+		(void)ucwa_post(app, 0, &e);
 
 	/* every change of what others see goes to the Front End */
 	publish(app);

@@ -197,6 +197,16 @@ struct app {
  * /people/contacts/ and the percent-encoded URI). */
 #define UCWA_HREF_MAX 1024
 
+/* post.c */
+struct repr_event;
+/* Post ev (borrowed) on app's event channel, with the priority of its
+ * sender (ev->sender_rel: communication, conversation, me or people).
+ * ev->sender_href NULL: the app's own resource of that name (not for a
+ * conversation). The channel takes a reference to ev->embedded. mark:
+ * the event's sequence in the store, 0 for none. Returns 0, EINVAL (an
+ * unknown sender), EOVERFLOW or evchan_post()'s error. */
+int ucwa_post(struct app *app, uint64_t mark, const struct repr_event *ev);
+
 /* ucwa.c: the registry */
 void ucwa_app_add(struct ucwa *u, struct app *app);
 void ucwa_app_close(struct app *app);
