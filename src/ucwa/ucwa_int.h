@@ -233,7 +233,8 @@ void ucwa_people(struct app *app, struct web_req *req, const struct pl *sub);
 /* The application's XCAP client, made when first needed; NULL when no
  * XCAP server is configured. */
 struct xcap_client *ucwa_xcap(struct app *app);
-/* Path of a contact: <app>/people/contacts/<percent-encoded uri>. */
+/* Path of a contact: <app>/people/contacts/<percent-encoded uri>;
+ * EOVERFLOW if it does not fit in size. */
 int ucwa_contact_href(char *buf, size_t size, const struct app *app,
 		      const char *uri);
 /* A contact URI from the path (encoded) or a body: sip:user@domain. */
