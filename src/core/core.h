@@ -194,6 +194,12 @@ int text_data_decode(char *buf, size_t size, const struct pl *uri, size_t *n);
 int text_pct_encode(struct mbuf *mb, const char *s, size_t len);
 
 /**
+ * The same encoding as a print handler: "%H", text_pct_print, s writes
+ * the NUL-terminated s (borrowed; NULL writes nothing) percent-encoded.
+ */
+int text_pct_print(struct re_printf *pf, const char *s);
+
+/**
  * Append the text of an HTML fragment to mb: tags dropped (<br>, </p>,
  * </div> become new lines), the common entities decoded. What comes out
  * carries no markup at all, whatever came in.

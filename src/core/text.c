@@ -231,6 +231,14 @@ bool dns_name_valid(const struct pl *name, const char **why)
 	return true;
 }
 
+/* RFC 3986 2.3 unreserved characters stand for themselves */
+static bool pct_unreserved(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	       c == '~';
+}
+
 int text_pct_encode(struct mbuf *mb, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -240,10 +248,7 @@ int text_pct_encode(struct mbuf *mb, const char *s, size_t len)
 	for (i = 0; i < len && !err; i++) {
 		uint8_t c = (uint8_t)s[i];
 
-		/* RFC 3986 2.3 unreserved characters stand for themselves */
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-		    c == '_' || c == '~')
+		if (pct_unreserved(c))
 			err = mbuf_write_u8(mb, c);
 		else {
 			err = mbuf_write_u8(mb, '%');
@@ -251,6 +256,38 @@ int text_pct_encode(struct mbuf *mb, const char *s, size_t len)
 			err |= mbuf_write_u8(mb, (uint8_t)hex[c & 15]);
 		}
 	}
+	return err;
+}
+
+int text_pct_print(struct re_printf *pf, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, run = 0;
+	int err = 0;
+
+	if (!s)
+		return 0;
+	/* runs of unreserved characters are written at once: an id or a
+	 * plain user name costs one call */
+	for (i = 0; s[i] && !err; i++) {
+		uint8_t c = (uint8_t)s[i];
+		char esc[3];
+
+		if (pct_unreserved(c)) {
+			++run;
+			continue;
+		}
+		if (run)
+			err = pf->vph(s + i - run, run, pf->arg);
+		run = 0;
+		esc[0] = '%';
+		esc[1] = hex[c >> 4];
+		esc[2] = hex[c & 15];
+		if (!err)
+			err = pf->vph(esc, sizeof(esc), pf->arg);
+	}
+	if (!err && run)
+		err = pf->vph(s + i - run, run, pf->arg);
 	return err;
 }
 

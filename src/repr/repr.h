@@ -283,6 +283,24 @@ struct xmlw {
 	const char *stack[32]; /**< element names (borrowed, static) */
 };
 
+/**
+ * Build a resource's href into buf: base, then fmt (a re_printf format)
+ * with its arguments appended. Ids and URIs placed in a path segment go
+ * through "%H", text_pct_print, s (core.h). Nothing is truncated.
+ *
+ *   repr_href(buf, sizeof(buf), app->href, "/people/contacts/%H",
+ *             text_pct_print, uri)
+ *
+ * @param buf  Receives the NUL-terminated href; "" on any error
+ * @param size Size of buf
+ * @param base Base href (borrowed, required; may be "")
+ * @param fmt  Format of what follows the base (required; may be "")
+ *
+ * @return 0, EINVAL (a required argument NULL, size 0) or EOVERFLOW (the
+ *         href does not fit in size bytes with its NUL)
+ */
+int repr_href(char *buf, size_t size, const char *base, const char *fmt, ...);
+
 /*
  * Element and attribute names are written as given (callers pass literals);
  * values and text are escaped. Calls return 0, EINVAL (misuse: an attribute

@@ -165,27 +165,12 @@ static void call_history(struct call *c)
  * Resources
  */
 
-static const char *comm_href(const struct app *app, char *buf, size_t size)
-{
-	(void)re_snprintf(buf, size, "%s/communication", app->href);
-	return buf;
-}
-
 /* The caller's participant href: <conversation>/participants/<its
  * percent-encoded URI>, as an IM conversation's participants have it. */
 static int caller_href(char *buf, size_t size, const struct call *c)
 {
-	struct mbuf *mb = mbuf_alloc(64);
-	int err;
-
-	if (!mb)
-		return ENOMEM;
-	err = text_pct_encode(mb, c->from, strlen(c->from));
-	if (!err && re_snprintf(buf, size, "%s/participants/%b", c->href,
-				mb->buf, mb->end) < 0)
-		err = EOVERFLOW;
-	mem_deref(mb);
-	return err;
+	return repr_href(buf, size, c->href, "/participants/%H", text_pct_print,
+			 c->from);
 }
 
 /* The caller as a participant, under the relation rel (from in the
@@ -216,8 +201,8 @@ static struct repr *participants(const struct call *c)
 	char href[300];
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
-	if (repr_alloc(&r, "participants", href))
+	if (repr_href(href, sizeof(href), c->href, "/participants") ||
+	    repr_alloc(&r, "participants", href))
 		return NULL;
 	p = participant(c, "participant");
 	err = p ? repr_embed(r, p) : ENOMEM;
@@ -271,8 +256,7 @@ static struct repr *invitation(const struct call *c)
 	if (ringing) {
 		/* declined, never accepted: the media is for another
 		 * device (PROTOCOL.md "Call via work") */
-		(void)re_snprintf(href, sizeof(href), "%s/decline",
-				  c->inv_href);
+		err |= repr_href(href, sizeof(href), c->inv_href, "/decline");
 		err |= repr_link(r, "decline", href);
 	}
 	if (!err)
@@ -296,7 +280,7 @@ static struct repr *conversation(const struct call *c)
 	err |= repr_prop_str(r, "activeModalities", live ? "PhoneAudio" : "");
 	err |= repr_prop_int(r, "participantCount", 1);
 	err |= repr_link(r, "phoneAudioInvitation", c->inv_href);
-	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
+	err |= repr_href(href, sizeof(href), c->href, "/participants");
 	err |= repr_link(r, "participants", href);
 	if (err)
 		r = mem_deref(r);
@@ -309,20 +293,16 @@ static void post(struct call *c, uint64_t mark, const char *type,
 		 const char *rel, const char *href, const char *status,
 		 struct repr *emb)
 {
-	struct evchan_event e;
-	char comm[200];
+	const struct repr_event e = {
+	    .sender_rel = "communication",
+	    .type = type,
+	    .rel = rel,
+	    .href = href,
+	    .status = status,
+	    .embedded = emb,
+	};
 
-	memset(&e, 0, sizeof(e));
-	e.mark = mark;
-	e.prio = EVCHAN_HIGH;
-	e.ev.sender_rel = "communication";
-	e.ev.sender_href = comm_href(c->app, comm, sizeof(comm));
-	e.ev.type = type;
-	e.ev.rel = rel;
-	e.ev.href = href;
-	e.ev.status = status;
-	e.ev.embedded = emb;
-	(void)evchan_post(c->app->ev, &e);
+	(void)ucwa_post(c->app, mark, &e);
 	mem_deref(emb);
 }
 
@@ -574,16 +554,16 @@ static struct call *call_new(struct app *app, unsigned n, const char *from,
 		return NULL;
 	c->app = app;
 	c->n = n ? n : app->nconv + 1;
-	if (c->n > app->nconv)
-		app->nconv = c->n;
 	c->time_ms = time_ms;
 	(void)re_snprintf(c->from, sizeof(c->from), "%s", from);
 	(void)re_snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
-	(void)re_snprintf(c->href, sizeof(c->href),
-			  "%s/communication/conversations/%u", app->href, c->n);
-	(void)re_snprintf(c->inv_href, sizeof(c->inv_href),
-			  "%s/communication/phoneAudioInvitations/%u",
-			  app->href, c->n);
+	if (repr_href(c->href, sizeof(c->href), app->href,
+		      "/communication/conversations/%u", c->n) ||
+	    repr_href(c->inv_href, sizeof(c->inv_href), app->href,
+		      "/communication/phoneAudioInvitations/%u", c->n))
+		return mem_deref(c);
+	if (c->n > app->nconv)
+		app->nconv = c->n;
 	list_append(&app->calls, &c->le, c);
 	return c;
 }

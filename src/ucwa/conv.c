@@ -131,36 +131,26 @@ static uint64_t copy_date(const struct sip_msg *msg)
 	return hdr && sip_date(&hdr->val, &date) ? date * 1000 : 0;
 }
 
-static const char *comm_href(const struct app *app, char *buf, size_t size)
-{
-	(void)re_snprintf(buf, size, "%s/communication", app->href);
-	return buf;
-}
-
-/* Post an event; high priority: conversations and messages are what
- * wakes an app up. */
+/* Post an event (ucwa_post); sender_href NULL: the communication
+ * resource. An event about a message is in its conversation. */
 static void post_mark(struct app *app, uint64_t mark, const char *sender_rel,
 		      const char *sender_href, const char *type,
 		      const char *rel, const char *href, const char *status,
 		      struct repr *emb, const char *in_href)
 {
-	struct evchan_event e;
+	const struct repr_event e = {
+	    .sender_rel = sender_rel,
+	    .sender_href = sender_href,
+	    .type = type,
+	    .rel = rel,
+	    .href = href,
+	    .in_rel = in_href ? "conversation" : NULL,
+	    .in_href = in_href,
+	    .status = status,
+	    .embedded = emb,
+	};
 
-	memset(&e, 0, sizeof(e));
-	e.mark = mark;
-	e.prio = EVCHAN_HIGH;
-	e.ev.sender_rel = sender_rel;
-	e.ev.sender_href = sender_href;
-	e.ev.type = type;
-	e.ev.rel = rel;
-	e.ev.href = href;
-	e.ev.status = status;
-	e.ev.embedded = emb;
-	if (in_href) {
-		e.ev.in_rel = "conversation";
-		e.ev.in_href = in_href;
-	}
-	(void)evchan_post(app->ev, &e);
+	(void)ucwa_post(app, mark, &e);
 }
 
 static void post(struct app *app, const char *sender_rel,
@@ -210,17 +200,8 @@ static const char *local_uri(const struct conv *c, char *buf, size_t size)
 static int participant_href(char *buf, size_t size, const struct conv *c,
 			    const char *uri)
 {
-	struct mbuf *mb = mbuf_alloc(64);
-	int err;
-
-	if (!mb)
-		return ENOMEM;
-	err = text_pct_encode(mb, uri, strlen(uri));
-	if (!err && re_snprintf(buf, size, "%s/participants/%b", c->href,
-				mb->buf, mb->end) < 0)
-		err = EOVERFLOW;
-	mem_deref(mb);
-	return err;
+	return repr_href(buf, size, c->href, "/participants/%H", text_pct_print,
+			 uri);
 }
 
 /* The participant resource of the user (local) or of the peer, under
@@ -250,7 +231,7 @@ static struct repr *participant(const struct conv *c, const char *rel,
 	err |= repr_prop_bool(r, "local", local);
 	err |= repr_link(r, "conversation", c->href);
 	if (local) {
-		(void)re_snprintf(href, sizeof(href), "%s/me", c->app->href);
+		err |= repr_href(href, sizeof(href), c->app->href, "/me");
 		err |= repr_link(r, "me", href);
 	} else if (!ucwa_contact_href(href, sizeof(href), c->app, uri)) {
 		err |= repr_link(r, "contact", href);
@@ -290,8 +271,8 @@ static struct repr *participants(const struct conv *c)
 	char href[300];
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
-	if (repr_alloc(&r, "participants", href))
+	if (repr_href(href, sizeof(href), c->href, "/participants") ||
+	    repr_alloc(&r, "participants", href))
 		return NULL;
 	err = embed(r, participant(c, "localParticipant", true));
 	if (!c->ended)
@@ -365,16 +346,15 @@ static struct repr *invitation(const struct conv *c, const char *state,
 	err |= repr_prop_str(
 	    r, "to", c->incoming ? local_uri(c, uri, sizeof(uri)) : c->peer);
 	err |= repr_link(r, "conversation", c->href);
-	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
+	err |= repr_href(href, sizeof(href), c->href, "/messaging");
 	err |= repr_link(r, "messaging", href);
 	err |= participant_link(r, "from", c, !c->incoming);
 	err |= participant_link(r, "to", c, c->incoming);
 	err |= embed(r, participant(c, "from", !c->incoming));
 	if (c->incoming && !c->accepted) {
-		(void)re_snprintf(href, sizeof(href), "%s/accept", c->inv_href);
+		err |= repr_href(href, sizeof(href), c->inv_href, "/accept");
 		err |= repr_link(r, "accept", href);
-		(void)re_snprintf(href, sizeof(href), "%s/decline",
-				  c->inv_href);
+		err |= repr_href(href, sizeof(href), c->inv_href, "/decline");
 		err |= repr_link(r, "decline", href);
 	}
 	if (first_text) {
@@ -414,16 +394,16 @@ static struct repr *message_repr(const struct conv *c, const struct conv_msg *m,
 	struct repr *r = NULL;
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/messaging/messages/%u",
-			  c->href, m->n);
-	err = repr_alloc(&r, "message", href);
-	if (err)
+	if (repr_href(href, sizeof(href), c->href, "/messaging/messages/%u",
+		      m->n) ||
+	    repr_alloc(&r, "message", href))
 		return NULL;
+	err = 0;
 	err |= repr_prop_str(r, "direction",
 			     m->incoming ? "Incoming" : "Outgoing");
 	err |= repr_prop_str(r, "status", status[m->status]);
 	err |= repr_prop_date(r, "timeStamp", m->time_ms);
-	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
+	err |= repr_href(href, sizeof(href), c->href, "/messaging");
 	err |= repr_link(r, "messaging", href);
 	if (!ucwa_contact_href(href, sizeof(href), c->app, c->peer))
 		err |= repr_link(r, "contact", href);
@@ -478,16 +458,18 @@ static struct repr *messaging(const struct conv *c)
 	char href[300];
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
-	err = repr_alloc(&r, "messaging", href);
+	if (repr_href(href, sizeof(href), c->href, "/messaging") ||
+	    repr_alloc(&r, "messaging", href))
+		return NULL;
+	err = 0;
 	err |=
 	    repr_prop_str(r, "state", c->ended ? "Disconnected" : "Connected");
 	if (!c->ended) {
-		(void)re_snprintf(href, sizeof(href), "%s/messaging/messages",
-				  c->href);
+		err |= repr_href(href, sizeof(href), c->href,
+				 "/messaging/messages");
 		err |= repr_link(r, "sendMessage", href);
-		(void)re_snprintf(href, sizeof(href),
-				  "%s/messaging/stopMessaging", c->href);
+		err |= repr_href(href, sizeof(href), c->href,
+				 "/messaging/stopMessaging");
 		err |= repr_link(r, "stopMessaging", href);
 	}
 	if (err)
@@ -506,9 +488,9 @@ static struct repr *conversation(const struct conv *c)
 	    repr_prop_str(r, "state", c->ended ? "Disconnected" : "Connected");
 	if (c->subject[0])
 		err |= repr_prop_str(r, "subject", c->subject);
-	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
+	err |= repr_href(href, sizeof(href), c->href, "/messaging");
 	err |= repr_link(r, "messaging", href);
-	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
+	err |= repr_href(href, sizeof(href), c->href, "/participants");
 	err |= repr_link(r, "participants", href);
 	err |= participant_link(r, "localParticipant", c, true);
 	if (err)
@@ -521,9 +503,9 @@ static void post_messaging(struct conv *c)
 	struct repr *m = messaging(c);
 	char href[300];
 
-	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
-	post(c->app, "conversation", c->href, "updated", "messaging", href,
-	     NULL, m, NULL);
+	if (!repr_href(href, sizeof(href), c->href, "/messaging"))
+		post(c->app, "conversation", c->href, "updated", "messaging",
+		     href, NULL, m, NULL);
 	mem_deref(m);
 }
 
@@ -606,11 +588,11 @@ struct conv *ucwa_conv_restore(struct app *app, unsigned n, const char *peer,
 	c->incoming = incoming;
 	c->active = tmr_jiffies();
 	(void)re_snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	(void)re_snprintf(c->href, sizeof(c->href),
-			  "%s/communication/conversations/%u", app->href, c->n);
-	(void)re_snprintf(c->inv_href, sizeof(c->inv_href),
-			  "%s/communication/messagingInvitations/%u", app->href,
-			  c->n);
+	if (repr_href(c->href, sizeof(c->href), app->href,
+		      "/communication/conversations/%u", c->n) ||
+	    repr_href(c->inv_href, sizeof(c->inv_href), app->href,
+		      "/communication/messagingInvitations/%u", c->n))
+		return mem_deref(c);
 	list_append(&app->convs, &c->le, c);
 	return c;
 }
@@ -678,11 +660,9 @@ static void complete_invitation(struct conv *c, bool ok)
 {
 	struct app *app = c->app;
 	struct repr *inv = invitation(c, ok ? "Connected" : "Failed", NULL);
-	char comm[200];
 
-	post(app, "communication", comm_href(app, comm, sizeof(comm)),
-	     "completed", "messagingInvitation", c->inv_href,
-	     ok ? "Success" : "Failure", inv, NULL);
+	post(app, "communication", NULL, "completed", "messagingInvitation",
+	     c->inv_href, ok ? "Success" : "Failure", inv, NULL);
 	mem_deref(inv);
 }
 
@@ -700,9 +680,8 @@ static void sent(int err, uint16_t scode, void *arg)
 	if (s->first) {
 		/* the invitation completes with its first message */
 		complete_invitation(c, ok);
-	} else {
-		(void)re_snprintf(href, sizeof(href),
-				  "%s/messaging/messages/%u", c->href, s->n);
+	} else if (!repr_href(href, sizeof(href), c->href,
+			      "/messaging/messages/%u", s->n)) {
 		post(app, "conversation", c->href, "completed", "message", href,
 		     ok ? "Success" : "Failure", NULL, c->href);
 	}
@@ -784,7 +763,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 	struct repr_in *in = NULL;
 	struct pl to, subject, msg = PL_INIT;
 	struct conv *c;
-	char comm[200], loc[400], *buf = NULL;
+	char *buf = NULL;
 	struct repr *r;
 	int merr;
 
@@ -839,16 +818,16 @@ static void start_messaging(struct app *app, struct web_req *req)
 
 	/* as UCWA answers it: the invitation is at Location (GET it), and
 	 * its story comes on the event channel */
-	(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n", c->inv_href);
-	web_reply(req, 201, "Created", NULL, NULL, 0, "%s", loc);
+	web_reply(req, 201, "Created", NULL, NULL, 0, "Location: %s\r\n",
+		  c->inv_href);
 	r = invitation(c, "Connecting", NULL);
 
 	/* the UCWA sequence */
-	post(app, "communication", comm_href(app, comm, sizeof(comm)),
-	     "started", "messagingInvitation", c->inv_href, NULL, r, NULL);
+	post(app, "communication", NULL, "started", "messagingInvitation",
+	     c->inv_href, NULL, r, NULL);
 	mem_deref(r);
 	r = conversation(c);
-	post(app, "communication", comm, "added", "conversation", c->href, NULL,
+	post(app, "communication", NULL, "added", "conversation", c->href, NULL,
 	     r, NULL);
 	mem_deref(r);
 	post_messaging(c);
@@ -860,7 +839,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 			complete_invitation(c, false);
 	} else {
 		r = invitation(c, "Connected", NULL);
-		post(app, "communication", comm, "completed",
+		post(app, "communication", NULL, "completed",
 		     "messagingInvitation", c->inv_href, "Success", r, NULL);
 		mem_deref(r);
 	}
@@ -876,7 +855,7 @@ static void send_api(struct conv *c, struct web_req *req)
 	struct pl ct = pl_null, text;
 	struct mbuf *mb = NULL;
 	unsigned n = 0;
-	char loc[400];
+	char href[300];
 	int err;
 
 	(void)web_req_header(req, "Content-Type", &ct);
@@ -920,21 +899,26 @@ static void send_api(struct conv *c, struct web_req *req)
 				"the message could not be sent");
 		return;
 	}
-	(void)re_snprintf(loc, sizeof(loc),
-			  "Location: %s/messaging/messages/%u\r\n", c->href, n);
-	web_reply(req, 201, "Created", NULL, NULL, 0, "%s", loc);
+	/* sent, but no href to name it by (cannot happen: the
+	 * conversation's is short) */
+	if (repr_href(href, sizeof(href), c->href, "/messaging/messages/%u",
+		      n)) {
+		web_reply_text(req, 500, "Internal Server Error",
+			       "no href for the message");
+		return;
+	}
+	web_reply(req, 201, "Created", NULL, NULL, 0, "Location: %s\r\n", href);
 }
 
 /* The conversation ends: its history entry says so, the app is told. */
 static void end_conv(struct conv *c)
 {
-	char comm[200];
 
 	c->ended = true;
 	ucwa_hist_conv(c);
 	post_messaging(c);
-	post(c->app, "communication", comm_href(c->app, comm, sizeof(comm)),
-	     "deleted", "conversation", c->href, NULL, NULL, NULL);
+	post(c->app, "communication", NULL, "deleted", "conversation", c->href,
+	     NULL, NULL, NULL);
 }
 
 static void stop_messaging(struct conv *c, struct web_req *req)
@@ -963,8 +947,8 @@ static void post_first_message(struct conv *c)
 		one.time_ms = ucwa_now_ms();
 		m = &one;
 	}
-	(void)re_snprintf(href, sizeof(href), "%s/messaging/messages/1",
-			  c->href);
+	if (repr_href(href, sizeof(href), c->href, "/messaging/messages/1"))
+		return;
 	r = message_repr(c, m, c->first_text);
 	post(c->app, "conversation", c->href, "completed", "message", href,
 	     "Success", r, c->href);
@@ -974,7 +958,6 @@ static void post_first_message(struct conv *c)
 static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 {
 	struct repr *r;
-	char comm[200];
 
 	if (!c->incoming || c->accepted) {
 		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
@@ -986,9 +969,8 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 		c->ended = true;
 	ucwa_hist_conv(c);
 	r = invitation(c, accept ? "Connected" : "Declined", NULL);
-	post(c->app, "communication", comm_href(c->app, comm, sizeof(comm)),
-	     "completed", "messagingInvitation", c->inv_href,
-	     accept ? "Success" : "Failure", r, NULL);
+	post(c->app, "communication", NULL, "completed", "messagingInvitation",
+	     c->inv_href, accept ? "Success" : "Failure", r, NULL);
 	mem_deref(r);
 	if (accept) {
 		post_messaging(c);
@@ -1114,7 +1096,7 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 		      const char *text, uint64_t time_ms)
 {
 	struct conv *c;
-	char comm[200], href[300];
+	char href[300];
 	struct repr *r;
 
 	/* brought back after a restart: its 200 may have died with the
@@ -1143,24 +1125,23 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 		(void)str_dup(&c->first_text, text);
 		msg_keep(c, 1, true, MSG_SUCCESS, time_ms);
 		r = invitation(c, "Connecting", text);
-		post_mark(app, seq, "communication",
-			  comm_href(app, comm, sizeof(comm)), "started",
+		post_mark(app, seq, "communication", NULL, "started",
 			  "messagingInvitation", c->inv_href, NULL, r, NULL);
 		mem_deref(r);
 		r = conversation(c);
-		post_mark(app, seq, "communication", comm, "added",
+		post_mark(app, seq, "communication", NULL, "added",
 			  "conversation", c->href, NULL, r, NULL);
 		mem_deref(r);
 	} else {
 		struct repr *m;
 
-		(void)re_snprintf(href, sizeof(href),
-				  "%s/messaging/messages/%u", c->href,
-				  ++c->nmsg);
-		msg_keep(c, c->nmsg, true, MSG_SUCCESS, time_ms);
+		msg_keep(c, ++c->nmsg, true, MSG_SUCCESS, time_ms);
 		m = message_repr(c, &c->msgs[c->nmsg % UCWA_CONV_MSGS], text);
-		post_mark(app, seq, "conversation", c->href, "completed",
-			  "message", href, "Success", m, c->href);
+		if (!repr_href(href, sizeof(href), c->href,
+			       "/messaging/messages/%u", c->nmsg))
+			post_mark(app, seq, "conversation", c->href,
+				  "completed", "message", href, "Success", m,
+				  c->href);
 		mem_deref(m);
 	}
 	return 0;

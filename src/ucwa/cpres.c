@@ -77,51 +77,46 @@ struct waiter {
 	enum which which;
 };
 
-static void people_href(const struct app *app, char *buf, size_t size)
-{
-	(void)re_snprintf(buf, size, "%s/people", app->href);
-}
-
 /* An event from "people". */
 void ucwa_people_post(struct app *app, const char *type, const char *rel,
 		      const char *href, const char *in_rel, const char *in_href,
 		      struct repr *emb)
 {
-	struct evchan_event e;
-	char sender[200];
+	const struct repr_event e = {
+	    .sender_rel = "people",
+	    .type = type,
+	    .rel = rel,
+	    .href = href,
+	    .in_rel = in_rel,
+	    .in_href = in_href,
+	    .embedded = emb,
+	};
 
-	people_href(app, sender, sizeof(sender));
-	memset(&e, 0, sizeof(e));
-	e.prio = EVCHAN_MEDIUM;
-	e.ev.sender_rel = "people";
-	e.ev.sender_href = sender;
-	e.ev.type = type;
-	e.ev.rel = rel;
-	e.ev.href = href;
-	e.ev.in_rel = in_rel;
-	e.ev.in_href = in_href;
-	e.ev.embedded = emb;
-	(void)evchan_post(app->ev, &e);
+	(void)ucwa_post(app, 0, &e);
 }
 
 /*
  * Contacts
  */
 
+/* The contact's href into in, and its state resource's into buf. */
+static int state_href(char *buf, size_t size, char *in, size_t insize,
+		      const struct watched *w, enum which which)
+{
+	int err = ucwa_contact_href(in, insize, w->app, w->uri);
+
+	return err ? err : repr_href(buf, size, in, "/%s", which_rel[which]);
+}
+
 static struct repr *state_repr(const struct watched *w, enum which which)
 {
 	const struct cstate *p = &w->p;
-	char href[UCWA_HREF_MAX + 32];
+	char in[UCWA_HREF_MAX], href[UCWA_HREF_MAX + 32];
 	struct repr *r = NULL;
 	int err;
 
-	err = ucwa_contact_href(href, sizeof(href) - 32, w->app, w->uri);
-	if (err)
-		return NULL;
-	strcat(href, "/");
-	strcat(href, which_rel[which]);
-	err = repr_alloc(&r, which_rel[which], href);
-	if (err)
+	if (state_href(href, sizeof(href), in, sizeof(in), w, which) ||
+	    repr_alloc(&r, which_rel[which], href))
 		return NULL;
 
 	switch (which) {
@@ -154,12 +149,9 @@ static void post_state(struct watched *w, enum which which)
 	struct repr *r = state_repr(w, which);
 	char in[UCWA_HREF_MAX], href[UCWA_HREF_MAX + 32];
 
-	if (!r)
-		return;
-	(void)ucwa_contact_href(in, sizeof(in), w->app, w->uri);
-	(void)re_snprintf(href, sizeof(href), "%s/%s", in, which_rel[which]);
-	ucwa_people_post(w->app, "updated", which_rel[which], href, "contact",
-			 in, r);
+	if (r && !state_href(href, sizeof(href), in, sizeof(in), w, which))
+		ucwa_people_post(w->app, "updated", which_rel[which], href,
+				 "contact", in, r);
 	mem_deref(r);
 }
 
@@ -499,9 +491,10 @@ static void reply_subscribed(struct app *app, struct web_req *req)
 	struct le *le;
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/people/subscribedContacts",
-			  app->href);
-	err = repr_alloc(&r, "subscribedContacts", href);
+	err = repr_href(href, sizeof(href), app->href,
+			"/people/subscribedContacts");
+	if (!err)
+		err = repr_alloc(&r, "subscribedContacts", href);
 	for (le = app->watched.head; !err && le; le = le->next) {
 		const struct watched *w = le->data;
 

@@ -119,25 +119,19 @@ static void publish(struct app *app)
 /* An "updated" event about one of the me resources. */
 static void post_update(struct app *app, const char *rel)
 {
-	struct evchan_event e;
-	char sender[128], href[160];
+	struct repr_event e = {
+	    .sender_rel = "me", .type = "updated", .rel = rel};
+	char href[UCWA_HREF_MAX];
+	int err;
 
-	(void)re_snprintf(sender, sizeof(sender), "%s/me", app->href);
 	/* "me" itself is the sender, not a child of it */
 	if (!strcmp(rel, "me"))
-		(void)re_snprintf(href, sizeof(href), "%s", sender);
+		err = repr_href(href, sizeof(href), app->href, "/me");
 	else
-		(void)re_snprintf(href, sizeof(href), "%s/me/%s", app->href,
-				  rel);
-	memset(&e, 0, sizeof(e));
-	/* our own presence is of medium priority, like any presence */
-	e.prio = EVCHAN_MEDIUM;
-	e.ev.sender_rel = "me";
-	e.ev.sender_href = sender;
-	e.ev.type = "updated";
-	e.ev.rel = rel;
-	e.ev.href = href;
-	(void)evchan_post(app->ev, &e);
+		err = repr_href(href, sizeof(href), app->href, "/me/%s", rel);
+	e.href = href;
+	if (!err)
+		(void)ucwa_post(app, 0, &e);
 
 	/* every change of what others see goes to the Front End */
 	publish(app);
@@ -280,28 +274,35 @@ void ucwa_me_close(struct app *app)
 static void reply_me(struct web_req *req, struct app *app)
 {
 	struct repr *r = NULL;
-	char href[160], name[AUTH_USER_MAX + 1];
+	char href[UCWA_HREF_MAX], name[AUTH_USER_MAX + 1];
+	char uri[AUTH_USER_MAX + 8];
 	const char *at = strchr(app->user, '@');
 	static const char *const rels[] = {"presence", "note", "location",
 					   "reportMyActivity"};
 	size_t i;
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/me", app->href);
-	err = repr_alloc(&r, "me", href);
+	if (repr_href(href, sizeof(href), app->href, "/me") ||
+	    repr_alloc(&r, "me", href)) {
+		web_reply_text(req, 500, "Internal Server Error",
+			       "could not build me");
+		return;
+	}
 	(void)re_snprintf(name, sizeof(name), "%b", app->user,
 			  at ? (size_t)(at - app->user) : strlen(app->user));
-	err |= repr_prop_str(r, "name", name);
-	(void)re_snprintf(href, sizeof(href), "sip:%s", app->user);
-	err |= repr_prop_str(r, "uri", href);
+	err = repr_prop_str(r, "name", name);
+	/* the whole user@domain: a longer one than an href buffer's was
+	 * cut short here */
+	err |= repr_href(uri, sizeof(uri), "sip:", "%s", app->user);
+	err |= repr_prop_str(r, "uri", uri);
 	if (!app->me.available) {
-		(void)re_snprintf(href, sizeof(href), "%s/me/makeMeAvailable",
-				  app->href);
+		err |= repr_href(href, sizeof(href), app->href,
+				 "/me/makeMeAvailable");
 		err |= repr_link(r, "makeMeAvailable", href);
 	} else {
 		for (i = 0; i < ARRAY_SIZE(rels); i++) {
-			(void)re_snprintf(href, sizeof(href), "%s/me/%s",
-					  app->href, rels[i]);
+			err |= repr_href(href, sizeof(href), app->href,
+					 "/me/%s", rels[i]);
 			err |= repr_link(r, rels[i], href);
 		}
 	}
@@ -317,11 +318,12 @@ static void reply_prop(struct web_req *req, struct app *app, const char *rel,
 		       const char *name, const char *val)
 {
 	struct repr *r = NULL;
-	char href[160];
+	char href[UCWA_HREF_MAX];
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/me/%s", app->href, rel);
-	err = repr_alloc(&r, rel, href);
+	err = repr_href(href, sizeof(href), app->href, "/me/%s", rel);
+	if (!err)
+		err = repr_alloc(&r, rel, href);
 	if (!err)
 		err = repr_prop_str(r, name, val);
 	if (err)

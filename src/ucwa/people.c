@@ -108,17 +108,8 @@ struct xcap_client *ucwa_xcap(struct app *app)
 int ucwa_contact_href(char *buf, size_t size, const struct app *app,
 		      const char *uri)
 {
-	struct mbuf *mb = mbuf_alloc(64);
-	int err;
-
-	if (!mb)
-		return ENOMEM;
-	err = text_pct_encode(mb, uri, strlen(uri));
-	if (!err)
-		(void)re_snprintf(buf, size, "%s/people/contacts/%b", app->href,
-				  mb->buf, mb->end);
-	mem_deref(mb);
-	return err;
+	return repr_href(buf, size, app->href, "/people/contacts/%H",
+			 text_pct_print, uri);
 }
 
 struct repr *ucwa_contact_repr(const struct app *app, const char *uri,
@@ -142,7 +133,7 @@ struct repr *ucwa_contact_repr(const struct app *app, const char *uri,
 	err |= repr_prop_str(r, "type", "User");
 	err |= repr_prop_str(r, "sourceNetwork", "SameEnterprise");
 	for (i = 0; i < ARRAY_SIZE(rels); i++) {
-		(void)re_snprintf(sub, sizeof(sub), "%s/%s", href, rels[i]);
+		err |= repr_href(sub, sizeof(sub), href, "/%s", rels[i]);
 		err |= repr_link(r, rels[i], sub);
 	}
 	return err ? mem_deref(r) : r;
@@ -179,8 +170,10 @@ static void reply_contacts(struct pop *p, const struct xcap_rlist *rl,
 	struct le *le, *le2;
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/people/contacts", app->href);
-	err = repr_alloc(&r, only ? "groupContacts" : "myContacts", href);
+	err = repr_href(href, sizeof(href), app->href, "/people/contacts");
+	if (!err)
+		err =
+		    repr_alloc(&r, only ? "groupContacts" : "myContacts", href);
 	for (le = rl->groups.head; !err && le; le = le->next) {
 		const struct xcap_group *g = le->data;
 		if (only && g != only)
@@ -206,25 +199,19 @@ static void reply_contacts(struct pop *p, const struct xcap_rlist *rl,
  * percent-encoded in the path (a group name may hold spaces). */
 static struct repr *group(const struct app *app, const struct xcap_group *xg)
 {
-	struct mbuf *mb = mbuf_alloc(64);
 	struct repr *g = NULL;
-	char href[300];
+	char href[UCWA_HREF_MAX];
 	int err;
 
-	if (!mb)
+	if (repr_href(href, sizeof(href), app->href, "/people/groups/%H",
+		      text_pct_print, xg->name) ||
+	    repr_alloc(&g, "group", href))
 		return NULL;
-	err = text_pct_encode(mb, xg->name, strlen(xg->name));
-	if (err)
-		goto out;
-	(void)re_snprintf(href, sizeof(href), "%s/people/groups/%b", app->href,
-			  mb->buf, mb->end);
-	err = repr_alloc(&g, "group", href);
-	err |= repr_prop_str(g, "name", xg->display ? xg->display : xg->name);
-	(void)re_snprintf(href, sizeof(href), "%s/people/groups/%b/contacts",
-			  app->href, mb->buf, mb->end);
+	err = repr_prop_str(g, "name", xg->display ? xg->display : xg->name);
+	err |=
+	    repr_href(href, sizeof(href), app->href,
+		      "/people/groups/%H/contacts", text_pct_print, xg->name);
 	err |= repr_link(g, "groupContacts", href);
-out:
-	mem_deref(mb);
 	return err ? mem_deref(g) : g;
 }
 
@@ -236,8 +223,9 @@ static void reply_groups(struct pop *p, const struct xcap_rlist *rl)
 	struct le *le;
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/people/groups", app->href);
-	err = repr_alloc(&r, "myGroups", href);
+	err = repr_href(href, sizeof(href), app->href, "/people/groups");
+	if (!err)
+		err = repr_alloc(&r, "myGroups", href);
 	for (le = rl->groups.head; !err && le; le = le->next) {
 		g = group(app, le->data);
 		err = g ? repr_embed(r, g) : ENOMEM;
@@ -260,10 +248,21 @@ static void xcap_failed(struct pop *p, int err)
 				       : "the contact list cannot be reached");
 }
 
+/* The Location header line of the contact whose URI is uri. */
+static int contact_location(char *buf, size_t size, const struct app *app,
+			    const char *uri)
+{
+	char href[UCWA_HREF_MAX];
+	int err = ucwa_contact_href(href, sizeof(href), app, uri);
+
+	return err ? err : repr_href(buf, size, "Location: ", "%s\r\n", href);
+}
+
 static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 {
 	struct pop *p = arg;
 	const struct xcap_entry *e;
+	char loc[UCWA_HREF_MAX + 16];
 	struct repr *r;
 
 	if (err) {
@@ -320,16 +319,11 @@ static void rlist_done(int err, const struct xcap_rlist *rl, void *arg)
 		if (!e && p->what == ADDED)
 			api_reply_error(p->req, 404, NULL, "NotFound", NULL,
 					"no such contact");
-		else if (r) {
-			char loc[600], href[520];
-
-			(void)ucwa_contact_href(href, sizeof(href), p->app,
-						e ? e->uri : p->uri);
-			(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n",
-					  href);
+		else if (r && !contact_location(loc, sizeof(loc), p->app,
+						e ? e->uri : p->uri))
 			api_reply(p->req, p->what == ADDED ? 201 : 200, NULL, r,
 				  p->what == ADDED ? loc : NULL);
-		} else
+		else
 			web_reply_text(p->req, 500, NULL,
 				       "could not build the contact");
 		mem_deref(r);
@@ -346,7 +340,7 @@ static void rules_done(int err, const struct xcap_rules *rs, void *arg)
 {
 	struct pop *p = arg;
 	struct repr *r = NULL;
-	char href[600];
+	char chref[UCWA_HREF_MAX], href[UCWA_HREF_MAX + 32];
 	enum xcap_privacy pv;
 
 	if (err) {
@@ -361,9 +355,10 @@ static void rules_done(int err, const struct xcap_rules *rs, void *arg)
 	}
 
 	pv = xcap_rules_privacy(rs, p->uri);
-	(void)ucwa_contact_href(href, sizeof(href) - 32, p->app, p->uri);
-	strcat(href, "/contactPrivacyRelationship");
-	if (repr_alloc(&r, "contactPrivacyRelationship", href) ||
+	if (ucwa_contact_href(chref, sizeof(chref), p->app, p->uri) ||
+	    repr_href(href, sizeof(href), chref,
+		      "/contactPrivacyRelationship") ||
+	    repr_alloc(&r, "contactPrivacyRelationship", href) ||
 	    repr_prop_str(r, "relationshipLevel", privacy_names[pv]))
 		web_reply_text(p->req, 500, NULL,
 			       "could not build the relationship");
@@ -385,11 +380,12 @@ static void reply_people(struct app *app, struct web_req *req)
 	size_t i;
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/people", app->href);
-	err = repr_alloc(&r, "people", href);
-	for (i = 0; i < ARRAY_SIZE(links); i++) {
-		(void)re_snprintf(href, sizeof(href), "%s/people/%s", app->href,
-				  links[i][1]);
+	err = repr_href(href, sizeof(href), app->href, "/people");
+	if (!err)
+		err = repr_alloc(&r, "people", href);
+	for (i = 0; !err && i < ARRAY_SIZE(links); i++) {
+		err |= repr_href(href, sizeof(href), app->href, "/people/%s",
+				 links[i][1]);
 		err |= repr_link(r, links[i][0], href);
 	}
 	if (err)

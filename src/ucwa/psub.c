@@ -36,10 +36,10 @@ enum {
 	PSUB_WARN_MS = 60000, /* "updated" this long before the end */
 };
 
-static void psub_href(const struct psub *ps, char *buf, size_t size)
+static int psub_href(const struct psub *ps, char *buf, size_t size)
 {
-	(void)re_snprintf(buf, size, "%s/people/presenceSubscriptions/%u",
-			  ps->app->href, ps->id);
+	return repr_href(buf, size, ps->app->href,
+			 "/people/presenceSubscriptions/%u", ps->id);
 }
 
 static void member_destructor(void *arg)
@@ -144,21 +144,24 @@ static void psub_timer(void *arg)
 {
 	struct psub *ps = arg;
 	char href[UCWA_HREF_MAX];
+	bool named = !psub_href(ps, href, sizeof(href));
 
-	psub_href(ps, href, sizeof(href));
 	if (!ps->warned) {
 		/* the app may extend it now */
 		ps->warned = true;
-		ucwa_people_post(ps->app, "updated", "presenceSubscription",
-				 href, NULL, NULL, NULL);
+		if (named)
+			ucwa_people_post(ps->app, "updated",
+					 "presenceSubscription", href, NULL,
+					 NULL, NULL);
 		wheel_start(ps->app->u->wheel, &ps->timer, PSUB_WARN_MS,
 			    psub_timer, ps);
 		return;
 	}
 	log_info("ucwa: presence subscription %u of %s ran out", ps->id,
 		 ps->app->user);
-	ucwa_people_post(ps->app, "deleted", "presenceSubscription", href, NULL,
-			 NULL, NULL);
+	if (named)
+		ucwa_people_post(ps->app, "deleted", "presenceSubscription",
+				 href, NULL, NULL, NULL);
 	psub_end(ps);
 }
 
@@ -180,17 +183,15 @@ static struct repr *psub_repr(const struct psub *ps)
 	struct repr *r = NULL;
 	int err;
 
-	psub_href(ps, href, sizeof(href));
-	(void)re_snprintf(id, sizeof(id), "%u", ps->id);
-	err = repr_alloc(&r, "presenceSubscription", href);
-	if (err)
+	if (psub_href(ps, href, sizeof(href)) ||
+	    repr_alloc(&r, "presenceSubscription", href))
 		return NULL;
-	err |= repr_prop_str(r, "id", id);
+	(void)re_snprintf(id, sizeof(id), "%u", ps->id);
+	err = repr_prop_str(r, "id", id);
 	err |= repr_prop_int(r, "duration", ps->minutes);
-	(void)re_snprintf(sub, sizeof(sub), "%s/addToPresenceSubscription",
-			  href);
+	err |= repr_href(sub, sizeof(sub), href, "/addToPresenceSubscription");
 	err |= repr_link(r, "addToPresenceSubscription", sub);
-	(void)re_snprintf(sub, sizeof(sub), "%s/memberships", href);
+	err |= repr_href(sub, sizeof(sub), href, "/memberships");
 	err |= repr_link(r, "memberships", sub);
 	return err ? mem_deref(r) : r;
 }
@@ -201,8 +202,9 @@ static void reply_psub(struct web_req *req, const struct psub *ps,
 	struct repr *r = psub_repr(ps);
 	char loc[UCWA_HREF_MAX + 16], href[UCWA_HREF_MAX];
 
-	psub_href(ps, href, sizeof(href));
-	(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n", href);
+	if (r && (psub_href(ps, href, sizeof(href)) ||
+		  repr_href(loc, sizeof(loc), "Location: ", "%s\r\n", href)))
+		r = mem_deref(r);
 	if (r)
 		api_reply(req, scode, NULL, r, scode == 201 ? loc : NULL);
 	else
@@ -218,9 +220,10 @@ static void reply_all(struct app *app, struct web_req *req)
 	struct le *le;
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/people/presenceSubscriptions",
-			  app->href);
-	err = repr_alloc(&r, "presenceSubscriptions", href);
+	err = repr_href(href, sizeof(href), app->href,
+			"/people/presenceSubscriptions");
+	if (!err)
+		err = repr_alloc(&r, "presenceSubscriptions", href);
 	for (le = app->psubs.head; !err && le; le = le->next) {
 		c = psub_repr(le->data);
 		err = c ? repr_embed(r, c) : ENOMEM;
@@ -243,15 +246,14 @@ static struct repr *membership(const struct psub *ps, const struct member *mb)
 	struct repr *m = NULL;
 	int err;
 
-	psub_href(ps, href, sizeof(href));
-	err = ucwa_contact_href(chref, sizeof(chref), ps->app,
-				ucwa_watched_uri(mb->w));
-	if (err)
+	if (psub_href(ps, href, sizeof(href)) ||
+	    ucwa_contact_href(chref, sizeof(chref), ps->app,
+			      ucwa_watched_uri(mb->w)))
 		return NULL;
 	name = chref + strlen(ps->app->href) + sizeof("/people/contacts/") - 1;
-	(void)re_snprintf(mhref, sizeof(mhref), "%s/memberships/%s", href,
-			  name);
-	err = repr_alloc(&m, "presenceSubscriptionMembership", mhref);
+	err = repr_href(mhref, sizeof(mhref), href, "/memberships/%s", name);
+	if (!err)
+		err = repr_alloc(&m, "presenceSubscriptionMembership", mhref);
 	err |= repr_link(m, "contact", chref);
 	return err ? mem_deref(m) : m;
 }
@@ -263,9 +265,11 @@ static void reply_memberships(struct web_req *req, const struct psub *ps)
 	struct le *le;
 	int err;
 
-	psub_href(ps, href, sizeof(href));
-	(void)re_snprintf(mhref, sizeof(mhref), "%s/memberships", href);
-	err = repr_alloc(&r, "presenceSubscriptionMemberships", mhref);
+	err = psub_href(ps, href, sizeof(href));
+	if (!err)
+		err = repr_href(mhref, sizeof(mhref), href, "/memberships");
+	if (!err)
+		err = repr_alloc(&r, "presenceSubscriptionMemberships", mhref);
 	for (le = ps->members.head; !err && le; le = le->next) {
 		m = membership(ps, le->data);
 		err = m ? repr_embed(r, m) : ENOMEM;
@@ -410,8 +414,9 @@ static void post_added(struct psub *ps, struct le *mark)
 	char subc[UCWA_HREF_MAX], href[UCWA_HREF_MAX];
 	struct le *le = mark ? mark->next : ps->members.head;
 
-	(void)re_snprintf(subc, sizeof(subc), "%s/people/subscribedContacts",
-			  ps->app->href);
+	if (repr_href(subc, sizeof(subc), ps->app->href,
+		      "/people/subscribedContacts"))
+		return;
 	for (; le; le = le->next) {
 		const struct member *m = le->data;
 
@@ -455,11 +460,11 @@ static void committed(struct psub *ps, struct web_req *req, uint16_t scode,
 {
 	char href[UCWA_HREF_MAX];
 
-	psub_href(ps, href, sizeof(href));
 	if (req)
 		reply_psub(req, ps, scode);
-	ucwa_people_post(ps->app, type, "presenceSubscription", href, NULL,
-			 NULL, NULL);
+	if (!psub_href(ps, href, sizeof(href)))
+		ucwa_people_post(ps->app, type, "presenceSubscription", href,
+				 NULL, NULL, NULL);
 }
 
 static void created(struct psub *ps, struct web_req *req, int err)
@@ -507,11 +512,11 @@ static void deleted(struct psub *ps, struct web_req *req, int err)
 			not_stored(req);
 		return;
 	}
-	psub_href(ps, href, sizeof(href));
 	if (req)
 		web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
-	ucwa_people_post(ps->app, "deleted", "presenceSubscription", href, NULL,
-			 NULL, NULL);
+	if (!psub_href(ps, href, sizeof(href)))
+		ucwa_people_post(ps->app, "deleted", "presenceSubscription",
+				 href, NULL, NULL, NULL);
 	mem_deref(ps);
 }
 

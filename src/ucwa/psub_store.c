@@ -20,6 +20,16 @@ _Static_assert(UCWA_PSUB_MEMBERS_MAX *(UCWA_URI_MAX + 3) + 64 <
 		   REPR_IN_MAX_BYTES,
 	       "a presence subscription's record would not be read back");
 
+/* A subscription's key in the store: its id in decimal, which always
+ * fits (at most 10 digits). */
+enum { SUBID_SIZE = sizeof("4294967295") };
+
+static const char *subid(char *buf, unsigned id)
+{
+	(void)re_snprintf(buf, SUBID_SIZE, "%u", id);
+	return buf;
+}
+
 static void saved(int err, void *arg)
 {
 	struct psub *ps = arg;
@@ -48,11 +58,10 @@ static void saved(int err, void *arg)
 void psub_save(struct psub *ps, struct web_req *req, psub_done_h *done)
 {
 	struct mbuf *mb = mbuf_alloc(256);
-	char subid[16];
+	char key[SUBID_SIZE];
 	struct le *le;
 	int err;
 
-	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
 	err = mb ? mbuf_printf(mb, "{\"minutes\":%u,\"ends\":%llu,\"uris\":[",
 			       ps->minutes, (unsigned long long)ps->ends_ms)
 		 : ENOMEM;
@@ -68,8 +77,9 @@ void psub_save(struct psub *ps, struct web_req *req, psub_done_h *done)
 	/* one change at a time (the handlers refuse a second meanwhile) */
 	ps->save = mem_deref(ps->save);
 	if (!err)
-		err = store_sub_put(ps->app->u->st, ps->app->id, subid, mb->buf,
-				    mb->end, saved, ps, &ps->save);
+		err = store_sub_put(ps->app->u->st, ps->app->id,
+				    subid(key, ps->id), mb->buf, mb->end, saved,
+				    ps, &ps->save);
 	mem_deref(mb);
 	if (err) {
 		log_notice(
@@ -85,13 +95,12 @@ void psub_save(struct psub *ps, struct web_req *req, psub_done_h *done)
 
 void psub_remove(struct psub *ps, struct web_req *req, psub_done_h *done)
 {
-	char subid[16];
+	char key[SUBID_SIZE];
 	int err;
 
-	(void)re_snprintf(subid, sizeof(subid), "%u", ps->id);
 	ps->save = mem_deref(ps->save);
-	err = store_sub_del(ps->app->u->st, ps->app->id, subid, saved, ps,
-			    &ps->save);
+	err = store_sub_del(ps->app->u->st, ps->app->id, subid(key, ps->id),
+			    saved, ps, &ps->save);
 	if (err) {
 		done(ps, req, err);
 		return;
@@ -104,10 +113,10 @@ void psub_remove(struct psub *ps, struct web_req *req, psub_done_h *done)
 /* Its record out of the store (nobody waits for the commit). */
 static void sub_del(struct app *app, unsigned id)
 {
-	char subid[16];
+	char key[SUBID_SIZE];
 
-	(void)re_snprintf(subid, sizeof(subid), "%u", id);
-	(void)store_sub_del(app->u->st, app->id, subid, NULL, NULL, NULL);
+	(void)store_sub_del(app->u->st, app->id, subid(key, id), NULL, NULL,
+			    NULL);
 }
 
 /* It ended for good: out of the store, then gone. */

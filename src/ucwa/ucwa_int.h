@@ -198,6 +198,16 @@ struct app {
  * /people/contacts/ and the percent-encoded URI). */
 #define UCWA_HREF_MAX 1024
 
+/* post.c */
+struct repr_event;
+/* Post ev (borrowed) on app's event channel, with the priority of its
+ * sender (ev->sender_rel: communication, conversation, me or people).
+ * ev->sender_href NULL: the app's own resource of that name (not for a
+ * conversation). The channel takes a reference to ev->embedded. mark:
+ * the event's sequence in the store, 0 for none. Returns 0, EINVAL (an
+ * unknown sender), EOVERFLOW or evchan_post()'s error. */
+int ucwa_post(struct app *app, uint64_t mark, const struct repr_event *ev);
+
 /* ucwa.c: the registry */
 void ucwa_app_add(struct ucwa *u, struct app *app);
 void ucwa_app_close(struct app *app);
@@ -234,7 +244,8 @@ web_route_h ucwa_groups_get, ucwa_group_get, ucwa_group_contacts_get;
 /* The application's XCAP client, made when first needed; NULL when no
  * XCAP server is configured. */
 struct xcap_client *ucwa_xcap(struct app *app);
-/* Path of a contact: <app>/people/contacts/<percent-encoded uri>. */
+/* Path of a contact: <app>/people/contacts/<percent-encoded uri>;
+ * EOVERFLOW if it does not fit in size. */
 int ucwa_contact_href(char *buf, size_t size, const struct app *app,
 		      const char *uri);
 /* A contact URI from the path (encoded) or a body: sip:user@domain. */

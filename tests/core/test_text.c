@@ -215,12 +215,27 @@ static const char *conv(int (*f)(struct mbuf *, const char *, size_t),
 	return buf;
 }
 
+/* text_pct_print() of in through a format, as hrefs use it. */
+static const char *pct_print(const char *in)
+{
+	static char buf[256];
+
+	if (re_snprintf(buf, sizeof(buf), "%H", text_pct_print, in) < 0)
+		return "(failed)";
+	return buf;
+}
+
 static void test_encode_html(void)
 {
 	CHECK_STR(conv(text_pct_encode, "Hi Bob, ok?\r\n"),
 		  "Hi%20Bob%2C%20ok%3F%0D%0A");
 	CHECK_STR(conv(text_pct_encode, "a-b_c.d~"), "a-b_c.d~");
 	CHECK_STR(conv(text_pct_encode, "\xc3\xa9"), "%C3%A9");
+	CHECK_STR(pct_print("Hi Bob, ok?\r\n"), "Hi%20Bob%2C%20ok%3F%0D%0A");
+	CHECK_STR(pct_print("a-b_c.d~"), "a-b_c.d~");
+	CHECK_STR(pct_print("\xc3\xa9x/"), "%C3%A9x%2F");
+	CHECK_STR(pct_print(""), "");
+	CHECK_STR(pct_print(NULL), "");
 	CHECK_STR(conv(text_html_to_plain,
 		       "<p>Hi <b>Bob</b></p><script>x</script>&lt;3&amp;"),
 		  "Hi Bob\nx<3&");

@@ -110,3 +110,33 @@ def test_blocked_contact_sees_offline(fe, mob, alice):
         assert api(mob, tok, "POST", app + "/me/presence", {"availability": "Busy"})[0] == 204
         time.sleep(2)
         assert bob.contact_presence("alice") in ("Offline", "Unknown")
+
+
+def test_group_of_a_long_name(mob, fe, fmt):
+    """A group named with 100 non-ASCII characters: its href (the name
+    percent-encoded, 600 bytes) and its groupContacts link are whole, and
+    the link lists the group's contact."""
+    user = "grouper-" + fmt
+    fe.add_user(user, user + "-secret")
+    try:
+        tok = token(mob, user, fmt=fmt)
+        st, h, body = create(mob, tok, "group-phone")
+        assert st == 201, body
+        app = h["location"]
+        name = "\u00e9" * 100
+        st, _, body = api(mob, tok, "POST", app + "/people/contacts",
+                          {"uri": BOB, "group": name})
+        assert st == 201, body
+        st, _, body = api(mob, tok, "GET", app + "/people/groups")
+        assert st == 200, body
+        g = json.loads(body)["_embedded"]["group"]
+        g = g[0] if isinstance(g, list) else g
+        enc = urllib.parse.quote(name, safe="")
+        assert g["name"] == name
+        assert g["_links"]["self"]["href"].endswith("/people/groups/" + enc)
+        link = g["_links"]["groupContacts"]["href"]
+        assert link.endswith("/people/groups/%s/contacts" % enc)
+        st, _, body = api(mob, tok, "GET", link)
+        assert st == 200 and BOB in body.decode(), body
+    finally:
+        fe.del_user(user)

@@ -18,6 +18,7 @@
 #include <re_mem.h>
 #include "repr.h"
 #include "repr_int.h"
+#include "core.h"
 #include "check.h"
 
 #define FFFD "\xef\xbf\xbd"
@@ -1249,6 +1250,57 @@ static void test_in_parse(void)
 	CHECK(ENOTSUP == repr_media_fmt(&v, &fmt));
 }
 
+/* Hrefs: the base and the segments, ids percent-encoded, and a href
+ * that does not fit refused whole, never cut short. */
+static void test_href(void)
+{
+	const char *base = "/ucwa/v1/applications/AbC";
+	char buf[64], small[32];
+
+	CHECK(!repr_href(buf, sizeof(buf), base, "/me"));
+	CHECK_STR(buf, "/ucwa/v1/applications/AbC/me");
+	CHECK(!repr_href(buf, sizeof(buf), base, ""));
+	CHECK_STR(buf, base);
+	CHECK(!repr_href(buf, sizeof(buf), base, "/conversations/%u", 42u));
+	CHECK_STR(buf, "/ucwa/v1/applications/AbC/conversations/42");
+
+	/* an URI in a path segment: all but unreserved characters encoded */
+	CHECK(!repr_href(buf, sizeof(buf), "", "/participants/%H",
+			 text_pct_print,
+			 "sip:b\xc3\xa9"
+			 "b+x@ex.test"));
+	CHECK_STR(buf, "/participants/sip%3Ab%C3%A9b%2Bx%40ex.test");
+	CHECK(!repr_href(buf, sizeof(buf), "/g", "/%H/c", text_pct_print,
+			 "a-b_c.d~ /?#%"));
+	CHECK_STR(buf, "/g/a-b_c.d~%20%2F%3F%23%25/c");
+	CHECK(!repr_href(buf, sizeof(buf), "/g", "/%H", text_pct_print, ""));
+	CHECK_STR(buf, "/g/");
+
+	/* exactly full (31 bytes and the NUL) fits; one more does not */
+	CHECK(!repr_href(small, sizeof(small), "/ucwa/v1/applications/", "%s",
+			 "123456789"));
+	CHECK_STR(small, "/ucwa/v1/applications/123456789");
+	CHECK(repr_href(small, sizeof(small), "/ucwa/v1/applications/", "%s",
+			"1234567890") == EOVERFLOW);
+	CHECK_STR(small, "");
+	/* the base alone too long, or exactly filling the buffer */
+	CHECK(repr_href(small, sizeof(small), base, "/people/contacts") ==
+	      EOVERFLOW);
+	CHECK_STR(small, "");
+	CHECK(repr_href(small, 25, base, "") == EOVERFLOW);
+	CHECK(!repr_href(small, 26, base, ""));
+	CHECK_STR(small, base);
+	/* escaping counts: 10 bytes become 30 */
+	CHECK(repr_href(small, sizeof(small), "/p/", "%H", text_pct_print,
+			"::::::::::") == EOVERFLOW);
+	CHECK_STR(small, "");
+
+	CHECK(repr_href(buf, sizeof(buf), NULL, "/me") == EINVAL);
+	CHECK(repr_href(buf, sizeof(buf), base, NULL) == EINVAL);
+	CHECK_STR(buf, "");
+	CHECK(repr_href(buf, 0, base, "") == EINVAL);
+}
+
 int main(void)
 {
 	out = mbuf_alloc(1024);
@@ -1268,6 +1320,7 @@ int main(void)
 	test_in();
 	test_in_xml();
 	test_in_parse();
+	test_href();
 
 	mem_deref(out);
 	return check_done("test_repr");
