@@ -1,5 +1,5 @@
 /**
- * @file test_life.c  Session lifetimes (src/ucwa/life.c) on the real loop
+ * @file test_life.c  Session lifetimes (src/session/life.c) on the real loop
  * and timer wheel, with lifetimes of a few hundred milliseconds: the
  * short and the long class, a request moving the end, a parked P-GET as
  * contact until it ends, a change of class, the stored contact written
@@ -16,7 +16,7 @@
 #include "ucwa.h"
 #include "ucwa_int.h"
 #include "check.h"
-#include "../../src/ucwa/life.c"
+#include "../../src/session/life.c"
 
 /* SLACK: how late the loop may run on a busy machine; every bound still
  * tells the classes apart (SHORT_MS + 150 + SLACK < LONG_MS) */
