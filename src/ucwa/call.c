@@ -349,7 +349,7 @@ static int write_record(struct call *c, uint64_t seq, enum rec kind,
 	/* counted until the app's ack passes it (a failed write too: it
 	 * is small, and the next ack clears it) */
 	if (!err)
-		ucwa_quota_add(c->app, seq, mb->end);
+		session_quota_add(&c->app->s, seq, mb->end);
 	mem_deref(r);
 	mem_deref(mb);
 	return err;
@@ -396,7 +396,7 @@ static void end_write(struct call *c)
 	int err;
 
 	c->state = CALL_ENDING;
-	c->eseq = ++c->app->evseq;
+	c->eseq = session_event_next(&c->app->s);
 	err = write_record(c, c->eseq, REC_END, end_committed);
 	if (err)
 		end_committed(err, c);
@@ -456,7 +456,7 @@ void ucwa_call_acked(struct app *app, uint64_t mark)
 		if (c->state != CALL_RINGING || c->end != END_NONE ||
 		    c->seq > mark)
 			continue;
-		c->seq = ++app->evseq;
+		c->seq = session_event_next(&app->s);
 		if (write_record(c, c->seq, REC_SEEN, seen_stored))
 			log_warn("ucwa: ringing call %u of %s not stored again",
 				 c->n, app->id);
@@ -603,7 +603,7 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	}
 	/* an app away for long has no room left for its record: the
 	 * caller hears at once, as from a device that is offline */
-	if (ucwa_quota_check(app, CALL_RECORD_BYTES, 2) != QUOTA_OK) {
+	if (session_quota_check(&app->s, CALL_RECORD_BYTES, 2) != QUOTA_OK) {
 		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
 		return;
 	}
@@ -625,7 +625,7 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	sipua_sreq_set_cancel_handler(sr, cancelled, c);
 
 	/* the record first; the 180 and the event wait for it */
-	c->seq = ++app->evseq;
+	c->seq = session_event_next(&app->s);
 	err = write_record(c, c->seq, REC_START, stored);
 	if (err)
 		stored(err, c);

@@ -902,7 +902,7 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 
 	/* brought back after a restart: its 200 may have died with the
 	 * process that committed it */
-	if (app->loading)
+	if (app->s.loading)
 		ucwa_hist_uncertain(app, seq, from, text, time_ms);
 
 	c = conv_by_peer(app, from);
@@ -974,7 +974,7 @@ static void recv_committed(int err, void *arg)
 	if (err) {
 		/* not durable (the store is full, or failed): 503 makes the
 		 * Front End keep it in its offline store */
-		ucwa_quota_remove(rv->app, rv->seq);
+		session_quota_remove(&rv->app->s, rv->seq);
 		log_warn("ucwa: %s: MESSAGE from %s not stored: %m",
 			 rv->app->id, rv->from, err);
 		(void)sipua_sreq_reply(rv->sr, 503, "Service Unavailable");
@@ -1099,7 +1099,7 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 	}
 
 	/* the event record goes to the store first; the 200 waits */
-	rv->seq = ++app->evseq;
+	rv->seq = session_event_next(&app->s);
 	rec = mbuf_alloc(256 + mbuf_get_left(msg->mb));
 	if (!err && rec) {
 		struct repr *r = NULL;
@@ -1122,15 +1122,16 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 		/* its records are being deleted: this one would outlive
 		 * them */
 		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
-		--app->evseq;
+		session_event_unnumber(&app->s);
 		mem_deref(rec);
 		mem_deref(rv);
 		return;
 	}
-	if (!err && (why = ucwa_quota_check(app, rec->end, 2)) != QUOTA_OK) {
+	if (!err &&
+	    (why = session_quota_check(&app->s, rec->end, 2)) != QUOTA_OK) {
 		log_info("ucwa: %s: MESSAGE from %s refused: %s", app->id,
-			 rv->from, ucwa_quota_str(why));
-		--app->evseq;
+			 rv->from, session_quota_str(why));
+		session_event_unnumber(&app->s);
 		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
 		mem_deref(rec);
 		mem_deref(rv);
@@ -1145,7 +1146,7 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 		err = store_event_append(app->u->st, app->id, rv->seq, rec->buf,
 					 rec->end, recv_committed, rv, &rv->op);
 	if (!err)
-		ucwa_quota_add(app, rv->seq, rec->end);
+		session_quota_add(&app->s, rv->seq, rec->end);
 	/* missed until the app acknowledges it: committed with its event */
 	if (!err)
 		(void)ucwa_history_add(app, "message", rv->from, rv->time_ms,

@@ -68,24 +68,11 @@ enum {
 	 * Front End had toward the dead process has ended, and the messages
 	 * it stored from them are handed over on that REGISTER */
 	UCWA_RESTORED_REREGISTER_MS = 40000,
-	/* an application that refused messages (over its limits) and has
-	 * room again registers once more, at least this long after the
-	 * last refusal: the Front End's offline store hands the refused
-	 * messages over on that REGISTER, once its own check (msilo
-	 * check_time: 5 s in deploy/frontend) has put them back */
-	UCWA_REFUSED_REREGISTER_MS = 10000,
 	/* a push registration: bytes of a device token (APNs: hex; FCM
 	 * registration tokens are about 160) and of an APNs topic (a
 	 * bundle id, ".voip" is added for calls) or an FCM project id */
 	UCWA_PUSH_TOKEN_MAX = 512,
 	UCWA_PUSH_TOPIC_MAX = 155,
-	/* characters of a push registration's id (letters and digits:
-	 * 131 random bits) */
-	UCWA_PUSH_ID_LEN = 22,
-	/* the stored last contact of a session is written again when it is
-	 * older than an eighth of its lifetime, at most this often (ms):
-	 * after a crash a session ends at most that much early */
-	UCWA_CONTACT_SAVE_MAX_MS = 300 * 1000,
 };
 
 /** History entries older than this are dropped: 30 days. */

@@ -6,6 +6,7 @@
 
 #include "auth.h"
 #include "push.h"
+#include "session.h"
 
 struct sipua_id;
 struct sipua_sreq;
@@ -27,6 +28,7 @@ struct ucwa {
 	struct metric *m_apps;
 	struct metric *m_expired; /* sessions ended by their lifetime */
 	struct push *push;        /* NULL: no provider available      */
+	struct session_ctx sctx;  /* what the sessions share          */
 };
 
 /* The applications of one user. */
@@ -111,21 +113,11 @@ struct conv {
 	uint64_t active;    /* tmr_jiffies() of its last message       */
 };
 
-/* The app's push registration (pushreg.c): where to wake it. Allocated
- * when registered, its strings at their length (three buffers of the
- * longest took 1.2 KiB of every session). */
-struct pushreg {
-	enum push_provider provider;
-	/* opaque, random: the payload names the session by it, never by
-	 * the application id (which reached requests to the session) */
-	char pid[UCWA_PUSH_ID_LEN + 1];
-	char *token;
-	char *voip;  /* APNs PushKit token or ""  */
-	char *topic; /* APNs bundle id, FCM project or "" (the configured
-			one) */
-};
-
+/* An application: its session (src/session: lifetime, push
+ * registration, numbering, ack cursor, quota) and what HTTP and SIP need
+ * of it here. */
 struct app {
+	struct session s;  /* the session's state (session.h)        */
 	struct le he;      /* in ucwa->apps                          */
 	struct le le_user; /* in its struct uapps                    */
 	struct ucwa *u;
@@ -144,7 +136,6 @@ struct app {
 	struct store_op *op;
 	struct web_req *pending; /* the create request until its 201 */
 	struct tmr close_tmr;
-	bool closing;
 	bool deleting; /* DELETE waiting for its commit: nothing is written */
 	struct me me;
 	char ha1[33];           /* for the digest of its requests          */
@@ -153,17 +144,12 @@ struct app {
 	uint64_t last_active_ms;
 	struct list convs; /* struct conv                             */
 	unsigned nconv;
-	uint64_t evseq;           /* last event appended to the store        */
 	struct list psubs;        /* struct psub: presence subscriptions    */
 	struct list watched;      /* struct watched: contacts followed      */
 	unsigned psub_next;       /* id of the last presence subscription   */
 	struct store_op *psub_op; /* reading them back (restart)       */
-	/* the event channel's numbering as saved in the record: the last
-	 * batch that held stored events, and their highest sequence */
-	uint64_t ev_batch, ev_mark;
-	struct list saves; /* record writes in flight (app.c)      */
-	struct list calls; /* struct call: incoming calls (call.c) */
-	bool loading;      /* restored; its events are being read   */
+	struct list saves;        /* record writes in flight (app.c)      */
+	struct list calls;        /* struct call: incoming calls (call.c) */
 
 	/* history (hist.c) */
 	struct list hist; /* history entries, oldest first */
@@ -171,24 +157,7 @@ struct app {
 	struct store_op *hist_op; /* reading them back (restart) */
 	void (*hist_done)(struct app *app);
 
-	/* lifetime (life.c): last contact of the client and what the
-	 * stored record says, both in tmr_jiffies() milliseconds */
-	struct wheel_entry life;
-	uint64_t contact_ms, contact_saved_ms;
-	struct pushreg *push; /* NULL: none */
-	/* while a change of it is being stored: what it was (undone if the
-	 * write fails), and that a change is in flight */
-	struct pushreg *push_old;
-	bool push_saving;
-	struct list wakes;  /* pushes in flight (pushreg.c)            */
-	uint64_t acked_seq; /* highest event sequence the app acknowledged */
-
-	/* stored events not acknowledged (quota.c) */
-	struct list unacked; /* struct qev, in sequence order */
-	size_t unacked_n, unacked_bytes;
-	bool refused;        /* a message was refused: REGISTER when roomy */
-	uint64_t refused_ms; /* tmr_jiffies() of the last refusal        */
-	struct wheel_entry rereg; /* ... that REGISTER                   */
+	struct list wakes; /* pushes in flight (pushreg.c)            */
 };
 
 /* Bytes of a path the API makes (a contact's: the application's, then
@@ -347,42 +316,6 @@ void ucwa_call_resume(struct app *app);
 void ucwa_call_acked(struct app *app, uint64_t mark);
 void ucwa_call_close_all(struct app *app);
 
-/* life.c: how long a session lives after its client's last contact */
-/* The client is here (an authenticated request on the application). */
-void ucwa_life_contact(struct app *app);
-/* The last contact in tmr_jiffies() ms (a parked P-GET is contact). */
-uint64_t ucwa_life_last(const struct app *app);
-/* Start (or after a change of class, move) the end of the session. */
-void ucwa_life_update(struct app *app);
-/* The last contact for the stored record (ms since the epoch), and back
- * (0: none recorded, taken as now). */
-uint64_t ucwa_life_contact_wall(const struct app *app);
-void ucwa_life_set_contact(struct app *app, uint64_t wall_ms);
-/* True if a restored session was past its end already. */
-bool ucwa_life_over(const struct app *app);
-/* Count and log the end of a session by its lifetime. */
-void ucwa_life_ended(struct app *app, const char *why);
-
-/* quota.c: what the store keeps for one application */
-enum quota_why {
-	QUOTA_OK,
-	QUOTA_EVENTS,  /* max_unacked_events                   */
-	QUOTA_BYTES,   /* max_unacked_bytes                    */
-	QUOTA_CHANNEL, /* the event channel cannot take nev more */
-	QUOTA_COUNT,
-};
-/* May an event of bytes (posting nev channel events) be stored now?
- * Counts a refusal in mobility_ucwa_refused_total. */
-enum quota_why ucwa_quota_check(struct app *app, size_t bytes, unsigned nev);
-const char *ucwa_quota_str(enum quota_why why);
-/* An event is being stored (or is stored: restart). */
-void ucwa_quota_add(struct app *app, uint64_t seq, size_t bytes);
-/* Its write failed: it is not stored. */
-void ucwa_quota_remove(struct app *app, uint64_t seq);
-/* The app acknowledged the events up to mark. */
-void ucwa_quota_acked(struct app *app, uint64_t mark);
-void ucwa_quota_close(struct app *app);
-
 /* pushreg.c: the push registration resource */
 void ucwa_pushreg(struct app *app, struct web_req *req, const struct pl *sub);
 int ucwa_pushreg_encode(struct repr *r, const struct app *app);
@@ -406,6 +339,8 @@ int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
 void ucwa_push_close_all(struct app *app);
 
 /* app.c */
+/* What the sessions ask of this layer (session.h). */
+extern const struct session_ops ucwa_session_ops;
 /* A record write is committed (err 0) or failed; req is to be
  * answered, or NULL (none given, or the client left: the handler still
  * runs, to keep or undo the change). */
