@@ -15,10 +15,10 @@
  *
  * Policy (session_push_decide(), src/session): an app is pushed to
  * only when it has a registration and no P-GET is parked (a parked P-GET
- * means the app is awake and gets the event at once). Pushes go out only for live
- * arrivals, after the event is committed; a token the provider calls
- * dead removes the registration (and the session falls back to the short
- * lifetime).
+ * means the app is awake and gets the event at once). Pushes go out
+ * only for live arrivals, after the event is committed; a token the
+ * provider calls dead removes the registration (and the session falls
+ * back to the short lifetime).
  *
  * Tokens, topic and project end up in a URL path, a header or a JSON
  * string toward the provider: each is checked against the characters its
