@@ -583,7 +583,7 @@ static size_t ringing(const struct app *app)
 }
 
 void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
-			const struct sip_msg *msg)
+			const struct sipua_inmsg *in)
 {
 	char from[UCWA_URI_MAX + 1];
 	char *name = NULL;
@@ -591,7 +591,7 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	int err;
 
 	/* RFC 3261 8.1.1.8: an INVITE names where the dialog would go */
-	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
+	if (!in->contact) {
 		(void)sipua_sreq_reply(sr, 400, "Missing Contact header");
 		return;
 	}
@@ -609,11 +609,11 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	}
 	forget_old(app);
 
-	(void)re_snprintf(from, sizeof(from), "%r", &msg->from.auri);
+	(void)re_snprintf(from, sizeof(from), "%r", &in->from);
 	/* a display name is bytes from the network: UTF-8 only, bounded */
-	if (msg->from.dname.l &&
-	    repr_utf8_dup(&name, msg->from.dname.p,
-			  MIN(msg->from.dname.l, (size_t)UCWA_FIELD_MAX)))
+	if (in->from_name.l &&
+	    repr_utf8_dup(&name, in->from_name.p,
+			  MIN(in->from_name.l, (size_t)UCWA_FIELD_MAX)))
 		name = NULL;
 	c = call_new(app, 0, from, name, ucwa_now_ms());
 	mem_deref(name);

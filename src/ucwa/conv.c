@@ -80,56 +80,6 @@ void ucwa_conv_close_all(struct app *app)
 	list_flush(&app->convs);
 }
 
-/* Seconds since the epoch of an RFC 1123 date as SIP has it (RFC 3261
- * 20.17): "Tue, 24 Nov 2026 01:26:00 GMT"; false if it is not one. */
-static bool sip_date(const struct pl *v, uint64_t *secs)
-{
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	struct pl day, mon, year, h, m, s;
-	const char *p;
-	struct tm tm;
-	time_t t;
-
-	if (re_regex(
-		v->p, v->l,
-		"[A-Za-z]+, [0-9]+ [A-Za-z]+ [0-9]+ [0-9]+:[0-9]+:[0-9]+ GMT",
-		NULL, &day, &mon, &year, &h, &m, &s) ||
-	    mon.l != 3 || year.l != 4 || day.l > 2 || h.l > 2 || m.l > 2 ||
-	    s.l > 2)
-		return false;
-	for (p = months; *p; p += 3)
-		if (!strncmp(p, mon.p, 3))
-			break;
-	if (!*p)
-		return false;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_mday = (int)pl_u32(&day);
-	tm.tm_mon = (int)(p - months) / 3;
-	tm.tm_year = (int)pl_u32(&year) - 1900;
-	tm.tm_hour = (int)pl_u32(&h);
-	tm.tm_min = (int)pl_u32(&m);
-	tm.tm_sec = (int)pl_u32(&s);
-	if (tm.tm_year < 70 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-		return false;
-	t = timegm(&tm);
-	if (t < 0)
-		return false;
-	*secs = (uint64_t)t;
-	return true;
-}
-
-/* The Date of a MESSAGE (ms), 0 if none: a copy handed over by the Front
- * End's offline store carries when it was stored there (hist.c
- * recognises a copy of a message we already have by it). */
-static uint64_t copy_date(const struct sip_msg *msg)
-{
-	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_DATE);
-	uint64_t date;
-
-	return hdr && sip_date(&hdr->val, &date) ? date * 1000 : 0;
-}
-
 static const char *comm_href(const struct app *app, char *buf, size_t size)
 {
 	(void)re_snprintf(buf, size, "%s/communication", app->href);
@@ -1006,44 +956,8 @@ static void recv_committed(int err, void *arg)
 	mem_deref(rv);
 }
 
-/*
- * The text of an incoming MESSAGE as UTF-8, which is what the app is given
- * (a data: URI that says charset=utf-8). RFC 3428 lets the sender choose:
- * UTF-8 (or none said, or US-ASCII) is kept, its ill-formed sequences
- * replaced by U+FFFD; ISO-8859-1 is converted; another charset is refused
- * (ENOTSUP: 415) rather than shown as garbage.
- */
-static int incoming_text(char **textp, const struct sip_msg *msg)
-{
-	const uint8_t *p = mbuf_buf(msg->mb);
-	size_t i, n = mbuf_get_left(msg->mb);
-	struct pl cs;
-	char *t, *o;
-
-	if (msg_param_decode(&msg->ctyp.params, "charset", &cs) ||
-	    !pl_strcasecmp(&cs, "utf-8") || !pl_strcasecmp(&cs, "us-ascii"))
-		return repr_utf8_dup(textp, (const char *)p, n);
-	if (pl_strcasecmp(&cs, "iso-8859-1") && pl_strcasecmp(&cs, "latin1"))
-		return ENOTSUP;
-
-	/* each byte is its code point: at most two bytes of UTF-8 */
-	t = o = mem_alloc(2 * n + 1, NULL);
-	if (!t)
-		return ENOMEM;
-	for (i = 0; i < n; i++) {
-		if (p[i] < 0x80) {
-			*o++ = (char)p[i];
-		} else {
-			*o++ = (char)(0xc0 | (p[i] >> 6));
-			*o++ = (char)(0x80 | (p[i] & 0x3f));
-		}
-	}
-	*o = '\0';
-	*textp = t;
-	return 0;
-}
-
-void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
+void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
+		   void *arg)
 {
 	struct app *app = arg;
 	enum quota_why why;
@@ -1053,19 +967,19 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 
 	/* the sender is kept whole (a conversation's peer, a call's
 	 * caller): one too long to keep is refused, not cut */
-	if (msg->from.auri.l > UCWA_URI_MAX) {
+	if (in->from.l > UCWA_URI_MAX) {
 		(void)sipua_sreq_reply(sr, 400, "From URI too long");
 		return;
 	}
-	if (!pl_strcmp(&msg->met, "INVITE")) {
-		ucwa_call_incoming(app, sr, msg);
+	if (!pl_strcmp(&in->met, "INVITE")) {
+		ucwa_call_incoming(app, sr, in);
 		return;
 	}
-	if (pl_strcmp(&msg->met, "MESSAGE")) {
+	if (pl_strcmp(&in->met, "MESSAGE")) {
 		(void)sipua_sreq_reply(sr, 405, "Method Not Allowed");
 		return;
 	}
-	if (msg->ctyp.type.l && pl_strcasecmp(&msg->ctyp.type, "text")) {
+	if (!in->text) {
 		(void)sipua_sreq_reply(sr, 415, "Unsupported Media Type");
 		return;
 	}
@@ -1079,15 +993,18 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 	rv->sr = mem_ref(sr);
 	/* the sender's address-of-record (the validator has checked the
 	 * message; the URI is not trusted further than that) */
-	(void)re_snprintf(rv->from, sizeof(rv->from), "%r", &msg->from.auri);
+	(void)re_snprintf(rv->from, sizeof(rv->from), "%r", &in->from);
 	rv->arrived = tmr_jiffies();
-	err = incoming_text(&rv->text, msg);
+	/* the text as UTF-8 (sipua converted its charset) */
+	err = in->body_err;
+	if (!err)
+		rv->text = mem_ref(in->body);
 	if (err == ENOTSUP) {
 		(void)sipua_sreq_reply(sr, 415, "Unsupported Media Type");
 		mem_deref(rv);
 		return;
 	}
-	rv->copy_ms = copy_date(msg);
+	rv->copy_ms = in->date_ms;
 	if (!err && rv->copy_ms &&
 	    ucwa_hist_redelivered(app, rv->from, rv->text, rv->copy_ms)) {
 		log_info("ucwa: %s: the Front End's stored copy of a message "
@@ -1100,7 +1017,7 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 
 	/* the event record goes to the store first; the 200 waits */
 	rv->seq = session_event_next(&app->s);
-	rec = mbuf_alloc(256 + mbuf_get_left(msg->mb));
+	rec = mbuf_alloc(256 + in->raw.l);
 	if (!err && rec) {
 		struct repr *r = NULL;
 

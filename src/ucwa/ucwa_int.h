@@ -13,7 +13,7 @@ struct sipua_sreq;
 struct xcap_client;
 struct repr;
 struct repr_in;
-struct sip_msg;
+struct sipua_inmsg;
 
 struct ucwa {
 	struct conf *conf;
@@ -237,7 +237,8 @@ void ucwa_psub_restore(struct app *app);
 /* conv.c */
 void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub);
 void ucwa_conv_close_all(struct app *app);
-void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg);
+void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
+		   void *arg);
 /* A stored incoming message (event seq of the store's log) becomes its
  * events: at arrival, and again after a restart. */
 int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
@@ -301,7 +302,7 @@ struct call;
 /* An INVITE for the application (sr borrowed: a reference is taken; its
  * From URI is at most UCWA_URI_MAX bytes: ucwa_incoming() checked). */
 void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
-			const struct sip_msg *msg);
+			const struct sipua_inmsg *in);
 /* Requests under communication/: true if it was a call's (answered). */
 bool ucwa_call_handle(struct app *app, struct web_req *req,
 		      const struct pl *kind, const struct pl *n,

@@ -1,15 +1,13 @@
 /**
  * @file test_ucwa.c  Unit tests of the mobility API's parsers: the since
  * parameter of conversationLogs (hist_get.c), the text and hash the
- * history keeps (hist.c) and the Date of a SIP request
- * (conv.c: how the Front End's stored copy of a message is recognised)
+ * history keeps (hist.c)
  *
  * The files are included to reach their static helpers; the rest of the
  * component comes from its library.
  */
 #include "../../src/ucwa/hist.c"
 #include "../../src/ucwa/hist_get.c"
-#include "../../src/ucwa/conv.c"
 #include <unistd.h>
 #include "check.h"
 
@@ -50,28 +48,6 @@ static void test_since(void)
 	CHECK(!since_of("since=2026-11-24 01:16:00Z", &ms));
 	CHECK(!since_of("since=99999999999999999999", &ms));
 	CHECK(!since_of("since=%zz", &ms));
-}
-
-static bool date_of(const char *s, uint64_t *secs)
-{
-	struct pl v;
-
-	pl_set_str(&v, s);
-	return sip_date(&v, secs);
-}
-
-static void test_sip_date(void)
-{
-	uint64_t s = 0;
-
-	CHECK(date_of("Tue, 24 Nov 2026 01:26:00 GMT", &s) &&
-	      s == 1795483560ull);
-	CHECK(date_of("Sat, 1 Jan 2000 00:00:00 GMT", &s) && s == 946684800ull);
-	CHECK(!date_of("Tue, 24 Nox 2026 01:26:00 GMT", &s));
-	CHECK(!date_of("Tue, 24 Nov 2026 01:26:00", &s));
-	CHECK(!date_of("Tue, 24 Nov 26 01:26:00 GMT", &s));
-	CHECK(!date_of("Tue, 24 Nov 2026 25:26:00 GMT", &s));
-	CHECK(!date_of("", &s));
 }
 
 static void test_text_and_hash(void)
@@ -138,7 +114,6 @@ static void test_hist_ms(void)
 int main(void)
 {
 	test_since();
-	test_sip_date();
 	test_text_and_hash();
 	test_hist_ms();
 	return check_done("test_ucwa");
