@@ -88,7 +88,7 @@ void session_life_ended(struct session *s, const char *why)
 
 	log_info("ucwa: application %s of %s expired %s: no contact for "
 		 "%llu s (lifetime %llu s, %s)",
-		 s->id, s->user, why,
+		 s->ctx->ops->id(s), s->ctx->ops->user(s), why,
 		 (unsigned long long)((now > last ? now - last : 0) / 1000),
 		 (unsigned long long)(lifetime(s) / 1000),
 		 s->push ? "push" : "no push");

@@ -123,7 +123,8 @@ void quota_acked(struct session *s, uint64_t mark)
 		at = s->refused_ms + SESSION_REFUSED_REREGISTER_MS;
 		log_info("ucwa: %s: room again, registering in %llu ms to get "
 			 "the messages refused meanwhile",
-			 s->id, (unsigned long long)(at > now ? at - now : 0));
+			 s->ctx->ops->id(s),
+			 (unsigned long long)(at > now ? at - now : 0));
 		wheel_start(s->ctx->wheel, &s->rereg, at > now ? at - now : 0,
 			    rereg, s);
 	}

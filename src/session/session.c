@@ -12,12 +12,9 @@
 #include "session.h"
 #include "session_int.h"
 
-void session_init(struct session *s, const struct session_ctx *ctx,
-		  const char *id, const char *user)
+void session_init(struct session *s, const struct session_ctx *ctx)
 {
 	s->ctx = ctx;
-	s->id = id;
-	s->user = user;
 }
 
 void session_close(struct session *s)

@@ -100,6 +100,9 @@ struct session;
 
 /* What a session asks of the layer above it (one table per process). */
 struct session_ops {
+	/* The application's id and its user, for the log. */
+	const char *(*id)(const struct session *s);
+	const char *(*user)(const struct session *s);
 	/* Write the record again (nobody to answer); 0 or an errno. */
 	int (*save)(struct session *s);
 	/* The lifetime is over: end the session and delete its records. */
@@ -140,12 +143,14 @@ struct pushreg {
 			one) */
 };
 
+/* Every session of a process holds one: its bytes count (10,000s of
+ * them), so its flags sit together and its names are asked for. */
 struct session {
 	const struct session_ctx *ctx;
-	/* the application's id and user, for the log (the owner's) */
-	const char *id, *user;
-	bool closing; /* CLOSING: nothing changes any more         */
-	bool loading; /* LOADING: restored, its events being read  */
+	bool closing;     /* CLOSING: nothing changes any more           */
+	bool loading;     /* LOADING: restored, its events being read    */
+	bool push_saving; /* a change of push is being stored            */
+	bool refused;     /* a message was refused: REGISTER when roomy  */
 
 	/* lifetime (life.c): last contact of the client and what the
 	 * stored record says, both in tmr_jiffies() milliseconds */
@@ -153,10 +158,9 @@ struct session {
 	uint64_t contact_ms, contact_saved_ms;
 
 	struct pushreg *push; /* NULL: none */
-	/* while a change of it is being stored: what it was (undone if the
-	 * write fails), and that a change is in flight */
+	/* while a change of it is being stored (push_saving): what it was
+	 * (undone if the write fails) */
 	struct pushreg *push_old;
-	bool push_saving;
 
 	/* numbering and the ack cursor */
 	uint64_t evseq;     /* last event appended to the store          */
@@ -168,15 +172,13 @@ struct session {
 	/* stored events not acknowledged (quota.c) */
 	struct list unacked; /* struct qev, in sequence order */
 	size_t unacked_n, unacked_bytes;
-	bool refused;        /* a message was refused: REGISTER when roomy */
-	uint64_t refused_ms; /* tmr_jiffies() of the last refusal        */
+	uint64_t refused_ms;      /* tmr_jiffies() of the last refusal        */
 	struct wheel_entry rereg; /* ... that REGISTER                   */
 };
 
 /* session.c: life cycle, numbering, ack cursor, push policy */
-/* A new session (s zeroed by the caller, id and user outlive it). */
-void session_init(struct session *s, const struct session_ctx *ctx,
-		  const char *id, const char *user);
+/* A new session (s zeroed by the caller). */
+void session_init(struct session *s, const struct session_ctx *ctx);
 /* CLOSING: timers stop, pending counts go; push registration freed. */
 void session_close(struct session *s);
 /* The next event sequence, for an event about to be stored. */

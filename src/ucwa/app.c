@@ -663,7 +663,7 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 	}
 	app->u = u;
 	err = str_dup(&app->user, user);
-	session_init(&app->s, &u->sctx, app->id, app->user);
+	session_init(&app->s, &u->sctx);
 	if (!err)
 		err = field(&app->culture, in, "culture", true, &why);
 	if (!err)
@@ -897,7 +897,7 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 		mem_deref(in);
 		return EINVAL;
 	}
-	session_init(&app->s, &u->sctx, app->id, app->user);
+	session_init(&app->s, &u->sctx);
 	(void)repr_in_int(in, "created", &created);
 	app->created_ms = created > 0 ? (uint64_t)created : 0;
 	ucwa_me_decode(app, in);
@@ -1046,6 +1046,16 @@ static struct app *session_app(const struct session *s)
 				      offsetof(struct app, s));
 }
 
+static const char *session_id(const struct session *s)
+{
+	return session_app(s)->id;
+}
+
+static const char *session_user(const struct session *s)
+{
+	return session_app(s)->user;
+}
+
 static int session_save(struct session *s)
 {
 	return ucwa_app_save(session_app(s), NULL, NULL);
@@ -1089,6 +1099,8 @@ static bool session_roomy(const struct session *s)
 }
 
 const struct session_ops ucwa_session_ops = {
+    .id = session_id,
+    .user = session_user,
     .save = session_save,
     .end = session_end,
     .reregister = session_reregister,

@@ -51,7 +51,21 @@ static uint64_t op_last_parked(const struct session *s)
 	return 0;
 }
 
+static const char *op_id(const struct session *s)
+{
+	(void)s;
+	return "life-test";
+}
+
+static const char *op_user(const struct session *s)
+{
+	(void)s;
+	return "alice@example.test";
+}
+
 static const struct session_ops ops = {
+    .id = op_id,
+    .user = op_user,
     .save = op_save,
     .end = op_end,
     .creating = op_creating,
@@ -78,15 +92,13 @@ static void run(uint64_t limit_ms)
 	tmr_cancel(&stop_tmr);
 }
 
-static char user[] = "alice@example.test";
-
 /* life.c only asks whether there is one */
 static struct pushreg reg;
 
 static void start(bool push)
 {
 	memset(&sess, 0, sizeof(sess));
-	session_init(&sess, &ctx, "life-test", user);
+	session_init(&sess, &ctx);
 	sess.push = push ? &reg : NULL;
 	t0 = sess.contact_ms = tmr_jiffies();
 	sess.contact_saved_ms = sess.contact_ms;

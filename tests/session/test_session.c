@@ -72,7 +72,21 @@ static bool op_roomy(const struct session *s)
 	return roomy;
 }
 
+static const char *op_id(const struct session *s)
+{
+	(void)s;
+	return "session-test";
+}
+
+static const char *op_user(const struct session *s)
+{
+	(void)s;
+	return "alice@example.test";
+}
+
 static const struct session_ops ops = {
+    .id = op_id,
+    .user = op_user,
     .save = op_save,
     .end = op_end,
     .reregister = op_reregister,
@@ -87,7 +101,7 @@ static void fresh(void)
 {
 	session_close(&sess);
 	memset(&sess, 0, sizeof(sess));
-	session_init(&sess, &ctx, "session-test", "alice@example.test");
+	session_init(&sess, &ctx);
 	parked = false;
 	room = roomy = true;
 	registers = saves = 0;
