@@ -26,7 +26,7 @@
  * entries restored are in order of their last time, with a peer of at
  * most UCWA_URI_MAX bytes and NUL-terminated texts.
  */
-#include "../src/ucwa/hist.c"
+#include "../src/session/hist.c"
 #include <stdint.h>
 #include <stdlib.h>
 

@@ -9,7 +9,7 @@
 #include "repr.h"
 #include "ucwa.h"
 #include "ucwa_int.h"
-#include "hist_int.h"
+#include "hist.h"
 
 /* n decimal digits at p; -1 if one is not a digit */
 static int digits(const char *p, size_t n)

@@ -6,7 +6,7 @@
  * The files are included to reach their static helpers; the rest of the
  * component comes from its library.
  */
-#include "../../src/ucwa/hist.c"
+#include "../../src/session/hist.c"
 #include "../../src/ucwa/hist_get.c"
 #include <unistd.h>
 #include "check.h"

@@ -1,9 +1,9 @@
 /**
- * @file hist_int.h  The history's entries, shared by hist.c (kept, stored,
+ * @file hist.h  The history's entries, shared by hist.c (kept, stored,
  * restored) and hist_get.c (the conversationLogs resource)
  */
-#ifndef MOB_HIST_INT_H
-#define MOB_HIST_INT_H
+#ifndef MOB_HIST_H
+#define MOB_HIST_H
 
 enum hkind {
 	H_CONV,

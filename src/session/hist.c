@@ -29,8 +29,8 @@
 #include "repr.h"
 #include "store.h"
 #include "ucwa.h"
-#include "ucwa_int.h"
-#include "hist_int.h"
+#include "../ucwa/ucwa_int.h"
+#include "hist.h"
 
 uint64_t ucwa_now_ms(void)
 {
