@@ -9,6 +9,7 @@
  */
 #include <string.h>
 #include <re.h>
+#include "store.h"
 #include "session.h"
 #include "session_int.h"
 
@@ -22,6 +23,7 @@ void session_close(struct session *s)
 	s->closing = true;
 	wheel_cancel(&s->life);
 	quota_close(s);
+	hist_close(s);
 	s->push = mem_deref(s->push);
 	s->push_old = mem_deref(s->push_old);
 }
@@ -70,6 +72,9 @@ void session_acked(struct session *s, uint64_t mark)
 	if (mark > s->acked_seq)
 		s->acked_seq = mark;
 	quota_acked(s, mark);
+	(void)store_event_ack(s->ctx->st, s->ctx->ops->id(s), mark, NULL, NULL,
+			      NULL);
+	hist_acked(s, mark);
 }
 
 unsigned session_unacked(const struct session *s)

@@ -19,7 +19,14 @@
  *     ev_mark);
  *   - ack cursor: acked_seq, the highest sequence the app acknowledged;
  *   - quota (quota.c): the stored events not acknowledged, and whether
- *     a message was refused meanwhile.
+ *     a message was refused meanwhile;
+ *   - history (hist.c, hist.h): past conversations, missed events, and
+ *     the messages whose 200 may be lost (to recognise the Front End's
+ *     copy of one).
+ * Its record, events and history are stored through src/store/store.h
+ * (ctx->st): the history by hist.c, the acks by session_acked(); the
+ * application's record is written by src/ucwa (app.c), which asks the
+ * session for its fields.
  *
  * States:
  *   CREATING  the record is being written for the first time; the create
@@ -31,7 +38,9 @@
  *             do nothing, and no record is written (it would bring the
  *             session back).
  * CREATING and LOADING are told by the layer above (ops->creating, and
- * loading set by app.c); closing by session_close().
+ * loading set by app.c); CLOSING is set by src/ucwa when it ends the
+ * application (ucwa_app_close()), and session_close() frees what the
+ * session holds when the application is freed.
  *
  * Invariants:
  *   1. Acknowledge upstream only after durable: an incoming message is
@@ -40,9 +49,9 @@
  *      is committed. A write that fails takes its number back
  *      (session_event_unnumber() or session_quota_remove()).
  *   2. The ack is the only thing that removes events: session_acked()
- *      is the only call that moves acked_seq, shortens the unacked list
- *      and lets the store forget events (the layer above calls the
- *      store's ack from the same place). Sequences only grow.
+ *      is the only call that moves acked_seq, shortens the unacked list,
+ *      lets the store forget events (store_event_ack()) and drops the
+ *      missed messages from the history. Sequences only grow.
  *   3. The record always carries the numbering the app may have seen
  *      (ev_batch, ev_mark): the channel's batch is written before the app
  *      gets it (session_numbering_set(), then a save).
@@ -56,9 +65,14 @@
  *     only caller of session_acked() (the channel's ack) and of
  *     session_numbering_set();
  *   - src/ucwa request handlers call session_life_contact() for each
- *     authenticated request, and the incoming paths (conv.c, call.c) call
- *     session_quota_check(), session_event_next() and
- *     session_push_decide() in that order;
+ *     authenticated request; the incoming paths (conv.c, call.c) call
+ *     session_quota_check(), then session_event_next() and
+ *     session_quota_add() before the write, and once it is committed
+ *     ucwa_push() (pushreg.c), which asks session_push_decide();
+ *   - the history (hist.h) is told by conv.c and call.c what happened
+ *     (a conversation began or changed, a message, a missed call, a
+ *     message whose 200 may be lost) and read by the conversationLogs
+ *     resource (hist_get.c); only hist.c changes its entries;
  *   - the push registration resource (pushreg.c) alone replaces push and
  *     then calls session_life_update();
  *   - nothing else writes the fields below: read them through the
@@ -80,6 +94,19 @@
 #include "push.h"
 
 enum {
+	SESSION_URI_MAX = 256,   /* bytes of a SIP URI given by a client     */
+	SESSION_FIELD_MAX = 100, /* characters of a subject, culture, ...    */
+	/* history (conversationLogs): entries kept per application, and
+	 * the bytes of a message's text kept with them */
+	SESSION_HIST_CONVS_MAX = 100,
+	SESSION_HIST_MISSED_MAX = 100,
+	SESSION_HIST_TEXT_MAX = 500,
+	/* messages of one application whose 200 may not have reached the
+	 * Front End, kept to recognise its offline store's copy */
+	SESSION_REDELIVERY_MAX = 100,
+	/* the copy's Date (when the Front End stored it) is this close to
+	 * the message's arrival here */
+	SESSION_REDELIVERY_WINDOW_MS = 60000,
 	/* an application that refused messages (over its limits) and has
 	 * room again registers once more, at least this long after the
 	 * last refusal: the Front End's offline store hands the refused
@@ -95,8 +122,13 @@ enum {
 	SESSION_CONTACT_SAVE_MAX_MS = 300 * 1000,
 };
 
+/** History entries older than this are dropped: 30 days. */
+#define SESSION_HIST_AGE_MS (30ull * 24 * 3600 * 1000)
+
 struct conf;
 struct session;
+struct store;
+struct store_op;
 
 /* What a session asks of the layer above it (one table per process). */
 struct session_ops {
@@ -119,12 +151,16 @@ struct session_ops {
 	bool (*room)(const struct session *s, unsigned nev);
 	/* ... and room for half of what it holds at most */
 	bool (*roomy)(const struct session *s);
+	/* The history is read back (session_hist_restore()), also after
+	 * an error. */
+	void (*hist_restored)(struct session *s);
 };
 
 /* What the sessions of one process share. */
 struct session_ctx {
 	const struct conf *conf;
 	struct wheel *wheel;
+	struct store *st;
 	const struct session_ops *ops;
 	struct metric *m_expired; /* sessions ended by their lifetime */
 };
@@ -174,6 +210,11 @@ struct session {
 	size_t unacked_n, unacked_bytes;
 	uint64_t refused_ms;      /* tmr_jiffies() of the last refusal        */
 	struct wheel_entry rereg; /* ... that REGISTER                   */
+
+	/* history (hist.c, hist.h): entries in the order of last activity */
+	struct list hist;
+	uint64_t hist_serial;     /* the last entry's number            */
+	struct store_op *hist_op; /* reading them back (restart)        */
 };
 
 /* session.c: life cycle, numbering, ack cursor, push policy */
@@ -194,8 +235,9 @@ void session_events_restored(struct session *s);
 /* The channel issues (or reserves) a batch with stored events: its
  * number and their highest sequence, for the record. */
 void session_numbering_set(struct session *s, uint64_t batch, uint64_t mark);
-/* The app acknowledged the events up to mark: the cursor moves and the
- * quota gives them back (the only way events leave). */
+/* The app acknowledged the events up to mark: the cursor moves, the
+ * quota gives them back, the store forgets them and the history's missed
+ * messages among them go (the only way events leave). */
 void session_acked(struct session *s, uint64_t mark);
 /* Events stored and not acknowledged (the badge of a push). */
 unsigned session_unacked(const struct session *s);

@@ -35,12 +35,12 @@ static void app_destructor(void *arg)
 
 	tmr_cancel(&app->close_tmr);
 	ucwa_push_close_all(app);
-	session_close(&app->s);
 	ucwa_me_close(app);
 	ucwa_conv_close_all(app);
 	ucwa_call_close_all(app);
 	ucwa_psub_close_all(app);
-	ucwa_hist_close(app);
+	/* its timers, counts, history and push registration */
+	session_close(&app->s);
 	mem_deref(app->xc);
 	explicit_bzero(app->ha1, sizeof(app->ha1));
 	hash_unlink(&app->he);
@@ -587,7 +587,7 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 
 	/* restored: its stored events first, so that a MESSAGE arriving
 	 * once registered gets a sequence of its own */
-	err = app->s.loading ? ucwa_hist_restore(app, hist_restored)
+	err = app->s.loading ? session_hist_restore(&app->s)
 			     : start_register(app, false);
 	if (err)
 		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
@@ -602,8 +602,6 @@ static void acked(uint64_t mark, void *arg)
 
 	ucwa_call_acked(app, mark);
 	session_acked(&app->s, mark);
-	(void)store_event_ack(app->u->st, app->id, mark, NULL, NULL, NULL);
-	ucwa_hist_acked(app, mark);
 }
 
 static void pending_cancel(struct web_req *req, void *arg)
@@ -1093,6 +1091,16 @@ static bool session_room(const struct session *s, unsigned nev)
 	return evchan_room(session_app(s)->ev, nev);
 }
 
+/* The history is back: the conversations still open with it, then the
+ * stored events. */
+static void session_hist_restored(struct session *s)
+{
+	struct app *app = session_app(s);
+
+	ucwa_hist_restore_convs(app);
+	hist_restored(app);
+}
+
 static bool session_roomy(const struct session *s)
 {
 	return evchan_room(session_app(s)->ev, EVCHAN_PENDING_MAX / 2);
@@ -1109,4 +1117,5 @@ const struct session_ops ucwa_session_ops = {
     .parked = session_parked,
     .room = session_room,
     .roomy = session_roomy,
+    .hist_restored = session_hist_restored,
 };

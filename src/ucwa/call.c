@@ -153,8 +153,8 @@ static void call_push(struct call *c, bool ringing, bool parked)
  * conversationLogs, kept until pruned). */
 static void call_history(struct call *c)
 {
-	int err =
-	    ucwa_history_add(c->app, "call", c->from, c->time_ms, NULL, 0);
+	int err = session_history_add(&c->app->s, "call", c->from, c->time_ms,
+				      NULL, 0);
 
 	if (err)
 		log_warn("ucwa: missed call %u of %s not in the history: %m",
@@ -615,7 +615,7 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	    repr_utf8_dup(&name, in->from_name.p,
 			  MIN(in->from_name.l, (size_t)UCWA_FIELD_MAX)))
 		name = NULL;
-	c = call_new(app, 0, from, name, ucwa_now_ms());
+	c = call_new(app, 0, from, name, session_now_ms());
 	mem_deref(name);
 	if (!c) {
 		(void)sipua_sreq_reply(sr, 500, NULL);

@@ -505,10 +505,10 @@ static int send_message(struct conv *c, const char *ctype,
 		return err;
 	}
 	list_append(&c->sends, &s->le, s);
-	msg_keep(c, s->n, false, MSG_PENDING, ucwa_now_ms());
+	msg_keep(c, s->n, false, MSG_PENDING, session_now_ms());
 	if (np)
 		*np = s->n;
-	ucwa_hist_message(c, false, body->p, body->l, ucwa_now_ms(), 0);
+	ucwa_hist_message(c, false, body->p, body->l, session_now_ms(), 0);
 	return 0;
 }
 
@@ -853,7 +853,7 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 	/* brought back after a restart: its 200 may have died with the
 	 * process that committed it */
 	if (app->s.loading)
-		ucwa_hist_uncertain(app, seq, from, text, time_ms);
+		session_hist_uncertain(&app->s, seq, from, text, time_ms);
 
 	c = conv_by_peer(app, from);
 	if (!c)
@@ -941,14 +941,14 @@ static void recv_committed(int err, void *arg)
 	} else {
 		(void)sipua_sreq_reply(rv->sr, 200, "OK");
 		if (tmr_jiffies() - rv->arrived > UCWA_ANSWER_LATE_MS)
-			ucwa_hist_uncertain(rv->app, rv->seq, rv->from,
-					    rv->text, rv->time_ms);
+			session_hist_uncertain(&rv->app->s, rv->seq, rv->from,
+					       rv->text, rv->time_ms);
 		/* issued before any ack of this event can be: once the
 		 * event leaves the store, what recognises the copy is
 		 * durable (the store commits in order) */
 		if (rv->copy_ms)
-			ucwa_hist_copy(rv->app, rv->seq, rv->from, rv->text,
-				       rv->copy_ms);
+			session_hist_copy(&rv->app->s, rv->seq, rv->from,
+					  rv->text, rv->copy_ms);
 		/* a live arrival (not a re-post at restore) */
 		if (asleep)
 			wake(rv);
@@ -1006,7 +1006,8 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 	}
 	rv->copy_ms = in->date_ms;
 	if (!err && rv->copy_ms &&
-	    ucwa_hist_redelivered(app, rv->from, rv->text, rv->copy_ms)) {
+	    session_hist_redelivered(&app->s, rv->from, rv->text,
+				     rv->copy_ms)) {
 		log_info("ucwa: %s: the Front End's stored copy of a message "
 			 "from %s, delivered already: not again",
 			 app->id, rv->from);
@@ -1025,7 +1026,7 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 		err |= repr_prop_str(r, "type", "message");
 		err |= repr_prop_str(r, "from", rv->from);
 		err |= repr_prop_str(r, "text", rv->text);
-		rv->time_ms = ucwa_now_ms();
+		rv->time_ms = session_now_ms();
 		err |= repr_prop_date(r, "time", rv->time_ms);
 		if (!err)
 			err = repr_encode(rec, r, REPR_JSON, NULL);
@@ -1066,8 +1067,8 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 		session_quota_add(&app->s, rv->seq, rec->end);
 	/* missed until the app acknowledges it: committed with its event */
 	if (!err)
-		(void)ucwa_history_add(app, "message", rv->from, rv->time_ms,
-				       rv->text, rv->seq);
+		(void)session_history_add(&app->s, "message", rv->from,
+					  rv->time_ms, rv->text, rv->seq);
 	mem_deref(rec);
 	if (err)
 		recv_committed(err, rv);

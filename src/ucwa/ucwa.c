@@ -64,6 +64,7 @@ int ucwa_alloc(struct ucwa **up, struct conf *conf, struct wheel *w,
 	    "Applications ended by their lifetime (no client contact)");
 	u->sctx.conf = conf;
 	u->sctx.wheel = w;
+	u->sctx.st = st;
 	u->sctx.ops = &ucwa_session_ops;
 	u->sctx.m_expired = u->m_expired;
 	if (err)

@@ -7,6 +7,7 @@
 #include "auth.h"
 #include "push.h"
 #include "session.h"
+#include "hist.h"
 
 struct sipua_id;
 struct sipua_sreq;
@@ -151,12 +152,6 @@ struct app {
 	struct list saves;        /* record writes in flight (app.c)      */
 	struct list calls;        /* struct call: incoming calls (call.c) */
 
-	/* history (hist.c) */
-	struct list hist; /* history entries, oldest first */
-	uint64_t hist_serial;
-	struct store_op *hist_op; /* reading them back (restart) */
-	void (*hist_done)(struct app *app);
-
 	struct list wakes; /* pushes in flight (pushreg.c)            */
 };
 
@@ -249,11 +244,7 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 struct conv *ucwa_conv_restore(struct app *app, unsigned n, const char *peer,
 			       bool incoming);
 
-/* hist.c: history of conversations and missed events (conversationLogs) */
-/* The wall clock in milliseconds since 1970 (CLOCK_REALTIME): the history
- * is stamped at the resolution its ?since= is read at, so an entry made
- * after a since, even within the same second, is listed. */
-uint64_t ucwa_now_ms(void);
+/* hist_get.c: the history (src/session/hist.h) as UCWA has it */
 /* The conversation began (its entry is made) or changed (accepted,
  * ended). */
 void ucwa_hist_conv(struct conv *c);
@@ -261,42 +252,12 @@ void ucwa_hist_conv(struct conv *c);
  * its event's sequence, counted once (it comes back after a restart). */
 void ucwa_hist_message(struct conv *c, bool incoming, const char *text,
 		       size_t len, uint64_t time_ms, uint64_t seq);
-/*
- * Record a missed event: type "message" (an incoming message the app has
- * not acknowledged yet: seq is its event, and the ack that covers it
- * removes the entry) or "call" (seq 0: kept until pruned). from is the
- * peer's SIP URI, text may be NULL (both copied). Returns 0, EINVAL or
- * ENOMEM. The same seq twice is recorded once.
- */
-int ucwa_history_add(struct app *app, const char *type, const char *from,
-		     uint64_t time_ms, const char *text, uint64_t seq);
-/* The app has the events up to mark. */
-void ucwa_hist_acked(struct app *app, uint64_t mark);
-/* The incoming message of event seq may be delivered again by the Front
- * End's offline store: its 200 may not have reached the Front End (it
- * was late, or the process died after the commit). Kept in the store
- * (UCWA_REDELIVERY_MAX per application). */
-void ucwa_hist_uncertain(struct app *app, uint64_t seq, const char *from,
-			 const char *text, uint64_t time_ms);
-/* The incoming message of event seq came as a copy from the Front End's
- * offline store, stored there at date_ms (its Date header): that store
- * may hand the same copy over again (msilo does when a REGISTER comes
- * while it deletes the copies answered 200). Kept with the uncertain
- * ones. */
-void ucwa_hist_copy(struct app *app, uint64_t seq, const char *from,
-		    const char *text, uint64_t date_ms);
-/* A copy of a message (stored by the Front End at date_ms) is one we
- * have: the very copy taken before (same sender, text and Date: kept for
- * more), or it matches an uncertain one: same sender and text, arrived
- * within UCWA_REDELIVERY_WINDOW_MS of date_ms (that one is used up). */
-bool ucwa_hist_redelivered(struct app *app, const char *from, const char *text,
-			   uint64_t date_ms);
 /* GET .../communication/conversationLogs */
 void ucwa_hist_get(struct app *app, struct web_req *req);
-typedef void(ucwa_hist_restored_h)(struct app *app);
-/* Read the stored history back (restart), then call h (also on error). */
-int ucwa_hist_restore(struct app *app, ucwa_hist_restored_h *h);
-void ucwa_hist_close(struct app *app);
+/* After a restart, once the history is back: the conversations still
+ * open come back with their numbers; new ones are numbered after every
+ * number the history holds. */
+void ucwa_hist_restore_convs(struct app *app);
 /* call.c: incoming calls (phone audio invitations) */
 struct call;
 /* An INVITE for the application (sr borrowed: a reference is taken; its
