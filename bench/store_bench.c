@@ -112,7 +112,9 @@ int main(int argc, char *argv[])
 	}
 
 	libre_init();
-	err = store_lmdb_open(&st, argv[1], 4096);
+	err = store_open(&st, &(struct store_conf){.backend = "lmdb",
+						   .path = argv[1],
+						   .size_mb = 4096});
 	if (err) {
 		fprintf(stderr, "store_bench: cannot open %s: %s\n", argv[1],
 			strerror(err));

@@ -186,6 +186,7 @@ struct conf {
 	struct sa admin_addr; /**< /healthz and /metrics (127.0.0.1)    */
 
 	/* [store] */
+	char store_backend[16];     /**< backend name ("lmdb")             */
 	char *store_path;           /**< LMDB environment directory        */
 	uint32_t store_map_size_mb; /**< LMDB map size in MiB (1024)       */
 

@@ -13,6 +13,7 @@
 #include "core.h"
 #include "conf.h"
 #include "conf_int.h"
+#include "store.h"
 
 #define FIELD(f) offsetof(struct conf, f)
 
@@ -625,6 +626,25 @@ static bool id_valid(const struct pl *val)
 	return val->l && val->l <= CONF_MAX_ID;
 }
 
+/* The store's backend: a name this build has (store.h). */
+static int set_backend(struct conf_ctx *ctx, const struct conf_key *k,
+		       const struct pl *val, unsigned line)
+{
+	char *name = field(ctx, k);
+	char buf[sizeof(((struct conf *)0)->store_backend)];
+
+	if (val->l >= sizeof(buf) || pl_strcpy(val, buf, sizeof(buf)) ||
+	    !store_backend_known(buf)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a store backend this build "
+			     "has; use lmdb",
+			     k->name, conf_pl_print, val);
+		return EINVAL;
+	}
+	strcpy(name, buf);
+	return 0;
+}
+
 /* A provider identifier (key id, team id): letters, digits, '.', '-',
  * '_'; it lands in a JWT and a header as it is. */
 static int set_id(struct conf_ctx *ctx, const struct conf_key *k,
@@ -772,6 +792,7 @@ const struct conf_key conf_keys[] = {
 
     {KEY(SECT_ADMIN, "listen", set_addr, admin_addr)},
 
+    {KEY(SECT_STORE, "backend", set_backend, store_backend)},
     {KEY(SECT_STORE, "path", set_path, store_path)},
     {KEY(SECT_STORE, "map_size_mb", set_uint, store_map_size_mb),
      RANGE(1, 1048576, 1)},
@@ -870,6 +891,7 @@ void conf_defaults(struct conf *conf)
 	(void)sa_set_str(&conf->admin_addr, "127.0.0.1", 9090);
 
 	/* the default store path is set in conf_check() (an allocation) */
+	strcpy(conf->store_backend, "lmdb");
 	conf->store_map_size_mb = 1024;
 	conf->sip_ring_ms = 30 * 1000;
 	conf->sip_max_connections = 1024;

@@ -233,8 +233,14 @@ int service_alloc(struct service **svcp, struct conf *conf)
 
 	/* the store directory is ours: make it when it is missing */
 	(void)mkdir(conf->store_path, 0700);
-	err = store_lmdb_open(&svc->store, conf->store_path,
-			      conf->store_map_size_mb);
+	{
+		const struct store_conf sc = {.backend = conf->store_backend,
+					      .path = conf->store_path,
+					      .size_mb =
+						  conf->store_map_size_mb};
+
+		err = store_open(&svc->store, &sc);
+	}
 	if (err) {
 		log_error("cannot open the store in %s: %m", conf->store_path,
 			  err);

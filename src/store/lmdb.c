@@ -30,7 +30,12 @@
 static const char *const db_names[DB_COUNT] = {"session", "token", "event",
 					       "ha1",     "sub",   "hist"};
 
-static const struct store_be lmdb_be = {
+static int lmdb_open(struct store **sp, const struct store_conf *c);
+
+const struct store_be store_lmdb_be = {
+    .name = "lmdb",
+    .open = lmdb_open,
+    .full_hint = "raise [store] map_size_mb or free space",
     .submit = lmdb_submit,
     .read = lmdb_read,
 };
@@ -99,8 +104,10 @@ static int env_open(struct lmdb *l, const char *path, size_t map_size_mb)
 	return lmdb_err(rc);
 }
 
-int store_lmdb_open(struct store **sp, const char *path, size_t map_size_mb)
+static int lmdb_open(struct store **sp, const struct store_conf *c)
 {
+	const char *path = c->path;
+	size_t map_size_mb = c->size_mb;
 	struct store *s = NULL;
 	struct lmdb *l;
 	int err;
@@ -108,7 +115,7 @@ int store_lmdb_open(struct store **sp, const char *path, size_t map_size_mb)
 	if (!sp || !path || !map_size_mb || map_size_mb > SIZE_MAX >> 20)
 		return EINVAL;
 
-	err = store_alloc(&s, &lmdb_be);
+	err = store_alloc(&s, &store_lmdb_be);
 	if (err)
 		return err;
 

@@ -14,6 +14,14 @@
 #include <re.h>
 #include "store_int.h"
 
+/* Headroom: writes that add data stop this short of the map's size (a
+ * sixteenth, at least 32 pages), so that acks and deletes still commit
+ * when the store is full. */
+enum {
+	STORE_RESERVE_DIV = 16,
+	STORE_RESERVE_MIN_PAGES = 32,
+};
+
 enum {
 	DB_SESSION,
 	DB_TOKEN,

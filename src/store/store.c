@@ -33,6 +33,41 @@ struct store_op {
 
 static void turn_handler(void *arg);
 
+/* The backends [store] backend may name. */
+static const struct store_be *const backends[] = {
+    &store_lmdb_be,
+};
+
+static const struct store_be *backend_find(const char *name)
+{
+	size_t i;
+
+	if (!name)
+		name = "lmdb";
+	for (i = 0; i < ARRAY_SIZE(backends); i++) {
+		if (!strcmp(backends[i]->name, name))
+			return backends[i];
+	}
+	return NULL;
+}
+
+bool store_backend_known(const char *name)
+{
+	return name && backend_find(name);
+}
+
+int store_open(struct store **sp, const struct store_conf *c)
+{
+	const struct store_be *be;
+
+	if (!sp || !c)
+		return EINVAL;
+	be = backend_find(c->backend);
+	if (!be)
+		return ENOTSUP;
+	return be->open(sp, c);
+}
+
 static void req_cancel(struct store_req *r)
 {
 	r->doneh = NULL;
@@ -173,11 +208,10 @@ static void full_note(struct store *s, const struct store_req *r)
 		++s->full_unlogged;
 		if (!s->full_logged ||
 		    now - s->full_logged >= STORE_FULL_LOG_MS) {
-			log_error(
-			    "store: full, %llu write(s) refused (ENOSPC): "
-			    "raise [store] map_size_mb or free space; "
-			    "acks and deletes still commit",
-			    (unsigned long long)s->full_unlogged);
+			log_error("store: full, %llu write(s) refused "
+				  "(ENOSPC): %s; acks and deletes still commit",
+				  (unsigned long long)s->full_unlogged,
+				  s->be->full_hint);
 			s->full_logged = now;
 			s->full_unlogged = 0;
 		}

@@ -20,10 +20,15 @@
  * Durability contract: a write's completion handler runs only after the
  * write is durably committed (LMDB: the write transaction holding it has
  * been committed and synced). The caller may then acknowledge upstream
- * (SIP 200 OK to a MESSAGE, 201 to a client). Writes issued in one loop turn
- * are committed together (group commit) and complete in the order they
- * were issued. A read sees what was committed when it runs: a write is
- * visible to reads at the latest when its completion has run.
+ * (SIP 200 OK to a MESSAGE, 201 to a client). Writes complete in the
+ * order they were issued, so a completion also means every earlier write
+ * is durable. The writes of one session (its record, log, subscriptions,
+ * history) issued in one loop turn are atomic together: all of them are
+ * applied or none (but for single writes refused with ENOSPC); writes of
+ * other sessions, tokens and HA1 may be committed apart (a backend may
+ * commit one loop turn at once; lmdb does). A read sees what was
+ * committed when it runs: a write is visible to reads at the latest when
+ * its completion has run.
  *
  * Cancellation: every call takes an optional handle (opp). Dropping the
  * handle (mem_deref) cancels the callback: it never runs after. A write
@@ -70,11 +75,6 @@ enum {
 	STORE_PURGE_MAX = 100000,     /**< token records in one purge step */
 	STORE_QUEUE_MAX = 65536,      /**< writes not yet completed        */
 	STORE_QUEUE_BYTES_MAX = 64 << 20, /**< their key and value bytes   */
-	/* Headroom: writes that add data stop this short of the map's
-	 * size (a sixteenth, at least 32 pages), so that acks and deletes
-	 * still commit when the store is full. */
-	STORE_RESERVE_DIV = 16,
-	STORE_RESERVE_MIN_PAGES = 32,
 };
 
 struct store;
@@ -84,7 +84,10 @@ struct store_op;
  * full: this write does not fit, short of the reserve kept for acks and
  * deletes; the other writes of its transaction are committed), EEXIST
  * (event sequence already taken), ENOENT (nothing to delete), EIO (the
- * transaction failed: nothing of it was written). */
+ * transaction failed: nothing of it was written), ESTALE (a backend
+ * shared by several instances: another instance has taken the session
+ * over, nothing of this write was applied; lmdb never returns it). Any
+ * other value is a failure too: the write may not have been applied. */
 typedef void(store_done_h)(int err, void *arg);
 
 /** A value was read. val is borrowed: valid only during the call.
@@ -114,22 +117,37 @@ typedef void(store_events_h)(int err, const struct store_event *evv, size_t n,
 typedef bool(store_rec_h)(const uint8_t *key, size_t klen, const uint8_t *val,
 			  size_t len, void *arg);
 
+/** Where and how to open a store; a field the backend does not use is
+ * ignored. Borrowed by store_open(). */
+struct store_conf {
+	/** "lmdb" (NULL: "lmdb"); see store_backend_known() */
+	const char *backend;
+	/** lmdb: directory of the environment (must exist); several
+	 * processes may open the same one */
+	const char *path;
+	/** the most data the store may hold, MiB (> 0) */
+	size_t size_mb;
+};
+
 /**
- * Open the embedded LMDB store (src/store/lmdb.c).
+ * Open a store with the backend c->backend names.
  *
- * @param sp          Returns a new reference
- * @param path        Directory of the LMDB environment (must exist);
- *                    borrowed. Several processes may open the same one.
- * @param map_size_mb Maximum size of the data in MiB (> 0)
+ * @param sp Returns a new reference
+ * @param c  The backend and its settings (borrowed)
  *
- * @return 0, EINVAL, ENOMEM, or the errno of opening the environment
+ * @return 0, EINVAL, ENOTSUP (no such backend in this build), ENOMEM, or
+ *         the errno of opening the backend (lmdb: of the environment)
  */
-int store_lmdb_open(struct store **sp, const char *path, size_t map_size_mb);
+int store_open(struct store **sp, const struct store_conf *c);
+
+/** True if this build has the backend name ("lmdb" only, today). */
+bool store_backend_known(const char *name);
 
 /**
  * True while the store is full: a write was refused with ENOSPC, or a
  * value of the largest size (STORE_VALUE_MAX) would no longer fit short
- * of the reserve, as the last transaction found. Each such refusal counts in
+ * of the reserve the backend keeps for acks and deletes, as its last
+ * commit found. Each such refusal counts in
  * mobility_store_full_total and logs an error line (at most one each
  * STORE_FULL_LOG_MS, with the number refused meanwhile).
  *

@@ -79,19 +79,44 @@ struct store_req {
 	struct store_op *op; /**< the caller's handle, or NULL (borrowed) */
 };
 
-/** What a backend provides. */
+/**
+ * What a backend provides: one entry of the backend table in store.c,
+ * chosen by name ([store] backend). A backend sees requests, never the
+ * callers; everything it reports goes through the request (err, space)
+ * and the functions below, so that the callers never learn which backend
+ * they use.
+ */
 struct store_be {
+	const char *name; /**< as [store] backend names it */
+
+	/** Open: store_alloc() with this table, then store_set_backend()
+	 * with the backend's state. c is checked for NULL already. */
+	int (*open)(struct store **sp, const struct store_conf *c);
+
+	/** What the operator does about a full store (the error line). */
+	const char *full_hint;
+
 	/**
 	 * Take a batch of writes (moved out of batch, in issue order) and
-	 * commit them as one transaction; later, on the loop thread, hand
-	 * them back through store_complete() with err set in each.
+	 * commit them, at least each session's writes of the batch
+	 * together; later, on the loop thread and never from inside this
+	 * call, hand them back through store_complete() in issue order
+	 * with err (and space) set in each.
 	 */
 	void (*submit)(void *bed, struct list *batch);
 
-	/** Run one read now, on the loop thread, calling its handler
-	 * unless store_req_live() is false. */
+	/**
+	 * Run one read: call its handler on the loop thread unless
+	 * store_req_live() is false, now or later. A backend answering
+	 * later (over a connection) takes a reference to r (mem_ref) and
+	 * drops it when done; its destructor drops those it holds. A read
+	 * sees every write whose completion has run.
+	 */
 	void (*read)(void *bed, struct store_req *r);
 };
+
+/** The backends of this build. */
+extern const struct store_be store_lmdb_be;
 
 /** Allocate the generic front; the backend sets s->bed afterwards. */
 int store_alloc(struct store **sp, const struct store_be *be);

@@ -171,15 +171,34 @@ static const char *comm_href(const struct app *app, char *buf, size_t size)
 	return buf;
 }
 
-static struct repr *participant(const struct call *c)
+/* The caller's participant href: <conversation>/participants/<its
+ * percent-encoded URI>, as an IM conversation's participants have it. */
+static int caller_href(char *buf, size_t size, const struct call *c)
 {
-	struct repr *r = NULL;
-	char href[300];
+	struct mbuf *mb = mbuf_alloc(64);
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/participants/caller",
-			  c->href);
-	err = repr_alloc(&r, "from", href);
+	if (!mb)
+		return ENOMEM;
+	err = text_pct_encode(mb, c->from, strlen(c->from));
+	if (!err && re_snprintf(buf, size, "%s/participants/%b", c->href,
+				mb->buf, mb->end) < 0)
+		err = EOVERFLOW;
+	mem_deref(mb);
+	return err;
+}
+
+/* The caller as a participant, under the relation rel (from in the
+ * invitation, participant in participants). */
+static struct repr *participant(const struct call *c, const char *rel)
+{
+	struct repr *r = NULL;
+	char href[UCWA_HREF_MAX];
+	int err;
+
+	if (caller_href(href, sizeof(href), c))
+		return NULL;
+	err = repr_alloc(&r, rel, href);
 	err |= repr_prop_str(r, "uri", c->from);
 	if (c->name[0])
 		err |= repr_prop_str(r, "name", c->name);
@@ -188,6 +207,22 @@ static struct repr *participant(const struct call *c)
 	if (err)
 		r = mem_deref(r);
 	return r;
+}
+
+/* GET .../participants of a call: its caller (a collection). */
+static struct repr *participants(const struct call *c)
+{
+	struct repr *r = NULL, *p;
+	char href[300];
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
+	if (repr_alloc(&r, "participants", href))
+		return NULL;
+	p = participant(c, "participant");
+	err = p ? repr_embed(r, p) : ENOMEM;
+	mem_deref(p);
+	return err ? mem_deref(r) : r;
 }
 
 static struct repr *reason(enum call_end e)
@@ -218,7 +253,7 @@ static struct repr *invitation(const struct call *c)
 {
 	bool ringing = c->state < CALL_ENDING && c->end == END_NONE;
 	struct repr *r = NULL;
-	char href[300], to[AUTH_USER_MAX + 8];
+	char href[UCWA_HREF_MAX], to[AUTH_USER_MAX + 8];
 	int err;
 
 	(void)re_snprintf(to, sizeof(to), "sip:%s", c->app->user);
@@ -229,9 +264,10 @@ static struct repr *invitation(const struct call *c)
 	err |= repr_prop_str(r, "to", to);
 	err |= repr_prop_date(r, "timeStamp", c->time_ms);
 	err |= repr_link(r, "conversation", c->href);
-	(void)re_snprintf(href, sizeof(href), "%s/participants/caller",
-			  c->href);
-	err |= repr_link(r, "from", href);
+	if (caller_href(href, sizeof(href), c))
+		err |= EOVERFLOW;
+	else
+		err |= repr_link(r, "from", href);
 	if (ringing) {
 		/* declined, never accepted: the media is for another
 		 * device (PROTOCOL.md "Call via work") */
@@ -240,7 +276,7 @@ static struct repr *invitation(const struct call *c)
 		err |= repr_link(r, "decline", href);
 	}
 	if (!err)
-		err = embed(r, participant(c));
+		err = embed(r, participant(c, "from"));
 	if (!err && !ringing)
 		err = embed(r, reason(c->end));
 	if (err)
@@ -252,6 +288,7 @@ static struct repr *conversation(const struct call *c)
 {
 	bool live = c->state < CALL_ENDING && c->end == END_NONE;
 	struct repr *r = NULL;
+	char href[300];
 	int err;
 
 	err = repr_alloc(&r, "conversation", c->href);
@@ -259,6 +296,8 @@ static struct repr *conversation(const struct call *c)
 	err |= repr_prop_str(r, "activeModalities", live ? "PhoneAudio" : "");
 	err |= repr_prop_int(r, "participantCount", 1);
 	err |= repr_link(r, "phoneAudioInvitation", c->inv_href);
+	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
+	err |= repr_link(r, "participants", href);
 	if (err)
 		r = mem_deref(r);
 	return r;
@@ -756,6 +795,21 @@ static void decline(struct call *c, struct web_req *req)
 	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 }
 
+/* Whether rest is participants/<the caller's URI, percent-encoded>. */
+static bool is_caller(const struct call *c, const struct pl *rest)
+{
+	char uri[UCWA_URI_MAX + 1];
+	struct pl enc;
+	size_t n;
+
+	if (rest->l <= 13 || strncmp(rest->p, "participants/", 13))
+		return false;
+	enc.p = rest->p + 13;
+	enc.l = rest->l - 13;
+	return !text_pct_decode(uri, sizeof(uri), &enc, &n) &&
+	       n == strlen(uri) && !strcasecmp(uri, c->from);
+}
+
 static void reply_repr(struct web_req *req, struct repr *r)
 {
 	if (r)
@@ -792,8 +846,10 @@ bool ucwa_call_handle(struct app *app, struct web_req *req,
 		decline(c, req);
 	else if (!inv && !rest->l && get)
 		reply_repr(req, conversation(c));
-	else if (!inv && get && !pl_strcmp(rest, "participants/caller"))
-		reply_repr(req, participant(c));
+	else if (!inv && get && is_caller(c, rest))
+		reply_repr(req, participant(c, "participant"));
+	else if (!inv && get && !pl_strcmp(rest, "participants"))
+		reply_repr(req, participants(c));
 	else
 		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
 				"no such resource");

@@ -73,6 +73,7 @@ static void conv_destructor(void *arg)
 
 	list_unlink(&c->le);
 	list_flush(&c->sends);
+	mem_deref(c->first_text);
 }
 
 void ucwa_conv_close_all(struct app *app)
@@ -138,23 +139,187 @@ static int data_uri(char **out, const char *text)
 	return err;
 }
 
+/*
+ * Participants. The user (local) and the peer are resources of the
+ * conversation at <conversation>/participants/<percent-encoded URI>, as
+ * the UCWA reference's samples address them. The peer leaves when the
+ * conversation ends (the reference: a participant resource goes when
+ * its participant leaves); the user stays while the conversation is
+ * kept.
+ */
+
+/* The user's own URI (sip:user@domain) into buf. */
+static const char *local_uri(const struct conv *c, char *buf, size_t size)
+{
+	(void)re_snprintf(buf, size, "sip:%s", c->app->user);
+	return buf;
+}
+
+/* The href of the participant whose URI is uri; EOVERFLOW if it does
+ * not fit in size. */
+static int participant_href(char *buf, size_t size, const struct conv *c,
+			    const char *uri)
+{
+	struct mbuf *mb = mbuf_alloc(64);
+	int err;
+
+	if (!mb)
+		return ENOMEM;
+	err = text_pct_encode(mb, uri, strlen(uri));
+	if (!err && re_snprintf(buf, size, "%s/participants/%b", c->href,
+				mb->buf, mb->end) < 0)
+		err = EOVERFLOW;
+	mem_deref(mb);
+	return err;
+}
+
+/* The participant resource of the user (local) or of the peer, under
+ * the relation rel. Its name is the user part of its URI: the service
+ * keeps no display names (me names the user the same way). */
+static struct repr *participant(const struct conv *c, const char *rel,
+				bool local)
+{
+	char uri[UCWA_URI_MAX + 8], href[UCWA_HREF_MAX];
+	struct repr *r = NULL;
+	struct pl name;
+	int err;
+
+	if (local)
+		(void)local_uri(c, uri, sizeof(uri));
+	else
+		(void)re_snprintf(uri, sizeof(uri), "%s", c->peer);
+	if (participant_href(href, sizeof(href), c, uri) ||
+	    repr_alloc(&r, rel, href))
+		return NULL;
+
+	/* scheme:name@domain: what lies between the scheme and the '@' */
+	name.p = strchr(uri, ':') ? strchr(uri, ':') + 1 : uri;
+	name.l = strcspn(name.p, "@");
+	err = repr_prop_str(r, "uri", uri);
+	err |= repr_prop_pl(r, "name", &name);
+	err |= repr_prop_bool(r, "local", local);
+	err |= repr_link(r, "conversation", c->href);
+	if (local) {
+		(void)re_snprintf(href, sizeof(href), "%s/me", c->app->href);
+		err |= repr_link(r, "me", href);
+	} else if (!ucwa_contact_href(href, sizeof(href), c->app, uri)) {
+		err |= repr_link(r, "contact", href);
+	}
+	return err ? mem_deref(r) : r;
+}
+
+/* Link rel to the user's (local) or the peer's participant resource. */
+static int participant_link(struct repr *r, const char *rel,
+			    const struct conv *c, bool local)
+{
+	char uri[UCWA_URI_MAX + 8], href[UCWA_HREF_MAX];
+	int err;
+
+	if (local)
+		(void)local_uri(c, uri, sizeof(uri));
+	else
+		(void)re_snprintf(uri, sizeof(uri), "%s", c->peer);
+	err = participant_href(href, sizeof(href), c, uri);
+	return err ? err : repr_link(r, rel, href);
+}
+
+/* Embed a child just built (NULL: it could not be) and drop ours. */
+static int embed(struct repr *r, struct repr *child)
+{
+	int err = child ? repr_embed(r, child) : ENOMEM;
+
+	mem_deref(child);
+	return err;
+}
+
+/* GET .../participants: the user (localParticipant) and, while the
+ * conversation lasts, the peer (participant, a collection). */
+static struct repr *participants(const struct conv *c)
+{
+	struct repr *r = NULL;
+	char href[300];
+	int err;
+
+	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
+	if (repr_alloc(&r, "participants", href))
+		return NULL;
+	err = embed(r, participant(c, "localParticipant", true));
+	if (!c->ended)
+		err |= embed(r, participant(c, "participant", false));
+	return err ? mem_deref(r) : r;
+}
+
+/* GET .../participants[/<uri>]: sub is what follows "participants".
+ * The peer's href answers 410 once the peer has left (the conversation
+ * ended), any other 404. */
+static void get_participant(struct conv *c, struct web_req *req,
+			    const struct pl *sub)
+{
+	char uri[UCWA_URI_MAX + 8], want[UCWA_URI_MAX + 1];
+	struct repr *r = NULL;
+	struct pl enc;
+	size_t n;
+
+	if (!sub->l) {
+		r = participants(c);
+		goto reply;
+	}
+	enc.p = sub->p + 1;
+	enc.l = sub->l - 1;
+	if (sub->p[0] != '/' || text_pct_decode(want, sizeof(want), &enc, &n) ||
+	    n != strlen(want)) {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such participant");
+		return;
+	}
+	if (!strcasecmp(want, local_uri(c, uri, sizeof(uri)))) {
+		r = participant(c, "localParticipant", true);
+	} else if (!strcasecmp(want, c->peer) && c->ended) {
+		api_reply_error(req, 410, "Gone", "Gone", NULL,
+				"the participant has left the conversation");
+		return;
+	} else if (!strcasecmp(want, c->peer)) {
+		r = participant(c, "participant", false);
+	} else {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such participant");
+		return;
+	}
+reply:
+	if (r)
+		api_reply(req, 200, "OK", r, NULL);
+	else
+		web_reply_text(req, 503, "Service Unavailable",
+			       "out of memory");
+	mem_deref(r);
+}
+
+/* The invitation: its from and to are participants (from embedded, as
+ * the reference embeds it); "to" is also the target's URI. */
 static struct repr *invitation(const struct conv *c, const char *state,
 			       const char *first_text)
 {
 	struct repr *r = NULL;
-	char href[300];
-	char *uri = NULL;
+	char href[300], uri[UCWA_URI_MAX + 8];
 	int err;
 
 	err = repr_alloc(&r, "messagingInvitation", c->inv_href);
+	if (err)
+		return NULL;
 	err |= repr_prop_str(r, "direction",
 			     c->incoming ? "Incoming" : "Outgoing");
 	err |= repr_prop_str(r, "state", state);
 	err |= repr_prop_str(r, "importance", "Normal");
 	if (c->subject[0])
 		err |= repr_prop_str(r, "subject", c->subject);
+	err |= repr_prop_str(
+	    r, "to", c->incoming ? local_uri(c, uri, sizeof(uri)) : c->peer);
 	err |= repr_link(r, "conversation", c->href);
-	err |= repr_link(r, c->incoming ? "from" : "to", c->peer);
+	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
+	err |= repr_link(r, "messaging", href);
+	err |= participant_link(r, "from", c, !c->incoming);
+	err |= participant_link(r, "to", c, c->incoming);
+	err |= embed(r, participant(c, "from", !c->incoming));
 	if (c->incoming && !c->accepted) {
 		(void)re_snprintf(href, sizeof(href), "%s/accept", c->inv_href);
 		err |= repr_link(r, "accept", href);
@@ -162,9 +327,13 @@ static struct repr *invitation(const struct conv *c, const char *state,
 				  c->inv_href);
 		err |= repr_link(r, "decline", href);
 	}
-	if (first_text && !data_uri(&uri, first_text)) {
-		err |= repr_link(r, "message", uri);
-		mem_deref(uri);
+	if (first_text) {
+		char *data = NULL;
+
+		err |= data_uri(&data, first_text);
+		if (data)
+			err |= repr_link(r, "message", data);
+		mem_deref(data);
 	}
 	if (err)
 		r = mem_deref(r);
@@ -184,8 +353,11 @@ static void msg_keep(struct conv *c, unsigned n, bool incoming,
 	m->time_ms = time_ms;
 }
 
-/* The message resource: direction, time, status and its links. */
-static struct repr *message_repr(const struct conv *c, const struct conv_msg *m)
+/* The message resource: direction, time, status and its links: its
+ * sender's participant (the peer's for an incoming one, the user's for an
+ * outgoing one), and its text as a data: URI when text is given. */
+static struct repr *message_repr(const struct conv *c, const struct conv_msg *m,
+				 const char *text)
 {
 	static const char *const status[] = {"Pending", "Success", "Failure"};
 	char href[300];
@@ -205,6 +377,15 @@ static struct repr *message_repr(const struct conv *c, const struct conv_msg *m)
 	err |= repr_link(r, "messaging", href);
 	if (!ucwa_contact_href(href, sizeof(href), c->app, c->peer))
 		err |= repr_link(r, "contact", href);
+	err |= participant_link(r, "participant", c, !m->incoming);
+	if (text) {
+		char *data = NULL;
+
+		err |= data_uri(&data, text);
+		if (data)
+			err |= repr_link(r, "plainMessage", data);
+		mem_deref(data);
+	}
 	return err ? mem_deref(r) : r;
 }
 
@@ -232,7 +413,7 @@ static void get_message(struct conv *c, struct web_req *req,
 				"the message is no longer held");
 		return;
 	}
-	r = message_repr(c, m);
+	r = message_repr(c, m, NULL);
 	if (r)
 		api_reply(req, 200, "OK", r, NULL);
 	else
@@ -277,6 +458,9 @@ static struct repr *conversation(const struct conv *c)
 		err |= repr_prop_str(r, "subject", c->subject);
 	(void)re_snprintf(href, sizeof(href), "%s/messaging", c->href);
 	err |= repr_link(r, "messaging", href);
+	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
+	err |= repr_link(r, "participants", href);
+	err |= participant_link(r, "localParticipant", c, true);
 	if (err)
 		r = mem_deref(r);
 	return r;
@@ -712,6 +896,31 @@ static void stop_messaging(struct conv *c, struct web_req *req)
 	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 }
 
+/* Accepted: the invitation's first message comes again as the
+ * conversation's message 1 completed, as the reference's "Receive an IM"
+ * shows it (a client reads messages from message events). */
+static void post_first_message(struct conv *c)
+{
+	struct conv_msg one = {.n = 1, .incoming = true, .status = MSG_SUCCESS};
+	const struct conv_msg *m = &c->msgs[1 % UCWA_CONV_MSGS];
+	char href[300];
+	struct repr *r;
+
+	if (!c->first_text)
+		return;
+	if (m->n != 1) {
+		/* no longer held: a later message took its slot */
+		one.time_ms = ucwa_now_ms();
+		m = &one;
+	}
+	(void)re_snprintf(href, sizeof(href), "%s/messaging/messages/1",
+			  c->href);
+	r = message_repr(c, m, c->first_text);
+	post(c->app, "conversation", c->href, "completed", "message", href,
+	     "Success", r, c->href);
+	mem_deref(r);
+}
+
 static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 {
 	struct repr *r;
@@ -731,8 +940,10 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 	     "completed", "messagingInvitation", c->inv_href,
 	     accept ? "Success" : "Failure", r, NULL);
 	mem_deref(r);
-	if (accept)
+	if (accept) {
 		post_messaging(c);
+		post_first_message(c);
+	}
 	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 	if (!accept)
 		forget_ended(c->app);
@@ -801,11 +1012,17 @@ void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub)
 		return;
 	}
 
-	/* conversations/<n>[/messaging[/messages|/stopMessaging]] */
+	/* conversations/<n>[/messaging[/messages|/stopMessaging]] and
+	 * conversations/<n>/participants[/<uri>] */
 	if (!rest.l && get) {
 		r = conversation(c);
 		api_reply(req, 200, "OK", r, NULL);
 		mem_deref(r);
+		return;
+	}
+	if (get && rest.l >= 12 && !strncmp(rest.p, "participants", 12)) {
+		struct pl part = {rest.p + 12, rest.l - 12};
+		get_participant(c, req, &part);
 		return;
 	}
 	(void)text_next(&rest, '/', &what);
@@ -872,6 +1089,8 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 		if (!c->nmsg)
 			++c->nmsg;
 		c->first_seq = seq;
+		c->first_text = mem_deref(c->first_text);
+		(void)str_dup(&c->first_text, text);
 		msg_keep(c, 1, true, MSG_SUCCESS, time_ms);
 		r = invitation(c, "Connecting", text);
 		post_mark(app, seq, "communication",
@@ -883,22 +1102,16 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 			  "conversation", c->href, NULL, r, NULL);
 		mem_deref(r);
 	} else {
-		char *uri = NULL;
-		struct repr *m = NULL;
+		struct repr *m;
 
 		(void)re_snprintf(href, sizeof(href),
 				  "%s/messaging/messages/%u", c->href,
 				  ++c->nmsg);
 		msg_keep(c, c->nmsg, true, MSG_SUCCESS, time_ms);
-		if (!repr_alloc(&m, "message", href) && !data_uri(&uri, text)) {
-			(void)repr_prop_str(m, "direction", "Incoming");
-			(void)repr_prop_date(m, "timeStamp", time_ms);
-			(void)repr_link(m, "plainMessage", uri);
-		}
+		m = message_repr(c, &c->msgs[c->nmsg % UCWA_CONV_MSGS], text);
 		post_mark(app, seq, "conversation", c->href, "completed",
 			  "message", href, "Success", m, c->href);
 		mem_deref(m);
-		mem_deref(uri);
 	}
 	return 0;
 }

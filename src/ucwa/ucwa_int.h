@@ -111,6 +111,8 @@ struct conv {
 
 	uint64_t hid;       /* its history entry (hist.c); 0: none yet */
 	uint64_t first_seq; /* incoming: the event that began it       */
+	char *first_text;   /* incoming: the invitation's first message,
+			       given again as a message event at accept */
 	uint64_t active;    /* tmr_jiffies() of its last message       */
 };
 

@@ -824,6 +824,7 @@ static void test_store(void)
 	if (r.conf) {
 		CHECK_STR(r.conf->store_path, "/srv/mobility");
 		CHECK(r.conf->store_map_size_mb == 64);
+		CHECK_STR(r.conf->store_backend, "lmdb");
 	}
 
 	/* [service] limits of one application: defaults, set, range */
@@ -859,6 +860,12 @@ static void test_store(void)
 		CHECK_STR(r.conf->store_path, "state");
 		CHECK(r.conf->store_map_size_mb == 1024);
 	}
+
+	/* the backend: lmdb, the only one built in; another is refused */
+	build(&r, NULL, "[store]\nbackend = lmdb");
+	EXPECT_OK(&r);
+	build(&r, NULL, "[store]\nbackend = redis");
+	CHECK(r.err != 0);
 
 	result_reset(&r);
 }
@@ -1125,6 +1132,9 @@ static void test_bad_values(void)
 	     {"max_headers", "not a number", "from 8 to 1024"}},
 	    {"[http]\nmax_headers = 7", {"out of range", "8 to 1024"}},
 	    {"[store]\nmap_size_mb = 0", {"map_size_mb", "1 to 1048576"}},
+	    {"[store]\nbackend = redis",
+	     {"backend = 'redis'", "not a store backend", "use lmdb"}},
+	    {"[store]\nbackend = lmdb-and-much-more", {"not a store backend"}},
 	    {"[service]\nsession_expiration = 0",
 	     {"session_expiration", "seconds from 1 to 2592000"}},
 	    {"[service]\nsession_expiration = 2592001", {"out of range"}},

@@ -20,7 +20,9 @@ GET answers 404 until there is one (NOT_YET below).
 A resource that has ended: a conversation stopped stays readable (state
 Disconnected) while the application keeps it, then answers 404 with the
 messages in it; a message too old to be held answers 410 Gone (a
-conversation holds its last 8). The walk accepts 410 for messages only.
+conversation holds its last 8), and so does the other side's participant
+once the conversation has ended (it has left). The walk accepts 410 for
+messages and participants only.
 """
 import json
 import time
@@ -183,10 +185,14 @@ def flow(mob, fmt, bob):
 
 def unexpected(done, seen_as):
     """The answers that are neither 2xx nor documented for what the href
-    names (NOT_YET; 410 for a message no longer held)."""
+    names (NOT_YET; 410 for a message no longer held or a participant
+    who has left)."""
     def allowed(href, st):
         rels = seen_as[href]
         if st // 100 == 2 or (st == 410 and rels <= {"message", "self"}):
+            return True
+        # a participant who has left (its conversation ended)
+        if st == 410 and "/participants/" in urllib.parse.urlsplit(href).path:
             return True
         return {NOT_YET.get(r) for r in rels} == {st}
     return {k: v for k, v in done.items() if not allowed(k[0], v[0])}
@@ -196,7 +202,8 @@ def test_every_href_resolves(mob, flow):
     f = flow["f"]
     rels = {r for r, _ in f.links}
     # the flow saw what the walk is about
-    assert {"me", "presence", "note", "contact", "message", "conversation"} <= rels, rels
+    assert {"me", "presence", "note", "contact", "message", "conversation",
+            "from", "to", "participant"} <= rels, rels
     done, seen_as = walk(mob, f.tok, f.links)
     bad = unexpected(done, seen_as)
     assert not bad, "\n".join("%s %s %s %s %r" % (st, fm, href, sorted(seen_as[href]), out)

@@ -1,13 +1,19 @@
 /**
- * @file test_store.c  Store on a real LMDB environment in a temp directory:
- * every record type, event ranges and acks, completion order and
- * durability (seen from another process once a completion ran), group
- * commit, a loop that keeps turning while the worker waits, a full map,
- * limits, cancellation, reload after close and after kill -9.
+ * @file test_store.c  The store interface (store.h), case by case, run on
+ * every backend of the table below; then what only the LMDB backend
+ * promises (seen from other processes with their own environment handle).
  *
- * Child processes are this program again (/proc/self/exe) with a mode
- * argument, so that they start with a clean process and their own LMDB
- * environment handle, as another instance would.
+ * Interface cases: every record type, event ranges and acks, an atomic
+ * batch of one session with its completion order, iteration, limits and
+ * back-pressure, a full store, cancellation, reload. A backend gives a
+ * fresh empty store of a size, the same data opened again, and clean-up.
+ *
+ * LMDB cases: completion means committed (a child process finds the
+ * record), group commit of a loop turn, a loop that keeps turning while
+ * another process holds the write lock, reload after kill -9. Child
+ * processes are this program again (/proc/self/exe) with a mode argument,
+ * so that they start with a clean process and their own LMDB environment
+ * handle, as another instance would.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -171,6 +177,69 @@ static void dir_remove(void)
 	rmdir(dir);
 }
 
+/* Backends under test: a fresh empty store of a size, the same data
+ * opened again (after the first is dropped), and clean-up. */
+struct backend {
+	const char *name;
+	int (*fresh)(struct store **sp, size_t size_mb);
+	int (*reopen)(struct store **sp);
+	void (*clean)(void);
+};
+
+static int lmdb_reopen(struct store **sp)
+{
+	const struct store_conf c = {
+	    .backend = "lmdb", .path = dir, .size_mb = 64};
+
+	return store_open(sp, &c);
+}
+
+static int lmdb_fresh(struct store **sp, size_t size_mb)
+{
+	const struct store_conf c = {
+	    .backend = "lmdb", .path = dir, .size_mb = size_mb};
+
+	dir_make();
+	return store_open(sp, &c);
+}
+
+static const struct backend backends[] = {
+    {"lmdb", lmdb_fresh, lmdb_reopen, dir_remove},
+};
+
+/* A fresh store of size_mb for a case, or NULL (counted as a failure). */
+static struct store *store_up(const struct backend *be, size_t size_mb)
+{
+	struct store *s = NULL;
+
+	CHECK(be->fresh(&s, size_mb) == 0);
+	if (!s)
+		be->clean();
+	return s;
+}
+
+static void store_down(const struct backend *be, struct store *s)
+{
+	mem_deref(s);
+	be->clean();
+}
+
+/* Is session sid there, with the value got_is() then checks, once the
+ * backend opens its data again? (The store under test is dropped.) */
+static bool stored_again(const struct backend *be, const char *sid)
+{
+	struct store *s = NULL;
+	bool found = false;
+
+	if (!be->reopen(&s)) {
+		ndone = 0;
+		found = !store_session_get(s, sid, get_h, NULL, NULL) &&
+			wait_done(1) && !got_err;
+	}
+	mem_deref(s);
+	return found;
+}
+
 static int64_t metric(const char *name)
 {
 	return metric_value(metrics_get(METRIC_COUNTER, name, NULL, NULL));
@@ -269,7 +338,8 @@ static int mode_put_and_wait(const char *path, const char *fd)
 	struct store *s = NULL;
 
 	kill_fd = atoi(fd);
-	if (store_lmdb_open(&s, path, 64))
+	if (store_open(&s, &(struct store_conf){
+			       .backend = "lmdb", .path = path, .size_mb = 64}))
 		return 3;
 	if (store_session_put(s, "killed", V("survives"), 8, kill_done_h, NULL,
 			      NULL))
@@ -280,15 +350,13 @@ static int mode_put_and_wait(const char *path, const char *fd)
 
 /* Tests */
 
-static void test_records(void)
+static void test_records(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	uint8_t hash[32];
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
 	if (!s)
-		goto out;
+		return;
 	memset(hash, 0xab, sizeof(hash));
 
 	ndone = 0;
@@ -376,9 +444,7 @@ static void test_records(void)
 	CHECK(wait_done(1));
 	CHECK(got_err == ENOENT);
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
 static char listed[8][16];
@@ -407,20 +473,16 @@ static void list_recs(list_f *list, struct store *s, const char *sid)
 	CHECK(wait_done(1));
 }
 
-/* History entries: listed in id order, apart from subscriptions and from
- * another session's, deleted one by one and with their session. */
 /* Tokens with a renewal limit, and the purge of expired ones in bounded
  * steps that go round the whole table. */
-static void test_token_purge(void)
+static void test_token_purge(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	uint8_t hash[32];
 	unsigned i;
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
 	if (!s)
-		goto out;
+		return;
 
 	/* 10 tokens: even ones expired at 100, odd ones live until 1000 */
 	ndone = 0;
@@ -469,128 +531,125 @@ static void test_token_purge(void)
 	CHECK(store_token_purge(s, 500, STORE_PURGE_MAX + 1, NULL, NULL,
 				NULL) == EOVERFLOW);
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
-static void test_hist(void)
-{
-	struct store *s = NULL;
+/* Subscriptions and history: a set of records per session, by id, each
+ * kept apart from the other set and from another session's whose id
+ * begins the same; the session's delete takes them with its event log. */
+typedef int(set_put_f)(struct store *s, const char *sid, const char *id,
+		       const uint8_t *val, size_t len, store_done_h *h,
+		       void *arg, struct store_op **opp);
+typedef int(set_del_f)(struct store *s, const char *sid, const char *id,
+		       store_done_h *h, void *arg, struct store_op **opp);
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+struct set_ops {
+	set_put_f *put;
+	set_del_f *del;
+	list_f *list;
+	bool ordered; /* listed in the byte order of the ids */
+	set_put_f *other_put;
+};
+
+static const struct set_ops sets[] = {
+    {store_sub_put, store_sub_del, store_sub_list, false, store_hist_put},
+    {store_hist_put, store_hist_del, store_hist_list, true, store_sub_put},
+};
+
+static int listed_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Lists sid's records of the set, in id order where the set has none. */
+static void list_set(const struct set_ops *set, struct store *s,
+		     const char *sid)
+{
+	list_recs(set->list, s, sid);
+	if (!set->ordered && nlisted <= ARRAY_SIZE(listed))
+		qsort(listed, nlisted, sizeof(listed[0]), listed_cmp);
+}
+
+static void set_case(const struct backend *be, const struct set_ops *set)
+{
+	struct store *s = store_up(be, 64);
+
 	if (!s)
-		goto out;
+		return;
 
 	ndone = 0;
 	CHECK(!store_session_put(s, "s1", V("x"), 1, done_h, NULL, NULL));
-	CHECK(!store_hist_put(s, "s1", "m2", V("B"), 1, done_h, NULL, NULL));
-	CHECK(!store_hist_put(s, "s1", "c1", V("A"), 1, done_h, NULL, NULL));
-	CHECK(!store_hist_put(s, "s1", "m3", V("C"), 1, done_h, NULL, NULL));
-	CHECK(!store_sub_put(s, "s1", "c1", V("S"), 1, done_h, NULL, NULL));
-	CHECK(!store_hist_put(s, "s10", "c1", V("Z"), 1, done_h, NULL, NULL));
-	CHECK(wait_done(6));
+	CHECK(!set->put(s, "s1", "m2", V("B"), 1, done_h, NULL, NULL));
+	CHECK(!set->put(s, "s1", "c1", V("A"), 1, done_h, NULL, NULL));
+	CHECK(!set->put(s, "s1", "m3", V("C"), 1, done_h, NULL, NULL));
+	CHECK(!set->other_put(s, "s1", "c1", V("S"), 1, done_h, NULL, NULL));
+	/* "s10" starts like "s1": its records must stay apart */
+	CHECK(!set->put(s, "s10", "c1", V("Z"), 1, done_h, NULL, NULL));
+	CHECK(!store_event_append(s, "s1", 1, V("e1"), 2, done_h, NULL, NULL));
+	CHECK(!store_event_append(s, "s10", 1, V("f1"), 2, done_h, NULL, NULL));
+	CHECK(wait_done(8));
 
-	list_recs(store_hist_list, s, "s1");
+	list_set(set, s, "s1");
 	CHECK(rec_err[7] == 0);
 	CHECK(nlisted == 3);
 	CHECK_STR(listed[0], "c1=A");
 	CHECK_STR(listed[1], "m2=B");
 	CHECK_STR(listed[2], "m3=C");
 
-	/* one entry goes (pruned); a second delete finds nothing */
+	/* one record goes; a second delete finds nothing */
 	ndone = 0;
-	CHECK(!store_hist_del(s, "s1", "m2", done_h, (void *)8, NULL));
-	CHECK(!store_hist_del(s, "s1", "m2", done_h, (void *)9, NULL));
+	CHECK(!set->del(s, "s1", "m2", done_h, (void *)8, NULL));
+	CHECK(!set->del(s, "s1", "m2", done_h, (void *)9, NULL));
 	CHECK(wait_done(2));
 	CHECK(rec_err[8] == 0);
 	CHECK(rec_err[9] == ENOENT);
-	list_recs(store_hist_list, s, "s1");
+	list_set(set, s, "s1");
 	CHECK(nlisted == 2);
 	CHECK_STR(listed[1], "m3=C");
 
-	/* the session goes with its history, not s10's */
-	ndone = 0;
-	CHECK(!store_session_del(s, "s1", done_h, (void *)8, NULL));
-	CHECK(wait_done(1));
-	list_recs(store_hist_list, s, "s1");
-	CHECK(nlisted == 0);
-	list_recs(store_hist_list, s, "s10");
-	CHECK(nlisted == 1);
-	CHECK_STR(listed[0], "c1=Z");
-	CHECK(store_hist_list(s, "s1", NULL, done_h, NULL, NULL) == EINVAL);
-	CHECK(store_hist_put(s, "s1", "", V("v"), 1, NULL, NULL, NULL) ==
-	      EINVAL);
-
-out:
-	mem_deref(s);
-	dir_remove();
-}
-
-static void test_subs_and_session_del(void)
-{
-	struct store *s = NULL;
-
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
-	if (!s)
-		goto out;
-
-	ndone = 0;
-	CHECK(!store_session_put(s, "s1", V("x"), 1, done_h, NULL, NULL));
-	CHECK(!store_sub_put(s, "s1", "b", V("2"), 1, done_h, NULL, NULL));
-	CHECK(!store_sub_put(s, "s1", "a", V("1"), 1, done_h, NULL, NULL));
-	/* "s10" starts like "s1": its records must stay apart */
-	CHECK(!store_sub_put(s, "s10", "a", V("9"), 1, done_h, NULL, NULL));
-	CHECK(!store_event_append(s, "s1", 1, V("e1"), 2, done_h, NULL, NULL));
-	CHECK(!store_event_append(s, "s10", 1, V("f1"), 2, done_h, NULL, NULL));
-	CHECK(wait_done(6));
-
-	list_recs(store_sub_list, s, "s1");
-	CHECK(rec_err[7] == 0);
-	CHECK(nlisted == 2);
-	CHECK_STR(listed[0], "a=1");
-	CHECK_STR(listed[1], "b=2");
-
-	/* the session goes with its log and subscriptions, not s10's */
+	/* the session goes with its log and its records, not s10's */
 	ndone = 0;
 	CHECK(!store_session_del(s, "s1", done_h, (void *)8, NULL));
 	CHECK(wait_done(1));
 	CHECK(rec_err[8] == 0);
-
-	ndone = 0;
-	nlisted = 0;
-	CHECK(!store_sub_list(s, "s1", list_h, done_h, (void *)7, NULL));
-	CHECK(!store_event_read(s, "s1", 0, 10, events_h, NULL, NULL));
-	CHECK(wait_done(2));
+	list_set(set, s, "s1");
 	CHECK(nlisted == 0);
+	ndone = 0;
+	CHECK(!store_event_read(s, "s1", 0, 10, events_h, NULL, NULL));
+	CHECK(wait_done(1));
 	CHECK(nev == 0 && got_err == 0);
 
-	list_recs(store_sub_list, s, "s10");
+	list_set(set, s, "s10");
 	CHECK(nlisted == 1);
-	CHECK_STR(listed[0], "a=9");
+	CHECK_STR(listed[0], "c1=Z");
 	ndone = 0;
 	CHECK(!store_event_read(s, "s10", 0, 10, events_h, NULL, NULL));
 	CHECK(wait_done(1));
 	CHECK(nev == 1 && ev_seq[0] == 1 && got_is("f1"));
 
-out:
-	mem_deref(s);
-	dir_remove();
+	CHECK(set->list(s, "s1", NULL, done_h, NULL, NULL) == EINVAL);
+	CHECK(set->put(s, "s1", "", V("v"), 1, NULL, NULL, NULL) == EINVAL);
+
+	store_down(be, s);
 }
 
-static void test_events(void)
+static void test_sets(const struct backend *be)
 {
-	struct store *s = NULL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(sets); i++)
+		set_case(be, &sets[i]);
+}
+
+static void test_events(const struct backend *be)
+{
+	struct store *s = store_up(be, 64);
 	uint64_t seqs[] = {1, 2, 3, 255, 256, 1ull << 40};
 	char buf[32];
 	size_t i;
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
 	if (!s)
-		goto out;
+		return;
 
 	ndone = 0;
 	for (i = 0; i < ARRAY_SIZE(seqs); i++) {
@@ -668,9 +727,7 @@ static void test_events(void)
 	CHECK(wait_done(1));
 	CHECK(nev == 0 && got_err == 0);
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
 /* Completion order, and that a completion means committed: a child
@@ -689,16 +746,14 @@ static void durable_h(int err, void *arg)
 	done_h(err, arg);
 }
 
-static void test_order_durable(void)
+static void test_order_durable(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	bool called_inside;
 	unsigned i;
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
 	if (!s)
-		goto out;
+		return;
 
 	ndone = 0;
 	nrec = 0;
@@ -724,9 +779,7 @@ static void test_order_durable(void)
 	for (i = 0; i < 3; i++)
 		CHECK(seen_by_child[i] == 0);
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
 /* Group commit: N writes issued in one loop turn are one transaction. */
@@ -748,17 +801,15 @@ static void chain_h(int err, void *arg)
 	done_h(err, arg);
 }
 
-static void test_group_commit(void)
+static void test_group_commit(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	int64_t commits, writes, lat_total;
 	unsigned i;
 	int errs = 0;
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
 	if (!s)
-		goto out;
+		return;
 
 	commits = metric("mobility_store_commits_total");
 	writes = metric("mobility_store_writes_total");
@@ -794,9 +845,7 @@ static void test_group_commit(void)
 	CHECK(wait_done(11));
 	CHECK(metric("mobility_store_commits_total") - commits == 2);
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
 /* The loop keeps turning while the worker waits: another process holds
@@ -840,9 +889,9 @@ static void tick_h(void *arg)
 	tmr_start(&t_tick, 1, tick_h, NULL);
 }
 
-static void test_loop_not_blocked(void)
+static void test_loop_not_blocked(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	unsigned ticks_at_done;
 	int64_t commits;
 	uint64_t t0, elapsed;
@@ -852,10 +901,12 @@ static void test_loop_not_blocked(void)
 	char c;
 	int st;
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
-	if (!s || pipe(pfd))
-		goto out;
+	if (!s)
+		return;
+	if (pipe(pfd)) {
+		store_down(be, s);
+		return;
+	}
 	ndone = 0;
 	CHECK(!store_session_put(s, "before", V("b"), 1, done_h, NULL, NULL));
 	CHECK(wait_done(1));
@@ -908,26 +959,22 @@ static void test_loop_not_blocked(void)
 	CHECK(child_run("--check", dir, "holder") == 0);
 	CHECK(child_run("--check", dir, "waits") == 0);
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
 /* A full map: the writes that do not fit get ENOSPC, the others of the
  * same transaction are committed; the store says it is full and stays
  * usable. */
-static void test_enospc(void)
+static void test_enospc(const struct backend *be)
 {
 	static uint8_t big[200 * 1024];
-	struct store *s = NULL;
+	struct store *s = store_up(be, 1);
 	int64_t errors, refused;
 	unsigned i;
 	int nospc = 0, nok = 0;
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 1) == 0);
 	if (!s)
-		goto out;
+		return;
 
 	ndone = 0;
 	CHECK(!store_session_put(s, "small", V("kept"), 4, done_h, (void *)0,
@@ -990,28 +1037,24 @@ static void test_enospc(void)
 	CHECK(rec_err[0] == 0);
 	CHECK(!store_full(s));
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
 /* Headroom: a map filled to the brim by event appends (1 KiB, then
  * 64 bytes) refuses a new record but takes the session's record written
  * again, the ack of the whole log and the delete of a session; writes
  * fit again afterwards. */
-static void test_headroom(void)
+static void test_headroom(const struct backend *be)
 {
 	static uint8_t val[1024];
-	struct store *s = NULL;
+	struct store *s = store_up(be, 1);
 	uint64_t seq = 0;
 	size_t size = sizeof(val);
 	unsigned turn;
 	int pass;
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 1) == 0);
 	if (!s)
-		goto out;
+		return;
 	memset(val, 'e', sizeof(val));
 
 	ndone = 0;
@@ -1073,27 +1116,18 @@ static void test_headroom(void)
 	CHECK(rec_err[0] == 0);
 	CHECK(!store_full(s));
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
-static void test_limits(void)
+static void test_limits(const struct backend *be)
 {
 	static uint8_t val[STORE_VALUE_MAX + 1];
 	char id[STORE_USER_MAX + 2];
 	uint8_t hash[STORE_TOKEN_HASH_MAX + 1];
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 
-	CHECK(store_lmdb_open(NULL, "/tmp", 1) == EINVAL);
-	CHECK(store_lmdb_open(&s, "/tmp", 0) == EINVAL);
-	CHECK(store_lmdb_open(&s, "/nonexistent/dir", 1) == ENOENT);
-	CHECK(s == NULL);
-
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
 	if (!s)
-		goto out;
+		return;
 
 	memset(id, 'i', sizeof(id));
 	id[STORE_ID_MAX + 1] = '\0';
@@ -1165,23 +1199,19 @@ static void test_limits(void)
 	CHECK(wait_done(1));
 	CHECK(got_err == 0 && got_len == 0);
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
 /* Back-pressure: the queue of writes not completed has two limits. */
-static void test_queue_limits(void)
+static void test_queue_limits(const struct backend *be)
 {
 	static uint8_t val[STORE_VALUE_MAX];
-	struct store *s = NULL;
+	struct store *s = store_up(be, 1);
 	unsigned i, accepted = 0;
 	int err = 0;
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 1) == 0);
 	if (!s)
-		goto out;
+		return;
 
 	/* writes: STORE_QUEUE_MAX are taken, one more is refused */
 	ndone = 0;
@@ -1217,9 +1247,7 @@ static void test_queue_limits(void)
 				 NULL));
 	CHECK(wait_done(accepted + 1));
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
 /* Cancellation */
@@ -1267,16 +1295,14 @@ static void drop_store_h(int err, void *arg)
 	done_h(err, arg);
 }
 
-static void test_cancel(void)
+static void test_cancel(const struct backend *be)
 {
 	struct store_op *op1 = NULL, *op2 = NULL, *op3 = NULL;
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	unsigned i;
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
 	if (!s)
-		goto out;
+		return;
 
 	/* a dropped write handle: no callback, but the write is done */
 	ndone = 0;
@@ -1291,7 +1317,10 @@ static void test_cancel(void)
 	run_for(20);
 	CHECK(ndone == 1 && nrec == 1 && rec_order[0] == 2);
 	op2 = mem_deref(op2); /* after completion: harmless */
-	CHECK(child_run("--check", dir, "c1") == 0);
+	ndone = 0;
+	CHECK(!store_session_get(s, "c1", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("one"));
 
 	/* a dropped read handle */
 	ndone = 0;
@@ -1338,11 +1367,11 @@ static void test_cancel(void)
 	run_for(20);
 	CHECK(ndone == 1 && nrec == 1 && rec_order[0] == 1);
 	CHECK(drop_store == NULL);
-	CHECK(child_run("--check", dir, "x2") == 0);
+	CHECK(stored_again(be, "x2"));
 
 	/* dropping the store with writes not yet handed over: no callback,
 	 * still committed before the destructor returns */
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
+	CHECK(be->reopen(&s) == 0);
 	ndone = 0;
 	if (s)
 		CHECK(!store_session_put(s, "late", V("L"), 1, done_h, NULL,
@@ -1350,11 +1379,9 @@ static void test_cancel(void)
 	s = mem_deref(s);
 	run_for(20);
 	CHECK(ndone == 0);
-	CHECK(child_run("--check", dir, "late") == 0);
+	CHECK(stored_again(be, "late") && got_is("L"));
 
-out:
-	mem_deref(s);
-	dir_remove();
+	be->clean();
 }
 
 /* Reload after close, and after kill -9 */
@@ -1376,15 +1403,13 @@ static bool reload_h(const uint8_t *key, size_t klen, const uint8_t *val,
 	return false;
 }
 
-static void test_reload(void)
+static void test_reload(const struct backend *be)
 {
-	struct store *s = NULL;
+	struct store *s = store_up(be, 64);
 	unsigned i;
 
-	dir_make();
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
 	if (!s)
-		goto out;
+		return;
 
 	/* an empty store loads nothing, and says so */
 	ndone = 0;
@@ -1405,9 +1430,11 @@ static void test_reload(void)
 	CHECK(wait_done(50));
 	s = mem_deref(s);
 
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
-	if (!s)
-		goto out;
+	CHECK(be->reopen(&s) == 0);
+	if (!s) {
+		be->clean();
+		return;
+	}
 	ndone = 0;
 	nreload = 0;
 	reload_ok = true;
@@ -1417,14 +1444,11 @@ static void test_reload(void)
 	CHECK(nreload == 50);
 	CHECK(reload_ok);
 
-out:
-	mem_deref(s);
-	dir_remove();
+	store_down(be, s);
 }
 
-static void test_kill9(void)
+static void test_kill9(const struct backend *be)
 {
-	struct store *s = NULL;
 	char fd[16];
 	int pfd[2];
 	pid_t pid;
@@ -1432,8 +1456,10 @@ static void test_kill9(void)
 	int st;
 
 	dir_make();
-	if (pipe(pfd))
-		goto out;
+	if (pipe(pfd)) {
+		be->clean();
+		return;
+	}
 
 	re_snprintf(fd, sizeof(fd), "%d", pfd[1]);
 	pid = fork();
@@ -1452,21 +1478,162 @@ static void test_kill9(void)
 	CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) &&
 	      WTERMSIG(st) == SIGKILL);
 
-	CHECK(store_lmdb_open(&s, dir, 64) == 0);
-	if (!s)
-		goto out;
-	ndone = 0;
-	CHECK(!store_session_get(s, "killed", get_h, NULL, NULL));
-	CHECK(wait_done(1));
-	CHECK(got_is("survives"));
+	CHECK(stored_again(be, "killed") && got_is("survives"));
+	be->clean();
+}
 
-out:
-	mem_deref(s);
-	dir_remove();
+/* One session's writes of one loop turn (a batch): nothing completes
+ * from inside a call, each write has its own result, completions come in
+ * issue order and the writes apply in that order (a later put over an
+ * earlier one, a delete after the writes before it, an ack before an
+ * append). */
+static void test_batch(const struct backend *be)
+{
+	struct store *s = store_up(be, 64);
+	unsigned i;
+
+	if (!s)
+		return;
+
+	ndone = 0;
+	nrec = 0;
+	CHECK(
+	    !store_session_put(s, "b1", V("rec"), 3, done_h, (void *)0, NULL));
+	CHECK(!store_event_append(s, "b1", 7, V("ev7"), 3, done_h, (void *)1,
+				  NULL));
+	CHECK(!store_event_append(s, "b1", 7, V("dup"), 3, done_h, (void *)2,
+				  NULL));
+	CHECK(
+	    !store_hist_put(s, "b1", "u7", V("h"), 1, done_h, (void *)3, NULL));
+	CHECK(!store_sub_put(s, "b1", "1", V("s"), 1, done_h, (void *)4, NULL));
+	CHECK(
+	    !store_session_put(s, "b1", V("rec2"), 4, done_h, (void *)5, NULL));
+	CHECK(ndone == 0);
+	CHECK(wait_done(6));
+	CHECK(nrec == 6);
+	for (i = 0; i < 6 && i < nrec; i++)
+		CHECK(rec_order[i] == (int)i);
+	CHECK(!rec_err[0] && !rec_err[1] && rec_err[2] == EEXIST &&
+	      !rec_err[3] && !rec_err[4] && !rec_err[5]);
+
+	/* all of it is there: the later record, the first event */
+	ndone = 0;
+	CHECK(!store_session_get(s, "b1", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("rec2"));
+	ndone = 0;
+	CHECK(!store_event_read(s, "b1", 0, 10, events_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(nev == 1 && ev_seq[0] == 7 && got_is("ev7"));
+	list_recs(store_hist_list, s, "b1");
+	CHECK(nlisted == 1);
+	list_recs(store_sub_list, s, "b1");
+	CHECK(nlisted == 1);
+
+	/* in one turn: the ack of 7, event 8, a record put then the
+	 * session's delete, then a subscription of another session */
+	ndone = 0;
+	nrec = 0;
+	CHECK(!store_event_ack(s, "b1", 7, done_h, (void *)0, NULL));
+	CHECK(!store_event_append(s, "b1", 8, V("ev8"), 3, done_h, (void *)1,
+				  NULL));
+	CHECK(
+	    !store_session_put(s, "b2", V("gone"), 4, done_h, (void *)2, NULL));
+	CHECK(!store_sub_put(s, "b2", "1", V("s"), 1, done_h, (void *)3, NULL));
+	CHECK(!store_session_del(s, "b2", done_h, (void *)4, NULL));
+	CHECK(wait_done(5));
+	CHECK(nrec == 5);
+	for (i = 0; i < 5 && i < nrec; i++)
+		CHECK(rec_order[i] == (int)i && !rec_err[i]);
+	ndone = 0;
+	CHECK(!store_event_read(s, "b1", 0, 10, events_h, NULL, NULL));
+	CHECK(!store_session_get(s, "b2", get_h, NULL, NULL));
+	CHECK(wait_done(2));
+	CHECK(nev == 1 && ev_seq[0] == 8);
+	CHECK(got_err == ENOENT);
+	list_recs(store_sub_list, s, "b2");
+	CHECK(nlisted == 0);
+
+	store_down(be, s);
+}
+
+/* Opening: the backend is chosen by name; lmdb's own arguments. */
+static void test_open(const struct backend *be)
+{
+	struct store_conf c = {.backend = "lmdb", .path = "/tmp", .size_mb = 1};
+	struct store *s = NULL;
+
+	CHECK(store_backend_known("lmdb"));
+	CHECK(!store_backend_known("redis") && !store_backend_known(NULL));
+	CHECK(store_open(NULL, &c) == EINVAL);
+	CHECK(store_open(&s, NULL) == EINVAL);
+	c.backend = "redis";
+	CHECK(store_open(&s, &c) == ENOTSUP);
+	c.backend = NULL; /* lmdb */
+	c.size_mb = 0;
+	CHECK(store_open(&s, &c) == EINVAL);
+	c.size_mb = 1;
+	c.path = NULL;
+	CHECK(store_open(&s, &c) == EINVAL);
+	c.path = "/nonexistent/dir";
+	CHECK(store_open(&s, &c) == ENOENT);
+	CHECK(s == NULL);
+
+	/* the default backend is lmdb */
+	dir_make();
+	c.path = dir;
+	CHECK(store_open(&s, &c) == 0);
+	store_down(be, s);
+}
+
+struct store_case {
+	const char *name;
+	void (*run)(const struct backend *be);
+};
+
+/* What store.h promises, whatever the backend. */
+static const struct store_case interface_cases[] = {
+    {"records", test_records},
+    {"token purge", test_token_purge},
+    {"subscriptions and history, session delete", test_sets},
+    {"events", test_events},
+    {"batch of a turn", test_batch},
+    {"limits", test_limits},
+    {"back-pressure", test_queue_limits},
+    {"full store", test_enospc},
+    {"headroom for acks and deletes", test_headroom},
+    {"cancellation", test_cancel},
+    {"reload", test_reload},
+};
+
+/* What the LMDB backend promises besides, seen from other processes. */
+static const struct store_case lmdb_cases[] = {
+    {"open", test_open},
+    {"completion means committed", test_order_durable},
+    {"group commit", test_group_commit},
+    {"loop not blocked by the write lock", test_loop_not_blocked},
+    {"kill -9", test_kill9},
+};
+
+static void run_cases(const struct store_case *cv, size_t n,
+		      const struct backend *be)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned failed = check_fail;
+
+		cv[i].run(be);
+		if (check_fail != failed)
+			fprintf(stderr, "  in case '%s' on %s\n", cv[i].name,
+				be->name);
+	}
 }
 
 int main(int argc, char *argv[])
 {
+	size_t i;
+
 	self_exe = "/proc/self/exe";
 
 	if (argc == 4 && !strcmp(argv[1], "--check"))
@@ -1482,21 +1649,10 @@ int main(int argc, char *argv[])
 	}
 
 	libre_init();
-	test_records();
-	test_token_purge();
-	test_subs_and_session_del();
-	test_hist();
-	test_events();
-	test_order_durable();
-	test_group_commit();
-	test_loop_not_blocked();
-	test_enospc();
-	test_headroom();
-	test_limits();
-	test_queue_limits();
-	test_cancel();
-	test_reload();
-	test_kill9();
+	for (i = 0; i < ARRAY_SIZE(backends); i++)
+		run_cases(interface_cases, ARRAY_SIZE(interface_cases),
+			  &backends[i]);
+	run_cases(lmdb_cases, ARRAY_SIZE(lmdb_cases), &backends[0]);
 	metrics_close();
 	libre_close();
 	return check_done("test_store");
