@@ -910,7 +910,7 @@ static void post_first_message(struct conv *c)
 		return;
 	if (m->n != 1) {
 		/* no longer held: a later message took its slot */
-		one.time_ms = ucwa_now_ms();
+		one.time_ms = session_now_ms();
 		m = &one;
 	}
 	(void)re_snprintf(href, sizeof(href), "%s/messaging/messages/1",

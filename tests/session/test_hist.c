@@ -326,7 +326,8 @@ int main(void)
 	strcpy(dir, "/tmp/mob_hist_XXXXXX");
 	if (!mkdtemp(dir))
 		return 1;
-	CHECK(store_lmdb_open(&st, dir, 16) == 0);
+	CHECK(store_open(
+		  &st, &(struct store_conf){.path = dir, .size_mb = 16}) == 0);
 	conf.max_unacked_events = 1000;
 	conf.max_unacked_bytes = 1 << 22;
 	ctx.conf = &conf;
