@@ -4,21 +4,24 @@
  *
  * The input is a SIP request as the Front End sends it. It is decoded by
  * libre and checked by sipua_validate(), as every request is; one the
- * user agent would hand to ucwa_incoming() (a MESSAGE of type text/... or
- * without a type) then goes through what that handler does with it:
- * incoming_text() (the charset: UTF-8 kept and cleaned, ISO-8859-1
- * converted, others refused) and sip_date() on its Date header (how the
- * Front End's stored copy of a message is recognised). conv.c is included
- * to reach its static helpers, as the unit tests do.
+ * user agent would hand to a registration's handler (a MESSAGE of type
+ * text/... or without a type) then goes through what the user agent reads
+ * from it for the handler (src/sipua/msg.c): sipua_text() (the charset:
+ * UTF-8 kept and cleaned, ISO-8859-1 converted, others refused) and
+ * sipua_date() on its Date header (how the Front End's stored copy of a
+ * message is recognised).
  *
  * Invariants checked: the text the app is given is well-formed UTF-8
  * (RFC 3629: no overlong form, surrogate or code point above U+10FFFF)
  * and at most three times the body (U+FFFD for a byte); a Date accepted,
  * written back in the same format, reads back to the same second.
  */
-#include "../src/ucwa/conv.c"
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "sipua.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -65,7 +68,7 @@ static void text(const struct sip_msg *msg)
 	char *t = NULL;
 	int err;
 
-	err = incoming_text(&t, msg);
+	err = sipua_text(&t, msg);
 	if (err == ENOTSUP || err == ENOMEM)
 		return;
 	if (err || !t)
@@ -86,14 +89,14 @@ static void date(const struct sip_msg *msg)
 	char buf[64];
 	struct pl v;
 
-	if (!hdr || !sip_date(&hdr->val, &secs))
+	if (!hdr || !sipua_date(&hdr->val, &secs))
 		return;
 	t = (time_t)secs;
 	if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999)
 		return;
 	v.p = buf;
 	v.l = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	if (!v.l || !sip_date(&v, &again) || again != secs)
+	if (!v.l || !sipua_date(&v, &again) || again != secs)
 		abort();
 }
 
@@ -108,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)mbuf_write_mem(mb, data, size);
 	mb->pos = 0;
 
-	/* what reaches ucwa_incoming(): a valid MESSAGE with text */
+	/* what reaches a registration's handler: a valid MESSAGE with text */
 	if (sip_msg_decode(&msg, mb) || !msg->req ||
 	    sipua_validate(msg, &reason) || pl_strcmp(&msg->met, "MESSAGE") ||
 	    (msg->ctyp.type.l && pl_strcasecmp(&msg->ctyp.type, "text")))

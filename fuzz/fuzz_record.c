@@ -26,7 +26,9 @@
  * entries restored are in order of their last time, with a peer of at
  * most UCWA_URI_MAX bytes and NUL-terminated texts.
  */
-#include "../src/ucwa/hist.c"
+#include "../src/session/hist.c"
+#include "ucwa.h"
+#include "../src/ucwa/ucwa_int.h"
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -50,6 +52,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (hash_alloc(&u.apps, 64) || hash_alloc(&u.users, 64) ||
 	    wheel_alloc(&u.wheel, 1000, 256, false))
 		abort();
+	/* what the sessions share (as ucwa_alloc() sets it; no store) */
+	u.sctx.conf = &conf;
+	u.sctx.wheel = u.wheel;
+	u.sctx.ops = &ucwa_session_ops;
 	return 0;
 }
 
@@ -74,12 +80,12 @@ static void app_record(const uint8_t *val, size_t len)
 		abort();
 }
 
-static void hist_check(const struct app *app)
+static void hist_check(const struct session *s)
 {
 	const struct le *le;
 	uint64_t last = 0;
 
-	for (le = list_head(&app->hist); le; le = le->next) {
+	for (le = list_head(&s->hist); le; le = le->next) {
 		const struct hentry *h = le->data;
 
 		if (h->last < last ||
@@ -112,12 +118,13 @@ static void hist(const uint8_t *data, size_t size)
 	memcpy(key, data + 1, klen);
 	memcpy(val, data + 1 + klen, size - 1 - klen);
 	(void)re_snprintf(app->id, sizeof(app->id), "fuzz");
+	session_init(&app->s, &u.sctx);
 
 	/* twice: a second record lands among the first */
-	(void)hist_record(key, klen, val, size - 1 - klen, app);
-	(void)hist_record(key, klen, val, size - 1 - klen, app);
-	hist_check(app);
-	ucwa_hist_close(app);
+	(void)hist_record(key, klen, val, size - 1 - klen, &app->s);
+	(void)hist_record(key, klen, val, size - 1 - klen, &app->s);
+	hist_check(&app->s);
+	session_close(&app->s);
 out:
 	free(key);
 	free(val);

@@ -1,6 +1,8 @@
 /**
  * @file msg.c  Instant messages out (RFC 3428 MESSAGE) and the checks on
- * what a client hands us for them
+ * what a client hands us for them; what a request that came in says
+ * (sipua_inmsg_read(): sender, text as UTF-8, Date, Contact), read here
+ * so that the layers above never read a SIP message
  *
  * Nothing a client gives reaches a header raw: the recipient must be a
  * plain sip:user@host URI (sipua_uri_valid), the content type one of two
@@ -9,6 +11,8 @@
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include "repr.h"
 #include "sipua_int.h"
 
 enum {
@@ -178,4 +182,107 @@ out:
 		*tp = t;
 
 	return err;
+}
+
+/*
+ * Requests that came in (sreq.c hands them to their handler)
+ */
+
+bool sipua_date(const struct pl *v, uint64_t *secs)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct pl day, mon, year, h, m, s;
+	const char *p;
+	struct tm tm;
+	time_t t;
+
+	if (re_regex(
+		v->p, v->l,
+		"[A-Za-z]+, [0-9]+ [A-Za-z]+ [0-9]+ [0-9]+:[0-9]+:[0-9]+ GMT",
+		NULL, &day, &mon, &year, &h, &m, &s) ||
+	    mon.l != 3 || year.l != 4 || day.l > 2 || h.l > 2 || m.l > 2 ||
+	    s.l > 2)
+		return false;
+	for (p = months; *p; p += 3)
+		if (!strncmp(p, mon.p, 3))
+			break;
+	if (!*p)
+		return false;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_mday = (int)pl_u32(&day);
+	tm.tm_mon = (int)(p - months) / 3;
+	tm.tm_year = (int)pl_u32(&year) - 1900;
+	tm.tm_hour = (int)pl_u32(&h);
+	tm.tm_min = (int)pl_u32(&m);
+	tm.tm_sec = (int)pl_u32(&s);
+	if (tm.tm_year < 70 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return false;
+	t = timegm(&tm);
+	if (t < 0)
+		return false;
+	*secs = (uint64_t)t;
+	return true;
+}
+
+/* The Date of a request (ms), 0 if none: a copy of a MESSAGE handed
+ * over by the Front End's offline store carries when it was stored there
+ * (the session recognises a copy of a message it has by it). */
+static uint64_t date_ms(const struct sip_msg *msg)
+{
+	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_DATE);
+	uint64_t date;
+
+	return hdr && sipua_date(&hdr->val, &date) ? date * 1000 : 0;
+}
+
+/* What the app is given (a data: URI that says charset=utf-8): another
+ * charset is refused (ENOTSUP: 415) rather than shown as garbage. */
+int sipua_text(char **textp, const struct sip_msg *msg)
+{
+	const uint8_t *p = mbuf_buf(msg->mb);
+	size_t i, n = mbuf_get_left(msg->mb);
+	struct pl cs;
+	char *t, *o;
+
+	if (msg_param_decode(&msg->ctyp.params, "charset", &cs) ||
+	    !pl_strcasecmp(&cs, "utf-8") || !pl_strcasecmp(&cs, "us-ascii"))
+		return repr_utf8_dup(textp, (const char *)p, n);
+	if (pl_strcasecmp(&cs, "iso-8859-1") && pl_strcasecmp(&cs, "latin1"))
+		return ENOTSUP;
+
+	/* each byte is its code point: at most two bytes of UTF-8 */
+	t = o = mem_alloc(2 * n + 1, NULL);
+	if (!t)
+		return ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (p[i] < 0x80) {
+			*o++ = (char)p[i];
+		} else {
+			*o++ = (char)(0xc0 | (p[i] >> 6));
+			*o++ = (char)(0x80 | (p[i] & 0x3f));
+		}
+	}
+	*o = '\0';
+	*textp = t;
+	return 0;
+}
+
+void sipua_inmsg_read(struct sipua_inmsg *in, const struct sip_msg *msg)
+{
+	memset(in, 0, sizeof(*in));
+	in->met = msg->met;
+	in->from = msg->from.auri;
+	in->from_name = msg->from.dname;
+	/* RFC 3261 8.1.1.8: an INVITE names where the dialog would go */
+	in->contact = sip_msg_hdr(msg, SIP_HDR_CONTACT) != NULL;
+	if (sip_msg_hdr(msg, SIP_HDR_CONTENT_TYPE))
+		in->ctype = sip_msg_hdr(msg, SIP_HDR_CONTENT_TYPE)->val;
+	in->text = !msg->ctyp.type.l || !pl_strcasecmp(&msg->ctyp.type, "text");
+	in->raw.p = (const char *)mbuf_buf(msg->mb);
+	in->raw.l = mbuf_get_left(msg->mb);
+	/* only what a handler takes is converted: the text of a MESSAGE */
+	if (!pl_strcmp(&msg->met, "MESSAGE") && in->text)
+		in->body_err = sipua_text(&in->body, msg);
+	in->date_ms = date_ms(msg);
 }

@@ -397,17 +397,58 @@ bool sipua_pub_ispublished(const struct sipua_pub *p);
 struct sipua_sreq;
 
 /**
+ * What the user agent read from a request for a registration (MESSAGE or
+ * INVITE), so that its handler need not read the SIP message: every
+ * string is borrowed for the handler's call.
+ */
+struct sipua_inmsg {
+	struct pl met;       /**< "MESSAGE" or "INVITE"                    */
+	struct pl from;      /**< the sender's address-of-record URI       */
+	struct pl from_name; /**< its display name (bytes), may be empty   */
+	bool contact;        /**< it has a Contact header                  */
+	struct pl ctype;     /**< Content-Type value as sent, or empty     */
+	bool text;           /**< its type is text/... or none was given   */
+	struct pl raw;       /**< the body as received                     */
+	/** MESSAGE of type text: the body as UTF-8 (sipua_text()), a mem
+	 * object the handler may keep with mem_ref(); NULL otherwise */
+	char *body;
+	int body_err;     /**< no body: ENOTSUP (its charset), ENOMEM; 0 */
+	uint64_t date_ms; /**< its Date (ms since 1970), 0 if none or bad */
+};
+
+/**
  * A request for a registration (its Request-URI user is the
  * registration's contact user).
  *
  * @param sr  The request, borrowed: take a reference (mem_ref) to answer
  *            after returning. Dropping the last reference without an
  *            answer sends 500.
- * @param msg The request (borrowed, valid during the call)
+ * @param in  What it says (borrowed, valid during the call)
  * @param arg Handler argument
  */
-typedef void(sipua_req_h)(struct sipua_sreq *sr, const struct sip_msg *msg,
+typedef void(sipua_req_h)(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 			  void *arg);
+
+/**
+ * The text of a MESSAGE as UTF-8. RFC 3428 lets the sender choose: UTF-8
+ * (or none said, or US-ASCII) is kept, its ill-formed sequences replaced
+ * by U+FFFD; ISO-8859-1 is converted; another charset is refused.
+ *
+ * @param textp Set to the text (a mem object, NUL-terminated)
+ * @param msg   The MESSAGE (borrowed)
+ *
+ * @return 0, ENOTSUP (another charset) or ENOMEM
+ */
+int sipua_text(char **textp, const struct sip_msg *msg);
+
+/**
+ * Seconds since the epoch of an RFC 1123 date as SIP has it (RFC 3261
+ * 20.17): "Tue, 24 Nov 2026 01:26:00 GMT"; false if it is not one.
+ */
+bool sipua_date(const struct pl *v, uint64_t *secs);
+
+/** Fill in what a received request says (in->body: mem_deref() it). */
+void sipua_inmsg_read(struct sipua_inmsg *in, const struct sip_msg *msg);
 
 /**
  * Take the MESSAGE requests (RFC 3428) of a registration (and INVITE:

@@ -4,10 +4,11 @@
  * The Front End routes a request for a session over the flow to the
  * Contact of its binding (RFC 5626 5.3): the Request-URI user is the
  * registration's contact user. A MESSAGE goes to the registration's
- * handler inside a server transaction that we keep, so the final answer
- * can come later: the gateway answers 200 only after the message is
- * committed to the store (ARCHITECTURE.md, "Acknowledge upstream only
- * after durable").
+ * handler, as what it says (struct sipua_inmsg, read in msg.c: sender,
+ * text as UTF-8, Date, Contact), inside a server transaction that we keep, so
+ * the final answer can come later: the gateway answers 200 only after the
+ * message is committed to the store (ARCHITECTURE.md, "Acknowledge upstream
+ * only after durable").
  *
  * An INVITE goes to the same handler: the session lets it ring (a
  * provisional answer), declines it or lets it go, and never answers 2xx
@@ -320,6 +321,7 @@ void sipua_sreq_orphan_all(struct sipua *ua)
 static void dispatch(struct sipua *ua, const struct sip_msg *msg,
 		     sipua_req_h *h, void *harg)
 {
+	struct sipua_inmsg in;
 	struct sipua_sreq *sr;
 	int err;
 
@@ -337,8 +339,11 @@ static void dispatch(struct sipua *ua, const struct sip_msg *msg,
 	sr->ua = ua;
 	list_append(&ua->sreql, &sr->le, sr);
 
-	/* the handler takes a reference to answer later */
-	h(sr, msg, harg);
+	/* the handler gets what the request says, not the request; it
+	 * takes a reference to answer later */
+	sipua_inmsg_read(&in, msg);
+	h(sr, &in, harg);
+	mem_deref(in.body);
 	mem_deref(sr);
 	return;
 

@@ -7,6 +7,7 @@
  * is committed to the store, so a created application is one that is
  * reachable and survives a restart.
  */
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include <openssl/evp.h>
@@ -33,14 +34,13 @@ static void app_destructor(void *arg)
 	struct app *app = arg;
 
 	tmr_cancel(&app->close_tmr);
-	wheel_cancel(&app->life);
 	ucwa_push_close_all(app);
 	ucwa_me_close(app);
 	ucwa_conv_close_all(app);
 	ucwa_call_close_all(app);
 	ucwa_psub_close_all(app);
-	ucwa_hist_close(app);
-	ucwa_quota_close(app);
+	/* its timers, counts, history and push registration */
+	session_close(&app->s);
 	mem_deref(app->xc);
 	explicit_bzero(app->ha1, sizeof(app->ha1));
 	hash_unlink(&app->he);
@@ -285,10 +285,10 @@ static int record(struct mbuf *mb, const struct app *app)
 	err |= repr_prop_str(r, "instance", app->instance);
 	err |= repr_prop_int(r, "created", (int64_t)app->created_ms);
 	err |= ucwa_me_encode(r, app);
-	err |= repr_prop_int(r, "evBatch", (int64_t)app->ev_batch);
-	err |= repr_prop_int(r, "evMark", (int64_t)app->ev_mark);
-	err |=
-	    repr_prop_int(r, "contact", (int64_t)ucwa_life_contact_wall(app));
+	err |= repr_prop_int(r, "evBatch", (int64_t)app->s.ev_batch);
+	err |= repr_prop_int(r, "evMark", (int64_t)app->s.ev_mark);
+	err |= repr_prop_int(r, "contact",
+			     (int64_t)session_life_contact_wall(&app->s));
 	err |= ucwa_pushreg_encode(r, app);
 	if (!err)
 		err = repr_encode(mb, r, REPR_JSON, NULL);
@@ -371,7 +371,7 @@ static int save(struct app *app, struct web_req *req, ucwa_saved_h *h,
 	int err;
 
 	/* a record written after the delete would bring it back */
-	if (app->closing || app->deleting)
+	if (app->s.closing || app->deleting)
 		return ESHUTDOWN;
 	sv = mem_zalloc(sizeof(*sv), save_destructor);
 	mb = mbuf_alloc(1024);
@@ -388,7 +388,7 @@ static int save(struct app *app, struct web_req *req, ucwa_saved_h *h,
 	sv->ev = ev;
 	sv->h = h;
 	/* what a restart will read as the last contact */
-	app->contact_saved_ms = ucwa_life_last(app);
+	session_life_saved(&app->s);
 	if (req && h) {
 		sv->req = mem_ref(req);
 		web_req_set_cancel(req, save_cancel, sv);
@@ -429,8 +429,7 @@ static int ev_save(uint64_t batch, uint64_t mark, void *arg)
 {
 	struct app *app = arg;
 
-	app->ev_batch = batch;
-	app->ev_mark = mark;
+	session_numbering_set(&app->s, batch, mark);
 	return save(app, NULL, NULL, SAVE_EV_SAVED);
 }
 
@@ -439,14 +438,13 @@ void ucwa_app_reserve(struct app *app, uint64_t mark)
 	uint64_t batch;
 	int err;
 
-	if (app->loading || evchan_reserve(app->ev, mark, &batch))
+	if (app->s.loading || evchan_reserve(app->ev, mark, &batch))
 		return;
 	/* Every later write of the record carries it too, which is what
 	 * the channel expects: the last numbering written is the
 	 * reserved one until it saves another. Issued before the event's
 	 * write, so it is durable no later than the event. */
-	app->ev_batch = batch;
-	app->ev_mark = mark;
+	session_numbering_set(&app->s, batch, mark);
 	err = save(app, NULL, NULL, SAVE_EV_RESERVED);
 	if (err)
 		evchan_reserved(app->ev, err);
@@ -482,8 +480,8 @@ static void committed(int err, void *arg)
 	}
 
 	app->pending = NULL;
-	app->contact_saved_ms = app->contact_ms;
-	ucwa_life_update(app);
+	app->s.contact_saved_ms = app->s.contact_ms;
+	session_life_update(&app->s);
 	if (req) {
 		web_req_set_cancel(req, NULL, NULL);
 		ucwa_app_reply(req, app, 201);
@@ -575,7 +573,7 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 	if (err || len != SIPUA_HA1_LEN || !strchr(app->user, '@')) {
 		/* signed in on another pool's store, or it was lost: a new
 		 * sign-in brings it back */
-		if (app->loading)
+		if (app->s.loading)
 			log_warn("ucwa: application %s not restored: no HA1",
 				 app->id);
 		fail_pending(app, 401, "Unauthorized", "Unauthorized",
@@ -589,8 +587,8 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 
 	/* restored: its stored events first, so that a MESSAGE arriving
 	 * once registered gets a sequence of its own */
-	err = app->loading ? ucwa_hist_restore(app, hist_restored)
-			   : start_register(app, false);
+	err = app->s.loading ? session_hist_restore(&app->s)
+			     : start_register(app, false);
 	if (err)
 		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
 			     "the registration could not be started");
@@ -602,12 +600,8 @@ static void acked(uint64_t mark, void *arg)
 {
 	struct app *app = arg;
 
-	if (mark > app->acked_seq)
-		app->acked_seq = mark;
 	ucwa_call_acked(app, mark);
-	ucwa_quota_acked(app, mark);
-	(void)store_event_ack(app->u->st, app->id, mark, NULL, NULL, NULL);
-	ucwa_hist_acked(app, mark);
+	session_acked(&app->s, mark);
 }
 
 static void pending_cancel(struct web_req *req, void *arg)
@@ -667,6 +661,7 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 	}
 	app->u = u;
 	err = str_dup(&app->user, user);
+	session_init(&app->s, &u->sctx);
 	if (!err)
 		err = field(&app->culture, in, "culture", true, &why);
 	if (!err)
@@ -723,7 +718,7 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 		goto out;
 	}
 	app->created_ms = (uint64_t)time(NULL) * 1000;
-	app->contact_ms = tmr_jiffies();
+	app->s.contact_ms = tmr_jiffies();
 	app->pending = mem_ref(req);
 	web_req_set_cancel(req, pending_cancel, app);
 	ucwa_app_add(u, app);
@@ -799,16 +794,8 @@ static void restored(struct app *app)
 {
 	int err;
 
-	app->loading = false;
-	/* no stored event: the app had every one (events_read sets it
-	 * below the first one otherwise) */
-	if (!app->evseq)
-		app->acked_seq = app->ev_mark;
-	/* sequences go on above anything the store has seen (a Redis
-	 * stream refuses an entry id below its last one, even trimmed) */
-	if (app->ev_mark > app->evseq)
-		app->evseq = app->ev_mark;
-	err = evchan_restore(app->ev, app->ev_batch, app->ev_mark);
+	session_events_restored(&app->s);
+	err = evchan_restore(app->ev, app->s.ev_batch, app->s.ev_mark);
 	if (!err)
 		err = start_register(app, true);
 	if (err) {
@@ -834,14 +821,9 @@ static void events_read(int err, const struct store_event *evv, size_t n,
 		ucwa_app_close(app);
 		return;
 	}
-	/* the store keeps exactly the events not acknowledged */
-	if (n && !app->evseq)
-		app->acked_seq = evv[0].seq - 1;
 	for (i = 0; i < n; i++) {
-		ucwa_quota_add(app, evv[i].seq, evv[i].len);
+		session_event_restored(&app->s, evv[i].seq, evv[i].len);
 		restore_event(app, &evv[i]);
-		if (evv[i].seq > app->evseq)
-			app->evseq = evv[i].seq;
 	}
 	if (more && n)
 		err = read_events(app, evv[n - 1].seq + 1);
@@ -913,24 +895,25 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 		mem_deref(in);
 		return EINVAL;
 	}
+	session_init(&app->s, &u->sctx);
 	(void)repr_in_int(in, "created", &created);
 	app->created_ms = created > 0 ? (uint64_t)created : 0;
 	ucwa_me_decode(app, in);
 	if (!repr_in_int(in, "evBatch", &v) && v > 0)
-		app->ev_batch = (uint64_t)v;
+		app->s.ev_batch = (uint64_t)v;
 	if (!repr_in_int(in, "evMark", &v) && v > 0)
-		app->ev_mark = (uint64_t)v;
+		app->s.ev_mark = (uint64_t)v;
 	ucwa_pushreg_decode(app, in);
 	if (repr_in_int(in, "contact", &v) || v < 0)
 		v = 0;
-	ucwa_life_set_contact(app, (uint64_t)v);
+	session_life_set_contact(&app->s, (uint64_t)v);
 	mem_deref(in);
 
-	if (ucwa_life_over(app)) {
+	if (session_life_over(&app->s)) {
 		/* it ended while the service was away: at once, without
 		 * registering again (its subscriptions and publication at
 		 * the Front End lapse with their own expiry) */
-		ucwa_life_ended(app, "while the service was down");
+		session_life_ended(&app->s, "while the service was down");
 		(void)store_session_del(u->st, app->id, NULL, NULL, NULL);
 		mem_deref(app);
 		return 0;
@@ -946,10 +929,10 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 	}
 	evchan_set_ack_handler(app->ev, acked, app);
 	evchan_set_save_handler(app->ev, ev_save, app);
-	app->loading = true;
+	app->s.loading = true;
 	ucwa_app_add(u, app);
-	app->contact_saved_ms = app->contact_ms;
-	ucwa_life_update(app);
+	app->s.contact_saved_ms = app->s.contact_ms;
+	session_life_update(&app->s);
 
 	/* registered again with the same instance and reg-id: the Front
 	 * End replaces the old flow (RFC 5626) */
@@ -1053,3 +1036,86 @@ void ucwa_app_delete(struct app *app, struct web_req *req)
 	web_req_set_cancel(req, del_cancel, d);
 	app->deleting = true;
 }
+
+/* What the session asks of this layer: its struct app holds it. */
+static struct app *session_app(const struct session *s)
+{
+	return (struct app *)(void *)((char *)(uintptr_t)s -
+				      offsetof(struct app, s));
+}
+
+static const char *session_id(const struct session *s)
+{
+	return session_app(s)->id;
+}
+
+static const char *session_user(const struct session *s)
+{
+	return session_app(s)->user;
+}
+
+static int session_save(struct session *s)
+{
+	return ucwa_app_save(session_app(s), NULL, NULL);
+}
+
+/* un-REGISTERs, ends its subscriptions and publication, answers a
+ * waiting request 404, deletes its records */
+static void session_end(struct session *s)
+{
+	ucwa_app_delete(session_app(s), NULL);
+}
+
+static void session_reregister(struct session *s)
+{
+	sipua_reg_refresh(session_app(s)->reg);
+}
+
+static bool session_creating(const struct session *s)
+{
+	return session_app(s)->pending != NULL;
+}
+
+static uint64_t session_last_parked(const struct session *s)
+{
+	return evchan_last_parked(session_app(s)->ev);
+}
+
+static bool session_parked(const struct session *s)
+{
+	return evchan_parked(session_app(s)->ev);
+}
+
+static bool session_room(const struct session *s, unsigned nev)
+{
+	return evchan_room(session_app(s)->ev, nev);
+}
+
+/* The history is back: the conversations still open with it, then the
+ * stored events. */
+static void session_hist_restored(struct session *s)
+{
+	struct app *app = session_app(s);
+
+	ucwa_hist_restore_convs(app);
+	hist_restored(app);
+}
+
+static bool session_roomy(const struct session *s)
+{
+	return evchan_room(session_app(s)->ev, EVCHAN_PENDING_MAX / 2);
+}
+
+const struct session_ops ucwa_session_ops = {
+    .id = session_id,
+    .user = session_user,
+    .save = session_save,
+    .end = session_end,
+    .reregister = session_reregister,
+    .creating = session_creating,
+    .last_parked = session_last_parked,
+    .parked = session_parked,
+    .room = session_room,
+    .roomy = session_roomy,
+    .hist_restored = session_hist_restored,
+};

@@ -153,8 +153,8 @@ static void call_push(struct call *c, bool ringing, bool parked)
  * conversationLogs, kept until pruned). */
 static void call_history(struct call *c)
 {
-	int err =
-	    ucwa_history_add(c->app, "call", c->from, c->time_ms, NULL, 0);
+	int err = session_history_add(&c->app->s, "call", c->from, c->time_ms,
+				      NULL, 0);
 
 	if (err)
 		log_warn("ucwa: missed call %u of %s not in the history: %m",
@@ -368,7 +368,7 @@ static int write_record(struct call *c, uint64_t seq, enum rec kind,
 	/* counted until the app's ack passes it (a failed write too: it
 	 * is small, and the next ack clears it) */
 	if (!err)
-		ucwa_quota_add(c->app, seq, mb->end);
+		session_quota_add(&c->app->s, seq, mb->end);
 	mem_deref(r);
 	mem_deref(mb);
 	return err;
@@ -415,7 +415,7 @@ static void end_write(struct call *c)
 	int err;
 
 	c->state = CALL_ENDING;
-	c->eseq = ++c->app->evseq;
+	c->eseq = session_event_next(&c->app->s);
 	err = write_record(c, c->eseq, REC_END, end_committed);
 	if (err)
 		end_committed(err, c);
@@ -475,7 +475,7 @@ void ucwa_call_acked(struct app *app, uint64_t mark)
 		if (c->state != CALL_RINGING || c->end != END_NONE ||
 		    c->seq > mark)
 			continue;
-		c->seq = ++app->evseq;
+		c->seq = session_event_next(&app->s);
 		if (write_record(c, c->seq, REC_SEEN, seen_stored))
 			log_warn("ucwa: ringing call %u of %s not stored again",
 				 c->n, app->id);
@@ -602,7 +602,7 @@ static size_t ringing(const struct app *app)
 }
 
 void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
-			const struct sip_msg *msg)
+			const struct sipua_inmsg *in)
 {
 	char from[UCWA_URI_MAX + 1];
 	char *name = NULL;
@@ -610,7 +610,7 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	int err;
 
 	/* RFC 3261 8.1.1.8: an INVITE names where the dialog would go */
-	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
+	if (!in->contact) {
 		(void)sipua_sreq_reply(sr, 400, "Missing Contact header");
 		return;
 	}
@@ -622,19 +622,19 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	}
 	/* an app away for long has no room left for its record: the
 	 * caller hears at once, as from a device that is offline */
-	if (ucwa_quota_check(app, CALL_RECORD_BYTES, 2) != QUOTA_OK) {
+	if (session_quota_check(&app->s, CALL_RECORD_BYTES, 2) != QUOTA_OK) {
 		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
 		return;
 	}
 	forget_old(app);
 
-	(void)re_snprintf(from, sizeof(from), "%r", &msg->from.auri);
+	(void)re_snprintf(from, sizeof(from), "%r", &in->from);
 	/* a display name is bytes from the network: UTF-8 only, bounded */
-	if (msg->from.dname.l &&
-	    repr_utf8_dup(&name, msg->from.dname.p,
-			  MIN(msg->from.dname.l, (size_t)UCWA_FIELD_MAX)))
+	if (in->from_name.l &&
+	    repr_utf8_dup(&name, in->from_name.p,
+			  MIN(in->from_name.l, (size_t)UCWA_FIELD_MAX)))
 		name = NULL;
-	c = call_new(app, 0, from, name, ucwa_now_ms());
+	c = call_new(app, 0, from, name, session_now_ms());
 	mem_deref(name);
 	if (!c) {
 		(void)sipua_sreq_reply(sr, 500, NULL);
@@ -644,7 +644,7 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	sipua_sreq_set_cancel_handler(sr, cancelled, c);
 
 	/* the record first; the 180 and the event wait for it */
-	c->seq = ++app->evseq;
+	c->seq = session_event_next(&app->s);
 	err = write_record(c, c->seq, REC_START, stored);
 	if (err)
 		stored(err, c);

@@ -81,56 +81,6 @@ void ucwa_conv_close_all(struct app *app)
 	list_flush(&app->convs);
 }
 
-/* Seconds since the epoch of an RFC 1123 date as SIP has it (RFC 3261
- * 20.17): "Tue, 24 Nov 2026 01:26:00 GMT"; false if it is not one. */
-static bool sip_date(const struct pl *v, uint64_t *secs)
-{
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	struct pl day, mon, year, h, m, s;
-	const char *p;
-	struct tm tm;
-	time_t t;
-
-	if (re_regex(
-		v->p, v->l,
-		"[A-Za-z]+, [0-9]+ [A-Za-z]+ [0-9]+ [0-9]+:[0-9]+:[0-9]+ GMT",
-		NULL, &day, &mon, &year, &h, &m, &s) ||
-	    mon.l != 3 || year.l != 4 || day.l > 2 || h.l > 2 || m.l > 2 ||
-	    s.l > 2)
-		return false;
-	for (p = months; *p; p += 3)
-		if (!strncmp(p, mon.p, 3))
-			break;
-	if (!*p)
-		return false;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_mday = (int)pl_u32(&day);
-	tm.tm_mon = (int)(p - months) / 3;
-	tm.tm_year = (int)pl_u32(&year) - 1900;
-	tm.tm_hour = (int)pl_u32(&h);
-	tm.tm_min = (int)pl_u32(&m);
-	tm.tm_sec = (int)pl_u32(&s);
-	if (tm.tm_year < 70 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-		return false;
-	t = timegm(&tm);
-	if (t < 0)
-		return false;
-	*secs = (uint64_t)t;
-	return true;
-}
-
-/* The Date of a MESSAGE (ms), 0 if none: a copy handed over by the Front
- * End's offline store carries when it was stored there (hist.c
- * recognises a copy of a message we already have by it). */
-static uint64_t copy_date(const struct sip_msg *msg)
-{
-	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_DATE);
-	uint64_t date;
-
-	return hdr && sip_date(&hdr->val, &date) ? date * 1000 : 0;
-}
-
 /* Post an event (ucwa_post); sender_href NULL: the communication
  * resource. An event about a message is in its conversation. */
 static void post_mark(struct app *app, uint64_t mark, const char *sender_rel,
@@ -718,10 +668,10 @@ static int send_message(struct conv *c, const char *ctype,
 		return err;
 	}
 	list_append(&c->sends, &s->le, s);
-	msg_keep(c, s->n, false, MSG_PENDING, ucwa_now_ms());
+	msg_keep(c, s->n, false, MSG_PENDING, session_now_ms());
 	if (np)
 		*np = s->n;
-	ucwa_hist_message(c, false, body->p, body->l, ucwa_now_ms(), 0);
+	ucwa_hist_message(c, false, body->p, body->l, session_now_ms(), 0);
 	return 0;
 }
 
@@ -944,7 +894,7 @@ static void post_first_message(struct conv *c)
 		return;
 	if (m->n != 1) {
 		/* no longer held: a later message took its slot */
-		one.time_ms = ucwa_now_ms();
+		one.time_ms = session_now_ms();
 		m = &one;
 	}
 	if (repr_href(href, sizeof(href), c->href, "/messaging/messages/1"))
@@ -1101,8 +1051,8 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 
 	/* brought back after a restart: its 200 may have died with the
 	 * process that committed it */
-	if (app->loading)
-		ucwa_hist_uncertain(app, seq, from, text, time_ms);
+	if (app->s.loading)
+		session_hist_uncertain(&app->s, seq, from, text, time_ms);
 
 	c = conv_by_peer(app, from);
 	if (!c)
@@ -1168,7 +1118,7 @@ static void recv_committed(int err, void *arg)
 	if (err) {
 		/* not durable (the store is full, or failed): 503 makes the
 		 * Front End keep it in its offline store */
-		ucwa_quota_remove(rv->app, rv->seq);
+		session_quota_remove(&rv->app->s, rv->seq);
 		log_warn("ucwa: %s: MESSAGE from %s not stored: %m",
 			 rv->app->id, rv->from, err);
 		(void)sipua_sreq_reply(rv->sr, 503, "Service Unavailable");
@@ -1185,14 +1135,14 @@ static void recv_committed(int err, void *arg)
 	} else {
 		(void)sipua_sreq_reply(rv->sr, 200, "OK");
 		if (tmr_jiffies() - rv->arrived > UCWA_ANSWER_LATE_MS)
-			ucwa_hist_uncertain(rv->app, rv->seq, rv->from,
-					    rv->text, rv->time_ms);
+			session_hist_uncertain(&rv->app->s, rv->seq, rv->from,
+					       rv->text, rv->time_ms);
 		/* issued before any ack of this event can be: once the
 		 * event leaves the store, what recognises the copy is
 		 * durable (the store commits in order) */
 		if (rv->copy_ms)
-			ucwa_hist_copy(rv->app, rv->seq, rv->from, rv->text,
-				       rv->copy_ms);
+			session_hist_copy(&rv->app->s, rv->seq, rv->from,
+					  rv->text, rv->copy_ms);
 		/* a live arrival (not a re-post at restore) */
 		if (asleep)
 			wake(rv);
@@ -1200,44 +1150,8 @@ static void recv_committed(int err, void *arg)
 	mem_deref(rv);
 }
 
-/*
- * The text of an incoming MESSAGE as UTF-8, which is what the app is given
- * (a data: URI that says charset=utf-8). RFC 3428 lets the sender choose:
- * UTF-8 (or none said, or US-ASCII) is kept, its ill-formed sequences
- * replaced by U+FFFD; ISO-8859-1 is converted; another charset is refused
- * (ENOTSUP: 415) rather than shown as garbage.
- */
-static int incoming_text(char **textp, const struct sip_msg *msg)
-{
-	const uint8_t *p = mbuf_buf(msg->mb);
-	size_t i, n = mbuf_get_left(msg->mb);
-	struct pl cs;
-	char *t, *o;
-
-	if (msg_param_decode(&msg->ctyp.params, "charset", &cs) ||
-	    !pl_strcasecmp(&cs, "utf-8") || !pl_strcasecmp(&cs, "us-ascii"))
-		return repr_utf8_dup(textp, (const char *)p, n);
-	if (pl_strcasecmp(&cs, "iso-8859-1") && pl_strcasecmp(&cs, "latin1"))
-		return ENOTSUP;
-
-	/* each byte is its code point: at most two bytes of UTF-8 */
-	t = o = mem_alloc(2 * n + 1, NULL);
-	if (!t)
-		return ENOMEM;
-	for (i = 0; i < n; i++) {
-		if (p[i] < 0x80) {
-			*o++ = (char)p[i];
-		} else {
-			*o++ = (char)(0xc0 | (p[i] >> 6));
-			*o++ = (char)(0x80 | (p[i] & 0x3f));
-		}
-	}
-	*o = '\0';
-	*textp = t;
-	return 0;
-}
-
-void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
+void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
+		   void *arg)
 {
 	struct app *app = arg;
 	enum quota_why why;
@@ -1247,19 +1161,19 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 
 	/* the sender is kept whole (a conversation's peer, a call's
 	 * caller): one too long to keep is refused, not cut */
-	if (msg->from.auri.l > UCWA_URI_MAX) {
+	if (in->from.l > UCWA_URI_MAX) {
 		(void)sipua_sreq_reply(sr, 400, "From URI too long");
 		return;
 	}
-	if (!pl_strcmp(&msg->met, "INVITE")) {
-		ucwa_call_incoming(app, sr, msg);
+	if (!pl_strcmp(&in->met, "INVITE")) {
+		ucwa_call_incoming(app, sr, in);
 		return;
 	}
-	if (pl_strcmp(&msg->met, "MESSAGE")) {
+	if (pl_strcmp(&in->met, "MESSAGE")) {
 		(void)sipua_sreq_reply(sr, 405, "Method Not Allowed");
 		return;
 	}
-	if (msg->ctyp.type.l && pl_strcasecmp(&msg->ctyp.type, "text")) {
+	if (!in->text) {
 		(void)sipua_sreq_reply(sr, 415, "Unsupported Media Type");
 		return;
 	}
@@ -1273,17 +1187,21 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 	rv->sr = mem_ref(sr);
 	/* the sender's address-of-record (the validator has checked the
 	 * message; the URI is not trusted further than that) */
-	(void)re_snprintf(rv->from, sizeof(rv->from), "%r", &msg->from.auri);
+	(void)re_snprintf(rv->from, sizeof(rv->from), "%r", &in->from);
 	rv->arrived = tmr_jiffies();
-	err = incoming_text(&rv->text, msg);
+	/* the text as UTF-8 (sipua converted its charset) */
+	err = in->body_err;
+	if (!err)
+		rv->text = mem_ref(in->body);
 	if (err == ENOTSUP) {
 		(void)sipua_sreq_reply(sr, 415, "Unsupported Media Type");
 		mem_deref(rv);
 		return;
 	}
-	rv->copy_ms = copy_date(msg);
+	rv->copy_ms = in->date_ms;
 	if (!err && rv->copy_ms &&
-	    ucwa_hist_redelivered(app, rv->from, rv->text, rv->copy_ms)) {
+	    session_hist_redelivered(&app->s, rv->from, rv->text,
+				     rv->copy_ms)) {
 		log_info("ucwa: %s: the Front End's stored copy of a message "
 			 "from %s, delivered already: not again",
 			 app->id, rv->from);
@@ -1293,8 +1211,8 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 	}
 
 	/* the event record goes to the store first; the 200 waits */
-	rv->seq = ++app->evseq;
-	rec = mbuf_alloc(256 + mbuf_get_left(msg->mb));
+	rv->seq = session_event_next(&app->s);
+	rec = mbuf_alloc(256 + in->raw.l);
 	if (!err && rec) {
 		struct repr *r = NULL;
 
@@ -1302,7 +1220,7 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 		err |= repr_prop_str(r, "type", "message");
 		err |= repr_prop_str(r, "from", rv->from);
 		err |= repr_prop_str(r, "text", rv->text);
-		rv->time_ms = ucwa_now_ms();
+		rv->time_ms = session_now_ms();
 		err |= repr_prop_date(r, "time", rv->time_ms);
 		if (!err)
 			err = repr_encode(rec, r, REPR_JSON, NULL);
@@ -1316,15 +1234,16 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 		/* its records are being deleted: this one would outlive
 		 * them */
 		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
-		--app->evseq;
+		session_event_unnumber(&app->s);
 		mem_deref(rec);
 		mem_deref(rv);
 		return;
 	}
-	if (!err && (why = ucwa_quota_check(app, rec->end, 2)) != QUOTA_OK) {
+	if (!err &&
+	    (why = session_quota_check(&app->s, rec->end, 2)) != QUOTA_OK) {
 		log_info("ucwa: %s: MESSAGE from %s refused: %s", app->id,
-			 rv->from, ucwa_quota_str(why));
-		--app->evseq;
+			 rv->from, session_quota_str(why));
+		session_event_unnumber(&app->s);
 		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
 		mem_deref(rec);
 		mem_deref(rv);
@@ -1339,11 +1258,11 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg)
 		err = store_event_append(app->u->st, app->id, rv->seq, rec->buf,
 					 rec->end, recv_committed, rv, &rv->op);
 	if (!err)
-		ucwa_quota_add(app, rv->seq, rec->end);
+		session_quota_add(&app->s, rv->seq, rec->end);
 	/* missed until the app acknowledges it: committed with its event */
 	if (!err)
-		(void)ucwa_history_add(app, "message", rv->from, rv->time_ms,
-				       rv->text, rv->seq);
+		(void)session_history_add(&app->s, "message", rv->from,
+					  rv->time_ms, rv->text, rv->seq);
 	mem_deref(rec);
 	if (err)
 		recv_committed(err, rv);

@@ -1,6 +1,8 @@
 /**
  * @file hist_get.c  GET .../communication/conversationLogs: the history
- * of an application as a resource (docs/api.md), JSON or XML
+ * of an application as a resource (docs/api.md), JSON or XML; and what
+ * the history (src/session/hist.c) is told of conversations and gives
+ * them back after a restart
  */
 #include <string.h>
 #include <time.h>
@@ -9,7 +11,7 @@
 #include "repr.h"
 #include "ucwa.h"
 #include "ucwa_int.h"
-#include "hist_int.h"
+#include "hist.h"
 
 /* n decimal digits at p; -1 if one is not a digit */
 static int digits(const char *p, size_t n)
@@ -174,7 +176,7 @@ void ucwa_hist_get(struct app *app, struct web_req *req)
 				"ISO 8601 time such as 2026-11-24T01:16:00Z");
 		return;
 	}
-	hist_prune(app);
+	session_hist_prune(&app->s);
 
 	(void)re_snprintf(href, sizeof(href),
 			  "%s/communication/conversationLogs", app->href);
@@ -182,7 +184,7 @@ void ucwa_hist_get(struct app *app, struct web_req *req)
 	if (!err && since)
 		err = repr_prop_date(r, "since", since);
 	/* the most recently active first, as a phone lists them */
-	for (le = app->hist.tail; le && !err; le = le->prev) {
+	for (le = app->s.hist.tail; le && !err; le = le->prev) {
 		const struct hentry *h = le->data;
 
 		if (h->last < since || h->kind == H_UNCERTAIN)
@@ -197,4 +199,60 @@ void ucwa_hist_get(struct app *app, struct web_req *req)
 	else
 		api_reply(req, 200, "OK", r, NULL);
 	mem_deref(r);
+}
+
+/* What the history keeps of a conversation. */
+static void hist_conv_of(struct hist_conv *hc, const struct conv *c)
+{
+	hc->hid = c->hid;
+	hc->n = c->n;
+	hc->incoming = c->incoming;
+	hc->accepted = c->accepted;
+	hc->ended = c->ended;
+	hc->peer = c->peer;
+	hc->subject = c->subject;
+}
+
+void ucwa_hist_conv(struct conv *c)
+{
+	struct hist_conv hc;
+
+	hist_conv_of(&hc, c);
+	session_hist_conv(&c->app->s, &hc);
+	c->hid = hc.hid;
+}
+
+void ucwa_hist_message(struct conv *c, bool incoming, const char *text,
+		       size_t len, uint64_t time_ms, uint64_t seq)
+{
+	if (!c->hid)
+		ucwa_hist_conv(c);
+	session_hist_message(&c->app->s, c->hid, incoming, text, len, time_ms,
+			     seq);
+}
+
+void ucwa_hist_restore_convs(struct app *app)
+{
+	struct le *le;
+
+	for (le = app->s.hist.head; le; le = le->next) {
+		struct hentry *c = le->data;
+		struct conv *cv;
+
+		if (c->kind != H_CONV)
+			continue;
+		if (c->n > app->nconv)
+			app->nconv = c->n;
+		if (c->ended)
+			continue;
+		cv = ucwa_conv_restore(app, c->n, c->peer, c->incoming);
+		if (!cv)
+			continue;
+		cv->hid = c->serial;
+		cv->accepted = c->accepted;
+		cv->nmsg = c->count;
+		cv->first_seq = c->firstseq;
+		(void)re_snprintf(cv->subject, sizeof(cv->subject), "%s",
+				  c->subject);
+	}
 }

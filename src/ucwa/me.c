@@ -462,7 +462,7 @@ static void text_saved(struct app *app, struct web_req *req, int err, bool note)
 		mem_deref(*cur);
 		*cur = *nv;
 		*nv = NULL;
-		if (!app->closing)
+		if (!app->s.closing)
 			post_update(app, note ? "note" : "location");
 	} else {
 		*nv = mem_deref(*nv);

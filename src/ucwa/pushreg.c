@@ -13,12 +13,12 @@
  * The registration is part of the application's stored record, so it
  * outlives a restart; having one gives the session the long lifetime.
  *
- * Policy (ucwa_push()): an app is pushed to only when it has a
- * registration and no P-GET is parked (a parked P-GET means the app is
- * awake and gets the event at once). Pushes go out only for live
- * arrivals, after the event is committed; a token the provider calls
- * dead removes the registration (and the session falls back to the short
- * lifetime).
+ * Policy (session_push_decide(), src/session): an app is pushed to
+ * only when it has a registration and no P-GET is parked (a parked P-GET
+ * means the app is awake and gets the event at once). Pushes go out
+ * only for live arrivals, after the event is committed; a token the
+ * provider calls dead removes the registration (and the session falls
+ * back to the short lifetime).
  *
  * Tokens, topic and project end up in a URL path, a header or a JSON
  * string toward the provider: each is checked against the characters its
@@ -237,15 +237,15 @@ static void reply(struct web_req *req, const struct app *app, uint16_t scode)
  * the app was told (503) is what pushes use. */
 static void settle(struct app *app, int err)
 {
-	app->push_saving = false;
+	app->s.push_saving = false;
 	if (err) {
-		mem_deref(app->push);
-		app->push = app->push_old;
-		ucwa_life_update(app);
+		mem_deref(app->s.push);
+		app->s.push = app->s.push_old;
+		session_life_update(&app->s);
 	} else {
-		mem_deref(app->push_old);
+		mem_deref(app->s.push_old);
 	}
-	app->push_old = NULL;
+	app->s.push_old = NULL;
 }
 
 static void saved_reply(struct app *app, struct web_req *req, int err,
@@ -256,7 +256,7 @@ static void saved_reply(struct app *app, struct web_req *req, int err,
 		return; /* the client left */
 	if (err)
 		ucwa_app_reply_saved(app, req, err);
-	else if (!app->push || !scode)
+	else if (!app->s.push || !scode)
 		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 	else
 		reply(req, app, scode);
@@ -280,7 +280,7 @@ static void deleted(struct app *app, struct web_req *req, int err)
 /* One change at a time: the first one's answer says what stays. */
 static bool busy(struct app *app, struct web_req *req)
 {
-	if (!app->push_saving)
+	if (!app->s.push_saving)
 		return false;
 	api_reply_error(req, 409, "Conflict", "Conflict", NULL,
 			"a change of the push registration is being stored");
@@ -334,27 +334,27 @@ static void put(struct app *app, struct web_req *req)
 	if (busy(app, req))
 		goto out;
 
-	old = app->push;
+	old = app->s.push;
 	/* a new registration gets a new id; a replaced one keeps its id
 	 * (the app knows it from the first answer) */
 	if (old)
 		memcpy(pr->pid, old->pid, sizeof(pr->pid));
 	else
 		rand_str(pr->pid, sizeof(pr->pid));
-	app->push = pr;
+	app->s.push = pr;
 	err = ucwa_app_save(app, req, old ? replaced : created);
 	if (err) {
 		/* not even started: as it was */
-		app->push = old;
+		app->s.push = old;
 		ucwa_app_reply_saved(app, req, err);
 		goto out;
 	}
 	/* kept until the write ends: put back if it fails */
-	app->push_old = old;
-	app->push_saving = true;
+	app->s.push_old = old;
+	app->s.push_saving = true;
 	pr = NULL;
 	/* the long lifetime from now on */
-	ucwa_life_update(app);
+	session_life_update(&app->s);
 out:
 	mem_deref(pr);
 	mem_deref(in);
@@ -367,22 +367,22 @@ static void del(struct app *app, struct web_req *req)
 
 	if (busy(app, req))
 		return;
-	if (!app->push) {
+	if (!app->s.push) {
 		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 		return;
 	}
-	old = app->push;
-	app->push = NULL;
+	old = app->s.push;
+	app->s.push = NULL;
 	err = ucwa_app_save(app, req, deleted);
 	if (err) {
-		app->push = old;
+		app->s.push = old;
 		ucwa_app_reply_saved(app, req, err);
 		return;
 	}
-	app->push_old = old;
-	app->push_saving = true;
+	app->s.push_old = old;
+	app->s.push_saving = true;
 	/* the short lifetime applies at once */
-	ucwa_life_update(app);
+	session_life_update(&app->s);
 }
 
 /* GET, PUT, POST, DELETE pushRegistration */
@@ -393,7 +393,7 @@ void ucwa_pushreg(struct web_req *req, const struct web_params *prm, void *arg)
 
 	(void)prm;
 	if (!pl_strcmp(m, "GET")) {
-		if (app->push)
+		if (app->s.push)
 			reply(req, app, 200);
 		else
 			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
@@ -407,7 +407,7 @@ void ucwa_pushreg(struct web_req *req, const struct web_params *prm, void *arg)
 
 int ucwa_pushreg_encode(struct repr *r, const struct app *app)
 {
-	const struct pushreg *pr = app->push;
+	const struct pushreg *pr = app->s.push;
 	int err = 0;
 
 	if (!pr)
@@ -430,16 +430,16 @@ void ucwa_pushreg_decode(struct app *app, const struct repr_in *in)
 	struct pl v;
 
 	/* the same checks as a request: a record is input too */
-	app->push = mem_deref(app->push);
-	if (parse(&app->push, in, msg, sizeof(msg)))
+	app->s.push = mem_deref(app->s.push);
+	if (parse(&app->s.push, in, msg, sizeof(msg)))
 		return;
 	/* a record written before registrations had an id gets one (kept
 	 * from the next save on) */
-	if (!repr_in_str(in, "pushId", &v) && v.l == UCWA_PUSH_ID_LEN &&
+	if (!repr_in_str(in, "pushId", &v) && v.l == SESSION_PUSH_ID_LEN &&
 	    chars_ok(&v, false, ""))
-		pl_strcpy(&v, app->push->pid, sizeof(app->push->pid));
+		pl_strcpy(&v, app->s.push->pid, sizeof(app->s.push->pid));
 	else
-		rand_str(app->push->pid, sizeof(app->push->pid));
+		rand_str(app->s.push->pid, sizeof(app->s.push->pid));
 }
 
 /* One push in flight for an application. */
@@ -497,11 +497,9 @@ static void push_result(enum push_result res, uint16_t status,
 			   "the token (%u %s); registration removed",
 			   kind_names[wk->kind], app->user, app->id, status,
 			   reason ? reason : "");
-		/* unless the app registered another token meanwhile */
-		if (!app->closing && app->push && !app->push_saving &&
-		    !strcmp(app->push->token, wk->token)) {
-			app->push = mem_deref(app->push);
-			ucwa_life_update(app);
+		if (session_push_dead(&app->s, wk->token)) {
+			app->s.push = mem_deref(app->s.push);
+			session_life_update(&app->s);
 			(void)ucwa_app_save(app, NULL, dropped);
 		}
 		break;
@@ -512,19 +510,16 @@ static void push_result(enum push_result res, uint16_t status,
 int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
 	      const char *text, const char *collapse)
 {
-	const struct pushreg *pr = app->push;
+	const struct pushreg *pr = app->s.push;
 	struct push_target t;
 	struct push_msg m;
 	struct wake *wk;
 	int err;
 
-	if (!pr)
-		return ENOENT;
-	/* awake: the parked P-GET carries the event */
-	if (evchan_parked(app->ev))
-		return EALREADY;
-	if (!app->u->push)
-		return ENOTSUP;
+	/* the session's policy: registered, and not awake */
+	err = session_push_decide(&app->s, app->u->push != NULL);
+	if (err)
+		return err;
 
 	wk = mem_zalloc(sizeof(*wk), wake_destructor);
 	if (!wk)
@@ -545,9 +540,7 @@ int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
 	m.text = text;
 	m.collapse = collapse;
 	/* incoming messages the app has not acknowledged, this one too */
-	m.badge = app->evseq > app->acked_seq
-		      ? (unsigned)(app->evseq - app->acked_seq)
-		      : 0;
+	m.badge = session_unacked(&app->s);
 	err = push_send(app->u->push, &t, &m, push_result, wk, &wk->op);
 	if (err) {
 		log_notice("ucwa: %s push to %s (%s) not sent: %m",
@@ -562,6 +555,4 @@ int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
 void ucwa_push_close_all(struct app *app)
 {
 	list_flush(&app->wakes);
-	app->push = mem_deref(app->push);
-	app->push_old = mem_deref(app->push_old);
 }

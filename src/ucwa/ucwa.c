@@ -62,6 +62,11 @@ int ucwa_alloc(struct ucwa **up, struct conf *conf, struct wheel *w,
 	u->m_expired = metrics_get(
 	    METRIC_COUNTER, "mobility_sessions_expired_total", NULL,
 	    "Applications ended by their lifetime (no client contact)");
+	u->sctx.conf = conf;
+	u->sctx.wheel = w;
+	u->sctx.st = st;
+	u->sctx.ops = &ucwa_session_ops;
+	u->sctx.m_expired = u->m_expired;
 	if (err)
 		mem_deref(u);
 	else
@@ -139,9 +144,9 @@ void ucwa_app_close(struct app *app)
 	struct ucwa *u = app->u;
 	struct uapps *ua;
 
-	if (app->closing)
+	if (app->s.closing)
 		return;
-	app->closing = true;
+	app->s.closing = true;
 
 	/* gone for every lookup now; freed once the stack has unwound, as
 	 * we may be inside a callback of its registration or the store */
@@ -496,8 +501,8 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 		return;
 	}
 	/* the client is here: the session's lifetime counts from now */
-	ucwa_life_contact(app);
-	if (app->loading) {
+	session_life_contact(&app->s);
+	if (app->s.loading) {
 		/* restored at start-up, its events not read yet: a moment */
 		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the application is being restored; try "

@@ -19,6 +19,7 @@
 #define MOB_UCWA_H
 
 #include "core.h"
+#include "session.h"
 #include "web.h"
 
 struct conf;
@@ -28,11 +29,12 @@ struct auth;
 
 /** Named limits. */
 enum {
-	UCWA_APPS_PER_USER = 10,  /* applications of one user              */
-	UCWA_FIELD_MAX = 100,     /* culture, endpointId, userAgent (chars) */
-	UCWA_ID_LEN = 22,         /* application id: 128 random bits, b64url */
-	UCWA_NOTE_MAX = 500,      /* characters of a presence note         */
-	UCWA_URI_MAX = 256,       /* bytes of a SIP URI given by a client   */
+	UCWA_APPS_PER_USER = 10, /* applications of one user              */
+	UCWA_FIELD_MAX = SESSION_FIELD_MAX, /* culture, endpointId, userAgent */
+	UCWA_ID_LEN = 22,    /* application id: 128 random bits, b64url */
+	UCWA_NOTE_MAX = 500, /* characters of a presence note         */
+	UCWA_URI_MAX =
+	    SESSION_URI_MAX,      /* bytes of a SIP URI given by a client */
 	UCWA_MESSAGE_MAX = 16384, /* bytes of one instant message          */
 	UCWA_CONVS_MAX = 100,     /* live conversations of one application  */
 	UCWA_CONVS_KEPT = 16,     /* ended ones still readable (history: all) */
@@ -51,15 +53,15 @@ enum {
 	UCWA_PSUB_MINUTES_MAX = 30,
 	/* history (conversationLogs): entries kept per application, their
 	 * age, and the bytes of a message's text kept with them */
-	UCWA_HIST_CONVS_MAX = 100,
-	UCWA_HIST_MISSED_MAX = 100,
-	UCWA_HIST_TEXT_MAX = 500,
+	UCWA_HIST_CONVS_MAX = SESSION_HIST_CONVS_MAX,
+	UCWA_HIST_MISSED_MAX = SESSION_HIST_MISSED_MAX,
+	UCWA_HIST_TEXT_MAX = SESSION_HIST_TEXT_MAX,
 	/* messages of one application whose 200 may not have reached the
 	 * Front End, kept to recognise its offline store's copy (conv.c) */
-	UCWA_REDELIVERY_MAX = 100,
+	UCWA_REDELIVERY_MAX = SESSION_REDELIVERY_MAX,
 	/* the copy's Date (when the Front End stored it) is this close to
 	 * the message's arrival here */
-	UCWA_REDELIVERY_WINDOW_MS = 60000,
+	UCWA_REDELIVERY_WINDOW_MS = SESSION_REDELIVERY_WINDOW_MS,
 	/* a 200 later than this after the MESSAGE came may be too late for
 	 * the Front End's transaction (Kamailio's fr_timer: 10 s here) */
 	UCWA_ANSWER_LATE_MS = 5000,
@@ -68,28 +70,15 @@ enum {
 	 * Front End had toward the dead process has ended, and the messages
 	 * it stored from them are handed over on that REGISTER */
 	UCWA_RESTORED_REREGISTER_MS = 40000,
-	/* an application that refused messages (over its limits) and has
-	 * room again registers once more, at least this long after the
-	 * last refusal: the Front End's offline store hands the refused
-	 * messages over on that REGISTER, once its own check (msilo
-	 * check_time: 5 s in deploy/frontend) has put them back */
-	UCWA_REFUSED_REREGISTER_MS = 10000,
 	/* a push registration: bytes of a device token (APNs: hex; FCM
 	 * registration tokens are about 160) and of an APNs topic (a
 	 * bundle id, ".voip" is added for calls) or an FCM project id */
 	UCWA_PUSH_TOKEN_MAX = 512,
 	UCWA_PUSH_TOPIC_MAX = 155,
-	/* characters of a push registration's id (letters and digits:
-	 * 131 random bits) */
-	UCWA_PUSH_ID_LEN = 22,
-	/* the stored last contact of a session is written again when it is
-	 * older than an eighth of its lifetime, at most this often (ms):
-	 * after a crash a session ends at most that much early */
-	UCWA_CONTACT_SAVE_MAX_MS = 300 * 1000,
 };
 
 /** History entries older than this are dropped: 30 days. */
-#define UCWA_HIST_AGE_MS (30ull * 24 * 3600 * 1000)
+#define UCWA_HIST_AGE_MS SESSION_HIST_AGE_MS
 
 #define UCWA_BASE "/ucwa/oauth/v1/applications"
 

@@ -7,13 +7,15 @@
 #include "auth.h"
 #include "push.h"
 #include "web_route.h"
+#include "session.h"
+#include "hist.h"
 
 struct sipua_id;
 struct sipua_sreq;
 struct xcap_client;
 struct repr;
 struct repr_in;
-struct sip_msg;
+struct sipua_inmsg;
 
 struct ucwa {
 	struct conf *conf;
@@ -28,6 +30,7 @@ struct ucwa {
 	struct metric *m_apps;
 	struct metric *m_expired; /* sessions ended by their lifetime */
 	struct push *push;        /* NULL: no provider available      */
+	struct session_ctx sctx;  /* what the sessions share          */
 };
 
 /* The applications of one user. */
@@ -114,21 +117,11 @@ struct conv {
 	uint64_t active;    /* tmr_jiffies() of its last message       */
 };
 
-/* The app's push registration (pushreg.c): where to wake it. Allocated
- * when registered, its strings at their length (three buffers of the
- * longest took 1.2 KiB of every session). */
-struct pushreg {
-	enum push_provider provider;
-	/* opaque, random: the payload names the session by it, never by
-	 * the application id (which reached requests to the session) */
-	char pid[UCWA_PUSH_ID_LEN + 1];
-	char *token;
-	char *voip;  /* APNs PushKit token or ""  */
-	char *topic; /* APNs bundle id, FCM project or "" (the configured
-			one) */
-};
-
+/* An application: its session (src/session: lifetime, push
+ * registration, numbering, ack cursor, quota) and what HTTP and SIP need
+ * of it here. */
 struct app {
+	struct session s;  /* the session's state (session.h)        */
 	struct le he;      /* in ucwa->apps                          */
 	struct le le_user; /* in its struct uapps                    */
 	struct ucwa *u;
@@ -147,7 +140,6 @@ struct app {
 	struct store_op *op;
 	struct web_req *pending; /* the create request until its 201 */
 	struct tmr close_tmr;
-	bool closing;
 	bool deleting; /* DELETE waiting for its commit: nothing is written */
 	struct me me;
 	char ha1[33];           /* for the digest of its requests          */
@@ -156,42 +148,14 @@ struct app {
 	uint64_t last_active_ms;
 	struct list convs; /* struct conv                             */
 	unsigned nconv;
-	uint64_t evseq;           /* last event appended to the store        */
 	struct list psubs;        /* struct psub: presence subscriptions    */
 	struct list watched;      /* struct watched: contacts followed      */
 	unsigned psub_next;       /* id of the last presence subscription   */
 	struct store_op *psub_op; /* reading them back (restart)       */
-	/* the event channel's numbering as saved in the record: the last
-	 * batch that held stored events, and their highest sequence */
-	uint64_t ev_batch, ev_mark;
-	struct list saves; /* record writes in flight (app.c)      */
-	struct list calls; /* struct call: incoming calls (call.c) */
-	bool loading;      /* restored; its events are being read   */
+	struct list saves;        /* record writes in flight (app.c)      */
+	struct list calls;        /* struct call: incoming calls (call.c) */
 
-	/* history (hist.c) */
-	struct list hist; /* history entries, oldest first */
-	uint64_t hist_serial;
-	struct store_op *hist_op; /* reading them back (restart) */
-	void (*hist_done)(struct app *app);
-
-	/* lifetime (life.c): last contact of the client and what the
-	 * stored record says, both in tmr_jiffies() milliseconds */
-	struct wheel_entry life;
-	uint64_t contact_ms, contact_saved_ms;
-	struct pushreg *push; /* NULL: none */
-	/* while a change of it is being stored: what it was (undone if the
-	 * write fails), and that a change is in flight */
-	struct pushreg *push_old;
-	bool push_saving;
-	struct list wakes;  /* pushes in flight (pushreg.c)            */
-	uint64_t acked_seq; /* highest event sequence the app acknowledged */
-
-	/* stored events not acknowledged (quota.c) */
-	struct list unacked; /* struct qev, in sequence order */
-	size_t unacked_n, unacked_bytes;
-	bool refused;        /* a message was refused: REGISTER when roomy */
-	uint64_t refused_ms; /* tmr_jiffies() of the last refusal        */
-	struct wheel_entry rereg; /* ... that REGISTER                   */
+	struct list wakes; /* pushes in flight (pushreg.c)            */
 };
 
 /* Bytes of a path the API makes (a contact's: the application's, then
@@ -296,7 +260,8 @@ void ucwa_psub_restore(struct app *app);
 /* conv.c */
 void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub);
 void ucwa_conv_close_all(struct app *app);
-void ucwa_incoming(struct sipua_sreq *sr, const struct sip_msg *msg, void *arg);
+void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
+		   void *arg);
 /* A stored incoming message (event seq of the store's log) becomes its
  * events: at arrival, and again after a restart. */
 int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
@@ -307,11 +272,7 @@ int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
 struct conv *ucwa_conv_restore(struct app *app, unsigned n, const char *peer,
 			       bool incoming);
 
-/* hist.c: history of conversations and missed events (conversationLogs) */
-/* The wall clock in milliseconds since 1970 (CLOCK_REALTIME): the history
- * is stamped at the resolution its ?since= is read at, so an entry made
- * after a since, even within the same second, is listed. */
-uint64_t ucwa_now_ms(void);
+/* hist_get.c: the history (src/session/hist.h) as UCWA has it */
 /* The conversation began (its entry is made) or changed (accepted,
  * ended). */
 void ucwa_hist_conv(struct conv *c);
@@ -319,48 +280,18 @@ void ucwa_hist_conv(struct conv *c);
  * its event's sequence, counted once (it comes back after a restart). */
 void ucwa_hist_message(struct conv *c, bool incoming, const char *text,
 		       size_t len, uint64_t time_ms, uint64_t seq);
-/*
- * Record a missed event: type "message" (an incoming message the app has
- * not acknowledged yet: seq is its event, and the ack that covers it
- * removes the entry) or "call" (seq 0: kept until pruned). from is the
- * peer's SIP URI, text may be NULL (both copied). Returns 0, EINVAL or
- * ENOMEM. The same seq twice is recorded once.
- */
-int ucwa_history_add(struct app *app, const char *type, const char *from,
-		     uint64_t time_ms, const char *text, uint64_t seq);
-/* The app has the events up to mark. */
-void ucwa_hist_acked(struct app *app, uint64_t mark);
-/* The incoming message of event seq may be delivered again by the Front
- * End's offline store: its 200 may not have reached the Front End (it
- * was late, or the process died after the commit). Kept in the store
- * (UCWA_REDELIVERY_MAX per application). */
-void ucwa_hist_uncertain(struct app *app, uint64_t seq, const char *from,
-			 const char *text, uint64_t time_ms);
-/* The incoming message of event seq came as a copy from the Front End's
- * offline store, stored there at date_ms (its Date header): that store
- * may hand the same copy over again (msilo does when a REGISTER comes
- * while it deletes the copies answered 200). Kept with the uncertain
- * ones. */
-void ucwa_hist_copy(struct app *app, uint64_t seq, const char *from,
-		    const char *text, uint64_t date_ms);
-/* A copy of a message (stored by the Front End at date_ms) is one we
- * have: the very copy taken before (same sender, text and Date: kept for
- * more), or it matches an uncertain one: same sender and text, arrived
- * within UCWA_REDELIVERY_WINDOW_MS of date_ms (that one is used up). */
-bool ucwa_hist_redelivered(struct app *app, const char *from, const char *text,
-			   uint64_t date_ms);
 /* GET .../communication/conversationLogs */
 void ucwa_hist_get(struct app *app, struct web_req *req);
-typedef void(ucwa_hist_restored_h)(struct app *app);
-/* Read the stored history back (restart), then call h (also on error). */
-int ucwa_hist_restore(struct app *app, ucwa_hist_restored_h *h);
-void ucwa_hist_close(struct app *app);
+/* After a restart, once the history is back: the conversations still
+ * open come back with their numbers; new ones are numbered after every
+ * number the history holds. */
+void ucwa_hist_restore_convs(struct app *app);
 /* call.c: incoming calls (phone audio invitations) */
 struct call;
 /* An INVITE for the application (sr borrowed: a reference is taken; its
  * From URI is at most UCWA_URI_MAX bytes: ucwa_incoming() checked). */
 void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
-			const struct sip_msg *msg);
+			const struct sipua_inmsg *in);
 /* Requests under communication/: true if it was a call's (answered). */
 bool ucwa_call_handle(struct app *app, struct web_req *req,
 		      const struct pl *kind, const struct pl *n,
@@ -374,42 +305,6 @@ void ucwa_call_resume(struct app *app);
 /* The app acknowledged the events up to mark (before their records go). */
 void ucwa_call_acked(struct app *app, uint64_t mark);
 void ucwa_call_close_all(struct app *app);
-
-/* life.c: how long a session lives after its client's last contact */
-/* The client is here (an authenticated request on the application). */
-void ucwa_life_contact(struct app *app);
-/* The last contact in tmr_jiffies() ms (a parked P-GET is contact). */
-uint64_t ucwa_life_last(const struct app *app);
-/* Start (or after a change of class, move) the end of the session. */
-void ucwa_life_update(struct app *app);
-/* The last contact for the stored record (ms since the epoch), and back
- * (0: none recorded, taken as now). */
-uint64_t ucwa_life_contact_wall(const struct app *app);
-void ucwa_life_set_contact(struct app *app, uint64_t wall_ms);
-/* True if a restored session was past its end already. */
-bool ucwa_life_over(const struct app *app);
-/* Count and log the end of a session by its lifetime. */
-void ucwa_life_ended(struct app *app, const char *why);
-
-/* quota.c: what the store keeps for one application */
-enum quota_why {
-	QUOTA_OK,
-	QUOTA_EVENTS,  /* max_unacked_events                   */
-	QUOTA_BYTES,   /* max_unacked_bytes                    */
-	QUOTA_CHANNEL, /* the event channel cannot take nev more */
-	QUOTA_COUNT,
-};
-/* May an event of bytes (posting nev channel events) be stored now?
- * Counts a refusal in mobility_ucwa_refused_total. */
-enum quota_why ucwa_quota_check(struct app *app, size_t bytes, unsigned nev);
-const char *ucwa_quota_str(enum quota_why why);
-/* An event is being stored (or is stored: restart). */
-void ucwa_quota_add(struct app *app, uint64_t seq, size_t bytes);
-/* Its write failed: it is not stored. */
-void ucwa_quota_remove(struct app *app, uint64_t seq);
-/* The app acknowledged the events up to mark. */
-void ucwa_quota_acked(struct app *app, uint64_t mark);
-void ucwa_quota_close(struct app *app);
 
 /* pushreg.c: the push registration resource */
 /* Route handler: pushRegistration (GET, PUT, POST, DELETE). */
@@ -435,6 +330,8 @@ int ucwa_push(struct app *app, enum push_kind kind, const char *sender,
 void ucwa_push_close_all(struct app *app);
 
 /* app.c */
+/* What the sessions ask of this layer (session.h). */
+extern const struct session_ops ucwa_session_ops;
 /* A record write is committed (err 0) or failed; req is to be
  * answered, or NULL (none given, or the client left: the handler still
  * runs, to keep or undo the change). */

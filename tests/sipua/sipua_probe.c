@@ -268,18 +268,17 @@ static void pa_destructor(void *arg)
 }
 
 /* SIPUA_TAKE_MESSAGES: show the message, answer it later */
-static void req_handler(struct sipua_sreq *sr, const struct sip_msg *msg,
+static void req_handler(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 			void *arg)
 {
 	struct pending_answer *pa;
-	const struct sip_hdr *ct = sip_msg_hdr(msg, SIP_HDR_CONTENT_TYPE);
 	size_t i;
 	(void)arg;
 
-	re_fprintf(stdout, "message %r %r ", &msg->from.auri,
-		   ct ? &ct->val : &(struct pl)PL("-"));
-	for (i = 0; i < mbuf_get_left(msg->mb); i++)
-		printf("%02x", mbuf_buf(msg->mb)[i]);
+	re_fprintf(stdout, "message %r %r ", &in->from,
+		   in->ctype.l ? &in->ctype : &(struct pl)PL("-"));
+	for (i = 0; i < in->raw.l; i++)
+		printf("%02x", (uint8_t)in->raw.p[i]);
 	printf("\n");
 	fflush(stdout);
 

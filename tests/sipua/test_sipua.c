@@ -661,6 +661,30 @@ static void test_rand_hex(void)
 	}
 }
 
+/* The Date of a request (msg.c: how the Front End's stored copy of a
+ * message is recognised) */
+static bool date_of(const char *s, uint64_t *secs)
+{
+	struct pl v;
+
+	pl_set_str(&v, s);
+	return sipua_date(&v, secs);
+}
+
+static void test_sip_date(void)
+{
+	uint64_t s = 0;
+
+	CHECK(date_of("Tue, 24 Nov 2026 01:26:00 GMT", &s) &&
+	      s == 1795483560ull);
+	CHECK(date_of("Sat, 1 Jan 2000 00:00:00 GMT", &s) && s == 946684800ull);
+	CHECK(!date_of("Tue, 24 Nox 2026 01:26:00 GMT", &s));
+	CHECK(!date_of("Tue, 24 Nov 2026 01:26:00", &s));
+	CHECK(!date_of("Tue, 24 Nov 26 01:26:00 GMT", &s));
+	CHECK(!date_of("Tue, 24 Nov 2026 25:26:00 GMT", &s));
+	CHECK(!date_of("", &s));
+}
+
 int main(void)
 {
 	int err = libre_init();
@@ -677,6 +701,7 @@ int main(void)
 	test_sub_args();
 	test_cancel_reason();
 	test_rand_hex();
+	test_sip_date();
 
 	metrics_close();
 	libre_close();

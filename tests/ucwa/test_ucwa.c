@@ -1,16 +1,11 @@
 /**
  * @file test_ucwa.c  Unit tests of the mobility API's parsers: the since
- * parameter of conversationLogs (hist_get.c), the text and hash the
- * history keeps (hist.c) and the Date of a SIP request
- * (conv.c: how the Front End's stored copy of a message is recognised)
+ * parameter of conversationLogs (hist_get.c)
  *
  * The files are included to reach their static helpers; the rest of the
  * component comes from its library.
  */
-#include "../../src/ucwa/hist.c"
 #include "../../src/ucwa/hist_get.c"
-#include "../../src/ucwa/conv.c"
-#include <unistd.h>
 #include "check.h"
 
 static bool since_of(const char *query, uint64_t *ms)
@@ -52,94 +47,8 @@ static void test_since(void)
 	CHECK(!since_of("since=%zz", &ms));
 }
 
-static bool date_of(const char *s, uint64_t *secs)
-{
-	struct pl v;
-
-	pl_set_str(&v, s);
-	return sip_date(&v, secs);
-}
-
-static void test_sip_date(void)
-{
-	uint64_t s = 0;
-
-	CHECK(date_of("Tue, 24 Nov 2026 01:26:00 GMT", &s) &&
-	      s == 1795483560ull);
-	CHECK(date_of("Sat, 1 Jan 2000 00:00:00 GMT", &s) && s == 946684800ull);
-	CHECK(!date_of("Tue, 24 Nox 2026 01:26:00 GMT", &s));
-	CHECK(!date_of("Tue, 24 Nov 2026 01:26:00", &s));
-	CHECK(!date_of("Tue, 24 Nov 26 01:26:00 GMT", &s));
-	CHECK(!date_of("Tue, 24 Nov 2026 25:26:00 GMT", &s));
-	CHECK(!date_of("", &s));
-}
-
-static void test_text_and_hash(void)
-{
-	char in[UCWA_HIST_TEXT_MAX + 8], out[UCWA_HIST_TEXT_MAX + 1];
-
-	/* a two-byte character across the limit is left out whole */
-	memset(in, 'a', UCWA_HIST_TEXT_MAX - 1);
-	memcpy(in + UCWA_HIST_TEXT_MAX - 1, "\xc3\xa9zz", 5);
-	keep_text(out, in, strlen(in));
-	CHECK(strlen(out) == UCWA_HIST_TEXT_MAX - 1);
-	keep_text(out, "short", 5);
-	CHECK_STR(out, "short");
-
-	/* sender and text stay apart in the hash */
-	CHECK(msg_hash("sip:a@x", "bc") != msg_hash("sip:a@xb", "c"));
-	CHECK(msg_hash("sip:a@x", "bc") == msg_hash("sip:a@x", "bc"));
-}
-
-/*
- * The history is stamped to the millisecond, the resolution of since; a
- * record stored when entries were stamped to the second reads back as it
- * was, in order with the newer ones.
- */
-static void test_hist_ms(void)
-{
-	static struct app app;
-	const char *old = "{\"first\":1795482960000,\"last\":1795482961000,"
-			  "\"peer\":\"sip:bob@example.test\",\"n\":1,"
-			  "\"count\":2,\"text\":\"hi\"}";
-	const char *now = "{\"first\":1795482961250,\"last\":1795482961750,"
-			  "\"peer\":\"sip:carol@example.test\",\"n\":2}";
-	const struct hentry *h;
-	uint64_t t0, t;
-	bool frac = false;
-	int i;
-
-	/* the newer one first: insertion keeps the order of last activity */
-	CHECK(!hist_record((const uint8_t *)"c0000000000000002", 17,
-			   (const uint8_t *)now, strlen(now), &app));
-	CHECK(!hist_record((const uint8_t *)"c0000000000000001", 17,
-			   (const uint8_t *)old, strlen(old), &app));
-	CHECK(list_count(&app.hist) == 2);
-	h = app.hist.head ? app.hist.head->data : NULL;
-	CHECK(h && h->first == 1795482960000ull &&
-	      h->last == 1795482961000ull && h->count == 2 &&
-	      !strcmp(h->text, "hi"));
-	h = app.hist.tail ? app.hist.tail->data : NULL;
-	CHECK(h && h->first == 1795482961250ull && h->last == 1795482961750ull);
-	list_flush(&app.hist);
-
-	/* the clock: milliseconds within the current second, not only whole
-	 * seconds (at most 40 reads 3 ms apart) */
-	for (i = 0; i < 40 && !frac; i++) {
-		t0 = (uint64_t)time(NULL) * 1000;
-		t = ucwa_now_ms();
-		CHECK(t + 1000 > t0 && t < t0 + 2000);
-		frac = t % 1000 != 0;
-		(void)usleep(3000);
-	}
-	CHECK(frac);
-}
-
 int main(void)
 {
 	test_since();
-	test_sip_date();
-	test_text_and_hash();
-	test_hist_ms();
 	return check_done("test_ucwa");
 }

@@ -6,9 +6,10 @@
  * would then fail every user's messages. Its stored events not yet
  * acknowledged are counted here, with their bytes, against
  * max_unacked_events and max_unacked_bytes ([service]). A MESSAGE that
- * would go over either is refused before anything is written (conv.c):
- * 480 makes the Front End keep it in its offline store, which hands it
- * over at a later REGISTER. So is one the event channel could not hold.
+ * would go over either is refused before anything is written
+ * (src/ucwa/conv.c): 480 makes the Front End keep it in its offline store,
+ * which hands it over at a later REGISTER. So is one the event channel could
+ * not hold.
  *
  * Events are appended with growing sequences and leave only by the
  * app's ack (up to a sequence) or a failed write, so the list is in
@@ -16,10 +17,8 @@
  */
 #include <re.h>
 #include "conf.h"
-#include "evchan.h"
-#include "sipua.h"
-#include "ucwa.h"
-#include "ucwa_int.h"
+#include "session.h"
+#include "session_int.h"
 
 /* One stored event not yet acknowledged. */
 struct qev {
@@ -47,7 +46,7 @@ static struct metric *refused_metric(enum quota_why why)
 	return m_refused[why];
 }
 
-void ucwa_quota_add(struct app *app, uint64_t seq, size_t bytes)
+void session_quota_add(struct session *s, uint64_t seq, size_t bytes)
 {
 	struct qev *q = mem_zalloc(sizeof(*q), NULL);
 
@@ -56,22 +55,22 @@ void ucwa_quota_add(struct app *app, uint64_t seq, size_t bytes)
 		return;
 	q->seq = seq;
 	q->bytes = bytes;
-	list_append(&app->unacked, &q->le, q);
-	++app->unacked_n;
-	app->unacked_bytes += bytes;
+	list_append(&s->unacked, &q->le, q);
+	++s->unacked_n;
+	s->unacked_bytes += bytes;
 }
 
-void ucwa_quota_remove(struct app *app, uint64_t seq)
+void session_quota_remove(struct session *s, uint64_t seq)
 {
 	struct le *le;
 
-	for (le = list_tail(&app->unacked); le; le = le->prev) {
+	for (le = list_tail(&s->unacked); le; le = le->prev) {
 		struct qev *q = le->data;
 
 		if (q->seq != seq)
 			continue;
-		--app->unacked_n;
-		app->unacked_bytes -= q->bytes;
+		--s->unacked_n;
+		s->unacked_bytes -= q->bytes;
 		list_unlink(le);
 		mem_deref(q);
 		return;
@@ -80,33 +79,33 @@ void ucwa_quota_remove(struct app *app, uint64_t seq)
 
 static void rereg(void *arg)
 {
-	struct app *app = arg;
+	struct session *s = arg;
 
-	sipua_reg_refresh(app->reg);
+	s->ctx->ops->reregister(s);
 }
 
 /* Room again for a good part of what was refused: at most half of
  * either limit is taken. */
-static bool roomy(const struct app *app)
+static bool roomy(const struct session *s)
 {
-	const struct conf *conf = app->u->conf;
+	const struct conf *conf = s->ctx->conf;
 
-	return app->unacked_n <= conf->max_unacked_events / 2 &&
-	       app->unacked_bytes <= conf->max_unacked_bytes / 2 &&
-	       evchan_room(app->ev, EVCHAN_PENDING_MAX / 2);
+	return s->unacked_n <= conf->max_unacked_events / 2 &&
+	       s->unacked_bytes <= conf->max_unacked_bytes / 2 &&
+	       s->ctx->ops->roomy(s);
 }
 
-void ucwa_quota_acked(struct app *app, uint64_t mark)
+void quota_acked(struct session *s, uint64_t mark)
 {
 	struct le *le;
 
-	while ((le = list_head(&app->unacked))) {
+	while ((le = list_head(&s->unacked))) {
 		struct qev *q = le->data;
 
 		if (q->seq > mark)
 			break;
-		--app->unacked_n;
-		app->unacked_bytes -= q->bytes;
+		--s->unacked_n;
+		s->unacked_bytes -= q->bytes;
 		list_unlink(le);
 		mem_deref(q);
 	}
@@ -117,41 +116,42 @@ void ucwa_quota_acked(struct app *app, uint64_t mark)
 	 * keeps a message it tried to hand over (and we refused) aside
 	 * until its next check (check_time), and a REGISTER before then
 	 * gets nothing. */
-	if (app->refused && roomy(app)) {
+	if (s->refused && roomy(s)) {
 		uint64_t now = tmr_jiffies(), at;
 
-		app->refused = false;
-		at = app->refused_ms + UCWA_REFUSED_REREGISTER_MS;
+		s->refused = false;
+		at = s->refused_ms + SESSION_REFUSED_REREGISTER_MS;
 		log_info("ucwa: %s: room again, registering in %llu ms to get "
 			 "the messages refused meanwhile",
-			 app->id,
+			 s->ctx->ops->id(s),
 			 (unsigned long long)(at > now ? at - now : 0));
-		wheel_start(app->u->wheel, &app->rereg, at > now ? at - now : 0,
-			    rereg, app);
+		wheel_start(s->ctx->wheel, &s->rereg, at > now ? at - now : 0,
+			    rereg, s);
 	}
 }
 
-enum quota_why ucwa_quota_check(struct app *app, size_t bytes, unsigned nev)
+enum quota_why session_quota_check(struct session *s, size_t bytes,
+				   unsigned nev)
 {
-	const struct conf *conf = app->u->conf;
+	const struct conf *conf = s->ctx->conf;
 	enum quota_why why = QUOTA_OK;
 
-	if (app->unacked_n + 1 > conf->max_unacked_events)
+	if (s->unacked_n + 1 > conf->max_unacked_events)
 		why = QUOTA_EVENTS;
-	else if (app->unacked_bytes + bytes > conf->max_unacked_bytes)
+	else if (s->unacked_bytes + bytes > conf->max_unacked_bytes)
 		why = QUOTA_BYTES;
-	else if (!evchan_room(app->ev, nev))
+	else if (!s->ctx->ops->room(s, nev))
 		why = QUOTA_CHANNEL;
 
 	metric_add(refused_metric(why), 1);
 	if (why != QUOTA_OK) {
-		app->refused = true;
-		app->refused_ms = tmr_jiffies();
+		s->refused = true;
+		s->refused_ms = tmr_jiffies();
 	}
 	return why;
 }
 
-const char *ucwa_quota_str(enum quota_why why)
+const char *session_quota_str(enum quota_why why)
 {
 	switch (why) {
 	case QUOTA_EVENTS:
@@ -165,10 +165,10 @@ const char *ucwa_quota_str(enum quota_why why)
 	}
 }
 
-void ucwa_quota_close(struct app *app)
+void quota_close(struct session *s)
 {
-	wheel_cancel(&app->rereg);
-	list_flush(&app->unacked);
-	app->unacked_n = 0;
-	app->unacked_bytes = 0;
+	wheel_cancel(&s->rereg);
+	list_flush(&s->unacked);
+	s->unacked_n = 0;
+	s->unacked_bytes = 0;
 }

@@ -12,27 +12,35 @@
  * Each entry is one history record of the store (store_hist_put), JSON,
  * under "c<serial>" (conversation) or "m<serial>" (missed item), or
  * "u<event>" for a message whose 200 may not have reached the Front End,
- * or that came as a copy from its offline store (conv.c: not shown, used
+ * or that came as a copy from its offline store (src/ucwa/conv.c: not
+ * shown, used
  * to recognise the Front End's copy, by its Date), written
  * again whenever it changes; a restart reads them back before the event
  * log, so that the conversations still open come back with their numbers
  * and a stored message of one of them is delivered again as a message of
  * that conversation, not as a new invitation.
  *
- * Bounded: UCWA_HIST_CONVS_MAX conversations and UCWA_HIST_MISSED_MAX
- * missed items per application (the oldest go first), none older than
- * UCWA_HIST_AGE_MS, and UCWA_HIST_TEXT_MAX bytes of a message's text.
+ * Bounded: SESSION_HIST_CONVS_MAX conversations and
+ * SESSION_HIST_MISSED_MAX missed items per application (the oldest go
+ * first), none older than SESSION_HIST_AGE_MS, and SESSION_HIST_TEXT_MAX
+ * bytes of a message's text.
  */
 #include <string.h>
 #include <time.h>
 #include <re.h>
 #include "repr.h"
 #include "store.h"
-#include "ucwa.h"
-#include "ucwa_int.h"
-#include "hist_int.h"
+#include "session.h"
+#include "session_int.h"
+#include "hist.h"
 
-uint64_t ucwa_now_ms(void)
+/* The application's id, for the store's keys and the log. */
+static const char *sid(const struct session *s)
+{
+	return s->ctx->ops->id(s);
+}
+
+uint64_t session_now_ms(void)
 {
 	struct timespec ts;
 
@@ -49,11 +57,11 @@ static void key(char *buf, size_t size, const struct hentry *h)
 			  (unsigned long long)h->serial);
 }
 
-/* Copy at most UCWA_HIST_TEXT_MAX bytes, cut before a UTF-8 sequence. */
+/* Copy at most SESSION_HIST_TEXT_MAX bytes, cut before a UTF-8 sequence. */
 static void keep_text(char *dst, const char *p, size_t n)
 {
-	if (n > UCWA_HIST_TEXT_MAX) {
-		n = UCWA_HIST_TEXT_MAX;
+	if (n > SESSION_HIST_TEXT_MAX) {
+		n = SESSION_HIST_TEXT_MAX;
 		while (n && ((uint8_t)p[n] & 0xc0) == 0x80)
 			--n;
 	}
@@ -61,7 +69,7 @@ static void keep_text(char *dst, const char *p, size_t n)
 	dst[n] = '\0';
 }
 
-static void write_entry(struct app *app, const struct hentry *h)
+static void write_entry(struct session *s, const struct hentry *h)
 {
 	struct repr *r = NULL;
 	struct mbuf *mb = mbuf_alloc(512);
@@ -106,33 +114,33 @@ static void write_entry(struct app *app, const struct hentry *h)
 	/* best effort: a lost write costs a line of history, never an event
 	 * (the event log is what delivery relies on) */
 	if (!err)
-		err = store_hist_put(app->u->st, app->id, k, mb->buf, mb->end,
+		err = store_hist_put(s->ctx->st, sid(s), k, mb->buf, mb->end,
 				     NULL, NULL, NULL);
 out:
 	if (err)
-		log_notice("ucwa: history of %s not stored: %m", app->id, err);
+		log_notice("ucwa: history of %s not stored: %m", sid(s), err);
 	mem_deref(r);
 	mem_deref(mb);
 }
 
-static void drop(struct app *app, struct hentry *h)
+static void drop(struct session *s, struct hentry *h)
 {
 	char k[24];
 
 	key(k, sizeof(k), h);
-	(void)store_hist_del(app->u->st, app->id, k, NULL, NULL, NULL);
+	(void)store_hist_del(s->ctx->st, sid(s), k, NULL, NULL, NULL);
 	list_unlink(&h->le);
 	mem_deref(h);
 }
 
-/* Past UCWA_HIST_AGE_MS, or past the count of its kind (the one not
+/* Past SESSION_HIST_AGE_MS, or past the count of its kind (the one not
  * touched for longest goes). */
-static void prune(struct app *app, enum hkind kind)
+static void prune(struct session *s, enum hkind kind)
 {
-	uint64_t now = ucwa_now_ms();
-	unsigned max = kind == H_CONV     ? UCWA_HIST_CONVS_MAX
-		       : kind == H_MISSED ? UCWA_HIST_MISSED_MAX
-					  : UCWA_REDELIVERY_MAX;
+	uint64_t now = session_now_ms();
+	unsigned max = kind == H_CONV     ? SESSION_HIST_CONVS_MAX
+		       : kind == H_MISSED ? SESSION_HIST_MISSED_MAX
+					  : SESSION_REDELIVERY_MAX;
 	struct hentry *oldest;
 	unsigned n;
 	struct le *le;
@@ -140,7 +148,7 @@ static void prune(struct app *app, enum hkind kind)
 	for (;;) {
 		oldest = NULL;
 		n = 0;
-		for (le = app->hist.head; le; le = le->next) {
+		for (le = s->hist.head; le; le = le->next) {
 			struct hentry *h = le->data;
 			if (h->kind != kind)
 				continue;
@@ -149,51 +157,50 @@ static void prune(struct app *app, enum hkind kind)
 				oldest = h;
 		}
 		if (!oldest ||
-		    (n <= max && oldest->last + UCWA_HIST_AGE_MS >= now))
+		    (n <= max && oldest->last + SESSION_HIST_AGE_MS >= now))
 			return;
-		drop(app, oldest);
+		drop(s, oldest);
 	}
 }
 
-void hist_prune(struct app *app)
+void session_hist_prune(struct session *s)
 {
-	prune(app, H_CONV);
-	prune(app, H_MISSED);
-	prune(app, H_UNCERTAIN);
+	prune(s, H_CONV);
+	prune(s, H_MISSED);
+	prune(s, H_UNCERTAIN);
 }
 
-static struct hentry *entry_new(struct app *app, enum hkind kind)
+static struct hentry *entry_new(struct session *s, enum hkind kind)
 {
 	struct hentry *h = mem_zalloc(sizeof(*h), NULL);
 
 	if (!h)
 		return NULL;
 	h->kind = kind;
-	h->serial = ++app->hist_serial;
-	h->first = h->last = ucwa_now_ms();
-	list_append(&app->hist, &h->le, h);
+	h->serial = ++s->hist_serial;
+	h->first = h->last = session_now_ms();
+	list_append(&s->hist, &h->le, h);
 	return h;
 }
 
-static struct hentry *conv_entry(const struct conv *c)
+static struct hentry *conv_entry(const struct session *s, uint64_t hid)
 {
 	struct le *le;
 
-	for (le = c->app->hist.head; le; le = le->next) {
+	for (le = s->hist.head; le; le = le->next) {
 		struct hentry *h = le->data;
-		if (h->kind == H_CONV && h->serial == c->hid)
+		if (h->kind == H_CONV && h->serial == hid)
 			return h;
 	}
 	return NULL;
 }
 
-void ucwa_hist_conv(struct conv *c)
+void session_hist_conv(struct session *s, struct hist_conv *c)
 {
-	struct app *app = c->app;
-	struct hentry *h = c->hid ? conv_entry(c) : NULL;
+	struct hentry *h = c->hid ? conv_entry(s, c->hid) : NULL;
 
 	if (!h && !c->hid) {
-		h = entry_new(app, H_CONV);
+		h = entry_new(s, H_CONV);
 		if (!h)
 			return;
 		c->hid = h->serial;
@@ -206,18 +213,16 @@ void ucwa_hist_conv(struct conv *c)
 	h->ended = c->ended;
 	(void)re_snprintf(h->peer, sizeof(h->peer), "%s", c->peer);
 	(void)re_snprintf(h->subject, sizeof(h->subject), "%s", c->subject);
-	write_entry(app, h);
-	prune(app, H_CONV);
+	write_entry(s, h);
+	prune(s, H_CONV);
 }
 
-void ucwa_hist_message(struct conv *c, bool incoming, const char *text,
-		       size_t len, uint64_t time_ms, uint64_t seq)
+void session_hist_message(struct session *s, uint64_t hid, bool incoming,
+			  const char *text, size_t len, uint64_t time_ms,
+			  uint64_t seq)
 {
-	struct hentry *h;
+	struct hentry *h = conv_entry(s, hid);
 
-	if (!c->hid)
-		ucwa_hist_conv(c);
-	h = conv_entry(c);
 	/* an event already counted comes back after a restart */
 	if (!h || (incoming && seq && seq <= h->lastseq))
 		return;
@@ -232,25 +237,25 @@ void ucwa_hist_message(struct conv *c, bool incoming, const char *text,
 	keep_text(h->text, text, len);
 	/* the list stays in the order of last activity */
 	list_unlink(&h->le);
-	list_append(&c->app->hist, &h->le, h);
-	write_entry(c->app, h);
+	list_append(&s->hist, &h->le, h);
+	write_entry(s, h);
 }
 
-int ucwa_history_add(struct app *app, const char *type, const char *from,
-		     uint64_t time_ms, const char *text, uint64_t seq)
+int session_history_add(struct session *s, const char *type, const char *from,
+			uint64_t time_ms, const char *text, uint64_t seq)
 {
 	struct hentry *h;
 	struct le *le;
 
-	if (!app || !type || !from || strlen(type) >= sizeof(h->type))
+	if (!s || !type || !from || strlen(type) >= sizeof(h->type))
 		return EINVAL;
 	/* the same event again (restored): recorded once */
-	for (le = app->hist.head; seq && le; le = le->next) {
+	for (le = s->hist.head; seq && le; le = le->next) {
 		h = le->data;
 		if (h->kind == H_MISSED && h->seq == seq)
 			return 0;
 	}
-	h = entry_new(app, H_MISSED);
+	h = entry_new(s, H_MISSED);
 	if (!h)
 		return ENOMEM;
 	h->first = h->last = time_ms;
@@ -260,14 +265,14 @@ int ucwa_history_add(struct app *app, const char *type, const char *from,
 	(void)re_snprintf(h->peer, sizeof(h->peer), "%s", from);
 	if (text)
 		keep_text(h->text, text, strlen(text));
-	write_entry(app, h);
-	prune(app, H_MISSED);
+	write_entry(s, h);
+	prune(s, H_MISSED);
 	return 0;
 }
 
-void ucwa_hist_acked(struct app *app, uint64_t mark)
+void hist_acked(struct session *s, uint64_t mark)
 {
-	struct le *le = app->hist.head;
+	struct le *le = s->hist.head;
 
 	/* the app has these events now: they are no longer missed */
 	while (le) {
@@ -275,7 +280,7 @@ void ucwa_hist_acked(struct app *app, uint64_t mark)
 
 		le = le->next;
 		if (h->kind == H_MISSED && h->seq && h->seq <= mark)
-			drop(app, h);
+			drop(s, h);
 	}
 }
 
@@ -294,11 +299,11 @@ static uint64_t msg_hash(const char *from, const char *text)
 }
 
 /* The uncertain entry of event seq, or NULL. */
-static struct hentry *uncertain(struct app *app, uint64_t seq)
+static struct hentry *uncertain(struct session *s, uint64_t seq)
 {
 	struct le *le;
 
-	for (le = app->hist.head; le; le = le->next) {
+	for (le = s->hist.head; le; le = le->next) {
 		struct hentry *h = le->data;
 		if (h->kind == H_UNCERTAIN && h->serial == seq)
 			return h;
@@ -307,7 +312,7 @@ static struct hentry *uncertain(struct app *app, uint64_t seq)
 }
 
 /* A new uncertain entry for event seq, arrived at time_ms (not written). */
-static struct hentry *uncertain_new(struct app *app, uint64_t seq,
+static struct hentry *uncertain_new(struct session *s, uint64_t seq,
 				    const char *from, const char *text,
 				    uint64_t time_ms)
 {
@@ -320,49 +325,49 @@ static struct hentry *uncertain_new(struct app *app, uint64_t seq,
 	h->first = h->last = time_ms;
 	h->hash = msg_hash(from, text);
 	(void)re_snprintf(h->peer, sizeof(h->peer), "%s", from);
-	list_append(&app->hist, &h->le, h);
+	list_append(&s->hist, &h->le, h);
 	return h;
 }
 
-void ucwa_hist_uncertain(struct app *app, uint64_t seq, const char *from,
-			 const char *text, uint64_t time_ms)
+void session_hist_uncertain(struct session *s, uint64_t seq, const char *from,
+			    const char *text, uint64_t time_ms)
 {
 	/* keyed by the event: the same message again (restored once more)
 	 * is one entry; one kept for a copy's Date gains the window */
-	struct hentry *h = uncertain(app, seq);
+	struct hentry *h = uncertain(s, seq);
 
 	if (h && h->window)
 		return;
 	if (!h)
-		h = uncertain_new(app, seq, from, text, time_ms);
+		h = uncertain_new(s, seq, from, text, time_ms);
 	if (!h)
 		return;
 	h->window = true;
-	write_entry(app, h);
-	prune(app, H_UNCERTAIN);
+	write_entry(s, h);
+	prune(s, H_UNCERTAIN);
 }
 
-void ucwa_hist_copy(struct app *app, uint64_t seq, const char *from,
-		    const char *text, uint64_t date_ms)
+void session_hist_copy(struct session *s, uint64_t seq, const char *from,
+		       const char *text, uint64_t date_ms)
 {
-	struct hentry *h = uncertain(app, seq);
+	struct hentry *h = uncertain(s, seq);
 
 	if (!h)
-		h = uncertain_new(app, seq, from, text, ucwa_now_ms());
+		h = uncertain_new(s, seq, from, text, session_now_ms());
 	if (!h)
 		return;
 	h->date = date_ms;
-	write_entry(app, h);
-	prune(app, H_UNCERTAIN);
+	write_entry(s, h);
+	prune(s, H_UNCERTAIN);
 }
 
-bool ucwa_hist_redelivered(struct app *app, const char *from, const char *text,
-			   uint64_t date_ms)
+bool session_hist_redelivered(struct session *s, const char *from,
+			      const char *text, uint64_t date_ms)
 {
 	uint64_t hash = msg_hash(from, text);
 	struct le *le;
 
-	for (le = app->hist.head; le; le = le->next) {
+	for (le = s->hist.head; le; le = le->next) {
 		struct hentry *h = le->data;
 
 		if (h->kind != H_UNCERTAIN || h->hash != hash)
@@ -373,14 +378,14 @@ bool ucwa_hist_redelivered(struct app *app, const char *from, const char *text,
 		if (h->date && h->date == date_ms)
 			return true;
 		if (h->window &&
-		    h->first <= date_ms + UCWA_REDELIVERY_WINDOW_MS &&
-		    date_ms <= h->first + UCWA_REDELIVERY_WINDOW_MS) {
+		    h->first <= date_ms + SESSION_REDELIVERY_WINDOW_MS &&
+		    date_ms <= h->first + SESSION_REDELIVERY_WINDOW_MS) {
 			/* one copy each (a copy's Date stays known) */
 			if (h->date) {
 				h->window = false;
-				write_entry(app, h);
+				write_entry(s, h);
 			} else {
-				drop(app, h);
+				drop(s, h);
 			}
 			return true;
 		}
@@ -388,10 +393,10 @@ bool ucwa_hist_redelivered(struct app *app, const char *from, const char *text,
 	return false;
 }
 
-void ucwa_hist_close(struct app *app)
+void hist_close(struct session *s)
 {
-	app->hist_op = mem_deref(app->hist_op);
-	list_flush(&app->hist);
+	s->hist_op = mem_deref(s->hist_op);
+	list_flush(&s->hist);
 }
 
 /*
@@ -399,19 +404,19 @@ void ucwa_hist_close(struct app *app)
  */
 
 /* Entries sorted by their last time, oldest first (the order of
- * app->hist that prune and the answer rely on). */
-static void insert_sorted(struct app *app, struct hentry *h)
+ * s->hist that prune and the answer rely on). */
+static void insert_sorted(struct session *s, struct hentry *h)
 {
 	struct le *le;
 
-	for (le = app->hist.tail; le; le = le->prev) {
+	for (le = s->hist.tail; le; le = le->prev) {
 		const struct hentry *o = le->data;
 		if (o->last <= h->last) {
-			list_insert_after(&app->hist, le, &h->le, h);
+			list_insert_after(&s->hist, le, &h->le, h);
 			return;
 		}
 	}
-	list_prepend(&app->hist, &h->le, h);
+	list_prepend(&s->hist, &h->le, h);
 }
 
 static bool rec_u64(const struct repr_in *in, const char *k, uint64_t *v)
@@ -427,7 +432,7 @@ static bool rec_u64(const struct repr_in *in, const char *k, uint64_t *v)
 static bool hist_record(const uint8_t *k, size_t klen, const uint8_t *val,
 			size_t len, void *arg)
 {
-	struct app *app = arg;
+	struct session *s = arg;
 	const struct pl body = {(const char *)val, len};
 	struct repr_in *in = NULL;
 	struct hentry *h = NULL;
@@ -444,7 +449,7 @@ static bool hist_record(const uint8_t *k, size_t klen, const uint8_t *val,
 	h->kind = (enum hkind)(strchr(kind_char, k[0]) - kind_char);
 	h->serial = pl_x64(&ks);
 	if (!rec_u64(in, "first", &h->first) || repr_in_str(in, "peer", &v) ||
-	    v.l > UCWA_URI_MAX)
+	    v.l > SESSION_URI_MAX)
 		goto bad;
 	(void)pl_strcpy(&v, h->peer, sizeof(h->peer));
 	if (!repr_in_str(in, "text", &v))
@@ -479,14 +484,14 @@ static bool hist_record(const uint8_t *k, size_t klen, const uint8_t *val,
 		(void)rec_u64(in, "date", &h->date);
 	}
 	/* uncertain entries are keyed by their event, not a serial */
-	if (h->kind != H_UNCERTAIN && h->serial > app->hist_serial)
-		app->hist_serial = h->serial;
-	insert_sorted(app, h);
+	if (h->kind != H_UNCERTAIN && h->serial > s->hist_serial)
+		s->hist_serial = h->serial;
+	insert_sorted(s, h);
 	h = NULL;
 	goto out;
 
 bad:
-	log_warn("ucwa: history entry %b of %s not restored", k, klen, app->id);
+	log_warn("ucwa: history entry %b of %s not restored", k, klen, sid(s));
 out:
 	mem_deref(h);
 	mem_deref(in);
@@ -495,43 +500,19 @@ out:
 
 static void hist_listed(int err, void *arg)
 {
-	struct app *app = arg;
-	ucwa_hist_restored_h *h = app->hist_done;
-	struct le *le;
+	struct session *s = arg;
 
-	app->hist_op = mem_deref(app->hist_op);
+	s->hist_op = mem_deref(s->hist_op);
 	if (err)
-		log_warn("ucwa: history of %s not read: %m", app->id, err);
+		log_warn("ucwa: history of %s not read: %m", sid(s), err);
 
-	hist_prune(app);
-	/* the conversations still open come back with their numbers; new
-	 * ones are numbered after every number the history holds */
-	for (le = app->hist.head; le; le = le->next) {
-		struct hentry *c = le->data;
-		struct conv *cv;
-
-		if (c->kind != H_CONV)
-			continue;
-		if (c->n > app->nconv)
-			app->nconv = c->n;
-		if (c->ended)
-			continue;
-		cv = ucwa_conv_restore(app, c->n, c->peer, c->incoming);
-		if (!cv)
-			continue;
-		cv->hid = c->serial;
-		cv->accepted = c->accepted;
-		cv->nmsg = c->count;
-		cv->first_seq = c->firstseq;
-		(void)re_snprintf(cv->subject, sizeof(cv->subject), "%s",
-				  c->subject);
-	}
-	h(app);
+	session_hist_prune(s);
+	/* the layer above brings its conversations back from it */
+	s->ctx->ops->hist_restored(s);
 }
 
-int ucwa_hist_restore(struct app *app, ucwa_hist_restored_h *h)
+int session_hist_restore(struct session *s)
 {
-	app->hist_done = h;
-	return store_hist_list(app->u->st, app->id, hist_record, hist_listed,
-			       app, &app->hist_op);
+	return store_hist_list(s->ctx->st, sid(s), hist_record, hist_listed, s,
+			       &s->hist_op);
 }

@@ -1,22 +1,19 @@
 /**
- * @file test_life.c  Session lifetimes (src/ucwa/life.c) on the real loop
+ * @file test_life.c  Session lifetimes (src/session/life.c) on the real loop
  * and timer wheel, with lifetimes of a few hundred milliseconds: the
  * short and the long class, a request moving the end, a parked P-GET as
  * contact until it ends, a change of class, the stored contact written
  * at most once per step, and the wall-clock contact of a stored record.
  *
- * life.c is compiled in; the application's save and delete (app.c) are
- * stand-ins that record what was asked.
+ * The session is the real one; what it asks of the layer above (its
+ * record written, its end) is recorded by the ops of this test.
  */
 #include <string.h>
 #include <time.h>
 #include <re.h>
 #include "conf.h"
-#include "evchan.h"
-#include "ucwa.h"
-#include "ucwa_int.h"
+#include "session.h"
 #include "check.h"
-#include "../../src/ucwa/life.c"
 
 /* SLACK: how late the loop may run on a busy machine; every bound still
  * tells the classes apart (SHORT_MS + 150 + SLACK < LONG_MS) */
@@ -25,28 +22,59 @@ enum { SHORT_MS = 200, LONG_MS = 800, SLACK = 400 };
 static unsigned saves, deletes;
 static uint64_t deleted_at;
 
-int ucwa_app_save(struct app *app, struct web_req *req, ucwa_saved_h *h)
+static int op_save(struct session *s)
 {
-	(void)req;
-	(void)h;
-	/* as app.c does: what the record now says */
-	app->contact_saved_ms = ucwa_life_last(app);
+	/* as sess.c does: what the record now says */
+	session_life_saved(s);
 	++saves;
 	return 0;
 }
 
-void ucwa_app_delete(struct app *app, struct web_req *req)
+static void op_end(struct session *s)
 {
-	(void)req;
-	app->closing = true;
+	s->closing = true;
 	++deletes;
 	deleted_at = tmr_jiffies();
 	re_cancel();
 }
 
+static bool op_creating(const struct session *s)
+{
+	(void)s;
+	return false;
+}
+
+/* no P-GET is ever parked here */
+static uint64_t op_last_parked(const struct session *s)
+{
+	(void)s;
+	return 0;
+}
+
+static const char *op_id(const struct session *s)
+{
+	(void)s;
+	return "life-test";
+}
+
+static const char *op_user(const struct session *s)
+{
+	(void)s;
+	return "alice@example.test";
+}
+
+static const struct session_ops ops = {
+    .id = op_id,
+    .user = op_user,
+    .save = op_save,
+    .end = op_end,
+    .creating = op_creating,
+    .last_parked = op_last_parked,
+};
+
 static struct conf conf;
-static struct ucwa u;
-static struct app app;
+static struct session_ctx ctx;
+static struct session sess;
 static struct tmr tmr, stop_tmr;
 static uint64_t t0;
 
@@ -64,35 +92,29 @@ static void run(uint64_t limit_ms)
 	tmr_cancel(&stop_tmr);
 }
 
-static char user[] = "alice@example.test";
-
 /* life.c only asks whether there is one */
 static struct pushreg reg;
 
 static void start(bool push)
 {
-	memset(&app, 0, sizeof(app));
-	app.u = &u;
-	(void)re_snprintf(app.id, sizeof(app.id), "life-test");
-	app.user = user;
-	app.push = push ? &reg : NULL;
-	CHECK(!evchan_alloc(&app.ev, u.wheel, "/a/1/events"));
-	t0 = app.contact_ms = tmr_jiffies();
-	app.contact_saved_ms = app.contact_ms;
+	memset(&sess, 0, sizeof(sess));
+	session_init(&sess, &ctx);
+	sess.push = push ? &reg : NULL;
+	t0 = sess.contact_ms = tmr_jiffies();
+	sess.contact_saved_ms = sess.contact_ms;
 	deletes = saves = 0;
-	ucwa_life_update(&app);
+	session_life_update(&sess);
 }
 
 static void finish(void)
 {
-	wheel_cancel(&app.life);
-	app.ev = mem_deref(app.ev);
+	wheel_cancel(&sess.life);
 }
 
 static void touch(void *arg)
 {
 	(void)arg;
-	ucwa_life_contact(&app);
+	session_life_contact(&sess);
 }
 
 static void test_classes(void)
@@ -127,8 +149,8 @@ static void test_contact_moves_the_end(void)
 static void drop_push(void *arg)
 {
 	(void)arg;
-	app.push = NULL;
-	ucwa_life_update(&app);
+	sess.push = NULL;
+	session_life_update(&sess);
 }
 
 static void test_change_of_class(void)
@@ -158,7 +180,7 @@ static void test_saves_are_rate_limited(void)
 	for (i = 0; i < 40; i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
-		ucwa_life_contact(&app);
+		session_life_contact(&sess);
 	}
 	elapsed = tmr_jiffies() - t0;
 	/* one per step that passed (100 ms at least each), not 40 */
@@ -172,21 +194,21 @@ static void test_stored_contact(void)
 
 	start(false);
 	/* the record's contact is the epoch form of the last contact */
-	CHECK(ucwa_life_contact_wall(&app) + 1000 >= wall &&
-	      ucwa_life_contact_wall(&app) <= wall + 1000);
+	CHECK(session_life_contact_wall(&sess) + 1000 >= wall &&
+	      session_life_contact_wall(&sess) <= wall + 1000);
 
 	/* restored 5 s after its last contact: already over */
-	ucwa_life_set_contact(&app, wall - 5000);
-	CHECK(ucwa_life_over(&app));
+	session_life_set_contact(&sess, wall - 5000);
+	CHECK(session_life_over(&sess));
 	/* restored 100 ms after: 100 ms left */
-	ucwa_life_set_contact(&app, wall);
-	CHECK(!ucwa_life_over(&app));
+	session_life_set_contact(&sess, wall);
+	CHECK(!session_life_over(&sess));
 	/* none recorded, or in the future (the clock went back): from now */
-	ucwa_life_set_contact(&app, 0);
-	CHECK(!ucwa_life_over(&app));
-	ucwa_life_set_contact(&app, wall + 3600 * 1000);
-	CHECK(!ucwa_life_over(&app));
-	CHECK(app.contact_ms <= tmr_jiffies());
+	session_life_set_contact(&sess, 0);
+	CHECK(!session_life_over(&sess));
+	session_life_set_contact(&sess, wall + 3600 * 1000);
+	CHECK(!session_life_over(&sess));
+	CHECK(sess.contact_ms <= tmr_jiffies());
 	finish();
 }
 
@@ -199,18 +221,19 @@ int main(void)
 		return 1;
 	conf.session_short_expiration_ms = SHORT_MS;
 	conf.session_expiration_ms = LONG_MS;
-	u.conf = &conf;
-	u.m_expired = metrics_get(METRIC_COUNTER, "test_expired", NULL, "");
-	CHECK(!wheel_alloc(&u.wheel, 10, 256, true));
+	ctx.conf = &conf;
+	ctx.ops = &ops;
+	ctx.m_expired = metrics_get(METRIC_COUNTER, "test_expired", NULL, "");
+	CHECK(!wheel_alloc(&ctx.wheel, 10, 256, true));
 
 	test_classes();
 	test_contact_moves_the_end();
 	test_change_of_class();
 	test_saves_are_rate_limited();
 	test_stored_contact();
-	CHECK(metric_value(u.m_expired) == 4);
+	CHECK(metric_value(ctx.m_expired) == 4);
 
-	mem_deref(u.wheel);
+	mem_deref(ctx.wheel);
 	metrics_close();
 	libre_close();
 	return check_done("life");

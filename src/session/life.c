@@ -14,10 +14,13 @@
  * contact came since. A change of class (registration added, removed or
  * dropped) moves the entry at once, as it may shorten the life.
  *
+ * What the session needs of the layer above (its record written, its
+ * end, the event channel's parked P-GET) goes through ctx->ops.
+ *
  * The last contact is in the application's stored record, written with
  * the record's other saves and, when it has grown older than
  * life_step() (an eighth of the lifetime, at most
- * UCWA_CONTACT_SAVE_MAX_MS), with a save of its own: one commit per
+ * SESSION_CONTACT_SAVE_MAX_MS), with a save of its own: one commit per
  * session per step at most, never one per request. After a crash the
  * stored contact is at most one step behind the real one, so a restored
  * session ends at most one step early, never late.
@@ -25,37 +28,35 @@
 #include <time.h>
 #include <re.h>
 #include "conf.h"
-#include "evchan.h"
-#include "ucwa.h"
-#include "ucwa_int.h"
+#include "session.h"
 
-static uint64_t lifetime(const struct app *app)
+static uint64_t lifetime(const struct session *s)
 {
-	const struct conf *c = app->u->conf;
+	const struct conf *c = s->ctx->conf;
 
-	return app->push ? c->session_expiration_ms
-			 : c->session_short_expiration_ms;
+	return s->push ? c->session_expiration_ms
+		       : c->session_short_expiration_ms;
 }
 
 /* How stale the stored contact may grow before it is written again. */
-static uint64_t life_step(const struct app *app)
+static uint64_t life_step(const struct session *s)
 {
-	uint64_t step = lifetime(app) / 8;
+	uint64_t step = lifetime(s) / 8;
 
-	return step < UCWA_CONTACT_SAVE_MAX_MS ? step
-					       : UCWA_CONTACT_SAVE_MAX_MS;
+	return step < SESSION_CONTACT_SAVE_MAX_MS ? step
+						  : SESSION_CONTACT_SAVE_MAX_MS;
 }
 
-uint64_t ucwa_life_last(const struct app *app)
+uint64_t session_life_last(const struct session *s)
 {
-	uint64_t pget = evchan_last_parked(app->ev);
+	uint64_t pget = s->ctx->ops->last_parked(s);
 
-	return pget > app->contact_ms ? pget : app->contact_ms;
+	return pget > s->contact_ms ? pget : s->contact_ms;
 }
 
-uint64_t ucwa_life_contact_wall(const struct app *app)
+uint64_t session_life_contact_wall(const struct session *s)
 {
-	uint64_t now = tmr_jiffies(), last = ucwa_life_last(app);
+	uint64_t now = tmr_jiffies(), last = session_life_last(s);
 	uint64_t wall = (uint64_t)time(NULL) * 1000;
 	uint64_t ago = now > last ? now - last : 0;
 
@@ -63,7 +64,7 @@ uint64_t ucwa_life_contact_wall(const struct app *app)
 	return wall > ago ? wall - ago : 0;
 }
 
-void ucwa_life_set_contact(struct app *app, uint64_t wall_ms)
+void session_life_set_contact(struct session *s, uint64_t wall_ms)
 {
 	uint64_t now = tmr_jiffies();
 	uint64_t wall = (uint64_t)time(NULL) * 1000;
@@ -73,80 +74,86 @@ void ucwa_life_set_contact(struct app *app, uint64_t wall_ms)
 	 * contact "in the future" (the clock was set back): now as well */
 	if (!wall_ms)
 		ago = 0;
-	app->contact_ms = now > ago ? now - ago : 0;
+	s->contact_ms = now > ago ? now - ago : 0;
 }
 
-bool ucwa_life_over(const struct app *app)
+bool session_life_over(const struct session *s)
 {
-	return ucwa_life_last(app) + lifetime(app) <= tmr_jiffies();
+	return session_life_last(s) + lifetime(s) <= tmr_jiffies();
 }
 
-void ucwa_life_ended(struct app *app, const char *why)
+void session_life_ended(struct session *s, const char *why)
 {
-	uint64_t now = tmr_jiffies(), last = ucwa_life_last(app);
+	uint64_t now = tmr_jiffies(), last = session_life_last(s);
 
 	log_info("ucwa: application %s of %s expired %s: no contact for "
 		 "%llu s (lifetime %llu s, %s)",
-		 app->id, app->user, why,
+		 s->ctx->ops->id(s), s->ctx->ops->user(s), why,
 		 (unsigned long long)((now > last ? now - last : 0) / 1000),
-		 (unsigned long long)(lifetime(app) / 1000),
-		 app->push ? "push" : "no push");
-	metric_add(app->u->m_expired, 1);
+		 (unsigned long long)(lifetime(s) / 1000),
+		 s->push ? "push" : "no push");
+	metric_add(s->ctx->m_expired, 1);
 }
 
 static void life_handler(void *arg);
 
 /* The stored contact is too old: write the record again (the write has
  * no one to answer; a failure is logged by the save). */
-static void save_contact(struct app *app)
+static void save_contact(struct session *s)
 {
-	uint64_t last = ucwa_life_last(app);
+	uint64_t last = session_life_last(s);
 
-	if (last < app->contact_saved_ms + life_step(app))
+	if (last < s->contact_saved_ms + life_step(s))
 		return;
-	(void)ucwa_app_save(app, NULL, NULL);
+	(void)s->ctx->ops->save(s);
 }
 
-static void arm(struct app *app)
+static void arm(struct session *s)
 {
 	uint64_t now = tmr_jiffies();
-	uint64_t end = ucwa_life_last(app) + lifetime(app);
+	uint64_t end = session_life_last(s) + lifetime(s);
 	uint64_t delay = end > now ? end - now : 0;
 
 	/* while a P-GET is parked its end is unknown: look again each
 	 * step, saving the contact as it grows */
-	if (evchan_last_parked(app->ev) >= now && delay > life_step(app))
-		delay = life_step(app);
-	wheel_start(app->u->wheel, &app->life, delay, life_handler, app);
+	if (s->ctx->ops->last_parked(s) >= now && delay > life_step(s))
+		delay = life_step(s);
+	wheel_start(s->ctx->wheel, &s->life, delay, life_handler, s);
 }
 
 static void life_handler(void *arg)
 {
-	struct app *app = arg;
+	struct session *s = arg;
 
-	if (app->closing)
+	if (s->closing)
 		return;
-	if (ucwa_life_over(app)) {
-		ucwa_life_ended(app, "by its lifetime");
-		/* un-REGISTERs, ends its subscriptions and publication,
-		 * answers a waiting request 404, deletes its records */
-		ucwa_app_delete(app, NULL);
+	if (session_life_over(s)) {
+		session_life_ended(s, "by its lifetime");
+		/* the layer above un-REGISTERs, ends its subscriptions and
+		 * publication, answers a waiting request 404, deletes its
+		 * records */
+		s->ctx->ops->end(s);
 		return;
 	}
-	if (!app->loading)
-		save_contact(app);
-	arm(app);
+	if (!s->loading)
+		save_contact(s);
+	arm(s);
 }
 
-void ucwa_life_contact(struct app *app)
+void session_life_contact(struct session *s)
 {
-	app->contact_ms = tmr_jiffies();
-	if (!app->loading && !app->pending)
-		save_contact(app);
+	s->contact_ms = tmr_jiffies();
+	if (!s->loading && !s->ctx->ops->creating(s))
+		save_contact(s);
 }
 
-void ucwa_life_update(struct app *app)
+void session_life_saved(struct session *s)
 {
-	if (!app->closing)
-		arm(app);
+	s->contact_saved_ms = session_life_last(s);
+}
+
+void session_life_update(struct session *s)
+{
+	if (!s->closing)
+		arm(s);
 }
