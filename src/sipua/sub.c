@@ -136,13 +136,13 @@ static bool chall_handler(const struct sip_hdr *hdr, const struct sip_msg *msg,
 
 static int digest_h(struct re_printf *pf, void *arg)
 {
-	return sipua_digest_print(pf, arg);
+	return digest_print(pf, arg);
 }
 
 static int make_auth(struct sipua_sub *sub, const struct sip_msg *msg)
 {
 	struct httpauth_digest_chall ch;
-	struct sipua_digest d;
+	struct digest_answer d;
 	bool proxy = msg->scode == 407;
 
 	if (!sip_msg_hdr_apply(msg, true,
