@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int digest_h(struct re_printf *pf, void *arg)
 {
-	return sipua_digest_print(pf, arg);
+	return digest_print(pf, arg);
 }
 
 /* What an accepted request promises to the handlers. */
@@ -57,7 +57,7 @@ static void answer(const struct sip_msg *msg)
 {
 	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_WWW_AUTHENTICATE);
 	struct httpauth_digest_chall ch;
-	struct sipua_digest d;
+	struct digest_answer d;
 	char *out = NULL;
 
 	if (!hdr || httpauth_digest_challenge_decode(&ch, &hdr->val))

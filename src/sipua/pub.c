@@ -7,17 +7,14 @@
  * has SIP-If-Match and no body (RFC 3903 4.3, 4.4). A 412 means the
  * Front End lost the publication: start over with the whole document.
  * Dropping the handle removes the publication (Expires: 0, 4.5).
- * A PUBLISH (with its digest answer) holds one of the flow's turns
- * (ua.c), as REGISTER and SUBSCRIBE do.
+ * Timing, turns, 423, back-off and orphaning are the refresh machine's
+ * (refresh.c); a publication is not made again when the flow is lost
+ * (its state lives in the Front End, not on the flow).
  */
 #include <string.h>
-#include "sipua_int.h"
+#include "refresh.h"
 
 enum {
-	DEFAULT_EXPIRES_S = 600,
-	MIN_EXPIRES_S = 10,
-	MAX_EXPIRES_S = 86400,
-	REFRESH_FLOOR_MS = 1000,
 	MAX_ETAG = 128,  /* bytes of an entity tag we keep        */
 	MAX_CTYPE = 100, /* bytes of a content type               */
 };
@@ -29,12 +26,10 @@ enum kind {
 };
 
 struct sipua_pub {
-	struct le le;          /**< in ua->publ                      */
-	struct sipua *ua;      /**< borrowed; NULL once detached     */
-	struct wheel_entry we; /**< next refresh or retry            */
+	struct sipua_refresh rf; /**< in ua->publ; rf.ua borrowed, NULL
+				      once detached                 */
 	struct sipua_treq *treq;
-	struct sipua_turn turn; /**< on the flow (ua.c) */
-	enum kind kind;         /**< of the request in flight         */
+	enum kind kind; /**< of the request in flight         */
 	char *user;
 	char *domain;
 	char *aor; /**< sip:user@domain (To, From, R-URI) */
@@ -45,10 +40,7 @@ struct sipua_pub {
 	char *ctype;
 	struct mbuf *body; /**< current document                 */
 	bool dirty;        /**< document not yet accepted         */
-	bool min_expires_retried;
 	uint32_t cseq;
-	uint32_t expires; /**< requested                         */
-	uint32_t failc;
 	sipua_done_h *h;
 	void *arg;
 };
@@ -60,14 +52,12 @@ static void destructor(void *arg)
 {
 	struct sipua_pub *p = arg;
 
-	wheel_cancel(&p->we);
-	list_unlink(&p->le);
+	sipua_refresh_stop(&p->rf);
 	p->treq = mem_deref(p->treq);
-	sipua_turn_done(p->ua, &p->turn);
 
 	/* RFC 3903 4.5: remove the publication (detached, owned by the
 	 * ua until answered) */
-	if (p->ua && p->etag[0])
+	if (p->rf.ua && p->etag[0])
 		(void)send_publish(p, KIND_REFRESH, 0, NULL);
 
 	mem_deref(p->user);
@@ -75,14 +65,6 @@ static void destructor(void *arg)
 	mem_deref(p->aor);
 	mem_deref(p->ctype);
 	mem_deref(p->body);
-}
-
-static void timeout_handler(void *arg);
-
-static void retry_later(struct sipua_pub *p)
-{
-	wheel_start(p->ua->wheel, &p->we, sipua_backoff_ms(&p->failc),
-		    timeout_handler, p);
 }
 
 static void status(struct sipua_pub *p, int err, uint16_t scode)
@@ -114,12 +96,11 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 	struct sipua_pub *p = arg;
 	uint16_t scode = msg ? msg->scode : 0;
 	enum kind kind = p->kind;
-	uint64_t delay;
 	uint32_t exp;
 
 	p->cseq = sipua_treq_cseq(p->treq) + 1;
 	p->treq = mem_deref(p->treq);
-	sipua_turn_done(p->ua, &p->turn);
+	sipua_refresh_done(&p->rf);
 
 	/* a document sent but not accepted is still to be sent */
 	if (kind != KIND_REFRESH && (err || scode >= 300))
@@ -127,7 +108,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 
 	if (err) {
 		log_info("sipua: PUBLISH %s: %m", p->aor, err);
-		retry_later(p);
+		sipua_refresh_retry_later(&p->rf);
 		status(p, err, 0);
 		return;
 	}
@@ -136,21 +117,16 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 		if (!etag_take(p, msg)) {
 			p->etag[0] = '\0';
 			p->dirty = true;
-			retry_later(p);
+			sipua_refresh_retry_later(&p->rf);
 			status(p, EPROTO, scode);
 			return;
 		}
 		exp = pl_isset(&msg->expires) ? pl_u32(&msg->expires)
-					      : p->expires;
-		if (exp > MAX_EXPIRES_S)
-			exp = MAX_EXPIRES_S;
-		p->failc = 0;
-		p->min_expires_retried = false;
+					      : p->rf.expires;
+		(void)sipua_refresh_granted(&p->rf, exp, 0);
 		/* a change made while this one was in flight goes now */
-		delay = p->dirty ? 0 : sipua_refresh_ms(exp);
-		if (!p->dirty && delay < REFRESH_FLOOR_MS)
-			delay = REFRESH_FLOOR_MS;
-		wheel_start(p->ua->wheel, &p->we, delay, timeout_handler, p);
+		if (p->dirty)
+			sipua_refresh_now(&p->rf);
 		status(p, 0, scode);
 		return;
 	}
@@ -161,31 +137,19 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 		log_info("sipua: PUBLISH %s: 412, publishing again", p->aor);
 		p->etag[0] = '\0';
 		p->dirty = true;
-		wheel_start(p->ua->wheel, &p->we, 0, timeout_handler, p);
+		sipua_refresh_now(&p->rf);
 		return;
 	}
 
-	/* RFC 3903 4.1.5 / RFC 3261 10.2.8: once with Min-Expires */
-	if (scode == 423 && !p->min_expires_retried) {
-		const struct sip_hdr *me =
-		    sip_msg_hdr(msg, SIP_HDR_MIN_EXPIRES);
-		uint32_t min = me ? pl_u32(&me->val) : 0;
-
-		if (min > p->expires && min <= MAX_EXPIRES_S) {
-			p->expires = min;
-			p->min_expires_retried = true;
-			wheel_start(p->ua->wheel, &p->we, 0, timeout_handler,
-				    p);
-			return;
-		}
-	}
+	if (sipua_refresh_min_expires(&p->rf, msg))
+		return;
 
 	log_notice("sipua: PUBLISH %s: %u %r", p->aor, scode, &msg->reason);
 
 	err = sipua_result(0, msg, true);
 	/* refused credentials: retrying would only hammer the Front End */
 	if (err != EACCES)
-		retry_later(p);
+		sipua_refresh_retry_later(&p->rf);
 	status(p, err, scode);
 }
 
@@ -218,7 +182,7 @@ static int send_publish(struct sipua_pub *p, enum kind kind, uint32_t expires,
 	if (err)
 		return err;
 
-	err = sipua_treq_sendb(tp, p->ua, "PUBLISH", p->aor, hdrs,
+	err = sipua_treq_sendb(tp, p->rf.ua, "PUBLISH", p->aor, hdrs,
 			       kind != KIND_REFRESH ? &body : NULL, p->user,
 			       p->ha1, NULL, p->cseq, tp ? treq_handler : NULL,
 			       p);
@@ -232,17 +196,13 @@ static int send_publish(struct sipua_pub *p, enum kind kind, uint32_t expires,
 	return err;
 }
 
-static void timeout_handler(void *arg)
+/* Due with a turn held (refresh.c): the whole document without an
+ * entity tag, a changed one, or a refresh without body */
+static int send_h(void *arg)
 {
 	struct sipua_pub *p = arg;
 	enum kind kind;
 	int err;
-
-	if (p->treq || !p->body)
-		return;
-	/* waiting: it comes back here when its turn comes */
-	if (!sipua_turn_take(p->ua, &p->turn, false, timeout_handler, p))
-		return;
 
 	if (!p->etag[0])
 		kind = KIND_INITIAL;
@@ -252,25 +212,46 @@ static void timeout_handler(void *arg)
 		kind = KIND_REFRESH;
 
 	p->dirty = false;
-	err = send_publish(p, kind, p->expires, &p->treq);
-	if (err) {
-		sipua_turn_done(p->ua, &p->turn);
+	err = send_publish(p, kind, p->rf.expires, &p->treq);
+	if (err)
 		p->dirty = kind != KIND_REFRESH;
-		retry_later(p);
-		status(p, err, 0);
-	}
+	return err;
 }
+
+static void fail_h(int err, void *arg)
+{
+	status(arg, err, 0);
+}
+
+static void drop_h(void *arg)
+{
+	struct sipua_pub *p = arg;
+
+	p->treq = mem_deref(p->treq);
+}
+
+/* PUBLISH waits its turn behind REGISTERs; refreshed at least a second
+ * apart; not made again on a lost flow (sipua_refresh_flow_lost() is not
+ * called with ua->publ) */
+static const struct sipua_refresh_class pub_class = {
+    .method = "PUBLISH",
+    .first = false,
+    .keep_on_loss = false,
+    .floor_ms = 1000,
+    .offset_ms = 0,
+    .sendh = send_h,
+    .failh = fail_h,
+    .droph = drop_h,
+    .losth = NULL,
+};
 
 void sipua_pub_orphan_all(struct sipua *ua)
 {
 	while (ua->publ.head) {
 		struct sipua_pub *p = ua->publ.head->data;
 
-		wheel_cancel(&p->we);
 		p->treq = mem_deref(p->treq);
-		sipua_turn_done(NULL, &p->turn);
-		list_unlink(&p->le);
-		p->ua = NULL;
+		sipua_refresh_orphan(&p->rf);
 	}
 }
 
@@ -290,15 +271,9 @@ int sipua_pub_alloc(struct sipua_pub **pp, struct sipua *ua,
 	if (!p)
 		return ENOMEM;
 
-	p->ua = ua;
 	p->h = h;
 	p->arg = arg;
 	p->cseq = 1 + rand_u32() % 1000;
-	p->expires = expires ? expires : DEFAULT_EXPIRES_S;
-	if (p->expires < MIN_EXPIRES_S)
-		p->expires = MIN_EXPIRES_S;
-	if (p->expires > MAX_EXPIRES_S)
-		p->expires = MAX_EXPIRES_S;
 	str_ncpy(p->ha1, id->ha1, sizeof(p->ha1));
 	sipua_rand_hex(p->tag, 8);
 	sipua_rand_hex(p->callid, 16);
@@ -311,7 +286,7 @@ int sipua_pub_alloc(struct sipua_pub **pp, struct sipua *ua,
 		goto out;
 	}
 
-	list_append(&ua->publ, &p->le, p);
+	sipua_refresh_init(&p->rf, ua, &ua->publ, &pub_class, expires, p);
 
 out:
 	if (err)
@@ -353,7 +328,7 @@ int sipua_pub_set(struct sipua_pub *p, const char *ctype, const struct pl *body)
 		return EINVAL;
 	if (body->l > SIPUA_MAX_PUB_BYTES)
 		return EMSGSIZE;
-	if (!p->ua)
+	if (!p->rf.ua)
 		return ENOTCONN;
 
 	mb = mbuf_alloc(body->l);
@@ -372,7 +347,7 @@ int sipua_pub_set(struct sipua_pub *p, const char *ctype, const struct pl *body)
 	/* from the wheel, so the handler never runs inside this call; a
 	 * request in flight sends the change when it is answered */
 	if (!p->treq)
-		wheel_start(p->ua->wheel, &p->we, 0, timeout_handler, p);
+		sipua_refresh_now(&p->rf);
 
 	return 0;
 }

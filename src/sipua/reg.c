@@ -2,26 +2,20 @@
  * @file reg.c  REGISTER state machine of one session (RFC 3261 10,
  * RFC 5626 outbound)
  *
- * One wheel entry per registration and no libre timer: refreshes fall
- * at 50-90% of the granted time, so a crowd of sessions registered
- * together spreads out by itself. Every REGISTER starts without
- * credentials and answers the Front End's 401 with the HA1 (treq.c):
- * a nonce is never reused, so a restarted Front End costs nothing more.
- *
- * A REGISTER transaction (with its digest answer) holds one of the
- * flow's turns (ua.c): a restart brings every session back at once, and
- * 10,000 REGISTERs written in one burst lost the flow.
+ * Timing, turns, 423, back-off, orphaning and the flow lost are the
+ * refresh machine's (refresh.c). What is REGISTER's own: the request
+ * (RFC 5626 instance and reg-id, Allow), the grant read from our own
+ * Contact in the 2xx, a grant of 0 retried, refused credentials not
+ * retried, the first refresh capped (first_refresh_ms), and the turn
+ * ahead of PUBLISH and SUBSCRIBE (a lapsed registration loses the
+ * binding). Every REGISTER starts without credentials and answers the
+ * Front End's 401 with the HA1 (treq.c): a nonce is never reused, so a
+ * restarted Front End costs nothing more.
  */
 #include <string.h>
-#include "sipua_int.h"
+#include "refresh.h"
 
 enum {
-	DEFAULT_EXPIRES_S = 600,
-	MIN_EXPIRES_S = 10,
-	MAX_EXPIRES_S = 86400,
-	REFRESH_FLOOR_MS = 1000,
-	REREG_STEP_MS = 20, /* flow lost: one registration every 20 ms */
-	REREG_SPREAD_MAX_MS = 60000, /* ... spread over at most a minute */
 	UUID_LEN = 36,
 };
 
@@ -34,11 +28,8 @@ enum {
 #define SIPUA_REG_ALLOW_INVITE  "OPTIONS, MESSAGE, INVITE, ACK, CANCEL, BYE"
 
 struct sipua_reg {
-	struct le le;           /**< in ua->regl                       */
-	struct le he;           /**< in ua->regh, by contact_user      */
-	struct sipua *ua;       /**< borrowed                          */
-	struct wheel_entry we;  /**< next refresh or retry             */
-	struct sipua_turn turn; /**< on the flow (ua.c)                */
+	struct sipua_refresh rf; /**< in ua->regl; rf.ua borrowed      */
+	struct le he;            /**< in ua->regh, by contact_user     */
 	struct sipua_treq *treq;
 	char *user;
 	char *domain;
@@ -50,12 +41,9 @@ struct sipua_reg {
 	char tag[17];
 	char callid[33];
 	uint32_t cseq;
-	uint32_t expires; /**< requested                         */
-	uint32_t failc;   /**< consecutive failures              */
 	uint32_t sent;
 	uint32_t soon_ms; /**< first refresh no later than this      */
 	bool registered;
-	bool min_expires_retried;
 	sipua_reg_h *h;
 	void *arg;
 	sipua_req_h *reqh; /**< incoming requests (NULL: none taken) */
@@ -65,23 +53,20 @@ struct sipua_reg {
 
 static int send_register(struct sipua_reg *reg, uint32_t expires,
 			 struct sipua_treq **tp);
-static void timeout_handler(void *arg);
 
 static void destructor(void *arg)
 {
 	struct sipua_reg *reg = arg;
 
-	wheel_cancel(&reg->we);
-	list_unlink(&reg->le);
+	sipua_refresh_stop(&reg->rf);
 	hash_unlink(&reg->he);
 	reg->treq = mem_deref(reg->treq);
-	sipua_turn_done(reg->ua, &reg->turn);
 
 	/* RFC 3261 10.2.2: remove this contact only (Expires 0 on the
 	 * Contact); fire and forget, owned by the ua until answered. Sent
 	 * whenever a REGISTER went out, answered or not: the Front End may
 	 * hold the binding (Kamailio keeps bindings across its restart). */
-	if (reg->sent && reg->ua)
+	if (reg->sent && reg->rf.ua)
 		(void)send_register(reg, 0, NULL);
 
 	mem_deref(reg->user);
@@ -96,12 +81,6 @@ static void status(struct sipua_reg *reg, int err, uint16_t scode,
 {
 	if (reg->h)
 		reg->h(err, scode, expires, reg->arg);
-}
-
-static void retry_later(struct sipua_reg *reg)
-{
-	wheel_start(reg->ua->wheel, &reg->we, sipua_backoff_ms(&reg->failc),
-		    timeout_handler, reg);
 }
 
 /* The expiry granted to our contact: its expires parameter among the
@@ -151,72 +130,50 @@ static uint32_t granted(const struct sipua_reg *reg, const struct sip_msg *msg)
 		g.expires = pl_u32(&msg->expires);
 		g.found = true;
 	}
-	return g.found ? g.expires : reg->expires;
+	return g.found ? g.expires : reg->rf.expires;
 }
 
 static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 {
 	struct sipua_reg *reg = arg;
 	uint16_t scode = msg ? msg->scode : 0;
-	uint64_t delay;
 	uint32_t exp;
 
 	reg->cseq = sipua_treq_cseq(reg->treq) + 1;
 	reg->treq = mem_deref(reg->treq);
-	sipua_turn_done(reg->ua, &reg->turn);
+	sipua_refresh_done(&reg->rf);
 
 	if (err) {
 		log_info("sipua: REGISTER %s@%s: %m", reg->user, reg->domain,
 			 err);
 		reg->registered = false;
-		retry_later(reg);
+		sipua_refresh_retry_later(&reg->rf);
 		status(reg, err, 0, 0);
 		return;
 	}
 
 	if (scode >= 200 && scode < 300) {
 		exp = granted(reg, msg);
-		if (exp > MAX_EXPIRES_S)
-			exp = MAX_EXPIRES_S;
 		if (!exp) {
 			/* the registrar dropped us at once: try again */
 			reg->registered = false;
-			retry_later(reg);
+			sipua_refresh_retry_later(&reg->rf);
 			status(reg, EPROTO, scode, 0);
 			return;
 		}
 		reg->registered = true;
-		reg->failc = 0;
-		reg->min_expires_retried = false;
-		sipua_flow_keepalive(reg->ua, msg);
-		/* at least a second apart, whatever the registrar grants */
-		delay = sipua_refresh_ms(exp);
-		if (reg->soon_ms && delay > reg->soon_ms)
-			delay = reg->soon_ms;
+		sipua_flow_keepalive(reg->rf.ua, msg);
+		/* a restored session's first refresh comes soon */
+		exp = sipua_refresh_granted(&reg->rf, exp, reg->soon_ms);
 		reg->soon_ms = 0;
-		wheel_start(reg->ua->wheel, &reg->we,
-			    delay < REFRESH_FLOOR_MS ? REFRESH_FLOOR_MS : delay,
-			    timeout_handler, reg);
 		status(reg, 0, scode, exp);
 		return;
 	}
 
 	reg->registered = false;
 
-	/* RFC 3261 10.2.8: ask again with at least Min-Expires, once */
-	if (scode == 423 && !reg->min_expires_retried) {
-		const struct sip_hdr *me =
-		    sip_msg_hdr(msg, SIP_HDR_MIN_EXPIRES);
-		uint32_t min = me ? pl_u32(&me->val) : 0;
-
-		if (min > reg->expires && min <= MAX_EXPIRES_S) {
-			reg->expires = min;
-			reg->min_expires_retried = true;
-			wheel_start(reg->ua->wheel, &reg->we, 0,
-				    timeout_handler, reg);
-			return;
-		}
-	}
+	if (sipua_refresh_min_expires(&reg->rf, msg))
+		return;
 
 	log_notice("sipua: REGISTER %s@%s: %u %r", reg->user, reg->domain,
 		   scode, &msg->reason);
@@ -227,7 +184,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 		return;
 	}
 
-	retry_later(reg);
+	sipua_refresh_retry_later(&reg->rf);
 	status(reg, EPROTO, scode, 0);
 }
 
@@ -254,7 +211,7 @@ static int send_register(struct sipua_reg *reg, uint32_t expires,
 	if (err)
 		return err;
 
-	err = sipua_treq_send(tp, reg->ua, "REGISTER", reg->ruri, hdrs,
+	err = sipua_treq_send(tp, reg->rf.ua, "REGISTER", reg->ruri, hdrs,
 			      reg->user, reg->ha1, NULL, reg->cseq,
 			      tp ? treq_handler : NULL, reg);
 	if (!err) {
@@ -267,25 +224,51 @@ static int send_register(struct sipua_reg *reg, uint32_t expires,
 	return err;
 }
 
-static void timeout_handler(void *arg)
+/* Due with a turn held (refresh.c) */
+static int send_h(void *arg)
 {
 	struct sipua_reg *reg = arg;
-	int err;
 
-	if (reg->treq)
-		return;
-	/* waiting: it comes back here when its turn comes */
-	if (!sipua_turn_take(reg->ua, &reg->turn, true, timeout_handler, reg))
-		return;
-
-	err = send_register(reg, reg->expires, &reg->treq);
-	if (err) {
-		sipua_turn_done(reg->ua, &reg->turn);
-		reg->registered = false;
-		retry_later(reg);
-		status(reg, err, 0, 0);
-	}
+	return send_register(reg, reg->rf.expires, &reg->treq);
 }
+
+static void fail_h(int err, void *arg)
+{
+	struct sipua_reg *reg = arg;
+
+	reg->registered = false;
+	status(reg, err, 0, 0);
+}
+
+static void drop_h(void *arg)
+{
+	struct sipua_reg *reg = arg;
+
+	reg->treq = mem_deref(reg->treq);
+}
+
+/* RFC 5626 4.4.1: a failed flow means the registrations on it are gone */
+static void lost_h(void *arg)
+{
+	struct sipua_reg *reg = arg;
+
+	reg->registered = false;
+}
+
+/* REGISTER goes ahead of the others on the flow and outlives its loss
+ * when in flight (its answer tells); refreshed at least a second apart,
+ * whatever the registrar grants */
+static const struct sipua_refresh_class reg_class = {
+    .method = "REGISTER",
+    .first = true,
+    .keep_on_loss = true,
+    .floor_ms = 1000,
+    .offset_ms = 0,
+    .sendh = send_h,
+    .failh = fail_h,
+    .droph = drop_h,
+    .losth = lost_h,
+};
 
 void sipua_reg_orphan_all(struct sipua *ua)
 {
@@ -294,35 +277,15 @@ void sipua_reg_orphan_all(struct sipua *ua)
 	while (ua->regl.head) {
 		struct sipua_reg *reg = ua->regl.head->data;
 
-		wheel_cancel(&reg->we);
 		reg->treq = mem_deref(reg->treq);
-		sipua_turn_done(NULL, &reg->turn);
-		list_unlink(&reg->le);
 		hash_unlink(&reg->he);
-		reg->ua = NULL;
+		sipua_refresh_orphan(&reg->rf);
 	}
 }
 
 void sipua_reg_flow_lost(struct sipua *ua)
 {
-	uint32_t n = list_count(&ua->regl), step = REREG_STEP_MS, i = 0;
-	struct le *le;
-
-	if (n && (uint64_t)n * step > REREG_SPREAD_MAX_MS)
-		step = REREG_SPREAD_MAX_MS / n;
-
-	/* RFC 5626 4.4.1: a failed flow means the registrations on it
-	 * are gone; register again, one after the other */
-	for (le = ua->regl.head; le; le = le->next) {
-		struct sipua_reg *reg = le->data;
-
-		if (reg->treq)
-			continue;
-		reg->registered = false;
-		wheel_start(ua->wheel, &reg->we,
-			    (uint64_t)i++ * step + rand_u32() % (step + 1),
-			    timeout_handler, reg);
-	}
+	sipua_refresh_flow_lost(&ua->regl);
 }
 
 static bool uuid_valid(const char *s)
@@ -350,10 +313,10 @@ static int contact_uri(struct sipua_reg *reg)
 
 	/* the Front End reaches us over the flow (RFC 5626 5.3); the
 	 * address is our own listener when there is one */
-	if (sipua_listen_addr(reg->ua, 0, &laddr) &&
-	    sipua_listen_addr(reg->ua, 1, &laddr)) {
-		err = sip_transp_laddr(reg->ua->sip, &laddr, SIP_TRANSP_TLS,
-				       &reg->ua->fe_addr);
+	if (sipua_listen_addr(reg->rf.ua, 0, &laddr) &&
+	    sipua_listen_addr(reg->rf.ua, 1, &laddr)) {
+		err = sip_transp_laddr(reg->rf.ua->sip, &laddr, SIP_TRANSP_TLS,
+				       &reg->rf.ua->fe_addr);
 		if (err)
 			return err;
 	}
@@ -378,16 +341,11 @@ int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
 	if (!reg)
 		return ENOMEM;
 
-	reg->ua = ua;
+	reg->rf.ua = ua;
 	reg->h = h;
 	reg->arg = arg;
 	reg->cseq = 1 + rand_u32() % 1000;
-	reg->expires = p->expires ? p->expires : DEFAULT_EXPIRES_S;
 	reg->soon_ms = p->first_refresh_ms;
-	if (reg->expires < MIN_EXPIRES_S)
-		reg->expires = MIN_EXPIRES_S;
-	if (reg->expires > MAX_EXPIRES_S)
-		reg->expires = MAX_EXPIRES_S;
 	str_ncpy(reg->instance, p->instance, sizeof(reg->instance));
 	str_ncpy(reg->ha1, p->ha1, sizeof(reg->ha1));
 	sipua_rand_hex(reg->tag, 8);
@@ -406,12 +364,13 @@ int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
 	if (err)
 		goto out;
 
-	list_append(&ua->regl, &reg->le, reg);
+	sipua_refresh_init(&reg->rf, ua, &ua->regl, &reg_class, p->expires,
+			   reg);
 	hash_append(ua->regh, hash_joaat_str(reg->contact_user), &reg->he, reg);
 
 	/* first REGISTER from the wheel: the handler never runs inside
 	 * this call */
-	wheel_start(ua->wheel, &reg->we, 0, timeout_handler, reg);
+	sipua_refresh_now(&reg->rf);
 
 out:
 	if (err)
@@ -447,15 +406,15 @@ void sipua_reg_set_request_handler(struct sipua_reg *reg, sipua_req_h *h,
 	/* the Allow of the binding changes with the handler: tell the
 	 * Front End now (msilo hands stored messages over on a REGISTER
 	 * that allows MESSAGE) unless a REGISTER is on its way anyway */
-	if (was != (h != NULL) && reg->ua && reg->sent && !reg->treq)
-		wheel_start(reg->ua->wheel, &reg->we, 0, timeout_handler, reg);
+	if (was != (h != NULL) && reg->rf.ua && reg->sent && !reg->treq)
+		sipua_refresh_now(&reg->rf);
 }
 
 void sipua_reg_refresh(struct sipua_reg *reg)
 {
 	/* not before the first REGISTER, nor on top of one on its way */
-	if (reg && reg->ua && reg->sent && !reg->treq)
-		wheel_start(reg->ua->wheel, &reg->we, 0, timeout_handler, reg);
+	if (reg && reg->rf.ua && reg->sent && !reg->treq)
+		sipua_refresh_now(&reg->rf);
 }
 
 static bool cuser_cmp(struct le *le, void *arg)

@@ -21,14 +21,16 @@
  *  - struct sipua_sub: presence subscription of a session (RFC 6665,
  *    RFC 3856), of one URI or of a resource list through RLS (RFC 4662).
  *
- * Digest answers are computed from HA1 = MD5(user:realm:password); the
- * password itself is never kept (docs/sipua.md). Loop thread only.
+ * Digest answers are computed from HA1 = MD5(user:realm:password) by
+ * the digest component (digest.h); the password itself is never kept
+ * (docs/sipua.md). Loop thread only.
  */
 #ifndef MOB_SIPUA_H
 #define MOB_SIPUA_H
 
 #include <re.h>
 #include "core.h"
+#include "digest.h"
 #include "pidf.h"
 
 struct conf;
@@ -38,13 +40,13 @@ enum {
 	/* below libre's 64 KiB per TCP/TLS message, which drops the
 	 * connection instead of answering */
 	SIPUA_MAX_MSG_BYTES = 60000,
-	SIPUA_MAX_HEADERS = 100,  /* header fields of one message       */
-	SIPUA_MAX_VIA = 16,       /* Via header fields of one request   */
-	SIPUA_MAX_USER = 128,     /* bytes of a user part               */
-	SIPUA_MAX_DOMAIN = 253,   /* bytes of a SIP domain (DNS name)   */
-	SIPUA_MAX_PASSWORD = 256, /* bytes of a password to check       */
-	SIPUA_HA1_LEN = 32,       /* hex characters of an MD5 HA1       */
-	SIPUA_MAX_URI = 400,      /* bytes of a URI taken from a client */
+	SIPUA_MAX_HEADERS = 100,        /* header fields of one message       */
+	SIPUA_MAX_VIA = 16,             /* Via header fields of one request   */
+	SIPUA_MAX_USER = 128,           /* bytes of a user part               */
+	SIPUA_MAX_DOMAIN = 253,         /* bytes of a SIP domain (DNS name)   */
+	SIPUA_MAX_PASSWORD = 256,       /* bytes of a password to check       */
+	SIPUA_HA1_LEN = DIGEST_HA1_LEN, /* hex characters of an MD5 HA1 */
+	SIPUA_MAX_URI = 400,            /* bytes of a URI taken from a client */
 	/* bytes of a MESSAGE body we send: headers and a digest answer
 	 * must still fit under libre's 64 KiB per TCP/TLS message */
 	SIPUA_MAX_IM_BYTES = 32768,
@@ -130,54 +132,6 @@ uint64_t sipua_rejected(const struct sipua *ua);
  * @return 0 if acceptable, else the status code to answer (400, 513)
  */
 uint16_t sipua_validate(const struct sip_msg *msg, const char **reason);
-
-/*
- * Digest (RFC 2617 3.2.2, RFC 7616 3.4.1) from HA1, MD5 only
- */
-
-/**
- * Compute a digest response.
- *
- * @param resp   Receives 32 hex characters and a NUL
- * @param ha1    HA1 as 32 hex characters (lower case)
- * @param nonce  Server nonce
- * @param nc     Nonce count as 8 hex digits, or NULL without qop
- * @param cnonce Client nonce, or NULL without qop
- * @param qop    "auth" or NULL (RFC 2069 compatible form)
- * @param method Request method
- * @param uri    digest-uri (the Request-URI)
- *
- * @return 0 or EINVAL
- */
-int sipua_digest_response(char resp[33], const char *ha1,
-			  const struct pl *nonce, const char *nc,
-			  const char *cnonce, const char *qop,
-			  const char *method, const char *uri);
-
-/** HA1 = MD5(user:realm:password) as 32 lower-case hex characters. */
-int sipua_digest_ha1(char ha1[33], const char *user, const struct pl *realm,
-		     const char *password);
-
-/** One digest answer to print (all borrowed). */
-struct sipua_digest {
-	bool proxy; /**< Proxy-Authorization (answering a 407) */
-	const struct httpauth_digest_chall *chall; /**< decoded challenge */
-	const char *user;   /**< digest user name                     */
-	const char *ha1;    /**< 32 hex characters                    */
-	const char *method; /**< request method                       */
-	const char *uri;    /**< Request-URI                          */
-	uint32_t nc;        /**< nonce count (qop=auth only)          */
-};
-
-/**
- * Print an Authorization (or Proxy-Authorization) header line, CRLF
- * included, answering one Digest challenge. Usable with "%H" through a
- * re_printf_h wrapper.
- *
- * @return 0, EINVAL, or EPROTO (algorithm other than MD5, qop offered
- *         without "auth")
- */
-int sipua_digest_print(struct re_printf *pf, const struct sipua_digest *d);
 
 /*
  * Credential check

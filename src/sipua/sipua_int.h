@@ -218,26 +218,4 @@ bool sipua_domain_valid(const char *domain);
 /* Random lower-case hex string of n bytes (2n characters + NUL) */
 void sipua_rand_hex(char *buf, size_t n);
 
-/*
- * Timing shared by the registration, publication and subscription state
- * machines: refresh at 50-90% of what was granted (RFC 3261 10.2.4 leaves
- * the margin to us; a random point spreads many sessions over time), and
- * after a failure back off 1 s doubling up to a minute, at 50-100% of the
- * step (the RFC 5626 4.5 shape, with a short base: a gateway has one
- * Front End and many users waiting).
- */
-enum {
-	SIPUA_REFRESH_MIN_PCT = 50,
-	SIPUA_REFRESH_MAX_PCT = 90,
-	SIPUA_RETRY_BASE_MS = 1000,
-	SIPUA_RETRY_MAX_MS = 60000,
-};
-
-/* A random point between min_pct and max_pct percent of ms. */
-uint64_t sipua_jitter(uint64_t ms, unsigned min_pct, unsigned max_pct);
-/* When to refresh what was granted for s seconds. */
-uint64_t sipua_refresh_ms(uint32_t s);
-/* The next back-off delay after *failc failures so far (counted up). */
-uint64_t sipua_backoff_ms(uint32_t *failc);
-
 #endif

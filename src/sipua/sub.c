@@ -8,20 +8,17 @@
  * which hands an in-dialog NOTIFY to the subscription whose dialog it
  * matches. A subscription that ends (terminated NOTIFY, a failed refresh,
  * the flow lost) is made again with a new dialog unless RFC 6665 4.1.3
- * says not to retry; then the close handler is told. A SUBSCRIBE (with
- * its digest answer) holds one of the flow's turns (ua.c): with a short
- * expiry thousands of refreshes a second lost the flow.
+ * says not to retry; then the close handler is told. Timing, turns, 423,
+ * back-off, orphaning and the flow lost are the refresh machine's
+ * (refresh.c); a retry there forgets the dialog (drop_h), so every retry
+ * is a new subscription.
  */
 #include <string.h>
-#include "sipua_int.h"
+#include "refresh.h"
 
 enum {
-	DEFAULT_EXPIRES_S = 600,
-	MIN_EXPIRES_S = 10,
-	MAX_EXPIRES_S = 86400,
-	REFRESH_FLOOR_MS = 1000,
-	RESUB_STEP_MS = 20, /* flow lost: one subscription per 20 ms  */
-	RESUB_SPREAD_MAX_MS = 60000, /* ... over at most a minute       */
+	/* refreshes fall half a second after the machine's 50-90% point */
+	REFRESH_OFFSET_MS = 500,
 };
 
 #define ACCEPT_ONE "application/pidf+xml"
@@ -29,13 +26,11 @@ enum {
 	"multipart/related, application/rlmi+xml, application/pidf+xml"
 
 struct sipua_sub {
-	struct le le;            /**< in ua->subl                        */
+	struct sipua_refresh rf; /**< in ua->subl; rf.ua borrowed, NULL
+				      once detached                   */
 	struct le he;            /**< in ua->subh while dlg is set       */
-	struct sipua *ua;        /**< borrowed; NULL once detached       */
-	struct wheel_entry we;   /**< next refresh or retry              */
 	struct sip_dialog *dlg;  /**< current dialog, NULL between two   */
 	struct sip_request *req; /**< SUBSCRIBE in flight                */
-	struct sipua_turn turn;  /**< on the flow (ua.c)                 */
 	char *user;              /**< digest user                        */
 	char *aor;               /**< From: sip:user@domain              */
 	char *uri;               /**< presentity or list                 */
@@ -44,10 +39,6 @@ struct sipua_sub {
 	char ha1[SIPUA_HA1_LEN + 1];
 	bool list;
 	bool answered; /**< the request in flight answers a challenge */
-	bool closed;   /**< ended for good, ch called              */
-	bool min_expires_retried;
-	uint32_t expires; /**< requested seconds                    */
-	uint32_t failc;
 	uint32_t sent;
 	sipua_notify_h *nh;
 	sipua_sub_close_h *ch;
@@ -61,20 +52,19 @@ static int send_subscribe(struct sipua_sub *sub, uint32_t expires,
 static void drop_req(struct sipua_sub *sub)
 {
 	sub->req = mem_deref(sub->req);
-	sipua_turn_done(sub->ua, &sub->turn);
+	sipua_refresh_done(&sub->rf);
 }
 
 static void destructor(void *arg)
 {
 	struct sipua_sub *sub = arg;
 
-	wheel_cancel(&sub->we);
-	list_unlink(&sub->le);
-	drop_req(sub);
+	sub->req = mem_deref(sub->req);
+	sipua_refresh_stop(&sub->rf);
 
 	/* RFC 6665 4.1.2.3: unsubscribe (Expires: 0 in the dialog); the
 	 * Front End's last NOTIFY finds no subscription (sreq.c) */
-	if (sub->ua && sub->dlg && sip_dialog_established(sub->dlg))
+	if (sub->rf.ua && sub->dlg && sip_dialog_established(sub->dlg))
 		(void)send_subscribe(sub, 0, true);
 
 	hash_unlink(&sub->he);
@@ -86,8 +76,6 @@ static void destructor(void *arg)
 	mem_deref(sub->auth);
 }
 
-static void timeout_handler(void *arg);
-
 /* The dialog ends: so does its entry by Call-ID. */
 static void drop_dlg(struct sipua_sub *sub)
 {
@@ -95,27 +83,23 @@ static void drop_dlg(struct sipua_sub *sub)
 	sub->dlg = mem_deref(sub->dlg);
 }
 
-/* forget the dialog: the next SUBSCRIBE starts a new subscription */
-static void restart(struct sipua_sub *sub, uint64_t delay_ms)
+/* A retry of the machine (refresh.c) forgets the dialog: the next
+ * SUBSCRIBE starts a new subscription */
+static void drop_h(void *arg)
 {
-	drop_req(sub);
+	struct sipua_sub *sub = arg;
+
+	sub->req = mem_deref(sub->req);
 	drop_dlg(sub);
 	sub->auth = mem_deref(sub->auth);
 	sub->answered = false;
-	wheel_start(sub->ua->wheel, &sub->we, delay_ms, timeout_handler, sub);
-}
-
-static void restart_later(struct sipua_sub *sub)
-{
-	restart(sub, sipua_backoff_ms(&sub->failc));
 }
 
 static void close_for_good(struct sipua_sub *sub, int err, uint16_t scode)
 {
-	wheel_cancel(&sub->we);
-	drop_req(sub);
+	sub->req = mem_deref(sub->req);
+	sipua_refresh_close(&sub->rf);
 	drop_dlg(sub);
-	sub->closed = true;
 	if (sub->ch)
 		sub->ch(err, scode, sub->arg);
 }
@@ -136,13 +120,13 @@ static bool chall_handler(const struct sip_hdr *hdr, const struct sip_msg *msg,
 
 static int digest_h(struct re_printf *pf, void *arg)
 {
-	return sipua_digest_print(pf, arg);
+	return digest_print(pf, arg);
 }
 
 static int make_auth(struct sipua_sub *sub, const struct sip_msg *msg)
 {
 	struct httpauth_digest_chall ch;
-	struct sipua_digest d;
+	struct digest_answer d;
 	bool proxy = msg->scode == 407;
 
 	if (!sip_msg_hdr_apply(msg, true,
@@ -195,11 +179,11 @@ static void resp_handler(int err, const struct sip_msg *msg, void *arg)
 	/* the transaction is over; a digest answer (below) keeps its turn */
 	if (err || (scode != 401 && scode != 407) || sub->answered ||
 	    sip_dialog_established(sub->dlg))
-		sipua_turn_done(sub->ua, &sub->turn);
+		sipua_refresh_done(&sub->rf);
 
 	if (err) {
 		log_info("sipua: SUBSCRIBE %s: %m", sub->uri, err);
-		restart_later(sub);
+		sipua_refresh_retry_later(&sub->rf);
 		return;
 	}
 
@@ -209,12 +193,12 @@ static void resp_handler(int err, const struct sip_msg *msg, void *arg)
 		/* the Front End challenges requests out of dialog only:
 		 * a challenged refresh starts a new subscription */
 		if (sip_dialog_established(sub->dlg)) {
-			restart(sub, 0);
+			sipua_refresh_retry(&sub->rf, 0);
 			return;
 		}
 		err = make_auth(sub, msg);
 		if (!err)
-			err = send_subscribe(sub, sub->expires, false);
+			err = send_subscribe(sub, sub->rf.expires, false);
 		if (!err) {
 			sub->answered = true;
 			return;
@@ -230,41 +214,25 @@ static void resp_handler(int err, const struct sip_msg *msg, void *arg)
 		 * NOTIFY came first */
 		if (!sip_dialog_established(sub->dlg) &&
 		    sip_dialog_create(sub->dlg, msg)) {
-			restart_later(sub);
+			sipua_refresh_retry_later(&sub->rf);
 			return;
 		}
 		exp = pl_isset(&msg->expires) ? pl_u32(&msg->expires)
-					      : sub->expires;
-		if (exp > MAX_EXPIRES_S)
-			exp = MAX_EXPIRES_S;
-		sub->failc = 0;
-		sub->min_expires_retried = false;
-		wheel_start(sub->ua->wheel, &sub->we,
-			    sipua_refresh_ms(exp) + REFRESH_FLOOR_MS / 2,
-			    timeout_handler, sub);
+					      : sub->rf.expires;
+		(void)sipua_refresh_granted(&sub->rf, exp, 0);
 		return;
 	}
 
-	/* RFC 6665 4.1.2.1 / RFC 3261 10.2.8: once with Min-Expires */
-	if (scode == 423 && !sub->min_expires_retried) {
-		const struct sip_hdr *me =
-		    sip_msg_hdr(msg, SIP_HDR_MIN_EXPIRES);
-		uint32_t min = me ? pl_u32(&me->val) : 0;
-
-		if (min > sub->expires && min <= MAX_EXPIRES_S) {
-			sub->expires = min;
-			sub->min_expires_retried = true;
-			restart(sub, 0);
-			return;
-		}
-	}
+	/* a new subscription with the Min-Expires (refresh.c) */
+	if (sipua_refresh_min_expires(&sub->rf, msg))
+		return;
 
 	log_notice("sipua: SUBSCRIBE %s: %u %r", sub->uri, scode, &msg->reason);
 
 	/* RFC 6665 4.1.2.2: a failed refresh (481, 408) ends the dialog;
 	 * the Front End busy or unreachable: try again later */
 	if (scode == 408 || scode == 481 || (scode >= 500 && scode < 600)) {
-		restart_later(sub);
+		sipua_refresh_retry_later(&sub->rf);
 		return;
 	}
 
@@ -281,18 +249,18 @@ static int send_subscribe(struct sipua_sub *sub, uint32_t expires,
 		/* the first hop is the Front End, for the first request
 		 * only: sip_dialog_create() takes the route set from the
 		 * answer */
-		routev[0] = sub->ua->route_str;
+		routev[0] = sub->rf.ua->route_str;
 		err = sip_dialog_alloc(&sub->dlg, sub->uri, sub->uri, NULL,
 				       sub->aor, routev, 1);
 		if (err)
 			return err;
-		hash_append(sub->ua->subh,
+		hash_append(sub->rf.ua->subh,
 			    hash_joaat_str(sip_dialog_callid(sub->dlg)),
 			    &sub->he, sub);
 	}
 
 	err = sip_drequestf(
-	    detached ? NULL : &sub->req, sub->ua->sip, true, "SUBSCRIBE",
+	    detached ? NULL : &sub->req, sub->rf.ua->sip, true, "SUBSCRIBE",
 	    sub->dlg, 0, NULL, NULL, detached ? NULL : resp_handler, sub,
 	    "Contact: %s\r\n"
 	    "Event: presence\r\n"
@@ -311,23 +279,36 @@ static int send_subscribe(struct sipua_sub *sub, uint32_t expires,
 	return err;
 }
 
-static void timeout_handler(void *arg)
+/* Due with a turn held (refresh.c) */
+static int send_h(void *arg)
 {
 	struct sipua_sub *sub = arg;
-	int err;
 
-	if (sub->req || sub->closed)
-		return;
-	/* waiting: it comes back here when its turn comes */
-	if (!sipua_turn_take(sub->ua, &sub->turn, false, timeout_handler, sub))
-		return;
-
-	err = send_subscribe(sub, sub->expires, false);
-	if (err) {
-		log_info("sipua: SUBSCRIBE %s: %m", sub->uri, err);
-		restart_later(sub);
-	}
+	return send_subscribe(sub, sub->rf.expires, false);
 }
+
+static void fail_h(int err, void *arg)
+{
+	struct sipua_sub *sub = arg;
+
+	log_info("sipua: SUBSCRIBE %s: %m", sub->uri, err);
+}
+
+/* SUBSCRIBE waits its turn behind REGISTERs; a lost flow makes every
+ * subscription again, the one in flight too (RFC 5626 4.4.1: the
+ * NOTIFYs came over the lost flow, a new subscription gives the Front
+ * End the new one) */
+static const struct sipua_refresh_class sub_class = {
+    .method = "SUBSCRIBE",
+    .first = false,
+    .keep_on_loss = false,
+    .floor_ms = 0,
+    .offset_ms = REFRESH_OFFSET_MS,
+    .sendh = send_h,
+    .failh = fail_h,
+    .droph = drop_h,
+    .losth = NULL,
+};
 
 /* RFC 6665 4.1.3: what a terminated subscription's reason allows */
 static void terminated(struct sipua_sub *sub, const struct sipua_substate *ss)
@@ -346,12 +327,12 @@ static void terminated(struct sipua_sub *sub, const struct sipua_substate *ss)
 	} else if ((!pl_strcasecmp(r, "probation") ||
 		    !pl_strcasecmp(r, "giveup")) &&
 		   ss->retry_after >= 0) {
-		restart(sub, (uint64_t)ss->retry_after * 1000);
+		sipua_refresh_retry(&sub->rf, (uint64_t)ss->retry_after * 1000);
 	} else {
 		/* deactivated, timeout, giveup, probation, none or
 		 * unknown: subscribe again (a back-off against a Front
 		 * End that keeps ending it) */
-		restart_later(sub);
+		sipua_refresh_retry_later(&sub->rf);
 	}
 }
 
@@ -452,7 +433,7 @@ static void count_notify(struct sipua *ua, enum pidf_substate state)
 
 static void handle_notify(struct sipua_sub *sub, const struct sip_msg *msg)
 {
-	struct sipua *ua = sub->ua;
+	struct sipua *ua = sub->rf.ua;
 	const struct sip_hdr *ev = sip_msg_hdr(msg, SIP_HDR_EVENT);
 	const struct sip_hdr *sh = sip_msg_hdr(msg, SIP_HDR_SUBSCRIPTION_STATE);
 	const char *reason = "OK";
@@ -492,16 +473,13 @@ static void handle_notify(struct sipua_sub *sub, const struct sip_msg *msg)
 	if (!scode)
 		count_notify(ua, ss.state);
 
-	if (!scode && mem_nrefs(sub) > 1 && !sub->closed) {
+	if (!scode && mem_nrefs(sub) > 1 && !sub->rf.closed) {
 		if (ss.state == PIDF_SUB_TERMINATED) {
 			terminated(sub, &ss);
-		} else if (ss.expires >= 0 && !sub->req) {
+		} else if (ss.expires >= 0 && !sub->rf.busy) {
 			/* RFC 6665 4.1.2.3: the time left, as the notifier
 			 * counts it */
-			wheel_start(ua->wheel, &sub->we,
-				    sipua_refresh_ms(ss.expires) +
-					REFRESH_FLOOR_MS / 2,
-				    timeout_handler, sub);
+			sipua_refresh_schedule(&sub->rf, (uint32_t)ss.expires);
 		}
 	} else if (!scode && ss.state == PIDF_SUB_TERMINATED) {
 		/* dropped in the handler: nothing left to unsubscribe */
@@ -556,21 +534,7 @@ bool sipua_sub_notify(struct sipua *ua, const struct sip_msg *msg)
 
 void sipua_sub_flow_lost(struct sipua *ua)
 {
-	uint32_t n = list_count(&ua->subl), step = RESUB_STEP_MS, i = 0;
-	struct le *le;
-
-	if (n && (uint64_t)n * step > RESUB_SPREAD_MAX_MS)
-		step = RESUB_SPREAD_MAX_MS / n;
-
-	/* RFC 5626 4.4.1: the NOTIFYs came over the lost flow; a new
-	 * subscription gives the Front End the new one */
-	for (le = ua->subl.head; le; le = le->next) {
-		struct sipua_sub *sub = le->data;
-
-		if (sub->closed)
-			continue;
-		restart(sub, (uint64_t)i++ * step + rand_u32() % (step + 1));
-	}
+	sipua_refresh_flow_lost(&ua->subl);
 }
 
 void sipua_sub_orphan_all(struct sipua *ua)
@@ -578,12 +542,9 @@ void sipua_sub_orphan_all(struct sipua *ua)
 	while (ua->subl.head) {
 		struct sipua_sub *sub = ua->subl.head->data;
 
-		wheel_cancel(&sub->we);
 		sub->req = mem_deref(sub->req);
-		sipua_turn_done(NULL, &sub->turn);
 		drop_dlg(sub);
-		list_unlink(&sub->le);
-		sub->ua = NULL;
+		sipua_refresh_orphan(&sub->rf);
 	}
 }
 
@@ -605,16 +566,10 @@ int sipua_sub_alloc(struct sipua_sub **sp, struct sipua *ua,
 	if (!sub)
 		return ENOMEM;
 
-	sub->ua = ua;
 	sub->list = list;
 	sub->nh = nh;
 	sub->ch = ch;
 	sub->arg = arg;
-	sub->expires = expires ? expires : DEFAULT_EXPIRES_S;
-	if (sub->expires < MIN_EXPIRES_S)
-		sub->expires = MIN_EXPIRES_S;
-	if (sub->expires > MAX_EXPIRES_S)
-		sub->expires = MAX_EXPIRES_S;
 	str_ncpy(sub->ha1, id->ha1, sizeof(sub->ha1));
 
 	err = str_dup(&sub->user, id->user);
@@ -626,11 +581,10 @@ int sipua_sub_alloc(struct sipua_sub **sp, struct sipua *ua,
 		goto out;
 	}
 
-	list_append(&ua->subl, &sub->le, sub);
+	sipua_refresh_init(&sub->rf, ua, &ua->subl, &sub_class, expires, sub);
 
-	/* now, or from the timer when its turn comes */
-	if (sipua_turn_take(ua, &sub->turn, false, timeout_handler, sub))
-		err = send_subscribe(sub, sub->expires, false);
+	/* now, or from the wheel when its turn comes */
+	err = sipua_refresh_send(&sub->rf);
 
 out:
 	if (err)

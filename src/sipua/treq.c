@@ -164,7 +164,7 @@ static void authc_keep(struct sipua *ua, const char *user,
 
 static int digest_h(struct re_printf *pf, void *arg)
 {
-	return sipua_digest_print(pf, arg);
+	return digest_print(pf, arg);
 }
 
 static int send_req(struct sipua_treq *t)
@@ -203,7 +203,7 @@ static int set_auth(struct sipua_treq *t,
 		    const struct httpauth_digest_chall *ch, bool proxy,
 		    uint32_t nc)
 {
-	struct sipua_digest d;
+	struct digest_answer d;
 
 	d.proxy = proxy;
 	d.chall = ch;
@@ -234,7 +234,7 @@ static int answer(struct sipua_treq *t, const struct sip_msg *msg)
 
 	if (t->password) {
 		realm = ch.realm;
-		err = sipua_digest_ha1(t->ha1, t->user, &realm, t->password);
+		err = digest_ha1(t->ha1, t->user, &realm, t->password);
 		/* the password has done its only job */
 		forget_password(t);
 		if (err)

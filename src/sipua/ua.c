@@ -29,32 +29,6 @@ enum {
 	FLOW_TXQ_LOG_MIN = 64 * 1024,
 };
 
-uint64_t sipua_jitter(uint64_t ms, unsigned min_pct, unsigned max_pct)
-{
-	unsigned pct = min_pct + rand_u32() % (max_pct - min_pct + 1);
-
-	return ms * pct / 100;
-}
-
-uint64_t sipua_refresh_ms(uint32_t s)
-{
-	return sipua_jitter((uint64_t)s * 1000, SIPUA_REFRESH_MIN_PCT,
-			    SIPUA_REFRESH_MAX_PCT);
-}
-
-uint64_t sipua_backoff_ms(uint32_t *failc)
-{
-	uint64_t ms = SIPUA_RETRY_BASE_MS;
-	uint32_t i;
-
-	for (i = 0; i < *failc && ms < SIPUA_RETRY_MAX_MS; i++)
-		ms *= 2;
-	if (ms > SIPUA_RETRY_MAX_MS)
-		ms = SIPUA_RETRY_MAX_MS;
-	++*failc;
-	return sipua_jitter(ms, 50, 100);
-}
-
 void sipua_rand_hex(char *buf, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

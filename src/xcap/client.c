@@ -14,7 +14,7 @@
 #include <string.h>
 #include <re.h>
 #include "core.h"
-#include "sipua.h"
+#include "digest.h"
 #include "xcap.h"
 #include "xcap_int.h"
 
@@ -25,7 +25,7 @@ struct xcap_client {
 	char *user;
 	char *xui_user; /* user part of the XUI: user unless set */
 	char *domain;
-	char ha1[SIPUA_HA1_LEN + 1];
+	char ha1[DIGEST_HA1_LEN + 1];
 	uint32_t timeout;
 };
 
@@ -68,7 +68,7 @@ int xcap_client_alloc(struct xcap_client **xcp, const char *base,
 	int err;
 
 	if (!xcp || !base || !user || !*user || !domain || !*domain || !ha1 ||
-	    strlen(ha1) != SIPUA_HA1_LEN)
+	    strlen(ha1) != DIGEST_HA1_LEN)
 		return EINVAL;
 
 	if (re_regex(base, strlen(base), "http://[^:/]+[:]*[0-9]*[^]*", &host,
@@ -192,12 +192,17 @@ static int status_err(uint16_t scode)
 
 static int send_request(struct xcap_req *req);
 
+static int digest_h(struct re_printf *pf, void *arg)
+{
+	return digest_print(pf, arg);
+}
+
 /* A 401 to our first try: answer its digest challenge once. */
 static int answer_challenge(struct xcap_req *req, const struct http_msg *msg)
 {
 	struct httpauth_digest_chall chall;
 	const struct http_hdr *hdr;
-	struct sipua_digest d;
+	struct digest_answer d;
 	int err;
 
 	hdr = http_msg_hdr(msg, HTTP_HDR_WWW_AUTHENTICATE);
@@ -212,7 +217,7 @@ static int answer_challenge(struct xcap_req *req, const struct http_msg *msg)
 	d.uri = req->path; /* RFC 7616 3.4.6: the request-target */
 	d.nc = 1;
 
-	err = re_sdprintf(&req->auth, "%H", sipua_digest_print, &d);
+	err = re_sdprintf(&req->auth, "%H", digest_h, &d);
 	if (err)
 		return err;
 

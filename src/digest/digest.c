@@ -1,16 +1,15 @@
 /**
  * @file digest.c  HTTP Digest (RFC 2617, RFC 7616 MD5) answered from HA1
  *
- * libre's sip_auth asks for the password on every challenge; the service
- * keeps only HA1 = MD5(user:realm:password) (what the Front End stores
- * too), so the response is computed here:
- *
- *   qop=auth:  MD5(HA1:nonce:nc:cnonce:auth:MD5(method:uri))  (3.2.2.1)
- *   no qop:    MD5(HA1:nonce:MD5(method:uri))                 (RFC 2069)
+ * libre's sip_auth and http_client ask for the password on every
+ * challenge; the service keeps only HA1, so the response is computed
+ * here for SIP and XCAP alike (digest.h).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <string.h>
-#include "sipua_int.h"
+#include "core.h"
+#include "digest.h"
 
 enum {
 	MD5_LEN = 16,
@@ -29,13 +28,29 @@ static void hex(char out[33], const uint8_t md[MD5_LEN])
 	out[32] = '\0';
 }
 
+/* n random bytes as 2n lower-case hex characters and a NUL */
+static void rand_hex(char *buf, size_t n)
+{
+	uint8_t b[32];
+	size_t i;
+
+	if (n > sizeof(b))
+		n = sizeof(b);
+	rand_bytes(b, n);
+	for (i = 0; i < n; i++) {
+		buf[2 * i] = "0123456789abcdef"[b[i] >> 4];
+		buf[2 * i + 1] = "0123456789abcdef"[b[i] & 0xf];
+	}
+	buf[2 * n] = '\0';
+}
+
 static bool is_ha1(const char *ha1)
 {
 	size_t i;
 
-	if (!ha1 || strlen(ha1) != SIPUA_HA1_LEN)
+	if (!ha1 || strlen(ha1) != DIGEST_HA1_LEN)
 		return false;
-	for (i = 0; i < SIPUA_HA1_LEN; i++) {
+	for (i = 0; i < DIGEST_HA1_LEN; i++) {
 		char c = ha1[i];
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
 		      (c >= 'A' && c <= 'F')))
@@ -44,8 +59,8 @@ static bool is_ha1(const char *ha1)
 	return true;
 }
 
-int sipua_digest_ha1(char ha1[33], const char *user, const struct pl *realm,
-		     const char *password)
+int digest_ha1(char ha1[33], const char *user, const struct pl *realm,
+	       const char *password)
 {
 	uint8_t md[MD5_LEN];
 	int err;
@@ -61,10 +76,9 @@ int sipua_digest_ha1(char ha1[33], const char *user, const struct pl *realm,
 	return 0;
 }
 
-int sipua_digest_response(char resp[33], const char *ha1,
-			  const struct pl *nonce, const char *nc,
-			  const char *cnonce, const char *qop,
-			  const char *method, const char *uri)
+int digest_response(char resp[33], const char *ha1, const struct pl *nonce,
+		    const char *nc, const char *cnonce, const char *qop,
+		    const char *method, const char *uri)
 {
 	uint8_t md[MD5_LEN];
 	char ha2[33], h1[33];
@@ -77,9 +91,9 @@ int sipua_digest_response(char resp[33], const char *ha1,
 		return EINVAL;
 
 	/* the hex digits hashed must be lower case (3.2.2.2) */
-	for (i = 0; i < SIPUA_HA1_LEN; i++)
+	for (i = 0; i < DIGEST_HA1_LEN; i++)
 		h1[i] = (char)tolower((unsigned char)ha1[i]);
-	h1[SIPUA_HA1_LEN] = '\0';
+	h1[DIGEST_HA1_LEN] = '\0';
 
 	/* RFC 2617 3.2.2.3: A2 = method:digest-uri for qop=auth */
 	err = md5_printf(md, "%s:%s", method, uri);
@@ -116,7 +130,7 @@ static bool list_has(const struct pl *list, const char *token)
 	return false;
 }
 
-int sipua_digest_print(struct re_printf *pf, const struct sipua_digest *d)
+int digest_print(struct re_printf *pf, const struct digest_answer *d)
 {
 	const struct httpauth_digest_chall *chall;
 	char resp[33], cnonce[2 * CNONCE_BYTES + 1], ncs[9];
@@ -139,12 +153,12 @@ int sipua_digest_print(struct re_printf *pf, const struct sipua_digest *d)
 	if (qop && !list_has(&chall->qop, "auth"))
 		return EPROTO;
 
-	sipua_rand_hex(cnonce, CNONCE_BYTES);
+	rand_hex(cnonce, CNONCE_BYTES);
 	(void)re_snprintf(ncs, sizeof(ncs), "%08x", d->nc);
 
-	err = sipua_digest_response(resp, d->ha1, &chall->nonce,
-				    qop ? ncs : NULL, qop ? cnonce : NULL,
-				    qop ? "auth" : NULL, d->method, d->uri);
+	err = digest_response(resp, d->ha1, &chall->nonce, qop ? ncs : NULL,
+			      qop ? cnonce : NULL, qop ? "auth" : NULL,
+			      d->method, d->uri);
 	if (err)
 		return err;
 
