@@ -818,7 +818,8 @@ static void start_messaging(struct app *app, struct web_req *req)
 		api_reply_error(req, 400, "Bad Request", "BadRequest",
 				"ParameterValidationFailure",
 				"the message link must be a data: URI of "
-				"text/plain in UTF-8, percent-encoded");
+				"text/plain in UTF-8, percent-encoded or "
+				"base64");
 		goto out;
 	}
 
