@@ -96,6 +96,18 @@ int repr_prop_strlist(struct repr *r, const char *name, const char *const *v,
 int repr_embed(struct repr *r, struct repr *child);
 
 /**
+ * Embed a child under a key that differs from its rel, as UCWA embeds an
+ * invitation's from (a participant): JSON _embedded[key] holding
+ * {"rel":<child's rel>,...}; XML <resource rel="<key>"> (the reference's
+ * XML samples name an embedded resource by its relationship).
+ *
+ * @param key Relationship to the parent (copied; NULL: the child's rel)
+ *
+ * Otherwise as repr_embed().
+ */
+int repr_embed_as(struct repr *r, const char *key, struct repr *child);
+
+/**
  * Whether rel, as a relationship of a resource whose rel is parent, can
  * hold several resources (the one table of them is in repr.c). Its links
  * and embedded resources are then a JSON array even when there is one.

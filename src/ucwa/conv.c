@@ -273,17 +273,24 @@ static int participant_link(struct repr *r, const char *rel,
 	return err ? err : repr_link(r, rel, href);
 }
 
-/* Embed a child just built (NULL: it could not be) and drop ours. */
-static int embed(struct repr *r, struct repr *child)
+/* Embed a child just built (NULL: it could not be) under key (NULL: its
+ * rel) and drop ours. */
+static int embed_as(struct repr *r, const char *key, struct repr *child)
 {
-	int err = child ? repr_embed(r, child) : ENOMEM;
+	int err = child ? repr_embed_as(r, key, child) : ENOMEM;
 
 	mem_deref(child);
 	return err;
 }
 
-/* GET .../participants: the user (localParticipant) and, while the
- * conversation lasts, the peer (participant, a collection). */
+static int embed(struct repr *r, struct repr *child)
+{
+	return embed_as(r, NULL, child);
+}
+
+/* GET .../participants: the user (a participant embedded as
+ * localParticipant) and, while the conversation lasts, the peer
+ * (participant, a collection). */
 static struct repr *participants(const struct conv *c)
 {
 	struct repr *r = NULL;
@@ -293,7 +300,8 @@ static struct repr *participants(const struct conv *c)
 	(void)re_snprintf(href, sizeof(href), "%s/participants", c->href);
 	if (repr_alloc(&r, "participants", href))
 		return NULL;
-	err = embed(r, participant(c, "localParticipant", true));
+	err = embed_as(r, "localParticipant",
+		       participant(c, "participant", true));
 	if (!c->ended)
 		err |= embed(r, participant(c, "participant", false));
 	return err ? mem_deref(r) : r;
@@ -323,7 +331,7 @@ static void get_participant(struct conv *c, struct web_req *req,
 		return;
 	}
 	if (!strcasecmp(want, local_uri(c, uri, sizeof(uri)))) {
-		r = participant(c, "localParticipant", true);
+		r = participant(c, "participant", true); /* as the peer's */
 	} else if (!strcasecmp(want, c->peer) && c->ended) {
 		api_reply_error(req, 410, "Gone", "Gone", NULL,
 				"the participant has left the conversation");
@@ -369,7 +377,7 @@ static struct repr *invitation(const struct conv *c, const char *state,
 	err |= repr_link(r, "messaging", href);
 	err |= participant_link(r, "from", c, !c->incoming);
 	err |= participant_link(r, "to", c, c->incoming);
-	err |= embed(r, participant(c, "from", !c->incoming));
+	err |= embed_as(r, "from", participant(c, "participant", !c->incoming));
 	if (c->incoming && !c->accepted) {
 		(void)re_snprintf(href, sizeof(href), "%s/accept", c->inv_href);
 		err |= repr_link(r, "accept", href);
