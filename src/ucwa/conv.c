@@ -994,15 +994,18 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 	if (!accept)
 		c->ended = true;
 	ucwa_hist_conv(c);
+	/* "Receive an IM": the modality is Connected before the invitation
+	 * completes, which clients read as the outcome; the first message
+	 * follows as the conversation's message */
+	if (accept)
+		post_messaging(c);
 	r = invitation(c, accept ? "Connected" : "Declined", NULL);
 	post(c->app, "communication", comm_href(c->app, comm, sizeof(comm)),
 	     "completed", "messagingInvitation", c->inv_href,
 	     accept ? "Success" : "Failure", r, NULL);
 	mem_deref(r);
-	if (accept) {
-		post_messaging(c);
+	if (accept)
 		post_first_message(c);
-	}
 	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 	if (!accept)
 		forget_ended(c->app);
