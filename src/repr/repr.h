@@ -4,8 +4,10 @@
  * A resource is built once and encoded by content negotiation:
  *
  *   JSON (jansson):  {"rel":"..", "<prop>":.., "_links":{"<rel>":{"href":..}},
- *                     "_embedded":{"<rel>":{...}}}
- *                    a rel that appears more than once becomes an array.
+ *                     "_embedded":{"<key>":{"rel":..,...}}}
+ *                    a rel that appears more than once becomes an array;
+ *                    an embedded resource's key is its rel unless given
+ *                    (repr_embed_as), XML writes the key as its rel.
  *   XML  (xmlw):     <resource rel=".." href=".." xmlns="<ns>">
  *                      <link rel=".." href=".."/>
  *                      <property name="..">value</property>
