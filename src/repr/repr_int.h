@@ -60,7 +60,6 @@ struct repr_child {
 	struct rstr key; /**< JSON key, XML rel; p NULL: the child's rel */
 };
 
-
 struct repr {
 	struct rstr rel;    /**< p may be NULL */
 	struct rstr href;   /**< p may be NULL */
