@@ -182,11 +182,13 @@ int text_pct_decode(char *buf, size_t size, const struct pl *v, size_t *n);
  * media type must be text/plain (or absent), the charset UTF-8 or
  * US-ASCII (or absent). The data is percent-decoded with '+' as a space,
  * as the UCWA reference's samples write it: a literal plus is sent as
- * %2B. Decoded into buf, NUL-terminated.
+ * %2B. With ";base64" it is base64 (escapes allowed, padding optional),
+ * as the reference's startMessaging sample sends it. Decoded into buf,
+ * NUL-terminated.
  *
  * @return 0 and *n (bytes, NUL excluded); EINVAL (not a data: URI, a bad
- *         escape, an encoded NUL); ENOTSUP (another media type or
- *         charset, base64); EOVERFLOW if it does not fit
+ *         escape or base64, an encoded NUL); ENOTSUP (another media type
+ *         or charset); EOVERFLOW if it does not fit
  */
 int text_data_decode(char *buf, size_t size, const struct pl *uri, size_t *n);
 

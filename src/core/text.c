@@ -74,14 +74,16 @@ int text_pct_decode(char *buf, size_t size, const struct pl *v, size_t *n)
 }
 
 /* One parameter of a data: URI's media type: charset or base64. */
-static int data_param(struct pl p)
+static int data_param(struct pl p, bool *b64)
 {
 	static const char cs[] = "charset=";
 	struct pl v;
 
 	text_trim(&p);
-	if (!pl_strcasecmp(&p, "base64"))
-		return ENOTSUP;
+	if (!pl_strcasecmp(&p, "base64")) {
+		*b64 = true;
+		return 0;
+	}
 	if (p.l < sizeof(cs) - 1 || strncasecmp(p.p, cs, sizeof(cs) - 1))
 		return 0; /* other parameters say nothing of the text */
 	v.p = p.p + sizeof(cs) - 1;
@@ -93,10 +95,83 @@ static int data_param(struct pl p)
 	return ENOTSUP;
 }
 
+static int b64val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	return c == '/' ? 63 : -1;
+}
+
+/* Character i of a data: URI's data, a %XX escape read as its byte (a
+ * client may escape '+', '/' or '='); -1 for a bad escape. */
+static int data_char(const struct pl *v, size_t *i)
+{
+	int h, l;
+
+	if (v->p[*i] != '%')
+		return (uint8_t)v->p[(*i)++];
+	if (*i + 2 >= v->l)
+		return -1;
+	h = hexval(v->p[*i + 1]);
+	l = hexval(v->p[*i + 2]);
+	*i += 3;
+	return h < 0 || l < 0 ? -1 : h << 4 | l;
+}
+
+/* The base64 data of a data: URI (RFC 4648 4; the padding may be left
+ * out, the URI's end says where the data ends) into buf. */
+static int b64_decode(char *buf, size_t size, const struct pl *v, size_t *n)
+{
+	size_t i = 0, o = 0, nch = 0, pad = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+
+	while (i < v->l) {
+		int c = data_char(v, &i), d;
+
+		if (c < 0)
+			return EINVAL;
+		if (c == '=') {
+			if (++pad > 2)
+				return EINVAL;
+			continue;
+		}
+		d = b64val((char)c);
+		if (d < 0 || pad) /* nothing after the padding */
+			return EINVAL;
+		++nch;
+		acc = (acc << 6 | (uint32_t)d) & 0xffff;
+		bits += 6;
+		if (bits < 8)
+			continue;
+		bits -= 8;
+		c = (int)(acc >> bits & 0xff);
+		if (o + 1 >= size)
+			return EOVERFLOW;
+		if (!c)
+			return EINVAL;
+		buf[o++] = (char)c;
+	}
+	/* a group's lone character holds no whole byte; padding fills a
+	 * group to four */
+	if (nch % 4 == 1 || (pad && (nch + pad) % 4))
+		return EINVAL;
+	buf[o] = '\0';
+	*n = o;
+	return 0;
+}
+
 int text_data_decode(char *buf, size_t size, const struct pl *uri, size_t *n)
 {
 	struct pl head, mtype, p, data;
 	const char *comma;
+	bool b64 = false;
 	int err;
 
 	if (!buf || !size || !uri || !n || uri->l < 5 ||
@@ -118,11 +193,14 @@ int text_data_decode(char *buf, size_t size, const struct pl *uri, size_t *n)
 	if (mtype.l && pl_strcasecmp(&mtype, "text/plain"))
 		return ENOTSUP;
 	while (text_next(&head, ';', &p)) {
-		err = data_param(p);
+		err = data_param(p, &b64);
 		if (err)
 			return err;
 	}
 
+	/* base64, as the reference's startMessaging sample sends it */
+	if (b64)
+		return b64_decode(buf, size, &data, n);
 	return text_pct_decode(buf, size, &data, n);
 }
 

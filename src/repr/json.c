@@ -164,7 +164,7 @@ struct group {
 static const char *rel_of(const struct group *g, const struct le *le)
 {
 	return g->links ? ((const struct repr_link *)le->data)->rel.p
-			: ((const struct repr_child *)le->data)->r->rel.p;
+			: repr_child_key(le->data)->p;
 }
 
 static int member(struct mbuf *mb, const struct group *g, const struct le *le)

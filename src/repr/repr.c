@@ -233,6 +233,7 @@ static void child_destructor(void *arg)
 	struct repr_child *c = arg;
 
 	mem_deref(c->r);
+	mem_deref((char *)c->key.p);
 }
 
 int repr_alloc(struct repr **rp, const char *rel, const char *href)
@@ -486,11 +487,16 @@ static int subtree_check(const struct repr *t, const struct repr *r,
 
 int repr_embed(struct repr *r, struct repr *child)
 {
+	return repr_embed_as(r, NULL, child);
+}
+
+int repr_embed_as(struct repr *r, const char *key, struct repr *child)
+{
 	struct repr_child *c;
 	int err;
 
-	/* The rel is the child's key in JSON _embedded */
-	if (!r || !child || !child->rel.p)
+	/* the child still says what it is: JSON writes its rel inside */
+	if (!r || !child || !child->rel.p || (key && !*key))
 		return EINVAL;
 
 	/* r is at least at depth 1, so the child at least at 2 */
@@ -502,6 +508,14 @@ int repr_embed(struct repr *r, struct repr *child)
 	if (!c)
 		return ENOMEM;
 
+	if (key) {
+		c->key.p = repr_clean_dup(key);
+		if (!c->key.p) {
+			mem_deref(c);
+			return ENOMEM;
+		}
+		c->key.len = strlen(c->key.p);
+	}
 	c->r = mem_ref(child);
 	list_append(&r->embeds, &c->le, c);
 	return 0;

@@ -4,8 +4,10 @@
  * A resource is built once and encoded by content negotiation:
  *
  *   JSON (jansson):  {"rel":"..", "<prop>":.., "_links":{"<rel>":{"href":..}},
- *                     "_embedded":{"<rel>":{...}}}
- *                    a rel that appears more than once becomes an array.
+ *                     "_embedded":{"<key>":{"rel":..,...}}}
+ *                    a rel that appears more than once becomes an array;
+ *                    an embedded resource's key is its rel unless given
+ *                    (repr_embed_as), XML writes the key as its rel.
  *   XML  (xmlw):     <resource rel=".." href=".." xmlns="<ns>">
  *                      <link rel=".." href=".."/>
  *                      <property name="..">value</property>
@@ -94,6 +96,18 @@ int repr_prop_strlist(struct repr *r, const char *name, const char *const *v,
  *         resources
  */
 int repr_embed(struct repr *r, struct repr *child);
+
+/**
+ * Embed a child under a key that differs from its rel, as UCWA embeds an
+ * invitation's from (a participant): JSON _embedded[key] holding
+ * {"rel":<child's rel>,...}; XML <resource rel="<key>"> (the reference's
+ * XML samples name an embedded resource by its relationship).
+ *
+ * @param key Relationship to the parent (copied; NULL: the child's rel)
+ *
+ * Otherwise as repr_embed().
+ */
+int repr_embed_as(struct repr *r, const char *key, struct repr *child);
 
 /**
  * Whether rel, as a relationship of a resource whose rel is parent, can

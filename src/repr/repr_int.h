@@ -56,7 +56,8 @@ struct repr_link {
 
 struct repr_child {
 	struct le le;
-	struct repr *r; /**< holds a reference */
+	struct repr *r;  /**< holds a reference */
+	struct rstr key; /**< JSON key, XML rel; p NULL: the child's rel */
 };
 
 struct repr {
@@ -66,6 +67,12 @@ struct repr {
 	struct list props;  /**< struct repr_prop, in insertion order */
 	struct list embeds; /**< struct repr_child, in insertion order */
 };
+
+/** The key a child is embedded under: its own, else the child's rel. */
+static inline const struct rstr *repr_child_key(const struct repr_child *c)
+{
+	return c->key.p ? &c->key : &c->r->rel;
+}
 
 /**
  * Decode one UTF-8 sequence (RFC 3629) at the start of p.

@@ -340,9 +340,11 @@ static const char *event_tag(const char *type)
 	return "updated";
 }
 
-/* ns is set on the root only: children inherit the default namespace. */
-static int xml_resource(struct xmlw *w, const struct repr *r, const char *ns,
-			unsigned depth)
+/* ns is set on the root only: children inherit the default namespace.
+ * rel: the relationship the resource is written under (its own rel at
+ * the root, its key when embedded). */
+static int xml_resource(struct xmlw *w, const struct repr *r,
+			const struct rstr *rel, const char *ns, unsigned depth)
 {
 	struct le *le;
 	int err;
@@ -351,8 +353,8 @@ static int xml_resource(struct xmlw *w, const struct repr *r, const char *ns,
 		return EOVERFLOW;
 
 	err = xmlw_start(w, "resource");
-	if (!err && r->rel.p)
-		err = attr_rstr(w, "rel", &r->rel);
+	if (!err && rel->p)
+		err = attr_rstr(w, "rel", rel);
 	if (!err && r->href.p)
 		err = attr_rstr(w, "href", &r->href);
 	if (!err && ns)
@@ -378,7 +380,7 @@ static int xml_resource(struct xmlw *w, const struct repr *r, const char *ns,
 	for (le = r->embeds.head; !err && le; le = le->next) {
 		const struct repr_child *c = le->data;
 
-		err = xml_resource(w, c->r, NULL, depth + 1);
+		err = xml_resource(w, c->r, repr_child_key(c), NULL, depth + 1);
 	}
 
 	return err ? err : xmlw_end(w);
@@ -390,7 +392,7 @@ int repr_xml_encode(struct mbuf *mb, const struct repr *r, const char *ns)
 
 	xmlw_init(&w, mb);
 
-	return xml_resource(&w, r, ns, 1);
+	return xml_resource(&w, r, &r->rel, ns, 1);
 }
 
 int repr_xml_events(struct mbuf *mb, const struct repr_events *e)
@@ -451,7 +453,8 @@ int repr_xml_events(struct mbuf *mb, const struct repr_events *e)
 					err = xmlw_end(&w);
 			}
 			if (!err && ev->emb)
-				err = xml_resource(&w, ev->emb, NULL, 2);
+				err = xml_resource(&w, ev->emb, &ev->emb->rel,
+						   NULL, 2);
 			if (!err)
 				err = xmlw_end(&w);
 		}

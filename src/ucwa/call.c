@@ -259,8 +259,12 @@ static struct repr *invitation(const struct call *c)
 		err |= repr_href(href, sizeof(href), c->inv_href, "/decline");
 		err |= repr_link(r, "decline", href);
 	}
-	if (!err)
-		err = embed(r, participant(c, "from"));
+	if (!err) { /* a participant, under the invitation's from */
+		struct repr *from = participant(c, "participant");
+
+		err = from ? repr_embed_as(r, "from", from) : ENOMEM;
+		mem_deref(from);
+	}
 	if (!err && !ringing)
 		err = embed(r, reason(c->end));
 	if (err)

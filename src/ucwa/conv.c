@@ -204,17 +204,24 @@ static int participant_link(struct repr *r, const char *rel,
 	return err ? err : repr_link(r, rel, href);
 }
 
-/* Embed a child just built (NULL: it could not be) and drop ours. */
-static int embed(struct repr *r, struct repr *child)
+/* Embed a child just built (NULL: it could not be) under key (NULL: its
+ * rel) and drop ours. */
+static int embed_as(struct repr *r, const char *key, struct repr *child)
 {
-	int err = child ? repr_embed(r, child) : ENOMEM;
+	int err = child ? repr_embed_as(r, key, child) : ENOMEM;
 
 	mem_deref(child);
 	return err;
 }
 
-/* GET .../participants: the user (localParticipant) and, while the
- * conversation lasts, the peer (participant, a collection). */
+static int embed(struct repr *r, struct repr *child)
+{
+	return embed_as(r, NULL, child);
+}
+
+/* GET .../participants: the user (a participant embedded as
+ * localParticipant) and, while the conversation lasts, the peer
+ * (participant, a collection). */
 static struct repr *participants(const struct conv *c)
 {
 	struct repr *r = NULL;
@@ -224,7 +231,8 @@ static struct repr *participants(const struct conv *c)
 	if (repr_href(href, sizeof(href), c->href, "/participants") ||
 	    repr_alloc(&r, "participants", href))
 		return NULL;
-	err = embed(r, participant(c, "localParticipant", true));
+	err = embed_as(r, "localParticipant",
+		       participant(c, "participant", true));
 	if (!c->ended)
 		err |= embed(r, participant(c, "participant", false));
 	return err ? mem_deref(r) : r;
@@ -254,7 +262,7 @@ static void get_participant(struct conv *c, struct web_req *req,
 		return;
 	}
 	if (!strcasecmp(want, local_uri(c, uri, sizeof(uri)))) {
-		r = participant(c, "localParticipant", true);
+		r = participant(c, "participant", true); /* as the peer's */
 	} else if (!strcasecmp(want, c->peer) && c->ended) {
 		api_reply_error(req, 410, "Gone", "Gone", NULL,
 				"the participant has left the conversation");
@@ -300,7 +308,7 @@ static struct repr *invitation(const struct conv *c, const char *state,
 	err |= repr_link(r, "messaging", href);
 	err |= participant_link(r, "from", c, !c->incoming);
 	err |= participant_link(r, "to", c, c->incoming);
-	err |= embed(r, participant(c, "from", !c->incoming));
+	err |= embed_as(r, "from", participant(c, "participant", !c->incoming));
 	if (c->incoming && !c->accepted) {
 		err |= repr_href(href, sizeof(href), c->inv_href, "/accept");
 		err |= repr_link(r, "accept", href);
@@ -747,7 +755,8 @@ static void start_messaging(struct app *app, struct web_req *req)
 		api_reply_error(req, 400, "Bad Request", "BadRequest",
 				"ParameterValidationFailure",
 				"the message link must be a data: URI of "
-				"text/plain in UTF-8, percent-encoded");
+				"text/plain in UTF-8, percent-encoded or "
+				"base64");
 		goto out;
 	}
 
@@ -918,14 +927,17 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 	if (!accept)
 		c->ended = true;
 	ucwa_hist_conv(c);
+	/* "Receive an IM": the modality is Connected before the invitation
+	 * completes, which clients read as the outcome; the first message
+	 * follows as the conversation's message */
+	if (accept)
+		post_messaging(c);
 	r = invitation(c, accept ? "Connected" : "Declined", NULL);
 	post(c->app, "communication", NULL, "completed", "messagingInvitation",
 	     c->inv_href, accept ? "Success" : "Failure", r, NULL);
 	mem_deref(r);
-	if (accept) {
-		post_messaging(c);
+	if (accept)
 		post_first_message(c);
-	}
 	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
 	if (!accept)
 		forget_ended(c->app);

@@ -101,12 +101,20 @@ def outgoing(alice, bob):
     return {"inv": inv, "conv": inv["_links"]["conversation"]["href"]}
 
 
-def check_participant(doc, conv, uri, local):
+def check_participant(doc, conv, uri, local, rel="participant"):
+    # a participant resource wherever it appears, the user's too
+    assert doc["rel"] == rel, doc
     assert doc["uri"] == uri, doc
     assert doc["name"] == uri[4:].split("@")[0], doc
     assert is_true(doc["local"]) == local, doc
     assert doc["_links"]["self"]["href"] == participant_href(conv, uri), doc
     assert doc["_links"]["conversation"]["href"] == conv, doc
+
+
+def embedded_rel(alice, key):
+    """An embedded participant's rel: its own in JSON; in XML the key it is
+    embedded under, as the reference's XML samples name it."""
+    return "participant" if alice.tok.fmt == "json" else key
 
 
 def test_invitation_from_and_to_are_participants(alice, outgoing):
@@ -115,7 +123,8 @@ def test_invitation_from_and_to_are_participants(alice, outgoing):
     assert links["from"]["href"] == participant_href(conv, ALICE), links
     assert links["to"]["href"] == participant_href(conv, BOB), links
     # from is embedded, as the reference embeds it; to is also the URI
-    check_participant(inv["_embedded"]["from"], conv, ALICE, True)
+    check_participant(inv["_embedded"]["from"], conv, ALICE, True,
+                      embedded_rel(alice, "from"))
     assert inv["to"] == BOB
     # each answers GET with the participant
     check_participant(alice.get(links["from"]["href"]), conv, ALICE, True)
@@ -128,7 +137,8 @@ def test_conversation_participants(alice, outgoing):
     assert c["_links"]["localParticipant"]["href"] == participant_href(conv, ALICE), c
     parts = alice.get(c["_links"]["participants"]["href"])
     assert parts["rel"] == "participants", parts
-    check_participant(parts["_embedded"]["localParticipant"], conv, ALICE, True)
+    check_participant(parts["_embedded"]["localParticipant"], conv, ALICE, True,
+                      embedded_rel(alice, "localParticipant"))
     remote = parts["_embedded"]["participant"]
     if alice.tok.fmt == "json":
         assert isinstance(remote, list), remote  # a collection: an array
@@ -170,7 +180,8 @@ def test_incoming_invitation_from_is_a_participant(alice, incoming):
     inv, conv = incoming["inv"], incoming["conv"]
     assert inv["_links"]["from"]["href"] == participant_href(conv, BOB), inv
     assert inv["_links"]["to"]["href"] == participant_href(conv, ALICE), inv
-    check_participant(inv["_embedded"]["from"], conv, BOB, False)
+    check_participant(inv["_embedded"]["from"], conv, BOB, False,
+                      embedded_rel(alice, "from"))
     check_participant(alice.get(inv["_links"]["from"]["href"]), conv, BOB, False)
 
 

@@ -189,7 +189,29 @@ static void test_data_uri(void)
 	CHECK_STR(data("data:text/html,<b>x</b>"), "(unsupported)");
 	CHECK_STR(data("data:text/plain;charset=iso-8859-1,x"),
 		  "(unsupported)");
-	CHECK_STR(data("data:text/plain;base64,aGk="), "(unsupported)");
+	/* base64, as the reference's startMessaging sample; '=' and '+'
+	 * may come escaped; the padding may be left out */
+	CHECK_STR(data("data:text/plain;base64,aGk="), "hi");
+	CHECK_STR(data("data:text/plain;charset=utf-8;base64,SGk+Pz8_"),
+		  "(invalid)");
+	CHECK_STR(data("data:text/plain;charset=utf8;base64,SGk+Pz8/"),
+		  "Hi>???");
+	CHECK_STR(data("data:;base64,aGk%3D"), "hi");
+	CHECK_STR(data("data:text/plain;base64,w6l0w6k"), "\xc3\xa9t\xc3\xa9");
+	CHECK_STR(data("data:text/plain;base64,"), "");
+	CHECK_STR(data("data:text/plain;base64,aGk=="), "(invalid)");
+	CHECK_STR(data("data:text/plain;base64,aG=k"), "(invalid)");
+	CHECK_STR(data("data:text/plain;base64,aGkhY"), "(invalid)");
+	CHECK_STR(data("data:text/plain;base64,aGk%"), "(invalid)");
+	CHECK_STR(data("data:text/plain;base64,AA=="), "(invalid)");
+	CHECK_STR(data("data:text/html;base64,aGk="), "(unsupported)");
+	CHECK_STR(data("data:;charset=latin1;base64,aGk="), "(unsupported)");
+	CHECK_STR(data("data:;base64,"
+		       "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMQ=="),
+		  "1234567890123456789012345678901");
+	CHECK_STR(data("data:;base64,"
+		       "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI="),
+		  "(overflow)");
 	CHECK_STR(data("data:text/plain"), "(invalid)");
 	CHECK_STR(data("http://example.test/,x"), "(invalid)");
 	CHECK_STR(data("data:"), "(invalid)");

@@ -373,6 +373,41 @@ static void test_collections(void)
 	mem_deref(r);
 }
 
+/* An embedded resource under a key other than its rel: an invitation's
+ * from is a participant. JSON keeps the child's rel inside; XML names it
+ * by the key, as the reference's XML samples do. */
+static void test_embed_key(void)
+{
+	struct repr *r = NULL, *p = NULL;
+	int err;
+
+	err = repr_alloc(&r, "messagingInvitation", "/i/1");
+	err |= repr_alloc(&p, "participant", "/c/1/participants/bob");
+	err |= repr_prop_str(p, "uri", "sip:bob@x.test");
+	err |= repr_embed_as(r, "from", p);
+	CHECK(err == 0);
+	CHECK(repr_embed_as(r, "", p) == EINVAL);
+	CHECK_STR(enc(r, REPR_JSON),
+		  "{\"rel\":\"messagingInvitation\",\"_links\":{\"self\":"
+		  "{\"href\":\"/i/1\"}},\"_embedded\":{\"from\":{\"rel\":"
+		  "\"participant\",\"uri\":\"sip:bob@x.test\",\"_links\":"
+		  "{\"self\":{\"href\":\"/c/1/participants/bob\"}}}}}");
+	CHECK_STR(enc(r, REPR_XML),
+		  DECL "<resource rel=\"messagingInvitation\" href=\"/i/1\" "
+		       "xmlns=\"" NS "\"><resource rel=\"from\" "
+		       "href=\"/c/1/participants/bob\"><property name=\"uri\">"
+		       "sip:bob@x.test</property></resource></resource>");
+	/* the same child GET on its own keeps its rel */
+	CHECK_STR(enc(p, REPR_XML),
+		  DECL "<resource rel=\"participant\" "
+		       "href=\"/c/1/participants/bob\" xmlns=\"" NS
+		       "\"><property name=\"uri\">sip:bob@x.test</property>"
+		       "</resource>");
+
+	mem_deref(p);
+	mem_deref(r);
+}
+
 /* A bare resource: no rel, no href, no members. */
 static void test_minimal(void)
 {
@@ -1309,6 +1344,7 @@ int main(void)
 
 	test_full();
 	test_collections();
+	test_embed_key();
 	test_minimal();
 	test_escape();
 	test_escape_names();
