@@ -79,7 +79,6 @@ void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
 /** Parse "debug|info|notice|warn|error"; returns EINVAL if unknown. */
 int log_level_parse(enum log_level *lvl, const char *s);
-const char *log_level_name(enum log_level lvl);
 /** Log a line (libre's re_printf format: %s %d %u %zu %r for pl, %j for sa). */
 void log_printf(enum log_level lvl, const char *fmt, ...);
 

@@ -711,11 +711,6 @@ uint64_t evchan_batch(const struct evchan *ch)
 	return ch ? ch->batch : 0;
 }
 
-size_t evchan_unacked(const struct evchan *ch)
-{
-	return ch ? list_count(&ch->sent) + ch->npending : 0;
-}
-
 bool evchan_room(const struct evchan *ch, size_t n)
 {
 	return ch && ch->npending + n <= EVCHAN_PENDING_MAX;

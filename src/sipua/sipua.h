@@ -96,13 +96,10 @@ void sipua_param_from_conf(struct sipua_param *p, const struct conf *conf,
  */
 int sipua_alloc(struct sipua **uap, const struct sipua_param *p);
 
-/** The libre SIP stack of ua (borrowed), for tests and other modules. */
-struct sip *sipua_sip(const struct sipua *ua);
-
 /**
  * See every SIP message sent and received (debugging). libre has one
  * trace handler per stack and the user agent uses it itself (a CANCEL's
- * Reason): set yours here, not on sipua_sip().
+ * Reason): set yours here.
  */
 void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg);
 
@@ -115,9 +112,6 @@ int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);
  * run the loop until this is 0, within a bound of its own.
  */
 size_t sipua_pending(const struct sipua *ua);
-
-/** Number of requests the validator rejected. */
-uint64_t sipua_rejected(const struct sipua *ua);
 
 /*
  * Request validator
@@ -239,9 +233,6 @@ int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
  * @param reg Registration (borrowed; NULL: nothing)
  */
 void sipua_reg_refresh(struct sipua_reg *reg);
-
-/** True while the last REGISTER was answered 2xx. */
-bool sipua_reg_isregistered(const struct sipua_reg *reg);
 
 /** Number of REGISTER requests sent by this registration (for tests). */
 uint32_t sipua_reg_sent(const struct sipua_reg *reg);

@@ -27,7 +27,6 @@ struct sipua {
 	struct list subl;         /**< struct sipua_sub                    */
 	struct hash *subh;        /**< struct sipua_sub by dialog Call-ID  */
 	struct sip_keepalive *ka; /**< keep-alive of the shared flow      */
-	uint64_t rejected;        /**< requests refused by the validator   */
 	struct metric *m_ntf[3];  /**< NOTIFYs by state (sub.c)          */
 	struct list turnfirst;    /**< struct sipua_turn waiting, go first */
 	struct list turnwait;     /**< struct sipua_turn waiting, in order */

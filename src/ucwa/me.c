@@ -34,7 +34,8 @@ static const char *const avail_names[] = {
     "Online", "Busy", "DoNotDisturb", "BeRightBack", "Away", "Offwork",
 };
 
-const char *ucwa_me_availability(const struct app *app)
+/* Reported availability, e.g. "IdleOnline". */
+static const char *ucwa_me_availability(const struct app *app)
 {
 	const struct me *me = &app->me;
 
