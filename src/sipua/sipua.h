@@ -103,9 +103,6 @@ int sipua_alloc(struct sipua **uap, const struct sipua_param *p);
  */
 void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg);
 
-/** Local address of the listener at index 0 (internal) or 1 (external). */
-int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);
-
 /**
  * Number of detached requests still waiting for their answer (the
  * un-REGISTERs of dropped registrations): a service shutting down can
@@ -391,9 +388,6 @@ int sipua_text(char **textp, const struct sip_msg *msg);
  * 20.17): "Tue, 24 Nov 2026 01:26:00 GMT"; false if it is not one.
  */
 bool sipua_date(const struct pl *v, uint64_t *secs);
-
-/** Fill in what a received request says (in->body: mem_deref() it). */
-void sipua_inmsg_read(struct sipua_inmsg *in, const struct sip_msg *msg);
 
 /**
  * Take the MESSAGE requests (RFC 3428) of a registration (and INVITE:

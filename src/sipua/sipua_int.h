@@ -217,4 +217,12 @@ bool sipua_domain_valid(const char *domain);
 /* Random lower-case hex string of n bytes (2n characters + NUL) */
 void sipua_rand_hex(char *buf, size_t n);
 
+/* Local address of the listener at index 0 (internal) or 1 (external):
+ * 0, EINVAL or ENOENT (none) (ua.c) */
+int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);
+
+/* Fill in what a received request says (in->body: mem_deref() it)
+ * (msg.c) */
+void sipua_inmsg_read(struct sipua_inmsg *in, const struct sip_msg *msg);
+
 #endif
