@@ -14,8 +14,11 @@ static const char *const offers[] = {
     "application/vnd.microsoft.com.ucwa+xml",
 };
 
-bool api_choose(const struct web_req *req, enum repr_fmt *fmt,
-		const char **ctype)
+/* The representation for a request (JSON by default): true with the
+ * format and the Content-Type to answer with, false when the client
+ * accepts neither (answer 406). */
+static bool api_choose(const struct web_req *req, enum repr_fmt *fmt,
+		       const char **ctype)
 {
 	size_t choice = 0;
 

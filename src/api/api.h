@@ -8,15 +8,6 @@
 #include "repr.h"
 #include "web.h"
 
-/**
- * Choose the representation for a request (JSON by default).
- *
- * @return true, with the format and the Content-Type to answer with;
- *         false when the client accepts neither (answer 406)
- */
-bool api_choose(const struct web_req *req, enum repr_fmt *fmt,
-		const char **ctype);
-
 /** Answer with a resource (or 406 if nothing acceptable). hdrs: extra
  * header lines or NULL. */
 void api_reply(struct web_req *req, uint16_t scode, const char *reason,

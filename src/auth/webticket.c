@@ -609,9 +609,13 @@ static void token(struct web_req *req, const struct web_params *prm, void *arg)
 
 	(void)prm;
 	if (!is_form(req) || body->l > AUTH_FORM_MAX) {
-		reply_error(req, 400, "invalid_request",
-			    "send application/x-www-form-urlencoded, at most "
-			    "4096 bytes");
+		char why[96];
+
+		(void)re_snprintf(why, sizeof(why),
+				  "send application/x-www-form-urlencoded, "
+				  "at most %u bytes",
+				  AUTH_FORM_MAX);
+		reply_error(req, 400, "invalid_request", why);
 		return;
 	}
 

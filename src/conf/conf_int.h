@@ -15,8 +15,6 @@ enum {
 	CONF_MAX_LIST = 1024,        /* entries of one repeatable key        */
 	CONF_MAX_PROBLEMS = 200,     /* problem lines printed; more counted  */
 	CONF_MAX_DNS = DNS_NAME_MAX, /* bytes of a DNS name (core.h)     */
-	CONF_MAX_URL = 2048,         /* bytes of a link or redirect URL      */
-	CONF_MAX_TOKEN = 64,         /* bytes of a custom link token         */
 	CONF_MAX_PATH = 1024,        /* bytes of a file path                 */
 	CONF_MAX_PEM = 1048576,      /* bytes of a certificate or key file   */
 	CONF_MAX_CHAIN = 16,         /* certificates in one chain file       */
@@ -24,6 +22,9 @@ enum {
 	CONF_MAX_ID = 64,   /* bytes of a provider key or team id      */
 	CONF_MAX_KEYS = 96, /* size of the per-key bookkeeping       */
 };
+/* spelled in messages with MOB_STR (core.h) */
+#define CONF_MAX_URL   2048 /* bytes of a link or redirect URL      */
+#define CONF_MAX_TOKEN 64   /* bytes of a custom link token         */
 
 enum conf_sect {
 	SECT_SERVICE = 0,

@@ -33,7 +33,7 @@ bool conf_url_valid(const struct pl *url, const char **why)
 	size_t i;
 
 	if (url->l > CONF_MAX_URL) {
-		*why = "is longer than 2048 bytes";
+		*why = "is longer than " MOB_STR(CONF_MAX_URL) " bytes";
 		return false;
 	}
 	if (url->l < sizeof(scheme) - 1 ||
@@ -135,7 +135,7 @@ bool conf_token_valid(const struct pl *token, const char **why)
 	size_t i;
 
 	if (!token->l || token->l > CONF_MAX_TOKEN) {
-		*why = "must be 1 to 64 bytes long";
+		*why = "must be 1 to " MOB_STR(CONF_MAX_TOKEN) " bytes long";
 		return false;
 	}
 	for (i = 0; i < token->l; i++) {

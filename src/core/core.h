@@ -79,7 +79,6 @@ void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
 /** Parse "debug|info|notice|warn|error"; returns EINVAL if unknown. */
 int log_level_parse(enum log_level *lvl, const char *s);
-const char *log_level_name(enum log_level lvl);
 /** Log a line (libre's re_printf format: %s %d %u %zu %r for pl, %j for sa). */
 void log_printf(enum log_level lvl, const char *fmt, ...);
 
@@ -127,10 +126,16 @@ void metrics_close(void);
  * Text helpers for parsers (length-delimited, never past the end)
  */
 
-enum {
-	DNS_NAME_MAX = 253, /* bytes of a DNS name (RFC 1035 2.3.4) */
-	DNS_LABEL_MAX = 63, /* bytes of one label                    */
-};
+/*
+ * A limit's decimal spelling, for a message that is a string literal (a
+ * parser's why): "at most " MOB_STR(X_MAX) " bytes". X_MAX must be a
+ * #define of a plain number for this; elsewhere print it with %u.
+ */
+#define MOB_STR(x)  MOB_STR_(x)
+#define MOB_STR_(x) #x
+
+#define DNS_NAME_MAX  253 /* bytes of a DNS name (RFC 1035 2.3.4) */
+#define DNS_LABEL_MAX 63  /* bytes of one label                    */
 
 /**
  * Characters of UTF-8 text (what limits given in characters count): every

@@ -42,7 +42,7 @@ int log_level_parse(enum log_level *lvl, const char *s)
 	return EINVAL;
 }
 
-const char *log_level_name(enum log_level lvl)
+static const char *log_level_name(enum log_level lvl)
 {
 	return (unsigned)lvl < ARRAY_SIZE(names) ? names[lvl] : "?";
 }

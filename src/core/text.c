@@ -249,6 +249,10 @@ int text_param_next(struct pl *rest, const char *const *names, size_t n,
 	return -1;
 }
 
+/* a refusal's why, with the limit passed */
+static const char label_long[] =
+    "has a label longer than " MOB_STR(DNS_LABEL_MAX) " bytes";
+
 /**
  * Check a DNS host name (RFC 1035 2.3.1 with RFC 1123 2.1 leading digits):
  * labels of letters, digits and inner hyphens, at most 63 bytes each,
@@ -265,7 +269,7 @@ bool dns_name_valid(const struct pl *name, const char **why)
 		return false;
 	}
 	if (name->l > DNS_NAME_MAX) {
-		*why = "is longer than 253 bytes";
+		*why = "is longer than " MOB_STR(DNS_NAME_MAX) " bytes";
 		return false;
 	}
 
@@ -291,7 +295,7 @@ bool dns_name_valid(const struct pl *name, const char **why)
 			return false;
 		}
 		if (len > DNS_LABEL_MAX) {
-			*why = "has a label longer than 63 bytes";
+			*why = label_long;
 			return false;
 		}
 		if (name->p[start] == '-' || name->p[i - 1] == '-') {

@@ -477,8 +477,19 @@ static bool parse_u64(const struct pl *v, uint64_t max, uint64_t *out)
 struct params {
 	uint64_t ack, timeout, low, medium;
 	bool has_ack;
+	char why[64]; /* a refusal that states the limit passed */
 };
 
+/* "name must be min to max seconds" in p->why, which it returns */
+static const char *range_why(struct params *p, const char *name, unsigned min,
+			     unsigned max)
+{
+	(void)re_snprintf(p->why, sizeof(p->why), "%s must be %u to %u seconds",
+			  name, min, max);
+	return p->why;
+}
+
+/* The query's parameters into p: NULL, or why not (held by p or static) */
 static const char *parse_params(const struct pl *query, struct params *p)
 {
 	static const char *const names[] = {"ack", "timeout", "low", "medium"};
@@ -502,17 +513,21 @@ static const char *parse_params(const struct pl *query, struct params *p)
 		case 1:
 			if (!parse_u64(&val, EVCHAN_TIMEOUT_MAX, &p->timeout) ||
 			    p->timeout < EVCHAN_TIMEOUT_MIN)
-				return "timeout must be 180 to 1800 seconds";
+				return range_why(p, "timeout",
+						 EVCHAN_TIMEOUT_MIN,
+						 EVCHAN_TIMEOUT_MAX);
 			break;
 
 		case 2:
 			if (!parse_u64(&val, EVCHAN_INTERVAL_MAX, &p->low))
-				return "low must be 0 to 1800 seconds";
+				return range_why(p, "low", 0,
+						 EVCHAN_INTERVAL_MAX);
 			break;
 
 		default:
 			if (!parse_u64(&val, EVCHAN_INTERVAL_MAX, &p->medium))
-				return "medium must be 0 to 1800 seconds";
+				return range_why(p, "medium", 0,
+						 EVCHAN_INTERVAL_MAX);
 			break;
 		}
 	}
@@ -709,11 +724,6 @@ int evchan_post(struct evchan *ch, const struct evchan_event *in)
 uint64_t evchan_batch(const struct evchan *ch)
 {
 	return ch ? ch->batch : 0;
-}
-
-size_t evchan_unacked(const struct evchan *ch)
-{
-	return ch ? list_count(&ch->sent) + ch->npending : 0;
 }
 
 bool evchan_room(const struct evchan *ch, size_t n)

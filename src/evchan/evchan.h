@@ -148,9 +148,6 @@ int evchan_restore(struct evchan *ch, uint64_t batch, uint64_t mark);
 /** Number of the batch last issued (0: none yet). */
 uint64_t evchan_batch(const struct evchan *ch);
 
-/** Events not yet acknowledged (issued or pending). */
-size_t evchan_unacked(const struct evchan *ch);
-
 /** True if n more events can be posted without passing
  * EVCHAN_PENDING_MAX (beyond it the channel drops them and the app must
  * resync): an event to be stored first is refused before, not dropped

@@ -126,8 +126,6 @@ const char *pidf_avail_name(enum pidf_avail a);
 int pidf_avail_decode(enum pidf_avail *ap, const struct pl *name);
 /** UCWA name of a device type ("Mobile", ...) */
 const char *pidf_device_name(enum pidf_device d);
-/** UCWA name to device type; 0 or EINVAL */
-int pidf_device_decode(enum pidf_device *dp, const struct pl *name);
 
 /**
  * Set the note, location or activity of p from a pointer-length string

@@ -19,4 +19,7 @@ extern const struct xml_limits pidf_xml_limits;
  * without trailing XML white space */
 void pidf_copy_text(char *dst, size_t size, const char *s, size_t len);
 
+/* UCWA name to device type; 0 or EINVAL (pidf.c) */
+int pidf_device_decode(enum pidf_device *dp, const struct pl *name);
+
 #endif

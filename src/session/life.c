@@ -47,7 +47,7 @@ static uint64_t life_step(const struct session *s)
 						  : SESSION_CONTACT_SAVE_MAX_MS;
 }
 
-uint64_t session_life_last(const struct session *s)
+static uint64_t session_life_last(const struct session *s)
 {
 	uint64_t pget = s->ctx->ops->last_parked(s);
 

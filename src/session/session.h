@@ -258,8 +258,6 @@ bool session_push_dead(const struct session *s, const char *token);
 /* life.c: how long a session lives after its client's last contact */
 /* The client is here (an authenticated request on the application). */
 void session_life_contact(struct session *s);
-/* The last contact in tmr_jiffies() ms (a parked P-GET is contact). */
-uint64_t session_life_last(const struct session *s);
 /* Start (or after a change of class, move) the end of the session. */
 void session_life_update(struct session *s);
 /* The last contact for the stored record (ms since the epoch), and back

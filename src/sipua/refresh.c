@@ -11,20 +11,23 @@
 
 static void fire(void *arg);
 
-uint64_t sipua_jitter(uint64_t ms, unsigned min_pct, unsigned max_pct)
+/* A random point between min_pct and max_pct percent of ms. */
+static uint64_t sipua_jitter(uint64_t ms, unsigned min_pct, unsigned max_pct)
 {
 	unsigned pct = min_pct + rand_u32() % (max_pct - min_pct + 1);
 
 	return ms * pct / 100;
 }
 
-uint64_t sipua_refresh_ms(uint32_t s)
+/* When to refresh what was granted for s seconds. */
+static uint64_t sipua_refresh_ms(uint32_t s)
 {
 	return sipua_jitter((uint64_t)s * 1000, SIPUA_REFRESH_MIN_PCT,
 			    SIPUA_REFRESH_MAX_PCT);
 }
 
-uint64_t sipua_backoff_ms(uint32_t *failc)
+/* The next back-off delay after *failc failures so far (counted up). */
+static uint64_t sipua_backoff_ms(uint32_t *failc)
 {
 	uint64_t ms = SIPUA_RETRY_BASE_MS;
 	uint32_t i;
@@ -147,8 +150,10 @@ static void fire(void *arg)
 		rf->cls->failh(err, rf->arg);
 }
 
-uint64_t sipua_refresh_delay(const struct sipua_refresh *rf, uint32_t exp,
-			     uint64_t cap_ms)
+/* When a 2xx granting exp refreshes: 50-90% of it, capped at cap_ms (if
+ * not 0), plus the class offset, at least its floor. */
+static uint64_t sipua_refresh_delay(const struct sipua_refresh *rf,
+				    uint32_t exp, uint64_t cap_ms)
 {
 	uint64_t delay = sipua_refresh_ms(exp);
 

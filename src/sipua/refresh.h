@@ -71,13 +71,6 @@ enum {
 	SIPUA_RETRY_MAX_MS = 60000,
 };
 
-/* A random point between min_pct and max_pct percent of ms. */
-uint64_t sipua_jitter(uint64_t ms, unsigned min_pct, unsigned max_pct);
-/* When to refresh what was granted for s seconds. */
-uint64_t sipua_refresh_ms(uint32_t s);
-/* The next back-off delay after *failc failures so far (counted up). */
-uint64_t sipua_backoff_ms(uint32_t *failc);
-
 enum sipua_refresh_state {
 	SIPUA_RF_IDLE,
 	SIPUA_RF_WAITING,
@@ -158,9 +151,6 @@ uint32_t sipua_refresh_granted(struct sipua_refresh *rf, uint32_t exp,
 /** The next refresh at 50-90% of exp, as the peer counts it (a
  * NOTIFY's expires), failures not forgotten. */
 void sipua_refresh_schedule(struct sipua_refresh *rf, uint32_t exp);
-/** When a 2xx granting exp would refresh (the same rule). */
-uint64_t sipua_refresh_delay(const struct sipua_refresh *rf, uint32_t exp,
-			     uint64_t cap_ms);
 
 /**
  * RFC 3261 10.2.8: a 423 with a Min-Expires above what we asked and not

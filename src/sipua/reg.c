@@ -43,7 +43,6 @@ struct sipua_reg {
 	uint32_t cseq;
 	uint32_t sent;
 	uint32_t soon_ms; /**< first refresh no later than this      */
-	bool registered;
 	sipua_reg_h *h;
 	void *arg;
 	sipua_req_h *reqh; /**< incoming requests (NULL: none taken) */
@@ -146,7 +145,6 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 	if (err) {
 		log_info("sipua: REGISTER %s@%s: %m", reg->user, reg->domain,
 			 err);
-		reg->registered = false;
 		sipua_refresh_retry_later(&reg->rf);
 		status(reg, err, 0, 0);
 		return;
@@ -156,12 +154,10 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 		exp = granted(reg, msg);
 		if (!exp) {
 			/* the registrar dropped us at once: try again */
-			reg->registered = false;
 			sipua_refresh_retry_later(&reg->rf);
 			status(reg, EPROTO, scode, 0);
 			return;
 		}
-		reg->registered = true;
 		sipua_flow_keepalive(reg->rf.ua, msg);
 		/* a restored session's first refresh comes soon */
 		exp = sipua_refresh_granted(&reg->rf, exp, reg->soon_ms);
@@ -169,8 +165,6 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 		status(reg, 0, scode, exp);
 		return;
 	}
-
-	reg->registered = false;
 
 	if (sipua_refresh_min_expires(&reg->rf, msg))
 		return;
@@ -236,7 +230,6 @@ static void fail_h(int err, void *arg)
 {
 	struct sipua_reg *reg = arg;
 
-	reg->registered = false;
 	status(reg, err, 0, 0);
 }
 
@@ -245,14 +238,6 @@ static void drop_h(void *arg)
 	struct sipua_reg *reg = arg;
 
 	reg->treq = mem_deref(reg->treq);
-}
-
-/* RFC 5626 4.4.1: a failed flow means the registrations on it are gone */
-static void lost_h(void *arg)
-{
-	struct sipua_reg *reg = arg;
-
-	reg->registered = false;
 }
 
 /* REGISTER goes ahead of the others on the flow and outlives its loss
@@ -267,7 +252,7 @@ static const struct sipua_refresh_class reg_class = {
     .sendh = send_h,
     .failh = fail_h,
     .droph = drop_h,
-    .losth = lost_h,
+    .losth = NULL,
 };
 
 void sipua_reg_orphan_all(struct sipua *ua)
@@ -379,11 +364,6 @@ out:
 		*regp = reg;
 
 	return err;
-}
-
-bool sipua_reg_isregistered(const struct sipua_reg *reg)
-{
-	return reg && reg->registered;
 }
 
 uint32_t sipua_reg_sent(const struct sipua_reg *reg)

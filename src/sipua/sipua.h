@@ -96,18 +96,12 @@ void sipua_param_from_conf(struct sipua_param *p, const struct conf *conf,
  */
 int sipua_alloc(struct sipua **uap, const struct sipua_param *p);
 
-/** The libre SIP stack of ua (borrowed), for tests and other modules. */
-struct sip *sipua_sip(const struct sipua *ua);
-
 /**
  * See every SIP message sent and received (debugging). libre has one
  * trace handler per stack and the user agent uses it itself (a CANCEL's
- * Reason): set yours here, not on sipua_sip().
+ * Reason): set yours here.
  */
 void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg);
-
-/** Local address of the listener at index 0 (internal) or 1 (external). */
-int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);
 
 /**
  * Number of detached requests still waiting for their answer (the
@@ -115,9 +109,6 @@ int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);
  * run the loop until this is 0, within a bound of its own.
  */
 size_t sipua_pending(const struct sipua *ua);
-
-/** Number of requests the validator rejected. */
-uint64_t sipua_rejected(const struct sipua *ua);
 
 /*
  * Request validator
@@ -239,9 +230,6 @@ int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
  * @param reg Registration (borrowed; NULL: nothing)
  */
 void sipua_reg_refresh(struct sipua_reg *reg);
-
-/** True while the last REGISTER was answered 2xx. */
-bool sipua_reg_isregistered(const struct sipua_reg *reg);
 
 /** Number of REGISTER requests sent by this registration (for tests). */
 uint32_t sipua_reg_sent(const struct sipua_reg *reg);
@@ -400,9 +388,6 @@ int sipua_text(char **textp, const struct sip_msg *msg);
  * 20.17): "Tue, 24 Nov 2026 01:26:00 GMT"; false if it is not one.
  */
 bool sipua_date(const struct pl *v, uint64_t *secs);
-
-/** Fill in what a received request says (in->body: mem_deref() it). */
-void sipua_inmsg_read(struct sipua_inmsg *in, const struct sip_msg *msg);
 
 /**
  * Take the MESSAGE requests (RFC 3428) of a registration (and INVITE:

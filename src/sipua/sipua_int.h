@@ -27,7 +27,6 @@ struct sipua {
 	struct list subl;         /**< struct sipua_sub                    */
 	struct hash *subh;        /**< struct sipua_sub by dialog Call-ID  */
 	struct sip_keepalive *ka; /**< keep-alive of the shared flow      */
-	uint64_t rejected;        /**< requests refused by the validator   */
 	struct metric *m_ntf[3];  /**< NOTIFYs by state (sub.c)          */
 	struct list turnfirst;    /**< struct sipua_turn waiting, go first */
 	struct list turnwait;     /**< struct sipua_turn waiting, in order */
@@ -217,5 +216,13 @@ bool sipua_domain_valid(const char *domain);
 
 /* Random lower-case hex string of n bytes (2n characters + NUL) */
 void sipua_rand_hex(char *buf, size_t n);
+
+/* Local address of the listener at index 0 (internal) or 1 (external):
+ * 0, EINVAL or ENOENT (none) (ua.c) */
+int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr);
+
+/* Fill in what a received request says (in->body: mem_deref() it)
+ * (msg.c) */
+void sipua_inmsg_read(struct sipua_inmsg *in, const struct sip_msg *msg);
 
 #endif

@@ -229,7 +229,6 @@ static bool validate_handler(const struct sip_msg *msg, void *arg)
 	if (!scode)
 		return false;
 
-	++ua->rejected;
 	metric_add(metrics_get(METRIC_COUNTER, "mobility_sip_rejected_total",
 			       NULL, "SIP requests refused by the validator"),
 		   1);
@@ -422,19 +421,9 @@ out:
 	return err;
 }
 
-struct sip *sipua_sip(const struct sipua *ua)
-{
-	return ua ? ua->sip : NULL;
-}
-
 size_t sipua_pending(const struct sipua *ua)
 {
 	return ua ? list_count(&ua->treql) : 0;
-}
-
-uint64_t sipua_rejected(const struct sipua *ua)
-{
-	return ua ? ua->rejected : 0;
 }
 
 int sipua_listen_addr(const struct sipua *ua, int idx, struct sa *addr)

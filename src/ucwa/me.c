@@ -34,7 +34,8 @@ static const char *const avail_names[] = {
     "Online", "Busy", "DoNotDisturb", "BeRightBack", "Away", "Offwork",
 };
 
-const char *ucwa_me_availability(const struct app *app)
+/* Reported availability, e.g. "IdleOnline". */
+static const char *ucwa_me_availability(const struct app *app)
 {
 	const struct me *me = &app->me;
 
@@ -395,7 +396,12 @@ static void make_me_available(struct app *app, struct web_req *req)
 	if (err == ENOENT)
 		minutes = UCWA_INACTIVE_DEFAULT;
 	else if (err || minutes < 1 || minutes > UCWA_INACTIVE_MAX) {
-		bad_param(req, "inactiveTimeout must be 1 to 1440 minutes");
+		char msg[64];
+
+		(void)re_snprintf(msg, sizeof(msg),
+				  "inactiveTimeout must be 1 to %u minutes",
+				  UCWA_INACTIVE_MAX);
+		bad_param(req, msg);
 		mem_deref(in);
 		return;
 	}

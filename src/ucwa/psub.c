@@ -338,7 +338,13 @@ static bool duration(struct web_req *req, const struct repr_in *in,
 
 	if (repr_in_int(in, "duration", &v) || v < UCWA_PSUB_MINUTES_MIN ||
 	    v > UCWA_PSUB_MINUTES_MAX) {
-		bad(req, "duration must be a number of minutes from 10 to 30");
+		char msg[64];
+
+		(void)re_snprintf(msg, sizeof(msg),
+				  "duration must be a number of minutes from "
+				  "%u to %u",
+				  UCWA_PSUB_MINUTES_MIN, UCWA_PSUB_MINUTES_MAX);
+		bad(req, msg);
 		return false;
 	}
 	*minutes = (uint32_t)v;

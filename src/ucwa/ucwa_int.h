@@ -189,8 +189,6 @@ void ucwa_app_sipid(const struct app *app, char *user, size_t size,
 web_route_h ucwa_me_get, ucwa_me_available, ucwa_me_activity;
 web_route_h ucwa_me_presence, ucwa_me_note, ucwa_me_location;
 void ucwa_me_close(struct app *app);
-/* Reported availability, e.g. "IdleOnline". */
-const char *ucwa_me_availability(const struct app *app);
 /* The me state in the application's stored record, and back. */
 int ucwa_me_encode(struct repr *r, const struct app *app);
 void ucwa_me_decode(struct app *app, const struct repr_in *in);

@@ -306,7 +306,6 @@ int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
 		    struct web_addr *addr, bool reject, bool proxy)
 {
 	struct web_conn *conn;
-	struct sa local;
 	int err;
 
 	conn = mem_zalloc(sizeof(*conn), conn_destructor);
@@ -323,9 +322,6 @@ int web_conn_accept(struct web_srv *srv, struct tcp_sock *ts,
 	    tcp_accept(&conn->tc, ts, NULL, recv_handler, close_handler, conn);
 	if (err)
 		goto out;
-
-	if (!tcp_conn_local_get(conn->tc, &local))
-		conn->lport = sa_port(&local);
 
 	/* Answers are written whole: without TCP_NODELAY the first answer
 	 * after a TLS 1.3 handshake waits ~40 ms behind the session tickets

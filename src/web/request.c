@@ -454,11 +454,6 @@ const struct sa *web_req_client(const struct web_req *req)
 	return req ? &req->client : NULL;
 }
 
-uint16_t web_req_local_port(const struct web_req *req)
-{
-	return req && req->conn ? req->conn->lport : 0;
-}
-
 bool web_req_connected(const struct web_req *req)
 {
 	return req && req->conn && !req->conn->closed;
@@ -516,9 +511,19 @@ static const char *dec(char *end, uint64_t v)
 	return end;
 }
 
-int web_write_response(struct mbuf *mb, const struct web_srv *srv,
-		       uint16_t scode, const char *reason, const char *ctype,
-		       size_t len, unsigned flags)
+/* what web_write_response() says besides status, type and length */
+enum web_resp_flags {
+	WEB_RESP_KEEPALIVE = 1 << 0,        /* else Connection: close      */
+	WEB_RESP_HTTP10_KEEPALIVE = 1 << 1, /* Connection: keep-alive      */
+	WEB_RESP_SET_COOKIE = 1 << 2,       /* the MS-WSMAN affinity cookie */
+	WEB_RESP_NO_STORE = 1 << 3,         /* a secret: no-store, not
+					       no-cache                  */
+};
+
+/* The status line and the headers of an answer of len body bytes */
+static int web_write_response(struct mbuf *mb, const struct web_srv *srv,
+			      uint16_t scode, const char *reason,
+			      const char *ctype, size_t len, unsigned flags)
 {
 	char code[8], clen[24];
 	int err;

@@ -131,7 +131,8 @@ const struct web_route *web_route_find(const struct web_routes *rt,
 	return NULL;
 }
 
-void web_reply_not_allowed(struct web_req *req, unsigned allow)
+/* 405 with Allow */
+static void web_reply_not_allowed(struct web_req *req, unsigned allow)
 {
 	static const char body[] = "method not allowed\n";
 	char val[WEB_ALLOW_MAX];

@@ -138,8 +138,6 @@ const struct sa *web_req_peer(const struct web_req *req);
 /** The client's address: the peer, or behind a trusted proxy the address
  * it names (X-Forwarded-For, PROXY v2). Lives as long as the request. */
 const struct sa *web_req_client(const struct web_req *req);
-/** Local port the request came in on. */
-uint16_t web_req_local_port(const struct web_req *req);
 /** True while the connection is there to answer on. */
 bool web_req_connected(const struct web_req *req);
 

@@ -62,7 +62,6 @@ struct web_conn {
 	struct wheel_entry tmo;
 	struct web_head head; /* scan result of the current request  */
 	struct sa peer;
-	uint16_t lport;
 	enum conn_state state;
 	size_t lingered;
 	bool tls;
@@ -105,17 +104,6 @@ int web_req_alloc(struct web_req **reqp, struct web_conn *conn,
 		  const uint8_t *p, size_t head_len, size_t body_len);
 void web_req_detach(struct web_req *req);
 int web_send_error(struct web_conn *conn, uint16_t scode, const char *why);
-/* what web_write_response() says besides status, type and length */
-enum web_resp_flags {
-	WEB_RESP_KEEPALIVE = 1 << 0,        /* else Connection: close      */
-	WEB_RESP_HTTP10_KEEPALIVE = 1 << 1, /* Connection: keep-alive      */
-	WEB_RESP_SET_COOKIE = 1 << 2,       /* the MS-WSMAN affinity cookie */
-	WEB_RESP_NO_STORE = 1 << 3,         /* a secret: no-store, not
-					       no-cache                  */
-};
-int web_write_response(struct mbuf *mb, const struct web_srv *srv,
-		       uint16_t scode, const char *reason, const char *ctype,
-		       size_t len, unsigned flags);
 
 /* negotiate.c */
 /* the coding the request's Accept-Encoding fields choose */

@@ -121,9 +121,6 @@ int web_allow_print(char *buf, size_t size, unsigned methods);
 bool web_route(const struct web_routes *rt, struct web_req *req,
 	       const struct pl *path, void *arg);
 
-/** Answer 405 with Allow (for a handler that refuses a method itself). */
-void web_reply_not_allowed(struct web_req *req, unsigned allow);
-
 /**
  * The value of a parameter by name.
  *

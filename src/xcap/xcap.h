@@ -219,8 +219,6 @@ struct xcap_rules {
 	bool foreign;
 };
 
-int xcap_rules_alloc(struct xcap_rules **rsp);
-
 /** Parse a pres-rules document; same errors as xcap_rlist_parse(). */
 int xcap_rules_parse(struct xcap_rules **rsp, const struct pl *doc,
 		     const char **why);

@@ -32,4 +32,7 @@ int xcap_xml_parse(struct xcap_xml *x, const struct pl *doc);
  * stops the collection. */
 int xcap_xml_text_dup(struct xml_rd *x, char **sp);
 
+/* An empty rule set (rules.c) */
+int xcap_rules_alloc(struct xcap_rules **rsp);
+
 #endif
