@@ -6,6 +6,12 @@
  * sent once the Front End has accepted the REGISTER and the application
  * is committed to the store, so a created application is one that is
  * reachable and survives a restart.
+ *
+ * The record (what a restart reads) is written, read back and deleted by
+ * the session (src/session/record.c); this file gives it the fields of
+ * this layer (record_fields(), record_read()), brings back the events the
+ * session reads (restore_event()) and answers the requests that wait for
+ * those writes (create, the changes that save, DELETE).
  */
 #include <stddef.h>
 #include <string.h>
