@@ -395,7 +395,7 @@ bool session_hist_redelivered(struct session *s, const char *from,
 
 void hist_close(struct session *s)
 {
-	s->hist_op = mem_deref(s->hist_op);
+	s->restore_op = mem_deref(s->restore_op);
 	list_flush(&s->hist);
 }
 
@@ -502,7 +502,7 @@ static void hist_listed(int err, void *arg)
 {
 	struct session *s = arg;
 
-	s->hist_op = mem_deref(s->hist_op);
+	s->restore_op = mem_deref(s->restore_op);
 	if (err)
 		log_warn("ucwa: history of %s not read: %m", sid(s), err);
 
@@ -514,5 +514,5 @@ static void hist_listed(int err, void *arg)
 int session_hist_restore(struct session *s)
 {
 	return store_hist_list(s->ctx->st, sid(s), hist_record, hist_listed, s,
-			       &s->hist_op);
+			       &s->restore_op);
 }

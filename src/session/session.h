@@ -24,9 +24,18 @@
  *     the messages whose 200 may be lost (to recognise the Front End's
  *     copy of one).
  * Its record, events and history are stored through src/store/store.h
- * (ctx->st): the history by hist.c, the acks by session_acked(); the
- * application's record is written by src/ucwa (app.c), which asks the
- * session for its fields.
+ * (ctx->st), by this component only but for the events' appends:
+ *   - the record (record.c): written (session_record_put()), read back at
+ *     start-up (session_records_load(), session_record_decode()) and
+ *     deleted with everything of the session (session_record_del()). It
+ *     is one JSON object: the layer's fields, which the layer encodes and
+ *     decodes (ops->record_encode, ops->record_decode: id, user, device,
+ *     instance, presence, push registration), and the session's own
+ *     (evBatch, evMark: the numbering; contact: the last contact);
+ *   - the events: read back at a restart (session_events_restore()),
+ *     forgotten on the ack (session_acked()); appended by the incoming
+ *     paths of src/ucwa (conv.c, call.c) with the number the session gave;
+ *   - the history: hist.c.
  *
  * States:
  *   CREATING  the record is being written for the first time; the create
@@ -60,10 +69,13 @@
  *      came within its lifetime.
  *
  * Who may call what:
- *   - src/ucwa (app.c) creates, restores, closes and saves a session
- *     (session_init(), session_close(), the record's fields); it is the
- *     only caller of session_acked() (the channel's ack) and of
- *     session_numbering_set();
+ *   - src/ucwa (app.c) creates, restores, closes, saves and deletes a
+ *     session (session_init(), session_record_decode(),
+ *     session_events_restore(), session_close(), session_record_put(),
+ *     session_record_del()) and answers the requests that wait for those
+ *     writes; src/ucwa/ucwa.c loads the records at start-up
+ *     (session_records_load()); app.c is the only caller of
+ *     session_acked() (the channel's ack) and of session_numbering_set();
  *   - src/ucwa request handlers call session_life_contact() for each
  *     authenticated request; the incoming paths (conv.c, call.c) call
  *     session_quota_check(), then session_event_next() and
@@ -78,8 +90,9 @@
  *   - nothing else writes the fields below: read them through the
  *     functions, or read-only.
  * The session never calls HTTP or SIP itself: what it needs from the
- * layer above (save the record, end the session, REGISTER again, the
- * event channel's state) it asks through struct session_ops.
+ * layer above (save the record with the waiting answers, its fields of
+ * the record, end the session, REGISTER again, the event channel's state,
+ * each restored event) it asks through struct session_ops.
  *
  * Threads: all of it runs on the main loop (libre), like src/ucwa.
  */
@@ -92,6 +105,7 @@
 #include <re.h>
 #include "core.h"
 #include "push.h"
+#include "store.h"
 
 enum {
 	SESSION_URI_MAX = 256,   /* bytes of a SIP URI given by a client     */
@@ -126,9 +140,9 @@ enum {
 #define SESSION_HIST_AGE_MS (30ull * 24 * 3600 * 1000)
 
 struct conf;
+struct repr;
+struct repr_in;
 struct session;
-struct store;
-struct store_op;
 
 /* What a session asks of the layer above it (one table per process). */
 struct session_ops {
@@ -154,6 +168,18 @@ struct session_ops {
 	/* The history is read back (session_hist_restore()), also after
 	 * an error. */
 	void (*hist_restored)(struct session *s);
+	/* The record (record.c): the layer's own fields into r (its id,
+	 * user, device, presence, push registration); 0 or an errno. */
+	int (*record_encode)(const struct session *s, struct repr *r);
+	/* ... and back from a stored record (borrowed): 0, or EINVAL if
+	 * the session cannot be brought back from it. */
+	int (*record_decode)(struct session *s, const struct repr_in *in);
+	/* Restart (session_events_restore()): a stored event read back,
+	 * after session_event_restored() counted it; then every one is back
+	 * (err 0) or they could not be read (an errno: the session is not
+	 * to be restored without them). */
+	void (*event_restored)(struct session *s, const struct store_event *e);
+	void (*events_restored)(struct session *s, int err);
 };
 
 /* What the sessions of one process share. */
@@ -213,8 +239,9 @@ struct session {
 
 	/* history (hist.c, hist.h): entries in the order of last activity */
 	struct list hist;
-	uint64_t hist_serial;     /* the last entry's number            */
-	struct store_op *hist_op; /* reading them back (restart)        */
+	uint64_t hist_serial; /* the last entry's number            */
+	/* reading the history, then the events, back (restart) */
+	struct store_op *restore_op;
 };
 
 /* session.c: life cycle, numbering, ack cursor, push policy */
@@ -270,6 +297,34 @@ void session_life_saved(struct session *s);
 bool session_life_over(const struct session *s);
 /* Count and log the end of a session by its lifetime. */
 void session_life_ended(struct session *s, const char *why);
+
+/*
+ * record.c: the session's record and events in the store (ctx->st). The
+ * record is the layer's fields (ops->record_encode/decode) and the
+ * session's: the channel's numbering and the last contact.
+ */
+/* Encode the record into mb (appended). */
+int session_record_encode(const struct session *s, struct mbuf *mb);
+/* Read a stored record (len bytes of val, borrowed) into s, a session
+ * just initialised: the layer's fields first (ops->record_decode()).
+ * 0, or EINVAL / ENOMEM: not restorable. */
+int session_record_decode(struct session *s, const uint8_t *val, size_t len);
+/* Write the record (create or replace); h runs once it is durable (NULL:
+ * nobody waits). ESHUTDOWN once CLOSING (it would bring the session
+ * back), else as store_session_put(). */
+int session_record_put(struct session *s, store_done_h *h, void *arg,
+		       struct store_op **opp);
+/* Delete the record with the session's events, subscriptions and
+ * history (one commit; ENOENT to h: gone already). */
+int session_record_del(struct session *s, store_done_h *h, void *arg,
+		       struct store_op **opp);
+/* Start-up: every stored record, recordh once each (key: the id). */
+int session_records_load(const struct session_ctx *ctx, store_rec_h *recordh,
+			 store_done_h *doneh, void *arg);
+/* Restart (LOADING): read the stored events back, oldest first
+ * (ops->event_restored() each), then session_events_restored() and
+ * ops->events_restored(). 0 or an errno (nothing is called then). */
+int session_events_restore(struct session *s);
 
 /* quota.c: what the store keeps for one application */
 enum quota_why {

@@ -6,6 +6,12 @@
  * sent once the Front End has accepted the REGISTER and the application
  * is committed to the store, so a created application is one that is
  * reachable and survives a restart.
+ *
+ * The record (what a restart reads) is written, read back and deleted by
+ * the session (src/session/record.c); this file gives it the fields of
+ * this layer (record_fields(), record_read()), brings back the events the
+ * session reads (restore_event()) and answers the requests that wait for
+ * those writes (create, the changes that save, DELETE).
  */
 #include <stddef.h>
 #include <string.h>
@@ -146,14 +152,16 @@ static int part_alloc(struct repr **rp, const struct app *app, const char *rel)
 			break;
 	if (i == ARRAY_SIZE(parts))
 		return ENOENT;
-	(void)re_snprintf(href, sizeof(href), "%s/%s", app->href, rel);
-	err = repr_alloc(&r, rel, href);
+	err = repr_href(href, sizeof(href), app->href, "/%s", rel);
+	if (!err)
+		err = repr_alloc(&r, rel, href);
 	for (j = 0;
 	     !err && j < ARRAY_SIZE(parts[i].links) && parts[i].links[j][0];
 	     j++) {
-		(void)re_snprintf(href, sizeof(href), "%s/%s", app->href,
-				  parts[i].links[j][1]);
-		err = repr_link(r, parts[i].links[j][0], href);
+		err = repr_href(href, sizeof(href), app->href, "/%s",
+				parts[i].links[j][1]);
+		if (!err)
+			err = repr_link(r, parts[i].links[j][0], href);
 	}
 	if (err)
 		mem_deref(r);
@@ -180,14 +188,23 @@ void ucwa_app_part_reply(struct web_req *req, const struct app *app,
 	int err = part_alloc(&r, app, rel);
 
 	if (err == ENOENT)
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such resource");
 	else if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the resource");
+		web_reply_text(req, 500, NULL, "could not build the resource");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
+}
+
+/* A link rel to path below the application. */
+static int link_below(struct repr *r, const char *rel, const struct app *app,
+		      const char *path)
+{
+	char href[256];
+	int err = repr_href(href, sizeof(href), app->href, "%s", path);
+
+	return err ? err : repr_link(r, rel, href);
 }
 
 /* The application resource with its embedded me, people,
@@ -205,33 +222,30 @@ static int build(struct repr **rp, const struct app *app)
 	err |= repr_prop_str(r, "type", "Application");
 	err |= repr_prop_str(r, "endpointId", app->endpoint);
 	err |= repr_prop_str(r, "id", app->id);
-#define LINK(rr, rel, fmt, ...)                                                \
-	do {                                                                   \
-		(void)re_snprintf(href, sizeof(href), fmt, __VA_ARGS__);       \
-		err |= repr_link(rr, rel, href);                               \
-	} while (0)
-	LINK(r, "policies", "%s/policies", app->href);
-	LINK(r, "batch", "%s/batch", app->href);
-	LINK(r, "events", "%s/events?ack=%llu", app->href,
-	     (unsigned long long)evchan_batch(app->ev) + 1);
+	err |= link_below(r, "policies", app, "/policies");
+	err |= link_below(r, "batch", app, "/batch");
+	err |= repr_href(href, sizeof(href), app->href, "/events?ack=%llu",
+			 (unsigned long long)evchan_batch(app->ev) + 1);
+	err |= repr_link(r, "events", href);
 	/* our extension: where the app registers for push (docs/api.md) */
-	LINK(r, "pushRegistration", "%s/pushRegistration", app->href);
+	err |= link_below(r, "pushRegistration", app, "/pushRegistration");
 
 	(void)re_snprintf(name, sizeof(name), "%b", app->user,
 			  at ? (size_t)(at - app->user) : strlen(app->user));
-	(void)re_snprintf(href, sizeof(href), "%s/me", app->href);
+	err |= repr_href(href, sizeof(href), app->href, "/me");
 	err |= repr_alloc(&c, "me", href);
 	err |= repr_prop_str(c, "name", name);
 	(void)re_snprintf(href, sizeof(href), "sip:%s", app->user);
 	err |= repr_prop_str(c, "uri", href);
 	if (!app->me.available) {
-		LINK(c, "makeMeAvailable", "%s/me/makeMeAvailable", app->href);
+		err |= link_below(c, "makeMeAvailable", app,
+				  "/me/makeMeAvailable");
 	} else {
-		LINK(c, "presence", "%s/me/presence", app->href);
-		LINK(c, "note", "%s/me/note", app->href);
-		LINK(c, "location", "%s/me/location", app->href);
-		LINK(c, "reportMyActivity", "%s/me/reportMyActivity",
-		     app->href);
+		err |= link_below(c, "presence", app, "/me/presence");
+		err |= link_below(c, "note", app, "/me/note");
+		err |= link_below(c, "location", app, "/me/location");
+		err |= link_below(c, "reportMyActivity", app,
+				  "/me/reportMyActivity");
 	}
 	err |= repr_embed(r, c);
 	c = mem_deref(c);
@@ -240,7 +254,6 @@ static int build(struct repr **rp, const struct app *app)
 	err |= embed_part(r, app, "people");
 	err |= embed_part(r, app, "onlineMeetings");
 	err |= embed_part(r, app, "communication");
-#undef LINK
 
 	if (err)
 		mem_deref(r);
@@ -255,29 +268,27 @@ void ucwa_app_reply(struct web_req *req, const struct app *app, uint16_t scode)
 	char loc[300];
 
 	if (build(&r, app)) {
-		web_reply_text(req, 500, "Internal Server Error",
+		web_reply_text(req, 500, NULL,
 			       "could not build the application");
 		return;
 	}
 	if (scode == 201) {
 		(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n",
 				  app->href);
-		api_reply(req, 201, "Created", r, loc);
+		api_reply(req, 201, NULL, r, loc);
 	} else {
-		api_reply(req, scode, "OK", r, NULL);
+		api_reply(req, scode, NULL, r, NULL);
 	}
 	mem_deref(r);
 }
 
-/* The record kept in the store: what a restart needs to bring the
- * application back (the same JSON encoder as the API). */
-static int record(struct mbuf *mb, const struct app *app)
+/* This layer's fields of the session's record (session_record_encode()):
+ * what a restart needs to bring the application back. */
+static int record_fields(const struct app *app, struct repr *r)
 {
-	struct repr *r = NULL;
 	int err;
 
-	err = repr_alloc(&r, NULL, NULL);
-	err |= repr_prop_str(r, "id", app->id);
+	err = repr_prop_str(r, "id", app->id);
 	err |= repr_prop_str(r, "user", app->user);
 	err |= repr_prop_str(r, "endpointId", app->endpoint);
 	err |= repr_prop_str(r, "culture", app->culture);
@@ -285,14 +296,7 @@ static int record(struct mbuf *mb, const struct app *app)
 	err |= repr_prop_str(r, "instance", app->instance);
 	err |= repr_prop_int(r, "created", (int64_t)app->created_ms);
 	err |= ucwa_me_encode(r, app);
-	err |= repr_prop_int(r, "evBatch", (int64_t)app->s.ev_batch);
-	err |= repr_prop_int(r, "evMark", (int64_t)app->s.ev_mark);
-	err |= repr_prop_int(r, "contact",
-			     (int64_t)session_life_contact_wall(&app->s));
 	err |= ucwa_pushreg_encode(r, app);
-	if (!err)
-		err = repr_encode(mb, r, REPR_JSON, NULL);
-	mem_deref(r);
 	return err;
 }
 
@@ -367,19 +371,15 @@ static int save(struct app *app, struct web_req *req, ucwa_saved_h *h,
 		enum save_ev ev)
 {
 	struct save *sv;
-	struct mbuf *mb;
 	int err;
 
 	/* a record written after the delete would bring it back */
-	if (app->s.closing || app->deleting)
+	if (app->deleting)
 		return ESHUTDOWN;
 	sv = mem_zalloc(sizeof(*sv), save_destructor);
-	mb = mbuf_alloc(1024);
-	err = sv && mb ? record(mb, app) : ENOMEM;
-	if (!err)
-		err = store_session_put(app->u->st, app->id, mb->buf, mb->end,
-					saved, sv, &sv->op);
-	mem_deref(mb);
+	if (!sv)
+		return ENOMEM;
+	err = session_record_put(&app->s, saved, sv, &sv->op);
 	if (err) {
 		mem_deref(sv);
 		return err;
@@ -387,8 +387,6 @@ static int save(struct app *app, struct web_req *req, ucwa_saved_h *h,
 	sv->app = app;
 	sv->ev = ev;
 	sv->h = h;
-	/* what a restart will read as the last contact */
-	session_life_saved(&app->s);
 	if (req && h) {
 		sv->req = mem_ref(req);
 		web_req_set_cancel(req, save_cancel, sv);
@@ -403,11 +401,10 @@ void ucwa_app_reply_saved(struct app *app, struct web_req *req, int err)
 	if (!req)
 		return; /* the client left */
 	if (err)
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the change could not be stored; try again");
 	else
-		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+		web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
 }
 
 int ucwa_app_save(struct app *app, struct web_req *req, ucwa_saved_h *h)
@@ -473,7 +470,7 @@ static void committed(int err, void *arg)
 	if (err) {
 		log_warn("ucwa: storing application %s failed: %m", app->id,
 			 err);
-		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
+		fail_pending(app, 503, NULL, "ServiceFailure",
 			     "the application could not "
 			     "be stored; try again");
 		return;
@@ -492,7 +489,6 @@ static void committed(int err, void *arg)
 static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
 {
 	struct app *app = arg;
-	struct mbuf *mb;
 
 	(void)expires;
 	if (!app->pending) {
@@ -507,20 +503,13 @@ static void reg_handler(int err, uint16_t scode, uint32_t expires, void *arg)
 	if (err) {
 		log_notice("ucwa: REGISTER of %s refused: %m (%u)", app->user,
 			   err, scode);
-		fail_pending(app, err == EACCES ? 403 : 503,
-			     err == EACCES ? "Forbidden"
-					   : "Service Unavailable",
+		fail_pending(app, err == EACCES ? 403 : 503, NULL,
 			     err == EACCES ? "Forbidden" : "ServiceFailure",
 			     "the Front End did not accept the registration");
 		return;
 	}
 
-	mb = mbuf_alloc(512);
-	err = mb ? record(mb, app) : ENOMEM;
-	if (!err)
-		err = store_session_put(app->u->st, app->id, mb->buf, mb->end,
-					committed, app, &app->op);
-	mem_deref(mb);
+	err = session_record_put(&app->s, committed, app, &app->op);
 	if (err)
 		committed(err, app);
 }
@@ -555,16 +544,6 @@ static int start_register(struct app *app, bool restored)
 	return err;
 }
 
-static int read_events(struct app *app, uint64_t from);
-
-/* The history is back (its open conversations with it): now the stored
- * events, which may belong to those conversations. */
-static void hist_restored(struct app *app)
-{
-	if (read_events(app, 1))
-		ucwa_app_close(app);
-}
-
 static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 {
 	struct app *app = arg;
@@ -576,8 +555,7 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 		if (app->s.loading)
 			log_warn("ucwa: application %s not restored: no HA1",
 				 app->id);
-		fail_pending(app, 401, "Unauthorized", "Unauthorized",
-			     "sign in again");
+		fail_pending(app, 401, NULL, "Unauthorized", "sign in again");
 		return;
 	}
 
@@ -590,7 +568,7 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 	err = app->s.loading ? session_hist_restore(&app->s)
 			     : start_register(app, false);
 	if (err)
-		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
+		fail_pending(app, 503, NULL, "ServiceFailure",
 			     "the registration could not be started");
 }
 
@@ -655,8 +633,7 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 
 	app = mem_zalloc(sizeof(*app), app_destructor);
 	if (!app) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		goto out;
 	}
 	app->u = u;
@@ -669,15 +646,14 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 	if (!err)
 		err = field(&app->agent, in, "userAgent", true, &why);
 	if (err == ENOMEM) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		goto out;
 	}
 	if (err) {
 		(void)re_snprintf(msg, sizeof(msg),
 				  "%s is required, 1 to %u characters", why,
 				  UCWA_FIELD_MAX);
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure", msg);
 		goto out;
 	}
@@ -689,7 +665,7 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 		goto out;
 	}
 	if (ucwa_user_apps(u, user) >= UCWA_APPS_PER_USER) {
-		api_reply_error(req, 409, "Conflict", "Conflict",
+		api_reply_error(req, 409, NULL, "Conflict",
 				"TooManyApplications",
 				"this user has too many applications; delete "
 				"one first");
@@ -699,21 +675,22 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 	pl_set_str(&epid, app->endpoint);
 	err = new_id(app->id);
 	err |= ucwa_instance_uuid(app->instance, user, &epid);
-	(void)re_snprintf(app->href, sizeof(app->href), UCWA_BASE "/%s",
-			  app->id);
+	if (!err)
+		err = repr_href(app->href, sizeof(app->href), UCWA_BASE, "/%s",
+				app->id);
 	if (!err) {
 		char evhref[sizeof(app->href) + 8];
 
-		(void)re_snprintf(evhref, sizeof(evhref), "%s/events",
-				  app->href);
-		err = evchan_alloc(&app->ev, u->wheel, evhref);
+		err = repr_href(evhref, sizeof(evhref), app->href, "/events");
+		if (!err)
+			err = evchan_alloc(&app->ev, u->wheel, evhref);
 		if (!err) {
 			evchan_set_ack_handler(app->ev, acked, app);
 			evchan_set_save_handler(app->ev, ev_save, app);
 		}
 	}
 	if (err) {
-		web_reply_text(req, 503, "Service Unavailable",
+		web_reply_text(req, 503, NULL,
 			       "could not create the application");
 		goto out;
 	}
@@ -727,7 +704,7 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 	err = store_ha1_get(u->st, user, strchr(user, '@') + 1, ha1_handler,
 			    app, &app->op);
 	if (err)
-		fail_pending(app, 503, "Service Unavailable", "ServiceFailure",
+		fail_pending(app, 503, NULL, "ServiceFailure",
 			     "the store cannot be read");
 	app = NULL; /* owned by the registry now */
 
@@ -788,57 +765,6 @@ out:
 	mem_deref(in);
 }
 
-/* Every stored event is back: the channel gets its numbering, the device
- * registers again and its presence is published again. */
-static void restored(struct app *app)
-{
-	int err;
-
-	session_events_restored(&app->s);
-	err = evchan_restore(app->ev, app->s.ev_batch, app->s.ev_mark);
-	if (!err)
-		err = start_register(app, true);
-	if (err) {
-		log_warn("ucwa: application %s not restored: %m", app->id, err);
-		ucwa_app_close(app);
-		return;
-	}
-	ucwa_me_resume(app);
-	ucwa_psub_restore(app);
-	ucwa_call_resume(app);
-}
-
-static void events_read(int err, const struct store_event *evv, size_t n,
-			bool more, void *arg)
-{
-	struct app *app = arg;
-	size_t i;
-
-	app->op = mem_deref(app->op);
-	if (err) {
-		/* not without its events: they would be lost to the app */
-		log_warn("ucwa: events of %s not read: %m", app->id, err);
-		ucwa_app_close(app);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		session_event_restored(&app->s, evv[i].seq, evv[i].len);
-		restore_event(app, &evv[i]);
-	}
-	if (more && n)
-		err = read_events(app, evv[n - 1].seq + 1);
-	else
-		restored(app);
-	if (err)
-		ucwa_app_close(app);
-}
-
-static int read_events(struct app *app, uint64_t from)
-{
-	return store_event_read(app->u->st, app->id, from, STORE_READ_MAX,
-				events_read, app, &app->op);
-}
-
 /* Copy a string member of a stored record; false if absent or too long. */
 static bool rec_str(char *dst, size_t size, const struct repr_in *in,
 		    const char *key)
@@ -864,65 +790,58 @@ static bool rec_dup(char **dst, const struct repr_in *in, const char *key,
 	return pl_strdup(dst, &v) == 0;
 }
 
-int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
+/* This layer's fields of a stored record (session_record_decode()). */
+static int record_read(struct app *app, const struct repr_in *in)
 {
-	struct repr_in *in = NULL;
-	const struct pl body = {(const char *)val, len};
-	const char *why;
-	struct app *app;
-	char evhref[sizeof(app->href) + 8];
-	int64_t created = 0, v;
-	int err;
+	int64_t created = 0;
 
-	err = repr_in_json(&in, &body, &why);
-	if (err)
-		return err;
-
-	app = mem_zalloc(sizeof(*app), app_destructor);
-	if (!app) {
-		mem_deref(in);
-		return ENOMEM;
-	}
-	app->u = u;
 	if (!rec_str(app->id, sizeof(app->id), in, "id") ||
 	    !rec_dup(&app->user, in, "user", AUTH_USER_MAX + 1) ||
 	    !strchr(app->user, '@') ||
 	    !rec_dup(&app->endpoint, in, "endpointId", FIELD_SIZE) ||
 	    !rec_dup(&app->culture, in, "culture", FIELD_SIZE) ||
 	    !rec_dup(&app->agent, in, "userAgent", FIELD_SIZE) ||
-	    !rec_str(app->instance, sizeof(app->instance), in, "instance")) {
-		mem_deref(app);
-		mem_deref(in);
+	    !rec_str(app->instance, sizeof(app->instance), in, "instance"))
 		return EINVAL;
-	}
-	session_init(&app->s, &u->sctx);
 	(void)repr_in_int(in, "created", &created);
 	app->created_ms = created > 0 ? (uint64_t)created : 0;
 	ucwa_me_decode(app, in);
-	if (!repr_in_int(in, "evBatch", &v) && v > 0)
-		app->s.ev_batch = (uint64_t)v;
-	if (!repr_in_int(in, "evMark", &v) && v > 0)
-		app->s.ev_mark = (uint64_t)v;
 	ucwa_pushreg_decode(app, in);
-	if (repr_in_int(in, "contact", &v) || v < 0)
-		v = 0;
-	session_life_set_contact(&app->s, (uint64_t)v);
-	mem_deref(in);
+	return 0;
+}
+
+int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
+{
+	struct app *app;
+	char evhref[sizeof(app->href) + 8];
+	int err;
+
+	app = mem_zalloc(sizeof(*app), app_destructor);
+	if (!app)
+		return ENOMEM;
+	app->u = u;
+	session_init(&app->s, &u->sctx);
+	err = session_record_decode(&app->s, val, len);
+	if (err) {
+		mem_deref(app);
+		return err;
+	}
 
 	if (session_life_over(&app->s)) {
 		/* it ended while the service was away: at once, without
 		 * registering again (its subscriptions and publication at
 		 * the Front End lapse with their own expiry) */
 		session_life_ended(&app->s, "while the service was down");
-		(void)store_session_del(u->st, app->id, NULL, NULL, NULL);
+		(void)session_record_del(&app->s, NULL, NULL, NULL);
 		mem_deref(app);
 		return 0;
 	}
 
-	(void)re_snprintf(app->href, sizeof(app->href), UCWA_BASE "/%s",
-			  app->id);
-	(void)re_snprintf(evhref, sizeof(evhref), "%s/events", app->href);
-	err = evchan_alloc(&app->ev, u->wheel, evhref);
+	err =
+	    repr_href(app->href, sizeof(app->href), UCWA_BASE, "/%s", app->id);
+	err |= repr_href(evhref, sizeof(evhref), app->href, "/events");
+	if (!err)
+		err = evchan_alloc(&app->ev, u->wheel, evhref);
 	if (err) {
 		mem_deref(app);
 		return err;
@@ -990,18 +909,16 @@ static void deleted(int err, void *arg)
 	 * look at app->deleting) would outlive it, found by nothing: the
 	 * same delete again, after every write it issued, sweeps them */
 	if (!err)
-		(void)store_session_del(d->app->u->st, d->app->id, NULL, NULL,
-					NULL);
+		(void)session_record_del(&d->app->s, NULL, NULL, NULL);
 	if (d->req) {
 		web_req_set_cancel(d->req, NULL, NULL);
 		if (err)
-			api_reply_error(d->req, 503, "Service Unavailable",
-					"ServiceFailure", NULL,
+			api_reply_error(d->req, 503, NULL, "ServiceFailure",
+					NULL,
 					"the application could not be "
 					"deleted; try again");
 		else
-			web_reply(d->req, 204, "No Content", NULL, NULL, 0,
-				  NULL);
+			web_reply(d->req, 204, NULL, NULL, NULL, 0, NULL);
 	}
 	mem_deref(d);
 }
@@ -1012,7 +929,7 @@ void ucwa_app_delete(struct app *app, struct web_req *req)
 	int err;
 
 	if (!req) {
-		(void)store_session_del(app->u->st, app->id, NULL, NULL, NULL);
+		(void)session_record_del(&app->s, NULL, NULL, NULL);
 		ucwa_app_close(app);
 		return;
 	}
@@ -1021,12 +938,11 @@ void ucwa_app_delete(struct app *app, struct web_req *req)
 	 * restart: it waits for the commit */
 	d = mem_zalloc(sizeof(*d), del_destructor);
 	if (!d) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		return;
 	}
 	d->app = mem_ref(app);
-	err = store_session_del(app->u->st, app->id, deleted, d, &d->op);
+	err = session_record_del(&app->s, deleted, d, &d->op);
 	if (err) {
 		d->op = NULL;
 		deleted(err, d);
@@ -1098,7 +1014,45 @@ static void session_hist_restored(struct session *s)
 	struct app *app = session_app(s);
 
 	ucwa_hist_restore_convs(app);
-	hist_restored(app);
+	/* now the stored events, which may belong to those conversations */
+	if (session_events_restore(s))
+		ucwa_app_close(app);
+}
+
+static void op_event_restored(struct session *s, const struct store_event *e)
+{
+	restore_event(session_app(s), e);
+}
+
+/* Every stored event is back: the channel gets its numbering, the device
+ * registers again and its presence is published again. Not without its
+ * events: they would be lost to the app. */
+static void op_events_restored(struct session *s, int err)
+{
+	struct app *app = session_app(s);
+
+	if (!err)
+		err = evchan_restore(app->ev, s->ev_batch, s->ev_mark);
+	if (!err)
+		err = start_register(app, true);
+	if (err) {
+		log_warn("ucwa: application %s not restored: %m", app->id, err);
+		ucwa_app_close(app);
+		return;
+	}
+	ucwa_me_resume(app);
+	ucwa_psub_restore(app);
+	ucwa_call_resume(app);
+}
+
+static int op_record_encode(const struct session *s, struct repr *r)
+{
+	return record_fields(session_app(s), r);
+}
+
+static int op_record_decode(struct session *s, const struct repr_in *in)
+{
+	return record_read(session_app(s), in);
 }
 
 static bool session_roomy(const struct session *s)
@@ -1118,4 +1072,8 @@ const struct session_ops ucwa_session_ops = {
     .room = session_room,
     .roomy = session_roomy,
     .hist_restored = session_hist_restored,
+    .record_encode = op_record_encode,
+    .record_decode = op_record_decode,
+    .event_restored = op_event_restored,
+    .events_restored = op_events_restored,
 };

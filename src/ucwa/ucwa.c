@@ -220,7 +220,7 @@ int ucwa_load(struct ucwa *u)
 {
 	if (!u)
 		return EINVAL;
-	return store_session_load(u->st, load_record, load_done, u, NULL);
+	return session_records_load(&u->sctx, load_record, load_done, u);
 }
 
 size_t ucwa_count(const struct ucwa *u)

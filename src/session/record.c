@@ -1,0 +1,139 @@
+/**
+ * @file record.c  A session's record and its events in the store
+ * (session.h): written, read back at a restart, deleted
+ *
+ * The record is one JSON object: the fields of the layer above (its
+ * ops->record_encode(), read back by ops->record_decode()) and the
+ * session's own: the event channel's numbering (evBatch, evMark) and the
+ * last contact (contact, ms since the epoch). A member missing from an
+ * older record takes its default, so records of every earlier version
+ * are read.
+ */
+#include <string.h>
+#include <re.h>
+#include "repr.h"
+#include "store.h"
+#include "session.h"
+
+static const char *sid(const struct session *s)
+{
+	return s->ctx->ops->id(s);
+}
+
+int session_record_encode(const struct session *s, struct mbuf *mb)
+{
+	struct repr *r = NULL;
+	int err;
+
+	err = repr_alloc(&r, NULL, NULL);
+	if (err)
+		return err;
+	err = s->ctx->ops->record_encode(s, r);
+	err |= repr_prop_int(r, "evBatch", (int64_t)s->ev_batch);
+	err |= repr_prop_int(r, "evMark", (int64_t)s->ev_mark);
+	err |=
+	    repr_prop_int(r, "contact", (int64_t)session_life_contact_wall(s));
+	if (!err)
+		err = repr_encode(mb, r, REPR_JSON, NULL);
+	mem_deref(r);
+	return err;
+}
+
+int session_record_decode(struct session *s, const uint8_t *val, size_t len)
+{
+	const struct pl body = {(const char *)val, len};
+	struct repr_in *in = NULL;
+	const char *why;
+	int64_t v;
+	int err;
+
+	err = repr_in_json(&in, &body, &why);
+	if (!err)
+		err = s->ctx->ops->record_decode(s, in);
+	if (err)
+		goto out;
+	if (!repr_in_int(in, "evBatch", &v) && v > 0)
+		s->ev_batch = (uint64_t)v;
+	if (!repr_in_int(in, "evMark", &v) && v > 0)
+		s->ev_mark = (uint64_t)v;
+	/* none (a record older than lifetimes): from now */
+	if (repr_in_int(in, "contact", &v) || v < 0)
+		v = 0;
+	session_life_set_contact(s, (uint64_t)v);
+out:
+	mem_deref(in);
+	return err;
+}
+
+int session_record_put(struct session *s, store_done_h *h, void *arg,
+		       struct store_op **opp)
+{
+	struct mbuf *mb;
+	int err;
+
+	/* a record written after the end would bring the session back */
+	if (s->closing)
+		return ESHUTDOWN;
+	mb = mbuf_alloc(1024);
+	err = mb ? session_record_encode(s, mb) : ENOMEM;
+	if (!err)
+		err = store_session_put(s->ctx->st, sid(s), mb->buf, mb->end, h,
+					arg, opp);
+	mem_deref(mb);
+	/* what a restart will read as the last contact */
+	if (!err)
+		session_life_saved(s);
+	return err;
+}
+
+int session_record_del(struct session *s, store_done_h *h, void *arg,
+		       struct store_op **opp)
+{
+	return store_session_del(s->ctx->st, sid(s), h, arg, opp);
+}
+
+int session_records_load(const struct session_ctx *ctx, store_rec_h *recordh,
+			 store_done_h *doneh, void *arg)
+{
+	return store_session_load(ctx->st, recordh, doneh, arg, NULL);
+}
+
+static int read_events(struct session *s, uint64_t from);
+
+static void events_read(int err, const struct store_event *evv, size_t n,
+			bool more, void *arg)
+{
+	struct session *s = arg;
+	size_t i;
+
+	s->restore_op = mem_deref(s->restore_op);
+	if (err)
+		goto out;
+	for (i = 0; i < n; i++) {
+		session_event_restored(s, evv[i].seq, evv[i].len);
+		s->ctx->ops->event_restored(s, &evv[i]);
+	}
+	if (more && n) {
+		err = read_events(s, evv[n - 1].seq + 1);
+		if (!err)
+			return;
+		goto out;
+	}
+	/* the numbering goes on above what the store has seen */
+	session_events_restored(s);
+out:
+	if (err)
+		log_warn("ucwa: events of %s not read: %m", sid(s), err);
+	s->ctx->ops->events_restored(s, err);
+}
+
+static int read_events(struct session *s, uint64_t from)
+{
+	return store_event_read(s->ctx->st, sid(s), from, STORE_READ_MAX,
+				events_read, s, &s->restore_op);
+}
+
+int session_events_restore(struct session *s)
+{
+	return read_events(s, 1);
+}
