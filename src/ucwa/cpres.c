@@ -113,7 +113,7 @@ static struct repr *state_repr(const struct watched *w, enum which which)
 	const struct cstate *p = &w->p;
 	char in[UCWA_HREF_MAX], href[UCWA_HREF_MAX + 32];
 	struct repr *r = NULL;
-	int err;
+	int err = 0;
 
 	if (state_href(href, sizeof(href), in, sizeof(in), w, which) ||
 	    repr_alloc(&r, which_rel[which], href))
