@@ -238,49 +238,83 @@ static struct repr *participants(const struct conv *c)
 	return err ? mem_deref(r) : r;
 }
 
-/* GET .../participants[/<uri>]: sub is what follows "participants".
- * The peer's href answers 410 once the peer has left (the conversation
- * ended), any other 404. */
-static void get_participant(struct conv *c, struct web_req *req,
-			    const struct pl *sub)
-{
-	char uri[UCWA_URI_MAX + 8], want[UCWA_URI_MAX + 1];
-	struct repr *r = NULL;
-	struct pl enc;
-	size_t n;
+static struct conv *conv_by_n(struct app *app, const struct pl *n);
 
-	if (!sub->l) {
-		r = participants(c);
-		goto reply;
-	}
-	enc.p = sub->p + 1;
-	enc.l = sub->l - 1;
-	if (sub->p[0] != '/' || text_pct_decode(want, sizeof(want), &enc, &n) ||
-	    n != strlen(want)) {
+/* The conversation a route's {n} names, or NULL with a 404 answered. */
+static struct conv *conv_of(struct app *app, struct web_req *req,
+			    const struct web_params *prm)
+{
+	struct conv *c = conv_by_n(app, web_param(prm, "n"));
+
+	if (!c)
 		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such participant");
-		return;
-	}
-	if (!strcasecmp(want, local_uri(c, uri, sizeof(uri)))) {
-		r = participant(c, "participant", true); /* as the peer's */
-	} else if (!strcasecmp(want, c->peer) && c->ended) {
-		api_reply_error(req, 410, "Gone", "Gone", NULL,
-				"the participant has left the conversation");
-		return;
-	} else if (!strcasecmp(want, c->peer)) {
-		r = participant(c, "participant", false);
-	} else {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such participant");
-		return;
-	}
-reply:
+				"no such resource");
+	return c;
+}
+
+/* A resource just built (NULL: out of memory), answered and dropped. */
+static void reply_repr(struct web_req *req, struct repr *r)
+{
 	if (r)
 		api_reply(req, 200, "OK", r, NULL);
 	else
 		web_reply_text(req, 503, "Service Unavailable",
 			       "out of memory");
 	mem_deref(r);
+}
+
+/* GET conversations/{n}/participants (a call's too). */
+void ucwa_participants_get(struct web_req *req, const struct web_params *prm,
+			   void *arg)
+{
+	struct call *call = ucwa_call_find(arg, web_param(prm, "n"));
+	struct conv *c;
+
+	if (call) {
+		ucwa_call_participants_get(call, req);
+		return;
+	}
+	c = conv_of(arg, req, prm);
+	if (c)
+		reply_repr(req, participants(c));
+}
+
+/* GET conversations/{n}/participants/{uri} (a call's too): the peer's
+ * href answers 410 once the peer has left (the conversation ended), any
+ * other 404. */
+void ucwa_participant_get(struct web_req *req, const struct web_params *prm,
+			  void *arg)
+{
+	const struct pl *enc = web_param(prm, "uri");
+	char uri[UCWA_URI_MAX + 8], want[UCWA_URI_MAX + 1];
+	struct call *call = ucwa_call_find(arg, web_param(prm, "n"));
+	struct conv *c;
+	size_t n;
+
+	if (call) {
+		ucwa_call_participant_get(call, req, enc);
+		return;
+	}
+	c = conv_of(arg, req, prm);
+	if (!c)
+		return;
+	if (text_pct_decode(want, sizeof(want), enc, &n) || n != strlen(want)) {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such participant");
+		return;
+	}
+	if (!strcasecmp(want, local_uri(c, uri, sizeof(uri)))) {
+		/* as the peer's */
+		reply_repr(req, participant(c, "participant", true));
+	} else if (!strcasecmp(want, c->peer) && c->ended) {
+		api_reply_error(req, 410, "Gone", "Gone", NULL,
+				"the participant has left the conversation");
+	} else if (!strcasecmp(want, c->peer)) {
+		reply_repr(req, participant(c, "participant", false));
+	} else {
+		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+				"no such participant");
+	}
 }
 
 /* The invitation: its from and to are participants (from embedded, as
@@ -377,18 +411,22 @@ static struct repr *message_repr(const struct conv *c, const struct conv_msg *m,
 	return err ? mem_deref(r) : r;
 }
 
-/* GET .../messaging/messages/<n>: one the conversation still holds;
- * 404 for a number never given, 410 for one too old to be held. */
-static void get_message(struct conv *c, struct web_req *req,
-			const struct pl *num)
+/* GET conversations/{n}/messaging/messages/{msg}: one the conversation
+ * still holds; 404 for a number never given, 410 for one too old to be
+ * held. */
+void ucwa_message_get(struct web_req *req, const struct web_params *prm,
+		      void *arg)
 {
+	const struct pl *num = web_param(prm, "msg");
+	struct conv *c = conv_of(arg, req, prm);
 	const struct conv_msg *m;
-	struct repr *r;
 	unsigned n;
 
+	if (!c)
+		return;
 	/* digits only, below 10^9 */
 	n = 0;
-	if (num->l && num->l <= 9 && re_regex(num->p, num->l, "[^0-9]"))
+	if (num->l <= 9 && re_regex(num->p, num->l, "[^0-9]"))
 		n = pl_u32(num);
 	if (!n || n > c->nmsg) {
 		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
@@ -401,13 +439,7 @@ static void get_message(struct conv *c, struct web_req *req,
 				"the message is no longer held");
 		return;
 	}
-	r = message_repr(c, m, NULL);
-	if (r)
-		api_reply(req, 200, "OK", r, NULL);
-	else
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
-	mem_deref(r);
+	reply_repr(req, message_repr(c, m, NULL));
 }
 
 static struct repr *messaging(const struct conv *c)
@@ -943,102 +975,101 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 		forget_ended(c->app);
 }
 
-void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub)
+/*
+ * Route handlers (ucwa.c's table): arg is the application.
+ */
+
+/* GET communication, as the application embeds it */
+void ucwa_comm_get(struct web_req *req, const struct web_params *prm, void *arg)
 {
-	bool get = !pl_strcmp(web_req_method(req), "GET");
-	bool post_m = !pl_strcmp(web_req_method(req), "POST");
-	struct pl rest = *sub, kind, n, what;
+	(void)prm;
+	ucwa_app_part_reply(req, arg, "communication");
+}
+
+/* POST communication/messagingInvitations */
+void ucwa_msginv_post(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	(void)prm;
+	start_messaging(arg, req);
+}
+
+/* GET communication/messagingInvitations/{n} */
+void ucwa_msginv_get(struct web_req *req, const struct web_params *prm,
+		     void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
+
+	if (c)
+		reply_repr(
+		    req, invitation(c, c->ended ? "Disconnected" : "Connected",
+				    NULL));
+}
+
+/* POST communication/messagingInvitations/{n}/accept */
+void ucwa_msginv_accept(struct web_req *req, const struct web_params *prm,
+			void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
+
+	if (c)
+		answer_invitation(c, req, true);
+}
+
+/* POST communication/messagingInvitations/{n}/decline */
+void ucwa_msginv_decline(struct web_req *req, const struct web_params *prm,
+			 void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
+
+	if (c)
+		answer_invitation(c, req, false);
+}
+
+/* GET communication/conversations/{n}: a call's, or an IM
+ * conversation's (they share the numbers) */
+void ucwa_conv_get(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	struct call *call = ucwa_call_find(arg, web_param(prm, "n"));
 	struct conv *c;
-	struct repr *r;
 
-	if (!sub->l) {
-		/* communication itself, as the application embeds it */
-		if (get)
-			ucwa_app_part_reply(req, app, "communication");
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
+	if (call) {
+		ucwa_call_conv_get(call, req);
 		return;
 	}
-	(void)text_next(&rest, '/', &kind);
-	if (!pl_strcmp(&kind, "messagingInvitations") && !rest.l) {
-		if (post_m)
-			start_messaging(app, req);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: POST\r\n");
-		return;
-	}
+	c = conv_of(arg, req, prm);
+	if (c)
+		reply_repr(req, conversation(c));
+}
 
-	if (!pl_strcmp(&kind, "conversationLogs") && !rest.l) {
-		if (get)
-			ucwa_hist_get(app, req);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
-		return;
-	}
+/* GET communication/conversations/{n}/messaging */
+void ucwa_messaging_get(struct web_req *req, const struct web_params *prm,
+			void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
 
-	(void)text_next(&rest, '/', &n);
-	if (ucwa_call_handle(app, req, &kind, &n, &rest))
-		return;
-	c = conv_by_n(app, &n);
-	if (!c || (pl_strcmp(&kind, "messagingInvitations") &&
-		   pl_strcmp(&kind, "conversations"))) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
-		return;
-	}
+	if (c)
+		reply_repr(req, messaging(c));
+}
 
-	if (!pl_strcmp(&kind, "messagingInvitations")) {
-		if (!rest.l && get) {
-			r = invitation(
-			    c, c->ended ? "Disconnected" : "Connected", NULL);
-			api_reply(req, 200, "OK", r, NULL);
-			mem_deref(r);
-		} else if (post_m && !pl_strcmp(&rest, "accept"))
-			answer_invitation(c, req, true);
-		else if (post_m && !pl_strcmp(&rest, "decline"))
-			answer_invitation(c, req, false);
-		else
-			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-					"no such resource");
-		return;
-	}
+/* POST communication/conversations/{n}/messaging/messages */
+void ucwa_messages_post(struct web_req *req, const struct web_params *prm,
+			void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
 
-	/* conversations/<n>[/messaging[/messages|/stopMessaging]] and
-	 * conversations/<n>/participants[/<uri>] */
-	if (!rest.l && get) {
-		r = conversation(c);
-		api_reply(req, 200, "OK", r, NULL);
-		mem_deref(r);
-		return;
-	}
-	if (get && rest.l >= 12 && !strncmp(rest.p, "participants", 12)) {
-		struct pl part = {rest.p + 12, rest.l - 12};
-		get_participant(c, req, &part);
-		return;
-	}
-	(void)text_next(&rest, '/', &what);
-	if (pl_strcmp(&what, "messaging")) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
-		return;
-	}
-	if (!rest.l && get) {
-		r = messaging(c);
-		api_reply(req, 200, "OK", r, NULL);
-		mem_deref(r);
-	} else if (get && rest.l > 9 && !strncmp(rest.p, "messages/", 9)) {
-		struct pl num = {rest.p + 9, rest.l - 9};
-		get_message(c, req, &num);
-	} else if (post_m && !pl_strcmp(&rest, "messages"))
+	if (c)
 		send_api(c, req);
-	else if (post_m && !pl_strcmp(&rest, "stopMessaging"))
+}
+
+/* POST communication/conversations/{n}/messaging/stopMessaging */
+void ucwa_stop_messaging(struct web_req *req, const struct web_params *prm,
+			 void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
+
+	if (c)
 		stop_messaging(c, req);
-	else
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
 }
 
 /*

@@ -161,14 +161,16 @@ static struct repr *missed_item(const struct hentry *h)
 	return r;
 }
 
-void ucwa_hist_get(struct app *app, struct web_req *req)
+void ucwa_hist_get(struct web_req *req, const struct web_params *prm, void *arg)
 {
+	struct app *app = arg;
 	struct repr *r = NULL, *e;
 	char href[128 + UCWA_ID_LEN];
 	uint64_t since;
 	struct le *le;
 	int err;
 
+	(void)prm;
 	if (!since_param(web_req_query(req), &since)) {
 		api_reply_error(req, 400, "Bad Request", "BadRequest",
 				"ParameterValidationFailure",

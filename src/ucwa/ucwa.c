@@ -409,12 +409,6 @@ static void events(struct web_req *req, const struct web_params *prm, void *arg)
 	evchan_get(app->ev, req);
 }
 
-/* communication and below: conversations and calls route themselves */
-static void comm(struct web_req *req, const struct web_params *prm, void *arg)
-{
-	ucwa_comm(arg, req, web_param(prm, "rest"));
-}
-
 static const struct web_route app_rows[] = {
     {"", WEB_GET, app_get},
     {"", WEB_DELETE, app_delete},
@@ -451,7 +445,30 @@ static const struct web_route app_rows[] = {
     {"people/groups", WEB_GET, ucwa_groups_get},
     {"people/groups/{group}", WEB_GET, ucwa_group_get},
     {"people/groups/{group}/contacts", WEB_GET, ucwa_group_contacts_get},
-    {"communication/{rest*}", WEB_ANY, comm},
+    {"communication", WEB_GET, ucwa_comm_get},
+    {"communication/conversationLogs", WEB_GET, ucwa_hist_get},
+    {"communication/messagingInvitations", WEB_POST, ucwa_msginv_post},
+    {"communication/messagingInvitations/{n}", WEB_GET, ucwa_msginv_get},
+    {"communication/messagingInvitations/{n}/accept", WEB_POST,
+     ucwa_msginv_accept},
+    {"communication/messagingInvitations/{n}/decline", WEB_POST,
+     ucwa_msginv_decline},
+    {"communication/phoneAudioInvitations/{n}", WEB_GET, ucwa_call_inv_get},
+    {"communication/phoneAudioInvitations/{n}/decline", WEB_POST,
+     ucwa_call_decline},
+    /* calls and IM conversations share the numbers of conversations */
+    {"communication/conversations/{n}", WEB_GET, ucwa_conv_get},
+    {"communication/conversations/{n}/participants", WEB_GET,
+     ucwa_participants_get},
+    {"communication/conversations/{n}/participants/{uri}", WEB_GET,
+     ucwa_participant_get},
+    {"communication/conversations/{n}/messaging", WEB_GET, ucwa_messaging_get},
+    {"communication/conversations/{n}/messaging/messages", WEB_POST,
+     ucwa_messages_post},
+    {"communication/conversations/{n}/messaging/messages/{msg}", WEB_GET,
+     ucwa_message_get},
+    {"communication/conversations/{n}/messaging/stopMessaging", WEB_POST,
+     ucwa_stop_messaging},
     {"pushRegistration", WEB_GET | WEB_PUT | WEB_POST | WEB_DELETE,
      ucwa_pushreg},
     {"policies", WEB_GET, policies},
