@@ -180,9 +180,10 @@ void ucwa_hist_get(struct web_req *req, const struct web_params *prm, void *arg)
 	}
 	session_hist_prune(&app->s);
 
-	(void)re_snprintf(href, sizeof(href),
-			  "%s/communication/conversationLogs", app->href);
-	err = repr_alloc(&r, "conversationLogs", href);
+	err = repr_href(href, sizeof(href), app->href,
+			"/communication/conversationLogs");
+	if (!err)
+		err = repr_alloc(&r, "conversationLogs", href);
 	if (!err && since)
 		err = repr_prop_date(r, "since", since);
 	/* the most recently active first, as a phone lists them */

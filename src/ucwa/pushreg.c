@@ -203,8 +203,9 @@ static int build(struct repr **rp, const struct app *app)
 	char href[sizeof(app->href) + 32];
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/pushRegistration", app->href);
-	err = repr_alloc(&r, "pushRegistration", href);
+	err = repr_href(href, sizeof(href), app->href, "/pushRegistration");
+	if (!err)
+		err = repr_alloc(&r, "pushRegistration", href);
 	/* the same members as the stored record */
 	if (!err)
 		err = ucwa_pushreg_encode(r, app);
@@ -220,13 +221,13 @@ static void reply(struct web_req *req, const struct app *app, uint16_t scode)
 	struct repr *r = NULL;
 	char loc[sizeof(app->href) + 64];
 
-	if (build(&r, app)) {
+	if (build(&r, app) || repr_href(loc, sizeof(loc), "Location: ",
+					"%s/pushRegistration\r\n", app->href)) {
 		web_reply_text(req, 500, "Internal Server Error",
 			       "could not build the resource");
+		mem_deref(r);
 		return;
 	}
-	(void)re_snprintf(loc, sizeof(loc), "Location: %s/pushRegistration\r\n",
-			  app->href);
 	api_reply(req, scode, scode == 201 ? "Created" : "OK", r,
 		  scode == 201 ? loc : NULL);
 	mem_deref(r);
