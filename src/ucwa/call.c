@@ -771,10 +771,9 @@ struct call *ucwa_call_find(struct app *app, const struct pl *n)
 static void reply_repr(struct web_req *req, struct repr *r)
 {
 	if (r)
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	else
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the resource");
+		web_reply_text(req, 500, NULL, "could not build the resource");
 	mem_deref(r);
 }
 
@@ -785,7 +784,7 @@ static struct call *inv_of(struct app *app, struct web_req *req,
 	struct call *c = ucwa_call_find(app, web_param(prm, "n"));
 
 	if (!c)
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such invitation");
 	return c;
 }
@@ -807,12 +806,12 @@ void ucwa_call_decline(struct web_req *req, const struct web_params *prm,
 	if (!c)
 		return;
 	if (c->state >= CALL_ENDING || c->end != END_NONE) {
-		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+		api_reply_error(req, 409, NULL, "Conflict", NULL,
 				"the invitation is not ringing");
 		return;
 	}
 	call_end(c, END_DECLINED);
-	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
 }
 
 void ucwa_call_conv_get(struct call *c, struct web_req *req)
@@ -834,7 +833,7 @@ void ucwa_call_participant_get(struct call *c, struct web_req *req,
 	/* the caller's URI, percent-encoded: the only participant */
 	if (text_pct_decode(uri, sizeof(uri), enc, &n) || n != strlen(uri) ||
 	    strcasecmp(uri, c->from)) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such resource");
 		return;
 	}

@@ -247,7 +247,7 @@ static struct conv *conv_of(struct app *app, struct web_req *req,
 	struct conv *c = conv_by_n(app, web_param(prm, "n"));
 
 	if (!c)
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such resource");
 	return c;
 }
@@ -256,10 +256,9 @@ static struct conv *conv_of(struct app *app, struct web_req *req,
 static void reply_repr(struct web_req *req, struct repr *r)
 {
 	if (r)
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	else
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 	mem_deref(r);
 }
 
@@ -299,7 +298,7 @@ void ucwa_participant_get(struct web_req *req, const struct web_params *prm,
 	if (!c)
 		return;
 	if (text_pct_decode(want, sizeof(want), enc, &n) || n != strlen(want)) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such participant");
 		return;
 	}
@@ -307,12 +306,12 @@ void ucwa_participant_get(struct web_req *req, const struct web_params *prm,
 		/* as the peer's */
 		reply_repr(req, participant(c, "participant", true));
 	} else if (!strcasecmp(want, c->peer) && c->ended) {
-		api_reply_error(req, 410, "Gone", "Gone", NULL,
+		api_reply_error(req, 410, NULL, "Gone", NULL,
 				"the participant has left the conversation");
 	} else if (!strcasecmp(want, c->peer)) {
 		reply_repr(req, participant(c, "participant", false));
 	} else {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such participant");
 	}
 }
@@ -429,13 +428,13 @@ void ucwa_message_get(struct web_req *req, const struct web_params *prm,
 	if (num->l <= 9 && re_regex(num->p, num->l, "[^0-9]"))
 		n = pl_u32(num);
 	if (!n || n > c->nmsg) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such message");
 		return;
 	}
 	m = &c->msgs[n % UCWA_CONV_MSGS];
 	if (m->n != n) {
-		api_reply_error(req, 410, "Gone", "Gone", NULL,
+		api_reply_error(req, 410, NULL, "Gone", NULL,
 				"the message is no longer held");
 		return;
 	}
@@ -760,7 +759,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 	if (api_body(req, &in))
 		return;
 	if (repr_in_str(in, "to", &to) || !uri_ok(&to)) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"to must be a sip:user@domain URI");
 		goto out;
@@ -769,7 +768,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 	if (!repr_in_str(in, "subject", &subject) &&
 	    (text_chars(&subject) > UCWA_FIELD_MAX ||
 	     subject.l > 4 * UCWA_FIELD_MAX)) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"subject is longer than 100 characters");
 		goto out;
@@ -778,13 +777,13 @@ static void start_messaging(struct app *app, struct web_req *req)
 	/* refused before anything exists, as sendMessage refuses it */
 	merr = first_message(in, &msg, &buf);
 	if (merr == EOVERFLOW) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"message is longer than 16384 bytes");
 		goto out;
 	}
 	if (merr && merr != ENOENT) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"the message link must be a data: URI of "
 				"text/plain in UTF-8, percent-encoded or "
@@ -798,8 +797,8 @@ static void start_messaging(struct app *app, struct web_req *req)
 		c = conv_new(app, peer, false);
 	}
 	if (!c) {
-		api_reply_error(req, 409, "Conflict", "Conflict",
-				"LimitExceeded", "too many conversations");
+		api_reply_error(req, 409, NULL, "Conflict", "LimitExceeded",
+				"too many conversations");
 		goto out;
 	}
 	if (!repr_in_str(in, "subject", &subject))
@@ -809,7 +808,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 
 	/* as UCWA answers it: the invitation is at Location (GET it), and
 	 * its story comes on the event channel */
-	web_reply(req, 201, "Created", NULL, NULL, 0, "Location: %s\r\n",
+	web_reply(req, 201, NULL, NULL, NULL, 0, "Location: %s\r\n",
 		  c->inv_href);
 	r = invitation(c, "Connecting", NULL);
 
@@ -851,12 +850,12 @@ static void send_api(struct conv *c, struct web_req *req)
 
 	(void)web_req_header(req, "Content-Type", &ct);
 	if (c->ended) {
-		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+		api_reply_error(req, 409, NULL, "Conflict", NULL,
 				"the conversation has ended");
 		return;
 	}
 	if (!body->l || body->l > UCWA_MESSAGE_MAX) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"a message of 1 to 16384 bytes is needed");
 		return;
@@ -866,8 +865,7 @@ static void send_api(struct conv *c, struct web_req *req)
 		/* HTML made safe: the peer gets its text, no markup */
 		mb = mbuf_alloc(body->l + 1);
 		if (!mb || text_html_to_plain(mb, body->p, body->l)) {
-			web_reply_text(req, 503, "Service Unavailable",
-				       "out of memory");
+			web_reply_text(req, 503, NULL, "out of memory");
 			mem_deref(mb);
 			return;
 		}
@@ -876,8 +874,7 @@ static void send_api(struct conv *c, struct web_req *req)
 	} else if (ct.l >= 10 && !strncasecmp(ct.p, "text/plain", 10)) {
 		text = *body;
 	} else {
-		api_reply_error(req, 415, "Unsupported Media Type",
-				"BadRequest", NULL,
+		api_reply_error(req, 415, NULL, "BadRequest", NULL,
 				"send text/plain or text/html");
 		return;
 	}
@@ -885,8 +882,7 @@ static void send_api(struct conv *c, struct web_req *req)
 	err = send_message(c, "text/plain", &text, false, &n);
 	mem_deref(mb);
 	if (err) {
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the message could not be sent");
 		return;
 	}
@@ -894,11 +890,10 @@ static void send_api(struct conv *c, struct web_req *req)
 	 * conversation's is short) */
 	if (repr_href(href, sizeof(href), c->href, "/messaging/messages/%u",
 		      n)) {
-		web_reply_text(req, 500, "Internal Server Error",
-			       "no href for the message");
+		web_reply_text(req, 500, NULL, "no href for the message");
 		return;
 	}
-	web_reply(req, 201, "Created", NULL, NULL, 0, "Location: %s\r\n", href);
+	web_reply(req, 201, NULL, NULL, NULL, 0, "Location: %s\r\n", href);
 }
 
 /* The conversation ends: its history entry says so, the app is told. */
@@ -918,7 +913,7 @@ static void stop_messaging(struct conv *c, struct web_req *req)
 
 	end_conv(c);
 	forget_ended(app);
-	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
 }
 
 /* Accepted: the invitation's first message comes again as the
@@ -951,7 +946,7 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 	struct repr *r;
 
 	if (!c->incoming || c->accepted) {
-		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+		api_reply_error(req, 409, NULL, "Conflict", NULL,
 				"the invitation is not waiting for an answer");
 		return;
 	}
@@ -970,7 +965,7 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 	mem_deref(r);
 	if (accept)
 		post_first_message(c);
-	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
 	if (!accept)
 		forget_ended(c->app);
 }

@@ -172,7 +172,7 @@ void ucwa_hist_get(struct web_req *req, const struct web_params *prm, void *arg)
 
 	(void)prm;
 	if (!since_param(web_req_query(req), &since)) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"since must be milliseconds since 1970 or an "
 				"ISO 8601 time such as 2026-11-24T01:16:00Z");
@@ -197,10 +197,9 @@ void ucwa_hist_get(struct web_req *req, const struct web_params *prm, void *arg)
 		mem_deref(e);
 	}
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the history");
+		web_reply_text(req, 500, NULL, "could not build the history");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 
