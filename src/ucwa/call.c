@@ -761,81 +761,81 @@ void ucwa_call_resume(struct app *app)
  * conversations/<n> (and its caller) of a call.
  */
 
-static struct call *call_by_n(struct app *app, const struct pl *n)
+struct call *ucwa_call_find(struct app *app, const struct pl *n)
 {
-	if (!n->l || n->l >= 10)
+	if (!n || !n->l || n->l >= 10)
 		return NULL;
 	return call_by_number(app, pl_u32(n));
-}
-
-static void decline(struct call *c, struct web_req *req)
-{
-	if (c->state >= CALL_ENDING || c->end != END_NONE) {
-		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
-				"the invitation is not ringing");
-		return;
-	}
-	call_end(c, END_DECLINED);
-	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
-}
-
-/* Whether rest is participants/<the caller's URI, percent-encoded>. */
-static bool is_caller(const struct call *c, const struct pl *rest)
-{
-	char uri[UCWA_URI_MAX + 1];
-	struct pl enc;
-	size_t n;
-
-	if (rest->l <= 13 || strncmp(rest->p, "participants/", 13))
-		return false;
-	enc.p = rest->p + 13;
-	enc.l = rest->l - 13;
-	return !text_pct_decode(uri, sizeof(uri), &enc, &n) &&
-	       n == strlen(uri) && !strcasecmp(uri, c->from);
 }
 
 static void reply_repr(struct web_req *req, struct repr *r)
 {
 	if (r)
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	else
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the resource");
+		web_reply_text(req, 500, NULL, "could not build the resource");
 	mem_deref(r);
 }
 
-bool ucwa_call_handle(struct app *app, struct web_req *req,
-		      const struct pl *kind, const struct pl *n,
-		      const struct pl *rest)
+/* The invitation a route's {n} names, or NULL with a 404 answered. */
+static struct call *inv_of(struct app *app, struct web_req *req,
+			   const struct web_params *prm)
 {
-	bool get = !pl_strcmp(web_req_method(req), "GET");
-	bool post_m = !pl_strcmp(web_req_method(req), "POST");
-	bool inv = !pl_strcmp(kind, "phoneAudioInvitations");
-	struct call *c;
+	struct call *c = ucwa_call_find(app, web_param(prm, "n"));
 
-	if (!inv && pl_strcmp(kind, "conversations"))
-		return false;
-	c = call_by_n(app, n);
-	if (!c) {
-		if (!inv)
-			return false; /* a conversation of conv.c, or none */
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+	if (!c)
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such invitation");
-		return true;
-	}
+	return c;
+}
 
-	if (inv && !rest->l && get)
+void ucwa_call_inv_get(struct web_req *req, const struct web_params *prm,
+		       void *arg)
+{
+	struct call *c = inv_of(arg, req, prm);
+
+	if (c)
 		reply_repr(req, invitation(c));
-	else if (inv && post_m && !pl_strcmp(rest, "decline"))
-		decline(c, req);
-	else if (!inv && !rest->l && get)
-		reply_repr(req, conversation(c));
-	else if (!inv && get && is_caller(c, rest))
-		reply_repr(req, participant(c, "participant"));
-	else if (!inv && get && !pl_strcmp(rest, "participants"))
-		reply_repr(req, participants(c));
-	else
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+}
+
+void ucwa_call_decline(struct web_req *req, const struct web_params *prm,
+		       void *arg)
+{
+	struct call *c = inv_of(arg, req, prm);
+
+	if (!c)
+		return;
+	if (c->state >= CALL_ENDING || c->end != END_NONE) {
+		api_reply_error(req, 409, NULL, "Conflict", NULL,
+				"the invitation is not ringing");
+		return;
+	}
+	call_end(c, END_DECLINED);
+	web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
+}
+
+void ucwa_call_conv_get(struct call *c, struct web_req *req)
+{
+	reply_repr(req, conversation(c));
+}
+
+void ucwa_call_participants_get(struct call *c, struct web_req *req)
+{
+	reply_repr(req, participants(c));
+}
+
+void ucwa_call_participant_get(struct call *c, struct web_req *req,
+			       const struct pl *enc)
+{
+	char uri[UCWA_URI_MAX + 1];
+	size_t n;
+
+	/* the caller's URI, percent-encoded: the only participant */
+	if (text_pct_decode(uri, sizeof(uri), enc, &n) || n != strlen(uri) ||
+	    strcasecmp(uri, c->from)) {
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such resource");
-	return true;
+		return;
+	}
+	reply_repr(req, participant(c, "participant"));
 }

@@ -238,49 +238,82 @@ static struct repr *participants(const struct conv *c)
 	return err ? mem_deref(r) : r;
 }
 
-/* GET .../participants[/<uri>]: sub is what follows "participants".
- * The peer's href answers 410 once the peer has left (the conversation
- * ended), any other 404. */
-static void get_participant(struct conv *c, struct web_req *req,
-			    const struct pl *sub)
+static struct conv *conv_by_n(struct app *app, const struct pl *n);
+
+/* The conversation a route's {n} names, or NULL with a 404 answered. */
+static struct conv *conv_of(struct app *app, struct web_req *req,
+			    const struct web_params *prm)
 {
+	struct conv *c = conv_by_n(app, web_param(prm, "n"));
+
+	if (!c)
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
+				"no such resource");
+	return c;
+}
+
+/* A resource just built (NULL: out of memory), answered and dropped. */
+static void reply_repr(struct web_req *req, struct repr *r)
+{
+	if (r)
+		api_reply(req, 200, NULL, r, NULL);
+	else
+		web_reply_text(req, 503, NULL, "out of memory");
+	mem_deref(r);
+}
+
+/* GET conversations/{n}/participants (a call's too). */
+void ucwa_participants_get(struct web_req *req, const struct web_params *prm,
+			   void *arg)
+{
+	struct call *call = ucwa_call_find(arg, web_param(prm, "n"));
+	struct conv *c;
+
+	if (call) {
+		ucwa_call_participants_get(call, req);
+		return;
+	}
+	c = conv_of(arg, req, prm);
+	if (c)
+		reply_repr(req, participants(c));
+}
+
+/* GET conversations/{n}/participants/{uri} (a call's too): the peer's
+ * href answers 410 once the peer has left (the conversation ended), any
+ * other 404. */
+void ucwa_participant_get(struct web_req *req, const struct web_params *prm,
+			  void *arg)
+{
+	const struct pl *enc = web_param(prm, "uri");
 	char uri[UCWA_URI_MAX + 8], want[UCWA_URI_MAX + 1];
-	struct repr *r = NULL;
-	struct pl enc;
+	struct call *call = ucwa_call_find(arg, web_param(prm, "n"));
+	struct conv *c;
 	size_t n;
 
-	if (!sub->l) {
-		r = participants(c);
-		goto reply;
+	if (call) {
+		ucwa_call_participant_get(call, req, enc);
+		return;
 	}
-	enc.p = sub->p + 1;
-	enc.l = sub->l - 1;
-	if (sub->p[0] != '/' || text_pct_decode(want, sizeof(want), &enc, &n) ||
-	    n != strlen(want)) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+	c = conv_of(arg, req, prm);
+	if (!c)
+		return;
+	if (text_pct_decode(want, sizeof(want), enc, &n) || n != strlen(want)) {
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such participant");
 		return;
 	}
 	if (!strcasecmp(want, local_uri(c, uri, sizeof(uri)))) {
-		r = participant(c, "participant", true); /* as the peer's */
+		/* as the peer's */
+		reply_repr(req, participant(c, "participant", true));
 	} else if (!strcasecmp(want, c->peer) && c->ended) {
-		api_reply_error(req, 410, "Gone", "Gone", NULL,
+		api_reply_error(req, 410, NULL, "Gone", NULL,
 				"the participant has left the conversation");
-		return;
 	} else if (!strcasecmp(want, c->peer)) {
-		r = participant(c, "participant", false);
+		reply_repr(req, participant(c, "participant", false));
 	} else {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such participant");
-		return;
 	}
-reply:
-	if (r)
-		api_reply(req, 200, "OK", r, NULL);
-	else
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
-	mem_deref(r);
 }
 
 /* The invitation: its from and to are participants (from embedded, as
@@ -377,37 +410,35 @@ static struct repr *message_repr(const struct conv *c, const struct conv_msg *m,
 	return err ? mem_deref(r) : r;
 }
 
-/* GET .../messaging/messages/<n>: one the conversation still holds;
- * 404 for a number never given, 410 for one too old to be held. */
-static void get_message(struct conv *c, struct web_req *req,
-			const struct pl *num)
+/* GET conversations/{n}/messaging/messages/{msg}: one the conversation
+ * still holds; 404 for a number never given, 410 for one too old to be
+ * held. */
+void ucwa_message_get(struct web_req *req, const struct web_params *prm,
+		      void *arg)
 {
+	const struct pl *num = web_param(prm, "msg");
+	struct conv *c = conv_of(arg, req, prm);
 	const struct conv_msg *m;
-	struct repr *r;
 	unsigned n;
 
+	if (!c)
+		return;
 	/* digits only, below 10^9 */
 	n = 0;
-	if (num->l && num->l <= 9 && re_regex(num->p, num->l, "[^0-9]"))
+	if (num->l <= 9 && re_regex(num->p, num->l, "[^0-9]"))
 		n = pl_u32(num);
 	if (!n || n > c->nmsg) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+		api_reply_error(req, 404, NULL, "NotFound", NULL,
 				"no such message");
 		return;
 	}
 	m = &c->msgs[n % UCWA_CONV_MSGS];
 	if (m->n != n) {
-		api_reply_error(req, 410, "Gone", "Gone", NULL,
+		api_reply_error(req, 410, NULL, "Gone", NULL,
 				"the message is no longer held");
 		return;
 	}
-	r = message_repr(c, m, NULL);
-	if (r)
-		api_reply(req, 200, "OK", r, NULL);
-	else
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
-	mem_deref(r);
+	reply_repr(req, message_repr(c, m, NULL));
 }
 
 static struct repr *messaging(const struct conv *c)
@@ -728,7 +759,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 	if (api_body(req, &in))
 		return;
 	if (repr_in_str(in, "to", &to) || !uri_ok(&to)) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"to must be a sip:user@domain URI");
 		goto out;
@@ -737,7 +768,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 	if (!repr_in_str(in, "subject", &subject) &&
 	    (text_chars(&subject) > UCWA_FIELD_MAX ||
 	     subject.l > 4 * UCWA_FIELD_MAX)) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"subject is longer than 100 characters");
 		goto out;
@@ -746,13 +777,13 @@ static void start_messaging(struct app *app, struct web_req *req)
 	/* refused before anything exists, as sendMessage refuses it */
 	merr = first_message(in, &msg, &buf);
 	if (merr == EOVERFLOW) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"message is longer than 16384 bytes");
 		goto out;
 	}
 	if (merr && merr != ENOENT) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"the message link must be a data: URI of "
 				"text/plain in UTF-8, percent-encoded or "
@@ -766,8 +797,8 @@ static void start_messaging(struct app *app, struct web_req *req)
 		c = conv_new(app, peer, false);
 	}
 	if (!c) {
-		api_reply_error(req, 409, "Conflict", "Conflict",
-				"LimitExceeded", "too many conversations");
+		api_reply_error(req, 409, NULL, "Conflict", "LimitExceeded",
+				"too many conversations");
 		goto out;
 	}
 	if (!repr_in_str(in, "subject", &subject))
@@ -777,7 +808,7 @@ static void start_messaging(struct app *app, struct web_req *req)
 
 	/* as UCWA answers it: the invitation is at Location (GET it), and
 	 * its story comes on the event channel */
-	web_reply(req, 201, "Created", NULL, NULL, 0, "Location: %s\r\n",
+	web_reply(req, 201, NULL, NULL, NULL, 0, "Location: %s\r\n",
 		  c->inv_href);
 	r = invitation(c, "Connecting", NULL);
 
@@ -819,12 +850,12 @@ static void send_api(struct conv *c, struct web_req *req)
 
 	(void)web_req_header(req, "Content-Type", &ct);
 	if (c->ended) {
-		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+		api_reply_error(req, 409, NULL, "Conflict", NULL,
 				"the conversation has ended");
 		return;
 	}
 	if (!body->l || body->l > UCWA_MESSAGE_MAX) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"a message of 1 to 16384 bytes is needed");
 		return;
@@ -834,8 +865,7 @@ static void send_api(struct conv *c, struct web_req *req)
 		/* HTML made safe: the peer gets its text, no markup */
 		mb = mbuf_alloc(body->l + 1);
 		if (!mb || text_html_to_plain(mb, body->p, body->l)) {
-			web_reply_text(req, 503, "Service Unavailable",
-				       "out of memory");
+			web_reply_text(req, 503, NULL, "out of memory");
 			mem_deref(mb);
 			return;
 		}
@@ -844,8 +874,7 @@ static void send_api(struct conv *c, struct web_req *req)
 	} else if (ct.l >= 10 && !strncasecmp(ct.p, "text/plain", 10)) {
 		text = *body;
 	} else {
-		api_reply_error(req, 415, "Unsupported Media Type",
-				"BadRequest", NULL,
+		api_reply_error(req, 415, NULL, "BadRequest", NULL,
 				"send text/plain or text/html");
 		return;
 	}
@@ -853,8 +882,7 @@ static void send_api(struct conv *c, struct web_req *req)
 	err = send_message(c, "text/plain", &text, false, &n);
 	mem_deref(mb);
 	if (err) {
-		api_reply_error(req, 503, "Service Unavailable",
-				"ServiceFailure", NULL,
+		api_reply_error(req, 503, NULL, "ServiceFailure", NULL,
 				"the message could not be sent");
 		return;
 	}
@@ -862,11 +890,10 @@ static void send_api(struct conv *c, struct web_req *req)
 	 * conversation's is short) */
 	if (repr_href(href, sizeof(href), c->href, "/messaging/messages/%u",
 		      n)) {
-		web_reply_text(req, 500, "Internal Server Error",
-			       "no href for the message");
+		web_reply_text(req, 500, NULL, "no href for the message");
 		return;
 	}
-	web_reply(req, 201, "Created", NULL, NULL, 0, "Location: %s\r\n", href);
+	web_reply(req, 201, NULL, NULL, NULL, 0, "Location: %s\r\n", href);
 }
 
 /* The conversation ends: its history entry says so, the app is told. */
@@ -886,7 +913,7 @@ static void stop_messaging(struct conv *c, struct web_req *req)
 
 	end_conv(c);
 	forget_ended(app);
-	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
 }
 
 /* Accepted: the invitation's first message comes again as the
@@ -919,7 +946,7 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 	struct repr *r;
 
 	if (!c->incoming || c->accepted) {
-		api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+		api_reply_error(req, 409, NULL, "Conflict", NULL,
 				"the invitation is not waiting for an answer");
 		return;
 	}
@@ -938,107 +965,106 @@ static void answer_invitation(struct conv *c, struct web_req *req, bool accept)
 	mem_deref(r);
 	if (accept)
 		post_first_message(c);
-	web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+	web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
 	if (!accept)
 		forget_ended(c->app);
 }
 
-void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub)
+/*
+ * Route handlers (ucwa.c's table): arg is the application.
+ */
+
+/* GET communication, as the application embeds it */
+void ucwa_comm_get(struct web_req *req, const struct web_params *prm, void *arg)
 {
-	bool get = !pl_strcmp(web_req_method(req), "GET");
-	bool post_m = !pl_strcmp(web_req_method(req), "POST");
-	struct pl rest = *sub, kind, n, what;
+	(void)prm;
+	ucwa_app_part_reply(req, arg, "communication");
+}
+
+/* POST communication/messagingInvitations */
+void ucwa_msginv_post(struct web_req *req, const struct web_params *prm,
+		      void *arg)
+{
+	(void)prm;
+	start_messaging(arg, req);
+}
+
+/* GET communication/messagingInvitations/{n} */
+void ucwa_msginv_get(struct web_req *req, const struct web_params *prm,
+		     void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
+
+	if (c)
+		reply_repr(
+		    req, invitation(c, c->ended ? "Disconnected" : "Connected",
+				    NULL));
+}
+
+/* POST communication/messagingInvitations/{n}/accept */
+void ucwa_msginv_accept(struct web_req *req, const struct web_params *prm,
+			void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
+
+	if (c)
+		answer_invitation(c, req, true);
+}
+
+/* POST communication/messagingInvitations/{n}/decline */
+void ucwa_msginv_decline(struct web_req *req, const struct web_params *prm,
+			 void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
+
+	if (c)
+		answer_invitation(c, req, false);
+}
+
+/* GET communication/conversations/{n}: a call's, or an IM
+ * conversation's (they share the numbers) */
+void ucwa_conv_get(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	struct call *call = ucwa_call_find(arg, web_param(prm, "n"));
 	struct conv *c;
-	struct repr *r;
 
-	if (!sub->l) {
-		/* communication itself, as the application embeds it */
-		if (get)
-			ucwa_app_part_reply(req, app, "communication");
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
+	if (call) {
+		ucwa_call_conv_get(call, req);
 		return;
 	}
-	(void)text_next(&rest, '/', &kind);
-	if (!pl_strcmp(&kind, "messagingInvitations") && !rest.l) {
-		if (post_m)
-			start_messaging(app, req);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: POST\r\n");
-		return;
-	}
+	c = conv_of(arg, req, prm);
+	if (c)
+		reply_repr(req, conversation(c));
+}
 
-	if (!pl_strcmp(&kind, "conversationLogs") && !rest.l) {
-		if (get)
-			ucwa_hist_get(app, req);
-		else
-			web_reply(req, 405, "Method Not Allowed", NULL, NULL, 0,
-				  "Allow: GET\r\n");
-		return;
-	}
+/* GET communication/conversations/{n}/messaging */
+void ucwa_messaging_get(struct web_req *req, const struct web_params *prm,
+			void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
 
-	(void)text_next(&rest, '/', &n);
-	if (ucwa_call_handle(app, req, &kind, &n, &rest))
-		return;
-	c = conv_by_n(app, &n);
-	if (!c || (pl_strcmp(&kind, "messagingInvitations") &&
-		   pl_strcmp(&kind, "conversations"))) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
-		return;
-	}
+	if (c)
+		reply_repr(req, messaging(c));
+}
 
-	if (!pl_strcmp(&kind, "messagingInvitations")) {
-		if (!rest.l && get) {
-			r = invitation(
-			    c, c->ended ? "Disconnected" : "Connected", NULL);
-			api_reply(req, 200, "OK", r, NULL);
-			mem_deref(r);
-		} else if (post_m && !pl_strcmp(&rest, "accept"))
-			answer_invitation(c, req, true);
-		else if (post_m && !pl_strcmp(&rest, "decline"))
-			answer_invitation(c, req, false);
-		else
-			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-					"no such resource");
-		return;
-	}
+/* POST communication/conversations/{n}/messaging/messages */
+void ucwa_messages_post(struct web_req *req, const struct web_params *prm,
+			void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
 
-	/* conversations/<n>[/messaging[/messages|/stopMessaging]] and
-	 * conversations/<n>/participants[/<uri>] */
-	if (!rest.l && get) {
-		r = conversation(c);
-		api_reply(req, 200, "OK", r, NULL);
-		mem_deref(r);
-		return;
-	}
-	if (get && rest.l >= 12 && !strncmp(rest.p, "participants", 12)) {
-		struct pl part = {rest.p + 12, rest.l - 12};
-		get_participant(c, req, &part);
-		return;
-	}
-	(void)text_next(&rest, '/', &what);
-	if (pl_strcmp(&what, "messaging")) {
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
-		return;
-	}
-	if (!rest.l && get) {
-		r = messaging(c);
-		api_reply(req, 200, "OK", r, NULL);
-		mem_deref(r);
-	} else if (get && rest.l > 9 && !strncmp(rest.p, "messages/", 9)) {
-		struct pl num = {rest.p + 9, rest.l - 9};
-		get_message(c, req, &num);
-	} else if (post_m && !pl_strcmp(&rest, "messages"))
+	if (c)
 		send_api(c, req);
-	else if (post_m && !pl_strcmp(&rest, "stopMessaging"))
+}
+
+/* POST communication/conversations/{n}/messaging/stopMessaging */
+void ucwa_stop_messaging(struct web_req *req, const struct web_params *prm,
+			 void *arg)
+{
+	struct conv *c = conv_of(arg, req, prm);
+
+	if (c)
 		stop_messaging(c, req);
-	else
-		api_reply_error(req, 404, "Not Found", "NotFound", NULL,
-				"no such resource");
 }
 
 /*

@@ -161,16 +161,18 @@ static struct repr *missed_item(const struct hentry *h)
 	return r;
 }
 
-void ucwa_hist_get(struct app *app, struct web_req *req)
+void ucwa_hist_get(struct web_req *req, const struct web_params *prm, void *arg)
 {
+	struct app *app = arg;
 	struct repr *r = NULL, *e;
 	char href[128 + UCWA_ID_LEN];
 	uint64_t since;
 	struct le *le;
 	int err;
 
+	(void)prm;
 	if (!since_param(web_req_query(req), &since)) {
-		api_reply_error(req, 400, "Bad Request", "BadRequest",
+		api_reply_error(req, 400, NULL, "BadRequest",
 				"ParameterValidationFailure",
 				"since must be milliseconds since 1970 or an "
 				"ISO 8601 time such as 2026-11-24T01:16:00Z");
@@ -178,9 +180,10 @@ void ucwa_hist_get(struct app *app, struct web_req *req)
 	}
 	session_hist_prune(&app->s);
 
-	(void)re_snprintf(href, sizeof(href),
-			  "%s/communication/conversationLogs", app->href);
-	err = repr_alloc(&r, "conversationLogs", href);
+	err = repr_href(href, sizeof(href), app->href,
+			"/communication/conversationLogs");
+	if (!err)
+		err = repr_alloc(&r, "conversationLogs", href);
 	if (!err && since)
 		err = repr_prop_date(r, "since", since);
 	/* the most recently active first, as a phone lists them */
@@ -194,10 +197,9 @@ void ucwa_hist_get(struct app *app, struct web_req *req)
 		mem_deref(e);
 	}
 	if (err)
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the history");
+		web_reply_text(req, 500, NULL, "could not build the history");
 	else
-		api_reply(req, 200, "OK", r, NULL);
+		api_reply(req, 200, NULL, r, NULL);
 	mem_deref(r);
 }
 

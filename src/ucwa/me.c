@@ -285,8 +285,7 @@ static void reply_me(struct web_req *req, struct app *app)
 
 	if (repr_href(href, sizeof(href), app->href, "/me") ||
 	    repr_alloc(&r, "me", href)) {
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build me");
+		web_reply_text(req, 500, NULL, "could not build me");
 		return;
 	}
 	(void)re_snprintf(name, sizeof(name), "%b", app->user,

@@ -203,8 +203,9 @@ static int build(struct repr **rp, const struct app *app)
 	char href[sizeof(app->href) + 32];
 	int err;
 
-	(void)re_snprintf(href, sizeof(href), "%s/pushRegistration", app->href);
-	err = repr_alloc(&r, "pushRegistration", href);
+	err = repr_href(href, sizeof(href), app->href, "/pushRegistration");
+	if (!err)
+		err = repr_alloc(&r, "pushRegistration", href);
 	/* the same members as the stored record */
 	if (!err)
 		err = ucwa_pushreg_encode(r, app);
@@ -220,15 +221,13 @@ static void reply(struct web_req *req, const struct app *app, uint16_t scode)
 	struct repr *r = NULL;
 	char loc[sizeof(app->href) + 64];
 
-	if (build(&r, app)) {
-		web_reply_text(req, 500, "Internal Server Error",
-			       "could not build the resource");
+	if (build(&r, app) || repr_href(loc, sizeof(loc), "Location: ",
+					"%s/pushRegistration\r\n", app->href)) {
+		web_reply_text(req, 500, NULL, "could not build the resource");
+		mem_deref(r);
 		return;
 	}
-	(void)re_snprintf(loc, sizeof(loc), "Location: %s/pushRegistration\r\n",
-			  app->href);
-	api_reply(req, scode, scode == 201 ? "Created" : "OK", r,
-		  scode == 201 ? loc : NULL);
+	api_reply(req, scode, NULL, r, scode == 201 ? loc : NULL);
 	mem_deref(r);
 }
 
@@ -257,7 +256,7 @@ static void saved_reply(struct app *app, struct web_req *req, int err,
 	if (err)
 		ucwa_app_reply_saved(app, req, err);
 	else if (!app->s.push || !scode)
-		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+		web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
 	else
 		reply(req, app, scode);
 }
@@ -282,14 +281,14 @@ static bool busy(struct app *app, struct web_req *req)
 {
 	if (!app->s.push_saving)
 		return false;
-	api_reply_error(req, 409, "Conflict", "Conflict", NULL,
+	api_reply_error(req, 409, NULL, "Conflict", NULL,
 			"a change of the push registration is being stored");
 	return true;
 }
 
 static void bad(struct web_req *req, const char *msg)
 {
-	api_reply_error(req, 400, "Bad Request", "BadRequest",
+	api_reply_error(req, 400, NULL, "BadRequest",
 			"ParameterValidationFailure", msg);
 }
 
@@ -304,8 +303,7 @@ static void put(struct app *app, struct web_req *req)
 		return; /* answered */
 	err = parse(&pr, in, msg, sizeof(msg));
 	if (err == ENOMEM) {
-		web_reply_text(req, 503, "Service Unavailable",
-			       "out of memory");
+		web_reply_text(req, 503, NULL, "out of memory");
 		goto out;
 	}
 	if (err) {
@@ -368,7 +366,7 @@ static void del(struct app *app, struct web_req *req)
 	if (busy(app, req))
 		return;
 	if (!app->s.push) {
-		web_reply(req, 204, "No Content", NULL, NULL, 0, NULL);
+		web_reply(req, 204, NULL, NULL, NULL, 0, NULL);
 		return;
 	}
 	old = app->s.push;
@@ -396,7 +394,7 @@ void ucwa_pushreg(struct web_req *req, const struct web_params *prm, void *arg)
 		if (app->s.push)
 			reply(req, app, 200);
 		else
-			api_reply_error(req, 404, "Not Found", "NotFound", NULL,
+			api_reply_error(req, 404, NULL, "NotFound", NULL,
 					"no push registration");
 	} else if (!pl_strcmp(m, "PUT") || !pl_strcmp(m, "POST")) {
 		put(app, req);

@@ -409,10 +409,42 @@ static void events(struct web_req *req, const struct web_params *prm, void *arg)
 	evchan_get(app->ev, req);
 }
 
-/* communication and below: conversations and calls route themselves */
+/*
+ * communication/ has a table of its own, reached through the row
+ * "communication/{rest*}" below: a request for another resource passes
+ * over one row instead of fifteen, and one under communication/ does not
+ * compare "communication/" again for each of its rows.
+ */
+static const struct web_route comm_rows[] = {
+    /* a conversation in progress first: an app sends and reads its
+     * messages far more often than it asks for anything else here */
+    {"conversations/{n}/messaging/messages", WEB_POST, ucwa_messages_post},
+    {"conversations/{n}/messaging/messages/{msg}", WEB_GET, ucwa_message_get},
+    {"conversations/{n}/messaging", WEB_GET, ucwa_messaging_get},
+    {"conversations/{n}/messaging/stopMessaging", WEB_POST,
+     ucwa_stop_messaging},
+    /* calls and IM conversations share the numbers of conversations */
+    {"conversations/{n}", WEB_GET, ucwa_conv_get},
+    {"conversations/{n}/participants", WEB_GET, ucwa_participants_get},
+    {"conversations/{n}/participants/{uri}", WEB_GET, ucwa_participant_get},
+    {"messagingInvitations", WEB_POST, ucwa_msginv_post},
+    {"messagingInvitations/{n}", WEB_GET, ucwa_msginv_get},
+    {"messagingInvitations/{n}/accept", WEB_POST, ucwa_msginv_accept},
+    {"messagingInvitations/{n}/decline", WEB_POST, ucwa_msginv_decline},
+    {"phoneAudioInvitations/{n}", WEB_GET, ucwa_call_inv_get},
+    {"phoneAudioInvitations/{n}/decline", WEB_POST, ucwa_call_decline},
+    {"conversationLogs", WEB_GET, ucwa_hist_get},
+    {"", WEB_GET, ucwa_comm_get},
+};
+
+static void resource_not_found(struct web_req *req, void *arg);
+
+static const struct web_routes comm_routes = {comm_rows, ARRAY_SIZE(comm_rows),
+					      false, resource_not_found};
+
 static void comm(struct web_req *req, const struct web_params *prm, void *arg)
 {
-	ucwa_comm(arg, req, web_param(prm, "rest"));
+	(void)web_route(&comm_routes, req, web_param(prm, "rest"), arg);
 }
 
 static const struct web_route app_rows[] = {
@@ -451,6 +483,7 @@ static const struct web_route app_rows[] = {
     {"people/groups", WEB_GET, ucwa_groups_get},
     {"people/groups/{group}", WEB_GET, ucwa_group_get},
     {"people/groups/{group}/contacts", WEB_GET, ucwa_group_contacts_get},
+    /* communication/...: the rows of comm_rows above */
     {"communication/{rest*}", WEB_ANY, comm},
     {"pushRegistration", WEB_GET | WEB_PUT | WEB_POST | WEB_DELETE,
      ucwa_pushreg},

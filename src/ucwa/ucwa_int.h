@@ -256,7 +256,17 @@ void ucwa_psub_close_all(struct app *app);
 void ucwa_psub_restore(struct app *app);
 
 /* conv.c */
-void ucwa_comm(struct app *app, struct web_req *req, const struct pl *sub);
+/* Route handlers (arg is the application): communication (GET);
+ * messagingInvitations (POST starts one); messagingInvitations/{n} (GET)
+ * and its accept and decline (POST); conversations/{n} (GET, a call's
+ * too), its participants and participants/{uri} (GET), messaging (GET),
+ * messaging/messages (POST sends), messaging/messages/{msg} (GET) and
+ * messaging/stopMessaging (POST). A missing conversation is a 404. */
+web_route_h ucwa_comm_get, ucwa_msginv_post, ucwa_msginv_get;
+web_route_h ucwa_msginv_accept, ucwa_msginv_decline;
+web_route_h ucwa_conv_get, ucwa_participants_get, ucwa_participant_get;
+web_route_h ucwa_messaging_get, ucwa_messages_post, ucwa_message_get;
+web_route_h ucwa_stop_messaging;
 void ucwa_conv_close_all(struct app *app);
 void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 		   void *arg);
@@ -278,8 +288,8 @@ void ucwa_hist_conv(struct conv *c);
  * its event's sequence, counted once (it comes back after a restart). */
 void ucwa_hist_message(struct conv *c, bool incoming, const char *text,
 		       size_t len, uint64_t time_ms, uint64_t seq);
-/* GET .../communication/conversationLogs */
-void ucwa_hist_get(struct app *app, struct web_req *req);
+/* Route handler: communication/conversationLogs (GET). */
+web_route_h ucwa_hist_get;
 /* After a restart, once the history is back: the conversations still
  * open come back with their numbers; new ones are numbered after every
  * number the history holds. */
@@ -290,10 +300,18 @@ struct call;
  * From URI is at most UCWA_URI_MAX bytes: ucwa_incoming() checked). */
 void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 			const struct sipua_inmsg *in);
-/* Requests under communication/: true if it was a call's (answered). */
-bool ucwa_call_handle(struct app *app, struct web_req *req,
-		      const struct pl *kind, const struct pl *n,
-		      const struct pl *rest);
+/* Route handlers: phoneAudioInvitations/{n} (GET) and its decline
+ * (POST); a missing invitation is a 404. */
+web_route_h ucwa_call_inv_get, ucwa_call_decline;
+/* The call numbered n (a route's {n}, borrowed), or NULL: calls and IM
+ * conversations share conversations/{n}, which conv.c routes. */
+struct call *ucwa_call_find(struct app *app, const struct pl *n);
+/* GET conversations/{n}, its participants and participants/{uri} (enc:
+ * the percent-encoded URI, borrowed) of a call. */
+void ucwa_call_conv_get(struct call *c, struct web_req *req);
+void ucwa_call_participants_get(struct call *c, struct web_req *req);
+void ucwa_call_participant_get(struct call *c, struct web_req *req,
+			       const struct pl *enc);
 /* A stored call record (a start, or an end: end true) becomes its events
  * again after a restart; then ucwa_call_resume() ends the calls that
  * were still ringing. */

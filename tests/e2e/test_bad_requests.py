@@ -73,6 +73,16 @@ def test_another_users_application(mob, alice, bob, method, path, body):
     ("PUT", "/people/presenceSubscriptions", "GET, POST"),
     ("PATCH", "/pushRegistration", "GET, POST, PUT, DELETE"),
     ("POST", "/events", "GET"),
+    ("POST", "/communication", "GET"),
+    ("POST", "/communication/conversationLogs", "GET"),
+    ("GET", "/communication/messagingInvitations", "POST"),
+    ("GET", "/communication/messagingInvitations/1/accept", "POST"),
+    ("POST", "/communication/conversations/1", "GET"),
+    ("POST", "/communication/conversations/1/participants", "GET"),
+    ("GET", "/communication/conversations/1/messaging/messages", "POST"),
+    ("DELETE", "/communication/conversations/1/messaging/messages/1", "GET"),
+    ("GET", "/communication/conversations/1/messaging/stopMessaging", "POST"),
+    ("GET", "/communication/phoneAudioInvitations/1/decline", "POST"),
 ])
 def test_method_not_allowed(mob, alice, method, path, allow):
     """A resource asked with a method it does not take answers 405 and
