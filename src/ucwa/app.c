@@ -67,7 +67,10 @@ static void app_destructor(void *arg)
 	mem_deref(app->agent);
 }
 
-int ucwa_instance_uuid(char uuid[37], const char *user, const struct pl *epid)
+/* The +sip.instance of a device: a name-based (SHA-1, RFC 4122 4.3) UUID
+ * of user and endpointId, so a device keeps its instance across sessions
+ * and instances of the service (RFC 5626 4.1). */
+static int instance_uuid(char uuid[37], const char *user, const struct pl *epid)
 {
 	/* our own namespace for device instances (a random v4 UUID) */
 	static const uint8_t ns[16] = {0x5b, 0x0e, 0x2c, 0x71, 0x8f, 0x3a,
@@ -674,7 +677,7 @@ void ucwa_app_create(struct ucwa *u, struct web_req *req, const char *user)
 
 	pl_set_str(&epid, app->endpoint);
 	err = new_id(app->id);
-	err |= ucwa_instance_uuid(app->instance, user, &epid);
+	err |= instance_uuid(app->instance, user, &epid);
 	if (!err)
 		err = repr_href(app->href, sizeof(app->href), UCWA_BASE, "/%s",
 				app->id);

@@ -112,6 +112,16 @@ static void post(struct app *app, const char *sender_rel,
 		  in_href);
 }
 
+/* 400 for a value over its limit; fmt names the limit with one %u. */
+static void too_long(struct web_req *req, const char *fmt, unsigned limit)
+{
+	char msg[80];
+
+	(void)re_snprintf(msg, sizeof(msg), fmt, limit);
+	api_reply_error(req, 400, NULL, "BadRequest",
+			"ParameterValidationFailure", msg);
+}
+
 /* data:text/plain;charset=utf-8,<percent-encoded text> (RFC 2397) */
 static int data_uri(char **out, const char *text)
 {
@@ -768,18 +778,16 @@ static void start_messaging(struct app *app, struct web_req *req)
 	if (!repr_in_str(in, "subject", &subject) &&
 	    (text_chars(&subject) > UCWA_FIELD_MAX ||
 	     subject.l > 4 * UCWA_FIELD_MAX)) {
-		api_reply_error(req, 400, NULL, "BadRequest",
-				"ParameterValidationFailure",
-				"subject is longer than 100 characters");
+		too_long(req, "subject is longer than %u characters",
+			 UCWA_FIELD_MAX);
 		goto out;
 	}
 
 	/* refused before anything exists, as sendMessage refuses it */
 	merr = first_message(in, &msg, &buf);
 	if (merr == EOVERFLOW) {
-		api_reply_error(req, 400, NULL, "BadRequest",
-				"ParameterValidationFailure",
-				"message is longer than 16384 bytes");
+		too_long(req, "message is longer than %u bytes",
+			 UCWA_MESSAGE_MAX);
 		goto out;
 	}
 	if (merr && merr != ENOENT) {
@@ -855,9 +863,8 @@ static void send_api(struct conv *c, struct web_req *req)
 		return;
 	}
 	if (!body->l || body->l > UCWA_MESSAGE_MAX) {
-		api_reply_error(req, 400, NULL, "BadRequest",
-				"ParameterValidationFailure",
-				"a message of 1 to 16384 bytes is needed");
+		too_long(req, "a message of 1 to %u bytes is needed",
+			 UCWA_MESSAGE_MAX);
 		return;
 	}
 

@@ -223,11 +223,6 @@ int ucwa_load(struct ucwa *u)
 	return session_records_load(&u->sctx, load_record, load_done, u);
 }
 
-size_t ucwa_count(const struct ucwa *u)
-{
-	return u ? u->n : 0;
-}
-
 /* 401 with the token service challenge of the access location the client
  * used: the configured internal web FQDN when it asked for that name, else
  * the external one. Never the Host header itself: a forged Host must not

@@ -117,14 +117,4 @@ int ucwa_load(struct ucwa *u);
 /** Handle a request under UCWA_BASE; false if the path is not ours. */
 bool ucwa_handle(struct ucwa *u, struct web_req *req);
 
-/** Applications alive (for metrics and tests). */
-size_t ucwa_count(const struct ucwa *u);
-
-/**
- * The +sip.instance of a device: a name-based (SHA-1, RFC 4122 4.3)
- * UUID of user and endpointId, so a device keeps its instance across
- * sessions and instances of the service (RFC 5626 4.1).
- */
-int ucwa_instance_uuid(char uuid[37], const char *user, const struct pl *epid);
-
 #endif
