@@ -120,13 +120,19 @@ typedef bool(store_rec_h)(const uint8_t *key, size_t klen, const uint8_t *val,
 /** Where and how to open a store; a field the backend does not use is
  * ignored. Borrowed by store_open(). */
 struct store_conf {
-	/** "lmdb" (NULL: "lmdb"); see store_backend_known() */
+	/** "lmdb" or "redis" (NULL: "lmdb"); see store_backend_known() */
 	const char *backend;
 	/** lmdb: directory of the environment (must exist); several
 	 * processes may open the same one */
 	const char *path;
-	/** the most data the store may hold, MiB (> 0) */
+	/** the most data the store may hold, MiB (> 0; lmdb) */
 	size_t size_mb;
+	/** redis: host:port of the server (NULL: 127.0.0.1:6379) */
+	const char *redis_address;
+	/** redis: AUTH password (NULL or empty: none) */
+	const char *redis_password;
+	/** redis: database number (SELECT; 0 default) */
+	unsigned redis_db;
 };
 
 /**
@@ -140,7 +146,7 @@ struct store_conf {
  */
 int store_open(struct store **sp, const struct store_conf *c);
 
-/** True if this build has the backend name ("lmdb" only, today). */
+/** True if this build has the backend name ("lmdb", "redis"). */
 bool store_backend_known(const char *name);
 
 /**
