@@ -14,6 +14,7 @@
  * may not have been applied) and those issued while it is away
  * (ENOTCONN), and is made again after 100 ms, doubling up to 5 s.
  */
+#include <ctype.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include "core.h"
@@ -323,22 +324,44 @@ static void destructor(void *arg)
 	mem_deref(r->password);
 }
 
-/* host:port, [v6]:port or host (port 6379) */
-static int address_parse(struct redis *r, const char *addr)
+int store_redis_address_parse(const char *addr, char *host, size_t hsize,
+			      int *port)
 {
-	struct pl host, port = PL_INIT;
+	const char *colon, *h;
+	size_t hl, i;
+	unsigned long p = 0;
 
 	if (!addr || !*addr)
 		addr = "127.0.0.1:6379";
-	if (re_regex(addr, strlen(addr), "\\[[^\\]]+\\]:[0-9]+", &host,
-		     &port) &&
-	    re_regex(addr, strlen(addr), "[^:]+[:]*[0-9]*", &host, NULL, &port))
+	colon = strrchr(addr, ':');
+	if (!host || !port || !colon || !colon[1] || strlen(colon + 1) > 5)
 		return EINVAL;
-	if (host.l >= sizeof(r->host))
+	for (i = 1; colon[i]; i++) {
+		if (colon[i] < '0' || colon[i] > '9')
+			return EINVAL;
+		p = p * 10 + (unsigned long)(colon[i] - '0');
+	}
+	h = addr;
+	hl = (size_t)(colon - addr);
+	/* [v6]: the brackets go; a bare name: letters, digits, . - */
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		++h;
+		hl -= 2;
+		for (i = 0; i < hl; i++)
+			if (!strchr("0123456789abcdefABCDEF:.", h[i]))
+				return EINVAL;
+	} else {
+		for (i = 0; i < hl; i++)
+			if (!isalnum((unsigned char)h[i]) && h[i] != '.' &&
+			    h[i] != '-')
+				return EINVAL;
+	}
+	if (!hl || hl >= hsize || !p || p > 65535)
 		return EINVAL;
-	pl_strcpy(&host, r->host, sizeof(r->host));
-	r->port = port.l ? (int)pl_u32(&port) : 6379;
-	return r->port > 0 && r->port < 65536 ? 0 : EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	*port = (int)p;
+	return 0;
 }
 
 /* Start-up: does Redis answer, with this password and database? */
@@ -400,7 +423,8 @@ static int redis_open(struct store **sp, const struct store_conf *c)
 	tmr_init(&r->tdone);
 	store_set_backend(s, r);
 
-	err = address_parse(r, c->redis_address);
+	err = store_redis_address_parse(c->redis_address, r->host,
+					sizeof(r->host), &r->port);
 	if (!err && c->redis_password && *c->redis_password)
 		err = str_dup(&r->password, c->redis_password);
 	if (err)

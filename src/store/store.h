@@ -146,6 +146,23 @@ struct store_conf {
  */
 int store_open(struct store **sp, const struct store_conf *c);
 
+/** The longest redis_address (host:port) store_open() takes. */
+enum { STORE_REDIS_ADDRESS_MAX = 255 };
+
+/**
+ * Split a Redis address: host:port, or [IPv6]:port (the brackets are
+ * dropped). NULL or empty: 127.0.0.1:6379.
+ *
+ * @param addr  The address (borrowed)
+ * @param host  Returns the host, NUL-terminated
+ * @param hsize Size of host
+ * @param port  Returns the port (1..65535)
+ *
+ * @return 0 or EINVAL
+ */
+int store_redis_address_parse(const char *addr, char *host, size_t hsize,
+			      int *port);
+
 /** True if this build has the backend name ("lmdb", "redis"). */
 bool store_backend_known(const char *name);
 
