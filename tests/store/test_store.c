@@ -1833,7 +1833,7 @@ int main(int argc, char *argv[])
 	libre_init();
 	strcpy(redis_dir, "/tmp/mob_redis_XXXXXX");
 	CHECK(mkdtemp(redis_dir) != NULL);
-	redis_port = 20000 + (int)(getpid() % 20000);
+	redis_port = 20000 + (int)(getpid() % 10000);
 	re_snprintf(redis_addr, sizeof(redis_addr), "127.0.0.1:%d", redis_port);
 	redis_pid = redis_start();
 	CHECK(redis_pid > 0);
