@@ -37,21 +37,21 @@
  * cancels every callback; writes already issued are still committed before
  * the store's destructor returns.
  *
- * Keys planned for a Redis backend (one hash tag per session, so that
- * Redis Cluster keeps all keys of a session in one slot and a session can
- * be changed with one MULTI/EXEC):
+ * Keys of the Redis backend (one hash tag per session, so that
+ * Redis Cluster keeps all keys of a session in one slot and a session's
+ * writes of a loop turn are one Lua script):
  *
  *   session        mob:{SID}:s            STRING value
  *   event log      mob:{SID}:ev           STREAM, entry id "SEQ-0", field v;
  *                                         read XRANGE SEQ +, ack XTRIM MINID
  *   subscriptions  mob:{SID}:sub          HASH subscription id -> value
- *   history        mob:{SID}:hist         HASH entry id -> value (HSCAN,
- *                                         sorted by the caller)
- *   token          mob:tok:{HASH}         STRING expiry+until+user,
- *                                         PEXPIREAT (no purge needed)
+ *   history        mob:{SID}:hist         HASH entry id -> value (HGETALL,
+ *                                         sorted by the backend)
+ *   token          mob:tok:{HASH}         STRING expiry+until+user (purged
+ *                                         by store_token_purge, SCAN steps)
  *   HA1            mob:ha1:{USER}         HASH realm -> value
  *
- * Sessions are loaded at start-up with SCAN MATCH mob:*:s on every node.
+ * Sessions are loaded at start-up with SCAN MATCH mob:{*}:s.
  * See docs/store.md.
  */
 #ifndef MOB_STORE_H
