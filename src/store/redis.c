@@ -22,6 +22,14 @@
 
 static int redis_open(struct store **sp, const struct store_conf *c);
 
+extern const char redis_script_write[], redis_script_purge[],
+    redis_script_load[];
+const char *const redis_scripts[RS_COUNT] = {
+    redis_script_write,
+    redis_script_purge,
+    redis_script_load,
+};
+
 const struct store_be store_redis_be = {
     .name = "redis",
     .open = redis_open,
@@ -180,8 +188,8 @@ int redis_command(struct redis *r, redisCallbackFn *fn, void *priv, int argc,
 static int link_hello(struct redis *r)
 {
 	char db[16];
-	const char *argv[2];
-	int err = 0;
+	const char *argv[3];
+	int err = 0, i;
 
 	if (r->password) {
 		argv[0] = "AUTH";
@@ -193,6 +201,13 @@ static int link_hello(struct redis *r)
 		argv[0] = "SELECT";
 		argv[1] = db;
 		err = redis_command(r, hello_h, NULL, 2, argv, NULL);
+	}
+	/* the same text gives the same SHA1 (taken at open) */
+	for (i = 0; !err && i < RS_COUNT; i++) {
+		argv[0] = "SCRIPT";
+		argv[1] = "LOAD";
+		argv[2] = redis_scripts[i];
+		err = redis_command(r, hello_h, NULL, 3, argv, NULL);
 	}
 	argv[0] = "PING";
 	if (!err)
@@ -364,14 +379,15 @@ int store_redis_address_parse(const char *addr, char *host, size_t hsize,
 	return 0;
 }
 
-/* Start-up: does Redis answer, with this password and database? */
-static int open_check(const struct redis *r)
+/* Start-up: does Redis answer, with this password and database? And the
+ * SHA1 of each script. */
+static int open_check(struct redis *r)
 {
 	struct timeval tv = {REDIS_OPEN_TIMEOUT_MS / 1000,
 			     (REDIS_OPEN_TIMEOUT_MS % 1000) * 1000};
 	redisContext *c;
 	redisReply *rep = NULL;
-	int err = 0;
+	int err = 0, i;
 
 	c = redisConnectWithTimeout(r->host, r->port, tv);
 	if (!c || c->err) {
@@ -391,6 +407,21 @@ static int open_check(const struct redis *r)
 		log_error("store: redis %s:%d: %s", r->host, r->port,
 			  rep ? rep->str : c->errstr);
 		err = rep ? EACCES : ETIMEDOUT;
+		goto out;
+	}
+	for (i = 0; i < RS_COUNT; i++) {
+		freeReplyObject(rep);
+		rep = redisCommand(c, "SCRIPT LOAD %s", redis_scripts[i]);
+		if (!rep || rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+			log_error("store: redis %s:%d: SCRIPT LOAD: %s",
+				  r->host, r->port,
+				  rep && rep->type == REDIS_REPLY_ERROR
+				      ? rep->str
+				      : "no SHA1 (Redis 7 or later needed)");
+			err = EPROTO;
+			goto out;
+		}
+		memcpy(r->sha[i], rep->str, 41);
 	}
 
 out:

@@ -26,6 +26,17 @@ enum {
 
 struct redis;
 
+/* The scripts, loaded on every connection (SCRIPT LOAD ahead of any other
+ * command) and run by their SHA1 (EVALSHA): a loop turn of many sessions
+ * does not send their text again and again. */
+enum redis_script {
+	RS_WRITE, /* a group's writes (redis_write.c) */
+	RS_PURGE, /* a step of the token sweep        */
+	RS_LOAD,  /* a step of the session load (redis_read.c) */
+	RS_COUNT,
+};
+extern const char *const redis_scripts[RS_COUNT];
+
 /*
  * One connection. hiredis holds a reference while the context lives (its
  * event hooks point here) and every command holds one, so a connection
@@ -56,10 +67,11 @@ struct redis {
 	struct rlink *link; /* the connection, or NULL while away */
 	struct tmr reconn;
 	uint32_t backoff_ms;
-	struct list batches;   /* struct rbatch, issue order */
-	struct tmr tdone;      /* completions run from the loop, not hiredis */
-	uint32_t pending;      /* commands without their reply yet */
-	char purge_cursor[24]; /* the token sweep's SCAN cursor */
+	struct list batches;    /* struct rbatch, issue order */
+	struct tmr tdone;       /* completions run from the loop, not hiredis */
+	uint32_t pending;       /* commands without their reply yet */
+	char purge_cursor[24];  /* the token sweep's SCAN cursor */
+	char sha[RS_COUNT][41]; /* SHA1 of each script, from SCRIPT LOAD */
 	bool closing;
 	bool was_up; /* log a loss once, and the way back */
 };

@@ -14,7 +14,7 @@
 
 /* SCAN a step of session keys from ARGV[1], with their values:
  * {next cursor, key, value, key, value, ...}. */
-static const char script_load[] =
+const char redis_script_load[] =
     "local s = redis.call('SCAN', ARGV[1], 'MATCH', 'mob:{*}:s',"
     " 'COUNT', ARGV[2])\n"
     "local out = {s[1]}\n"
@@ -265,7 +265,7 @@ static int load_step(struct redis *rd, struct store_req *r, const char *cursor,
 		     size_t clen)
 {
 	char count[16];
-	const char *av[] = {"EVAL", script_load, "0", cursor, count};
+	const char *av[] = {"EVALSHA", rd->sha[RS_LOAD], "0", cursor, count};
 	size_t al[5];
 	int err, i;
 

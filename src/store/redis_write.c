@@ -31,7 +31,7 @@
  * stop a sixteenth short of it, so that acks, deletes and a session's
  * record written again (it carries the event numbering) still go in.
  * allow-oom: this script applies that line itself, per write. */
-static const char script_write[] =
+const char redis_script_write[] =
     "#!lua flags=allow-oom\n"
     "local info = redis.call('INFO', 'memory')\n"
     "local used = tonumber(string.match(info, 'used_memory:(%d+)'))\n"
@@ -81,7 +81,7 @@ static const char script_write[] =
  * whose expiry (8 bytes big-endian at the front) is <= ARGV[3] (same
  * encoding). Returns {next cursor, deleted}. Token keys are not declared:
  * on a Redis Cluster this runs on each primary. */
-static const char script_purge[] =
+const char redis_script_purge[] =
     "local s = redis.call('SCAN', ARGV[1], 'MATCH', 'mob:tok:{*}',"
     " 'COUNT', ARGV[2])\n"
     "local function le8(a, b)\n"
@@ -346,8 +346,8 @@ static void op_args(const struct store_req *q, const char **av, size_t *al,
 static int send_purge(struct redis *r, struct rcmd *c)
 {
 	char max[16], now[8];
-	const char *av[] = {"EVAL",          script_purge, "0",
-			    r->purge_cursor, max,          now};
+	const char *av[] = {
+	    "EVALSHA", r->sha[RS_PURGE], "0", r->purge_cursor, max, now};
 	size_t al[6];
 	size_t i;
 
@@ -378,8 +378,8 @@ static int send_group(struct redis *r, struct group *g, struct rcmd *c)
 	if (!av || !al || !keys || !scratch)
 		goto out;
 
-	av[0] = "EVAL";
-	av[1] = script_write;
+	av[0] = "EVALSHA";
+	av[1] = r->sha[RS_WRITE];
 	av[2] = g->cls == 's' ? "4" : "1";
 	for (i = 0; i < 3; i++)
 		al[i] = strlen(av[i]);
