@@ -30,7 +30,11 @@
  * (an event, a new session, subscription, history entry, token, HA1)
  * stop a sixteenth short of it, so that acks, deletes and a session's
  * record written again (it carries the event numbering) still go in.
- * allow-oom: this script applies that line itself, per write. */
+ * A new record counts its bytes and 64 more, at least 4 KiB (as LMDB's
+ * pages): used_memory moves by a few KiB between scripts with the
+ * clients' buffers, and a small record must not slip in where a slightly
+ * larger one was just refused. allow-oom: this script applies that line
+ * itself, per write. */
 const char redis_script_write[] =
     "#!lua flags=allow-oom\n"
     "local info = redis.call('INFO', 'memory')\n"
@@ -43,7 +47,7 @@ const char redis_script_write[] =
     " local op, x, y = ARGV[i], ARGV[i+1], ARGV[i+2]\n"
     " local grow = op == 'ea' or op == 'bp' or op == 'hp' or op == 'tp'"
     " or op == 'ap' or (op == 'sp' and redis.call('EXISTS', KEYS[1]) == 0)\n"
-    " local add = #x + #y + 64\n"
+    " local add = math.max(#x + #y + 64, 4096)\n"
     " local r\n"
     " if grow and maxm > 0 and used + add > line then\n"
     "  r = {err = 'OOM over the reserve line'}\n"
