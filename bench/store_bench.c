@@ -1,5 +1,5 @@
 /**
- * @file store_bench.c  Store benchmark: group commit on LMDB
+ * @file store_bench.c  Store benchmark: group commit on LMDB or Redis
  *
  * For each batch size B: issue B event appends (256-byte values) in one
  * loop turn, wait for every completion, repeat (closed loop) for a fixed
@@ -8,7 +8,10 @@
  * the store's metric), p50 and p99. A command that prints figures, not a
  * test. Built and run by bench/store_bench.sh.
  *
- *   store_bench DIR [WRITES]
+ *   store_bench DIR [WRITES]            LMDB environment in DIR
+ *   store_bench redis=HOST:PORT [WRITES] the Redis backend (one script per
+ *                                        session: the writes of a batch
+ *                                        go to one session's log)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,9 +115,14 @@ int main(int argc, char *argv[])
 	}
 
 	libre_init();
-	err = store_open(&st, &(struct store_conf){.backend = "lmdb",
-						   .path = argv[1],
-						   .size_mb = 4096});
+	if (!strncmp(argv[1], "redis=", 6))
+		err = store_open(
+		    &st, &(struct store_conf){.backend = "redis",
+					      .redis_address = argv[1] + 6});
+	else
+		err = store_open(&st, &(struct store_conf){.backend = "lmdb",
+							   .path = argv[1],
+							   .size_mb = 4096});
 	if (err) {
 		fprintf(stderr, "store_bench: cannot open %s: %s\n", argv[1],
 			strerror(err));
