@@ -192,6 +192,9 @@ static void write_h(redisAsyncContext *ac, void *reply, void *priv)
 	} else if (rep->type == REDIS_REPLY_ERROR) {
 		log_warn("store: redis: %s", rep->str);
 		full = !strncmp(rep->str, "OOM", 3);
+		/* a cursor of another server (after a switch): start again */
+		if (c->v[0]->kind == SK_TOKEN_PURGE)
+			strcpy(r->purge_cursor, "0");
 		set_all(c, full ? ENOSPC : EIO,
 			full ? SPACE_FULL : SPACE_UNKNOWN);
 	} else if (rep->type == REDIS_REPLY_ARRAY &&
