@@ -66,17 +66,26 @@ static void done_h(int err, void *arg)
 		tmr_start(&t_next, 0, issue_batch, NULL);
 }
 
+/* STORE_BENCH_SESSIONS: the writes go round that many sessions' logs
+ * (default 1: on Redis one script a batch; more: one per session) */
+static uint32_t nsessions = 1;
+
 static void issue_batch(void *arg)
 {
 	static uint8_t val[256];
+	char sid[32];
 	uint32_t i;
 	(void)arg;
 
 	memset(val, 'e', sizeof(val));
 	batch_t0 = now_us();
 	for (i = 0; i < batch && issued < total; i++) {
-		int err = store_event_append(st, "bench-session", ++seq, val,
-					     sizeof(val), done_h, NULL, NULL);
+		int err;
+
+		re_snprintf(sid, sizeof(sid), "bench-session-%u",
+			    (unsigned)(seq % nsessions));
+		err = store_event_append(st, sid, ++seq, val, sizeof(val),
+					 done_h, NULL, NULL);
 		if (err) {
 			failed = err;
 			re_cancel();
@@ -113,6 +122,12 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "usage: store_bench DIR [WRITES]\n");
 		return 2;
 	}
+
+	if (getenv("STORE_BENCH_SESSIONS"))
+		nsessions =
+		    (uint32_t)strtoul(getenv("STORE_BENCH_SESSIONS"), NULL, 10);
+	if (!nsessions)
+		nsessions = 1;
 
 	libre_init();
 	if (!strncmp(argv[1], "redis=", 6))
