@@ -189,6 +189,9 @@ struct conf {
 	char store_backend[16];     /**< backend name ("lmdb")             */
 	char *store_path;           /**< LMDB environment directory        */
 	uint32_t store_map_size_mb; /**< LMDB map size in MiB (1024)       */
+	char *store_redis_address;  /**< redis: host:port (127.0.0.1:6379) */
+	char *store_redis_password; /**< redis: AUTH password, or NULL     */
+	uint32_t store_redis_db;    /**< redis: database number (0)        */
 
 	/* [push] */
 	struct conf_push push;

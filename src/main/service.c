@@ -230,18 +230,27 @@ int service_alloc(struct service **svcp, struct conf *conf)
 		goto out;
 
 	/* the store directory is ours: make it when it is missing */
-	(void)mkdir(conf->store_path, 0700);
+	if (!strcmp(conf->store_backend, "lmdb"))
+		(void)mkdir(conf->store_path, 0700);
 	{
-		const struct store_conf sc = {.backend = conf->store_backend,
-					      .path = conf->store_path,
-					      .size_mb =
-						  conf->store_map_size_mb};
+		const struct store_conf sc = {
+		    .backend = conf->store_backend,
+		    .path = conf->store_path,
+		    .size_mb = conf->store_map_size_mb,
+		    .redis_address = conf->store_redis_address,
+		    .redis_password = conf->store_redis_password,
+		    .redis_db = conf->store_redis_db};
 
 		err = store_open(&svc->store, &sc);
 	}
 	if (err) {
-		log_error("cannot open the store in %s: %m", conf->store_path,
-			  err);
+		log_error(
+		    "cannot open the store (%s, %s): %m", conf->store_backend,
+		    strcmp(conf->store_backend, "redis")
+			? conf->store_path
+			: (conf->store_redis_address ? conf->store_redis_address
+						     : "127.0.0.1:6379"),
+		    err);
 		goto out;
 	}
 
