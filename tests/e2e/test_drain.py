@@ -1,13 +1,14 @@
 """SIGTERM drains mobilityd (README "Stopping", docs/sipua.md "Drain"):
 with a few thousand sessions, each registered and subscribed, the Front
-End receives and accepts an un-REGISTER and an un-SUBSCRIBE for every
-one of them before mobilityd exits, none lost to the flow's send queue;
+End receives and accepts an un-REGISTER, an un-SUBSCRIBE and an
+un-PUBLISH for every one of them before mobilityd exits, none lost to
+the flow's send queue;
 meanwhile /healthz answers 503 "draining" and a new sign-in (token or
 application) is refused with 503 and Retry-After.
 
 Sent at once (before the drain), the removals overflowed libre's 512 KiB
 send queue on the one TLS flow and the process exited before the Front
-End's digest challenges came back: almost no un-REGISTER was accepted."""
+End's digest challenges came back: no un-REGISTER was accepted."""
 import json
 import os
 import re
@@ -75,6 +76,19 @@ def wait_active(m, want, timeout):
                        % (m.metric(name), want))
 
 
+def published(fe):
+    """Publications the Front End holds (its presentity table)."""
+    return int(fe.sql("SELECT count(*) FROM presentity")[0][0])
+
+
+def wait_published(fe, want, timeout):
+    deadline = time.monotonic() + timeout
+    while published(fe) < want:
+        if time.monotonic() > deadline:
+            raise TimeoutError("%d of %d published" % (published(fe), want))
+        time.sleep(0.2)
+
+
 def test_sigterm_removes_every_session_paced(tmp_path):
     nusers = SESSIONS // DEVICES
     users = ["d%05d" % i for i in range(nusers)]
@@ -89,11 +103,15 @@ def test_sigterm_removes_every_session_paced(tmp_path):
                 "sip:%s@%s" % (other, fe.domain)]}).encode()
             st, _, rb, _ = c.request("POST", app + PS, tok=tok, body=body)
             assert st == 201, (st, rb[:200])
+            st, _, rb, _ = c.request("POST", app + "/me/makeMeAvailable",
+                                     tok=tok, body=b"{}")
+            assert st in (200, 204), (st, rb[:200])
 
         n, errors, _ = sb.create_sessions(m, ctx, users, DEVICES, 8,
                                           each=subscribe)
         assert n == SESSIONS and not errors, errors[:3]
         wait_active(m, SESSIONS, 60)
+        wait_published(fe, SESSIONS, 60)
         assert len(fe.registrations(users[0])) == DEVICES
         tok = None
         c = bl.Https(m.https_port, ctx)
@@ -129,6 +147,8 @@ def test_sigterm_removes_every_session_paced(tmp_path):
         assert rc == 0
         after = fe_stats(fe)
         log = m.log()
+        drain_lines = "\n".join(line for line in log.splitlines()
+                                if "drain" in line or "queue" in line)
 
         # every un-REGISTER reached the Front End and was accepted (the
         # registrar counts each 2xx), every un-SUBSCRIBE reached it
@@ -136,19 +156,22 @@ def test_sigterm_removes_every_session_paced(tmp_path):
                     - before["registrar:accepted_regs"])
         unsubs = (after["core:rcv_requests_subscribe"]
                   - before["core:rcv_requests_subscribe"])
+        left = published(fe)
         print("drain of %d sessions: %.1f s; Front End accepted %d "
-              "REGISTERs, received %d SUBSCRIBEs"
-              % (SESSIONS, took, accepted, unsubs))
-        assert accepted >= SESSIONS, (accepted, log[-3000:])
-        assert unsubs >= SESSIONS, (unsubs, log[-3000:])
+              "REGISTERs, received %d SUBSCRIBEs, holds %d publications"
+              % (SESSIONS, took, accepted, unsubs, left))
+        assert accepted >= SESSIONS, (accepted, drain_lines)
+        assert unsubs >= SESSIONS, (unsubs, drain_lines)
+        # and every un-PUBLISH (unlike bindings, a publication outlives
+        # the flow's close)
+        assert left == 0, (left, drain_lines)
         for u in users[:20]:
             assert fe.registrations(u) == [], u
         done = re.search(r"drain done: (\d+) removed, (\d+) failed", log)
-        assert done and int(done.group(1)) == 2 * SESSIONS, log[-3000:]
-        assert done.group(2) == "0", log[-3000:]
-        # nothing went past the flow's send queue
-        assert "send queue at" not in log or not re.search(
-            r"send queue at (\d{6,})", log), log[-3000:]
+        assert done and int(done.group(1)) == 3 * SESSIONS, drain_lines
+        assert done.group(2) == "0", drain_lines
+        # the flow's send queue stayed small (logged from 64 KiB up)
+        assert not re.search(r"send queue at \d{6,}", log), drain_lines
         ok = True
     finally:
         bl.stop(fe, m, keep=not ok)
