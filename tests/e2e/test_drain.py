@@ -215,3 +215,34 @@ def test_second_signal_stops_at_once(tmp_path):
         ok = True
     finally:
         bl.stop(fe, m, keep=not ok)
+
+
+def test_deadline_gives_up(tmp_path):
+    """A Front End that stops answering: the drain gives up at [service]
+    drain_timeout, says how many removals were left, and exits 0."""
+    users = ["f%04d" % i for i in range(50)]
+    fe, m, ctx = bl.start(users, store=str(tmp_path),
+                          extra={"service": ["drain_timeout = 2"]})
+    ok = False
+    try:
+        n, errors, _ = sb.create_sessions(m, ctx, users, 4, 4)
+        assert n == 200 and not errors, errors[:3]
+        pids = fe_pids(fe)
+        for p in pids:
+            os.kill(p, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            m.proc.send_signal(signal.SIGTERM)
+            assert m.proc.wait(15) == 0
+            took = time.monotonic() - t0
+        finally:
+            for p in pids:
+                os.kill(p, signal.SIGCONT)
+        # 2 s, and at most the 1 s the connections get past it
+        assert 1.5 < took < 5, took
+        left = re.search(r"drain_timeout passed with (\d+) SIP removals",
+                         m.log())
+        assert left and int(left.group(1)) > 0, m.log()[-2000:]
+        ok = True
+    finally:
+        bl.stop(fe, m, keep=not ok)
