@@ -77,6 +77,7 @@ static void discover_host_handler(struct web_req *req, void *arg)
  * again on another instance (the load balancer saw /healthz go 503). */
 static bool refuse_new_session(const struct service *svc, struct web_req *req)
 {
+	static const char body[] = "draining\n";
 	const struct pl *path = web_req_path(req);
 
 	if (!svc->draining || pl_strcasecmp(web_req_method(req), "POST"))
@@ -86,8 +87,8 @@ static bool refuse_new_session(const struct service *svc, struct web_req *req)
 		return false;
 
 	(void)web_reply(req, 503, NULL, "text/plain; charset=utf-8",
-			(const uint8_t *)"draining\n", 9, "Retry-After: %u\r\n",
-			DRAIN_RETRY_S);
+			(const uint8_t *)body, sizeof(body) - 1,
+			"Retry-After: %u\r\n", DRAIN_RETRY_S);
 	return true;
 }
 
