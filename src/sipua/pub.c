@@ -46,7 +46,7 @@ struct sipua_pub {
 };
 
 static int send_publish(struct sipua_pub *p, enum kind kind, uint32_t expires,
-			struct sipua_treq **tp);
+			struct sipua_treq **tp, sipua_treq_h *h);
 
 static void destructor(void *arg)
 {
@@ -57,8 +57,8 @@ static void destructor(void *arg)
 
 	/* RFC 3903 4.5: remove the publication (detached, owned by the
 	 * ua until answered) */
-	if (p->rf.ua && p->etag[0])
-		(void)send_publish(p, KIND_REFRESH, 0, NULL);
+	if (p->etag[0] && sipua_refresh_unremoved(&p->rf))
+		(void)send_publish(p, KIND_REFRESH, 0, NULL, NULL);
 
 	mem_deref(p->user);
 	mem_deref(p->domain);
@@ -154,7 +154,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 }
 
 static int send_publish(struct sipua_pub *p, enum kind kind, uint32_t expires,
-			struct sipua_treq **tp)
+			struct sipua_treq **tp, sipua_treq_h *h)
 {
 	struct pl body = PL_INIT;
 	char *hdrs = NULL;
@@ -184,8 +184,7 @@ static int send_publish(struct sipua_pub *p, enum kind kind, uint32_t expires,
 
 	err = sipua_treq_sendb(tp, p->rf.ua, "PUBLISH", p->aor, hdrs,
 			       kind != KIND_REFRESH ? &body : NULL, p->user,
-			       p->ha1, NULL, p->cseq, tp ? treq_handler : NULL,
-			       p);
+			       p->ha1, NULL, p->cseq, tp ? h : NULL, p);
 	if (!err) {
 		p->kind = kind;
 		/* a detached request uses this CSeq and the next */
@@ -212,7 +211,7 @@ static int send_h(void *arg)
 		kind = KIND_REFRESH;
 
 	p->dirty = false;
-	err = send_publish(p, kind, p->rf.expires, &p->treq);
+	err = send_publish(p, kind, p->rf.expires, &p->treq, treq_handler);
 	if (err)
 		p->dirty = kind != KIND_REFRESH;
 	return err;
@@ -230,6 +229,26 @@ static void drop_h(void *arg)
 	p->treq = mem_deref(p->treq);
 }
 
+/* The drain's un-PUBLISH was answered (drain.c) */
+static void removed_handler(int err, const struct sip_msg *msg, void *arg)
+{
+	struct sipua_pub *p = arg;
+
+	p->treq = mem_deref(p->treq);
+	p->etag[0] = '\0';
+	sipua_refresh_removed(&p->rf, sipua_result(err, msg, true));
+}
+
+/* Drain, with a turn held: remove the publication (RFC 3903 4.5) */
+static int remove_h(void *arg)
+{
+	struct sipua_pub *p = arg;
+
+	if (!p->etag[0])
+		return ENOENT;
+	return send_publish(p, KIND_REFRESH, 0, &p->treq, removed_handler);
+}
+
 /* PUBLISH waits its turn behind REGISTERs; refreshed at least a second
  * apart; not made again on a lost flow (sipua_refresh_flow_lost() is not
  * called with ua->publ) */
@@ -243,6 +262,8 @@ static const struct sipua_refresh_class pub_class = {
     .failh = fail_h,
     .droph = drop_h,
     .losth = NULL,
+    .stoph = drop_h,
+    .removeh = remove_h,
 };
 
 void sipua_pub_orphan_all(struct sipua *ua)
@@ -266,6 +287,8 @@ int sipua_pub_alloc(struct sipua_pub **pp, struct sipua *ua,
 	    !sipua_domain_valid(id->domain) || !id->ha1 ||
 	    strlen(id->ha1) != SIPUA_HA1_LEN)
 		return EINVAL;
+	if (sipua_draining(ua))
+		return ESHUTDOWN;
 
 	p = mem_zalloc(sizeof(*p), destructor);
 	if (!p)

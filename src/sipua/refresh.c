@@ -62,6 +62,11 @@ void sipua_refresh_init(struct sipua_refresh *rf, struct sipua *ua,
 
 void sipua_refresh_stop(struct sipua_refresh *rf)
 {
+	/* the owner goes during the drain: its removal counts as ended */
+	if (rf->removing && rf->ua) {
+		rf->removing = false;
+		sipua_drain_count(rf->ua, ECANCELED);
+	}
 	wheel_cancel(&rf->we);
 	list_unlink(&rf->le);
 	sipua_turn_done(rf->ua, &rf->turn);
@@ -70,6 +75,7 @@ void sipua_refresh_stop(struct sipua_refresh *rf)
 
 void sipua_refresh_orphan(struct sipua_refresh *rf)
 {
+	rf->removing = false;
 	/* the ua goes first (an owner's mistake): nothing more is sent */
 	wheel_cancel(&rf->we);
 	sipua_turn_done(NULL, &rf->turn);

@@ -88,6 +88,11 @@ typedef void(sipua_refresh_fail_h)(int err, void *arg);
 typedef void(sipua_refresh_drop_h)(void *arg);
 /* The flow was lost; a new request is scheduled */
 typedef void(sipua_refresh_lost_h)(void *arg);
+/* Forget the request in flight, keep what it made (the dialog) */
+typedef void(sipua_refresh_stop_h)(void *arg);
+/* Drain, with a turn held: send the removal (expiry 0) whose answer
+ * calls sipua_refresh_removed(); ENOENT: nothing to remove */
+typedef int(sipua_refresh_remove_h)(void *arg);
 
 /** What differs between REGISTER, PUBLISH and SUBSCRIBE. */
 struct sipua_refresh_class {
@@ -96,10 +101,12 @@ struct sipua_refresh_class {
 	bool keep_on_loss;  /**< flow lost: BUSY ones go on, QUEUED keep */
 	uint32_t floor_ms;  /**< a refresh never sooner than this        */
 	uint32_t offset_ms; /**< added to the refresh point              */
-	sipua_refresh_send_h *sendh; /**< required                      */
-	sipua_refresh_fail_h *failh; /**< or NULL                       */
-	sipua_refresh_drop_h *droph; /**< or NULL                       */
-	sipua_refresh_lost_h *losth; /**< or NULL                       */
+	sipua_refresh_send_h *sendh;     /**< required                      */
+	sipua_refresh_fail_h *failh;     /**< or NULL                       */
+	sipua_refresh_drop_h *droph;     /**< or NULL                       */
+	sipua_refresh_lost_h *losth;     /**< or NULL                       */
+	sipua_refresh_stop_h *stoph;     /**< required with removeh         */
+	sipua_refresh_remove_h *removeh; /**< or NULL: never drained    */
 };
 
 /** One machine, embedded in its user's object. */
@@ -115,6 +122,8 @@ struct sipua_refresh {
 	bool busy;        /**< a request in flight holds the turn      */
 	bool closed;      /**< ended for good                          */
 	bool min_expires_retried; /**< a 423 was taken since the last 2xx */
+	bool removing; /**< drain: removal queued or in flight (drain.c) */
+	bool rm_sent;  /**< drain: the removal went out                 */
 };
 
 /**
@@ -174,6 +183,22 @@ void sipua_refresh_close(struct sipua_refresh *rf);
  * SIPUA_FLOW_STEP_MS (spread over SIPUA_FLOW_SPREAD_MS at most).
  */
 void sipua_refresh_flow_lost(struct list *l);
+
+/**
+ * Drain (drain.c): end the machine (CLOSED: no refresh any more, the
+ * request in flight forgotten by the class's stoph) and queue its
+ * removal, which goes with a turn like any bulk request, so that at most
+ * SIPUA_INFLIGHT_MAX removals are outstanding. Counted in the drain.
+ */
+void sipua_refresh_remove(struct sipua_refresh *rf);
+/** The removal's final answer came (err 0: removed): turn given back,
+ * counted in the drain. */
+void sipua_refresh_removed(struct sipua_refresh *rf, int err);
+/**
+ * For the owner's destructor: true when a detached removal is still to
+ * be sent (the drain did not send it and did not give up).
+ */
+bool sipua_refresh_unremoved(const struct sipua_refresh *rf);
 
 /** The state of a machine, for tests and logs. */
 enum sipua_refresh_state sipua_refresh_state(const struct sipua_refresh *rf);

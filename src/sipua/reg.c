@@ -51,7 +51,7 @@ struct sipua_reg {
 };
 
 static int send_register(struct sipua_reg *reg, uint32_t expires,
-			 struct sipua_treq **tp);
+			 struct sipua_treq **tp, sipua_treq_h *h);
 
 static void destructor(void *arg)
 {
@@ -65,8 +65,8 @@ static void destructor(void *arg)
 	 * Contact); fire and forget, owned by the ua until answered. Sent
 	 * whenever a REGISTER went out, answered or not: the Front End may
 	 * hold the binding (Kamailio keeps bindings across its restart). */
-	if (reg->sent && reg->rf.ua)
-		(void)send_register(reg, 0, NULL);
+	if (reg->sent && sipua_refresh_unremoved(&reg->rf))
+		(void)send_register(reg, 0, NULL, NULL);
 
 	mem_deref(reg->user);
 	mem_deref(reg->domain);
@@ -183,7 +183,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 }
 
 static int send_register(struct sipua_reg *reg, uint32_t expires,
-			 struct sipua_treq **tp)
+			 struct sipua_treq **tp, sipua_treq_h *h)
 {
 	char *hdrs = NULL;
 	int err;
@@ -207,7 +207,7 @@ static int send_register(struct sipua_reg *reg, uint32_t expires,
 
 	err = sipua_treq_send(tp, reg->rf.ua, "REGISTER", reg->ruri, hdrs,
 			      reg->user, reg->ha1, NULL, reg->cseq,
-			      tp ? treq_handler : NULL, reg);
+			      tp ? h : NULL, reg);
 	if (!err) {
 		++reg->sent;
 		/* a detached un-REGISTER used this CSeq and the next */
@@ -223,7 +223,7 @@ static int send_h(void *arg)
 {
 	struct sipua_reg *reg = arg;
 
-	return send_register(reg, reg->rf.expires, &reg->treq);
+	return send_register(reg, reg->rf.expires, &reg->treq, treq_handler);
 }
 
 static void fail_h(int err, void *arg)
@@ -240,6 +240,26 @@ static void drop_h(void *arg)
 	reg->treq = mem_deref(reg->treq);
 }
 
+/* The drain's un-REGISTER was answered (drain.c) */
+static void removed_handler(int err, const struct sip_msg *msg, void *arg)
+{
+	struct sipua_reg *reg = arg;
+	bool answered = sipua_treq_answered(reg->treq);
+
+	reg->treq = mem_deref(reg->treq);
+	sipua_refresh_removed(&reg->rf, sipua_result(err, msg, answered));
+}
+
+/* Drain, with a turn held: remove this contact (RFC 3261 10.2.2) */
+static int remove_h(void *arg)
+{
+	struct sipua_reg *reg = arg;
+
+	if (!reg->sent)
+		return ENOENT;
+	return send_register(reg, 0, &reg->treq, removed_handler);
+}
+
 /* REGISTER goes ahead of the others on the flow and outlives its loss
  * when in flight (its answer tells); refreshed at least a second apart,
  * whatever the registrar grants */
@@ -253,6 +273,8 @@ static const struct sipua_refresh_class reg_class = {
     .failh = fail_h,
     .droph = drop_h,
     .losth = NULL,
+    .stoph = drop_h,
+    .removeh = remove_h,
 };
 
 void sipua_reg_orphan_all(struct sipua *ua)
@@ -321,6 +343,8 @@ int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
 	    strlen(p->ha1) != SIPUA_HA1_LEN || !uuid_valid(p->instance) ||
 	    (p->contact_user && !sipua_user_valid(p->contact_user)))
 		return EINVAL;
+	if (sipua_draining(ua))
+		return ESHUTDOWN;
 
 	reg = mem_zalloc(sizeof(*reg), destructor);
 	if (!reg)
