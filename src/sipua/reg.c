@@ -2,13 +2,13 @@
  * @file reg.c  REGISTER state machine of one session (RFC 3261 10,
  * RFC 5626 outbound)
  *
- * Timing, turns, 423, back-off, orphaning and the flow lost are the
- * refresh machine's (refresh.c). What is REGISTER's own: the request
- * (RFC 5626 instance and reg-id, Allow), the grant read from our own
- * Contact in the 2xx, a grant of 0 retried, refused credentials not
- * retried, the first refresh capped (first_refresh_ms), and the turn
- * ahead of PUBLISH and SUBSCRIBE (a lapsed registration loses the
- * binding). Every REGISTER starts without credentials and answers the
+ * Timing, turns, 423, back-off, orphaning, the flow lost and the request
+ * in flight are the refresh machine's (refresh.c). What is REGISTER's
+ * own: the request (RFC 5626 instance and reg-id, Allow), the grant read
+ * from our own Contact in the 2xx, a grant of 0 retried, refused
+ * credentials not retried, the first refresh capped (first_refresh_ms),
+ * and the turn ahead of PUBLISH and SUBSCRIBE (a lapsed registration
+ * loses the binding). Every REGISTER starts without credentials and answers the
  * Front End's 401 with the HA1 (treq.c): a nonce is never reused, so a
  * restarted Front End costs nothing more.
  */
@@ -30,7 +30,6 @@ enum {
 struct sipua_reg {
 	struct sipua_refresh rf; /**< in ua->regl; rf.ua borrowed      */
 	struct le he;            /**< in ua->regh, by contact_user     */
-	struct sipua_treq *treq;
 	char *user;
 	char *domain;
 	char *ruri;
@@ -59,7 +58,6 @@ static void destructor(void *arg)
 
 	sipua_refresh_stop(&reg->rf);
 	hash_unlink(&reg->he);
-	reg->treq = mem_deref(reg->treq);
 
 	/* RFC 3261 10.2.2: remove this contact only (Expires 0 on the
 	 * Contact); fire and forget, owned by the ua until answered. Sent
@@ -138,9 +136,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 	uint16_t scode = msg ? msg->scode : 0;
 	uint32_t exp;
 
-	reg->cseq = sipua_treq_cseq(reg->treq) + 1;
-	reg->treq = mem_deref(reg->treq);
-	sipua_refresh_done(&reg->rf);
+	reg->cseq = sipua_refresh_treq_done(&reg->rf);
 
 	if (err) {
 		log_info("sipua: REGISTER %s@%s: %m", reg->user, reg->domain,
@@ -223,7 +219,7 @@ static int send_h(void *arg)
 {
 	struct sipua_reg *reg = arg;
 
-	return send_register(reg, reg->rf.expires, &reg->treq);
+	return send_register(reg, reg->rf.expires, &reg->rf.treq);
 }
 
 static void fail_h(int err, void *arg)
@@ -231,13 +227,6 @@ static void fail_h(int err, void *arg)
 	struct sipua_reg *reg = arg;
 
 	status(reg, err, 0, 0);
-}
-
-static void drop_h(void *arg)
-{
-	struct sipua_reg *reg = arg;
-
-	reg->treq = mem_deref(reg->treq);
 }
 
 /* REGISTER goes ahead of the others on the flow and outlives its loss
@@ -251,7 +240,7 @@ static const struct sipua_refresh_class reg_class = {
     .offset_ms = 0,
     .sendh = send_h,
     .failh = fail_h,
-    .droph = drop_h,
+    .droph = NULL,
     .losth = NULL,
 };
 
@@ -262,7 +251,6 @@ void sipua_reg_orphan_all(struct sipua *ua)
 	while (ua->regl.head) {
 		struct sipua_reg *reg = ua->regl.head->data;
 
-		reg->treq = mem_deref(reg->treq);
 		hash_unlink(&reg->he);
 		sipua_refresh_orphan(&reg->rf);
 	}
@@ -386,14 +374,14 @@ void sipua_reg_set_request_handler(struct sipua_reg *reg, sipua_req_h *h,
 	/* the Allow of the binding changes with the handler: tell the
 	 * Front End now (msilo hands stored messages over on a REGISTER
 	 * that allows MESSAGE) unless a REGISTER is on its way anyway */
-	if (was != (h != NULL) && reg->rf.ua && reg->sent && !reg->treq)
+	if (was != (h != NULL) && reg->rf.ua && reg->sent && !reg->rf.treq)
 		sipua_refresh_now(&reg->rf);
 }
 
 void sipua_reg_refresh(struct sipua_reg *reg)
 {
 	/* not before the first REGISTER, nor on top of one on its way */
-	if (reg && reg->rf.ua && reg->sent && !reg->treq)
+	if (reg && reg->rf.ua && reg->sent && !reg->rf.treq)
 		sipua_refresh_now(&reg->rf);
 }
 
