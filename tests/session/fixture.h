@@ -21,7 +21,8 @@
 static struct conf conf;
 static struct session_ctx ctx;
 static struct tmr fixture_stop_tmr;
-static char fixture_dir[64]; /* the store's directory, if there is one */
+static char fixture_dir[64];   /* the store's directory, if there is one */
+static unsigned fixture_saves; /* records written by fixture_save() */
 
 static inline void fixture_stop(void *arg)
 {
@@ -45,8 +46,17 @@ static inline void fixture_fresh(struct session *s)
 	session_init(s, &ctx);
 }
 
-/* The ops the tests answer alike: no session is being created, no P-GET
- * is ever parked, and the user is Alice. */
+/* The ops the tests answer alike: the record written at once (counted),
+ * no session is being created, no P-GET is ever parked, and the user is
+ * Alice. */
+static inline int fixture_save(struct session *s)
+{
+	/* as the UCWA layer does once written: what the record now says */
+	session_life_saved(s);
+	++fixture_saves;
+	return 0;
+}
+
 static inline bool fixture_not_creating(const struct session *s)
 {
 	(void)s;

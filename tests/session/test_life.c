@@ -17,16 +17,8 @@
  * tells the classes apart (SHORT_MS + 150 + SLACK < LONG_MS) */
 enum { SHORT_MS = 200, LONG_MS = 800, SLACK = 400 };
 
-static unsigned saves, deletes;
+static unsigned deletes;
 static uint64_t deleted_at;
-
-static int op_save(struct session *s)
-{
-	/* as sess.c does: what the record now says */
-	session_life_saved(s);
-	++saves;
-	return 0;
-}
 
 static void op_end(struct session *s)
 {
@@ -45,7 +37,7 @@ static const char *op_id(const struct session *s)
 static const struct session_ops ops = {
     .id = op_id,
     .user = fixture_alice,
-    .save = op_save,
+    .save = fixture_save,
     .end = op_end,
     .creating = fixture_not_creating,
     .last_parked = fixture_none_parked,
@@ -65,7 +57,7 @@ static void start(bool push)
 	sess.push = push ? &reg : NULL;
 	t0 = sess.contact_ms = tmr_jiffies();
 	sess.contact_saved_ms = sess.contact_ms;
-	deletes = saves = 0;
+	deletes = fixture_saves = 0;
 	session_life_update(&sess);
 }
 
@@ -147,7 +139,8 @@ static void test_saves_are_rate_limited(void)
 	}
 	elapsed = tmr_jiffies() - t0;
 	/* one per step that passed (100 ms at least each), not 40 */
-	CHECK(saves >= 3 && saves <= elapsed / 100 + 1 && saves < 20);
+	CHECK(fixture_saves >= 3 && fixture_saves <= elapsed / 100 + 1 &&
+	      fixture_saves < 20);
 	finish();
 }
 

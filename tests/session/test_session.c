@@ -16,14 +16,7 @@ static struct session sess;
 
 /* what the layer above says and was asked */
 static bool parked, room = true, roomy = true;
-static unsigned registers, saves;
-
-static int op_save(struct session *s)
-{
-	session_life_saved(s);
-	++saves;
-	return 0;
-}
+static unsigned registers;
 
 static void op_end(struct session *s)
 {
@@ -65,7 +58,7 @@ static const char *op_id(const struct session *s)
 static const struct session_ops ops = {
     .id = op_id,
     .user = fixture_alice,
-    .save = op_save,
+    .save = fixture_save,
     .end = op_end,
     .reregister = op_reregister,
     .creating = fixture_not_creating,
@@ -80,7 +73,7 @@ static void fresh(void)
 	fixture_fresh(&sess);
 	parked = false;
 	room = roomy = true;
-	registers = saves = 0;
+	registers = fixture_saves = 0;
 }
 
 static void test_numbering(void)
