@@ -57,16 +57,6 @@ static unsigned count(enum hkind kind)
 	return n;
 }
 
-static struct hentry *entry(enum hkind kind, uint64_t serial)
-{
-	for (struct le *le = sess.hist.head; le; le = le->next) {
-		struct hentry *h = le->data;
-		if (h->kind == kind && h->serial == serial)
-			return h;
-	}
-	return NULL;
-}
-
 static const char bob[] = "sip:bob@example.test";
 
 static void test_conversations(void)
@@ -79,7 +69,7 @@ static void test_conversations(void)
 	fixture_fresh(&sess);
 	session_hist_conv(&sess, &c);
 	CHECK(c.hid != 0);
-	h = entry(H_CONV, c.hid);
+	h = entry_of(&sess, H_CONV, c.hid);
 	CHECK(h && h->n == 3 && h->incoming && !h->accepted && h->count == 0);
 	CHECK(h && !strcmp(h->peer, bob) && !strcmp(h->subject, "lunch"));
 
@@ -208,7 +198,7 @@ static void test_restore(void)
 	CHECK(restored == 1);
 	CHECK(count(H_CONV) == 1 && count(H_MISSED) == 1 &&
 	      count(H_UNCERTAIN) == 1);
-	h = entry(H_CONV, hid);
+	h = entry_of(&sess, H_CONV, hid);
 	CHECK(h && h->n == 4 && h->count == 1 && h->lastseq == 11 &&
 	      !strcmp(h->text, "hi") && !strcmp(h->peer, bob));
 	/* new entries are numbered after the stored ones */
