@@ -12,6 +12,7 @@
  * Front End's 401 with the HA1 (treq.c): a nonce is never reused, so a
  * restarted Front End costs nothing more.
  */
+#include <ctype.h>
 #include <string.h>
 #include "refresh.h"
 
@@ -268,12 +269,10 @@ static bool uuid_valid(const char *s)
 	if (!s || strlen(s) != UUID_LEN)
 		return false;
 	for (i = 0; i < UUID_LEN; i++) {
-		char c = s[i];
+		unsigned char c = (unsigned char)s[i];
 		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
 
-		if (dash ? c != '-'
-			 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			     (c >= 'A' && c <= 'F')))
+		if (dash ? c != '-' : !isxdigit(c))
 			return false;
 	}
 	return true;
