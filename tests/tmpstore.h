@@ -44,8 +44,9 @@ static inline int tmpstore_open(struct store **sp, char *dir, size_t sz,
 
 	if (err)
 		return err;
-	return store_open(
-	    sp, &(struct store_conf){.path = dir, .size_mb = size_mb});
+	return store_open(sp, &(struct store_conf){.backend = "lmdb",
+						   .path = dir,
+						   .size_mb = size_mb});
 }
 
 #endif
