@@ -73,7 +73,9 @@ void sipua_refresh_remove(struct sipua_refresh *rf)
 	/* no refresh any more; an answer to the request in flight would
 	 * schedule one: forget it (libre ends its transaction) */
 	wheel_cancel(&rf->we);
-	rf->cls->stoph(rf->arg);
+	rf->treq = mem_deref(rf->treq);
+	if (rf->cls->stoph)
+		rf->cls->stoph(rf->arg);
 	sipua_refresh_done(rf);
 	rf->closed = true;
 	rf->removing = true;

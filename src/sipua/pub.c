@@ -7,9 +7,10 @@
  * has SIP-If-Match and no body (RFC 3903 4.3, 4.4). A 412 means the
  * Front End lost the publication: start over with the whole document.
  * Dropping the handle removes the publication (Expires: 0, 4.5).
- * Timing, turns, 423, back-off and orphaning are the refresh machine's
- * (refresh.c); a publication is not made again when the flow is lost
- * (its state lives in the Front End, not on the flow).
+ * Timing, turns, 423, back-off, orphaning and the request in flight are
+ * the refresh machine's (refresh.c); a publication is not made again
+ * when the flow is lost (its state lives in the Front End, not on the
+ * flow).
  */
 #include <string.h>
 #include "refresh.h"
@@ -28,8 +29,7 @@ enum kind {
 struct sipua_pub {
 	struct sipua_refresh rf; /**< in ua->publ; rf.ua borrowed, NULL
 				      once detached                 */
-	struct sipua_treq *treq;
-	enum kind kind; /**< of the request in flight         */
+	enum kind kind;          /**< of the request in flight         */
 	char *user;
 	char *domain;
 	char *aor; /**< sip:user@domain (To, From, R-URI) */
@@ -53,7 +53,6 @@ static void destructor(void *arg)
 	struct sipua_pub *p = arg;
 
 	sipua_refresh_stop(&p->rf);
-	p->treq = mem_deref(p->treq);
 
 	/* RFC 3903 4.5: remove the publication (detached, owned by the
 	 * ua until answered) */
@@ -98,9 +97,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 	enum kind kind = p->kind;
 	uint32_t exp;
 
-	p->cseq = sipua_treq_cseq(p->treq) + 1;
-	p->treq = mem_deref(p->treq);
-	sipua_refresh_done(&p->rf);
+	p->cseq = sipua_refresh_treq_done(&p->rf);
 
 	/* a document sent but not accepted is still to be sent */
 	if (kind != KIND_REFRESH && (err || scode >= 300))
@@ -211,7 +208,7 @@ static int send_h(void *arg)
 		kind = KIND_REFRESH;
 
 	p->dirty = false;
-	err = send_publish(p, kind, p->rf.expires, &p->treq, treq_handler);
+	err = send_publish(p, kind, p->rf.expires, &p->rf.treq, treq_handler);
 	if (err)
 		p->dirty = kind != KIND_REFRESH;
 	return err;
@@ -222,19 +219,12 @@ static void fail_h(int err, void *arg)
 	status(arg, err, 0);
 }
 
-static void drop_h(void *arg)
-{
-	struct sipua_pub *p = arg;
-
-	p->treq = mem_deref(p->treq);
-}
-
 /* The drain's un-PUBLISH was answered (drain.c) */
 static void removed_handler(int err, const struct sip_msg *msg, void *arg)
 {
 	struct sipua_pub *p = arg;
 
-	p->treq = mem_deref(p->treq);
+	p->rf.treq = mem_deref(p->rf.treq);
 	p->etag[0] = '\0';
 	sipua_refresh_removed(&p->rf, sipua_result(err, msg, true));
 }
@@ -246,7 +236,7 @@ static int remove_h(void *arg)
 
 	if (!p->etag[0])
 		return ENOENT;
-	return send_publish(p, KIND_REFRESH, 0, &p->treq, removed_handler);
+	return send_publish(p, KIND_REFRESH, 0, &p->rf.treq, removed_handler);
 }
 
 /* PUBLISH waits its turn behind REGISTERs; refreshed at least a second
@@ -260,9 +250,9 @@ static const struct sipua_refresh_class pub_class = {
     .offset_ms = 0,
     .sendh = send_h,
     .failh = fail_h,
-    .droph = drop_h,
+    .droph = NULL,
     .losth = NULL,
-    .stoph = drop_h,
+    .stoph = NULL,
     .removeh = remove_h,
 };
 
@@ -271,7 +261,6 @@ void sipua_pub_orphan_all(struct sipua *ua)
 	while (ua->publ.head) {
 		struct sipua_pub *p = ua->publ.head->data;
 
-		p->treq = mem_deref(p->treq);
 		sipua_refresh_orphan(&p->rf);
 	}
 }
@@ -369,7 +358,7 @@ int sipua_pub_set(struct sipua_pub *p, const char *ctype, const struct pl *body)
 
 	/* from the wheel, so the handler never runs inside this call; a
 	 * request in flight sends the change when it is answered */
-	if (!p->treq)
+	if (!p->rf.treq)
 		sipua_refresh_now(&p->rf);
 
 	return 0;

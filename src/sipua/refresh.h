@@ -40,9 +40,10 @@
  *           whose requests outlive the flow (REGISTER: left alone; its
  *           QUEUED ones keep their place in line)
  *
- * A retry (back-off, 423, flow lost) first calls the class's drop_h:
- * what the request in flight held (a transaction, a dialog) is
- * forgotten, and the next request starts afresh. Loop thread only.
+ * A retry (back-off, 423, flow lost) first forgets the request in
+ * flight: the machine's own (treq, for the users that send through
+ * treq.c: REGISTER, PUBLISH), then what the class's drop_h holds (a
+ * dialog); the next request starts afresh. Loop thread only.
  */
 #ifndef MOB_SIPUA_REFRESH_H
 #define MOB_SIPUA_REFRESH_H
@@ -101,11 +102,12 @@ struct sipua_refresh_class {
 	bool keep_on_loss;  /**< flow lost: BUSY ones go on, QUEUED keep */
 	uint32_t floor_ms;  /**< a refresh never sooner than this        */
 	uint32_t offset_ms; /**< added to the refresh point              */
-	sipua_refresh_send_h *sendh;     /**< required                      */
-	sipua_refresh_fail_h *failh;     /**< or NULL                       */
-	sipua_refresh_drop_h *droph;     /**< or NULL                       */
-	sipua_refresh_lost_h *losth;     /**< or NULL                       */
-	sipua_refresh_stop_h *stoph;     /**< required with removeh         */
+	sipua_refresh_send_h *sendh; /**< required                      */
+	sipua_refresh_fail_h *failh; /**< or NULL                       */
+	sipua_refresh_drop_h *droph; /**< or NULL                       */
+	sipua_refresh_lost_h *losth; /**< or NULL                       */
+	sipua_refresh_stop_h *stoph; /**< drain: forget what the user holds in
+					flight (NULL: only treq) */
 	sipua_refresh_remove_h *removeh; /**< or NULL: never drained    */
 };
 
@@ -124,6 +126,10 @@ struct sipua_refresh {
 	bool min_expires_retried; /**< a 423 was taken since the last 2xx */
 	bool removing; /**< drain: removal queued or in flight (drain.c) */
 	bool rm_sent;  /**< drain: the removal went out                 */
+
+	/** the request in flight, for the users that send through treq.c
+	 * (REGISTER, PUBLISH); forgotten by the machine, or NULL */
+	struct sipua_treq *treq;
 };
 
 /**
@@ -134,9 +140,11 @@ struct sipua_refresh {
 void sipua_refresh_init(struct sipua_refresh *rf, struct sipua *ua,
 			struct list *l, const struct sipua_refresh_class *cls,
 			uint32_t expires, void *arg);
-/** The owner's destructor: cancel, give back the turn, unlink. */
+/** The owner's destructor: cancel, give back the turn, unlink, the
+ * request in flight (treq) forgotten. */
 void sipua_refresh_stop(struct sipua_refresh *rf);
-/** The ua goes first: cancel, give back the turn, unlink, ORPHAN. */
+/** The ua goes first: the request in flight (treq) forgotten, cancel,
+ * give back the turn, unlink, ORPHAN. */
 void sipua_refresh_orphan(struct sipua_refresh *rf);
 
 /** Due now, from the wheel (never inside this call). */
@@ -148,6 +156,11 @@ int sipua_refresh_send(struct sipua_refresh *rf);
 /** The request's final answer came (or it was dropped): the turn goes
  * to the next, BUSY -> IDLE. */
 void sipua_refresh_done(struct sipua_refresh *rf);
+
+/** The final answer to the request in flight (treq) came: it is
+ * forgotten and the machine is done (sipua_refresh_done()).
+ * @return the CSeq the next request of the dialog takes */
+uint32_t sipua_refresh_treq_done(struct sipua_refresh *rf);
 
 /**
  * A 2xx granted exp seconds: failures are forgotten and the refresh
@@ -186,7 +199,8 @@ void sipua_refresh_flow_lost(struct list *l);
 
 /**
  * Drain (drain.c): end the machine (CLOSED: no refresh any more, the
- * request in flight forgotten by the class's stoph) and queue its
+ * request in flight forgotten: the machine's treq and what the class's
+ * stoph drops) and queue its
  * removal, which goes with a turn like any bulk request, so that at most
  * SIPUA_INFLIGHT_MAX removals are outstanding. Counted in the drain.
  */

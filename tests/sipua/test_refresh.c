@@ -13,6 +13,7 @@
 #include "check.h"
 #include "sipua.h"
 #include "refresh.h"
+#include "offline_ua.h"
 
 /* One user of the machine, counting what the machine asks of it */
 struct user {
@@ -88,19 +89,6 @@ static const struct sipua_refresh_class redo_rm_class = {
     "SUBSCRIBE", false,  false, 0,      500,      send_h,
     fail_h,      drop_h, NULL,  stop_h, remove_h,
 };
-
-static const char test_ca[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBkTCCATegAwIBAgIUdNLwuvNcg27iWH0r5LhcWLfAc2wwCgYIKoZIzj0EAwIw\n"
-    "HTEbMBkGA1UEAwwSdGVzdF9zaXB1YSB1bml0IENBMCAXDTI2MTEyMzIxMTgzM1oY\n"
-    "DzIxMjYxMDMwMjExODMzWjAdMRswGQYDVQQDDBJ0ZXN0X3NpcHVhIHVuaXQgQ0Ew\n"
-    "WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQsaStrZTqaNBebxArJ/sUzyFzp+PxQ\n"
-    "wt2I5zhkUNAEoUJqaKSCBSFoL6twqw44tOZwZ5OoxX/z5hKOb4mqB529o1MwUTAd\n"
-    "BgNVHQ4EFgQU6fDuPstrZT4E9L/v48vwMbg38XkwHwYDVR0jBBgwFoAU6fDuPstr\n"
-    "ZT4E9L/v48vwMbg38XkwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF\n"
-    "AiEAntCs3KXoD/FUnRzCcZOi7KRZ7cHlLRHwa7jBgxeCHbgCICFYUFOfRPLK0nUR\n"
-    "shq5DdYALeTB2D7JasRT0EOzHctO\n"
-    "-----END CERTIFICATE-----\n";
 
 static struct wheel *w;
 static uint64_t now;
@@ -587,29 +575,16 @@ static void test_drain(struct sipua *ua)
 
 int main(void)
 {
-	char path[] = "/tmp/test_refresh_ca_XXXXXX";
-	struct sipua_param p;
-	struct sipua *ua = NULL;
-	int fd, err = libre_init();
+	struct offline_ua o;
+	struct sipua *ua;
+	int err = libre_init();
 
 	if (err)
 		return 1;
 
-	fd = mkstemp(path);
-	CHECK(fd >= 0);
-	if (fd < 0)
-		goto out;
-	CHECK(write(fd, test_ca, sizeof(test_ca) - 1) ==
-	      (ssize_t)sizeof(test_ca) - 1);
-	close(fd);
-
 	CHECK(wheel_alloc(&w, 1, 1024, false) == 0);
-	memset(&p, 0, sizeof(p));
-	(void)sa_set_str(&p.fe_addr, "127.0.0.1", 9);
-	p.fe_server_name = "fe.example.test";
-	p.fe_ca_file = path;
-	p.wheel = w;
-	CHECK(sipua_alloc(&ua, &p) == 0);
+	CHECK(offline_ua_open(&o, w) == 0);
+	ua = o.ua;
 	if (!ua)
 		goto out;
 
@@ -624,9 +599,8 @@ int main(void)
 	test_drain(ua);
 
 out:
-	mem_deref(ua);
+	offline_ua_close(&o);
 	mem_deref(w);
-	unlink(path);
 	metrics_close();
 	libre_close();
 	return check_done("test_refresh");

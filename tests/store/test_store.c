@@ -25,6 +25,7 @@
 #include "core.h"
 #include "store.h"
 #include "check.h"
+#include "tmpstore.h"
 
 /* Running the loop until enough completions came */
 
@@ -161,20 +162,13 @@ static char dir[64];
 
 static void dir_make(void)
 {
-	strcpy(dir, "/tmp/mob_store_XXXXXX");
-	if (!mkdtemp(dir))
+	if (tmpstore_dir(dir, sizeof(dir), "store"))
 		abort();
 }
 
 static void dir_remove(void)
 {
-	char p[128];
-
-	re_snprintf(p, sizeof(p), "%s/data.mdb", dir);
-	unlink(p);
-	re_snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-	unlink(p);
-	rmdir(dir);
+	tmpstore_remove(dir);
 }
 
 /* Backends under test: a fresh empty store of a size, the same data
