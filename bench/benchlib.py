@@ -53,11 +53,20 @@ def add_users(fe, users):
     db.close()
 
 
-def start(users, store=None, shm_mb=512, extra=None):
+def start(users, store=None, shm_mb=512, extra=None, redis=False):
     """A Front End with the users and a mobilityd in front of it, with
     connection limits raised for load (extra: more configuration, as
-    Mobilityd takes it); returns (fe, mob, ctx)."""
+    Mobilityd takes it; redis: the Redis store backend on a redis-server
+    of the run's own, deploy/redis/redis.conf in the run directory or
+    under store); returns (fe, mob, ctx)."""
     d = tempfile.mkdtemp(prefix="mobility-bench-")
+    rs = None
+    if redis:
+        from redis_server import RedisServer
+        rs = RedisServer(tempfile.mkdtemp(prefix="mobility-redis-", dir=store)
+                         if store else os.path.join(d, "redis")).start()
+        extra = dict(extra or {})
+        extra["store"] = list(extra.get("store", [])) + rs.store_conf()
     os.environ.setdefault("FE_SHM_MB", str(shm_mb))
     # the SIP peer of udp_peer() is a federated partner's user
     os.environ["FE_FEDERATED_PEER"] = PEER_ADDR
@@ -67,8 +76,10 @@ def start(users, store=None, shm_mb=512, extra=None):
     m = Mobilityd(os.path.join(d, "mob"), fe=fe, extra=extra,
                   limits={"max_connections_per_address": 50000,
                           "max_connections": 50000})
-    m.bench_dir, m.bench_store = d, None
-    if store:
+    m.bench_dir, m.bench_store, m.bench_redis = d, None, rs
+    if store and rs:
+        m.bench_store = rs.dir
+    elif store:
         # a new directory of its own: never sessions of an earlier run
         os.makedirs(store, exist_ok=True)
         m.bench_store = tempfile.mkdtemp(prefix="mobility-bench-", dir=store)
@@ -94,6 +105,8 @@ def stop(fe, m, keep=False):
             m.stop()
     finally:
         fe.stop()
+        if m.bench_redis:
+            m.bench_redis.stop()
         if m.bench_store:
             shutil.rmtree(m.bench_store, ignore_errors=True)
         if keep:
@@ -260,9 +273,12 @@ def group_cpu(pid):
 def banner(fe, m, store):
     """The first line of a run: who is who, where the store is, and how
     busy the machine is."""
+    where = store or "on disk under the run directory"
+    if getattr(m, "bench_redis", None):
+        where = "redis %s (AOF, appendfsync always) in %s" % (
+            m.bench_redis.address, m.bench_redis.dir)
     print("mobilityd pid %d, Front End pid %s, store %s, load average %s"
-          % (m.proc.pid, fe.pid, store or "on disk under the run directory",
-             loadavg()), flush=True)
+          % (m.proc.pid, fe.pid, where, loadavg()), flush=True)
 
 
 def loadavg():

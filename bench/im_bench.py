@@ -4,7 +4,7 @@ and the project's Kamailio Front End on loopback. Prints a table;
 asserts nothing.
 
     bench/im_bench.py [--sessions 100] [--messages 3000] [--direction both]
-                      [--store DIR] [--callgrind FILE]
+                      [--store DIR] [--redis] [--callgrind FILE]
 
   in   a peer sends a SIP MESSAGE over UDP to the Front End, which routes
        it over its flow to mobilityd; mobilityd stores it and answers the
@@ -215,6 +215,10 @@ def main():
                     default="both")
     ap.add_argument("--store", help="store directory (e.g. /dev/shm, to "
                     "take the disk's sync latency out of the figures)")
+    ap.add_argument("--redis", action="store_true",
+                    help="the Redis store backend, on a redis-server of the "
+                    "run's own (deploy/redis/redis.conf; under --store if "
+                    "given)")
     ap.add_argument("--callgrind", metavar="FILE",
                     help="run mobilityd under callgrind (files FILE.PID) "
                     "and print the instructions it executed per measured "
@@ -225,7 +229,7 @@ def main():
 
     nusers = (a.sessions + 9) // 10
     users = ["u%05d" % i for i in range(nusers)]
-    fe, m, ctx = bl.start(users + ["msg", "snd", PEER_USER], store=a.store)
+    fe, m, ctx = bl.start(users + ["msg", "snd", PEER_USER], store=a.store, redis=a.redis)
     ok = False
     peer = None
     pid = m.proc.pid

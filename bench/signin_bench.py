@@ -5,9 +5,9 @@ and the project's Kamailio Front End, on loopback. Prints figures;
 asserts nothing.
 
     bench/signin_bench.py [--users 500] [--devices 2] [--procs 2]
-                          [--threads 8] [--store DIR] [--keepalive]
+                          [--threads 8] [--store DIR] [--redis] [--keepalive]
     bench/signin_bench.py --client c [--users 5000] [--devices 2]
-                          [--threads 16] [--duration 10] [--store DIR]
+                          [--threads 16] [--duration 10] [--store DIR] [--redis]
                           [--keepalive | --resume]
 
 Every sign-in opens its own TLS connection with a full handshake (what a
@@ -136,6 +136,10 @@ def main():
     bl.profile_args(ap, "during the sign-ins", "sign-in")
     ap.add_argument("--store", help="store directory (e.g. on tmpfs, to "
                     "take the disk's sync latency out of the figure)")
+    ap.add_argument("--redis", action="store_true",
+                    help="the Redis store backend, on a redis-server of the "
+                    "run's own (deploy/redis/redis.conf; under --store if "
+                    "given)")
     a = ap.parse_args()
     cc = a.client == "c"
     if a.users is None:
@@ -150,7 +154,7 @@ def main():
     load0 = bl.loadavg()
     if a.callgrind:
         bl.callgrind(a.callgrind)
-    fe, m, _ = bl.start(users, store=a.store)
+    fe, m, _ = bl.start(users, store=a.store, redis=a.redis)
     ok = False
     try:
         cpu0 = bl.proc_figures(m.proc.pid)["cpu"]

@@ -1,5 +1,5 @@
 /**
- * @file store_bench.c  Store benchmark: group commit on LMDB
+ * @file store_bench.c  Store benchmark: group commit on LMDB or Redis
  *
  * For each batch size B: issue B event appends (256-byte values) in one
  * loop turn, wait for every completion, repeat (closed loop) for a fixed
@@ -8,7 +8,10 @@
  * the store's metric), p50 and p99. A command that prints figures, not a
  * test. Built and run by bench/store_bench.sh.
  *
- *   store_bench DIR [WRITES]
+ *   store_bench DIR [WRITES]            LMDB environment in DIR
+ *   store_bench redis=HOST:PORT [WRITES] the Redis backend (one script per
+ *                                        session: the writes of a batch
+ *                                        go to one session's log)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,17 +66,26 @@ static void done_h(int err, void *arg)
 		tmr_start(&t_next, 0, issue_batch, NULL);
 }
 
+/* STORE_BENCH_SESSIONS: the writes go round that many sessions' logs
+ * (default 1: on Redis one script a batch; more: one per session) */
+static uint32_t nsessions = 1;
+
 static void issue_batch(void *arg)
 {
 	static uint8_t val[256];
+	char sid[32];
 	uint32_t i;
 	(void)arg;
 
 	memset(val, 'e', sizeof(val));
 	batch_t0 = now_us();
 	for (i = 0; i < batch && issued < total; i++) {
-		int err = store_event_append(st, "bench-session", ++seq, val,
-					     sizeof(val), done_h, NULL, NULL);
+		int err;
+
+		re_snprintf(sid, sizeof(sid), "bench-session-%u",
+			    (unsigned)(seq % nsessions));
+		err = store_event_append(st, sid, ++seq, val, sizeof(val),
+					 done_h, NULL, NULL);
 		if (err) {
 			failed = err;
 			re_cancel();
@@ -111,10 +123,21 @@ int main(int argc, char *argv[])
 		return 2;
 	}
 
+	if (getenv("STORE_BENCH_SESSIONS"))
+		nsessions =
+		    (uint32_t)strtoul(getenv("STORE_BENCH_SESSIONS"), NULL, 10);
+	if (!nsessions)
+		nsessions = 1;
+
 	libre_init();
-	err = store_open(&st, &(struct store_conf){.backend = "lmdb",
-						   .path = argv[1],
-						   .size_mb = 4096});
+	if (!strncmp(argv[1], "redis=", 6))
+		err = store_open(
+		    &st, &(struct store_conf){.backend = "redis",
+					      .redis_address = argv[1] + 6});
+	else
+		err = store_open(&st, &(struct store_conf){.backend = "lmdb",
+							   .path = argv[1],
+							   .size_mb = 4096});
 	if (err) {
 		fprintf(stderr, "store_bench: cannot open %s: %s\n", argv[1],
 			strerror(err));

@@ -3,6 +3,10 @@
 # test: nothing here asserts a timing). See docs/store.md.
 #
 #   bench/store_bench.sh [WRITES]
+#   bench/store_bench.sh --redis [WRITES]   the Redis backend, on a
+#                        redis-server started here with the shipped
+#                        deploy/redis/redis.conf (appendfsync always) in a
+#                        temp directory, stopped by its PID
 #
 # Builds mob_store in Release in build-bench/ (MOBILITY_BENCH_BUILD), links
 # bench/store_bench.c against it and runs it on a fresh LMDB environment
@@ -12,6 +16,11 @@ set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${MOBILITY_BENCH_BUILD:-$src/build-bench}
+backend=lmdb
+if [ "${1:-}" = --redis ]; then
+	backend=redis
+	shift
+fi
 writes=${1:-20000}
 
 # An existing build directory is used as it is (the smoke test passes the
@@ -27,9 +36,24 @@ cc -O2 -std=gnu11 -Wall -Wextra -Werror \
 	$(pkg-config --cflags libre) -I"$src/src/core" -I"$src/src/store" \
 	"$src/bench/store_bench.c" -o "$bin" \
 	"$build/libmob_store.a" "$build/libmob_core.a" \
-	$(pkg-config --libs libre) -llmdb -lpthread
+	$(pkg-config --libs libre) -llmdb -lhiredis -lpthread
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/store_bench.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
+if [ "$backend" = redis ]; then
+	port=$((20000 + RANDOM % 10000))
+	redis-server "$src/deploy/redis/redis.conf" --port "$port" \
+		--bind 127.0.0.1 --dir "$dir" --logfile "$dir/redis.log" &
+	rpid=$!
+	trap 'kill $rpid 2>/dev/null; wait $rpid 2>/dev/null; rm -rf "$dir"' EXIT
+	for _ in $(seq 100); do
+		redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && break
+		sleep 0.1
+	done
+	echo "store_bench: $writes writes of 256 bytes per batch size," \
+		"Redis 127.0.0.1:$port (AOF, appendfsync always) in $dir"
+	"$bin" "redis=127.0.0.1:$port" "$writes"
+	exit
+fi
 echo "store_bench: $writes writes of 256 bytes per batch size, LMDB in $dir"
 "$bin" "$dir" "$writes"

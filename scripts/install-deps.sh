@@ -15,6 +15,8 @@ PKGS=(
 	libfuzzer-14-dev libclang-rt-14-dev
 	libre-dev libjansson-dev libexpat1-dev liblmdb-dev libssl-dev
 	libcurl4-openssl-dev openssl zlib1g-dev
+	# the Redis store backend (hiredis) and the Redis it is tested with
+	libhiredis-dev redis-server redis-tools redis-sentinel
 	# the Front End (Kamailio) and real peers used by tests and the demo
 	kamailio kamailio-tls-modules kamailio-presence-modules
 	kamailio-xml-modules kamailio-outbound-modules kamailio-sqlite-modules

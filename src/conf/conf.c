@@ -35,6 +35,8 @@ static void destructor(void *arg)
 	mem_deref(conf->push.ca_file);
 	list_flush(&conf->push.fcm_projects);
 	mem_deref(conf->store_path);
+	mem_deref(conf->store_redis_address);
+	mem_deref(conf->store_redis_password);
 	list_flush(&conf->links);
 	list_flush(&conf->redirects);
 	list_flush(&conf->sip_client_names);

@@ -137,6 +137,8 @@ struct conf {
 	/* bearer tokens: renewals never extend one past this time after
 	 * the password sign-in it comes from */
 	uint32_t token_max_lifetime_s; /**< (2592000 s: 30 days)          */
+	/* SIGTERM: the whole drain ends within this (main.c) */
+	uint32_t drain_timeout_ms; /**< (60 s)                         */
 
 	/* [http] */
 	struct list http_listen;  /**< struct conf_listen: plain http       */
@@ -189,6 +191,9 @@ struct conf {
 	char store_backend[16];     /**< backend name ("lmdb")             */
 	char *store_path;           /**< LMDB environment directory        */
 	uint32_t store_map_size_mb; /**< LMDB map size in MiB (1024)       */
+	char *store_redis_address;  /**< redis: host:port (127.0.0.1:6379) */
+	char *store_redis_password; /**< redis: AUTH password, or NULL     */
+	uint32_t store_redis_db;    /**< redis: database number (0)        */
 
 	/* [push] */
 	struct conf_push push;

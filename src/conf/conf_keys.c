@@ -637,12 +637,49 @@ static int set_backend(struct conf_ctx *ctx, const struct conf_key *k,
 	    !store_backend_known(buf)) {
 		conf_problem(ctx, line,
 			     "%s = '%H' is not a store backend this build "
-			     "has; use lmdb",
+			     "has; use lmdb or redis",
 			     k->name, conf_pl_print, val);
 		return EINVAL;
 	}
 	strcpy(name, buf);
 	return 0;
+}
+
+/* Redis's address: host:port (a name or an IPv4 address) or [IPv6]:port,
+ * resolved when the store connects. */
+static int set_hostport(struct conf_ctx *ctx, const struct conf_key *k,
+			const struct pl *val, unsigned line)
+{
+	char **sp = field(ctx, k);
+	char buf[STORE_REDIS_ADDRESS_MAX + 1], host[STORE_REDIS_ADDRESS_MAX];
+	int port;
+
+	if (val->l >= sizeof(buf) || pl_strcpy(val, buf, sizeof(buf)) ||
+	    store_redis_address_parse(buf, host, sizeof(host), &port)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not host:port; write it as "
+			     "127.0.0.1:6379, [::1]:6379 or "
+			     "redis.example.com:6379",
+			     k->name, conf_pl_print, val);
+		return EINVAL;
+	}
+	*sp = mem_deref(*sp);
+	return pl_strdup(sp, val);
+}
+
+/* A secret given as it is (one line, no spaces at either end). */
+static int set_secret(struct conf_ctx *ctx, const struct conf_key *k,
+		      const struct pl *val, unsigned line)
+{
+	char **sp = field(ctx, k);
+
+	if (!val->l || val->l > 512) {
+		conf_problem(ctx, line, "%s: give 1 to 512 characters",
+			     k->name);
+		return EINVAL;
+	}
+	*sp = mem_deref(*sp);
+	return pl_strdup(sp, val);
 }
 
 /* A provider identifier (key id, team id): letters, digits, '.', '-',
@@ -733,6 +770,10 @@ const struct conf_key conf_keys[] = {
      RANGE(1, 100000, 1)},
     {KEY(SECT_SERVICE, "token_max_lifetime", set_uint, token_max_lifetime_s),
      RANGE(1, 31536000, 1)},
+    /* SIGTERM: the paced removal of every session's SIP side and the
+     * close of the HTTP connections end within this (main.c) */
+    {KEY(SECT_SERVICE, "drain_timeout", set_uint, drain_timeout_ms),
+     RANGE(1, 3600, 1000)},
 
     {KEY(SECT_HTTP, "listen", set_listen, http_listen), .repeat = true},
     {KEY(SECT_HTTP, "listen_tls", set_listen, https_listen), .repeat = true},
@@ -796,6 +837,10 @@ const struct conf_key conf_keys[] = {
     {KEY(SECT_STORE, "path", set_path, store_path)},
     {KEY(SECT_STORE, "map_size_mb", set_uint, store_map_size_mb),
      RANGE(1, 1048576, 1)},
+    {KEY(SECT_STORE, "redis_address", set_hostport, store_redis_address),
+     .example = "127.0.0.1:6379"},
+    {KEY(SECT_STORE, "redis_password", set_secret, store_redis_password)},
+    {KEY(SECT_STORE, "redis_db", set_uint, store_redis_db), RANGE(0, 65535, 1)},
 
     {KEY(SECT_PUSH, "apns_url", set_url, push.apns_url)},
     {KEY(SECT_PUSH, "apns_key", set_path, push.apns_key),
@@ -872,6 +917,7 @@ void conf_defaults(struct conf *conf)
 	conf->external_web_port = 443;
 	conf->log_level = LOG_INFO;
 	conf->session_expiration_ms = 259200u * 1000;
+	conf->drain_timeout_ms = 60u * 1000;
 	conf->session_short_expiration_ms = 3600u * 1000;
 	conf->max_unacked_events = 1000;
 	conf->max_unacked_bytes = 4u << 20;

@@ -36,6 +36,7 @@ static void turn_handler(void *arg);
 /* The backends [store] backend may name. */
 static const struct store_be *const backends[] = {
     &store_lmdb_be,
+    &store_redis_be,
 };
 
 static const struct store_be *backend_find(const char *name)

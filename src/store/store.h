@@ -37,21 +37,21 @@
  * cancels every callback; writes already issued are still committed before
  * the store's destructor returns.
  *
- * Keys planned for a Redis backend (one hash tag per session, so that
- * Redis Cluster keeps all keys of a session in one slot and a session can
- * be changed with one MULTI/EXEC):
+ * Keys of the Redis backend (one hash tag per session, so that
+ * Redis Cluster keeps all keys of a session in one slot and a session's
+ * writes of a loop turn are one Lua script):
  *
  *   session        mob:{SID}:s            STRING value
  *   event log      mob:{SID}:ev           STREAM, entry id "SEQ-0", field v;
  *                                         read XRANGE SEQ +, ack XTRIM MINID
  *   subscriptions  mob:{SID}:sub          HASH subscription id -> value
- *   history        mob:{SID}:hist         HASH entry id -> value (HSCAN,
- *                                         sorted by the caller)
- *   token          mob:tok:{HASH}         STRING expiry+until+user,
- *                                         PEXPIREAT (no purge needed)
+ *   history        mob:{SID}:hist         HASH entry id -> value (HGETALL,
+ *                                         sorted by the backend)
+ *   token          mob:tok:{HASH}         STRING expiry+until+user (purged
+ *                                         by store_token_purge, SCAN steps)
  *   HA1            mob:ha1:{USER}         HASH realm -> value
  *
- * Sessions are loaded at start-up with SCAN MATCH mob:*:s on every node.
+ * Sessions are loaded at start-up with SCAN MATCH mob:{*}:s.
  * See docs/store.md.
  */
 #ifndef MOB_STORE_H
@@ -120,13 +120,19 @@ typedef bool(store_rec_h)(const uint8_t *key, size_t klen, const uint8_t *val,
 /** Where and how to open a store; a field the backend does not use is
  * ignored. Borrowed by store_open(). */
 struct store_conf {
-	/** "lmdb" (NULL: "lmdb"); see store_backend_known() */
+	/** "lmdb" or "redis" (NULL: "lmdb"); see store_backend_known() */
 	const char *backend;
 	/** lmdb: directory of the environment (must exist); several
 	 * processes may open the same one */
 	const char *path;
-	/** the most data the store may hold, MiB (> 0) */
+	/** the most data the store may hold, MiB (> 0; lmdb) */
 	size_t size_mb;
+	/** redis: host:port of the server (NULL: 127.0.0.1:6379) */
+	const char *redis_address;
+	/** redis: AUTH password (NULL or empty: none) */
+	const char *redis_password;
+	/** redis: database number (SELECT; 0 default) */
+	unsigned redis_db;
 };
 
 /**
@@ -140,7 +146,24 @@ struct store_conf {
  */
 int store_open(struct store **sp, const struct store_conf *c);
 
-/** True if this build has the backend name ("lmdb" only, today). */
+/** The longest redis_address (host:port) store_open() takes. */
+enum { STORE_REDIS_ADDRESS_MAX = 255 };
+
+/**
+ * Split a Redis address: host:port, or [IPv6]:port (the brackets are
+ * dropped). NULL or empty: 127.0.0.1:6379.
+ *
+ * @param addr  The address (borrowed)
+ * @param host  Returns the host, NUL-terminated
+ * @param hsize Size of host
+ * @param port  Returns the port (1..65535)
+ *
+ * @return 0 or EINVAL
+ */
+int store_redis_address_parse(const char *addr, char *host, size_t hsize,
+			      int *port);
+
+/** True if this build has the backend name ("lmdb", "redis"). */
 bool store_backend_known(const char *name);
 
 /**

@@ -117,6 +117,7 @@ struct store_be {
 
 /** The backends of this build. */
 extern const struct store_be store_lmdb_be;
+extern const struct store_be store_redis_be;
 
 /** Allocate the generic front; the backend sets s->bed afterwards. */
 int store_alloc(struct store **sp, const struct store_be *be);

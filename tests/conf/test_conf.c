@@ -848,6 +848,18 @@ static void test_store(void)
 	build(&r, NULL, "[service]\nuser_max_tokens = 0");
 	CHECK(r.err != 0);
 
+	/* [service] drain_timeout: 60 s by default, seconds 1-3600 */
+	build(&r, NULL, "");
+	CHECK(r.conf && r.conf->drain_timeout_ms == 60000);
+	build(&r, NULL, "[service]\ndrain_timeout = 5");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK(r.conf->drain_timeout_ms == 5000);
+	build(&r, NULL, "[service]\ndrain_timeout = 0");
+	CHECK(r.err != 0);
+	build(&r, NULL, "[service]\ndrain_timeout = 3601");
+	CHECK(r.err != 0);
+
 	build(&r, NULL, "[sip]\nring_time = 45");
 	EXPECT_OK(&r);
 	if (r.conf)
@@ -861,11 +873,27 @@ static void test_store(void)
 		CHECK(r.conf->store_map_size_mb == 1024);
 	}
 
-	/* the backend: lmdb, the only one built in; another is refused */
+	/* the backend: lmdb or redis; another is refused */
 	build(&r, NULL, "[store]\nbackend = lmdb");
 	EXPECT_OK(&r);
-	build(&r, NULL, "[store]\nbackend = redis");
-	CHECK(r.err != 0);
+	if (r.conf) {
+		CHECK(r.conf->store_redis_address == NULL);
+		CHECK(r.conf->store_redis_password == NULL);
+		CHECK(r.conf->store_redis_db == 0);
+	}
+	build(&r, NULL,
+	      "[store]\nbackend = redis\nredis_address = redis.example.com:6380"
+	      "\nredis_password = s3cret pass\nredis_db = 3");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK_STR(r.conf->store_backend, "redis");
+		CHECK_STR(r.conf->store_redis_address,
+			  "redis.example.com:6380");
+		CHECK_STR(r.conf->store_redis_password, "s3cret pass");
+		CHECK(r.conf->store_redis_db == 3);
+	}
+	build(&r, NULL, "[store]\nbackend = redis\nredis_address = [::1]:6379");
+	EXPECT_OK(&r);
 
 	result_reset(&r);
 }
@@ -1132,8 +1160,14 @@ static void test_bad_values(void)
 	     {"max_headers", "not a number", "from 8 to 1024"}},
 	    {"[http]\nmax_headers = 7", {"out of range", "8 to 1024"}},
 	    {"[store]\nmap_size_mb = 0", {"map_size_mb", "1 to 1048576"}},
-	    {"[store]\nbackend = redis",
-	     {"backend = 'redis'", "not a store backend", "use lmdb"}},
+	    {"[store]\nbackend = memcached",
+	     {"backend = 'memcached'", "not a store backend",
+	      "use lmdb or redis"}},
+	    {"[store]\nredis_address = 127.0.0.1",
+	     {"redis_address = '127.0.0.1'", "not host:port"}},
+	    {"[store]\nredis_address = 127.0.0.1:70000", {"not host:port"}},
+	    {"[store]\nredis_address = bad_host:6379", {"not host:port"}},
+	    {"[store]\nredis_db = 65536", {"out of range"}},
 	    {"[store]\nbackend = lmdb-and-much-more", {"not a store backend"}},
 	    {"[service]\nsession_expiration = 0",
 	     {"session_expiration", "seconds from 1 to 2592000"}},

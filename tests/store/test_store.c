@@ -25,6 +25,7 @@
 #include "core.h"
 #include "store.h"
 #include "check.h"
+#include "tmpstore.h"
 
 /* Running the loop until enough completions came */
 
@@ -161,20 +162,13 @@ static char dir[64];
 
 static void dir_make(void)
 {
-	strcpy(dir, "/tmp/mob_store_XXXXXX");
-	if (!mkdtemp(dir))
+	if (tmpstore_dir(dir, sizeof(dir), "store"))
 		abort();
 }
 
 static void dir_remove(void)
 {
-	char p[128];
-
-	re_snprintf(p, sizeof(p), "%s/data.mdb", dir);
-	unlink(p);
-	re_snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-	unlink(p);
-	rmdir(dir);
+	tmpstore_remove(dir);
 }
 
 /* Backends under test: a fresh empty store of a size, the same data
@@ -203,8 +197,120 @@ static int lmdb_fresh(struct store **sp, size_t size_mb)
 	return store_open(sp, &c);
 }
 
+/* Redis: a real redis-server of this test's own, on 127.0.0.1 and a
+ * private port, with its own directory and the shipped durability (AOF,
+ * appendfsync always); stopped by its PID. A fresh store is the server
+ * flushed, with maxmemory at what it uses plus the size asked for. */
+static pid_t redis_pid;
+static char redis_dir[64];
+static char redis_addr[32];
+static int redis_port;
+
+/* Runs redis-cli with args against the test's server; its first output
+ * line to out (if given). Returns the exit status. */
+static int redis_cli(const char *args, char *out, size_t outsz)
+{
+	char cmd[512];
+	FILE *f;
+	int st;
+
+	re_snprintf(cmd, sizeof(cmd), "redis-cli -p %d %s 2>&1", redis_port,
+		    args);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (out && outsz && !fgets(out, (int)outsz, f))
+		out[0] = 0;
+	while (fgetc(f) != EOF)
+		;
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static pid_t redis_start(void)
+{
+	char port[16], out[64];
+	pid_t pid;
+	int i;
+
+	re_snprintf(port, sizeof(port), "%d", redis_port);
+	pid = fork();
+	if (pid == 0) {
+		execlp("redis-server", "redis-server", "--port", port, "--bind",
+		       "127.0.0.1", "--dir", redis_dir, "--save", "",
+		       "--appendonly", "yes", "--appendfsync", "always",
+		       "--maxmemory-policy", "noeviction", "--logfile",
+		       "redis.log", (char *)NULL);
+		_exit(127);
+	}
+	/* bounded: 10 s for it to answer */
+	for (i = 0; pid > 0 && i < 200; i++) {
+		if (!redis_cli("PING", out, sizeof(out)) &&
+		    !strncmp(out, "PONG", 4))
+			return pid;
+		usleep(50000);
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return -1;
+}
+
+static void redis_stop(pid_t pid, int sig)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, sig);
+	waitpid(pid, NULL, 0);
+}
+
+static int redis_reopen(struct store **sp)
+{
+	const struct store_conf c = {.backend = "redis",
+				     .redis_address = redis_addr};
+
+	return store_open(sp, &c);
+}
+
+static int redis_fresh(struct store **sp, size_t size_mb)
+{
+	char out[128], args[64];
+	unsigned long long used = 0;
+
+	if (redis_cli("FLUSHALL", NULL, 0) ||
+	    redis_cli("CONFIG SET maxmemory 0", NULL, 0))
+		return EIO;
+	{
+		FILE *f;
+		char cmd[128];
+
+		re_snprintf(cmd, sizeof(cmd),
+			    "redis-cli -p %d INFO memory | grep ^used_memory:",
+			    redis_port);
+		f = popen(cmd, "r");
+		if (!f || !fgets(out, sizeof(out), f) ||
+		    sscanf(out, "used_memory:%llu", &used) != 1) {
+			if (f)
+				pclose(f);
+			return EIO;
+		}
+		pclose(f);
+	}
+	re_snprintf(args, sizeof(args), "CONFIG SET maxmemory %llu",
+		    used + ((unsigned long long)size_mb << 20));
+	if (redis_cli(args, NULL, 0))
+		return EIO;
+	return redis_reopen(sp);
+}
+
+static void redis_clean(void)
+{
+}
+
 static const struct backend backends[] = {
     {"lmdb", lmdb_fresh, lmdb_reopen, dir_remove},
+    {"redis", redis_fresh, redis_reopen, redis_clean},
 };
 
 /* A fresh store of size_mb for a case, or NULL (counted as a failure). */
@@ -1563,12 +1669,20 @@ static void test_open(const struct backend *be)
 	struct store_conf c = {.backend = "lmdb", .path = "/tmp", .size_mb = 1};
 	struct store *s = NULL;
 
-	CHECK(store_backend_known("lmdb"));
-	CHECK(!store_backend_known("redis") && !store_backend_known(NULL));
+	CHECK(store_backend_known("lmdb") && store_backend_known("redis"));
+	CHECK(!store_backend_known("memcached") && !store_backend_known(NULL));
 	CHECK(store_open(NULL, &c) == EINVAL);
 	CHECK(store_open(&s, NULL) == EINVAL);
-	c.backend = "redis";
+	c.backend = "memcached";
 	CHECK(store_open(&s, &c) == ENOTSUP);
+	/* redis: nothing listens there, a bad address */
+	c.backend = "redis";
+	c.redis_address = "127.0.0.1:1";
+	CHECK(store_open(&s, &c) == ECONNREFUSED);
+	c.redis_address = "127.0.0.1:99999";
+	CHECK(store_open(&s, &c) == EINVAL);
+	CHECK(s == NULL);
+	c.redis_address = NULL;
 	c.backend = NULL; /* lmdb */
 	c.size_mb = 0;
 	CHECK(store_open(&s, &c) == EINVAL);
@@ -1583,6 +1697,61 @@ static void test_open(const struct backend *be)
 	dir_make();
 	c.path = dir;
 	CHECK(store_open(&s, &c) == 0);
+	store_down(be, s);
+}
+
+/* Redis: a write whose completion ran is in the server's AOF (kill -9 of
+ * redis-server, started again from its directory: the record is there);
+ * while the server is away writes and reads fail with an error from the
+ * loop; the store connects again by itself and takes writes. */
+static void test_redis_kill9(const struct backend *be)
+{
+	struct store *s = store_up(be, 64);
+	unsigned i;
+
+	if (!s)
+		return;
+
+	ndone = 0;
+	CHECK(!store_session_put(s, "killed", V("survives"), 8, done_h,
+				 (void *)0, NULL));
+	CHECK(wait_done(1));
+	CHECK(rec_err[0] == 0);
+	redis_stop(redis_pid, SIGKILL);
+
+	ndone = 0;
+	rec_err[0] = 0;
+	CHECK(
+	    !store_session_put(s, "lost", V("x"), 1, done_h, (void *)0, NULL));
+	CHECK(ndone == 0);
+	CHECK(wait_done(1));
+	CHECK(rec_err[0] == ECONNRESET || rec_err[0] == ENOTCONN);
+	ndone = 0;
+	CHECK(!store_session_get(s, "killed", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_err != 0 && got_err != ENOENT);
+
+	redis_pid = redis_start();
+	CHECK(redis_pid > 0);
+
+	/* back-off: at most 5 s between attempts; bounded at 10 s */
+	for (i = 0; i < 100; i++) {
+		ndone = 0;
+		rec_err[0] = -1;
+		CHECK(!store_session_put(s, "again", V("y"), 1, done_h,
+					 (void *)0, NULL));
+		CHECK(wait_done(1));
+		if (rec_err[0] == 0)
+			break;
+		run_for(100);
+	}
+	CHECK(rec_err[0] == 0);
+
+	ndone = 0;
+	CHECK(!store_session_get(s, "killed", get_h, NULL, NULL));
+	CHECK(wait_done(1));
+	CHECK(got_is("survives"));
+
 	store_down(be, s);
 }
 
@@ -1613,6 +1782,13 @@ static const struct store_case lmdb_cases[] = {
     {"group commit", test_group_commit},
     {"loop not blocked by the write lock", test_loop_not_blocked},
     {"kill -9", test_kill9},
+};
+
+/* What the Redis backend promises besides, seen from the server. */
+static const struct store_case redis_cases[] = {
+    {"kill -9 of the server: acknowledged writes survive, the store "
+     "fails writes meanwhile and reconnects",
+     test_redis_kill9},
 };
 
 static void run_cases(const struct store_case *cv, size_t n,
@@ -1649,10 +1825,30 @@ int main(int argc, char *argv[])
 	}
 
 	libre_init();
-	for (i = 0; i < ARRAY_SIZE(backends); i++)
+	strcpy(redis_dir, "/tmp/mob_redis_XXXXXX");
+	CHECK(mkdtemp(redis_dir) != NULL);
+	redis_port = 20000 + (int)(getpid() % 10000);
+	re_snprintf(redis_addr, sizeof(redis_addr), "127.0.0.1:%d", redis_port);
+	redis_pid = redis_start();
+	CHECK(redis_pid > 0);
+
+	for (i = 0; i < ARRAY_SIZE(backends); i++) {
+		if (!strcmp(backends[i].name, "redis") && redis_pid <= 0)
+			continue;
 		run_cases(interface_cases, ARRAY_SIZE(interface_cases),
 			  &backends[i]);
+	}
 	run_cases(lmdb_cases, ARRAY_SIZE(lmdb_cases), &backends[0]);
+	if (redis_pid > 0)
+		run_cases(redis_cases, ARRAY_SIZE(redis_cases), &backends[1]);
+
+	redis_stop(redis_pid, SIGTERM);
+	{
+		char cmd[128];
+
+		re_snprintf(cmd, sizeof(cmd), "rm -rf %s", redis_dir);
+		(void)system(cmd);
+	}
 	metrics_close();
 	libre_close();
 	return check_done("test_store");
