@@ -157,13 +157,17 @@ static void sop_destructor(void *arg)
 	mem_deref(o->op);
 }
 
-/* A write that is not stored: its number and its count go, so the quota
- * and the numbering say only what the store holds. The number is given
- * again only while it is the last one given (sequences only grow). */
-static void event_undo(struct session *s, uint64_t seq)
+/* A write that is not stored: its count goes, so the quota says only
+ * what the store may hold. Its number is given again (renumber) only if
+ * nothing of it was written (refused before it was issued, or by the
+ * store for room: ENOSPC) and while it is the last one given: after an
+ * error whose write may have been applied all the same (a lost
+ * connection), the number stays used (a Redis stream refuses an id not
+ * above its last one), and sequences only grow. */
+static void event_undo(struct session *s, uint64_t seq, bool renumber)
 {
 	session_quota_remove(s, seq);
-	if (s->evseq == seq)
+	if (renumber && s->evseq == seq)
 		session_event_unnumber(s);
 }
 
@@ -173,7 +177,7 @@ static void event_done(int err, void *arg)
 
 	o->op = mem_deref(o->op);
 	if (err)
-		event_undo(o->s, o->seq);
+		event_undo(o->s, o->seq, err == ENOSPC);
 	/* last: h may drop the handle */
 	if (o->h)
 		o->h(err, o->arg);
@@ -211,7 +215,7 @@ int session_event_store(struct session *s, struct session_event *ev,
 	err = store_event_append(s->ctx->st, sid(s), seq, ev->val, ev->len,
 				 event_done, o, &o->op);
 	if (err) {
-		event_undo(s, seq);
+		event_undo(s, seq, true);
 		mem_deref(o);
 		return err;
 	}

@@ -60,8 +60,9 @@
  *      anything is written, numbers it and counts it; the Front End
  *      gets its 200 only from the completion, once the write is
  *      committed. A write that fails takes its count back, and its
- *      number while it is still the last one given, before the
- *      completion runs with the error. session_event_store() is the one
+ *      number if nothing of it was written (refused at once, or by a
+ *      full store: ENOSPC) while it is still the last one given, before
+ *      the completion runs with the error. session_event_store() is the one
  *      place an event of a session is written: the fencing of a pool's
  *      sessions (the epoch the instance holds the session under,
  *      checked on every write of the session) goes there.
@@ -394,14 +395,16 @@ struct session_op;
  * appended through the store, counted in the quota and, for a missed
  * message, its history entry written: all issued in this loop turn, in
  * that order (one commit). h runs once the write is committed (err 0:
- * durable, the upstream may be answered) or failed (the store is full,
- * or failed: its count and number were taken back first).
+ * durable, the upstream may be answered) or failed (its count was taken
+ * back first, and its number if the store was full: ENOSPC, and it is
+ * still the last one given; after another error it may have been
+ * written, and stays used).
  *
  * @param opp  Required: the handle, a new reference the caller drops
  *             (after h, or to cancel it); set only on 0
  * @return 0 (h will run), EDQUOT (over a limit: ev->why; nothing numbered
- *         or written), or as store_event_append() (its number taken
- *         back); h does not run then
+ *         or written), or as store_event_append() (its number and count
+ *         taken back); h does not run then
  */
 int session_event_store(struct session *s, struct session_event *ev,
 			store_done_h *h, void *arg, struct session_op **opp);
