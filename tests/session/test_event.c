@@ -12,16 +12,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <re.h>
-#include "conf.h"
-#include "store.h"
-#include "session.h"
-#include "check.h"
+#include "fixture.h"
 
-static struct conf conf;
-static struct session_ctx ctx;
-static struct tmr stop_tmr;
 static bool room = true;
 
 /* what the layer was asked, and what the completion saw */
@@ -42,12 +35,6 @@ static bool op_room(const struct session *s, unsigned nev)
 	(void)s;
 	(void)nev;
 	return room;
-}
-
-static uint64_t op_last_parked(const struct session *s)
-{
-	(void)s;
-	return 0;
 }
 
 static int op_record_encode(const struct session *s, struct repr *r)
@@ -71,23 +58,10 @@ static const struct session_ops ops = {
     .id = op_id,
     .user = op_id,
     .room = op_room,
-    .last_parked = op_last_parked,
+    .last_parked = fixture_none_parked,
     .record_encode = op_record_encode,
     .numbered = op_numbered,
 };
-
-static void stop(void *arg)
-{
-	(void)arg;
-	re_cancel();
-}
-
-static void run(uint64_t limit_ms)
-{
-	tmr_start(&stop_tmr, limit_ms, stop, NULL);
-	(void)re_main(NULL);
-	tmr_cancel(&stop_tmr);
-}
 
 static void done(int err, void *arg)
 {
@@ -104,7 +78,7 @@ static int wait_done(void)
 {
 	unsigned n = done_n;
 
-	run(5000);
+	fixture_run(5000);
 	CHECK(done_n == n + 1);
 	return done_err;
 }
@@ -158,9 +132,9 @@ static void stored(struct store *st)
 	hist_text[0] = '\0';
 	CHECK(!store_event_read(st, "event-test", 1, STORE_READ_MAX, events_got,
 				NULL, NULL));
-	run(5000);
+	fixture_run(5000);
 	CHECK(!store_hist_list(st, "event-test", hist_got, listed, NULL, NULL));
-	run(5000);
+	fixture_run(5000);
 }
 
 static struct session_event message(const char *text)
@@ -196,7 +170,7 @@ static void test_stored(struct session *s)
 	/* one commit: record, event and history entry together, none
 	 * after it */
 	CHECK(commits() - c0 == 1);
-	run(100);
+	fixture_run(100);
 	CHECK(commits() - c0 == 1);
 	stored(ctx.st);
 	CHECK(nevents == 1);
@@ -244,7 +218,7 @@ static void test_refused(struct session *s)
 	CHECK(s->evseq == seq && s->unacked_n == 2);
 	CHECK(numbered_n == nb);
 	/* nothing was written: no commit, the same events and entries */
-	run(100);
+	fixture_run(100);
 	CHECK(done_n == d);
 	CHECK(commits() == c0);
 	stored(ctx.st);
@@ -278,7 +252,7 @@ static void test_failed_at_once(struct session *s)
 	CHECK(session_event_store(s, &ev, done, s, &op) == EOVERFLOW);
 	CHECK(!op);
 	CHECK(s->evseq == seq && s->unacked_n == n);
-	run(100);
+	fixture_run(100);
 	CHECK(done_n == d);
 	/* the next event takes the number */
 	ev = message("after");
@@ -311,7 +285,7 @@ static void test_full(struct session *s, struct store *full)
 		(void)re_snprintf(key, sizeof(key), "fill%u", i);
 		CHECK(!store_session_put(full, key, big, sizeof(big), listed,
 					 NULL, NULL));
-		run(5000);
+		fixture_run(5000);
 	}
 	CHECK(store_full(full));
 
@@ -328,44 +302,20 @@ static void test_full(struct session *s, struct store *full)
 	ctx.st = kept;
 }
 
-static char dir[64], dir_full[64];
-
-static void dir_remove(const char *d)
-{
-	char p[128];
-
-	re_snprintf(p, sizeof(p), "%s/data.mdb", d);
-	unlink(p);
-	re_snprintf(p, sizeof(p), "%s/lock.mdb", d);
-	unlink(p);
-	rmdir(d);
-}
-
 int main(void)
 {
-	struct store *st = NULL, *full = NULL;
+	struct store *full = NULL;
 	struct session s;
-	int err;
+	char dir_full[64];
 
-	err = libre_init();
-	if (err)
-		return 1;
-	strcpy(dir, "/tmp/mob_event_XXXXXX");
-	strcpy(dir_full, "/tmp/mob_event_full_XXXXXX");
-	if (!mkdtemp(dir) || !mkdtemp(dir_full))
-		return 1;
-	CHECK(store_open(
-		  &st, &(struct store_conf){.path = dir, .size_mb = 16}) == 0);
-	CHECK(store_open(&full, &(struct store_conf){.path = dir_full,
-						     .size_mb = 1}) == 0);
 	conf.max_unacked_events = 1000;
 	conf.max_unacked_bytes = 1 << 22;
 	conf.session_expiration_ms = 3600 * 1000;
 	conf.session_short_expiration_ms = 600 * 1000;
-	ctx.conf = &conf;
-	ctx.st = st;
-	ctx.ops = &ops;
-	CHECK(!wheel_alloc(&ctx.wheel, 10, 256, true));
+	CHECK(!fixture_open(&ops, "event"));
+	/* a second store of 1 MiB, to be filled */
+	CHECK(
+	    !tmpstore_open(&full, dir_full, sizeof(dir_full), "event_full", 1));
 
 	memset(&s, 0, sizeof(s));
 	session_init(&s, &ctx);
@@ -375,12 +325,7 @@ int main(void)
 	test_full(&s, full);
 	session_close(&s);
 
-	mem_deref(ctx.wheel);
 	mem_deref(full);
-	mem_deref(st);
-	dir_remove(dir);
-	dir_remove(dir_full);
-	metrics_close();
-	libre_close();
-	return check_done("event");
+	tmpstore_remove(dir_full);
+	return fixture_close("event");
 }
