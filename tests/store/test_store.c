@@ -1981,6 +1981,33 @@ static void test_redis_lease(const struct backend *be)
 		      !strncmp(out, "0", 1));
 	}
 
+	/* the doorbell's connection lost (kill -9 of Redis) and made again:
+	 * every watched session rings with seq 0 (read the log), and rings
+	 * come again */
+	CHECK(acquire(b, "s2", "B") && lease_err == 0);
+	CHECK(store_bell_watch(b, "s2") == 0);
+	run_for(200);
+	redis_stop(redis_pid, SIGKILL);
+	redis_pid = redis_start();
+	CHECK(redis_pid > 0);
+	nbell = 0;
+	bell_seq = ~0ull;
+	for (i = 0; i < 100 && !nbell; i++)
+		run_for(100);
+	CHECK(nbell == 1 && bell_seq == 0 && !strcmp(bell_sid, "s2"));
+	for (i = 0; i < 100; i++) {
+		CHECK(renew(b, "B", 5000));
+		if (rec_err[0] != ECONNRESET && rec_err[0] != ENOTCONN)
+			break;
+		run_for(100);
+	}
+	CHECK(acquire(b, "s2", "B") && lease_err == 0);
+	nbell = 0;
+	CHECK(append(b, "s2", 1, "after") && rec_err[0] == 0);
+	for (i = 0; i < 20 && !nbell; i++)
+		run_for(50);
+	CHECK(nbell == 1 && bell_seq == 1 && !strcmp(bell_sid, "s2"));
+
 out:
 	mem_deref(b);
 	store_down(be, a);
