@@ -298,7 +298,10 @@ static bool group_cmp(struct le *le, void *arg)
 	const struct group *g = le->data;
 	const struct gfind *f = arg;
 
+	/* writes holding another epoch (an acquire answered between
+	 * them) go in a group, and a check, of their own */
 	return g->cls == f->cls && g->cls != 'p' &&
+	       g->first->epoch == f->req->epoch &&
 	       g->first->alen == f->req->alen &&
 	       !memcmp(g->first->a, f->req->a, f->req->alen);
 }

@@ -580,6 +580,9 @@ static int write_req(struct store *s, enum store_kind kind, const char *a,
 	if (kind != SK_HA1_PUT && kind != SK_HA1_DEL) {
 		e = sident_find(s->fences, a);
 		t.epoch = e ? e->n : 0;
+		/* a deleted session is held no more */
+		if (e && kind == SK_SESSION_DEL)
+			mem_deref((void *)e);
 	}
 
 	return req_issue(s, &t, a, strlen(a), b, b ? strlen(b) : 0, val,
