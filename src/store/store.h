@@ -309,6 +309,9 @@ int store_hist_list(struct store *s, const char *sid, store_rec_h *recordh,
  * has moved on (another instance took it over). A session this handle
  * holds no epoch for is written unchecked (a single instance; lmdb).
  *
+ * Lease operations take the common arguments below and run as reads:
+ * after the writes issued before them in the same loop turn.
+ *
  * lmdb (one instance): every acquire succeeds with epoch 1, renewals and
  * releases succeed, nothing ever lapses. */
 
