@@ -200,9 +200,9 @@ void sipua_refresh_flow_lost(struct list *l);
 /**
  * Drain (drain.c): end the machine (CLOSED: no refresh any more, the
  * request in flight forgotten: the machine's treq and what the class's
- * stoph drops) and queue its
- * removal, which goes with a turn like any bulk request, so that at most
- * SIPUA_INFLIGHT_MAX removals are outstanding. Counted in the drain.
+ * stoph drops) and queue its removal, which goes with a turn like any
+ * bulk request, so that at most SIPUA_INFLIGHT_MAX removals are
+ * outstanding. Counted in the drain.
  */
 void sipua_refresh_remove(struct sipua_refresh *rf);
 /** The removal's final answer came (err 0: removed): turn given back,
