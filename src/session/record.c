@@ -159,16 +159,24 @@ static void sop_destructor(void *arg)
 
 /* A write that is not stored: its count goes, so the quota says only
  * what the store may hold. Its number is given again (renumber) only if
- * nothing of it was written (refused before it was issued, or by the
- * store for room: ENOSPC) and while it is the last one given: after an
- * error whose write may have been applied all the same (a lost
- * connection), the number stays used (a Redis stream refuses an id not
- * above its last one), and sequences only grow. */
+ * nothing of it was written (refused before it was issued, or an error
+ * the store's contract says applied nothing: ENOSPC, EIO, ESTALE) and
+ * while it is the last one given. After any other error (EEXIST: the
+ * number is taken; a lost connection: the write may have been applied)
+ * the number stays used (a Redis stream refuses an id not above its
+ * last one): sequences only grow. */
 static void event_undo(struct session *s, uint64_t seq, bool renumber)
 {
 	session_quota_remove(s, seq);
 	if (renumber && s->evseq == seq)
 		session_event_unnumber(s);
+}
+
+/* store_done_h: the errors after which nothing of the write is in the
+ * store (store.h) */
+static bool nothing_written(int err)
+{
+	return err == ENOSPC || err == EIO || err == ESTALE;
 }
 
 static void event_done(int err, void *arg)
@@ -177,7 +185,7 @@ static void event_done(int err, void *arg)
 
 	o->op = mem_deref(o->op);
 	if (err)
-		event_undo(o->s, o->seq, err == ENOSPC);
+		event_undo(o->s, o->seq, nothing_written(err));
 	/* last: h may drop the handle */
 	if (o->h)
 		o->h(err, o->arg);

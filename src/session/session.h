@@ -60,12 +60,13 @@
  *      anything is written, numbers it and counts it; the Front End
  *      gets its 200 only from the completion, once the write is
  *      committed. A write that fails takes its count back, and its
- *      number if nothing of it was written (refused at once, or by a
- *      full store: ENOSPC) while it is still the last one given, before
- *      the completion runs with the error. session_event_store() is the one
+ *      number if nothing of it was written (refused at once; ENOSPC,
+ *      EIO, ESTALE) while it is still the last one given, before the
+ *      completion runs with the error. session_event_store() is the one
  *      place an event of a session is written: the fencing of a pool's
- *      sessions (the epoch the instance holds the session under,
- *      checked on every write of the session) goes there.
+ *      sessions (the epoch the instance holds the session under, which
+ *      the store checks on every write of the session: ESTALE, store.h)
+ *      is answered there for the events.
  *   2. The ack is the only thing that removes events: session_acked()
  *      is the only call that moves acked_seq, shortens the unacked list,
  *      lets the store forget events (store_event_ack()) and drops the
@@ -396,9 +397,9 @@ struct session_op;
  * message, its history entry written: all issued in this loop turn, in
  * that order (one commit). h runs once the write is committed (err 0:
  * durable, the upstream may be answered) or failed (its count was taken
- * back first, and its number if the store was full: ENOSPC, and it is
- * still the last one given; after another error it may have been
- * written, and stays used).
+ * back first, and its number if nothing of it was written: ENOSPC, EIO,
+ * ESTALE, and it is still the last one given; after another error,
+ * EEXIST or one that may have applied it, the number stays used).
  *
  * @param opp  Required: the handle, a new reference the caller drops
  *             (after h, or to cancel it); set only on 0
