@@ -178,6 +178,10 @@ struct backend {
 	int (*fresh)(struct store **sp, size_t size_mb);
 	int (*reopen)(struct store **sp);
 	void (*clean)(void);
+	/* steps of the token purge that go round a table of 10 tokens by
+	 * 4 (LMDB: exactly 3; Redis: SCAN's COUNT is a hint of buckets, so
+	 * as many as the hash seed makes it take) */
+	unsigned round_steps;
 };
 
 static int lmdb_reopen(struct store **sp)
@@ -309,8 +313,8 @@ static void redis_clean(void)
 }
 
 static const struct backend backends[] = {
-    {"lmdb", lmdb_fresh, lmdb_reopen, dir_remove},
-    {"redis", redis_fresh, redis_reopen, redis_clean},
+    {"lmdb", lmdb_fresh, lmdb_reopen, dir_remove, 3},
+    {"redis", redis_fresh, redis_reopen, redis_clean, 64},
 };
 
 /* A fresh store of size_mb for a case, or NULL (counted as a failure). */
@@ -608,8 +612,8 @@ static void test_token_purge(const struct backend *be)
 	CHECK(got_is("alice@example.test"));
 	CHECK(got_expires == 1000 && got_until == 5000);
 
-	/* steps of 4 records: 3 steps see all 10 */
-	for (i = 0; i < 3; i++) {
+	/* steps of 4 records go round all 10 */
+	for (i = 0; i < be->round_steps; i++) {
 		ndone = 0;
 		CHECK(!store_token_purge(s, 500, 4, done_h, (void *)0, NULL));
 		CHECK(wait_done(1));
@@ -623,11 +627,15 @@ static void test_token_purge(const struct backend *be)
 		CHECK(wait_done(1));
 		CHECK(got_err == (i % 2 ? 0 : ENOENT));
 	}
-	/* every one expired: the table empties */
-	ndone = 0;
-	CHECK(!store_token_purge(s, 2000, 100, done_h, (void *)0, NULL));
-	CHECK(wait_done(1));
-	CHECK(rec_err[0] == 0);
+	/* every one expired: the table empties (a step goes from where the
+	 * last one stopped to the end, the next from the first) */
+	for (i = 0; i < 2; i++) {
+		ndone = 0;
+		CHECK(
+		    !store_token_purge(s, 2000, 100, done_h, (void *)0, NULL));
+		CHECK(wait_done(1));
+		CHECK(rec_err[0] == 0);
+	}
 	ndone = 0;
 	memset(hash, 9, sizeof(hash));
 	CHECK(!store_token_get(s, hash, sizeof(hash), token_h, NULL, NULL));
