@@ -1,0 +1,158 @@
+"""mobilityd on Redis behind Sentinel ([store] redis_sentinels,
+redis_master_name, redis_wait_replicas = 1): a primary, a replica and
+three Sentinels (deploy/redis/*.conf, quorum 2) on 127.0.0.1.
+
+The claim tested (docs/store.md "Failover with Sentinel"): a MESSAGE
+answered 200 is on the primary's disk and on a replica, so when the
+primary is killed and Sentinel promotes the replica, every MESSAGE
+answered 200 is on the new primary and reaches the app exactly once, in
+order; the service finds the new primary by itself; MESSAGEs it could
+not make durable meanwhile are answered 503 (the Front End keeps them).
+And a replica that does not answer makes writes fail, never acknowledged
+on the primary alone.
+
+The MESSAGEs come from the Front End's side of mobilityd's SIP listener
+(a raw peer with the Front End's certificate), so that the answer to each
+numbered MESSAGE is seen."""
+import re
+import signal
+import time
+
+import pytest
+
+from mobility import Mobilityd
+from redis_server import SentinelSet
+from sippeer import Peer
+from test_quota import App
+
+OK = "SIP/2.0 200 OK"
+FAILED = ("SIP/2.0 503 Service Unavailable", "SIP/2.0 480 Temporarily Unavailable")
+
+
+@pytest.fixture(params=[1], ids=["1replica"])
+def redis(tmp_path, request):
+    with SentinelSet(tmp_path / "redis", replicas=request.param) as rs:
+        yield rs
+
+
+def numbers(texts):
+    return [int(t[1:]) for t in texts if re.fullmatch(r"n\d{4}", t)]
+
+
+def drain(app):
+    """Every message the app gets until a batch comes empty."""
+    out = []
+    while True:
+        b = app.batch(wait=3)
+        if b is None:
+            return out
+        from ucwa_client import im_texts
+        out += im_texts(b)
+
+
+def stream_numbers(server, sid_key):
+    """The numbered messages in a session's event stream on server."""
+    raw = server.cli("--no-raw", "XRANGE", sid_key, "-", "+")
+    return sorted({int(n) for n in re.findall(r"n(\d{4})", raw)})
+
+
+@pytest.mark.parametrize("redis", [1, 2], ids=["1replica", "2replicas"],
+                         indirect=True)
+def test_primary_killed_nothing_acknowledged_lost(fe, redis, tmp_path):
+    """SIGKILL of the primary while MESSAGEs come one after the other.
+    With one replica the promoted one has none until the old primary is
+    back (started again, as its supervisor would) and Sentinel has made
+    it a replica: writes fail (503) until then. With two, the other
+    replica follows the new primary within the switch."""
+    m = Mobilityd(tmp_path / "mob", fe=fe, extra={"store": redis.store_conf()})
+    m.start()
+    try:
+        app = App(m, "alice", "sentinel-failover")
+        peer = Peer(m, (fe.cert_file, fe.key_file))  # as the Front End
+        user = app.body["id"]
+        status = {}
+
+        def send(i):
+            status[i] = peer.send(peer.request("MESSAGE", user, "n%04d" % i),
+                                  timeout=15)[0]
+
+        for i in range(20):
+            send(i)
+        assert set(status.values()) == {OK}, status
+        sid_key = redis.primary.keys("mob:{*}:ev")[0]
+
+        old = redis.primary
+        t_kill = time.monotonic()
+        old.stop(signal.SIGKILL)
+        first_ok, restarted, i = None, False, 20
+        deadline = t_kill + 60
+        while time.monotonic() < deadline:
+            send(i)
+            if status[i] == OK and first_ok is None:
+                first_ok = time.monotonic() - t_kill
+            i += 1
+            # promoted: the old primary comes back (as its supervisor
+            # would start it) and Sentinel makes it the new one's replica
+            if not restarted and redis.current_primary() in redis.replicas:
+                t_switch = time.monotonic() - t_kill
+                old.start()
+                restarted = True
+            if first_ok is not None and \
+                    sum(1 for k in range(i - 20, i) if status.get(k) == OK) == 20:
+                break
+            time.sleep(0.02)
+        print("switch seen by Sentinel after %.2f s; first MESSAGE answered "
+              "200 after %.2f s; %d sent, %d failed" % (
+                  t_switch, first_ok, i,
+                  sum(1 for v in status.values() if v != OK)))
+        assert restarted and first_ok is not None, status
+        assert all(v == OK or v in FAILED for v in status.values()), status
+        oks = [k for k in sorted(status) if status[k] == OK]
+
+        # the new primary holds every acknowledged message
+        new = redis.current_primary()
+        assert new in redis.replicas
+        on_new = stream_numbers(new, sid_key)
+        assert set(oks) <= set(on_new), sorted(set(oks) - set(on_new))
+
+        # the app gets each exactly once, in order
+        got = numbers(drain(app))
+        assert len(got) == len(set(got)), got
+        assert got == sorted(got), got
+        assert set(oks) <= set(got), sorted(set(oks) - set(got))
+        assert "asking the Sentinels" in m.log() or "connection lost" in m.log()
+        assert "the primary mobilityd is 127.0.0.1:%d" % new.port in m.log(), m.log()
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_replica_silent_writes_fail_not_acknowledged(fe, redis, tmp_path):
+    """redis_wait_replicas = 1 and the replica stopped (SIGSTOP): a
+    MESSAGE is answered 503 once WAIT's time is over, not 200 from the
+    primary alone; the replica back, 200 again."""
+    conf = redis.store_conf() + ["redis_wait_ms = 300"]
+    m = Mobilityd(tmp_path / "mob", fe=fe, extra={"store": conf})
+    m.start()
+    replica = redis.replicas[0]
+    try:
+        app = App(m, "alice", "sentinel-wait")
+        peer = Peer(m, (fe.cert_file, fe.key_file))  # as the Front End
+        user = app.body["id"]
+        assert peer.send(peer.request("MESSAGE", user, "n0001"))[0] == OK
+
+        replica.proc.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            st = peer.send(peer.request("MESSAGE", user, "n0002"))[0]
+            took = time.monotonic() - t0
+        finally:
+            replica.proc.send_signal(signal.SIGCONT)
+        assert st == "SIP/2.0 503 Service Unavailable", st
+        assert 0.25 < took < 5, took
+        assert "writes reached 0 of 1 replicas" in m.log(), m.log()
+
+        assert peer.send(peer.request("MESSAGE", user, "n0003"))[0] == OK
+        got = numbers(drain(app))
+        assert 1 in got and 3 in got, got
+    finally:
+        assert m.stop() == 0, m.log()
