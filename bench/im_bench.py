@@ -4,7 +4,7 @@ and the project's Kamailio Front End on loopback. Prints a table;
 asserts nothing.
 
     bench/im_bench.py [--sessions 100] [--messages 3000] [--direction both]
-                      [--store DIR] [--redis]
+                      [--store DIR] [--redis | --redis-replica]
 
   in   a peer sends a SIP MESSAGE over UDP to the Front End, which routes
        it over its flow to mobilityd; mobilityd stores it and answers the
@@ -208,11 +208,15 @@ def main():
                     help="the Redis store backend, on a redis-server of the "
                     "run's own (deploy/redis/redis.conf; under --store if "
                     "given)")
+    ap.add_argument("--redis-replica", action="store_true",
+                    help="as --redis, with a replica (deploy/redis/"
+                    "replica.conf) and redis_wait_replicas = 1")
     a = ap.parse_args()
 
     nusers = (a.sessions + 9) // 10
     users = ["u%05d" % i for i in range(nusers)]
-    fe, m, ctx = bl.start(users + ["msg", "snd", PEER_USER], store=a.store, redis=a.redis)
+    fe, m, ctx = bl.start(users + ["msg", "snd", PEER_USER], store=a.store, redis=a.redis,
+                          redis_replica=a.redis_replica)
     ok = False
     peer = None
     try:
