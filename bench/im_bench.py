@@ -5,6 +5,7 @@ asserts nothing.
 
     bench/im_bench.py [--sessions 100] [--messages 3000] [--direction both]
                       [--store DIR] [--redis | --redis-replica]
+                      [--callgrind FILE]
 
   in   a peer sends a SIP MESSAGE over UDP to the Front End, which routes
        it over its flow to mobilityd; mobilityd stores it and answers the
@@ -26,6 +27,12 @@ the service hold some state, and 20 warm-up messages go each way. Per
 direction: p50/p90/p99/max, the CPU that mobilityd and the Front End (all
 its processes) spent per message, the store's commits per message (from
 mobilityd's /metrics) and the load average before and after.
+
+--callgrind FILE runs mobilityd under valgrind's callgrind (files
+FILE.PID) and prints the instructions it executed per measured message
+(warm-up left out; with --direction both, over both directions): a
+figure the machine's load does not move. About 50 times slower: use
+small counts (--sessions 200 --messages 200).
 
 Needs a built mobilityd (MOBILITYD, default build/bench/mobilityd or
 build/test/mobilityd) and Kamailio."""
@@ -164,11 +171,14 @@ class Sender:
         return t1 - t0, t2 - t0
 
 
-def measure(what, fe, m, n, one):
-    """Run one() n times after the warm-up; figures as a dict."""
+def measure(what, fe, m, n, one, cg=False):
+    """Run one() n times after the warm-up; figures as a dict. cg: count
+    instructions (callgrind) during the n only."""
     for _ in range(WARMUP):
         one()
     time.sleep(0.5)
+    if cg:
+        bl.callgrind_collect(m.proc.pid, True)
     load0 = bl.loadavg()
     cpu0 = bl.proc_figures(m.proc.pid)["cpu"]
     fcpu0 = bl.group_cpu(fe.pid)
@@ -178,6 +188,8 @@ def measure(what, fe, m, n, one):
     for _ in range(n):
         lat.append(one())
     dt = time.perf_counter() - t0
+    if cg:
+        bl.callgrind_collect(m.proc.pid, False)
     cpu = bl.proc_figures(m.proc.pid)["cpu"] - cpu0
     fcpu = bl.group_cpu(fe.pid) - fcpu0
     com = bl.metrics(m).get("mobility_store_commits_total", 0) - com0
@@ -211,7 +223,13 @@ def main():
     ap.add_argument("--redis-replica", action="store_true",
                     help="as --redis, with a replica (deploy/redis/"
                     "replica.conf) and redis_wait_replicas = 1")
+    ap.add_argument("--callgrind", metavar="FILE",
+                    help="run mobilityd under callgrind (files FILE.PID) "
+                    "and print the instructions it executed per measured "
+                    "message (use small counts: about 50 times slower)")
     a = ap.parse_args()
+    if a.callgrind:
+        bl.callgrind(a.callgrind)
 
     nusers = (a.sessions + 9) // 10
     users = ["u%05d" % i for i in range(nusers)]
@@ -219,6 +237,7 @@ def main():
                           redis_replica=a.redis_replica)
     ok = False
     peer = None
+    pid = m.proc.pid
     try:
         bl.banner(fe, m, a.store)
         if a.sessions:
@@ -228,7 +247,8 @@ def main():
         res = []
         if a.direction in ("in", "both"):
             ms = sb.Messenger(fe, m, ctx, "msg")
-            res.append(measure("in", fe, m, a.messages, ms.one))
+            res.append(measure("in", fe, m, a.messages, ms.one,
+                               bool(a.callgrind)))
             ms.finish()
             if ms.other:
                 print("  MESSAGE answers other than 200: %r" % ms.other)
@@ -236,7 +256,8 @@ def main():
             peer = UdpPeer(fe, PEER_USER)
             peer.register()
             snd = Sender(fe, m, ctx, "snd", peer)
-            res.append(measure("out", fe, m, a.messages, snd.one))
+            res.append(measure("out", fe, m, a.messages, snd.one,
+                               bool(a.callgrind)))
         print()
         print("| direction              | msgs   | p50 ms | p90 ms | p99 ms "
               "| max ms  | CPU/msg mobilityd us | Front End us | commits/msg "
@@ -253,6 +274,12 @@ def main():
         if peer:
             peer.close()
         bl.stop(fe, m, keep=not ok)
+    if ok and a.callgrind:
+        n = sum(f["n"] for f in res)
+        print("instructions per message (callgrind, mobilityd, all "
+              "threads, %s): %.0f" % (a.direction,
+                                      bl.callgrind_total(a.callgrind, pid)
+                                      / n))
 
 
 if __name__ == "__main__":

@@ -137,6 +137,8 @@ struct conf {
 	/* bearer tokens: renewals never extend one past this time after
 	 * the password sign-in it comes from */
 	uint32_t token_max_lifetime_s; /**< (2592000 s: 30 days)          */
+	/* SIGTERM: the whole drain ends within this (main.c) */
+	uint32_t drain_timeout_ms; /**< (60 s)                         */
 
 	/* [http] */
 	struct list http_listen;  /**< struct conf_listen: plain http       */

@@ -817,6 +817,10 @@ const struct conf_key conf_keys[] = {
      RANGE(1, 100000, 1)},
     {KEY(SECT_SERVICE, "token_max_lifetime", set_uint, token_max_lifetime_s),
      RANGE(1, 31536000, 1)},
+    /* SIGTERM: the paced removal of every session's SIP side and the
+     * close of the HTTP connections end within this (main.c) */
+    {KEY(SECT_SERVICE, "drain_timeout", set_uint, drain_timeout_ms),
+     RANGE(1, 3600, 1000)},
 
     {KEY(SECT_HTTP, "listen", set_listen, http_listen), .repeat = true},
     {KEY(SECT_HTTP, "listen_tls", set_listen, https_listen), .repeat = true},
@@ -972,6 +976,7 @@ void conf_defaults(struct conf *conf)
 	conf->external_web_port = 443;
 	conf->log_level = LOG_INFO;
 	conf->session_expiration_ms = 259200u * 1000;
+	conf->drain_timeout_ms = 60u * 1000;
 	conf->session_short_expiration_ms = 3600u * 1000;
 	conf->max_unacked_events = 1000;
 	conf->max_unacked_bytes = 4u << 20;

@@ -51,9 +51,7 @@ static bool is_ha1(const char *ha1)
 	if (!ha1 || strlen(ha1) != DIGEST_HA1_LEN)
 		return false;
 	for (i = 0; i < DIGEST_HA1_LEN; i++) {
-		char c = ha1[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-		      (c >= 'A' && c <= 'F')))
+		if (!isxdigit((unsigned char)ha1[i]))
 			return false;
 	}
 	return true;

@@ -19,6 +19,7 @@
 struct admin {
 	struct web_srv *srv;
 	const struct store *st; /* borrowed: the service outlives us */
+	bool draining;          /* SIGTERM: /healthz answers 503 */
 };
 
 static struct metric *m_rss, *m_fds, *m_uptime;
@@ -71,7 +72,9 @@ static int mb_print(const char *p, size_t size, void *arg)
  * the store, so taking this one out of the load balancer would not make
  * room, and the acks that do make room must keep reaching it; the body
  * and mobility_store_full tell the operator. 503 stays for an instance
- * that cannot serve at all (not listening answers nothing).
+ * that cannot serve at all (not listening answers nothing), and for one
+ * draining (SIGTERM): 503 "draining" takes it out of the load balancer
+ * while its sessions are removed.
  */
 static void healthz(struct web_req *req, const struct web_params *prm,
 		    void *arg)
@@ -81,8 +84,11 @@ static void healthz(struct web_req *req, const struct web_params *prm,
 	    store_full(adm->st) ? "degraded: store full\n" : "ok\n";
 
 	(void)prm;
-	web_reply(req, 200, NULL, "text/plain; charset=utf-8",
-		  (const uint8_t *)body, strlen(body), NULL);
+	if (adm->draining)
+		body = "draining\n";
+	web_reply(req, adm->draining ? 503 : 200, NULL,
+		  "text/plain; charset=utf-8", (const uint8_t *)body,
+		  strlen(body), NULL);
 }
 
 /* /metrics: the Prometheus text format */
@@ -129,6 +135,12 @@ static const struct web_routes routes = {rows, ARRAY_SIZE(rows), false,
 static void handler(struct web_req *req, void *arg)
 {
 	(void)web_route(&routes, req, web_req_path(req), arg);
+}
+
+void admin_set_draining(struct admin *adm)
+{
+	if (adm)
+		adm->draining = true;
 }
 
 int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w,

@@ -19,17 +19,29 @@
 #define DEFAULT_CONF "/etc/mobilityd/mobilityd.conf"
 
 enum {
-	MAX_FDS = 1 << 20,    /* never ask libre for more slots    */
-	DRAIN_POLL_MS = 100,  /* check for the end of a drain      */
-	DRAIN_MAX_MS = 10000, /* give busy connections this long   */
+	MAX_FDS = 1 << 20,         /* never ask libre for more slots    */
+	DRAIN_POLL_MS = 100,       /* check for the end of a drain      */
+	DRAIN_LOG_MS = 1000,       /* log the SIP drain's progress      */
+	DRAIN_HTTP_MIN_MS = 1000,  /* busy connections at least this   */
+	DRAIN_HTTP_MAX_MS = 10000, /* and at most this                  */
 	/* descriptors kept for the store, push, the flow to the Front
 	 * End, listeners and logs: never given to the connection caps */
 	FD_HEADROOM = 256,
 };
 
+/*
+ * A stop (SIGTERM, SIGINT) drains in two steps within [service]
+ * drain_timeout: the SIP side of every session is removed, paced
+ * (service_drain_begin), while the listeners stay open and refuse new
+ * sign-ins; then the listeners close and the HTTP connections are
+ * answered and closed as they go idle (service_drain). A second signal
+ * stops at once, sending nothing more.
+ */
 static struct service *svc;
+static const struct conf *run_conf;
 static struct tmr drain_tmr;
 static uint64_t drain_start;
+static uint64_t drain_http; /* when step two began (0: not yet) */
 
 static int stderr_print(const char *p, size_t size, void *arg)
 {
@@ -87,32 +99,80 @@ static void clamp_conns(struct conf *conf, int maxfds)
 		lim->max_conns_per_addr = lim->max_connections;
 }
 
+static bool drain_late(uint64_t ms)
+{
+	return tmr_jiffies() - drain_start > ms;
+}
+
 static void drain_check(void *arg)
 {
+	uint64_t busy = tmr_jiffies() - drain_http;
+
 	(void)arg;
-	if (!service_conn_count(svc) ||
-	    tmr_jiffies() - drain_start > DRAIN_MAX_MS) {
+	/* busy connections get a moment after the SIP side, even past
+	 * the deadline, and never more than before the SIP drain was */
+	if (!service_conn_count(svc) || busy > DRAIN_HTTP_MAX_MS ||
+	    (drain_late(run_conf->drain_timeout_ms) &&
+	     busy > DRAIN_HTTP_MIN_MS)) {
 		re_cancel();
 		return;
 	}
 	tmr_start(&drain_tmr, DRAIN_POLL_MS, drain_check, NULL);
 }
 
+/* Step two: no new connections, answer what is in progress, leave */
+static void drain_connections(void)
+{
+	if (drain_http)
+		return;
+	drain_http = tmr_jiffies();
+	log_notice("draining: closing the listeners (%zu connections open)",
+		   service_conn_count(svc));
+	service_drain(svc);
+	tmr_cancel(&drain_tmr);
+	drain_check(NULL);
+}
+
+static void sip_drained(void *arg)
+{
+	(void)arg;
+	drain_connections();
+}
+
+/* Step one's progress, and its deadline */
+static void drain_progress(void *arg)
+{
+	(void)arg;
+	if (drain_late(run_conf->drain_timeout_ms)) {
+		log_warn("draining: drain_timeout passed with %u SIP removals "
+			 "not answered: left to expire at the Front End",
+			 service_drain_left(svc));
+		service_drain_stop(svc);
+		drain_connections();
+		return;
+	}
+	log_notice("draining: %u SIP removals left", service_drain_left(svc));
+	tmr_start(&drain_tmr, DRAIN_LOG_MS, drain_progress, NULL);
+}
+
 static void signal_handler(int sig)
 {
 	if (drain_start) {
 		log_notice("signal %d again: stopping now", sig);
+		service_drain_stop(svc);
 		re_cancel();
 		return;
 	}
 
-	/* Graceful stop: no new connections, answer what is in progress,
-	 * then leave. */
-	log_notice("signal %d: stopping (%zu connections open)", sig,
-		   service_conn_count(svc));
+	log_notice("signal %d: draining (at most %u s): no new sign-in, "
+		   "removing the sessions' SIP side",
+		   sig, run_conf->drain_timeout_ms / 1000);
 	drain_start = tmr_jiffies();
-	service_drain(svc);
-	drain_check(NULL);
+	if (service_drain_begin(svc, sip_drained, NULL)) {
+		drain_connections();
+		return;
+	}
+	tmr_start(&drain_tmr, DRAIN_LOG_MS, drain_progress, NULL);
 }
 
 static void usage(void)
@@ -205,6 +265,7 @@ int main(int argc, char *argv[])
 	log_set_level((enum log_level)conf->log_level);
 	clamp_conns(conf, maxfds);
 
+	run_conf = conf;
 	err = service_alloc(&svc, conf);
 	if (err) {
 		log_error("not started: %m", err);
@@ -214,6 +275,9 @@ int main(int argc, char *argv[])
 	log_notice("mobilityd %s started (pid %d, %d descriptors)",
 		   MOBILITY_VERSION, (int)getpid(), maxfds);
 	err = re_main(signal_handler);
+	/* what the drain did not send is not sent by the sessions' ends */
+	if (drain_start)
+		service_drain_stop(svc);
 	log_notice("stopped");
 
 out:

@@ -22,6 +22,7 @@
 enum {
 	WHEEL_TICK_MS = 50, /* deadline resolution                 */
 	WHEEL_SLOTS = 4096, /* 204 s per turn of the wheel          */
+	DRAIN_RETRY_S = 10, /* Retry-After of a sign-in refused     */
 };
 
 struct service {
@@ -36,6 +37,7 @@ struct service {
 	struct ucwa *ucwa;
 	struct admin *admin;
 	struct push *push; /* APNs/FCM, or NULL when neither is configured */
+	bool draining;     /* SIGTERM: no new sign-in (service_drain_begin) */
 };
 
 static void destructor(void *arg)
@@ -69,6 +71,27 @@ static void discover_host_handler(struct web_req *req, void *arg)
 		not_found(req);
 }
 
+/* While draining, what starts a session is refused: a token (POST
+ * /WebTicket/oauthtoken) and an application (POST of UCWA_BASE). The
+ * sessions here go on until their SIP side is removed; the app signs in
+ * again on another instance (the load balancer saw /healthz go 503). */
+static bool refuse_new_session(const struct service *svc, struct web_req *req)
+{
+	static const char body[] = "draining\n";
+	const struct pl *path = web_req_path(req);
+
+	if (!svc->draining || pl_strcasecmp(web_req_method(req), "POST"))
+		return false;
+	if (pl_strcasecmp(path, UCWA_BASE) &&
+	    pl_strcasecmp(path, "/WebTicket/oauthtoken"))
+		return false;
+
+	(void)web_reply(req, 503, NULL, "text/plain; charset=utf-8",
+			(const uint8_t *)body, sizeof(body) - 1,
+			"Retry-After: %u\r\n", DRAIN_RETRY_S);
+	return true;
+}
+
 /* Web FQDNs and every other host. */
 static void web_handler(struct web_req *req, void *arg)
 {
@@ -87,6 +110,8 @@ static void web_handler(struct web_req *req, void *arg)
 			       "https is required for this resource");
 		return;
 	}
+	if (refuse_new_session(svc, req))
+		return;
 	if (ucwa_handle(svc->ucwa, req))
 		return;
 	if (auth_handle(svc->auth, req))
@@ -365,6 +390,26 @@ out:
 	else
 		*svcp = svc;
 	return err;
+}
+
+int service_drain_begin(struct service *svc, sipua_drain_h *h, void *arg)
+{
+	if (!svc)
+		return EINVAL;
+	svc->draining = true;
+	admin_set_draining(svc->admin);
+	return sipua_drain(svc->ua, h, arg);
+}
+
+void service_drain_stop(struct service *svc)
+{
+	if (svc)
+		sipua_drain_stop(svc->ua);
+}
+
+uint32_t service_drain_left(const struct service *svc)
+{
+	return svc ? sipua_drain_left(svc->ua) : 0;
 }
 
 void service_drain(struct service *svc)

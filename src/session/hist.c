@@ -183,13 +183,16 @@ static struct hentry *entry_new(struct session *s, enum hkind kind)
 	return h;
 }
 
-static struct hentry *conv_entry(const struct session *s, uint64_t hid)
+/* The entry of a kind by its serial (a conversation's hid, an uncertain
+ * message's event number), or NULL. */
+static struct hentry *entry_of(const struct session *s, enum hkind kind,
+			       uint64_t serial)
 {
 	struct le *le;
 
 	for (le = s->hist.head; le; le = le->next) {
 		struct hentry *h = le->data;
-		if (h->kind == H_CONV && h->serial == hid)
+		if (h->kind == kind && h->serial == serial)
 			return h;
 	}
 	return NULL;
@@ -197,7 +200,7 @@ static struct hentry *conv_entry(const struct session *s, uint64_t hid)
 
 void session_hist_conv(struct session *s, struct hist_conv *c)
 {
-	struct hentry *h = c->hid ? conv_entry(s, c->hid) : NULL;
+	struct hentry *h = c->hid ? entry_of(s, H_CONV, c->hid) : NULL;
 
 	if (!h && !c->hid) {
 		h = entry_new(s, H_CONV);
@@ -221,7 +224,7 @@ void session_hist_message(struct session *s, uint64_t hid, bool incoming,
 			  const char *text, size_t len, uint64_t time_ms,
 			  uint64_t seq)
 {
-	struct hentry *h = conv_entry(s, hid);
+	struct hentry *h = entry_of(s, H_CONV, hid);
 
 	/* an event already counted comes back after a restart */
 	if (!h || (incoming && seq && seq <= h->lastseq))
@@ -298,19 +301,6 @@ static uint64_t msg_hash(const char *from, const char *text)
 	return h;
 }
 
-/* The uncertain entry of event seq, or NULL. */
-static struct hentry *uncertain(struct session *s, uint64_t seq)
-{
-	struct le *le;
-
-	for (le = s->hist.head; le; le = le->next) {
-		struct hentry *h = le->data;
-		if (h->kind == H_UNCERTAIN && h->serial == seq)
-			return h;
-	}
-	return NULL;
-}
-
 /* A new uncertain entry for event seq, arrived at time_ms (not written). */
 static struct hentry *uncertain_new(struct session *s, uint64_t seq,
 				    const char *from, const char *text,
@@ -334,7 +324,7 @@ void session_hist_uncertain(struct session *s, uint64_t seq, const char *from,
 {
 	/* keyed by the event: the same message again (restored once more)
 	 * is one entry; one kept for a copy's Date gains the window */
-	struct hentry *h = uncertain(s, seq);
+	struct hentry *h = entry_of(s, H_UNCERTAIN, seq);
 
 	if (h && h->window)
 		return;
@@ -350,7 +340,7 @@ void session_hist_uncertain(struct session *s, uint64_t seq, const char *from,
 void session_hist_copy(struct session *s, uint64_t seq, const char *from,
 		       const char *text, uint64_t date_ms)
 {
-	struct hentry *h = uncertain(s, seq);
+	struct hentry *h = entry_of(s, H_UNCERTAIN, seq);
 
 	if (!h)
 		h = uncertain_new(s, seq, from, text, session_now_ms());

@@ -1,6 +1,7 @@
 /**
  * @file record.c  A session's record and its events in the store
- * (session.h): written, read back at a restart, deleted
+ * (session.h): written, read back at a restart, deleted; each event
+ * stored the one way invariant 1 allows (session_event_store())
  *
  * The record is one JSON object: the fields of the layer above (its
  * ops->record_encode(), read back by ops->record_decode()) and the
@@ -14,6 +15,7 @@
 #include "repr.h"
 #include "store.h"
 #include "session.h"
+#include "hist.h"
 
 static const char *sid(const struct session *s)
 {
@@ -136,4 +138,101 @@ static int read_events(struct session *s, uint64_t from)
 int session_events_restore(struct session *s)
 {
 	return read_events(s, 1);
+}
+
+/* An event write in flight: what a failed one takes back. */
+struct session_op {
+	struct session *s;
+	struct store_op *op;
+	store_done_h *h;
+	void *arg;
+	uint64_t seq;
+};
+
+static void sop_destructor(void *arg)
+{
+	struct session_op *o = arg;
+
+	/* the store's answer is cancelled with the handle */
+	mem_deref(o->op);
+}
+
+/* A write that is not stored: its count goes, so the quota says only
+ * what the store may hold. Its number is given again (renumber) only if
+ * nothing of it was written (refused before it was issued, or an error
+ * the store's contract says applied nothing: ENOSPC, EIO, ESTALE) and
+ * while it is the last one given. After any other error (EEXIST: the
+ * number is taken; a lost connection: the write may have been applied)
+ * the number stays used (a Redis stream refuses an id not above its
+ * last one): sequences only grow. */
+static void event_undo(struct session *s, uint64_t seq, bool renumber)
+{
+	session_quota_remove(s, seq);
+	if (renumber && s->evseq == seq)
+		session_event_unnumber(s);
+}
+
+/* store_done_h: the errors after which nothing of the write is in the
+ * store (store.h) */
+static bool nothing_written(int err)
+{
+	return err == ENOSPC || err == EIO || err == ESTALE;
+}
+
+static void event_done(int err, void *arg)
+{
+	struct session_op *o = arg;
+
+	o->op = mem_deref(o->op);
+	if (err)
+		event_undo(o->s, o->seq, nothing_written(err));
+	/* last: h may drop the handle */
+	if (o->h)
+		o->h(err, o->arg);
+}
+
+int session_event_store(struct session *s, struct session_event *ev,
+			store_done_h *h, void *arg, struct session_op **opp)
+{
+	struct session_op *o;
+	uint64_t seq;
+	int err;
+
+	if (!s || !ev || !ev->val || !opp)
+		return EINVAL;
+	ev->why = QUOTA_OK;
+	ev->seq = 0;
+	/* refused before anything is numbered or written: nothing of it is
+	 * kept or comes back at a restart */
+	if (ev->nev) {
+		ev->why = session_quota_check(s, ev->len, ev->nev);
+		if (ev->why != QUOTA_OK)
+			return EDQUOT;
+	}
+	o = mem_zalloc(sizeof(*o), sop_destructor);
+	if (!o)
+		return ENOMEM;
+	o->s = s;
+	o->h = h;
+	o->arg = arg;
+	o->seq = ev->seq = seq = session_event_next(s);
+	/* the layer's writes for this number (a parked P-GET's batch) go
+	 * first, into the same commit */
+	if (ev->reserve && s->ctx->ops->numbered)
+		s->ctx->ops->numbered(s, seq);
+	err = store_event_append(s->ctx->st, sid(s), seq, ev->val, ev->len,
+				 event_done, o, &o->op);
+	if (err) {
+		event_undo(s, seq, true);
+		mem_deref(o);
+		return err;
+	}
+	/* counted from now: the quota is what may be in the store */
+	session_quota_add(s, seq, ev->len);
+	/* missed until the app acknowledges it: committed with its event */
+	if (ev->missed_type)
+		(void)session_history_add(s, ev->missed_type, ev->missed_from,
+					  ev->missed_ms, ev->missed_text, seq);
+	*opp = o;
+	return 0;
 }

@@ -24,7 +24,7 @@
  *     the messages whose 200 may be lost (to recognise the Front End's
  *     copy of one).
  * Its record, events and history are stored through src/store/store.h
- * (ctx->st), by this component only but for the events' appends:
+ * (ctx->st), by this component only:
  *   - the record (record.c): written (session_record_put()), read back at
  *     start-up (session_records_load(), session_record_decode()) and
  *     deleted with everything of the session (session_record_del()). It
@@ -32,9 +32,12 @@
  *     decodes (ops->record_encode, ops->record_decode: id, user, device,
  *     instance, presence, push registration), and the session's own
  *     (evBatch, evMark: the numbering; contact: the last contact);
- *   - the events: read back at a restart (session_events_restore()),
- *     forgotten on the ack (session_acked()); appended by the incoming
- *     paths of src/ucwa (conv.c, call.c) with the number the session gave;
+ *   - the events: stored by session_event_store() (the quota checked,
+ *     numbered, appended, counted, with a missed message's history entry
+ *     in the same commit; a failed write takes its number and count
+ *     back), read back at a restart (session_events_restore()),
+ *     forgotten on the ack (session_acked()). The layer builds the
+ *     event's bytes; the session alone decides its number;
  *   - the history: hist.c.
  *
  * States:
@@ -53,10 +56,17 @@
  *
  * Invariants:
  *   1. Acknowledge upstream only after durable: an incoming message is
- *      numbered (session_event_next()) and counted (session_quota_add())
- *      before its write; the Front End gets its 200 only once the write
- *      is committed. A write that fails takes its number back
- *      (session_event_unnumber() or session_quota_remove()).
+ *      stored by session_event_store(), which checks the quota before
+ *      anything is written, numbers it and counts it; the Front End
+ *      gets its 200 only from the completion, once the write is
+ *      committed. A write that fails takes its count back, and its
+ *      number if nothing of it was written (refused at once; ENOSPC,
+ *      EIO, ESTALE) while it is still the last one given, before the
+ *      completion runs with the error. session_event_store() is the one
+ *      place an event of a session is written: the fencing of a pool's
+ *      sessions (the epoch the instance holds the session under, which
+ *      the store checks on every write of the session: ESTALE, store.h)
+ *      is answered there for the events.
  *   2. The ack is the only thing that removes events: session_acked()
  *      is the only call that moves acked_seq, shortens the unacked list,
  *      lets the store forget events (store_event_ack()) and drops the
@@ -77,10 +87,20 @@
  *     (session_records_load()); app.c is the only caller of
  *     session_acked() (the channel's ack) and of session_numbering_set();
  *   - src/ucwa request handlers call session_life_contact() for each
- *     authenticated request; the incoming paths (conv.c, call.c) call
- *     session_quota_check(), then session_event_next() and
- *     session_quota_add() before the write, and once it is committed
- *     ucwa_push() (pushreg.c), which asks session_push_decide();
+ *     authenticated request; the incoming paths (conv.c: MESSAGE;
+ *     call.c: INVITE, a call's end, a ringing call written again) build
+ *     the event's record and call session_event_store(), and answer SIP
+ *     (480 refused, 503/500 not stored, 200/180 stored) from its result
+ *     and completion, then call ucwa_push() (pushreg.c), which asks
+ *     session_push_decide(). call.c checks the quota itself when an
+ *     INVITE comes (session_quota_check()), before the call is made,
+ *     and stores its records unchecked; nothing but the session calls
+ *     session_event_next(), session_event_unnumber(),
+ *     session_quota_add() and session_quota_remove() (tests aside);
+ *   - the layer numbers a parked P-GET's batch for an event
+ *     (ops->numbered: app.c's reserve()) when session_event_store()
+ *     asks it to, between the event's number and its append: the
+ *     record with that numbering is written first, in the same commit;
  *   - the history (hist.h) is told by conv.c and call.c what happened
  *     (a conversation began or changed, a message, a missed call, a
  *     message whose 200 may be lost) and read by the conversationLogs
@@ -180,6 +200,10 @@ struct session_ops {
 	 * to be restored without them). */
 	void (*event_restored)(struct session *s, const struct store_event *e);
 	void (*events_restored)(struct session *s, int err);
+	/* session_event_store(), an event asking it (reserve): its number
+	 * seq was just given and its append is next; what the layer
+	 * writes now goes into the same commit, before it (NULL: none). */
+	void (*numbered)(struct session *s, uint64_t seq);
 };
 
 /* What the sessions of one process share. */
@@ -343,5 +367,47 @@ const char *session_quota_str(enum quota_why why);
 void session_quota_add(struct session *s, uint64_t seq, size_t bytes);
 /* Its write failed: it is not stored. */
 void session_quota_remove(struct session *s, uint64_t seq);
+
+/* record.c: an event of the session stored (session_event_store()) */
+struct session_event {
+	/* in: the event's record, len bytes (borrowed, copied) */
+	const uint8_t *val;
+	size_t len;
+	/* the channel events it will post, for the quota's check; 0: not
+	 * checked (a call's end, a ringing call written again, an INVITE
+	 * checked when it came) */
+	unsigned nev;
+	/* ops->numbered() before the append (a parked P-GET's batch) */
+	bool reserve;
+	/* a missed message's history entry (session_history_add()),
+	 * committed with the event; missed_type NULL: none */
+	const char *missed_type, *missed_from, *missed_text;
+	uint64_t missed_ms;
+	/* out: its number (0 if refused), and why it was refused */
+	uint64_t seq;
+	enum quota_why why;
+};
+/* A write in flight (dropping it cancels the completion). */
+struct session_op;
+/*
+ * Store an event of the session, the way invariant 1 requires: the quota
+ * is checked (ev->nev), then the event is numbered (ev->seq), the layer
+ * asked for its writes of that number (ev->reserve: ops->numbered()),
+ * appended through the store, counted in the quota and, for a missed
+ * message, its history entry written: all issued in this loop turn, in
+ * that order (one commit). h runs once the write is committed (err 0:
+ * durable, the upstream may be answered) or failed (its count was taken
+ * back first, and its number if nothing of it was written: ENOSPC, EIO,
+ * ESTALE, and it is still the last one given; after another error,
+ * EEXIST or one that may have applied it, the number stays used).
+ *
+ * @param opp  Required: the handle, a new reference the caller drops
+ *             (after h, or to cancel it); set only on 0
+ * @return 0 (h will run), EDQUOT (over a limit: ev->why; nothing numbered
+ *         or written), or as store_event_append() (its number and count
+ *         taken back); h does not run then
+ */
+int session_event_store(struct session *s, struct session_event *ev,
+			store_done_h *h, void *arg, struct session_op **opp);
 
 #endif

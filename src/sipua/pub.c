@@ -7,9 +7,10 @@
  * has SIP-If-Match and no body (RFC 3903 4.3, 4.4). A 412 means the
  * Front End lost the publication: start over with the whole document.
  * Dropping the handle removes the publication (Expires: 0, 4.5).
- * Timing, turns, 423, back-off and orphaning are the refresh machine's
- * (refresh.c); a publication is not made again when the flow is lost
- * (its state lives in the Front End, not on the flow).
+ * Timing, turns, 423, back-off, orphaning and the request in flight are
+ * the refresh machine's (refresh.c); a publication is not made again
+ * when the flow is lost (its state lives in the Front End, not on the
+ * flow).
  */
 #include <string.h>
 #include "refresh.h"
@@ -28,8 +29,7 @@ enum kind {
 struct sipua_pub {
 	struct sipua_refresh rf; /**< in ua->publ; rf.ua borrowed, NULL
 				      once detached                 */
-	struct sipua_treq *treq;
-	enum kind kind; /**< of the request in flight         */
+	enum kind kind;          /**< of the request in flight         */
 	char *user;
 	char *domain;
 	char *aor; /**< sip:user@domain (To, From, R-URI) */
@@ -46,19 +46,18 @@ struct sipua_pub {
 };
 
 static int send_publish(struct sipua_pub *p, enum kind kind, uint32_t expires,
-			struct sipua_treq **tp);
+			struct sipua_treq **tp, sipua_treq_h *h);
 
 static void destructor(void *arg)
 {
 	struct sipua_pub *p = arg;
 
 	sipua_refresh_stop(&p->rf);
-	p->treq = mem_deref(p->treq);
 
 	/* RFC 3903 4.5: remove the publication (detached, owned by the
 	 * ua until answered) */
-	if (p->rf.ua && p->etag[0])
-		(void)send_publish(p, KIND_REFRESH, 0, NULL);
+	if (p->etag[0] && sipua_refresh_unremoved(&p->rf))
+		(void)send_publish(p, KIND_REFRESH, 0, NULL, NULL);
 
 	mem_deref(p->user);
 	mem_deref(p->domain);
@@ -98,9 +97,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 	enum kind kind = p->kind;
 	uint32_t exp;
 
-	p->cseq = sipua_treq_cseq(p->treq) + 1;
-	p->treq = mem_deref(p->treq);
-	sipua_refresh_done(&p->rf);
+	p->cseq = sipua_refresh_treq_done(&p->rf);
 
 	/* a document sent but not accepted is still to be sent */
 	if (kind != KIND_REFRESH && (err || scode >= 300))
@@ -154,7 +151,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 }
 
 static int send_publish(struct sipua_pub *p, enum kind kind, uint32_t expires,
-			struct sipua_treq **tp)
+			struct sipua_treq **tp, sipua_treq_h *h)
 {
 	struct pl body = PL_INIT;
 	char *hdrs = NULL;
@@ -184,8 +181,7 @@ static int send_publish(struct sipua_pub *p, enum kind kind, uint32_t expires,
 
 	err = sipua_treq_sendb(tp, p->rf.ua, "PUBLISH", p->aor, hdrs,
 			       kind != KIND_REFRESH ? &body : NULL, p->user,
-			       p->ha1, NULL, p->cseq, tp ? treq_handler : NULL,
-			       p);
+			       p->ha1, NULL, p->cseq, tp ? h : NULL, p);
 	if (!err) {
 		p->kind = kind;
 		/* a detached request uses this CSeq and the next */
@@ -212,7 +208,7 @@ static int send_h(void *arg)
 		kind = KIND_REFRESH;
 
 	p->dirty = false;
-	err = send_publish(p, kind, p->rf.expires, &p->treq);
+	err = send_publish(p, kind, p->rf.expires, &p->rf.treq, treq_handler);
 	if (err)
 		p->dirty = kind != KIND_REFRESH;
 	return err;
@@ -223,11 +219,24 @@ static void fail_h(int err, void *arg)
 	status(arg, err, 0);
 }
 
-static void drop_h(void *arg)
+/* The drain's un-PUBLISH was answered (drain.c) */
+static void removed_handler(int err, const struct sip_msg *msg, void *arg)
 {
 	struct sipua_pub *p = arg;
 
-	p->treq = mem_deref(p->treq);
+	p->rf.treq = mem_deref(p->rf.treq);
+	p->etag[0] = '\0';
+	sipua_refresh_removed(&p->rf, sipua_result(err, msg, true));
+}
+
+/* Drain, with a turn held: remove the publication (RFC 3903 4.5) */
+static int remove_h(void *arg)
+{
+	struct sipua_pub *p = arg;
+
+	if (!p->etag[0])
+		return ENOENT;
+	return send_publish(p, KIND_REFRESH, 0, &p->rf.treq, removed_handler);
 }
 
 /* PUBLISH waits its turn behind REGISTERs; refreshed at least a second
@@ -241,8 +250,10 @@ static const struct sipua_refresh_class pub_class = {
     .offset_ms = 0,
     .sendh = send_h,
     .failh = fail_h,
-    .droph = drop_h,
+    .droph = NULL,
     .losth = NULL,
+    .stoph = NULL,
+    .removeh = remove_h,
 };
 
 void sipua_pub_orphan_all(struct sipua *ua)
@@ -250,7 +261,6 @@ void sipua_pub_orphan_all(struct sipua *ua)
 	while (ua->publ.head) {
 		struct sipua_pub *p = ua->publ.head->data;
 
-		p->treq = mem_deref(p->treq);
 		sipua_refresh_orphan(&p->rf);
 	}
 }
@@ -266,6 +276,8 @@ int sipua_pub_alloc(struct sipua_pub **pp, struct sipua *ua,
 	    !sipua_domain_valid(id->domain) || !id->ha1 ||
 	    strlen(id->ha1) != SIPUA_HA1_LEN)
 		return EINVAL;
+	if (sipua_draining(ua))
+		return ESHUTDOWN;
 
 	p = mem_zalloc(sizeof(*p), destructor);
 	if (!p)
@@ -346,7 +358,7 @@ int sipua_pub_set(struct sipua_pub *p, const char *ctype, const struct pl *body)
 
 	/* from the wheel, so the handler never runs inside this call; a
 	 * request in flight sends the change when it is answered */
-	if (!p->treq)
+	if (!p->rf.treq)
 		sipua_refresh_now(&p->rf);
 
 	return 0;

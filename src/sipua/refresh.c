@@ -62,15 +62,23 @@ void sipua_refresh_init(struct sipua_refresh *rf, struct sipua *ua,
 
 void sipua_refresh_stop(struct sipua_refresh *rf)
 {
+	/* the owner goes during the drain: its removal counts as ended */
+	if (rf->removing && rf->ua) {
+		rf->removing = false;
+		sipua_drain_count(rf->ua, ECANCELED);
+	}
 	wheel_cancel(&rf->we);
 	list_unlink(&rf->le);
 	sipua_turn_done(rf->ua, &rf->turn);
 	rf->busy = false;
+	rf->treq = mem_deref(rf->treq);
 }
 
 void sipua_refresh_orphan(struct sipua_refresh *rf)
 {
+	rf->removing = false;
 	/* the ua goes first (an owner's mistake): nothing more is sent */
+	rf->treq = mem_deref(rf->treq);
 	wheel_cancel(&rf->we);
 	sipua_turn_done(NULL, &rf->turn);
 	list_unlink(&rf->le);
@@ -90,10 +98,21 @@ void sipua_refresh_done(struct sipua_refresh *rf)
 	sipua_turn_done(rf->ua, &rf->turn);
 }
 
-/* Forget the request in flight: its turn and what the user holds */
+uint32_t sipua_refresh_treq_done(struct sipua_refresh *rf)
+{
+	uint32_t cseq = sipua_treq_cseq(rf->treq) + 1;
+
+	rf->treq = mem_deref(rf->treq);
+	sipua_refresh_done(rf);
+	return cseq;
+}
+
+/* Forget the request in flight: its turn, the machine's request and
+ * what the user holds */
 static void drop(struct sipua_refresh *rf)
 {
 	sipua_refresh_done(rf);
+	rf->treq = mem_deref(rf->treq);
 	if (rf->cls->droph)
 		rf->cls->droph(rf->arg);
 }

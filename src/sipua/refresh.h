@@ -40,9 +40,10 @@
  *           whose requests outlive the flow (REGISTER: left alone; its
  *           QUEUED ones keep their place in line)
  *
- * A retry (back-off, 423, flow lost) first calls the class's drop_h:
- * what the request in flight held (a transaction, a dialog) is
- * forgotten, and the next request starts afresh. Loop thread only.
+ * A retry (back-off, 423, flow lost) first forgets the request in
+ * flight: the machine's own (treq, for the users that send through
+ * treq.c: REGISTER, PUBLISH), then what the class's drop_h holds (a
+ * dialog); the next request starts afresh. Loop thread only.
  */
 #ifndef MOB_SIPUA_REFRESH_H
 #define MOB_SIPUA_REFRESH_H
@@ -88,6 +89,11 @@ typedef void(sipua_refresh_fail_h)(int err, void *arg);
 typedef void(sipua_refresh_drop_h)(void *arg);
 /* The flow was lost; a new request is scheduled */
 typedef void(sipua_refresh_lost_h)(void *arg);
+/* Forget the request in flight, keep what it made (the dialog) */
+typedef void(sipua_refresh_stop_h)(void *arg);
+/* Drain, with a turn held: send the removal (expiry 0) whose answer
+ * calls sipua_refresh_removed(); ENOENT: nothing to remove */
+typedef int(sipua_refresh_remove_h)(void *arg);
 
 /** What differs between REGISTER, PUBLISH and SUBSCRIBE. */
 struct sipua_refresh_class {
@@ -100,6 +106,9 @@ struct sipua_refresh_class {
 	sipua_refresh_fail_h *failh; /**< or NULL                       */
 	sipua_refresh_drop_h *droph; /**< or NULL                       */
 	sipua_refresh_lost_h *losth; /**< or NULL                       */
+	sipua_refresh_stop_h *stoph; /**< drain: forget what the user holds in
+					flight (NULL: only treq) */
+	sipua_refresh_remove_h *removeh; /**< or NULL: never drained    */
 };
 
 /** One machine, embedded in its user's object. */
@@ -115,6 +124,12 @@ struct sipua_refresh {
 	bool busy;        /**< a request in flight holds the turn      */
 	bool closed;      /**< ended for good                          */
 	bool min_expires_retried; /**< a 423 was taken since the last 2xx */
+	bool removing; /**< drain: removal queued or in flight (drain.c) */
+	bool rm_sent;  /**< drain: the removal went out                 */
+
+	/** the request in flight, for the users that send through treq.c
+	 * (REGISTER, PUBLISH); forgotten by the machine, or NULL */
+	struct sipua_treq *treq;
 };
 
 /**
@@ -125,9 +140,11 @@ struct sipua_refresh {
 void sipua_refresh_init(struct sipua_refresh *rf, struct sipua *ua,
 			struct list *l, const struct sipua_refresh_class *cls,
 			uint32_t expires, void *arg);
-/** The owner's destructor: cancel, give back the turn, unlink. */
+/** The owner's destructor: cancel, give back the turn, unlink, the
+ * request in flight (treq) forgotten. */
 void sipua_refresh_stop(struct sipua_refresh *rf);
-/** The ua goes first: cancel, give back the turn, unlink, ORPHAN. */
+/** The ua goes first: the request in flight (treq) forgotten, cancel,
+ * give back the turn, unlink, ORPHAN. */
 void sipua_refresh_orphan(struct sipua_refresh *rf);
 
 /** Due now, from the wheel (never inside this call). */
@@ -139,6 +156,11 @@ int sipua_refresh_send(struct sipua_refresh *rf);
 /** The request's final answer came (or it was dropped): the turn goes
  * to the next, BUSY -> IDLE. */
 void sipua_refresh_done(struct sipua_refresh *rf);
+
+/** The final answer to the request in flight (treq) came: it is
+ * forgotten and the machine is done (sipua_refresh_done()).
+ * @return the CSeq the next request of the dialog takes */
+uint32_t sipua_refresh_treq_done(struct sipua_refresh *rf);
 
 /**
  * A 2xx granted exp seconds: failures are forgotten and the refresh
@@ -174,6 +196,23 @@ void sipua_refresh_close(struct sipua_refresh *rf);
  * SIPUA_FLOW_STEP_MS (spread over SIPUA_FLOW_SPREAD_MS at most).
  */
 void sipua_refresh_flow_lost(struct list *l);
+
+/**
+ * Drain (drain.c): end the machine (CLOSED: no refresh any more, the
+ * request in flight forgotten: the machine's treq and what the class's
+ * stoph drops) and queue its removal, which goes with a turn like any
+ * bulk request, so that at most SIPUA_INFLIGHT_MAX removals are
+ * outstanding. Counted in the drain.
+ */
+void sipua_refresh_remove(struct sipua_refresh *rf);
+/** The removal's final answer came (err 0: removed): turn given back,
+ * counted in the drain. */
+void sipua_refresh_removed(struct sipua_refresh *rf, int err);
+/**
+ * For the owner's destructor: true when a detached removal is still to
+ * be sent (the drain did not send it and did not give up).
+ */
+bool sipua_refresh_unremoved(const struct sipua_refresh *rf);
 
 /** The state of a machine, for tests and logs. */
 enum sipua_refresh_state sipua_refresh_state(const struct sipua_refresh *rf);

@@ -2,16 +2,17 @@
  * @file reg.c  REGISTER state machine of one session (RFC 3261 10,
  * RFC 5626 outbound)
  *
- * Timing, turns, 423, back-off, orphaning and the flow lost are the
- * refresh machine's (refresh.c). What is REGISTER's own: the request
- * (RFC 5626 instance and reg-id, Allow), the grant read from our own
- * Contact in the 2xx, a grant of 0 retried, refused credentials not
- * retried, the first refresh capped (first_refresh_ms), and the turn
- * ahead of PUBLISH and SUBSCRIBE (a lapsed registration loses the
- * binding). Every REGISTER starts without credentials and answers the
+ * Timing, turns, 423, back-off, orphaning, the flow lost and the request
+ * in flight are the refresh machine's (refresh.c). What is REGISTER's
+ * own: the request (RFC 5626 instance and reg-id, Allow), the grant read
+ * from our own Contact in the 2xx, a grant of 0 retried, refused
+ * credentials not retried, the first refresh capped (first_refresh_ms),
+ * and the turn ahead of PUBLISH and SUBSCRIBE (a lapsed registration
+ * loses the binding). Every REGISTER starts without credentials and answers the
  * Front End's 401 with the HA1 (treq.c): a nonce is never reused, so a
  * restarted Front End costs nothing more.
  */
+#include <ctype.h>
 #include <string.h>
 #include "refresh.h"
 
@@ -30,7 +31,6 @@ enum {
 struct sipua_reg {
 	struct sipua_refresh rf; /**< in ua->regl; rf.ua borrowed      */
 	struct le he;            /**< in ua->regh, by contact_user     */
-	struct sipua_treq *treq;
 	char *user;
 	char *domain;
 	char *ruri;
@@ -51,7 +51,7 @@ struct sipua_reg {
 };
 
 static int send_register(struct sipua_reg *reg, uint32_t expires,
-			 struct sipua_treq **tp);
+			 struct sipua_treq **tp, sipua_treq_h *h);
 
 static void destructor(void *arg)
 {
@@ -59,14 +59,13 @@ static void destructor(void *arg)
 
 	sipua_refresh_stop(&reg->rf);
 	hash_unlink(&reg->he);
-	reg->treq = mem_deref(reg->treq);
 
 	/* RFC 3261 10.2.2: remove this contact only (Expires 0 on the
 	 * Contact); fire and forget, owned by the ua until answered. Sent
 	 * whenever a REGISTER went out, answered or not: the Front End may
 	 * hold the binding (Kamailio keeps bindings across its restart). */
-	if (reg->sent && reg->rf.ua)
-		(void)send_register(reg, 0, NULL);
+	if (reg->sent && sipua_refresh_unremoved(&reg->rf))
+		(void)send_register(reg, 0, NULL, NULL);
 
 	mem_deref(reg->user);
 	mem_deref(reg->domain);
@@ -138,9 +137,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 	uint16_t scode = msg ? msg->scode : 0;
 	uint32_t exp;
 
-	reg->cseq = sipua_treq_cseq(reg->treq) + 1;
-	reg->treq = mem_deref(reg->treq);
-	sipua_refresh_done(&reg->rf);
+	reg->cseq = sipua_refresh_treq_done(&reg->rf);
 
 	if (err) {
 		log_info("sipua: REGISTER %s@%s: %m", reg->user, reg->domain,
@@ -183,7 +180,7 @@ static void treq_handler(int err, const struct sip_msg *msg, void *arg)
 }
 
 static int send_register(struct sipua_reg *reg, uint32_t expires,
-			 struct sipua_treq **tp)
+			 struct sipua_treq **tp, sipua_treq_h *h)
 {
 	char *hdrs = NULL;
 	int err;
@@ -207,7 +204,7 @@ static int send_register(struct sipua_reg *reg, uint32_t expires,
 
 	err = sipua_treq_send(tp, reg->rf.ua, "REGISTER", reg->ruri, hdrs,
 			      reg->user, reg->ha1, NULL, reg->cseq,
-			      tp ? treq_handler : NULL, reg);
+			      tp ? h : NULL, reg);
 	if (!err) {
 		++reg->sent;
 		/* a detached un-REGISTER used this CSeq and the next */
@@ -223,7 +220,7 @@ static int send_h(void *arg)
 {
 	struct sipua_reg *reg = arg;
 
-	return send_register(reg, reg->rf.expires, &reg->treq);
+	return send_register(reg, reg->rf.expires, &reg->rf.treq, treq_handler);
 }
 
 static void fail_h(int err, void *arg)
@@ -233,11 +230,24 @@ static void fail_h(int err, void *arg)
 	status(reg, err, 0, 0);
 }
 
-static void drop_h(void *arg)
+/* The drain's un-REGISTER was answered (drain.c) */
+static void removed_handler(int err, const struct sip_msg *msg, void *arg)
+{
+	struct sipua_reg *reg = arg;
+	bool answered = sipua_treq_answered(reg->rf.treq);
+
+	reg->rf.treq = mem_deref(reg->rf.treq);
+	sipua_refresh_removed(&reg->rf, sipua_result(err, msg, answered));
+}
+
+/* Drain, with a turn held: remove this contact (RFC 3261 10.2.2) */
+static int remove_h(void *arg)
 {
 	struct sipua_reg *reg = arg;
 
-	reg->treq = mem_deref(reg->treq);
+	if (!reg->sent)
+		return ENOENT;
+	return send_register(reg, 0, &reg->rf.treq, removed_handler);
 }
 
 /* REGISTER goes ahead of the others on the flow and outlives its loss
@@ -251,8 +261,10 @@ static const struct sipua_refresh_class reg_class = {
     .offset_ms = 0,
     .sendh = send_h,
     .failh = fail_h,
-    .droph = drop_h,
+    .droph = NULL,
     .losth = NULL,
+    .stoph = NULL,
+    .removeh = remove_h,
 };
 
 void sipua_reg_orphan_all(struct sipua *ua)
@@ -262,7 +274,6 @@ void sipua_reg_orphan_all(struct sipua *ua)
 	while (ua->regl.head) {
 		struct sipua_reg *reg = ua->regl.head->data;
 
-		reg->treq = mem_deref(reg->treq);
 		hash_unlink(&reg->he);
 		sipua_refresh_orphan(&reg->rf);
 	}
@@ -280,12 +291,10 @@ static bool uuid_valid(const char *s)
 	if (!s || strlen(s) != UUID_LEN)
 		return false;
 	for (i = 0; i < UUID_LEN; i++) {
-		char c = s[i];
+		unsigned char c = (unsigned char)s[i];
 		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
 
-		if (dash ? c != '-'
-			 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			     (c >= 'A' && c <= 'F')))
+		if (dash ? c != '-' : !isxdigit(c))
 			return false;
 	}
 	return true;
@@ -321,6 +330,8 @@ int sipua_reg_alloc(struct sipua_reg **regp, struct sipua *ua,
 	    strlen(p->ha1) != SIPUA_HA1_LEN || !uuid_valid(p->instance) ||
 	    (p->contact_user && !sipua_user_valid(p->contact_user)))
 		return EINVAL;
+	if (sipua_draining(ua))
+		return ESHUTDOWN;
 
 	reg = mem_zalloc(sizeof(*reg), destructor);
 	if (!reg)
@@ -386,14 +397,14 @@ void sipua_reg_set_request_handler(struct sipua_reg *reg, sipua_req_h *h,
 	/* the Allow of the binding changes with the handler: tell the
 	 * Front End now (msilo hands stored messages over on a REGISTER
 	 * that allows MESSAGE) unless a REGISTER is on its way anyway */
-	if (was != (h != NULL) && reg->rf.ua && reg->sent && !reg->treq)
+	if (was != (h != NULL) && reg->rf.ua && reg->sent && !reg->rf.treq)
 		sipua_refresh_now(&reg->rf);
 }
 
 void sipua_reg_refresh(struct sipua_reg *reg)
 {
 	/* not before the first REGISTER, nor on top of one on its way */
-	if (reg && reg->rf.ua && reg->sent && !reg->treq)
+	if (reg && reg->rf.ua && reg->sent && !reg->rf.treq)
 		sipua_refresh_now(&reg->rf);
 }
 

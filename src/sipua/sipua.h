@@ -111,6 +111,43 @@ void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg);
 size_t sipua_pending(const struct sipua *ua);
 
 /*
+ * Drain at shutdown (drain.c)
+ */
+
+/** Every removal of the drain got its answer (or there was none). */
+typedef void(sipua_drain_h)(void *arg);
+
+/**
+ * Stop: remove every subscription and publication (un-SUBSCRIBE,
+ * un-PUBLISH), then every registration (un-REGISTER), paced on the flow
+ * to the Front End (at most SIPUA_INFLIGHT_MAX outstanding, the next
+ * sent as an answer comes), and no refresh any more. From now on
+ * sipua_reg_alloc(), sipua_pub_alloc() and sipua_sub_alloc() fail with
+ * ESHUTDOWN. The owners drop their objects later as before; what was
+ * removed here is not removed again.
+ *
+ * @param h   Called once, from the loop, when all removals are answered
+ * @return 0, or EALREADY when already draining
+ */
+int sipua_drain(struct sipua *ua, sipua_drain_h *h, void *arg);
+
+/**
+ * Give the drain up (its deadline passed, or a second signal): nothing
+ * more is sent, not even the removals that dropping a registration,
+ * publication or subscription sends otherwise.
+ */
+void sipua_drain_stop(struct sipua *ua);
+
+/** True once sipua_drain() was called. */
+bool sipua_draining(const struct sipua *ua);
+
+/** Removals of the drain queued or in flight. */
+uint32_t sipua_drain_left(const struct sipua *ua);
+
+/** Number of requests the validator rejected. */
+uint64_t sipua_rejected(const struct sipua *ua);
+
+/*
  * Request validator
  */
 

@@ -45,6 +45,16 @@ struct sipua {
 	uint32_t nconn;        /**< entries of connl                     */
 	uint32_t max_conns;    /**< cap on nconn: more are refused       */
 	uint32_t idle_ms;      /**< one without a request this long: shut */
+	struct {
+		sipua_drain_h *h; /**< all removed (or none left)        */
+		void *arg;
+		struct tmr tmr;   /**< the next phase, from the loop     */
+		uint32_t phase;   /**< drain.c                           */
+		uint32_t left;    /**< removals queued or in flight      */
+		uint32_t removed; /**< answered 2xx                      */
+		uint32_t failed;  /**< answered otherwise, or not sent   */
+		bool stopped;     /**< given up: nothing more is sent    */
+	} drain;
 };
 
 enum {
@@ -206,6 +216,10 @@ void sipua_sreq_trace(bool tx, enum sip_transp tp, const struct sa *src,
 /* Answer 503 to every unanswered request of a ua being destroyed and
  * detach them (sreq.c) */
 void sipua_sreq_orphan_all(struct sipua *ua);
+
+/* A removal of the drain ended (err 0: removed; ENOENT: nothing to
+ * remove; ECANCELED: its owner went first) (drain.c) */
+void sipua_drain_count(struct sipua *ua, int err);
 
 /* Start the shared keep-alive on the flow a 2xx came on (ua.c) */
 void sipua_flow_keepalive(struct sipua *ua, const struct sip_msg *msg);

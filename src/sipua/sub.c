@@ -46,7 +46,7 @@ struct sipua_sub {
 };
 
 static int send_subscribe(struct sipua_sub *sub, uint32_t expires,
-			  bool detached);
+			  struct sip_request **reqp, sip_resp_h *resph);
 
 /* No SUBSCRIBE in flight (or waiting to go) any more: its turn goes */
 static void drop_req(struct sipua_sub *sub)
@@ -64,8 +64,9 @@ static void destructor(void *arg)
 
 	/* RFC 6665 4.1.2.3: unsubscribe (Expires: 0 in the dialog); the
 	 * Front End's last NOTIFY finds no subscription (sreq.c) */
-	if (sub->rf.ua && sub->dlg && sip_dialog_established(sub->dlg))
-		(void)send_subscribe(sub, 0, true);
+	if (sub->dlg && sip_dialog_established(sub->dlg) &&
+	    sipua_refresh_unremoved(&sub->rf))
+		(void)send_subscribe(sub, 0, NULL, NULL);
 
 	hash_unlink(&sub->he);
 	mem_deref(sub->dlg);
@@ -198,7 +199,8 @@ static void resp_handler(int err, const struct sip_msg *msg, void *arg)
 		}
 		err = make_auth(sub, msg);
 		if (!err)
-			err = send_subscribe(sub, sub->rf.expires, false);
+			err = send_subscribe(sub, sub->rf.expires, &sub->req,
+					     resp_handler);
 		if (!err) {
 			sub->answered = true;
 			return;
@@ -239,8 +241,9 @@ static void resp_handler(int err, const struct sip_msg *msg, void *arg)
 	close_for_good(sub, final_error(scode), scode);
 }
 
+/* reqp NULL: detached (no answer handler) */
 static int send_subscribe(struct sipua_sub *sub, uint32_t expires,
-			  bool detached)
+			  struct sip_request **reqp, sip_resp_h *resph)
 {
 	const char *routev[1];
 	int err;
@@ -259,20 +262,20 @@ static int send_subscribe(struct sipua_sub *sub, uint32_t expires,
 			    &sub->he, sub);
 	}
 
-	err = sip_drequestf(
-	    detached ? NULL : &sub->req, sub->rf.ua->sip, true, "SUBSCRIBE",
-	    sub->dlg, 0, NULL, NULL, detached ? NULL : resp_handler, sub,
-	    "Contact: %s\r\n"
-	    "Event: presence\r\n"
-	    "Expires: %u\r\n"
-	    "Accept: %s\r\n"
-	    "%s"
-	    "%s"
-	    "Content-Length: 0\r\n"
-	    "\r\n",
-	    sub->contact, expires, sub->list ? ACCEPT_LIST : ACCEPT_ONE,
-	    sub->list ? "Supported: eventlist\r\n" : "",
-	    sub->auth ? sub->auth : "");
+	err = sip_drequestf(reqp, sub->rf.ua->sip, true, "SUBSCRIBE", sub->dlg,
+			    0, NULL, NULL, reqp ? resph : NULL, sub,
+			    "Contact: %s\r\n"
+			    "Event: presence\r\n"
+			    "Expires: %u\r\n"
+			    "Accept: %s\r\n"
+			    "%s"
+			    "%s"
+			    "Content-Length: 0\r\n"
+			    "\r\n",
+			    sub->contact, expires,
+			    sub->list ? ACCEPT_LIST : ACCEPT_ONE,
+			    sub->list ? "Supported: eventlist\r\n" : "",
+			    sub->auth ? sub->auth : "");
 	if (!err)
 		++sub->sent;
 
@@ -284,7 +287,7 @@ static int send_h(void *arg)
 {
 	struct sipua_sub *sub = arg;
 
-	return send_subscribe(sub, sub->rf.expires, false);
+	return send_subscribe(sub, sub->rf.expires, &sub->req, resp_handler);
 }
 
 static void fail_h(int err, void *arg)
@@ -292,6 +295,37 @@ static void fail_h(int err, void *arg)
 	struct sipua_sub *sub = arg;
 
 	log_info("sipua: SUBSCRIBE %s: %m", sub->uri, err);
+}
+
+/* Drain: the SUBSCRIBE in flight is forgotten, the dialog kept */
+static void stop_h(void *arg)
+{
+	struct sipua_sub *sub = arg;
+
+	sub->req = mem_deref(sub->req);
+}
+
+/* The drain's un-SUBSCRIBE was answered (drain.c); the Front End's
+ * last NOTIFY finds the machine closed and is only answered */
+static void removed_handler(int err, const struct sip_msg *msg, void *arg)
+{
+	struct sipua_sub *sub = arg;
+
+	if (!err && msg && msg->scode < 200)
+		return;
+	sub->req = mem_deref(sub->req);
+	sipua_refresh_removed(&sub->rf, sipua_result(err, msg, true));
+}
+
+/* Drain, with a turn held: unsubscribe in the dialog (RFC 6665
+ * 4.1.2.3); nothing to remove before the dialog is made */
+static int remove_h(void *arg)
+{
+	struct sipua_sub *sub = arg;
+
+	if (!sub->dlg || !sip_dialog_established(sub->dlg))
+		return ENOENT;
+	return send_subscribe(sub, 0, &sub->req, removed_handler);
 }
 
 /* SUBSCRIBE waits its turn behind REGISTERs; a lost flow makes every
@@ -308,6 +342,8 @@ static const struct sipua_refresh_class sub_class = {
     .failh = fail_h,
     .droph = drop_h,
     .losth = NULL,
+    .stoph = stop_h,
+    .removeh = remove_h,
 };
 
 /* RFC 6665 4.1.3: what a terminated subscription's reason allows */
@@ -561,6 +597,8 @@ int sipua_sub_alloc(struct sipua_sub **sp, struct sipua *ua,
 	    strlen(id->ha1) != SIPUA_HA1_LEN || !uri || !sipua_uri_valid(uri) ||
 	    !nh || !sipua_reg_contact(reg))
 		return EINVAL;
+	if (sipua_draining(ua))
+		return ESHUTDOWN;
 
 	sub = mem_zalloc(sizeof(*sub), destructor);
 	if (!sub)

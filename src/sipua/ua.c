@@ -181,6 +181,7 @@ static void destructor(void *arg)
 	flow_forget(ua);
 	sipua_trust_close(ua);
 	tmr_cancel(&ua->turntmr);
+	tmr_cancel(&ua->drain.tmr);
 	sipua_reg_orphan_all(ua);
 	sipua_pub_orphan_all(ua);
 	sipua_sub_orphan_all(ua);

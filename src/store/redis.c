@@ -32,11 +32,12 @@
 static int redis_open(struct store **sp, const struct store_conf *c);
 
 extern const char redis_script_write[], redis_script_purge[],
-    redis_script_load[];
+    redis_script_load[], redis_script_lease[];
 const char *const redis_scripts[RS_COUNT] = {
     redis_script_write,
     redis_script_purge,
     redis_script_load,
+    redis_script_lease,
 };
 
 const struct store_be store_redis_be = {
@@ -45,6 +46,8 @@ const struct store_be store_redis_be = {
     .full_hint = "raise maxmemory of the Redis server or free memory there",
     .submit = redis_submit,
     .read = redis_read,
+    .lease = redis_lease,
+    .bell = redis_bell,
 };
 
 size_t redis_key(char *buf, size_t size, const char *kind, const uint8_t *a,
@@ -544,6 +547,7 @@ static void destructor(void *arg)
 	struct rlink *l = r->link;
 
 	r->closing = true;
+	redis_bell_close(r);
 	tmr_cancel(&r->reconn);
 	tmr_cancel(&r->tdone);
 	tmr_cancel(&r->ask_tmr);

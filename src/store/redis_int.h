@@ -27,6 +27,7 @@ enum {
 };
 
 struct redis;
+struct rbell;
 
 /* The scripts, loaded on every connection (SCRIPT LOAD ahead of any other
  * command) and run by their SHA1 (EVALSHA): a loop turn of many sessions
@@ -35,6 +36,7 @@ enum redis_script {
 	RS_WRITE, /* a group's writes (redis_write.c) */
 	RS_PURGE, /* a step of the token sweep        */
 	RS_LOAD,  /* a step of the session load (redis_read.c) */
+	RS_LEASE, /* leases and owners (redis_lease.c) */
 	RS_COUNT,
 };
 extern const char *const redis_scripts[RS_COUNT];
@@ -76,7 +78,8 @@ struct redis {
 	char purge_cursor[24];  /* the token sweep's SCAN cursor */
 	char sha[RS_COUNT][41]; /* SHA1 of each script, from SCRIPT LOAD */
 	bool closing;
-	bool was_up; /* log a loss once, and the way back */
+	bool was_up;        /* log a loss once, and the way back */
+	struct rbell *bell; /* the doorbell's connection, or NULL */
 
 	/* Sentinels (none: sent_n 0, host:port is the primary): asked in
 	 * turn for the primary on every (re)connection, one at a time */
@@ -107,6 +110,13 @@ void redis_batches_complete(void *arg);
 
 /* redis_read.c */
 void redis_read(void *bed, struct store_req *r);
+
+/* redis_lease.c */
+void redis_lease(void *bed, struct store_req *r);
+
+/* redis_bell.c: the SUBSCRIBE connection, made on the first watch */
+int redis_bell(void *bed, const char *sid, bool on);
+void redis_bell_close(struct redis *r);
 
 /* Keys: "mob:{" a "}:" suffix (a session's, tagged by its id), and
  * "mob:" kind ":{" a "}" (tokens, HA1). Returns the length written. */

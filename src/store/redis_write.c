@@ -21,10 +21,19 @@
 #include "core.h"
 #include "redis_int.h"
 
-/* KEYS: session s, ev, sub, hist | token | ha1.
- * ARGV: triples (op, x, y). Returns one code per op (0 ok, 1 ENOENT,
- * 2 EEXIST, 3 ENOSPC, 4 EIO), then 1 if a value of the largest size
- * (ARGV[#ARGV]) would no longer fit short of the reserve, else 0.
+/* KEYS: session s, ev, sub, hist, o | token | ha1.
+ * ARGV: triples (op, x, y), the writer's epoch (0: unchecked), the
+ * largest value size. Returns one code per op (0 ok, 1 ENOENT,
+ * 2 EEXIST, 3 ENOSPC, 4 EIO, 5 ESTALE), then 1 if a value of the largest
+ * size (ARGV[#ARGV]) would no longer fit short of the reserve, else 0.
+ *
+ * Fencing: a session's group carries the epoch its writer holds; when
+ * the owner key (KEYS[5], "EPOCH INST") has another epoch, another
+ * instance has taken the session over and nothing of the group is
+ * applied (every op ESTALE). A deleted session takes its owner key and
+ * its place in its owner's set with it. The last event appended rings
+ * the session's doorbell (PUBLISH mob:{SID}:bell SEQ), in the script,
+ * so a ring always follows its event.
  *
  * Headroom as in LMDB: with maxmemory set, writes that add a record
  * (an event, a new session, subscription, history entry, token, HA1)
@@ -42,7 +51,18 @@ const char redis_script_write[] =
     "local maxm = tonumber(string.match(info, 'maxmemory:(%d+)'))\n"
     "local line = maxm - math.floor(maxm / 16)\n"
     "local out = {}\n"
-    "local last = #ARGV - 1\n"
+    "local last = #ARGV - 2\n"
+    "local ep = ARGV[#ARGV - 1]\n"
+    "if ep ~= '0' then\n"
+    " local o = redis.call('GET', KEYS[5])\n"
+    " if (o and string.match(o, '^(%d+)') or '0') ~= ep then\n"
+    "  for i = 1, last, 3 do out[#out+1] = 5 end\n"
+    "  local room = tonumber(ARGV[#ARGV])\n"
+    "  out[#out+1] = (maxm > 0 and used + room > line) and 1 or 0\n"
+    "  return out\n"
+    " end\n"
+    "end\n"
+    "local bell\n"
     "for i = 1, last, 3 do\n"
     " local op, x, y = ARGV[i], ARGV[i+1], ARGV[i+2]\n"
     " local grow = op == 'ea' or op == 'bp' or op == 'hp' or op == 'tp'"
@@ -55,7 +75,13 @@ const char redis_script_write[] =
     ".. y)\n"
     " elseif op == 'sd' then\n"
     "  r = redis.pcall('DEL', KEYS[1])\n"
-    "  redis.pcall('DEL', KEYS[2], KEYS[3], KEYS[4])\n"
+    "  local o = redis.call('GET', KEYS[5])\n"
+    "  local who = o and string.match(o, '^%d+ (.*)$')\n"
+    "  if who then\n"
+    "   redis.pcall('SREM', who == '' and 'mob:free' or"
+    " 'mob:own:{' .. who .. '}', string.sub(KEYS[1], 6, -4))\n"
+    "  end\n"
+    "  redis.pcall('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n"
     " elseif op == 'td' then r = redis.pcall('DEL', KEYS[1])\n"
     " elseif op == 'ea' then r = redis.pcall('XADD', KEYS[2], x, 'v', y)\n"
     " elseif op == 'ek' then r = redis.pcall('XTRIM', KEYS[2], 'MINID', x)\n"
@@ -74,7 +100,11 @@ const char redis_script_write[] =
     " elseif r == 0 and string.sub(op, 2) == 'd' then c = 1\n"
     " end\n"
     " if c == 0 and grow then used = used + add end\n"
+    " if c == 0 and op == 'ea' then bell = string.match(x, '^(%d+)') end\n"
     " out[#out+1] = c\n"
+    "end\n"
+    "if bell then\n"
+    " redis.call('PUBLISH', string.sub(KEYS[1], 1, -2) .. 'bell', bell)\n"
     "end\n"
     "local full = 0\n"
     "if maxm > 0 and used + tonumber(ARGV[#ARGV]) > line then full = 1 end\n"
@@ -105,7 +135,7 @@ const char redis_script_purge[] =
     "end\n"
     "return {s[1], n}\n";
 
-static const int code_err[] = {0, ENOENT, EEXIST, ENOSPC, EIO};
+static const int code_err[] = {0, ENOENT, EEXIST, ENOSPC, EIO, ESTALE};
 
 /* One script in flight: the writes its answer is for. */
 struct rcmd {
@@ -211,7 +241,7 @@ static void write_h(redisAsyncContext *ac, void *reply, void *priv)
 		for (i = 0; i < c->n; i++) {
 			long long k = rep->element[i]->integer;
 
-			c->v[i]->err = k >= 0 && k < 5 ? code_err[k] : EIO;
+			c->v[i]->err = k >= 0 && k < 6 ? code_err[k] : EIO;
 		}
 		/* what the script found of the room left after it */
 		full = rep->element[c->n]->integer != 0;
@@ -269,7 +299,10 @@ static bool group_cmp(struct le *le, void *arg)
 	const struct group *g = le->data;
 	const struct gfind *f = arg;
 
+	/* writes holding another epoch (an acquire answered between
+	 * them) go in a group, and a check, of their own */
 	return g->cls == f->cls && g->cls != 'p' &&
+	       g->first->epoch == f->req->epoch &&
 	       g->first->alen == f->req->alen &&
 	       !memcmp(g->first->a, f->req->a, f->req->alen);
 }
@@ -370,9 +403,9 @@ static int send_purge(struct redis *r, struct rcmd *c)
 /* Send one group as one EVAL. */
 static int send_group(struct redis *r, struct group *g, struct rcmd *c)
 {
-	static const char *const sfx[] = {":s", ":ev", ":sub", ":hist"};
-	size_t nk = g->cls == 's' ? 4 : 1, argc = 4 + nk + 3 * g->n, i;
-	char vmax[16];
+	static const char *const sfx[] = {":s", ":ev", ":sub", ":hist", ":o"};
+	size_t nk = g->cls == 's' ? 5 : 1, argc = 5 + nk + 3 * g->n, i;
+	char vmax[16], epoch[24];
 	const char **av;
 	size_t *al;
 	char *keys, *scratch;
@@ -388,7 +421,7 @@ static int send_group(struct redis *r, struct group *g, struct rcmd *c)
 
 	av[0] = "EVALSHA";
 	av[1] = r->sha[RS_WRITE];
-	av[2] = g->cls == 's' ? "4" : "1";
+	av[2] = g->cls == 's' ? "5" : "1";
 	for (i = 0; i < 3; i++)
 		al[i] = strlen(av[i]);
 	for (i = 0; i < nk; i++) {
@@ -410,6 +443,13 @@ static int send_group(struct redis *r, struct group *g, struct rcmd *c)
 		op_args(e->req, av + 3 + nk + 3 * i, al + 3 + nk + 3 * i,
 			scratch + 48 * i);
 	}
+	/* the epoch of the group's first write: a turn's writes of one
+	 * session from one handle hold the same, short of an acquire
+	 * answered between two of them */
+	re_snprintf(epoch, sizeof(epoch), "%llu",
+		    (unsigned long long)(g->cls == 's' ? g->first->epoch : 0));
+	av[argc - 2] = epoch;
+	al[argc - 2] = strlen(epoch);
 	/* the size the script checks the room left against */
 	re_snprintf(vmax, sizeof(vmax), "%u", (unsigned)STORE_VALUE_MAX);
 	av[argc - 1] = vmax;

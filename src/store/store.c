@@ -22,6 +22,10 @@ struct store {
 	/* full: a write was refused for space, or the last batch found
 	 * the largest value would no longer fit */
 	bool full;
+	struct hash *fences;  /* struct sident: epoch held, by session   */
+	struct hash *watches; /* struct sident: watch count, by session  */
+	store_bell_h *bellh;
+	void *bell_arg;
 	uint64_t full_logged;   /* tmr_jiffies() of the last error line */
 	uint64_t full_unlogged; /* refusals since then                */
 };
@@ -31,7 +35,53 @@ struct store_op {
 	struct store_req *req;
 };
 
+/* A session id with a number: the epoch held, or the watches. */
+struct sident {
+	struct le he;
+	uint64_t n;
+	char sid[];
+};
+
 static void turn_handler(void *arg);
+static int id_check(const char *id, size_t max);
+
+static void sident_destructor(void *arg)
+{
+	struct sident *e = arg;
+
+	hash_unlink(&e->he);
+}
+
+static bool sident_cmp(struct le *le, void *arg)
+{
+	const struct sident *e = le->data;
+
+	return !strcmp(e->sid, arg);
+}
+
+static struct sident *sident_find(struct hash *h, const char *sid)
+{
+	struct le *le;
+
+	le = hash_lookup(h, hash_joaat_str(sid), sident_cmp, (void *)sid);
+	return le ? le->data : NULL;
+}
+
+/* The entry of sid, made (with n 0) if there is none; NULL: ENOMEM. */
+static struct sident *sident_get(struct hash *h, const char *sid)
+{
+	struct sident *e = sident_find(h, sid);
+	size_t n = strlen(sid);
+
+	if (e)
+		return e;
+	e = mem_zalloc(sizeof(*e) + n + 1, sident_destructor);
+	if (!e)
+		return NULL;
+	memcpy(e->sid, sid, n + 1);
+	hash_append(h, hash_joaat_str(sid), &e->he, e);
+	return e;
+}
 
 /* The backends [store] backend may name. */
 static const struct store_be *const backends[] = {
@@ -76,6 +126,7 @@ static void req_cancel(struct store_req *r)
 	r->tokenh = NULL;
 	r->eventsh = NULL;
 	r->rech = NULL;
+	r->leaseh = NULL;
 }
 
 static void op_destructor(void *arg)
@@ -119,6 +170,10 @@ static void destructor(void *arg)
 	s->bed = mem_deref(s->bed);
 	list_flush(&s->writes);
 	list_flush(&s->reads);
+	hash_flush(s->fences);
+	hash_flush(s->watches);
+	mem_deref(s->fences);
+	mem_deref(s->watches);
 }
 
 int store_alloc(struct store **sp, const struct store_be *be)
@@ -134,6 +189,10 @@ int store_alloc(struct store **sp, const struct store_be *be)
 
 	s->be = be;
 	tmr_init(&s->turn);
+	if (hash_alloc(&s->fences, 1024) || hash_alloc(&s->watches, 256)) {
+		mem_deref(s);
+		return ENOMEM;
+	}
 
 	s->m_commits =
 	    metrics_get(METRIC_COUNTER, "mobility_store_commits_total", NULL,
@@ -179,7 +238,8 @@ bool store_req_live(const struct store_req *r)
 	if (!r || mem_nrefs(r->s) < 2)
 		return false;
 
-	return r->doneh || r->geth || r->tokenh || r->eventsh || r->rech;
+	return r->doneh || r->geth || r->tokenh || r->eventsh || r->rech ||
+	       r->leaseh;
 }
 
 void store_commit_stats(struct store *s, uint64_t ncommit, uint64_t nfail,
@@ -244,11 +304,124 @@ void store_complete(struct store *s, struct list *done)
 			metric_add(s->m_purged, r->max);
 		if (r->doneh && store_req_live(r))
 			r->doneh(r->err, r->arg);
+		/* one process: the doorbell rings here, once committed */
+		if (r->kind == SK_EVENT_APPEND && !r->err && !s->be->bell &&
+		    mem_nrefs(s) > 1 && sident_find(s->watches, (char *)r->a))
+			store_bell_ring(s, (char *)r->a, r->n);
 		mem_deref(r);
 	}
 
 	metric_set(s->m_depth, s->depth);
 	mem_deref(s);
+}
+
+/* A lease operation: the backend's, or one instance's (always owner). */
+static void lease_run(struct store *s, struct store_req *r)
+{
+	if (s->be->lease) {
+		s->be->lease(s->bed, r);
+		return;
+	}
+	if (r->kind != SK_LEASE_LAPSED) {
+		store_lease_done(r, 0, r->kind == SK_LEASE_ACQUIRE ? 1 : 0);
+		return;
+	}
+	if (r->doneh)
+		r->doneh(0, r->arg);
+}
+
+void store_lease_done(struct store_req *r, int err, uint64_t epoch)
+{
+	struct store *s = r->s;
+	struct sident *e;
+
+	if (!store_req_live(r))
+		return;
+	/* the epoch this handle's later writes of the session carry */
+	if (r->kind == SK_LEASE_ACQUIRE && !err) {
+		e = sident_get(s->fences, (char *)r->a);
+		if (e)
+			e->n = epoch;
+		else
+			err = ENOMEM;
+	} else if (r->kind == SK_LEASE_RELEASE) {
+		mem_deref(sident_find(s->fences, (char *)r->a));
+	}
+	if (r->leaseh)
+		r->leaseh(err, epoch, r->arg);
+	else if (r->doneh)
+		r->doneh(err, r->arg);
+}
+
+void store_bell_ring(struct store *s, const char *sid, uint64_t seq)
+{
+	if (s && s->bellh && sident_find(s->watches, sid))
+		s->bellh(sid, seq, s->bell_arg);
+}
+
+struct each {
+	void (*fn)(const char *sid, void *arg);
+	void *arg;
+};
+
+static bool each_h(struct le *le, void *arg)
+{
+	const struct each *e = arg;
+
+	e->fn(((struct sident *)le->data)->sid, e->arg);
+	return false;
+}
+
+void store_bell_each(struct store *s, void (*fn)(const char *sid, void *arg),
+		     void *arg)
+{
+	struct each e = {fn, arg};
+
+	(void)hash_apply(s->watches, each_h, &e);
+}
+
+void store_bell_listen(struct store *s, store_bell_h *h, void *arg)
+{
+	if (!s)
+		return;
+	s->bellh = h;
+	s->bell_arg = arg;
+}
+
+int store_bell_watch(struct store *s, const char *sid)
+{
+	struct sident *e;
+	int err;
+
+	if (!s)
+		return EINVAL;
+	err = id_check(sid, STORE_ID_MAX);
+	if (err)
+		return err;
+	e = sident_get(s->watches, sid);
+	if (!e)
+		return ENOMEM;
+	/* the first watch subscribes */
+	if (!e->n++ && s->be->bell) {
+		err = s->be->bell(s->bed, sid, true);
+		if (err)
+			mem_deref(e);
+	}
+	return err;
+}
+
+void store_bell_unwatch(struct store *s, const char *sid)
+{
+	struct sident *e;
+
+	if (!s || !sid)
+		return;
+	e = sident_find(s->watches, sid);
+	if (!e || --e->n)
+		return;
+	mem_deref(e);
+	if (s->be->bell)
+		(void)s->be->bell(s->bed, sid, false);
 }
 
 static void turn_handler(void *arg)
@@ -272,7 +445,9 @@ static void turn_handler(void *arg)
 		struct store_req *r = le->data;
 
 		list_unlink(le);
-		if (store_req_live(r))
+		if (store_req_live(r) && r->kind >= SK_LEASE_RENEW)
+			lease_run(s, r);
+		else if (store_req_live(r))
 			s->be->read(s->bed, r);
 		mem_deref(r);
 	}
@@ -390,6 +565,7 @@ static int write_req(struct store *s, enum store_kind kind, const char *a,
 		     void *arg, struct store_op **opp)
 {
 	struct store_req t = {.kind = kind, .n = n, .doneh = h, .arg = arg};
+	const struct sident *e;
 	int err;
 
 	if (!s)
@@ -399,6 +575,15 @@ static int write_req(struct store *s, enum store_kind kind, const char *a,
 		err = id_check(b, bmax);
 	if (err)
 		return err;
+
+	/* a session's write carries the epoch this handle holds for it */
+	if (kind != SK_HA1_PUT && kind != SK_HA1_DEL) {
+		e = sident_find(s->fences, a);
+		t.epoch = e ? e->n : 0;
+		/* a deleted session is held no more */
+		if (e && kind == SK_SESSION_DEL)
+			mem_deref((void *)e);
+	}
 
 	return req_issue(s, &t, a, strlen(a), b, b ? strlen(b) : 0, val,
 			 val ? vlen : 0, opp);
@@ -671,4 +856,83 @@ int store_hist_list(struct store *s, const char *sid, store_rec_h *recordh,
 		return EINVAL;
 
 	return read_req(s, &t, sid, STORE_ID_MAX, NULL, 0, opp);
+}
+
+/* Leases */
+
+int store_lease_renew(struct store *s, const char *inst, uint32_t ms,
+		      store_done_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {
+	    .kind = SK_LEASE_RENEW, .n = ms, .doneh = h, .arg = arg};
+	int err;
+
+	if (!ms)
+		return EINVAL;
+	err = s ? id_check(inst, STORE_ID_MAX) : EINVAL;
+	if (err)
+		return err;
+	return req_issue(s, &t, inst, strlen(inst), NULL, 0, NULL, 0, opp);
+}
+
+int store_lease_drop(struct store *s, const char *inst, store_done_h *h,
+		     void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_LEASE_DROP, .doneh = h, .arg = arg};
+	int err = s ? id_check(inst, STORE_ID_MAX) : EINVAL;
+
+	if (err)
+		return err;
+	return req_issue(s, &t, inst, strlen(inst), NULL, 0, NULL, 0, opp);
+}
+
+int store_lease_acquire(struct store *s, const char *sid, const char *inst,
+			store_lease_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {
+	    .kind = SK_LEASE_ACQUIRE, .leaseh = h, .arg = arg};
+	int err;
+
+	if (!s || !h)
+		return EINVAL;
+	err = id_check(sid, STORE_ID_MAX);
+	if (!err)
+		err = id_check(inst, STORE_ID_MAX);
+	if (err)
+		return err;
+	return req_issue(s, &t, sid, strlen(sid), inst, strlen(inst), NULL, 0,
+			 opp);
+}
+
+int store_lease_release(struct store *s, const char *sid, const char *inst,
+			store_done_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_LEASE_RELEASE, .doneh = h, .arg = arg};
+	int err;
+
+	if (!s)
+		return EINVAL;
+	err = id_check(sid, STORE_ID_MAX);
+	if (!err)
+		err = id_check(inst, STORE_ID_MAX);
+	if (err)
+		return err;
+	return req_issue(s, &t, sid, strlen(sid), inst, strlen(inst), NULL, 0,
+			 opp);
+}
+
+int store_lease_lapsed(struct store *s, uint32_t max, store_rec_h *recordh,
+		       store_done_h *doneh, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_LEASE_LAPSED,
+			      .max = max,
+			      .rech = recordh,
+			      .doneh = doneh,
+			      .arg = arg};
+
+	if (!s || !recordh || !max)
+		return EINVAL;
+	if (max > STORE_LAPSED_MAX)
+		return EOVERFLOW;
+	return req_issue(s, &t, "", 0, NULL, 0, NULL, 0, opp);
 }

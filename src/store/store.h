@@ -50,6 +50,12 @@
  *   token          mob:tok:{HASH}         STRING expiry+until+user (purged
  *                                         by store_token_purge, SCAN steps)
  *   HA1            mob:ha1:{USER}         HASH realm -> value
+ *   owner          mob:{SID}:o            STRING "EPOCH INSTANCE" (INSTANCE
+ *                                         empty once released)
+ *   instance lease mob:lease:{INSTANCE}   STRING, expires (PX) unless renewed
+ *   owned sessions mob:own:{INSTANCE}     SET of session ids (mob:free: the
+ *                                         released ones); mob:instances SET
+ *   doorbell       mob:{SID}:bell         pub/sub channel, message = seq
  *
  * Sessions are loaded at start-up with SCAN MATCH mob:{*}:s.
  * See docs/store.md.
@@ -308,5 +314,74 @@ int store_hist_del(struct store *s, const char *sid, const char *hid,
  * ids (key = entry id). */
 int store_hist_list(struct store *s, const char *sid, store_rec_h *recordh,
 		    store_done_h *doneh, void *arg, struct store_op **opp);
+
+/* Ownership of a session's SIP side (docs/pool.md): one lease per
+ * instance, renewed as one command, with the sessions listed under it;
+ * each session has a fencing epoch, incremented on every change of owner.
+ * The store remembers the epoch each acquire returned (per handle) and
+ * every later write of that session from this handle carries it: the
+ * backend refuses the whole write with ESTALE when the session's epoch
+ * has moved on (another instance took it over). A session this handle
+ * holds no epoch for is written unchecked (a single instance; lmdb).
+ *
+ * Lease operations take the common arguments below and run as reads:
+ * after the writes issued before them in the same loop turn.
+ *
+ * lmdb (one instance): every acquire succeeds with epoch 1, renewals and
+ * releases succeed, nothing ever lapses. */
+
+enum { STORE_LAPSED_MAX = 1000 }; /**< sessions in one lapsed listing */
+
+/** A lease was acquired: epoch of the session now held (err 0), or
+ * EBUSY (another instance's lease is alive), ENOLCK (this instance's own
+ * lease is not alive: renew it first). */
+typedef void(store_lease_h)(int err, uint64_t epoch, void *arg);
+
+/** Renew the lease of instance inst for ms (> 0) milliseconds from when
+ * the store receives it: 0, or ENOENT when there was none alive (the
+ * first one, or it lapsed: it exists again now, but the instance must
+ * acquire again every session it held, as another may have taken them).
+ * The instance stops all SIP for its sessions when a renewal has not
+ * been confirmed well before ms after it was sent (docs/pool.md). */
+int store_lease_renew(struct store *s, const char *inst, uint32_t ms,
+		      store_done_h *h, void *arg, struct store_op **opp);
+/** End the lease of instance inst at once (drain): its sessions not
+ * released are listed as lapsed from now on. 0 or ENOENT (none). */
+int store_lease_drop(struct store *s, const char *inst, store_done_h *h,
+		     void *arg, struct store_op **opp);
+/** Make instance inst the owner of session sid: unowned, released, or
+ * its owner's lease lapsed (epoch + 1), or already inst (same epoch). */
+int store_lease_acquire(struct store *s, const char *sid, const char *inst,
+			store_lease_h *h, void *arg, struct store_op **opp);
+/** Release session sid held by inst, for another instance to take it
+ * (the epoch stays; the next owner's is one more): 0 or ESTALE (inst
+ * does not hold it). This handle's writes of sid are no longer fenced. */
+int store_lease_release(struct store *s, const char *sid, const char *inst,
+			store_done_h *h, void *arg, struct store_op **opp);
+/** List at most max (1..STORE_LAPSED_MAX) sessions to take over:
+ * released, or owned by an instance whose lease lapsed, picked at random
+ * so that several instances taking over spread out. recordh once per
+ * session (key = session id, value = the lapsed owner, empty if
+ * released), then doneh. A listed session stays listed until acquired. */
+int store_lease_lapsed(struct store *s, uint32_t max, store_rec_h *recordh,
+		       store_done_h *doneh, void *arg, struct store_op **opp);
+
+/* The doorbell: an event appended to a session's log rings the instances
+ * watching that session (redis: PUBLISH on mob:{SID}:bell by the write
+ * script, SUBSCRIBE on a second connection; lmdb: in this process, after
+ * the append's completion). A ring may be lost (a connection lost, a
+ * switch of primary): a watcher re-reads on a timer as well. */
+
+/** The doorbell rang for sid (borrowed, NUL-terminated): the event seq
+ * was appended, or seq 0: events may have been missed (the doorbell's
+ * connection was made again); read the log. */
+typedef void(store_bell_h)(const char *sid, uint64_t seq, void *arg);
+
+/** Set (h NULL: clear) the one doorbell handler of this store. */
+void store_bell_listen(struct store *s, store_bell_h *h, void *arg);
+/** Watch, unwatch session sid (counted: as many unwatches as watches).
+ * Returns 0, EINVAL, EOVERFLOW or ENOMEM. */
+int store_bell_watch(struct store *s, const char *sid);
+void store_bell_unwatch(struct store *s, const char *sid);
 
 #endif

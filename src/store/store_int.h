@@ -43,6 +43,12 @@ enum store_kind {
 	SK_SUB_GET,
 	SK_SUB_LIST,
 	SK_HIST_LIST,
+	/* leases (run as reads: at once, after the turn's writes) */
+	SK_LEASE_RENEW,
+	SK_LEASE_DROP,
+	SK_LEASE_ACQUIRE,
+	SK_LEASE_RELEASE,
+	SK_LEASE_LAPSED,
 };
 
 /**
@@ -59,11 +65,13 @@ struct store_req {
 	uint8_t *b; /**< second key part: subscription id, realm,
 			 token user                                */
 	size_t blen;
-	uint64_t n;   /**< sequence, ack, first sequence, expiry, now */
-	uint64_t n2;  /**< token: renewal limit (0: none)            */
-	uint32_t max; /**< events in a range read; tokens to look at
-			   in a purge, then the number deleted        */
-	uint8_t *val; /**< value of a put                            */
+	uint64_t n;     /**< sequence, ack, first sequence, expiry, now */
+	uint64_t n2;    /**< token: renewal limit (0: none)            */
+	uint64_t epoch; /**< session writes: the epoch this handle holds
+			     (0: none, unchecked)                       */
+	uint32_t max;   /**< events in a range read; tokens to look at
+			     in a purge, then the number deleted        */
+	uint8_t *val;   /**< value of a put                            */
 	size_t vlen;
 	int err;   /**< result, set by the backend                */
 	bool skip; /**< left out of the transaction (ENOSPC), backend */
@@ -75,6 +83,7 @@ struct store_req {
 	store_token_h *tokenh;
 	store_events_h *eventsh;
 	store_rec_h *rech;
+	store_lease_h *leaseh;
 	void *arg;
 	struct store_op *op; /**< the caller's handle, or NULL (borrowed) */
 };
@@ -113,6 +122,20 @@ struct store_be {
 	 * sees every write whose completion has run.
 	 */
 	void (*read)(void *bed, struct store_req *r);
+
+	/**
+	 * Run one lease operation (SK_LEASE_*), as read(): answer through
+	 * store_lease_done() (acquire, renew, drop, release) or rech and
+	 * doneh (lapsed). NULL: a single instance, always the owner.
+	 */
+	void (*lease)(void *bed, struct store_req *r);
+
+	/**
+	 * Start (on) or stop listening for the doorbell of sid; rings come
+	 * back through store_bell_ring(). NULL: rings in this process after
+	 * each append's completion.
+	 */
+	int (*bell)(void *bed, const char *sid, bool on);
 };
 
 /** The backends of this build. */
@@ -133,6 +156,18 @@ void store_complete(struct store *s, struct list *done);
  * since the last call, duration of the last one and of all of them. */
 void store_commit_stats(struct store *s, uint64_t ncommit, uint64_t nfail,
 			uint64_t last_us, uint64_t total_us);
+
+/** A lease operation is done: remembers (acquire) or forgets (release)
+ * the epoch for the fencing of later writes, then calls the handler. */
+void store_lease_done(struct store_req *r, int err, uint64_t epoch);
+
+/** The doorbell of sid rang (backend, loop thread, never from inside a
+ * store call). */
+void store_bell_ring(struct store *s, const char *sid, uint64_t seq);
+
+/** Every session watched (a backend subscribing again). */
+void store_bell_each(struct store *s, void (*fn)(const char *sid, void *arg),
+		     void *arg);
 
 /** True if the request's handlers have not been cancelled and the store
  * is still held by its owner. */

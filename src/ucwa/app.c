@@ -433,7 +433,11 @@ static int ev_save(uint64_t batch, uint64_t mark, void *arg)
 	return save(app, NULL, NULL, SAVE_EV_SAVED);
 }
 
-void ucwa_app_reserve(struct app *app, uint64_t mark)
+/* A parked P-GET: the numbering of the batch that will answer it with
+ * the event of sequence mark goes into the record first (the session
+ * asks, ops->numbered, just before the event's append: one commit to
+ * wait for, not the event's and then the numbering's). */
+static void reserve(struct app *app, uint64_t mark)
 {
 	uint64_t batch;
 	int err;
@@ -1063,6 +1067,11 @@ static bool session_roomy(const struct session *s)
 	return evchan_room(session_app(s)->ev, EVCHAN_PENDING_MAX / 2);
 }
 
+static void session_numbered(struct session *s, uint64_t seq)
+{
+	reserve(session_app(s), seq);
+}
+
 const struct session_ops ucwa_session_ops = {
     .id = session_id,
     .user = session_user,
@@ -1079,4 +1088,5 @@ const struct session_ops ucwa_session_ops = {
     .record_decode = op_record_decode,
     .event_restored = op_event_restored,
     .events_restored = op_events_restored,
+    .numbered = session_numbered,
 };

@@ -85,7 +85,7 @@ struct call {
 	struct le le; /* in app->calls */
 	struct app *app;
 	struct sipua_sreq *sr;   /* the INVITE until its final answer */
-	struct store_op *op;     /* a record being written            */
+	struct session_op *op;   /* a record being written            */
 	struct wheel_entry ring; /* the ring time                      */
 	enum call_state state;
 	enum call_end end;
@@ -338,9 +338,13 @@ enum rec {
 	REC_END,
 };
 
-static int write_record(struct call *c, uint64_t seq, enum rec kind,
+/* The session numbers and stores the record (*seqp: its number). The
+ * quota was checked when the INVITE came; a failed write takes its count
+ * and number back. */
+static int write_record(struct call *c, uint64_t *seqp, enum rec kind,
 			store_done_h *h)
 {
+	struct session_event ev = {0};
 	bool end = kind == REC_END;
 	struct repr *r = NULL;
 	struct mbuf *mb = mbuf_alloc(512);
@@ -366,13 +370,12 @@ static int write_record(struct call *c, uint64_t seq, enum rec kind,
 	/* one handle at a time: a copy of the start still being written
 	 * (REC_SEEN) is committed all the same, only its answer goes */
 	c->op = mem_deref(c->op);
+	ev.val = mb->buf;
+	ev.len = mb->end;
 	if (!err)
-		err = store_event_append(c->app->u->st, c->app->id, seq,
-					 mb->buf, mb->end, h, c, &c->op);
-	/* counted until the app's ack passes it (a failed write too: it
-	 * is small, and the next ack clears it) */
-	if (!err)
-		session_quota_add(&c->app->s, seq, mb->end);
+		err = session_event_store(&c->app->s, &ev, h, c, &c->op);
+	if (ev.seq)
+		*seqp = ev.seq;
 	mem_deref(r);
 	mem_deref(mb);
 	return err;
@@ -419,8 +422,7 @@ static void end_write(struct call *c)
 	int err;
 
 	c->state = CALL_ENDING;
-	c->eseq = session_event_next(&c->app->s);
-	err = write_record(c, c->eseq, REC_END, end_committed);
+	err = write_record(c, &c->eseq, REC_END, end_committed);
 	if (err)
 		end_committed(err, c);
 }
@@ -479,8 +481,7 @@ void ucwa_call_acked(struct app *app, uint64_t mark)
 		if (c->state != CALL_RINGING || c->end != END_NONE ||
 		    c->seq > mark)
 			continue;
-		c->seq = session_event_next(&app->s);
-		if (write_record(c, c->seq, REC_SEEN, seen_stored))
+		if (write_record(c, &c->seq, REC_SEEN, seen_stored))
 			log_warn("ucwa: ringing call %u of %s not stored again",
 				 c->n, app->id);
 	}
@@ -648,8 +649,7 @@ void ucwa_call_incoming(struct app *app, struct sipua_sreq *sr,
 	sipua_sreq_set_cancel_handler(sr, cancelled, c);
 
 	/* the record first; the 180 and the event wait for it */
-	c->seq = session_event_next(&app->s);
-	err = write_record(c, c->seq, REC_START, stored);
+	err = write_record(c, &c->seq, REC_START, stored);
 	if (err)
 		stored(err, c);
 }

@@ -46,7 +46,7 @@ struct send {
 struct recv {
 	struct app *app;
 	struct sipua_sreq *sr;
-	struct store_op *op;
+	struct session_op *op;
 	struct conv *conv;
 	bool new_conv;
 	uint64_t seq; /* of its record in the store */
@@ -1162,8 +1162,8 @@ static void recv_committed(int err, void *arg)
 
 	if (err) {
 		/* not durable (the store is full, or failed): 503 makes the
-		 * Front End keep it in its offline store */
-		session_quota_remove(&rv->app->s, rv->seq);
+		 * Front End keep it in its offline store; the session took
+		 * its number and count back */
 		log_warn("ucwa: %s: MESSAGE from %s not stored: %m",
 			 rv->app->id, rv->from, err);
 		(void)sipua_sreq_reply(rv->sr, 503, "Service Unavailable");
@@ -1195,11 +1195,37 @@ static void recv_committed(int err, void *arg)
 	mem_deref(rv);
 }
 
+/* The session stores it: over a limit of the application it is refused
+ * before anything is written (EDQUOT), so nothing of it is kept or comes
+ * back at a restart. A parked P-GET's batch is numbered first, in the
+ * same commit; the missed entry goes with it. */
+static int recv_store(struct recv *rv, const struct mbuf *rec)
+{
+	struct session_event ev = {
+	    .val = rec->buf,
+	    .len = rec->end,
+	    .nev = 2,
+	    .reserve = true,
+	    .missed_type = "message",
+	    .missed_from = rv->from,
+	    .missed_text = rv->text,
+	    .missed_ms = rv->time_ms,
+	};
+	int err;
+
+	err =
+	    session_event_store(&rv->app->s, &ev, recv_committed, rv, &rv->op);
+	rv->seq = ev.seq;
+	if (err == EDQUOT)
+		log_info("ucwa: %s: MESSAGE from %s refused: %s", rv->app->id,
+			 rv->from, session_quota_str(ev.why));
+	return err;
+}
+
 void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 		   void *arg)
 {
 	struct app *app = arg;
-	enum quota_why why;
 	struct recv *rv;
 	struct mbuf *rec;
 	int err;
@@ -1256,7 +1282,6 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 	}
 
 	/* the event record goes to the store first; the 200 waits */
-	rv->seq = session_event_next(&app->s);
 	rec = mbuf_alloc(256 + in->raw.l);
 	if (!err && rec) {
 		struct repr *r = NULL;
@@ -1272,43 +1297,22 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 		mem_deref(r);
 	} else if (!err)
 		err = ENOMEM;
-	/* over a limit of the application: refused before anything is
-	 * written, so nothing of it is kept or comes back at a restart;
+	/* its records are being deleted: this one would outlive them;
 	 * 480 makes the Front End keep it in its offline store */
 	if (!err && app->deleting) {
-		/* its records are being deleted: this one would outlive
-		 * them */
-		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
-		session_event_unnumber(&app->s);
-		mem_deref(rec);
-		mem_deref(rv);
-		return;
-	}
-	if (!err &&
-	    (why = session_quota_check(&app->s, rec->end, 2)) != QUOTA_OK) {
-		log_info("ucwa: %s: MESSAGE from %s refused: %s", app->id,
-			 rv->from, session_quota_str(why));
-		session_event_unnumber(&app->s);
 		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
 		mem_deref(rec);
 		mem_deref(rv);
 		return;
 	}
-	/* a parked P-GET: the numbering of the batch that answers it
-	 * goes first, into the same commit (one commit to wait for, not
-	 * the event's and then the numbering's) */
 	if (!err)
-		ucwa_app_reserve(app, rv->seq);
-	if (!err)
-		err = store_event_append(app->u->st, app->id, rv->seq, rec->buf,
-					 rec->end, recv_committed, rv, &rv->op);
-	if (!err)
-		session_quota_add(&app->s, rv->seq, rec->end);
-	/* missed until the app acknowledges it: committed with its event */
-	if (!err)
-		(void)session_history_add(&app->s, "message", rv->from,
-					  rv->time_ms, rv->text, rv->seq);
+		err = recv_store(rv, rec);
 	mem_deref(rec);
+	if (err == EDQUOT) {
+		(void)sipua_sreq_reply(sr, 480, "Temporarily Unavailable");
+		mem_deref(rv);
+		return;
+	}
 	if (err)
 		recv_committed(err, rv);
 }

@@ -24,6 +24,20 @@ enum {
 	LOCATION_SIZE = 4 * UCWA_LOCATION_MAX + 1,
 };
 
+/* One of me's two texts: its resource, its property and its bounds. */
+struct me_text {
+	bool note;       /* the note, else the location */
+	const char *rsc; /* me/<rsc> */
+	const char *key; /* the property that holds it */
+	size_t max;      /* characters */
+	size_t size;     /* bytes kept, with the NUL */
+};
+
+static const struct me_text note_text = {true, "note", "message", UCWA_NOTE_MAX,
+					 NOTE_SIZE};
+static const struct me_text location_text = {false, "location", "location",
+					     UCWA_LOCATION_MAX, LOCATION_SIZE};
+
 /* The text of a note or location (NULL: none). */
 static const char *str_or(const char *s)
 {
@@ -487,10 +501,11 @@ static void location_saved(struct app *app, struct web_req *req, int err)
 
 /* POST note or location: answered 204 once the record holding the new
  * value is committed; until then the old value is the one shown. */
-static void set_text(struct app *app, struct web_req *req, bool note,
-		     const char *key, size_t max, size_t size)
+static void set_text(struct app *app, struct web_req *req,
+		     const struct me_text *t)
 {
 	struct me *me = &app->me;
+	const bool note = t->note;
 	bool *saving = note ? &me->note_saving : &me->location_saving;
 	char **nv = note ? &me->note_new : &me->location_new;
 	struct repr_in *in = NULL;
@@ -504,7 +519,7 @@ static void set_text(struct app *app, struct web_req *req, bool note,
 				"a change of it is being stored");
 		goto out;
 	}
-	if (!text_member(req, in, key, max, nv, size))
+	if (!text_member(req, in, t->key, t->max, nv, t->size))
 		goto out;
 	*saving = true;
 	err = ucwa_app_save(app, req, note ? note_saved : location_saved);
@@ -566,33 +581,31 @@ void ucwa_me_presence(struct web_req *req, const struct web_params *prm,
 		set_presence(app, req);
 }
 
-/* GET, POST me/note */
-void ucwa_me_note(struct web_req *req, const struct web_params *prm, void *arg)
+/* GET, POST me/note or me/location (t) */
+static void text_rsc(struct web_req *req, struct app *app,
+		     const struct me_text *t)
 {
-	struct app *app = arg;
+	const char *v = t->note ? app->me.note : app->me.location;
 
-	(void)prm;
 	if (!available(app, req))
 		return;
 	if (!pl_strcmp(web_req_method(req), "GET"))
-		reply_prop(req, app, "note", "message", str_or(app->me.note));
+		reply_prop(req, app, t->rsc, t->key, str_or(v));
 	else
-		set_text(app, req, true, "message", UCWA_NOTE_MAX, NOTE_SIZE);
+		set_text(app, req, t);
+}
+
+/* GET, POST me/note */
+void ucwa_me_note(struct web_req *req, const struct web_params *prm, void *arg)
+{
+	(void)prm;
+	text_rsc(req, arg, &note_text);
 }
 
 /* GET, POST me/location */
 void ucwa_me_location(struct web_req *req, const struct web_params *prm,
 		      void *arg)
 {
-	struct app *app = arg;
-
 	(void)prm;
-	if (!available(app, req))
-		return;
-	if (!pl_strcmp(web_req_method(req), "GET"))
-		reply_prop(req, app, "location", "location",
-			   str_or(app->me.location));
-	else
-		set_text(app, req, false, "location", UCWA_LOCATION_MAX,
-			 LOCATION_SIZE);
+	text_rsc(req, arg, &location_text);
 }

@@ -470,16 +470,23 @@ static void pop_start(struct pop *p, struct web_req *req, int err)
 	web_req_set_cancel(req, pop_cancel, p);
 }
 
-/* The {uri} of the path into p->uri; false (answered 400) if it is not a
- * contact URI. */
-static bool path_uri(struct pop *p, struct web_req *req,
-		     const struct web_params *prm)
+/* An operation (what) on the contact of the path's {uri}, as pop_new();
+ * NULL (answered 400) if {uri} is not a contact URI. */
+static struct pop *pop_uri(struct app *app, struct web_req *req,
+			   const struct web_params *prm, enum what what,
+			   struct xcap_client **xcp)
 {
-	if (ucwa_contact_uri(p->uri, sizeof(p->uri), web_param(prm, "uri"),
-			     true))
-		return true;
-	bad(req, "not a contact URI");
-	return false;
+	struct pop *p = pop_new(app, req, xcp);
+
+	if (!p)
+		return NULL;
+	if (!ucwa_contact_uri(p->uri, sizeof(p->uri), web_param(prm, "uri"),
+			      true)) {
+		bad(req, "not a contact URI");
+		return mem_deref(p);
+	}
+	p->what = what;
+	return p;
 }
 
 /* GET people/contacts */
@@ -556,16 +563,10 @@ void ucwa_contact_get(struct web_req *req, const struct web_params *prm,
 		      void *arg)
 {
 	struct xcap_client *xc;
-	struct pop *p = pop_new(arg, req, &xc);
+	struct pop *p = pop_uri(arg, req, prm, CONTACT, &xc);
 
-	if (!p)
-		return;
-	if (!path_uri(p, req, prm)) {
-		mem_deref(p);
-		return;
-	}
-	p->what = CONTACT;
-	pop_start(p, req, xcap_contacts_get(&p->op, xc, rlist_done, p));
+	if (p)
+		pop_start(p, req, xcap_contacts_get(&p->op, xc, rlist_done, p));
 }
 
 /* DELETE people/contacts/{uri} */
@@ -573,18 +574,12 @@ void ucwa_contact_delete(struct web_req *req, const struct web_params *prm,
 			 void *arg)
 {
 	struct xcap_client *xc;
-	struct pop *p = pop_new(arg, req, &xc);
+	struct pop *p = pop_uri(arg, req, prm, REMOVED, &xc);
 
-	if (!p)
-		return;
-	if (!path_uri(p, req, prm)) {
-		mem_deref(p);
-		return;
-	}
-	p->what = REMOVED;
-	pop_start(
-	    p, req,
-	    xcap_contacts_remove(&p->op, xc, NULL, p->uri, rlist_done, p));
+	if (p)
+		pop_start(p, req,
+			  xcap_contacts_remove(&p->op, xc, NULL, p->uri,
+					       rlist_done, p));
 }
 
 /* GET people/contacts/{uri}/contactPrivacyRelationship */
@@ -592,16 +587,10 @@ void ucwa_privacy_get(struct web_req *req, const struct web_params *prm,
 		      void *arg)
 {
 	struct xcap_client *xc;
-	struct pop *p = pop_new(arg, req, &xc);
+	struct pop *p = pop_uri(arg, req, prm, PRIVACY, &xc);
 
-	if (!p)
-		return;
-	if (!path_uri(p, req, prm)) {
-		mem_deref(p);
-		return;
-	}
-	p->what = PRIVACY;
-	pop_start(p, req, xcap_rules_get(&p->op, xc, rules_done, p));
+	if (p)
+		pop_start(p, req, xcap_rules_get(&p->op, xc, rules_done, p));
 }
 
 /* The privacy level of a POST body; ARRAY_SIZE(privacy_names) if none
@@ -633,12 +622,12 @@ void ucwa_privacy_post(struct web_req *req, const struct web_params *prm,
 {
 	struct repr_in *in = NULL;
 	struct xcap_client *xc;
-	struct pop *p = pop_new(arg, req, &xc);
+	struct pop *p = pop_uri(arg, req, prm, PRIVACY_SET, &xc);
 	size_t i;
 
 	if (!p)
 		return;
-	if (!path_uri(p, req, prm) || api_body(req, &in)) {
+	if (api_body(req, &in)) {
 		mem_deref(p);
 		goto out;
 	}
@@ -649,7 +638,6 @@ void ucwa_privacy_post(struct web_req *req, const struct web_params *prm,
 	}
 	/* Blocked: polite-block, so the contact sees the user Offline
 	 * rather than learning of the block */
-	p->what = PRIVACY_SET;
 	pop_start(p, req,
 		  xcap_rules_put(&p->op, xc, p->uri,
 				 i == XCAP_PRIV_BLOCKED ? XCAP_ACT_POLITE_BLOCK

@@ -371,11 +371,5 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len);
 void ucwa_app_save_reply(struct app *app, struct web_req *req);
 /* A ucwa_saved_h: 204 once stored, 503 if it could not be. */
 void ucwa_app_reply_saved(struct app *app, struct web_req *req, int err);
-/* An event marked mark (its sequence) is about to be stored and posted
- * with high priority: while the app's P-GET is parked, the batch numbering
- * that will answer it is written now, so that the event's commit is the
- * only one the app waits for (evchan_reserve). Call it before the event's
- * write, in the same loop turn. */
-void ucwa_app_reserve(struct app *app, uint64_t mark);
 
 #endif

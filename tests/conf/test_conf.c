@@ -848,6 +848,18 @@ static void test_store(void)
 	build(&r, NULL, "[service]\nuser_max_tokens = 0");
 	CHECK(r.err != 0);
 
+	/* [service] drain_timeout: 60 s by default, seconds 1-3600 */
+	build(&r, NULL, "");
+	CHECK(r.conf && r.conf->drain_timeout_ms == 60000);
+	build(&r, NULL, "[service]\ndrain_timeout = 5");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK(r.conf->drain_timeout_ms == 5000);
+	build(&r, NULL, "[service]\ndrain_timeout = 0");
+	CHECK(r.err != 0);
+	build(&r, NULL, "[service]\ndrain_timeout = 3601");
+	CHECK(r.err != 0);
+
 	build(&r, NULL, "[sip]\nring_time = 45");
 	EXPECT_OK(&r);
 	if (r.conf)

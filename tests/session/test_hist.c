@@ -12,14 +12,10 @@
 #include "../../src/session/hist.c"
 #include <stdlib.h>
 #include <unistd.h>
-#include "conf.h"
-#include "check.h"
+#include "fixture.h"
 
-static struct conf conf;
-static struct session_ctx ctx;
 static struct session sess;
 static unsigned restored;
-static struct tmr stop_tmr;
 
 /* the application's id: its records in the store */
 static const char *cur_id = "hist-test";
@@ -52,27 +48,6 @@ static void committed(int err, void *arg)
 	re_cancel();
 }
 
-static void stop(void *arg)
-{
-	(void)arg;
-	re_cancel();
-}
-
-/* Run the loop until the history is read back or limit_ms passed. */
-static void run(uint64_t limit_ms)
-{
-	tmr_start(&stop_tmr, limit_ms, stop, NULL);
-	(void)re_main(NULL);
-	tmr_cancel(&stop_tmr);
-}
-
-static void fresh(void)
-{
-	session_close(&sess);
-	memset(&sess, 0, sizeof(sess));
-	session_init(&sess, &ctx);
-}
-
 static unsigned count(enum hkind kind)
 {
 	unsigned n = 0;
@@ -80,16 +55,6 @@ static unsigned count(enum hkind kind)
 	for (struct le *le = sess.hist.head; le; le = le->next)
 		n += ((struct hentry *)le->data)->kind == kind;
 	return n;
-}
-
-static struct hentry *entry(enum hkind kind, uint64_t serial)
-{
-	for (struct le *le = sess.hist.head; le; le = le->next) {
-		struct hentry *h = le->data;
-		if (h->kind == kind && h->serial == serial)
-			return h;
-	}
-	return NULL;
 }
 
 static const char bob[] = "sip:bob@example.test";
@@ -101,10 +66,10 @@ static void test_conversations(void)
 	const uint64_t t = session_now_ms();
 	struct hentry *h;
 
-	fresh();
+	fixture_fresh(&sess);
 	session_hist_conv(&sess, &c);
 	CHECK(c.hid != 0);
-	h = entry(H_CONV, c.hid);
+	h = entry_of(&sess, H_CONV, c.hid);
 	CHECK(h && h->n == 3 && h->incoming && !h->accepted && h->count == 0);
 	CHECK(h && !strcmp(h->peer, bob) && !strcmp(h->subject, "lunch"));
 
@@ -134,7 +99,7 @@ static void test_missed_and_acks(void)
 {
 	const uint64_t t = session_now_ms();
 
-	fresh();
+	fixture_fresh(&sess);
 	CHECK(session_history_add(&sess, "message", bob, t, "one", 3) == 0);
 	CHECK(session_history_add(&sess, "message", bob, t + 1, "two", 4) == 0);
 	/* the same event again (restored): once */
@@ -157,7 +122,7 @@ static void test_redelivery(void)
 {
 	const uint64_t t = 1795482960000ull;
 
-	fresh();
+	fixture_fresh(&sess);
 	/* a message whose 200 may be lost: a copy dated near its arrival
 	 * is it again, once */
 	session_hist_uncertain(&sess, 7, bob, "hi", t);
@@ -184,7 +149,7 @@ static void test_bounds(void)
 	uint64_t now = session_now_ms();
 	unsigned i;
 
-	fresh();
+	fixture_fresh(&sess);
 	for (i = 1; i <= SESSION_HIST_MISSED_MAX + 5; i++)
 		CHECK(!session_history_add(&sess, "message", bob, now + i, NULL,
 					   i));
@@ -194,7 +159,7 @@ static void test_bounds(void)
 	      ((struct hentry *)sess.hist.head->data)->seq == 6);
 
 	/* older than SESSION_HIST_AGE_MS: gone at the next prune */
-	fresh();
+	fixture_fresh(&sess);
 	CHECK(!session_history_add(&sess, "call", bob,
 				   now - SESSION_HIST_AGE_MS - 1000, NULL, 0));
 	CHECK(!session_history_add(&sess, "call", bob, now, NULL, 0));
@@ -212,7 +177,7 @@ static void test_restore(void)
 
 	/* a session of its own in the store */
 	cur_id = "hist-restore";
-	fresh();
+	fixture_fresh(&sess);
 	session_hist_conv(&sess, &c);
 	session_hist_message(&sess, c.hid, true, "hi", 2, session_now_ms(), 11);
 	hid = c.hid;
@@ -222,18 +187,18 @@ static void test_restore(void)
 	/* the writes are committed in order: once a later one is, these
 	 * are (a restart reads what is committed) */
 	CHECK(!store_event_ack(ctx.st, cur_id, 0, committed, NULL, NULL));
-	run(10000);
+	fixture_run(10000);
 	CHECK(writes == 1);
 
-	fresh();
+	fixture_fresh(&sess);
 	sess.loading = true;
 	restored = 0;
 	CHECK(session_hist_restore(&sess) == 0);
-	run(10000);
+	fixture_run(10000);
 	CHECK(restored == 1);
 	CHECK(count(H_CONV) == 1 && count(H_MISSED) == 1 &&
 	      count(H_UNCERTAIN) == 1);
-	h = entry(H_CONV, hid);
+	h = entry_of(&sess, H_CONV, hid);
 	CHECK(h && h->n == 4 && h->count == 1 && h->lastseq == 11 &&
 	      !strcmp(h->text, "hi") && !strcmp(h->peer, bob));
 	/* new entries are numbered after the stored ones */
@@ -302,53 +267,21 @@ static void test_hist_ms(void)
 	CHECK(frac);
 }
 
-static char dir[64];
-
-static void dir_remove(void)
-{
-	char p[128];
-
-	re_snprintf(p, sizeof(p), "%s/data.mdb", dir);
-	unlink(p);
-	re_snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-	unlink(p);
-	rmdir(dir);
-}
-
 int main(void)
 {
-	struct store *st = NULL;
-	int err;
-
-	err = libre_init();
-	if (err)
-		return 1;
-	strcpy(dir, "/tmp/mob_hist_XXXXXX");
-	if (!mkdtemp(dir))
-		return 1;
-	CHECK(store_open(
-		  &st, &(struct store_conf){.path = dir, .size_mb = 16}) == 0);
 	conf.max_unacked_events = 1000;
 	conf.max_unacked_bytes = 1 << 22;
-	ctx.conf = &conf;
-	ctx.st = st;
-	ctx.ops = &ops;
-	CHECK(!wheel_alloc(&ctx.wheel, 10, 256, true));
+	if (fixture_open(&ops, "hist"))
+		return 1;
 
 	test_conversations();
 	test_missed_and_acks();
 	test_redelivery();
 	test_bounds();
 	test_restore();
-	fresh();
+	fixture_fresh(&sess);
 	test_text_and_hash();
 	test_hist_ms();
 	session_close(&sess);
-
-	mem_deref(ctx.wheel);
-	mem_deref(st);
-	dir_remove();
-	metrics_close();
-	libre_close();
-	return check_done("hist");
+	return fixture_close("hist");
 }

@@ -11,24 +11,14 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "conf.h"
-#include "session.h"
-#include "check.h"
+#include "fixture.h"
 
 /* SLACK: how late the loop may run on a busy machine; every bound still
  * tells the classes apart (SHORT_MS + 150 + SLACK < LONG_MS) */
 enum { SHORT_MS = 200, LONG_MS = 800, SLACK = 400 };
 
-static unsigned saves, deletes;
+static unsigned deletes;
 static uint64_t deleted_at;
-
-static int op_save(struct session *s)
-{
-	/* as sess.c does: what the record now says */
-	session_life_saved(s);
-	++saves;
-	return 0;
-}
 
 static void op_end(struct session *s)
 {
@@ -38,59 +28,24 @@ static void op_end(struct session *s)
 	re_cancel();
 }
 
-static bool op_creating(const struct session *s)
-{
-	(void)s;
-	return false;
-}
-
-/* no P-GET is ever parked here */
-static uint64_t op_last_parked(const struct session *s)
-{
-	(void)s;
-	return 0;
-}
-
 static const char *op_id(const struct session *s)
 {
 	(void)s;
 	return "life-test";
 }
 
-static const char *op_user(const struct session *s)
-{
-	(void)s;
-	return "alice@example.test";
-}
-
 static const struct session_ops ops = {
     .id = op_id,
-    .user = op_user,
-    .save = op_save,
+    .user = fixture_alice,
+    .save = fixture_save,
     .end = op_end,
-    .creating = op_creating,
-    .last_parked = op_last_parked,
+    .creating = fixture_not_creating,
+    .last_parked = fixture_none_parked,
 };
 
-static struct conf conf;
-static struct session_ctx ctx;
 static struct session sess;
-static struct tmr tmr, stop_tmr;
+static struct tmr tmr;
 static uint64_t t0;
-
-static void stop(void *arg)
-{
-	(void)arg;
-	re_cancel();
-}
-
-/* Run the loop until the session ends or limit_ms passed. */
-static void run(uint64_t limit_ms)
-{
-	tmr_start(&stop_tmr, limit_ms, stop, NULL);
-	(void)re_main(NULL);
-	tmr_cancel(&stop_tmr);
-}
 
 /* life.c only asks whether there is one */
 static struct pushreg reg;
@@ -102,7 +57,7 @@ static void start(bool push)
 	sess.push = push ? &reg : NULL;
 	t0 = sess.contact_ms = tmr_jiffies();
 	sess.contact_saved_ms = sess.contact_ms;
-	deletes = saves = 0;
+	deletes = fixture_saves = 0;
 	session_life_update(&sess);
 }
 
@@ -121,7 +76,7 @@ static void test_classes(void)
 {
 	/* without push: ends after the short lifetime */
 	start(false);
-	run(LONG_MS * 2);
+	fixture_run(LONG_MS * 2);
 	CHECK(deletes == 1);
 	CHECK(deleted_at - t0 >= SHORT_MS &&
 	      deleted_at - t0 < SHORT_MS + SLACK);
@@ -129,7 +84,7 @@ static void test_classes(void)
 
 	/* with push: outlives the short one, ends after the long one */
 	start(true);
-	run(LONG_MS * 2);
+	fixture_run(LONG_MS * 2);
 	CHECK(deletes == 1);
 	CHECK(deleted_at - t0 >= LONG_MS && deleted_at - t0 < LONG_MS + SLACK);
 	finish();
@@ -139,7 +94,7 @@ static void test_contact_moves_the_end(void)
 {
 	start(false);
 	tmr_start(&tmr, 150, touch, NULL);
-	run(LONG_MS * 2);
+	fixture_run(LONG_MS * 2);
 	CHECK(deletes == 1);
 	CHECK(deleted_at - t0 >= 150 + SHORT_MS &&
 	      deleted_at - t0 < 150 + SHORT_MS + SLACK);
@@ -159,7 +114,7 @@ static void test_change_of_class(void)
 	 * goes: the end comes at once, not after the long lifetime */
 	start(true);
 	tmr_start(&tmr, SHORT_MS + 100, drop_push, NULL);
-	run(LONG_MS * 2);
+	fixture_run(LONG_MS * 2);
 	CHECK(deletes == 1);
 	CHECK(deleted_at - t0 >= SHORT_MS + 100 &&
 	      deleted_at - t0 < SHORT_MS + 100 + SLACK);
@@ -184,7 +139,8 @@ static void test_saves_are_rate_limited(void)
 	}
 	elapsed = tmr_jiffies() - t0;
 	/* one per step that passed (100 ms at least each), not 40 */
-	CHECK(saves >= 3 && saves <= elapsed / 100 + 1 && saves < 20);
+	CHECK(fixture_saves >= 3 && fixture_saves <= elapsed / 100 + 1 &&
+	      fixture_saves < 20);
 	finish();
 }
 
@@ -214,17 +170,10 @@ static void test_stored_contact(void)
 
 int main(void)
 {
-	int err;
-
-	err = libre_init();
-	if (err)
-		return 1;
 	conf.session_short_expiration_ms = SHORT_MS;
 	conf.session_expiration_ms = LONG_MS;
-	ctx.conf = &conf;
-	ctx.ops = &ops;
-	ctx.m_expired = metrics_get(METRIC_COUNTER, "test_expired", NULL, "");
-	CHECK(!wheel_alloc(&ctx.wheel, 10, 256, true));
+	if (fixture_open(&ops, NULL))
+		return 1;
 
 	test_classes();
 	test_contact_moves_the_end();
@@ -232,9 +181,5 @@ int main(void)
 	test_saves_are_rate_limited();
 	test_stored_contact();
 	CHECK(metric_value(ctx.m_expired) == 4);
-
-	mem_deref(ctx.wheel);
-	metrics_close();
-	libre_close();
-	return check_done("life");
+	return fixture_close("life");
 }

@@ -13,11 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <re.h>
-#include "conf.h"
 #include "repr.h"
-#include "store.h"
-#include "session.h"
-#include "check.h"
+#include "fixture.h"
 
 /* The layer's part of a session, as src/ucwa's struct app. */
 struct layer {
@@ -31,9 +28,6 @@ struct layer {
 	int restored_err; /* ops->events_restored(): -1 not yet */
 };
 
-static struct conf conf;
-static struct session_ctx ctx;
-static struct tmr stop_tmr;
 static int done_err;
 static unsigned done_n;
 
@@ -46,12 +40,6 @@ static struct layer *layer(const struct session *s)
 static const char *op_id(const struct session *s)
 {
 	return layer(s)->id;
-}
-
-static uint64_t op_last_parked(const struct session *s)
-{
-	(void)s;
-	return 0;
 }
 
 static int op_record_encode(const struct session *s, struct repr *r)
@@ -101,25 +89,12 @@ static void op_events_restored(struct session *s, int err)
 static const struct session_ops ops = {
     .id = op_id,
     .user = op_id,
-    .last_parked = op_last_parked,
+    .last_parked = fixture_none_parked,
     .record_encode = op_record_encode,
     .record_decode = op_record_decode,
     .event_restored = op_event_restored,
     .events_restored = op_events_restored,
 };
-
-static void stop(void *arg)
-{
-	(void)arg;
-	re_cancel();
-}
-
-static void run(uint64_t limit_ms)
-{
-	tmr_start(&stop_tmr, limit_ms, stop, NULL);
-	(void)re_main(NULL);
-	tmr_cancel(&stop_tmr);
-}
 
 static void done(int err, void *arg)
 {
@@ -134,7 +109,7 @@ static int wait_done(void)
 {
 	unsigned n = done_n;
 
-	run(5000);
+	fixture_run(5000);
 	CHECK(done_n == n + 1);
 	return done_err;
 }
@@ -279,7 +254,7 @@ static void test_restart(void)
 	CHECK(!session_record_decode(&b.s, mb->buf, mb->end));
 	b.s.loading = true;
 	CHECK(!session_events_restore(&b.s));
-	run(5000);
+	fixture_run(5000);
 	CHECK(b.restored_err == 0);
 	CHECK(b.nseq == 2 && b.seqs[0] == 6 && b.seqs[1] == 7);
 	CHECK(!b.s.loading);
@@ -302,7 +277,7 @@ static void test_restart(void)
 	CHECK(!session_record_decode(&c.s, mb->buf, mb->end));
 	c.s.loading = true;
 	CHECK(!session_events_restore(&c.s));
-	run(5000);
+	fixture_run(5000);
 	CHECK(c.restored_err == 0 && c.nseq == 0);
 	CHECK(c.s.acked_seq == 7 && c.s.evseq == 7);
 	CHECK(session_unacked(&c.s) == 0);
@@ -341,50 +316,18 @@ static void test_load(void)
 	CHECK(loaded == 1);
 }
 
-static char dir[64];
-
-static void dir_remove(void)
-{
-	char p[128];
-
-	re_snprintf(p, sizeof(p), "%s/data.mdb", dir);
-	unlink(p);
-	re_snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-	unlink(p);
-	rmdir(dir);
-}
-
 int main(void)
 {
-	struct store *st = NULL;
-	int err;
-
-	err = libre_init();
-	if (err)
-		return 1;
-	strcpy(dir, "/tmp/mob_record_XXXXXX");
-	if (!mkdtemp(dir))
-		return 1;
-	CHECK(store_open(
-		  &st, &(struct store_conf){.path = dir, .size_mb = 16}) == 0);
 	conf.max_unacked_events = 1000;
 	conf.max_unacked_bytes = 1 << 22;
 	conf.session_expiration_ms = 3600 * 1000;
 	conf.session_short_expiration_ms = 600 * 1000;
-	ctx.conf = &conf;
-	ctx.st = st;
-	ctx.ops = &ops;
-	CHECK(!wheel_alloc(&ctx.wheel, 10, 256, true));
+	if (fixture_open(&ops, "record"))
+		return 1;
 
 	test_round_trip();
 	test_old_record();
 	test_restart();
 	test_load();
-
-	mem_deref(ctx.wheel);
-	mem_deref(st);
-	dir_remove();
-	metrics_close();
-	libre_close();
-	return check_done("record");
+	return fixture_close("record");
 }

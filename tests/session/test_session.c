@@ -10,24 +10,13 @@
  */
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "session.h"
-#include "check.h"
+#include "fixture.h"
 
-static struct conf conf;
-static struct session_ctx ctx;
 static struct session sess;
 
 /* what the layer above says and was asked */
 static bool parked, room = true, roomy = true;
-static unsigned registers, saves;
-
-static int op_save(struct session *s)
-{
-	session_life_saved(s);
-	++saves;
-	return 0;
-}
+static unsigned registers;
 
 static void op_end(struct session *s)
 {
@@ -39,18 +28,6 @@ static void op_reregister(struct session *s)
 	(void)s;
 	++registers;
 	re_cancel();
-}
-
-static bool op_creating(const struct session *s)
-{
-	(void)s;
-	return false;
-}
-
-static uint64_t op_last_parked(const struct session *s)
-{
-	(void)s;
-	return 0;
 }
 
 static bool op_parked(const struct session *s)
@@ -78,20 +55,14 @@ static const char *op_id(const struct session *s)
 	return "session-test";
 }
 
-static const char *op_user(const struct session *s)
-{
-	(void)s;
-	return "alice@example.test";
-}
-
 static const struct session_ops ops = {
     .id = op_id,
-    .user = op_user,
-    .save = op_save,
+    .user = fixture_alice,
+    .save = fixture_save,
     .end = op_end,
     .reregister = op_reregister,
-    .creating = op_creating,
-    .last_parked = op_last_parked,
+    .creating = fixture_not_creating,
+    .last_parked = fixture_none_parked,
     .parked = op_parked,
     .room = op_room,
     .roomy = op_roomy,
@@ -99,28 +70,10 @@ static const struct session_ops ops = {
 
 static void fresh(void)
 {
-	session_close(&sess);
-	memset(&sess, 0, sizeof(sess));
-	session_init(&sess, &ctx);
+	fixture_fresh(&sess);
 	parked = false;
 	room = roomy = true;
-	registers = saves = 0;
-}
-
-static struct tmr stop_tmr;
-
-static void stop(void *arg)
-{
-	(void)arg;
-	re_cancel();
-}
-
-/* Run the loop until a REGISTER is asked for or limit_ms passed. */
-static void run(uint64_t limit_ms)
-{
-	tmr_start(&stop_tmr, limit_ms, stop, NULL);
-	(void)re_main(NULL);
-	tmr_cancel(&stop_tmr);
+	registers = fixture_saves = 0;
 }
 
 static void test_numbering(void)
@@ -220,26 +173,26 @@ static void test_register_when_roomy(void)
 	/* three still stored: more than half the limit, no REGISTER */
 	session_acked(&sess, 1);
 	CHECK(sess.refused);
-	run(100);
+	fixture_run(100);
 	CHECK(registers == 0);
 
 	/* two left: half the limit, room again; but the channel is not */
 	roomy = false;
 	session_acked(&sess, 2);
 	CHECK(sess.refused);
-	run(100);
+	fixture_run(100);
 	CHECK(registers == 0);
 
 	/* room everywhere: one REGISTER, for the messages refused */
 	roomy = true;
 	session_acked(&sess, 2);
 	CHECK(!sess.refused);
-	run(2000);
+	fixture_run(2000);
 	CHECK(registers == 1);
 
 	/* no refusal since: another ack asks for nothing */
 	session_acked(&sess, 4);
-	run(100);
+	fixture_run(100);
 	CHECK(registers == 1);
 
 	/* a closed session asks for nothing: its REGISTER is cancelled */
@@ -248,7 +201,7 @@ static void test_register_when_roomy(void)
 	session_acked(&sess, 4);
 	CHECK(!sess.refused);
 	session_close(&sess);
-	run(100);
+	fixture_run(100);
 	CHECK(registers == 1);
 }
 
@@ -321,17 +274,10 @@ static void test_push_policy(void)
 
 int main(void)
 {
-	int err;
-
-	err = libre_init();
-	if (err)
-		return 1;
 	conf.session_short_expiration_ms = 60000;
 	conf.session_expiration_ms = 600000;
-	ctx.conf = &conf;
-	ctx.ops = &ops;
-	ctx.m_expired = metrics_get(METRIC_COUNTER, "test_expired", NULL, "");
-	CHECK(!wheel_alloc(&ctx.wheel, 10, 256, true));
+	if (fixture_open(&ops, NULL))
+		return 1;
 
 	test_numbering();
 	test_acks();
@@ -340,9 +286,5 @@ int main(void)
 	test_restored();
 	test_push_policy();
 	session_close(&sess);
-
-	mem_deref(ctx.wheel);
-	metrics_close();
-	libre_close();
-	return check_done("session");
+	return fixture_close("session");
 }

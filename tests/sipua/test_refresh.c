@@ -2,9 +2,10 @@
  * @file test_refresh.c  The refresh machine of REGISTER, PUBLISH and
  * SUBSCRIBE (src/sipua/refresh.c), driven on a real ua and a wheel
  * advanced by hand: first request, 423 Min-Expires, back-off, the grant,
- * a send that fails, orphaning, the flow lost, turns. The users' own
- * behaviour against the Front End is tested by test_sipua*.py and the
- * e2e tests of sign-in, publication and subscriptions.
+ * a send that fails, orphaning, the flow lost, turns, the drain. The
+ * users' own behaviour against the Front End is tested by
+ * test_sipua*.py and the e2e tests of sign-in, publication and
+ * subscriptions.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "check.h"
 #include "sipua.h"
 #include "refresh.h"
+#include "offline_ua.h"
 
 /* One user of the machine, counting what the machine asks of it */
 struct user {
@@ -19,6 +21,8 @@ struct user {
 	int sent, fails, drops, losts;
 	int send_err; /* what send_h returns */
 	int last_err;
+	int stops, removes; /* drain: stoph and removeh calls */
+	int remove_err;     /* what removeh returns            */
 };
 
 static int send_h(void *arg)
@@ -53,26 +57,38 @@ static void lost_h(void *arg)
 
 /* REGISTER-like: first in line, outlives a lost flow, 1 s floor */
 static const struct sipua_refresh_class keep_class = {
-    "REGISTER", true, true, 1000, 0, send_h, fail_h, drop_h, lost_h,
+    "REGISTER", true, true, 1000, 0, send_h, fail_h, drop_h, lost_h, NULL, NULL,
 };
 
 /* SUBSCRIBE-like: made again on a lost flow, +500 ms */
 static const struct sipua_refresh_class redo_class = {
-    "SUBSCRIBE", false, false, 0, 500, send_h, fail_h, drop_h, NULL,
+    "SUBSCRIBE", false, false, 0, 500, send_h, fail_h, drop_h, NULL, NULL, NULL,
 };
 
-static const char test_ca[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBkTCCATegAwIBAgIUdNLwuvNcg27iWH0r5LhcWLfAc2wwCgYIKoZIzj0EAwIw\n"
-    "HTEbMBkGA1UEAwwSdGVzdF9zaXB1YSB1bml0IENBMCAXDTI2MTEyMzIxMTgzM1oY\n"
-    "DzIxMjYxMDMwMjExODMzWjAdMRswGQYDVQQDDBJ0ZXN0X3NpcHVhIHVuaXQgQ0Ew\n"
-    "WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQsaStrZTqaNBebxArJ/sUzyFzp+PxQ\n"
-    "wt2I5zhkUNAEoUJqaKSCBSFoL6twqw44tOZwZ5OoxX/z5hKOb4mqB529o1MwUTAd\n"
-    "BgNVHQ4EFgQU6fDuPstrZT4E9L/v48vwMbg38XkwHwYDVR0jBBgwFoAU6fDuPstr\n"
-    "ZT4E9L/v48vwMbg38XkwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF\n"
-    "AiEAntCs3KXoD/FUnRzCcZOi7KRZ7cHlLRHwa7jBgxeCHbgCICFYUFOfRPLK0nUR\n"
-    "shq5DdYALeTB2D7JasRT0EOzHctO\n"
-    "-----END CERTIFICATE-----\n";
+static void stop_h(void *arg)
+{
+	struct user *u = arg;
+
+	++u->stops;
+}
+
+static int remove_h(void *arg)
+{
+	struct user *u = arg;
+
+	++u->removes;
+	return u->remove_err;
+}
+
+/* The same two with a removal, as the drain sees them */
+static const struct sipua_refresh_class keep_rm_class = {
+    "REGISTER", true,   true,   1000,   0,        send_h,
+    fail_h,     drop_h, lost_h, stop_h, remove_h,
+};
+static const struct sipua_refresh_class redo_rm_class = {
+    "SUBSCRIBE", false,  false, 0,      500,      send_h,
+    fail_h,      drop_h, NULL,  stop_h, remove_h,
+};
 
 static struct wheel *w;
 static uint64_t now;
@@ -435,31 +451,140 @@ static void test_turns(struct sipua *ua)
 	free(v);
 }
 
+static void stop_loop(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+/* Run the loop a moment: the turns granted and the drain's phases go
+ * from 0 ms timers */
+static void run_loop(void)
+{
+	struct tmr t;
+
+	tmr_init(&t);
+	tmr_start(&t, 20, stop_loop, NULL);
+	(void)re_main(NULL);
+	tmr_cancel(&t);
+}
+
+static int drained;
+
+static void drain_h(void *arg)
+{
+	(void)arg;
+	++drained;
+}
+
+static int removing(const struct user *v, size_t n)
+{
+	int c = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		c += v[i].removes;
+	return c;
+}
+
+/* The drain: subscriptions first, at most SIPUA_INFLIGHT_MAX removals
+ * outstanding and the next one as an answer comes, then the
+ * registrations; no refresh any more; new machines refused. Last test:
+ * the ua stays draining. */
+static void test_drain(struct sipua *ua)
+{
+	enum { N = 3 * SIPUA_INFLIGHT_MAX };
+	struct user *s = calloc(N, sizeof(*s));
+	struct user k[2];
+	struct sipua_reg *reg = NULL;
+	struct sipua_reg_param rp;
+	size_t i;
+	int busy;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	memset(k, 0, sizeof(k));
+	for (i = 0; i < N; i++) {
+		sipua_refresh_init(&s[i].rf, ua, &ua->subl, &redo_rm_class, 600,
+				   &s[i]);
+		(void)sipua_refresh_granted(&s[i].rf, 600, 0);
+	}
+	/* nothing to remove for one; one in flight */
+	s[1].remove_err = ENOENT;
+	for (i = 0; i < 2; i++)
+		sipua_refresh_init(&k[i].rf, ua, &ua->regl, &keep_rm_class, 600,
+				   &k[i]);
+	CHECK(sipua_refresh_send(&k[0].rf) == 0 && k[0].sent == 1);
+	(void)sipua_refresh_granted(&k[1].rf, 600, 0);
+	busy = (int)ua->inflight; /* the REGISTER, and any left before */
+
+	drained = 0;
+	CHECK(sipua_drain(ua, drain_h, NULL) == 0);
+	CHECK(sipua_drain(ua, drain_h, NULL) == EALREADY);
+	CHECK(sipua_draining(ua));
+	run_loop();
+	/* the bound, the REGISTER in flight holding a turn; one had
+	 * nothing to remove */
+	CHECK(ua->inflight == SIPUA_INFLIGHT_MAX);
+	CHECK(removing(s, N) == SIPUA_INFLIGHT_MAX - busy + 1);
+	CHECK(sipua_drain_left(ua) == N - 1);
+	CHECK(s[0].stops == 1 &&
+	      sipua_refresh_state(&s[0].rf) == SIPUA_RF_CLOSED);
+	/* registrations wait for the second phase */
+	CHECK(k[0].removes == 0 && k[1].removes == 0);
+
+	/* an answer: the next removal goes */
+	sipua_refresh_removed(&s[0].rf, 0);
+	run_loop();
+	CHECK(removing(s, N) == SIPUA_INFLIGHT_MAX - busy + 2);
+	for (i = 2; i < N; i++) {
+		run_loop();
+		sipua_refresh_removed(&s[i].rf, i == 2 ? EPROTO : 0);
+	}
+	run_loop();
+	CHECK(removing(s, N) == N);
+	CHECK(ua->drain.removed == N - 2 && ua->drain.failed == 1);
+
+	/* then the registrations, the one in flight forgotten first */
+	CHECK(k[0].stops == 1 && k[0].removes == 1 && k[1].removes == 1);
+	CHECK(drained == 0);
+	sipua_refresh_removed(&k[0].rf, 0);
+	sipua_refresh_removed(&k[1].rf, 0);
+	run_loop();
+	CHECK(drained == 1);
+	CHECK(sipua_drain_left(ua) == 0);
+	/* no refresh any more, nothing removed twice */
+	advance(700 * 1000);
+	CHECK(s[0].sent == 0 && k[1].sent == 0);
+	CHECK(!sipua_refresh_unremoved(&s[0].rf));
+
+	memset(&rp, 0, sizeof(rp));
+	rp.user = "alice";
+	rp.domain = "example.test";
+	rp.ha1 = "0123456789abcdef0123456789abcdef";
+	rp.instance = "00000000-0000-0000-0000-000000000001";
+	CHECK(sipua_reg_alloc(&reg, ua, &rp, NULL, NULL) == ESHUTDOWN);
+
+	for (i = 0; i < N; i++)
+		sipua_refresh_stop(&s[i].rf);
+	for (i = 0; i < 2; i++)
+		sipua_refresh_stop(&k[i].rf);
+	free(s);
+}
+
 int main(void)
 {
-	char path[] = "/tmp/test_refresh_ca_XXXXXX";
-	struct sipua_param p;
-	struct sipua *ua = NULL;
-	int fd, err = libre_init();
+	struct offline_ua o;
+	struct sipua *ua;
+	int err = libre_init();
 
 	if (err)
 		return 1;
 
-	fd = mkstemp(path);
-	CHECK(fd >= 0);
-	if (fd < 0)
-		goto out;
-	CHECK(write(fd, test_ca, sizeof(test_ca) - 1) ==
-	      (ssize_t)sizeof(test_ca) - 1);
-	close(fd);
-
 	CHECK(wheel_alloc(&w, 1, 1024, false) == 0);
-	memset(&p, 0, sizeof(p));
-	(void)sa_set_str(&p.fe_addr, "127.0.0.1", 9);
-	p.fe_server_name = "fe.example.test";
-	p.fe_ca_file = path;
-	p.wheel = w;
-	CHECK(sipua_alloc(&ua, &p) == 0);
+	CHECK(offline_ua_open(&o, w) == 0);
+	ua = o.ua;
 	if (!ua)
 		goto out;
 
@@ -471,11 +596,11 @@ int main(void)
 	test_orphan(ua);
 	test_flow_lost(ua);
 	test_turns(ua);
+	test_drain(ua);
 
 out:
-	mem_deref(ua);
+	offline_ua_close(&o);
 	mem_deref(w);
-	unlink(path);
 	metrics_close();
 	libre_close();
 	return check_done("test_refresh");

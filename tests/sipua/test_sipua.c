@@ -11,6 +11,7 @@
 #include "check.h"
 #include "sipua.h"
 #include "sipua_int.h"
+#include "offline_ua.h"
 
 /* A valid REGISTER; each case below breaks one line of it. */
 static const char *base[] = {
@@ -184,21 +185,6 @@ static void test_params(void)
 	mem_deref(w);
 }
 
-/* A CA certificate (public part only) so that a ua can be built; nothing
- * here connects anywhere. */
-static const char test_ca[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBkTCCATegAwIBAgIUdNLwuvNcg27iWH0r5LhcWLfAc2wwCgYIKoZIzj0EAwIw\n"
-    "HTEbMBkGA1UEAwwSdGVzdF9zaXB1YSB1bml0IENBMCAXDTI2MTEyMzIxMTgzM1oY\n"
-    "DzIxMjYxMDMwMjExODMzWjAdMRswGQYDVQQDDBJ0ZXN0X3NpcHVhIHVuaXQgQ0Ew\n"
-    "WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQsaStrZTqaNBebxArJ/sUzyFzp+PxQ\n"
-    "wt2I5zhkUNAEoUJqaKSCBSFoL6twqw44tOZwZ5OoxX/z5hKOb4mqB529o1MwUTAd\n"
-    "BgNVHQ4EFgQU6fDuPstrZT4E9L/v48vwMbg38XkwHwYDVR0jBBgwFoAU6fDuPstr\n"
-    "ZT4E9L/v48vwMbg38XkwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF\n"
-    "AiEAntCs3KXoD/FUnRzCcZOi7KRZ7cHlLRHwa7jBgxeCHbgCICFYUFOfRPLK0nUR\n"
-    "shq5DdYALeTB2D7JasRT0EOzHctO\n"
-    "-----END CERTIFICATE-----\n";
-
 static const char ha1[] = "0123456789abcdef0123456789abcdef";
 
 static void test_uri(void)
@@ -280,32 +266,18 @@ static void done_h(int err, uint16_t scode, void *arg)
 /* Limits and arguments of MESSAGE and PUBLISH, refused before sending. */
 static void test_message_publish_args(void)
 {
-	char path[] = "/tmp/test_sipua_ca_XXXXXX";
 	struct sipua_id from = {"alice", "example.test", ha1};
-	struct sipua_param p;
+	struct offline_ua o;
 	struct wheel *w = NULL;
-	struct sipua *ua = NULL;
+	struct sipua *ua;
 	struct sipua_treq *t = NULL;
 	struct sipua_pub *pub = NULL;
 	struct mbuf *big = mbuf_alloc(SIPUA_MAX_IM_BYTES + 1);
 	struct pl body = PL("hello"), pl;
-	int fd;
-
-	fd = mkstemp(path);
-	CHECK(fd >= 0);
-	if (fd < 0)
-		return;
-	CHECK(write(fd, test_ca, sizeof(test_ca) - 1) ==
-	      (ssize_t)sizeof(test_ca) - 1);
-	close(fd);
 
 	CHECK(wheel_alloc(&w, 50, 64, false) == 0);
-	memset(&p, 0, sizeof(p));
-	(void)sa_set_str(&p.fe_addr, "127.0.0.1", 9);
-	p.fe_server_name = "fe.example.test";
-	p.fe_ca_file = path;
-	p.wheel = w;
-	CHECK(sipua_alloc(&ua, &p) == 0);
+	CHECK(offline_ua_open(&o, w) == 0);
+	ua = o.ua;
 	if (!ua)
 		goto out;
 
@@ -361,10 +333,9 @@ static void test_message_publish_args(void)
 	CHECK(sipua_sreq_reply(NULL, 200, NULL) == EINVAL);
 
 out:
-	mem_deref(ua);
+	offline_ua_close(&o);
 	mem_deref(w);
 	mem_deref(big);
-	unlink(path);
 }
 
 static int substate(struct sipua_substate *ss, const char *s)
@@ -429,7 +400,6 @@ static void notify_h(const struct sipua_presence *v, size_t n, void *arg)
 
 static void test_sub_args(void)
 {
-	char path[] = "/tmp/test_sipua_ca_XXXXXX";
 	struct sipua_id id = {"alice", "example.test", ha1};
 	struct sipua_reg_param rp = {
 	    .user = "alice",
@@ -437,28 +407,15 @@ static void test_sub_args(void)
 	    .ha1 = ha1,
 	    .instance = "6a8a3d6e-1b7c-4f3c-9d1e-0123456789ab",
 	};
-	struct sipua_param p;
+	struct offline_ua o;
 	struct wheel *w = NULL;
-	struct sipua *ua = NULL;
+	struct sipua *ua;
 	struct sipua_reg *reg = NULL;
 	struct sipua_sub *sub = NULL;
-	int fd;
-
-	fd = mkstemp(path);
-	CHECK(fd >= 0);
-	if (fd < 0)
-		return;
-	CHECK(write(fd, test_ca, sizeof(test_ca) - 1) ==
-	      (ssize_t)sizeof(test_ca) - 1);
-	close(fd);
 
 	CHECK(wheel_alloc(&w, 50, 64, false) == 0);
-	memset(&p, 0, sizeof(p));
-	(void)sa_set_str(&p.fe_addr, "127.0.0.1", 9);
-	p.fe_server_name = "fe.example.test";
-	p.fe_ca_file = path;
-	p.wheel = w;
-	CHECK(sipua_alloc(&ua, &p) == 0);
+	CHECK(offline_ua_open(&o, w) == 0);
+	ua = o.ua;
 	if (!ua)
 		goto out;
 	CHECK(sipua_reg_alloc(&reg, ua, &rp, NULL, NULL) == 0);
@@ -485,9 +442,8 @@ static void test_sub_args(void)
 out:
 	mem_deref(sub);
 	mem_deref(reg);
-	mem_deref(ua);
+	offline_ua_close(&o);
 	mem_deref(w);
-	unlink(path);
 }
 
 /* A request of method met with extra header lines and a body. */

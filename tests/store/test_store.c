@@ -25,6 +25,7 @@
 #include "core.h"
 #include "store.h"
 #include "check.h"
+#include "tmpstore.h"
 
 /* Running the loop until enough completions came */
 
@@ -161,20 +162,13 @@ static char dir[64];
 
 static void dir_make(void)
 {
-	strcpy(dir, "/tmp/mob_store_XXXXXX");
-	if (!mkdtemp(dir))
+	if (tmpstore_dir(dir, sizeof(dir), "store"))
 		abort();
 }
 
 static void dir_remove(void)
 {
-	char p[128];
-
-	re_snprintf(p, sizeof(p), "%s/data.mdb", dir);
-	unlink(p);
-	re_snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-	unlink(p);
-	rmdir(dir);
+	tmpstore_remove(dir);
 }
 
 /* Backends under test: a fresh empty store of a size, the same data
@@ -1767,6 +1761,252 @@ struct store_case {
 };
 
 /* What store.h promises, whatever the backend. */
+
+/* Leases and the doorbell */
+
+static int lease_err;
+static uint64_t lease_epoch;
+
+static void lease_h(int err, uint64_t epoch, void *arg)
+{
+	(void)arg;
+	lease_err = err;
+	lease_epoch = epoch;
+	++ndone;
+}
+
+static char bell_sid[STORE_ID_MAX + 1];
+static uint64_t bell_seq;
+static unsigned nbell;
+
+static void bell_h(const char *sid, uint64_t seq, void *arg)
+{
+	(void)arg;
+	re_snprintf(bell_sid, sizeof(bell_sid), "%s", sid);
+	bell_seq = seq;
+	++nbell;
+}
+
+static char lapsed_sid[8][STORE_ID_MAX + 1];
+static char lapsed_owner[8][STORE_ID_MAX + 1];
+static unsigned nlapsed;
+
+static bool lapsed_h(const uint8_t *key, size_t klen, const uint8_t *val,
+		     size_t len, void *arg)
+{
+	(void)arg;
+	if (nlapsed < 8) {
+		re_snprintf(lapsed_sid[nlapsed], STORE_ID_MAX + 1, "%b", key,
+			    klen);
+		re_snprintf(lapsed_owner[nlapsed], STORE_ID_MAX + 1, "%b", val,
+			    len);
+	}
+	++nlapsed;
+	return false;
+}
+
+/* Acquire sid for inst on s; the error, epoch in lease_err/epoch. */
+static bool acquire(struct store *s, const char *sid, const char *inst)
+{
+	ndone = 0;
+	lease_err = -1;
+	return !store_lease_acquire(s, sid, inst, lease_h, NULL, NULL) &&
+	       wait_done(1);
+}
+
+static bool renew(struct store *s, const char *inst, uint32_t ms)
+{
+	ndone = 0;
+	rec_err[0] = -1;
+	return !store_lease_renew(s, inst, ms, done_h, (void *)0, NULL) &&
+	       wait_done(1);
+}
+
+static bool put(struct store *s, const char *sid, const char *v)
+{
+	ndone = 0;
+	rec_err[0] = -1;
+	return !store_session_put(s, sid, V(v), strlen(v), done_h, (void *)0,
+				  NULL) &&
+	       wait_done(1);
+}
+
+static bool append(struct store *s, const char *sid, uint64_t seq,
+		   const char *v)
+{
+	ndone = 0;
+	rec_err[0] = -1;
+	return !store_event_append(s, sid, seq, V(v), strlen(v), done_h,
+				   (void *)0, NULL) &&
+	       wait_done(1);
+}
+
+static bool get(struct store *s, const char *sid)
+{
+	ndone = 0;
+	return !store_session_get(s, sid, get_h, NULL, NULL) && wait_done(1);
+}
+
+static bool read_ev(struct store *s, const char *sid, uint64_t from)
+{
+	ndone = 0;
+	return !store_event_read(s, sid, from, 10, events_h, NULL, NULL) &&
+	       wait_done(1);
+}
+
+static bool lapsed(struct store *s)
+{
+	ndone = 0;
+	nlapsed = 0;
+	rec_err[0] = -1;
+	return !store_lease_lapsed(s, 8, lapsed_h, done_h, (void *)0, NULL) &&
+	       wait_done(1);
+}
+
+/* One instance (lmdb): always the owner, the doorbell rings in-process. */
+static void test_lease_single(const struct backend *be)
+{
+	struct store *s = store_up(be, 16);
+
+	if (!s)
+		return;
+	CHECK(renew(s, "i1", 1000));
+	CHECK(acquire(s, "one", "i1"));
+	CHECK(lease_err == 0 && lease_epoch >= 1);
+	CHECK(put(s, "one", "v1") && rec_err[0] == 0);
+
+	/* the doorbell: watched, after the append's completion */
+	nbell = 0;
+	store_bell_listen(s, bell_h, NULL);
+	CHECK(store_bell_watch(s, "one") == 0);
+	run_for(100); /* redis: the SUBSCRIBE is answered */
+	CHECK(append(s, "one", 7, "e7") && rec_err[0] == 0);
+	run_for(200);
+	CHECK(nbell == 1 && bell_seq == 7 && !strcmp(bell_sid, "one"));
+	store_bell_unwatch(s, "one");
+	run_for(100);
+	CHECK(append(s, "one", 8, "e8") && rec_err[0] == 0);
+	run_for(200);
+	CHECK(nbell == 1);
+	store_down(be, s);
+}
+
+/* Two instances on one Redis: leases, takeover with epoch + 1, the old
+ * owner fenced off, the doorbell across instances. */
+static void test_redis_lease(const struct backend *be)
+{
+	struct store *a = store_up(be, 64), *b = NULL;
+	unsigned i;
+
+	if (!a)
+		return;
+	CHECK(redis_reopen(&b) == 0);
+	if (!b)
+		goto out;
+
+	/* A's lease: new (ENOENT), then renewed (0); B's */
+	CHECK(renew(a, "A", 400) && rec_err[0] == ENOENT);
+	CHECK(renew(a, "A", 400) && rec_err[0] == 0);
+	CHECK(renew(b, "B", 5000) && rec_err[0] == ENOENT);
+
+	CHECK(acquire(a, "s1", "A") && lease_err == 0 && lease_epoch == 1);
+	CHECK(put(a, "s1", "by A") && rec_err[0] == 0);
+	CHECK(acquire(b, "s1", "B") && lease_err == EBUSY);
+	CHECK(lapsed(b) && rec_err[0] == 0 && nlapsed == 0);
+
+	/* the doorbell: B watches, A appends */
+	nbell = 0;
+	store_bell_listen(b, bell_h, NULL);
+	CHECK(store_bell_watch(b, "s1") == 0);
+	run_for(200);
+	CHECK(append(a, "s1", 1, "e1") && rec_err[0] == 0);
+	for (i = 0; i < 20 && !nbell; i++)
+		run_for(50);
+	CHECK(nbell == 1 && bell_seq == 1 && !strcmp(bell_sid, "s1"));
+
+	/* a lost ring: B not listening while A appends; B's re-read of
+	 * the log still finds the event */
+	store_bell_unwatch(b, "s1");
+	run_for(100);
+	CHECK(append(a, "s1", 2, "e2") && rec_err[0] == 0);
+	run_for(200);
+	CHECK(nbell == 1);
+	CHECK(read_ev(b, "s1", 2) && nev == 1 && ev_seq[0] == 2);
+
+	/* A stops renewing: once its lease has passed, B lists and takes
+	 * s1 with epoch 2 */
+	run_for(600);
+	CHECK(lapsed(b) && rec_err[0] == 0 && nlapsed == 1 &&
+	      !strcmp(lapsed_sid[0], "s1") && !strcmp(lapsed_owner[0], "A"));
+	CHECK(acquire(b, "s1", "B") && lease_err == 0 && lease_epoch == 2);
+	CHECK(lapsed(b) && nlapsed == 0);
+
+	/* A, paused past its lease, writes: refused, nothing changed */
+	CHECK(put(a, "s1", "late A") && rec_err[0] == ESTALE);
+	CHECK(append(a, "s1", 3, "late") && rec_err[0] == ESTALE);
+	CHECK(get(b, "s1") && got_is("by A"));
+	CHECK(read_ev(b, "s1", 3) && nev == 0);
+	/* A's lease back: it must acquire again, and finds s1 taken */
+	CHECK(renew(a, "A", 400) && rec_err[0] == ENOENT);
+	CHECK(acquire(a, "s1", "A") && lease_err == EBUSY);
+
+	/* the new owner writes with its epoch */
+	CHECK(put(b, "s1", "by B") && rec_err[0] == 0);
+	CHECK(get(a, "s1") && got_is("by B"));
+
+	/* release: listed for takeover; taken with epoch 3 */
+	ndone = 0;
+	CHECK(!store_lease_release(b, "s1", "B", done_h, (void *)0, NULL));
+	CHECK(wait_done(1) && rec_err[0] == 0);
+	CHECK(lapsed(a) && nlapsed == 1 && !strcmp(lapsed_sid[0], "s1") &&
+	      !lapsed_owner[0][0]);
+	CHECK(acquire(a, "s1", "A") && lease_err == 0 && lease_epoch == 3);
+
+	/* a deleted session leaves no owner behind */
+	ndone = 0;
+	CHECK(!store_session_del(a, "s1", done_h, (void *)0, NULL));
+	CHECK(wait_done(1) && rec_err[0] == 0);
+	{
+		char out[64];
+
+		CHECK(!redis_cli("EXISTS mob:{s1}:o", out, sizeof(out)) &&
+		      !strncmp(out, "0", 1));
+		CHECK(!redis_cli("SCARD mob:own:{A}", out, sizeof(out)) &&
+		      !strncmp(out, "0", 1));
+	}
+
+	/* the doorbell's connection lost (kill -9 of Redis) and made again:
+	 * every watched session rings with seq 0 (read the log), and rings
+	 * come again */
+	CHECK(acquire(b, "s2", "B") && lease_err == 0);
+	CHECK(store_bell_watch(b, "s2") == 0);
+	run_for(200);
+	redis_stop(redis_pid, SIGKILL);
+	redis_pid = redis_start();
+	CHECK(redis_pid > 0);
+	nbell = 0;
+	bell_seq = ~0ull;
+	for (i = 0; i < 100 && !nbell; i++)
+		run_for(100);
+	CHECK(nbell == 1 && bell_seq == 0 && !strcmp(bell_sid, "s2"));
+	for (i = 0; i < 100; i++) {
+		CHECK(renew(b, "B", 5000));
+		if (rec_err[0] != ECONNRESET && rec_err[0] != ENOTCONN)
+			break;
+		run_for(100);
+	}
+	CHECK(acquire(b, "s2", "B") && lease_err == 0);
+	nbell = 0;
+	CHECK(append(b, "s2", 1, "after") && rec_err[0] == 0);
+	for (i = 0; i < 20 && !nbell; i++)
+		run_for(50);
+	CHECK(nbell == 1 && bell_seq == 1 && !strcmp(bell_sid, "s2"));
+
+out:
+	mem_deref(b);
+	store_down(be, a);
+}
+
 static const struct store_case interface_cases[] = {
     {"records", test_records},
     {"token purge", test_token_purge},
@@ -1779,6 +2019,7 @@ static const struct store_case interface_cases[] = {
     {"headroom for acks and deletes", test_headroom},
     {"cancellation", test_cancel},
     {"reload", test_reload},
+    {"one instance: always the owner, doorbell", test_lease_single},
 };
 
 /* What the LMDB backend promises besides, seen from other processes. */
@@ -1795,6 +2036,9 @@ static const struct store_case redis_cases[] = {
     {"kill -9 of the server: acknowledged writes survive, the store "
      "fails writes meanwhile and reconnects",
      test_redis_kill9},
+    {"two instances: lease, takeover with epoch + 1, the old owner gets "
+     "ESTALE, doorbell, lost doorbell",
+     test_redis_lease},
 };
 
 static void run_cases(const struct store_case *cv, size_t n,
