@@ -172,3 +172,45 @@ def test_replica_silent_writes_fail_not_acknowledged(fe, redis, tmp_path):
         assert 1 in got and 3 in got, got
     finally:
         assert m.stop() == 0, m.log()
+
+
+def test_planned_switch_moves_over(fe, redis, tmp_path):
+    """SENTINEL FAILOVER (a planned switch, both servers up): the replica
+    is promoted, the old primary is made its replica (Sentinel closes its
+    clients' connections then); meanwhile writes on the old primary fail
+    on WAIT (its replica has left). The service asks the Sentinels again,
+    moves to the new primary, and every MESSAGE answered 200 reaches the
+    app exactly once, in order."""
+    prefix = "sw-"
+    m = Mobilityd(tmp_path / "mob", fe=fe, extra={"store": redis.store_conf()})
+    m.start()
+    agent = fe.sip_agent("bob", "bob-secret")
+    try:
+        app = App(m, "alice", "sentinel-switch", available=True)
+        status = {}
+        for i in range(10):
+            status[i] = agent.request("MESSAGE", to_user="alice",
+                                      body="%s%04d" % (prefix, i), timeout=15)[-1].status
+        assert set(status.values()) == {200}, status
+        redis.sentinels[0].cli("SENTINEL", "FAILOVER", "mobilityd")
+        i, deadline = 10, time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status[i] = agent.request("MESSAGE", to_user="alice",
+                                      body="%s%04d" % (prefix, i), timeout=15)[-1].status
+            i += 1
+            if redis.current_primary() is redis.replicas[0] and \
+                    all(status.get(k) == 200 for k in range(i - 10, i)):
+                break
+            time.sleep(0.02)
+        ok = [k for k in sorted(status) if status[k] == 200]
+        print("planned switch: %d sent, %d answered 200, other: %s" % (
+            i, len(ok), {k: v for k, v in status.items() if v != 200}))
+        assert redis.current_primary() is redis.replicas[0]
+        assert all(status.get(k) == 200 for k in range(i - 10, i)), status
+        assert "the primary mobilityd is 127.0.0.1:%d" % redis.replicas[0].port in m.log()
+        got = numbers(drain(app), prefix)
+        assert len(got) == len(set(got)), got
+        assert [k for k in got if k in ok] == ok, (got, ok)
+    finally:
+        agent.close()
+        assert m.stop() == 0, m.log()
