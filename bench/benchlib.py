@@ -53,20 +53,29 @@ def add_users(fe, users):
     db.close()
 
 
-def start(users, store=None, shm_mb=512, extra=None, redis=False):
+def start(users, store=None, shm_mb=512, extra=None, redis=False,
+          redis_replica=False):
     """A Front End with the users and a mobilityd in front of it, with
     connection limits raised for load (extra: more configuration, as
     Mobilityd takes it; redis: the Redis store backend on a redis-server
     of the run's own, deploy/redis/redis.conf in the run directory or
-    under store); returns (fe, mob, ctx)."""
+    under store; redis_replica: and a replica of it, with
+    redis_wait_replicas = 1); returns (fe, mob, ctx)."""
     d = tempfile.mkdtemp(prefix="mobility-bench-")
-    rs = None
-    if redis:
+    rs = rep = None
+    if redis or redis_replica:
         from redis_server import RedisServer
         rs = RedisServer(tempfile.mkdtemp(prefix="mobility-redis-", dir=store)
                          if store else os.path.join(d, "redis")).start()
         extra = dict(extra or {})
         extra["store"] = list(extra.get("store", [])) + rs.store_conf()
+    if redis_replica:
+        rep = RedisServer(os.path.join(rs.dir, "replica"), replica_of=rs).start()
+        for _ in range(100):
+            if "state=online" in rs.cli("INFO", "replication"):
+                break
+            time.sleep(0.1)
+        extra["store"].append("redis_wait_replicas = 1")
     os.environ.setdefault("FE_SHM_MB", str(shm_mb))
     # the SIP peer of udp_peer() is a federated partner's user
     os.environ["FE_FEDERATED_PEER"] = PEER_ADDR
@@ -77,6 +86,7 @@ def start(users, store=None, shm_mb=512, extra=None, redis=False):
                   limits={"max_connections_per_address": 50000,
                           "max_connections": 50000})
     m.bench_dir, m.bench_store, m.bench_redis = d, None, rs
+    m.bench_redis_replica = rep
     if store and rs:
         m.bench_store = rs.dir
     elif store:
@@ -105,6 +115,8 @@ def stop(fe, m, keep=False):
             m.stop()
     finally:
         fe.stop()
+        if getattr(m, "bench_redis_replica", None):
+            m.bench_redis_replica.stop()
         if m.bench_redis:
             m.bench_redis.stop()
         if m.bench_store:
@@ -277,6 +289,9 @@ def banner(fe, m, store):
     if getattr(m, "bench_redis", None):
         where = "redis %s (AOF, appendfsync always) in %s" % (
             m.bench_redis.address, m.bench_redis.dir)
+        if getattr(m, "bench_redis_replica", None):
+            where += ", a replica %s, redis_wait_replicas = 1" % (
+                m.bench_redis_replica.address)
     print("mobilityd pid %d, Front End pid %s, store %s, load average %s"
           % (m.proc.pid, fe.pid, where, loadavg()), flush=True)
 

@@ -4,7 +4,8 @@ and the project's Kamailio Front End on loopback. Prints a table;
 asserts nothing.
 
     bench/im_bench.py [--sessions 100] [--messages 3000] [--direction both]
-                      [--store DIR] [--redis] [--callgrind FILE]
+                      [--store DIR] [--redis | --redis-replica]
+                      [--callgrind FILE]
 
   in   a peer sends a SIP MESSAGE over UDP to the Front End, which routes
        it over its flow to mobilityd; mobilityd stores it and answers the
@@ -219,6 +220,9 @@ def main():
                     help="the Redis store backend, on a redis-server of the "
                     "run's own (deploy/redis/redis.conf; under --store if "
                     "given)")
+    ap.add_argument("--redis-replica", action="store_true",
+                    help="as --redis, with a replica (deploy/redis/"
+                    "replica.conf) and redis_wait_replicas = 1")
     ap.add_argument("--callgrind", metavar="FILE",
                     help="run mobilityd under callgrind (files FILE.PID) "
                     "and print the instructions it executed per measured "
@@ -229,7 +233,8 @@ def main():
 
     nusers = (a.sessions + 9) // 10
     users = ["u%05d" % i for i in range(nusers)]
-    fe, m, ctx = bl.start(users + ["msg", "snd", PEER_USER], store=a.store, redis=a.redis)
+    fe, m, ctx = bl.start(users + ["msg", "snd", PEER_USER], store=a.store, redis=a.redis,
+                          redis_replica=a.redis_replica)
     ok = False
     peer = None
     pid = m.proc.pid

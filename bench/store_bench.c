@@ -12,6 +12,9 @@
  *   store_bench redis=HOST:PORT [WRITES] the Redis backend (one script per
  *                                        session: the writes of a batch
  *                                        go to one session's log)
+ *
+ * STORE_BENCH_WAIT=N (Redis): a turn completes once N replicas have it
+ * ([store] redis_wait_replicas).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,8 +135,14 @@ int main(int argc, char *argv[])
 	libre_init();
 	if (!strncmp(argv[1], "redis=", 6))
 		err = store_open(
-		    &st, &(struct store_conf){.backend = "redis",
-					      .redis_address = argv[1] + 6});
+		    &st, &(struct store_conf){
+			     .backend = "redis",
+			     .redis_address = argv[1] + 6,
+			     .redis_wait_replicas =
+				 getenv("STORE_BENCH_WAIT")
+				     ? (unsigned)strtoul(
+					   getenv("STORE_BENCH_WAIT"), NULL, 10)
+				     : 0});
 	else
 		err = store_open(&st, &(struct store_conf){.backend = "lmdb",
 							   .path = argv[1],

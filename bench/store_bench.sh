@@ -7,6 +7,9 @@
 #                        redis-server started here with the shipped
 #                        deploy/redis/redis.conf (appendfsync always) in a
 #                        temp directory, stopped by its PID
+#   bench/store_bench.sh --redis-replica [WRITES]   the same with a replica
+#                        (deploy/redis/replica.conf) and
+#                        redis_wait_replicas = 1: each turn waits for WAIT
 #
 # Builds mob_store in Release in build-bench/ (MOBILITY_BENCH_BUILD), links
 # bench/store_bench.c against it and runs it on a fresh LMDB environment
@@ -17,8 +20,13 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${MOBILITY_BENCH_BUILD:-$src/build-bench}
 backend=lmdb
+replica=
 if [ "${1:-}" = --redis ]; then
 	backend=redis
+	shift
+elif [ "${1:-}" = --redis-replica ]; then
+	backend=redis
+	replica=1
 	shift
 fi
 writes=${1:-20000}
@@ -50,6 +58,24 @@ if [ "$backend" = redis ]; then
 		redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && break
 		sleep 0.1
 	done
+	if [ -n "$replica" ]; then
+		mkdir "$dir/replica"
+		cp "$src/deploy/redis/replica.conf" "$dir/replica/"
+		redis-server "$dir/replica/replica.conf" --port $((port + 1)) \
+			--bind 127.0.0.1 --dir "$dir/replica" \
+			--logfile "$dir/replica/redis.log" \
+			--replicaof 127.0.0.1 "$port" &
+		rpid2=$!
+		trap 'kill $rpid $rpid2 2>/dev/null; wait $rpid $rpid2 2>/dev/null; rm -rf "$dir"' EXIT
+		for _ in $(seq 100); do
+			redis-cli -p "$port" INFO replication |
+				grep -q "state=online" && break
+			sleep 0.1
+		done
+		export STORE_BENCH_WAIT=1
+		echo "store_bench: a replica on 127.0.0.1:$((port + 1))," \
+			"redis_wait_replicas = 1 (WAIT 1 after each turn)"
+	fi
 	echo "store_bench: $writes writes of 256 bytes per batch size," \
 		"Redis 127.0.0.1:$port (AOF, appendfsync always) in $dir"
 	"$bin" "redis=127.0.0.1:$port" "$writes"

@@ -194,6 +194,14 @@ struct conf {
 	char *store_redis_address;  /**< redis: host:port (127.0.0.1:6379) */
 	char *store_redis_password; /**< redis: AUTH password, or NULL     */
 	uint32_t store_redis_db;    /**< redis: database number (0)        */
+	/* redis with Sentinels: the host:port list and the primary's name
+	 * there, or NULL; their AUTH password or NULL; WAIT for this many
+	 * replicas (0) at most store_redis_wait_ms (1000) */
+	char *store_redis_sentinels;
+	char *store_redis_master_name;
+	char *store_redis_sentinel_password;
+	uint32_t store_redis_wait_replicas;
+	uint32_t store_redis_wait_ms;
 
 	/* [push] */
 	struct conf_push push;

@@ -416,6 +416,23 @@ static int push_defaults(struct conf_push *p)
 	return err;
 }
 
+/* Sentinels and the primary's name go together. */
+static void check_sentinels(struct conf_ctx *ctx)
+{
+	const struct conf *c = ctx->conf;
+
+	if (!c->store_redis_sentinels == !c->store_redis_master_name)
+		return;
+	conf_problem(ctx,
+		     conf_key_line(ctx, SECT_STORE,
+				   c->store_redis_sentinels
+				       ? "redis_sentinels"
+				       : "redis_master_name"),
+		     "[store] redis_sentinels and redis_master_name go "
+		     "together: the Sentinels are asked for the primary of "
+		     "that name; give both or neither");
+}
+
 static void check_admin(struct conf_ctx *ctx)
 {
 	const struct sa *sa = &ctx->conf->admin_addr;
@@ -448,6 +465,7 @@ int conf_check(struct conf_ctx *ctx)
 		return err;
 
 	check_required(ctx);
+	check_sentinels(ctx);
 	check_web(ctx);
 	check_rls(ctx);
 	check_http(ctx);

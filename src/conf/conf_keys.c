@@ -667,6 +667,53 @@ static int set_hostport(struct conf_ctx *ctx, const struct conf_key *k,
 	return pl_strdup(sp, val);
 }
 
+/* Redis Sentinels: host:port items separated by commas or spaces, each
+ * as redis_address takes it; at most STORE_SENTINELS_MAX. */
+static int set_sentinels(struct conf_ctx *ctx, const struct conf_key *k,
+			 const struct pl *val, unsigned line)
+{
+	char **sp = field(ctx, k);
+	char buf[STORE_REDIS_ADDRESS_MAX + 1], host[STORE_REDIS_ADDRESS_MAX];
+	struct pl v = *val, item;
+	unsigned n = 0;
+	int port;
+
+	while (!re_regex(v.p, v.l, "[^, \t]+", &item)) {
+		if (item.l >= sizeof(buf) ||
+		    pl_strcpy(&item, buf, sizeof(buf)) ||
+		    store_redis_address_parse(buf, host, sizeof(host), &port) ||
+		    ++n > STORE_SENTINELS_MAX) {
+			conf_problem(ctx, line,
+				     "%s: '%r' is not host:port, or more than "
+				     "%u are given; write them as "
+				     "127.0.0.1:26379, 127.0.0.1:26380",
+				     k->name, &item, STORE_SENTINELS_MAX);
+			return EINVAL;
+		}
+		pl_advance(&v, (size_t)(item.p + item.l - v.p));
+	}
+	*sp = mem_deref(*sp);
+	return pl_strdup(sp, val);
+}
+
+/* The primary's name at the Sentinels (their "sentinel monitor NAME"). */
+static int set_master_name(struct conf_ctx *ctx, const struct conf_key *k,
+			   const struct pl *val, unsigned line)
+{
+	char **sp = field(ctx, k);
+
+	if (!id_valid(val)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a name; give the one of the "
+			     "Sentinels' 'sentinel monitor' line (letters, "
+			     "digits, '.', '-', '_'; such as mobilityd)",
+			     k->name, conf_pl_print, val);
+		return EINVAL;
+	}
+	*sp = mem_deref(*sp);
+	return pl_strdup(sp, val);
+}
+
 /* A secret given as it is (one line, no spaces at either end). */
 static int set_secret(struct conf_ctx *ctx, const struct conf_key *k,
 		      const struct pl *val, unsigned line)
@@ -841,6 +888,18 @@ const struct conf_key conf_keys[] = {
      .example = "127.0.0.1:6379"},
     {KEY(SECT_STORE, "redis_password", set_secret, store_redis_password)},
     {KEY(SECT_STORE, "redis_db", set_uint, store_redis_db), RANGE(0, 65535, 1)},
+    {KEY(SECT_STORE, "redis_sentinels", set_sentinels, store_redis_sentinels),
+     .example = "127.0.0.1:26379, 127.0.0.1:26380, 127.0.0.1:26381"},
+    {KEY(SECT_STORE, "redis_master_name", set_master_name,
+	 store_redis_master_name),
+     .example = "mobilityd"},
+    {KEY(SECT_STORE, "redis_sentinel_password", set_secret,
+	 store_redis_sentinel_password)},
+    {KEY(SECT_STORE, "redis_wait_replicas", set_uint,
+	 store_redis_wait_replicas),
+     RANGE(0, 16, 1)},
+    {KEY(SECT_STORE, "redis_wait_ms", set_uint, store_redis_wait_ms),
+     RANGE(10, 60000, 1)},
 
     {KEY(SECT_PUSH, "apns_url", set_url, push.apns_url)},
     {KEY(SECT_PUSH, "apns_key", set_path, push.apns_key),
@@ -939,6 +998,7 @@ void conf_defaults(struct conf *conf)
 	/* the default store path is set in conf_check() (an allocation) */
 	strcpy(conf->store_backend, "lmdb");
 	conf->store_map_size_mb = 1024;
+	conf->store_redis_wait_ms = 1000;
 	conf->sip_ring_ms = 30 * 1000;
 	conf->sip_max_connections = 1024;
 	conf->sip_idle_ms = 300 * 1000;

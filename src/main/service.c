@@ -264,7 +264,13 @@ int service_alloc(struct service **svcp, struct conf *conf)
 		    .size_mb = conf->store_map_size_mb,
 		    .redis_address = conf->store_redis_address,
 		    .redis_password = conf->store_redis_password,
-		    .redis_db = conf->store_redis_db};
+		    .redis_db = conf->store_redis_db,
+		    .redis_sentinels = conf->store_redis_sentinels,
+		    .redis_master_name = conf->store_redis_master_name,
+		    .redis_sentinel_password =
+			conf->store_redis_sentinel_password,
+		    .redis_wait_replicas = conf->store_redis_wait_replicas,
+		    .redis_wait_ms = conf->store_redis_wait_ms};
 
 		err = store_open(&svc->store, &sc);
 	}

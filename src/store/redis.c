@@ -13,8 +13,17 @@
  * connection fails the commands in flight (ECONNRESET: the write may or
  * may not have been applied) and those issued while it is away
  * (ENOTCONN), and is made again after 100 ms, doubling up to 5 s.
+ *
+ * With Sentinels (redis_sentinels), every connection starts by asking
+ * them, one at a time on the loop, for the primary's address, and checks
+ * with ROLE that it is the primary; a lost connection, or a READONLY,
+ * LOADING or MASTERDOWN answer (a demoted or restarting server), asks
+ * again, every 100 ms doubling up to 0.5 s. With redis_wait_replicas,
+ * a turn's writes complete only once WAIT says that many replicas have
+ * them; fewer in time fail them (ETIMEDOUT).
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include "core.h"
@@ -115,6 +124,18 @@ static void ev_del_write(void *p)
 }
 
 static void reconn_h(void *arg);
+static void ask_next_h(void *arg);
+
+/* The next try after a back-off that doubles; with Sentinels it stays
+ * short: asking them costs little and a switch takes seconds. */
+static void reconn_later(struct redis *r)
+{
+	uint32_t max =
+	    r->sent_n ? REDIS_SENTINEL_BACKOFF_MAX_MS : REDIS_BACKOFF_MAX_MS;
+
+	tmr_start(&r->reconn, r->backoff_ms, reconn_h, r);
+	r->backoff_ms = MIN(r->backoff_ms * 2, max);
+}
 
 /* hiredis frees the context: after a loss, or when we close. Every
  * command's callback has run (with no reply) by now. */
@@ -125,7 +146,13 @@ static void ev_cleanup(void *p)
 
 	link_listen(l, 0, FD_READ | FD_WRITE);
 	l->ac = NULL;
-	if (r && r->link == l) {
+	if (r && l->sentinel && r->ask == l) {
+		r->ask = NULL;
+		tmr_cancel(&r->ask_tmr);
+		if (!r->closing)
+			tmr_start(&r->reconn, 0, ask_next_h, r);
+		mem_deref(l); /* the backend's reference */
+	} else if (r && r->link == l) {
 		r->link = NULL;
 		if (!r->closing) {
 			if (r->was_up)
@@ -134,9 +161,7 @@ static void ev_cleanup(void *p)
 				    "reconnecting",
 				    r->host, r->port);
 			r->was_up = false;
-			tmr_start(&r->reconn, r->backoff_ms, reconn_h, r);
-			r->backoff_ms = MIN(r->backoff_ms * 2,
-					    (uint32_t)REDIS_BACKOFF_MAX_MS);
+			reconn_later(r);
 		}
 		mem_deref(l); /* the backend's reference */
 	}
@@ -173,6 +198,93 @@ static void hello_h(redisAsyncContext *ac, void *reply, void *priv)
 		l->r->was_up = true;
 		l->r->backoff_ms = REDIS_BACKOFF_MIN_MS;
 	}
+}
+
+/* With Sentinels: the server they named must be the primary now (a
+ * Sentinel may not know of a switch yet); else ask again. */
+static void role_h(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rlink *l = ac->data;
+	redisReply *rep = reply;
+	const redisReply *e;
+
+	(void)priv;
+	redis_reply_done(l);
+	if (!l->r || !rep)
+		return;
+	e = rep->type == REDIS_REPLY_ARRAY && rep->elements ? rep->element[0]
+							    : NULL;
+	if (e && e->type == REDIS_REPLY_STRING && !strcmp(e->str, "master"))
+		return;
+	log_warn("store: redis %s:%d is not the primary (ROLE %s): asking "
+		 "the Sentinels again",
+		 l->r->host, l->r->port,
+		 e && e->type == REDIS_REPLY_STRING ? e->str : "?");
+	redisAsyncDisconnect(ac);
+}
+
+void redis_reply_error(struct redis *r, const char *msg)
+{
+	redisAsyncContext *ac = r && r->link ? r->link->ac : NULL;
+
+	/* a demoted primary, or one loading its data: find the primary */
+	if (!r || !r->sent_n || !ac || (ac->c.flags & REDIS_DISCONNECTING))
+		return;
+	if (strncmp(msg, "READONLY", 8) && strncmp(msg, "LOADING", 7) &&
+	    strncmp(msg, "MASTERDOWN", 10))
+		return;
+	log_warn("store: redis %s:%d: %.10s: asking the Sentinels for the "
+		 "primary",
+		 r->host, r->port, msg);
+	redisAsyncDisconnect(ac);
+}
+
+/* WAIT's answer: the replicas that have every write sent before it. */
+static void wait_h(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rlink *l = ac->data;
+	struct redis *r = l->r;
+	struct rbatch *b = priv;
+	redisReply *rep = reply;
+	struct le *le;
+	int err = 0;
+
+	redis_reply_done(l);
+	if (!r)
+		return; /* the backend, and its batches, are gone */
+	if (!rep)
+		err = ECONNRESET;
+	else if (rep->type != REDIS_REPLY_INTEGER ||
+		 rep->integer < (long long)r->wait_replicas)
+		err = ETIMEDOUT;
+	if (err) {
+		log_warn("store: redis %s:%d: writes reached %lld of %u "
+			 "replicas: failed",
+			 r->host, r->port,
+			 rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer
+								 : 0LL,
+			 r->wait_replicas);
+		for (le = b->reqs.head; le; le = le->next) {
+			struct store_req *q = le->data;
+
+			if (!q->err)
+				q->err = err;
+		}
+	}
+	if (!--b->waiting)
+		tmr_start(&r->tdone, 0, redis_batches_complete, r);
+}
+
+void redis_wait_send(struct redis *r, struct rbatch *b)
+{
+	char n[8], ms[16];
+	const char *argv[] = {"WAIT", n, ms};
+
+	re_snprintf(n, sizeof(n), "%u", r->wait_replicas);
+	re_snprintf(ms, sizeof(ms), "%u", r->wait_ms);
+	/* no connection: the scripts got their ECONNRESET already */
+	if (!redis_command(r, wait_h, b, 3, argv, NULL))
+		++b->waiting;
 }
 
 int redis_command(struct redis *r, redisCallbackFn *fn, void *priv, int argc,
@@ -212,23 +324,27 @@ static int link_hello(struct redis *r)
 		argv[2] = redis_scripts[i];
 		err = redis_command(r, hello_h, NULL, 3, argv, NULL);
 	}
+	argv[0] = "ROLE";
+	if (!err && r->sent_n)
+		err = redis_command(r, role_h, NULL, 1, argv, NULL);
 	argv[0] = "PING";
 	if (!err)
 		err = redis_command(r, hello_h, r, 1, argv, NULL);
 	return err;
 }
 
-static int link_connect(struct redis *r)
+/* A connection on the loop to host:port; the backend's reference. */
+static int link_new(struct rlink **lp, struct redis *r, const char *host,
+		    int port)
 {
 	redisAsyncContext *ac;
 	struct rlink *l;
 
-	ac = redisAsyncConnect(r->host, r->port);
+	ac = redisAsyncConnect(host, port);
 	if (!ac)
 		return ENOMEM;
 	if (ac->err) {
-		log_error("store: redis %s:%d: %s", r->host, r->port,
-			  ac->errstr);
+		log_error("store: redis %s:%d: %s", host, port, ac->errstr);
 		redisAsyncFree(ac);
 		return ECONNREFUSED;
 	}
@@ -248,21 +364,126 @@ static int link_connect(struct redis *r)
 	ac->ev.addWrite = ev_add_write;
 	ac->ev.delWrite = ev_del_write;
 	ac->ev.cleanup = ev_cleanup;
-	r->link = l;
+	*lp = l;
 
 	/* the connect completes when the socket turns writable */
 	link_listen(l, FD_WRITE, 0);
-	return link_hello(r);
+	return 0;
+}
+
+static int link_connect(struct redis *r)
+{
+	int err = link_new(&r->link, r, r->host, r->port);
+
+	return err ? err : link_hello(r);
+}
+
+/* A Sentinel's answer: the primary's address, or nil (no such name). */
+static void ask_h(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rlink *l = ac->data;
+	struct redis *r = l->r;
+	redisReply *rep = reply;
+	const redisReply *h, *p;
+
+	if (!r || !rep)
+		return;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		log_warn("store: redis sentinel %s:%d: %s",
+			 r->sent[r->sent_i].host, r->sent[r->sent_i].port,
+			 rep->str);
+		redisAsyncDisconnect(ac);
+		return;
+	}
+	if (!priv)
+		return; /* AUTH's answer */
+	h = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2
+		? rep->element[0]
+		: NULL;
+	p = h ? rep->element[1] : NULL;
+	if (h && h->type == REDIS_REPLY_STRING && h->len < sizeof(r->host) &&
+	    p->type == REDIS_REPLY_STRING && atoi(p->str) > 0) {
+		if (strcmp(r->host, h->str) || r->port != atoi(p->str))
+			log_notice("store: redis sentinel %s:%d: the primary "
+				   "%s is %s:%s",
+				   r->sent[r->sent_i].host,
+				   r->sent[r->sent_i].port, r->master_name,
+				   h->str, p->str);
+		memcpy(r->host, h->str, h->len + 1);
+		r->port = atoi(p->str);
+		r->ask_found = true;
+	} else {
+		log_warn("store: redis sentinel %s:%d does not know the "
+			 "primary %s",
+			 r->sent[r->sent_i].host, r->sent[r->sent_i].port,
+			 r->master_name);
+	}
+	/* the cleanup goes on: to the primary, or the next Sentinel */
+	redisAsyncDisconnect(ac);
+}
+
+static void ask_timeout_h(void *arg)
+{
+	struct redis *r = arg;
+
+	if (r->ask && r->ask->ac)
+		redisAsyncDisconnect(r->ask->ac);
+}
+
+/* Ask Sentinel sent_i for the primary; the link's end goes on. */
+static void ask_one(struct redis *r)
+{
+	const char *argv[3];
+	struct rlink *l = NULL;
+	int err;
+
+	r->ask_found = false;
+	err = link_new(&l, r, r->sent[r->sent_i].host, r->sent[r->sent_i].port);
+	if (err) {
+		tmr_start(&r->reconn, 0, ask_next_h, r);
+		return;
+	}
+	l->sentinel = true;
+	r->ask = l;
+	if (r->sent_password) {
+		argv[0] = "AUTH";
+		argv[1] = r->sent_password;
+		(void)redisAsyncCommandArgv(l->ac, ask_h, NULL, 2, argv, NULL);
+	}
+	argv[0] = "SENTINEL";
+	argv[1] = "get-master-addr-by-name";
+	argv[2] = r->master_name;
+	(void)redisAsyncCommandArgv(l->ac, ask_h, r, 3, argv, NULL);
+	tmr_start(&r->ask_tmr, REDIS_ASK_TIMEOUT_MS, ask_timeout_h, r);
+}
+
+/* A Sentinel's link ended: connect where it said, or ask the next. */
+static void ask_next_h(void *arg)
+{
+	struct redis *r = arg;
+
+	if (r->ask_found) {
+		r->ask_found = false;
+		if (link_connect(r) && !r->link)
+			reconn_later(r);
+	} else if (++r->sent_i < r->sent_n) {
+		ask_one(r);
+	} else {
+		log_warn("store: redis: no Sentinel named the primary %s",
+			 r->master_name);
+		reconn_later(r);
+	}
 }
 
 static void reconn_h(void *arg)
 {
 	struct redis *r = arg;
 
-	if (link_connect(r) && !r->link) {
-		tmr_start(&r->reconn, r->backoff_ms, reconn_h, r);
-		r->backoff_ms =
-		    MIN(r->backoff_ms * 2, (uint32_t)REDIS_BACKOFF_MAX_MS);
+	if (r->sent_n) {
+		r->sent_i = 0;
+		ask_one(r);
+	} else if (link_connect(r) && !r->link) {
+		reconn_later(r);
 	}
 }
 
@@ -329,6 +550,16 @@ static void destructor(void *arg)
 	redis_bell_close(r);
 	tmr_cancel(&r->reconn);
 	tmr_cancel(&r->tdone);
+	tmr_cancel(&r->ask_tmr);
+	if (r->ask) {
+		struct rlink *a = r->ask;
+
+		a->r = NULL;
+		r->ask = NULL;
+		if (a->ac)
+			redisAsyncFree(a->ac);
+		mem_deref(a);
+	}
 	if (l && l->ac) {
 		redisAsyncContext *ac = l->ac;
 
@@ -341,6 +572,8 @@ static void destructor(void *arg)
 	}
 	list_flush(&r->batches);
 	mem_deref(r->password);
+	mem_deref(r->master_name);
+	mem_deref(r->sent_password);
 }
 
 int store_redis_address_parse(const char *addr, char *host, size_t hsize,
@@ -435,6 +668,101 @@ out:
 	return err;
 }
 
+/* The Sentinels' list: host:port items split by commas or spaces. */
+static int sentinels_parse(struct redis *r, const char *list)
+{
+	char item[STORE_REDIS_ADDRESS_MAX + 1];
+	size_t n;
+
+	while (*list) {
+		list += strspn(list, ", \t");
+		n = strcspn(list, ", \t");
+		if (!n)
+			break;
+		if (n >= sizeof(item) || r->sent_n >= STORE_SENTINELS_MAX)
+			return EINVAL;
+		memcpy(item, list, n);
+		item[n] = 0;
+		if (store_redis_address_parse(item, r->sent[r->sent_n].host,
+					      sizeof(r->sent[0].host),
+					      &r->sent[r->sent_n].port))
+			return EINVAL;
+		++r->sent_n;
+		list += n;
+	}
+	return 0;
+}
+
+/* Start-up, blocking as open_check: the first Sentinel that names the
+ * primary gives host:port. */
+static int open_ask(struct redis *r)
+{
+	struct timeval tv = {0, REDIS_ASK_TIMEOUT_MS * 1000};
+	redisContext *c;
+	redisReply *rep;
+	unsigned i;
+	int err = ECONNREFUSED;
+
+	for (i = 0; err && i < r->sent_n; i++) {
+		c = redisConnectWithTimeout(r->sent[i].host, r->sent[i].port,
+					    tv);
+		rep = NULL;
+		if (c && !c->err) {
+			(void)redisSetTimeout(c, tv);
+			if (r->sent_password)
+				freeReplyObject(redisCommand(c, "AUTH %s",
+							     r->sent_password));
+			rep = redisCommand(
+			    c, "SENTINEL get-master-addr-by-name %s",
+			    r->master_name);
+		}
+		if (rep && rep->type == REDIS_REPLY_ARRAY &&
+		    rep->elements == 2 &&
+		    rep->element[0]->type == REDIS_REPLY_STRING &&
+		    rep->element[0]->len < sizeof(r->host) &&
+		    rep->element[1]->type == REDIS_REPLY_STRING &&
+		    atoi(rep->element[1]->str) > 0) {
+			memcpy(r->host, rep->element[0]->str,
+			       rep->element[0]->len + 1);
+			r->port = atoi(rep->element[1]->str);
+			err = 0;
+		} else {
+			log_warn(
+			    "store: redis sentinel %s:%d: no primary %s "
+			    "(%s)",
+			    r->sent[i].host, r->sent[i].port, r->master_name,
+			    rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+			    : c && c->err                         ? c->errstr
+								  : "unknown");
+		}
+		freeReplyObject(rep);
+		if (c)
+			redisFree(c);
+	}
+	return err;
+}
+
+/* The Sentinels' settings; none: r->sent_n stays 0. */
+static int sentinel_conf(struct redis *r, const struct store_conf *c)
+{
+	int err;
+
+	if (!c->redis_sentinels || !*c->redis_sentinels)
+		return 0;
+	if (!c->redis_master_name || !*c->redis_master_name)
+		return EINVAL;
+	err = sentinels_parse(r, c->redis_sentinels);
+	if (!err && !r->sent_n)
+		err = EINVAL;
+	if (!err)
+		err = str_dup(&r->master_name, c->redis_master_name);
+	if (!err && c->redis_sentinel_password && *c->redis_sentinel_password)
+		err = str_dup(&r->sent_password, c->redis_sentinel_password);
+	if (!err)
+		err = open_ask(r);
+	return err;
+}
+
 static int redis_open(struct store **sp, const struct store_conf *c)
 {
 	struct store *s = NULL;
@@ -456,12 +784,17 @@ static int redis_open(struct store **sp, const struct store_conf *c)
 	strcpy(r->purge_cursor, "0");
 	tmr_init(&r->reconn);
 	tmr_init(&r->tdone);
+	tmr_init(&r->ask_tmr);
+	r->wait_replicas = c->redis_wait_replicas;
+	r->wait_ms = c->redis_wait_ms ? c->redis_wait_ms : 1000;
 	store_set_backend(s, r);
 
 	err = store_redis_address_parse(c->redis_address, r->host,
 					sizeof(r->host), &r->port);
 	if (!err && c->redis_password && *c->redis_password)
 		err = str_dup(&r->password, c->redis_password);
+	if (!err)
+		err = sentinel_conf(r, c);
 	if (err)
 		goto out;
 

@@ -22,6 +22,8 @@ enum {
 	REDIS_OPEN_TIMEOUT_MS = 3000, /* the start-up check               */
 	REDIS_DRAIN_MS = 5000,        /* closing: wait for replies, at most */
 	REDIS_LOAD_STEP = 500,        /* session load: keys per SCAN step  */
+	REDIS_SENTINEL_BACKOFF_MAX_MS = 500, /* with Sentinels: ask often  */
+	REDIS_ASK_TIMEOUT_MS = 500,          /* a Sentinel's answer        */
 };
 
 struct redis;
@@ -49,7 +51,8 @@ struct rlink {
 	struct redis *r;       /* NULL once the backend is gone */
 	redisAsyncContext *ac; /* NULL once hiredis freed it  */
 	int fd;
-	int flags; /* FD_READ / FD_WRITE listened for */
+	int flags;     /* FD_READ / FD_WRITE listened for */
+	bool sentinel; /* a Sentinel asked for the primary, not the data */
 };
 
 /* The writes of one loop turn, completed together in issue order once
@@ -77,12 +80,29 @@ struct redis {
 	bool closing;
 	bool was_up;        /* log a loss once, and the way back */
 	struct rbell *bell; /* the doorbell's connection, or NULL */
+
+	/* Sentinels (none: sent_n 0, host:port is the primary): asked in
+	 * turn for the primary on every (re)connection, one at a time */
+	struct {
+		char host[256];
+		int port;
+	} sent[STORE_SENTINELS_MAX];
+	unsigned sent_n, sent_i;
+	char *master_name;      /* the Sentinels' name of the primary */
+	char *sent_password;    /* or NULL */
+	struct rlink *ask;      /* the Sentinel being asked, or NULL */
+	struct tmr ask_tmr;     /* its answer's deadline */
+	bool ask_found;         /* it named the primary: host, port */
+	unsigned wait_replicas; /* WAIT after each turn's scripts (0: none) */
+	uint32_t wait_ms;
 };
 
 /* redis.c */
 int redis_command(struct redis *r, redisCallbackFn *fn, void *priv, int argc,
 		  const char **argv, const size_t *argvlen);
 void redis_reply_done(struct rlink *l);
+void redis_reply_error(struct redis *r, const char *msg);
+void redis_wait_send(struct redis *r, struct rbatch *b);
 
 /* redis_write.c */
 void redis_submit(void *bed, struct list *batch);

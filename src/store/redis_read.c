@@ -181,6 +181,7 @@ static void read_h(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {
 		log_warn("store: redis: %s", rep->str);
+		redis_reply_error(l->r, rep->str);
 		read_fail(r, EIO);
 		goto out;
 	}

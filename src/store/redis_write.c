@@ -221,6 +221,7 @@ static void write_h(redisAsyncContext *ac, void *reply, void *priv)
 		set_all(c, ECONNRESET, SPACE_UNKNOWN);
 	} else if (rep->type == REDIS_REPLY_ERROR) {
 		log_warn("store: redis: %s", rep->str);
+		redis_reply_error(r, rep->str);
 		full = !strncmp(rep->str, "OOM", 3);
 		/* a cursor of another server (after a switch): start again */
 		if (c->v[0]->kind == SK_TOKEN_PURGE)
@@ -574,6 +575,9 @@ void redis_submit(void *bed, struct list *batch)
 	}
 	gle_flush(&order);
 	mem_deref(h);
+	/* the turn completes once replicated too (redis_wait_replicas) */
+	if (b->waiting && r->wait_replicas)
+		redis_wait_send(r, b);
 
 	/* nothing sent (no connection): fail from the loop, in order */
 	if (!b->waiting && !r->closing)

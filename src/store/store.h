@@ -139,6 +139,18 @@ struct store_conf {
 	const char *redis_password;
 	/** redis: database number (SELECT; 0 default) */
 	unsigned redis_db;
+	/** redis: Sentinels, "host:port" separated by commas or spaces (NULL
+	 * or empty: none; redis_address is then the primary) */
+	const char *redis_sentinels;
+	/** redis: the primary's name at the Sentinels (with redis_sentinels) */
+	const char *redis_master_name;
+	/** redis: AUTH password of the Sentinels (NULL or empty: none) */
+	const char *redis_sentinel_password;
+	/** redis: replicas a turn's writes must reach (WAIT) before they
+	 * complete; 0: the primary's answer is enough */
+	unsigned redis_wait_replicas;
+	/** redis: how long WAIT waits, ms (0: 1000) */
+	unsigned redis_wait_ms;
 };
 
 /**
@@ -154,6 +166,9 @@ int store_open(struct store **sp, const struct store_conf *c);
 
 /** The longest redis_address (host:port) store_open() takes. */
 enum { STORE_REDIS_ADDRESS_MAX = 255 };
+
+/** The most Sentinels redis_sentinels may list. */
+enum { STORE_SENTINELS_MAX = 8 };
 
 /**
  * Split a Redis address: host:port, or [IPv6]:port (the brackets are

@@ -894,6 +894,30 @@ static void test_store(void)
 	}
 	build(&r, NULL, "[store]\nbackend = redis\nredis_address = [::1]:6379");
 	EXPECT_OK(&r);
+	if (r.conf) {
+		/* no Sentinels and no WAIT unless asked */
+		CHECK(r.conf->store_redis_sentinels == NULL);
+		CHECK(r.conf->store_redis_master_name == NULL);
+		CHECK(r.conf->store_redis_sentinel_password == NULL);
+		CHECK(r.conf->store_redis_wait_replicas == 0);
+		CHECK(r.conf->store_redis_wait_ms == 1000);
+	}
+
+	/* Sentinels: a list, with the primary's name there */
+	build(&r, NULL,
+	      "[store]\nbackend = redis\nredis_sentinels = 10.0.0.1:26379,"
+	      " s2.example.com:26379 [::1]:26380\nredis_master_name = mob-1"
+	      "\nredis_sentinel_password = sent pass\nredis_wait_replicas = 1"
+	      "\nredis_wait_ms = 250");
+	EXPECT_OK(&r);
+	if (r.conf) {
+		CHECK_STR(r.conf->store_redis_sentinels,
+			  "10.0.0.1:26379, s2.example.com:26379 [::1]:26380");
+		CHECK_STR(r.conf->store_redis_master_name, "mob-1");
+		CHECK_STR(r.conf->store_redis_sentinel_password, "sent pass");
+		CHECK(r.conf->store_redis_wait_replicas == 1);
+		CHECK(r.conf->store_redis_wait_ms == 250);
+	}
 
 	result_reset(&r);
 }
@@ -1168,6 +1192,18 @@ static void test_bad_values(void)
 	    {"[store]\nredis_address = 127.0.0.1:70000", {"not host:port"}},
 	    {"[store]\nredis_address = bad_host:6379", {"not host:port"}},
 	    {"[store]\nredis_db = 65536", {"out of range"}},
+	    {"[store]\nredis_sentinels = 127.0.0.1:26379, 127.0.0.1",
+	     {"redis_sentinels", "'127.0.0.1' is not host:port"}},
+	    {"[store]\nredis_sentinels = a:1 b:2 c:3 d:4 e:5 f:6 g:7 h:8 i:9",
+	     {"more than 8"}},
+	    {"[store]\nredis_sentinels = 127.0.0.1:26379",
+	     {"redis_sentinels and redis_master_name go together"}},
+	    {"[store]\nredis_master_name = mobilityd",
+	     {"redis_sentinels and redis_master_name go together"}},
+	    {"[store]\nredis_master_name = my master",
+	     {"redis_master_name = 'my master'", "not a name"}},
+	    {"[store]\nredis_wait_replicas = 17", {"out of range"}},
+	    {"[store]\nredis_wait_ms = 5", {"out of range"}},
 	    {"[store]\nbackend = lmdb-and-much-more", {"not a store backend"}},
 	    {"[service]\nsession_expiration = 0",
 	     {"session_expiration", "seconds from 1 to 2592000"}},
