@@ -145,11 +145,12 @@ static void reply_batch(struct evchan *ch, struct web_req *req, uint64_t n,
 	struct le *le;
 	int err;
 
-	(void)re_snprintf(self, sizeof(self), "%s?ack=%llu", ch->href,
-			  (unsigned long long)n);
-	(void)re_snprintf(link, sizeof(link), "%s?ack=%llu", ch->href,
-			  (unsigned long long)link_ack);
-	err = repr_events_alloc(&e, self);
+	err = repr_href(self, sizeof(self), ch->href, "?ack=%llu",
+			(unsigned long long)n);
+	err |= repr_href(link, sizeof(link), ch->href, "?ack=%llu",
+			 (unsigned long long)link_ack);
+	if (!err)
+		err = repr_events_alloc(&e, self);
 	if (!err)
 		err = repr_events_link(e, link_rel, link);
 

@@ -268,16 +268,17 @@ static int build(struct repr **rp, const struct app *app)
 void ucwa_app_reply(struct web_req *req, const struct app *app, uint16_t scode)
 {
 	struct repr *r = NULL;
-	char loc[300];
+	char loc[UCWA_HREF_MAX + 16];
 
-	if (build(&r, app)) {
+	if (build(&r, app) ||
+	    (scode == 201 &&
+	     repr_href(loc, sizeof(loc), "Location: ", "%s\r\n", app->href))) {
+		mem_deref(r);
 		web_reply_text(req, 500, NULL,
 			       "could not build the application");
 		return;
 	}
 	if (scode == 201) {
-		(void)re_snprintf(loc, sizeof(loc), "Location: %s\r\n",
-				  app->href);
 		api_reply(req, 201, NULL, r, loc);
 	} else {
 		api_reply(req, scode, NULL, r, NULL);
