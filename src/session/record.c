@@ -223,7 +223,9 @@ int session_event_store(struct session *s, struct session_event *ev,
 	err = store_event_append(s->ctx->st, sid(s), seq, ev->val, ev->len,
 				 event_done, o, &o->op);
 	if (err) {
+		/* its number is given back: not the caller's to keep */
 		event_undo(s, seq, true);
+		ev->seq = 0;
 		mem_deref(o);
 		return err;
 	}

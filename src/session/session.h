@@ -383,7 +383,8 @@ struct session_event {
 	 * committed with the event; missed_type NULL: none */
 	const char *missed_type, *missed_from, *missed_text;
 	uint64_t missed_ms;
-	/* out: its number (0 if refused), and why it was refused */
+	/* out: its number (0 if refused or not written: given back),
+	 * and why it was refused */
 	uint64_t seq;
 	enum quota_why why;
 };

@@ -251,6 +251,8 @@ static void test_failed_at_once(struct session *s)
 	conf.max_unacked_bytes = 1 << 22;
 	CHECK(session_event_store(s, &ev, done, s, &op) == EOVERFLOW);
 	CHECK(!op);
+	/* the number given back is not the caller's to keep */
+	CHECK(ev.seq == 0);
 	CHECK(s->evseq == seq && s->unacked_n == n);
 	fixture_run(100);
 	CHECK(done_n == d);
