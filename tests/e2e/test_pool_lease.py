@@ -70,6 +70,7 @@ def test_lease_lost_stops_sip(fe, redis, tmp_path):
         stopped = True
         assert wait_log(m, "pool: lease lapsed", 12), m.log()
         elapsed = time.monotonic() - t0
+        print("SIP stopped %.2f s after Redis stopped answering" % elapsed)
         assert 2.5 < elapsed < 7.5, elapsed
         assert "SIP stopped for 1 sessions of instance mob-a" in m.log()
         assert m.metric("mobility_pool_lease_lost_total") == 1
