@@ -202,6 +202,9 @@ struct conf {
 	char *store_redis_sentinel_password;
 	uint32_t store_redis_wait_replicas;
 	uint32_t store_redis_wait_ms;
+	/* redis: this instance's name in a pool (it holds a lease,
+	 * docs/pool.md), or NULL: a single instance, no lease */
+	char *store_redis_instance;
 
 	/* [push] */
 	struct conf_push push;

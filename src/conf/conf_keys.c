@@ -714,6 +714,24 @@ static int set_master_name(struct conf_ctx *ctx, const struct conf_key *k,
 	return pl_strdup(sp, val);
 }
 
+/* This instance's name in a pool on Redis (docs/pool.md). */
+static int set_instance(struct conf_ctx *ctx, const struct conf_key *k,
+			const struct pl *val, unsigned line)
+{
+	char **sp = field(ctx, k);
+
+	if (!id_valid(val) || val->l >= 200) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not a name; give this instance's "
+			     "own in the pool (letters, digits, '.', '-', "
+			     "'_', fewer than 200; such as mob-a)",
+			     k->name, conf_pl_print, val);
+		return EINVAL;
+	}
+	*sp = mem_deref(*sp);
+	return pl_strdup(sp, val);
+}
+
 /* A secret given as it is (one line, no spaces at either end). */
 static int set_secret(struct conf_ctx *ctx, const struct conf_key *k,
 		      const struct pl *val, unsigned line)
@@ -900,6 +918,8 @@ const struct conf_key conf_keys[] = {
      RANGE(0, 16, 1)},
     {KEY(SECT_STORE, "redis_wait_ms", set_uint, store_redis_wait_ms),
      RANGE(10, 60000, 1)},
+    {KEY(SECT_STORE, "redis_instance", set_instance, store_redis_instance),
+     .example = "mob-a"},
 
     {KEY(SECT_PUSH, "apns_url", set_url, push.apns_url)},
     {KEY(SECT_PUSH, "apns_key", set_path, push.apns_key),

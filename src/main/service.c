@@ -17,6 +17,7 @@
 #include "store.h"
 #include "auth.h"
 #include "ucwa.h"
+#include "pool.h"
 #include "service.h"
 
 enum {
@@ -37,6 +38,7 @@ struct service {
 	struct ucwa *ucwa;
 	struct admin *admin;
 	struct push *push; /* APNs/FCM, or NULL when neither is configured */
+	struct pool *pool; /* the instance's lease (redis), or NULL       */
 	bool draining;     /* SIGTERM: no new sign-in (service_drain_begin) */
 };
 
@@ -50,6 +52,7 @@ static void destructor(void *arg)
 	mem_deref(svc->ucwa);
 	mem_deref(svc->push);
 	mem_deref(svc->auth);
+	mem_deref(svc->pool);
 	mem_deref(svc->ua);
 	mem_deref(svc->store);
 	mem_deref(svc->tls);
@@ -71,6 +74,21 @@ static void discover_host_handler(struct web_req *req, void *arg)
 		not_found(req);
 }
 
+/* The pool lease lapsed: SIP is stopped here, so every change (what
+ * would send an IM, publish presence, subscribe: a POST under the UCWA
+ * base) is refused; reads (events, resources) are still served. */
+static bool lease_lost_refuses(const struct service *svc, const struct pl *path)
+{
+	const size_t n = sizeof(UCWA_BASE) - 1;
+	struct pl head;
+
+	if (!pool_lost(svc->pool) || path->l <= n)
+		return false;
+	head.p = path->p;
+	head.l = n;
+	return !pl_strcasecmp(&head, UCWA_BASE);
+}
+
 /* While draining, what starts a session is refused: a token (POST
  * /WebTicket/oauthtoken) and an application (POST of UCWA_BASE). The
  * sessions here go on until their SIP side is removed; the app signs in
@@ -83,7 +101,8 @@ static bool refuse_new_session(const struct service *svc, struct web_req *req)
 	if (!svc->draining || pl_strcasecmp(web_req_method(req), "POST"))
 		return false;
 	if (pl_strcasecmp(path, UCWA_BASE) &&
-	    pl_strcasecmp(path, "/WebTicket/oauthtoken"))
+	    pl_strcasecmp(path, "/WebTicket/oauthtoken") &&
+	    !lease_lost_refuses(svc, path))
 		return false;
 
 	(void)web_reply(req, 503, NULL, "text/plain; charset=utf-8",
@@ -117,6 +136,34 @@ static void web_handler(struct web_req *req, void *arg)
 	if (auth_handle(svc->auth, req))
 		return;
 	not_found(req);
+}
+
+/* The pool lease lapsed: SIP is stopped for good; no new sign-in, and
+ * /healthz tells the load balancer to send the phones elsewhere */
+static void lease_lost(uint32_t n, void *arg)
+{
+	struct service *svc = arg;
+
+	(void)n;
+	svc->draining = true;
+	admin_set_draining(svc->admin);
+}
+
+/* An instance of a pool on Redis ([store] redis_instance): hold its
+ * lease. A single instance (lmdb, or redis without a name): always the
+ * owner, no lease. */
+static int pool_start(struct service *svc)
+{
+	int err;
+
+	if (strcmp(svc->conf->store_backend, "redis") ||
+	    !svc->conf->store_redis_instance)
+		return 0;
+	err = pool_alloc(&svc->pool, svc->store, svc->ua, svc->wheel,
+			 svc->conf->store_redis_instance, lease_lost, svc);
+	if (err)
+		log_error("cannot start the pool lease: %m", err);
+	return err;
 }
 
 /* Where user is homed: here, another pool (redirect) or nowhere. */
@@ -295,6 +342,10 @@ int service_alloc(struct service **svcp, struct conf *conf)
 			goto out;
 		}
 	}
+
+	err = pool_start(svc);
+	if (err)
+		goto out;
 
 	err = auth_alloc(&svc->auth, conf, svc->ua, svc->store);
 	if (err)

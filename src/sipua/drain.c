@@ -199,3 +199,52 @@ uint32_t sipua_drain_left(const struct sipua *ua)
 {
 	return ua ? ua->drain.left : 0;
 }
+
+/* Stop one machine where it is: no refresh, no removal */
+static void halt_one(struct sipua_refresh *rf)
+{
+	if (!rf->ua || rf->closed)
+		return;
+	wheel_cancel(&rf->we);
+	rf->treq = mem_deref(rf->treq);
+	if (rf->cls->stoph)
+		rf->cls->stoph(rf->arg);
+	sipua_refresh_done(rf);
+	rf->closed = true;
+}
+
+static void halt_all(struct list *l)
+{
+	struct le *le;
+
+	for (le = l->head; le; le = le->next)
+		halt_one((struct sipua_refresh
+			      *)(void *)((char *)le -
+					 offsetof(struct sipua_refresh, le)));
+}
+
+uint32_t sipua_halt(struct sipua *ua)
+{
+	uint32_t n;
+
+	if (!ua || ua->halted)
+		return 0;
+	n = (uint32_t)list_count(&ua->regl);
+	ua->halted = true;
+	/* as a drain given up: nothing new is taken, the owners'
+	 * destructors send no removal (an un-REGISTER would remove the
+	 * binding a new owner made with the same +sip.instance) */
+	if (ua->drain.phase == PHASE_OFF)
+		ua->drain.phase = PHASE_DONE;
+	ua->drain.stopped = true;
+	tmr_cancel(&ua->drain.tmr);
+	halt_all(&ua->subl);
+	halt_all(&ua->publ);
+	halt_all(&ua->regl);
+	return n;
+}
+
+bool sipua_halted(const struct sipua *ua)
+{
+	return ua && ua->halted;
+}

@@ -145,6 +145,8 @@ int sipua_message(struct sipua_treq **tp, struct sipua *ua,
 		return EINVAL;
 	if (body->l > SIPUA_MAX_IM_BYTES)
 		return EMSGSIZE;
+	if (ua->halted)
+		return ESHUTDOWN;
 
 	m = mem_zalloc(sizeof(*m), NULL);
 	if (!m)

@@ -138,6 +138,20 @@ int sipua_drain(struct sipua *ua, sipua_drain_h *h, void *arg);
  */
 void sipua_drain_stop(struct sipua *ua);
 
+/**
+ * Stop all SIP at once, sending nothing (the pool lease lapsed:
+ * docs/pool.md): no refresh, no removal (no un-REGISTER: it would remove
+ * the binding a new owner made with the same +sip.instance and reg-id),
+ * incoming requests left unanswered, and sipua_reg_alloc(),
+ * sipua_pub_alloc(), sipua_sub_alloc() fail with ESHUTDOWN. For good.
+ *
+ * @return Registrations stopped (0 when already halted)
+ */
+uint32_t sipua_halt(struct sipua *ua);
+
+/** True once sipua_halt() was called. */
+bool sipua_halted(const struct sipua *ua);
+
 /** True once sipua_drain() was called. */
 bool sipua_draining(const struct sipua *ua);
 

@@ -55,6 +55,7 @@ struct sipua {
 		uint32_t failed;  /**< answered otherwise, or not sent   */
 		bool stopped;     /**< given up: nothing more is sent    */
 	} drain;
+	bool halted; /**< sipua_halt(): no SIP at all any more (drain.c) */
 };
 
 enum {

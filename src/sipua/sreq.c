@@ -408,6 +408,11 @@ bool sipua_sreq_listener(const struct sip_msg *msg, void *arg)
 		return true;
 	}
 
+	/* halted (the pool lease lapsed): another instance may own these
+	 * sessions now; unanswered, the Front End retries or fails over */
+	if (ua->halted)
+		return true;
+
 	/* a NOTIFY in the dialog of a subscription (RFC 6665 4.1.2.4) */
 	if (sipua_sub_notify(ua, msg))
 		return true;

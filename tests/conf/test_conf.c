@@ -901,7 +901,14 @@ static void test_store(void)
 		CHECK(r.conf->store_redis_sentinel_password == NULL);
 		CHECK(r.conf->store_redis_wait_replicas == 0);
 		CHECK(r.conf->store_redis_wait_ms == 1000);
+		CHECK(r.conf->store_redis_instance == NULL);
 	}
+
+	/* a pool: this instance's name */
+	build(&r, NULL, "[store]\nbackend = redis\nredis_instance = mob-a.1");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK_STR(r.conf->store_redis_instance, "mob-a.1");
 
 	/* Sentinels: a list, with the primary's name there */
 	build(&r, NULL,
@@ -1200,6 +1207,8 @@ static void test_bad_values(void)
 	     {"redis_sentinels and redis_master_name go together"}},
 	    {"[store]\nredis_master_name = mobilityd",
 	     {"redis_sentinels and redis_master_name go together"}},
+	    {"[store]\nredis_instance = mob a",
+	     {"redis_instance = 'mob a'", "not a name"}},
 	    {"[store]\nredis_master_name = my master",
 	     {"redis_master_name = 'my master'", "not a name"}},
 	    {"[store]\nredis_wait_replicas = 17", {"out of range"}},

@@ -1,0 +1,181 @@
+/**
+ * @file pool.c  The instance's lease (docs/pool.md)
+ *
+ * One lease per instance in Redis, renewed every T/4. The deadline is
+ * counted on our monotonic clock from when the confirmed renewal BEFORE
+ * the last one was sent: Redis starts T when it receives a renewal
+ * (later than we sent it), and a Sentinel switch may lose the last one
+ * (asynchronous replication), so the key cannot expire before our
+ * deadline + margin. Past the deadline another instance may soon take
+ * our sessions: all SIP stops, sending nothing.
+ */
+#include <string.h>
+#include <re.h>
+#include "core.h"
+#include "store.h"
+#include "sipua.h"
+#include "pool.h"
+
+struct pool {
+	struct store *st;            /* borrowed                          */
+	struct sipua *ua;            /* borrowed                          */
+	struct wheel *w;             /* borrowed                          */
+	struct wheel_entry renew;    /* the next renewal              */
+	struct wheel_entry deadline; /* SIP stops when it fires       */
+	struct store_op *op;         /* the renewal in flight, or NULL    */
+	uint64_t sent;               /* when the one in flight was sent   */
+	uint64_t last;               /* sending of the last confirmed (0) */
+	bool lost;
+	pool_lost_h *losth;
+	void *arg;
+	char inst[POOL_INSTANCE_MAX];
+};
+
+static struct metric *m_lost(void)
+{
+	return metrics_get(METRIC_COUNTER, "mobility_pool_lease_lost_total",
+			   NULL,
+			   "times the instance's pool lease lapsed and all its "
+			   "SIP was stopped");
+}
+
+static void destructor(void *arg)
+{
+	struct pool *p = arg;
+
+	wheel_cancel(&p->renew);
+	wheel_cancel(&p->deadline);
+	mem_deref(p->op);
+}
+
+static void dropped(int err, void *arg)
+{
+	struct pool *p = arg;
+
+	p->op = mem_deref(p->op);
+	if (err && err != ENOENT)
+		log_warn("pool: cannot end the lapsed lease: %m", err);
+	else
+		log_notice("pool: lease of instance %s ended", p->inst);
+}
+
+static void lose(struct pool *p, const char *why)
+{
+	uint32_t n;
+	int err;
+
+	if (p->lost)
+		return;
+	p->lost = true;
+	wheel_cancel(&p->renew);
+	wheel_cancel(&p->deadline);
+	p->op = mem_deref(p->op);
+	n = sipua_halt(p->ua);
+	metric_add(m_lost(), 1);
+	log_error("pool: lease lapsed (%s), SIP stopped for %u sessions of "
+		  "instance %s",
+		  why, n, p->inst);
+	/* a renewal sent before may still reach the store when it
+	 * answers again and make the lease live T more: end it after that
+	 * one (same connection, in order), so that our sessions are taken
+	 * over at once */
+	err = store_lease_drop(p->st, p->inst, dropped, p, &p->op);
+	if (err)
+		log_warn("pool: cannot end the lapsed lease: %m", err);
+	if (p->losth)
+		p->losth(n, p->arg);
+}
+
+static void deadline_fire(void *arg)
+{
+	lose(arg, "no renewal confirmed in time");
+}
+
+/* From base (a sending time): the deadline */
+static void deadline_set(struct pool *p, uint64_t base)
+{
+	uint64_t now = tmr_jiffies();
+	uint64_t at = base + POOL_LEASE_MS - POOL_MARGIN_MS;
+
+	wheel_start(p->w, &p->deadline, at > now ? at - now : 0, deadline_fire,
+		    p);
+}
+
+static void renewed(int err, void *arg)
+{
+	struct pool *p = arg;
+	uint64_t prev = p->last;
+
+	p->op = mem_deref(p->op);
+	/* ENOENT: no lease was alive. The first time, that is the start;
+	 * later, Redis lost it (a switch lost renewals): ours may be
+	 * taken already */
+	if (err == ENOENT && prev) {
+		lose(p, "the store had no lease any more");
+		return;
+	}
+	if (err && err != ENOENT) {
+		log_warn("pool: lease renewal failed: %m", err);
+		return;
+	}
+	p->last = p->sent;
+	/* the first: one renewal earlier than it, as if one was lost */
+	deadline_set(p, prev ? prev : p->last - POOL_RENEW_MS);
+}
+
+static void renew_fire(void *arg)
+{
+	struct pool *p = arg;
+	int err;
+
+	wheel_start(p->w, &p->renew, POOL_RENEW_MS, renew_fire, p);
+	/* one at a time: a late one still counts from its sending */
+	if (p->op)
+		return;
+	p->sent = tmr_jiffies();
+	err = store_lease_renew(p->st, p->inst, POOL_LEASE_MS, renewed, p,
+				&p->op);
+	if (err)
+		log_warn("pool: cannot renew the lease: %m", err);
+}
+
+int pool_alloc(struct pool **pp, struct store *st, struct sipua *ua,
+	       struct wheel *w, const char *inst, pool_lost_h *lost_h,
+	       void *arg)
+{
+	struct pool *p;
+
+	if (!pp || !st || !ua || !w || !inst || !*inst ||
+	    strlen(inst) >= POOL_INSTANCE_MAX)
+		return EINVAL;
+
+	p = mem_zalloc(sizeof(*p), destructor);
+	if (!p)
+		return ENOMEM;
+	p->st = st;
+	p->ua = ua;
+	p->w = w;
+	p->losth = lost_h;
+	p->arg = arg;
+	str_ncpy(p->inst, inst, sizeof(p->inst));
+	(void)m_lost();
+
+	/* no renewal confirmed from the start on: stop as the first
+	 * confirmed one would have it */
+	deadline_set(p, tmr_jiffies() - POOL_RENEW_MS);
+	renew_fire(p);
+	log_info("pool: instance %s, lease %u ms renewed every %u ms", p->inst,
+		 POOL_LEASE_MS, POOL_RENEW_MS);
+	*pp = p;
+	return 0;
+}
+
+const char *pool_instance(const struct pool *p)
+{
+	return p ? p->inst : NULL;
+}
+
+bool pool_lost(const struct pool *p)
+{
+	return p && p->lost;
+}

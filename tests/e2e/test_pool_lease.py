@@ -1,0 +1,112 @@
+"""The instance's pool lease on Redis (docs/pool.md): renewed every 2.5 s;
+when Redis stops answering (SIGSTOP past the deadline), the instance stops
+all SIP before the lease can have expired in Redis (partition safety),
+says so in its log and metrics, refuses what needs the SIP side, leaves
+the Front End's binding alone (no un-REGISTER: it would remove the
+binding a new owner made) and renews no more."""
+import os
+import re
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from mobility import Mobilityd
+from redis_server import RedisServer
+from ucwa_client import api, create, token
+
+
+@pytest.fixture()
+def redis(tmp_path):
+    with RedisServer(tmp_path / "redis") as r:
+        yield r
+
+
+def healthz(m):
+    try:
+        with urllib.request.urlopen(
+                "http://127.0.0.1:%d/healthz" % m.admin_port, timeout=2) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def wait_log(m, text, timeout):
+    deadline = time.monotonic() + timeout
+    while text not in m.log():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_lease_lost_stops_sip(fe, redis, tmp_path):
+    m = Mobilityd(tmp_path / "mob", fe=fe,
+                  extra={"store": redis.store_conf() + ["redis_instance = mob-a"]})
+    m.start()
+    stopped = False
+    try:
+        tok = token(m, "alice")
+        st, h, body = create(m, tok, "pool-lease")
+        assert st == 201, body
+        loc = h["location"]
+        assert api(m, tok, "POST", loc + "/me/makeMeAvailable", {})[0] == 204
+        fe.wait_registered("alice")
+        bindings = len(fe.registrations("alice"))
+        # the instance's lease is in Redis, and renewed
+        assert len(redis.keys("mob:lease:*")) == 1
+        time.sleep(3)
+        assert "pool: lease lapsed" not in m.log()
+
+        # Redis stops answering: the deadline counts from the confirmed
+        # renewal before the last, so SIP stops 3-5.5 s after the stop,
+        # before the key (renewed >= 0 s and < 2.5 s before the stop)
+        # can expire at 7.5-10 s
+        since = len(fe.log_text())
+        t0 = time.monotonic()
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        stopped = True
+        assert wait_log(m, "pool: lease lapsed", 12), m.log()
+        elapsed = time.monotonic() - t0
+        print("SIP stopped %.2f s after Redis stopped answering" % elapsed)
+        assert 2.5 < elapsed < 7.5, elapsed
+        assert "SIP stopped for 1 sessions of instance mob-a" in m.log()
+        assert m.metric("mobility_pool_lease_lost_total") == 1
+        # the load balancer is told to send phones elsewhere
+        assert healthz(m) == 503
+
+        # what needs the SIP side is refused
+        st, _, body = api(m, tok, "POST", loc + "/communication/messagingInvitations",
+                          {"to": "sip:bob@example.test", "operationId": "p1",
+                           "message": "after the lease"})
+        assert st != 201, body
+
+        os.kill(redis.proc.pid, signal.SIGCONT)
+        stopped = False
+        # the lease is ended as soon as Redis answers (a renewal sent
+        # before the stop does not keep it alive: another instance may
+        # take the sessions at once), and renewed no more
+        deadline = time.monotonic() + 2
+        while redis.keys("mob:lease:*") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert redis.keys("mob:lease:*") == []
+        assert wait_log(m, "pool: lease of instance", 2), m.log()
+        time.sleep(3)
+        assert redis.keys("mob:lease:*") == []
+        # no REGISTER went to the Front End: no refresh, no removal (an
+        # un-REGISTER would remove the binding a new owner made with the
+        # same +sip.instance), the binding is still there
+        assert not re.search(r"REGISTER \S+ from sip:alice@", fe.log_text()[since:])
+        assert len(fe.registrations("alice")) == bindings
+        # nor at the stop (its drain removes nothing any more); the
+        # Front End forgets the binding with the connection
+        # (handle_lost_tcp)
+        assert m.stop() == 0, m.log()
+        assert not re.search(r"REGISTER \S+ from sip:alice@", fe.log_text()[since:])
+    finally:
+        if stopped:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        if m.proc:
+            m.kill()
