@@ -41,15 +41,26 @@
  * record written again (it carries the event numbering) still go in.
  * A new record counts its bytes and 64 more, at least 4 KiB (as LMDB's
  * pages): used_memory moves by a few KiB between scripts with the
- * clients' buffers, and a small record must not slip in where a slightly
- * larger one was just refused. allow-oom: this script applies that line
- * itself, per write. */
+ * clients' buffers and the script's own arguments, and a small record must
+ * not slip in where a slightly larger one was just refused: a refusal
+ * leaves mob:full holding used_memory at that moment less the script's
+ * arguments (which used_memory counts while it runs), and new records
+ * stay refused until that figure is 8 KiB below it (acks and deletes
+ * freed room). allow-oom: this script applies that line itself, per
+ * write. */
 const char redis_script_write[] =
     "#!lua flags=allow-oom\n"
     "local info = redis.call('INFO', 'memory')\n"
     "local used = tonumber(string.match(info, 'used_memory:(%d+)'))\n"
     "local maxm = tonumber(string.match(info, 'maxmemory:(%d+)'))\n"
     "local line = maxm - math.floor(maxm / 16)\n"
+    "local norm = used\n"
+    "for i = 1, #ARGV do norm = norm - #ARGV[i] - 40 end\n"
+    "local fmark = tonumber(redis.call('GET', 'mob:full') or '0')\n"
+    "if fmark > 0 and norm + 8192 <= fmark then\n"
+    " redis.call('DEL', 'mob:full')\n"
+    " fmark = 0\n"
+    "end\n"
     "local out = {}\n"
     "local last = #ARGV - 2\n"
     "local ep = ARGV[#ARGV - 1]\n"
@@ -69,8 +80,12 @@ const char redis_script_write[] =
     " or op == 'ap' or (op == 'sp' and redis.call('EXISTS', KEYS[1]) == 0)\n"
     " local add = math.max(#x + #y + 64, 4096)\n"
     " local r\n"
-    " if grow and maxm > 0 and used + add > line then\n"
+    " if grow and maxm > 0 and (used + add > line or fmark > 0) then\n"
     "  r = {err = 'OOM over the reserve line'}\n"
+    "  if fmark == 0 then\n"
+    "   redis.call('SET', 'mob:full', norm)\n"
+    "   fmark = norm\n"
+    "  end\n"
     " elseif op == 'sp' or op == 'tp' then r = redis.pcall('SET', KEYS[1], x "
     ".. y)\n"
     " elseif op == 'sd' then\n"
@@ -107,7 +122,8 @@ const char redis_script_write[] =
     " redis.call('PUBLISH', string.sub(KEYS[1], 1, -2) .. 'bell', bell)\n"
     "end\n"
     "local full = 0\n"
-    "if maxm > 0 and used + tonumber(ARGV[#ARGV]) > line then full = 1 end\n"
+    "if maxm > 0 and (fmark > 0 or used + tonumber(ARGV[#ARGV]) > line)"
+    " then full = 1 end\n"
     "out[#out+1] = full\n"
     "return out\n";
 
