@@ -978,6 +978,7 @@ static struct tmr t_tick;
 static struct store *hold_store;
 static int hold_read_err[2] = {-1, -1};
 static unsigned hold_read_tick;
+static uint64_t hold_t3_ms; /* when t3 was queued (tmr_jiffies) */
 
 static void hold_read_h(int err, const uint8_t *val, size_t len, void *arg)
 {
@@ -1003,9 +1004,11 @@ static void tick_h(void *arg)
 		(void)store_session_get(hold_store, "waits", hold_read_h,
 					(void *)1, NULL);
 	}
-	if (hold_store && ticks == 4)
+	if (hold_store && ticks == 4) {
 		(void)store_session_put(hold_store, "t3", V("3"), 1, done_h,
 					(void *)2, NULL);
+		hold_t3_ms = tmr_jiffies();
+	}
 	tmr_start(&t_tick, 1, tick_h, NULL);
 }
 
@@ -1068,10 +1071,14 @@ static void test_loop_not_blocked(const struct backend *be)
 	CHECK(hold_read_err[0] == 0);
 	CHECK(hold_read_err[1] == ENOENT);
 	CHECK(hold_read_tick < ticks_at_done);
-	/* the two turns queued behind the blocked commit shared the next */
+	/* the two turns queued behind the blocked commit shared the next:
+	 * asserted when t3 was surely queued inside the other process's
+	 * 400 ms hold (it began before t0); on a machine so loaded that the
+	 * fourth 1 ms tick came later, the worker may have taken t2 alone */
 	CHECK(nrec == 3 && rec_order[0] == 0 && rec_order[1] == 1 &&
 	      rec_order[2] == 2);
-	CHECK(metric("mobility_store_commits_total") - commits == 2);
+	if (hold_t3_ms && hold_t3_ms - t0 < 300)
+		CHECK(metric("mobility_store_commits_total") - commits == 2);
 	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
 	      WEXITSTATUS(st) == 0);
 
