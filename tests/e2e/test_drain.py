@@ -238,8 +238,10 @@ def test_deadline_gives_up(tmp_path):
         finally:
             for p in pids:
                 os.kill(p, signal.SIGCONT)
-        # 2 s, and at most the 1 s the connections get past it
-        assert 1.5 < took < 5, took
+        # 2 s, and at most the 1 s the connections get past it; the upper
+        # bound has room for a loaded machine, and a drain that did not
+        # keep its deadline would still be waiting on the stopped Front End
+        assert 1.5 < took < 10, took
         left = re.search(r"drain_timeout passed with (\d+) SIP removals",
                          m.log())
         assert left and int(left.group(1)) > 0, m.log()[-2000:]
