@@ -364,11 +364,13 @@ static void destructor(void *arg)
 	wheel_cancel(&p->deadline);
 	wheel_cancel(&p->poll);
 	mem_deref(p->op);
-	p->lapsed_op = mem_deref(p->lapsed_op);
-	p->batch = mem_deref(p->batch);
 	if (p->u)
 		ucwa_set_ready_handler(p->u, NULL, NULL);
+	/* the takes first: the last one of a batch whose listing is over
+	 * frees it */
 	takes_cancel(p, ECANCELED);
+	p->lapsed_op = mem_deref(p->lapsed_op);
+	p->batch = mem_deref(p->batch);
 }
 
 static void renewed(int err, void *arg);
@@ -426,9 +428,9 @@ static void lose(struct pool *p, const char *why)
 		  why, n, p->inst);
 	/* no take goes on, and every session leaves memory: the next
 	 * owners read them from the store */
+	takes_cancel(p, ENOLCK);
 	p->lapsed_op = mem_deref(p->lapsed_op);
 	p->batch = mem_deref(p->batch);
-	takes_cancel(p, ENOLCK);
 	nf = ucwa_forget_all(p->u);
 	if (nf)
 		log_notice("pool: %u sessions forgotten", nf);
@@ -568,6 +570,9 @@ void pool_set_ucwa(struct pool *p, struct ucwa *u, uint32_t rate)
 	p->rate = rate ? rate : POOL_TAKEOVER_RATE_DEFAULT;
 	if (!u) {
 		wheel_cancel(&p->poll);
+		takes_cancel(p, ECANCELED);
+		p->lapsed_op = mem_deref(p->lapsed_op);
+		p->batch = mem_deref(p->batch);
 		return;
 	}
 	ucwa_set_ready_handler(u, ready, p);
