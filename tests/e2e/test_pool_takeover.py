@@ -117,6 +117,9 @@ def test_lease_lost_forgets_and_rejoins(fe, redis, tmp_path):
         first = contact_of(sid, registers(fe))
         assert first, fe.log_text()[-2000:]
         assert redis.keys("mob:{%s}:s" % sid)
+        # created under the instance's lease: owned, epoch 1, listed
+        assert redis.cli("GET", "mob:{%s}:o" % sid) == "1 mob-a"
+        assert redis.cli("SMEMBERS", "mob:own:{mob-a}") == sid
         assert api(m, tok, "POST", loc + "/me/makeMeAvailable", {})[0] == 204
         st, _, body = api(m, tok, "GET", loc + "/events?ack=1&medium=0&low=0")
         assert st == 200, body
@@ -152,6 +155,8 @@ def test_lease_lost_forgets_and_rejoins(fe, redis, tmp_path):
         assert wait_for(lambda: m.metric("mobility_pool_takeovers_total") == 1, 5), \
             m.log()[lost_at:]
         assert m.metric("mobility_applications") == 1
+        # released by the end of the lost lease, taken with the next epoch
+        assert redis.cli("GET", "mob:{%s}:o" % sid) == "2 mob-a"
         again = contact_of(sid, registers(fe, since))
         assert again, fe.log_text()[since:]
         assert instance_param(again[1]) == instance_param(first[1])
