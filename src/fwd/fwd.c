@@ -199,7 +199,10 @@ static void finish(struct fwd_req *r, CURLcode rc)
 	memset(&resp, 0, sizeof(resp));
 	resp.status = (uint16_t)status;
 	resp.ctype = r->ctype[0] ? r->ctype : NULL;
-	resp.hdrs = (const char *)r->rhdr->buf;
+	/* the relayed lines as a string: NUL after them */
+	if (mbuf_write_u8(r->rhdr, 0))
+		mbuf_reset(r->rhdr);
+	resp.hdrs = r->rhdr->buf ? (const char *)r->rhdr->buf : "";
 	resp.body = r->body->end ? r->body->buf : NULL;
 	resp.len = r->body->end;
 	resp.not_owner = r->not_owner;
