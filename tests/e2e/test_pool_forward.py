@@ -207,3 +207,43 @@ def test_forwarded_request_is_never_forwarded_again(fe, pool):
     # A, the owner, still serves it whatever the header says
     st, _, body = api(a, tok, "GET", loc + "/me")
     assert st == 200, body
+
+
+def test_owner_gone_then_taken_over(fe, bob, pool):
+    """A dies (kill -9): while its lease is alive, B cannot reach it and
+    says to try again (503, Retry-After); once the lease lapsed, the
+    session is taken over (by B: the only instance left) and B serves
+    it, SIP side included."""
+    a, b = pool
+    tok = token(a, "alice")
+    st, h, body = create(a, tok, "pool-dead-owner")
+    assert st == 201, body
+    loc = h["location"]
+    assert api(a, tok, "POST", loc + "/me/makeMeAvailable", {})[0] == 204
+    fe.wait_registered("alice")
+    assert api(b, tok, "GET", loc + "/me")[0] == 200
+
+    t0 = time.monotonic()
+    a.kill()
+    st, hdrs, body = api(b, tok, "GET", loc + "/me")
+    assert st == 503 and hdrs.get("retry-after") == "1", (st, body)
+    assert forwarded(b, "retried") >= 1
+
+    # served by B within the lease time (10 s) and a poll or two
+    while True:
+        st, _, body = api(b, tok, "GET", loc + "/me")
+        if st == 200 or time.monotonic() - t0 > 20:
+            break
+        assert st == 503, body
+        time.sleep(0.25)
+    took = time.monotonic() - t0
+    assert st == 200, body
+    assert json.loads(body)["uri"] == "sip:alice@example.test"
+    print("served by B %.1f s after A was killed" % took)
+    assert took < 14, took
+
+    st, _, body = api(b, tok, "POST", loc + "/communication/messagingInvitations",
+                      {"to": "sip:bob@example.test", "operationId": "d1",
+                       "message": "hello bob from the new owner"})
+    assert st == 201, body
+    bob.wait_message(sender="alice", text="hello bob from the new owner", timeout=10)
