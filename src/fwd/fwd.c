@@ -16,6 +16,7 @@
 enum {
 	FWD_URL_MAX = 4096 + 512, /* base + path + query (web limits)  */
 	FWD_HDR_LINE_MAX = 8192,  /* one header line sent              */
+	FWD_CONNECT_MS = 2000,    /* a peer that does not answer at all */
 };
 
 struct fwd {
@@ -184,17 +185,22 @@ static int curl_errno(const struct fwd_req *r, CURLcode rc)
 static void finish(struct fwd_req *r, CURLcode rc)
 {
 	struct fwd_resp resp;
-	long status = 0;
+	long status = 0, sent = 0;
 	fwd_h *h = r->h;
 	int err = 0;
 
 	(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	(void)curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &sent);
 	curl_multi_remove_handle(r->f->multi, r->easy);
 	curl_easy_cleanup(r->easy);
 	r->easy = NULL;
 	r->h = NULL;
 	if (rc != CURLE_OK || status < 100 || status > 999)
 		err = rc != CURLE_OK ? curl_errno(r, rc) : EPROTO;
+	/* nothing of the request left: the peer never saw it (no
+	 * connection, or none in time), safe to send elsewhere */
+	if (err && !sent && err != ENOMEM)
+		err = ECONNREFUSED;
 
 	memset(&resp, 0, sizeof(resp));
 	resp.status = (uint16_t)status;
@@ -460,6 +466,8 @@ int fwd_send(struct fwd_req **rp, struct fwd *f, const char *base,
 	curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION,
 			 (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)f->timeout_ms);
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)FWD_CONNECT_MS);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
