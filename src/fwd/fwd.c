@@ -298,8 +298,10 @@ static size_t header_cb(char *p, size_t size, size_t n, void *arg)
 	while (line.l &&
 	       (line.p[line.l - 1] == '\n' || line.p[line.l - 1] == '\r'))
 		--line.l;
+	/* a CR, LF or NUL inside would split the relayed line in two */
 	colon = pl_strchr(&line, ':');
-	if (!colon)
+	if (!colon || memchr(line.p, '\r', line.l) ||
+	    memchr(line.p, '\n', line.l) || memchr(line.p, '\0', line.l))
 		return len;
 	name.p = line.p;
 	name.l = (size_t)(colon - line.p);
