@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "ucwa.h"
 #include "pool.h"
+#include "forward.h"
 #include "service.h"
 
 enum {
@@ -37,9 +38,10 @@ struct service {
 	struct auth *auth;
 	struct ucwa *ucwa;
 	struct admin *admin;
-	struct push *push; /* APNs/FCM, or NULL when neither is configured */
-	struct pool *pool; /* the instance's lease (redis), or NULL       */
-	bool draining;     /* SIGTERM: no new sign-in (service_drain_begin) */
+	struct push *push;   /* APNs/FCM, or NULL when neither is configured */
+	struct pool *pool;   /* the instance's lease (redis), or NULL       */
+	struct forward *fwd; /* requests for other instances' sessions    */
+	bool draining;       /* SIGTERM: no new sign-in (service_drain_begin) */
 };
 
 static void destructor(void *arg)
@@ -48,6 +50,7 @@ static void destructor(void *arg)
 
 	mem_deref(svc->admin);
 	mem_deref(svc->web);
+	mem_deref(svc->fwd);
 	mem_deref(svc->ad);
 	pool_set_ucwa(svc->pool, NULL, 0);
 	mem_deref(svc->ucwa);
@@ -174,6 +177,28 @@ static int pool_start(struct service *svc)
 		log_error("cannot start the pool lease: %m", err);
 	else
 		pool_set_rejoin_handler(svc->pool, lease_back);
+	return err;
+}
+
+/* A pool: requests for applications of other instances are forwarded
+ * to them (docs/pool.md "Forwarding"). */
+static int take_now(void *take_arg, const char *sid, forward_took_h *h,
+		    void *arg)
+{
+	return pool_take(take_arg, sid, h, arg);
+}
+
+static int forward_start(struct service *svc)
+{
+	int err = forward_alloc(&svc->fwd, svc->store, svc->ucwa,
+				svc->conf->store_redis_instance,
+				svc->conf->store_redis_instance_url);
+
+	if (err)
+		log_error("cannot start forwarding: %m", err);
+	else
+		/* no owner alive: taken over here at once */
+		forward_set_take(svc->fwd, take_now, svc->pool);
 	return err;
 }
 
@@ -385,6 +410,8 @@ int service_alloc(struct service **svcp, struct conf *conf)
 		else
 			err = ucwa_load(svc->ucwa);
 	}
+	if (!err && svc->pool)
+		err = forward_start(svc);
 	if (err)
 		goto out;
 
