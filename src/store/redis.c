@@ -239,31 +239,71 @@ void redis_reply_error(struct redis *r, const char *msg)
 	redisAsyncDisconnect(ac);
 }
 
-/* WAIT's answer: the replicas that have every write sent before it. */
-static void wait_h(redisAsyncContext *ac, void *reply, void *priv)
+bool redis_reply_open(struct rlink *l, struct store_req *r,
+		      const redisReply *rep, struct store **sp, int *errp)
 {
-	struct rlink *l = ac->data;
-	struct redis *r = l->r;
-	struct rbatch *b = priv;
-	redisReply *rep = reply;
-	struct le *le;
+	redis_reply_done(l);
+	*sp = NULL;
+	*errp = 0;
+	if (!l->r)
+		return false; /* the backend is gone */
+	/* the front's reference while calling out (store_req_live) */
+	*sp = mem_ref(r->s);
+	if (!store_req_live(r))
+		return false;
+	if (!rep) {
+		*errp = ECONNRESET;
+	} else if (rep->type == REDIS_REPLY_ERROR) {
+		log_warn("store: redis: %s", rep->str);
+		redis_reply_error(l->r, rep->str);
+		*errp = EIO;
+	}
+	return true;
+}
+
+int redis_wait_err(struct redis *r, const redisReply *rep)
+{
 	int err = 0;
 
-	redis_reply_done(l);
-	if (!r)
-		return; /* the backend, and its batches, are gone */
 	if (!rep)
 		err = ECONNRESET;
 	else if (rep->type != REDIS_REPLY_INTEGER ||
 		 rep->integer < (long long)r->wait_replicas)
 		err = ETIMEDOUT;
-	if (err) {
+	if (err)
 		log_warn("store: redis %s:%d: writes reached %lld of %u "
 			 "replicas: failed",
 			 r->host, r->port,
 			 rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer
 								 : 0LL,
 			 r->wait_replicas);
+	return err;
+}
+
+int redis_wait_command(struct redis *r, redisCallbackFn *fn, void *priv)
+{
+	char n[8], ms[16];
+	const char *argv[] = {"WAIT", n, ms};
+
+	re_snprintf(n, sizeof(n), "%u", r->wait_replicas);
+	re_snprintf(ms, sizeof(ms), "%u", r->wait_ms);
+	return redis_command(r, fn, priv, 3, argv, NULL);
+}
+
+/* WAIT's answer: the replicas that have every write sent before it. */
+static void wait_h(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rlink *l = ac->data;
+	struct redis *r = l->r;
+	struct rbatch *b = priv;
+	struct le *le;
+	int err;
+
+	redis_reply_done(l);
+	if (!r)
+		return; /* the backend, and its batches, are gone */
+	err = redis_wait_err(r, reply);
+	if (err) {
 		for (le = b->reqs.head; le; le = le->next) {
 			struct store_req *q = le->data;
 
@@ -277,13 +317,8 @@ static void wait_h(redisAsyncContext *ac, void *reply, void *priv)
 
 void redis_wait_send(struct redis *r, struct rbatch *b)
 {
-	char n[8], ms[16];
-	const char *argv[] = {"WAIT", n, ms};
-
-	re_snprintf(n, sizeof(n), "%u", r->wait_replicas);
-	re_snprintf(ms, sizeof(ms), "%u", r->wait_ms);
 	/* no connection: the scripts got their ECONNRESET already */
-	if (!redis_command(r, wait_h, b, 3, argv, NULL))
+	if (!redis_wait_command(r, wait_h, b))
 		++b->waiting;
 }
 

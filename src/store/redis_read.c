@@ -167,22 +167,12 @@ static void read_h(redisAsyncContext *ac, void *reply, void *priv)
 	struct store_req *r = priv;
 	redisReply *rep = reply;
 	struct store *s = NULL;
+	int err;
 
-	redis_reply_done(l);
-	if (!l->r)
+	if (!redis_reply_open(l, r, rep, &s, &err))
 		goto out;
-	/* the front's reference while calling out (store_req_live) */
-	s = mem_ref(r->s);
-	if (!store_req_live(r))
-		goto out;
-	if (!rep) {
-		read_fail(r, ECONNRESET);
-		goto out;
-	}
-	if (rep->type == REDIS_REPLY_ERROR) {
-		log_warn("store: redis: %s", rep->str);
-		redis_reply_error(l->r, rep->str);
-		read_fail(r, EIO);
+	if (err) {
+		read_fail(r, err);
 		goto out;
 	}
 
@@ -222,15 +212,13 @@ static void load_h(redisAsyncContext *ac, void *reply, void *priv)
 	size_t i;
 	int err;
 
-	redis_reply_done(l);
-	if (!l->r)
+	if (!redis_reply_open(l, r, rep, &s, &err))
 		goto out;
-	s = mem_ref(r->s);
-	if (!store_req_live(r))
-		goto out;
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 1 ||
-	    rep->element[0]->type != REDIS_REPLY_STRING) {
-		read_fail(r, !rep ? ECONNRESET : EIO);
+	if (!err && (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 1 ||
+		     rep->element[0]->type != REDIS_REPLY_STRING))
+		err = EIO;
+	if (err) {
+		read_fail(r, err);
 		goto out;
 	}
 	/* mob:{SID}:s -> SID */
