@@ -77,16 +77,34 @@ size_t redis_key(char *buf, size_t size, const char *kind, const uint8_t *a,
 
 /* The adapter: hiredis says what it waits for, libre tells it. */
 
+bool redis_sock_broken(int fd)
+{
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+	char c;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr)
+		return true;
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void link_fd_h(int flags, void *arg)
 {
 	struct rlink *l = arg;
 
 	/* a read may end the context (and the backend): keep l */
 	mem_ref(l);
-	if ((flags & FD_READ) && l->ac)
+	/* an error or hang-up (FD_EXCEPT, reported whatever was asked
+	 * for): a read finds it, and hiredis ends the context */
+	if ((flags & (FD_READ | FD_EXCEPT)) && l->ac)
 		redisAsyncHandleRead(l->ac);
 	if ((flags & FD_WRITE) && l->ac)
 		redisAsyncHandleWrite(l->ac);
+	/* one the read did not end (it would come again at once, for
+	 * ever): end it here; its commands fail and the cleanup connects
+	 * again with the back-off */
+	if ((flags & FD_EXCEPT) && l->ac && redis_sock_broken(l->fd))
+		redisAsyncFree(l->ac);
 	mem_deref(l);
 }
 
@@ -406,11 +424,20 @@ static int link_new(struct rlink **lp, struct redis *r, const char *host,
 	return 0;
 }
 
+/* Connect to the primary and send the hello. Whatever fails, the
+ * back-off tries again: a link whose hello could not be queued is ended
+ * (its cleanup starts the back-off), never kept unauthenticated. */
 static int link_connect(struct redis *r)
 {
 	int err = link_new(&r->link, r, r->host, r->port);
 
-	return err ? err : link_hello(r);
+	if (!err)
+		err = link_hello(r);
+	if (err && r->link && r->link->ac)
+		redisAsyncFree(r->link->ac);
+	else if (err)
+		reconn_later(r);
+	return err;
 }
 
 /* A Sentinel's answer: the primary's address, or nil (no such name). */
@@ -499,8 +526,7 @@ static void ask_next_h(void *arg)
 
 	if (r->ask_found) {
 		r->ask_found = false;
-		if (link_connect(r) && !r->link)
-			reconn_later(r);
+		(void)link_connect(r);
 	} else if (++r->sent_i < r->sent_n) {
 		ask_one(r);
 	} else {
@@ -517,8 +543,8 @@ static void reconn_h(void *arg)
 	if (r->sent_n) {
 		r->sent_i = 0;
 		ask_one(r);
-	} else if (link_connect(r) && !r->link) {
-		reconn_later(r);
+	} else {
+		(void)link_connect(r);
 	}
 }
 

@@ -102,6 +102,10 @@ int redis_command(struct redis *r, redisCallbackFn *fn, void *priv, int argc,
 		  const char **argv, const size_t *argvlen);
 void redis_reply_done(struct rlink *l);
 void redis_reply_error(struct redis *r, const char *msg);
+
+/* An error or a hang-up a connection's socket still holds (FD_EXCEPT
+ * that a read did not end): SO_ERROR set, or the end of the stream. */
+bool redis_sock_broken(int fd);
 void redis_wait_send(struct redis *r, struct rbatch *b);
 
 /* The start of a request's reply (reads, leases): counted; false when

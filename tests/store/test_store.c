@@ -2066,6 +2066,47 @@ out:
 	store_down(be, a);
 }
 
+/* The hello refused on a connection made again (the password changed
+ * on the server, the connection killed): the store goes on connecting
+ * with the back-off and takes writes once the password is right. */
+static void test_redis_hello(const struct backend *be)
+{
+	const struct store_conf c = {.backend = "redis",
+				     .redis_address = redis_addr,
+				     .redis_password = "pw1"};
+	struct store *s = NULL;
+	unsigned i;
+
+	(void)be;
+	CHECK(!redis_cli("CONFIG SET requirepass pw1", NULL, 0));
+	CHECK(store_open(&s, &c) == 0);
+	if (!s)
+		goto out;
+	CHECK(put(s, "h1", "before") && rec_err[0] == 0);
+	(void)redis_cli("-a pw1 --no-auth-warning CONFIG SET requirepass pw2",
+			NULL, 0);
+	(void)redis_cli("-a pw2 --no-auth-warning CLIENT KILL TYPE normal",
+			NULL, 0);
+	run_for(300);
+	CHECK(put(s, "h2", "refused") && rec_err[0] != 0);
+	(void)redis_cli("-a pw2 --no-auth-warning CONFIG SET requirepass pw1",
+			NULL, 0);
+	/* the back-off: at most 5 s between tries; bounded at 10 s */
+	for (i = 0; i < 100; i++) {
+		CHECK(put(s, "h3", "after"));
+		if (!rec_err[0])
+			break;
+		run_for(100);
+	}
+	CHECK(rec_err[0] == 0);
+out:
+	mem_deref(s);
+	(void)redis_cli("-a pw1 --no-auth-warning CONFIG SET requirepass ''",
+			NULL, 0);
+	(void)redis_cli("-a pw2 --no-auth-warning CONFIG SET requirepass ''",
+			NULL, 0);
+}
+
 /* Beside the test's server: a replica of it and a Sentinel watching it
  * as "mob" (it never fails it over by itself here: the cases move the
  * primary by hand). */
@@ -2240,6 +2281,9 @@ static const struct store_case redis_cases[] = {
     {"two instances: lease, takeover with epoch + 1, the old owner gets "
      "ESTALE, doorbell, lost doorbell",
      test_redis_lease},
+    {"the hello refused on a connection made again: connects again "
+     "with the back-off",
+     test_redis_hello},
     {"a replica: lease writes are acknowledged once it has them",
      test_redis_lease_wait},
     {"Sentinel: a READONLY answer to a lease operation finds the new "
