@@ -214,7 +214,14 @@ static enum ad_user_status user_home(const struct service *svc,
 	pl_set_str(&dom, at ? at + 1 : "");
 	r = conf_redirect_find(svc->conf, &dom);
 	if (r) {
-		(void)re_snprintf(redirect, size, "%s", r->href);
+		/* AD_HREF_MAX holds every URL the configuration takes: a
+		 * truncated one would send the user to a wrong place */
+		if (re_snprintf(redirect, size, "%s", r->href) < 0) {
+			log_error("autodiscover: the redirect URL for %r is "
+				  "too long",
+				  &dom);
+			return AD_USER_UNKNOWN;
+		}
 		return AD_USER_ELSEWHERE;
 	}
 	return conf_serves_domain(svc->conf, &dom) ? AD_USER_HERE
