@@ -69,6 +69,7 @@ class Channel:
         self.events = []    # (sender rel, event) of every batch, in order
         self.texts = []     # incoming IM texts, in order
         self.failures = {}  # status (or "timeout") -> count
+        self.pos = 0        # events before it were looked at by until()
 
     def batch(self, wait=3):
         """The next batch; None when nothing came within wait seconds or
@@ -94,17 +95,18 @@ class Channel:
         return evs
 
     def until(self, pred, timeout=20):
-        """Read batches until an event pred accepts came; that event."""
+        """The first event after the one the last call returned that
+        pred accepts, reading batches until it came."""
         deadline = time.monotonic() + timeout
-        start = len(self.events)
-        while time.monotonic() < deadline:
+        while True:
+            for i in range(self.pos, len(self.events)):
+                if pred(*self.events[i]):
+                    self.pos = i + 1
+                    return self.events[i][1]
+            if time.monotonic() > deadline:
+                raise AssertionError("not seen; got %r" % [
+                    (s, e["link"]["rel"], e["type"]) for s, e in self.events[self.pos:]])
             self.batch()
-            for sender, e in self.events[start:]:
-                if pred(sender, e):
-                    return e
-            # keep looking only at what is new
-        raise AssertionError("not seen; got %r" % [
-            (s, e["link"]["rel"], e["type"]) for s, e in self.events[start:]])
 
     def drain(self, quiet=3):
         """Batches until one comes empty (or none) for quiet seconds."""
@@ -177,7 +179,8 @@ def test_every_request_on_another_instance(fe, pool):
                  and e["type"] == "completed")
         for i in range(3):
             bob.send_message("alice", "rr from bob %d" % i)
-            ch.until(lambda s, e, i=i: "rr from bob %d" % i in ch.texts)
+            ch.until(lambda s, e, i=i: "rr from bob %d" % i in im_texts(
+                {"sender": [{"events": [e]}]}))
         ch.drain(quiet=2)
         n += len(ch.acks) + sum(ch.failures.values())
     finally:
