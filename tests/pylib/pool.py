@@ -66,11 +66,19 @@ class PoolHAProxy(HAProxy):
     def stats(self):
         """HAProxy's view of the web backend: {server name: status}
         (UP, DOWN, "UP 1/2", ...)."""
+        return {r["svname"]: r["status"] for r in self._rows()}
+
+    def requests(self):
+        """Requests HAProxy sent to each instance so far: {name: n}
+        (its sessions count: one request each, as curl closes)."""
+        return {r["svname"]: int(r["stot"]) for r in self._rows()}
+
+    def _rows(self):
         with urllib.request.urlopen("http://127.0.0.1:%d/stats;csv" % self.stats_port,
                                     timeout=2) as r:
             text = r.read().decode().lstrip("# ")
-        return {row["svname"]: row["status"] for row in csv.DictReader(io.StringIO(text))
-                if row["pxname"] == "mobilityd" and row["svname"] not in ("BACKEND",)}
+        return [r for r in csv.DictReader(io.StringIO(text))
+                if r["pxname"] == "mobilityd" and r["svname"] not in ("BACKEND", "FRONTEND")]
 
 
 class Pool:
