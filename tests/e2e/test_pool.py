@@ -268,15 +268,20 @@ class Reader(threading.Thread):
 
 def sign_in_sessions(fe, pool, users, epid):
     """A session per user through HAProxy, available (registered): its
-    Channel and the instance whose listener its binding names."""
+    Channel and the instance whose listener its binding names. The
+    sessions are created one after the other (round robin spreads them
+    over the instances: a session is created on the instance that
+    takes its POST)."""
+    toks = {u: token(pool, u) for u in users}
     out = {}
     for u in users:
-        tok = token(pool, u)
-        st, h, body = create(pool, tok, epid)
+        st, h, body = create(pool, toks[u], epid)
         assert st == 201, body
-        st, _, b = api(pool, tok, "POST", h["location"] + "/me/makeMeAvailable", {})
+        out[u] = {"loc": h["location"],
+                  "ch": Channel(pool, toks[u], json.loads(body)["_links"]["events"]["href"])}
+    for u in users:
+        st, _, b = api(pool, toks[u], "POST", out[u]["loc"] + "/me/makeMeAvailable", {})
         assert st == 204, b
-        out[u] = {"ch": Channel(pool, tok, json.loads(body)["_links"]["events"]["href"])}
     for u in users:
         fe.wait_registered(u)
         out[u]["owner"] = pool.bindings(u)[0]["owner"]
@@ -295,19 +300,27 @@ def drain_all(sessions):
 
 def check_delivery(traffic, sessions):
     """Every MESSAGE answered 200 reached its app exactly once, in
-    order; nothing twice, nothing bob did not send. Returns counts."""
+    order; nothing bob did not send. A MESSAGE answered otherwise (503:
+    the write failed, yet may have been applied; the Front End keeps it
+    and hands it over again, docs/pool.md "What the shipped
+    configuration guarantees") may come twice. Returns (sent, answered
+    200, numbers that came twice)."""
     sent = ok = 0
+    twice = {}
     for u, s in sessions.items():
         got = traffic.numbers(s["ch"].texts)
         status = traffic.status[u]
         acked = [k for k in sorted(status) if status[k] == 200]
         sent += len(status)
         ok += len(acked)
-        assert len(got) == len(set(got)), (u, got)
         assert set(got) <= set(status), (u, sorted(set(got) - set(status)))
+        dup = sorted({k for k in got if got.count(k) > 1})
+        if dup:
+            twice[u] = {k: status[k] for k in dup}
+        assert all(status[k] != 200 for k in dup), (u, "200 twice", twice[u])
         assert [k for k in got if k in acked] == acked, \
             (u, "missing", sorted(set(acked) - set(got)), "got", got)
-    return sent, ok
+    return sent, ok, twice
 
 
 def test_instance_killed_sessions_move(fe, users, pool):
@@ -344,8 +357,9 @@ def test_instance_killed_sessions_move(fe, users, pool):
         for r in readers:
             r.join(10)
     drain_all(sessions)
-    sent, ok = check_delivery(traffic, sessions)
-    print("%d MESSAGEs, %d answered 200" % (sent, ok))
+    sent, ok, twice = check_delivery(traffic, sessions)
+    print("%d MESSAGEs, %d answered 200, came twice (not answered 200): %s"
+          % (sent, ok, twice))
 
     # the instance started again is back in HAProxy's pool and takes new
     # sign-ins (directly, and through HAProxy in turn)
@@ -403,14 +417,15 @@ def test_redis_primary_killed_nothing_acknowledged_lost(fe, users, pool):
         for r in readers:
             r.join(10)
     drain_all(sessions)
-    sent, ok = check_delivery(traffic, sessions)
+    sent, ok, twice = check_delivery(traffic, sessions)
     other = {}
     for st in traffic.status.values():
         for v in st.values():
             if v != 200:
                 other[v] = other.get(v, 0) + 1
     print("switch after %.2f s; all sessions answered 200 again after %.2f s; "
-          "%d MESSAGEs, %d answered 200, other: %s" % (t_switch, t_ok, sent, ok, other))
+          "%d MESSAGEs, %d answered 200, other: %s; came twice (not answered 200): %s"
+          % (t_switch, t_ok, sent, ok, other, twice))
     # every instance still serves: its sessions registered, healthz 200
     for i in range(len(pool.instances)):
         assert pool.healthz(i) == 200, pool.log()
