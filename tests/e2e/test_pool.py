@@ -70,6 +70,7 @@ class Channel:
         self.texts = []     # incoming IM texts, in order
         self.failures = {}  # status (or "timeout") -> count
         self.pos = 0        # events before it were looked at by until()
+        self.batches = []   # (ack asked, IM texts) of each batch
 
     def batch(self, wait=3):
         """The next batch; None when nothing came within wait seconds or
@@ -91,7 +92,9 @@ class Channel:
         self.next = b["_links"]["next"]["href"]
         evs = [(s["rel"], e) for s in b.get("sender", []) for e in s["events"]]
         self.events += evs
-        self.texts += im_texts(b)
+        texts = im_texts(b)
+        self.texts += texts
+        self.batches.append((self.acks[-1], texts))
         return evs
 
     def until(self, pred, timeout=20):
@@ -317,7 +320,10 @@ def check_delivery(traffic, sessions):
         dup = sorted({k for k in got if got.count(k) > 1})
         if dup:
             twice[u] = {k: status[k] for k in dup}
-        assert all(status[k] != 200 for k in dup), (u, "200 twice", twice[u])
+        assert all(status[k] != 200 for k in dup), (
+            u, "200 twice", twice[u], "batches (ack, texts):",
+            [b for b in s["ch"].batches if any(traffic.prefix + "%04d" % k in b[1]
+                                               for k in dup)])
         assert [k for k in got if k in acked] == acked, \
             (u, "missing", sorted(set(acked) - set(got)), "got", got)
     return sent, ok, twice
