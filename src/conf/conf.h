@@ -205,11 +205,11 @@ struct conf {
 	/* redis: this instance's name in a pool (it holds a lease,
 	 * docs/pool.md), or NULL: a single instance, no lease */
 	char *store_redis_instance;
+	/* a pool instance: sessions taken over per second at most */
+	uint32_t store_takeover_rate;
 	/* redis, in a pool: http://host:port where the peers forward
 	 * requests for this instance's sessions, or NULL */
 	char *store_redis_instance_url;
-	/* a pool instance: sessions taken over per second at most */
-	uint32_t store_takeover_rate;
 
 	/* [push] */
 	struct conf_push push;

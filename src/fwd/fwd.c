@@ -16,6 +16,7 @@
 enum {
 	FWD_URL_MAX = 4096 + 512, /* base + path + query (web limits)  */
 	FWD_HDR_LINE_MAX = 8192,  /* one header line sent              */
+	FWD_CONNECT_MS = 2000,    /* a peer that does not answer at all */
 };
 
 struct fwd {
@@ -184,22 +185,30 @@ static int curl_errno(const struct fwd_req *r, CURLcode rc)
 static void finish(struct fwd_req *r, CURLcode rc)
 {
 	struct fwd_resp resp;
-	long status = 0;
+	long status = 0, sent = 0;
 	fwd_h *h = r->h;
 	int err = 0;
 
 	(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	(void)curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &sent);
 	curl_multi_remove_handle(r->f->multi, r->easy);
 	curl_easy_cleanup(r->easy);
 	r->easy = NULL;
 	r->h = NULL;
 	if (rc != CURLE_OK || status < 100 || status > 999)
 		err = rc != CURLE_OK ? curl_errno(r, rc) : EPROTO;
+	/* nothing of the request left: the peer never saw it (no
+	 * connection, or none in time), safe to send elsewhere */
+	if (err && !sent && err != ENOMEM)
+		err = ECONNREFUSED;
 
 	memset(&resp, 0, sizeof(resp));
 	resp.status = (uint16_t)status;
 	resp.ctype = r->ctype[0] ? r->ctype : NULL;
-	resp.hdrs = (const char *)r->rhdr->buf;
+	/* the relayed lines as a string: NUL after them */
+	if (mbuf_write_u8(r->rhdr, 0))
+		mbuf_reset(r->rhdr);
+	resp.hdrs = r->rhdr->buf ? (const char *)r->rhdr->buf : "";
 	resp.body = r->body->end ? r->body->buf : NULL;
 	resp.len = r->body->end;
 	resp.not_owner = r->not_owner;
@@ -289,8 +298,10 @@ static size_t header_cb(char *p, size_t size, size_t n, void *arg)
 	while (line.l &&
 	       (line.p[line.l - 1] == '\n' || line.p[line.l - 1] == '\r'))
 		--line.l;
+	/* a CR, LF or NUL inside would split the relayed line in two */
 	colon = pl_strchr(&line, ':');
-	if (!colon)
+	if (!colon || memchr(line.p, '\r', line.l) ||
+	    memchr(line.p, '\n', line.l) || memchr(line.p, '\0', line.l))
 		return len;
 	name.p = line.p;
 	name.l = (size_t)(colon - line.p);
@@ -457,6 +468,8 @@ int fwd_send(struct fwd_req **rp, struct fwd *f, const char *base,
 	curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION,
 			 (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)f->timeout_ms);
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)FWD_CONNECT_MS);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);

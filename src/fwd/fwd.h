@@ -46,8 +46,9 @@ struct fwd_resp {
 };
 
 /**
- * A forwarded request is done: err 0 and resp, or ECONNREFUSED (no
- * connection could be made), ECONNRESET (it broke before an answer),
+ * A forwarded request is done: err 0 and resp, or ECONNREFUSED (the
+ * request was not sent: no connection made, none within 2 s), ECONNRESET
+ * (it broke after it was sent, before an answer),
  * ETIMEDOUT, EFBIG (the answer is over FWD_RESP_MAX), EPROTO, ENOMEM.
  */
 typedef void(fwd_h)(int err, const struct fwd_resp *resp, void *arg);

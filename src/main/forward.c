@@ -216,6 +216,7 @@ static void fwd_done(int err, const struct fwd_resp *resp, void *arg)
 			return;
 	}
 	if (err) {
+		cache_drop(q->fw, q->sid); /* the next request asks again */
 		log_info("forward: %s of %s: %m", q->sid, q->user, err);
 		fail(q, err == ETIMEDOUT ? 504 : 503,
 		     "the instance holding this application did not answer");

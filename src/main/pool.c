@@ -27,7 +27,9 @@
 #include "ucwa.h"
 #include "pool.h"
 
-/* A batch: the sessions of one lapsed listing, for its log line. */
+/* A batch: the sessions of one lapsed listing, for its log line. Held
+ * by the listing (p->batch) and by each of its takes: whichever goes
+ * last frees it, in any order. */
 struct batch {
 	struct pool *p;
 	uint64_t t0;
@@ -105,17 +107,15 @@ static void take_finish(struct take *t, int err);
  * Takes
  */
 
+/* The listing is over and its last take ended: the batch's line. */
 static void batch_log(struct batch *b)
 {
-	if (b->listing || b->left)
+	if (b->listing || b->left || !b->listed)
 		return;
-	if (b->listed)
-		log_notice("pool: took over %u sessions in %llu ms (%u held "
-			   "by another instance, %u failed)",
-			   b->taken,
-			   (unsigned long long)(tmr_jiffies() - b->t0), b->busy,
-			   b->failed);
-	mem_deref(b);
+	log_notice("pool: took over %u sessions in %llu ms (%u held by "
+		   "another instance, %u failed)",
+		   b->taken, (unsigned long long)(tmr_jiffies() - b->t0),
+		   b->busy, b->failed);
 }
 
 static void take_destructor(void *arg)
@@ -126,6 +126,7 @@ static void take_destructor(void *arg)
 	list_unlink(&t->le);
 	mem_deref(t->op);
 	list_flush(&t->waiters);
+	mem_deref(t->b);
 }
 
 static struct take *take_find(struct pool *p, const char *sid)
@@ -144,7 +145,7 @@ static struct take *take_find(struct pool *p, const char *sid)
 /* The answer to everyone waiting, then the take goes. */
 static void take_finish(struct take *t, int err)
 {
-	struct batch *b = t->b;
+	struct batch *b = mem_ref(t->b);
 	struct le *le;
 
 	t->op = mem_deref(t->op);
@@ -174,6 +175,7 @@ static void take_finish(struct take *t, int err)
 	mem_deref(t);
 	if (b)
 		batch_log(b);
+	mem_deref(b);
 }
 
 static void take_later(void *arg)
@@ -281,7 +283,7 @@ static bool lapsed_rec(const uint8_t *key, size_t klen, const uint8_t *val,
 	if (!t)
 		return true;
 	p->tokens -= 1000;
-	t->b = b;
+	t->b = mem_ref(b);
 	++b->listed;
 	++b->left;
 	if (take_start(t)) {
@@ -304,6 +306,7 @@ static void lapsed_done(int err, void *arg)
 	if (b) {
 		b->listing = false;
 		batch_log(b);
+		mem_deref(b);
 	}
 }
 
@@ -364,11 +367,11 @@ static void destructor(void *arg)
 	wheel_cancel(&p->deadline);
 	wheel_cancel(&p->poll);
 	mem_deref(p->op);
-	p->lapsed_op = mem_deref(p->lapsed_op);
-	p->batch = mem_deref(p->batch);
 	if (p->u)
 		ucwa_set_ready_handler(p->u, NULL, NULL);
 	takes_cancel(p, ECANCELED);
+	p->lapsed_op = mem_deref(p->lapsed_op);
+	p->batch = mem_deref(p->batch);
 }
 
 static void renewed(int err, void *arg);
@@ -426,9 +429,9 @@ static void lose(struct pool *p, const char *why)
 		  why, n, p->inst);
 	/* no take goes on, and every session leaves memory: the next
 	 * owners read them from the store */
+	takes_cancel(p, ENOLCK);
 	p->lapsed_op = mem_deref(p->lapsed_op);
 	p->batch = mem_deref(p->batch);
-	takes_cancel(p, ENOLCK);
 	nf = ucwa_forget_all(p->u);
 	if (nf)
 		log_notice("pool: %u sessions forgotten", nf);
@@ -568,6 +571,9 @@ void pool_set_ucwa(struct pool *p, struct ucwa *u, uint32_t rate)
 	p->rate = rate ? rate : POOL_TAKEOVER_RATE_DEFAULT;
 	if (!u) {
 		wheel_cancel(&p->poll);
+		takes_cancel(p, ECANCELED);
+		p->lapsed_op = mem_deref(p->lapsed_op);
+		p->batch = mem_deref(p->batch);
 		return;
 	}
 	ucwa_set_ready_handler(u, ready, p);

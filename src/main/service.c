@@ -180,18 +180,14 @@ static int pool_start(struct service *svc)
 	return err;
 }
 
-/* Forwarding found no owner alive: take the session over now. */
-static int forward_take(void *arg, const char *sid, forward_took_h *h,
-			void *harg)
+/* A pool: requests for applications of other instances are forwarded
+ * to them (docs/pool.md "Forwarding"). */
+static int take_now(void *take_arg, const char *sid, forward_took_h *h,
+		    void *arg)
 {
-	struct service *svc = arg;
-
-	return pool_take(svc->pool, sid, h, harg);
+	return pool_take(take_arg, sid, h, arg);
 }
 
-/* A pool: requests for applications of other instances are forwarded
- * to them (docs/pool.md "Forwarding"); those of no live owner are
- * taken over here. */
 static int forward_start(struct service *svc)
 {
 	int err = forward_alloc(&svc->fwd, svc->store, svc->ucwa,
@@ -201,7 +197,8 @@ static int forward_start(struct service *svc)
 	if (err)
 		log_error("cannot start forwarding: %m", err);
 	else
-		forward_set_take(svc->fwd, forward_take, svc);
+		/* no owner alive: taken over here at once */
+		forward_set_take(svc->fwd, take_now, svc->pool);
 	return err;
 }
 

@@ -32,13 +32,13 @@ struct ucwa {
 	struct metric *m_expired; /* sessions ended by their lifetime */
 	struct push *push;        /* NULL: no provider available      */
 	struct session_ctx sctx;  /* what the sessions share          */
-	ucwa_remote_h *remote;    /* applications not here (a pool)   */
-	void *remote_arg;
 	/* a pool instance ([store] redis_instance): sessions are acquired
 	 * under its lease; NULL otherwise */
 	const char *inst;
 	ucwa_ready_h *readyh; /* a session brought back is routable */
 	void *ready_arg;
+	ucwa_remote_h *remote; /* applications not here (a pool)   */
+	void *remote_arg;
 };
 
 /* The applications of one user. */

@@ -912,8 +912,8 @@ static void test_store(void)
 	EXPECT_OK(&r);
 	if (r.conf) {
 		CHECK_STR(r.conf->store_redis_instance, "mob-a.1");
-		CHECK(r.conf->store_redis_instance_url == NULL);
 		CHECK(r.conf->store_takeover_rate == 500);
+		CHECK(r.conf->store_redis_instance_url == NULL);
 	}
 
 	/* where the peers reach it: a trailing '/' is dropped */

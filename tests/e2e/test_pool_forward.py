@@ -19,7 +19,7 @@ from baresip import registered
 from mobility import Mobilityd
 from redis_server import RedisServer
 from test_restart import texts
-from ucwa_client import api, create, token, url
+from ucwa_client import api, create, park as park_for, token, url
 
 
 @pytest.fixture(scope="module")
@@ -206,4 +206,82 @@ def test_forwarded_request_is_never_forwarded_again(fe, pool):
     assert forwarded(b, "refused") == 1
     # A, the owner, still serves it whatever the header says
     st, _, body = api(a, tok, "GET", loc + "/me")
+    assert st == 200, body
+
+
+def test_owner_gone_then_taken_over(fe, bob, pool):
+    """A dies (kill -9): while its lease is alive, B cannot reach it and
+    says to try again (503, Retry-After); once the lease lapsed, the
+    session is taken over (by B: the only instance left) and B serves
+    it, SIP side included."""
+    a, b = pool
+    tok = token(a, "alice")
+    st, h, body = create(a, tok, "pool-dead-owner")
+    assert st == 201, body
+    loc = h["location"]
+    assert api(a, tok, "POST", loc + "/me/makeMeAvailable", {})[0] == 204
+    fe.wait_registered("alice")
+    assert api(b, tok, "GET", loc + "/me")[0] == 200
+
+    t0 = time.monotonic()
+    a.kill()
+    st, hdrs, body = api(b, tok, "GET", loc + "/me")
+    assert st == 503 and hdrs.get("retry-after") == "1", (st, body)
+    assert forwarded(b, "retried") >= 1
+
+    # served by B within the lease time (10 s) and a poll or two
+    while True:
+        st, _, body = api(b, tok, "GET", loc + "/me")
+        if st == 200 or time.monotonic() - t0 > 20:
+            break
+        assert st == 503, body
+        time.sleep(0.25)
+    took = time.monotonic() - t0
+    assert st == 200, body
+    assert json.loads(body)["uri"] == "sip:alice@example.test"
+    print("served by B %.1f s after A was killed" % took)
+    assert took < 14, took
+
+    st, _, body = api(b, tok, "POST", loc + "/communication/messagingInvitations",
+                      {"to": "sip:bob@example.test", "operationId": "d1",
+                       "message": "hello bob from the new owner"})
+    assert st == 201, body
+    bob.wait_message(sender="alice", text="hello bob from the new owner", timeout=10)
+
+
+def open_conns(m):
+    """HTTP connections open on m's public listeners."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % m.admin_port,
+                                timeout=2) as r:
+        text = r.read().decode()
+    return sum(int(v) for v in re.findall(
+        r'^mobility_http_connections_open\{listener="public"\} (\d+)', text, re.M))
+
+
+def test_client_gone_aborts_the_forwarded_p_get(fe, pool):
+    """A phone that gives up its P-GET parked through B: B aborts the
+    forwarded request, and the owner sees its client gone (the
+    connection B had opened to it is closed)."""
+    a, b = pool
+    tok = token(a, "alice")
+    st, h, body = create(a, tok, "pool-gone")
+    assert st == 201, body
+    loc = h["location"]
+    st, _, body = api(b, tok, "GET", loc + "/me")
+    assert st == 200, body
+    nxt = loc + "/events?ack=1"  # nothing pending: it stays parked
+    time.sleep(0.3)
+    before = open_conns(a)  # B's kept-alive connection among them
+
+    th, out = park_for(b, tok, nxt, 2)  # given up after 2 s, nothing came
+    time.sleep(1)
+    assert open_conns(a) == before
+    th.join(10)
+    assert out == []
+    deadline = time.monotonic() + 3
+    while open_conns(a) != before - 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_conns(a) == before - 1
+    # and the session goes on through B
+    st, _, body = api(b, tok, "GET", loc + "/me")
     assert st == 200, body
