@@ -138,7 +138,7 @@ def cmd_redis_memory(a):
                                            a.threads, each=available)
         time.sleep(2)  # the last writes and the sign-in connections close
         used1, keys1 = redis_used(rs)
-        held = m.metric("mobility_ucwa_apps")
+        held = m.metric("mobility_applications")
         print("%d sessions signed in (token, application, makeMeAvailable) "
               "in %.1f s (%.0f/s), %d errors; mobilityd holds %d "
               "applications" % (n, dt, n / dt, len(errors), held))
@@ -147,6 +147,19 @@ def cmd_redis_memory(a):
         print("Redis used_memory %d -> %d bytes (+%d), keys %d -> %d "
               "(%.2f per session)" % (used0, used1, used1 - used0, keys0,
                                       keys1, (keys1 - keys0) / max(n, 1)))
+        kinds = {}
+        for k in rs.keys("*"):
+            # mob:{SID}:s and the like (the id may be binary)
+            # (binary ids split across lines are left out)
+            if k.startswith("mob:{") and "}:" in k:
+                kind = "mob:{SID}:" + k.rpartition("}:")[2]
+            elif k.startswith("mob:"):
+                kind = k[:k.index(":", 4) + 1] if ":" in k[4:] else k
+            else:
+                continue
+            kinds[kind] = kinds.get(kind, 0) + 1
+        print("  keys by kind: " + ", ".join(
+            "%s %d" % kv for kv in sorted(kinds.items())))
         print("Redis memory per idle signed-in session: %.0f B (goal at "
               "most 2048 B)%s; load average %s -> %s"
               % ((used1 - used0) / max(n, 1),
