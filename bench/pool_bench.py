@@ -29,8 +29,12 @@ with other work. Needs a built mobilityd (MOBILITYD, default
 build/rel/mobilityd, else as bench/benchlib.py finds it), Kamailio and
 redis-server."""
 import argparse
+import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import types
 
@@ -43,6 +47,9 @@ import benchlib as bl  # noqa: E402
 import im_bench  # noqa: E402
 import session_bench as sb  # noqa: E402
 import signin_bench  # noqa: E402
+import api_bench  # noqa: E402
+from frontend import Frontend  # noqa: E402
+from pool import Pool  # noqa: E402
 
 
 def run_single(a, backend):
@@ -170,6 +177,217 @@ def cmd_redis_memory(a):
         bl.stop(fe, m, keep=not ok)
 
 
+class PoolRun:
+    """A Front End with the users and, per pool(), a tests/pylib/pool.py
+    Pool (n instances on Redis with a replica and three Sentinels,
+    HAProxy in front); everything stopped by its PID, the run directory
+    removed unless something failed."""
+
+    def __init__(self, users, shm_mb=512):
+        self.dir = tempfile.mkdtemp(prefix="mobility-pool-bench-")
+        os.environ["FE_SHM_MB"] = str(shm_mb)
+        os.environ["FE_FEDERATED_PEER"] = bl.PEER_ADDR
+        self.fe = Frontend(os.path.join(self.dir, "fe"))
+        bl.add_users(self.fe, users)
+        self.fe.start()
+        self.pools = []
+        self.ok = False
+
+    def pool(self, n, balance="roundrobin", replicas=1, wait_replicas=1):
+        """A started Pool of n instances. balance "token": HAProxy chooses
+        the instance by a hash of the Authorization header (a token's
+        requests all reach the instance its application was created on:
+        affinity without cookies); "roundrobin": no affinity (the shipped
+        configuration)."""
+        p = Pool(os.path.join(self.dir, "pool%d" % len(self.pools)), self.fe,
+                 n=n, replicas=replicas, wait_replicas=wait_replicas)
+        self.pools.append(p)
+        p.start()
+        if balance == "token":
+            h = p.haproxy
+            h.stop()
+            with open(h.cfg) as f:
+                text = f.read()
+            with open(h.cfg, "w") as f:
+                f.write(text.replace("backend mobilityd\n\tbalance roundrobin",
+                                     "backend mobilityd\n\tbalance "
+                                     "hdr(Authorization)", 1))
+            h.start()
+            p.wait_up(range(n))
+        return p
+
+    def close(self):
+        for p in self.pools:
+            p.stop()
+        self.fe.stop()
+        if self.ok:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print("logs kept in", self.dir)
+
+
+def cmd_haproxy(a):
+    """GET presence through HAProxy with 1, 2 and 3 instances."""
+    if not shutil.which("wrk"):
+        sys.exit("pool_bench: wrk is not installed")
+    counts = [int(x) for x in a.instances.split(",")]
+    users = ["h%d_%04d" % (n, k) for n in counts for k in range(a.users)]
+    run = PoolRun(users)
+    rows = []
+    try:
+        for n in counts:
+            p = run.pool(n, a.balance)
+            ctx = bl.client_context(p.ca)
+            sessions = [bl.sign_in(p.https_port, ctx, "h%d_%04d" % (n, k))
+                        for k in range(a.users)]
+            # where each application lives, and what a GET through
+            # HAProxy answers before the measurement
+            held = [int(m.metric("mobility_applications"))
+                    for m in p.instances]
+            c = bl.Https(p.https_port, ctx)
+            codes = {}
+            for tok, href in sessions:
+                for _ in range(n):
+                    st = c.request("GET", href + "/me/presence", tok=tok)[0]
+                    codes[st] = codes.get(st, 0) + 1
+            c.close()
+            script = os.path.join(run.dir, "presence-%d.lua" % n)
+            api_bench.lua_script(script, types.SimpleNamespace(
+                https_port=p.https_port), sessions)
+            load0 = bl.loadavg()
+            pids = [m.proc.pid for m in p.instances] + [p.haproxy.proc.pid]
+            cpu0 = [bl.proc_figures(x)["cpu"] for x in pids]
+            out = os.path.join(run.dir, "wrk-%d.txt" % n)
+            w = subprocess.Popen(
+                ["wrk", "-t%d" % a.wrk_threads, "-c%d" % a.connections,
+                 "-d%ds" % a.duration, "--latency", "-s", script,
+                 "https://127.0.0.1:%d/" % p.https_port],
+                stdout=open(out, "w"), stderr=subprocess.STDOUT)
+            wcpu = bl.wait_cpu(w, a.duration + 60)
+            cpu = [bl.proc_figures(x)["cpu"] - c0 for x, c0 in zip(pids, cpu0)]
+            with open(out) as f:
+                text = f.read()
+            fig = bl.wrk_figures(text)
+            if not fig["requests"]:
+                print(text)
+            fig.update(n=n, held=held, codes=codes, cpu=cpu, wcpu=wcpu,
+                       load="%s -> %s" % (load0, bl.loadavg()))
+            rows.append(fig)
+            print("%d instance(s): %.0f req/s, p50 %.3f ms, p99 %.3f ms, "
+                  "non-2xx %d, errors %d; applications per instance %s; "
+                  "a GET of each through HAProxy x%d before: %r; load %s"
+                  % (n, fig["rps"], fig["p50"], fig["p99"], fig["non2xx"],
+                     fig["errors"], held, n, codes, fig["load"]), flush=True)
+            p.stop()
+        print()
+        print("GET .../me/presence through HAProxy (TLS at HAProxy, plain "
+              "HTTP to the instances), balance %s, %d users per run, wrk "
+              "-t%d -c%d -d%ds" % (a.balance, a.users, a.wrk_threads,
+                                   a.connections, a.duration))
+        print("| instances | req/s | p50 ms | p99 ms | non-2xx | errors | "
+              "CPU s: instances / HAProxy / wrk | us of instance CPU per "
+              "request | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            k = max(r["requests"], 1)
+            print("| %d | %.0f | %.3f | %.3f | %d | %d | %s / %.2f / %.2f | "
+                  "%.1f | %s |"
+                  % (r["n"], r["rps"], r["p50"], r["p99"], r["non2xx"],
+                     r["errors"], " + ".join("%.2f" % x for x in r["cpu"][:-1]),
+                     r["cpu"][-1], r["wcpu"], 1e6 * sum(r["cpu"][:-1]) / k,
+                     r["load"]))
+        run.ok = True
+    finally:
+        run.close()
+
+
+def cmd_capacity(a):
+    """Three instances holding --sessions each, made directly on each
+    instance (its own https listener), at once from --threads threads per
+    instance."""
+    nusers = (a.sessions + a.devices - 1) // a.devices
+    users = [["c%d_%06d" % (i, k) for k in range(nusers)]
+             for i in range(a.instances)]
+    shm = a.fe_shm or max(512, a.instances * a.sessions // 100 + 112)
+    t0 = time.perf_counter()
+    run = PoolRun([u for us in users for u in us], shm_mb=shm)
+    try:
+        p = run.pool(a.instances, replicas=a.replicas,
+                     wait_replicas=1 if a.replicas else 0)
+        rs = p.redis.current_primary()
+        used0, keys0 = redis_used(rs)
+        rss0 = [bl.proc_figures(m.proc.pid)["rss"] for m in p.instances]
+        print("Front End pid %s (shared memory %d MiB), instances %s, Redis "
+              "primary %s with %d replica(s); setup %.1f s; load average %s"
+              % (run.fe.pid, shm, [m.proc.pid for m in p.instances],
+                 rs.address, a.replicas, time.perf_counter() - t0,
+                 bl.loadavg()), flush=True)
+        results = [None] * a.instances
+        deadline = time.time() + a.timeout
+
+        def make(i):
+            m = p.instances[i]
+            ctx = bl.client_context(m.ca)
+            done = []
+
+            def step(c, u):
+                if time.time() > deadline:
+                    raise RuntimeError("out of time")
+                tok = bl.token(c, u)
+                for d in range(a.devices):
+                    bl.application(c, tok, d)
+                    done.append(1)
+
+            t = time.perf_counter()
+            errs = bl.pool(m.https_port, ctx, users[i], a.threads, step)
+            results[i] = (len(done), errs, time.perf_counter() - t)
+
+        import threading
+        load0 = bl.loadavg()
+        ts = [threading.Thread(target=make, args=(i,))
+              for i in range(a.instances)]
+        t = time.perf_counter()
+        for th in ts:
+            th.start()
+        while any(th.is_alive() for th in ts):
+            time.sleep(10)
+            print("  ... %.0f s: applications %s, load average %s"
+                  % (time.perf_counter() - t,
+                     [int(m.metric("mobility_applications"))
+                      for m in p.instances], bl.loadavg()), flush=True)
+        for th in ts:
+            th.join()
+        dt = time.perf_counter() - t
+        time.sleep(3)  # the sign-in connections close
+        used1, keys1 = redis_used(rs)
+        total = 0
+        print("created in %.1f s, load average %s -> %s" % (dt, load0,
+                                                             bl.loadavg()))
+        print("| instance | sessions held | errors | RSS KiB | RSS per "
+              "session KiB |")
+        print("|---|---|---|---|---|")
+        for i, m in enumerate(p.instances):
+            held = int(m.metric("mobility_applications"))
+            total += held
+            rss = bl.proc_figures(m.proc.pid)["rss"]
+            n, errs, _ = results[i]
+            print("| %s | %d | %d | %d | %.2f |"
+                  % (m.name, held, len(errs), rss,
+                     (rss - rss0[i]) / max(held, 1)))
+            if errs:
+                print("  first error:", errs[0])
+        contacts = sb.fe_stat(run.fe, "usrloc:location_contacts")
+        print("total %d sessions; Front End location contacts %d; Redis "
+              "used_memory %d -> %d (%.0f B per session), keys %d -> %d; "
+              "redis-server RSS %d KiB; load average %s"
+              % (total, contacts, used0, used1,
+                 (used1 - used0) / max(total, 1), keys0, keys1,
+                 bl.proc_figures(rs.proc.pid)["rss"], bl.loadavg()))
+        run.ok = True
+    finally:
+        run.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -189,8 +407,33 @@ def main():
     p.add_argument("--devices", type=int, default=10)
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--instance", help="[store] redis_instance (pool mode)")
+    p = sub.add_parser("haproxy", help="GET presence through HAProxy, 1, 2 "
+                       "and 3 instances")
+    p.add_argument("--instances", default="1,2,3")
+    p.add_argument("--balance", choices=("roundrobin", "token"),
+                   default="roundrobin",
+                   help="roundrobin: no affinity (needs forwarding with "
+                   "more than one instance); token: by the Authorization "
+                   "header")
+    p.add_argument("--users", type=int, default=20)
+    p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--connections", type=int, default=50)
+    p.add_argument("--wrk-threads", type=int, default=2)
+    p = sub.add_parser("capacity", help="sessions held by three instances")
+    p.add_argument("--instances", type=int, default=3)
+    p.add_argument("--sessions", type=int, default=100000,
+                   help="per instance")
+    p.add_argument("--devices", type=int, default=10)
+    p.add_argument("--threads", type=int, default=8,
+                   help="client threads per instance")
+    p.add_argument("--replicas", type=int, default=1,
+                   help="Redis replicas (0: none, no WAIT)")
+    p.add_argument("--fe-shm", type=int, default=0)
+    p.add_argument("--timeout", type=int, default=900,
+                   help="stop making sessions after this many seconds")
     a = ap.parse_args()
-    {"single": cmd_single, "redis-memory": cmd_redis_memory}[a.cmd](a)
+    {"single": cmd_single, "redis-memory": cmd_redis_memory,
+     "haproxy": cmd_haproxy, "capacity": cmd_capacity}[a.cmd](a)
 
 
 if __name__ == "__main__":
