@@ -205,6 +205,9 @@ struct conf {
 	/* redis: this instance's name in a pool (it holds a lease,
 	 * docs/pool.md), or NULL: a single instance, no lease */
 	char *store_redis_instance;
+	/* redis, in a pool: http://host:port where the peers forward
+	 * requests for this instance's sessions, or NULL */
+	char *store_redis_instance_url;
 
 	/* [push] */
 	struct conf_push push;

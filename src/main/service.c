@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "ucwa.h"
 #include "pool.h"
+#include "forward.h"
 #include "service.h"
 
 enum {
@@ -37,9 +38,10 @@ struct service {
 	struct auth *auth;
 	struct ucwa *ucwa;
 	struct admin *admin;
-	struct push *push; /* APNs/FCM, or NULL when neither is configured */
-	struct pool *pool; /* the instance's lease (redis), or NULL       */
-	bool draining;     /* SIGTERM: no new sign-in (service_drain_begin) */
+	struct push *push;   /* APNs/FCM, or NULL when neither is configured */
+	struct pool *pool;   /* the instance's lease (redis), or NULL       */
+	struct forward *fwd; /* requests for other instances' sessions    */
+	bool draining;       /* SIGTERM: no new sign-in (service_drain_begin) */
 };
 
 static void destructor(void *arg)
@@ -48,6 +50,7 @@ static void destructor(void *arg)
 
 	mem_deref(svc->admin);
 	mem_deref(svc->web);
+	mem_deref(svc->fwd);
 	mem_deref(svc->ad);
 	mem_deref(svc->ucwa);
 	mem_deref(svc->push);
@@ -163,6 +166,19 @@ static int pool_start(struct service *svc)
 			 svc->conf->store_redis_instance, lease_lost, svc);
 	if (err)
 		log_error("cannot start the pool lease: %m", err);
+	return err;
+}
+
+/* A pool: requests for applications of other instances are forwarded
+ * to them (docs/pool.md "Forwarding"). */
+static int forward_start(struct service *svc)
+{
+	int err = forward_alloc(&svc->fwd, svc->store, svc->ucwa,
+				svc->conf->store_redis_instance,
+				svc->conf->store_redis_instance_url);
+
+	if (err)
+		log_error("cannot start forwarding: %m", err);
 	return err;
 }
 
@@ -367,6 +383,8 @@ int service_alloc(struct service **svcp, struct conf *conf)
 		ucwa_set_push(svc->ucwa, svc->push);
 		err = ucwa_load(svc->ucwa);
 	}
+	if (!err && svc->pool)
+		err = forward_start(svc);
 	if (err)
 		goto out;
 

@@ -32,12 +32,10 @@
 static int redis_open(struct store **sp, const struct store_conf *c);
 
 extern const char redis_script_write[], redis_script_purge[],
-    redis_script_load[], redis_script_lease[];
+    redis_script_load[], redis_script_lease[], redis_script_owner[];
 const char *const redis_scripts[RS_COUNT] = {
-    redis_script_write,
-    redis_script_purge,
-    redis_script_load,
-    redis_script_lease,
+    redis_script_write, redis_script_purge, redis_script_load,
+    redis_script_lease, redis_script_owner,
 };
 
 const struct store_be store_redis_be = {

@@ -37,6 +37,7 @@ enum redis_script {
 	RS_PURGE, /* a step of the token sweep        */
 	RS_LOAD,  /* a step of the session load (redis_read.c) */
 	RS_LEASE, /* leases and owners (redis_lease.c) */
+	RS_OWNER, /* who owns a session, where (redis_lease.c) */
 	RS_COUNT,
 };
 extern const char *const redis_scripts[RS_COUNT];
@@ -113,6 +114,7 @@ void redis_read(void *bed, struct store_req *r);
 
 /* redis_lease.c */
 void redis_lease(void *bed, struct store_req *r);
+void redis_owner(struct redis *rd, struct store_req *r);
 
 /* redis_bell.c: the SUBSCRIBE connection, made on the first watch */
 int redis_bell(void *bed, const char *sid, bool on);

@@ -181,6 +181,10 @@ void redis_lease(void *bed, struct store_req *r)
 	size_t al[10];
 	int nk = 0, argc, i, err;
 
+	if (r->kind == SK_LEASE_OWNER || r->kind == SK_INSTANCE_URL) {
+		redis_owner(rd, r);
+		return;
+	}
 	/* keys: o of the session, then the instance's lease and set */
 	if (r->kind == SK_LEASE_ACQUIRE || r->kind == SK_LEASE_RELEASE)
 		redis_key(k[nk++], REDIS_KEY_MAX, NULL, r->a, r->alen, ":o");
@@ -236,4 +240,121 @@ void redis_lease(void *bed, struct store_req *r)
 		lease_fail(r, err);
 		mem_deref(r);
 	}
+}
+
+/*
+ * Forwarding: who owns a session and where it is reached.
+ */
+
+/* KEYS o; reply {inst, alive (0/1), url}, or an empty array when the
+ * session has no owner key. Released: inst "" and not alive. */
+const char redis_script_owner[] =
+    "local o = redis.call('GET', KEYS[1])\n"
+    "if not o then return {} end\n"
+    "local who = string.match(o, '^%d+ (.*)$') or ''\n"
+    "if who == '' then return {'', 0, ''} end\n"
+    "local alive = redis.call('EXISTS', 'mob:lease:{' .. who .. '}')\n"
+    "local url = redis.call('GET', 'mob:url:{' .. who .. '}') or ''\n"
+    "return {who, alive, url}\n";
+
+static void owner_reply(struct store_req *r, const redisReply *rep)
+{
+	char inst[STORE_ID_MAX + 1], url[STORE_URL_MAX + 1];
+	const redisReply *e0, *e1, *e2;
+
+	if (rep->type != REDIS_REPLY_ARRAY ||
+	    (rep->elements != 0 && rep->elements != 3)) {
+		store_owner_done(r, EBADMSG, "", "", false);
+		return;
+	}
+	if (!rep->elements) {
+		store_owner_done(r, ENOENT, "", "", false);
+		return;
+	}
+	e0 = rep->element[0];
+	e1 = rep->element[1];
+	e2 = rep->element[2];
+	if (e0->type != REDIS_REPLY_STRING || e0->len > STORE_ID_MAX ||
+	    e1->type != REDIS_REPLY_INTEGER || e2->type != REDIS_REPLY_STRING ||
+	    e2->len > STORE_URL_MAX) {
+		store_owner_done(r, EBADMSG, "", "", false);
+		return;
+	}
+	memcpy(inst, e0->str, e0->len);
+	inst[e0->len] = '\0';
+	memcpy(url, e2->str, e2->len);
+	url[e2->len] = '\0';
+	store_owner_done(r, 0, inst, url, e1->integer == 1);
+}
+
+static void owner_h(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rlink *l = ac->data;
+	struct store_req *r = priv;
+	redisReply *rep = reply;
+	struct store *s = NULL;
+	int err = 0;
+
+	redis_reply_done(l);
+	if (!l->r)
+		goto out;
+	s = mem_ref(r->s);
+	if (!store_req_live(r))
+		goto out;
+	if (!rep)
+		err = ECONNRESET;
+	else if (rep->type == REDIS_REPLY_ERROR)
+		err = EIO;
+	if (err && rep)
+		log_warn("store: redis: owner: %s", rep->str);
+	if (r->kind == SK_INSTANCE_URL) {
+		if (!err && rep->type != REDIS_REPLY_STATUS)
+			err = EBADMSG;
+		if (r->doneh)
+			r->doneh(err, r->arg);
+	} else if (err) {
+		store_owner_done(r, err, "", "", false);
+	} else {
+		owner_reply(r, rep);
+	}
+
+out:
+	mem_deref(r);
+	mem_deref(s);
+}
+
+void redis_owner(struct redis *rd, struct store_req *r)
+{
+	char k[REDIS_KEY_MAX];
+	const char *av[4];
+	size_t al[4];
+	int argc, i, err;
+
+	if (r->kind == SK_INSTANCE_URL) {
+		redis_key(k, sizeof(k), "url", r->a, r->alen, "");
+		av[0] = "SET";
+		av[1] = k;
+		av[2] = (char *)r->b;
+		argc = 3;
+	} else {
+		redis_key(k, sizeof(k), NULL, r->a, r->alen, ":o");
+		av[0] = "EVALSHA";
+		av[1] = rd->sha[RS_OWNER];
+		av[2] = "1";
+		av[3] = k;
+		argc = 4;
+	}
+	for (i = 0; i < argc; i++)
+		al[i] = strlen(av[i]);
+	if (r->kind == SK_INSTANCE_URL)
+		al[2] = r->blen;
+
+	err = redis_command(rd, owner_h, mem_ref(r), argc, av, al);
+	if (!err)
+		return;
+	if (r->kind == SK_INSTANCE_URL && r->doneh)
+		r->doneh(err, r->arg);
+	else if (r->kind == SK_LEASE_OWNER)
+		store_owner_done(r, err, "", "", false);
+	mem_deref(r);
 }

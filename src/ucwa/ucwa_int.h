@@ -31,6 +31,8 @@ struct ucwa {
 	struct metric *m_expired; /* sessions ended by their lifetime */
 	struct push *push;        /* NULL: no provider available      */
 	struct session_ctx sctx;  /* what the sessions share          */
+	ucwa_remote_h *remote;    /* applications not here (a pool)   */
+	void *remote_arg;
 };
 
 /* The applications of one user. */

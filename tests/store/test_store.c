@@ -2032,6 +2032,100 @@ out:
 	store_down(be, a);
 }
 
+/* Forwarding: who owns a session, alive or not, and its URL. */
+static int owner_err;
+static char owner_inst[STORE_ID_MAX + 1], owner_url[STORE_URL_MAX + 1];
+static bool owner_alive;
+
+static void owner_h(int err, const char *inst, const char *url, bool alive,
+		    void *arg)
+{
+	(void)arg;
+	owner_err = err;
+	re_snprintf(owner_inst, sizeof(owner_inst), "%s", inst);
+	re_snprintf(owner_url, sizeof(owner_url), "%s", url);
+	owner_alive = alive;
+	++ndone;
+}
+
+static bool owner(struct store *s, const char *sid)
+{
+	ndone = 0;
+	owner_err = -1;
+	return !store_lease_owner(s, sid, owner_h, NULL, NULL) && wait_done(1);
+}
+
+static bool url_set(struct store *s, const char *inst, const char *url)
+{
+	ndone = 0;
+	rec_err[0] = -1;
+	return !store_instance_url_set(s, inst, url, done_h, (void *)0, NULL) &&
+	       wait_done(1);
+}
+
+/* lmdb: one instance, nobody to forward to */
+static void test_owner_lmdb(const struct backend *be)
+{
+	struct store *s = store_up(be, 16);
+
+	if (!s)
+		return;
+	CHECK(owner(s, "one") && owner_err == ENOTSUP);
+	CHECK(url_set(s, "i1", "http://127.0.0.1:1") && rec_err[0] == ENOTSUP);
+	CHECK(store_lease_owner(s, "", owner_h, NULL, NULL) == EINVAL);
+	store_down(be, s);
+}
+
+/* redis: owner alive with its URL, lapsed, released, unknown */
+static void test_redis_owner(const struct backend *be)
+{
+	struct store *a = store_up(be, 64), *b = NULL;
+	char longurl[STORE_URL_MAX + 2];
+
+	if (!a)
+		return;
+	CHECK(redis_reopen(&b) == 0);
+	if (!b)
+		goto out;
+
+	CHECK(owner(b, "o1") && owner_err == ENOENT);
+	CHECK(renew(a, "A", 400) && rec_err[0] == ENOENT);
+	CHECK(url_set(a, "A", "http://127.0.0.1:8081") && rec_err[0] == 0);
+	CHECK(acquire(a, "o1", "A") && lease_err == 0);
+	CHECK(owner(b, "o1") && owner_err == 0 && !strcmp(owner_inst, "A") &&
+	      owner_alive && !strcmp(owner_url, "http://127.0.0.1:8081"));
+	/* a URL published again replaces the old one */
+	CHECK(url_set(a, "A", "http://127.0.0.1:8082") && rec_err[0] == 0);
+	CHECK(owner(b, "o1") && !strcmp(owner_url, "http://127.0.0.1:8082"));
+
+	/* A's lease passes: still the owner, no longer alive */
+	run_for(600);
+	CHECK(owner(b, "o1") && owner_err == 0 && !strcmp(owner_inst, "A") &&
+	      !owner_alive);
+
+	/* taken by B (no URL published): alive, empty URL */
+	CHECK(renew(b, "B", 5000) && rec_err[0] == ENOENT);
+	CHECK(acquire(b, "o1", "B") && lease_err == 0);
+	CHECK(owner(a, "o1") && owner_err == 0 && !strcmp(owner_inst, "B") &&
+	      owner_alive && !owner_url[0]);
+
+	/* released: no owner, not alive */
+	ndone = 0;
+	CHECK(!store_lease_release(b, "o1", "B", done_h, (void *)0, NULL));
+	CHECK(wait_done(1) && rec_err[0] == 0);
+	CHECK(owner(a, "o1") && owner_err == 0 && !owner_inst[0] &&
+	      !owner_alive);
+
+	memset(longurl, 'x', sizeof(longurl) - 1);
+	longurl[sizeof(longurl) - 1] = '\0';
+	CHECK(store_instance_url_set(a, "A", longurl, NULL, NULL, NULL) ==
+	      EOVERFLOW);
+
+out:
+	mem_deref(b);
+	store_down(be, a);
+}
+
 static const struct store_case interface_cases[] = {
     {"records", test_records},
     {"token purge", test_token_purge},
@@ -2054,6 +2148,7 @@ static const struct store_case lmdb_cases[] = {
     {"group commit", test_group_commit},
     {"loop not blocked by the write lock", test_loop_not_blocked},
     {"kill -9", test_kill9},
+    {"owner lookup and instance URL: not supported", test_owner_lmdb},
 };
 
 /* What the Redis backend promises besides, seen from the server. */
@@ -2064,6 +2159,8 @@ static const struct store_case redis_cases[] = {
     {"two instances: lease, takeover with epoch + 1, the old owner gets "
      "ESTALE, doorbell, lost doorbell",
      test_redis_lease},
+    {"owner lookup: alive, lapsed, released, unknown; instance URL",
+     test_redis_owner},
 };
 
 static void run_cases(const struct store_case *cv, size_t n,
