@@ -358,7 +358,7 @@ def cmd_capacity(a):
         for th in ts:
             th.start()
         while any(th.is_alive() for th in ts):
-            time.sleep(10)
+            next(th for th in ts if th.is_alive()).join(10)
             print("  ... %.0f s: applications %s, load average %s"
                   % (time.perf_counter() - t,
                      [int(m.metric("mobility_applications"))
@@ -369,8 +369,9 @@ def cmd_capacity(a):
         time.sleep(3)  # the sign-in connections close
         used1, keys1 = redis_used(rs)
         total = 0
-        print("created in %.1f s, load average %s -> %s" % (dt, load0,
-                                                             bl.loadavg()))
+        made = sum(r[0] for r in results)
+        print("created %d in %.1f s (%.0f/s), load average %s -> %s"
+              % (made, dt, made / dt, load0, bl.loadavg()))
         print("| instance | sessions held | errors | RSS KiB | RSS per "
               "session KiB |")
         print("|---|---|---|---|---|")
