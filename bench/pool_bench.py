@@ -309,6 +309,168 @@ def cmd_haproxy(a):
         run.close()
 
 
+RELAYED = 'mobility_pool_forwarded_total{result="relayed"}'
+
+
+def moved_messenger(fe, owner, other, user):
+    """A session made on owner (its application, so its SIP side, is
+    there) whose event channel is a keep-alive connection to other: the
+    P-GET parks on other, which forwards it to owner."""
+    ms = sb.Messenger(fe, owner, bl.client_context(owner.ca), user)
+    ms.c.close()
+    ms.c = bl.Https(other.https_port, bl.client_context(other.ca))
+    return ms
+
+
+def cmd_cross_im(a):
+    """MESSAGE in -> parked P-GET answered, the P-GET on the owner and on
+    another instance, in the same run."""
+    run = PoolRun(["local", "cross"])
+    try:
+        p = run.pool(2, replicas=a.replicas,
+                     wait_replicas=1 if a.replicas else 0)
+        own, other = p.instances
+        print("instances %s (owner) and %s, Redis with %d replica(s); load "
+              "average %s" % (own.name, other.name, a.replicas,
+                              bl.loadavg()), flush=True)
+        res = []
+        for what, ms in (
+                ("P-GET on the owner", sb.Messenger(
+                    run.fe, own, bl.client_context(own.ca), "local")),
+                ("P-GET on another instance",
+                 moved_messenger(run.fe, own, other, "cross"))):
+            f = im_bench.measure(what, run.fe, own, a.messages, ms.one)
+            ms.finish()
+            f["other_answers"] = dict(ms.other)
+            res.append(f)
+            print("  %s: done, load %s -> %s; requests relayed by %s so "
+                  "far: %d" % (what, f["load0"], f["load1"], other.name,
+                               other.metric(RELAYED)), flush=True)
+        print()
+        print("| MESSAGE -> parked P-GET | msgs | p50 ms | p90 ms | p99 ms | "
+              "max ms | owner CPU/msg us | Front End us | commits/msg | "
+              "load avg |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for f in res:
+            im_bench.row(f, f["lat"], f["what"])
+            if f["other_answers"]:
+                print("  MESSAGE answers other than 200: %r"
+                      % f["other_answers"])
+        run.ok = True
+    finally:
+        run.close()
+
+
+def cmd_resume(a):
+    """A phone moves: a MESSAGE arrives while it is away, then it opens a
+    new TLS connection to another instance than the one it last used and
+    asks for its events; from just before the connect() to the first
+    bytes of the answer."""
+    run = PoolRun(["mover"])
+    try:
+        p = run.pool(a.instances, replicas=a.replicas,
+                     wait_replicas=1 if a.replicas else 0)
+        ms = sb.Messenger(run.fe, p.instances[0], bl.client_context(
+            p.instances[0].ca), "mover")
+        ctxs = [bl.client_context(m.ca) for m in p.instances]
+        lat = []
+        load0 = bl.loadavg()
+        t_end = time.time() + a.timeout
+        for i in range(a.moves + 5):
+            if time.time() > t_end:
+                break
+            # the message waits in the store while the phone is away
+            ms.c.close()
+            msg = sb.sip_message("mover", run.fe.domain, ms.port, ms.n)
+            ms.n += 1
+            ms.udp.sendto(msg, ("127.0.0.1", run.fe.udp_port))
+            deadline = time.time() + 5
+            while ms.ok + sum(ms.other.values()) < ms.n \
+                    and time.time() < deadline:
+                time.sleep(0.002)
+                ms.drain_udp()
+            # the phone comes back on the next instance along
+            m = p.instances[(i + 1) % a.instances]
+            t0 = time.perf_counter()
+            ms.c = bl.Https(m.https_port, ctxs[(i + 1) % a.instances])
+            ms.ask()
+            first = ms.wait(lambda e: e[0] in sb.MESSAGE_RELS)
+            if i >= 5:  # warm-up left out
+                lat.append(first - t0)
+        ms.c.close()
+        q = [1000 * bl.pct(lat, x) for x in (50, 90, 99, 100)]
+        print("resume on another instance (%d instances, owner %s): %d moves, "
+              "new TLS connection (full handshake) + GET events answered "
+              "with the message that came meanwhile: p50 %.2f ms, p90 %.2f "
+              "ms, p99 %.2f ms, max %.2f ms (goal p99 at most 50 ms); "
+              "MESSAGEs answered 200: %d, other: %r; load average %s -> %s"
+              % (a.instances, p.instances[0].name, len(lat), q[0], q[1],
+                 q[2], q[3], ms.ok, ms.other, load0, bl.loadavg()))
+        run.ok = True
+    finally:
+        run.close()
+
+
+def cmd_takeover(a):
+    """kill -9 of an instance owning --sessions sessions: the time until
+    the survivors have taken them all over (their
+    mobility_pool_takeovers_total) and the Front End has accepted as many
+    REGISTERs again (registrar accepted_regs)."""
+    nusers = (a.sessions + a.devices - 1) // a.devices
+    users = ["t%06d" % k for k in range(nusers)]
+    run = PoolRun(users, shm_mb=max(512, a.sessions // 100 + 112))
+    try:
+        p = run.pool(a.instances, replicas=a.replicas,
+                     wait_replicas=1 if a.replicas else 0)
+        victim = p.instances[0]
+        n, errors, dt = sb.create_sessions(victim, bl.client_context(
+            victim.ca), users, a.devices, a.threads)
+        print("%d sessions on %s in %.1f s, %d errors%s; load average %s"
+              % (n, victim.name, dt, len(errors),
+                 " (first: %s)" % errors[0] if errors else "", bl.loadavg()),
+              flush=True)
+        time.sleep(3)  # the sign-in connections close, a lease renewal
+        survivors = p.instances[1:]
+        key = "mobility_pool_takeovers_total"
+        took0 = sum(m.metric(key) for m in survivors)
+        regs0 = sb.fe_stat(run.fe, "registrar:accepted_regs")
+        load0 = bl.loadavg()
+        t0 = time.perf_counter()
+        p.kill(0)
+        t_took = t_regs = None
+        timeline, last = [], 0
+        while time.perf_counter() - t0 < a.timeout:
+            took = sum(m.metric(key) for m in survivors) - took0
+            regs = sb.fe_stat(run.fe, "registrar:accepted_regs") - regs0
+            now = time.perf_counter() - t0
+            if t_took is None and took >= n:
+                t_took = now
+            if t_regs is None and regs >= n:
+                t_regs = now
+            if now - last >= 1:
+                timeline.append("%.0fs:%d/%d" % (now, took, regs))
+                last = now
+            if t_took is not None and t_regs is not None:
+                break
+            time.sleep(0.05)
+        per = [int(m.metric(key)) for m in survivors]
+        contacts = sb.fe_stat(run.fe, "usrloc:location_contacts")
+        fmt = (lambda t: "%.2f s" % t if t is not None
+               else "not within %d s" % a.timeout)
+        print("kill -9 of %s holding %d sessions (%d instances, Kamailio as "
+              "the registrar): all taken over by the survivors after %s "
+              "(%s each), the Front End accepted %d REGISTERs after %s "
+              "(goal: lease time + 2 s = 12 s); location contacts %d; load "
+              "average %s -> %s" % (victim.name, n, a.instances, fmt(t_took),
+                                    per, n, fmt(t_regs), contacts, load0,
+                                    bl.loadavg()))
+        print("  seconds since the kill: taken over / REGISTERs accepted: "
+              + " ".join(timeline))
+        run.ok = True
+    finally:
+        run.close()
+
+
 def cmd_capacity(a):
     """Three instances holding --sessions each, made directly on each
     instance (its own https listener), at once from --threads threads per
@@ -440,9 +602,29 @@ def main():
     p.add_argument("--fe-shm", type=int, default=0)
     p.add_argument("--timeout", type=int, default=900,
                    help="stop making sessions after this many seconds")
+    p = sub.add_parser("cross-im", help="MESSAGE -> P-GET parked on the "
+                       "owner and on another instance")
+    p.add_argument("--messages", type=int, default=2000)
+    p.add_argument("--replicas", type=int, default=1)
+    p = sub.add_parser("resume", help="a phone moves to another instance: "
+                       "until its first answered P-GET")
+    p.add_argument("--instances", type=int, default=3)
+    p.add_argument("--moves", type=int, default=500)
+    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--timeout", type=int, default=300)
+    p = sub.add_parser("takeover", help="kill -9 of an instance owning "
+                       "--sessions sessions")
+    p.add_argument("--instances", type=int, default=3)
+    p.add_argument("--sessions", type=int, default=10000)
+    p.add_argument("--devices", type=int, default=10)
+    p.add_argument("--threads", type=int, default=16)
+    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--timeout", type=int, default=120)
     a = ap.parse_args()
     {"single": cmd_single, "redis-memory": cmd_redis_memory,
-     "haproxy": cmd_haproxy, "capacity": cmd_capacity}[a.cmd](a)
+     "haproxy": cmd_haproxy, "capacity": cmd_capacity,
+     "cross-im": cmd_cross_im, "resume": cmd_resume,
+     "takeover": cmd_takeover}[a.cmd](a)
 
 
 if __name__ == "__main__":
