@@ -208,6 +208,8 @@ struct conf {
 	/* redis, in a pool: http://host:port where the peers forward
 	 * requests for this instance's sessions, or NULL */
 	char *store_redis_instance_url;
+	/* a pool instance: sessions taken over per second at most */
+	uint32_t store_takeover_rate;
 
 	/* [push] */
 	struct conf_push push;

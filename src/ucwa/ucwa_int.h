@@ -4,6 +4,7 @@
 #ifndef MOB_UCWA_INT_H
 #define MOB_UCWA_INT_H
 
+#include "ucwa.h"
 #include "auth.h"
 #include "push.h"
 #include "web_route.h"
@@ -33,6 +34,11 @@ struct ucwa {
 	struct session_ctx sctx;  /* what the sessions share          */
 	ucwa_remote_h *remote;    /* applications not here (a pool)   */
 	void *remote_arg;
+	/* a pool instance ([store] redis_instance): sessions are acquired
+	 * under its lease; NULL otherwise */
+	const char *inst;
+	ucwa_ready_h *readyh; /* a session brought back is routable */
+	void *ready_arg;
 };
 
 /* The applications of one user. */
@@ -158,6 +164,8 @@ struct app {
 	struct list calls;        /* struct call: incoming calls (call.c) */
 
 	struct list wakes; /* pushes in flight (pushreg.c)            */
+	bool acquired;     /* created under the pool lease            */
+	bool want_ready;   /* brought back: u->readyh not called yet  */
 };
 
 /* Bytes of a path the API makes (a contact's: the application's, then
@@ -176,6 +184,10 @@ int ucwa_post(struct app *app, uint64_t mark, const struct repr_event *ev);
 
 /* ucwa.c: the registry */
 void ucwa_app_add(struct ucwa *u, struct app *app);
+struct app *ucwa_app_find(struct ucwa *u, const struct pl *id);
+/* A brought back application is routable (err 0) or failed: the ready
+ * handler is told, once. */
+void ucwa_app_ready(struct app *app, int err);
 void ucwa_app_close(struct app *app);
 struct app *ucwa_app_by_endpoint(struct ucwa *u, const char *user,
 				 const char *endpoint);
@@ -243,6 +255,9 @@ const char *ucwa_watched_uri(const struct watched *w);
 /* Post its presence again (to a new subscriber) if it is known. */
 void ucwa_watched_announce(struct watched *w);
 void ucwa_watched_close_all(struct app *app);
+/* The session moves to another instance: its subscriptions send nothing
+ * more (sipua_sub_forget()). */
+void ucwa_watched_forget_all(struct app *app);
 /* Route handlers: GET subscribedContacts; GET contacts/{uri}/{what},
  * what one of contactPresence, contactNote, contactLocation. */
 web_route_h ucwa_psub_contacts, ucwa_contact_state;
@@ -254,6 +269,9 @@ web_route_h ucwa_psub_contacts, ucwa_contact_state;
 web_route_h ucwa_psubs_get, ucwa_psubs_post, ucwa_psub_one;
 web_route_h ucwa_psub_memberships, ucwa_psub_membership, ucwa_psub_add;
 void ucwa_psub_close_all(struct app *app);
+/* The session moves: its list and contact subscriptions send nothing
+ * more, and its lists stay on the XCAP server (the next owner's). */
+void ucwa_psub_forget_all(struct app *app);
 /* Bring back the stored presence subscriptions (after a restart). */
 void ucwa_psub_restore(struct app *app);
 
@@ -323,6 +341,9 @@ void ucwa_call_resume(struct app *app);
 /* The app acknowledged the events up to mark (before their records go). */
 void ucwa_call_acked(struct app *app, uint64_t mark);
 void ucwa_call_close_all(struct app *app);
+/* The session moves: ringing INVITEs are left unanswered (the Front End
+ * times them out or forks elsewhere). */
+void ucwa_call_forget_all(struct app *app);
 
 /* pushreg.c: the push registration resource */
 /* Route handler: pushRegistration (GET, PUT, POST, DELETE). */
@@ -366,8 +387,21 @@ void ucwa_app_part_reply(struct web_req *req, const struct app *app,
 /* End the application and delete its records; req (or NULL) is answered
  * 204 once the delete is committed (503 if it fails: nothing changes). */
 void ucwa_app_delete(struct app *app, struct web_req *req);
-/* Bring back an application from its stored record (start-up). */
-int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len);
+/* Bring back an application from its stored record (start-up, a
+ * takeover): 0 and *appp the application (NULL: it had ended and is
+ * deleted), EALREADY (it is here already), or an error. appp may be
+ * NULL. */
+int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len,
+		     struct app **appp);
+/*
+ * Drop the application from this instance's memory: the session moved
+ * (or may move) to another instance (docs/pool.md "Forget"). Its SIP
+ * side stops sending nothing (no un-REGISTER, un-SUBSCRIBE, un-PUBLISH:
+ * the next owner's REGISTER replaces the flow), a parked P-GET is
+ * answered 503 with Retry-After: 1 (the client asks again, reaching the
+ * next owner), and the store is not touched (the next owner reads it).
+ */
+void ucwa_app_forget(struct app *app);
 /* Store the application's record again (its me state changed), then
  * answer req 204, or 503 if it could not be stored. */
 void ucwa_app_save_reply(struct app *app, struct web_req *req);

@@ -902,14 +902,18 @@ static void test_store(void)
 		CHECK(r.conf->store_redis_wait_replicas == 0);
 		CHECK(r.conf->store_redis_wait_ms == 1000);
 		CHECK(r.conf->store_redis_instance == NULL);
+		CHECK(r.conf->store_takeover_rate == 2000);
 	}
 
-	/* a pool: this instance's name */
-	build(&r, NULL, "[store]\nbackend = redis\nredis_instance = mob-a.1");
+	/* a pool: this instance's name, its takeover pace */
+	build(&r, NULL,
+	      "[store]\nbackend = redis\nredis_instance = mob-a.1\n"
+	      "takeover_rate = 500");
 	EXPECT_OK(&r);
 	if (r.conf) {
 		CHECK_STR(r.conf->store_redis_instance, "mob-a.1");
 		CHECK(r.conf->store_redis_instance_url == NULL);
+		CHECK(r.conf->store_takeover_rate == 500);
 	}
 
 	/* where the peers reach it: a trailing '/' is dropped */
@@ -1226,6 +1230,7 @@ static void test_bad_values(void)
 	     {"not http://host:port"}},
 	    {"[store]\nredis_instance_url = http://10.0.0.1:80/x",
 	     {"not http://host:port"}},
+	    {"[store]\ntakeover_rate = 0", {"takeover_rate"}},
 	    {"[store]\nredis_master_name = my master",
 	     {"redis_master_name = 'my master'", "not a name"}},
 	    {"[store]\nredis_wait_replicas = 17", {"out of range"}},
