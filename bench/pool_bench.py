@@ -372,9 +372,9 @@ def cmd_cross_im(a):
 
 def cmd_resume(a):
     """A phone moves: a MESSAGE arrives while it is away, then it opens a
-    new TLS connection to another instance than the one it last used and
-    asks for its events; from just before the connect() to the first
-    bytes of the answer."""
+    new TLS connection to another instance than the one it last used (and
+    than the owner: the non-owners in turn) and asks for its events; from
+    just before the connect() to the first bytes of the answer."""
     run = PoolRun(["mover"])
     try:
         p = run.pool(a.instances, replicas=a.replicas,
@@ -399,9 +399,11 @@ def cmd_resume(a):
                 time.sleep(0.002)
                 ms.drain_udp()
             # the phone comes back on the next instance along
-            m = p.instances[(i + 1) % a.instances]
+            # (never the owner: between the others in turn)
+            k = 1 + i % (a.instances - 1)
+            m = p.instances[k]
             t0 = time.perf_counter()
-            ms.c = bl.Https(m.https_port, ctxs[(i + 1) % a.instances])
+            ms.c = bl.Https(m.https_port, ctxs[k])
             ms.ask()
             first = ms.wait(lambda e: e[0] in sb.MESSAGE_RELS)
             if i >= 5:  # warm-up left out
@@ -617,7 +619,8 @@ def main():
     p.add_argument("--replicas", type=int, default=1)
     p = sub.add_parser("resume", help="a phone moves to another instance: "
                        "until its first answered P-GET")
-    p.add_argument("--instances", type=int, default=3)
+    p.add_argument("--instances", type=int, default=3,
+                   help="2 or 3")
     p.add_argument("--moves", type=int, default=500)
     p.add_argument("--replicas", type=int, default=1)
     p.add_argument("--timeout", type=int, default=300)
