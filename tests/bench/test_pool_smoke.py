@@ -32,3 +32,25 @@ def test_haproxy_prints_a_row_per_instance_count():
     for n in (1, 2):
         # req/s, p50, p99
         row(out, r"^\| %d \| (%s) \| (%s) \| (%s) \|" % (n, NUM, NUM, NUM))
+
+
+def test_cross_im_prints_both_rows():
+    out = run([PY, "bench/pool_bench.py", "cross-im", "--messages", "30"])
+    for label in ("P-GET on the owner", "P-GET on another instance"):
+        figs = row(out, r"^\| %s\s+\| +(%s) \| +(%s) \| +(%s) \| +(%s) \|"
+                   % (label, NUM, NUM, NUM, NUM))
+        assert figs[0] == 30
+
+
+def test_resume_prints_percentiles():
+    out = run([PY, "bench/pool_bench.py", "resume", "--moves", "10"])
+    figs = row(out, r"^resume on another instance .*: (%s) moves, .* p50 (%s) "
+               r"ms, p90 (%s) ms, p99 (%s) ms" % (NUM, NUM, NUM, NUM))
+    assert figs[0] == 10
+
+
+def test_takeover_prints_its_times():
+    out = run([PY, "bench/pool_bench.py", "takeover", "--sessions", "100",
+               "--timeout", "60"])
+    row(out, r"^kill -9 of mob1 holding (%s) sessions .* all taken over by "
+        r"the survivors after (%s) s" % (NUM, NUM))
