@@ -5,10 +5,10 @@
  *
  * The record is one JSON object: the fields of the layer above (its
  * ops->record_encode(), read back by ops->record_decode()) and the
- * session's own: the event channel's numbering (evBatch, evMark) and the
- * last contact (contact, ms since the epoch). A member missing from an
- * older record takes its default, so records of every earlier version
- * are read.
+ * session's own: the event channel's numbering (evBatch, evMark), the
+ * ack cursor when it was written (evAcked) and the last contact (contact,
+ * ms since the epoch). A member missing from an older record takes its
+ * default, so records of every earlier version are read.
  */
 #include <string.h>
 #include <re.h>
@@ -33,6 +33,7 @@ int session_record_encode(const struct session *s, struct mbuf *mb)
 	err = s->ctx->ops->record_encode(s, r);
 	err |= repr_prop_int(r, "evBatch", (int64_t)s->ev_batch);
 	err |= repr_prop_int(r, "evMark", (int64_t)s->ev_mark);
+	err |= repr_prop_int(r, "evAcked", (int64_t)s->acked_seq);
 	err |=
 	    repr_prop_int(r, "contact", (int64_t)session_life_contact_wall(s));
 	if (!err)
@@ -58,6 +59,9 @@ int session_record_decode(struct session *s, const uint8_t *val, size_t len)
 		s->ev_batch = (uint64_t)v;
 	if (!repr_in_int(in, "evMark", &v) && v > 0)
 		s->ev_mark = (uint64_t)v;
+	/* none (an older record): every stored event counts as unseen */
+	if (!repr_in_int(in, "evAcked", &v) && v > 0)
+		s->ev_acked = (uint64_t)v;
 	/* none (a record older than lifetimes): from now */
 	if (repr_in_int(in, "contact", &v) || v < 0)
 		v = 0;
@@ -106,17 +110,31 @@ static void events_read(int err, const struct store_event *evv, size_t n,
 			bool more, void *arg)
 {
 	struct session *s = arg;
+	bool acked = false;
+	uint64_t next;
 	size_t i;
 
 	s->restore_op = mem_deref(s->restore_op);
 	if (err)
 		goto out;
 	for (i = 0; i < n; i++) {
+		/* acknowledged, its ack lost: not the app's again; the
+		 * numbering still goes on above it */
+		if (evv[i].seq <= s->ev_acked) {
+			if (evv[i].seq > s->evseq)
+				s->evseq = evv[i].seq;
+			acked = true;
+			continue;
+		}
 		session_event_restored(s, evv[i].seq, evv[i].len);
 		s->ctx->ops->event_restored(s, &evv[i]);
 	}
+	next = n ? evv[n - 1].seq + 1 : 0;
+	/* the ack that did not reach the store, again */
+	if (acked)
+		session_acked(s, s->ev_acked);
 	if (more && n) {
-		err = read_events(s, evv[n - 1].seq + 1);
+		err = read_events(s, next);
 		if (!err)
 			return;
 		goto out;

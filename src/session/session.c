@@ -51,9 +51,9 @@ void session_event_restored(struct session *s, uint64_t seq, size_t len)
 void session_events_restored(struct session *s)
 {
 	s->loading = false;
-	/* no stored event: the app had every one (session_event_restored()
-	 * sets it below the first one otherwise) */
-	if (!s->evseq)
+	/* no stored event it has not acknowledged: the app had every one
+	 * (session_event_restored() sets it below the first one otherwise) */
+	if (!s->unacked_n && s->ev_mark > s->acked_seq)
 		s->acked_seq = s->ev_mark;
 	/* sequences go on above anything the store has seen (a Redis
 	 * stream refuses an entry id below its last one, even trimmed) */

@@ -73,7 +73,12 @@
  *      missed messages from the history. Sequences only grow.
  *   3. The record always carries the numbering the app may have seen
  *      (ev_batch, ev_mark): the channel's batch is written before the app
- *      gets it (session_numbering_set(), then a save).
+ *      gets it (session_numbering_set(), then a save). It carries the
+ *      ack cursor too (evAcked): a batch is numbered only once the app
+ *      asked for it, which acknowledged the one before, so a restore
+ *      drops the stored events up to it (an ack that did not reach the
+ *      store is made again) instead of counting them in the saved
+ *      batch: the app would get them twice.
  *   4. The session ends only by its lifetime (life.c: ops->end), by the
  *      app's DELETE, or when it cannot be restored; never while a contact
  *      came within its lifetime.
@@ -259,6 +264,10 @@ struct session {
 	/* the event channel's numbering as saved in the record: the last
 	 * batch that held stored events, and their highest sequence */
 	uint64_t ev_batch, ev_mark;
+	/* the ack cursor as the record read back says (evAcked): events up
+	 * to it were acknowledged even if the store still has them (an ack
+	 * that failed, or was lost with the primary on a Redis switch) */
+	uint64_t ev_acked;
 
 	/* stored events not acknowledged (quota.c) */
 	struct list unacked; /* struct qev, in sequence order */

@@ -230,6 +230,18 @@ static void append(const char *id, uint64_t seq, const char *val)
 	CHECK(wait_done() == 0);
 }
 
+/* The first event the store holds (0: none). */
+static uint64_t first_seq;
+
+static void read_first(int err, const struct store_event *evv, size_t n,
+		       bool more, void *arg)
+{
+	(void)more;
+	(void)arg;
+	first_seq = !err && n ? evv[0].seq : 0;
+	re_cancel();
+}
+
 /* A restart: the record and the events the app had not acknowledged
  * come back, the numbering goes on above them and the ack removes them. */
 static void test_restart(void)
@@ -293,6 +305,60 @@ static void test_restart(void)
 	mem_deref(mb);
 }
 
+/* An ack that did not reach the store (it failed, or went with the Redis
+ * primary): the app asked for batch 3, which acknowledged batch 2 (events
+ * 4 and 5), and the record of batch 3 was written after. A restore gives
+ * the app batch 3 without 4 and 5 (it had them), and the store forgets
+ * them now. */
+static void test_ack_lost(void)
+{
+	struct layer a, b;
+	struct mbuf *mb = mbuf_alloc(512);
+	const char ev[] = "{\"type\":\"message\"}";
+
+	layer_init(&a);
+	strcpy(a.id, "rec-acklost");
+	strcpy(a.user, "alice@example.test");
+	append("rec-acklost", 4, ev);
+	append("rec-acklost", 5, ev);
+	append("rec-acklost", 6, ev);
+	append("rec-acklost", 7, ev);
+	/* in memory: acknowledged up to 5; the store's ack is lost */
+	a.s.acked_seq = 5;
+	session_numbering_set(&a.s, 3, 7);
+	CHECK(!session_record_put(&a.s, done, NULL, NULL));
+	CHECK(wait_done() == 0);
+	session_close(&a.s);
+
+	CHECK(stored("rec-acklost", mb) == 0);
+	layer_init(&b);
+	CHECK(!session_record_decode(&b.s, mb->buf, mb->end));
+	b.s.loading = true;
+	CHECK(!session_events_restore(&b.s));
+	fixture_run(5000);
+	CHECK(b.restored_err == 0);
+	CHECK(b.nseq == 2 && b.seqs[0] == 6 && b.seqs[1] == 7);
+	CHECK(b.s.acked_seq == 5 && b.s.evseq == 7);
+	CHECK(session_unacked(&b.s) == 2);
+	session_close(&b.s);
+
+	/* acknowledged again: the next restore reads 6 and 7 only */
+	layer_init(&a);
+	CHECK(!session_record_decode(&a.s, mb->buf, mb->end));
+	a.s.loading = true;
+	CHECK(!session_events_restore(&a.s));
+	fixture_run(5000);
+	CHECK(a.restored_err == 0 && a.s.unacked_n == 2);
+	CHECK(!store_event_read(ctx.st, "rec-acklost", 1, 16, read_first, NULL,
+				NULL));
+	fixture_run(5000);
+	CHECK(first_seq == 6);
+	CHECK(!session_record_del(&a.s, done, NULL, NULL));
+	CHECK(wait_done() == 0);
+	session_close(&a.s);
+	mem_deref(mb);
+}
+
 /* Start-up: every stored record, once each. */
 static unsigned loaded;
 
@@ -328,6 +394,7 @@ int main(void)
 	test_round_trip();
 	test_old_record();
 	test_restart();
+	test_ack_lost();
 	test_load();
 	return fixture_close("record");
 }
