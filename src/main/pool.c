@@ -23,6 +23,8 @@ struct pool {
 	struct wheel_entry renew;    /* the next renewal              */
 	struct wheel_entry deadline; /* SIP stops when it fires       */
 	struct store_op *op;         /* the renewal in flight, or NULL    */
+	struct tmr losetmr;          /* the send guard's lose(), deferred */
+	uint64_t deadline_at;        /* when the deadline is due (jiffies) */
 	uint64_t sent;               /* when the one in flight was sent   */
 	uint64_t last;               /* sending of the last confirmed (0) */
 	bool lost;
@@ -45,6 +47,8 @@ static void destructor(void *arg)
 
 	wheel_cancel(&p->renew);
 	wheel_cancel(&p->deadline);
+	tmr_cancel(&p->losetmr);
+	sipua_set_guard(p->ua, NULL, NULL);
 	mem_deref(p->op);
 }
 
@@ -67,6 +71,7 @@ static void lose(struct pool *p, const char *why)
 	if (p->lost)
 		return;
 	p->lost = true;
+	tmr_cancel(&p->losetmr);
 	wheel_cancel(&p->renew);
 	wheel_cancel(&p->deadline);
 	p->op = mem_deref(p->op);
@@ -91,12 +96,35 @@ static void deadline_fire(void *arg)
 	lose(arg, "no renewal confirmed in time");
 }
 
+static void guard_lose(void *arg)
+{
+	lose(arg, "deadline passed before a send");
+}
+
+/* Asked by sipua before every send: after SIGSTOP/SIGCONT the refresh
+ * timers and sockets may run before the deadline entry; past the
+ * deadline nothing leaves. The halt itself waits for the loop: the
+ * caller is inside a send of the ua being halted */
+static bool guard(void *arg)
+{
+	struct pool *p = arg;
+
+	if (p->lost)
+		return false;
+	if (tmr_jiffies() < p->deadline_at)
+		return true;
+	if (!tmr_isrunning(&p->losetmr))
+		tmr_start(&p->losetmr, 0, guard_lose, p);
+	return false;
+}
+
 /* From base (a sending time): the deadline */
 static void deadline_set(struct pool *p, uint64_t base)
 {
 	uint64_t now = tmr_jiffies();
 	uint64_t at = base + POOL_LEASE_MS - POOL_MARGIN_MS;
 
+	p->deadline_at = at;
 	wheel_start(p->w, &p->deadline, at > now ? at - now : 0, deadline_fire,
 		    p);
 }
@@ -159,6 +187,7 @@ int pool_alloc(struct pool **pp, struct store *st, struct sipua *ua,
 	p->arg = arg;
 	str_ncpy(p->inst, inst, sizeof(p->inst));
 	(void)m_lost();
+	sipua_set_guard(ua, guard, p);
 
 	/* no renewal confirmed from the start on: stop as the first
 	 * confirmed one would have it */

@@ -100,6 +100,10 @@ static int send_reply(struct sipua_sreq *sr, uint16_t scode, const char *reason)
 {
 	sr->answered = true;
 	list_unlink(&sr->le);
+	/* past the pool lease's deadline: unanswered (the Front End retries
+	 * or fails over); the transaction goes with sr */
+	if (!sipua_may_send(sr->ua))
+		return EPERM;
 
 	/* libre keeps the transaction for retransmissions and sets sr->st
 	 * to NULL on a final answer */
@@ -146,6 +150,8 @@ static int answer(struct sipua_sreq *sr, uint16_t scode, const char *reason,
 
 	if (final)
 		return send_reply(sr, scode, reason);
+	if (!sipua_may_send(sr->ua))
+		return EPERM;
 
 	/* the transaction stays (sr->st is kept for the final answer); the
 	 * To tag is the one the final answer will carry (libre takes it from
