@@ -366,6 +366,16 @@ int store_lease_release(struct store *s, const char *sid, const char *inst,
 int store_lease_lapsed(struct store *s, uint32_t max, store_rec_h *recordh,
 		       store_done_h *doneh, void *arg, struct store_op **opp);
 
+/** A write of session sid (borrowed, NUL-terminated) from a handle that
+ * holds it under an epoch was refused with ESTALE: another instance owns
+ * it now. Called once per refused write, before the write's own
+ * completion (also for writes issued without one: acks, history). It
+ * must not drop the store. */
+typedef void(store_fenced_h)(const char *sid, void *arg);
+
+/** Set (h NULL: clear) the one handler of refused (fenced) writes. */
+void store_fenced_listen(struct store *s, store_fenced_h *h, void *arg);
+
 /* The doorbell: an event appended to a session's log rings the instances
  * watching that session (redis: PUBLISH on mob:{SID}:bell by the write
  * script, SUBSCRIBE on a second connection; lmdb: in this process, after

@@ -1166,7 +1166,15 @@ static void recv_committed(int err, void *arg)
 		 * its number and count back */
 		log_warn("ucwa: %s: MESSAGE from %s not stored: %m",
 			 rv->app->id, rv->from, err);
-		(void)sipua_sreq_reply(rv->sr, 503, "Service Unavailable");
+		/* ESTALE: another instance owns the session now (it is
+		 * forgotten here, fence.c); the Front End's next try goes
+		 * to the new owner's flow */
+		if (err == ESTALE)
+			(void)sipua_sreq_reply(rv->sr, 500,
+					       "Server Internal Error");
+		else
+			(void)sipua_sreq_reply(rv->sr, 503,
+					       "Service Unavailable");
 		mem_deref(rv);
 		return;
 	}

@@ -24,6 +24,7 @@ static void destructor(void *arg)
 {
 	struct ucwa *u = arg;
 
+	ucwa_fence_close(u);
 	hash_flush(u->apps);
 	hash_flush(u->users);
 	list_flush(&u->closing);
@@ -67,6 +68,8 @@ int ucwa_alloc(struct ucwa **up, struct conf *conf, struct wheel *w,
 	u->sctx.st = st;
 	u->sctx.ops = &ucwa_session_ops;
 	u->sctx.m_expired = u->m_expired;
+	if (!err)
+		err = ucwa_fence_alloc(u);
 	if (err)
 		mem_deref(u);
 	else
