@@ -83,6 +83,14 @@ void api_reply_events(struct web_req *req, const struct repr_events *e)
 void api_reply_error(struct web_req *req, uint16_t scode, const char *reason,
 		     const char *code, const char *subcode, const char *message)
 {
+	api_reply_error_hdrs(req, scode, reason, code, subcode, message, NULL);
+}
+
+void api_reply_error_hdrs(struct web_req *req, uint16_t scode,
+			  const char *reason, const char *code,
+			  const char *subcode, const char *message,
+			  const char *hdrs)
+{
 	struct repr *r = NULL;
 	int err;
 
@@ -96,7 +104,7 @@ void api_reply_error(struct web_req *req, uint16_t scode, const char *reason,
 	if (err)
 		web_reply_text(req, scode, reason, message);
 	else
-		api_reply(req, scode, reason, r, NULL);
+		api_reply(req, scode, reason, r, hdrs);
 	mem_deref(r);
 }
 

@@ -26,6 +26,13 @@ void api_reply_error(struct web_req *req, uint16_t scode, const char *reason,
 		     const char *code, const char *subcode,
 		     const char *message);
 
+/** api_reply_error() with more header lines (hdrs: each ending CRLF, or
+ * NULL). */
+void api_reply_error_hdrs(struct web_req *req, uint16_t scode,
+			  const char *reason, const char *code,
+			  const char *subcode, const char *message,
+			  const char *hdrs);
+
 /**
  * Read the request's body as its Content-Type says (repr_in_parse():
  * JSON or XML) and, when it cannot, answer for the caller: 415 for

@@ -90,6 +90,31 @@ static void ended(struct web_req *req)
 				"the application has ended");
 }
 
+/* 503 to a request still waiting (or NULL): ask again, elsewhere. */
+static void moved(struct web_req *req)
+{
+	if (req && web_req_connected(req))
+		api_reply_error_hdrs(req, 503, NULL, "ServiceFailure", NULL,
+				     "the application moved; try again",
+				     "Retry-After: 1\r\n");
+}
+
+void evchan_moved(struct evchan *ch)
+{
+	if (!ch)
+		return;
+	moved(ch->pget);
+	release_pget(ch);
+	if (ch->sreq)
+		web_req_set_cancel(ch->sreq, NULL, NULL);
+	if (ch->held)
+		web_req_set_cancel(ch->held, NULL, NULL);
+	moved(ch->sreq);
+	moved(ch->held);
+	ch->sreq = mem_deref(ch->sreq);
+	ch->held = mem_deref(ch->held);
+}
+
 static void destructor(void *arg)
 {
 	struct evchan *ch = arg;

@@ -71,6 +71,14 @@ struct evchan;
  */
 int evchan_alloc(struct evchan **chp, struct wheel *w, const char *href);
 
+/**
+ * The application moves to another instance: the requests waiting here
+ * (a parked P-GET, one waiting for its batch to be saved, one held
+ * behind it) are answered 503 with Retry-After: 1, and the channel
+ * answers nothing more. Its events stay in the store.
+ */
+void evchan_moved(struct evchan *ch);
+
 /** Post an event; a parked request may be answered (now or later). */
 int evchan_post(struct evchan *ch, const struct evchan_event *ev);
 

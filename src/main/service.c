@@ -147,6 +147,9 @@ static void lease_lost(uint32_t n, void *arg)
 	(void)n;
 	svc->draining = true;
 	admin_set_draining(svc->admin);
+	/* the sessions are the next owners' now: out of memory, nothing
+	 * sent, the store left as it is */
+	(void)ucwa_forget_all(svc->ucwa);
 }
 
 /* An instance of a pool on Redis ([store] redis_instance): hold its

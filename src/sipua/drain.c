@@ -223,6 +223,13 @@ static void halt_all(struct list *l)
 					 offsetof(struct sipua_refresh, le)));
 }
 
+void sipua_refresh_forget(struct sipua_refresh *rf)
+{
+	halt_one(rf);
+	/* as if its removal went out: the owner's destructor sends none */
+	rf->rm_sent = true;
+}
+
 uint32_t sipua_halt(struct sipua *ua)
 {
 	uint32_t n;

@@ -368,3 +368,9 @@ bool sipua_pub_ispublished(const struct sipua_pub *p)
 {
 	return p && p->etag[0] && !p->dirty;
 }
+
+void sipua_pub_forget(struct sipua_pub *pub)
+{
+	if (pub)
+		sipua_refresh_forget(&pub->rf);
+}

@@ -214,6 +214,13 @@ void sipua_refresh_removed(struct sipua_refresh *rf, int err);
  */
 bool sipua_refresh_unremoved(const struct sipua_refresh *rf);
 
+/**
+ * Forget one machine (its session moves to another instance): stopped
+ * where it is as sipua_halt() stops all, and its owner's destructor
+ * sends no removal.
+ */
+void sipua_refresh_forget(struct sipua_refresh *rf);
+
 /** The state of a machine, for tests and logs. */
 enum sipua_refresh_state sipua_refresh_state(const struct sipua_refresh *rf);
 

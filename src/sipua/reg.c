@@ -451,3 +451,9 @@ sipua_req_h *sipua_reg_request_handler(const struct sipua_reg *reg, void **argp)
 	*argp = reg->reqarg;
 	return reg->reqh;
 }
+
+void sipua_reg_forget(struct sipua_reg *reg)
+{
+	if (reg)
+		sipua_refresh_forget(&reg->rf);
+}

@@ -165,6 +165,22 @@ void sipua_drain_stop(struct sipua *ua);
  */
 uint32_t sipua_halt(struct sipua *ua);
 
+/*
+ * Forget one object of a session, sending nothing, now or when it is
+ * dropped (the session moves to another instance: docs/pool.md): no
+ * refresh, no un-REGISTER, un-PUBLISH, un-SUBSCRIBE; a server request
+ * is left unanswered (no 500 from its destructor). The owner still
+ * drops its reference as usual. NULL is ignored.
+ */
+struct sipua_reg;
+struct sipua_pub;
+struct sipua_sub;
+struct sipua_sreq;
+void sipua_reg_forget(struct sipua_reg *reg);
+void sipua_pub_forget(struct sipua_pub *pub);
+void sipua_sub_forget(struct sipua_sub *sub);
+void sipua_sreq_forget(struct sipua_sreq *sr);
+
 /** True once sipua_halt() was called. */
 bool sipua_halted(const struct sipua *ua);
 

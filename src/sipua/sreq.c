@@ -461,3 +461,10 @@ bool sipua_sreq_listener(const struct sip_msg *msg, void *arg)
 
 	return true;
 }
+
+void sipua_sreq_forget(struct sipua_sreq *sr)
+{
+	/* the Front End retries toward the session's next owner */
+	if (sr)
+		sr->answered = true;
+}

@@ -639,3 +639,9 @@ uint32_t sipua_sub_sent(const struct sipua_sub *sub)
 {
 	return sub ? sub->sent : 0;
 }
+
+void sipua_sub_forget(struct sipua_sub *sub)
+{
+	if (sub)
+		sipua_refresh_forget(&sub->rf);
+}

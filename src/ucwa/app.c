@@ -870,6 +870,31 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 	return err;
 }
 
+void ucwa_app_forget(struct app *app)
+{
+	struct web_req *req;
+
+	if (!app || app->s.closing)
+		return;
+	/* nothing of its SIP side is sent any more, not even when its
+	 * objects are dropped below (the new owner's flow would go) */
+	sipua_reg_forget(app->reg);
+	sipua_pub_forget(app->pub);
+	ucwa_psub_forget_all(app);
+	ucwa_call_forget_all(app);
+	evchan_moved(app->ev);
+	req = app->pending;
+	app->pending = NULL;
+	if (req) {
+		web_req_set_cancel(req, NULL, NULL);
+		api_reply_error_hdrs(req, 503, NULL, "ServiceFailure", NULL,
+				     "try again", "Retry-After: 1\r\n");
+		mem_deref(req);
+	}
+	/* no delete: the record and events are the next owner's */
+	ucwa_app_close(app);
+}
+
 /* DELETE of an application waiting for its records to go. */
 struct del {
 	struct app *app; /* reference: it closes once deleted */

@@ -115,6 +115,17 @@ static void call_destructor(void *arg)
 	}
 }
 
+void ucwa_call_forget_all(struct app *app)
+{
+	struct le *le;
+
+	for (le = app->calls.head; le; le = le->next) {
+		struct call *c = le->data;
+
+		sipua_sreq_forget(c->sr);
+	}
+}
+
 void ucwa_call_close_all(struct app *app)
 {
 	list_flush(&app->calls);

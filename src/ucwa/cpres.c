@@ -545,6 +545,18 @@ void ucwa_watched_announce(struct watched *w)
 		post_state(w, W_PRESENCE);
 }
 
+void ucwa_watched_forget_all(struct app *app)
+{
+	struct le *le;
+
+	for (le = app->watched.head; le; le = le->next) {
+		struct watched *w = le->data;
+
+		sipua_sub_forget(w->sub);
+		sipua_sub_forget(w->dead);
+	}
+}
+
 void ucwa_watched_close_all(struct app *app)
 {
 	struct le *le;

@@ -30,6 +30,7 @@
 #include "xcap.h"
 #include "ucwa.h"
 #include "ucwa_int.h"
+#include "sipua.h"
 #include "psub_int.h"
 
 enum {
@@ -692,6 +693,21 @@ void ucwa_psub_add(struct web_req *req, const struct web_params *prm, void *arg)
 		plist_commit(ps, req);
 	}
 	mem_deref(in);
+}
+
+void ucwa_psub_forget_all(struct app *app)
+{
+	struct le *le;
+
+	for (le = app->psubs.head; le; le = le->next) {
+		struct psub *ps = le->data;
+
+		sipua_sub_forget(ps->list);
+		sipua_sub_forget(ps->dead);
+		/* the next owner subscribes to the same list again */
+		ps->stored = false;
+	}
+	ucwa_watched_forget_all(app);
 }
 
 void ucwa_psub_close_all(struct app *app)

@@ -196,6 +196,30 @@ size_t ucwa_user_apps(struct ucwa *u, const char *user)
 	return ua ? list_count(&ua->apps) : 0;
 }
 
+uint32_t ucwa_forget_all(struct ucwa *u)
+{
+	uint32_t n = 0;
+	struct le *le;
+	uint32_t i;
+
+	if (!u)
+		return 0;
+	/* each forget unlinks its own application from the table only */
+	for (i = 0; i < hash_bsize(u->apps); i++) {
+		le = list_head(hash_list(u->apps, i));
+		while (le) {
+			struct app *app = le->data;
+
+			le = le->next;
+			ucwa_app_forget(app);
+			++n;
+		}
+	}
+	if (n)
+		log_notice("ucwa: %u applications forgotten", n);
+	return n;
+}
+
 static bool load_record(const uint8_t *key, size_t klen, const uint8_t *val,
 			size_t len, void *arg)
 {

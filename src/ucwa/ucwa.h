@@ -114,6 +114,16 @@ void ucwa_set_push(struct ucwa *u, struct push *push);
  */
 int ucwa_load(struct ucwa *u);
 
+/**
+ * Drop every application from this instance's memory (the pool lease
+ * was lost: docs/pool.md), sending no SIP and leaving the store as it
+ * is: the next owners take the sessions over from it. Parked P-GETs are
+ * answered 503 with Retry-After: 1.
+ *
+ * @return Applications forgotten
+ */
+uint32_t ucwa_forget_all(struct ucwa *u);
+
 /** Handle a request under UCWA_BASE; false if the path is not ours. */
 bool ucwa_handle(struct ucwa *u, struct web_req *req);
 

@@ -247,6 +247,9 @@ const char *ucwa_watched_uri(const struct watched *w);
 /* Post its presence again (to a new subscriber) if it is known. */
 void ucwa_watched_announce(struct watched *w);
 void ucwa_watched_close_all(struct app *app);
+/* The session moves to another instance: its subscriptions send nothing
+ * more (sipua_sub_forget()). */
+void ucwa_watched_forget_all(struct app *app);
 /* Route handlers: GET subscribedContacts; GET contacts/{uri}/{what},
  * what one of contactPresence, contactNote, contactLocation. */
 web_route_h ucwa_psub_contacts, ucwa_contact_state;
@@ -258,6 +261,9 @@ web_route_h ucwa_psub_contacts, ucwa_contact_state;
 web_route_h ucwa_psubs_get, ucwa_psubs_post, ucwa_psub_one;
 web_route_h ucwa_psub_memberships, ucwa_psub_membership, ucwa_psub_add;
 void ucwa_psub_close_all(struct app *app);
+/* The session moves: its list and contact subscriptions send nothing
+ * more, and its lists stay on the XCAP server (the next owner's). */
+void ucwa_psub_forget_all(struct app *app);
 /* Bring back the stored presence subscriptions (after a restart). */
 void ucwa_psub_restore(struct app *app);
 
@@ -327,6 +333,9 @@ void ucwa_call_resume(struct app *app);
 /* The app acknowledged the events up to mark (before their records go). */
 void ucwa_call_acked(struct app *app, uint64_t mark);
 void ucwa_call_close_all(struct app *app);
+/* The session moves: ringing INVITEs are left unanswered (the Front End
+ * times them out or forks elsewhere). */
+void ucwa_call_forget_all(struct app *app);
 
 /* pushreg.c: the push registration resource */
 /* Route handler: pushRegistration (GET, PUT, POST, DELETE). */
@@ -372,6 +381,15 @@ void ucwa_app_part_reply(struct web_req *req, const struct app *app,
 void ucwa_app_delete(struct app *app, struct web_req *req);
 /* Bring back an application from its stored record (start-up). */
 int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len);
+/*
+ * Drop the application from this instance's memory: the session moved
+ * (or may move) to another instance (docs/pool.md "Forget"). Its SIP
+ * side stops sending nothing (no un-REGISTER, un-SUBSCRIBE, un-PUBLISH:
+ * the next owner's REGISTER replaces the flow), a parked P-GET is
+ * answered 503 with Retry-After: 1 (the client asks again, reaching the
+ * next owner), and the store is not touched (the next owner reads it).
+ */
+void ucwa_app_forget(struct app *app);
 /* Store the application's record again (its me state changed), then
  * answer req 204, or 503 if it could not be stored. */
 void ucwa_app_save_reply(struct app *app, struct web_req *req);
