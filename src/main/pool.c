@@ -28,6 +28,9 @@ struct pool {
 	uint64_t sent;               /* when the one in flight was sent   */
 	uint64_t last;               /* sending of the last confirmed (0) */
 	bool lost;
+	bool ended; /* pool_end(): left the pool (drain)      */
+	pool_ended_h *endh;
+	void *endarg;
 	pool_lost_h *losth;
 	void *arg;
 	char inst[POOL_INSTANCE_MAX];
@@ -68,7 +71,7 @@ static void lose(struct pool *p, const char *why)
 	uint32_t n;
 	int err;
 
-	if (p->lost)
+	if (p->lost || p->ended)
 		return;
 	p->lost = true;
 	tmr_cancel(&p->losetmr);
@@ -109,7 +112,7 @@ static bool guard(void *arg)
 {
 	struct pool *p = arg;
 
-	if (p->lost)
+	if (p->lost || p->ended)
 		return false;
 	if (tmr_jiffies() < p->deadline_at)
 		return true;
@@ -188,6 +191,9 @@ int pool_alloc(struct pool **pp, struct store *st, struct sipua *ua,
 	str_ncpy(p->inst, inst, sizeof(p->inst));
 	(void)m_lost();
 	sipua_set_guard(ua, guard, p);
+	/* a session moved away (drain, takeover): the Front End keeps a
+	 * MESSAGE for the next owner */
+	sipua_set_moved_answer(ua, true);
 
 	/* no renewal confirmed from the start on: stop as the first
 	 * confirmed one would have it */
@@ -207,4 +213,45 @@ const char *pool_instance(const struct pool *p)
 bool pool_lost(const struct pool *p)
 {
 	return p && p->lost;
+}
+
+static void ended(int err, void *arg)
+{
+	struct pool *p = arg;
+
+	p->op = mem_deref(p->op);
+	if (err && err != ENOENT)
+		log_warn("pool: cannot end the lease: %m", err);
+	else
+		log_notice("pool: instance %s left the pool", p->inst);
+	if (p->endh)
+		p->endh(err, p->endarg);
+}
+
+int pool_end(struct pool *p, pool_ended_h *h, void *arg)
+{
+	int err;
+
+	if (!p)
+		return EINVAL;
+	if (p->lost || p->ended)
+		return EALREADY;
+	p->ended = true;
+	p->endh = h;
+	p->endarg = arg;
+	wheel_cancel(&p->renew);
+	wheel_cancel(&p->deadline);
+	tmr_cancel(&p->losetmr);
+	/* behind a renewal possibly in flight, on the same connection: it
+	 * cannot make the lease live again after the drop */
+	p->op = mem_deref(p->op);
+	err = store_lease_drop(p->st, p->inst, ended, p, &p->op);
+	if (err)
+		log_warn("pool: cannot end the lease: %m", err);
+	return err;
+}
+
+bool pool_ended(const struct pool *p)
+{
+	return p && p->ended;
 }

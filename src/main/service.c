@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "ucwa.h"
 #include "pool.h"
+#include "handover.h"
 #include "service.h"
 
 enum {
@@ -37,9 +38,10 @@ struct service {
 	struct auth *auth;
 	struct ucwa *ucwa;
 	struct admin *admin;
-	struct push *push; /* APNs/FCM, or NULL when neither is configured */
-	struct pool *pool; /* the instance's lease (redis), or NULL       */
-	bool draining;     /* SIGTERM: no new sign-in (service_drain_begin) */
+	struct push *push;   /* APNs/FCM, or NULL when neither is configured */
+	struct pool *pool;   /* the instance's lease (redis), or NULL       */
+	struct handover *ho; /* the drain of a pool instance, or NULL     */
+	bool draining;       /* SIGTERM: no new sign-in (service_drain_begin) */
 };
 
 static void destructor(void *arg)
@@ -52,6 +54,7 @@ static void destructor(void *arg)
 	mem_deref(svc->ucwa);
 	mem_deref(svc->push);
 	mem_deref(svc->auth);
+	mem_deref(svc->ho);
 	mem_deref(svc->pool);
 	mem_deref(svc->ua);
 	mem_deref(svc->store);
@@ -452,18 +455,27 @@ int service_drain_begin(struct service *svc, sipua_drain_h *h, void *arg)
 		return EINVAL;
 	svc->draining = true;
 	admin_set_draining(svc->admin);
+	/* a pool instance hands its sessions over: an un-REGISTER would
+	 * end them at the Front End (docs/pool.md "Drain") */
+	if (svc->pool && !pool_lost(svc->pool))
+		return handover_start(&svc->ho, svc->store, svc->ucwa,
+				      svc->pool, h, arg);
 	return sipua_drain(svc->ua, h, arg);
 }
 
 void service_drain_stop(struct service *svc)
 {
-	if (svc)
-		sipua_drain_stop(svc->ua);
+	if (!svc)
+		return;
+	handover_stop(svc->ho);
+	sipua_drain_stop(svc->ua);
 }
 
 uint32_t service_drain_left(const struct service *svc)
 {
-	return svc ? sipua_drain_left(svc->ua) : 0;
+	if (!svc)
+		return 0;
+	return svc->ho ? handover_left(svc->ho) : sipua_drain_left(svc->ua);
 }
 
 void service_drain(struct service *svc)

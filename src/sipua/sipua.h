@@ -120,6 +120,14 @@ typedef bool(sipua_guard_h)(void *arg);
 void sipua_set_guard(struct sipua *ua, sipua_guard_h *h, void *arg);
 
 /**
+ * A request for a contact not registered here: on, 480 Temporarily
+ * Unavailable (a pool: the session may have moved to another instance;
+ * the Front End keeps a MESSAGE for the next owner's REGISTER); off (the
+ * default), 404 Not Found.
+ */
+void sipua_set_moved_answer(struct sipua *ua, bool on);
+
+/**
  * Number of detached requests still waiting for their answer (the
  * un-REGISTERs of dropped registrations): a service shutting down can
  * run the loop until this is 0, within a bound of its own.

@@ -58,6 +58,7 @@ struct sipua {
 		bool stopped;     /**< given up: nothing more is sent    */
 	} drain;
 	bool halted; /**< sipua_halt(): no SIP at all any more (drain.c) */
+	bool moved;  /**< unknown contacts: 480, not 404 (sreq.c)      */
 };
 
 enum {

@@ -303,6 +303,12 @@ void sipua_sreq_trace(bool tx, enum sip_transp tp, const struct sa *src,
 		ua->traceh(tx, tp, src, dst, pkt, len, ua->tracearg);
 }
 
+void sipua_set_moved_answer(struct sipua *ua, bool on)
+{
+	if (ua)
+		ua->moved = on;
+}
+
 void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg)
 {
 	if (!ua)
@@ -428,7 +434,11 @@ bool sipua_sreq_listener(const struct sip_msg *msg, void *arg)
 	if (!reg) {
 		log_debug("sipua: %r for %r: no such registration", &msg->met,
 			  &msg->uri.user);
-		(void)sip_reply(ua->sip, msg, 404, "Not Found");
+		if (ua->moved)
+			(void)sip_reply(ua->sip, msg, 480,
+					"Temporarily Unavailable");
+		else
+			(void)sip_reply(ua->sip, msg, 404, "Not Found");
 		return true;
 	}
 

@@ -1167,11 +1167,11 @@ static void recv_committed(int err, void *arg)
 		log_warn("ucwa: %s: MESSAGE from %s not stored: %m",
 			 rv->app->id, rv->from, err);
 		/* ESTALE: another instance owns the session now (it is
-		 * forgotten here, fence.c); the Front End's next try goes
-		 * to the new owner's flow */
+		 * forgotten here, fence.c); 480 makes the Front End keep it
+		 * for the new owner's REGISTER, never 200 from here */
 		if (err == ESTALE)
-			(void)sipua_sreq_reply(rv->sr, 500,
-					       "Server Internal Error");
+			(void)sipua_sreq_reply(rv->sr, 480,
+					       "Temporarily Unavailable");
 		else
 			(void)sipua_sreq_reply(rv->sr, 503,
 					       "Service Unavailable");

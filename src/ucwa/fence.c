@@ -125,3 +125,40 @@ void ucwa_fence_close(struct ucwa *u)
 	store_fenced_listen(u->st, NULL, NULL);
 	u->fence = mem_deref(u->fence);
 }
+
+struct each {
+	ucwa_id_h *fn;
+	void *arg;
+};
+
+static bool each_h(struct le *le, void *arg)
+{
+	const struct app *app = le->data;
+	struct each *e = arg;
+
+	if (!app->s.closing)
+		e->fn(app->id, e->arg);
+	return false;
+}
+
+void ucwa_each_id(struct ucwa *u, ucwa_id_h *fn, void *arg)
+{
+	struct each e = {fn, arg};
+
+	if (!u || !fn)
+		return;
+	(void)hash_apply(u->apps, each_h, &e);
+}
+
+int ucwa_forget_id(struct ucwa *u, const char *id)
+{
+	struct app *app;
+
+	if (!u || !id)
+		return EINVAL;
+	app = app_lookup(u, id);
+	if (!app || app->s.closing)
+		return ENOENT;
+	ucwa_app_forget(app);
+	return 0;
+}
