@@ -205,6 +205,8 @@ struct conf {
 	/* redis: this instance's name in a pool (it holds a lease,
 	 * docs/pool.md), or NULL: a single instance, no lease */
 	char *store_redis_instance;
+	/* a pool instance: sessions taken over per second at most */
+	uint32_t store_takeover_rate;
 
 	/* [push] */
 	struct conf_push push;

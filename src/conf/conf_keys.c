@@ -920,6 +920,8 @@ const struct conf_key conf_keys[] = {
      RANGE(10, 60000, 1)},
     {KEY(SECT_STORE, "redis_instance", set_instance, store_redis_instance),
      .example = "mob-a"},
+    {KEY(SECT_STORE, "takeover_rate", set_uint, store_takeover_rate),
+     RANGE(1, 100000, 1)},
 
     {KEY(SECT_PUSH, "apns_url", set_url, push.apns_url)},
     {KEY(SECT_PUSH, "apns_key", set_path, push.apns_key),
@@ -1019,6 +1021,7 @@ void conf_defaults(struct conf *conf)
 	strcpy(conf->store_backend, "lmdb");
 	conf->store_map_size_mb = 1024;
 	conf->store_redis_wait_ms = 1000;
+	conf->store_takeover_rate = 2000;
 	conf->sip_ring_ms = 30 * 1000;
 	conf->sip_max_connections = 1024;
 	conf->sip_idle_ms = 300 * 1000;

@@ -20,6 +20,7 @@ struct admin {
 	struct web_srv *srv;
 	const struct store *st; /* borrowed: the service outlives us */
 	bool draining;          /* SIGTERM: /healthz answers 503 */
+	bool lost;              /* the pool lease is lost: 503 too */
 };
 
 static struct metric *m_rss, *m_fds, *m_uptime;
@@ -84,9 +85,11 @@ static void healthz(struct web_req *req, const struct web_params *prm,
 	    store_full(adm->st) ? "degraded: store full\n" : "ok\n";
 
 	(void)prm;
+	if (adm->lost)
+		body = "pool lease lost\n";
 	if (adm->draining)
 		body = "draining\n";
-	web_reply(req, adm->draining ? 503 : 200, NULL,
+	web_reply(req, adm->draining || adm->lost ? 503 : 200, NULL,
 		  "text/plain; charset=utf-8", (const uint8_t *)body,
 		  strlen(body), NULL);
 }
@@ -141,6 +144,12 @@ void admin_set_draining(struct admin *adm)
 {
 	if (adm)
 		adm->draining = true;
+}
+
+void admin_set_lost(struct admin *adm, bool lost)
+{
+	if (adm)
+		adm->lost = lost;
 }
 
 int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w,

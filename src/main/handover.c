@@ -135,6 +135,9 @@ static void step(void *arg)
 	if (ho->ids.head || ho->rels.head || ho->ending)
 		return;
 	ho->ending = true;
+	/* one a take in flight at the start brought in meanwhile: it
+	 * lapses with the lease (ending it lists what is left) */
+	(void)ucwa_forget_all(ho->u);
 	if (pool_end(ho->p, lease_ended, ho))
 		lease_ended(0, ho);
 }

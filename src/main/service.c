@@ -51,6 +51,7 @@ static void destructor(void *arg)
 	mem_deref(svc->admin);
 	mem_deref(svc->web);
 	mem_deref(svc->ad);
+	pool_set_ucwa(svc->pool, NULL, 0);
 	mem_deref(svc->ucwa);
 	mem_deref(svc->push);
 	mem_deref(svc->auth);
@@ -101,7 +102,8 @@ static bool refuse_new_session(const struct service *svc, struct web_req *req)
 	static const char body[] = "draining\n";
 	const struct pl *path = web_req_path(req);
 
-	if (!svc->draining || pl_strcasecmp(web_req_method(req), "POST"))
+	if ((!svc->draining && !pool_lost(svc->pool)) ||
+	    pl_strcasecmp(web_req_method(req), "POST"))
 		return false;
 	if (pl_strcasecmp(path, UCWA_BASE) &&
 	    pl_strcasecmp(path, "/WebTicket/oauthtoken") &&
@@ -141,18 +143,22 @@ static void web_handler(struct web_req *req, void *arg)
 	not_found(req);
 }
 
-/* The pool lease lapsed: SIP is stopped for good; no new sign-in, and
- * /healthz tells the load balancer to send the phones elsewhere */
+/* The pool lease lapsed: SIP is stopped and the sessions forgotten
+ * (pool.c); no new sign-in, and /healthz tells the load balancer to send
+ * the phones elsewhere, until the instance rejoins */
 static void lease_lost(uint32_t n, void *arg)
 {
 	struct service *svc = arg;
 
 	(void)n;
-	svc->draining = true;
-	admin_set_draining(svc->admin);
-	/* the sessions are the next owners' now: out of memory, nothing
-	 * sent, the store left as it is */
-	(void)ucwa_forget_all(svc->ucwa);
+	admin_set_lost(svc->admin, true);
+}
+
+static void lease_back(void *arg)
+{
+	struct service *svc = arg;
+
+	admin_set_lost(svc->admin, false);
 }
 
 /* An instance of a pool on Redis ([store] redis_instance): hold its
@@ -169,6 +175,8 @@ static int pool_start(struct service *svc)
 			 svc->conf->store_redis_instance, lease_lost, svc);
 	if (err)
 		log_error("cannot start the pool lease: %m", err);
+	else
+		pool_set_rejoin_handler(svc->pool, lease_back);
 	return err;
 }
 
@@ -371,7 +379,14 @@ int service_alloc(struct service **svcp, struct conf *conf)
 	if (!err) {
 		/* before the load: a restored session may be pushed to */
 		ucwa_set_push(svc->ucwa, svc->push);
-		err = ucwa_load(svc->ucwa);
+		/* a pool instance loads nothing: the sessions of the store
+		 * are other instances' or released (ours were, pool.c), and
+		 * the poller takes them over at its pace */
+		if (svc->pool)
+			pool_set_ucwa(svc->pool, svc->ucwa,
+				      conf->store_takeover_rate);
+		else
+			err = ucwa_load(svc->ucwa);
 	}
 	if (err)
 		goto out;
@@ -455,6 +470,7 @@ int service_drain_begin(struct service *svc, sipua_drain_h *h, void *arg)
 		return EINVAL;
 	svc->draining = true;
 	admin_set_draining(svc->admin);
+	pool_drain(svc->pool);
 	/* a pool instance hands its sessions over: an un-REGISTER would
 	 * end them at the Front End (docs/pool.md "Drain") */
 	if (svc->pool && !pool_lost(svc->pool))

@@ -58,4 +58,8 @@ int admin_alloc(struct admin **admp, const struct conf *conf, struct wheel *w,
 /** From now on /healthz answers 503 "draining" (NULL: nothing). */
 void admin_set_draining(struct admin *adm);
 
+/** While lost, /healthz answers 503 "pool lease lost" (the instance's
+ * pool lease lapsed; false once it rejoined). NULL: nothing. */
+void admin_set_lost(struct admin *adm, bool lost);
+
 #endif

@@ -211,6 +211,8 @@ static void halt_one(struct sipua_refresh *rf)
 		rf->cls->stoph(rf->arg);
 	sipua_refresh_done(rf);
 	rf->closed = true;
+	/* nor later: a resumed ua (sipua_resume) sends no removal for it */
+	rf->rm_sent = true;
 }
 
 static void halt_all(struct list *l)
@@ -241,14 +243,29 @@ uint32_t sipua_halt(struct sipua *ua)
 	/* as a drain given up: nothing new is taken, the owners'
 	 * destructors send no removal (an un-REGISTER would remove the
 	 * binding a new owner made with the same +sip.instance) */
-	if (ua->drain.phase == PHASE_OFF)
+	if (ua->drain.phase == PHASE_OFF) {
 		ua->drain.phase = PHASE_DONE;
+		ua->halt_phase = true;
+	}
 	ua->drain.stopped = true;
 	tmr_cancel(&ua->drain.tmr);
 	halt_all(&ua->subl);
 	halt_all(&ua->publ);
 	halt_all(&ua->regl);
 	return n;
+}
+
+void sipua_resume(struct sipua *ua)
+{
+	if (!ua || !ua->halted)
+		return;
+	ua->halted = false;
+	/* a drain asked before the halt stays given up */
+	if (ua->halt_phase) {
+		ua->drain.phase = PHASE_OFF;
+		ua->drain.stopped = false;
+		ua->halt_phase = false;
+	}
 }
 
 bool sipua_halted(const struct sipua *ua)

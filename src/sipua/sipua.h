@@ -167,7 +167,8 @@ void sipua_drain_stop(struct sipua *ua);
  * docs/pool.md): no refresh, no removal (no un-REGISTER: it would remove
  * the binding a new owner made with the same +sip.instance and reg-id),
  * incoming requests left unanswered, and sipua_reg_alloc(),
- * sipua_pub_alloc(), sipua_sub_alloc() fail with ESHUTDOWN. For good.
+ * sipua_pub_alloc(), sipua_sub_alloc() fail with ESHUTDOWN, until
+ * sipua_resume().
  *
  * @return Registrations stopped (0 when already halted)
  */
@@ -188,6 +189,14 @@ void sipua_reg_forget(struct sipua_reg *reg);
 void sipua_pub_forget(struct sipua_pub *pub);
 void sipua_sub_forget(struct sipua_sub *sub);
 void sipua_sreq_forget(struct sipua_sreq *sr);
+
+/**
+ * SIP again after sipua_halt() (the pool lease is alive again): new
+ * registrations, publications and subscriptions are taken; what the
+ * halt stopped stays stopped and sends nothing, also when dropped. Not
+ * after a drain (it stays given up).
+ */
+void sipua_resume(struct sipua *ua);
 
 /** True once sipua_halt() was called. */
 bool sipua_halted(const struct sipua *ua);

@@ -57,8 +57,9 @@ struct sipua {
 		uint32_t failed;  /**< answered otherwise, or not sent   */
 		bool stopped;     /**< given up: nothing more is sent    */
 	} drain;
-	bool halted; /**< sipua_halt(): no SIP at all any more (drain.c) */
-	bool moved;  /**< unknown contacts: 480, not 404 (sreq.c)      */
+	bool halted;     /**< sipua_halt(): no SIP at all any more (drain.c) */
+	bool halt_phase; /**< the halt ended the drain, not a drain      */
+	bool moved;      /**< unknown contacts: 480, not 404 (sreq.c)      */
 };
 
 enum {

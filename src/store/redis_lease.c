@@ -18,7 +18,8 @@
 /* ARGV[1] op; replies: an integer (>= 0 result, < 0 error) or, for
  * 'lapsed', {sid, owner, sid, owner, ...}.
  *  renew   KEYS lease, mob:instances; ARGV inst, ms: 0 renewed, 1 new
- *  drop    KEYS lease: 0 dropped, -3 none
+ *  drop    KEYS lease, my set; ARGV me: 0 dropped, -3 none; either
+ *          way every session still listed is released
  *  acquire KEYS o, my lease, my set; ARGV me, sid: epoch, -1 another's
  *          lease is alive, -2 mine is not
  *  release KEYS o, my set; ARGV me, sid: 0, -1 not mine
@@ -41,6 +42,17 @@ const char redis_script_lease[] =
     " redis.call('SADD', KEYS[2], ARGV[2])\n"
     " return 1\n"
     "elseif op == 'drop' then\n"
+    /* released at once: the same name's next lease (a restart, a
+     * rejoin) would hide them from the lapsed listing */
+    " for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
+    "  local k = 'mob:{' .. sid .. '}:o'\n"
+    "  local e, who = owner(k)\n"
+    "  if who == ARGV[2] then\n"
+    "   redis.call('SET', k, e .. ' ')\n"
+    "   redis.call('SADD', 'mob:free', sid)\n"
+    "  end\n"
+    " end\n"
+    " redis.call('DEL', KEYS[2])\n"
     " if redis.call('DEL', KEYS[1]) == 1 then return 0 end\n"
     " return -3\n"
     "elseif op == 'acquire' then\n"
@@ -190,6 +202,8 @@ void redis_lease(void *bed, struct store_req *r)
 		redis_key(k[nk++], REDIS_KEY_MAX, "own", r->b, r->blen, "");
 	if (r->kind == SK_LEASE_RENEW || r->kind == SK_LEASE_DROP)
 		redis_key(k[nk++], REDIS_KEY_MAX, "lease", r->a, r->alen, "");
+	if (r->kind == SK_LEASE_DROP)
+		redis_key(k[nk++], REDIS_KEY_MAX, "own", r->a, r->alen, "");
 	if (r->kind == SK_LEASE_RENEW)
 		strcpy(k[nk++], "mob:instances");
 
@@ -213,6 +227,10 @@ void redis_lease(void *bed, struct store_req *r)
 		av[argc] = k[2];
 		al[argc] = strlen(k[2]);
 		++argc;
+		break;
+	case SK_LEASE_DROP:
+		av[argc] = (char *)r->a;
+		al[argc++] = r->alen;
 		break;
 	case SK_LEASE_ACQUIRE:
 	case SK_LEASE_RELEASE:

@@ -345,8 +345,12 @@ typedef void(store_lease_h)(int err, uint64_t epoch, void *arg);
  * been confirmed well before ms after it was sent (docs/pool.md). */
 int store_lease_renew(struct store *s, const char *inst, uint32_t ms,
 		      store_done_h *h, void *arg, struct store_op **opp);
-/** End the lease of instance inst at once (drain): its sessions not
- * released are listed as lapsed from now on. 0 or ENOENT (none). */
+/** End the lease of instance inst at once (drain, a lost lease, the
+ * start of an instance of that name) and release every session still
+ * listed under it, in one step: they are listed for takeover from now
+ * on, also once inst holds a new lease (a released session is listed
+ * whoever's lease is alive). 0 or ENOENT (no lease was alive; the
+ * sessions are released all the same). */
 int store_lease_drop(struct store *s, const char *inst, store_done_h *h,
 		     void *arg, struct store_op **opp);
 /** Make instance inst the owner of session sid: unowned, released, or

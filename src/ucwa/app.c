@@ -466,6 +466,10 @@ static void fail_pending(struct app *app, uint16_t scode, const char *reason,
 		api_reply_error(req, scode, reason, code, NULL, msg);
 		mem_deref(req);
 	}
+	/* a create acquired under the pool lease: its owner key and place
+	 * in the instance's set go (nothing else of it was stored) */
+	if (app->acquired && !app->s.loading)
+		(void)session_record_del(&app->s, NULL, NULL, NULL);
 	ucwa_app_close(app);
 }
 
@@ -552,6 +556,29 @@ static int start_register(struct app *app, bool restored)
 	return err;
 }
 
+/* A new session is this instance's under its pool lease (the store
+ * handle keeps the epoch: every later write of it is fenced): now its
+ * REGISTER. Refused (EBUSY: the id is another's; ENOLCK: our lease is
+ * not alive): 503, nothing registered. */
+static void acquired(int err, uint64_t epoch, void *arg)
+{
+	struct app *app = arg;
+
+	(void)epoch;
+	app->op = mem_deref(app->op);
+	if (!err) {
+		app->acquired = true;
+		err = start_register(app, false);
+	} else {
+		log_notice("ucwa: application %s not acquired: %m", app->id,
+			   err);
+	}
+	if (err)
+		fail_pending(app, 503, NULL, "ServiceFailure",
+			     "the application could not be started here; "
+			     "try again");
+}
+
 static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 {
 	struct app *app = arg;
@@ -572,9 +599,15 @@ static void ha1_handler(int err, const uint8_t *val, size_t len, void *arg)
 	app->ha1[len] = '\0';
 
 	/* restored: its stored events first, so that a MESSAGE arriving
-	 * once registered gets a sequence of its own */
-	err = app->s.loading ? session_hist_restore(&app->s)
-			     : start_register(app, false);
+	 * once registered gets a sequence of its own; created on a pool
+	 * instance: held under its lease first */
+	if (app->s.loading)
+		err = session_hist_restore(&app->s);
+	else if (app->u->inst)
+		err = store_lease_acquire(app->u->st, app->id, app->u->inst,
+					  acquired, app, &app->op);
+	else
+		err = start_register(app, false);
 	if (err)
 		fail_pending(app, 503, NULL, "ServiceFailure",
 			     "the registration could not be started");
@@ -818,12 +851,16 @@ static int record_read(struct app *app, const struct repr_in *in)
 	return 0;
 }
 
-int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
+int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len,
+		     struct app **appp)
 {
 	struct app *app;
 	char evhref[sizeof(app->href) + 8];
+	struct pl id;
 	int err;
 
+	if (appp)
+		*appp = NULL;
 	app = mem_zalloc(sizeof(*app), app_destructor);
 	if (!app)
 		return ENOMEM;
@@ -833,6 +870,12 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 	if (err) {
 		mem_deref(app);
 		return err;
+	}
+	/* taken over again while still here: this one stays */
+	pl_set_str(&id, app->id);
+	if (ucwa_app_find(u, &id)) {
+		mem_deref(app);
+		return EALREADY;
 	}
 
 	if (session_life_over(&app->s)) {
@@ -857,6 +900,7 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 	evchan_set_ack_handler(app->ev, acked, app);
 	evchan_set_save_handler(app->ev, ev_save, app);
 	app->s.loading = true;
+	app->want_ready = true;
 	ucwa_app_add(u, app);
 	app->s.contact_saved_ms = app->s.contact_ms;
 	session_life_update(&app->s);
@@ -867,6 +911,8 @@ int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len)
 			    ha1_handler, app, &app->op);
 	if (err)
 		ucwa_app_close(app);
+	else if (appp)
+		*appp = app;
 	return err;
 }
 
@@ -1076,6 +1122,7 @@ static void op_events_restored(struct session *s, int err)
 	ucwa_me_resume(app);
 	ucwa_psub_restore(app);
 	ucwa_call_resume(app);
+	ucwa_app_ready(app, 0);
 }
 
 static int op_record_encode(const struct session *s, struct repr *r)

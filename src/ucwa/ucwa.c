@@ -68,6 +68,10 @@ int ucwa_alloc(struct ucwa **up, struct conf *conf, struct wheel *w,
 	u->sctx.st = st;
 	u->sctx.ops = &ucwa_session_ops;
 	u->sctx.m_expired = u->m_expired;
+	/* a pool instance holds its sessions under its lease */
+	if (!strcmp(conf->store_backend, "redis") &&
+	    conf->store_redis_instance && *conf->store_redis_instance)
+		u->inst = conf->store_redis_instance;
 	if (!err)
 		err = ucwa_fence_alloc(u);
 	if (err)
@@ -110,10 +114,54 @@ static bool id_cmp(struct le *le, void *arg)
 	return !pl_strcmp(arg, app->id);
 }
 
-static struct app *app_find(struct ucwa *u, const struct pl *id)
+struct app *ucwa_app_find(struct ucwa *u, const struct pl *id)
 {
 	return list_ledata(hash_lookup(u->apps, hash_joaat_ci(id->p, id->l),
 				       id_cmp, (void *)id));
+}
+
+void ucwa_set_ready_handler(struct ucwa *u, ucwa_ready_h *h, void *arg)
+{
+	if (!u)
+		return;
+	u->readyh = h;
+	u->ready_arg = arg;
+}
+
+void ucwa_app_ready(struct app *app, int err)
+{
+	struct ucwa *u = app->u;
+
+	if (!app->want_ready)
+		return;
+	app->want_ready = false;
+	if (u->readyh)
+		u->readyh(app->id, err, u->ready_arg);
+}
+
+bool ucwa_holds(struct ucwa *u, const char *id)
+{
+	struct app *app;
+	struct pl pl;
+
+	if (!u || !id)
+		return false;
+	pl_set_str(&pl, id);
+	app = ucwa_app_find(u, &pl);
+	return app && !app->pending && !app->s.loading;
+}
+
+int ucwa_take(struct ucwa *u, const uint8_t *rec, size_t len)
+{
+	struct app *app = NULL;
+	int err;
+
+	if (!u || !rec)
+		return EINVAL;
+	err = ucwa_app_restore(u, rec, len, &app);
+	if (!err && !app)
+		err = ENOENT; /* its lifetime was over: ended */
+	return err;
 }
 
 void ucwa_app_add(struct ucwa *u, struct app *app)
@@ -150,6 +198,8 @@ void ucwa_app_close(struct app *app)
 	if (app->s.closing)
 		return;
 	app->s.closing = true;
+	/* brought back but not routable: it failed */
+	ucwa_app_ready(app, ENOENT);
 
 	/* gone for every lookup now; freed once the stack has unwound, as
 	 * we may be inside a callback of its registration or the store */
@@ -226,7 +276,7 @@ static bool load_record(const uint8_t *key, size_t klen, const uint8_t *val,
 	struct ucwa *u = arg;
 	int err;
 
-	err = ucwa_app_restore(u, val, len);
+	err = ucwa_app_restore(u, val, len, NULL);
 	if (err)
 		log_warn("ucwa: application %b not restored: %m", key, klen,
 			 err);
@@ -549,7 +599,7 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 	/* <id>[/<sub>] */
 	sub = rest;
 	(void)text_next(&sub, '/', &id);
-	app = app_find(u, &id);
+	app = ucwa_app_find(u, &id);
 	/* someone else's application is as absent as a missing one */
 	if (!app || app->pending || strcmp(app->user, user)) {
 		not_found(req);

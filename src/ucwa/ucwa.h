@@ -115,6 +115,31 @@ void ucwa_set_push(struct ucwa *u, struct push *push);
 int ucwa_load(struct ucwa *u);
 
 /**
+ * Take over one session (a pool instance that acquired its lease:
+ * docs/pool.md): its stored record rec (borrowed) is brought back as at
+ * start-up: its events read, registered again with the same
+ * +sip.instance and reg-id (the Front End replaces the old flow),
+ * subscribed and published again. The ready handler is called once it
+ * is routable, or failed.
+ *
+ * @return 0, EALREADY (it is here already), ENOENT (its lifetime was
+ *         over: ended and deleted, no ready call), or an error
+ */
+int ucwa_take(struct ucwa *u, const uint8_t *rec, size_t len);
+
+/** An application brought back (ucwa_load, ucwa_take) is routable: its
+ * events are back and its REGISTER is sent (err 0); or it failed. id is
+ * borrowed. */
+typedef void(ucwa_ready_h)(const char *id, int err, void *arg);
+
+/** Set the one ready handler (NULL: none). */
+void ucwa_set_ready_handler(struct ucwa *u, ucwa_ready_h *h, void *arg);
+
+/** True when application id (NUL-terminated) is in memory here and
+ * routable (not being brought back). */
+bool ucwa_holds(struct ucwa *u, const char *id);
+
+/**
  * Drop every application from this instance's memory (the pool lease
  * was lost: docs/pool.md), sending no SIP and leaving the store as it
  * is: the next owners take the sessions over from it. Parked P-GETs are

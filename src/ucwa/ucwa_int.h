@@ -4,6 +4,7 @@
 #ifndef MOB_UCWA_INT_H
 #define MOB_UCWA_INT_H
 
+#include "ucwa.h"
 #include "auth.h"
 #include "push.h"
 #include "web_route.h"
@@ -31,6 +32,11 @@ struct ucwa {
 	struct metric *m_expired; /* sessions ended by their lifetime */
 	struct push *push;        /* NULL: no provider available      */
 	struct session_ctx sctx;  /* what the sessions share          */
+	/* a pool instance ([store] redis_instance): sessions are acquired
+	 * under its lease; NULL otherwise */
+	const char *inst;
+	ucwa_ready_h *readyh; /* a session brought back is routable */
+	void *ready_arg;
 	struct ucwa_fence *fence; /* sessions taken over (fence.c)    */
 };
 
@@ -157,6 +163,8 @@ struct app {
 	struct list calls;        /* struct call: incoming calls (call.c) */
 
 	struct list wakes; /* pushes in flight (pushreg.c)            */
+	bool acquired;     /* created under the pool lease            */
+	bool want_ready;   /* brought back: u->readyh not called yet  */
 };
 
 /* Bytes of a path the API makes (a contact's: the application's, then
@@ -175,6 +183,10 @@ int ucwa_post(struct app *app, uint64_t mark, const struct repr_event *ev);
 
 /* ucwa.c: the registry */
 void ucwa_app_add(struct ucwa *u, struct app *app);
+struct app *ucwa_app_find(struct ucwa *u, const struct pl *id);
+/* A brought back application is routable (err 0) or failed: the ready
+ * handler is told, once. */
+void ucwa_app_ready(struct app *app, int err);
 void ucwa_app_close(struct app *app);
 struct app *ucwa_app_by_endpoint(struct ucwa *u, const char *user,
 				 const char *endpoint);
@@ -379,8 +391,12 @@ void ucwa_app_part_reply(struct web_req *req, const struct app *app,
 /* End the application and delete its records; req (or NULL) is answered
  * 204 once the delete is committed (503 if it fails: nothing changes). */
 void ucwa_app_delete(struct app *app, struct web_req *req);
-/* Bring back an application from its stored record (start-up). */
-int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len);
+/* Bring back an application from its stored record (start-up, a
+ * takeover): 0 and *appp the application (NULL: it had ended and is
+ * deleted), EALREADY (it is here already), or an error. appp may be
+ * NULL. */
+int ucwa_app_restore(struct ucwa *u, const uint8_t *val, size_t len,
+		     struct app **appp);
 /*
  * Drop the application from this instance's memory: the session moved
  * (or may move) to another instance (docs/pool.md "Forget"). Its SIP

@@ -902,13 +902,18 @@ static void test_store(void)
 		CHECK(r.conf->store_redis_wait_replicas == 0);
 		CHECK(r.conf->store_redis_wait_ms == 1000);
 		CHECK(r.conf->store_redis_instance == NULL);
+		CHECK(r.conf->store_takeover_rate == 2000);
 	}
 
-	/* a pool: this instance's name */
-	build(&r, NULL, "[store]\nbackend = redis\nredis_instance = mob-a.1");
+	/* a pool: this instance's name, its takeover pace */
+	build(&r, NULL,
+	      "[store]\nbackend = redis\nredis_instance = mob-a.1\n"
+	      "takeover_rate = 500");
 	EXPECT_OK(&r);
-	if (r.conf)
+	if (r.conf) {
 		CHECK_STR(r.conf->store_redis_instance, "mob-a.1");
+		CHECK(r.conf->store_takeover_rate == 500);
+	}
 
 	/* Sentinels: a list, with the primary's name there */
 	build(&r, NULL,
@@ -1209,6 +1214,7 @@ static void test_bad_values(void)
 	     {"redis_sentinels and redis_master_name go together"}},
 	    {"[store]\nredis_instance = mob a",
 	     {"redis_instance = 'mob a'", "not a name"}},
+	    {"[store]\ntakeover_rate = 0", {"takeover_rate"}},
 	    {"[store]\nredis_master_name = my master",
 	     {"redis_master_name = 'my master'", "not a name"}},
 	    {"[store]\nredis_wait_replicas = 17", {"out of range"}},

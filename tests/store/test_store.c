@@ -2012,6 +2012,17 @@ static void test_redis_lease(const struct backend *be)
 	      !lapsed_owner[0][0]);
 	CHECK(acquire(a, "s1", "A") && lease_err == 0 && lease_epoch == 3);
 
+	/* A ends its lease (a restart under the same name, a lost lease):
+	 * its sessions are released at once, so they are listed although
+	 * A's next lease is alive, and A may take them again */
+	ndone = 0;
+	CHECK(!store_lease_drop(a, "A", done_h, (void *)0, NULL));
+	CHECK(wait_done(1) && (rec_err[0] == 0 || rec_err[0] == ENOENT));
+	CHECK(renew(a, "A", 400) && rec_err[0] == ENOENT);
+	CHECK(lapsed(b) && nlapsed == 1 && !strcmp(lapsed_sid[0], "s1") &&
+	      !lapsed_owner[0][0]);
+	CHECK(acquire(a, "s1", "A") && lease_err == 0 && lease_epoch == 4);
+
 	/* a deleted session leaves no owner behind */
 	ndone = 0;
 	CHECK(!store_session_del(a, "s1", done_h, (void *)0, NULL));
