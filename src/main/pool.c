@@ -27,7 +27,9 @@
 #include "ucwa.h"
 #include "pool.h"
 
-/* A batch: the sessions of one lapsed listing, for its log line. */
+/* A batch: the sessions of one lapsed listing, for its log line. Held
+ * by the listing (p->batch) and by each of its takes: whichever goes
+ * last frees it, in any order. */
 struct batch {
 	struct pool *p;
 	uint64_t t0;
@@ -110,17 +112,15 @@ static void take_finish(struct take *t, int err);
  * Takes
  */
 
+/* The listing is over and its last take ended: the batch's line. */
 static void batch_log(struct batch *b)
 {
-	if (b->listing || b->left)
+	if (b->listing || b->left || !b->listed)
 		return;
-	if (b->listed)
-		log_notice("pool: took over %u sessions in %llu ms (%u held "
-			   "by another instance, %u failed)",
-			   b->taken,
-			   (unsigned long long)(tmr_jiffies() - b->t0), b->busy,
-			   b->failed);
-	mem_deref(b);
+	log_notice("pool: took over %u sessions in %llu ms (%u held by "
+		   "another instance, %u failed)",
+		   b->taken, (unsigned long long)(tmr_jiffies() - b->t0),
+		   b->busy, b->failed);
 }
 
 static void take_destructor(void *arg)
@@ -131,6 +131,7 @@ static void take_destructor(void *arg)
 	list_unlink(&t->le);
 	mem_deref(t->op);
 	list_flush(&t->waiters);
+	mem_deref(t->b);
 }
 
 static struct take *take_find(struct pool *p, const char *sid)
@@ -149,7 +150,7 @@ static struct take *take_find(struct pool *p, const char *sid)
 /* The answer to everyone waiting, then the take goes. */
 static void take_finish(struct take *t, int err)
 {
-	struct batch *b = t->b;
+	struct batch *b = mem_ref(t->b);
 	struct le *le;
 
 	t->op = mem_deref(t->op);
@@ -179,6 +180,7 @@ static void take_finish(struct take *t, int err)
 	mem_deref(t);
 	if (b)
 		batch_log(b);
+	mem_deref(b);
 }
 
 static void take_later(void *arg)
@@ -286,7 +288,7 @@ static bool lapsed_rec(const uint8_t *key, size_t klen, const uint8_t *val,
 	if (!t)
 		return true;
 	p->tokens -= 1000;
-	t->b = b;
+	t->b = mem_ref(b);
 	++b->listed;
 	++b->left;
 	if (take_start(t)) {
@@ -309,6 +311,7 @@ static void lapsed_done(int err, void *arg)
 	if (b) {
 		b->listing = false;
 		batch_log(b);
+		mem_deref(b);
 	}
 }
 
@@ -371,11 +374,11 @@ static void destructor(void *arg)
 	tmr_cancel(&p->losetmr);
 	sipua_set_guard(p->ua, NULL, NULL);
 	mem_deref(p->op);
-	p->lapsed_op = mem_deref(p->lapsed_op);
-	p->batch = mem_deref(p->batch);
 	if (p->u)
 		ucwa_set_ready_handler(p->u, NULL, NULL);
 	takes_cancel(p, ECANCELED);
+	p->lapsed_op = mem_deref(p->lapsed_op);
+	p->batch = mem_deref(p->batch);
 }
 
 static void renewed(int err, void *arg);
@@ -434,9 +437,9 @@ static void lose(struct pool *p, const char *why)
 		  why, n, p->inst);
 	/* no take goes on, and every session leaves memory: the next
 	 * owners read them from the store */
+	takes_cancel(p, ENOLCK);
 	p->lapsed_op = mem_deref(p->lapsed_op);
 	p->batch = mem_deref(p->batch);
-	takes_cancel(p, ENOLCK);
 	nf = ucwa_forget_all(p->u);
 	if (nf)
 		log_notice("pool: %u sessions forgotten", nf);
@@ -603,6 +606,9 @@ void pool_set_ucwa(struct pool *p, struct ucwa *u, uint32_t rate)
 	p->rate = rate ? rate : POOL_TAKEOVER_RATE_DEFAULT;
 	if (!u) {
 		wheel_cancel(&p->poll);
+		takes_cancel(p, ECANCELED);
+		p->lapsed_op = mem_deref(p->lapsed_op);
+		p->batch = mem_deref(p->batch);
 		return;
 	}
 	ucwa_set_ready_handler(u, ready, p);

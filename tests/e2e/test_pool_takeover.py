@@ -117,6 +117,9 @@ def test_lease_lost_forgets_and_rejoins(fe, redis, tmp_path):
         first = contact_of(sid, registers(fe))
         assert first, fe.log_text()[-2000:]
         assert redis.keys("mob:{%s}:s" % sid)
+        # created under the instance's lease: owned, epoch 1, listed
+        assert redis.cli("GET", "mob:{%s}:o" % sid) == "1 mob-a"
+        assert redis.cli("SMEMBERS", "mob:own:{mob-a}") == sid
         assert api(m, tok, "POST", loc + "/me/makeMeAvailable", {})[0] == 204
         st, _, body = api(m, tok, "GET", loc + "/events?ack=1&medium=0&low=0")
         assert st == 200, body
@@ -152,6 +155,8 @@ def test_lease_lost_forgets_and_rejoins(fe, redis, tmp_path):
         assert wait_for(lambda: m.metric("mobility_pool_takeovers_total") == 1, 5), \
             m.log()[lost_at:]
         assert m.metric("mobility_applications") == 1
+        # released by the end of the lost lease, taken with the next epoch
+        assert redis.cli("GET", "mob:{%s}:o" % sid) == "2 mob-a"
         again = contact_of(sid, registers(fe, since))
         assert again, fe.log_text()[since:]
         assert instance_param(again[1]) == instance_param(first[1])
@@ -270,15 +275,15 @@ def test_takeover_after_kill(fe, bob, redis, tmp_path):
         # after A's last batch
         bob.send_message("alice", "after the kill")
         for loc, n in zip(sessions, nxt):
-            deadline = time.monotonic() + 10
-            while True:
-                ev, n2 = events(b, tok, loc, n)
-                texts = im_texts(ev)
-                if texts or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-            assert texts == ["after the kill"], ev
-            assert n2 == n + 1, (n, n2)
+            got, cur = [], n
+            deadline = time.monotonic() + 15
+            while "after the kill" not in got and time.monotonic() < deadline:
+                ev, n2 = events(b, tok, loc, cur)
+                # each batch numbered after the last one A gave
+                assert n2 == cur + 1, (cur, n2, ev)
+                got += im_texts(ev)
+                cur = n2
+            assert got == ["after the kill"], got
 
         # A comes back under its name: takes nothing while B lives, and
         # signs a new session in
@@ -293,6 +298,43 @@ def test_takeover_after_kill(fe, bob, redis, tmp_path):
         assert wait_for(lambda: len(fe.registrations("alice")) == 4, 5)
         assert b.metric("mobility_applications") == 3
         assert a.metric("mobility_applications") == 1
+    finally:
+        for m in (a, b):
+            if m.proc:
+                m.kill()
+
+
+def test_takeover_is_paced(fe, redis, tmp_path):
+    """[store] takeover_rate = 1: the dead instance's 3 sessions are taken
+    over one a second, not at once (the Front End is not stormed)."""
+    a = pool_member(tmp_path, fe, redis, "mob-a", "a")
+    b = Mobilityd(tmp_path / "b", fe=fe, extra={
+        "store": redis.store_conf() + ["redis_instance = mob-b", "takeover_rate = 1"]})
+    a.start()
+    try:
+        tok = token(a, "carol")
+        sids = []
+        for i in range(3):
+            st, h, body = create(a, tok, "paced-%d" % i)
+            assert st == 201, body
+            sids.append(h["location"].rsplit("/", 1)[1])
+        fe.wait_registered("carol", count=3)
+        b.start()
+        since = len(fe.log_text())
+        a.kill()
+        seen = {}
+        deadline = time.monotonic() + 20
+        while len(seen) < 3 and time.monotonic() < deadline:
+            regs = registers(fe, since, user="carol")
+            for s in sids:
+                if s not in seen and contact_of(s, regs):
+                    seen[s] = time.monotonic()
+            time.sleep(0.02)
+        assert len(seen) == 3, (seen, b.log())
+        spread = max(seen.values()) - min(seen.values())
+        print("takeover at 1/s: 3 sessions registered again over %.2f s" % spread)
+        assert spread > 1.5, spread
+        assert b.log().count("pool: took over 1 sessions") == 3, b.log()
     finally:
         for m in (a, b):
             if m.proc:
