@@ -707,10 +707,11 @@ int pool_end(struct pool *p, pool_ended_h *h, void *arg)
 	wheel_cancel(&p->deadline);
 	wheel_cancel(&p->poll);
 	tmr_cancel(&p->losetmr);
-	/* nothing taken over any more (it would come after the hand-over) */
+	/* nothing taken over any more (it would come after the hand-over);
+	 * the takes before their batch, as when the lease is lost */
+	takes_cancel(p, ESHUTDOWN);
 	p->lapsed_op = mem_deref(p->lapsed_op);
 	p->batch = mem_deref(p->batch);
-	takes_cancel(p, ESHUTDOWN);
 	/* behind a renewal possibly in flight, on the same connection: it
 	 * cannot make the lease live again after the drop */
 	p->op = mem_deref(p->op);
