@@ -1085,6 +1085,7 @@ static void recv_destructor(void *arg)
 	mem_deref(rv->op);
 	mem_deref(rv->sr);
 	mem_deref(rv->text);
+	mem_deref(rv->app);
 }
 
 int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
@@ -1160,6 +1161,18 @@ static void recv_committed(int err, void *arg)
 	struct recv *rv = arg;
 	bool asleep;
 
+	if (rv->app->s.closing) {
+		/* forgotten while stored: durable for the next owner, who
+		 * reads it from the store; deleted, or not stored: the Front
+		 * End keeps it (480) */
+		if (!err && !rv->app->deleting)
+			(void)sipua_sreq_reply(rv->sr, 200, "OK");
+		else
+			(void)sipua_sreq_reply(rv->sr, 480,
+					       "Temporarily Unavailable");
+		mem_deref(rv);
+		return;
+	}
 	if (err) {
 		/* not durable (the store is full, or failed): 503 makes the
 		 * Front End keep it in its offline store; the session took
@@ -1262,7 +1275,9 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 		(void)sipua_sreq_reply(sr, 500, "Server Internal Error");
 		return;
 	}
-	rv->app = app;
+	/* held until the store answers: the application may be closed
+	 * meanwhile (forgotten: its session moved to another instance) */
+	rv->app = mem_ref(app);
 	rv->sr = mem_ref(sr);
 	/* the sender's address-of-record (the validator has checked the
 	 * message; the URI is not trusted further than that) */

@@ -32,6 +32,7 @@ from ucwa_client import api, create, im_texts, token, url
 # few seconds, so one falls due while the owner is paused
 MAX_EXPIRES = 20
 REG_LINE = re.compile(r"REGISTER \S+ from sip:alice@\S+ via tls:[\d.]+:(\d+)")
+STORED = "stored undelivered MESSAGE for sip:alice@"
 FAILED_LINE = re.compile(r"^\s*[3-6]\d\d [A-Z]", re.M)
 
 
@@ -274,8 +275,10 @@ def test_drain_hands_over(fe, bob, redis, tmp_path):
         since = len(fe.log_text())
         out0 = len(bob.output())
         sent = numbered("im", 24)
+        stored = []
         # the phone keeps sending while A drains
         for i, t in enumerate(sent):
+            mark = len(fe.log_text())
             bob.send_message("alice", t)
             if i == 5:
                 os.kill(a.proc.pid, signal.SIGTERM)
@@ -287,6 +290,10 @@ def test_drain_hands_over(fe, bob, redis, tmp_path):
                 except subprocess.CalledProcessError:
                     pass  # A already closed its listeners
             time.sleep(0.3)
+            # between A's forget and B's REGISTER: 480, kept by the
+            # Front End (202 to baresip) for alice's next REGISTER
+            if STORED in fe.log_text()[mark:]:
+                stored.append(t)
 
         # A exits by itself, having removed nothing at the Front End
         assert a.proc.wait(30) == 0, a.log()
@@ -303,9 +310,14 @@ def test_drain_hands_over(fe, bob, redis, tmp_path):
             now[0].get("Socket") != regs[0].get("Socket"), (regs, now)
 
         got = read_texts(b, tok, loc, sent)
-        print("got %s" % got)
-        check_delivered(sent, got, failed(bob, out0))
-        assert got and got[-1] == sent[-1], got
+        print("got %s, kept by the Front End %s" % (got, stored))
+        # answered by the app (200): once, in order; kept by the Front
+        # End: once (msilo sends them again in no particular order)
+        check_delivered([t for t in sent if t not in stored],
+                        [t for t in got if t not in stored], 0)
+        assert len(got) == len(set(got)), got
+        assert len(got) >= len(sent) - failed(bob, out0), (sent, got)
+        assert got[-1] == sent[-1], got
         assert "pool: drain: 1 sessions to hand over" in a.log(), a.log()
         assert "drain done: 1 sessions handed over" in a.log(), a.log()
     finally:
