@@ -8,6 +8,11 @@ from the Front End (Kamailio's location table and log) and a phone
   same +sip.instance and reg-id), the location table never holds two
   contacts, and every MESSAGE baresip saw accepted reaches the app on B
   once, in order;
+- another instance takes the session (its owner key in Redis moves on,
+  as a takeover's acquire does): A's next write of it, the event of an
+  incoming MESSAGE, is refused (ESTALE); A answers 480 (the Front End
+  keeps the MESSAGE), forgets the session without an un-REGISTER, and
+  says so once (log, mobility_pool_sessions_fenced_total);
 - A drained (SIGTERM) while baresip sends: no un-REGISTER, no new
   sign-in on A, the session handed over to B, A exits, every MESSAGE
   accepted reaches the app on B once, in order."""
@@ -325,3 +330,40 @@ def test_drain_hands_over(fe, bob, redis, tmp_path):
         for m in (a, b):
             if m and m.proc:
                 m.kill()
+
+
+def test_stale_write_forgets_the_session(fe, bob, redis, tmp_path):
+    a = instance(tmp_path, fe, redis, "mob-a")
+    try:
+        tok, loc = sign_in(a, "fence-stale")
+        fe.wait_registered("alice")
+        bob.send_message("alice", "while mine")
+        assert "while mine" in read_texts(a, tok, loc, ["while mine"])
+        keys = redis.keys("mob:{*}:s")
+        assert len(keys) == 1, keys
+        sid = keys[0][len("mob:{"):-len("}:s")]
+        owner = redis.cli("GET", "mob:{%s}:o" % sid).split()
+        assert owner[1] == "mob-a", owner
+        xlen = int(redis.cli("XLEN", "mob:{%s}:ev" % sid))
+
+        # another instance acquires it: epoch + 1
+        redis.cli("SET", "mob:{%s}:o" % sid, "%d mob-b" % (int(owner[0]) + 1))
+        since = len(fe.log_text())
+        bob.send_message("alice", "after the takeover")
+        fe.wait_log(STORED, timeout=10, since=since)
+        line = "pool: session %s taken by another instance" % sid
+        deadline = time.monotonic() + 5
+        while line not in a.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # nothing of A's went into the log; A let go of the session
+        # without a word to the Front End (no un-REGISTER: the binding
+        # is the next owner's to replace)
+        assert int(redis.cli("XLEN", "mob:{%s}:ev" % sid)) == xlen
+        assert a.log().count(line) == 1, a.log()
+        assert a.metric("mobility_pool_sessions_fenced_total") == 1
+        assert not re.search(r"REGISTER \S+ from sip:alice@\S+ .*expires=0",
+                             fe.log_text()[since:])
+        assert len(fe.registrations("alice")) == 1
+    finally:
+        if a.proc:
+            a.kill()
