@@ -20,7 +20,10 @@ PKGS=(
 	# the Front End (Kamailio) and real peers used by tests and the demo
 	kamailio kamailio-tls-modules kamailio-presence-modules
 	kamailio-xml-modules kamailio-outbound-modules kamailio-sqlite-modules
-	sqlite3 baresip-core sip-tester curl procps iproute2 haproxy lmdb-utils
+	sqlite3 baresip-core sip-tester curl procps iproute2 lmdb-utils
+	# HAProxy 2.6: the pool's load balancer (scripts/pool.sh, deploy/pool)
+	# and the tests behind a proxy
+	haproxy
 	python3 python3-pytest python3-httpx python3-h2
 	python3-cryptography python3-jwt
 	# /etc/protocols, without which Kamailio cannot open TCP or TLS

@@ -20,7 +20,10 @@ enum {
 	AD_QUERY_MAX = 2048, /* bytes of the whole query string        */
 	AD_VALUE_MAX = 512,  /* bytes of one decoded parameter value   */
 	AD_DOMAIN_MAX = 253, /* bytes of a domain name (RFC 1035 2.3.4) */
-	AD_HREF_MAX = 1024,  /* bytes of a link (a redirect included)   */
+	/* bytes of a link: a configured URL (redirect, link: up to 2,048,
+	 * docs/configuration.md) and what a redirect adds to it
+	 * (&originalDomain= and a domain) */
+	AD_HREF_MAX = 2048 + 16 + AD_DOMAIN_MAX + 1,
 };
 
 /** What a query names (parsed by ad_query_parse()). */

@@ -40,6 +40,7 @@ static void destructor(void *arg)
 	mem_deref(conf->store_redis_sentinels);
 	mem_deref(conf->store_redis_master_name);
 	mem_deref(conf->store_redis_instance);
+	mem_deref(conf->store_redis_instance_url);
 	mem_deref(conf->store_redis_sentinel_password);
 	list_flush(&conf->links);
 	list_flush(&conf->redirects);

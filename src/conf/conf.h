@@ -207,6 +207,9 @@ struct conf {
 	char *store_redis_instance;
 	/* a pool instance: sessions taken over per second at most */
 	uint32_t store_takeover_rate;
+	/* redis, in a pool: http://host:port where the peers forward
+	 * requests for this instance's sessions, or NULL */
+	char *store_redis_instance_url;
 
 	/* [push] */
 	struct conf_push push;

@@ -732,6 +732,35 @@ static int set_instance(struct conf_ctx *ctx, const struct conf_key *k,
 	return pl_strdup(sp, val);
 }
 
+/* Where the peers of a pool reach this instance: http://HOST:PORT (one
+ * of its plain listeners), host:port as redis_address takes it. */
+static int set_peer_url(struct conf_ctx *ctx, const struct conf_key *k,
+			const struct pl *val, unsigned line)
+{
+	static const char scheme[] = "http://";
+	const size_t n = sizeof(scheme) - 1;
+	char **sp = field(ctx, k);
+	char buf[STORE_REDIS_ADDRESS_MAX + 1], host[STORE_REDIS_ADDRESS_MAX];
+	struct pl v = *val;
+	int port;
+
+	/* a trailing '/' would double the one of the request paths */
+	while (v.l > n && v.p[v.l - 1] == '/')
+		--v.l;
+	if (v.l <= n || strncasecmp(v.p, scheme, n) || v.l - n >= sizeof(buf) ||
+	    re_snprintf(buf, sizeof(buf), "%b", v.p + n, v.l - n) < 0 ||
+	    store_redis_address_parse(buf, host, sizeof(host), &port)) {
+		conf_problem(ctx, line,
+			     "%s = '%H' is not http://host:port; give one "
+			     "of this instance's plain listeners as its "
+			     "peers reach it, such as http://10.0.0.1:8080",
+			     k->name, conf_pl_print, val);
+		return EINVAL;
+	}
+	*sp = mem_deref(*sp);
+	return pl_strdup(sp, &v);
+}
+
 /* A secret given as it is (one line, no spaces at either end). */
 static int set_secret(struct conf_ctx *ctx, const struct conf_key *k,
 		      const struct pl *val, unsigned line)
@@ -920,6 +949,9 @@ const struct conf_key conf_keys[] = {
      RANGE(10, 60000, 1)},
     {KEY(SECT_STORE, "redis_instance", set_instance, store_redis_instance),
      .example = "mob-a"},
+    {KEY(SECT_STORE, "redis_instance_url", set_peer_url,
+	 store_redis_instance_url),
+     .example = "http://127.0.0.1:8081"},
     {KEY(SECT_STORE, "takeover_rate", set_uint, store_takeover_rate),
      RANGE(1, 100000, 1)},
 

@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "ucwa.h"
 #include "pool.h"
+#include "forward.h"
 #include "handover.h"
 #include "service.h"
 
@@ -40,6 +41,7 @@ struct service {
 	struct admin *admin;
 	struct push *push;   /* APNs/FCM, or NULL when neither is configured */
 	struct pool *pool;   /* the instance's lease (redis), or NULL       */
+	struct forward *fwd; /* requests for other instances' sessions    */
 	struct handover *ho; /* the drain of a pool instance, or NULL     */
 	bool draining;       /* SIGTERM: no new sign-in (service_drain_begin) */
 };
@@ -50,6 +52,7 @@ static void destructor(void *arg)
 
 	mem_deref(svc->admin);
 	mem_deref(svc->web);
+	mem_deref(svc->fwd);
 	mem_deref(svc->ad);
 	pool_set_ucwa(svc->pool, NULL, 0);
 	mem_deref(svc->ucwa);
@@ -180,6 +183,28 @@ static int pool_start(struct service *svc)
 	return err;
 }
 
+/* A pool: requests for applications of other instances are forwarded
+ * to them (docs/pool.md "Forwarding"). */
+static int take_now(void *take_arg, const char *sid, forward_took_h *h,
+		    void *arg)
+{
+	return pool_take(take_arg, sid, h, arg);
+}
+
+static int forward_start(struct service *svc)
+{
+	int err = forward_alloc(&svc->fwd, svc->store, svc->ucwa,
+				svc->conf->store_redis_instance,
+				svc->conf->store_redis_instance_url);
+
+	if (err)
+		log_error("cannot start forwarding: %m", err);
+	else
+		/* no owner alive: taken over here at once */
+		forward_set_take(svc->fwd, take_now, svc->pool);
+	return err;
+}
+
 /* Where user is homed: here, another pool (redirect) or nowhere. */
 static enum ad_user_status user_home(const struct service *svc,
 				     const char *user, char *redirect,
@@ -192,7 +217,14 @@ static enum ad_user_status user_home(const struct service *svc,
 	pl_set_str(&dom, at ? at + 1 : "");
 	r = conf_redirect_find(svc->conf, &dom);
 	if (r) {
-		(void)re_snprintf(redirect, size, "%s", r->href);
+		/* AD_HREF_MAX holds every URL the configuration takes: a
+		 * truncated one would send the user to a wrong place */
+		if (re_snprintf(redirect, size, "%s", r->href) < 0) {
+			log_error("autodiscover: the redirect URL for %r is "
+				  "too long",
+				  &dom);
+			return AD_USER_UNKNOWN;
+		}
 		return AD_USER_ELSEWHERE;
 	}
 	return conf_serves_domain(svc->conf, &dom) ? AD_USER_HERE
@@ -388,6 +420,8 @@ int service_alloc(struct service **svcp, struct conf *conf)
 		else
 			err = ucwa_load(svc->ucwa);
 	}
+	if (!err && svc->pool)
+		err = forward_start(svc);
 	if (err)
 		goto out;
 

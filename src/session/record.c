@@ -179,6 +179,23 @@ static bool nothing_written(int err)
 	return err == ENOSPC || err == EIO || err == ESTALE;
 }
 
+/* The append of seq failed at once after the layer numbered a batch
+ * for it: the numbering goes back to what it was, and the record is
+ * written again with it (later in this turn's commit than the one the
+ * layer wrote ahead: it wins), or a restart would count the number,
+ * given again to the next event, in a batch the app already had; the
+ * layer gives back its reservation (ops->unnumbered). */
+static void numbered_undo(struct session *s, uint64_t seq, uint64_t batch,
+			  uint64_t mark)
+{
+	if (s->ev_batch == batch && s->ev_mark == mark)
+		return; /* the layer reserved nothing */
+	session_numbering_set(s, batch, mark);
+	(void)session_record_put(s, NULL, NULL, NULL);
+	if (s->ctx->ops->unnumbered)
+		s->ctx->ops->unnumbered(s, seq);
+}
+
 static void event_done(int err, void *arg)
 {
 	struct session_op *o = arg;
@@ -195,7 +212,8 @@ int session_event_store(struct session *s, struct session_event *ev,
 			store_done_h *h, void *arg, struct session_op **opp)
 {
 	struct session_op *o;
-	uint64_t seq;
+	uint64_t seq, batch0, mark0;
+	bool reserved;
 	int err;
 
 	if (!s || !ev || !ev->val || !opp)
@@ -218,7 +236,10 @@ int session_event_store(struct session *s, struct session_event *ev,
 	o->seq = ev->seq = seq = session_event_next(s);
 	/* the layer's writes for this number (a parked P-GET's batch) go
 	 * first, into the same commit */
-	if (ev->reserve && s->ctx->ops->numbered)
+	batch0 = s->ev_batch;
+	mark0 = s->ev_mark;
+	reserved = ev->reserve && s->ctx->ops->numbered;
+	if (reserved)
 		s->ctx->ops->numbered(s, seq);
 	err = store_event_append(s->ctx->st, sid(s), seq, ev->val, ev->len,
 				 event_done, o, &o->op);
@@ -227,6 +248,8 @@ int session_event_store(struct session *s, struct session_event *ev,
 		event_undo(s, seq, true);
 		ev->seq = 0;
 		mem_deref(o);
+		if (reserved)
+			numbered_undo(s, seq, batch0, mark0);
 		return err;
 	}
 	/* counted from now: the quota is what may be in the store */

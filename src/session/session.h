@@ -204,6 +204,11 @@ struct session_ops {
 	 * seq was just given and its append is next; what the layer
 	 * writes now goes into the same commit, before it (NULL: none). */
 	void (*numbered)(struct session *s, uint64_t seq);
+	/* the append of seq, numbered() just before, failed at once: its
+	 * number is given back, the record's numbering is what it was
+	 * (written again); the layer gives back what it reserved (NULL:
+	 * nothing to give back). */
+	void (*unnumbered)(struct session *s, uint64_t seq);
 };
 
 /* What the sessions of one process share. */

@@ -32,12 +32,10 @@
 static int redis_open(struct store **sp, const struct store_conf *c);
 
 extern const char redis_script_write[], redis_script_purge[],
-    redis_script_load[], redis_script_lease[];
+    redis_script_load[], redis_script_lease[], redis_script_owner[];
 const char *const redis_scripts[RS_COUNT] = {
-    redis_script_write,
-    redis_script_purge,
-    redis_script_load,
-    redis_script_lease,
+    redis_script_write, redis_script_purge, redis_script_load,
+    redis_script_lease, redis_script_owner,
 };
 
 const struct store_be store_redis_be = {
@@ -77,16 +75,34 @@ size_t redis_key(char *buf, size_t size, const char *kind, const uint8_t *a,
 
 /* The adapter: hiredis says what it waits for, libre tells it. */
 
+bool redis_sock_broken(int fd)
+{
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+	char c;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr)
+		return true;
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void link_fd_h(int flags, void *arg)
 {
 	struct rlink *l = arg;
 
 	/* a read may end the context (and the backend): keep l */
 	mem_ref(l);
-	if ((flags & FD_READ) && l->ac)
+	/* an error or hang-up (FD_EXCEPT, reported whatever was asked
+	 * for): a read finds it, and hiredis ends the context */
+	if ((flags & (FD_READ | FD_EXCEPT)) && l->ac)
 		redisAsyncHandleRead(l->ac);
 	if ((flags & FD_WRITE) && l->ac)
 		redisAsyncHandleWrite(l->ac);
+	/* one the read did not end (it would come again at once, for
+	 * ever): end it here; its commands fail and the cleanup connects
+	 * again with the back-off */
+	if ((flags & FD_EXCEPT) && l->ac && redis_sock_broken(l->fd))
+		redisAsyncFree(l->ac);
 	mem_deref(l);
 }
 
@@ -239,31 +255,71 @@ void redis_reply_error(struct redis *r, const char *msg)
 	redisAsyncDisconnect(ac);
 }
 
-/* WAIT's answer: the replicas that have every write sent before it. */
-static void wait_h(redisAsyncContext *ac, void *reply, void *priv)
+bool redis_reply_open(struct rlink *l, struct store_req *r,
+		      const redisReply *rep, struct store **sp, int *errp)
 {
-	struct rlink *l = ac->data;
-	struct redis *r = l->r;
-	struct rbatch *b = priv;
-	redisReply *rep = reply;
-	struct le *le;
+	redis_reply_done(l);
+	*sp = NULL;
+	*errp = 0;
+	if (!l->r)
+		return false; /* the backend is gone */
+	/* the front's reference while calling out (store_req_live) */
+	*sp = mem_ref(r->s);
+	if (!store_req_live(r))
+		return false;
+	if (!rep) {
+		*errp = ECONNRESET;
+	} else if (rep->type == REDIS_REPLY_ERROR) {
+		log_warn("store: redis: %s", rep->str);
+		redis_reply_error(l->r, rep->str);
+		*errp = EIO;
+	}
+	return true;
+}
+
+int redis_wait_err(struct redis *r, const redisReply *rep)
+{
 	int err = 0;
 
-	redis_reply_done(l);
-	if (!r)
-		return; /* the backend, and its batches, are gone */
 	if (!rep)
 		err = ECONNRESET;
 	else if (rep->type != REDIS_REPLY_INTEGER ||
 		 rep->integer < (long long)r->wait_replicas)
 		err = ETIMEDOUT;
-	if (err) {
+	if (err)
 		log_warn("store: redis %s:%d: writes reached %lld of %u "
 			 "replicas: failed",
 			 r->host, r->port,
 			 rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer
 								 : 0LL,
 			 r->wait_replicas);
+	return err;
+}
+
+int redis_wait_command(struct redis *r, redisCallbackFn *fn, void *priv)
+{
+	char n[8], ms[16];
+	const char *argv[] = {"WAIT", n, ms};
+
+	re_snprintf(n, sizeof(n), "%u", r->wait_replicas);
+	re_snprintf(ms, sizeof(ms), "%u", r->wait_ms);
+	return redis_command(r, fn, priv, 3, argv, NULL);
+}
+
+/* WAIT's answer: the replicas that have every write sent before it. */
+static void wait_h(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rlink *l = ac->data;
+	struct redis *r = l->r;
+	struct rbatch *b = priv;
+	struct le *le;
+	int err;
+
+	redis_reply_done(l);
+	if (!r)
+		return; /* the backend, and its batches, are gone */
+	err = redis_wait_err(r, reply);
+	if (err) {
 		for (le = b->reqs.head; le; le = le->next) {
 			struct store_req *q = le->data;
 
@@ -277,13 +333,8 @@ static void wait_h(redisAsyncContext *ac, void *reply, void *priv)
 
 void redis_wait_send(struct redis *r, struct rbatch *b)
 {
-	char n[8], ms[16];
-	const char *argv[] = {"WAIT", n, ms};
-
-	re_snprintf(n, sizeof(n), "%u", r->wait_replicas);
-	re_snprintf(ms, sizeof(ms), "%u", r->wait_ms);
 	/* no connection: the scripts got their ECONNRESET already */
-	if (!redis_command(r, wait_h, b, 3, argv, NULL))
+	if (!redis_wait_command(r, wait_h, b))
 		++b->waiting;
 }
 
@@ -371,11 +422,20 @@ static int link_new(struct rlink **lp, struct redis *r, const char *host,
 	return 0;
 }
 
+/* Connect to the primary and send the hello. Whatever fails, the
+ * back-off tries again: a link whose hello could not be queued is ended
+ * (its cleanup starts the back-off), never kept unauthenticated. */
 static int link_connect(struct redis *r)
 {
 	int err = link_new(&r->link, r, r->host, r->port);
 
-	return err ? err : link_hello(r);
+	if (!err)
+		err = link_hello(r);
+	if (err && r->link && r->link->ac)
+		redisAsyncFree(r->link->ac);
+	else if (err)
+		reconn_later(r);
+	return err;
 }
 
 /* A Sentinel's answer: the primary's address, or nil (no such name). */
@@ -464,8 +524,7 @@ static void ask_next_h(void *arg)
 
 	if (r->ask_found) {
 		r->ask_found = false;
-		if (link_connect(r) && !r->link)
-			reconn_later(r);
+		(void)link_connect(r);
 	} else if (++r->sent_i < r->sent_n) {
 		ask_one(r);
 	} else {
@@ -482,8 +541,8 @@ static void reconn_h(void *arg)
 	if (r->sent_n) {
 		r->sent_i = 0;
 		ask_one(r);
-	} else if (link_connect(r) && !r->link) {
-		reconn_later(r);
+	} else {
+		(void)link_connect(r);
 	}
 }
 

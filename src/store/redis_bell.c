@@ -32,10 +32,13 @@ static void bell_fd_h(int flags, void *arg)
 
 	/* a ring may drop the store, and with it us: hold on */
 	mem_ref(b);
-	if ((flags & FD_READ) && b->ac)
+	/* an error or hang-up: as the data connection (redis.c) */
+	if ((flags & (FD_READ | FD_EXCEPT)) && b->ac)
 		redisAsyncHandleRead(b->ac);
 	if ((flags & FD_WRITE) && b->ac)
 		redisAsyncHandleWrite(b->ac);
+	if ((flags & FD_EXCEPT) && b->ac && redis_sock_broken(b->fd))
+		redisAsyncFree(b->ac);
 	mem_deref(b);
 }
 

@@ -37,6 +37,7 @@ enum redis_script {
 	RS_PURGE, /* a step of the token sweep        */
 	RS_LOAD,  /* a step of the session load (redis_read.c) */
 	RS_LEASE, /* leases and owners (redis_lease.c) */
+	RS_OWNER, /* who owns a session, where (redis_lease.c) */
 	RS_COUNT,
 };
 extern const char *const redis_scripts[RS_COUNT];
@@ -102,7 +103,28 @@ int redis_command(struct redis *r, redisCallbackFn *fn, void *priv, int argc,
 		  const char **argv, const size_t *argvlen);
 void redis_reply_done(struct rlink *l);
 void redis_reply_error(struct redis *r, const char *msg);
+
+/* An error or a hang-up a connection's socket still holds (FD_EXCEPT
+ * that a read did not end): SO_ERROR set, or the end of the stream. */
+bool redis_sock_broken(int fd);
 void redis_wait_send(struct redis *r, struct rbatch *b);
+
+/* The start of a request's reply (reads, leases): counted; false when
+ * there is nothing to do (the backend or the request gone). Else *errp
+ * is 0 (decode rep) or the error to fail the request with: ECONNRESET
+ * (no reply, the connection lost) or EIO (an error reply: logged, and
+ * a READONLY, LOADING or MASTERDOWN one asks the Sentinels again). *sp:
+ * the front's reference (or NULL), for the caller to mem_deref. */
+bool redis_reply_open(struct rlink *l, struct store_req *r,
+		      const redisReply *rep, struct store **sp, int *errp);
+
+/* WAIT (redis_wait_replicas, redis_wait_ms) after the commands sent so
+ * far, answered to fn(priv); as redis_command(). */
+int redis_wait_command(struct redis *r, redisCallbackFn *fn, void *priv);
+
+/* WAIT's answer (NULL: none): 0 if enough replicas have the writes,
+ * else ETIMEDOUT or ECONNRESET, logged. */
+int redis_wait_err(struct redis *r, const redisReply *rep);
 
 /* redis_write.c */
 void redis_submit(void *bed, struct list *batch);
@@ -113,6 +135,7 @@ void redis_read(void *bed, struct store_req *r);
 
 /* redis_lease.c */
 void redis_lease(void *bed, struct store_req *r);
+void redis_owner(struct redis *rd, struct store_req *r);
 
 /* redis_bell.c: the SUBSCRIBE connection, made on the first watch */
 int redis_bell(void *bed, const char *sid, bool on);

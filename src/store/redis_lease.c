@@ -117,13 +117,62 @@ static void lapsed_deliver(struct store_req *r, const redisReply *rep)
 		r->doneh(stop ? ECANCELED : 0, r->arg);
 }
 
+/* A lease operation in flight. One that writes is followed by WAIT
+ * with redis_wait_replicas: its result is kept until WAIT answers, so
+ * that an acquire (its epoch) is on the replicas before it is used.
+ * Not a renewal: the owner's deadline already allows for one renewal
+ * lost by a switch (docs/pool.md), and a renewal waiting for a replica
+ * that is gone (a switch with one replica) would halt every instance of
+ * the pool until the old primary is back. */
+struct rlease {
+	struct store_req *r; /* a reference */
+	bool waits;          /* a WAIT follows (its answer completes) */
+	int err;             /* the script's result, while waiting */
+	uint64_t epoch;
+};
+
+static void rlease_destructor(void *arg)
+{
+	struct rlease *q = arg;
+
+	mem_deref(q->r);
+}
+
+static bool lease_writes(enum store_kind kind)
+{
+	return kind == SK_LEASE_DROP || kind == SK_LEASE_ACQUIRE ||
+	       kind == SK_LEASE_RELEASE;
+}
+
+/* Did the script write? A refusal did not; a new lease (ENOENT) did. */
+static bool lease_wrote(const struct store_req *r, int err)
+{
+	return !err || (r->kind == SK_LEASE_RENEW && err == ENOENT);
+}
+
+/* The script's result: to the caller now, or once WAIT answered (or
+ * failed with the error of a WAIT that could not be sent). */
+static void lease_end(struct rlease *q, int err, uint64_t epoch)
+{
+	if (q->waits) {
+		q->err = err;
+		q->epoch = epoch;
+		return;
+	}
+	if (q->err && lease_wrote(q->r, err)) {
+		err = q->err;
+		epoch = 0;
+	}
+	store_lease_done(q->r, err, epoch);
+}
+
 /* An integer reply to what it means for the caller. */
-static void lease_result(struct store_req *r, long long v)
+static void lease_result(struct rlease *q, long long v)
 {
 	int err = 0;
 	uint64_t epoch = 0;
 
-	switch (r->kind) {
+	switch (q->r->kind) {
 	case SK_LEASE_RENEW:
 		err = v == 1 ? ENOENT : 0;
 		break;
@@ -135,10 +184,10 @@ static void lease_result(struct store_req *r, long long v)
 		err = v == -1 ? ESTALE : v == -3 ? ENOENT : 0;
 		break;
 	}
-	store_lease_done(r, err, epoch);
+	lease_end(q, err, epoch);
 }
 
-static void lease_fail(struct store_req *r, int err)
+static void lease_fail_req(struct store_req *r, int err)
 {
 	if (r->kind == SK_LEASE_LAPSED) {
 		if (r->doneh)
@@ -148,35 +197,59 @@ static void lease_fail(struct store_req *r, int err)
 	store_lease_done(r, err, 0);
 }
 
+static void lease_fail(struct rlease *q, int err)
+{
+	if (q->r->kind == SK_LEASE_LAPSED)
+		lease_fail_req(q->r, err);
+	else
+		lease_end(q, err, 0);
+}
+
 static void lease_h(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rlink *l = ac->data;
-	struct store_req *r = priv;
+	struct rlease *q = priv;
+	struct store_req *r = q->r;
 	redisReply *rep = reply;
 	struct store *s = NULL;
+	int err;
 
-	redis_reply_done(l);
-	if (!l->r)
+	if (!redis_reply_open(ac->data, r, rep, &s, &err))
 		goto out;
-	s = mem_ref(r->s);
-	if (!store_req_live(r))
-		goto out;
-	if (!rep) {
-		lease_fail(r, ECONNRESET);
-	} else if (rep->type == REDIS_REPLY_ERROR) {
-		log_warn("store: redis: lease: %s", rep->str);
-		lease_fail(r, EIO);
-	} else if (r->kind == SK_LEASE_LAPSED &&
-		   rep->type == REDIS_REPLY_ARRAY) {
+	if (err)
+		lease_fail(q, err);
+	else if (r->kind == SK_LEASE_LAPSED && rep->type == REDIS_REPLY_ARRAY)
 		lapsed_deliver(r, rep);
-	} else if (rep->type == REDIS_REPLY_INTEGER) {
-		lease_result(r, rep->integer);
-	} else {
-		lease_fail(r, EBADMSG);
-	}
+	else if (rep->type == REDIS_REPLY_INTEGER)
+		lease_result(q, rep->integer);
+	else
+		lease_fail(q, EBADMSG);
 
 out:
-	mem_deref(r);
+	mem_deref(q);
+	mem_deref(s);
+}
+
+/* WAIT's answer after a lease write: the result now, or the failure to
+ * replicate it (ETIMEDOUT: it may be lost on a failover). */
+static void lease_wait_h(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rlease *q = priv;
+	struct rlink *l = ac->data;
+	struct store *s = NULL;
+	int err;
+
+	if (!redis_reply_open(l, q->r, reply, &s, &err))
+		goto out;
+	err = q->err;
+	if (lease_wrote(q->r, err)) {
+		int werr = redis_wait_err(l->r, reply);
+
+		err = werr ? werr : err;
+	}
+	store_lease_done(q->r, err, err ? 0 : q->epoch);
+
+out:
+	mem_deref(q);
 	mem_deref(s);
 }
 
@@ -191,8 +264,13 @@ void redis_lease(void *bed, struct store_req *r)
 	char k[3][REDIS_KEY_MAX], num[24];
 	const char *av[10];
 	size_t al[10];
+	struct rlease *q;
 	int nk = 0, argc, i, err;
 
+	if (r->kind == SK_LEASE_OWNER || r->kind == SK_INSTANCE_URL) {
+		redis_owner(rd, r);
+		return;
+	}
 	/* keys: o of the session, then the instance's lease and set */
 	if (r->kind == SK_LEASE_ACQUIRE || r->kind == SK_LEASE_RELEASE)
 		redis_key(k[nk++], REDIS_KEY_MAX, NULL, r->a, r->alen, ":o");
@@ -249,9 +327,134 @@ void redis_lease(void *bed, struct store_req *r)
 		break;
 	}
 
-	err = redis_command(rd, lease_h, mem_ref(r), argc, av, al);
-	if (err) {
-		lease_fail(r, err);
-		mem_deref(r);
+	q = mem_zalloc(sizeof(*q), rlease_destructor);
+	if (!q) {
+		lease_fail_req(r, ENOMEM);
+		return;
 	}
+	q->r = mem_ref(r);
+	q->waits = rd->wait_replicas && lease_writes(r->kind);
+	err = redis_command(rd, lease_h, q, argc, av, al);
+	if (err) {
+		q->waits = false;
+		lease_fail(q, err);
+		mem_deref(q);
+		return;
+	}
+	/* a write is acknowledged once on the replicas; WAIT not sent:
+	 * the script's answer fails it */
+	if (q->waits) {
+		err = redis_wait_command(rd, lease_wait_h, mem_ref(q));
+		if (err) {
+			q->waits = false;
+			q->err = err;
+			mem_deref(q);
+		}
+	}
+}
+
+/*
+ * Forwarding: who owns a session and where it is reached.
+ */
+
+/* KEYS o; reply {inst, alive (0/1), url}, or an empty array when the
+ * session has no owner key. Released: inst "" and not alive. */
+const char redis_script_owner[] =
+    "local o = redis.call('GET', KEYS[1])\n"
+    "if not o then return {} end\n"
+    "local who = string.match(o, '^%d+ (.*)$') or ''\n"
+    "if who == '' then return {'', 0, ''} end\n"
+    "local alive = redis.call('EXISTS', 'mob:lease:{' .. who .. '}')\n"
+    "local url = redis.call('GET', 'mob:url:{' .. who .. '}') or ''\n"
+    "return {who, alive, url}\n";
+
+static void owner_reply(struct store_req *r, const redisReply *rep)
+{
+	char inst[STORE_ID_MAX + 1], url[STORE_URL_MAX + 1];
+	const redisReply *e0, *e1, *e2;
+
+	if (rep->type != REDIS_REPLY_ARRAY ||
+	    (rep->elements != 0 && rep->elements != 3)) {
+		store_owner_done(r, EBADMSG, "", "", false);
+		return;
+	}
+	if (!rep->elements) {
+		store_owner_done(r, ENOENT, "", "", false);
+		return;
+	}
+	e0 = rep->element[0];
+	e1 = rep->element[1];
+	e2 = rep->element[2];
+	if (e0->type != REDIS_REPLY_STRING || e0->len > STORE_ID_MAX ||
+	    e1->type != REDIS_REPLY_INTEGER || e2->type != REDIS_REPLY_STRING ||
+	    e2->len > STORE_URL_MAX) {
+		store_owner_done(r, EBADMSG, "", "", false);
+		return;
+	}
+	memcpy(inst, e0->str, e0->len);
+	inst[e0->len] = '\0';
+	memcpy(url, e2->str, e2->len);
+	url[e2->len] = '\0';
+	store_owner_done(r, 0, inst, url, e1->integer == 1);
+}
+
+static void owner_h(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct store_req *r = priv;
+	redisReply *rep = reply;
+	struct store *s = NULL;
+	int err;
+
+	if (!redis_reply_open(ac->data, r, rep, &s, &err))
+		goto out;
+	if (r->kind == SK_INSTANCE_URL) {
+		if (!err && rep->type != REDIS_REPLY_STATUS)
+			err = EBADMSG;
+		if (r->doneh)
+			r->doneh(err, r->arg);
+	} else if (err) {
+		store_owner_done(r, err, "", "", false);
+	} else {
+		owner_reply(r, rep);
+	}
+
+out:
+	mem_deref(r);
+	mem_deref(s);
+}
+
+void redis_owner(struct redis *rd, struct store_req *r)
+{
+	char k[REDIS_KEY_MAX];
+	const char *av[4];
+	size_t al[4];
+	int argc, i, err;
+
+	if (r->kind == SK_INSTANCE_URL) {
+		redis_key(k, sizeof(k), "url", r->a, r->alen, "");
+		av[0] = "SET";
+		av[1] = k;
+		av[2] = (char *)r->b;
+		argc = 3;
+	} else {
+		redis_key(k, sizeof(k), NULL, r->a, r->alen, ":o");
+		av[0] = "EVALSHA";
+		av[1] = rd->sha[RS_OWNER];
+		av[2] = "1";
+		av[3] = k;
+		argc = 4;
+	}
+	for (i = 0; i < argc; i++)
+		al[i] = strlen(av[i]);
+	if (r->kind == SK_INSTANCE_URL)
+		al[2] = r->blen;
+
+	err = redis_command(rd, owner_h, mem_ref(r), argc, av, al);
+	if (!err)
+		return;
+	if (r->kind == SK_INSTANCE_URL && r->doneh)
+		r->doneh(err, r->arg);
+	else if (r->kind == SK_LEASE_OWNER)
+		store_owner_done(r, err, "", "", false);
+	mem_deref(r);
 }

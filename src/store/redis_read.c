@@ -158,7 +158,61 @@ static void deliver_pairs(struct store_req *r, const redisReply *rep)
 		r->doneh(stop ? ECANCELED : 0, r->arg);
 }
 
-static int load_step(struct redis *rd, struct store_req *r, const char *cursor,
+/* A session load in SCAN steps. SCAN may return a key twice (when Redis
+ * resizes its table between two steps): the ids handed over are kept
+ * for the load, so that each session goes to the caller once. */
+struct rload {
+	struct store_req *r; /* a reference */
+	struct hash *seen;   /* struct seen, by id */
+};
+
+struct seen {
+	struct le he;
+	size_t len;
+	uint8_t id[];
+};
+
+enum { LOAD_SEEN_BUCKETS = 4096 };
+
+static void rload_destructor(void *arg)
+{
+	struct rload *ld = arg;
+
+	hash_flush(ld->seen);
+	mem_deref(ld->seen);
+	mem_deref(ld->r);
+}
+
+static bool seen_cmp(struct le *le, void *arg)
+{
+	const struct seen *e = le->data;
+	const struct pl *id = arg;
+
+	return e->len == id->l && !memcmp(e->id, id->p, id->l);
+}
+
+/* Was id handed over already in this load? If not, it is now (ENOMEM:
+ * no room to remember it). */
+static int load_seen(struct rload *ld, const uint8_t *id, size_t len,
+		     bool *seenp)
+{
+	const struct pl pl = {(const char *)id, len};
+	uint32_t key = hash_joaat(id, len);
+	struct seen *e;
+
+	*seenp = hash_lookup(ld->seen, key, seen_cmp, (void *)&pl) != NULL;
+	if (*seenp)
+		return 0;
+	e = mem_zalloc(sizeof(*e) + len, NULL);
+	if (!e)
+		return ENOMEM;
+	e->len = len;
+	memcpy(e->id, id, len);
+	hash_append(ld->seen, key, &e->he, e);
+	return 0;
+}
+
+static int load_step(struct redis *rd, struct rload *ld, const char *cursor,
 		     size_t clen);
 
 static void read_h(redisAsyncContext *ac, void *reply, void *priv)
@@ -167,22 +221,12 @@ static void read_h(redisAsyncContext *ac, void *reply, void *priv)
 	struct store_req *r = priv;
 	redisReply *rep = reply;
 	struct store *s = NULL;
+	int err;
 
-	redis_reply_done(l);
-	if (!l->r)
+	if (!redis_reply_open(l, r, rep, &s, &err))
 		goto out;
-	/* the front's reference while calling out (store_req_live) */
-	s = mem_ref(r->s);
-	if (!store_req_live(r))
-		goto out;
-	if (!rep) {
-		read_fail(r, ECONNRESET);
-		goto out;
-	}
-	if (rep->type == REDIS_REPLY_ERROR) {
-		log_warn("store: redis: %s", rep->str);
-		redis_reply_error(l->r, rep->str);
-		read_fail(r, EIO);
+	if (err) {
+		read_fail(r, err);
 		goto out;
 	}
 
@@ -214,35 +258,38 @@ out:
 static void load_h(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rlink *l = ac->data;
-	struct store_req *r = priv;
+	struct rload *ld = priv;
+	struct store_req *r = ld->r;
 	redisReply *rep = reply;
 	const redisReply *cur;
 	struct store *s = NULL;
-	bool stop = false;
+	bool stop = false, seen;
 	size_t i;
 	int err;
 
-	redis_reply_done(l);
-	if (!l->r)
+	if (!redis_reply_open(l, r, rep, &s, &err))
 		goto out;
-	s = mem_ref(r->s);
-	if (!store_req_live(r))
-		goto out;
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 1 ||
-	    rep->element[0]->type != REDIS_REPLY_STRING) {
-		read_fail(r, !rep ? ECONNRESET : EIO);
-		goto out;
-	}
+	if (!err && (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 1 ||
+		     rep->element[0]->type != REDIS_REPLY_STRING))
+		err = EIO;
 	/* mob:{SID}:s -> SID */
-	for (i = 1; i < rep->elements && !stop; i += 2) {
+	for (i = 1; !err && i < rep->elements && !stop; i += 2) {
 		const redisReply *k = rep->element[i], *v = rep->element[i + 1];
 
 		if (k->len < 8)
+			continue;
+		err = load_seen(ld, (const uint8_t *)k->str + 5, k->len - 8,
+				&seen);
+		if (err || seen)
 			continue;
 		stop = r->rech((const uint8_t *)k->str + 5, k->len - 8,
 			       (const uint8_t *)v->str, v->len, r->arg);
 		if (!store_req_live(r))
 			goto out;
+	}
+	if (err) {
+		read_fail(r, err);
+		goto out;
 	}
 	cur = rep->element[0];
 	if (stop) {
@@ -252,17 +299,17 @@ static void load_h(redisAsyncContext *ac, void *reply, void *priv)
 		if (r->doneh)
 			r->doneh(0, r->arg);
 	} else {
-		err = load_step(l->r, r, cur->str, cur->len);
+		err = load_step(l->r, ld, cur->str, cur->len);
 		if (err)
 			read_fail(r, err);
 	}
 
 out:
-	mem_deref(r);
+	mem_deref(ld);
 	mem_deref(s);
 }
 
-static int load_step(struct redis *rd, struct store_req *r, const char *cursor,
+static int load_step(struct redis *rd, struct rload *ld, const char *cursor,
 		     size_t clen)
 {
 	char count[16];
@@ -274,9 +321,26 @@ static int load_step(struct redis *rd, struct store_req *r, const char *cursor,
 	for (i = 0; i < 5; i++)
 		al[i] = strlen(av[i]);
 	al[3] = clen;
-	err = redis_command(rd, load_h, mem_ref(r), 5, av, al);
+	err = redis_command(rd, load_h, mem_ref(ld), 5, av, al);
 	if (err)
-		mem_deref(r);
+		mem_deref(ld);
+	return err;
+}
+
+/* The first step of a session load, with its set of ids handed over. */
+static int load_start(struct redis *rd, struct store_req *r)
+{
+	struct rload *ld;
+	int err;
+
+	ld = mem_zalloc(sizeof(*ld), rload_destructor);
+	if (!ld)
+		return ENOMEM;
+	ld->r = mem_ref(r);
+	err = hash_alloc(&ld->seen, LOAD_SEEN_BUCKETS);
+	if (!err)
+		err = load_step(rd, ld, "0", 1);
+	mem_deref(ld);
 	return err;
 }
 
@@ -294,7 +358,7 @@ void redis_read(void *bed, struct store_req *r)
 	int argc = 2, err, i;
 
 	if (r->kind == SK_SESSION_LOAD) {
-		err = load_step(rd, r, "0", 1);
+		err = load_start(rd, r);
 		if (err)
 			read_fail(r, err);
 		return;

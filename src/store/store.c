@@ -129,6 +129,7 @@ static void req_cancel(struct store_req *r)
 	r->eventsh = NULL;
 	r->rech = NULL;
 	r->leaseh = NULL;
+	r->ownerh = NULL;
 }
 
 static void op_destructor(void *arg)
@@ -241,7 +242,7 @@ bool store_req_live(const struct store_req *r)
 		return false;
 
 	return r->doneh || r->geth || r->tokenh || r->eventsh || r->rech ||
-	       r->leaseh;
+	       r->leaseh || r->ownerh;
 }
 
 void store_commit_stats(struct store *s, uint64_t ncommit, uint64_t nfail,
@@ -328,6 +329,16 @@ static void lease_run(struct store *s, struct store_req *r)
 		s->be->lease(s->bed, r);
 		return;
 	}
+	/* one instance: nobody to forward to, no URL to publish */
+	if (r->kind == SK_LEASE_OWNER) {
+		store_owner_done(r, ENOTSUP, "", "", false);
+		return;
+	}
+	if (r->kind == SK_INSTANCE_URL) {
+		if (r->doneh)
+			r->doneh(ENOTSUP, r->arg);
+		return;
+	}
 	if (r->kind != SK_LEASE_LAPSED) {
 		store_lease_done(r, 0, r->kind == SK_LEASE_ACQUIRE ? 1 : 0);
 		return;
@@ -357,6 +368,13 @@ void store_lease_done(struct store_req *r, int err, uint64_t epoch)
 		r->leaseh(err, epoch, r->arg);
 	else if (r->doneh)
 		r->doneh(err, r->arg);
+}
+
+void store_owner_done(struct store_req *r, int err, const char *inst,
+		      const char *url, bool alive)
+{
+	if (store_req_live(r) && r->ownerh)
+		r->ownerh(err, inst, url, alive, r->arg);
 }
 
 void store_bell_ring(struct store *s, const char *sid, uint64_t seq)
@@ -949,4 +967,35 @@ int store_lease_lapsed(struct store *s, uint32_t max, store_rec_h *recordh,
 	if (max > STORE_LAPSED_MAX)
 		return EOVERFLOW;
 	return req_issue(s, &t, "", 0, NULL, 0, NULL, 0, opp);
+}
+
+int store_lease_owner(struct store *s, const char *sid, store_owner_h *h,
+		      void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_LEASE_OWNER, .ownerh = h, .arg = arg};
+	int err;
+
+	if (!s || !h)
+		return EINVAL;
+	err = id_check(sid, STORE_ID_MAX);
+	if (err)
+		return err;
+	return req_issue(s, &t, sid, strlen(sid), NULL, 0, NULL, 0, opp);
+}
+
+int store_instance_url_set(struct store *s, const char *inst, const char *url,
+			   store_done_h *h, void *arg, struct store_op **opp)
+{
+	struct store_req t = {.kind = SK_INSTANCE_URL, .doneh = h, .arg = arg};
+	int err;
+
+	if (!s || !url)
+		return EINVAL;
+	err = id_check(inst, STORE_ID_MAX);
+	if (err)
+		return err;
+	if (strlen(url) > STORE_URL_MAX)
+		return EOVERFLOW;
+	return req_issue(s, &t, inst, strlen(inst), url, strlen(url), NULL, 0,
+			 opp);
 }

@@ -56,6 +56,7 @@
  *   owned sessions mob:own:{INSTANCE}     SET of session ids (mob:free: the
  *                                         released ones); mob:instances SET
  *   doorbell       mob:{SID}:bell         pub/sub channel, message = seq
+ *   instance URL   mob:url:{INSTANCE}     STRING, where peers forward to
  *
  * Sessions are loaded at start-up with SCAN MATCH mob:{*}:s.
  * See docs/store.md.
@@ -81,6 +82,7 @@ enum {
 	STORE_PURGE_MAX = 100000,     /**< token records in one purge step */
 	STORE_QUEUE_MAX = 65536,      /**< writes not yet completed        */
 	STORE_QUEUE_BYTES_MAX = 64 << 20, /**< their key and value bytes   */
+	STORE_URL_MAX = 512, /**< an instance's URL bytes         */
 };
 
 struct store;
@@ -369,6 +371,25 @@ int store_lease_release(struct store *s, const char *sid, const char *inst,
  * released), then doneh. A listed session stays listed until acquired. */
 int store_lease_lapsed(struct store *s, uint32_t max, store_rec_h *recordh,
 		       store_done_h *doneh, void *arg, struct store_op **opp);
+
+/* Forwarding (docs/pool.md "Forwarding"): a request for a session held
+ * by another instance is sent to that instance's URL. */
+
+/** The owner of a session: inst ("" once released), the URL it
+ * published ("" if none), alive (its lease is). err ENOENT: the session
+ * has no owner key; ENOTSUP: lmdb (one instance). inst and url are
+ * borrowed for the call, NUL-terminated. */
+typedef void(store_owner_h)(int err, const char *inst, const char *url,
+			    bool alive, void *arg);
+
+/** Look up the owner of session sid (one script: owner key, its lease,
+ * its URL). */
+int store_lease_owner(struct store *s, const char *sid, store_owner_h *h,
+		      void *arg, struct store_op **opp);
+/** Publish url (at most STORE_URL_MAX bytes) as where instance inst is
+ * reached by its peers (at start; no expiry). lmdb: ENOTSUP. */
+int store_instance_url_set(struct store *s, const char *inst, const char *url,
+			   store_done_h *h, void *arg, struct store_op **opp);
 
 /** A write of session sid (borrowed, NUL-terminated) from a handle that
  * holds it under an epoch was refused with ESTALE: another instance owns

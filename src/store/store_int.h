@@ -49,6 +49,8 @@ enum store_kind {
 	SK_LEASE_ACQUIRE,
 	SK_LEASE_RELEASE,
 	SK_LEASE_LAPSED,
+	SK_LEASE_OWNER, /* who owns a session, alive, where (forwarding) */
+	SK_INSTANCE_URL,
 };
 
 /**
@@ -84,6 +86,7 @@ struct store_req {
 	store_events_h *eventsh;
 	store_rec_h *rech;
 	store_lease_h *leaseh;
+	store_owner_h *ownerh;
 	void *arg;
 	struct store_op *op; /**< the caller's handle, or NULL (borrowed) */
 };
@@ -126,7 +129,8 @@ struct store_be {
 	/**
 	 * Run one lease operation (SK_LEASE_*), as read(): answer through
 	 * store_lease_done() (acquire, renew, drop, release) or rech and
-	 * doneh (lapsed). NULL: a single instance, always the owner.
+	 * doneh (lapsed), store_owner_done() (owner), doneh (instance
+	 * URL). NULL: a single instance, always the owner.
 	 */
 	void (*lease)(void *bed, struct store_req *r);
 
@@ -160,6 +164,10 @@ void store_commit_stats(struct store *s, uint64_t ncommit, uint64_t nfail,
 /** A lease operation is done: remembers (acquire) or forgets (release)
  * the epoch for the fencing of later writes, then calls the handler. */
 void store_lease_done(struct store_req *r, int err, uint64_t epoch);
+
+/** An owner lookup is done (inst and url borrowed, NUL-terminated). */
+void store_owner_done(struct store_req *r, int err, const char *inst,
+		      const char *url, bool alive);
 
 /** The doorbell of sid rang (backend, loop thread, never from inside a
  * store call). */

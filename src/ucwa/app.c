@@ -1145,6 +1145,14 @@ static void session_numbered(struct session *s, uint64_t seq)
 	reserve(session_app(s), seq);
 }
 
+/* The reserved event was refused at once: the reservation failed (the
+ * batch under that number is saved before it goes out). */
+static void session_unnumbered(struct session *s, uint64_t seq)
+{
+	(void)seq;
+	evchan_reserved(session_app(s)->ev, ECANCELED);
+}
+
 const struct session_ops ucwa_session_ops = {
     .id = session_id,
     .user = session_user,
@@ -1162,4 +1170,5 @@ const struct session_ops ucwa_session_ops = {
     .event_restored = op_event_restored,
     .events_restored = op_events_restored,
     .numbered = session_numbered,
+    .unnumbered = session_unnumbered,
 };

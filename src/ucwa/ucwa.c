@@ -575,7 +575,16 @@ static const struct web_routes root_routes = {root_rows, ARRAY_SIZE(root_rows),
 static const struct web_routes app_routes = {app_rows, ARRAY_SIZE(app_rows),
 					     false, resource_not_found};
 
-static void route(struct ucwa *u, struct web_req *req, const char *user)
+void ucwa_set_remote(struct ucwa *u, ucwa_remote_h *h, void *arg)
+{
+	if (!u)
+		return;
+	u->remote = h;
+	u->remote_arg = arg;
+}
+
+static void route_app(struct ucwa *u, struct web_req *req, const char *user,
+		      bool remote)
 {
 	const struct pl *path = web_req_path(req);
 	const size_t blen = sizeof(UCWA_BASE) - 1;
@@ -600,6 +609,10 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 	sub = rest;
 	(void)text_next(&sub, '/', &id);
 	app = ucwa_app_find(u, &id);
+	/* a pool: not here, it may be another instance's (forwarded) */
+	if (!app && remote && u->remote &&
+	    u->remote(req, &id, user, u->remote_arg))
+		return;
 	/* someone else's application is as absent as a missing one */
 	if (!app || app->pending || strcmp(app->user, user)) {
 		not_found(req);
@@ -615,4 +628,15 @@ static void route(struct ucwa *u, struct web_req *req, const char *user)
 		return;
 	}
 	(void)web_route(&app_routes, req, &sub, app);
+}
+
+static void route(struct ucwa *u, struct web_req *req, const char *user)
+{
+	route_app(u, req, user, true);
+}
+
+void ucwa_route_here(struct ucwa *u, struct web_req *req, const char *user)
+{
+	if (u && req && user)
+		route_app(u, req, user, false);
 }

@@ -149,6 +149,29 @@ bool ucwa_holds(struct ucwa *u, const char *id);
  */
 uint32_t ucwa_forget_all(struct ucwa *u);
 
+/**
+ * A request for application id, not held by this process (a pool: it
+ * may be another instance's), authenticated as user. Return true to
+ * take the request (answer it now or later), false to answer 404.
+ *
+ * @param req  The request (borrowed; take a reference to keep it)
+ * @param id   The application id, as in the path (borrowed)
+ * @param user The authenticated user (borrowed for the call)
+ */
+typedef bool(ucwa_remote_h)(struct web_req *req, const struct pl *id,
+			    const char *user, void *arg);
+
+/** Set (h NULL: clear) the handler of requests for applications not
+ * here (docs/pool.md "Forwarding"). */
+void ucwa_set_remote(struct ucwa *u, ucwa_remote_h *h, void *arg);
+
+/**
+ * Route a request already authenticated as user here, never to the
+ * remote handler: an application not here answers 404 (after a takeover
+ * brought it here, or when the store says there is none).
+ */
+void ucwa_route_here(struct ucwa *u, struct web_req *req, const char *user);
+
 /** An application's id (borrowed, valid during the call). */
 typedef void(ucwa_id_h)(const char *id, void *arg);
 

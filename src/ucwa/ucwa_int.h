@@ -37,6 +37,8 @@ struct ucwa {
 	const char *inst;
 	ucwa_ready_h *readyh; /* a session brought back is routable */
 	void *ready_arg;
+	ucwa_remote_h *remote; /* applications not here (a pool)   */
+	void *remote_arg;
 	struct ucwa_fence *fence; /* sessions taken over (fence.c)    */
 };
 

@@ -439,6 +439,20 @@ bool web_req_header(const struct web_req *req, const char *name, struct pl *val)
 	return true;
 }
 
+void web_req_headers(const struct web_req *req, web_hdr_h *h, void *arg)
+{
+	struct le *le;
+
+	if (!req || !req->msg || !h)
+		return;
+	for (le = req->msg->hdrl.head; le; le = le->next) {
+		const struct http_hdr *hdr = le->data;
+
+		if (h(&hdr->name, &hdr->val, arg))
+			return;
+	}
+}
+
 bool web_req_is_tls(const struct web_req *req)
 {
 	return req && ((req->conn && req->conn->tls) || req->proxy_tls);

@@ -130,6 +130,10 @@ const struct pl *web_req_body(const struct web_req *req);
 /** Value of a header field (first of that name); false if absent. */
 bool web_req_header(const struct web_req *req, const char *name,
 		    struct pl *val);
+/** One header field (name and value borrowed); true stops the walk. */
+typedef bool(web_hdr_h)(const struct pl *name, const struct pl *val, void *arg);
+/** Call h for each header field of the request, in their order. */
+void web_req_headers(const struct web_req *req, web_hdr_h *h, void *arg);
 /** True if the client used TLS: to us, or to a trusted proxy that
  * terminated it (web_srv_set_trusted). */
 bool web_req_is_tls(const struct web_req *req);

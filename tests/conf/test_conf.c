@@ -913,7 +913,17 @@ static void test_store(void)
 	if (r.conf) {
 		CHECK_STR(r.conf->store_redis_instance, "mob-a.1");
 		CHECK(r.conf->store_takeover_rate == 500);
+		CHECK(r.conf->store_redis_instance_url == NULL);
 	}
+
+	/* where the peers reach it: a trailing '/' is dropped */
+	build(&r, NULL,
+	      "[store]\nbackend = redis\nredis_instance = mob-a\n"
+	      "redis_instance_url = http://127.0.0.1:8081/");
+	EXPECT_OK(&r);
+	if (r.conf)
+		CHECK_STR(r.conf->store_redis_instance_url,
+			  "http://127.0.0.1:8081");
 
 	/* Sentinels: a list, with the primary's name there */
 	build(&r, NULL,
@@ -1214,6 +1224,12 @@ static void test_bad_values(void)
 	     {"redis_sentinels and redis_master_name go together"}},
 	    {"[store]\nredis_instance = mob a",
 	     {"redis_instance = 'mob a'", "not a name"}},
+	    {"[store]\nredis_instance_url = https://127.0.0.1:8081",
+	     {"redis_instance_url", "not http://host:port"}},
+	    {"[store]\nredis_instance_url = http://127.0.0.1",
+	     {"not http://host:port"}},
+	    {"[store]\nredis_instance_url = http://10.0.0.1:80/x",
+	     {"not http://host:port"}},
 	    {"[store]\ntakeover_rate = 0", {"takeover_rate"}},
 	    {"[store]\nredis_master_name = my master",
 	     {"redis_master_name = 'my master'", "not a name"}},

@@ -12,6 +12,9 @@ from mobility import Mobilityd, DOMAIN, OTHER_DOMAIN, EXT_FQDN, INT_FQDN
 XML = "application/vnd.microsoft.rtc.autodiscover+xml;v=1"
 JSON_AD = "application/vnd.microsoft.rtc.autodiscover+json;v=1"
 BASE = "/Autodiscover/AutodiscoverService.svc/root"
+# a redirect URL of 1,500 bytes (the configuration takes up to 2,048)
+LONG_URL = "https://lyncdiscover.long.test" + BASE + "/" + "x" * (
+    1500 - len("https://lyncdiscover.long.test" + BASE + "/"))
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +22,7 @@ def mob(tmp_path_factory):
     d = tmp_path_factory.mktemp("mob")
     m = Mobilityd(d, extra={"autodiscover": [
         "redirect = other.test https://lyncdiscover.other.test" + BASE,
+        "redirect = long.test " + LONG_URL,
         "link = External/Help https://help.example.test/mobile",
     ]})
     m.start()
@@ -154,6 +158,19 @@ def test_redirect_domain(mob):
     st, h, body = mob.curl(ext(mob, BASE + "?originalDomain=other.test"), "-H", "Accept: " + XML)
     _, _, links = links_xml(body, "Root")
     assert list(links) == ["Redirect"]
+
+
+def test_redirect_long_url(mob):
+    """A redirect URL of 1,500 bytes comes back whole, in JSON and XML."""
+    assert len(LONG_URL) == 1500
+    st, h, body = mob.curl(mob.https("lyncdiscover." + DOMAIN, "/?sipuri=sip:zoe@long.test"))
+    assert st == 200, body
+    links = links_json(body)
+    assert links == {"redirect": LONG_URL + "?originalDomain=long.test"}, links
+    st, h, body = mob.curl(ext(mob, BASE + "?originalDomain=long.test"), "-H", "Accept: " + XML)
+    assert st == 200, body
+    _, _, links = links_xml(body, "Root")
+    assert links == {"Redirect": LONG_URL + "?originalDomain=long.test"}, links
 
 
 def test_errors(mob):

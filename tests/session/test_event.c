@@ -54,6 +54,17 @@ static void op_numbered(struct session *s, uint64_t seq)
 	CHECK(!session_record_put(s, NULL, NULL, NULL));
 }
 
+/* The reservation given back: the event it was for failed at once. */
+static unsigned unnumbered_n;
+static uint64_t unnumbered_seq;
+
+static void op_unnumbered(struct session *s, uint64_t seq)
+{
+	(void)s;
+	++unnumbered_n;
+	unnumbered_seq = seq;
+}
+
 static const struct session_ops ops = {
     .id = op_id,
     .user = op_id,
@@ -61,6 +72,7 @@ static const struct session_ops ops = {
     .last_parked = fixture_none_parked,
     .record_encode = op_record_encode,
     .numbered = op_numbered,
+    .unnumbered = op_unnumbered,
 };
 
 static void done(int err, void *arg)
@@ -266,6 +278,54 @@ static void test_failed_at_once(struct session *s)
 	free(big);
 }
 
+/* What the store holds as the session's record (its evMark). */
+static char record_mark[32];
+
+static void record_got(int err, const uint8_t *val, size_t len, void *arg)
+{
+	const uint8_t *m = err ? NULL : memmem(val, len, "\"evMark\":", 9);
+	size_t n = 0;
+
+	(void)arg;
+	record_mark[0] = '\0';
+	while (m && m + 9 + n < val + len && n + 1 < sizeof(record_mark) &&
+	       m[9 + n] >= '0' && m[9 + n] <= '9') {
+		record_mark[n] = (char)m[9 + n];
+		record_mark[++n] = '\0';
+	}
+	re_cancel();
+}
+
+/* A parked P-GET's batch numbered for an event the store then refuses
+ * at once: the number, the record's numbering and the layer's
+ * reservation are given back, and the store holds the record with the
+ * numbering before it (not one for an event that is not there, whose
+ * number the next event takes: a restart would count that event in a
+ * batch the app already had). */
+static void test_failed_at_once_reserved(struct session *s)
+{
+	size_t len = STORE_VALUE_MAX + 1;
+	uint8_t *big = calloc(1, len);
+	struct session_event ev = {
+	    .val = big, .len = len, .nev = 2, .reserve = true};
+	struct session_op *op = NULL;
+	uint64_t seq = s->evseq, batch = s->ev_batch, mark = s->ev_mark;
+	unsigned nb = numbered_n;
+	char want[32];
+
+	CHECK(session_event_store(s, &ev, done, s, &op) == EOVERFLOW);
+	CHECK(!op && ev.seq == 0 && s->evseq == seq);
+	CHECK(numbered_n == nb + 1 && numbered_seq == seq + 1);
+	CHECK(s->ev_batch == batch && s->ev_mark == mark);
+	CHECK(unnumbered_n == 1 && unnumbered_seq == seq + 1);
+	fixture_run(100);
+	CHECK(!store_session_get(ctx.st, "event-test", record_got, NULL, NULL));
+	fixture_run(5000);
+	(void)re_snprintf(want, sizeof(want), "%llu", (unsigned long long)mark);
+	CHECK_STR(record_mark, want);
+	free(big);
+}
+
 /* The store is full: the write fails at its commit; before the
  * completion runs with ENOSPC its number and count were taken back. */
 static void test_full(struct session *s, struct store *full)
@@ -324,6 +384,7 @@ int main(void)
 	test_stored(&s);
 	test_refused(&s);
 	test_failed_at_once(&s);
+	test_failed_at_once_reserved(&s);
 	test_full(&s, full);
 	session_close(&s);
 

@@ -16,6 +16,7 @@
  * handle, as another instance would.
  */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -216,16 +217,15 @@ static char redis_dir[64];
 static char redis_addr[32];
 static int redis_port;
 
-/* Runs redis-cli with args against the test's server; its first output
- * line to out (if given). Returns the exit status. */
-static int redis_cli(const char *args, char *out, size_t outsz)
+/* Runs redis-cli with args against the server (or Sentinel) on port;
+ * its first output line to out (if given). Returns the exit status. */
+static int redis_cli_at(int port, const char *args, char *out, size_t outsz)
 {
 	char cmd[512];
 	FILE *f;
 	int st;
 
-	re_snprintf(cmd, sizeof(cmd), "redis-cli -p %d %s 2>&1", redis_port,
-		    args);
+	re_snprintf(cmd, sizeof(cmd), "redis-cli -p %d %s 2>&1", port, args);
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;
@@ -237,25 +237,21 @@ static int redis_cli(const char *args, char *out, size_t outsz)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static pid_t redis_start(void)
+/* The same against the test's server. */
+static int redis_cli(const char *args, char *out, size_t outsz)
 {
-	char port[16], out[64];
-	pid_t pid;
+	return redis_cli_at(redis_port, args, out, outsz);
+}
+
+/* Waits (bounded: 10 s) for the server or Sentinel on port to answer;
+ * else kills pid. Returns pid, or -1. */
+static pid_t redis_ready(pid_t pid, int port)
+{
+	char out[64];
 	int i;
 
-	re_snprintf(port, sizeof(port), "%d", redis_port);
-	pid = fork();
-	if (pid == 0) {
-		execlp("redis-server", "redis-server", "--port", port, "--bind",
-		       "127.0.0.1", "--dir", redis_dir, "--save", "",
-		       "--appendonly", "yes", "--appendfsync", "always",
-		       "--maxmemory-policy", "noeviction", "--logfile",
-		       "redis.log", (char *)NULL);
-		_exit(127);
-	}
-	/* bounded: 10 s for it to answer */
 	for (i = 0; pid > 0 && i < 200; i++) {
-		if (!redis_cli("PING", out, sizeof(out)) &&
+		if (!redis_cli_at(port, "PING", out, sizeof(out)) &&
 		    !strncmp(out, "PONG", 4))
 			return pid;
 		usleep(50000);
@@ -265,6 +261,44 @@ static pid_t redis_start(void)
 		waitpid(pid, NULL, 0);
 	}
 	return -1;
+}
+
+/* A redis-server on port with its own directory (under redis_dir, by
+ * its port), a replica of the one on primary (0: none). */
+static pid_t redis_start_at(int port, int primary)
+{
+	char p[16], sub[96], rof[16];
+	pid_t pid;
+
+	re_snprintf(p, sizeof(p), "%d", port);
+	re_snprintf(rof, sizeof(rof), "%d", primary);
+	if (port == redis_port)
+		re_snprintf(sub, sizeof(sub), "%s", redis_dir);
+	else
+		re_snprintf(sub, sizeof(sub), "%s/%d", redis_dir, port);
+	(void)mkdir(sub, 0700);
+	pid = fork();
+	if (pid == 0) {
+		if (primary)
+			execlp("redis-server", "redis-server", "--port", p,
+			       "--bind", "127.0.0.1", "--dir", sub, "--save",
+			       "", "--appendonly", "no", "--logfile",
+			       "redis.log", "--replicaof", "127.0.0.1", rof,
+			       (char *)NULL);
+		else
+			execlp("redis-server", "redis-server", "--port", p,
+			       "--bind", "127.0.0.1", "--dir", sub, "--save",
+			       "", "--appendonly", "yes", "--appendfsync",
+			       "always", "--maxmemory-policy", "noeviction",
+			       "--logfile", "redis.log", (char *)NULL);
+		_exit(127);
+	}
+	return redis_ready(pid, port);
+}
+
+static pid_t redis_start(void)
+{
+	return redis_start_at(redis_port, 0);
 }
 
 static void redis_stop(pid_t pid, int sig)
@@ -2068,6 +2102,381 @@ out:
 	store_down(be, a);
 }
 
+/* Forwarding: who owns a session, alive or not, and its URL. */
+static int owner_err;
+static char owner_inst[STORE_ID_MAX + 1], owner_url[STORE_URL_MAX + 1];
+static bool owner_alive;
+
+static void owner_h(int err, const char *inst, const char *url, bool alive,
+		    void *arg)
+{
+	(void)arg;
+	owner_err = err;
+	re_snprintf(owner_inst, sizeof(owner_inst), "%s", inst);
+	re_snprintf(owner_url, sizeof(owner_url), "%s", url);
+	owner_alive = alive;
+	++ndone;
+}
+
+static bool owner(struct store *s, const char *sid)
+{
+	ndone = 0;
+	owner_err = -1;
+	return !store_lease_owner(s, sid, owner_h, NULL, NULL) && wait_done(1);
+}
+
+static bool url_set(struct store *s, const char *inst, const char *url)
+{
+	ndone = 0;
+	rec_err[0] = -1;
+	return !store_instance_url_set(s, inst, url, done_h, (void *)0, NULL) &&
+	       wait_done(1);
+}
+
+/* lmdb: one instance, nobody to forward to */
+static void test_owner_lmdb(const struct backend *be)
+{
+	struct store *s = store_up(be, 16);
+
+	if (!s)
+		return;
+	CHECK(owner(s, "one") && owner_err == ENOTSUP);
+	CHECK(url_set(s, "i1", "http://127.0.0.1:1") && rec_err[0] == ENOTSUP);
+	CHECK(store_lease_owner(s, "", owner_h, NULL, NULL) == EINVAL);
+	store_down(be, s);
+}
+
+/* redis: owner alive with its URL, lapsed, released, unknown */
+static void test_redis_owner(const struct backend *be)
+{
+	struct store *a = store_up(be, 64), *b = NULL;
+	char longurl[STORE_URL_MAX + 2];
+
+	if (!a)
+		return;
+	CHECK(redis_reopen(&b) == 0);
+	if (!b)
+		goto out;
+
+	CHECK(owner(b, "o1") && owner_err == ENOENT);
+	CHECK(renew(a, "A", 400) && rec_err[0] == ENOENT);
+	CHECK(url_set(a, "A", "http://127.0.0.1:8081") && rec_err[0] == 0);
+	CHECK(acquire(a, "o1", "A") && lease_err == 0);
+	CHECK(owner(b, "o1") && owner_err == 0 && !strcmp(owner_inst, "A") &&
+	      owner_alive && !strcmp(owner_url, "http://127.0.0.1:8081"));
+	/* a URL published again replaces the old one */
+	CHECK(url_set(a, "A", "http://127.0.0.1:8082") && rec_err[0] == 0);
+	CHECK(owner(b, "o1") && !strcmp(owner_url, "http://127.0.0.1:8082"));
+
+	/* A's lease passes: still the owner, no longer alive */
+	run_for(600);
+	CHECK(owner(b, "o1") && owner_err == 0 && !strcmp(owner_inst, "A") &&
+	      !owner_alive);
+
+	/* taken by B (no URL published): alive, empty URL */
+	CHECK(renew(b, "B", 5000) && rec_err[0] == ENOENT);
+	CHECK(acquire(b, "o1", "B") && lease_err == 0);
+	CHECK(owner(a, "o1") && owner_err == 0 && !strcmp(owner_inst, "B") &&
+	      owner_alive && !owner_url[0]);
+
+	/* released: no owner, not alive */
+	ndone = 0;
+	CHECK(!store_lease_release(b, "o1", "B", done_h, (void *)0, NULL));
+	CHECK(wait_done(1) && rec_err[0] == 0);
+	CHECK(owner(a, "o1") && owner_err == 0 && !owner_inst[0] &&
+	      !owner_alive);
+
+	memset(longurl, 'x', sizeof(longurl) - 1);
+	longurl[sizeof(longurl) - 1] = '\0';
+	CHECK(store_instance_url_set(a, "A", longurl, NULL, NULL, NULL) ==
+	      EOVERFLOW);
+
+out:
+	mem_deref(b);
+	store_down(be, a);
+}
+
+/* The hello refused on a connection made again (the password changed
+ * on the server, the connection killed): the store goes on connecting
+ * with the back-off and takes writes once the password is right. */
+static void test_redis_hello(const struct backend *be)
+{
+	const struct store_conf c = {.backend = "redis",
+				     .redis_address = redis_addr,
+				     .redis_password = "pw1"};
+	struct store *s = NULL;
+	unsigned i;
+
+	(void)be;
+	CHECK(!redis_cli("CONFIG SET requirepass pw1", NULL, 0));
+	CHECK(store_open(&s, &c) == 0);
+	if (!s)
+		goto out;
+	CHECK(put(s, "h1", "before") && rec_err[0] == 0);
+	(void)redis_cli("-a pw1 --no-auth-warning CONFIG SET requirepass pw2",
+			NULL, 0);
+	(void)redis_cli("-a pw2 --no-auth-warning CLIENT KILL TYPE normal",
+			NULL, 0);
+	run_for(300);
+	CHECK(put(s, "h2", "refused") && rec_err[0] != 0);
+	(void)redis_cli("-a pw2 --no-auth-warning CONFIG SET requirepass pw1",
+			NULL, 0);
+	/* the back-off: at most 5 s between tries; bounded at 10 s */
+	for (i = 0; i < 100; i++) {
+		CHECK(put(s, "h3", "after"));
+		if (!rec_err[0])
+			break;
+		run_for(100);
+	}
+	CHECK(rec_err[0] == 0);
+out:
+	mem_deref(s);
+	(void)redis_cli("-a pw1 --no-auth-warning CONFIG SET requirepass ''",
+			NULL, 0);
+	(void)redis_cli("-a pw2 --no-auth-warning CONFIG SET requirepass ''",
+			NULL, 0);
+}
+
+/* The session load on Redis walks the keyspace with SCAN, which may
+ * return a key twice when Redis shrinks its table between two steps
+ * (the cursor then points into a smaller table, whose buckets gather
+ * some already walked). Each session must still reach the caller once.
+ * 60,000 other keys grow the table; at each step of the load they are
+ * deleted (Redis shrinks the table: hz 500 for a quick serverCron) or
+ * set again. Measured on the code that did not dedupe: 5 of 10,000
+ * sessions handed over twice in 18 shrinks. */
+enum { SCAN_SESSIONS = 10000, SCAN_FILL = 60000 };
+static uint8_t scan_count[SCAN_SESSIONS + 1];
+static unsigned nscanned, scan_twice, scan_shrinks;
+static bool scan_big;
+static struct tmr scan_tmr;
+
+static void scan_fill(bool set)
+{
+	char cmd[256];
+
+	re_snprintf(cmd, sizeof(cmd),
+		    "EVAL \"local a = {} for i = 1, %u do a[#a+1] = 'fill:' "
+		    ".. i %s if #a >= 1000 then redis.call('%s', unpack(a)) "
+		    "a = {} end end\" 0",
+		    SCAN_FILL, set ? "a[#a+1] = 'x'" : "",
+		    set ? "MSET" : "DEL");
+	(void)redis_cli(cmd, NULL, 0);
+	scan_big = set;
+}
+
+static void scan_tmr_h(void *arg)
+{
+	(void)arg;
+}
+
+static bool scan_h(const uint8_t *key, size_t klen, const uint8_t *val,
+		   size_t len, void *arg)
+{
+	char id[16];
+	unsigned n;
+
+	(void)val;
+	(void)len;
+	(void)arg;
+	re_snprintf(id, sizeof(id), "%b", key, klen);
+	n = (unsigned)atoi(id + 1);
+	if (n <= SCAN_SESSIONS && scan_count[n]++)
+		++scan_twice;
+	++nscanned;
+	/* the first record of a step (the loop turned since the last):
+	 * shrink the table, or grow it again */
+	if (!tmr_isrunning(&scan_tmr)) {
+		scan_fill(!scan_big);
+		if (!scan_big) {
+			usleep(30000);
+			++scan_shrinks;
+		}
+	}
+	tmr_start(&scan_tmr, 0, scan_tmr_h, NULL);
+	return false;
+}
+
+static void test_redis_load_once(const struct backend *be)
+{
+	struct store *s = store_up(be, 64);
+	char cmd[200];
+	unsigned i, missing = 0;
+
+	if (!s)
+		return;
+	re_snprintf(cmd, sizeof(cmd),
+		    "EVAL \"for i = 1, %u do redis.call('SET', "
+		    "'mob:{d' .. i .. '}:s', 'v') end\" 0",
+		    SCAN_SESSIONS);
+	CHECK(!redis_cli(cmd, NULL, 0));
+	CHECK(!redis_cli("CONFIG SET hz 500", NULL, 0));
+	(void)redis_cli("CONFIG SET appendfsync no", NULL, 0);
+	scan_fill(true);
+	memset(scan_count, 0, sizeof(scan_count));
+	nscanned = scan_twice = scan_shrinks = 0;
+	tmr_init(&scan_tmr);
+	ndone = 0;
+	rec_err[9] = -1;
+	CHECK(!store_session_load(s, scan_h, done_h, (void *)9, NULL));
+	CHECK(wait_done_ms(1, 60000));
+	tmr_cancel(&scan_tmr);
+	CHECK(rec_err[9] == 0);
+	for (i = 1; i <= SCAN_SESSIONS; i++)
+		missing += !scan_count[i];
+	fprintf(stderr,
+		"load: %u records of %u sessions, %u twice, %u missing, "
+		"%u shrinks\n",
+		nscanned, SCAN_SESSIONS, scan_twice, missing, scan_shrinks);
+	CHECK(scan_twice == 0 && missing == 0 && nscanned == SCAN_SESSIONS);
+	(void)redis_cli("CONFIG SET hz 10", NULL, 0);
+	(void)redis_cli("CONFIG SET appendfsync always", NULL, 0);
+	store_down(be, s);
+}
+
+/* Beside the test's server: a replica of it and a Sentinel watching it
+ * as "mob" (it never fails it over by itself here: the cases move the
+ * primary by hand). */
+static int replica_port, sentinel_port;
+static pid_t replica_pid = -1, sentinel_pid = -1;
+
+static pid_t sentinel_start(void)
+{
+	char conf[128], port[16];
+	FILE *f;
+	pid_t pid;
+
+	re_snprintf(conf, sizeof(conf), "%s/sentinel.conf", redis_dir);
+	re_snprintf(port, sizeof(port), "%d", sentinel_port);
+	f = fopen(conf, "w");
+	if (!f)
+		return -1;
+	re_fprintf(f,
+		   "bind 127.0.0.1\nport %d\ndir %s\n"
+		   "sentinel monitor mob 127.0.0.1 %d 1\n"
+		   "sentinel down-after-milliseconds mob 60000\n",
+		   sentinel_port, redis_dir, redis_port);
+	fclose(f);
+	pid = fork();
+	if (pid == 0) {
+		execlp("redis-sentinel", "redis-sentinel", conf, "--logfile",
+		       "sentinel.log", (char *)NULL);
+		_exit(127);
+	}
+	return redis_ready(pid, sentinel_port);
+}
+
+/* The replica has every write of the primary (bounded: 10 s). */
+static bool replica_synced(void)
+{
+	char out[64];
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (!redis_cli("WAIT 1 100", out, sizeof(out)) && out[0] == '1')
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+/* With redis_wait_replicas, a lease write is acknowledged once the
+ * replica has it: the replica stopped, renew, acquire and release fail
+ * (ETIMEDOUT) after redis_wait_ms instead of succeeding on the primary
+ * alone (an acquire lost on a failover would let the epoch go back). */
+static void test_redis_lease_wait(const struct backend *be)
+{
+	const struct store_conf c = {.backend = "redis",
+				     .redis_address = redis_addr,
+				     .redis_wait_replicas = 1,
+				     .redis_wait_ms = 300};
+	struct store *s = store_up(be, 64);
+
+	s = mem_deref(s);
+	if (replica_pid <= 0)
+		replica_pid = redis_start_at(replica_port, redis_port);
+	CHECK(replica_pid > 0 && replica_synced());
+	CHECK(store_open(&s, &c) == 0);
+	if (!s || replica_pid <= 0)
+		goto out;
+	CHECK(renew(s, "W", 5000) && rec_err[0] == ENOENT);
+	CHECK(acquire(s, "w1", "W") && lease_err == 0 && lease_epoch == 1);
+
+	kill(replica_pid, SIGSTOP);
+	/* a renewal does not wait: the pool stays up without a replica */
+	CHECK(renew(s, "W", 5000) && rec_err[0] == 0);
+	CHECK(acquire(s, "w2", "W") && lease_err == ETIMEDOUT);
+	ndone = 0;
+	rec_err[0] = -1;
+	CHECK(!store_lease_release(s, "w1", "W", done_h, (void *)0, NULL));
+	CHECK(wait_done(1) && rec_err[0] == ETIMEDOUT);
+	/* a refusal writes nothing: no WAIT to fail */
+	CHECK(acquire(s, "w3", "nobody") && lease_err == ENOLCK);
+	kill(replica_pid, SIGCONT);
+
+	/* the replica back: acknowledged again */
+	CHECK(renew(s, "W", 5000) && rec_err[0] == 0);
+	CHECK(acquire(s, "w2", "W") && lease_err == 0 && lease_epoch == 1);
+out:
+	mem_deref(s);
+	be->clean();
+}
+
+/* With Sentinels: the primary demoted while the store's connection to
+ * it stays open (REPLICAOF by hand, the Sentinel told of the new one): a
+ * lease operation answered READONLY makes the store ask the Sentinel
+ * again, so that the next ones reach the new primary. */
+static void test_redis_lease_readonly(const struct backend *be)
+{
+	char sent[32], cmd[96], out[64];
+	struct store_conf c = {.backend = "redis",
+			       .redis_address = redis_addr,
+			       .redis_sentinels = sent,
+			       .redis_master_name = "mob"};
+	struct store *s = store_up(be, 64);
+	unsigned i;
+
+	s = mem_deref(s);
+	re_snprintf(sent, sizeof(sent), "127.0.0.1:%d", sentinel_port);
+	if (replica_pid <= 0)
+		replica_pid = redis_start_at(replica_port, redis_port);
+	sentinel_pid = sentinel_start();
+	CHECK(replica_pid > 0 && sentinel_pid > 0 && replica_synced());
+	CHECK(store_open(&s, &c) == 0);
+	if (!s || replica_pid <= 0 || sentinel_pid <= 0)
+		goto out;
+	CHECK(renew(s, "R", 5000) && rec_err[0] == ENOENT);
+
+	re_snprintf(cmd, sizeof(cmd), "SENTINEL MONITOR mob 127.0.0.1 %d 1",
+		    replica_port);
+	CHECK(!redis_cli_at(sentinel_port, "SENTINEL REMOVE mob", NULL, 0));
+	CHECK(!redis_cli_at(sentinel_port, cmd, NULL, 0));
+	CHECK(!redis_cli_at(replica_port, "REPLICAOF NO ONE", NULL, 0));
+	re_snprintf(cmd, sizeof(cmd), "REPLICAOF 127.0.0.1 %d", replica_port);
+	CHECK(!redis_cli(cmd, NULL, 0));
+
+	/* the first may fail (READONLY); bounded at 10 s */
+	for (i = 0; i < 100; i++) {
+		CHECK(renew(s, "R", 5000));
+		if (rec_err[0] == 0 || rec_err[0] == ENOENT)
+			break;
+		run_for(100);
+	}
+	CHECK(rec_err[0] == 0 || rec_err[0] == ENOENT);
+	CHECK(!redis_cli_at(replica_port, "EXISTS mob:lease:{R}", out,
+			    sizeof(out)) &&
+	      out[0] == '1');
+out:
+	mem_deref(s);
+	/* the test's server the primary again, alone */
+	(void)redis_cli("REPLICAOF NO ONE", NULL, 0);
+	redis_stop(sentinel_pid, SIGTERM);
+	sentinel_pid = -1;
+	redis_stop(replica_pid, SIGTERM);
+	replica_pid = -1;
+	be->clean();
+}
+
 static const struct store_case interface_cases[] = {
     {"records", test_records},
     {"token purge", test_token_purge},
@@ -2090,6 +2499,7 @@ static const struct store_case lmdb_cases[] = {
     {"group commit", test_group_commit},
     {"loop not blocked by the write lock", test_loop_not_blocked},
     {"kill -9", test_kill9},
+    {"owner lookup and instance URL: not supported", test_owner_lmdb},
 };
 
 /* What the Redis backend promises besides, seen from the server. */
@@ -2100,6 +2510,18 @@ static const struct store_case redis_cases[] = {
     {"two instances: lease, takeover with epoch + 1, the old owner gets "
      "ESTALE, doorbell, lost doorbell",
      test_redis_lease},
+    {"owner lookup: alive, lapsed, released, unknown; instance URL",
+     test_redis_owner},
+    {"the hello refused on a connection made again: connects again "
+     "with the back-off",
+     test_redis_hello},
+    {"session load: each session once, though SCAN returns some twice",
+     test_redis_load_once},
+    {"a replica: lease writes are acknowledged once it has them",
+     test_redis_lease_wait},
+    {"Sentinel: a READONLY answer to a lease operation finds the new "
+     "primary",
+     test_redis_lease_readonly},
 };
 
 static void run_cases(const struct store_case *cv, size_t n,
@@ -2140,6 +2562,8 @@ int main(int argc, char *argv[])
 	CHECK(mkdtemp(redis_dir) != NULL);
 	redis_port = 20000 + (int)(getpid() % 10000);
 	re_snprintf(redis_addr, sizeof(redis_addr), "127.0.0.1:%d", redis_port);
+	replica_port = redis_port + 10000;
+	sentinel_port = redis_port + 20000;
 	redis_pid = redis_start();
 	CHECK(redis_pid > 0);
 
