@@ -74,7 +74,7 @@ static void drain(void)
 
 static void app_record(const uint8_t *val, size_t len)
 {
-	(void)ucwa_app_restore(&u, val, len);
+	(void)ucwa_app_restore(&u, val, len, NULL);
 	drain();
 	if (u.n || !list_isempty(&u.closing))
 		abort();

@@ -165,7 +165,8 @@ static void signal_handler(int sig)
 	}
 
 	log_notice("signal %d: draining (at most %u s): no new sign-in, "
-		   "removing the sessions' SIP side",
+		   "removing the sessions' SIP side (in a pool: handing the "
+		   "sessions over)",
 		   sig, run_conf->drain_timeout_ms / 1000);
 	drain_start = tmr_jiffies();
 	if (service_drain_begin(svc, sip_drained, NULL)) {

@@ -78,6 +78,11 @@ struct pool {
 	bool dropped;                /* the lease of our name was ended   */
 	bool lost;                   /* SIP stopped, not rejoined yet     */
 	bool draining;
+	struct tmr losetmr;   /* the send guard's lose(), deferred  */
+	uint64_t deadline_at; /* when the deadline is due (jiffies) */
+	bool ended;           /* pool_end(): left the pool (drain)  */
+	pool_ended_h *endh;
+	void *endarg;
 	pool_lost_h *losth;
 	pool_rejoin_h *rejoinh;
 	void *arg;
@@ -366,6 +371,8 @@ static void destructor(void *arg)
 	wheel_cancel(&p->renew);
 	wheel_cancel(&p->deadline);
 	wheel_cancel(&p->poll);
+	tmr_cancel(&p->losetmr);
+	sipua_set_guard(p->ua, NULL, NULL);
 	mem_deref(p->op);
 	if (p->u)
 		ucwa_set_ready_handler(p->u, NULL, NULL);
@@ -417,9 +424,10 @@ static void lose(struct pool *p, const char *why)
 {
 	uint32_t n, nf;
 
-	if (p->lost)
+	if (p->lost || p->ended)
 		return;
 	p->lost = true;
+	tmr_cancel(&p->losetmr);
 	wheel_cancel(&p->deadline);
 	p->op = mem_deref(p->op);
 	n = sipua_halt(p->ua);
@@ -450,12 +458,35 @@ static void deadline_fire(void *arg)
 	lose(arg, "no renewal confirmed in time");
 }
 
+static void guard_lose(void *arg)
+{
+	lose(arg, "deadline passed before a send");
+}
+
+/* Asked by sipua before every send: after SIGSTOP/SIGCONT the refresh
+ * timers and sockets may run before the deadline entry; past the
+ * deadline nothing leaves. The halt itself waits for the loop: the
+ * caller is inside a send of the ua being halted */
+static bool guard(void *arg)
+{
+	struct pool *p = arg;
+
+	if (p->lost || p->ended)
+		return false;
+	if (tmr_jiffies() < p->deadline_at)
+		return true;
+	if (!tmr_isrunning(&p->losetmr))
+		tmr_start(&p->losetmr, 0, guard_lose, p);
+	return false;
+}
+
 /* From base (a sending time): the deadline */
 static void deadline_set(struct pool *p, uint64_t base)
 {
 	uint64_t now = tmr_jiffies();
 	uint64_t at = base + POOL_LEASE_MS - POOL_MARGIN_MS;
 
+	p->deadline_at = at;
 	wheel_start(p->w, &p->deadline, at > now ? at - now : 0, deadline_fire,
 		    p);
 }
@@ -539,6 +570,10 @@ int pool_alloc(struct pool **pp, struct store *st, struct sipua *ua,
 	p->filled = tmr_jiffies();
 	str_ncpy(p->inst, inst, sizeof(p->inst));
 	(void)m_lost();
+	sipua_set_guard(ua, guard, p);
+	/* a session moved away (drain, takeover): the Front End keeps a
+	 * MESSAGE for the next owner */
+	sipua_set_moved_answer(ua, true);
 	(void)m_takeovers();
 
 	/* no renewal confirmed from the start on: stop as the first
@@ -641,4 +676,52 @@ const char *pool_instance(const struct pool *p)
 bool pool_lost(const struct pool *p)
 {
 	return p && p->lost;
+}
+
+static void ended(int err, void *arg)
+{
+	struct pool *p = arg;
+
+	p->op = mem_deref(p->op);
+	if (err && err != ENOENT)
+		log_warn("pool: cannot end the lease: %m", err);
+	else
+		log_notice("pool: instance %s left the pool", p->inst);
+	if (p->endh)
+		p->endh(err, p->endarg);
+}
+
+int pool_end(struct pool *p, pool_ended_h *h, void *arg)
+{
+	int err;
+
+	if (!p)
+		return EINVAL;
+	if (p->lost || p->ended)
+		return EALREADY;
+	p->ended = true;
+	p->draining = true;
+	p->endh = h;
+	p->endarg = arg;
+	wheel_cancel(&p->renew);
+	wheel_cancel(&p->deadline);
+	wheel_cancel(&p->poll);
+	tmr_cancel(&p->losetmr);
+	/* nothing taken over any more (it would come after the hand-over);
+	 * the takes before their batch, as when the lease is lost */
+	takes_cancel(p, ESHUTDOWN);
+	p->lapsed_op = mem_deref(p->lapsed_op);
+	p->batch = mem_deref(p->batch);
+	/* behind a renewal possibly in flight, on the same connection: it
+	 * cannot make the lease live again after the drop */
+	p->op = mem_deref(p->op);
+	err = store_lease_drop(p->st, p->inst, ended, p, &p->op);
+	if (err)
+		log_warn("pool: cannot end the lease: %m", err);
+	return err;
+}
+
+bool pool_ended(const struct pool *p)
+{
+	return p && p->ended;
 }

@@ -88,4 +88,18 @@ const char *pool_instance(const struct pool *p);
 /** True while the lease is lost (SIP stopped, not rejoined yet). */
 bool pool_lost(const struct pool *p);
 
+/** The lease was ended by pool_end() (err 0, or the store's error). */
+typedef void(pool_ended_h)(int err, void *arg);
+
+/**
+ * Leave the pool (the drain, once the sessions were handed over): no
+ * renewal, no deadline, no takeover any more, the send guard refuses
+ * everything, and the instance's lease is ended (store_lease_drop());
+ * then h once. Not after the lease was lost (EALREADY).
+ */
+int pool_end(struct pool *p, pool_ended_h *h, void *arg);
+
+/** True once pool_end() was called. */
+bool pool_ended(const struct pool *p);
+
 #endif

@@ -19,6 +19,7 @@
 #include "ucwa.h"
 #include "pool.h"
 #include "forward.h"
+#include "handover.h"
 #include "service.h"
 
 enum {
@@ -41,6 +42,7 @@ struct service {
 	struct push *push;   /* APNs/FCM, or NULL when neither is configured */
 	struct pool *pool;   /* the instance's lease (redis), or NULL       */
 	struct forward *fwd; /* requests for other instances' sessions    */
+	struct handover *ho; /* the drain of a pool instance, or NULL     */
 	bool draining;       /* SIGTERM: no new sign-in (service_drain_begin) */
 };
 
@@ -56,6 +58,7 @@ static void destructor(void *arg)
 	mem_deref(svc->ucwa);
 	mem_deref(svc->push);
 	mem_deref(svc->auth);
+	mem_deref(svc->ho);
 	mem_deref(svc->pool);
 	mem_deref(svc->ua);
 	mem_deref(svc->store);
@@ -502,18 +505,27 @@ int service_drain_begin(struct service *svc, sipua_drain_h *h, void *arg)
 	svc->draining = true;
 	admin_set_draining(svc->admin);
 	pool_drain(svc->pool);
+	/* a pool instance hands its sessions over: an un-REGISTER would
+	 * end them at the Front End (docs/pool.md "Drain") */
+	if (svc->pool && !pool_lost(svc->pool))
+		return handover_start(&svc->ho, svc->store, svc->ucwa,
+				      svc->pool, h, arg);
 	return sipua_drain(svc->ua, h, arg);
 }
 
 void service_drain_stop(struct service *svc)
 {
-	if (svc)
-		sipua_drain_stop(svc->ua);
+	if (!svc)
+		return;
+	handover_stop(svc->ho);
+	sipua_drain_stop(svc->ua);
 }
 
 uint32_t service_drain_left(const struct service *svc)
 {
-	return svc ? sipua_drain_left(svc->ua) : 0;
+	if (!svc)
+		return 0;
+	return svc->ho ? handover_left(svc->ho) : sipua_drain_left(svc->ua);
 }
 
 void service_drain(struct service *svc)

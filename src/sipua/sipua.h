@@ -104,6 +104,30 @@ int sipua_alloc(struct sipua **uap, const struct sipua_param *p);
 void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg);
 
 /**
+ * Asked before any SIP message is sent (docs/sipua.md "The send
+ * guard"): false, nothing is sent. Called from inside the user agent's
+ * send paths: it must not drop or halt the ua itself (defer that).
+ */
+typedef bool(sipua_guard_h)(void *arg);
+
+/**
+ * Set (h NULL: clear) the one send guard: every request (REGISTER,
+ * SUBSCRIBE, PUBLISH, MESSAGE, removals, digest answers) and every
+ * response (answers to the Front End's requests) is sent only if h
+ * returns true; else the request fails with EPERM before anything is
+ * written and a request received is left unanswered.
+ */
+void sipua_set_guard(struct sipua *ua, sipua_guard_h *h, void *arg);
+
+/**
+ * A request for a contact not registered here: on, 480 Temporarily
+ * Unavailable (a pool: the session may have moved to another instance;
+ * the Front End keeps a MESSAGE for the next owner's REGISTER); off (the
+ * default), 404 Not Found.
+ */
+void sipua_set_moved_answer(struct sipua *ua, bool on);
+
+/**
  * Number of detached requests still waiting for their answer (the
  * un-REGISTERs of dropped registrations): a service shutting down can
  * run the loop until this is 0, within a bound of its own.

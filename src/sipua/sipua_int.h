@@ -38,6 +38,8 @@ struct sipua {
 	size_t txq_peak;          /**< its largest send queue seen         */
 	size_t txq_logged;        /**< the peak last logged                */
 	sip_trace_h *traceh;      /**< sipua_set_trace_handler()           */
+	sipua_guard_h *guardh;    /**< sipua_set_guard()                   */
+	void *guardarg;
 	void *tracearg;
 	uint16_t cancel_cause; /**< the message being received is a CANCEL
 				    with this SIP Reason cause (0: none)  */
@@ -57,6 +59,7 @@ struct sipua {
 	} drain;
 	bool halted;     /**< sipua_halt(): no SIP at all any more (drain.c) */
 	bool halt_phase; /**< the halt ended the drain, not a drain      */
+	bool moved;      /**< unknown contacts: 480, not 404 (sreq.c)      */
 };
 
 enum {
@@ -170,6 +173,10 @@ bool sipua_turn_take(struct sipua *ua, struct sipua_turn *t, bool first,
 /* The request of t got its final answer or was dropped, or t stops
  * waiting: the turn goes to the next. ua may be NULL (detached). */
 void sipua_turn_done(struct sipua *ua, struct sipua_turn *t);
+
+/* True when a SIP message may be sent now: not halted and the guard
+ * (sipua_set_guard) agrees. Asked right before every send (ua.c) */
+bool sipua_may_send(struct sipua *ua);
 
 /* Registrations: flow to the Front End lost (reg.c) */
 void sipua_reg_flow_lost(struct sipua *ua);

@@ -100,6 +100,10 @@ static int send_reply(struct sipua_sreq *sr, uint16_t scode, const char *reason)
 {
 	sr->answered = true;
 	list_unlink(&sr->le);
+	/* past the pool lease's deadline: unanswered (the Front End retries
+	 * or fails over); the transaction goes with sr */
+	if (!sipua_may_send(sr->ua))
+		return EPERM;
 
 	/* libre keeps the transaction for retransmissions and sets sr->st
 	 * to NULL on a final answer */
@@ -146,6 +150,8 @@ static int answer(struct sipua_sreq *sr, uint16_t scode, const char *reason,
 
 	if (final)
 		return send_reply(sr, scode, reason);
+	if (!sipua_may_send(sr->ua))
+		return EPERM;
 
 	/* the transaction stays (sr->st is kept for the final answer); the
 	 * To tag is the one the final answer will carry (libre takes it from
@@ -297,6 +303,12 @@ void sipua_sreq_trace(bool tx, enum sip_transp tp, const struct sa *src,
 		ua->traceh(tx, tp, src, dst, pkt, len, ua->tracearg);
 }
 
+void sipua_set_moved_answer(struct sipua *ua, bool on)
+{
+	if (ua)
+		ua->moved = on;
+}
+
 void sipua_set_trace_handler(struct sipua *ua, sip_trace_h *h, void *arg)
 {
 	if (!ua)
@@ -422,7 +434,11 @@ bool sipua_sreq_listener(const struct sip_msg *msg, void *arg)
 	if (!reg) {
 		log_debug("sipua: %r for %r: no such registration", &msg->met,
 			  &msg->uri.user);
-		(void)sip_reply(ua->sip, msg, 404, "Not Found");
+		if (ua->moved)
+			(void)sip_reply(ua->sip, msg, 480,
+					"Temporarily Unavailable");
+		else
+			(void)sip_reply(ua->sip, msg, 404, "Not Found");
 		return true;
 	}
 

@@ -248,6 +248,8 @@ static int send_subscribe(struct sipua_sub *sub, uint32_t expires,
 	const char *routev[1];
 	int err;
 
+	if (!sipua_may_send(sub->rf.ua))
+		return EPERM;
 	if (!sub->dlg) {
 		/* the first hop is the Front End, for the first request
 		 * only: sip_dialog_create() takes the route set from the

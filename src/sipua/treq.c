@@ -169,6 +169,8 @@ static int digest_h(struct re_printf *pf, void *arg)
 
 static int send_req(struct sipua_treq *t)
 {
+	if (!sipua_may_send(t->ua))
+		return EPERM;
 	return sip_requestf(&t->req, t->ua->sip, true, t->method, t->ruri,
 			    &t->ua->route, NULL, NULL, resp_handler, t,
 			    "%s"

@@ -210,6 +210,11 @@ static bool validate_handler(const struct sip_msg *msg, void *arg)
 	const char *reason = NULL;
 	uint16_t scode;
 
+	/* no answer may leave (past the pool lease's deadline): the request
+	 * is left unanswered, as after sipua_halt() */
+	if (!ua->halted && !sipua_may_send(ua))
+		return true;
+
 	/* only the Front End may send requests (docs/sipua.md, "Who may
 	 * send requests"); checked first: a stranger learns nothing more */
 	if (!sipua_trust_request(ua, msg)) {
@@ -420,6 +425,31 @@ out:
 		*uap = ua;
 
 	return err;
+}
+
+void sipua_set_guard(struct sipua *ua, sipua_guard_h *h, void *arg)
+{
+	if (!ua)
+		return;
+	ua->guardh = h;
+	ua->guardarg = arg;
+}
+
+bool sipua_may_send(struct sipua *ua)
+{
+	if (!ua || ua->halted)
+		return false;
+	if (!ua->guardh || ua->guardh(ua->guardarg))
+		return true;
+	/* after a pause (SIGSTOP/SIGCONT) every timer and socket is due at
+	 * once: a refresh or an answer may come before the pool's own
+	 * deadline entry, so each send asks */
+	metric_add(metrics_get(METRIC_COUNTER,
+			       "mobility_sip_guard_refused_total", NULL,
+			       "SIP messages not sent because the send guard "
+			       "refused them (pool lease past its deadline)"),
+		   1);
+	return false;
 }
 
 size_t sipua_pending(const struct sipua *ua)

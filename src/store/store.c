@@ -26,6 +26,8 @@ struct store {
 	struct hash *watches; /* struct sident: watch count, by session  */
 	store_bell_h *bellh;
 	void *bell_arg;
+	store_fenced_h *fencedh; /* a write refused: ESTALE               */
+	void *fenced_arg;
 	uint64_t full_logged;   /* tmr_jiffies() of the last error line */
 	uint64_t full_unlogged; /* refusals since then                */
 };
@@ -303,6 +305,10 @@ void store_complete(struct store *s, struct list *done)
 		full_note(s, r);
 		if (r->kind == SK_TOKEN_PURGE && !r->err)
 			metric_add(s->m_purged, r->max);
+		/* another instance holds the session now: told once here
+		 * for every kind of write, whether or not its caller waits */
+		if (r->err == ESTALE && r->epoch && s->fencedh)
+			s->fencedh((const char *)r->a, s->fenced_arg);
 		if (r->doneh && store_req_live(r))
 			r->doneh(r->err, r->arg);
 		/* one process: the doorbell rings here, once committed */
@@ -404,6 +410,14 @@ void store_bell_listen(struct store *s, store_bell_h *h, void *arg)
 		return;
 	s->bellh = h;
 	s->bell_arg = arg;
+}
+
+void store_fenced_listen(struct store *s, store_fenced_h *h, void *arg)
+{
+	if (!s)
+		return;
+	s->fencedh = h;
+	s->fenced_arg = arg;
 }
 
 int store_bell_watch(struct store *s, const char *sid)

@@ -391,6 +391,16 @@ int store_lease_owner(struct store *s, const char *sid, store_owner_h *h,
 int store_instance_url_set(struct store *s, const char *inst, const char *url,
 			   store_done_h *h, void *arg, struct store_op **opp);
 
+/** A write of session sid (borrowed, NUL-terminated) from a handle that
+ * holds it under an epoch was refused with ESTALE: another instance owns
+ * it now. Called once per refused write, before the write's own
+ * completion (also for writes issued without one: acks, history). It
+ * must not drop the store. */
+typedef void(store_fenced_h)(const char *sid, void *arg);
+
+/** Set (h NULL: clear) the one handler of refused (fenced) writes. */
+void store_fenced_listen(struct store *s, store_fenced_h *h, void *arg);
+
 /* The doorbell: an event appended to a session's log rings the instances
  * watching that session (redis: PUBLISH on mob:{SID}:bell by the write
  * script, SUBSCRIBE on a second connection; lmdb: in this process, after

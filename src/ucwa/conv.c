@@ -1110,6 +1110,7 @@ static void recv_destructor(void *arg)
 	mem_deref(rv->op);
 	mem_deref(rv->sr);
 	mem_deref(rv->text);
+	mem_deref(rv->app);
 }
 
 int ucwa_conv_deliver(struct app *app, uint64_t seq, const char *from,
@@ -1185,13 +1186,33 @@ static void recv_committed(int err, void *arg)
 	struct recv *rv = arg;
 	bool asleep;
 
+	if (rv->app->s.closing) {
+		/* forgotten while stored: durable for the next owner, who
+		 * reads it from the store; deleted, or not stored: the Front
+		 * End keeps it (480) */
+		if (!err && !rv->app->deleting)
+			(void)sipua_sreq_reply(rv->sr, 200, "OK");
+		else
+			(void)sipua_sreq_reply(rv->sr, 480,
+					       "Temporarily Unavailable");
+		mem_deref(rv);
+		return;
+	}
 	if (err) {
 		/* not durable (the store is full, or failed): 503 makes the
 		 * Front End keep it in its offline store; the session took
 		 * its number and count back */
 		log_warn("ucwa: %s: MESSAGE from %s not stored: %m",
 			 rv->app->id, rv->from, err);
-		(void)sipua_sreq_reply(rv->sr, 503, "Service Unavailable");
+		/* ESTALE: another instance owns the session now (it is
+		 * forgotten here, fence.c); 480 makes the Front End keep it
+		 * for the new owner's REGISTER, never 200 from here */
+		if (err == ESTALE)
+			(void)sipua_sreq_reply(rv->sr, 480,
+					       "Temporarily Unavailable");
+		else
+			(void)sipua_sreq_reply(rv->sr, 503,
+					       "Service Unavailable");
 		mem_deref(rv);
 		return;
 	}
@@ -1279,7 +1300,9 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 		(void)sipua_sreq_reply(sr, 500, "Server Internal Error");
 		return;
 	}
-	rv->app = app;
+	/* held until the store answers: the application may be closed
+	 * meanwhile (forgotten: its session moved to another instance) */
+	rv->app = mem_ref(app);
 	rv->sr = mem_ref(sr);
 	list_append(&app->recvs, &rv->le, rv);
 	/* the sender's address-of-record (the validator has checked the

@@ -24,6 +24,7 @@ static void destructor(void *arg)
 {
 	struct ucwa *u = arg;
 
+	ucwa_fence_close(u);
 	hash_flush(u->apps);
 	hash_flush(u->users);
 	list_flush(&u->closing);
@@ -71,6 +72,8 @@ int ucwa_alloc(struct ucwa **up, struct conf *conf, struct wheel *w,
 	if (!strcmp(conf->store_backend, "redis") &&
 	    conf->store_redis_instance && *conf->store_redis_instance)
 		u->inst = conf->store_redis_instance;
+	if (!err)
+		err = ucwa_fence_alloc(u);
 	if (err)
 		mem_deref(u);
 	else

@@ -172,6 +172,21 @@ void ucwa_set_remote(struct ucwa *u, ucwa_remote_h *h, void *arg);
  */
 void ucwa_route_here(struct ucwa *u, struct web_req *req, const char *user);
 
+/** An application's id (borrowed, valid during the call). */
+typedef void(ucwa_id_h)(const char *id, void *arg);
+
+/** Call fn with the id of every application held here (the drain of a
+ * pool instance lists what it hands over). fn must not forget any. */
+void ucwa_each_id(struct ucwa *u, ucwa_id_h *fn, void *arg);
+
+/**
+ * Forget one application as ucwa_forget_all() does (no SIP sent, the
+ * store left to the next owner).
+ *
+ * @return 0, or ENOENT when it is not held here (any more)
+ */
+int ucwa_forget_id(struct ucwa *u, const char *id);
+
 /** Handle a request under UCWA_BASE; false if the path is not ours. */
 bool ucwa_handle(struct ucwa *u, struct web_req *req);
 

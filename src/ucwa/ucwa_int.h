@@ -39,6 +39,7 @@ struct ucwa {
 	void *ready_arg;
 	ucwa_remote_h *remote; /* applications not here (a pool)   */
 	void *remote_arg;
+	struct ucwa_fence *fence; /* sessions taken over (fence.c)    */
 };
 
 /* The applications of one user. */
@@ -196,6 +197,11 @@ size_t ucwa_user_apps(struct ucwa *u, const char *user);
 /* The application's SIP identity (user is the buffer for its user part). */
 void ucwa_app_sipid(const struct app *app, char *user, size_t size,
 		    struct sipua_id *id);
+
+/* fence.c: a write refused with ESTALE (another instance took the
+ * session over) forgets the session once, from the loop */
+int ucwa_fence_alloc(struct ucwa *u);
+void ucwa_fence_close(struct ucwa *u);
 
 /* me.c */
 /* Route handlers (web_route.h; arg is the application): me, GET;

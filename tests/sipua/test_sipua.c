@@ -560,6 +560,125 @@ static void test_sip_date(void)
 	CHECK(!date_of("", &s));
 }
 
+/* The send guard: a stand-in Front End (a TCP listener) counts the
+ * bytes it gets; with the guard refusing, nothing reaches it */
+struct guard_fe {
+	struct tcp_sock *ts;
+	struct tcp_conn *tc;
+	size_t rx;      /* bytes received from the ua      */
+	unsigned asked; /* times the guard was asked     */
+	bool allow;
+};
+
+static void fe_recv(struct mbuf *mb, void *arg)
+{
+	struct guard_fe *fe = arg;
+
+	fe->rx += mbuf_get_left(mb);
+}
+
+static void fe_conn(const struct sa *peer, void *arg)
+{
+	struct guard_fe *fe = arg;
+	(void)peer;
+
+	fe->tc = mem_deref(fe->tc);
+	(void)tcp_accept(&fe->tc, fe->ts, NULL, fe_recv, NULL, fe);
+}
+
+static bool guard_h(void *arg)
+{
+	struct guard_fe *fe = arg;
+
+	++fe->asked;
+	return fe->allow;
+}
+
+static void stop_h(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+static void guard_done_h(int err, uint16_t scode, void *arg)
+{
+	(void)err;
+	(void)scode;
+	(void)arg;
+}
+
+/* Send a MESSAGE through ua and run the loop 300 ms: what reached fe */
+static size_t guard_send(struct sipua *ua, struct guard_fe *fe, int *errp)
+{
+	struct sipua_id from = {"alice", "example.test", ha1};
+	struct pl body = PL("hello");
+	struct sipua_treq *t = NULL;
+	struct tmr tmr;
+
+	fe->rx = 0;
+	*errp = sipua_message(&t, ua, &from, "sip:bob@example.test",
+			      "text/plain", &body, guard_done_h, NULL);
+	tmr_init(&tmr);
+	tmr_start(&tmr, 300, stop_h, NULL);
+	(void)re_main(NULL);
+	tmr_cancel(&tmr);
+	mem_deref(t);
+	return fe->rx;
+}
+
+static void test_guard(void)
+{
+	struct guard_fe fe;
+	struct offline_ua o;
+	struct wheel *w = NULL;
+	struct sipua_param p;
+	struct sa laddr;
+	int err = 0;
+
+	memset(&fe, 0, sizeof(fe));
+	CHECK(wheel_alloc(&w, 50, 64, false) == 0);
+	CHECK(offline_ua_open(&o, w) == 0);
+	o.ua = mem_deref(o.ua);
+	(void)sa_set_str(&laddr, "127.0.0.1", 0);
+	CHECK(tcp_listen(&fe.ts, &laddr, fe_conn, &fe) == 0);
+	CHECK(tcp_sock_local_get(fe.ts, &laddr) == 0);
+
+	memset(&p, 0, sizeof(p));
+	p.fe_addr = laddr;
+	p.fe_server_name = "fe.example.test";
+	p.fe_ca_file = o.ca_path;
+	p.wheel = w;
+	CHECK(sipua_alloc(&o.ua, &p) == 0);
+	if (!o.ua)
+		goto out;
+
+	/* refused: the request fails before anything is written */
+	sipua_set_guard(o.ua, guard_h, &fe);
+	CHECK(guard_send(o.ua, &fe, &err) == 0);
+	CHECK(err == EPERM);
+	CHECK(fe.asked >= 1);
+	CHECK(fe.tc == NULL);
+
+	/* allowed: the same request goes (the TLS handshake starts) */
+	fe.allow = true;
+	CHECK(guard_send(o.ua, &fe, &err) > 0);
+	CHECK(err == 0);
+
+	/* cleared: sent without asking */
+	sipua_set_guard(o.ua, NULL, NULL);
+	fe.asked = 0;
+	fe.allow = false;
+	(void)guard_send(o.ua, &fe, &err);
+	CHECK(err == 0);
+	CHECK(fe.asked == 0);
+
+out:
+	offline_ua_close(&o);
+	fe.tc = mem_deref(fe.tc);
+	fe.ts = mem_deref(fe.ts);
+	mem_deref(w);
+}
+
 int main(void)
 {
 	int err = libre_init();
@@ -576,6 +695,7 @@ int main(void)
 	test_cancel_reason();
 	test_rand_hex();
 	test_sip_date();
+	test_guard();
 
 	metrics_close();
 	libre_close();

@@ -1846,6 +1846,17 @@ static void bell_h(const char *sid, uint64_t seq, void *arg)
 	++nbell;
 }
 
+/* store_fenced_listen(): writes refused with ESTALE */
+static char fenced_sid[STORE_ID_MAX + 1];
+static unsigned nfenced;
+
+static void fenced_h(const char *sid, void *arg)
+{
+	(void)arg;
+	re_snprintf(fenced_sid, sizeof(fenced_sid), "%s", sid);
+	++nfenced;
+}
+
 static char lapsed_sid[8][STORE_ID_MAX + 1];
 static char lapsed_owner[8][STORE_ID_MAX + 1];
 static unsigned nlapsed;
@@ -2000,17 +2011,31 @@ static void test_redis_lease(const struct backend *be)
 	CHECK(acquire(b, "s1", "B") && lease_err == 0 && lease_epoch == 2);
 	CHECK(lapsed(b) && nlapsed == 0);
 
-	/* A, paused past its lease, writes: refused, nothing changed */
+	/* A, paused past its lease, writes: refused, nothing changed;
+	 * each refusal told to A's fenced handler, even without a
+	 * completion of its own (an ack) */
+	nfenced = 0;
+	store_fenced_listen(a, fenced_h, NULL);
+	store_fenced_listen(b, fenced_h, NULL);
 	CHECK(put(a, "s1", "late A") && rec_err[0] == ESTALE);
+	CHECK(nfenced == 1 && !strcmp(fenced_sid, "s1"));
 	CHECK(append(a, "s1", 3, "late") && rec_err[0] == ESTALE);
+	CHECK(nfenced == 2);
+	CHECK(!store_event_ack(a, "s1", 1, NULL, NULL, NULL));
+	for (i = 0; i < 20 && nfenced < 3; i++)
+		run_for(50);
+	CHECK(nfenced == 3);
+	store_fenced_listen(a, NULL, NULL);
 	CHECK(get(b, "s1") && got_is("by A"));
 	CHECK(read_ev(b, "s1", 3) && nev == 0);
 	/* A's lease back: it must acquire again, and finds s1 taken */
 	CHECK(renew(a, "A", 400) && rec_err[0] == ENOENT);
 	CHECK(acquire(a, "s1", "A") && lease_err == EBUSY);
 
-	/* the new owner writes with its epoch */
+	/* the new owner writes with its epoch: not fenced */
 	CHECK(put(b, "s1", "by B") && rec_err[0] == 0);
+	CHECK(nfenced == 3);
+	store_fenced_listen(b, NULL, NULL);
 	CHECK(get(a, "s1") && got_is("by B"));
 
 	/* release: listed for takeover; taken with epoch 3 */
