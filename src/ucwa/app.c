@@ -928,7 +928,6 @@ void ucwa_app_forget(struct app *app)
 	sipua_pub_forget(app->pub);
 	ucwa_psub_forget_all(app);
 	ucwa_call_forget_all(app);
-	ucwa_conv_recv_forget_all(app);
 	evchan_moved(app->ev);
 	req = app->pending;
 	app->pending = NULL;

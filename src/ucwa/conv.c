@@ -44,7 +44,6 @@ struct send {
 
 /* An incoming MESSAGE waiting for its event to be committed. */
 struct recv {
-	struct le le; /* in app->recvs until its write is answered */
 	struct app *app;
 	struct sipua_sreq *sr;
 	struct session_op *op;
@@ -79,30 +78,9 @@ static void conv_destructor(void *arg)
 
 void ucwa_conv_close_all(struct app *app)
 {
-	struct le *le;
-
-	/* a write's answer would find the application gone: dropping the
-	 * handle cancels it (the write itself goes on); 480 makes the
-	 * Front End keep the message in its offline store */
-	for (le = app->recvs.head; le; le = le->next) {
-		struct recv *rv = le->data;
-
-		(void)sipua_sreq_reply(rv->sr, 480, "Temporarily Unavailable");
-	}
-	list_flush(&app->recvs);
+	/* a MESSAGE being stored holds its application (struct recv), so
+	 * none is left here: each is answered when its write is */
 	list_flush(&app->convs);
-}
-
-void ucwa_conv_recv_forget_all(struct app *app)
-{
-	struct le *le;
-
-	for (le = app->recvs.head; le; le = le->next) {
-		struct recv *rv = le->data;
-
-		sipua_sreq_forget(rv->sr);
-	}
-	list_flush(&app->recvs);
 }
 
 /* Post an event (ucwa_post); sender_href NULL: the communication
@@ -1106,7 +1084,6 @@ static void recv_destructor(void *arg)
 {
 	struct recv *rv = arg;
 
-	list_unlink(&rv->le);
 	mem_deref(rv->op);
 	mem_deref(rv->sr);
 	mem_deref(rv->text);
@@ -1304,7 +1281,6 @@ void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 	 * meanwhile (forgotten: its session moved to another instance) */
 	rv->app = mem_ref(app);
 	rv->sr = mem_ref(sr);
-	list_append(&app->recvs, &rv->le, rv);
 	/* the sender's address-of-record (the validator has checked the
 	 * message; the URI is not trusted further than that) */
 	(void)re_snprintf(rv->from, sizeof(rv->from), "%r", &in->from);

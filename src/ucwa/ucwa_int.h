@@ -162,7 +162,6 @@ struct app {
 	unsigned psub_next;       /* id of the last presence subscription   */
 	struct store_op *psub_op; /* reading them back (restart)       */
 	struct list saves;        /* record writes in flight (app.c)      */
-	struct list recvs;        /* MESSAGEs being stored (conv.c)       */
 	struct list calls;        /* struct call: incoming calls (call.c) */
 
 	struct list wakes; /* pushes in flight (pushreg.c)            */
@@ -295,11 +294,6 @@ web_route_h ucwa_conv_get, ucwa_participants_get, ucwa_participant_get;
 web_route_h ucwa_messaging_get, ucwa_messages_post, ucwa_message_get;
 web_route_h ucwa_stop_messaging;
 void ucwa_conv_close_all(struct app *app);
-/* The application is forgotten (ucwa_app_forget()): the MESSAGEs whose
- * writes are in flight are dropped with their store handles, so no
- * answer of the store reaches it, and nothing is answered to the Front
- * End (it retries toward the next owner, which recognises a copy). */
-void ucwa_conv_recv_forget_all(struct app *app);
 void ucwa_incoming(struct sipua_sreq *sr, const struct sipua_inmsg *in,
 		   void *arg);
 /* A stored incoming message (event seq of the store's log) becomes its
