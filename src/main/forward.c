@@ -41,6 +41,7 @@ struct forward {
 	void *take_arg;
 	struct store_op *url_op;
 	struct tmr url_tmr;
+	bool url_told; /* its log line was written */
 	struct metric *m[R_COUNT];
 	char *url;
 	char inst[STORE_ID_MAX + 1];
@@ -360,8 +361,14 @@ static void url_done(int err, void *arg)
 
 	fw->url_op = mem_deref(fw->url_op);
 	if (!err) {
-		log_info("forward: instance %s reached at %s", fw->inst,
-			 fw->url);
+		if (!fw->url_told)
+			log_info("forward: instance %s reached at %s", fw->inst,
+				 fw->url);
+		fw->url_told = true;
+		/* again now and then: a Sentinel switch may lose it (the
+		 * write is asynchronous to the replica) */
+		tmr_start(&fw->url_tmr, FORWARD_URL_REFRESH_MS, url_publish,
+			  fw);
 		return;
 	}
 	log_warn("forward: cannot publish this instance's URL: %m", err);

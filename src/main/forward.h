@@ -24,9 +24,10 @@ struct store;
 struct ucwa;
 
 enum {
-	FORWARD_CACHE_MS = 2000,    /* a looked-up owner's URL is reused */
-	FORWARD_CACHE_MAX = 65536,  /* sessions in that cache           */
-	FORWARD_URL_RETRY_MS = 2000 /* publishing the URL failed: again */
+	FORWARD_CACHE_MS = 2000,       /* a looked-up owner's URL is reused */
+	FORWARD_CACHE_MAX = 65536,     /* sessions in that cache           */
+	FORWARD_URL_RETRY_MS = 2000,   /* publishing the URL failed: again */
+	FORWARD_URL_REFRESH_MS = 30000 /* published again (a switch lost it) */
 };
 
 /** A takeover is done: 0 (the session is now here), EBUSY (another
