@@ -17,6 +17,9 @@
  * curlloop_alloc() takes a curl_global_init() reference, given back by
  * the destructor.
  */
+#ifndef MOB_CURLLOOP_H
+#define MOB_CURLLOOP_H
+
 #include <curl/curl.h>
 
 struct curlloop;
@@ -26,3 +29,5 @@ typedef void(curlloop_done_h)(void *priv, CURLcode rc);
 
 int curlloop_alloc(struct curlloop **clp, curlloop_done_h *doneh);
 CURLM *curlloop_multi(const struct curlloop *cl);
+
+#endif
