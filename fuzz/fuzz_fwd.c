@@ -17,6 +17,7 @@
 #include "../src/fwd/fwd.c"
 #include <stdint.h>
 #include <stdlib.h>
+#include "fuzz_curl.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -29,24 +30,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	log_set_level(LOG_ERROR + 1);
 	return 0;
-}
-
-static void headers(struct fwd_req *r, const char *p, size_t n)
-{
-	while (n) {
-		const char *nl = memchr(p, '\n', n);
-		size_t l = nl ? (size_t)(nl - p) + 1 : n;
-		char *line = malloc(l);
-
-		if (!line)
-			return;
-		memcpy(line, p, l);
-		if (header_cb(line, 1, l, r) != l)
-			abort();
-		free(line);
-		p += l;
-		n -= l;
-	}
 }
 
 /* Each relayed line: a relayed name, a colon, no CR/LF/NUL, CRLF. */
@@ -94,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	end = memmem(p, size, "\r\n\r\n", 4);
 	hlen = end ? (size_t)(end - p) + 4 : size;
 	blen = size - hlen;
-	headers(r, p, hlen);
+	fuzz_curl_headers(header_cb, r, p, hlen);
 	check_relayed(r->rhdr);
 	if (strnlen(r->ctype, sizeof(r->ctype)) == sizeof(r->ctype))
 		abort();

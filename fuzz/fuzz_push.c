@@ -26,6 +26,7 @@
 #include "../src/push/http.c"
 #include <stdint.h>
 #include <stdlib.h>
+#include "fuzz_curl.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -49,25 +50,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	log_set_level(LOG_ERROR + 1);
 	return 0;
-}
-
-/* Each header line in a buffer of its own size, as curl hands it over. */
-static void headers(struct push_hreq *r, const char *p, size_t n)
-{
-	while (n) {
-		const char *nl = memchr(p, '\n', n);
-		size_t l = nl ? (size_t)(nl - p) + 1 : n;
-		char *line = malloc(l);
-
-		if (!line)
-			return;
-		memcpy(line, p, l);
-		if (header_cb(line, 1, l, r) != l)
-			abort();
-		free(line);
-		p += l;
-		n -= l;
-	}
 }
 
 static void body(struct push_hreq *r, const char *p, size_t n, size_t cut)
@@ -154,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	end = n >= 4 ? memmem(p, n, "\r\n\r\n", 4) : NULL;
 	hl = end ? (size_t)(end - p) + 4 : 0;
-	headers(r, p, hl);
+	fuzz_curl_headers(header_cb, r, p, hl);
 	body(r, p + hl, n - hl, data[2]);
 
 	resp.status = (uint16_t)(((data[0] << 8) | data[1]) % 1000);

@@ -1,15 +1,14 @@
 /**
  * @file fwd.c  Forwarding requests to the owner instance (fwd.h)
  *
- * curl's multi-socket interface on the libre loop, as src/push/http.c
- * drives it: curl says which sockets to watch (libre fd_listen) and when
- * to call it back (one libre timer); plain HTTP/1.1, connections to
- * each peer kept alive by curl's connection cache.
+ * libcurl on the libre loop (src/curlloop); plain HTTP/1.1, connections
+ * to each peer kept alive by curl's connection cache.
  */
 #include <string.h>
 #include <curl/curl.h>
 #include <re.h>
 #include "core.h"
+#include "curlloop.h"
 #include "web.h"
 #include "fwd.h"
 
@@ -20,18 +19,9 @@ enum {
 };
 
 struct fwd {
-	CURLM *multi;
-	struct tmr tmr;    /* curl's timeout */
-	struct list socks; /* struct fsock */
+	struct curlloop *cl;
 	uint32_t timeout_ms;
 	char inst[128];
-};
-
-/* One socket curl asked us to watch. */
-struct fsock {
-	struct le le;
-	struct fwd *f;
-	curl_socket_t fd;
 };
 
 struct fwd_req {
@@ -46,15 +36,13 @@ struct fwd_req {
 	void *arg;
 };
 
-static void process(struct fwd *f);
-
 static void req_destructor(void *arg)
 {
 	struct fwd_req *r = arg;
 
 	/* a transfer in progress is aborted: curl closes its connection */
 	if (r->easy) {
-		curl_multi_remove_handle(r->f->multi, r->easy);
+		curl_multi_remove_handle(curlloop_multi(r->f->cl), r->easy);
 		curl_easy_cleanup(r->easy);
 	}
 	curl_slist_free_all(r->hdrs);
@@ -67,96 +55,8 @@ static void destructor(void *arg)
 {
 	struct fwd *f = arg;
 
-	tmr_cancel(&f->tmr);
-	/* every request holds a reference: none is left; the sockets of
-	 * idle connections close now */
-	if (f->multi)
-		curl_multi_cleanup(f->multi);
-	while (f->socks.head) {
-		struct fsock *fs = f->socks.head->data;
-
-		fd_close(fs->fd);
-		list_unlink(&fs->le);
-		mem_deref(fs);
-	}
-	curl_global_cleanup();
-}
-
-static void fd_handler(int flags, void *arg)
-{
-	struct fsock *fs = arg;
-	struct fwd *f = fs->f;
-	curl_socket_t fd = fs->fd; /* fs may go inside socket_action */
-	int mask = 0, running;
-
-	if (flags & FD_READ)
-		mask |= CURL_CSELECT_IN;
-	if (flags & FD_WRITE)
-		mask |= CURL_CSELECT_OUT;
-	if (flags & FD_EXCEPT)
-		mask |= CURL_CSELECT_ERR;
-
-	mem_ref(f);
-	(void)curl_multi_socket_action(f->multi, fd, mask, &running);
-	process(f);
-	mem_deref(f);
-}
-
-static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
-		     void *socketp)
-{
-	struct fwd *f = userp;
-	struct fsock *fs = socketp;
-	int flags = 0;
-	(void)easy;
-
-	if (what == CURL_POLL_REMOVE) {
-		fd_close(s);
-		if (fs)
-			list_unlink(&fs->le);
-		mem_deref(fs);
-		(void)curl_multi_assign(f->multi, s, NULL);
-		return 0;
-	}
-	if (!fs) {
-		fs = mem_zalloc(sizeof(*fs), NULL);
-		if (!fs)
-			return -1;
-		fs->f = f;
-		fs->fd = s;
-		list_append(&f->socks, &fs->le, fs);
-		(void)curl_multi_assign(f->multi, s, fs);
-	}
-	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-		flags |= FD_READ;
-	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-		flags |= FD_WRITE;
-	return fd_listen(s, flags, fd_handler, fs) ? -1 : 0;
-}
-
-static void tmr_handler(void *arg)
-{
-	struct fwd *f = arg;
-	int running;
-
-	mem_ref(f);
-	(void)curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0,
-				       &running);
-	process(f);
-	mem_deref(f);
-}
-
-/* curl must not be called back from inside this callback: a timer. */
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct fwd *f = userp;
-	(void)multi;
-
-	if (timeout_ms < 0)
-		tmr_cancel(&f->tmr);
-	else
-		tmr_start(&f->tmr, (uint64_t)timeout_ms, tmr_handler, f);
-	return 0;
+	/* every request holds a reference: none is left */
+	mem_deref(f->cl);
 }
 
 static int curl_errno(const struct fwd_req *r, CURLcode rc)
@@ -182,8 +82,9 @@ static int curl_errno(const struct fwd_req *r, CURLcode rc)
 }
 
 /* A finished transfer to its owner; r may be dropped by the handler. */
-static void finish(struct fwd_req *r, CURLcode rc)
+static void finish(void *priv, CURLcode rc)
 {
+	struct fwd_req *r = priv;
 	struct fwd_resp resp;
 	long status = 0, sent = 0;
 	fwd_h *h = r->h;
@@ -191,7 +92,7 @@ static void finish(struct fwd_req *r, CURLcode rc)
 
 	(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	(void)curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &sent);
-	curl_multi_remove_handle(r->f->multi, r->easy);
+	curl_multi_remove_handle(curlloop_multi(r->f->cl), r->easy);
 	curl_easy_cleanup(r->easy);
 	r->easy = NULL;
 	r->h = NULL;
@@ -218,23 +119,6 @@ static void finish(struct fwd_req *r, CURLcode rc)
 	if (h)
 		h(err, err ? NULL : &resp, r->arg);
 	mem_deref(r);
-}
-
-/* Completed transfers: each to its owner. The caller holds f. */
-static void process(struct fwd *f)
-{
-	CURLMsg *msg;
-	int left;
-
-	while ((msg = curl_multi_info_read(f->multi, &left))) {
-		struct fwd_req *r = NULL;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &r);
-		if (r)
-			finish(r, msg->data.result);
-	}
 }
 
 static size_t write_cb(char *p, size_t size, size_t n, void *arg)
@@ -477,7 +361,7 @@ int fwd_send(struct fwd_req **rp, struct fwd *f, const char *base,
 	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
 	method_set(r, req);
 
-	if (curl_multi_add_handle(f->multi, r->easy) != CURLM_OK)
+	if (curl_multi_add_handle(curlloop_multi(f->cl), r->easy) != CURLM_OK)
 		err = ENOMEM;
 out:
 	if (err)
@@ -510,27 +394,13 @@ int fwd_alloc(struct fwd **fp, const char *inst, uint32_t timeout_ms)
 	if (!fp || !inst || !*inst || strlen(inst) >= sizeof(f->inst) ||
 	    !timeout_ms)
 		return EINVAL;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return ENOMEM;
 	f = mem_zalloc(sizeof(*f), destructor);
-	if (!f) {
-		curl_global_cleanup();
+	if (!f)
 		return ENOMEM;
-	}
-	tmr_init(&f->tmr);
 	f->timeout_ms = timeout_ms;
 	str_ncpy(f->inst, inst, sizeof(f->inst));
-	f->multi = curl_multi_init();
-	if (!f->multi) {
-		err = ENOMEM;
-		goto out;
-	}
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+	err = curlloop_alloc(&f->cl, finish);
 
-out:
 	if (err)
 		mem_deref(f);
 	else

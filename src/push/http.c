@@ -2,12 +2,9 @@
  * @file http.c  HTTP/2 requests to the providers through libcurl's
  * multi-socket interface, driven by the libre loop
  *
- * curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION: libre
- * fd_listen/fd_close) and when to call it back (CURLMOPT_TIMERFUNCTION:
- * one libre timer); we hand it the events with curl_multi_socket_action.
- * Requests to one host share one TLS connection as HTTP/2 streams
- * (CURLPIPE_MULTIPLEX, and CURLOPT_PIPEWAIT so that a burst waits for the
- * first connection instead of opening one each).
+ * (src/curlloop). Requests to one host share one TLS connection as HTTP/2
+ * streams (CURLPIPE_MULTIPLEX, and CURLOPT_PIPEWAIT so that a burst waits
+ * for the first connection instead of opening one each).
  */
 #include <string.h>
 #include <curl/curl.h>
@@ -15,21 +12,13 @@
 #include <openssl/x509.h>
 #include <re.h>
 #include "core.h"
+#include "curlloop.h"
 #include "push_int.h"
 
 struct push_http {
-	CURLM *multi;
-	struct tmr tmr;    /* curl's timeout */
-	struct list socks; /* struct hsock */
+	struct curlloop *cl;
 	char *ca_file;
 	uint32_t timeout_ms;
-};
-
-/* One socket curl asked us to watch. */
-struct hsock {
-	struct le le;
-	struct push_http *http;
-	curl_socket_t fd;
 };
 
 struct push_hreq {
@@ -42,14 +31,12 @@ struct push_hreq {
 	void *arg;
 };
 
-static void process(struct push_http *http);
-
 static void hreq_destructor(void *arg)
 {
 	struct push_hreq *r = arg;
 
 	if (r->easy) {
-		curl_multi_remove_handle(r->http->multi, r->easy);
+		curl_multi_remove_handle(curlloop_multi(r->http->cl), r->easy);
 		curl_easy_cleanup(r->easy);
 	}
 	curl_slist_free_all(r->hdrs);
@@ -61,99 +48,9 @@ static void http_destructor(void *arg)
 {
 	struct push_http *http = arg;
 
-	tmr_cancel(&http->tmr);
-	/* every request holds a reference: none is left; the sockets of
-	 * idle connections close now */
-	curl_multi_cleanup(http->multi);
-	while (http->socks.head) {
-		struct hsock *hs = http->socks.head->data;
-
-		fd_close(hs->fd);
-		list_unlink(&hs->le);
-		mem_deref(hs);
-	}
+	/* every request holds a reference: none is left */
+	mem_deref(http->cl);
 	mem_deref(http->ca_file);
-}
-
-static void fd_handler(int flags, void *arg)
-{
-	struct hsock *hs = arg;
-	struct push_http *http = hs->http;
-	curl_socket_t fd = hs->fd; /* hs may go inside socket_action */
-	int mask = 0, running;
-
-	if (flags & FD_READ)
-		mask |= CURL_CSELECT_IN;
-	if (flags & FD_WRITE)
-		mask |= CURL_CSELECT_OUT;
-	if (flags & FD_EXCEPT)
-		mask |= CURL_CSELECT_ERR;
-
-	mem_ref(http);
-	(void)curl_multi_socket_action(http->multi, fd, mask, &running);
-	process(http);
-	mem_deref(http);
-}
-
-static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
-		     void *socketp)
-{
-	struct push_http *http = userp;
-	struct hsock *hs = socketp;
-	int flags = 0;
-	(void)easy;
-
-	if (what == CURL_POLL_REMOVE) {
-		fd_close(s);
-		if (hs)
-			list_unlink(&hs->le);
-		mem_deref(hs);
-		(void)curl_multi_assign(http->multi, s, NULL);
-		return 0;
-	}
-
-	if (!hs) {
-		hs = mem_zalloc(sizeof(*hs), NULL);
-		if (!hs)
-			return -1;
-		hs->http = http;
-		hs->fd = s;
-		list_append(&http->socks, &hs->le, hs);
-		(void)curl_multi_assign(http->multi, s, hs);
-	}
-
-	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-		flags |= FD_READ;
-	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-		flags |= FD_WRITE;
-
-	return fd_listen(s, flags, fd_handler, hs) ? -1 : 0;
-}
-
-static void tmr_handler(void *arg)
-{
-	struct push_http *http = arg;
-	int running;
-
-	mem_ref(http);
-	(void)curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0,
-				       &running);
-	process(http);
-	mem_deref(http);
-}
-
-/* curl must not be called back from inside this callback: a 0 ms timer. */
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct push_http *http = userp;
-	(void)multi;
-
-	if (timeout_ms < 0)
-		tmr_cancel(&http->tmr);
-	else
-		tmr_start(&http->tmr, (uint64_t)timeout_ms, tmr_handler, http);
-
-	return 0;
 }
 
 static int curl_errno(CURLcode rc)
@@ -176,51 +73,37 @@ static int curl_errno(CURLcode rc)
 	}
 }
 
-/* Completed transfers: hand each to its owner. A handler may drop other
- * requests or the service; the caller holds a reference on http. */
-static void process(struct push_http *http)
+/* A finished transfer to its owner; r may be dropped by the handler (or
+ * other requests, or the service: the loop holds itself meanwhile). */
+static void finish(void *priv, CURLcode rc)
 {
-	CURLMsg *msg;
-	int left;
+	struct push_hresp resp = {.retry_after = -1};
+	struct push_hreq *r = priv;
+	long status = 0;
+	push_http_h *h;
+	int err = 0;
 
-	while ((msg = curl_multi_info_read(http->multi, &left))) {
-		struct push_hresp resp = {.retry_after = -1};
-		struct push_hreq *r = NULL;
-		CURLcode rc = msg->data.result;
-		long status = 0;
-		push_http_h *h;
-		int err = 0;
+	(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(curlloop_multi(r->http->cl), r->easy);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
 
-		if (msg->msg != CURLMSG_DONE)
-			continue;
+	if (rc != CURLE_OK || status <= 0 || status > 999)
+		err = curl_errno(rc);
 
-		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &r);
-		if (!r)
-			continue;
+	resp.status = (uint16_t)status;
+	resp.body = (const char *)r->body->buf;
+	resp.body_len = r->body->end;
+	resp.retry_after = r->retry_after;
 
-		(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,
-					&status);
-		curl_multi_remove_handle(http->multi, r->easy);
-		curl_easy_cleanup(r->easy);
-		r->easy = NULL;
-
-		if (rc != CURLE_OK || status <= 0 || status > 999)
-			err = curl_errno(rc);
-
-		resp.status = (uint16_t)status;
-		resp.body = (const char *)r->body->buf;
-		resp.body_len = r->body->end;
-		resp.retry_after = r->retry_after;
-
-		/* the owner drops r from its handler: resp (r's body) stays
-		 * valid until the handler returns */
-		h = r->h;
-		r->h = NULL;
-		mem_ref(r);
-		if (h)
-			h(err, &resp, r->arg);
-		mem_deref(r);
-	}
+	/* the owner drops r from its handler: resp (r's body) stays
+	 * valid until the handler returns */
+	h = r->h;
+	r->h = NULL;
+	mem_ref(r);
+	if (h)
+		h(err, &resp, r->arg);
+	mem_deref(r);
 }
 
 static size_t write_cb(char *p, size_t size, size_t n, void *arg)
@@ -341,7 +224,8 @@ int push_http_post(struct push_hreq **rp, struct push_http *http,
 		curl_easy_setopt(r->easy, CURLOPT_SSL_CTX_DATA, http);
 	}
 
-	if (curl_multi_add_handle(http->multi, r->easy) != CURLM_OK) {
+	if (curl_multi_add_handle(curlloop_multi(http->cl), r->easy) !=
+	    CURLM_OK) {
 		err = ENOMEM;
 		goto out;
 	}
@@ -368,6 +252,7 @@ int push_http_alloc(struct push_http **hp, const char *ca_file,
 		    uint32_t timeout_ms, uint32_t streams)
 {
 	struct push_http *http;
+	CURLM *multi;
 	int err = 0;
 
 	if (!hp)
@@ -378,32 +263,25 @@ int push_http_alloc(struct push_http **hp, const char *ca_file,
 		return ENOMEM;
 
 	http->timeout_ms = timeout_ms;
-	tmr_init(&http->tmr);
 	if (ca_file)
 		err = str_dup(&http->ca_file, ca_file);
 	if (err)
 		goto out;
 
-	http->multi = curl_multi_init();
-	if (!http->multi) {
-		err = ENOMEM;
+	err = curlloop_alloc(&http->cl, finish);
+	if (err)
 		goto out;
-	}
 
-	curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
-	curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
-	curl_multi_setopt(http->multi, CURLMOPT_PIPELINING,
-			  (long)CURLPIPE_MULTIPLEX);
+	multi = curlloop_multi(http->cl);
+	curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	/* One connection per provider, its streams up to what is in flight
 	 * (the server may allow fewer): otherwise curl opens a new
 	 * connection, with its TLS handshake and CA store, for every
 	 * request beyond the streams the server allows. Requests beyond
 	 * them wait in curl, each started when one ends. */
-	curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 			  (long)PUSH_MAX_CONNS);
-	curl_multi_setopt(http->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
+	curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
 			  (long)streams);
 
 out:

@@ -9,6 +9,7 @@ from baresip import registered
 from fixtures import fe, fmt, mob  # noqa: F401
 from mobility import Mobilityd
 from pushsrv import PushServer
+from redis_server import RedisServer
 
 
 @pytest.fixture()
@@ -52,3 +53,11 @@ def bob_ua(fe):
     fe.allow_presence("bob", "bob-secret", "alice")
     with registered(fe, "bob", "bob-secret", contacts=["alice"]) as b:
         yield b
+
+
+@pytest.fixture()
+def redis(tmp_path):
+    """A redis-server of the test's own (deploy/redis/redis.conf); a
+    mobilityd uses it through pool.member() or redis.store_conf()."""
+    with RedisServer(tmp_path / "redis") as r:
+        yield r

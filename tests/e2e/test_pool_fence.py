@@ -29,8 +29,7 @@ import pytest
 from baresip import registered
 from fixtures import USERS
 from frontend import Frontend
-from mobility import Mobilityd
-from redis_server import RedisServer
+from pool import member
 from ucwa_client import api, create, im_texts, token, url
 
 # registrations (and subscriptions) granted 20 s: refreshes come every
@@ -67,15 +66,8 @@ def bob(fe):
         yield b
 
 
-@pytest.fixture()
-def redis(tmp_path):
-    with RedisServer(tmp_path / "redis") as r:
-        yield r
-
-
 def instance(tmp_path, fe, redis, name):
-    m = Mobilityd(tmp_path / name, fe=fe, extra={
-        "store": redis.store_conf() + ["redis_instance = " + name]})
+    m = member(tmp_path / name, fe, redis, name)
     m.start()
     return m
 

@@ -16,24 +16,8 @@ import time
 
 import pytest
 
-from mobility import Mobilityd
-from redis_server import RedisServer
+from pool import member, wait_log
 from ucwa_client import api, create, im_texts, token, url
-
-
-@pytest.fixture()
-def redis(tmp_path):
-    with RedisServer(tmp_path / "redis") as r:
-        yield r
-
-
-def wait_log(m, text, timeout, since=0):
-    deadline = time.monotonic() + timeout
-    while text not in m.log()[since:]:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def texts(m, tok, loc, ack, wait):
@@ -59,8 +43,7 @@ def texts(m, tok, loc, ack, wait):
 
 
 def test_forget_with_message_write_in_flight(fe, redis, tmp_path):
-    m = Mobilityd(tmp_path / "mob", fe=fe,
-                  extra={"store": redis.store_conf() + ["redis_instance = mob-f"]})
+    m = member(tmp_path / "mob", fe, redis, "mob-f")
     m.start()
     stopped = False
     try:

@@ -16,8 +16,7 @@ import time
 import pytest
 
 from baresip import registered
-from mobility import Mobilityd
-from redis_server import RedisServer
+from pool import member
 from test_restart import texts
 from ucwa_client import api, create, park as park_for, token, url
 
@@ -30,30 +29,9 @@ def bob(fe):
 
 
 @pytest.fixture()
-def redis(tmp_path):
-    with RedisServer(tmp_path / "redis") as r:
-        yield r
-
-
-def instance(fe, redis, d, name):
-    # the peers reach each other on the plain listener, as trusted
-    # proxies that terminated TLS (the pool's HAProxy does the same)
-    m = Mobilityd(d, fe=fe, extra={
-        "store": redis.store_conf() + [
-            "redis_instance = " + name,
-            "redis_instance_url = http://127.0.0.1:HTTP_PORT"],
-        "http": ["trusted_proxy = 127.0.0.1", "behind_tls_proxy = yes"]})
-    with open(m.conf_path) as f:
-        conf = f.read().replace("HTTP_PORT", str(m.http_port))
-    with open(m.conf_path, "w") as f:
-        f.write(conf)
-    return m
-
-
-@pytest.fixture()
 def pool(fe, redis, tmp_path):
-    a = instance(fe, redis, tmp_path / "a", "mob-a")
-    b = instance(fe, redis, tmp_path / "b", "mob-b")
+    a = member(tmp_path / "a", fe, redis, "mob-a", forward=True)
+    b = member(tmp_path / "b", fe, redis, "mob-b", forward=True)
     a.start()
     try:
         b.start()

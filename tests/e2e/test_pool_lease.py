@@ -9,43 +9,15 @@ import os
 import re
 import signal
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from mobility import Mobilityd
-from redis_server import RedisServer
+from pool import healthz, member, wait_log
 from ucwa_client import api, create, token
 
 
-@pytest.fixture()
-def redis(tmp_path):
-    with RedisServer(tmp_path / "redis") as r:
-        yield r
-
-
-def healthz(m):
-    try:
-        with urllib.request.urlopen(
-                "http://127.0.0.1:%d/healthz" % m.admin_port, timeout=2) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-def wait_log(m, text, timeout):
-    deadline = time.monotonic() + timeout
-    while text not in m.log():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_lease_lost_stops_sip(fe, redis, tmp_path):
-    m = Mobilityd(tmp_path / "mob", fe=fe,
-                  extra={"store": redis.store_conf() + ["redis_instance = mob-a"]})
+    m = member(tmp_path / "mob", fe, redis, "mob-a")
     m.start()
     stopped = False
     try:

@@ -16,43 +16,16 @@ import os
 import re
 import signal
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from baresip import registered
-from mobility import Mobilityd
-from redis_server import RedisServer
+from pool import healthz, member, wait_log
 from ucwa_client import api, create, im_texts, park, token
 
 # the Front End's log line of a request (deploy/frontend/kamailio.cfg):
 # "$rm $ru from $fu via $pr:$si:$sp contact $ct"
 REG_RX = re.compile(r"REGISTER \S+ from sip:(\w+)@\S+ via (\S+) contact (.*)")
-
-
-@pytest.fixture()
-def redis(tmp_path):
-    with RedisServer(tmp_path / "redis") as r:
-        yield r
-
-
-def healthz(m):
-    try:
-        with urllib.request.urlopen(
-                "http://127.0.0.1:%d/healthz" % m.admin_port, timeout=2) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-def wait_log(m, text, timeout):
-    deadline = time.monotonic() + timeout
-    while text not in m.log():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def wait_for(cond, timeout, step=0.05):
@@ -90,11 +63,6 @@ def instance_param(contact):
     return m.group(1) if m else None
 
 
-def pool_member(tmp_path, fe, redis, name, sub):
-    return Mobilityd(tmp_path / sub, fe=fe,
-                     extra={"store": redis.store_conf() + ["redis_instance = " + name]})
-
-
 def test_lease_lost_forgets_and_rejoins(fe, redis, tmp_path):
     """The lease lapses (Redis stopped): the session leaves the instance's
     memory, its parked P-GET is told to come again (503, Retry-After: 1),
@@ -103,7 +71,7 @@ def test_lease_lost_forgets_and_rejoins(fe, redis, tmp_path):
     answers again: the instance rejoins (a fresh lease, /healthz 200) and
     takes the released session back, registering it with the same
     +sip.instance."""
-    m = pool_member(tmp_path, fe, redis, "mob-a", "mob")
+    m = member(tmp_path / "mob", fe, redis, "mob-a")
     m.start()
     stopped = False
     try:
@@ -196,8 +164,8 @@ def test_takeover_after_kill(fe, bob, redis, tmp_path):
     again; bob's MESSAGE then reaches the sessions, read on B with the
     numbering that A's last batch gave. A restarted under its name takes
     nothing back and signs new sessions in."""
-    a = pool_member(tmp_path, fe, redis, "mob-a", "a")
-    b = pool_member(tmp_path, fe, redis, "mob-b", "b")
+    a = member(tmp_path / "a", fe, redis, "mob-a")
+    b = member(tmp_path / "b", fe, redis, "mob-b")
     a.start()
     try:
         tok = token(a, "alice")
@@ -307,9 +275,8 @@ def test_takeover_after_kill(fe, bob, redis, tmp_path):
 def test_takeover_is_paced(fe, redis, tmp_path):
     """[store] takeover_rate = 1: the dead instance's 3 sessions are taken
     over one a second, not at once (the Front End is not stormed)."""
-    a = pool_member(tmp_path, fe, redis, "mob-a", "a")
-    b = Mobilityd(tmp_path / "b", fe=fe, extra={
-        "store": redis.store_conf() + ["redis_instance = mob-b", "takeover_rate = 1"]})
+    a = member(tmp_path / "a", fe, redis, "mob-a")
+    b = member(tmp_path / "b", fe, redis, "mob-b", store=["takeover_rate = 1"])
     a.start()
     try:
         tok = token(a, "carol")

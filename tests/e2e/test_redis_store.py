@@ -11,8 +11,7 @@ import time
 import pytest
 
 from baresip import registered
-from mobility import Mobilityd
-from redis_server import RedisServer
+from pool import member
 from test_restart import check_back, get_events, sign_in, texts
 from ucwa_client import api
 
@@ -24,14 +23,8 @@ def bob(fe):
         yield b
 
 
-@pytest.fixture()
-def redis(tmp_path):
-    with RedisServer(tmp_path / "redis") as r:
-        yield r
-
-
 def test_redis_store_survives_a_kill(fe, bob, redis, tmp_path):
-    m = Mobilityd(tmp_path / "mob", fe=fe, extra={"store": redis.store_conf()})
+    m = member(tmp_path / "mob", fe, redis)
     m.start()
     try:
         tok, loc = sign_in(m, bob, "redis-kill")

@@ -10,7 +10,11 @@ The Pool object stands for the service as the phones see it: ucwa_client
 (token, api, create, url) and phone.Phone take it where they take a
 Mobilityd (https_port is HAProxy's, ca the CA of its certificate, curl()
 resolves every name to 127.0.0.1). pool.instances[i] is a Mobilityd
-reachable directly (its own https listener and CA, its admin port)."""
+reachable directly (its own https listener and CA, its admin port).
+
+member(), healthz() and wait_log(): one instance on a given Redis, for
+the tests that start their instances one by one (tests/e2e/test_pool_*.py,
+test_redis_store.py)."""
 import csv
 import io
 import os
@@ -34,6 +38,49 @@ def has_conf_key(key):
     row in docs/configuration.md)."""
     with open(os.path.join(SRC, "docs", "configuration.md")) as f:
         return "`%s`" % key in f.read()
+
+
+def member(d, fe, redis, name=None, store=(), forward=False):
+    """A mobilityd (not started) in d on redis (a RedisServer or
+    SentinelSet), pool instance name (redis_instance) when given, more
+    [store] lines in store. forward: the other instances reach it on its
+    plain listener (redis_instance_url) as trusted proxies that
+    terminated TLS, as the pool's HAProxy does."""
+    lines = redis.store_conf()
+    if name:
+        lines.append("redis_instance = " + name)
+    lines += store
+    extra = {"store": lines}
+    if forward:
+        lines.append("redis_instance_url = http://127.0.0.1:HTTP_PORT")
+        extra["http"] = ["trusted_proxy = 127.0.0.1", "behind_tls_proxy = yes"]
+    m = Mobilityd(d, fe=fe, extra=extra)
+    if forward:
+        with open(m.conf_path) as f:
+            conf = f.read().replace("HTTP_PORT", str(m.http_port))
+        with open(m.conf_path, "w") as f:
+            f.write(conf)
+    return m
+
+
+def healthz(m):
+    """The status of instance m's /healthz (its admin listener)."""
+    try:
+        with urllib.request.urlopen(
+                "http://127.0.0.1:%d/healthz" % m.admin_port, timeout=2) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def wait_log(m, text, timeout, since=0):
+    """Whether text comes in m's log (from offset since) within timeout s."""
+    deadline = time.monotonic() + timeout
+    while text not in m.log()[since:]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _pem(dir_, name, cert, key):
