@@ -21,21 +21,12 @@ FE_TLS=${FE_TLS:-5061}
 FE_HTTP=${FE_HTTP:-8088}
 DOMAIN=example.test
 
+. scripts/lib/deploy.sh
+
 stop() {
-	if [ -s "$run/mobilityd.pid" ]; then
-		pid=$(cat "$run/mobilityd.pid")
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid"
-			for _ in $(seq 50); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-		fi
-		rm -f "$run/mobilityd.pid"
-	fi
-	if [ -d "$run/fe" ]; then
-		deploy/frontend/fe.sh stop "$run/fe" >/dev/null 2>&1 || true
-	fi
+	# its drain ends within drain_timeout (60 s) and 10 s more
+	stop_pid "$run/mobilityd.pid" 700
+	stop_frontend
 }
 
 if [ "${1:-}" = stop ]; then
@@ -44,28 +35,10 @@ if [ "${1:-}" = stop ]; then
 	exit 0
 fi
 
-bash scripts/install-deps.sh
-echo "== building"
-cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/demo -j"$(nproc)" --target mobilityd >/dev/null
-
+build_mobilityd
 stop
-mkdir -p "$run/certs"
-echo "== certificates (test CA in $run/certs/ca.pem)"
-deploy/certs.sh leaf "$run/certs" web mobility.$DOMAIN mobility-int.$DOMAIN \
-	lyncdiscover.$DOMAIN lyncdiscoverinternal.$DOMAIN
-deploy/certs.sh leaf "$run/certs" sip mob1.$DOMAIN
-
-echo "== Front End (Kamailio) on 127.0.0.1:$FE_TLS (TLS)"
-if [ ! -f "$run/fe/fe.env" ]; then
-	deploy/frontend/fe.sh init "$run/fe" --domain $DOMAIN \
-		--udp-port "$FE_UDP" --tcp-port "$FE_TCP" --tls-port "$FE_TLS" \
-		--http-port "$FE_HTTP" --ca-dir "$run/certs"
-	for u in alice bob carol; do
-		deploy/frontend/fe.sh adduser "$run/fe" $u "$u-secret"
-	done
-fi
-deploy/frontend/fe.sh start "$run/fe"
+make_certs mob1.$DOMAIN
+start_frontend
 
 cat >"$run/mobilityd.conf" <<CONF
 # Demo configuration written by scripts/demo.sh
@@ -108,14 +81,7 @@ build/demo/mobilityd --check-config "$run/mobilityd.conf"
 echo "== mobilityd (log: $run/mobilityd.log)"
 nohup build/demo/mobilityd -c "$run/mobilityd.conf" >"$run/mobilityd.log" 2>&1 &
 echo $! >"$run/mobilityd.pid"
-for _ in $(seq 100); do
-	if curl -fs "http://127.0.0.1:$ADMIN_PORT/healthz" >/dev/null; then
-		break
-	fi
-	sleep 0.1
-done
-curl -fs "http://127.0.0.1:$ADMIN_PORT/healthz" >/dev/null ||
-	{ tail -20 "$run/mobilityd.log"; exit 1; }
+wait_healthz "$ADMIN_PORT" "$run/mobilityd.log"
 
 R="--resolve lyncdiscover.$DOMAIN:$HTTPS_PORT:127.0.0.1"
 R80="--resolve lyncdiscover.$DOMAIN:$HTTP_PORT:127.0.0.1"

@@ -33,22 +33,7 @@ FE_HTTP=${FE_HTTP:-8088}
 AFFINITY=${POOL_AFFINITY:-none}
 DOMAIN=example.test
 
-# SIGTERM the process of a PID file, wait up to $2 tenths of a second,
-# then SIGKILL; remove the file
-stop_pid() {
-	local f=$1 tenths=${2:-50} pid
-	[ -s "$f" ] || { rm -f "$f"; return 0; }
-	pid=$(cat "$f")
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid"
-		for _ in $(seq "$tenths"); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-	fi
-	rm -f "$f"
-}
+. scripts/lib/deploy.sh
 
 stop() {
 	stop_pid "$run/haproxy.pid"
@@ -62,9 +47,7 @@ stop() {
 	done
 	stop_pid "$run/redis$REPLICA_PORT/pid"
 	stop_pid "$run/redis$REDIS_PORT/pid"
-	if [ -d "$run/fe" ]; then
-		deploy/frontend/fe.sh stop "$run/fe" >/dev/null 2>&1 || true
-	fi
+	stop_frontend
 }
 
 if [ "${1:-}" = stop ]; then
@@ -78,30 +61,13 @@ case $AFFINITY in none | cookie) ;; *)
 	;;
 esac
 
-bash scripts/install-deps.sh
-echo "== building"
-cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/demo -j"$(nproc)" --target mobilityd >/dev/null
-
+build_mobilityd
 stop
-mkdir -p "$run/certs"
-echo "== certificates (test CA in $run/certs/ca.pem)"
-deploy/certs.sh leaf "$run/certs" web mobility.$DOMAIN mobility-int.$DOMAIN \
-	lyncdiscover.$DOMAIN lyncdiscoverinternal.$DOMAIN
-deploy/certs.sh leaf "$run/certs" sip mob1.$DOMAIN mob2.$DOMAIN mob3.$DOMAIN
+make_certs mob1.$DOMAIN mob2.$DOMAIN mob3.$DOMAIN
 # HAProxy wants the chain and the key in one file
 (umask 077 && cat "$run/certs/web.pem" "$run/certs/web.key" >"$run/certs/web-haproxy.pem")
 
-echo "== Front End (Kamailio) on 127.0.0.1:$FE_TLS (TLS)"
-if [ ! -f "$run/fe/fe.env" ]; then
-	deploy/frontend/fe.sh init "$run/fe" --domain $DOMAIN \
-		--udp-port "$FE_UDP" --tcp-port "$FE_TCP" --tls-port "$FE_TLS" \
-		--http-port "$FE_HTTP" --ca-dir "$run/certs"
-	for u in alice bob carol; do
-		deploy/frontend/fe.sh adduser "$run/fe" $u "$u-secret"
-	done
-fi
-deploy/frontend/fe.sh start "$run/fe"
+start_frontend
 
 # wait until redis-cli -p PORT PING answers PONG
 wait_redis() {
@@ -143,16 +109,10 @@ done
 sentinels=$(printf '127.0.0.1:%s, ' "${SENTINEL_PORTS[@]}")
 sentinels=${sentinels%, }
 
-# the instance URL key comes with forwarding (docs/configuration.md)
-has_url=no
-grep -q '`redis_instance_url`' docs/configuration.md && has_url=yes
-
 servers=()
 for n in "${INSTANCES[@]}"; do
 	d="$run/mob$n"
 	mkdir -p "$d"
-	url_line=
-	[ $has_url = yes ] && url_line="redis_instance_url = http://127.0.0.1:810$n"
 	cat >"$d/mobilityd.conf" <<CONF
 # Pool instance $n, written by scripts/pool.sh
 [service]
@@ -195,7 +155,8 @@ redis_master_name = mobilityd
 # a write is acknowledged only once the replica has it too (docs/pool.md)
 redis_wait_replicas = 1
 redis_instance = mob$n
-$url_line
+# where the other instances forward this one's requests (docs/pool.md)
+redis_instance_url = http://127.0.0.1:810$n
 CONF
 	build/demo/mobilityd --check-config "$d/mobilityd.conf"
 	nohup build/demo/mobilityd -c "$d/mobilityd.conf" >"$d/mobilityd.log" 2>&1 &
@@ -203,12 +164,7 @@ CONF
 	servers+=("mob$n:810$n:910$n")
 done
 for n in "${INSTANCES[@]}"; do
-	for _ in $(seq 100); do
-		curl -fs "http://127.0.0.1:910$n/healthz" >/dev/null && break
-		sleep 0.1
-	done
-	curl -fs "http://127.0.0.1:910$n/healthz" >/dev/null ||
-		{ tail -20 "$run/mob$n/mobilityd.log"; exit 1; }
+	wait_healthz "910$n" "$run/mob$n/mobilityd.log"
 done
 
 echo "== HAProxy on 127.0.0.1:$HTTPS_PORT (https), :$HTTP_PORT (http), stats :$STATS_PORT"
