@@ -65,19 +65,24 @@ static void remove_fire(void *arg)
 	sipua_refresh_removed(rf, err);
 }
 
-void sipua_refresh_remove(struct sipua_refresh *rf)
+/* No refresh any more; an answer to the request in flight would
+ * schedule one: forget it (libre ends its transaction). Closed. */
+static void stop_here(struct sipua_refresh *rf)
 {
-	if (!rf->ua || rf->closed || rf->removing || !rf->cls->removeh)
-		return;
-
-	/* no refresh any more; an answer to the request in flight would
-	 * schedule one: forget it (libre ends its transaction) */
 	wheel_cancel(&rf->we);
 	rf->treq = mem_deref(rf->treq);
 	if (rf->cls->stoph)
 		rf->cls->stoph(rf->arg);
 	sipua_refresh_done(rf);
 	rf->closed = true;
+}
+
+void sipua_refresh_remove(struct sipua_refresh *rf)
+{
+	if (!rf->ua || rf->closed || rf->removing || !rf->cls->removeh)
+		return;
+
+	stop_here(rf);
 	rf->removing = true;
 	++rf->ua->drain.left;
 	remove_fire(rf);
@@ -205,12 +210,7 @@ static void halt_one(struct sipua_refresh *rf)
 {
 	if (!rf->ua || rf->closed)
 		return;
-	wheel_cancel(&rf->we);
-	rf->treq = mem_deref(rf->treq);
-	if (rf->cls->stoph)
-		rf->cls->stoph(rf->arg);
-	sipua_refresh_done(rf);
-	rf->closed = true;
+	stop_here(rf);
 	/* nor later: a resumed ua (sipua_resume) sends no removal for it */
 	rf->rm_sent = true;
 }

@@ -48,17 +48,21 @@ class RedisServer:
         self.proc = subprocess.Popen(
             ["redis-server", self.conf, *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self._wait_ping("redis-server", timeout)
+
+    def _wait_ping(self, name, timeout):
+        """Wait until the process answers PING; self."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("redis-server exited %d" % self.proc.returncode)
+                raise RuntimeError("%s exited %d" % (name, self.proc.returncode))
             try:
                 if self.cli("PING") == "PONG":
                     return self
             except subprocess.CalledProcessError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("redis-server not ready")
+        raise RuntimeError("%s not ready" % name)
 
     def cli(self, *args):
         """redis-cli against this server; its output, stripped."""
@@ -103,17 +107,7 @@ class Sentinel(RedisServer):
             ["redis-sentinel", self.conf, "--logfile",
              os.path.join(self.dir, "sentinel.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("redis-sentinel exited %d" % self.proc.returncode)
-            try:
-                if self.cli("PING") == "PONG":
-                    return self
-            except subprocess.CalledProcessError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("redis-sentinel not ready")
+        return self._wait_ping("redis-sentinel", timeout)
 
     def primary_port(self):
         """The port of the primary this Sentinel names now."""
