@@ -154,6 +154,33 @@ def check_delivered(sent, got, refused):
     assert len(got) >= len(sent) - refused, (sent, got, refused)
 
 
+def out_of_order(sent, got):
+    """The fewest texts of got whose removal leaves got in the order of
+    sent (got: each once, all in sent)."""
+    idx = [sent.index(t) for t in got]
+    # longest increasing run kept (patience sort, with back links)
+    tails, tail_at, prev = [], [], [None] * len(idx)
+    for i, v in enumerate(idx):
+        lo, hi = 0, len(tails)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if tails[mid] < v:
+                lo = mid + 1
+            else:
+                hi = mid
+        prev[i] = tail_at[lo - 1] if lo else None
+        if lo == len(tails):
+            tails.append(v)
+            tail_at.append(i)
+        else:
+            tails[lo], tail_at[lo] = v, i
+    keep, i = set(), tail_at[-1] if tail_at else None
+    while i is not None:
+        keep.add(i)
+        i = prev[i]
+    return [t for i, t in enumerate(got) if i not in keep]
+
+
 def test_paused_owner_sends_nothing(fe, bob, redis, tmp_path):
     a = instance(tmp_path, fe, redis, "mob-a")
     b = None
@@ -309,9 +336,17 @@ def test_drain_hands_over(fe, bob, redis, tmp_path):
         got = read_texts(b, tok, loc, sent)
         print("got %s, kept by the Front End %s" % (got, stored))
         # answered by the app (200): once, in order; kept by the Front
-        # End: once (msilo sends them again in no particular order)
+        # End: once (msilo sends them again in no particular order). A
+        # MESSAGE that reached A after its pool ended gets no answer (the
+        # guard) and is kept only when the Front End's transaction times
+        # out, after the 0.3 s looked at above: such ones are told by the
+        # Front End's count of kept MESSAGEs, not by the window
+        kept_late = fe.log_text()[since:].count(STORED) - len(stored)
+        rest = [t for t in got if t not in stored]
+        late = out_of_order(sent, rest)
+        assert len(late) <= kept_late, (rest, late, kept_late)
         check_delivered([t for t in sent if t not in stored],
-                        [t for t in got if t not in stored], 0)
+                        [t for t in rest if t not in late], 0)
         assert len(got) == len(set(got)), got
         assert len(got) >= len(sent) - failed(bob, out0), (sent, got)
         assert got[-1] == sent[-1], got
